@@ -1,0 +1,295 @@
+"""Turn a text file into training data for a character-level GPT.
+
+    python prepare.py                      # download tiny-shakespeare, then encode it
+    python prepare.py --input my.txt       # or encode any UTF-8 text of your own
+
+A character-level model needs no tokenizer library: every distinct character
+in the text gets an integer id (its rank in sorted order), and the text becomes
+one long array of ids. We write three files into the output directory:
+
+    train.bin   the first 90% of the ids, raw little-endian integers
+    val.bin     the last 10%, for measuring how well the model generalises
+    vocab.json  the characters in id order, the integer dtype, the counts and
+                the sha256 of the source text, so the bins can always be decoded
+
+This file also holds the two small pieces of command-line plumbing that all
+our scripts share: `UserError`, the one exception type for a user's mistake,
+and `run_cli`, which turns it into a one-line message and exit code 2.
+"""
+
+import argparse
+import difflib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+from tqdm import tqdm
+
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHAKESPEARE_BYTES = 1_115_394
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+DEFAULT_DATA_DIR = "data/shakespeare"
+
+TRAIN_FRACTION = 0.9
+MIN_CHARS = 1000  # below this the 10% validation split is too small to mean anything
+VOCAB_FORMAT = "char-gpt-vocab"
+VOCAB_VERSION = 1
+
+
+# ----------------------------------------------------------------------------
+# Command-line plumbing shared by prepare.py, train.py and sample.py
+
+
+class UserError(Exception):
+    """A mistake the user can fix. The message reads 'what went wrong — what to do'."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag raises UserError instead of printing usage and exiting."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
+
+    def parse_args(self, args=None, namespace=None):
+        args, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            flags = sorted(s for a in self._actions for s in a.option_strings if s.startswith("--"))
+            guess = difflib.get_close_matches(unknown[0].split("=")[0], flags, n=1)
+            hint = f"did you mean {guess[0]}? " if guess else ""
+            raise UserError(f"unknown argument {unknown[0]} — {hint}valid flags: {' '.join(flags)}")
+        return args
+
+    def error(self, message):
+        raise UserError(f"{message} — run with --help for the valid flags and values")
+
+
+def run_cli(main, argv=None):
+    """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
+    try:
+        return main(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def write_atomically(path, write):
+    """Call write(file) on a temp file beside `path`, then rename it into place.
+
+    A crash half-way leaves the old file (or nothing) behind, never half a file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private; give it normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def current_umask():
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------
+# Getting the text
+
+
+def download(url, dest, sha256, size, tries=3, timeout=30):
+    """Stream `url` into `dest`, but only if it matches the expected size and sha256.
+
+    The bytes go to a temp file first; only a verified file is renamed into
+    place, so a failed or tampered download writes nothing.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if dest.stat().st_size == size and sha256_of(dest) == sha256:
+            print(f"{dest} is already here and verified; not downloading it again")
+            return
+        # our own downloads are atomic, so a file that fails the check is someone else's
+        raise UserError(f"{dest} exists but is not the expected file — move it away, "
+                        f"or encode it with --input {dest}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def fetch(f):
+        h = hashlib.sha256()
+        with requests.get(url, stream=True, timeout=timeout) as r:
+            r.raise_for_status()
+            with tqdm(total=size, unit="B", unit_scale=True, desc="download") as bar:
+                for chunk in r.iter_content(chunk_size=1 << 16):
+                    f.write(chunk)
+                    h.update(chunk)
+                    bar.update(len(chunk))
+        if f.tell() != size or h.hexdigest() != sha256:
+            raise UserError(
+                f"the file from {url} failed verification ({f.tell():,} bytes, sha256 "
+                f"{h.hexdigest()[:12]}…, expected {size:,} bytes, {sha256[:12]}…); nothing "
+                f"was written — try again later, or pass a good copy with --input FILE")
+
+    for attempt in range(1, tries + 1):
+        try:
+            write_atomically(dest, fetch)
+            return
+        except requests.RequestException as e:
+            if attempt == tries:
+                raise UserError(
+                    f"could not download {url} ({type(e).__name__}) after {tries} tries — "
+                    f"check your connection, or pass a local copy with --input FILE") from None
+            wait = 2 ** (attempt - 1)  # 1 s, then 2 s
+            print(f"download failed ({type(e).__name__}); trying again in {wait} s", file=sys.stderr)
+            time.sleep(wait)
+
+
+def read_text(path):
+    """Read a UTF-8 text file, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such file: {path} — check the path you gave to --input")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UserError(
+            f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — "
+            f"re-save it as UTF-8, for example with `iconv -t utf-8`") from None
+    if len(text) < MIN_CHARS:
+        raise UserError(
+            f"{path} has only {len(text):,} characters, too few to split into train and val — "
+            f"give at least {MIN_CHARS:,}")
+    return text
+
+
+# ----------------------------------------------------------------------------
+# Encoding
+
+
+def encode(text):
+    """Return (chars, ids): the sorted distinct characters and the text as their ids.
+
+    Vectorized: UTF-32 gives one 32-bit code point per character, so numpy can
+    find the vocabulary (np.unique sorts) and each character's rank in it
+    (np.searchsorted) without a Python loop over a million characters.
+    """
+    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    vocab = np.unique(codepoints)  # sorted, like sorted(set(text))
+    dtype = np.uint16 if len(vocab) <= 2**16 else np.uint32
+    ids = np.searchsorted(vocab, codepoints).astype(dtype)
+    return [chr(c) for c in vocab], ids
+
+
+def load_vocab(data_dir):
+    """Read vocab.json from a prepared data directory (the reader of what main() writes)."""
+    path = Path(data_dir) / "vocab.json"
+    if not path.is_file():
+        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — run `python prepare.py` first")
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        vocab = None
+    if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
+        raise UserError(f"{path} was not written by prepare.py — run `python prepare.py` again")
+    return vocab
+
+
+def check_out_dir(out_dir, source_sha256):
+    """Refuse to overwrite data that was prepared from a different text."""
+    if (Path(out_dir) / "vocab.json").is_file() and load_vocab(out_dir).get("source_sha256") != source_sha256:
+        raise UserError(
+            f"{out_dir} already holds data prepared from another text — "
+            f"choose another --out_dir, or delete {out_dir} first")
+
+
+def prepare(text, out_dir, source_sha256, source_name):
+    """Encode `text`, split it 90/10 and write train.bin, val.bin and vocab.json."""
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, source_sha256)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    chars, ids = encode(text)
+    n_train = int(len(ids) * TRAIN_FRACTION)
+    train, val = ids[:n_train], ids[n_train:]
+    seconds = time.perf_counter() - t0
+
+    write_atomically(out_dir / "train.bin", lambda f: f.write(train.tobytes()))
+    write_atomically(out_dir / "val.bin", lambda f: f.write(val.tobytes()))
+    vocab = {
+        "format": VOCAB_FORMAT,
+        "version": VOCAB_VERSION,
+        "chars": chars,
+        "vocab_size": len(chars),
+        "dtype": np.dtype(ids.dtype).name,
+        "train_tokens": len(train),
+        "val_tokens": len(val),
+        "source": source_name,
+        "source_sha256": source_sha256,
+    }
+    # vocab.json goes last: its presence means the bins beside it are complete
+    payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8")
+    write_atomically(out_dir / "vocab.json", lambda f: f.write(payload))
+
+    print(f"characters: {len(ids):,}, vocabulary: {len(chars)} ({vocab['dtype']}), "
+          f"encoded in {seconds:.2f} s")
+    print(f"train: {len(train):,} tokens, val: {len(val):,} tokens -> {out_dir}/")
+    return vocab
+
+
+def main(argv=None):
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--input", metavar="FILE",
+                        help="encode this UTF-8 text file instead of downloading tiny-shakespeare")
+    parser.add_argument("--out_dir", help=f"where to write the bins (default: {DEFAULT_DATA_DIR} "
+                        "for tiny-shakespeare, else data/<input file name>)")
+    parser.add_argument("--url", default=SHAKESPEARE_URL,
+                        help="where to download tiny-shakespeare from (a mirror must serve the same bytes)")
+    args = parser.parse_args(argv)
+
+    if args.input:
+        path = Path(args.input)
+        text = read_text(path)
+        sha = sha256_of(path)
+        # tiny-shakespeare given by hand lands where the download would have gone,
+        # so `python train.py` finds it without extra flags
+        default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else f"data/{path.stem}"
+    else:
+        default_dir = DEFAULT_DATA_DIR
+        path = Path(args.out_dir or default_dir) / "input.txt"
+        check_out_dir(path.parent, SHAKESPEARE_SHA256)
+        download(args.url, path, SHAKESPEARE_SHA256, SHAKESPEARE_BYTES)
+        text, sha = read_text(path), SHAKESPEARE_SHA256
+    out_dir = args.out_dir or default_dir
+    prepare(text, out_dir, sha, path.name)
+    if out_dir != DEFAULT_DATA_DIR:
+        print(f"next: python train.py --data_dir {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,38 @@
+"""Shared fixtures: a small generated corpus, prepared once, and a tiny training config."""
+
+import random
+
+import pytest
+
+import prepare
+
+# a model small enough that a dozen steps take well under a second on a CPU
+TINY = ["--device", "cpu", "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "16",
+        "--batch_size", "8", "--max_iters", "12", "--eval_interval", "4", "--eval_iters", "2",
+        "--log_interval", "2", "--warmup_iters", "2"]
+
+
+def make_text(n_lines=600, seed=0):
+    """Play-like text: speaker names and lines of words, about 25k characters."""
+    rng = random.Random(seed)
+    words = "the king my lord love thou art not what sweet night and death of to be or a".split()
+    lines = []
+    for _ in range(n_lines):
+        lines.append(rng.choice(["ROMEO:", "JULIET:", "KING HENRY:"]))
+        lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))).capitalize() + ".")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "play.txt"
+    path.write_text(make_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(corpus, tmp_path_factory):
+    """The corpus prepared by prepare.py (read-only for the tests that use it)."""
+    out = tmp_path_factory.mktemp("data") / "play"
+    assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
+    return out

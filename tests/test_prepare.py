@@ -1,0 +1,165 @@
+"""prepare.py: encoding, the split, the files it writes, the download, and its errors."""
+
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import prepare
+from prepare import UserError
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared/data/tinyshakespeare/input.txt"
+
+
+def read_bins(out_dir):
+    vocab = json.loads((Path(out_dir) / "vocab.json").read_text(encoding="utf-8"))
+    bins = [np.fromfile(Path(out_dir) / f"{s}.bin", dtype=vocab["dtype"]) for s in ("train", "val")]
+    return vocab, *bins
+
+
+def test_round_trip(corpus, data_dir):
+    text = corpus.read_text(encoding="utf-8")
+    vocab, train, val = read_bins(data_dir)
+    assert vocab["chars"] == sorted(set(text))
+    assert vocab["vocab_size"] == len(vocab["chars"])
+    assert vocab["dtype"] == "uint16"
+    assert vocab["source_sha256"] == hashlib.sha256(corpus.read_bytes()).hexdigest()
+    assert (vocab["train_tokens"], vocab["val_tokens"]) == (len(train), len(val))
+    assert len(train) == int(len(text) * 0.9) and len(train) + len(val) == len(text)
+    decoded = "".join(vocab["chars"][i] for i in np.concatenate([train, val]))
+    assert decoded == text
+
+
+def test_encode_matches_python():
+    text = "héllo, wörld! \n\t 日本語 🙂 zz"
+    chars, ids = prepare.encode(text)
+    assert chars == sorted(set(text))
+    assert ids.tolist() == [chars.index(c) for c in text]
+
+
+def test_wide_vocabulary_gets_uint32():
+    # more than 65,536 distinct characters do not fit uint16 (surrogates are not characters)
+    text = "".join(chr(c) for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c <= 0xDFFF)
+    chars, ids = prepare.encode(text)
+    assert ids.dtype == np.uint32 and len(chars) == len(text)
+    assert ids.max() == len(chars) - 1
+
+
+@pytest.mark.skipif(not SHAKESPEARE.exists(), reason="needs ../shared/data/tinyshakespeare")
+def test_tiny_shakespeare_stats(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default out_dir is relative
+    assert prepare.main(["--input", str(SHAKESPEARE)]) == 0
+    vocab, train, val = read_bins(tmp_path / "data/shakespeare")  # where `python train.py` looks
+    assert (vocab["vocab_size"], len(train), len(val)) == (65, 1_003_854, 111_540)
+    assert vocab["source_sha256"] == prepare.SHAKESPEARE_SHA256
+
+
+def test_own_text_defaults_to_its_own_dir(corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert prepare.main(["--input", str(corpus)]) == 0
+    assert (tmp_path / "data/play/vocab.json").is_file()
+    assert not (tmp_path / "data/shakespeare").exists()
+
+
+def test_same_text_again_is_fine_other_text_is_refused(corpus, tmp_path):
+    out = tmp_path / "d"
+    assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
+    assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = tmp_path / "other.txt"
+    other.write_text("something else entirely. " * 100)
+    with pytest.raises(UserError, match="already holds data prepared from another text"):
+        prepare.main(["--input", str(other), "--out_dir", str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"abc\n" * 300 + b"\xff\xfe", r"not valid UTF-8 \(byte 1,200, line 301\)"),
+    (b"text\x00with a NUL" * 100, "looks binary"),
+    (b"too short\n", "too few to split"),
+    (b"", "too few to split"),
+], ids=["not-utf8", "binary", "short", "empty"])
+def test_bad_input_files(tmp_path, content, message):
+    path = tmp_path / "in.txt"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        prepare.main(["--input", str(path), "--out_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_input(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        prepare.main(["--input", str(tmp_path / "nope.txt")])
+
+
+# ----------------------------------------------------------------------------
+# The download, against a web server on localhost (no network needed)
+
+
+@pytest.fixture
+def server():
+    """Serve `server.payload` at http://127.0.0.1:PORT/input.txt and count the requests."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            httpd.hits += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(httpd.payload)))
+            self.end_headers()
+            self.wfile.write(httpd.payload)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    httpd.hits, httpd.payload = 0, b"To be, or not to be, that is the question.\n" * 40
+    httpd.url = f"http://127.0.0.1:{httpd.server_port}/input.txt"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+
+
+def test_download_verifies_and_skips_a_verified_file(server, tmp_path):
+    dest = tmp_path / "input.txt"
+    sha = hashlib.sha256(server.payload).hexdigest()
+    prepare.download(server.url, dest, sha, len(server.payload))
+    assert dest.read_bytes() == server.payload and server.hits == 1
+    prepare.download(server.url, dest, sha, len(server.payload))
+    assert server.hits == 1  # already there and verified: no second request
+
+
+def test_download_with_wrong_checksum_writes_nothing(server, tmp_path):
+    with pytest.raises(UserError, match="failed verification"):
+        prepare.download(server.url, tmp_path / "input.txt", "0" * 64, len(server.payload))
+    assert list(tmp_path.iterdir()) == []  # not the file, not a temp file
+
+
+def test_download_does_not_replace_a_foreign_file(server, tmp_path):
+    dest = tmp_path / "input.txt"
+    dest.write_text("my own notes")
+    with pytest.raises(UserError, match="is not the expected file"):
+        prepare.download(server.url, dest, "0" * 64, 10)
+    assert dest.read_text() == "my own notes" and server.hits == 0
+
+
+def test_download_failure_names_the_url(monkeypatch, tmp_path):
+    monkeypatch.setattr(prepare.time, "sleep", lambda s: None)  # skip the backoff waits
+    url = "http://127.0.0.1:9/input.txt"  # port 9 (discard) is closed
+    with pytest.raises(UserError, match=r"could not download http://127\.0\.0\.1:9/input\.txt .*--input"):
+        prepare.main(["--url", url, "--out_dir", str(tmp_path / "d")])
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
+    monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))
+    out = tmp_path / "d"
+    assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
+    vocab, train, val = read_bins(out)
+    assert len(train) + len(val) == len(server.payload)
+    assert (out / "input.txt").read_bytes() == server.payload
