@@ -1,0 +1,165 @@
+"""model.py against independent truths: SDPA, hand counts, causality, and learning."""
+
+import math
+
+import pytest
+import torch
+
+from model import GPT, GPTConfig
+
+
+def tiny(**kw):
+    return GPTConfig(**{**dict(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16), **kw})
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_causal(attention):
+    """Changing the token at t never changes the logits before t (and does change them at t)."""
+    torch.manual_seed(0)
+    model = GPT(tiny(attention=attention)).eval()
+    idx = torch.randint(11, (2, 16))
+    logits, _ = model(idx)
+    for t in (0, 5, 15):
+        changed = idx.clone()
+        changed[:, t] = (changed[:, t] + 1) % 11
+        logits2, _ = model(changed)
+        assert torch.equal(logits[:, :t], logits2[:, :t])
+        assert not torch.allclose(logits[:, t], logits2[:, t])
+
+
+@pytest.mark.parametrize("B, T, n_head, n_embd", [(1, 1, 1, 8), (2, 7, 2, 16), (3, 32, 4, 32), (2, 64, 8, 64)])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_written_out_attention_equals_sdpa(B, T, n_head, n_embd, mode):
+    """Same weights, both attention paths: same outputs and same gradients (float64)."""
+    torch.manual_seed(0)
+    cfg = tiny(block_size=64, n_head=n_head, n_embd=n_embd, dropout=0.0)
+    sdpa = GPT(cfg).double()
+    manual = GPT(GPTConfig(**{**cfg.__dict__, "attention": "manual"})).double()
+    manual.load_state_dict(sdpa.state_dict())
+    idx, targets = torch.randint(11, (B, T)), torch.randint(11, (B, T))
+    results = []
+    for model in (sdpa, manual):
+        model.train(mode == "train")
+        logits, loss = model(idx, targets)
+        loss.backward()
+        results.append((logits, [p.grad for p in model.parameters()]))
+    (logits_a, grads_a), (logits_b, grads_b) = results
+    torch.testing.assert_close(logits_a, logits_b, rtol=1e-10, atol=1e-10)
+    for ga, gb in zip(grads_a, grads_b):
+        torch.testing.assert_close(ga, gb, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_dropout_only_in_training(attention):
+    torch.manual_seed(0)
+    model = GPT(tiny(dropout=0.5, attention=attention))
+    idx = torch.randint(11, (2, 16))
+    model.train()
+    assert not torch.equal(model(idx)[0], model(idx)[0])  # a fresh mask each call
+    model.eval()
+    assert torch.equal(model(idx)[0], model(idx)[0])
+
+
+def test_gpt2_small_parameter_count():
+    cfg = GPTConfig(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768, bias=True)
+    with torch.device("meta"):  # shapes only: no memory, no time
+        model = GPT(cfg)
+    assert model.num_params() == 124_439_808
+    assert model.num_params(non_embedding=True) == 124_439_808 - 1024 * 768
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_parameter_count_by_hand(bias):
+    L, C, V, T = 6, 384, 65, 256  # the shakespeare preset
+    # weights: qkv 3C², attention out C², MLP 4C² + 4C²; then ln_1 and ln_2 (weight, maybe bias),
+    # and with bias: qkv 3C, attention out C, MLP 4C + C
+    per_block = 12 * C * C + (2 * 2 * C + 3 * C + C + 4 * C + C if bias else 2 * C)
+    expected = V * C + T * C + L * per_block + (2 * C if bias else C)
+    with torch.device("meta"):
+        model = GPT(GPTConfig(block_size=T, vocab_size=V, n_layer=L, n_head=6, n_embd=C, bias=bias))
+    assert model.num_params() == expected
+    if not bias:
+        assert round(model.num_params(non_embedding=True) / 1e6, 2) == 10.65  # nanoGPT's figure
+
+
+def test_head_is_tied_and_init_follows_gpt2():
+    torch.manual_seed(0)
+    cfg = GPTConfig(block_size=64, vocab_size=65, n_layer=8, n_head=4, n_embd=256, bias=True)
+    model = GPT(cfg)
+    assert model.lm_head.weight is model.transformer.wte.weight
+    for name, p in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            expected = 0.02 / math.sqrt(2 * cfg.n_layer)
+        elif name.endswith("c_attn.weight") or name.endswith("c_fc.weight") or "wte" in name or "wpe" in name:
+            expected = 0.02
+        elif "ln" in name and name.endswith("weight"):
+            assert torch.all(p == 1)
+            continue
+        else:  # biases
+            assert torch.all(p == 0), name
+            continue
+        assert abs(p.std().item() - expected) < 0.1 * expected, name
+
+
+def test_logits_shape_is_always_full():
+    model = GPT(tiny())
+    idx = torch.randint(11, (3, 9))
+    logits, loss = model(idx)
+    assert logits.shape == (3, 9, 11) and loss is None
+    logits, loss = model(idx, idx)
+    assert logits.shape == (3, 9, 11) and loss.shape == ()
+
+
+def test_untrained_loss_is_near_uniform():
+    torch.manual_seed(0)
+    model = GPT(tiny(vocab_size=65))
+    idx, targets = torch.randint(65, (8, 16)), torch.randint(65, (8, 16))
+    _, loss = model(idx, targets)
+    assert abs(loss.item() - math.log(65)) < 0.1
+
+
+def test_overfits_one_batch():
+    torch.manual_seed(0)
+    model = GPT(tiny(n_embd=32))
+    idx = torch.randint(11, (4, 17))
+    x, y = idx[:, :-1], idx[:, 1:]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    for _ in range(150):
+        _, loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+
+
+def test_generate_shapes_and_context_crop():
+    torch.manual_seed(0)
+    model = GPT(tiny()).eval()
+    idx = torch.randint(11, (2, 5))
+    out = model.generate(idx, max_new_tokens=40)  # well past block_size 16
+    assert out.shape == (2, 45) and torch.equal(out[:, :5], idx)
+    assert out.min() >= 0 and out.max() < 11
+
+
+def test_generate_top_k_1_is_greedy():
+    torch.manual_seed(0)
+    model = GPT(tiny()).eval()
+    idx = torch.randint(11, (2, 3))
+    out = model.generate(idx, max_new_tokens=20, top_k=1)
+    expected = idx
+    for _ in range(20):  # the reference: argmax of the last position, context cropped by hand
+        logits, _ = model(expected[:, -16:])
+        expected = torch.cat([expected, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(out, expected)
+
+
+def test_generate_is_deterministic_given_the_seed():
+    model = GPT(tiny()).eval()
+    idx = torch.zeros(3, 1, dtype=torch.long)
+    torch.manual_seed(7)
+    a = model.generate(idx, 30, temperature=1.5, top_k=5)
+    torch.manual_seed(7)
+    b = model.generate(idx, 30, temperature=1.5, top_k=5)
+    torch.manual_seed(8)
+    c = model.generate(idx, 30, temperature=1.5, top_k=5)
+    assert torch.equal(a, b) and not torch.equal(a, c)
