@@ -1,0 +1,264 @@
+"""train.py: config and flags, batches, the schedule, checkpoints, and exact resume."""
+
+import csv
+import dataclasses
+import math
+import re
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from conftest import TINY
+from model import GPT, GPTConfig
+from prepare import UserError
+
+
+def read_log(out_dir):
+    with open(out_dir / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ----------------------------------------------------------------------------
+# Configuration
+
+
+def test_every_config_field_is_a_flag():
+    parser_flags = train.parse_args([])[2]
+    assert parser_flags == {}  # nothing given, nothing overridden
+    for cls in (train.TrainConfig, GPTConfig):
+        for f in dataclasses.fields(cls):
+            if f.name == "vocab_size":
+                continue
+            value = "1" if f.type is not str else "x"
+            assert f.name in train.parse_args([f"--{f.name}", value])[2], f.name
+
+
+def test_flags_are_typed():
+    _, _, values = train.parse_args(["--lr", "3e-4", "--n_layer", "3", "--bias", "--compile", "false",
+                                     "--data_dir", "d"])
+    assert values == {"lr": 3e-4, "n_layer": 3, "bias": True, "compile": False, "data_dir": "d"}
+
+
+def test_presets_only_name_real_fields():
+    names = {f.name for cls in (train.TrainConfig, GPTConfig) for f in dataclasses.fields(cls)}
+    for preset in train.PRESETS.values():
+        assert set(preset) <= names
+
+
+def test_classic_preset_is_the_published_recipe():
+    p = train.PRESETS["shakespeare"]
+    assert (p["n_layer"], p["n_head"], p["n_embd"], p["block_size"], p["batch_size"]) == (6, 6, 384, 256, 64)
+    assert (p["dropout"], p["lr"], p["min_lr"], p["warmup_iters"], p["beta2"], p["max_iters"]) == \
+        (0.2, 1e-3, 1e-4, 100, 0.99, 5000)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max_iter", "5"], "did you mean --max_iters"),
+    (["--lr", "fast"], "invalid float value"),
+    (["--preset", "huge"], "invalid choice"),
+    (["--bias", "maybe"], "expected true or false"),
+    pytest.param(["--device", "cuda"], "sees no CUDA GPU here — use --device cpu",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+    (["--device", "tpu"], "unknown — use auto, cpu, cuda or mps"),
+    (["--n_embd", "30", "--n_head", "4"], "not divisible by n_head"),
+    (["--batch_size", "0"], "must be at least 1"),
+    (["--dropout", "1.5"], "outside [0, 1)"),
+    (["--dtype", "int8"], "use auto, float32, bfloat16 or float16"),
+    (["--block_size", "100000"], "longer text or a smaller --block_size"),
+])
+def test_bad_flags_are_user_errors(argv, message, data_dir, tmp_path):
+    with pytest.raises(UserError, match=re.escape(message)):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")] + argv)
+    assert not (tmp_path / "o" / "latest.pt").exists()
+
+
+def test_missing_data_says_run_prepare(tmp_path):
+    with pytest.raises(UserError, match="run `python prepare.py` first"):
+        train.main(TINY + ["--data_dir", str(tmp_path / "nothing"), "--out_dir", str(tmp_path / "o")])
+
+
+def test_truncated_bin_is_caught(data_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("vocab.json", "train.bin", "val.bin"):
+        (broken / name).write_bytes((data_dir / name).read_bytes())
+    with open(broken / "val.bin", "r+b") as f:
+        f.truncate(101)
+    with pytest.raises(UserError, match="does not match vocab.json"):
+        train.main(TINY + ["--data_dir", str(broken), "--out_dir", str(tmp_path / "o")])
+
+
+def test_default_preset_follows_the_device(monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no out/ here
+    monkeypatch.setattr(train, "pick_device", lambda name: torch.device("cuda"))
+    values, _ = train.build_config(None, False, {})
+    assert values["n_embd"] == 384 and "config: preset shakespeare\n" in capsys.readouterr().out
+    monkeypatch.setattr(train, "pick_device", lambda name: torch.device("cpu"))
+    values, _ = train.build_config(None, False, {})
+    assert values == train.PRESETS["shakespeare-cpu"]
+    assert "config: preset shakespeare-cpu\n" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------
+# Pieces of the loop
+
+
+def test_batches_are_shifted_windows():
+    data = np.arange(1000, dtype=np.uint16)
+    g = torch.Generator().manual_seed(0)
+    x, y = train.get_batch(data, 5, 8, g, torch.device("cpu"))
+    assert x.shape == y.shape == (5, 8) and x.dtype == torch.long
+    assert torch.equal(y, x + 1)  # in this data, the next id is always id + 1
+    assert torch.equal(x[:, 1:], x[:, :-1] + 1)  # each row is a contiguous window
+    assert x.min() >= 0 and y.max() <= 999
+    x2, _ = train.get_batch(data, 5, 8, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert torch.equal(x, x2)
+
+
+def test_batches_reach_both_ends():
+    data = np.arange(20, dtype=np.uint16)
+    g = torch.Generator().manual_seed(0)
+    starts = torch.cat([train.get_batch(data, 64, 8, g, torch.device("cpu"))[0][:, 0] for _ in range(10)])
+    assert starts.min() == 0 and starts.max() == 20 - 8 - 1  # y of the last window ends at the last id
+
+
+def test_lr_schedule():
+    cfg = train.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
+    lrs = [train.lr_at(it, cfg) for it in range(111)]
+    assert lrs[0] == pytest.approx(1e-3 / 11) and lrs[9] == pytest.approx(1e-3 * 10 / 11)
+    assert lrs[10] == pytest.approx(1e-3)  # the peak, right after warmup
+    assert lrs[60] == pytest.approx((1e-3 + 1e-4) / 2)  # half-way down the cosine
+    assert lrs[110] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_weight_decay_only_on_matrices():
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16, bias=True))
+    optimizer = train.make_optimizer(model, train.TrainConfig(weight_decay=0.1), torch.device("cpu"))
+    decay, no_decay = optimizer.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_estimate_loss_is_repeatable_and_restores_train_mode():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=1, n_embd=8, dropout=0.5))
+    splits = {"train": np.arange(200, dtype=np.uint16) % 11, "val": np.arange(100, dtype=np.uint16) % 11}
+    cfg = train.TrainConfig(batch_size=4, eval_iters=3)
+    a = train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext())
+    b = train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext())
+    assert a == b  # same windows, dropout off
+    assert model.training
+
+
+def test_ctrl_c_sets_the_stop_flag():
+    with train.StopOnCtrlC() as stop:
+        assert not stop.requested
+        signal.raise_signal(signal.SIGINT)
+        assert stop.requested
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ----------------------------------------------------------------------------
+# Whole runs
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_mixed_precision_trains(dtype, data_dir, tmp_path):
+    """The autocast and GradScaler paths that CUDA uses, exercised on the CPU."""
+    out = tmp_path / "o"
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--dtype", dtype]) == 0
+    rows = read_log(out)
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+    ckpt = train.load_checkpoint(out / "latest.pt", "")
+    assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # master weights stay fp32
+    assert ckpt["scaler"] if dtype == "float16" else ckpt["scaler"] == {}
+
+
+def test_checkpoints_are_self_contained(data_dir, tmp_path):
+    out = tmp_path / "o"
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
+    rows = read_log(out)
+    assert [int(r["iter"]) for r in rows] == [0, 4, 8, 12]
+    assert math.isclose(float(rows[0]["val_loss"]), math.log(40), abs_tol=0.3)  # about uniform at first
+    best_val = min(float(r["val_loss"]) for r in rows[1:])
+    for name in ("latest.pt", "best.pt"):
+        ckpt = torch.load(out / name, map_location="cpu", weights_only=True)
+        assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])
+        assert ckpt["best_val_loss"] == pytest.approx(best_val, abs=1e-6)
+        assert ckpt["vocab"]["chars"] == train.load_vocab(data_dir)["chars"]
+        model = GPT(GPTConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
+    assert torch.load(out / "latest.pt", weights_only=True)["iter"] == 12
+    assert not list(out.glob(".*tmp"))  # no temp files left behind
+
+
+def test_a_second_fresh_run_does_not_overwrite(data_dir, tmp_path):
+    out = tmp_path / "o"
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(UserError, match="already holds a run"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
+    out = tmp_path / "o"
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(args) == 0
+    with pytest.raises(UserError, match="n_embd=32"):
+        train.main(args + ["--resume", "--n_embd", "64"])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "t.txt").write_text("0123456789 " * 200)
+    import prepare
+    prepare.main(["--input", str(other / "t.txt"), "--out_dir", str(other)])
+    with pytest.raises(UserError, match="different vocabulary"):
+        train.main(args + ["--resume", "--data_dir", str(other)])
+    with pytest.raises(UserError, match="nothing to resume"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new"), "--resume"])
+
+
+def test_stop_and_resume_gives_the_same_run(data_dir, tmp_path, monkeypatch):
+    """Ctrl-C mid-run, resume, and the losses and final weights match an uninterrupted run.
+
+    Dropout and gradient accumulation are on, so the torch RNG and the data RNG
+    both have to be restored exactly.
+    """
+    args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1", "--grad_accum", "2"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
+
+    lr_at = train.lr_at
+
+    def ctrl_c_during_step_6(it, cfg):  # lr_at is called once at the top of each step
+        if it == 6:
+            signal.raise_signal(signal.SIGINT)
+        return lr_at(it, cfg)
+
+    monkeypatch.setattr(train, "lr_at", ctrl_c_during_step_6)
+    parts = tmp_path / "parts"
+    assert train.main(args + ["--out_dir", str(parts)]) == 130  # step 6 finishes, then it stops
+    assert torch.load(parts / "latest.pt", weights_only=True)["iter"] == 7
+    monkeypatch.setattr(train, "lr_at", lr_at)
+    assert train.main(args + ["--out_dir", str(parts), "--resume"]) == 0
+
+    whole_log, parts_log = read_log(tmp_path / "whole"), read_log(parts)
+    assert [(r["iter"], r["train_loss"], r["val_loss"]) for r in whole_log] == \
+        [(r["iter"], r["train_loss"], r["val_loss"]) for r in parts_log]
+    for name in ("latest.pt", "best.pt"):
+        a = torch.load(tmp_path / "whole" / name, weights_only=True)
+        b = torch.load(parts / name, weights_only=True)
+        assert a["iter"] == b["iter"]
+        for key in a["model"]:
+            assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_resume_drops_log_rows_past_the_checkpoint(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n0,4,4,0,0,0\n4,3,3,1,1,1\n8,2,2,1,1,2\n")
+    train.trim_log(log, 4)
+    assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]

@@ -1,0 +1,499 @@
+"""Train the character-level GPT on data written by prepare.py.
+
+    python train.py                                  # best device found, its default preset
+    python train.py --device cuda                    # the GPU recipe, bf16 autocast, compiled
+    python train.py --preset shakespeare-cpu --max_iters 500 --dropout 0.1
+    python train.py --resume                         # carry on from out/latest.pt
+
+Every field of TrainConfig and GPTConfig is a --flag. A value comes from, in
+increasing priority: the dataclass default, the preset (or the checkpoint's
+config when resuming), the command line.
+
+Files in --out_dir: latest.pt (written at every evaluation, for --resume),
+best.pt (the best validation loss so far, for sample.py) and log.csv.
+"""
+
+import argparse
+import csv
+import math
+import signal
+import sys
+import time
+import typing
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from model import GPT, GPTConfig
+from prepare import ArgumentParser, UserError, load_vocab, run_cli, write_atomically
+
+
+@dataclass
+class TrainConfig:
+    data_dir: Annotated[str, "prepared data directory (from prepare.py)"] = "data/shakespeare"
+    out_dir: Annotated[str, "where checkpoints and log.csv are written"] = "out"
+    device: Annotated[str, "auto, cpu, cuda or mps (auto: cuda, then mps, then cpu)"] = "auto"
+    dtype: Annotated[str, "auto, float32, bfloat16 or float16 (auto: bf16 or fp16 on CUDA, else float32)"] = "auto"
+    compile: Annotated[Optional[bool], "torch.compile the model (default: on for CUDA, off elsewhere)"] = None
+    seed: Annotated[int, "random seed for the weights, the batches and dropout"] = 1337
+    batch_size: Annotated[int, "sequences per micro-batch"] = 64
+    grad_accum: Annotated[int, "micro-batches per optimizer step (gradient accumulation)"] = 1
+    max_iters: Annotated[int, "optimizer steps in the whole run"] = 5000
+    lr: Annotated[float, "peak learning rate, reached after warmup"] = 1e-3
+    min_lr: Annotated[float, "learning rate at the end of the cosine decay"] = 1e-4
+    warmup_iters: Annotated[int, "steps of linear warmup from 0 to lr"] = 100
+    weight_decay: Annotated[float, "AdamW weight decay, applied to 2-D weights only"] = 0.1
+    beta1: Annotated[float, "AdamW beta1"] = 0.9
+    beta2: Annotated[float, "AdamW beta2"] = 0.99
+    grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0
+    eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps"] = 250
+    eval_iters: Annotated[int, "batches per split in each evaluation"] = 200
+    log_interval: Annotated[int, "update the progress bar every this many steps"] = 10
+
+
+PRESETS = {
+    # nanoGPT's shakespeare_char recipe, the published anchor: best val 1.4697
+    "shakespeare": dict(
+        n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
+        batch_size=64, grad_accum=1, max_iters=5000, lr=1e-3, min_lr=1e-4, warmup_iters=100,
+        weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=200),
+    # about 3 minutes on 2 CPU cores: nanoGPT's CPU model shape, but batch 32 and twice
+    # the learning rate (more text per step, and a CPU does 32 windows more
+    # efficiently than 12), and fewer, smaller evaluations
+    "shakespeare-cpu": dict(
+        n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
+        batch_size=32, grad_accum=1, max_iters=1400, lr=2e-3, min_lr=2e-4, warmup_iters=100,
+        weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=350, eval_iters=50),
+}
+
+CKPT_FORMAT = "char-gpt-checkpoint"
+CKPT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------
+# Configuration: dataclass fields become command-line flags
+
+
+def parse_bool(text):
+    value = {"true": True, "1": True, "yes": True, "on": True,
+             "false": False, "0": False, "no": False, "off": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
+def flag_type(hint):
+    """Annotated[Optional[bool], "help"] -> (bool, "help")."""
+    kind, help = hint.__origin__, hint.__metadata__[0]
+    if typing.get_origin(kind) is typing.Union:  # Optional[X] is Union[X, None]
+        kind = typing.get_args(kind)[0]
+    return kind, help
+
+
+def add_flags(parser, config_class, skip=()):
+    """Add a --name flag for every field of a config dataclass, typed and with its help."""
+    hints = typing.get_type_hints(config_class, include_extras=True)
+    for f in fields(config_class):
+        if f.name in skip:
+            continue
+        kind, help = flag_type(hints[f.name])
+        if kind is bool:  # "--bias" alone means true; "--bias false" also works
+            typed = dict(type=parse_bool, nargs="?", const=True, metavar="BOOL")
+        else:
+            typed = dict(type=kind, metavar=kind.__name__.upper())
+        # SUPPRESS: a flag not given stays out of the result, so it cannot mask the preset's value
+        parser.add_argument(f"--{f.name}", help=f"{help} (default: {f.default})",
+                            default=argparse.SUPPRESS, **typed)
+
+
+def parse_args(argv):
+    """Return (preset name or None, resume flag, {field: value} for the flags given)."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Presets: " + ", ".join(PRESETS))
+    parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "
+                        "on CUDA, shakespeare-cpu elsewhere); flags given after it override it")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
+    add_flags(parser, TrainConfig)
+    add_flags(parser, GPTConfig, skip={"vocab_size"})  # the vocabulary comes from the data
+    args = vars(parser.parse_args(argv))
+    preset, resume = args.pop("preset"), args.pop("resume")
+    return preset, resume, args
+
+
+def split_config(values):
+    """{all fields} -> (TrainConfig, GPTConfig)."""
+    def pick(cls):
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+    return pick(TrainConfig), pick(GPTConfig)
+
+
+def check_config(cfg, mcfg):
+    """Catch impossible settings before they turn into a traceback deep inside torch."""
+    for name in ("batch_size", "grad_accum", "max_iters", "eval_interval", "eval_iters", "log_interval",
+                 "block_size", "n_layer", "n_head", "n_embd"):
+        value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
+        if value < 1:
+            raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
+    if mcfg.n_embd % mcfg.n_head:
+        raise UserError(f"n_embd {mcfg.n_embd} is not divisible by n_head {mcfg.n_head} — "
+                        f"pick sizes where it is, e.g. --n_head {math.gcd(mcfg.n_embd, mcfg.n_head)}")
+    if not 0 <= mcfg.dropout < 1:
+        raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
+    if mcfg.attention not in ("sdpa", "manual"):
+        raise UserError(f"--attention {mcfg.attention!r} is unknown — use sdpa or manual")
+    if cfg.warmup_iters < 0 or cfg.lr <= 0 or cfg.min_lr < 0:
+        raise UserError("lr must be positive, min_lr and warmup_iters not negative — check those flags")
+
+
+# ----------------------------------------------------------------------------
+# Device and precision
+
+
+def pick_device(name):
+    """'auto' -> the best device present; anything else is checked to exist."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        name = "cuda" if cuda else "mps" if mps else "cpu"
+    kind = name.split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {name!r} is unknown — use auto, cpu, cuda or mps")
+    if kind == "cuda" and not cuda:
+        raise UserError("--device cuda, but PyTorch sees no CUDA GPU here — use --device cpu "
+                        "(or auto), or install a CUDA build of PyTorch")
+    if kind == "mps" and not mps:
+        raise UserError("--device mps, but this machine has no Apple GPU — use --device cpu (or auto)")
+    return torch.device(name)
+
+
+def pick_dtype(name, device):
+    """'auto' -> bf16 on CUDA where the GPU has it, fp16 on older GPUs, float32 elsewhere.
+
+    Small models on a CPU run slower under bf16 autocast than in float32: the
+    casts cost more than the faster matmuls save. You can still ask for it.
+    """
+    if name == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name not in dtypes:
+        raise UserError(f"--dtype {name!r} is unknown — use auto, float32, bfloat16 or float16")
+    if dtypes[name] == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError("this GPU has no bfloat16 — use --dtype float16")
+    return dtypes[name]
+
+
+# ----------------------------------------------------------------------------
+# Data
+
+
+def load_data(data_dir):
+    """-> (vocab dict, {'train': ids, 'val': ids}) with the ids memory-mapped, not read."""
+    vocab = load_vocab(data_dir)
+    splits = {}
+    for split in ("train", "val"):
+        path = Path(data_dir) / f"{split}.bin"
+        dtype = np.dtype(vocab["dtype"])
+        expected = vocab[f"{split}_tokens"] * dtype.itemsize
+        if not path.is_file() or path.stat().st_size != expected:
+            raise UserError(f"{path} is missing or does not match vocab.json — run prepare.py again")
+        splits[split] = np.memmap(path, dtype=dtype, mode="r")
+    return vocab, splits
+
+
+def get_batch(data, batch_size, block_size, generator, device):
+    """Random windows of the text: y is x shifted left by one, the next character at each step."""
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
+    offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T+1): indices of each window
+    windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather
+    x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # (B, T) each
+    if device.type == "cuda":  # page-locked memory lets the copy overlap with compute
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.to(device), y.to(device)
+
+
+# ----------------------------------------------------------------------------
+# Optimization
+
+
+def make_optimizer(model, cfg, device):
+    """AdamW; weight decay on the 2-D weight matrices (and embeddings), not on biases or LayerNorms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+
+
+def lr_at(it, cfg):
+    """Linear warmup to cfg.lr, then a cosine decay to cfg.min_lr at the last step."""
+    if it < cfg.warmup_iters:
+        return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
+    progress = (it - cfg.warmup_iters) / max(1, cfg.max_iters - cfg.warmup_iters)  # 0 -> 1
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (cfg.lr - cfg.min_lr)
+
+
+@torch.no_grad()
+def estimate_loss(model, splits, cfg, block_size, device, autocast):
+    """Mean loss over eval_iters random windows per split, dropout off.
+
+    The windows come from their own generator, seeded the same every time: every
+    evaluation scores the same text, so two evaluations compare like with like,
+    and the training batches do not depend on how often we evaluate.
+    """
+    model.eval()
+    out = {}
+    for split, data in splits.items():
+        generator = torch.Generator().manual_seed(cfg.seed)
+        total = 0.0
+        for _ in range(cfg.eval_iters):
+            x, y = get_batch(data, cfg.batch_size, block_size, generator, device)
+            with autocast:
+                _, loss = model(x, y)
+            total += loss.item()
+        out[split] = total / cfg.eval_iters
+    model.train()
+    return out
+
+
+# ----------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(path, state):
+    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
+    write_atomically(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path, missing_hint):
+    """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path} — {missing_hint}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # any failure to unpickle means: not a file we wrote
+        ckpt = None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")
+    if ckpt.get("version") != CKPT_VERSION:
+        raise UserError(f"{path} has checkpoint version {ckpt.get('version')}, this code reads "
+                        f"{CKPT_VERSION} — use the matching version of this repo")
+    return ckpt
+
+
+def rng_states(data_generator):
+    states = {"torch": torch.get_rng_state(), "data": data_generator.get_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states, data_generator):
+    torch.set_rng_state(states["torch"])
+    data_generator.set_state(states["data"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def trim_log(path, last_iter):
+    """Drop log rows past the checkpoint we resume from: that work is being redone."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= last_iter]
+    write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
+
+
+class StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+        tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+
+# ----------------------------------------------------------------------------
+# The run
+
+
+def build_config(preset, resume, overrides):
+    """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line."""
+    out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
+        values = {**ckpt["train_config"], **ckpt["model_config"]}
+        changed = {k: (values[k], v) for k, v in overrides.items()
+                   if k in ckpt["model_config"] and values[k] != v}
+        if changed:
+            raise UserError(f"the checkpoint's model has {', '.join(f'{k}={a}' for k, (a, _) in changed.items())}"
+                            f"; the weights do not fit another shape — drop those flags to resume")
+        source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}"
+    else:
+        for name in ("latest.pt", "best.pt"):
+            if (out_dir / name).exists():
+                raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
+                                f"or choose a new --out_dir")
+        if preset is None:
+            preset = "shakespeare" if pick_device(overrides.get("device", "auto")).type == "cuda" else "shakespeare-cpu"
+        values = dict(PRESETS[preset])
+        source = f"preset {preset}"
+    values.update(overrides)
+    given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
+    print(f"config: {source}" + (f", with {given}" if given else ""))
+    return values, ckpt
+
+
+def main(argv=None):
+    t_start = time.perf_counter()
+    preset, resume, overrides = parse_args(argv)
+    values, ckpt = build_config(preset, resume, overrides)
+
+    vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
+    if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
+        raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
+                        f"resume with the --data_dir it was trained on")
+    values["vocab_size"] = vocab["vocab_size"]
+    cfg, mcfg = split_config(values)
+    check_config(cfg, mcfg)
+    if len(splits["val"]) <= mcfg.block_size:
+        raise UserError(f"val.bin has {len(splits['val'])} tokens, not more than block_size "
+                        f"{mcfg.block_size} — use a longer text or a smaller --block_size")
+
+    device = pick_device(cfg.device)
+    dtype = pick_dtype(cfg.dtype, device)
+    use_compile = cfg.compile if cfg.compile is not None else device.type == "cuda"
+    torch.manual_seed(cfg.seed)
+    torch.set_float32_matmul_precision("high")  # TF32 matmuls on CUDA; no effect on CPU
+    autocast = nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
+    data_generator = torch.Generator().manual_seed(cfg.seed)
+
+    raw_model = GPT(mcfg).to(device)
+    optimizer = make_optimizer(raw_model, cfg, device)
+    # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    start_iter, best_val, elapsed_before = 0, float("inf"), 0.0
+    if ckpt is not None:
+        raw_model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scaler.load_state_dict(ckpt["scaler"])
+        set_rng_states(ckpt["rng"], data_generator)
+        start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
+        for group, decay in zip(optimizer.param_groups, (cfg.weight_decay, 0.0)):
+            group.update(betas=(cfg.beta1, cfg.beta2), weight_decay=decay)  # these flags may have changed
+    model = torch.compile(raw_model) if use_compile else raw_model
+
+    out_dir = Path(cfg.out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create {out_dir} ({e.strerror}) — choose another --out_dir") from None
+    log_path = out_dir / "log.csv"
+    if ckpt is not None and log_path.exists():
+        trim_log(log_path, start_iter)
+    else:
+        log_path.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n")
+
+    tokens_per_iter = cfg.batch_size * mcfg.block_size * cfg.grad_accum
+    print(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}")
+    print(f"model: {raw_model.num_params() / 1e6:.2f}M parameters "
+          f"({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings), "
+          f"{mcfg.n_layer} layers, {mcfg.n_head} heads, {mcfg.n_embd} wide, block {mcfg.block_size}, "
+          f"vocab {mcfg.vocab_size}")
+    print(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
+          f"{tokens_per_iter:,}; iterations {start_iter} -> {cfg.max_iters}")
+
+    def checkpoint(it):
+        return {
+            "format": CKPT_FORMAT, "version": CKPT_VERSION,
+            "model_config": asdict(mcfg), "train_config": asdict(cfg), "vocab": vocab,
+            "model": raw_model.state_dict(),  # the uncompiled module: no "_orig_mod." prefixes
+            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+            "iter": it, "best_val_loss": best_val, "rng": rng_states(data_generator),
+            "elapsed_s": elapsed_before + time.perf_counter() - t_train,
+        }
+
+    def evaluate(it, lr, tokens_per_sec):
+        nonlocal best_val, eval_seconds
+        t0 = time.perf_counter()
+        losses = estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast)
+        eval_seconds += time.perf_counter() - t0
+        tqdm.write(f"iter {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+        with open(log_path, "a") as f:
+            f.write(f"{it},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},"
+                    f"{tokens_per_sec:.1f},{elapsed_before + time.perf_counter() - t_train:.2f}\n")
+        if it == 0:
+            return
+        is_best = losses["val"] < best_val
+        best_val = min(best_val, losses["val"])
+        state = checkpoint(it)
+        save_checkpoint(out_dir / "latest.pt", state)
+        if is_best:
+            save_checkpoint(out_dir / "best.pt", state)
+
+    t_train, eval_seconds = time.perf_counter(), 0.0
+    if start_iter == 0:
+        evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
+    bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True)
+    t_log, it_log = time.perf_counter(), start_iter
+    with StopOnCtrlC() as stop:
+        for it in range(start_iter, cfg.max_iters):
+            if stop.requested:
+                save_checkpoint(out_dir / "latest.pt", checkpoint(it))
+                bar.close()
+                print(f"stopped at iteration {it}; saved {out_dir / 'latest.pt'} — "
+                      f"continue with: python train.py --resume --out_dir {out_dir}")
+                return 130
+            lr = lr_at(it, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            for _ in range(cfg.grad_accum):
+                x, y = get_batch(splits["train"], cfg.batch_size, mcfg.block_size, data_generator, device)
+                with autocast:
+                    _, loss = model(x, y)
+                scaler.scale(loss / cfg.grad_accum).backward()
+            if cfg.grad_clip > 0:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            bar.update(1)
+
+            done = it + 1
+            if done % cfg.log_interval == 0 or done % cfg.eval_interval == 0 or done == cfg.max_iters:
+                loss_value = loss.item()  # waits for the GPU, so the timing below is honest
+                now = time.perf_counter()
+                tokens_per_sec = (done - it_log) * tokens_per_iter / (now - t_log)
+                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}")
+                if done % cfg.eval_interval == 0 or done == cfg.max_iters:
+                    evaluate(done, lr, tokens_per_sec)
+                t_log, it_log = time.perf_counter(), done
+    bar.close()
+
+    wall = time.perf_counter() - t_start
+    print(f"best val loss {best_val:.4f} nats per char = {best_val / math.log(2):.4f} bits per char")
+    print(f"wall time {wall:.1f} s (evaluation {eval_seconds:.1f} s of it)")
+    print(f"checkpoints: {out_dir / 'best.pt'} (best val, for sample.py), "
+          f"{out_dir / 'latest.pt'} (for --resume)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
