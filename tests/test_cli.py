@@ -1,0 +1,53 @@
+"""The real command lines, in subprocesses, as a user runs them."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*argv, cwd):
+    return subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:]], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_prepare_train_sample(corpus, tmp_path):
+    p = run("prepare.py", "--input", str(corpus), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "next: python train.py --data_dir data/play" in p.stdout
+
+    t = run("train.py", "--data_dir", "data/play", *TINY, cwd=tmp_path)
+    assert t.returncode == 0, t.stderr
+    for line in ("device: cpu", "parameters", "tokens per iteration: 8 x 16 x 1 = 128", "best val loss",
+                 "bits per char", "wall time", "out/best.pt"):
+        assert line in t.stdout
+    assert "it/s" in t.stderr  # the progress bar
+    assert {"best.pt", "latest.pt", "log.csv"} <= {f.name for f in (tmp_path / "out").iterdir()}
+
+    s = run("sample.py", "--prompt", "KING", "--max_new_tokens", "40", "--num_samples", "2", cwd=tmp_path)
+    assert s.returncode == 0, s.stderr
+    assert s.stdout.count("\nKING") == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["prepare.py", "--input", "missing.txt"], "no such file: missing.txt"),
+    (["train.py", "--max_iterations", "3"], "unknown argument --max_iterations"),
+    (["train.py", "--data_dir", "nowhere"], "run `python prepare.py` first"),
+    (["sample.py"], "train a model first"),
+])
+def test_user_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
+    p = run(*argv, cwd=tmp_path)
+    assert p.returncode == 2
+    assert p.stderr.startswith("error: ") and p.stderr.count("\n") == 1 and " — " in p.stderr
+    assert message in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("script", ["prepare.py", "train.py", "sample.py"])
+def test_help(script, tmp_path):
+    p = run(script, "--help", cwd=tmp_path)
+    assert p.returncode == 0 and "--" in p.stdout
