@@ -238,6 +238,26 @@ def lr_at(it, cfg):
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (cfg.lr - cfg.min_lr)
 
 
+def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast):
+    """One optimizer step over cfg.grad_accum micro-batches; returns the last micro-batch's loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    for _ in range(cfg.grad_accum):
+        x, y = next_batch()
+        with autocast:
+            _, loss = model(x, y)
+        # dividing by grad_accum makes the summed gradients an average over the micro-batches
+        scaler.scale(loss / cfg.grad_accum).backward()
+    if cfg.grad_clip > 0:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+    scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
 @torch.no_grad()
 def estimate_loss(model, splits, cfg, block_size, device, autocast):
     """Mean loss over eval_iters random windows per split, dropout off.
@@ -337,6 +357,9 @@ def build_config(preset, resume, overrides):
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
     ckpt = None
     if resume:
+        if preset is not None:
+            raise UserError("--preset cannot be combined with --resume: the run keeps its own config — "
+                            "drop --preset, and give single flags to change settings")
         ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         changed = {k: (values[k], v) for k, v in overrides.items()
@@ -380,7 +403,8 @@ def main(argv=None):
     dtype = pick_dtype(cfg.dtype, device)
     use_compile = cfg.compile if cfg.compile is not None else device.type == "cuda"
     torch.manual_seed(cfg.seed)
-    torch.set_float32_matmul_precision("high")  # TF32 matmuls on CUDA; no effect on CPU
+    if device.type == "cuda":  # TF32: float32 matmuls on tensor cores, about 10 mantissa bits
+        torch.set_float32_matmul_precision("high")  # (only on CUDA: it also loosens oneDNN's CPU matmuls)
     autocast = nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
     data_generator = torch.Generator().manual_seed(cfg.seed)
 
@@ -447,6 +471,9 @@ def main(argv=None):
         if is_best:
             save_checkpoint(out_dir / "best.pt", state)
 
+    def next_batch():
+        return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, data_generator, device)
+
     t_train, eval_seconds = time.perf_counter(), 0.0
     if start_iter == 0:
         evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
@@ -461,19 +488,7 @@ def main(argv=None):
                       f"continue with: python train.py --resume --out_dir {out_dir}")
                 return 130
             lr = lr_at(it, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            for _ in range(cfg.grad_accum):
-                x, y = get_batch(splits["train"], cfg.batch_size, mcfg.block_size, data_generator, device)
-                with autocast:
-                    _, loss = model(x, y)
-                scaler.scale(loss / cfg.grad_accum).backward()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
+            loss = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast)
             bar.update(1)
 
             done = it + 1

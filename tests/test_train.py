@@ -219,6 +219,8 @@ def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
     prepare.main(["--input", str(other / "t.txt"), "--out_dir", str(other)])
     with pytest.raises(UserError, match="different vocabulary"):
         train.main(args + ["--resume", "--data_dir", str(other)])
+    with pytest.raises(UserError, match="--preset cannot be combined with --resume"):
+        train.main(args + ["--resume", "--preset", "shakespeare"])
     with pytest.raises(UserError, match="nothing to resume"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new"), "--resume"])
 
