@@ -164,7 +164,7 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
 
 
 def read_text(path):
-    """Read a UTF-8 text file, with a clear error for anything else."""
+    """Read a UTF-8 text file -> (text, sha256 of its bytes), with a clear error for anything else."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file: {path} — check the path you gave to --input")
@@ -182,7 +182,7 @@ def read_text(path):
         raise UserError(
             f"{path} has only {len(text):,} characters, too few to split into train and val — "
             f"give at least {MIN_CHARS:,}")
-    return text
+    return text, hashlib.sha256(raw).hexdigest()
 
 
 # ----------------------------------------------------------------------------
@@ -273,8 +273,7 @@ def main(argv=None):
 
     if args.input:
         path = Path(args.input)
-        text = read_text(path)
-        sha = sha256_of(path)
+        text, sha = read_text(path)  # one read gives both the text and its hash
         # tiny-shakespeare given by hand lands where the download would have gone,
         # so `python train.py` finds it without extra flags
         default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else f"data/{path.stem}"
@@ -283,7 +282,7 @@ def main(argv=None):
         path = Path(args.out_dir or default_dir) / "input.txt"
         check_out_dir(path.parent, SHAKESPEARE_SHA256)
         download(args.url, path, SHAKESPEARE_SHA256, SHAKESPEARE_BYTES)
-        text, sha = read_text(path), SHAKESPEARE_SHA256
+        text, sha = read_text(path)
     out_dir = args.out_dir or default_dir
     prepare(text, out_dir, sha, path.name)
     if out_dir != DEFAULT_DATA_DIR:

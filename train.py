@@ -362,11 +362,10 @@ def build_config(preset, resume, overrides):
                             "drop --preset, and give single flags to change settings")
         ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
         values = {**ckpt["train_config"], **ckpt["model_config"]}
-        changed = {k: (values[k], v) for k, v in overrides.items()
-                   if k in ckpt["model_config"] and values[k] != v}
+        changed = [f"{k}={values[k]}" for k, v in overrides.items() if k in ckpt["model_config"] and values[k] != v]
         if changed:
-            raise UserError(f"the checkpoint's model has {', '.join(f'{k}={a}' for k, (a, _) in changed.items())}"
-                            f"; the weights do not fit another shape — drop those flags to resume")
+            raise UserError(f"the checkpoint's model has {', '.join(changed)}; the weights do not fit "
+                            f"another shape — drop those flags to resume")
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}"
     else:
         for name in ("latest.pt", "best.pt"):
