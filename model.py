@@ -7,7 +7,11 @@ References:
 3) "Using the Output Embedding to Improve Language Models", Press & Wolf 2016: the tied head.
 
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
-nh = n_head, hs = head size (C // nh), V = vocab_size.
+nh = n_head, hs = head size (C // nh), V = vocab_size, S = positions in the KV cache.
+
+Generating text comes twice: `GPT.generate` runs the whole context for every new
+character (simple, and the reference), `GPT.stream` keeps a KV cache and feeds one
+character per step (fast). Tests hold the two to the same tokens.
 """
 
 import math
@@ -32,48 +36,69 @@ class GPTConfig:
     attention: Annotated[str, "'sdpa' (fused PyTorch kernel) or 'manual' (written out)"] = "sdpa"
 
 
+def causal_mask(T_q, T_k, device=None):
+    """(T_q, T_k) bool, True where a query may look: the T_q queries are the last T_q of
+    the T_k positions, so query i sees keys 0 .. i + (T_k - T_q) and nothing later."""
+    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
+
+
 class CausalSelfAttention(nn.Module):
     """Each position looks back at itself and earlier positions, in n_head heads at once."""
 
-    def __init__(self, config):
+    def __init__(self, config, layer_idx=0):
         super().__init__()
         assert config.n_embd % config.n_head == 0, "n_embd must be divisible by n_head"
         assert config.attention in ("sdpa", "manual"), "attention must be 'sdpa' or 'manual'"
         self.n_head = config.n_head
         self.dropout = config.dropout
         self.attention = config.attention
+        self.layer_idx = layer_idx  # which slot of a KV cache is ours
         # one Linear makes queries, keys and values for all heads at once
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
         # split the channels into heads and move the head axis next to batch
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if cache is not None:
+            # generating: remember this step's keys and values, attend to all so far
+            k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
         if self.attention == "manual":
             y = self.manual_attention(q, k, v)
         else:
-            # the same computation as manual_attention, in one fused kernel
-            # (FlashAttention on recent GPUs); it never materialises the T x T matrix
-            y = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+            y = self.sdpa_attention(q, k, v)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side again
         return self.resid_dropout(self.c_proj(y))
 
     def manual_attention(self, q, k, v):
-        """softmax(q kᵀ / √hs, future masked out) v, spelled out step by step."""
-        T, hs = q.size(-2), q.size(-1)
-        att = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T): how much t attends to s
-        causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()  # (T, T): s <= t
-        att = att.masked_fill(~causal, float("-inf"))  # no peeking at the future
+        """softmax(q kᵀ / √hs, future masked out) v, spelled out step by step.
+
+        q has T rows; k and v have S >= T (S > T when earlier keys come from a KV cache).
+        """
+        T, S, hs = q.size(-2), k.size(-2), q.size(-1)
+        att = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, S): how much t attends to s
+        att = att.masked_fill(~causal_mask(T, S, q.device), float("-inf"))  # no peeking at the future
         att = F.softmax(att, dim=-1)  # each row sums to 1
         att = self.attn_dropout(att)
         return att @ v  # (B, nh, T, hs): a weighted average of the values
+
+    def sdpa_attention(self, q, k, v):
+        """The same computation as manual_attention, in one fused kernel (FlashAttention
+        on recent GPUs) that never materialises the T x S matrix."""
+        T, S = q.size(-2), k.size(-2)
+        dropout_p = self.dropout if self.training else 0.0
+        if T == S:  # training, or the first step of generation: the usual triangle
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        # is_causal would align the triangle to the top left, which is wrong when T < S;
+        # one new query (T == 1) may see every cached key, so it needs no mask at all
+        mask = None if T == 1 else causal_mask(T, S, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
 class MLP(nn.Module):
@@ -93,15 +118,15 @@ class MLP(nn.Module):
 class Block(nn.Module):
     """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
 
-    def __init__(self, config):
+    def __init__(self, config, layer_idx=0):
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, layer_idx)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))  # tokens talk to each other
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)  # tokens talk to each other
         x = x + self.mlp(self.ln_2(x))  # each token thinks on its own
         return x
 
@@ -115,7 +140,7 @@ class GPT(nn.Module):
             wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
             wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embedding
             drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -147,15 +172,23 @@ class GPT(nn.Module):
             n -= self.transformer.wpe.weight.numel()
         return n
 
-    def forward(self, idx, targets=None):
-        """idx (B, T) of ids -> (logits (B, T, V), mean cross-entropy or None)."""
+    def forward(self, idx, targets=None, cache=None):
+        """idx (B, T) of ids -> (logits (B, T, V), mean cross-entropy or None).
+
+        With a KV cache, idx continues the text the cache holds: its positions start
+        after the cached ones, and its keys and values are added to the cache.
+        """
         B, T = idx.shape
-        assert T <= self.config.block_size, f"sequence of {T} is longer than block_size {self.config.block_size}"
-        pos = torch.arange(T, device=idx.device)  # (T,)
+        start = cache.length if cache is not None else 0
+        assert start + T <= self.config.block_size, \
+            f"{start + T} positions, but the model knows only block_size {self.config.block_size}"
+        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C) + (T, C) -> (B, T, C)
         x = self.transformer.drop(x)
         for block in self.transformer.h:
-            x = block(x)  # (B, T, C)
+            x = block(x, cache)  # (B, T, C)
+        if cache is not None:
+            cache.length += T
         x = self.transformer.ln_f(x)
         logits = self.lm_head(x)  # (B, T, V): a score for every possible next character
         loss = None
@@ -163,22 +196,121 @@ class GPT(nn.Module):
             loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T))
         return logits, loss
 
-    @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
+    @torch.inference_mode()  # no autograd bookkeeping at all: a little faster than no_grad
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
         """Extend idx (B, T) by max_new_tokens sampled characters -> (B, T + max_new_tokens).
 
-        The simple way: run the whole (cropped) context through the model for every
-        new character. The model only knows block_size positions, so older
-        characters fall out of view once the context is longer than that.
+        The simple way, and the reference for `stream`: run the whole (cropped) context
+        through the model for every new character. The model only knows block_size
+        positions, so older characters fall out of view once the context is longer.
         """
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size:]  # (B, <= block_size)
             logits, _ = self(context)
-            logits = logits[:, -1, :].float() / temperature  # (B, V): only the last position matters
-            if top_k is not None and top_k < logits.size(-1):
-                kth = torch.topk(logits, top_k).values[:, [-1]]  # (B, 1): the k-th best score
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            probs = F.softmax(logits, dim=-1)
-            idx_next = torch.multinomial(probs, num_samples=1)  # (B, 1)
+            idx_next = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
             idx = torch.cat((idx, idx_next), dim=1)
         return idx
+
+    @torch.inference_mode()
+    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
+        """Like generate, but fast: yields each new column of ids (B,) as soon as it is sampled.
+
+        The prompt goes through the model once (prefill) and fills a KV cache; each later
+        step feeds only the newest character, which attends to the cached keys and values.
+
+        Past block_size: the learned positions stop at block_size - 1, and sliding the
+        window by one would give every cached key a new position, so the whole cache
+        would be stale. Instead, when the cache is full, it starts again from the last
+        half window (re-prefilled at positions 0 ..), and fills up again one character
+        at a time. The model then always sees between half and a whole window of
+        context, and a re-prefill of block_size/2 characters is paid once every
+        block_size/2 characters, so the cost per character stays bounded.
+        """
+        block_size = self.config.block_size
+        keep = max(1, block_size // 2)  # the context kept when the cache is full
+        cache = KVCache(self.config, idx.size(0))
+        recent = idx[:, -block_size:]  # (B, <= block_size): all that can ever be re-fed
+        context = recent  # what the model reads next: the prompt, then one character per step
+        for _ in range(max_new_tokens):
+            if cache.length + context.size(1) > block_size:  # full: start again from half a window
+                cache.reset()
+                context = recent[:, -keep:]
+            logits, _ = self(context, cache=cache)
+            idx_next = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+            recent = torch.cat((recent, idx_next), dim=1)[:, -block_size:]
+            context = idx_next
+            yield idx_next[:, 0]  # (B,)
+
+    def generate_cached(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
+        """`stream`, collected -> (B, T + max_new_tokens). Within block_size it is exactly
+        what generate returns, only faster; past it, see stream."""
+        columns = self.stream(idx, max_new_tokens, temperature, top_k, top_p, generator)
+        return torch.cat([idx] + [column[:, None] for column in columns], dim=1)  # (B, T + new)
+
+
+class KVCache:
+    """The keys and values of every layer for the positions generated so far.
+
+    Without it, each new character recomputes keys and values for the whole context;
+    with it, a step computes them for one position and reads the rest from here.
+    Memory: 2 (keys and values) x n_layer x B x block_size x n_embd numbers,
+    allocated once on the first step and never grown.
+    """
+
+    def __init__(self, config, batch_size):
+        self.config = config
+        self.batch_size = batch_size
+        self.k = self.v = None  # (n_layer, B, nh, block_size, hs) each, once allocated
+        self.length = 0  # positions filled (the same for every layer after a forward)
+
+    def append(self, layer, k, v):
+        """Store k, v (B, nh, T, hs) after the cached positions -> all of them, 2 x (B, nh, S, hs)."""
+        if self.k is None:  # allocate on first use, on the device and in the dtype of the model
+            c = self.config
+            shape = (c.n_layer, self.batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+            self.k, self.v = k.new_empty(shape), v.new_empty(shape)
+        end = self.length + k.size(2)
+        self.k[layer, :, :, self.length:end] = k
+        self.v[layer, :, :, self.length:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def reset(self):
+        """Forget the cached positions (the memory stays allocated for reuse)."""
+        self.length = 0
+
+
+def keep_top_k(logits, k):
+    """logits (B, V) -> the same, with all but the k highest set to -inf."""
+    if k >= logits.size(-1):
+        return logits
+    kth = torch.topk(logits, k).values[:, [-1]]  # (B, 1): the k-th best score
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def keep_top_p(logits, p):
+    """logits (B, V) -> the same, keeping only the nucleus: the fewest likeliest
+    characters whose probabilities add up to at least p (the likeliest always stays)."""
+    if p >= 1.0:
+        return logits
+    probs, order = F.softmax(logits, dim=-1).sort(dim=-1, descending=True)  # (B, V) each
+    mass_before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the likelier characters
+    drop_sorted = mass_before >= p  # already enough without this one
+    drop = drop_sorted.scatter(-1, order, drop_sorted)  # (B, V): back in vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    """Scores of the last position (B, V) -> the next ids (B, 1).
+
+    temperature 0 is greedy (always the likeliest); otherwise top-k, then top-p,
+    narrow the choice before drawing from the softmax.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        logits = keep_top_k(logits, top_k)
+    if top_p is not None:
+        logits = keep_top_p(logits, top_p)
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)

@@ -1,0 +1,160 @@
+"""Generation: the KV-cache path against the naive one, and the sampling filters on hand-made numbers."""
+
+import math
+
+import pytest
+import torch
+
+import model as model_module
+from model import GPT, GPTConfig, KVCache, causal_mask, keep_top_k, keep_top_p, sample_next
+
+
+def make_model(attention="sdpa", block_size=16, n_head=2, n_embd=16, vocab_size=11, seed=0):
+    torch.manual_seed(seed)
+    cfg = GPTConfig(block_size=block_size, vocab_size=vocab_size, n_layer=2, n_head=n_head, n_embd=n_embd,
+                    attention=attention)
+    return GPT(cfg).eval()
+
+
+def seeded(seed=7):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_causal_mask():
+    assert causal_mask(3, 3).tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    assert causal_mask(2, 4).tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]  # the last 2 of 4 positions
+    assert causal_mask(1, 5).all()  # one new position sees everything before it
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+@pytest.mark.parametrize("B, T, chunks, n_head, n_embd", [(1, 16, [16], 1, 8), (2, 16, [5, 1, 10], 2, 16),
+                                                          (3, 12, [1] * 12, 4, 32), (2, 9, [4, 5], 2, 8)])
+def test_cached_logits_equal_full_forward(attention, B, T, chunks, n_head, n_embd):
+    """Feeding the text through the cache in chunks gives the logits of one full forward."""
+    model = make_model(attention, n_head=n_head, n_embd=n_embd)
+    idx = torch.randint(11, (B, T))
+    full, _ = model(idx)
+    cache, pieces, start = KVCache(model.config, B), [], 0
+    for size in chunks:
+        logits, _ = model(idx[:, start:start + size], cache=cache)
+        pieces.append(logits)
+        start += size
+    assert cache.length == T
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+@pytest.mark.parametrize("B, prompt_len, block_size", [(1, 1, 16), (3, 5, 16), (2, 8, 32)])
+@pytest.mark.parametrize("sampling", [dict(temperature=0), dict(temperature=1.0),
+                                      dict(temperature=0.7, top_k=4), dict(temperature=1.3, top_p=0.8)],
+                         ids=["greedy", "t1", "topk", "topp"])
+def test_cached_generate_equals_naive_within_block_size(attention, B, prompt_len, block_size, sampling):
+    model = make_model(attention, block_size=block_size)
+    idx = torch.randint(11, (B, prompt_len))
+    n = block_size - prompt_len  # fills the window exactly, never past it
+    naive = model.generate(idx, n, generator=seeded(), **sampling)
+    cached = model.generate_cached(idx, n, generator=seeded(), **sampling)
+    assert cached.shape == (B, block_size)
+    assert torch.equal(naive, cached)
+
+
+def half_window_reference(model, idx, max_new_tokens, **sampling):
+    """The past-block_size strategy of GPT.stream, written the slow, obvious way: the model
+    reads idx[:, start:] in full each step, and when that would exceed block_size, start
+    jumps so that only the last half window is left."""
+    block_size, keep = model.config.block_size, max(1, model.config.block_size // 2)
+    start = max(0, idx.size(1) - block_size)
+    for _ in range(max_new_tokens):
+        if idx.size(1) - start > block_size:
+            start = idx.size(1) - keep
+        logits, _ = model(idx[:, start:])
+        idx = torch.cat((idx, sample_next(logits[:, -1], **sampling)), dim=1)
+    return idx
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+@pytest.mark.parametrize("block_size, prompt_len", [(16, 3), (15, 1), (8, 20)], ids=["even", "odd", "long-prompt"])
+@pytest.mark.parametrize("temperature", [0, 1.0])
+def test_past_block_size_matches_the_reference(attention, block_size, prompt_len, temperature):
+    model = make_model(attention, block_size=block_size)
+    idx = torch.randint(11, (2, prompt_len))
+    n = 3 * block_size
+    reference = half_window_reference(model, idx, n, temperature=temperature, generator=seeded())
+    cached = model.generate_cached(idx, n, temperature=temperature, generator=seeded())
+    assert cached.shape == (2, prompt_len + n)
+    assert torch.equal(reference, cached)
+
+
+def test_long_generation_keeps_the_cache_size_fixed(monkeypatch):
+    """3x block_size tokens: the cache is allocated once, at 2 x n_layer x B x block_size x n_embd."""
+    model = make_model(block_size=16, n_embd=16)
+    allocations, lengths = [], []
+    append = KVCache.append
+
+    def spy(self, layer, k, v):
+        first = self.k is None
+        result = append(self, layer, k, v)
+        if first:
+            allocations.append(self.k.numel() + self.v.numel())
+        lengths.append(result[0].size(2))
+        return result
+
+    monkeypatch.setattr(model_module.KVCache, "append", spy)
+    out = model.generate_cached(torch.zeros(3, 1, dtype=torch.long), 48, temperature=0)
+    assert out.shape == (3, 49)
+    assert allocations == [2 * 2 * 3 * 16 * 16]
+    assert max(lengths) == 16 and min(lengths) == 1
+
+
+def test_stream_yields_one_column_per_step():
+    model = make_model()
+    idx = torch.randint(11, (2, 3))
+    columns = list(model.stream(idx, 5, temperature=0))
+    assert len(columns) == 5 and all(c.shape == (2,) for c in columns)
+    assert torch.equal(torch.stack(columns, dim=1), model.generate_cached(idx, 5, temperature=0)[:, 3:])
+    assert list(model.stream(idx, 0)) == []
+
+
+def test_same_seed_same_tokens():
+    model = make_model()
+    idx = torch.zeros(2, 1, dtype=torch.long)
+    a = model.generate_cached(idx, 40, generator=seeded(1))
+    b = model.generate_cached(idx, 40, generator=seeded(1))
+    c = model.generate_cached(idx, 40, generator=seeded(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_temperature_zero_is_argmax():
+    logits = torch.tensor([[0.1, 3.0, 2.9, -1.0], [5.0, 0.0, 0.0, 4.0]])
+    assert sample_next(logits, temperature=0).tolist() == [[1], [0]]
+
+
+def kept(logits):
+    return [torch.isfinite(row).nonzero().flatten().tolist() for row in logits]
+
+
+def test_top_k_keeps_exactly_the_k_best():
+    logits = torch.tensor([[0.1, 3.0, 2.0, -1.0, 0.5], [4.0, 3.0, 2.0, 1.0, 0.0]])
+    assert kept(keep_top_k(logits, 1)) == [[1], [0]]
+    assert kept(keep_top_k(logits, 3)) == [[1, 2, 4], [0, 1, 2]]
+    assert kept(keep_top_k(logits, 5)) == kept(keep_top_k(logits, 99)) == [[0, 1, 2, 3, 4]] * 2
+    assert torch.equal(keep_top_k(logits, 3)[0, [1, 2, 4]], logits[0, [1, 2, 4]])  # the kept scores unchanged
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    probs = torch.tensor([[0.05, 0.5, 0.15, 0.3], [0.25, 0.25, 0.25, 0.25]])  # sorted: 0.5, 0.3, 0.15, 0.05
+    logits = probs.log()
+    assert kept(keep_top_p(logits, 0.4))[0] == [1]  # the likeliest alone reaches 0.4
+    assert kept(keep_top_p(logits, 0.75))[0] == [1, 3]  # 0.5 + 0.3
+    assert kept(keep_top_p(logits, 0.85))[0] == [1, 2, 3]  # 0.5 + 0.3 + 0.15
+    assert kept(keep_top_p(logits, 0.99))[0] == [0, 1, 2, 3]
+    assert kept(keep_top_p(logits, 1.0)) == [[0, 1, 2, 3]] * 2
+    assert [len(kept(keep_top_p(logits, p))[1]) for p in (0.2, 0.4, 0.6, 0.9)] == [1, 2, 3, 4]  # ties: count
+
+
+def test_top_p_renormalises_what_it_keeps():
+    logits = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()
+    counts = torch.bincount(sample_next(logits.expand(20000, 4), top_p=0.75, generator=seeded()).flatten(),
+                            minlength=4)
+    assert counts[2] == counts[3] == 0
+    assert math.isclose(counts[0] / 20000, 0.5 / 0.8, abs_tol=0.02)
