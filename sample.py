@@ -2,9 +2,12 @@
 
     python sample.py                                   # 3 samples from out/best.pt
     python sample.py --prompt "ROMEO:" --num_samples 1 --max_new_tokens 1000
+    python sample.py --prompt_file scene.txt --temperature 0   # greedy: always the likeliest
 
 The checkpoint carries the model config, the weights and the vocabulary, so this
-needs nothing else: not the data directory, not the training flags.
+needs nothing else: not the data directory, not the training flags. Generation uses
+the model's KV cache (GPT.stream); --no_cache uses the simple GPT.generate instead.
+A single sample is printed as it is generated.
 """
 
 import argparse
@@ -32,39 +35,77 @@ def decode(ids, chars):
     return "".join(chars[i] for i in ids)
 
 
-def main(argv=None):
+def read_prompt_file(path):
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"prompt file {path} does not exist — check the path") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
+    except OSError as e:
+        raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
+
+
+def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out_dir", default="out", help="the training run to sample from (uses its best.pt)")
     parser.add_argument("--checkpoint", help="a checkpoint file to use instead of <out_dir>/best.pt")
-    parser.add_argument("--prompt", default="\n", help="text to continue (an empty prompt means a newline)")
-    parser.add_argument("--num_samples", type=int, default=3, help="how many samples to generate")
+    parser.add_argument("--prompt", help="text to continue (default, or when empty: a newline)")
+    parser.add_argument("--prompt_file", help="read the prompt from this UTF-8 file instead")
+    parser.add_argument("--num_samples", type=int, default=3, help="how many samples, generated as one batch")
     parser.add_argument("--max_new_tokens", type=int, default=500, help="characters to generate per sample")
     parser.add_argument("--temperature", type=float, default=0.8,
-                        help="below 1 is more conservative, above 1 more adventurous")
+                        help="below 1 is more conservative, above 1 more adventurous, 0 always takes the likeliest")
     parser.add_argument("--top_k", type=int, default=None, help="sample only from the k likeliest characters")
+    parser.add_argument("--top_p", type=float, default=None,
+                        help="sample only from the likeliest characters that together have probability p")
     parser.add_argument("--seed", type=int, default=1337, help="the same seed gives the same samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--no_cache", action="store_true",
+                        help="use the simple generate, which reruns the whole context per character (slow)")
     args = parser.parse_args(argv)
-    if args.num_samples < 1 or args.max_new_tokens < 0:
-        raise UserError("--num_samples must be at least 1 and --max_new_tokens at least 0 — fix the flag")
-    if args.temperature <= 0:
-        raise UserError(f"--temperature {args.temperature} must be above 0 — try 0.8")
+    if args.num_samples < 1:
+        raise UserError(f"--num_samples {args.num_samples} must be at least 1 — fix the flag")
+    if args.max_new_tokens < 0:
+        raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
+    if not args.temperature >= 0:  # also catches nan
+        raise UserError(f"--temperature {args.temperature} must be 0 or more — try 0.8, or 0 for greedy")
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top_p {args.top_p} must be above 0 and at most 1 — try 0.9")
+    if args.prompt is not None and args.prompt_file is not None:
+        raise UserError("--prompt and --prompt_file both given — use one of them")
+    return args
 
+
+def main(argv=None):
+    args = parse_args(argv)
+    prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
+    prompt = prompt or "\n"  # the model needs at least one character to start from
     path = args.checkpoint or Path(args.out_dir) / "best.pt"
     ckpt = load_checkpoint(path, "train a model first with `python train.py`")
     chars = ckpt["vocab"]["chars"]
-    prompt = encode(args.prompt or "\n", chars)
+    prompt_ids = encode(prompt, chars)
     device = pick_device(args.device)
 
     model = GPT(GPTConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     model.eval().to(device)
-    torch.manual_seed(args.seed)
-    idx = torch.tensor([prompt] * args.num_samples, dtype=torch.long, device=device)  # (N, T)
-    out = model.generate(idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k)
+    idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (N, T)
+    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   generator=torch.Generator(device).manual_seed(args.seed))
+
+    if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes
+        print("---------------- sample 1 of 1 ----------------")
+        print(prompt, end="", flush=True)
+        for column in model.stream(idx, args.max_new_tokens, **options):  # column: (1,)
+            print(chars[column.item()], end="", flush=True)
+        print()
+        return 0
+    generate = model.generate if args.no_cache else model.generate_cached
+    out = generate(idx, args.max_new_tokens, **options)  # (N, T + max_new_tokens)
     for i, row in enumerate(out.tolist()):
         print(f"---------------- sample {i + 1} of {args.num_samples} ----------------")
         print(decode(row, chars))

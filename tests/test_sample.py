@@ -1,6 +1,7 @@
 """sample.py: it needs only the checkpoint, it is repeatable, and it refuses bad input clearly."""
 
 import pickle
+import re
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch
 import sample
 import train
 from conftest import TINY
+from model import GPT, GPTConfig
 from prepare import UserError
 
 
@@ -45,23 +47,96 @@ def test_needs_only_the_checkpoint(run_dir, tmp_path, capsys):
                                                 "--max_new_tokens", "5"])
 
 
-def test_empty_prompt_means_newline(run_dir, capsys):
+def test_empty_prompt_means_newline(run_dir, tmp_path, capsys):
     args = ["--out_dir", str(run_dir), "--max_new_tokens", "20"]
-    assert samples(capsys, args + ["--prompt", ""]) == samples(capsys, args + ["--prompt", "\n"])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    newline = samples(capsys, args + ["--prompt", "\n"])
+    assert samples(capsys, args + ["--prompt", ""]) == newline
+    assert samples(capsys, args + ["--prompt_file", str(empty)]) == newline
+
+
+def reference_text(run_dir, prompt, n, seed=1337, **sampling):
+    """What the naive GPT.generate makes of the prompt, decoded."""
+    ckpt = train.load_checkpoint(run_dir / "best.pt", "")
+    model = GPT(GPTConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    chars = ckpt["vocab"]["chars"]
+    idx = torch.tensor([sample.encode(prompt, chars)])
+    out = model.eval().generate(idx, n, generator=torch.Generator().manual_seed(seed), **sampling)
+    return sample.decode(out[0].tolist(), chars)
+
+
+@pytest.mark.parametrize("sampling", [{}, {"temperature": 0}, {"top_p": 0.9, "top_k": 5}])
+def test_streamed_sample_is_the_naive_sample(run_dir, capsys, sampling):
+    """One sample is printed character by character from the KV cache; the text is what the
+    slow reference path generates (within block_size = 16: 6 prompt + 10 new)."""
+    flags = [f for key, value in sampling.items() for f in (f"--{key}", str(value))]
+    out = samples(capsys, ["--out_dir", str(run_dir), "--prompt", "ROMEO:", "--num_samples", "1",
+                           "--max_new_tokens", "10"] + flags)
+    text = out.split("----------------\n", 1)[1]
+    assert text == reference_text(run_dir, "ROMEO:", 10, **sampling) + "\n"
+
+
+def test_streaming_flushes_each_character(run_dir, monkeypatch):
+    written = []
+    monkeypatch.setattr("builtins.print", lambda *a, end="\n", flush=False: written.append((a, end, flush)))
+    assert sample.main(["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "7"]) == 0
+    streamed = [w for w in written if w[1] == ""]
+    assert len(streamed) == 1 + 7 and all(flush for _, _, flush in streamed)  # the prompt, then 7 characters
+
+
+def test_a_batch_with_the_cache_equals_one_without(run_dir, capsys):
+    args = ["--out_dir", str(run_dir), "--prompt", "KING", "--num_samples", "4", "--max_new_tokens", "12"]
+    assert samples(capsys, args) == samples(capsys, args + ["--no_cache"])
+
+
+def test_greedy_ignores_the_seed(run_dir, capsys):
+    args = ["--out_dir", str(run_dir), "--temperature", "0", "--num_samples", "2", "--max_new_tokens", "40"]
+    one = samples(capsys, args)
+    assert one == samples(capsys, args + ["--seed", "5"])
+    first, second = re.split(r"-+ sample \d of 2 -+\n", one)[1:]
+    assert first == second  # greedy: every sample in the batch is the same text
+
+
+def test_prompt_file(run_dir, tmp_path, capsys):
+    path = tmp_path / "scene.txt"
+    path.write_text("JULIET:\nWhat", encoding="utf-8")
+    args = ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "30"]
+    assert samples(capsys, args + ["--prompt_file", str(path)]) == samples(capsys, args + ["--prompt", "JULIET:\nWhat"])
+
+
+def test_generating_three_windows(run_dir, capsys):
+    out = samples(capsys, ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "48"])
+    assert len(out.split("----------------\n", 1)[1]) == 1 + 48 + 1  # block_size is 16
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--prompt", "JULIET: ¿qué?"], "'¿' 'é'"),
-    (["--temperature", "0"], "must be above 0"),
-    (["--top_k", "0"], "must be at least 1"),
-    (["--num_samples", "0"], "--num_samples must be at least 1"),
-    (["--max_new_tokens", "-1"], "--max_new_tokens at least 0"),
+    (["--temperature", "-0.5"], "--temperature -0.5 must be 0 or more"),
+    (["--temperature", "nan"], "--temperature nan must be 0 or more"),
+    (["--top_k", "0"], "--top_k 0 must be at least 1"),
+    (["--top_p", "0"], "--top_p 0.0 must be above 0 and at most 1"),
+    (["--top_p", "1.5"], "--top_p 1.5 must be above 0 and at most 1"),
+    (["--num_samples", "0"], "--num_samples 0 must be at least 1"),
+    (["--max_new_tokens", "-1"], "--max_new_tokens -1 must be at least 0"),
+    (["--prompt_file", "/no/such/prompt.txt"], "prompt file /no/such/prompt.txt does not exist"),
+    (["--prompt_file", "."], "cannot read prompt file .: Is a directory"),
+    (["--prompt", "a", "--prompt_file", "p.txt"], "--prompt and --prompt_file both given"),
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
     (["--nope"], "unknown argument --nope"),
 ])
 def test_bad_arguments(run_dir, argv, message):
+    """Each a clear UserError (the one line and exit 2 that run_cli makes of it: test_cli.py)."""
     with pytest.raises(UserError, match=message):
         sample.main(["--out_dir", str(run_dir)] + argv)
+
+
+def test_prompt_file_not_utf8(run_dir, tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("ROMEO: ¿qué?".encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin1.txt is not UTF-8 text \(byte 7\) — save it as UTF-8"):
+        sample.main(["--out_dir", str(run_dir), "--prompt_file", str(path)])
 
 
 def test_no_checkpoint_says_train_first(tmp_path):
