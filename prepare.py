@@ -59,7 +59,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         args, unknown = self.parse_known_args(args, namespace)
         if unknown:
-            flags = sorted(s for a in self._actions for s in a.option_strings if s.startswith("--"))
+            actions = list(self._actions)
+            for a in self._actions:  # after a subcommand (bench.py sample ...), its flags are the valid ones
+                if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
+                    actions += a.choices[getattr(args, a.dest)]._actions
+            flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = difflib.get_close_matches(unknown[0].split("=")[0], flags, n=1)
             hint = f"did you mean {guess[0]}? " if guess else ""
             raise UserError(f"unknown argument {unknown[0]} — {hint}valid flags: {' '.join(flags)}")

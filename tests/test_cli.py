@@ -33,12 +33,25 @@ def test_prepare_train_sample(corpus, tmp_path):
     assert s.returncode == 0, s.stderr
     assert s.stdout.count("\nKING") == 2
 
+    one = run("sample.py", "--prompt", "KING", "--max_new_tokens", "40", "--num_samples", "1", "--top_p", "0.9",
+              cwd=tmp_path)  # streamed
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.startswith("---------------- sample 1 of 1 ----------------\nKING") and len(one.stdout) == 48 + 45
+
+    b = run("bench.py", "sample", "--checkpoint", "out/best.pt", "--max_new_tokens", "5", "--repeats", "1",
+            cwd=tmp_path)
+    assert b.returncode == 0, b.stderr
+    for line in ("KV cache:", "no cache:", "tokens/s", "speed-up of the cache", "reading every weight once"):
+        assert line in b.stdout
+
 
 @pytest.mark.parametrize("argv, message", [
     (["prepare.py", "--input", "missing.txt"], "no such file: missing.txt"),
     (["train.py", "--max_iterations", "3"], "unknown argument --max_iterations"),
     (["train.py", "--data_dir", "nowhere"], "run `python prepare.py` first"),
     (["sample.py"], "train a model first"),
+    (["sample.py", "--top_p", "2"], "--top_p 2.0 must be above 0 and at most 1"),
+    (["bench.py", "sample", "--repeat", "2"], "did you mean --repeats?"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
     p = run(*argv, cwd=tmp_path)
@@ -47,7 +60,7 @@ def test_user_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
     assert message in p.stderr and "Traceback" not in p.stderr
 
 
-@pytest.mark.parametrize("script", ["prepare.py", "train.py", "sample.py"])
+@pytest.mark.parametrize("script", ["prepare.py", "train.py", "sample.py", "bench.py"])
 def test_help(script, tmp_path):
     p = run(script, "--help", cwd=tmp_path)
     assert p.returncode == 0 and "--" in p.stdout
