@@ -4,6 +4,7 @@
     python train.py --device cuda                    # the GPU recipe, bf16 autocast, compiled
     python train.py --preset shakespeare-cpu --max_iters 500 --dropout 0.1
     python train.py --resume                         # carry on from out/latest.pt
+    torchrun --standalone --nproc_per_node=4 train.py --device cuda --grad_accum 4   # 4 GPUs, DDP
 
 Every field of TrainConfig and GPTConfig is a --flag. A value comes from, in
 increasing priority: the dataclass default, the preset (or the checkpoint's
@@ -11,11 +12,15 @@ config when resuming), the command line.
 
 Files in --out_dir: latest.pt (written at every evaluation, for --resume),
 best.pt (the best validation loss so far, for sample.py) and log.csv.
+
+Under torchrun, each process trains on its share of every step's batch through
+DistributedDataParallel; only process 0 writes files and prints.
 """
 
 import argparse
 import csv
 import math
+import os
 import signal
 import sys
 import time
@@ -27,6 +32,8 @@ from typing import Annotated, Optional
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from model import GPT, GPTConfig
@@ -205,9 +212,14 @@ def load_data(data_dir):
     return vocab, splits
 
 
-def get_batch(data, batch_size, block_size, generator, device):
-    """Random windows of the text: y is x shifted left by one, the next character at each step."""
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
+def get_batch(data, batch_size, block_size, generator, device, rank=0, world_size=1):
+    """Random windows of the text: y is x shifted left by one, the next character at each step.
+
+    With several processes, each one draws the windows of all of them from the same
+    generator and keeps its own row: together they use exactly the batches that one
+    process would draw in turn, and every generator stays in the same state.
+    """
+    starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)[rank]  # (B,)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T+1): indices of each window
     windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather
     x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # (B, T) each
@@ -238,16 +250,20 @@ def lr_at(it, cfg):
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (cfg.lr - cfg.min_lr)
 
 
-def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast):
-    """One optimizer step over cfg.grad_accum micro-batches; returns the last micro-batch's loss."""
+def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext):
+    """One optimizer step over micro_steps micro-batches (cfg.grad_accum, shared out among
+    the DDP processes); returns the last micro-batch's loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    for _ in range(cfg.grad_accum):
+    for micro in range(micro_steps):
         x, y = next_batch()
-        with autocast:
-            _, loss = model(x, y)
-        # dividing by grad_accum makes the summed gradients an average over the micro-batches
-        scaler.scale(loss / cfg.grad_accum).backward()
+        # DDP averages the gradients over the processes during backward; that is only
+        # needed once, on the last micro-batch: before it, no_sync just accumulates
+        with no_sync() if micro < micro_steps - 1 else nullcontext():
+            with autocast:
+                _, loss = model(x, y)
+            # dividing by micro_steps makes the summed gradients an average over the micro-batches
+            scaler.scale(loss / micro_steps).backward()
     if cfg.grad_clip > 0:
         scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
         params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -259,24 +275,28 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast):
 
 
 @torch.no_grad()
-def estimate_loss(model, splits, cfg, block_size, device, autocast):
+def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, world_size=1):
     """Mean loss over eval_iters random windows per split, dropout off.
 
     The windows come from their own generator, seeded the same every time: every
     evaluation scores the same text, so two evaluations compare like with like,
-    and the training batches do not depend on how often we evaluate.
+    and the training batches do not depend on how often we evaluate. Several
+    processes share the eval_iters batches out and add up their results, so all
+    of them get the number that one process would.
     """
     model.eval()
     out = {}
     for split, data in splits.items():
         generator = torch.Generator().manual_seed(cfg.seed)
-        total = 0.0
-        for _ in range(cfg.eval_iters):
-            x, y = get_batch(data, cfg.batch_size, block_size, generator, device)
-            with autocast:
-                _, loss = model(x, y)
-            total += loss.item()
-        out[split] = total / cfg.eval_iters
+        total, count = 0.0, 0
+        for first in range(0, cfg.eval_iters, world_size):  # one batch per process per round
+            x, y = get_batch(data, cfg.batch_size, block_size, generator, device, rank, world_size)
+            if first + rank < cfg.eval_iters:
+                with autocast:
+                    _, loss = model(x, y)
+                total, count = total + loss.item(), count + 1
+        total, count = all_sum([total, count], device)
+        out[split] = total / count
     model.train()
     return out
 
@@ -308,15 +328,24 @@ def load_checkpoint(path, missing_hint):
 
 
 def rng_states(data_generator):
+    """The random-number states to resume from (collective: every DDP process must call it)."""
     states = {"torch": torch.get_rng_state(), "data": data_generator.get_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
+    if dist.is_initialized():  # dropout differs per process: keep each one's state
+        states["torch_ranks"] = [None] * dist.get_world_size()
+        dist.all_gather_object(states["torch_ranks"], torch.get_rng_state())
     return states
 
 
-def set_rng_states(states, data_generator):
-    torch.set_rng_state(states["torch"])
+def set_rng_states(states, data_generator, rank=0, world_size=1):
+    """The data generator is the same in every process; the dropout state is per process."""
     data_generator.set_state(states["data"])
+    per_rank = states.get("torch_ranks")
+    if per_rank is not None and len(per_rank) == world_size:
+        torch.set_rng_state(per_rank[rank])
+    elif rank == 0:  # (with another number of processes, the others keep their fresh seeds)
+        torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
@@ -330,13 +359,20 @@ def trim_log(path, last_iter):
 
 
 class StopOnCtrlC:
-    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it."""
+    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
 
-    def __init__(self):
+    Not under torchrun (enabled=False): the processes could stop at different steps
+    and wait for each other forever, so there Ctrl-C stops them all at once, and
+    --resume goes on from the last evaluation.
+    """
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
         self.requested = False
 
     def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self.handle)
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
         return self
 
     def handle(self, signum, frame):
@@ -345,7 +381,35 @@ class StopOnCtrlC:
         tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ----------------------------------------------------------------------------
+# Several processes: torchrun + DistributedDataParallel
+
+
+def init_distributed(device):
+    """Under torchrun (which sets RANK, LOCAL_RANK and WORLD_SIZE), join the other
+    processes: NCCL between GPUs, gloo between CPU processes. -> (rank, world_size, device)"""
+    if "RANK" not in os.environ:
+        return 0, 1, device
+    if device.type == "mps":
+        raise UserError("torchrun with --device mps is not supported — use --device cuda or cpu")
+    if device.type == "cuda":  # one GPU per process on each machine
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def all_sum(values, device):
+    """[numbers] -> their sums over all processes (unchanged in a single process)."""
+    if not dist.is_initialized():
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)  # sum, in place, and every process receives the result
+    return t.tolist()
 
 
 # ----------------------------------------------------------------------------
@@ -353,7 +417,8 @@ class StopOnCtrlC:
 
 
 def build_config(preset, resume, overrides):
-    """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line."""
+    """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
+    -> (all fields, the checkpoint to resume or None, a line that says where they came from)"""
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
     ckpt = None
     if resume:
@@ -378,14 +443,13 @@ def build_config(preset, resume, overrides):
         source = f"preset {preset}"
     values.update(overrides)
     given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
-    print(f"config: {source}" + (f", with {given}" if given else ""))
-    return values, ckpt
+    return values, ckpt, f"config: {source}" + (f", with {given}" if given else "")
 
 
 def main(argv=None):
     t_start = time.perf_counter()
     preset, resume, overrides = parse_args(argv)
-    values, ckpt = build_config(preset, resume, overrides)
+    values, ckpt, summary = build_config(preset, resume, overrides)
 
     vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
@@ -399,13 +463,20 @@ def main(argv=None):
                         f"{mcfg.block_size} — use a longer text or a smaller --block_size")
 
     device = pick_device(cfg.device)
+    rank, world_size, device = init_distributed(device)
+    if cfg.grad_accum % world_size:
+        raise UserError(f"--grad_accum {cfg.grad_accum} does not divide among {world_size} processes — "
+                        f"use a multiple of {world_size}, so that the global batch stays the same")
+    micro_steps = cfg.grad_accum // world_size  # this process's share of each step's micro-batches
+    say = print if rank == 0 else lambda *args, **kwargs: None  # only process 0 talks and writes
+    say(summary)
     dtype = pick_dtype(cfg.dtype, device)
     use_compile = cfg.compile if cfg.compile is not None else device.type == "cuda"
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     if device.type == "cuda":  # TF32: float32 matmuls on tensor cores, about 10 mantissa bits
         torch.set_float32_matmul_precision("high")  # (only on CUDA: it also loosens oneDNN's CPU matmuls)
     autocast = nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
-    data_generator = torch.Generator().manual_seed(cfg.seed)
+    data_generator = torch.Generator().manual_seed(cfg.seed)  # the same in every process (see get_batch)
 
     raw_model = GPT(mcfg).to(device)
     optimizer = make_optimizer(raw_model, cfg, device)
@@ -416,30 +487,36 @@ def main(argv=None):
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
-        set_rng_states(ckpt["rng"], data_generator)
+        set_rng_states(ckpt["rng"], data_generator, rank, world_size)
         start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
         for group, decay in zip(optimizer.param_groups, (cfg.weight_decay, 0.0)):
             group.update(betas=(cfg.beta1, cfg.beta2), weight_decay=decay)  # these flags may have changed
-    model = torch.compile(raw_model) if use_compile else raw_model
+    model, no_sync = raw_model, nullcontext
+    if dist.is_initialized():  # averages the gradients over the processes during backward
+        model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None)
+        no_sync = model.no_sync
+    model = torch.compile(model) if use_compile else model
 
     out_dir = Path(cfg.out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create {out_dir} ({e.strerror}) — choose another --out_dir") from None
     log_path = out_dir / "log.csv"
-    if ckpt is not None and log_path.exists():
-        trim_log(log_path, start_iter)
-    else:
-        log_path.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n")
+    if rank == 0:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create {out_dir} ({e.strerror}) — choose another --out_dir") from None
+        if ckpt is not None and log_path.exists():
+            trim_log(log_path, start_iter)
+        else:
+            log_path.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n")
 
     tokens_per_iter = cfg.batch_size * mcfg.block_size * cfg.grad_accum
-    print(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}")
-    print(f"model: {raw_model.num_params() / 1e6:.2f}M parameters "
+    say(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}"
+        + (f", DDP: {world_size} processes x {micro_steps} micro-batch(es) per step" if world_size > 1 else ""))
+    say(f"model: {raw_model.num_params() / 1e6:.2f}M parameters "
           f"({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings), "
           f"{mcfg.n_layer} layers, {mcfg.n_head} heads, {mcfg.n_embd} wide, block {mcfg.block_size}, "
           f"vocab {mcfg.vocab_size}")
-    print(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
+    say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
           f"{tokens_per_iter:,}; iterations {start_iter} -> {cfg.max_iters}")
 
     def checkpoint(it):
@@ -455,30 +532,32 @@ def main(argv=None):
     def evaluate(it, lr, tokens_per_sec):
         nonlocal best_val, eval_seconds
         t0 = time.perf_counter()
-        losses = estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast)
+        losses = estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast, rank, world_size)
         eval_seconds += time.perf_counter() - t0
-        tqdm.write(f"iter {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-        with open(log_path, "a") as f:
-            f.write(f"{it},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},"
-                    f"{tokens_per_sec:.1f},{elapsed_before + time.perf_counter() - t_train:.2f}\n")
+        if rank == 0:
+            tqdm.write(f"iter {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+            with open(log_path, "a") as f:
+                f.write(f"{it},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},"
+                        f"{tokens_per_sec:.1f},{elapsed_before + time.perf_counter() - t_train:.2f}\n")
         if it == 0:
             return
-        is_best = losses["val"] < best_val
+        is_best = losses["val"] < best_val  # the same in every process: the losses were summed over all
         best_val = min(best_val, losses["val"])
-        state = checkpoint(it)
-        save_checkpoint(out_dir / "latest.pt", state)
-        if is_best:
-            save_checkpoint(out_dir / "best.pt", state)
+        state = checkpoint(it)  # every process: it gathers their random states
+        if rank == 0:
+            save_checkpoint(out_dir / "latest.pt", state)
+            if is_best:
+                save_checkpoint(out_dir / "best.pt", state)
 
     def next_batch():
-        return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, data_generator, device)
+        return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, data_generator, device, rank, world_size)
 
     t_train, eval_seconds = time.perf_counter(), 0.0
     if start_iter == 0:
         evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
-    bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True)
+    bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, disable=rank != 0)
     t_log, it_log = time.perf_counter(), start_iter
-    with StopOnCtrlC() as stop:
+    with StopOnCtrlC(enabled=world_size == 1) as stop:
         for it in range(start_iter, cfg.max_iters):
             if stop.requested:
                 save_checkpoint(out_dir / "latest.pt", checkpoint(it))
@@ -487,7 +566,7 @@ def main(argv=None):
                       f"continue with: python train.py --resume --out_dir {out_dir}")
                 return 130
             lr = lr_at(it, cfg)
-            loss = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast)
+            loss = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync)
             bar.update(1)
 
             done = it + 1
@@ -502,10 +581,12 @@ def main(argv=None):
     bar.close()
 
     wall = time.perf_counter() - t_start
-    print(f"best val loss {best_val:.4f} nats per char = {best_val / math.log(2):.4f} bits per char")
-    print(f"wall time {wall:.1f} s (evaluation {eval_seconds:.1f} s of it)")
-    print(f"checkpoints: {out_dir / 'best.pt'} (best val, for sample.py), "
-          f"{out_dir / 'latest.pt'} (for --resume)")
+    say(f"best val loss {best_val:.4f} nats per char = {best_val / math.log(2):.4f} bits per char")
+    say(f"wall time {wall:.1f} s (evaluation {eval_seconds:.1f} s of it)")
+    say(f"checkpoints: {out_dir / 'best.pt'} (best val, for sample.py), "
+        f"{out_dir / 'latest.pt'} (for --resume)")
+    if dist.is_initialized():
+        dist.destroy_process_group()
     return 0
 
 

@@ -91,15 +91,14 @@ def test_truncated_bin_is_caught(data_dir, tmp_path):
         train.main(TINY + ["--data_dir", str(broken), "--out_dir", str(tmp_path / "o")])
 
 
-def test_default_preset_follows_the_device(monkeypatch, capsys, tmp_path):
+def test_default_preset_follows_the_device(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no out/ here
     monkeypatch.setattr(train, "pick_device", lambda name: torch.device("cuda"))
-    values, _ = train.build_config(None, False, {})
-    assert values["n_embd"] == 384 and "config: preset shakespeare\n" in capsys.readouterr().out
+    values, _, summary = train.build_config(None, False, {})
+    assert values["n_embd"] == 384 and summary == "config: preset shakespeare"
     monkeypatch.setattr(train, "pick_device", lambda name: torch.device("cpu"))
-    values, _ = train.build_config(None, False, {})
-    assert values == train.PRESETS["shakespeare-cpu"]
-    assert "config: preset shakespeare-cpu\n" in capsys.readouterr().out
+    values, _, summary = train.build_config(None, False, {})
+    assert values == train.PRESETS["shakespeare-cpu"] and summary == "config: preset shakespeare-cpu"
 
 
 # ----------------------------------------------------------------------------

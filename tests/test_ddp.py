@@ -1,0 +1,61 @@
+"""torchrun with 2 CPU processes (gloo): the same run as one process with the same global batch."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch.distributed as dist
+
+import train
+from conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="this PyTorch build has no gloo backend")
+
+
+def torchrun(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def losses(out_dir):
+    with open(out_dir / "log.csv", newline="") as f:
+        return [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in csv.DictReader(f)]
+
+
+def assert_same_run(a, b):
+    assert [row[0] for row in a] == [row[0] for row in b]
+    for (_, train_a, val_a), (_, train_b, val_b) in zip(a, b):
+        assert train_a == pytest.approx(train_b, abs=1e-4) and val_a == pytest.approx(val_b, abs=1e-4)
+
+
+def test_two_processes_are_one_process_also_after_resume(data_dir, tmp_path):
+    """8 steps, then --resume to 12, each step 4 micro-batches: in one process, and in two
+    (2 each, no_sync on the first). The same batches (see get_batch), so the same losses."""
+    args = TINY + ["--data_dir", str(data_dir), "--grad_accum", "4"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "one"), "--max_iters", "8"]) == 0
+    assert train.main(args + ["--out_dir", str(tmp_path / "one"), "--resume"]) == 0
+
+    first = torchrun(*args, "--out_dir", "two", "--max_iters", "8", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("config: ") == 1  # only process 0 prints
+    assert "DDP: 2 processes x 2 micro-batch(es) per step" in first.stdout
+    assert {f.name for f in (tmp_path / "two").iterdir()} == {"best.pt", "latest.pt", "log.csv"}
+    ckpt = train.load_checkpoint(tmp_path / "two" / "latest.pt", "")
+    assert "module." not in next(iter(ckpt["model"])) and len(ckpt["rng"]["torch_ranks"]) == 2
+    resumed = torchrun(*args, "--out_dir", "two", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert [row[0] for row in two] == [0, 4, 8, 12]
+    assert_same_run(two, one)
+
+
+def test_grad_accum_must_divide(data_dir, tmp_path):
+    p = torchrun(*TINY, "--data_dir", str(data_dir), "--grad_accum", "3", cwd=tmp_path)
+    assert p.returncode != 0
+    assert "error: --grad_accum 3 does not divide among 2 processes — use a multiple of 2" in p.stderr
+    assert not (tmp_path / "out").exists()
