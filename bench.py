@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from model import GPT, GPTConfig
+from model import GPT
 from prepare import ArgumentParser, UserError, run_cli
-from train import PRESETS, load_checkpoint, pick_device, split_config
+from train import PRESETS, load_checkpoint, model_from_checkpoint, pick_device, split_config
 
 
 def sync(device):
@@ -49,8 +49,7 @@ def weight_read_ms(model, device, repeats=20):
 def load_model(checkpoint, device):
     if checkpoint:
         ckpt = load_checkpoint(checkpoint, "give the path of a checkpoint written by train.py")
-        model = GPT(GPTConfig(**ckpt["model_config"]))
-        model.load_state_dict(ckpt["model"])
+        model = model_from_checkpoint(ckpt)
         source = checkpoint
     else:
         torch.manual_seed(0)

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import torch
 
-from model import GPT, GPTConfig
 from prepare import ArgumentParser, UserError, run_cli
-from train import load_checkpoint, pick_device
+from train import load_checkpoint, model_from_checkpoint, pick_device
 
 
 def encode(text, chars):
@@ -90,9 +89,7 @@ def main(argv=None):
     prompt_ids = encode(prompt, chars)
     device = pick_device(args.device)
 
-    model = GPT(GPTConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    model.eval().to(device)
+    model = model_from_checkpoint(ckpt).eval().to(device)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (N, T)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    generator=torch.Generator(device).manual_seed(args.seed))

@@ -327,6 +327,13 @@ def load_checkpoint(path, missing_hint):
     return ckpt
 
 
+def model_from_checkpoint(ckpt):
+    """A loaded checkpoint -> the GPT it holds, weights in place (on the CPU, in training mode)."""
+    model = GPT(GPTConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
+    return model
+
+
 def rng_states(data_generator):
     """The random-number states to resume from (collective: every DDP process must call it)."""
     states = {"torch": torch.get_rng_state(), "data": data_generator.get_state()}

@@ -9,7 +9,6 @@ import torch
 import sample
 import train
 from conftest import TINY
-from model import GPT, GPTConfig
 from prepare import UserError
 
 
@@ -59,8 +58,7 @@ def test_empty_prompt_means_newline(run_dir, tmp_path, capsys):
 def reference_text(run_dir, prompt, n, seed=1337, **sampling):
     """What the naive GPT.generate makes of the prompt, decoded."""
     ckpt = train.load_checkpoint(run_dir / "best.pt", "")
-    model = GPT(GPTConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
+    model = train.model_from_checkpoint(ckpt)
     chars = ckpt["vocab"]["chars"]
     idx = torch.tensor([sample.encode(prompt, chars)])
     out = model.eval().generate(idx, n, generator=torch.Generator().manual_seed(seed), **sampling)
