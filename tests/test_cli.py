@@ -60,6 +60,18 @@ def test_user_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
     assert message in p.stderr and "Traceback" not in p.stderr
 
 
+def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
+    """python sample.py | head: the reader stops early; the streaming writer must stop quietly."""
+    assert run("prepare.py", "--input", str(corpus), cwd=tmp_path).returncode == 0
+    assert run("train.py", "--data_dir", "data/play", *TINY, cwd=tmp_path).returncode == 0
+    p = subprocess.Popen([sys.executable, str(ROOT / "sample.py"), "--num_samples", "1", "--max_new_tokens", "5000"],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()  # as head does after its lines
+    stderr = p.communicate(timeout=120)[1].decode()
+    assert "Traceback" not in stderr and p.returncode == 141
+
+
 @pytest.mark.parametrize("script", ["prepare.py", "train.py", "sample.py", "bench.py"])
 def test_help(script, tmp_path):
     p = run(script, "--help", cwd=tmp_path)
