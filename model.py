@@ -9,9 +9,13 @@ References:
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
 nh = n_head, hs = head size (C // nh), V = vocab_size, S = positions in the KV cache.
 
-Generating text comes twice: `GPT.generate` runs the whole context for every new
-character (simple, and the reference), `GPT.stream` keeps a KV cache and feeds one
+Generating text comes twice: `generate` runs the whole context for every new
+character (simple, and the reference), `stream` keeps a KV cache and feeds one
 character per step (fast). Tests hold the two to the same tokens.
+
+`Bigram` is the baseline: a table of next-character scores, nothing else. `Recorder`
+lets teaching tools see inside a forward pass; `python model.py` uses it to print the
+shape of every tensor on the way through.
 """
 
 import math
@@ -34,6 +38,62 @@ class GPTConfig:
     dropout: Annotated[float, "dropout probability during training"] = 0.0
     bias: Annotated[bool, "use biases in the Linear and LayerNorm layers"] = False
     attention: Annotated[str, "'sdpa' (fused PyTorch kernel) or 'manual' (written out)"] = "sdpa"
+    model: Annotated[str, "'gpt' (the transformer) or 'bigram' (a lookup table: the baseline to beat)"] = "gpt"
+
+
+def build_model(config):
+    """The model that config.model names."""
+    return Bigram(config) if config.model == "bigram" else GPT(config)
+
+
+# ----------------------------------------------------------------------------
+# Looking inside: teaching tools record the tensors of one forward pass. Normal runs
+# record nothing, and the record() calls cost one comparison each.
+
+
+class Recorder:
+    """`with Recorder() as rec: model(idx)` -> rec.records, a list of (name, dims, tensor)
+    in the order the forward pass made them. Names inside a block come once per block."""
+
+    active = None  # the Recorder in use, if any
+
+    def __init__(self):
+        self.records = []
+
+    def __enter__(self):
+        Recorder.active = self
+        return self
+
+    def __exit__(self, *exc):
+        Recorder.active = None
+
+    def get(self, name):
+        """The tensors recorded under name, in order: for a name inside a block, one per layer."""
+        return [tensor for n, _, tensor in self.records if n == name]
+
+
+def record(name, tensor, dims):
+    """Show tensor, whose axes dims names (e.g. "B, T, C"), to the active Recorder, if any."""
+    if Recorder.active is not None:
+        Recorder.active.records.append((name, dims, tensor.detach()))
+
+
+def trace_shapes(model, idx, targets=None):
+    """Run one forward pass -> lines "name  shape  (dims)". Each name appears once,
+    with how often it repeats: every block makes the same shapes."""
+    with torch.no_grad(), Recorder() as rec:
+        model(idx, targets)
+    counts = {}
+    for name, _, _ in rec.records:
+        counts[name] = counts.get(name, 0) + 1
+    width = max(len(str(tuple(tensor.shape))) for _, _, tensor in rec.records)
+    lines, seen = [], set()
+    for name, dims, tensor in rec.records:
+        if name not in seen:
+            seen.add(name)
+            repeat = f"  x {counts[name]}, once per block" if counts[name] > 1 else ""
+            lines.append(f"{name:<38} {str(tuple(tensor.shape)):<{width}}  ({dims}){repeat}")
+    return lines
 
 
 def causal_mask(T_q, T_k, device=None):
@@ -61,7 +121,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cache=None):
         B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
+        qkv = self.c_attn(x)  # (B, T, 3C)
+        record("attn: c_attn(x), q k v side by side", qkv, "B, T, 3C")
+        q, k, v = qkv.split(C, dim=2)  # 3 x (B, T, C)
         # split the channels into heads and move the head axis next to batch
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -69,11 +131,15 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
-        if self.attention == "manual":
+        record("attn: q, split into heads", q, "B, nh, T, hs")
+        record("attn: k (with the cache: all so far)", k, "B, nh, S, hs")
+        record("attn: v", v, "B, nh, S, hs")
+        if self.attention == "manual" or Recorder.active is not None:  # a Recorder wants the scores
             y = self.manual_attention(q, k, v)
         else:
             y = self.sdpa_attention(q, k, v)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side again
+        record("attn: heads joined again", y, "B, T, C")
         return self.resid_dropout(self.c_proj(y))
 
     def manual_attention(self, q, k, v):
@@ -83,10 +149,16 @@ class CausalSelfAttention(nn.Module):
         """
         T, S, hs = q.size(-2), k.size(-2), q.size(-1)
         att = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, S): how much t attends to s
-        att = att.masked_fill(~causal_mask(T, S, q.device), float("-inf"))  # no peeking at the future
+        record("attn: scores q @ k^T / sqrt(hs)", att, "B, nh, T, S")
+        mask = causal_mask(T, S, q.device)  # (T, S)
+        record("attn: causal mask", mask, "T, S")
+        att = att.masked_fill(~mask, float("-inf"))  # no peeking at the future
         att = F.softmax(att, dim=-1)  # each row sums to 1
+        record("attn: weights, softmax(scores)", att, "B, nh, T, S")
         att = self.attn_dropout(att)
-        return att @ v  # (B, nh, T, hs): a weighted average of the values
+        y = att @ v  # (B, nh, T, hs): a weighted average of the values
+        record("attn: weights @ v", y, "B, nh, T, hs")
+        return y
 
     def sdpa_attention(self, q, k, v):
         """The same computation as manual_attention, in one fused kernel (FlashAttention
@@ -112,7 +184,9 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C)
+        hidden = self.gelu(self.c_fc(x))  # (B, T, 4C)
+        record("mlp: gelu(c_fc(x))", hidden, "B, T, 4C")
+        return self.dropout(self.c_proj(hidden))  # (B, T, C)
 
 
 class Block(nn.Module):
@@ -131,70 +205,9 @@ class Block(nn.Module):
         return x
 
 
-class GPT(nn.Module):
-
-    def __init__(self, config):
-        super().__init__()
-        self.config = config
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
-            wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embedding
-            drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-        ))
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # weight tying: reading a character in and writing it out share one matrix
-        self.transformer.wte.weight = self.lm_head.weight
-        self.apply(self._init_weights)
-        # GPT-2: the projections that write into the residual stream get a smaller
-        # std, so the stream's variance does not grow with depth (2 per block)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module):
-        """GPT-2 initialisation: weights N(0, 0.02), biases 0 (LayerNorms keep 1 and 0)."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
-
-    def num_params(self, non_embedding=False):
-        """Parameters, counting the tied embedding once.
-
-        non_embedding=True leaves out the position embedding, the convention
-        behind the "10.65M" that nanoGPT prints for its Shakespeare model.
-        """
-        n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
-        if non_embedding:
-            n -= self.transformer.wpe.weight.numel()
-        return n
-
-    def forward(self, idx, targets=None, cache=None):
-        """idx (B, T) of ids -> (logits (B, T, V), mean cross-entropy or None).
-
-        With a KV cache, idx continues the text the cache holds: its positions start
-        after the cached ones, and its keys and values are added to the cache.
-        """
-        B, T = idx.shape
-        start = cache.length if cache is not None else 0
-        assert start + T <= self.config.block_size, \
-            f"{start + T} positions, but the model knows only block_size {self.config.block_size}"
-        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C) + (T, C) -> (B, T, C)
-        x = self.transformer.drop(x)
-        for block in self.transformer.h:
-            x = block(x, cache)  # (B, T, C)
-        if cache is not None:
-            cache.length += T
-        x = self.transformer.ln_f(x)
-        logits = self.lm_head(x)  # (B, T, V): a score for every possible next character
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T))
-        return logits, loss
+class LanguageModel(nn.Module):
+    """What GPT and Bigram share: forward(idx, targets, cache) -> (logits, loss), and text
+    generation on top of it. A subclass sets self.config (block_size, n_layer, ...)."""
 
     @torch.inference_mode()  # no autograd bookkeeping at all: a little faster than no_grad
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
@@ -246,6 +259,109 @@ class GPT(nn.Module):
         what generate returns, only faster; past it, see stream."""
         columns = self.stream(idx, max_new_tokens, temperature, top_k, top_p, generator)
         return torch.cat([idx] + [column[:, None] for column in columns], dim=1)  # (B, T + new)
+
+
+def lm_loss(logits, targets):
+    """Mean cross-entropy of logits (B, T, V) against the next characters targets (B, T),
+    in float32 (under autocast the logits may be bf16 or fp16); None without targets."""
+    if targets is None:
+        return None
+    B, T, V = logits.shape
+    loss = F.cross_entropy(logits.reshape(B * T, V).float(), targets.reshape(B * T))
+    record("loss", loss, "a number: mean over B*T")
+    return loss
+
+
+class GPT(LanguageModel):
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
+            wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embedding
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # weight tying: reading a character in and writing it out share one matrix
+        self.transformer.wte.weight = self.lm_head.weight
+        self.apply(self._init_weights)
+        # GPT-2: the projections that write into the residual stream get a smaller
+        # std, so the stream's variance does not grow with depth (2 per block)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        """GPT-2 initialisation: weights N(0, 0.02), biases 0 (LayerNorms keep 1 and 0)."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_params(self, non_embedding=False):
+        """Parameters, counting the tied embedding once.
+
+        non_embedding=True leaves out the position embedding, the convention
+        behind the "10.65M" that nanoGPT prints for its Shakespeare model.
+        """
+        n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def forward(self, idx, targets=None, cache=None):
+        """idx (B, T) of ids -> (logits (B, T, V), mean cross-entropy or None).
+
+        With a KV cache, idx continues the text the cache holds: its positions start
+        after the cached ones, and its keys and values are added to the cache.
+        """
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        assert start + T <= self.config.block_size, \
+            f"{start + T} positions, but the model knows only block_size {self.config.block_size}"
+        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
+        tok_emb, pos_emb = self.transformer.wte(idx), self.transformer.wpe(pos)  # (B, T, C), (T, C)
+        x = tok_emb + pos_emb  # (B, T, C): broadcast over the batch
+        for name, tensor, dims in (("idx", idx, "B, T"), ("token embedding wte(idx)", tok_emb, "B, T, C"),
+                                   ("position embedding wpe(pos)", pos_emb, "T, C"), ("x = tok + pos", x, "B, T, C")):
+            record(name, tensor, dims)
+        x = self.transformer.drop(x)
+        for block in self.transformer.h:
+            x = block(x, cache)  # (B, T, C)
+            record("block output", x, "B, T, C")
+        if cache is not None:
+            cache.length += T
+        x = self.transformer.ln_f(x)
+        logits = self.lm_head(x)  # (B, T, V): a score for every possible next character
+        record("logits = lm_head(ln_f(x))", logits, "B, T, V")
+        return logits, lm_loss(logits, targets)
+
+
+class Bigram(LanguageModel):
+    """The simplest language model: the next character depends on the current one only.
+    A learned table of V x V scores; row i scores what follows character i. It sees no
+    context at all, so the gap between its loss and GPT's is what the context buys."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.table = nn.Embedding(config.vocab_size, config.vocab_size)  # (V, V)
+        nn.init.zeros_(self.table.weight)  # start uniform: every character equally likely
+
+    def num_params(self, non_embedding=False):
+        return self.table.weight.numel()
+
+    def forward(self, idx, targets=None, cache=None):
+        if cache is not None:  # nothing to remember: the last character is all a bigram reads
+            cache.length += idx.size(1)
+        logits = self.table(idx)  # (B, T, V): row idx[b, t] of the table
+        record("idx", idx, "B, T")
+        record("logits = table[idx]", logits, "B, T, V")
+        return logits, lm_loss(logits, targets)
 
 
 class KVCache:
@@ -314,3 +430,17 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
         logits = keep_top_p(logits, top_p)
     probs = F.softmax(logits, dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator)
+
+
+if __name__ == "__main__":
+    # python model.py: follow one batch through a small GPT, shape by shape. The sizes
+    # differ from each other on purpose, so each number in a shape names one axis.
+    config = GPTConfig(block_size=8, vocab_size=65, n_layer=2, n_head=4, n_embd=48)
+    B, T = 2, config.block_size
+    torch.manual_seed(0)
+    idx = torch.randint(config.vocab_size, (B, T))  # (B, T): a batch of character ids
+    targets = torch.randint(config.vocab_size, (B, T))  # (B, T): the characters that follow
+    print(f"B={B} batch, T={T} time, C={config.n_embd} channels, nh={config.n_head} heads, "
+          f"hs={config.n_embd // config.n_head} head size, S={T} keys, V={config.vocab_size} vocabulary")
+    for line in trace_shapes(GPT(config), idx, targets):
+        print(line)

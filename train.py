@@ -4,6 +4,8 @@
     python train.py --device cuda                    # the GPU recipe, bf16 autocast, compiled
     python train.py --preset shakespeare-cpu --max_iters 500 --dropout 0.1
     python train.py --resume                         # carry on from out/latest.pt
+    python train.py --preset bigram                  # the baseline: a table of character pairs
+    python train.py --trace_shapes                   # print each tensor's shape in one forward pass
     torchrun --standalone --nproc_per_node=4 train.py --device cuda --grad_accum 4   # 4 GPUs, DDP
 
 Every field of TrainConfig and GPTConfig is a --flag. A value comes from, in
@@ -36,7 +38,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model import GPT, GPTConfig
+from model import GPTConfig, build_model, trace_shapes
 from prepare import ArgumentParser, UserError, load_vocab, run_cli, write_atomically
 
 
@@ -76,6 +78,12 @@ PRESETS = {
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         batch_size=32, grad_accum=1, max_iters=1400, lr=2e-3, min_lr=2e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=350, eval_iters=50),
+    # the baseline to beat: a table of character pairs (seconds on a CPU). A table has no
+    # depth to stabilise, so it takes a 15x larger learning rate, and no weight decay
+    "bigram": dict(
+        model="bigram", block_size=64, batch_size=32, grad_accum=1, max_iters=1000, lr=0.03, min_lr=0.003,
+        warmup_iters=100, weight_decay=0.0, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250,
+        eval_iters=50),
 }
 
 CKPT_FORMAT = "char-gpt-checkpoint"
@@ -119,16 +127,18 @@ def add_flags(parser, config_class, skip=()):
 
 
 def parse_args(argv):
-    """Return (preset name or None, resume flag, {field: value} for the flags given)."""
+    """Return (preset name or None, resume flag, trace flag, {field: value} for the flags given)."""
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Presets: " + ", ".join(PRESETS))
     parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "
                         "on CUDA, shakespeare-cpu elsewhere); flags given after it override it")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
+    parser.add_argument("--trace_shapes", action="store_true",
+                        help="run one batch through the model, print every tensor's shape, and stop (no training)")
     add_flags(parser, TrainConfig)
     add_flags(parser, GPTConfig, skip={"vocab_size"})  # the vocabulary comes from the data
     args = vars(parser.parse_args(argv))
-    preset, resume = args.pop("preset"), args.pop("resume")
-    return preset, resume, args
+    preset, resume, trace = args.pop("preset"), args.pop("resume"), args.pop("trace_shapes")
+    return preset, resume, trace, args
 
 
 def split_config(values):
@@ -152,6 +162,8 @@ def check_config(cfg, mcfg):
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     if mcfg.attention not in ("sdpa", "manual"):
         raise UserError(f"--attention {mcfg.attention!r} is unknown — use sdpa or manual")
+    if mcfg.model not in ("gpt", "bigram"):
+        raise UserError(f"--model {mcfg.model!r} is unknown — use gpt or bigram")
     if cfg.warmup_iters < 0 or cfg.lr <= 0 or cfg.min_lr < 0:
         raise UserError("lr must be positive, min_lr and warmup_iters not negative — check those flags")
 
@@ -328,8 +340,8 @@ def load_checkpoint(path, missing_hint):
 
 
 def model_from_checkpoint(ckpt):
-    """A loaded checkpoint -> the GPT it holds, weights in place (on the CPU, in training mode)."""
-    model = GPT(GPTConfig(**ckpt["model_config"]))
+    """A loaded checkpoint -> the model it holds, weights in place (on the CPU, in training mode)."""
+    model = build_model(GPTConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
     return model
 
@@ -423,8 +435,9 @@ def all_sum(values, device):
 # The run
 
 
-def build_config(preset, resume, overrides):
+def build_config(preset, resume, overrides, new_run=True):
     """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
+    new_run: refuse an out_dir that already holds a run, which training would overwrite.
     -> (all fields, the checkpoint to resume or None, a line that says where they came from)"""
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
     ckpt = None
@@ -440,7 +453,7 @@ def build_config(preset, resume, overrides):
                             f"another shape — drop those flags to resume")
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}"
     else:
-        for name in ("latest.pt", "best.pt"):
+        for name in ("latest.pt", "best.pt") if new_run else ():
             if (out_dir / name).exists():
                 raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
                                 f"or choose a new --out_dir")
@@ -453,10 +466,21 @@ def build_config(preset, resume, overrides):
     return values, ckpt, f"config: {source}" + (f", with {given}" if given else "")
 
 
+def print_shapes(model, train_data, cfg, mcfg, device):
+    """--trace_shapes: one training batch through the model, every tensor's shape printed."""
+    x, y = get_batch(train_data, cfg.batch_size, mcfg.block_size, torch.Generator().manual_seed(cfg.seed), device)
+    print(f"B={cfg.batch_size} batch, T={mcfg.block_size} time, C={mcfg.n_embd} channels, "
+          f"nh={mcfg.n_head} heads, hs={mcfg.n_embd // mcfg.n_head} head size, S=T keys, "
+          f"V={mcfg.vocab_size} vocabulary")
+    for line in trace_shapes(model, x, y):
+        print(line)
+    return 0
+
+
 def main(argv=None):
     t_start = time.perf_counter()
-    preset, resume, overrides = parse_args(argv)
-    values, ckpt, summary = build_config(preset, resume, overrides)
+    preset, resume, trace, overrides = parse_args(argv)
+    values, ckpt, summary = build_config(preset, resume, overrides, new_run=not (resume or trace))
 
     vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
@@ -485,7 +509,9 @@ def main(argv=None):
     autocast = nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
     data_generator = torch.Generator().manual_seed(cfg.seed)  # the same in every process (see get_batch)
 
-    raw_model = GPT(mcfg).to(device)
+    raw_model = build_model(mcfg).to(device)
+    if trace:
+        return print_shapes(raw_model, splits["train"], cfg, mcfg, device)
     optimizer = make_optimizer(raw_model, cfg, device)
     # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -519,10 +545,13 @@ def main(argv=None):
     tokens_per_iter = cfg.batch_size * mcfg.block_size * cfg.grad_accum
     say(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}"
         + (f", DDP: {world_size} processes x {micro_steps} micro-batch(es) per step" if world_size > 1 else ""))
-    say(f"model: {raw_model.num_params() / 1e6:.2f}M parameters "
-          f"({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings), "
-          f"{mcfg.n_layer} layers, {mcfg.n_head} heads, {mcfg.n_embd} wide, block {mcfg.block_size}, "
-          f"vocab {mcfg.vocab_size}")
+    if mcfg.model == "bigram":
+        say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {raw_model.num_params():,} parameters")
+    else:
+        say(f"model: {raw_model.num_params() / 1e6:.2f}M parameters "
+            f"({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings), "
+            f"{mcfg.n_layer} layers, {mcfg.n_head} heads, {mcfg.n_embd} wide, block {mcfg.block_size}, "
+            f"vocab {mcfg.vocab_size}")
     say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
           f"{tokens_per_iter:,}; iterations {start_iter} -> {cfg.max_iters}")
 

@@ -5,6 +5,7 @@ import random
 import pytest
 
 import prepare
+import train
 
 # a model small enough that a dozen steps take well under a second on a CPU
 TINY = ["--device", "cpu", "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "16",
@@ -35,4 +36,12 @@ def data_dir(corpus, tmp_path_factory):
     """The corpus prepared by prepare.py (read-only for the tests that use it)."""
     out = tmp_path_factory.mktemp("data") / "play"
     assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def run_dir(data_dir, tmp_path_factory):
+    """A tiny training run (read-only for the tests that use it): best.pt, latest.pt, log.csv."""
+    out = tmp_path_factory.mktemp("run")
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
     return out

@@ -8,15 +8,7 @@ import torch
 
 import sample
 import train
-from conftest import TINY
 from prepare import UserError
-
-
-@pytest.fixture(scope="module")
-def run_dir(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
-    return out
 
 
 def samples(capsys, argv):

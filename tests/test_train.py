@@ -26,18 +26,18 @@ def read_log(out_dir):
 
 
 def test_every_config_field_is_a_flag():
-    parser_flags = train.parse_args([])[2]
+    parser_flags = train.parse_args([])[3]
     assert parser_flags == {}  # nothing given, nothing overridden
     for cls in (train.TrainConfig, GPTConfig):
         for f in dataclasses.fields(cls):
             if f.name == "vocab_size":
                 continue
             value = "1" if f.type is not str else "x"
-            assert f.name in train.parse_args([f"--{f.name}", value])[2], f.name
+            assert f.name in train.parse_args([f"--{f.name}", value])[3], f.name
 
 
 def test_flags_are_typed():
-    _, _, values = train.parse_args(["--lr", "3e-4", "--n_layer", "3", "--bias", "--compile", "false",
+    _, _, _, values = train.parse_args(["--lr", "3e-4", "--n_layer", "3", "--bias", "--compile", "false",
                                      "--data_dir", "d"])
     assert values == {"lr": 3e-4, "n_layer": 3, "bias": True, "compile": False, "data_dir": "d"}
 

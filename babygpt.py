@@ -1,0 +1,124 @@
+"""The baby GPT: a GPT is a finite-state Markov chain.
+
+    python babygpt.py                  # 50 steps; writes out/babygpt.dot (and a PNG if Graphviz is installed)
+    python babygpt.py --steps 300      # train longer, and watch the chain sharpen
+
+With two tokens (0 and 1) and a context of 3, the model can only ever be in one of
+2**3 = 8 states, and all it does is give each state a probability for the next bit.
+Sampling a bit moves the chain to the state shifted by one (101, then 1 -> 011). So
+this GPT *is* a Markov chain with 8 states and 16 arrows, and training moves the
+numbers on the arrows. It trains on the 12 windows of one bit string, 111101111011110,
+and shows the chain before and after.
+
+The lesson and its setting are from Andrej Karpathy's note "GPT as a finite-state
+Markov chain" (2023); the code is this repo's model.py.
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from model import GPT, GPTConfig
+from prepare import ArgumentParser, UserError, run_cli, write_atomically
+
+CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
+BITS = "111101111011110"
+STATES = [f"{i:03b}" for i in range(2 ** CONFIG.block_size)]  # "000" .. "111"
+
+
+def windows(bits, context):
+    """The bit string -> every (context, next bit) pair in it: X (N, context), Y (N,)."""
+    ids = [int(b) for b in bits]
+    X = torch.tensor([ids[i:i + context] for i in range(len(ids) - context)])
+    Y = torch.tensor([ids[i + context] for i in range(len(ids) - context)])
+    return X, Y
+
+
+@torch.no_grad()
+def next_bit_probs(model):
+    """P(next bit = 1) for each of the 8 states, in the order of STATES -> (8,)."""
+    X = torch.tensor([[int(b) for b in state] for state in STATES])  # (8, 3)
+    logits, _ = model(X)  # (8, 3, 2)
+    return F.softmax(logits[:, -1, :], dim=-1)[:, 1]  # the last position predicts the next bit
+
+
+def train(model, X, Y, steps, lr=1e-3, weight_decay=0.1):
+    """Full-batch AdamW on all 12 windows at once; the loss is on the last position,
+    the one that sees the whole state. Returns the final loss."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        logits, _ = model(X)  # (12, 3, 2)
+        loss = F.cross_entropy(logits[:, -1, :], Y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def to_dot(probs):
+    """The chain as Graphviz text: a node per state, an arrow per (state, next bit) to
+    the shifted state, labelled with its probability."""
+    lines = ["digraph markov_chain {", "  rankdir=LR;"]
+    lines += [f'  "{state}";' for state in STATES]
+    for state, p1 in zip(STATES, probs.tolist()):
+        for bit, p in (("0", 1 - p1), ("1", p1)):
+            lines.append(f'  "{state}" -> "{state[1:] + bit}" [label="{p:.2f}", penwidth={0.5 + 3 * p:.2f}];')
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def parse_args(argv):
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0],
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=50, help="training iterations (full batch)")
+    parser.add_argument("--seed", type=int, default=1337, help="seed for the initial weights")
+    parser.add_argument("--dot", default="out/babygpt.dot", help="where to write the chain (Graphviz)")
+    args = parser.parse_args(argv)
+    if args.steps < 0:
+        raise UserError(f"--steps {args.steps} must be 0 or more — e.g. --steps 300")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    model = GPT(CONFIG)
+    X, Y = windows(BITS, CONFIG.block_size)
+    print(f"baby GPT: {model.num_params()} parameters; vocab {{0, 1}}, context {CONFIG.block_size}, "
+          f"{CONFIG.n_layer} layers, {CONFIG.n_head} heads, {CONFIG.n_embd} wide, no bias")
+    print(f"training on the {len(X)} windows of {BITS}: "
+          + " ".join(f"{''.join(map(str, x.tolist()))}->{y}" for x, y in zip(X, Y.tolist())))
+
+    before = next_bit_probs(model)
+    loss = train(model, X, Y, args.steps)
+    after = next_bit_probs(model)
+    print(f"after {args.steps} steps of AdamW (lr 1e-3, weight decay 0.1): loss {loss:.4f}\n")
+    seen = {"".join(map(str, x.tolist())) for x in X}
+    print("state  P(next=1) before  after   in training?")
+    for state, p0, p1 in zip(STATES, before.tolist(), after.tolist()):
+        print(f"{state}    {p0:14.3f}  {p1:6.3f}   {'yes' if state in seen else 'no'}")
+
+    dot = Path(args.dot)
+    try:
+        dot.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(dot, lambda f: f.write(to_dot(after).encode()))
+    except OSError as e:
+        raise UserError(f"cannot write {dot} ({e.strerror}) — choose another --dot path") from None
+    print(f"\nwrote the chain to {dot}")
+    if shutil.which("dot"):  # Graphviz, if installed, draws it
+        png = dot.with_suffix(".png")
+        if subprocess.run(["dot", "-Tpng", str(dot), "-o", str(png)]).returncode != 0:
+            raise UserError(f"Graphviz could not draw {dot} (see its message above) — the .dot file is fine")
+        print(f"drew it as {png}")
+    else:
+        print(f"to draw it, install Graphviz and run: dot -Tpng {dot} -o {dot.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

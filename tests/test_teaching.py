@@ -1,0 +1,221 @@
+"""The teaching tools: babygpt.py, the shape trace, and the bigram baseline."""
+
+import csv
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import babygpt
+import sample
+import train
+from conftest import TINY
+from model import GPT, Bigram, GPTConfig, Recorder, build_model, trace_shapes
+from prepare import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------
+# babygpt.py
+
+
+def test_babygpt_parameter_count():
+    V, T, L, C = 2, 3, 4, 16  # vocab {0, 1}, context 3, 4 layers, 16 wide, no biases
+    per_block = 2 * C + C * 3 * C + C * C + C * 4 * C + 4 * C * C  # 2 LayerNorms, attention, MLP
+    expected = V * C + T * C + L * per_block + C  # tied token embedding, positions, blocks, ln_f
+    assert expected == 12512
+    assert GPT(babygpt.CONFIG).num_params() == expected
+
+
+def test_babygpt_windows():
+    X, Y = babygpt.windows(babygpt.BITS, 3)
+    assert X.shape == (12, 3) and Y.shape == (12,)
+    assert X[3].tolist() == [1, 0, 1] and Y[3].item() == 1  # 101 is always followed by 1
+    after_111 = [y for x, y in zip(X.tolist(), Y.tolist()) if x == [1, 1, 1]]
+    assert sorted(after_111) == [0, 0, 0, 1, 1, 1]  # 111 splits evenly
+
+
+def test_babygpt_learns_the_chain():
+    """After 300 steps from seed 1337 (the value holds for this seed), 101 -> 1 is likely
+    and 111 is near a coin toss, as in the data."""
+    torch.manual_seed(1337)
+    model = GPT(babygpt.CONFIG)
+    before = babygpt.next_bit_probs(model)
+    loss = babygpt.train(model, *babygpt.windows(babygpt.BITS, 3), steps=300)
+    after = babygpt.next_bit_probs(model)
+    p = dict(zip(babygpt.STATES, after.tolist()))
+    assert p["101"] > 0.7
+    assert abs(p["111"] - 0.5) < 0.15
+    assert abs(before[babygpt.STATES.index("101")] - 0.5) < 0.2  # it was learned, not there at the start
+    assert loss < 0.5
+
+
+def parse_dot(text):
+    nodes = re.findall(r'^\s*"([01]{3})";$', text, flags=re.M)
+    edges = re.findall(r'^\s*"([01]{3})" -> "([01]{3})" \[label="([0-9.]+)"', text, flags=re.M)
+    return nodes, edges
+
+
+def test_babygpt_command_writes_a_chain(tmp_path, capsys):
+    dot = tmp_path / "chain" / "baby.dot"
+    assert babygpt.main(["--steps", "20", "--dot", str(dot)]) == 0
+    out = capsys.readouterr().out
+    assert "baby GPT: 12512 parameters" in out
+    assert len(re.findall(r"^[01]{3} +[0-9.]+ +[0-9.]+ +(yes|no)$", out, flags=re.M)) == 8
+    assert out.count(" yes") == 4  # 111, 110, 101, 011 occur in the bit string; the rest never do
+
+    text = dot.read_text()
+    assert text.startswith("digraph") and text.rstrip().endswith("}")
+    nodes, edges = parse_dot(text)
+    assert sorted(nodes) == babygpt.STATES
+    assert len(edges) == 16
+    for state in babygpt.STATES:
+        out_edges = [(dst, float(p)) for src, dst, p in edges if src == state]
+        assert sorted(dst for dst, _ in out_edges) == [state[1:] + "0", state[1:] + "1"]
+        assert sum(p for _, p in out_edges) == pytest.approx(1, abs=0.011)  # two rounded labels
+
+
+def test_babygpt_draws_a_png_when_graphviz_is_there(tmp_path, monkeypatch, capsys):
+    fake = tmp_path / "bin" / "dot"  # stands in for Graphviz: copies its input to -o
+    fake.parent.mkdir()
+    fake.write_text(f"#!{sys.executable}\nimport shutil, sys\nshutil.copy(sys.argv[2], sys.argv[4])\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{Path(sys.executable).parent}")
+    assert babygpt.main(["--steps", "1", "--dot", str(tmp_path / "baby.dot")]) == 0
+    assert "drew it as" in capsys.readouterr().out
+    assert (tmp_path / "baby.png").read_text().startswith("digraph")
+
+
+def test_babygpt_refuses_negative_steps():
+    with pytest.raises(UserError, match="--steps -1 must be 0 or more"):
+        babygpt.main(["--steps", "-1"])
+
+
+# ----------------------------------------------------------------------------
+# Shape tracing
+
+
+def tiny_config(**changes):
+    return GPTConfig(**{**dict(block_size=8, vocab_size=11, n_layer=2, n_head=4, n_embd=24), **changes})
+
+
+def test_trace_lists_every_shape_once():
+    B, T, C, nh, V = 3, 8, 24, 4, 11
+    idx = torch.randint(V, (B, T))
+    lines = trace_shapes(GPT(tiny_config()), idx, idx)
+    shapes = {line[:38].strip(): line[38:].split(")")[0].strip() + ")" for line in lines}
+    assert shapes == {
+        "idx": str((B, T)),
+        "token embedding wte(idx)": str((B, T, C)),
+        "position embedding wpe(pos)": str((T, C)),
+        "x = tok + pos": str((B, T, C)),
+        "attn: c_attn(x), q k v side by side": str((B, T, 3 * C)),
+        "attn: q, split into heads": str((B, nh, T, C // nh)),
+        "attn: k (with the cache: all so far)": str((B, nh, T, C // nh)),
+        "attn: v": str((B, nh, T, C // nh)),
+        "attn: scores q @ k^T / sqrt(hs)": str((B, nh, T, T)),
+        "attn: causal mask": str((T, T)),
+        "attn: weights, softmax(scores)": str((B, nh, T, T)),
+        "attn: weights @ v": str((B, nh, T, C // nh)),
+        "attn: heads joined again": str((B, T, C)),
+        "mlp: gelu(c_fc(x))": str((B, T, 4 * C)),
+        "block output": str((B, T, C)),
+        "logits = lm_head(ln_f(x))": str((B, T, V)),
+        "loss": "()",
+    }
+    assert sum("x 2, once per block" in line for line in lines) == 11  # the names inside a block
+    assert "(B, nh, T, hs)" in lines[5]
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_recording_changes_nothing(attention):
+    """A Recorder sends attention through the written-out path, which must give the same logits."""
+    torch.manual_seed(0)
+    model = GPT(tiny_config(attention=attention)).eval()
+    idx = torch.randint(11, (2, 8))
+    plain, _ = model(idx)
+    with Recorder() as rec:
+        recorded, _ = model(idx)
+    assert Recorder.active is None
+    torch.testing.assert_close(recorded, plain)
+    weights = rec.get("attn: weights, softmax(scores)")
+    assert len(weights) == 2  # one per layer
+    for att in weights:  # (B, nh, T, T): rows are distributions, and nothing looks ahead
+        torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 8))
+        assert att.triu(diagonal=1).abs().max() == 0
+
+
+def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys):
+    # run_dir holds a finished run: tracing must neither refuse it nor touch it
+    before = {f.name: f.stat().st_mtime_ns for f in run_dir.iterdir()}
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(run_dir), "--trace_shapes"]
+    assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "B=8 batch, T=16 time, C=32 channels, nh=2 heads, hs=16 head size" in out
+    assert re.search(r"attn: scores q @ k\^T / sqrt\(hs\) +\(8, 2, 16, 16\) +\(B, nh, T, S\)", out)
+    assert re.search(r"logits = lm_head\(ln_f\(x\)\) +\(8, 16, 43\) +\(B, T, V\)", out)  # 43 characters
+    assert "train loss" not in out
+    assert {f.name: f.stat().st_mtime_ns for f in run_dir.iterdir()} == before
+
+
+def test_python_model_py_demo():
+    p = subprocess.run([sys.executable, str(ROOT / "model.py")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "attn: q, split into heads              (2, 4, 8, 12)" in p.stdout
+    assert "mlp: gelu(c_fc(x))                     (2, 8, 192)" in p.stdout
+
+
+# ----------------------------------------------------------------------------
+# The bigram baseline
+
+
+def test_bigram_is_a_table():
+    model = build_model(tiny_config(model="bigram"))
+    assert isinstance(model, Bigram) and model.num_params() == 11 * 11
+    idx = torch.tensor([[3, 5, 3]])
+    logits, loss = model(idx, torch.tensor([[5, 3, 1]]))
+    assert loss.item() == pytest.approx(math.log(11))  # a zero table: uniform
+    with torch.no_grad():
+        model.table.weight[3, 7] = 5.0
+    logits, _ = model(idx)
+    assert logits[0, 0, 7] == 5.0 and logits[0, 2, 7] == 5.0 and logits[0, 1, 7] == 0  # row = this character
+
+
+def test_bigram_cached_and_naive_generation_agree():
+    torch.manual_seed(0)
+    model = build_model(tiny_config(model="bigram"))
+    with torch.no_grad():
+        model.table.weight.normal_()
+    idx = torch.randint(11, (2, 3))
+    for temperature in (0.0, 1.0):
+        naive = model.generate(idx, 30, temperature, generator=torch.Generator().manual_seed(1))
+        cached = model.generate_cached(idx, 30, temperature, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(naive, cached)  # 30 > block_size: also across cache restarts
+
+
+def test_bigram_trains_and_samples(data_dir, tmp_path, capsys):
+    out = tmp_path / "bigram"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--model", "bigram", "--lr", "0.05",
+                   "--max_iters", "40", "--eval_interval", "20", "--eval_iters", "4", "--weight_decay", "0"]
+    assert train.main(argv) == 0
+    assert "model: bigram, a" in capsys.readouterr().out
+    val = [float(row["val_loss"]) for row in csv.DictReader(open(out / "log.csv"))]
+    vocab_size = train.load_checkpoint(out / "best.pt", "")["model_config"]["vocab_size"]
+    assert val[0] == pytest.approx(math.log(vocab_size), abs=1e-4)  # uniform at the start
+    assert val[-1] < val[0] - 1.0
+    assert sample.main(["--out_dir", str(out), "--prompt", "KING", "--max_new_tokens", "20",
+                        "--num_samples", "2"]) == 0
+    assert capsys.readouterr().out.count("\nKING") == 2
+
+
+def test_bigram_preset_and_unknown_model(data_dir, tmp_path):
+    values, _, summary = train.build_config("bigram", False, {"out_dir": str(tmp_path)})
+    assert values["model"] == "bigram" and summary == f"config: preset bigram, with --out_dir {tmp_path}"
+    with pytest.raises(UserError, match="--model 'trigram' is unknown — use gpt or bigram"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--model", "trigram"])
+    assert not any(tmp_path.iterdir())
