@@ -1,0 +1,169 @@
+"""Pictures of what a training run learned.
+
+    python plot.py loss                                   # out/log.csv -> out/loss.png
+    python plot.py attention --prompt "ROMEO:" --layer 0  # out/best.pt -> out/attention.png
+    python plot.py embeddings                             # out/best.pt -> out/embeddings.png
+
+Needs matplotlib, an optional extra: pip install matplotlib. Each picture goes to
+--save (default: beside the run, in --out_dir).
+"""
+
+import argparse
+import csv
+import math
+import string
+import sys
+from pathlib import Path
+
+import torch
+
+from model import Bigram, Recorder
+from prepare import ArgumentParser, UserError, run_cli, write_atomically
+from sample import encode
+from train import load_checkpoint, model_from_checkpoint
+
+
+def pyplot():
+    """matplotlib.pyplot drawing into files only; a clear error when it is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("plot.py needs matplotlib, an optional extra — pip install matplotlib") from None
+    matplotlib.use("Agg")  # no window: straight to PNG
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def label(char):
+    """A character as a readable tick label: the invisible ones get names."""
+    return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(char, char)
+
+
+def save(fig, path):
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror}) — choose another --save path") from None
+    print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB)")
+
+
+def read_log(path):
+    """log.csv -> (iterations, train losses, val losses)."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in rows]
+    except FileNotFoundError:
+        raise UserError(f"no training log at {path} — train first with `python train.py`, "
+                        f"or point --out_dir at a run") from None
+    except (KeyError, ValueError, TypeError):
+        raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None
+    if not points:
+        raise UserError(f"{path} has no evaluations yet — train for at least one --eval_interval")
+    return tuple(zip(*points))
+
+
+def plot_loss(args, plt):
+    iters, train, val = read_log(Path(args.out_dir) / "log.csv")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(iters, train, marker="o", markersize=3, label="train")
+    ax.plot(iters, val, marker="o", markersize=3, label="val")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (nats per character)")
+    ax.set_title(f"{args.out_dir}: best val {min(val):.4f}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save(fig, args.save or Path(args.out_dir) / "loss.png")
+
+
+def load_gpt(args):
+    """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show) and its characters."""
+    path = args.checkpoint or Path(args.out_dir) / "best.pt"
+    ckpt = load_checkpoint(path, "train a model first with `python train.py`")
+    model = model_from_checkpoint(ckpt).eval()
+    if isinstance(model, Bigram):
+        raise UserError("a bigram model has no attention and no embeddings to draw — use a GPT checkpoint")
+    return model, ckpt["vocab"]["chars"]
+
+
+def plot_attention(args, plt):
+    model, chars = load_gpt(args)
+    cfg = model.config
+    if not 0 <= args.layer < cfg.n_layer:
+        raise UserError(f"--layer {args.layer} does not exist: the model has layers 0 .. {cfg.n_layer - 1}")
+    if not 0 < len(args.prompt) <= cfg.block_size:
+        raise UserError(f"the prompt has {len(args.prompt)} characters; give 1 to block_size "
+                        f"{cfg.block_size} (and short ones read best: about 40)")
+    idx = torch.tensor([encode(args.prompt, chars)])  # (1, T)
+    with torch.no_grad(), Recorder() as rec:
+        model(idx)
+    att = rec.get("attn: weights, softmax(scores)")[args.layer][0]  # (nh, T, T), one layer's
+    ticks = [label(c) for c in args.prompt]
+    cols = math.ceil(math.sqrt(cfg.n_head))  # a near-square grid
+    rows = -(-cfg.n_head // cols)  # ceiling division
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    for h, ax in enumerate(axes.flat):
+        if h >= cfg.n_head:
+            ax.axis("off")
+            continue
+        ax.imshow(att[h].numpy(), cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(f"layer {args.layer}, head {h}", fontsize=9)
+        ax.set_xticks(range(len(ticks)), ticks, fontsize=6)
+        ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
+    fig.supxlabel("looks at (key)")
+    fig.supylabel("reading at (query)")
+    save(fig, args.save or Path(args.out_dir) / "attention.png")
+
+
+def pca_2d(X):
+    """Points (N, C) -> (N, 2) along their two directions of greatest variance, and the
+    share of the variance each of the two explains."""
+    X = X - X.mean(dim=0)  # PCA is about spread around the centre
+    _, S, Vh = torch.linalg.svd(X, full_matrices=False)  # rows of Vh: directions, by variance
+    return X @ Vh[:2].T, (S[:2] ** 2 / (S ** 2).sum()).tolist()
+
+
+def plot_embeddings(args, plt):
+    model, chars = load_gpt(args)
+    points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
+    groups = [("lower case", string.ascii_lowercase, "tab:blue"), ("upper case", string.ascii_uppercase, "tab:red")]
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for i, c in enumerate(chars):
+        color = next((colour for _, members, colour in groups if c in members), "tab:green")
+        ax.annotate(label(c), points[i].tolist(), color=color, fontsize=9, ha="center", va="center")
+    ax.set_xlim(points[:, 0].min() - 0.1, points[:, 0].max() + 0.1)
+    ax.set_ylim(points[:, 1].min() - 0.1, points[:, 1].max() + 0.1)
+    ax.set_xlabel(f"principal component 1 ({share[0]:.0%} of the variance)")
+    ax.set_ylabel(f"principal component 2 ({share[1]:.0%})")
+    ax.set_title("character embeddings (blue: lower case, red: upper case, green: the rest)", fontsize=9)
+    save(fig, args.save or Path(args.out_dir) / "embeddings.png")
+
+
+def parse_args(argv):
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{loss,attention,embeddings}")
+    for name, help in (("loss", "train and val loss over the iterations, from log.csv"),
+                       ("attention", "one heatmap per head: where each character looks, for a prompt"),
+                       ("embeddings", "the learned character embeddings, projected to 2-D by PCA")):
+        p = commands.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.add_argument("--out_dir", default="out", help="the training run to draw")
+        p.add_argument("--save", help=f"the PNG to write (default: <out_dir>/{name}.png)")
+        if name != "loss":
+            p.add_argument("--checkpoint", help="a checkpoint to use instead of <out_dir>/best.pt")
+        if name == "attention":
+            p.add_argument("--prompt", default="ROMEO:\nBut soft, what light", help="the text to look at")
+            p.add_argument("--layer", type=int, default=0, help="which block's attention (0 is the first)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    plt = pyplot()
+    {"loss": plot_loss, "attention": plot_attention, "embeddings": plot_embeddings}[args.command](args, plt)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,81 @@
+"""plot.py: each picture is a real PNG when matplotlib is installed, and without it the
+command says what to install. The drawing tests are skipped where matplotlib is absent."""
+
+import sys
+
+import pytest
+import torch
+
+import plot
+from conftest import TINY
+from prepare import UserError, run_cli
+import train
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("command", [["loss"], ["attention", "--prompt", "KING HENRY:\nThe"], ["embeddings"]])
+def test_each_plot_writes_a_png(run_dir, tmp_path, command, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "pictures" / f"{command[0]}.png"
+    assert plot.main(command + ["--out_dir", str(run_dir), "--save", str(png)]) == 0
+    data = png.read_bytes()
+    assert data.startswith(PNG_MAGIC) and 5_000 < len(data) < 200_000
+    assert f"wrote {png}" in capsys.readouterr().out
+
+
+def test_default_picture_goes_beside_the_run(run_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_bytes((run_dir / "log.csv").read_bytes())
+    assert plot.main(["loss", "--out_dir", str(run)]) == 0
+    assert (run / "loss.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_without_matplotlib_it_says_what_to_install(run_dir, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` sees when it is absent
+    assert run_cli(plot.main, ["loss", "--out_dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: plot.py needs matplotlib, an optional extra — pip install matplotlib\n"
+
+
+def test_pca_finds_the_spread():
+    torch.manual_seed(0)
+    direction = torch.tensor([3.0, 4.0, 0.0]) / 5
+    X = torch.randn(200, 1) * 10 * direction + torch.randn(200, 3) * 0.1 + 7  # mostly along one line
+    points, share = plot.pca_2d(X)
+    assert points.shape == (200, 2)
+    assert share[0] > 0.99 and share[0] + share[1] <= 1
+    assert points.mean(dim=0).abs().max() < 1e-4  # centred
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["attention", "--layer", "2"], r"--layer 2 does not exist: the model has layers 0 \.\. 1"),
+    (["attention", "--prompt", ""], "the prompt has 0 characters; give 1 to block_size 16"),
+    (["attention", "--prompt", "x" * 17], "the prompt has 17 characters; give 1 to block_size 16"),
+    (["attention", "--prompt", "KING ~"], "not in the model's vocabulary: '~'"),
+    (["embeddings", "--checkpoint", "missing.pt"], "no checkpoint at missing.pt"),
+])
+def test_bad_input(run_dir, argv, message):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(UserError, match=message):
+        plot.main(argv + ["--out_dir", str(run_dir)])
+
+
+def test_missing_or_foreign_log(tmp_path):
+    pytest.importorskip("matplotlib")
+    with pytest.raises(UserError, match="no training log at .*train first"):
+        plot.main(["loss", "--out_dir", str(tmp_path)])
+    (tmp_path / "log.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(UserError, match="is not a log.csv written by train.py"):
+        plot.main(["loss", "--out_dir", str(tmp_path)])
+
+
+def test_a_bigram_has_nothing_to_draw(data_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "bigram"
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--model", "bigram",
+                              "--max_iters", "4"]) == 0
+    with pytest.raises(UserError, match="a bigram model has no attention"):
+        plot.main(["embeddings", "--out_dir", str(out)])
