@@ -105,6 +105,12 @@ def write_atomically(path, write):
     except BaseException:
         os.unlink(tmp)
         raise
+    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename itself survive a power cut
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def current_umask():

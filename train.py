@@ -23,6 +23,7 @@ import argparse
 import csv
 import math
 import os
+import random
 import signal
 import sys
 import time
@@ -60,6 +61,7 @@ class TrainConfig:
     beta1: Annotated[float, "AdamW beta1"] = 0.9
     beta2: Annotated[float, "AdamW beta2"] = 0.99
     grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0
+    max_nan_skips: Annotated[int, "nan/inf losses to skip in a row before stopping (0: stop at the first)"] = 3
     eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps"] = 250
     eval_iters: Annotated[int, "batches per split in each evaluation"] = 200
     log_interval: Annotated[int, "update the progress bar every this many steps"] = 10
@@ -87,6 +89,7 @@ PRESETS = {
 }
 
 CKPT_FORMAT = "char-gpt-checkpoint"
+LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
 CKPT_VERSION = 1
 
 
@@ -164,6 +167,8 @@ def check_config(cfg, mcfg):
         raise UserError(f"--attention {mcfg.attention!r} is unknown — use sdpa or manual")
     if mcfg.model not in ("gpt", "bigram"):
         raise UserError(f"--model {mcfg.model!r} is unknown — use gpt or bigram")
+    if cfg.max_nan_skips < 0:
+        raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
     if cfg.warmup_iters < 0 or cfg.lr <= 0 or cfg.min_lr < 0:
         raise UserError("lr must be positive, min_lr and warmup_iters not negative — check those flags")
 
@@ -218,9 +223,19 @@ def load_data(data_dir):
         path = Path(data_dir) / f"{split}.bin"
         dtype = np.dtype(vocab["dtype"])
         expected = vocab[f"{split}_tokens"] * dtype.itemsize
-        if not path.is_file() or path.stat().st_size != expected:
-            raise UserError(f"{path} is missing or does not match vocab.json — run prepare.py again")
+        if not path.is_file():
+            raise UserError(f"{path} is missing — run prepare.py again")
+        size = path.stat().st_size
+        if size % dtype.itemsize:
+            raise UserError(f"{path} has {size:,} bytes, not a whole number of {dtype.name} tokens, so it is "
+                            f"damaged — run prepare.py again")
+        if size != expected:
+            raise UserError(f"{path} has {size // dtype.itemsize:,} tokens, but vocab.json says "
+                            f"{vocab[f'{split}_tokens']:,} — run prepare.py again")
         splits[split] = np.memmap(path, dtype=dtype, mode="r")
+        if len(splits[split]) and splits[split].max() >= vocab["vocab_size"]:  # one pass, about 1 ms per MB
+            raise UserError(f"{path} holds token id {splits[split].max()}, but the vocabulary has only "
+                            f"{vocab['vocab_size']} characters — the data is damaged; run prepare.py again")
     return vocab, splits
 
 
@@ -262,11 +277,17 @@ def lr_at(it, cfg):
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (cfg.lr - cfg.min_lr)
 
 
-def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext):
+def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
+               device=None):
     """One optimizer step over micro_steps micro-batches (cfg.grad_accum, shared out among
-    the DDP processes); returns the last micro-batch's loss."""
+    the DDP processes) -> (the last micro-batch's loss, whether the step was taken).
+
+    A nan or inf loss (in any process) means the gradients are garbage: the step is
+    skipped, so the weights never see them. Checking costs one wait for the device
+    per step."""
     for group in optimizer.param_groups:
         group["lr"] = lr
+    total = 0.0
     for micro in range(micro_steps):
         x, y = next_batch()
         # DDP averages the gradients over the processes during backward; that is only
@@ -276,6 +297,10 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
                 _, loss = model(x, y)
             # dividing by micro_steps makes the summed gradients an average over the micro-batches
             scaler.scale(loss / micro_steps).backward()
+        total = total + loss.detach()
+    if all_sum([float(not torch.isfinite(total))], device)[0]:  # summed over the processes, so all agree
+        optimizer.zero_grad(set_to_none=True)
+        return loss, False
     if cfg.grad_clip > 0:
         scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
         params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -283,7 +308,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
     scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
-    return loss
+    return loss, True
 
 
 @torch.no_grad()
@@ -319,7 +344,21 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
 
 def save_checkpoint(path, state):
     """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
-    write_atomically(path, lambda f: torch.save(state, f))
+    try:
+        write_atomically(path, lambda f: torch.save(state, f))
+    except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
+        kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
+        raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
+                        f"permissions, then resume with --resume") from None
+
+
+def remove_stale_temp_files(out_dir):
+    """A run killed mid-save leaves its temp file (.latest.pt.<random>.tmp) behind; the
+    checkpoint itself is whole. -> how many such leftovers were removed."""
+    stale = [p for name in ("latest.pt", "best.pt", "log.csv") for p in Path(out_dir).glob(f".{name}.*.tmp")]
+    for p in stale:
+        p.unlink()
+    return len(stale)
 
 
 def load_checkpoint(path, missing_hint):
@@ -348,7 +387,11 @@ def model_from_checkpoint(ckpt):
 
 def rng_states(data_generator):
     """The random-number states to resume from (collective: every DDP process must call it)."""
-    states = {"torch": torch.get_rng_state(), "data": data_generator.get_state()}
+    _, keys, pos, has_gauss, gauss = np.random.get_state()  # nothing here draws from numpy or Python's
+    version, mt, gauss_next = random.getstate()            # random, but a fork's additions might: keep them too
+    states = {"torch": torch.get_rng_state(), "data": data_generator.get_state(),
+              "numpy": [torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+              "python": [version, list(mt), gauss_next]}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     if dist.is_initialized():  # dropout differs per process: keep each one's state
@@ -367,13 +410,18 @@ def set_rng_states(states, data_generator, rank=0, world_size=1):
         torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+    if "numpy" in states:
+        keys, pos, has_gauss, gauss = states["numpy"]
+        np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        version, mt, gauss_next = states["python"]
+        random.setstate((version, tuple(mt), gauss_next))
 
 
 def trim_log(path, last_iter):
     """Drop log rows past the checkpoint we resume from: that work is being redone."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= last_iter]
+    kept = [LOG_HEADER.split(",")] + [r for r in rows[1:] if r and int(r[0]) <= last_iter]
     write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
 
 
@@ -438,20 +486,23 @@ def all_sum(values, device):
 def build_config(preset, resume, overrides, new_run=True):
     """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
     new_run: refuse an out_dir that already holds a run, which training would overwrite.
-    -> (all fields, the checkpoint to resume or None, a line that says where they came from)"""
+    -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
-    ckpt = None
+    ckpt, notes = None, []
     if resume:
         if preset is not None:
             raise UserError("--preset cannot be combined with --resume: the run keeps its own config — "
                             "drop --preset, and give single flags to change settings")
         ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
         values = {**ckpt["train_config"], **ckpt["model_config"]}
-        changed = [f"{k}={values[k]}" for k, v in overrides.items() if k in ckpt["model_config"] and values[k] != v]
-        if changed:
-            raise UserError(f"the checkpoint's model has {', '.join(changed)}; the weights do not fit "
-                            f"another shape — drop those flags to resume")
+        changed = {k: v for k, v in overrides.items() if k in values and values[k] != v}
+        fixed = [f"{k}={values[k]}" for k in changed if k in ckpt["model_config"] and k not in ("dropout", "attention")]
+        if fixed:
+            raise UserError(f"the checkpoint's model has {', '.join(fixed)}; its weights belong to that "
+                            f"model — drop those flags to resume")
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}"
+        # training settings may change: the optimizer keeps its state, the schedule follows the new values
+        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in changed.items()]
     else:
         for name in ("latest.pt", "best.pt") if new_run else ():
             if (out_dir / name).exists():
@@ -463,7 +514,7 @@ def build_config(preset, resume, overrides, new_run=True):
         source = f"preset {preset}"
     values.update(overrides)
     given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
-    return values, ckpt, f"config: {source}" + (f", with {given}" if given else "")
+    return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
 
 
 def print_shapes(model, train_data, cfg, mcfg, device):
@@ -486,6 +537,9 @@ def main(argv=None):
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
                         f"resume with the --data_dir it was trained on")
+    if ckpt is not None and ckpt["vocab"].get("source_sha256") != vocab.get("source_sha256"):
+        raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's "
+                        f"({ckpt['vocab'].get('source_name')}) — resume with the --data_dir it was trained on")
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)
@@ -516,12 +570,14 @@ def main(argv=None):
     # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     start_iter, best_val, elapsed_before = 0, float("inf"), 0.0
+    last_saved = None  # the iteration of latest.pt, once there is one
     if ckpt is not None:
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         set_rng_states(ckpt["rng"], data_generator, rank, world_size)
         start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
+        last_saved = start_iter
         for group, decay in zip(optimizer.param_groups, (cfg.weight_decay, 0.0)):
             group.update(betas=(cfg.beta1, cfg.beta2), weight_decay=decay)  # these flags may have changed
     model, no_sync = raw_model, nullcontext
@@ -533,14 +589,16 @@ def main(argv=None):
     out_dir = Path(cfg.out_dir)
     log_path = out_dir / "log.csv"
     if rank == 0:
-        try:
+        try:  # fail now, not after the first hour of training
             out_dir.mkdir(parents=True, exist_ok=True)
+            if ckpt is not None and log_path.exists():
+                trim_log(log_path, start_iter)
+            else:
+                write_atomically(log_path, lambda f: f.write(f"{LOG_HEADER}\n".encode()))
         except OSError as e:
-            raise UserError(f"cannot create {out_dir} ({e.strerror}) — choose another --out_dir") from None
-        if ckpt is not None and log_path.exists():
-            trim_log(log_path, start_iter)
-        else:
-            log_path.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n")
+            raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
+        if removed := remove_stale_temp_files(out_dir):
+            say(f"removed {removed} half-written temp file(s) in {out_dir}, left by a run that was killed mid-save")
 
     tokens_per_iter = cfg.batch_size * mcfg.block_size * cfg.grad_accum
     say(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}"
@@ -566,24 +624,39 @@ def main(argv=None):
         }
 
     def evaluate(it, lr, tokens_per_sec):
-        nonlocal best_val, eval_seconds
+        nonlocal best_val, eval_seconds, last_saved
         t0 = time.perf_counter()
         losses = estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast, rank, world_size)
         eval_seconds += time.perf_counter() - t0
+        bad = [f"{split} loss {loss}" for split, loss in losses.items() if not math.isfinite(loss)]
+        if bad:  # the weights have gone bad: never save them
+            raise nan_error(f"the evaluation at iteration {it} gave {' and '.join(bad)}")
         if rank == 0:
             tqdm.write(f"iter {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-            with open(log_path, "a") as f:
-                f.write(f"{it},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},"
-                        f"{tokens_per_sec:.1f},{elapsed_before + time.perf_counter() - t_train:.2f}\n")
+            try:
+                with open(log_path, "a") as f:
+                    f.write(f"{it},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},"
+                            f"{tokens_per_sec:.1f},{elapsed_before + time.perf_counter() - t_train:.2f}\n")
+            except OSError as e:
+                raise UserError(f"cannot write {log_path} ({e.strerror}) — free some disk space or fix the "
+                                f"permissions, then resume with --resume") from None
         if it == 0:
             return
         is_best = losses["val"] < best_val  # the same in every process: the losses were summed over all
         best_val = min(best_val, losses["val"])
         state = checkpoint(it)  # every process: it gathers their random states
-        if rank == 0:
-            save_checkpoint(out_dir / "latest.pt", state)
+        if rank == 0:  # best first: killed between the two, a resume redoes this evaluation and both agree
             if is_best:
                 save_checkpoint(out_dir / "best.pt", state)
+            save_checkpoint(out_dir / "latest.pt", state)
+        last_saved = it
+
+    def nan_error(what):
+        if last_saved is None:
+            return UserError(f"{what}; no checkpoint was saved yet — start again with a lower --lr "
+                             f"(or --dtype bfloat16 on a GPU)")
+        return UserError(f"{what}; the last good checkpoint is {out_dir / 'latest.pt'} (iteration {last_saved}) "
+                         f"— resume from it with --resume and a lower --lr (or --dtype bfloat16 on a GPU)")
 
     def next_batch():
         return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, data_generator, device, rank, world_size)
@@ -592,7 +665,7 @@ def main(argv=None):
     if start_iter == 0:
         evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
     bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, disable=rank != 0)
-    t_log, it_log = time.perf_counter(), start_iter
+    t_log, it_log, bad_steps = time.perf_counter(), start_iter, 0
     with StopOnCtrlC(enabled=world_size == 1) as stop:
         for it in range(start_iter, cfg.max_iters):
             if stop.requested:
@@ -602,8 +675,16 @@ def main(argv=None):
                       f"continue with: python train.py --resume --out_dir {out_dir}")
                 return 130
             lr = lr_at(it, cfg)
-            loss = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync)
+            loss, finite = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps,
+                                      no_sync, device)
             bar.update(1)
+            bad_steps = 0 if finite else bad_steps + 1
+            if bad_steps:
+                tqdm.write(f"warning: the loss is {loss.item()} at iteration {it}; the step was skipped "
+                           f"({bad_steps} in a row, --max_nan_skips {cfg.max_nan_skips})")
+            if bad_steps > cfg.max_nan_skips:
+                bar.close()
+                raise nan_error(f"the loss was nan or inf for {bad_steps} steps in a row, up to iteration {it}")
 
             done = it + 1
             if done % cfg.log_interval == 0 or done % cfg.eval_interval == 0 or done == cfg.max_iters:

@@ -87,7 +87,11 @@ def test_truncated_bin_is_caught(data_dir, tmp_path):
         (broken / name).write_bytes((data_dir / name).read_bytes())
     with open(broken / "val.bin", "r+b") as f:
         f.truncate(101)
-    with pytest.raises(UserError, match="does not match vocab.json"):
+    with pytest.raises(UserError, match="val.bin has 101 bytes, not a whole number of uint16 tokens"):
+        train.main(TINY + ["--data_dir", str(broken), "--out_dir", str(tmp_path / "o")])
+    with open(broken / "val.bin", "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(UserError, match="val.bin has 50 tokens, but vocab.json says"):
         train.main(TINY + ["--data_dir", str(broken), "--out_dir", str(tmp_path / "o")])
 
 

@@ -1,0 +1,233 @@
+"""Never lose a run: the nan guard, disk and permission errors, resume notes and refusals,
+and the random states a resume restores."""
+
+import errno
+import random
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+
+import prepare
+import train
+from conftest import TINY
+from model import GPT
+from prepare import UserError
+
+
+def snapshot(directory):
+    """{file name: bytes} of everything in a directory."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+# ----------------------------------------------------------------------------
+# The nan guard
+
+
+def poison(monkeypatch, bad_calls):
+    """Make the training forward passes numbered in bad_calls (from 0) return a nan loss."""
+    calls = []
+
+    class Poisoned(GPT):
+        def forward(self, idx, targets=None, cache=None):
+            logits, loss = super().forward(idx, targets, cache)
+            if self.training:
+                calls.append(len(calls))
+                if calls[-1] in bad_calls:
+                    loss = loss * float("nan")
+            return logits, loss
+
+    monkeypatch.setattr(train, "build_model", Poisoned)
+
+
+def test_a_few_nan_steps_are_skipped(data_dir, tmp_path, monkeypatch, capsys):
+    poison(monkeypatch, bad_calls={5, 6})
+    out = tmp_path / "o"
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--max_nan_skips", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning: the loss is nan at iteration 5; the step was skipped (1 in a row" in printed
+    assert "(2 in a row, --max_nan_skips 2)" in printed
+    weights = train.load_checkpoint(out / "latest.pt", "")["model"]
+    assert all(torch.isfinite(w).all() for w in weights.values())  # the nan never reached the weights
+
+
+def test_a_skipped_step_leaves_the_weights_alone():
+    torch.manual_seed(0)
+    model = GPT(train.GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8))
+    cfg = train.TrainConfig(grad_clip=1.0)
+    optimizer = train.make_optimizer(model, cfg, torch.device("cpu"))
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randint(5, (2, 8))
+
+    class NanLoss(torch.nn.Module):  # a model whose loss is nan
+        def forward(self, idx, targets):
+            logits, loss = model(idx, targets)
+            return logits, loss * float("nan")
+
+    loss, taken = train.train_step(NanLoss(), optimizer, scaler, lambda: (x, x), 1e-3, cfg,
+                                   torch.autocast("cpu", enabled=False), 1, device=torch.device("cpu"))
+    assert not taken and torch.isnan(loss)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_too_many_nan_steps_stop_and_name_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch):
+    poison(monkeypatch, bad_calls=set(range(6, 100)))  # from iteration 6 on
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--max_nan_skips", "2"]
+    with pytest.raises(UserError, match=r"the loss was nan or inf for 3 steps in a row, up to iteration 8; "
+                                        r"the last good checkpoint is .*latest.pt \(iteration 8\) — resume"):
+        train.main(argv)
+    # saved at 8 between the skipped steps 6, 7 and 8: with the weights of step 5, untouched by the nans
+    ckpt = train.load_checkpoint(out / "latest.pt", "")
+    assert ckpt["iter"] == 8 and all(torch.isfinite(w).all() for w in ckpt["model"].values())
+
+
+def test_a_nan_evaluation_is_never_saved(data_dir, tmp_path, monkeypatch):
+    class NanWhenEvaluating(GPT):
+        def forward(self, idx, targets=None, cache=None):
+            logits, loss = super().forward(idx, targets, cache)
+            return logits, loss if self.training or targets is None else loss * float("nan")
+
+    monkeypatch.setattr(train, "build_model", NanWhenEvaluating)
+    out = tmp_path / "o"
+    with pytest.raises(UserError, match="the evaluation at iteration 0 gave train loss nan and val loss nan; "
+                                        "no checkpoint was saved yet"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)])
+    assert not list(out.glob("*.pt"))
+
+
+def test_max_nan_skips_zero_stops_at_the_first(data_dir, tmp_path, monkeypatch):
+    poison(monkeypatch, bad_calls={1})
+    with pytest.raises(UserError, match="for 1 steps in a row, up to iteration 1; no checkpoint was saved yet"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--max_nan_skips", "0"])
+
+
+# ----------------------------------------------------------------------------
+# Disk and permissions
+
+
+def test_disk_full_during_a_save_keeps_the_old_checkpoint(data_dir, tmp_path, monkeypatch):
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    before = snapshot(out)
+    real_save = torch.save
+
+    def full_disk(obj, f):
+        real_save(obj, f)  # half a file is on disk when the error comes
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(UserError, match=r"cannot save .*best.pt \(No space left on device\); .*best.pt still "
+                                        r"holds the previous checkpoint — free some disk space"):
+        train.main(argv + ["--resume", "--max_iters", "16"])
+    after = snapshot(out)
+    assert after["latest.pt"] == before["latest.pt"] and after["best.pt"] == before["best.pt"]
+    assert not list(out.glob(".*.tmp"))  # the half-written temp file is gone
+
+
+def test_out_dir_that_cannot_be_written(data_dir, tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("mine")
+    with pytest.raises(UserError, match=r"cannot write in .*a_file/out \(Not a directory\) — choose another"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(blocker / "out")])
+    assert blocker.read_text() == "mine"
+
+    def no_permission(*args, **kwargs):  # as root, chmod cannot take the permission away
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_permission)
+    with pytest.raises(UserError, match=r"cannot write in .*locked \(Permission denied\)"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "locked")])
+
+
+def test_resume_removes_temp_files_of_a_killed_save(data_dir, tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    (out / ".latest.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
+    (out / "notes.tmp").write_text("not ours")
+    assert train.main(argv + ["--resume", "--max_iters", "14"]) == 0
+    assert "removed 1 half-written temp file(s)" in capsys.readouterr().out
+    assert not (out / ".latest.pt.x1y2.tmp").exists() and (out / "notes.tmp").exists()
+
+
+def test_an_empty_log_is_rebuilt_on_resume(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text("")  # killed between creating the file and writing to it
+    train.trim_log(log, 10)
+    assert log.read_text() == train.LOG_HEADER + "\n"
+
+
+# ----------------------------------------------------------------------------
+# Resume: what may change, what may not
+
+
+def test_resume_notes_changed_training_settings(data_dir, tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    capsys.readouterr()
+    assert train.main(argv + ["--resume", "--max_iters", "14", "--lr", "5e-4", "--dropout", "0.1"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: --max_iters changes from 12 (the checkpoint's) to 14" in printed
+    assert "note: --lr changes from 0.002 (the checkpoint's) to 0.0005" in printed
+    assert "note: --dropout changes from 0.0 (the checkpoint's) to 0.1" in printed
+    assert "note: --n_layer" not in printed  # given, but unchanged
+
+
+@pytest.mark.parametrize("flag, value", [("n_head", "4"), ("bias", "true"), ("block_size", "8"), ("model", "bigram")])
+def test_resume_refuses_a_different_model(data_dir, tmp_path, flag, value):
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    before = snapshot(out)
+    with pytest.raises(UserError, match=f"the checkpoint's model has {flag}=.*; its weights belong to that model"):
+        train.main(argv + ["--resume", f"--{flag}", value])
+    assert snapshot(out) == before
+
+
+def test_resume_refuses_other_data_with_the_same_characters(data_dir, corpus, tmp_path):
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    shuffled = tmp_path / "shuffled.txt"  # the same characters, another text
+    lines = corpus.read_text().splitlines(keepends=True)
+    shuffled.write_text("".join(reversed(lines)))
+    assert prepare.main(["--input", str(shuffled), "--out_dir", str(tmp_path / "d2")]) == 0
+    with pytest.raises(UserError, match="was prepared from another text than the checkpoint's"):
+        train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d2")])
+
+
+# ----------------------------------------------------------------------------
+# Random states
+
+
+def test_random_states_round_trip_through_a_checkpoint(tmp_path):
+    generator = torch.Generator().manual_seed(3)
+    torch.manual_seed(1), np.random.seed(2), random.seed(4)
+    np.random.randn()  # a cached gaussian is part of numpy's state too
+    train.save_checkpoint(tmp_path / "s.pt", {"rng": train.rng_states(generator)})
+    first = (torch.rand(3), np.random.rand(3), np.random.randn(), random.random(), torch.rand(2, generator=generator))
+    states = torch.load(tmp_path / "s.pt", weights_only=True)["rng"]  # loadable without pickle's code
+    torch.manual_seed(9), np.random.seed(9), random.seed(9)
+    train.set_rng_states(states, generator)
+    again = (torch.rand(3), np.random.rand(3), np.random.randn(), random.random(), torch.rand(2, generator=generator))
+    assert torch.equal(first[0], again[0]) and np.array_equal(first[1], again[1])
+    assert first[2] == again[2] and first[3] == again[3] and torch.equal(first[4], again[4])
+
+
+def test_damaged_token_ids_are_caught(data_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("vocab.json", "train.bin", "val.bin"):
+        (broken / name).write_bytes((data_dir / name).read_bytes())
+    with open(broken / "train.bin", "r+b") as f:
+        f.seek(20)
+        f.write(np.array([60000], dtype=np.uint16).tobytes())
+    with pytest.raises(UserError, match=r"train.bin holds token id 60000, but the vocabulary has only \d+ characters"):
+        train.main(TINY + ["--data_dir", str(broken), "--out_dir", str(tmp_path / "o")])
