@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 import typing
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -367,7 +368,9 @@ def load_checkpoint(path, missing_hint):
     if not path.is_file():
         raise UserError(f"no checkpoint at {path} — {missing_hint}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about some foreign files before refusing them
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # any failure to unpickle means: not a file we wrote
         ckpt = None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
@@ -539,13 +542,13 @@ def main(argv=None):
                         f"resume with the --data_dir it was trained on")
     if ckpt is not None and ckpt["vocab"].get("source_sha256") != vocab.get("source_sha256"):
         raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's "
-                        f"({ckpt['vocab'].get('source_name')}) — resume with the --data_dir it was trained on")
+                        f"({ckpt['vocab'].get('source')}) — resume with the --data_dir it was trained on")
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)
     if len(splits["val"]) <= mcfg.block_size:
-        raise UserError(f"val.bin has {len(splits['val'])} tokens, not more than block_size "
-                        f"{mcfg.block_size} — use a longer text or a smaller --block_size")
+        raise UserError(f"{Path(cfg.data_dir) / 'val.bin'} has {len(splits['val']):,} tokens, not more than "
+                        f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
 
     device = pick_device(cfg.device)
     rank, world_size, device = init_distributed(device)

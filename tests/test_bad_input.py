@@ -1,0 +1,188 @@
+"""The bad-input catalogue: each case is a mistake a user can make, and each must give one
+line, `error: what went wrong — what to do`, exit code 2, and leave every file as it was.
+README.md lists the same cases (a test below checks that the two lists agree)."""
+
+import os
+import pickle
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import prepare
+import sample
+import train
+from conftest import TINY
+from prepare import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TINY + ["--data_dir", "data", "--out_dir", "new"]  # a fresh run on the prepared test text
+
+
+def truncate(path, size):
+    def setup(work):
+        with open(work / path, "r+b") as f:
+            f.truncate(size)
+    return setup
+
+
+def write(path, content):
+    def setup(work):
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_bytes(content)
+    return setup
+
+
+def big_token_id(work):
+    with open(work / "data/train.bin", "r+b") as f:
+        f.seek(10)
+        f.write(np.array([60000], dtype=np.uint16).tobytes())
+
+
+def future_checkpoint(work):
+    ckpt = torch.load(work / "run/best.pt", weights_only=True)
+    ckpt["version"] = 99
+    torch.save(ckpt, work / "future.pt")
+
+
+class Evil:
+    """Unpickling this runs a command: what a malicious checkpoint would do."""
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+# (id, script, argv, part of the message, setup(workspace) or None)
+CASES = [
+    ("prepare-missing-input", prepare, ["--input", "texts/nope.txt"], "no such file: texts/nope.txt", None),
+    ("prepare-empty-input", prepare, ["--input", "texts/empty.txt"], "has only 0 characters", None),
+    ("prepare-binary-input", prepare, ["--input", "texts/photo.bin"], "contains NUL bytes, so it looks binary", None),
+    ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"], "is not valid UTF-8 (byte 3, line 1)", None),
+    ("prepare-out-dir-has-other-data", prepare, ["--input", "texts/digits.txt", "--out_dir", "data"],
+     "data already holds data prepared from another text", None),
+    ("prepare-download-target-taken", prepare, ["--out_dir", "mine"], "mine/input.txt exists but is not the expected",
+     write("mine/input.txt", b"my own notes\n")),
+    ("prepare-unknown-flag", prepare, ["--inptu", "a.txt"], "unknown argument --inptu — did you mean --input?", None),
+
+    ("train-unknown-preset", train, T + ["--preset", "shakespear"], "invalid choice: 'shakespear'", None),
+    ("train-unknown-flag", train, T + ["--lrr", "1e-3"], "did you mean --lr?", None),
+    ("train-not-a-number", train, T + ["--lr", "fast"], "invalid float value: 'fast'", None),
+    ("train-not-a-bool", train, T + ["--bias", "maybe"], "expected true or false, got 'maybe'", None),
+    ("train-zero-size", train, T + ["--n_layer", "0"], "--n_layer is 0, but it must be at least 1", None),
+    ("train-negative-size", train, T + ["--batch_size", "-4"], "--batch_size is -4, but it must be at least 1", None),
+    ("train-heads-do-not-divide", train, T + ["--n_embd", "30", "--n_head", "4"],
+     "n_embd 30 is not divisible by n_head 4", None),
+    ("train-dropout-out-of-range", train, T + ["--dropout", "1.5"], "--dropout 1.5 is outside [0, 1)", None),
+    ("train-zero-lr", train, T + ["--lr", "0"], "lr must be positive", None),
+    ("train-unknown-model", train, T + ["--model", "trigram"], "--model 'trigram' is unknown", None),
+    ("train-unknown-attention", train, T + ["--attention", "flash"], "--attention 'flash' is unknown", None),
+    ("train-negative-nan-skips", train, T + ["--max_nan_skips", "-1"], "--max_nan_skips -1 must be 0 or more", None),
+    ("train-unknown-device", train, T + ["--device", "tpu"], "--device 'tpu' is unknown", None),
+    ("train-cuda-without-gpu", train, T + ["--device", "cuda"], "PyTorch sees no CUDA GPU here", None),
+    ("train-unknown-dtype", train, T + ["--dtype", "fp8"], "--dtype 'fp8' is unknown", None),
+    ("train-no-data", train, TINY + ["--data_dir", "nowhere", "--out_dir", "new"], "no prepared data in nowhere", None),
+    ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
+    ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",
+     truncate("data/val.bin", 101)),
+    ("train-bin-shorter-than-vocab-says", train, T, "val.bin has 50 tokens, but vocab.json says",
+     truncate("data/val.bin", 100)),
+    ("train-token-id-too-big", train, T, "holds token id 60000, but the vocabulary has only", big_token_id),
+    ("train-val-shorter-than-block", train, T + ["--block_size", "5000"],
+     "data/val.bin has 2,128 tokens, not more than block_size 5000", None),
+    ("train-out-dir-holds-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run"],
+     "run already holds a run (latest.pt) — add --resume", None),
+    ("train-out-dir-not-writable", train, TINY + ["--data_dir", "data", "--out_dir", "texts/play.txt/out"],
+     "cannot write in texts/play.txt/out (Not a directory)", None),
+    ("train-resume-nothing", train, T + ["--resume"], "no checkpoint at new/latest.pt", None),
+    ("train-resume-other-shape", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--n_embd", "64"],
+     "the checkpoint's model has n_embd=32; its weights belong", None),
+    ("train-resume-other-text", train, TINY + ["--data_dir", "reversed", "--out_dir", "run", "--resume"],
+     "reversed was prepared from another text than the checkpoint's (play.txt)", None),
+    ("train-resume-other-vocabulary", train, TINY + ["--data_dir", "digits", "--out_dir", "run", "--resume"],
+     "digits has a different vocabulary from the checkpoint", None),
+    ("train-resume-with-preset", train, ["--out_dir", "run", "--resume", "--preset", "shakespeare"],
+     "--preset cannot be combined with --resume", None),
+    ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
+
+    ("sample-no-checkpoint", sample, ["--out_dir", "new"], "no checkpoint at new/best.pt", None),
+    ("sample-malicious-pickle", sample, ["--checkpoint", "evil.pt"], "evil.pt is not a checkpoint of this project",
+     write("evil.pt", pickle.dumps(Evil()))),
+    ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),
+    ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
+     "--temperature -1.0 must be 0 or more", None),
+    ("sample-zero-top-k", sample, ["--out_dir", "run", "--top_k", "0"], "--top_k 0 must be at least 1", None),
+    ("sample-top-p-out-of-range", sample, ["--out_dir", "run", "--top_p", "1.5"],
+     "--top_p 1.5 must be above 0 and at most 1", None),
+    ("sample-negative-max-new-tokens", sample, ["--out_dir", "run", "--max_new_tokens", "-1"],
+     "--max_new_tokens -1 must be at least 0", None),
+    ("sample-zero-samples", sample, ["--out_dir", "run", "--num_samples", "0"], "--num_samples 0 must be at least 1",
+     None),
+    ("sample-missing-prompt-file", sample, ["--out_dir", "run", "--prompt_file", "texts/nope.txt"],
+     "prompt file texts/nope.txt does not exist", None),
+    ("sample-prompt-file-not-utf8", sample, ["--out_dir", "run", "--prompt_file", "texts/latin1.txt"],
+     "prompt file texts/latin1.txt is not UTF-8 text", None),
+    ("sample-prompt-and-prompt-file", sample, ["--out_dir", "run", "--prompt", "A", "--prompt_file", "texts/play.txt"],
+     "--prompt and --prompt_file both given", None),
+    ("sample-unknown-characters", sample, ["--out_dir", "run", "--prompt", "KING ~"],
+     "not in the model's vocabulary: '~'", None),
+    ("sample-cuda-without-gpu", sample, ["--out_dir", "run", "--device", "cuda"], "PyTorch sees no CUDA GPU here",
+     None),
+]
+
+
+@pytest.fixture(scope="module")
+def template(data_dir, run_dir, corpus, tmp_path_factory):
+    """The user's files, made once: prepared data, a trained run, and some texts."""
+    work = tmp_path_factory.mktemp("template")
+    shutil.copytree(data_dir, work / "data")
+    shutil.copytree(run_dir, work / "run")
+    texts = work / "texts"
+    texts.mkdir()
+    text = corpus.read_text()
+    (texts / "play.txt").write_text(text)
+    (texts / "empty.txt").write_text("")
+    (texts / "photo.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (texts / "latin1.txt").write_bytes("José\n".encode("latin-1"))  # é is one byte, 0xe9, in Latin-1
+    (texts / "digits.txt").write_text("0123456789\n" * 300)
+    (texts / "reversed.txt").write_text("".join(reversed(text.splitlines(keepends=True))))
+    for name in ("digits", "reversed"):  # data from other texts, one with other characters
+        assert prepare.main(["--input", str(texts / f"{name}.txt"), "--out_dir", str(work / name)]) == 0
+    return work
+
+
+def snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case_id, script, argv, message, setup", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case_id, script, argv, message, setup, template, tmp_path, monkeypatch, capsys):
+    if "cuda" in case_id and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    work = tmp_path / "work"
+    shutil.copytree(template, work)
+    if setup:
+        setup(work)
+    monkeypatch.chdir(work)
+    before = snapshot(work)
+    capsys.readouterr()
+
+    with warnings.catch_warnings(record=True) as caught:  # a warning would be more lines on stderr
+        warnings.simplefilter("always")
+        assert run_cli(script.main, argv) == 2
+    assert not caught, [str(w.message) for w in caught]
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"error: [^\n]+ — [^\n]+\n", err), err  # one line: what went wrong — what to do
+    assert message in err
+    assert snapshot(work) == before  # nothing created, changed or deleted
+
+
+def test_the_readme_lists_every_case():
+    readme = (ROOT / "README.md").read_text()
+    catalogue = readme.split("## Bad input, case by case")[1].split("\n## ")[0]
+    listed = re.findall(r"^\| `([a-z0-9-]+)` \|", catalogue, flags=re.M)
+    assert listed == [case[0] for case in CASES]
+    assert len(CASES) >= 25
