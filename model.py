@@ -39,6 +39,11 @@ class GPTConfig:
     bias: Annotated[bool, "use biases in the Linear and LayerNorm layers"] = False
     attention: Annotated[str, "'sdpa' (fused PyTorch kernel) or 'manual' (written out)"] = "sdpa"
     model: Annotated[str, "'gpt' (the transformer) or 'bigram' (a lookup table: the baseline to beat)"] = "gpt"
+    # levers for speed (issue: time to a target loss); the classic recipe keeps them off
+    position: Annotated[str, "'learned' (a vector per position, GPT-2) or 'rotary' (RoPE: q and k turned "
+                        "by an angle that grows with the position)"] = "learned"
+    qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
+    activation: Annotated[str, "MLP nonlinearity: 'gelu' or 'relu2' (relu, squared)"] = "gelu"
 
 
 def build_model(config):
@@ -113,13 +118,14 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.attention = config.attention
         self.layer_idx = layer_idx  # which slot of a KV cache is ours
+        self.qk_norm = config.qk_norm
         # one Linear makes queries, keys and values for all heads at once
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, cache=None):
+    def forward(self, x, cache=None, rotary=None):
         B, T, C = x.shape
         qkv = self.c_attn(x)  # (B, T, 3C)
         record("attn: c_attn(x), q k v side by side", qkv, "B, T, 3C")
@@ -128,6 +134,10 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if self.qk_norm:  # unit RMS per head: the scores cannot blow up, however large the weights grow
+            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
+        if rotary is not None:  # positions enter here, as angles, instead of being added to x
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
@@ -173,19 +183,46 @@ class CausalSelfAttention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
+class ReLUSquared(nn.Module):
+    """relu(x)², a cheaper nonlinearity than GELU that trains as well or better
+    (So et al. 2021, "Primer")."""
+
+    def forward(self, x):
+        return F.relu(x).square()
+
+
+def rotary_angles(config, device=None):
+    """cos and sin (block_size, hs/2) for rotary position embeddings (Su et al. 2021, "RoFormer").
+    Channel pair i of a head turns by position x theta_i, theta_i = 10000^(-2i/hs): fast turns
+    for fine position, slow ones for coarse. q.k then depends only on how far apart two
+    positions are."""
+    hs = config.n_embd // config.n_head
+    theta = 10000.0 ** (-torch.arange(0, hs, 2, device=device).float() / hs)  # (hs/2,)
+    angles = torch.outer(torch.arange(config.block_size, device=device).float(), theta)  # (block_size, hs/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x, cos, sin):
+    """Turn each channel pair (x1[i], x2[i]) of x (B, nh, T, hs) by the angle for its position
+    (cos, sin: (T, hs/2))."""
+    x1, x2 = x.float().chunk(2, dim=-1)  # 2 x (B, nh, T, hs/2)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)
+
+
 class MLP(nn.Module):
     """Per-position thinking: widen 4x, GELU, project back."""
 
     def __init__(self, config):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.activation = config.activation
+        self.act = nn.GELU() if config.activation == "gelu" else ReLUSquared()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        hidden = self.gelu(self.c_fc(x))  # (B, T, 4C)
-        record("mlp: gelu(c_fc(x))", hidden, "B, T, 4C")
+        hidden = self.act(self.c_fc(x))  # (B, T, 4C)
+        record(f"mlp: {self.activation}(c_fc(x))", hidden, "B, T, 4C")
         return self.dropout(self.c_proj(hidden))  # (B, T, C)
 
 
@@ -199,8 +236,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, cache=None):
-        x = x + self.attn(self.ln_1(x), cache)  # tokens talk to each other
+    def forward(self, x, cache=None, rotary=None):
+        x = x + self.attn(self.ln_1(x), cache, rotary)  # tokens talk to each other
         x = x + self.mlp(self.ln_2(x))  # each token thinks on its own
         return x
 
@@ -277,13 +314,17 @@ class GPT(LanguageModel):
     def __init__(self, config):
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
-            wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embedding
-            drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-        ))
+        parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding
+        if config.position == "learned":
+            parts["wpe"] = nn.Embedding(config.block_size, config.n_embd)  # learned position embedding
+        else:  # rotary: fixed angles, not weights (persistent=False keeps them out of checkpoints)
+            cos, sin = rotary_angles(config)
+            self.register_buffer("rotary_cos", cos, persistent=False)  # (block_size, hs/2)
+            self.register_buffer("rotary_sin", sin, persistent=False)
+        parts.update(drop=nn.Dropout(config.dropout),
+                     h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+                     ln_f=nn.LayerNorm(config.n_embd, bias=config.bias))
+        self.transformer = nn.ModuleDict(parts)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         # weight tying: reading a character in and writing it out share one matrix
         self.transformer.wte.weight = self.lm_head.weight
@@ -309,7 +350,7 @@ class GPT(LanguageModel):
         behind the "10.65M" that nanoGPT prints for its Shakespeare model.
         """
         n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
-        if non_embedding:
+        if non_embedding and "wpe" in self.transformer:
             n -= self.transformer.wpe.weight.numel()
         return n
 
@@ -323,15 +364,20 @@ class GPT(LanguageModel):
         start = cache.length if cache is not None else 0
         assert start + T <= self.config.block_size, \
             f"{start + T} positions, but the model knows only block_size {self.config.block_size}"
-        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
-        tok_emb, pos_emb = self.transformer.wte(idx), self.transformer.wpe(pos)  # (B, T, C), (T, C)
-        x = tok_emb + pos_emb  # (B, T, C): broadcast over the batch
-        for name, tensor, dims in (("idx", idx, "B, T"), ("token embedding wte(idx)", tok_emb, "B, T, C"),
-                                   ("position embedding wpe(pos)", pos_emb, "T, C"), ("x = tok + pos", x, "B, T, C")):
-            record(name, tensor, dims)
+        x = tok_emb = self.transformer.wte(idx)  # (B, T, C)
+        record("idx", idx, "B, T")
+        record("token embedding wte(idx)", tok_emb, "B, T, C")
+        rotary = None
+        if "wpe" in self.transformer:
+            pos_emb = self.transformer.wpe(torch.arange(start, start + T, device=idx.device))  # (T, C)
+            x = tok_emb + pos_emb  # (B, T, C): broadcast over the batch
+            record("position embedding wpe(pos)", pos_emb, "T, C")
+            record("x = tok + pos", x, "B, T, C")
+        else:  # the angles of these positions, for attention to turn q and k by
+            rotary = self.rotary_cos[start:start + T], self.rotary_sin[start:start + T]  # 2 x (T, hs/2)
         x = self.transformer.drop(x)
         for block in self.transformer.h:
-            x = block(x, cache)  # (B, T, C)
+            x = block(x, cache, rotary)  # (B, T, C)
             record("block output", x, "B, T, C")
         if cache is not None:
             cache.length += T

@@ -62,6 +62,8 @@ class TrainConfig:
     beta1: Annotated[float, "AdamW beta1"] = 0.9
     beta2: Annotated[float, "AdamW beta2"] = 0.99
     grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0
+    optimizer: Annotated[str, "'adamw', or 'muon': Muon for the blocks' weight matrices, AdamW for the rest"] = "adamw"
+    muon_lr: Annotated[float, "Muon's peak learning rate (it follows the same warmup and decay as lr)"] = 0.02
     max_nan_skips: Annotated[int, "nan/inf losses to skip in a row before stopping (0: stop at the first)"] = 3
     eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps"] = 250
     eval_iters: Annotated[int, "batches per split in each evaluation"] = 200
@@ -166,8 +168,12 @@ def check_config(cfg, mcfg):
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     if mcfg.attention not in ("sdpa", "manual"):
         raise UserError(f"--attention {mcfg.attention!r} is unknown — use sdpa or manual")
-    if mcfg.model not in ("gpt", "bigram"):
-        raise UserError(f"--model {mcfg.model!r} is unknown — use gpt or bigram")
+    for name, allowed in (("model", ("gpt", "bigram")), ("position", ("learned", "rotary")),
+                          ("activation", ("gelu", "relu2"))):
+        if getattr(mcfg, name) not in allowed:
+            raise UserError(f"--{name} {getattr(mcfg, name)!r} is unknown — use {' or '.join(allowed)}")
+    if cfg.optimizer not in ("adamw", "muon"):
+        raise UserError(f"--optimizer {cfg.optimizer!r} is unknown — use adamw or muon")
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
     if cfg.warmup_iters < 0 or cfg.lr <= 0 or cfg.min_lr < 0:
@@ -261,13 +267,104 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 
 
 def make_optimizer(model, cfg, device):
-    """AdamW; weight decay on the 2-D weight matrices (and embeddings), not on biases or LayerNorms."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+    """AdamW; weight decay on the 2-D weight matrices (and embeddings), not on biases or LayerNorms.
+    With --optimizer muon, the blocks' weight matrices go to Muon instead.
+
+    Each parameter group has a "kind" (decay, no_decay or muon), which says how the
+    settings apply to it (configure_groups)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    muon = [p for n, p in named if cfg.optimizer == "muon" and p.dim() == 2 and ".h." in n]  # inside blocks
+    rest = [p for _, p in named if not any(p is q for q in muon)]
+    groups = [{"params": [p for p in rest if p.dim() >= 2], "kind": "decay"},
+              {"params": [p for p in rest if p.dim() < 2], "kind": "no_decay"}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
+    if muon:
+        optimizer = Optimizers(optimizer, Muon([{"params": muon, "kind": "muon"}]))
+    configure_groups(optimizer, cfg)
+    return optimizer
+
+
+def configure_groups(optimizer, cfg):
+    """Put the config's optimizer settings into every parameter group (also after a resume,
+    when they may have changed)."""
+    for group in optimizer.param_groups:
+        # (checkpoints from before Muon have no kinds: their two AdamW groups are told apart by shape)
+        group.setdefault("kind", "decay" if any(p.dim() >= 2 for p in group["params"]) else "no_decay")
+        group["weight_decay"] = 0.0 if group["kind"] == "no_decay" else cfg.weight_decay
+        if group["kind"] == "muon":
+            group["lr_scale"] = cfg.muon_lr / cfg.lr  # Muon's lr is muon_lr where AdamW's is lr
+        else:
+            group["betas"] = (cfg.beta1, cfg.beta2)
+
+
+def orthogonalize(G, steps=5):
+    """G (m, n) -> about U Vᵀ, where G = U S Vᵀ: the same directions, every singular value
+    near 1. A Newton-Schulz iteration does it with matmuls only; its quintic coefficients
+    are tuned to push singular values from anywhere in (0, 1] towards 1 in five steps
+    (Jordan et al. 2024). Dividing by the Frobenius norm first puts them in (0, 1]."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    X = G / (G.norm() + 1e-7)
+    tall = X.size(0) > X.size(1)
+    if tall:  # work with the smaller Gram matrix X Xᵀ
+        X = X.T
+    for _ in range(steps):
+        A = X @ X.T
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.T if tall else X
+
+
+class Muon(torch.optim.Optimizer):
+    """MomentUm Orthogonalized by Newton-Schulz, for weight matrices (Jordan et al. 2024).
+
+    SGD with Nesterov momentum, except that the update is orthogonalized first: a raw
+    gradient is dominated by a few directions, and Muon moves the weight the same
+    amount in every direction the gradient points to. Weight decay is decoupled, as in AdamW.
+    """
+
+    def __init__(self, params, lr=0.02, momentum=0.95, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum" not in state:
+                    state["momentum"] = torch.zeros_like(p)
+                buf = state["momentum"]
+                buf.lerp_(p.grad, 1 - momentum)  # buf = momentum * buf + (1 - momentum) * grad
+                update = orthogonalize(p.grad.lerp(buf, momentum))  # Nesterov: look one step ahead
+                p.mul_(1 - lr * group["weight_decay"])
+                p.add_(update, alpha=-lr * max(1.0, p.size(0) / p.size(1)) ** 0.5)  # tall: rows get less each
+
+
+class Optimizers:
+    """Several optimizers stepped as one (here AdamW and Muon), with one state_dict."""
+
+    def __init__(self, *optimizers):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self):
+        return [group for opt in self.optimizers for group in opt.param_groups]
+
+    def step(self):
+        for opt in self.optimizers:
+            opt.step()
+
+    def zero_grad(self, set_to_none=True):
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, state):
+        for opt, s in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(s)
 
 
 def lr_at(it, cfg):
@@ -287,7 +384,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
     skipped, so the weights never see them. Checking costs one wait for the device
     per step."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     total = 0.0
     for micro in range(micro_steps):
         x, y = next_batch()
@@ -499,10 +596,11 @@ def build_config(preset, resume, overrides, new_run=True):
         ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         changed = {k: v for k, v in overrides.items() if k in values and values[k] != v}
-        fixed = [f"{k}={values[k]}" for k in changed if k in ckpt["model_config"] and k not in ("dropout", "attention")]
+        fixed = [f"{k}={values[k]}" for k in changed
+                 if (k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer"]
         if fixed:
-            raise UserError(f"the checkpoint's model has {', '.join(fixed)}; its weights belong to that "
-                            f"model — drop those flags to resume")
+            raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
+                            f"to that setup — drop those flags to resume")
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}"
         # training settings may change: the optimizer keeps its state, the schedule follows the new values
         notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in changed.items()]
@@ -559,6 +657,8 @@ def main(argv=None):
     say = print if rank == 0 else lambda *args, **kwargs: None  # only process 0 talks and writes
     say(summary)
     dtype = pick_dtype(cfg.dtype, device)
+    if dtype == torch.float16 and cfg.optimizer == "muon":
+        raise UserError("--optimizer muon does not work with float16's loss scaling — use --dtype bfloat16")
     use_compile = cfg.compile if cfg.compile is not None else device.type == "cuda"
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     if device.type == "cuda":  # TF32: float32 matmuls on tensor cores, about 10 mantissa bits
@@ -581,8 +681,7 @@ def main(argv=None):
         set_rng_states(ckpt["rng"], data_generator, rank, world_size)
         start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
         last_saved = start_iter
-        for group, decay in zip(optimizer.param_groups, (cfg.weight_decay, 0.0)):
-            group.update(betas=(cfg.beta1, cfg.beta2), weight_decay=decay)  # these flags may have changed
+        configure_groups(optimizer, cfg)  # these flags may have changed
     model, no_sync = raw_model, nullcontext
     if dist.is_initialized():  # averages the gradients over the processes during backward
         model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None)

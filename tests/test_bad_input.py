@@ -98,7 +98,7 @@ CASES = [
      "cannot write in texts/play.txt/out (Not a directory)", None),
     ("train-resume-nothing", train, T + ["--resume"], "no checkpoint at new/latest.pt", None),
     ("train-resume-other-shape", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--n_embd", "64"],
-     "the checkpoint's model has n_embd=32; its weights belong", None),
+     "the checkpoint has n_embd=32; its weights (and optimizer state) belong to that setup", None),
     ("train-resume-other-text", train, TINY + ["--data_dir", "reversed", "--out_dir", "run", "--resume"],
      "reversed was prepared from another text than the checkpoint's (play.txt)", None),
     ("train-resume-other-vocabulary", train, TINY + ["--data_dir", "digits", "--out_dir", "run", "--resume"],

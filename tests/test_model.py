@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import model as model_module
 from model import GPT, GPTConfig
 
 
@@ -163,3 +164,75 @@ def test_generate_is_deterministic_given_the_seed():
     torch.manual_seed(8)
     c = model.generate(idx, 30, temperature=1.5, top_k=5)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+# ----------------------------------------------------------------------------
+# Speed levers: each is off in the classic recipe, and none may break causality
+
+
+LEVERS = [dict(position="rotary"), dict(qk_norm=True), dict(activation="relu2"),
+          dict(position="rotary", qk_norm=True, activation="relu2", bias=True)]
+
+
+@pytest.mark.parametrize("levers", LEVERS, ids=lambda d: "+".join(f"{k}={v}" for k, v in d.items()))
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_levers_keep_causality(levers, attention):
+    torch.manual_seed(0)
+    model = GPT(tiny(attention=attention, **levers)).eval()
+    idx = torch.randint(11, (2, 16))
+    logits, _ = model(idx)
+    for t in (0, 5, 15):
+        changed = idx.clone()
+        changed[:, t] = (changed[:, t] + 1) % 11
+        logits2, _ = model(changed)
+        torch.testing.assert_close(logits[:, :t], logits2[:, :t], rtol=0, atol=1e-6)
+        assert not torch.allclose(logits[:, t], logits2[:, t])
+
+
+@pytest.mark.parametrize("levers", LEVERS, ids=lambda d: "+".join(f"{k}={v}" for k, v in d.items()))
+def test_levers_agree_between_attention_paths(levers):
+    torch.manual_seed(0)
+    sdpa = GPT(tiny(**levers)).double().eval()
+    manual = GPT(tiny(attention="manual", **levers)).double().eval()
+    manual.load_state_dict(sdpa.state_dict())
+    idx = torch.randint(11, (3, 16))
+    torch.testing.assert_close(manual(idx)[0], sdpa(idx)[0])
+
+
+def test_rotary_scores_depend_only_on_distance():
+    """q.k after rotation is the same for positions (m, n) and (m + s, n + s)."""
+    torch.manual_seed(0)
+    cfg = tiny(position="rotary", n_head=1, n_embd=16)
+    cos, sin = model_module.rotary_angles(cfg)
+    q, k = torch.randn(16, dtype=torch.float64), torch.randn(16, dtype=torch.float64)
+
+    def score(m, n):
+        qm = model_module.apply_rotary(q.view(1, 1, 1, 16), cos[m:m + 1].double(), sin[m:m + 1].double())
+        kn = model_module.apply_rotary(k.view(1, 1, 1, 16), cos[n:n + 1].double(), sin[n:n + 1].double())
+        return (qm * kn).sum().item()
+
+    assert score(3, 1) == pytest.approx(score(10, 8), rel=1e-5)
+    assert score(3, 1) != pytest.approx(score(3, 2), rel=1e-3)  # but it does depend on the distance
+    rotated = model_module.apply_rotary(q.view(1, 1, 1, 16), cos[5:6].double(), sin[5:6].double())
+    assert rotated.norm().item() == pytest.approx(q.norm().item())  # a rotation keeps lengths
+
+
+def test_rotary_has_no_position_weights_and_relu2_squares():
+    rotary = GPT(tiny(position="rotary"))
+    assert "transformer.wpe.weight" not in rotary.state_dict()
+    assert not any("rotary" in k for k in rotary.state_dict())  # the angles are not saved
+    learned = GPT(tiny())
+    assert learned.num_params() - rotary.num_params() == 16 * 16  # block_size x n_embd
+    x = torch.tensor([-2.0, 0.0, 3.0])
+    assert model_module.ReLUSquared()(x).tolist() == [0.0, 0.0, 9.0]
+
+
+def test_classic_shape_is_unchanged_by_the_levers():
+    """The `shakespeare` preset's model: the same parameter names and count as before the levers."""
+    import train
+    model = GPT(train.split_config(train.PRESETS["shakespeare"])[1])
+    keys = list(model.state_dict())
+    assert keys[:2] == ["transformer.wte.weight", "transformer.wpe.weight"] and len(keys) == 2 + 6 * 6 + 2
+    assert model.num_params() == 10_745_088 and model.num_params(non_embedding=True) == 10_646_784
+    assert isinstance(model.transformer.h[0].mlp.act, torch.nn.GELU)
+    assert not model.transformer.h[0].attn.qk_norm

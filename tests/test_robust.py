@@ -180,13 +180,14 @@ def test_resume_notes_changed_training_settings(data_dir, tmp_path, capsys):
     assert "note: --n_layer" not in printed  # given, but unchanged
 
 
-@pytest.mark.parametrize("flag, value", [("n_head", "4"), ("bias", "true"), ("block_size", "8"), ("model", "bigram")])
+@pytest.mark.parametrize("flag, value", [("n_head", "4"), ("bias", "true"), ("block_size", "8"), ("model", "bigram"),
+                                         ("position", "rotary"), ("optimizer", "muon")])
 def test_resume_refuses_a_different_model(data_dir, tmp_path, flag, value):
     out = tmp_path / "o"
     argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
     assert train.main(argv) == 0
     before = snapshot(out)
-    with pytest.raises(UserError, match=f"the checkpoint's model has {flag}=.*; its weights belong to that model"):
+    with pytest.raises(UserError, match=f"the checkpoint has {flag}=.*; its weights .and optimizer state. belong"):
         train.main(argv + ["--resume", f"--{flag}", value])
     assert snapshot(out) == before
 

@@ -228,13 +228,14 @@ def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new"), "--resume"])
 
 
-def test_stop_and_resume_gives_the_same_run(data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("levers", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]])
+def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypatch):
     """Ctrl-C mid-run, resume, and the losses and final weights match an uninterrupted run.
 
     Dropout and gradient accumulation are on, so the torch RNG and the data RNG
     both have to be restored exactly.
     """
-    args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1", "--grad_accum", "2"]
+    args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1", "--grad_accum", "2"] + levers
     assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
 
     lr_at = train.lr_at
@@ -267,3 +268,48 @@ def test_resume_drops_log_rows_past_the_checkpoint(tmp_path):
     log.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n0,4,4,0,0,0\n4,3,3,1,1,1\n8,2,2,1,1,2\n")
     train.trim_log(log, 4)
     assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
+
+
+# ----------------------------------------------------------------------------
+# Muon
+
+
+@pytest.mark.parametrize("shape", [(16, 64), (64, 16), (24, 40)])
+def test_orthogonalize_evens_out_the_singular_values(shape):
+    torch.manual_seed(0)
+    G = torch.randn(*shape) @ torch.diag(torch.logspace(-1, 1, shape[1]))  # directions of very different size
+    S = torch.linalg.svdvals(train.orthogonalize(G))
+    assert S.min() > 0.5 and S.max() < 1.3  # all near 1 (Newton-Schulz does not need them exact)
+    U, _, Vh = torch.linalg.svd(G, full_matrices=False)
+    assert (train.orthogonalize(G) * (U @ Vh)).sum() / min(shape) > 0.8  # and pointing the way U Vᵀ does
+
+
+def test_muon_decreases_the_loss_on_a_toy_problem():
+    torch.manual_seed(0)
+    target = torch.randn(24, 16)
+    W = torch.nn.Parameter(torch.zeros(24, 16))
+    x = torch.randn(256, 16)
+    optimizer = train.Muon([W], lr=0.2)  # a constant lr: it gets close, then hovers
+    losses = []
+    for _ in range(60):
+        loss = ((x @ W.T - x @ target.T) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert all(b < a for a, b in zip(losses[:15], losses[1:16]))  # falls at every early step
+
+
+def test_muon_takes_the_block_matrices_and_adamw_the_rest():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16))
+    cfg = train.TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.03, weight_decay=0.1)
+    optimizer = train.make_optimizer(model, cfg, torch.device("cpu"))
+    kinds = {group["kind"]: group for group in optimizer.param_groups}
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(names[id(p)] for p in kinds["muon"]["params"]) == sorted(
+        n for n, p in model.named_parameters() if p.dim() == 2 and n.startswith("transformer.h."))
+    assert {names[id(p)] for p in kinds["decay"]["params"]} == {"transformer.wte.weight", "transformer.wpe.weight"}
+    assert kinds["muon"]["lr_scale"] == pytest.approx(30) and kinds["no_decay"]["weight_decay"] == 0
+    assert isinstance(optimizer.state_dict()["optimizers"], list)
