@@ -2,22 +2,34 @@
 
     python bench.py sample                        # KV cache vs no cache, `shakespeare`-size model, CPU
     python bench.py sample --device cuda --checkpoint out/best.pt
+    python bench.py train                         # step time, tokens/s, FLOP/s (MFU on a GPU), memory
+    python bench.py train --preset shakespeare --device cuda --target 1.47   # time to a val loss
+
+`bench.py train` takes every flag of train.py. --target trains (writing nothing) until an
+evaluation reaches the target val loss, and reports training time without the evaluations
+and without the compile warm-up, which it runs first and reports on its own.
 
 Speed does not depend on what the weights are, so without --checkpoint the model is
 a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters).
 """
 
 import argparse
+import copy
 import functools
+import resource
 import statistics
 import sys
 import time
 
 import torch
 
-from model import GPT
+import train
+from model import GPT, GPTConfig, build_model
 from prepare import ArgumentParser, UserError, run_cli
 from train import PRESETS, load_checkpoint, model_from_checkpoint, pick_device, split_config
+
+# bf16 dense tensor-core peaks from the datasheets, TFLOP/s (an H200 computes like an H100)
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
 def sync(device):
@@ -86,9 +98,124 @@ def bench_sample(args):
     return 0
 
 
+def flops_per_token(model):
+    """Training FLOPs per token: 6 per weight (2 forward, 4 backward), plus attention's
+    q k^T and weights @ v, 12 x n_layer x block_size x n_embd (the PaLM paper's count)."""
+    c = model.config
+    attention = 12 * c.n_layer * c.block_size * c.n_embd if isinstance(model, GPT) else 0
+    return 6 * model.num_params(non_embedding=True) + attention
+
+
+def peak_tflops(device, given):
+    """The device's bf16 peak in TFLOP/s, for MFU: --peak_tflops, else by GPU name, else None."""
+    if given or device.type != "cuda":
+        return given
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_TFLOPS.items() if key in name), None)
+
+
+def peak_memory_mb(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1e6, "peak GPU memory allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, "peak resident memory of this process"
+
+
+def setup_training(preset, overrides):
+    """What train.py builds before its loop, for the config that preset and flags give."""
+    values, _, summary = train.build_config(preset, False, overrides, new_run=False)
+    vocab, splits = train.load_data(values.get("data_dir", train.TrainConfig.data_dir))
+    values["vocab_size"] = vocab["vocab_size"]
+    cfg, mcfg = split_config(values)
+    train.check_config(cfg, mcfg)
+    device = pick_device(cfg.device)
+    dtype, autocast, use_compile = train.precision(cfg, device)
+    torch.manual_seed(cfg.seed)
+    raw_model = build_model(mcfg).to(device)
+    optimizer = train.make_optimizer(raw_model, cfg, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    model = torch.compile(raw_model) if use_compile else raw_model
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    def step(it):
+        def next_batch():
+            return train.get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
+        return train.train_step(model, optimizer, scaler, next_batch, train.lr_at(it, cfg), cfg, autocast,
+                                cfg.grad_accum, device=device)
+
+    def restart():
+        """Back to the initial weights, optimizer and batches (the compiled code stays)."""
+        raw_model.load_state_dict(initial["model"])
+        optimizer.load_state_dict(initial["optimizer"])
+        generator.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+
+    initial = {"model": copy.deepcopy(raw_model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict())}
+    print(summary)
+    print(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}, "
+          f"torch threads: {torch.get_num_threads()}")
+    return cfg, mcfg, device, raw_model, model, splits, autocast, step, restart
+
+
+def bench_train(args, overrides):
+    cfg, mcfg, device, raw_model, model, splits, autocast, step, restart = setup_training(args.preset, overrides)
+    tokens_per_step = cfg.batch_size * mcfg.block_size * cfg.grad_accum
+    flops = flops_per_token(raw_model)
+    print(f"model: {raw_model.num_params(non_embedding=True) / 1e6:.2f}M parameters, {flops / 1e6:.1f} MFLOP "
+          f"per token; {tokens_per_step:,} tokens per step")
+
+    t0 = time.perf_counter()
+    for it in range(args.warmup):  # compile, allocator, thread pools
+        step(it)
+    sync(device)
+    print(f"warm-up: {args.warmup} steps in {time.perf_counter() - t0:.2f} s (includes compiling, if on)")
+    if args.target is not None:
+        restart()
+        return time_to_target(args.target, cfg, mcfg, device, model, splits, autocast, step)
+
+    seconds = [timed(functools.partial(step, it), device) for it in range(args.warmup, args.warmup + args.steps)]
+    median = statistics.median(seconds)
+    rate = tokens_per_step / median
+    print(f"step time: {1000 * median:.1f} ms (median of {args.steps}; min {1000 * min(seconds):.1f}, "
+          f"max {1000 * max(seconds):.1f})")
+    print(f"throughput: {rate:,.0f} tokens/s, {rate * flops / 1e9:,.1f} GFLOP/s achieved")
+    peak = peak_tflops(device, args.peak_tflops)
+    if peak:
+        print(f"MFU: {100 * rate * flops / (peak * 1e12):.1f}% of {peak:g} TFLOP/s")
+    elif device.type == "cuda":
+        print("MFU: unknown peak for this GPU — give --peak_tflops")
+    memory, what = peak_memory_mb(device)
+    print(f"memory: {memory:,.0f} MB, {what}")
+    return 0
+
+
+def time_to_target(target, cfg, mcfg, device, model, splits, autocast, step):
+    """Train as train.py would (same batches, same schedule) until an evaluation's val loss
+    is at or below target; the clock stops during evaluations."""
+    train_s = eval_s = 0.0
+    start = time.perf_counter()
+    for it in range(cfg.max_iters):
+        step(it)
+        done = it + 1
+        if done % cfg.eval_interval and done != cfg.max_iters:
+            continue
+        sync(device)
+        train_s += time.perf_counter() - start
+        t_eval = time.perf_counter()
+        losses = train.estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast)
+        eval_s += time.perf_counter() - t_eval
+        print(f"iter {done}: val loss {losses['val']:.4f}, training time {train_s:.2f} s")
+        if losses["val"] <= target:
+            print(f"reached val loss {losses['val']:.4f} <= {target} at iteration {done}: {train_s:.2f} s of "
+                  f"training ({eval_s:.2f} s of evaluation not counted)")
+            return 0
+        start = time.perf_counter()
+    print(f"did not reach val loss {target} in {cfg.max_iters} iterations ({train_s:.2f} s of training)")
+    return 1
+
+
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{sample}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{sample,train}")
     s = commands.add_parser("sample", help="generation speed with and without the KV cache",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("--checkpoint", help="a checkpoint to time (default: random weights, shakespeare shape)")
@@ -96,11 +223,27 @@ def main(argv=None):
     s.add_argument("--batch_size", type=int, default=1, help="samples generated together")
     s.add_argument("--max_new_tokens", type=int, default=1000, help="characters generated per sample")
     s.add_argument("--repeats", type=int, default=3, help="timed runs of each path; the median is reported")
+    t = commands.add_parser("train", help="training step time, throughput, MFU, memory; or time to a val loss",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--preset", choices=PRESETS, help="a train.py preset (default: as train.py picks)")
+    t.add_argument("--steps", type=int, default=20, help="timed steps; the median is reported")
+    t.add_argument("--warmup", type=int, default=5, help="untimed steps first (compiling happens here)")
+    t.add_argument("--target", type=float, help="train until the val loss reaches this, and report the time")
+    t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
+    train.add_flags(t, train.TrainConfig)
+    train.add_flags(t, GPTConfig, skip={"vocab_size"})
     args = parser.parse_args(argv)
+    if args.command == "train":
+        bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops"}
+        overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
+        for name in ("steps", "warmup"):
+            if getattr(args, name) < 1:
+                raise UserError(f"--{name} {getattr(args, name)} must be at least 1 — fix the flag")
+        return bench_train(args, overrides)
     for name in ("batch_size", "max_new_tokens", "repeats"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} {getattr(args, name)} must be at least 1 — fix the flag")
-    return {"sample": bench_sample}[args.command](args)
+    return bench_sample(args)
 
 
 if __name__ == "__main__":

@@ -175,13 +175,13 @@ def test_resume_notes_changed_training_settings(data_dir, tmp_path, capsys):
     assert train.main(argv + ["--resume", "--max_iters", "14", "--lr", "5e-4", "--dropout", "0.1"]) == 0
     printed = capsys.readouterr().out
     assert "note: --max_iters changes from 12 (the checkpoint's) to 14" in printed
-    assert "note: --lr changes from 0.002 (the checkpoint's) to 0.0005" in printed
+    assert "note: --lr changes from 0.008 (the checkpoint's) to 0.0005" in printed
     assert "note: --dropout changes from 0.0 (the checkpoint's) to 0.1" in printed
     assert "note: --n_layer" not in printed  # given, but unchanged
 
 
 @pytest.mark.parametrize("flag, value", [("n_head", "4"), ("bias", "true"), ("block_size", "8"), ("model", "bigram"),
-                                         ("position", "rotary"), ("optimizer", "muon")])
+                                         ("position", "learned"), ("optimizer", "adamw")])  # unlike the preset
 def test_resume_refuses_a_different_model(data_dir, tmp_path, flag, value):
     out = tmp_path / "o"
     argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]

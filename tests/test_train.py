@@ -174,7 +174,8 @@ def test_ctrl_c_sets_the_stop_flag():
 def test_mixed_precision_trains(dtype, data_dir, tmp_path):
     """The autocast and GradScaler paths that CUDA uses, exercised on the CPU."""
     out = tmp_path / "o"
-    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--dtype", dtype]) == 0
+    optimizer = ["--optimizer", "adamw"] if dtype == "float16" else []  # Muon refuses fp16's loss scaling
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--dtype", dtype] + optimizer) == 0
     rows = read_log(out)
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
     ckpt = train.load_checkpoint(out / "latest.pt", "")

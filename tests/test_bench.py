@@ -1,0 +1,45 @@
+"""bench.py train in smoke mode: a tiny model, a few steps. It prints numbers; nothing here
+asserts how fast anything is."""
+
+import re
+
+import pytest
+
+import bench
+from conftest import TINY
+from prepare import UserError
+
+
+def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, capsys):
+    argv = ["train", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "unused"), *TINY,
+            "--steps", "3", "--warmup", "1"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"step time: [\d.]+ ms \(median of 3", out)
+    assert re.search(r"throughput: [\d,]+ tokens/s, [\d.,]+ GFLOP/s achieved", out)
+    assert re.search(r"memory: [\d,]+ MB, peak resident memory", out)
+    assert "128 tokens per step" in out  # 8 x 16 x 1
+    assert not (tmp_path / "unused").exists()  # a benchmark writes nothing
+
+
+def test_time_to_target(data_dir, capsys):
+    argv = ["train", "--data_dir", str(data_dir), *TINY, "--warmup", "1", "--optimizer", "muon"]
+    assert bench.main(argv + ["--target", "9.0"]) == 0  # reached at the first evaluation
+    assert re.search(r"reached val loss [\d.]+ <= 9.0 at iteration 4: [\d.]+ s of training", capsys.readouterr().out)
+    assert bench.main(argv + ["--target", "0.1"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("training time") == 3 and "did not reach val loss 0.1 in 12 iterations" in out
+
+
+def test_flops_per_token_counts_weights_and_attention():
+    from model import GPT, GPTConfig
+    model = GPT(GPTConfig(block_size=256, vocab_size=65, n_layer=6, n_head=6, n_embd=384))
+    assert bench.flops_per_token(model) == 6 * 10_646_784 + 12 * 6 * 256 * 384  # about 71 MFLOP, as the guide says
+    assert round(bench.flops_per_token(model) / 1e6) == 71
+
+
+def test_bad_benchmark_flags():
+    with pytest.raises(UserError, match="--steps 0 must be at least 1"):
+        bench.main(["train", "--steps", "0"])
+    with pytest.raises(UserError, match="did you mean --target"):
+        bench.main(["train", "--targt", "1.5"])
