@@ -24,7 +24,7 @@ import time
 import torch
 
 import train
-from model import GPT, GPTConfig, build_model
+from model import GPT, GPTConfig
 from prepare import ArgumentParser, UserError, run_cli
 from train import PRESETS, load_checkpoint, model_from_checkpoint, pick_device, split_config
 
@@ -130,9 +130,7 @@ def setup_training(preset, overrides):
     device = pick_device(cfg.device)
     dtype, autocast, use_compile = train.precision(cfg, device)
     torch.manual_seed(cfg.seed)
-    raw_model = build_model(mcfg).to(device)
-    optimizer = train.make_optimizer(raw_model, cfg, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    raw_model, optimizer, scaler = train.build_training(cfg, mcfg, device, dtype)
     model = torch.compile(raw_model) if use_compile else raw_model
     generator = torch.Generator().manual_seed(cfg.seed)
 

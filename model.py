@@ -19,6 +19,7 @@ shape of every tensor on the way through.
 """
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -88,9 +89,7 @@ def trace_shapes(model, idx, targets=None):
     with how often it repeats: every block makes the same shapes."""
     with torch.no_grad(), Recorder() as rec:
         model(idx, targets)
-    counts = {}
-    for name, _, _ in rec.records:
-        counts[name] = counts.get(name, 0) + 1
+    counts = Counter(name for name, _, _ in rec.records)
     width = max(len(str(tuple(tensor.shape))) for _, _, tensor in rec.records)
     lines, seen = [], set()
     for name, dims, tensor in rec.records:

@@ -259,8 +259,9 @@ def load_data(data_dir):
             raise UserError(f"{path} has {size // dtype.itemsize:,} tokens, but vocab.json says "
                             f"{vocab[f'{split}_tokens']:,} — run prepare.py again")
         splits[split] = np.memmap(path, dtype=dtype, mode="r")
-        if len(splits[split]) and splits[split].max() >= vocab["vocab_size"]:  # one pass, about 1 ms per MB
-            raise UserError(f"{path} holds token id {splits[split].max()}, but the vocabulary has only "
+        largest = splits[split].max() if len(splits[split]) else 0  # one pass, about 1 ms per MB
+        if largest >= vocab["vocab_size"]:
+            raise UserError(f"{path} holds token id {largest}, but the vocabulary has only "
                             f"{vocab['vocab_size']} characters — the data is damaged; run prepare.py again")
     return vocab, splits
 
@@ -314,6 +315,14 @@ def configure_groups(optimizer, cfg):
             group["lr_scale"] = cfg.muon_lr / cfg.lr  # Muon's lr is muon_lr where AdamW's is lr
         else:
             group["betas"] = (cfg.beta1, cfg.beta2)
+
+
+def build_training(cfg, mcfg, device, dtype):
+    """-> (the model on the device, its optimizer, the loss scaler)."""
+    model = build_model(mcfg).to(device)
+    # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    return model, make_optimizer(model, cfg, device), scaler
 
 
 def orthogonalize(G, steps=5):
@@ -679,12 +688,9 @@ def main(argv=None):
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     data_generator = torch.Generator().manual_seed(cfg.seed)  # the same in every process (see get_batch)
 
-    raw_model = build_model(mcfg).to(device)
     if trace:
-        return print_shapes(raw_model, splits["train"], cfg, mcfg, device)
-    optimizer = make_optimizer(raw_model, cfg, device)
-    # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        return print_shapes(build_model(mcfg).to(device), splits["train"], cfg, mcfg, device)
+    raw_model, optimizer, scaler = build_training(cfg, mcfg, device, dtype)
     start_iter, best_val, elapsed_before = 0, float("inf"), 0.0
     last_saved = None  # the iteration of latest.pt, once there is one
     if ckpt is not None:

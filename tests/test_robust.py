@@ -3,6 +3,7 @@ and the random states a resume restores."""
 
 import errno
 import random
+import shutil
 import tempfile
 
 import numpy as np
@@ -223,10 +224,7 @@ def test_random_states_round_trip_through_a_checkpoint(tmp_path):
 
 
 def test_damaged_token_ids_are_caught(data_dir, tmp_path):
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for name in ("vocab.json", "train.bin", "val.bin"):
-        (broken / name).write_bytes((data_dir / name).read_bytes())
+    broken = shutil.copytree(data_dir, tmp_path / "broken")
     with open(broken / "train.bin", "r+b") as f:
         f.seek(20)
         f.write(np.array([60000], dtype=np.uint16).tobytes())

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import math
 import re
+import shutil
 import signal
 
 import numpy as np
@@ -81,10 +82,7 @@ def test_missing_data_says_run_prepare(tmp_path):
 
 
 def test_truncated_bin_is_caught(data_dir, tmp_path):
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for name in ("vocab.json", "train.bin", "val.bin"):
-        (broken / name).write_bytes((data_dir / name).read_bytes())
+    broken = shutil.copytree(data_dir, tmp_path / "broken")
     with open(broken / "val.bin", "r+b") as f:
         f.truncate(101)
     with pytest.raises(UserError, match="val.bin has 101 bytes, not a whole number of uint16 tokens"):
