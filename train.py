@@ -326,19 +326,20 @@ def build_training(cfg, mcfg, device, dtype):
 
 
 def orthogonalize(G, steps=5):
-    """G (m, n) -> about U Vᵀ, where G = U S Vᵀ: the same directions, every singular value
-    near 1. A Newton-Schulz iteration does it with matmuls only; its quintic coefficients
-    are tuned to push singular values from anywhere in (0, 1] towards 1 in five steps
-    (Jordan et al. 2024). Dividing by the Frobenius norm first puts them in (0, 1]."""
+    """G (..., m, n) -> about U Vᵀ, where G = U S Vᵀ: the same directions, every singular
+    value near 1. A Newton-Schulz iteration does it with matmuls only; its quintic
+    coefficients are tuned to push singular values from anywhere in (0, 1] towards 1 in
+    five steps (Jordan et al. 2024). Dividing by the Frobenius norm first puts them in
+    (0, 1]. Leading dimensions are a batch: several matrices of one shape at once."""
     a, b, c = 3.4445, -4.7750, 2.0315
-    X = G / (G.norm() + 1e-7)
-    tall = X.size(0) > X.size(1)
+    X = G / (G.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+    tall = X.size(-2) > X.size(-1)
     if tall:  # work with the smaller Gram matrix X Xᵀ
-        X = X.T
+        X = X.mT
     for _ in range(steps):
-        A = X @ X.T
+        A = X @ X.mT
         X = a * X + (b * A + c * A @ A) @ X
-    return X.T if tall else X
+    return X.mT if tall else X
 
 
 class Muon(torch.optim.Optimizer):
@@ -347,6 +348,10 @@ class Muon(torch.optim.Optimizer):
     SGD with Nesterov momentum, except that the update is orthogonalized first: a raw
     gradient is dominated by a few directions, and Muon moves the weight the same
     amount in every direction the gradient points to. Weight decay is decoupled, as in AdamW.
+
+    Matrices of the same shape (every block's attention projection, say) are stacked and
+    orthogonalized together: the same arithmetic as one at a time, in a few large matmuls
+    instead of many small ones, which is what a GPU wants.
     """
 
     def __init__(self, params, lr=0.02, momentum=0.95, weight_decay=0.0):
@@ -356,17 +361,22 @@ class Muon(torch.optim.Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
+            by_shape = {}
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "momentum" not in state:
-                    state["momentum"] = torch.zeros_like(p)
-                buf = state["momentum"]
-                buf.lerp_(p.grad, 1 - momentum)  # buf = momentum * buf + (1 - momentum) * grad
-                update = orthogonalize(p.grad.lerp(buf, momentum))  # Nesterov: look one step ahead
-                p.mul_(1 - lr * group["weight_decay"])
-                p.add_(update, alpha=-lr * max(1.0, p.size(0) / p.size(1)) ** 0.5)  # tall: rows get less each
+                if p.grad is not None:
+                    by_shape.setdefault(p.shape, []).append(p)
+            for (rows, cols), params in by_shape.items():
+                for p in params:
+                    if "momentum" not in self.state[p]:
+                        self.state[p]["momentum"] = torch.zeros_like(p)
+                bufs = [self.state[p]["momentum"] for p in params]
+                for buf, p in zip(bufs, params):
+                    buf.lerp_(p.grad, 1 - momentum)  # buf = momentum * buf + (1 - momentum) * grad
+                G = torch.stack([p.grad.lerp(buf, momentum) for p, buf in zip(params, bufs)])  # Nesterov
+                update = orthogonalize(G)  # (n, rows, cols): n matrices at once
+                for p, u in zip(params, update):
+                    p.mul_(1 - lr * group["weight_decay"])
+                    p.add_(u, alpha=-lr * max(1.0, rows / cols) ** 0.5)  # tall: rows get less each
 
 
 class Optimizers:
@@ -823,7 +833,8 @@ def main(argv=None):
     say(f"wall time {wall:.1f} s (evaluation {eval_seconds:.1f} s of it)")
     say(f"checkpoints: {out_dir / 'best.pt'} (best val, for sample.py), "
         f"{out_dir / 'latest.pt'} (for --resume)")
-    if dist.is_initialized():
+    if dist.is_initialized():  # leave together: process 0 may still be saving when the others finish,
+        dist.barrier()         # and gloo can abort a process that tears down while a peer is busy
         dist.destroy_process_group()
     return 0
 

@@ -300,6 +300,25 @@ def test_muon_decreases_the_loss_on_a_toy_problem():
     assert all(b < a for a, b in zip(losses[:15], losses[1:16]))  # falls at every early step
 
 
+def test_muon_steps_matrices_of_one_shape_together_as_it_would_one_by_one():
+    """Stacking same-shape matrices into one batched Newton-Schulz is a speed-up, not a change."""
+    torch.manual_seed(0)
+    shapes = [(8, 4), (8, 4), (4, 8), (8, 4), (6, 6)]
+    together = [torch.nn.Parameter(torch.randn(s, dtype=torch.float64)) for s in shapes]
+    alone = [torch.nn.Parameter(p.detach().clone()) for p in together]
+    opt_together = train.Muon(together, lr=0.1, weight_decay=0.1)
+    opt_alone = [train.Muon([p], lr=0.1, weight_decay=0.1) for p in alone]
+    for _ in range(3):
+        grads = [torch.randn(s, dtype=torch.float64) for s in shapes]
+        for p, q, g in zip(together, alone, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt_together.step()
+        for opt in opt_alone:
+            opt.step()
+    for p, q in zip(together, alone):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)
+
+
 def test_muon_takes_the_block_matrices_and_adamw_the_rest():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16))
