@@ -4,6 +4,7 @@
     python bench.py sample --device cuda --checkpoint out/best.pt
     python bench.py train                         # step time, tokens/s, FLOP/s (MFU on a GPU), memory
     python bench.py train --preset shakespeare --device cuda --target 1.47   # time to a val loss
+    python bench.py suite                         # every GPU measurement, logs in out/bench
 
 `bench.py train` takes every flag of train.py. --target trains (writing nothing) until an
 evaluation reaches the target val loss, and reports training time without the evaluations
@@ -16,10 +17,14 @@ a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters
 import argparse
 import copy
 import functools
+import platform
+import re
 import resource
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -131,7 +136,7 @@ def setup_training(preset, overrides):
     dtype, autocast, use_compile = train.precision(cfg, device)
     torch.manual_seed(cfg.seed)
     raw_model, optimizer, scaler = train.build_training(cfg, mcfg, device, dtype)
-    model = torch.compile(raw_model) if use_compile else raw_model
+    model = torch.compile(raw_model, mode=cfg.compile_mode) if use_compile else raw_model
     generator = torch.Generator().manual_seed(cfg.seed)
 
     def step(it):
@@ -211,9 +216,93 @@ def time_to_target(target, cfg, mcfg, device, model, splits, autocast, step):
     return 1
 
 
+# ----------------------------------------------------------------------------
+# The whole GPU measurement set in one go
+
+
+LEVERS = ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]
+SMOKE = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "16", "--batch_size", "4",
+         "--max_iters", "4", "--eval_interval", "2", "--eval_iters", "1"]  # --smoke: seconds on a CPU
+
+
+def suite_jobs(out_dir, target):
+    """name -> the command line (after `python`) of each measurement the README's GPU results need.
+
+    The levers-* jobs are candidates for a GPU speedrun preset: the GPU-sized model with the
+    levers that won on the CPU, at three batch sizes (a larger batch with a higher learning
+    rate and fewer steps), each timed to the target."""
+    def speedrun(batch_size, lr, min_lr, max_iters):
+        return ["bench.py", "train", "--preset", "shakespeare", *LEVERS, "--batch_size", batch_size, "--lr", lr,
+                "--min_lr", min_lr, "--max_iters", max_iters, "--warmup_iters", "50", "--eval_interval", "50",
+                "--target", str(target)]
+    classic_step = ["bench.py", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
+    return {
+        "cuda-tests": ["-m", "pytest", "-q", "tests/test_cuda.py"],
+        "classic-step": classic_step,
+        "classic-step-graphs": classic_step + ["--compile_mode", "reduce-overhead"],
+        "classic-train": ["train.py", "--preset", "shakespeare", "--out_dir", str(Path(out_dir) / "classic")],
+        "sample": ["bench.py", "sample", "--checkpoint", str(Path(out_dir) / "classic" / "best.pt")],
+        "levers-b64": speedrun("64", "4e-3", "4e-4", "2000"),
+        "levers-b128": speedrun("128", "4e-3", "4e-4", "1000"),
+        "levers-b256": speedrun("256", "6e-3", "6e-4", "600"),
+    }
+
+
+def job_argv(cmd, args):
+    """A job's command with the suite's device and data, and with --smoke, tiny sizes."""
+    if cmd[0] == "-m":  # pytest
+        return cmd
+    if cmd[:2] == ["bench.py", "sample"]:
+        return cmd + ["--device", args.device] + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else [])
+    extra = ["--device", args.device, "--data_dir", args.data_dir]
+    if args.smoke:
+        extra += SMOKE + (["--steps", "2", "--warmup", "1"] if cmd[0] == "bench.py" else [])
+    return cmd + extra
+
+
+# the lines of a log that hold the numbers
+RESULT_LINE = re.compile(r"step time|throughput|MFU|memory:|reached val loss|did not reach|best val loss|"
+                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error")
+
+
+def run_suite(args):
+    jobs = suite_jobs(args.out_dir, args.target)
+    names = args.jobs.split(",") if args.jobs else list(jobs)
+    unknown = [n for n in names if n not in jobs]
+    if unknown:
+        raise UserError(f"unknown job {unknown[0]!r} — choose from {', '.join(jobs)}")
+    if args.list:
+        for name in names:
+            print(f"{name}: python {' '.join(job_argv(jobs[name], args))}")
+        return 0
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(args.device)
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    summary = [f"machine: {machine}; torch {torch.__version__}; python {platform.python_version()}; "
+               f"{time.strftime('%Y-%m-%d %H:%M')}"]
+    print(summary[0])
+    failed = 0
+    for name in names:
+        argv = job_argv(jobs[name], args)
+        print(f"== {name}: python {' '.join(argv)}", flush=True)
+        start = time.perf_counter()
+        with open(out_dir / f"{name}.log", "w") as log:  # each job in its own process: its own compile
+            code = subprocess.run([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT).returncode
+        lines = [line.strip() for line in (out_dir / f"{name}.log").read_text(errors="replace").splitlines()
+                 if RESULT_LINE.search(line.strip())]
+        summary += [f"== {name} (exit {code}, {time.perf_counter() - start:.0f} s): python {' '.join(argv)}"]
+        summary += [f"   {line}" for line in lines]
+        print("\n".join(summary[-1 - len(lines):][1:]), flush=True)
+        failed += code != 0
+    (out_dir / "summary.txt").write_text("\n".join(summary) + "\n")
+    print(f"logs and summary.txt in {out_dir}; {failed} of {len(names)} job(s) failed")
+    return 1 if failed else 0
+
+
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{sample,train}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{sample,train,suite}")
     s = commands.add_parser("sample", help="generation speed with and without the KV cache",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("--checkpoint", help="a checkpoint to time (default: random weights, shakespeare shape)")
@@ -230,7 +319,18 @@ def main(argv=None):
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
     train.add_flags(t, train.TrainConfig)
     train.add_flags(t, GPTConfig, skip={"vocab_size"})
+    u = commands.add_parser("suite", help="every GPU measurement, one process each, logs saved",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    u.add_argument("--device", default="cuda", help="the device every job uses")
+    u.add_argument("--data_dir", default=train.TrainConfig.data_dir, help="prepared data (prepare.py)")
+    u.add_argument("--out_dir", default="out/bench", help="one log per job, the classic run, summary.txt")
+    u.add_argument("--jobs", help="comma-separated job names (default: all; see --list)")
+    u.add_argument("--target", type=float, default=1.47, help="val loss for the levers-* jobs to reach")
+    u.add_argument("--list", action="store_true", help="print the jobs' command lines; run nothing")
+    u.add_argument("--smoke", action="store_true", help="tiny sizes and few steps: checks the suite runs")
     args = parser.parse_args(argv)
+    if args.command == "suite":
+        return run_suite(args)
     if args.command == "train":
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops"}
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}

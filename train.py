@@ -51,6 +51,8 @@ class TrainConfig:
     device: Annotated[str, "auto, cpu, cuda or mps (auto: cuda, then mps, then cpu)"] = "auto"
     dtype: Annotated[str, "auto, float32, bfloat16 or float16 (auto: bf16 or fp16 on CUDA, else float32)"] = "auto"
     compile: Annotated[Optional[bool], "torch.compile the model (default: on for CUDA, off elsewhere)"] = None
+    compile_mode: Annotated[str, "torch.compile's mode: default, reduce-overhead (CUDA graphs: each step's "
+                                 "kernels replayed from one launch) or max-autotune"] = "default"
     seed: Annotated[int, "random seed for the weights, the batches and dropout"] = 1337
     batch_size: Annotated[int, "sequences per micro-batch"] = 64
     grad_accum: Annotated[int, "micro-batches per optimizer step (gradient accumulation)"] = 1
@@ -162,6 +164,9 @@ def split_config(values):
     return pick(TrainConfig), pick(GPTConfig)
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def check_config(cfg, mcfg):
     """Catch impossible settings before they turn into a traceback deep inside torch."""
     for name in ("batch_size", "grad_accum", "max_iters", "eval_interval", "eval_iters", "log_interval",
@@ -180,6 +185,8 @@ def check_config(cfg, mcfg):
                           ("activation", ("gelu", "relu2"))):
         if getattr(mcfg, name) not in allowed:
             raise UserError(f"--{name} {getattr(mcfg, name)!r} is unknown — use {' or '.join(allowed)}")
+    if cfg.compile_mode not in COMPILE_MODES:
+        raise UserError(f"--compile_mode {cfg.compile_mode!r} is unknown — use {', '.join(COMPILE_MODES)}")
     if cfg.optimizer not in ("adamw", "muon"):
         raise UserError(f"--optimizer {cfg.optimizer!r} is unknown — use adamw or muon")
     if cfg.max_nan_skips < 0:
@@ -429,6 +436,8 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
         # DDP averages the gradients over the processes during backward; that is only
         # needed once, on the last micro-batch: before it, no_sync just accumulates
         with no_sync() if micro < micro_steps - 1 else nullcontext():
+            if cfg.compile_mode == "reduce-overhead":  # CUDA graphs: the last step's outputs may be reused
+                torch.compiler.cudagraph_mark_step_begin()
             with autocast:
                 _, loss = model(x, y)
             # dividing by micro_steps makes the summed gradients an average over the micro-batches
@@ -715,7 +724,7 @@ def main(argv=None):
     if dist.is_initialized():  # averages the gradients over the processes during backward
         model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None)
         no_sync = model.no_sync
-    model = torch.compile(model) if use_compile else model
+    model = torch.compile(model, mode=cfg.compile_mode) if use_compile else model
 
     out_dir = Path(cfg.out_dir)
     log_path = out_dir / "log.csv"

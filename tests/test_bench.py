@@ -4,6 +4,7 @@ asserts how fast anything is."""
 import re
 
 import pytest
+import torch
 
 import bench
 from conftest import TINY
@@ -43,3 +44,28 @@ def test_bad_benchmark_flags():
         bench.main(["train", "--steps", "0"])
     with pytest.raises(UserError, match="did you mean --target"):
         bench.main(["train", "--targt", "1.5"])
+
+
+def test_suite_runs_its_jobs_and_keeps_their_logs(data_dir, tmp_path, capsys):
+    """The GPU measurement set, in smoke mode on the CPU: each job a process, each log kept."""
+    out = tmp_path / "bench"
+    argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert bench.main(argv + ["--jobs", "classic-step,classic-train,sample"]) == 0
+    assert {p.name for p in out.iterdir()} == {"classic-step.log", "classic-train.log", "sample.log", "classic",
+                                               "summary.txt"}
+    summary = (out / "summary.txt").read_text()
+    assert summary.startswith("machine: ") and "torch " + torch.__version__ in summary
+    for job, number in (("classic-step", "step time: "), ("classic-train", "best val loss "),
+                        ("sample", "speed-up of the cache: ")):
+        assert re.search(rf"== {job} \(exit 0, \d+ s\): python .*\n(   .*\n)*   {number}", summary)
+    assert (out / "classic" / "best.pt").is_file()  # the sample job timed the classic job's model
+    capsys.readouterr()
+    assert bench.main(argv + ["--list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in listed] == list(bench.suite_jobs(out, 1.47))
+    assert all("--device cpu" in line for line in listed if "pytest" not in line)
+
+
+def test_suite_refuses_an_unknown_job():
+    with pytest.raises(UserError, match="unknown job 'speed' — choose from cuda-tests, classic-step"):
+        bench.main(["suite", "--jobs", "classic-step,speed", "--list"])

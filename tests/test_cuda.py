@@ -34,8 +34,9 @@ def make_model(**changes):
 
 
 @pytest.mark.parametrize("args", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"],
-                                  ["--dtype", "float16", "--optimizer", "adamw"]],
-                         ids=["classic-bf16", "levers-bf16", "fp16-gradscaler"])
+                                  ["--dtype", "float16", "--optimizer", "adamw"], ["--compile_mode", "reduce-overhead"],
+                                  ["--compile_mode", "reduce-overhead", "--grad_accum", "2"]],
+                         ids=["classic-bf16", "levers-bf16", "fp16-gradscaler", "cuda-graphs", "cuda-graphs-accum"])
 def test_trains_compiled_on_the_gpu_and_samples_on_the_cpu(args, data_dir, tmp_path, capsys):
     out = tmp_path / "o"
     assert train.main(CUDA + ["--data_dir", str(data_dir), "--out_dir", str(out), "--max_iters", "40",
