@@ -275,9 +275,13 @@ def run_suite(args):
         for name in names:
             print(f"{name}: python {' '.join(job_argv(jobs[name], args))}")
         return 0
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(args.device)
+    out_dir = Path(args.out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "summary.txt").touch()
+    except OSError as e:
+        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
     summary = [f"machine: {machine}; torch {torch.__version__}; python {platform.python_version()}; "
                f"{time.strftime('%Y-%m-%d %H:%M')}"]

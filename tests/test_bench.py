@@ -66,6 +66,13 @@ def test_suite_runs_its_jobs_and_keeps_their_logs(data_dir, tmp_path, capsys):
     assert all("--device cpu" in line for line in listed if "pytest" not in line)
 
 
-def test_suite_refuses_an_unknown_job():
+def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):
     with pytest.raises(UserError, match="unknown job 'speed' — choose from cuda-tests, classic-step"):
         bench.main(["suite", "--jobs", "classic-step,speed", "--list"])
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="cannot write in .*file/bench .* — choose another --out_dir"):
+        bench.main(["suite", "--device", "cpu", "--out_dir", str(tmp_path / "file" / "bench")])
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="--device cuda, but PyTorch sees no CUDA GPU"):
+            bench.main(["suite", "--out_dir", str(tmp_path / "bench")])  # cuda is the suite's default
+        assert not (tmp_path / "bench").exists()
