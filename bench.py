@@ -230,11 +230,12 @@ def suite_jobs(out_dir, target):
 
     The levers-* jobs are candidates for a GPU speedrun preset: the GPU-sized model with the
     levers that won on the CPU, at three batch sizes (a larger batch with a higher learning
-    rate and fewer steps), each timed to the target."""
-    def speedrun(batch_size, lr, min_lr, max_iters):
+    rate and fewer steps), and with less dropout (short runs overfit less), each timed to
+    the target. levers-large is a candidate for the best val loss: a wider, deeper model."""
+    def speedrun(batch_size, lr, min_lr, max_iters, dropout="0.2"):
         return ["bench.py", "train", "--preset", "shakespeare", *LEVERS, "--batch_size", batch_size, "--lr", lr,
-                "--min_lr", min_lr, "--max_iters", max_iters, "--warmup_iters", "50", "--eval_interval", "50",
-                "--target", str(target)]
+                "--min_lr", min_lr, "--max_iters", max_iters, "--warmup_iters", "50", "--dropout", dropout,
+                "--eval_interval", "50", "--target", str(target)]
     classic_step = ["bench.py", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
     return {
         "cuda-tests": ["-m", "pytest", "-q", "tests/test_cuda.py"],
@@ -244,7 +245,11 @@ def suite_jobs(out_dir, target):
         "sample": ["bench.py", "sample", "--checkpoint", str(Path(out_dir) / "classic" / "best.pt")],
         "levers-b64": speedrun("64", "4e-3", "4e-4", "2000"),
         "levers-b128": speedrun("128", "4e-3", "4e-4", "1000"),
+        "levers-b128-d0.1": speedrun("128", "4e-3", "4e-4", "1000", dropout="0.1"),
         "levers-b256": speedrun("256", "6e-3", "6e-4", "600"),
+        "levers-large": ["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
+                         "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
+                         "--out_dir", str(Path(out_dir) / "large")],
     }
 
 
