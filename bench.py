@@ -125,7 +125,7 @@ def peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, "peak resident memory of this process"
 
 
-def setup_training(preset, overrides):
+def setup_training(preset, overrides, nan_check=True):
     """What train.py builds before its loop, for the config that preset and flags give."""
     values, _, summary = train.build_config(preset, False, overrides, new_run=False)
     vocab, splits = train.load_data(values.get("data_dir", train.TrainConfig.data_dir))
@@ -143,7 +143,7 @@ def setup_training(preset, overrides):
         def next_batch():
             return train.get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
         return train.train_step(model, optimizer, scaler, next_batch, train.lr_at(it, cfg), cfg, autocast,
-                                cfg.grad_accum, device=device)
+                                cfg.grad_accum, device=device, check_finite=nan_check)
 
     def restart():
         """Back to the initial weights, optimizer and batches (the compiled code stays)."""
@@ -160,7 +160,8 @@ def setup_training(preset, overrides):
 
 
 def bench_train(args, overrides):
-    cfg, mcfg, device, raw_model, model, splits, autocast, step, restart = setup_training(args.preset, overrides)
+    cfg, mcfg, device, raw_model, model, splits, autocast, step, restart = setup_training(
+        args.preset, overrides, args.nan_check)
     tokens_per_step = cfg.batch_size * mcfg.block_size * cfg.grad_accum
     flops = flops_per_token(raw_model)
     print(f"model: {raw_model.num_params(non_embedding=True) / 1e6:.2f}M parameters, {flops / 1e6:.1f} MFLOP "
@@ -241,6 +242,7 @@ def suite_jobs(out_dir, target):
         "cuda-tests": ["-m", "pytest", "-q", "tests/test_cuda.py"],
         "classic-step": classic_step,
         "classic-step-graphs": classic_step + ["--compile_mode", "reduce-overhead"],
+        "classic-step-nocheck": classic_step + ["--nan_check", "false"],
         "classic-train": ["train.py", "--preset", "shakespeare", "--out_dir", str(Path(out_dir) / "classic")],
         "sample": ["bench.py", "sample", "--checkpoint", str(Path(out_dir) / "classic" / "best.pt")],
         "levers-b64": speedrun("64", "4e-3", "4e-4", "2000"),
@@ -326,6 +328,8 @@ def main(argv=None):
     t.add_argument("--warmup", type=int, default=5, help="untimed steps first (compiling happens here)")
     t.add_argument("--target", type=float, help="train until the val loss reaches this, and report the time")
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
+    t.add_argument("--nan_check", type=train.parse_bool, default=True,
+                   help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
     train.add_flags(t, train.TrainConfig)
     train.add_flags(t, GPTConfig, skip={"vocab_size"})
     u = commands.add_parser("suite", help="every GPU measurement, one process each, logs saved",
@@ -341,7 +345,7 @@ def main(argv=None):
     if args.command == "suite":
         return run_suite(args)
     if args.command == "train":
-        bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops"}
+        bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
         for name in ("steps", "warmup"):
             if getattr(args, name) < 1:

@@ -421,13 +421,13 @@ def lr_at(it, cfg):
 
 
 def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
-               device=None):
+               device=None, check_finite=True):
     """One optimizer step over micro_steps micro-batches (cfg.grad_accum, shared out among
     the DDP processes) -> (the last micro-batch's loss, whether the step was taken).
 
     A nan or inf loss (in any process) means the gradients are garbage: the step is
     skipped, so the weights never see them. Checking costs one wait for the device
-    per step."""
+    per step (check_finite=False, for `bench.py train --nan_check false` only, measures that)."""
     for group in optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
     total = 0.0
@@ -443,7 +443,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
             # dividing by micro_steps makes the summed gradients an average over the micro-batches
             scaler.scale(loss / micro_steps).backward()
         total = total + loss.detach()
-    if all_sum([float(not torch.isfinite(total))], device)[0]:  # summed over the processes, so all agree
+    if check_finite and all_sum([float(not torch.isfinite(total))], device)[0]:  # summed: all processes agree
         optimizer.zero_grad(set_to_none=True)
         return loss, False
     if cfg.grad_clip > 0:

@@ -21,6 +21,8 @@ def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, capsys):
     assert re.search(r"memory: [\d,]+ MB, peak resident memory", out)
     assert "128 tokens per step" in out  # 8 x 16 x 1
     assert not (tmp_path / "unused").exists()  # a benchmark writes nothing
+    assert bench.main(argv + ["--nan_check", "false"]) == 0  # without the per-step wait for the device
+    assert re.search(r"step time: [\d.]+ ms", capsys.readouterr().out)
 
 
 def test_time_to_target(data_dir, capsys):
