@@ -286,7 +286,7 @@ def run_suite(args):
     out_dir = Path(args.out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "summary.txt").touch()
+        (out_dir / "summary.txt").touch()  # fail now, not after an hour of jobs
     except OSError as e:
         raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
@@ -304,7 +304,7 @@ def run_suite(args):
                  if RESULT_LINE.search(line.strip())]
         summary += [f"== {name} (exit {code}, {time.perf_counter() - start:.0f} s): python {' '.join(argv)}"]
         summary += [f"   {line}" for line in lines]
-        print("\n".join(summary[-1 - len(lines):][1:]), flush=True)
+        print(f"   exit {code}", *(f"   {line}" for line in lines), sep="\n", flush=True)
         failed += code != 0
     (out_dir / "summary.txt").write_text("\n".join(summary) + "\n")
     print(f"logs and summary.txt in {out_dir}; {failed} of {len(names)} job(s) failed")

@@ -373,14 +373,15 @@ class Muon(torch.optim.Optimizer):
                 if p.grad is not None:
                     by_shape.setdefault(p.shape, []).append(p)
             for (rows, cols), params in by_shape.items():
+                ahead = []
                 for p in params:
-                    if "momentum" not in self.state[p]:
-                        self.state[p]["momentum"] = torch.zeros_like(p)
-                bufs = [self.state[p]["momentum"] for p in params]
-                for buf, p in zip(bufs, params):
+                    state = self.state[p]
+                    if "momentum" not in state:
+                        state["momentum"] = torch.zeros_like(p)
+                    buf = state["momentum"]
                     buf.lerp_(p.grad, 1 - momentum)  # buf = momentum * buf + (1 - momentum) * grad
-                G = torch.stack([p.grad.lerp(buf, momentum) for p, buf in zip(params, bufs)])  # Nesterov
-                update = orthogonalize(G)  # (n, rows, cols): n matrices at once
+                    ahead.append(p.grad.lerp(buf, momentum))  # Nesterov: look one step ahead
+                update = orthogonalize(torch.stack(ahead))  # (n, rows, cols): n matrices at once
                 for p, u in zip(params, update):
                     p.mul_(1 - lr * group["weight_decay"])
                     p.add_(u, alpha=-lr * max(1.0, rows / cols) ** 0.5)  # tall: rows get less each
