@@ -179,16 +179,12 @@ def check_config(cfg, mcfg):
                         f"pick sizes where it is, e.g. --n_head {math.gcd(mcfg.n_embd, mcfg.n_head)}")
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
-    if mcfg.attention not in ("sdpa", "manual"):
-        raise UserError(f"--attention {mcfg.attention!r} is unknown — use sdpa or manual")
-    for name, allowed in (("model", ("gpt", "bigram")), ("position", ("learned", "rotary")),
-                          ("activation", ("gelu", "relu2"))):
-        if getattr(mcfg, name) not in allowed:
-            raise UserError(f"--{name} {getattr(mcfg, name)!r} is unknown — use {' or '.join(allowed)}")
-    if cfg.compile_mode not in COMPILE_MODES:
-        raise UserError(f"--compile_mode {cfg.compile_mode!r} is unknown — use {', '.join(COMPILE_MODES)}")
-    if cfg.optimizer not in ("adamw", "muon"):
-        raise UserError(f"--optimizer {cfg.optimizer!r} is unknown — use adamw or muon")
+    for config, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
+                                  (mcfg, "position", ("learned", "rotary")), (mcfg, "activation", ("gelu", "relu2")),
+                                  (cfg, "optimizer", ("adamw", "muon")), (cfg, "compile_mode", COMPILE_MODES)):
+        if getattr(config, name) not in allowed:
+            choices = ", ".join(allowed[:-1]) + " or " + allowed[-1]
+            raise UserError(f"--{name} {getattr(config, name)!r} is unknown — use {choices}")
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
     if cfg.warmup_iters < 0 or cfg.lr <= 0 or cfg.min_lr < 0:

@@ -88,7 +88,7 @@ CASES = [
     ("train-unknown-optimizer", train, T + ["--optimizer", "sgd"], "--optimizer 'sgd' is unknown — use adamw or muon",
      None),
     ("train-unknown-compile-mode", train, T + ["--compile_mode", "fast"], "--compile_mode 'fast' is unknown — use "
-     "default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs", None),
+     "default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs", None),
     ("train-no-data", train, TINY + ["--data_dir", "nowhere", "--out_dir", "new"], "no prepared data in nowhere", None),
     ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
     ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",
