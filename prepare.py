@@ -78,7 +78,9 @@ def run_cli(main, argv=None):
     try:
         return main(argv)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") != "0":  # under torchrun every process meets the same mistake:
+            time.sleep(3)  # process 0 says it, torchrun then stops the rest; a mistake of this one alone
+        print(f"error: {e}", file=sys.stderr)  # is still said, 3 s later
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

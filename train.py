@@ -217,15 +217,17 @@ def pick_dtype(name, device):
     Small models on a CPU run slower under bf16 autocast than in float32: the
     casts cost more than the faster matmuls save. You can still ask for it.
     """
+    # native only: by default PyTorch also counts bf16 that older GPUs (V100, T4) emulate slowly
+    native_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
     if name == "auto":
         if device.type != "cuda":
             return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_bf16 else torch.float16
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if name not in dtypes:
         raise UserError(f"--dtype {name!r} is unknown — use auto, float32, bfloat16 or float16")
-    if dtypes[name] == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UserError("this GPU has no bfloat16 — use --dtype float16")
+    if dtypes[name] == torch.bfloat16 and device.type == "cuda" and not native_bf16:
+        raise UserError("this GPU has no native bfloat16 (it would be emulated, slowly) — use --dtype float16")
     return dtypes[name]
 
 
@@ -362,6 +364,10 @@ class Muon(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self):
+        # found_inf, when step_unless sets it: a 0-dim tensor on the device, nonzero for a step
+        # to skip. It enters the arithmetic as a factor, so the host never waits to learn it
+        found_inf = getattr(self, "found_inf", None)
+        keep = None if found_inf is None else (found_inf == 0).to(torch.float32)  # 1: step, 0: skip
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
             by_shape = {}
@@ -375,12 +381,20 @@ class Muon(torch.optim.Optimizer):
                     if "momentum" not in state:
                         state["momentum"] = torch.zeros_like(p)
                     buf = state["momentum"]
-                    buf.lerp_(p.grad, 1 - momentum)  # buf = momentum * buf + (1 - momentum) * grad
-                    ahead.append(p.grad.lerp(buf, momentum))  # Nesterov: look one step ahead
+                    grad, blend = p.grad, 1 - momentum
+                    if keep is not None:  # a skipped step leaves buf as it was, and no nan gets in
+                        grad, blend = torch.where(keep > 0, grad, 0.0), blend * keep
+                    buf.lerp_(grad, blend)  # buf = momentum * buf + (1 - momentum) * grad
+                    ahead.append(grad.lerp(buf, momentum))  # Nesterov: look one step ahead
                 update = orthogonalize(torch.stack(ahead))  # (n, rows, cols): n matrices at once
+                scale = max(1.0, rows / cols) ** 0.5  # tall: rows get less each
                 for p, u in zip(params, update):
-                    p.mul_(1 - lr * group["weight_decay"])
-                    p.add_(u, alpha=-lr * max(1.0, rows / cols) ** 0.5)  # tall: rows get less each
+                    if keep is None:
+                        p.mul_(1 - lr * group["weight_decay"])
+                        p.add_(u, alpha=-lr * scale)
+                    else:  # the same, times keep: a skipped step changes nothing
+                        p.mul_(1 - lr * group["weight_decay"] * keep)
+                        p.sub_(u * (lr * scale * keep))
 
 
 class Optimizers:
@@ -417,40 +431,81 @@ def lr_at(it, cfg):
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (cfg.lr - cfg.min_lr)
 
 
+def uses_cuda_graphs(cfg):
+    """Whether torch.compile records CUDA graphs: those modes replay each step's kernels from one launch."""
+    return cfg.compile_mode in ("reduce-overhead", "max-autotune")
+
+
 def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
                device=None, check_finite=True):
     """One optimizer step over micro_steps micro-batches (cfg.grad_accum, shared out among
-    the DDP processes) -> (the last micro-batch's loss, whether the step was taken).
+    the DDP processes) -> (the mean loss of the micro-batches, whether the step was taken),
+    both as tensors on the device, so that the host need not wait for the device to get them.
 
     A nan or inf loss (in any process) means the gradients are garbage: the step is
-    skipped, so the weights never see them. Checking costs one wait for the device
-    per step (check_finite=False, for `bench.py train --nan_check false` only, measures that)."""
+    skipped, so the weights never see them. On a GPU the skip is decided on the device
+    (step_unless); check_finite=False, for `bench.py train --nan_check false` only,
+    measures what the check costs."""
     for group in optimizer.param_groups:
         group["lr"] = lr * group.get("lr_scale", 1.0)
-    total = 0.0
+    keep_grads_outside_graphs(optimizer)
+    total = torch.zeros((), device=device)
     for micro in range(micro_steps):
         x, y = next_batch()
         # DDP averages the gradients over the processes during backward; that is only
         # needed once, on the last micro-batch: before it, no_sync just accumulates
         with no_sync() if micro < micro_steps - 1 else nullcontext():
-            if cfg.compile_mode == "reduce-overhead":  # CUDA graphs: the last step's outputs may be reused
+            if uses_cuda_graphs(cfg):  # a new step: the graphs may reuse the last step's output memory
                 torch.compiler.cudagraph_mark_step_begin()
             with autocast:
                 _, loss = model(x, y)
             # dividing by micro_steps makes the summed gradients an average over the micro-batches
             scaler.scale(loss / micro_steps).backward()
-        total = total + loss.detach()
-    if check_finite and all_sum([float(not torch.isfinite(total))], device)[0]:  # summed: all processes agree
-        optimizer.zero_grad(set_to_none=True)
-        return loss, False
+        total = total + loss.detach()  # a new tensor: a CUDA graph's own output is overwritten next replay
+    found_inf = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=device)
+    found_inf = all_sum_on_device(found_inf)  # any process's nan skips the step in all of them
+    if scaler.is_enabled() and found_inf.item():  # fp16: GradScaler's step waits for the device anyway
+        optimizer.zero_grad(set_to_none=False)
+        return total / micro_steps, found_inf == 0
     if cfg.grad_clip > 0:
         scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
         params = [p for group in optimizer.param_groups for p in group["params"]]
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-    scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
-    scaler.update()
-    optimizer.zero_grad(set_to_none=True)
-    return loss, True
+    if scaler.is_enabled():
+        scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
+        scaler.update()
+    else:
+        step_unless(optimizer, found_inf)
+    optimizer.zero_grad(set_to_none=False)  # zeroed in place: see keep_grads_outside_graphs
+    return total / micro_steps, found_inf == 0
+
+
+def keep_grads_outside_graphs(optimizer):
+    """Give every parameter a .grad of its own before its first backward, zeroed in place after each step.
+
+    Without one, backward hands the parameter the gradient tensor it computed, and under
+    CUDA graphs that tensor lives in the graph's memory, which the next micro-batch's replay
+    overwrites before adding to it: gradient accumulation would silently lose all but the
+    last micro-batch. With a .grad in place, backward adds into it instead."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+
+
+def step_unless(optimizer, found_inf):
+    """optimizer.step(), unless found_inf (a 0-dim tensor on the device) is nonzero.
+
+    To read found_inf, the host must wait for the GPU to finish the step's work. Fused
+    AdamW and Muon need not: they read it on the device and skip by themselves (the way
+    GradScaler skips an overflowed fp16 step). On a CPU there is nothing to wait for."""
+    for opt in getattr(optimizer, "optimizers", [optimizer]):
+        if found_inf.device.type != "cpu" and (opt.defaults.get("fused") or isinstance(opt, Muon)):
+            opt.found_inf = found_inf  # the attribute fused AdamW's step reads, as GradScaler sets it
+            opt.step()
+            del opt.found_inf
+        elif not found_inf.item():
+            opt.step()
 
 
 @torch.no_grad()
@@ -467,15 +522,17 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
     out = {}
     for split, data in splits.items():
         generator = torch.Generator().manual_seed(cfg.seed)
-        total, count = 0.0, 0
+        # summed on the device, so the host waits once per split, not once per batch (MPS has no float64)
+        total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
         for first in range(0, cfg.eval_iters, world_size):  # one batch per process per round
             x, y = get_batch(data, cfg.batch_size, block_size, generator, device, rank, world_size)
             if first + rank < cfg.eval_iters:
+                if uses_cuda_graphs(cfg):
+                    torch.compiler.cudagraph_mark_step_begin()
                 with autocast:
                     _, loss = model(x, y)
-                total, count = total + loss.item(), count + 1
-        total, count = all_sum([total, count], device)
-        out[split] = total / count
+                total += loss
+        out[split] = all_sum_on_device(total).item() / cfg.eval_iters  # the processes ran eval_iters in all
     model.train()
     return out
 
@@ -529,36 +586,55 @@ def model_from_checkpoint(ckpt):
     return model
 
 
-def rng_states(data_generator):
-    """The random-number states to resume from (collective: every DDP process must call it)."""
+def rng_states(data_generator, device=torch.device("cpu")):
+    """The random-number states to resume from (collective: every DDP process must call it).
+
+    Dropout draws from the CPU generator, or on a GPU from that GPU's own generator, and
+    differs per process: "torch" and "cuda" are this process's, "torch_ranks" and
+    "cuda_ranks" every process's (under DDP)."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()  # nothing here draws from numpy or Python's
     version, mt, gauss_next = random.getstate()            # random, but a fork's additions might: keep them too
     states = {"torch": torch.get_rng_state(), "data": data_generator.get_state(),
               "numpy": [torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
               "python": [version, list(mt), gauss_next]}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    if dist.is_initialized():  # dropout differs per process: keep each one's state
-        states["torch_ranks"] = [None] * dist.get_world_size()
-        dist.all_gather_object(states["torch_ranks"], torch.get_rng_state())
+    if device.type == "cuda":  # this process's GPU only: another machine may have fewer
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    if dist.is_initialized():
+        for name in [n for n in ("torch", "cuda") if n in states]:
+            states[f"{name}_ranks"] = [None] * dist.get_world_size()
+            dist.all_gather_object(states[f"{name}_ranks"], states[name])
     return states
 
 
-def set_rng_states(states, data_generator, rank=0, world_size=1):
-    """The data generator is the same in every process; the dropout state is per process."""
+def set_rng_states(states, data_generator, rank=0, world_size=1, device=torch.device("cpu")):
+    """The data generator is the same in every process; the dropout states are per process.
+    -> notes on what could not be restored (another number of processes, another device)."""
     data_generator.set_state(states["data"])
-    per_rank = states.get("torch_ranks")
-    if per_rank is not None and len(per_rank) == world_size:
-        torch.set_rng_state(per_rank[rank])
-    elif rank == 0:  # (with another number of processes, the others keep their fresh seeds)
-        torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    if "numpy" in states:
-        keys, pos, has_gauss, gauss = states["numpy"]
-        np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-        version, mt, gauss_next = states["python"]
-        random.setstate((version, tuple(mt), gauss_next))
+    keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, mt, gauss_next = states["python"]
+    random.setstate((version, tuple(mt), gauss_next))
+    notes = []
+    saved_by = len(states.get("torch_ranks", [None]))  # how many processes saved the run
+    if saved_by != world_size:  # process 0 carries on as process 0 did; the others start from their seeds
+        notes.append(f"note: the run was saved by {saved_by} process(es) and resumes in {world_size}: "
+                     f"only process 0 keeps its dropout random state")
+    for name in ("torch", "cuda"):
+        if name not in states or (name == "cuda" and device.type != "cuda"):
+            continue
+        saved = states.get(f"{name}_ranks", [states[name]])
+        own = saved[rank] if saved_by == world_size else saved[0] if rank == 0 else None
+        if own is not None and name == "torch":
+            torch.set_rng_state(own)
+        elif own is not None:
+            torch.cuda.set_rng_state(own, device)
+    if "cuda" in states and device.type != "cuda":
+        notes.append(f"note: the run was saved on a GPU and resumes on {device.type}: dropout's random "
+                     f"numbers will differ from the uninterrupted run")
+    elif "cuda" not in states and device.type == "cuda":
+        notes.append("note: the run was saved without a GPU: dropout's random numbers on this GPU start "
+                     "from the seed")
+    return notes
 
 
 def trim_log(path, last_iter):
@@ -614,13 +690,24 @@ def init_distributed(device):
     return dist.get_rank(), dist.get_world_size(), device
 
 
-def all_sum(values, device):
-    """[numbers] -> their sums over all processes (unchanged in a single process)."""
-    if not dist.is_initialized():
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(t)  # sum, in place, and every process receives the result
-    return t.tolist()
+def share_batch(batch_size, grad_accum, world_size):
+    """Share out each step's grad_accum micro-batches of batch_size rows among the processes,
+    so that the global batch is what the config says, however many processes there are.
+    -> (micro-batches per step, rows per micro-batch) for each process."""
+    if grad_accum % world_size == 0:  # whole micro-batches each: 8 over 2 processes is 4 each
+        return grad_accum // world_size, batch_size
+    if batch_size % world_size == 0:  # each micro-batch's rows: 64 over 2 processes is 32 each
+        return grad_accum, batch_size // world_size
+    raise UserError(f"--grad_accum {grad_accum} micro-batches of --batch_size {batch_size} rows cannot "
+                    f"be shared evenly among {world_size} processes — make --grad_accum or --batch_size a "
+                    f"multiple of {world_size}")
+
+
+def all_sum_on_device(t):
+    """A tensor -> its sum over all processes, staying on the device (unchanged in a single process)."""
+    if dist.is_initialized():
+        dist.all_reduce(t)  # sum, in place, and every process receives the result
+    return t
 
 
 # ----------------------------------------------------------------------------
@@ -692,12 +779,10 @@ def main(argv=None):
         raise UserError(f"{Path(cfg.data_dir) / 'val.bin'} has {len(splits['val']):,} tokens, not more than "
                         f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
 
+    # before the processes meet, so that a refusal is the first thing a torchrun user sees
+    micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, int(os.environ.get("WORLD_SIZE", 1)))
     device = pick_device(cfg.device)
     rank, world_size, device = init_distributed(device)
-    if cfg.grad_accum % world_size:
-        raise UserError(f"--grad_accum {cfg.grad_accum} does not divide among {world_size} processes — "
-                        f"use a multiple of {world_size}, so that the global batch stays the same")
-    micro_steps = cfg.grad_accum // world_size  # this process's share of each step's micro-batches
     say = print if rank == 0 else lambda *args, **kwargs: None  # only process 0 talks and writes
     say(summary)
     dtype, autocast, use_compile = precision(cfg, device)
@@ -712,14 +797,21 @@ def main(argv=None):
     if ckpt is not None:
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
-        set_rng_states(ckpt["rng"], data_generator, rank, world_size)
+        if scaler.is_enabled() and not ckpt["scaler"]:  # a float32 or bf16 run, resumed in float16
+            say("note: float16's loss scale starts afresh (the run was saved without loss scaling)")
+        else:
+            scaler.load_state_dict(ckpt["scaler"])
+        for note in set_rng_states(ckpt["rng"], data_generator, rank, world_size, device):
+            say(note)
         start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
         last_saved = start_iter
         configure_groups(optimizer, cfg)  # these flags may have changed
     model, no_sync = raw_model, nullcontext
     if dist.is_initialized():  # averages the gradients over the processes during backward
-        model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None)
+        # broadcast_buffers=False: the only buffers are rotary's fixed tables, and broadcasting them
+        # would cost a collective per forward, one a process that skips an evaluation batch never joins
+        model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None,
+                                        broadcast_buffers=False)
         no_sync = model.no_sync
     model = torch.compile(model, mode=cfg.compile_mode) if use_compile else model
 
@@ -739,7 +831,8 @@ def main(argv=None):
 
     tokens_per_iter = cfg.batch_size * mcfg.block_size * cfg.grad_accum
     say(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}"
-        + (f", DDP: {world_size} processes x {micro_steps} micro-batch(es) per step" if world_size > 1 else ""))
+        + (f", DDP: {world_size} processes x {micro_steps} micro-batch(es) of {rows} rows per step"
+           if world_size > 1 else ""))
     if mcfg.model == "bigram":
         say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {raw_model.num_params():,} parameters")
     else:
@@ -756,7 +849,7 @@ def main(argv=None):
             "model_config": asdict(mcfg), "train_config": asdict(cfg), "vocab": vocab,
             "model": raw_model.state_dict(),  # the uncompiled module: no "_orig_mod." prefixes
             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-            "iter": it, "best_val_loss": best_val, "rng": rng_states(data_generator),
+            "iter": it, "best_val_loss": best_val, "rng": rng_states(data_generator, device),
             "elapsed_s": elapsed_before + time.perf_counter() - t_train,
         }
 
@@ -796,13 +889,14 @@ def main(argv=None):
                          f"— resume from it with --resume and a lower --lr (or --dtype bfloat16 on a GPU)")
 
     def next_batch():
-        return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, data_generator, device, rank, world_size)
+        return get_batch(splits["train"], rows, mcfg.block_size, data_generator, device, rank, world_size)
 
     t_train, eval_seconds = time.perf_counter(), 0.0
     if start_iter == 0:
         evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
     bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, disable=rank != 0)
     t_log, it_log, bad_steps = time.perf_counter(), start_iter, 0
+    pending = []  # (iteration, loss, whether the step was taken) on the device, read once per log_interval
     with StopOnCtrlC(enabled=world_size == 1) as stop:
         for it in range(start_iter, cfg.max_iters):
             if stop.requested:
@@ -812,23 +906,29 @@ def main(argv=None):
                       f"continue with: python train.py --resume --out_dir {out_dir}")
                 return 130
             lr = lr_at(it, cfg)
-            loss, finite = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps,
-                                      no_sync, device)
+            loss, taken = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps,
+                                     no_sync, device)
+            pending.append((it, loss, taken))
             bar.update(1)
-            bad_steps = 0 if finite else bad_steps + 1
-            if bad_steps:
-                tqdm.write(f"warning: the loss is {loss.item()} at iteration {it}; the step was skipped "
-                           f"({bad_steps} in a row, --max_nan_skips {cfg.max_nan_skips})")
-            if bad_steps > cfg.max_nan_skips:
-                bar.close()
-                raise nan_error(f"the loss was nan or inf for {bad_steps} steps in a row, up to iteration {it}")
 
             done = it + 1
             if done % cfg.log_interval == 0 or done % cfg.eval_interval == 0 or done == cfg.max_iters:
-                loss_value = loss.item()  # waits for the GPU, so the timing below is honest
+                # one wait for the device per log_interval, not per step; it makes the timing honest too
+                losses = torch.stack([loss for _, loss, _ in pending]).tolist()
+                taken = torch.stack([ok for _, _, ok in pending]).tolist()
+                for (i, _, _), loss_value, ok in zip(pending, losses, taken):
+                    bad_steps = 0 if ok else bad_steps + 1
+                    if bad_steps:  # skipped already (train_step): the weights never saw it
+                        tqdm.write(f"warning: the loss is {loss_value} at iteration {i}; the step was skipped "
+                                   f"({bad_steps} in a row, --max_nan_skips {cfg.max_nan_skips})")
+                    if bad_steps > cfg.max_nan_skips:
+                        bar.close()
+                        raise nan_error(f"the loss was nan or inf for {bad_steps} steps in a row, up to "
+                                        f"iteration {i}")
+                pending = []
                 now = time.perf_counter()
                 tokens_per_sec = (done - it_log) * tokens_per_iter / (now - t_log)
-                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}")
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}")
                 if done % cfg.eval_interval == 0 or done == cfg.max_iters:
                     evaluate(done, lr, tokens_per_sec)
                 t_log, it_log = time.perf_counter(), done

@@ -42,7 +42,7 @@ def test_two_processes_are_one_process_also_after_resume(data_dir, tmp_path):
     first = torchrun(*args, "--out_dir", "two", "--max_iters", "8", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("config: ") == 1  # only process 0 prints
-    assert "DDP: 2 processes x 2 micro-batch(es) per step" in first.stdout
+    assert "DDP: 2 processes x 2 micro-batch(es) of 8 rows per step" in first.stdout
     assert {f.name for f in (tmp_path / "two").iterdir()} == {"best.pt", "latest.pt", "log.csv"}
     ckpt = train.load_checkpoint(tmp_path / "two" / "latest.pt", "")
     assert "module." not in next(iter(ckpt["model"])) and len(ckpt["rng"]["torch_ranks"]) == 2
@@ -54,8 +54,23 @@ def test_two_processes_are_one_process_also_after_resume(data_dir, tmp_path):
     assert_same_run(two, one)
 
 
-def test_grad_accum_must_divide(data_dir, tmp_path):
-    p = torchrun(*TINY, "--data_dir", str(data_dir), "--grad_accum", "3", cwd=tmp_path)
+def test_the_default_flags_share_each_micro_batch_out(data_dir, tmp_path):
+    """grad_accum 1 (the default) under 2 processes: each takes 4 of the micro-batch's 8 rows, and
+    together they give the losses of one process. eval_iters 1 leaves process 1 without an
+    evaluation batch: with DDP's buffer broadcast (rotary's tables) it would wait forever."""
+    args = TINY + ["--data_dir", str(data_dir), "--eval_iters", "1", "--max_iters", "8"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "one")]) == 0
+    two = torchrun(*args, "--out_dir", "two", cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert "DDP: 2 processes x 1 micro-batch(es) of 4 rows per step" in two.stdout
+    assert_same_run(losses(tmp_path / "two"), losses(tmp_path / "one"))
+
+
+def test_a_batch_that_cannot_be_shared_is_refused_once_and_first(data_dir, tmp_path):
+    p = torchrun(*TINY, "--data_dir", str(data_dir), "--grad_accum", "3", "--batch_size", "7", cwd=tmp_path)
     assert p.returncode != 0
-    assert "error: --grad_accum 3 does not divide among 2 processes — use a multiple of 2" in p.stderr
+    message = ("error: --grad_accum 3 micro-batches of --batch_size 7 rows cannot be shared evenly among "
+               "2 processes — make --grad_accum or --batch_size a multiple of 2")
+    assert p.stderr.count(message) == 1  # said by process 0 alone
+    assert p.stderr.index(message) < p.stderr.index("Traceback")  # before torchrun's own report of it
     assert not (tmp_path / "out").exists()
