@@ -33,8 +33,10 @@ from model import GPT, GPTConfig
 from prepare import ArgumentParser, UserError, run_cli
 from train import PRESETS, load_checkpoint, model_from_checkpoint, pick_device, split_config
 
-# bf16 dense tensor-core peaks from the datasheets, TFLOP/s (an H200 computes like an H100)
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
+# bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
+# contains (torch.cuda.get_device_name: "NVIDIA H100 80GB HBM3" is the SXM card); first match wins
+PEAK_TFLOPS = [("H100 NVL", 835.0, "H100 NVL"), ("H100 PCIe", 756.0, "H100 PCIe"), ("H100", 989.0, "H100 SXM"),
+               ("H200 NVL", 835.0, "H200 NVL"), ("H200", 989.0, "H200 SXM"), ("A100", 312.0, "A100")]
 
 
 def sync(device):
@@ -111,12 +113,14 @@ def flops_per_token(model):
     return 6 * model.num_params(non_embedding=True) + attention
 
 
-def peak_tflops(device, given):
-    """The device's bf16 peak in TFLOP/s, for MFU: --peak_tflops, else by GPU name, else None."""
-    if given or device.type != "cuda":
-        return given
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_TFLOPS.items() if key in name), None)
+def peak_tflops(device_name, given=None):
+    """-> (the bf16 dense peak in TFLOP/s, for MFU, and where it came from), or (None, None)."""
+    if given:
+        return given, "--peak_tflops"
+    for key, peak, model in PEAK_TFLOPS:
+        if key in device_name:
+            return peak, f"{model} bf16 dense, datasheet; device {device_name!r}"
+    return None, None
 
 
 def peak_memory_mb(device):
@@ -182,11 +186,11 @@ def bench_train(args, overrides):
     print(f"step time: {1000 * median:.1f} ms (median of {args.steps}; min {1000 * min(seconds):.1f}, "
           f"max {1000 * max(seconds):.1f})")
     print(f"throughput: {rate:,.0f} tokens/s, {rate * flops / 1e9:,.1f} GFLOP/s achieved")
-    peak = peak_tflops(device, args.peak_tflops)
+    peak, source = peak_tflops(torch.cuda.get_device_name(device) if device.type == "cuda" else "", args.peak_tflops)
     if peak:
-        print(f"MFU: {100 * rate * flops / (peak * 1e12):.1f}% of {peak:g} TFLOP/s")
+        print(f"MFU: {100 * rate * flops / (peak * 1e12):.1f}% of {peak:g} TFLOP/s ({source})")
     elif device.type == "cuda":
-        print("MFU: unknown peak for this GPU — give --peak_tflops")
+        print(f"MFU: unknown peak for {torch.cuda.get_device_name(device)!r} — give --peak_tflops")
     memory, what = peak_memory_mb(device)
     print(f"memory: {memory:,.0f} MB, {what}")
     return 0
@@ -226,8 +230,11 @@ SMOKE = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "1
          "--max_iters", "4", "--eval_interval", "2", "--eval_iters", "1"]  # --smoke: seconds on a CPU
 
 
-def suite_jobs(out_dir, target):
-    """name -> the command line (after `python`) of each measurement the README's GPU results need.
+def suite_jobs(run_dir, target):
+    """name -> (the command line after `python`, its time limit in seconds) of each measurement
+    the README's GPU results need. The limits are budgets for one H100, where a command may
+    run 10 minutes (the README groups the jobs into such commands); a job past its limit is
+    stopped, and its log and last numbers are kept.
 
     The levers-* jobs are candidates for a GPU speedrun preset: the GPU-sized model with the
     levers that won on the CPU, at three batch sizes (a larger batch with a higher learning
@@ -239,76 +246,125 @@ def suite_jobs(out_dir, target):
                 "--eval_interval", "50", "--target", str(target)]
     classic_step = ["bench.py", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
     return {
-        "cuda-tests": ["-m", "pytest", "-q", "tests/test_cuda.py"],
-        "classic-step": classic_step,
-        "classic-step-graphs": classic_step + ["--compile_mode", "reduce-overhead"],
-        "classic-step-nocheck": classic_step + ["--nan_check", "false"],
-        "classic-train": ["train.py", "--preset", "shakespeare", "--out_dir", str(Path(out_dir) / "classic")],
-        "sample": ["bench.py", "sample", "--checkpoint", str(Path(out_dir) / "classic" / "best.pt")],
-        "levers-b64": speedrun("64", "4e-3", "4e-4", "2000"),
-        "levers-b128": speedrun("128", "4e-3", "4e-4", "1000"),
-        "levers-b128-d0.1": speedrun("128", "4e-3", "4e-4", "1000", dropout="0.1"),
-        "levers-b256": speedrun("256", "6e-3", "6e-4", "600"),
-        "levers-large": ["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
-                         "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
-                         "--out_dir", str(Path(out_dir) / "large")],
+        "cuda-tests": (["-m", "pytest", "-q", "tests/test_cuda.py"], 300),
+        "classic-step": (classic_step, 120),
+        "classic-step-nocheck": (classic_step + ["--nan_check", "false"], 120),
+        "classic-step-graphs": (classic_step + ["--compile_mode", "reduce-overhead"], 180),
+        "classic-train": (["train.py", "--preset", "shakespeare", "--out_dir", str(Path(run_dir) / "classic")], 450),
+        "sample": (["bench.py", "sample"], 100),
+        "levers-b128": (speedrun("128", "4e-3", "4e-4", "1000"), 180),
+        "levers-b256": (speedrun("256", "6e-3", "6e-4", "600"), 180),
+        "levers-b64": (speedrun("64", "4e-3", "4e-4", "2000"), 270),
+        "levers-b128-d0.1": (speedrun("128", "4e-3", "4e-4", "1000", dropout="0.1"), 270),
+        "levers-large": (["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
+                          "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
+                          "--out_dir", str(Path(run_dir) / "large")], 540),
     }
 
 
-def job_argv(cmd, args):
+def job_argv(cmd, args, checkpoint=None):
     """A job's command with the suite's device and data, and with --smoke, tiny sizes."""
     if cmd[0] == "-m":  # pytest
         return cmd
     if cmd[:2] == ["bench.py", "sample"]:
-        return cmd + ["--device", args.device] + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else [])
+        return (cmd + ["--device", args.device] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
+                + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else []))
     extra = ["--device", args.device, "--data_dir", args.data_dir]
-    if args.smoke:
+    if args.smoke:  # a smoke run checks that each job runs, not that it reaches its target
         extra += SMOKE + (["--steps", "2", "--warmup", "1"] if cmd[0] == "bench.py" else [])
+        extra += ["--target", "inf"] if "--target" in cmd else []
     return cmd + extra
 
 
 # the lines of a log that hold the numbers
 RESULT_LINE = re.compile(r"step time|throughput|MFU|memory:|reached val loss|did not reach|best val loss|"
-                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error")
+                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error|^model:")
 
 
-def run_suite(args):
-    jobs = suite_jobs(args.out_dir, args.target)
+REPO = Path(__file__).resolve().parent
+
+
+def run_job(argv, log_path, limit):
+    """Run one job in its own process (its own compile, its own memory count), its output in log_path.
+    -> (exit code, or None if it ran past its limit and was stopped; seconds; its lines with numbers)"""
+    start = time.perf_counter()
+    # the jobs name this repo's scripts and tests, which need not be in the current directory
+    argv = [str(REPO / a) if a.endswith(".py") and (REPO / a).is_file() and not Path(a).is_file() else a
+            for a in argv]
+    with open(log_path, "w") as log:
+        try:
+            code = subprocess.run([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=limit).returncode
+        except subprocess.TimeoutExpired:
+            code = None
+    text = log_path.read_text(errors="replace")
+    lines = [line.strip() for line in text.splitlines() if RESULT_LINE.search(line.strip())]
+    if code is None:  # where a stopped training run had got to
+        lines += [line.strip() for line in text.splitlines() if line.startswith("iter ")][-1:]
+    return code, time.perf_counter() - start, lines
+
+
+def suite_plan(args, run_dir):
+    """-> {name: (command line, time limit)} of the jobs this suite command runs, in order."""
+    jobs = suite_jobs(run_dir, args.target)
     names = args.jobs.split(",") if args.jobs else list(jobs)
     unknown = [n for n in names if n not in jobs]
     if unknown:
         raise UserError(f"unknown job {unknown[0]!r} — choose from {', '.join(jobs)}")
-    if args.list:
-        for name in names:
-            print(f"{name}: python {' '.join(job_argv(jobs[name], args))}")
-        return 0
-    device = pick_device(args.device)
+    plan = {"prepare": (["prepare.py", "--input", args.input, "--out_dir", args.data_dir], 120)} if args.input else {}
+    return plan | {name: jobs[name] for name in names}
+
+
+def run_suite(args):
     out_dir = Path(args.out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "summary.txt").touch()  # fail now, not after an hour of jobs
+    if args.list:
+        for name, (cmd, limit) in suite_plan(args, out_dir / "<date-time>").items():
+            argv = cmd if name == "prepare" else job_argv(cmd, args)
+            print(f"{name}: python {' '.join(argv)}  (limit {limit} s)")
+        return 0
+    suite_plan(args, out_dir)  # an unknown job is refused before anything is made
+    if args.input and not Path(args.input).is_file():
+        raise UserError(f"--input {args.input}: no such file — give the path of a text file to prepare")
+    device = pick_device(args.device)
+    run_dir = out_dir / time.strftime("%Y%m%d-%H%M%S")  # this command's logs and runs: a rerun never
+    try:                                                 # meets the last one's checkpoints
+        run_dir.mkdir(parents=True, exist_ok=False)
+        (out_dir / "summary.txt").open("a").close()  # fail now, not after an hour of jobs
+    except FileExistsError:
+        raise UserError(f"{run_dir} exists: another suite started this second — start again") from None
     except OSError as e:
         raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
+    plan = suite_plan(args, run_dir)
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
-    summary = [f"machine: {machine}; torch {torch.__version__}; python {platform.python_version()}; "
-               f"{time.strftime('%Y-%m-%d %H:%M')}"]
-    print(summary[0])
-    failed = 0
-    for name in names:
-        argv = job_argv(jobs[name], args)
-        print(f"== {name}: python {' '.join(argv)}", flush=True)
-        start = time.perf_counter()
-        with open(out_dir / f"{name}.log", "w") as log:  # each job in its own process: its own compile
-            code = subprocess.run([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT).returncode
-        lines = [line.strip() for line in (out_dir / f"{name}.log").read_text(errors="replace").splitlines()
-                 if RESULT_LINE.search(line.strip())]
-        summary += [f"== {name} (exit {code}, {time.perf_counter() - start:.0f} s): python {' '.join(argv)}"]
-        summary += [f"   {line}" for line in lines]
-        print(f"   exit {code}", *(f"   {line}" for line in lines), sep="\n", flush=True)
-        failed += code != 0
-    (out_dir / "summary.txt").write_text("\n".join(summary) + "\n")
-    print(f"logs and summary.txt in {out_dir}; {failed} of {len(names)} job(s) failed")
+    header = (f"== suite in {run_dir}: machine {machine}; torch {torch.__version__}; python "
+              f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}"
+              + (f"; time limit {args.time_limit:g} s" if args.time_limit else ""))
+    append(out_dir / "summary.txt", [header])
+    print(header)
+    start, failed = time.perf_counter(), 0
+    for name, (cmd, limit) in plan.items():
+        if args.time_limit:
+            limit = min(limit, args.time_limit - (time.perf_counter() - start))
+        classic = run_dir / "classic" / "best.pt"  # the sample job times the model this command trained
+        argv = cmd if name == "prepare" else job_argv(cmd, args, classic if classic.is_file() else None)
+        if limit < 10:
+            lines, head = [], f"== {name}: not started, the suite's --time_limit is spent"
+            failed += 1
+        else:
+            print(f"== {name}: python {' '.join(argv)}", flush=True)
+            code, seconds, lines = run_job(argv, run_dir / f"{name}.log", limit)
+            status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"
+            head = f"== {name} ({status}): python {' '.join(argv)}"
+            failed += code != 0
+        append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
+        print(*(f"   {line}" for line in [head.split(": python")[0]] + lines), sep="\n", flush=True)
+    print(f"logs in {run_dir}, numbers in {out_dir / 'summary.txt'}; {failed} of {len(plan)} job(s) failed")
     return 1 if failed else 0
+
+
+def append(path, lines):
+    with open(path, "a") as f:
+        f.write("".join(f"{line}\n" for line in lines))
 
 
 def main(argv=None):
@@ -336,8 +392,12 @@ def main(argv=None):
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     u.add_argument("--device", default="cuda", help="the device every job uses")
     u.add_argument("--data_dir", default=train.TrainConfig.data_dir, help="prepared data (prepare.py)")
-    u.add_argument("--out_dir", default="out/bench", help="one log per job, the classic run, summary.txt")
+    u.add_argument("--out_dir", default="out/bench", help="summary.txt (appended to), and a folder per "
+                   "suite command with its logs and runs")
     u.add_argument("--jobs", help="comma-separated job names (default: all; see --list)")
+    u.add_argument("--input", help="a text file to prepare into --data_dir first (a machine without network)")
+    u.add_argument("--time_limit", type=float, help="seconds for the whole command: a job is stopped at its "
+                   "own limit or this, whichever comes first, and none starts once it is spent")
     u.add_argument("--target", type=float, default=1.47, help="val loss for the levers-* jobs to reach")
     u.add_argument("--list", action="store_true", help="print the jobs' command lines; run nothing")
     u.add_argument("--smoke", action="store_true", help="tiny sizes and few steps: checks the suite runs")

@@ -48,24 +48,63 @@ def test_bad_benchmark_flags():
         bench.main(["train", "--targt", "1.5"])
 
 
-def test_suite_runs_its_jobs_and_keeps_their_logs(data_dir, tmp_path, capsys):
-    """The GPU measurement set, in smoke mode on the CPU: each job a process, each log kept."""
-    out = tmp_path / "bench"
-    argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(out)]
-    assert bench.main(argv + ["--jobs", "classic-step,classic-train,sample"]) == 0
-    assert {p.name for p in out.iterdir()} == {"classic-step.log", "classic-train.log", "sample.log", "classic",
-                                               "summary.txt"}
+def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
+    """The GPU measurement set, in smoke mode on the CPU: the data prepared from a local file,
+    each job a process with its log kept, summary.txt appended job by job; then a second
+    command into the same out_dir, which meets nothing of the first."""
+    out, data = tmp_path / "bench", tmp_path / "data"
+    argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data), "--out_dir", str(out)]
+    assert bench.main(argv + ["--input", str(corpus)]) == 0
+    first = next(p for p in out.iterdir() if p.is_dir())
+    jobs = list(bench.suite_jobs(first, 1.47))
+    assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare"] + jobs} | {"classic", "large"}
     summary = (out / "summary.txt").read_text()
-    assert summary.startswith("machine: ") and "torch " + torch.__version__ in summary
+    assert summary.startswith(f"== suite in {first}: machine ") and "torch " + torch.__version__ in summary
+    for job in ["prepare"] + jobs:
+        assert re.search(rf"== {re.escape(job)} \(exit 0, \d+ s\): python ", summary), job
     for job, number in (("classic-step", "step time: "), ("classic-train", "best val loss "),
-                        ("sample", "speed-up of the cache: ")):
-        assert re.search(rf"== {job} \(exit 0, \d+ s\): python .*\n(   .*\n)*   {number}", summary)
-    assert (out / "classic" / "best.pt").is_file()  # the sample job timed the classic job's model
+                        ("levers-b128", "reached val loss "), ("sample", "speed-up of the cache: "),
+                        ("cuda-tests", "skipped")):
+        assert re.search(rf"== {job} \(exit 0, \d+ s\): python .*\n(   .*\n)*   .*{number}", summary), job
+    assert f"--checkpoint {first / 'classic' / 'best.pt'}" in summary  # the model this command trained
+
+    import time
+    time.sleep(1)  # the next command's folder is named by the second it starts
+    assert bench.main(argv + ["--jobs", "classic-train,sample"]) == 0
+    second = max(p for p in out.iterdir() if p.is_dir())
+    assert second != first and (second / "classic" / "best.pt").is_file()
+    again = (out / "summary.txt").read_text()
+    assert again.startswith(summary) and again.count("== suite in ") == 2  # appended, nothing lost
     capsys.readouterr()
     assert bench.main(argv + ["--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in listed] == list(bench.suite_jobs(out, 1.47))
+    assert [line.split(":")[0] for line in listed] == jobs
     assert all("--device cpu" in line for line in listed if "pytest" not in line)
+
+
+def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):
+    code, seconds, lines = bench.run_job(["-c", "import time; print('iter 50: train loss 2.1, val loss 2.2', "
+                                               "flush=True); time.sleep(60)"], tmp_path / "job.log", 2)
+    assert code is None and seconds < 30
+    assert lines == ["iter 50: train loss 2.1, val loss 2.2"]
+
+
+def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path):
+    argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(tmp_path),
+            "--jobs", "classic-step", "--time_limit", "5"]  # under the 10 s a job needs at least
+    assert bench.main(argv) == 1
+    assert "== classic-step: not started, the suite's --time_limit is spent" in (tmp_path / "summary.txt").read_text()
+
+
+@pytest.mark.parametrize("name, peak", [("NVIDIA H100 80GB HBM3", 989), ("NVIDIA H100 PCIe", 756),
+                                        ("NVIDIA H100 NVL", 835), ("NVIDIA H200", 989),
+                                        ("NVIDIA A100-SXM4-80GB", 312), ("NVIDIA A100 80GB PCIe", 312),
+                                        ("Tesla T4", None)])
+def test_mfu_uses_the_peak_of_the_exact_gpu(name, peak):
+    found, source = bench.peak_tflops(name)
+    assert found == peak
+    assert peak is None or name in source
+    assert bench.peak_tflops(name, 500.0) == (500.0, "--peak_tflops")
 
 
 def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):

@@ -1,15 +1,20 @@
-"""The CUDA paths on a real GPU: bf16 and fp16 training, torch.compile, SDPA's fused kernels,
-the KV cache. Skipped where there is no GPU (as in CI); on a GPU machine run them with
+"""The CUDA paths on a real GPU: bf16 and fp16 training, torch.compile, CUDA graphs, SDPA's
+flash kernel, the KV cache. Skipped where there is no GPU (as in CI); on a GPU machine run
     python -m pytest tests/test_cuda.py
+Each test starts with dynamo reset: after 8 compiles in one process dynamo stops compiling
+and runs eagerly, and "compiled" would quietly mean eager.
 """
 
 import pytest
 import torch
+import torch._dynamo
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import sample
 import train
 from conftest import TINY
 from model import GPT, GPTConfig
+from test_gpu_paths import gradients_of_two_steps
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -17,10 +22,25 @@ CUDA = [a if a != "cpu" else "cuda" for a in TINY]  # the tiny config, on the GP
 
 
 @pytest.fixture(autouse=True)
-def exact_float32():
-    """train.precision turns on TF32 for the rest of the process; these tests want it off."""
+def fresh_dynamo_and_exact_float32():
+    """A fresh dynamo and counters for each test; train.precision turns on TF32, which these tests want off."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     yield
     torch.set_float32_matmul_precision("highest")
+
+
+def compiled_graphs():
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+@pytest.fixture
+def graph_replays(monkeypatch):
+    """Counts CUDA graph replays (torch.compile's CUDA graph trees call CUDAGraph.replay)."""
+    replays = []
+    original = torch.cuda.CUDAGraph.replay
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", lambda graph: replays.append(1) or original(graph))
+    return replays
 
 
 def relative_error(a, b):
@@ -37,19 +57,36 @@ def make_model(**changes):
                                   ["--dtype", "float16", "--optimizer", "adamw"], ["--compile_mode", "reduce-overhead"],
                                   ["--compile_mode", "reduce-overhead", "--grad_accum", "2"]],
                          ids=["classic-bf16", "levers-bf16", "fp16-gradscaler", "cuda-graphs", "cuda-graphs-accum"])
-def test_trains_compiled_on_the_gpu_and_samples_on_the_cpu(args, data_dir, tmp_path, capsys):
+def test_trains_compiled_on_the_gpu_and_samples_on_the_cpu(args, data_dir, tmp_path, capsys, graph_replays):
     out = tmp_path / "o"
     assert train.main(CUDA + ["--data_dir", str(data_dir), "--out_dir", str(out), "--max_iters", "40",
                               "--eval_interval", "20", "--eval_iters", "4"] + args) == 0
     printed = capsys.readouterr().out
     dtype = "float16" if "float16" in args else "bfloat16"  # on CUDA the default is bf16
     assert f"dtype: {dtype}, compile: True" in printed
+    assert compiled_graphs() >= 1  # compiled for real, not eager after dynamo's recompile limit
+    if "reduce-overhead" in args:
+        assert len(graph_replays) >= 40  # at least one replay per step
     losses = [float(line.split("val loss ")[1]) for line in printed.splitlines() if line.startswith("iter ")]
     assert losses[-1] < losses[0] - 0.3  # learned something (on a CPU, float32: 3.77 -> 3.28 for the classic)
     ckpt = train.load_checkpoint(out / "best.pt", "")
-    assert all(v.device.type == "cpu" and v.dtype == torch.float32 for v in ckpt["model"].values())
+    assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # autocast leaves the weights float32
+    if dtype == "float16":  # GradScaler scaled the loss, and most steps were taken
+        assert ckpt["scaler"] and ckpt["scaler"]["scale"] > 1
+        assert min(s["step"].item() for s in ckpt["optimizer"]["state"].values()) >= 30
     assert sample.main(["--checkpoint", str(out / "best.pt"), "--device", "cpu", "--max_new_tokens", "30",
                         "--seed", "1"]) == 0
+
+
+def test_gradient_accumulation_under_cuda_graphs_equals_eager(graph_replays):
+    """The bug this guards against: backward's .grad living in a CUDA graph's memory, which the
+    next micro-batch's replay overwrites (see train.keep_grads_outside_graphs)."""
+    eager = gradients_of_two_steps(None, torch.device("cuda"))
+    graphed = gradients_of_two_steps("reduce-overhead", torch.device("cuda"))
+    assert compiled_graphs() >= 1 and graph_replays
+    for step_eager, step_graphed in zip(eager, graphed, strict=True):
+        for a, b in zip(step_eager, step_graphed, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
 
 
 def test_compiled_model_matches_eager():
@@ -57,19 +94,25 @@ def test_compiled_model_matches_eager():
     idx = torch.randint(65, (4, 64), device="cuda")
     eager, _ = model(idx)
     compiled, _ = torch.compile(model)(idx)
+    assert compiled_graphs() >= 1
     assert relative_error(compiled, eager) < 1e-4
 
 
 @pytest.mark.parametrize("changes", [{}, dict(position="rotary", qk_norm=True)], ids=["classic", "levers"])
-def test_fused_attention_in_bf16_agrees_with_the_written_out_one_in_float32(changes):
-    """SDPA picks flash or memory-efficient kernels on a GPU; under bf16 autocast they must
-    stay within bf16's rounding of the float32 reference."""
+def test_flash_attention_in_bf16_trains_and_agrees_with_the_written_out_one_in_float32(changes):
+    """Only the flash kernel is allowed here, so this fails rather than falls back if training's
+    is_causal attention cannot take it; under bf16 autocast it must stay within bf16's rounding
+    of the float32 reference."""
     sdpa, manual = make_model(attention="sdpa", **changes), make_model(attention="manual", **changes)
     idx = torch.randint(65, (4, 64), device="cuda")
     reference, _ = manual(idx)
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION), torch.autocast("cuda", dtype=torch.bfloat16):
         fast, _ = sdpa(idx)
+        sdpa.train()
+        _, loss = sdpa(idx, idx)
+        loss.backward()  # the flash kernel's backward too
     assert relative_error(fast, reference) < 2e-2
+    assert all(torch.isfinite(p.grad).all() for p in sdpa.parameters())
 
 
 def test_kv_cache_gives_the_tokens_of_the_naive_path_on_the_gpu():
