@@ -463,7 +463,8 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
             scaler.scale(loss / micro_steps).backward()
         total = total + loss.detach()  # a new tensor: a CUDA graph's own output is overwritten next replay
     found_inf = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=device)
-    found_inf = all_sum_on_device(found_inf)  # any process's nan skips the step in all of them
+    # any process's nan skips the step in all of them; the max, as fused AdamW skips only on exactly 1
+    found_inf = all_reduce_on_device(found_inf, dist.ReduceOp.MAX)
     if scaler.is_enabled() and found_inf.item():  # fp16: GradScaler's step waits for the device anyway
         optimizer.zero_grad(set_to_none=False)
         return total / micro_steps, found_inf == 0
@@ -485,8 +486,9 @@ def keep_grads_outside_graphs(optimizer):
 
     Without one, backward hands the parameter the gradient tensor it computed, and under
     CUDA graphs that tensor lives in the graph's memory, which the next micro-batch's replay
-    overwrites before adding to it: gradient accumulation would silently lose all but the
-    last micro-batch. With a .grad in place, backward adds into it instead."""
+    overwrites before adding to it: gradient accumulation fails (PyTorch stops with "accessing
+    gradient tensor output of CUDAGraphs that has been overwritten"). With a .grad in place,
+    backward adds into it instead."""
     for group in optimizer.param_groups:
         for p in group["params"]:
             if p.grad is None:
@@ -532,7 +534,7 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
                 with autocast:
                     _, loss = model(x, y)
                 total += loss
-        out[split] = all_sum_on_device(total).item() / cfg.eval_iters  # the processes ran eval_iters in all
+        out[split] = all_reduce_on_device(total).item() / cfg.eval_iters  # the processes ran eval_iters in all
     model.train()
     return out
 
@@ -703,10 +705,11 @@ def share_batch(batch_size, grad_accum, world_size):
                     f"multiple of {world_size}")
 
 
-def all_sum_on_device(t):
-    """A tensor -> its sum over all processes, staying on the device (unchanged in a single process)."""
+def all_reduce_on_device(t, op=dist.ReduceOp.SUM):
+    """A tensor -> its sum (or max) over all processes, staying on the device (unchanged in a
+    single process)."""
     if dist.is_initialized():
-        dist.all_reduce(t)  # sum, in place, and every process receives the result
+        dist.all_reduce(t, op=op)  # in place, and every process receives the result
     return t
 
 
@@ -895,11 +898,29 @@ def main(argv=None):
     if start_iter == 0:
         evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
     bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, disable=rank != 0)
-    t_log, it_log, bad_steps = time.perf_counter(), start_iter, 0
-    pending = []  # (iteration, loss, whether the step was taken) on the device, read once per log_interval
+    t_log, it_log = time.perf_counter(), start_iter
+    pending, bad_steps = [], 0  # (iteration, loss, whether the step was taken) on the device, read in batches
+
+    def read_steps():
+        """The pending steps' losses and flags, in one wait for the device (not one per step, which
+        would also make the timing honest). Warn of each skipped step; too many in a row stop the run."""
+        nonlocal pending, bad_steps
+        losses = torch.stack([loss for _, loss, _ in pending]).tolist()
+        taken = torch.stack([ok for _, _, ok in pending]).tolist()
+        for (i, _, _), loss_value, ok in zip(pending, losses, taken):
+            bad_steps = 0 if ok else bad_steps + 1
+            if bad_steps and rank == 0:  # skipped already (train_step): the weights never saw it
+                tqdm.write(f"warning: the loss is {loss_value} at iteration {i}; the step was skipped "
+                           f"({bad_steps} in a row, --max_nan_skips {cfg.max_nan_skips})")
+            if bad_steps > cfg.max_nan_skips:
+                bar.close()
+                raise nan_error(f"the loss was nan or inf for {bad_steps} steps in a row, up to iteration {i}")
+        pending = []
+        return losses
     with StopOnCtrlC(enabled=world_size == 1) as stop:
         for it in range(start_iter, cfg.max_iters):
             if stop.requested:
+                read_steps()  # the skipped steps are warned about, and too many still stop the run
                 save_checkpoint(out_dir / "latest.pt", checkpoint(it))
                 bar.close()
                 print(f"stopped at iteration {it}; saved {out_dir / 'latest.pt'} — "
@@ -913,19 +934,7 @@ def main(argv=None):
 
             done = it + 1
             if done % cfg.log_interval == 0 or done % cfg.eval_interval == 0 or done == cfg.max_iters:
-                # one wait for the device per log_interval, not per step; it makes the timing honest too
-                losses = torch.stack([loss for _, loss, _ in pending]).tolist()
-                taken = torch.stack([ok for _, _, ok in pending]).tolist()
-                for (i, _, _), loss_value, ok in zip(pending, losses, taken):
-                    bad_steps = 0 if ok else bad_steps + 1
-                    if bad_steps:  # skipped already (train_step): the weights never saw it
-                        tqdm.write(f"warning: the loss is {loss_value} at iteration {i}; the step was skipped "
-                                   f"({bad_steps} in a row, --max_nan_skips {cfg.max_nan_skips})")
-                    if bad_steps > cfg.max_nan_skips:
-                        bar.close()
-                        raise nan_error(f"the loss was nan or inf for {bad_steps} steps in a row, up to "
-                                        f"iteration {i}")
-                pending = []
+                losses = read_steps()
                 now = time.perf_counter()
                 tokens_per_sec = (done - it_log) * tokens_per_iter / (now - t_log)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}")

@@ -71,9 +71,10 @@ def test_trains_compiled_on_the_gpu_and_samples_on_the_cpu(args, data_dir, tmp_p
     assert losses[-1] < losses[0] - 0.3  # learned something (on a CPU, float32: 3.77 -> 3.28 for the classic)
     ckpt = train.load_checkpoint(out / "best.pt", "")
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # autocast leaves the weights float32
-    if dtype == "float16":  # GradScaler scaled the loss, and most steps were taken
-        assert ckpt["scaler"] and ckpt["scaler"]["scale"] > 1
-        assert min(s["step"].item() for s in ckpt["optimizer"]["state"].values()) >= 30
+    if dtype == "float16":  # GradScaler scaled the loss, and most of the 40 steps were taken
+        last = train.load_checkpoint(out / "latest.pt", "")
+        assert last["scaler"] and last["scaler"]["scale"] > 1
+        assert min(s["step"].item() for s in last["optimizer"]["state"].values()) >= 30
     assert sample.main(["--checkpoint", str(out / "best.pt"), "--device", "cpu", "--max_new_tokens", "30",
                         "--seed", "1"]) == 0
 
