@@ -1,7 +1,7 @@
 """The baby GPT: a GPT is a finite-state Markov chain.
 
-    python babygpt.py                  # 50 steps; writes out/babygpt.dot (and a PNG if Graphviz is installed)
-    python babygpt.py --steps 300      # train longer, and watch the chain sharpen
+    python babygpt.py                  # the chain before, after 50 steps and after 300; writes out/babygpt.dot
+    python babygpt.py --steps 1000     # train longer, and watch the chain sharpen further
 
 With two tokens (0 and 1) and a context of 3, the model can only ever be in one of
 2**3 = 8 states, and all it does is give each state a probability for the next bit.
@@ -47,17 +47,19 @@ def next_bit_probs(model):
     return F.softmax(logits[:, -1, :], dim=-1)[:, 1]  # the last position predicts the next bit
 
 
-def train(model, X, Y, steps, lr=1e-3, weight_decay=0.1):
+def train(model, X, Y, steps, lr=1e-3, weight_decay=0.1, after_step=None):
     """Full-batch AdamW on all 12 windows at once; the loss is on the last position,
-    the one that sees the whole state. Returns the final loss."""
+    the one that sees the whole state. after_step(n) is called after step n. Returns the final loss."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss = torch.tensor(float("nan"))
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         logits, _ = model(X)  # (12, 3, 2)
         loss = F.cross_entropy(logits[:, -1, :], Y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if after_step:
+            after_step(step)
     return loss.item()
 
 
@@ -75,7 +77,9 @@ def to_dot(probs):
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--steps", type=int, default=50, help="training iterations (full batch)")
+    parser.add_argument("--steps", type=int, default=300, help="training iterations (full batch)")
+    parser.add_argument("--look_at", type=int, default=50, help="also show the chain after this many steps "
+                        "(50: where Karpathy's note shows it)")
     parser.add_argument("--seed", type=int, default=1337, help="seed for the initial weights")
     parser.add_argument("--dot", default="out/babygpt.dot", help="where to write the chain (Graphviz)")
     args = parser.parse_args(argv)
@@ -94,14 +98,19 @@ def main(argv=None):
     print(f"training on the {len(X)} windows of {BITS}: "
           + " ".join(f"{''.join(map(str, x.tolist()))}->{y}" for x, y in zip(X, Y.tolist())))
 
-    before = next_bit_probs(model)
-    loss = train(model, X, Y, args.steps)
-    after = next_bit_probs(model)
+    columns = {"before": next_bit_probs(model)}  # P(next=1) for each state, at each point shown
+
+    def look(step):
+        if step == args.look_at and 0 < step < args.steps:
+            columns[f"after {step}"] = next_bit_probs(model)
+    loss = train(model, X, Y, args.steps, after_step=look)
+    columns[f"after {args.steps}"] = after = next_bit_probs(model)
     print(f"after {args.steps} steps of AdamW (lr 1e-3, weight decay 0.1): loss {loss:.4f}\n")
     seen = {"".join(map(str, x.tolist())) for x in X}
-    print("state  P(next=1) before  after   in training?")
-    for state, p0, p1 in zip(STATES, before.tolist(), after.tolist()):
-        print(f"{state}    {p0:14.3f}  {p1:6.3f}   {'yes' if state in seen else 'no'}")
+    print("P(next=1)  " + "".join(f"{name:>11}" for name in columns) + "   in training?")
+    for i, state in enumerate(STATES):
+        print(f"state {state}" + "".join(f"{p[i].item():11.3f}" for p in columns.values())
+              + f"   {'yes' if state in seen else 'no'}")
 
     dot = Path(args.dot)
     try:

@@ -22,6 +22,7 @@ import difflib
 import hashlib
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -146,8 +147,8 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
             return
         # our own downloads are atomic, so a file that fails the check is someone else's
         raise UserError(f"{dest} exists but is not the expected file — move it away, "
-                        f"or encode it with --input {dest}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+                        f"or encode it with --input {shlex.quote(str(dest))}")
+    made = make_dir(dest.parent)
 
     def fetch(f):
         h = hashlib.sha256()
@@ -164,26 +165,48 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
                 f"{h.hexdigest()[:12]}…, expected {size:,} bytes, {sha256[:12]}…); nothing "
                 f"was written — try again later, or pass a good copy with --input FILE")
 
-    for attempt in range(1, tries + 1):
-        try:
-            write_atomically(dest, fetch)
-            return
-        except requests.RequestException as e:
-            if attempt == tries:
-                raise UserError(
-                    f"could not download {url} ({type(e).__name__}) after {tries} tries — "
-                    f"check your connection, or pass a local copy with --input FILE") from None
-            wait = 2 ** (attempt - 1)  # 1 s, then 2 s
-            print(f"download failed ({type(e).__name__}); trying again in {wait} s", file=sys.stderr)
-            time.sleep(wait)
+    try:
+        for attempt in range(1, tries + 1):
+            try:
+                write_atomically(dest, fetch)
+                return
+            except requests.RequestException as e:
+                if attempt == tries:
+                    raise UserError(
+                        f"could not download {url} ({type(e).__name__}) after {tries} tries — "
+                        f"check your connection, or pass a local copy with --input FILE") from None
+                wait = 2 ** (attempt - 1)  # 1 s, then 2 s
+                print(f"download failed ({type(e).__name__}); trying again in {wait} s", file=sys.stderr)
+                time.sleep(wait)
+    except BaseException:  # nothing downloaded: leave no empty folder behind either
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty after all: someone else's now
+                break
+        raise
+
+
+def make_dir(path):
+    """mkdir -p, with a one-line error for a path that cannot be a folder.
+    -> the folders it created, innermost first (so a failure can remove them again)."""
+    path = Path(path)
+    made = [p for p in [path, *path.parents] if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in the way, a path under a file, a place we may not write
+        raise UserError(f"cannot make the folder {path} ({e.strerror}) — choose another --out_dir") from None
+    return made
 
 
 def read_text(path):
     """Read a UTF-8 text file -> (text, sha256 of its bytes), with a clear error for anything else."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
+    if not path.exists():
         raise UserError(f"no such file: {path} — check the path you gave to --input")
-    raw = path.read_bytes()
+    raw = path.read_bytes()  # also from a pipe: --input /dev/stdin < my.txt
     if b"\x00" in raw:
         raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
     try:
@@ -244,7 +267,7 @@ def prepare(text, out_dir, source_sha256, source_name):
     """Encode `text`, split it 90/10 and write train.bin, val.bin and vocab.json."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, source_sha256)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
 
     t0 = time.perf_counter()
     chars, ids = encode(text)
@@ -300,8 +323,9 @@ def main(argv=None):
         text, sha = read_text(path)
     out_dir = args.out_dir or default_dir
     prepare(text, out_dir, sha, path.name)
-    if out_dir != DEFAULT_DATA_DIR:
-        print(f"next: python train.py --data_dir {out_dir}")
+    if out_dir != DEFAULT_DATA_DIR:  # its own run folder too: out/ may hold another text's run
+        run_dir = Path("out") / Path(out_dir).name
+        print(f"next: python train.py --data_dir {shlex.quote(str(out_dir))} --out_dir {shlex.quote(str(run_dir))}")
     return 0
 
 

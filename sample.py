@@ -45,12 +45,27 @@ def read_prompt_file(path):
         raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
 
 
+def checkpoint_path(checkpoint, out_dir):
+    """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir): its best.pt, or
+    its latest.pt before the run has a best."""
+    path = Path(checkpoint or out_dir)
+    if checkpoint and not path.is_dir():
+        return path
+    if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
+        print(f"note: {path} has no best.pt yet (the run stopped before its first evaluation after the "
+              f"start); sampling from latest.pt", file=sys.stderr)
+        return path / "latest.pt"
+    return path / "best.pt"
+
+
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out_dir", default="out", help="the training run to sample from (uses its best.pt)")
-    parser.add_argument("--checkpoint", help="a checkpoint file to use instead of <out_dir>/best.pt")
-    parser.add_argument("--prompt", help="text to continue (default, or when empty: a newline)")
+    parser.add_argument("--out_dir", default="out", help="the training run to sample from (uses its best.pt, "
+                        "or latest.pt before there is a best)")
+    parser.add_argument("--checkpoint", help="a checkpoint file (or a run's folder) to use instead of <out_dir>")
+    parser.add_argument("--prompt", help="text to continue (default, or when empty: a newline, or the "
+                        "vocabulary's first character if the text had no newline)")
     parser.add_argument("--prompt_file", help="read the prompt from this UTF-8 file instead")
     parser.add_argument("--num_samples", type=int, default=3, help="how many samples, generated as one batch")
     parser.add_argument("--max_new_tokens", type=int, default=500, help="characters to generate per sample")
@@ -82,10 +97,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
-    prompt = prompt or "\n"  # the model needs at least one character to start from
-    path = args.checkpoint or Path(args.out_dir) / "best.pt"
-    ckpt = load_checkpoint(path, "train a model first with `python train.py`")
+    ckpt = load_checkpoint(checkpoint_path(args.checkpoint, args.out_dir),
+                           "train a model first with `python train.py`")
     chars = ckpt["vocab"]["chars"]
+    # the model needs at least one character to start from; a one-line text has no newline
+    prompt = prompt or ("\n" if "\n" in chars else chars[0])
     prompt_ids = encode(prompt, chars)
     device = pick_device(args.device)
 

@@ -24,6 +24,7 @@ import csv
 import math
 import os
 import random
+import shlex
 import signal
 import sys
 import time
@@ -126,8 +127,9 @@ def flag_type(hint):
     return kind, help
 
 
-def add_flags(parser, config_class, skip=()):
-    """Add a --name flag for every field of a config dataclass, typed and with its help."""
+def add_flags(parser, config_class, skip=(), preset=None):
+    """Add a --name flag for every field of a config dataclass, typed and with its help,
+    which shows the value in effect: the preset's where it sets one, else the dataclass's."""
     hints = typing.get_type_hints(config_class, include_extras=True)
     for f in fields(config_class):
         if f.name in skip:
@@ -137,21 +139,38 @@ def add_flags(parser, config_class, skip=()):
             typed = dict(type=parse_bool, nargs="?", const=True, metavar="BOOL")
         else:
             typed = dict(type=kind, metavar=kind.__name__.upper())
+        default = f"{PRESETS[preset][f.name]}, from preset {preset}" if f.name in PRESETS.get(preset, {}) else f.default
         # SUPPRESS: a flag not given stays out of the result, so it cannot mask the preset's value
-        parser.add_argument(f"--{f.name}", help=f"{help} (default: {f.default})",
-                            default=argparse.SUPPRESS, **typed)
+        parser.add_argument(f"--{f.name}", help=f"{help} (default: {default})", default=argparse.SUPPRESS, **typed)
+
+
+def default_preset(device_name):
+    """The preset a run without --preset gets: the GPU recipe on CUDA, the laptop one elsewhere."""
+    cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
+    return "shakespeare" if cuda else "shakespeare-cpu"
 
 
 def parse_args(argv):
     """Return (preset name or None, resume flag, trace flag, {field: value} for the flags given)."""
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Presets: " + ", ".join(PRESETS))
+    # a first look at --preset and --device, so that --help can show the values they bring
+    first = argparse.ArgumentParser(add_help=False)  # (the full parser below judges what is given)
+    first.add_argument("--preset")
+    first.add_argument("--device", default="auto")
+    known = first.parse_known_args(argv)[0]
+    shown = known.preset if known.preset in PRESETS else default_preset(known.device)
+    parser = ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=f"Presets: {', '.join(PRESETS)}. The defaults above are those of preset {shown}"
+               + ("" if known.preset in PRESETS else ", which a run without --preset gets on this machine "
+                  "(shakespeare on CUDA, shakespeare-cpu elsewhere)")
+               + "; `--preset NAME --help` shows another's. With --resume, the run's own values are the defaults.")
     parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "
                         "on CUDA, shakespeare-cpu elsewhere); flags given after it override it")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
     parser.add_argument("--trace_shapes", action="store_true",
                         help="run one batch through the model, print every tensor's shape, and stop (no training)")
-    add_flags(parser, TrainConfig)
-    add_flags(parser, GPTConfig, skip={"vocab_size"})  # the vocabulary comes from the data
+    add_flags(parser, TrainConfig, preset=shown)
+    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown)  # the vocabulary comes from the data
     args = vars(parser.parse_args(argv))
     preset, resume, trace = args.pop("preset"), args.pop("resume"), args.pop("trace_shapes")
     return preset, resume, trace, args
@@ -423,12 +442,18 @@ class Optimizers:
             opt.load_state_dict(s)
 
 
-def lr_at(it, cfg):
-    """Linear warmup to cfg.lr, then a cosine decay to cfg.min_lr at the last step."""
-    if it < cfg.warmup_iters:
+def lr_at(it, cfg, extended_at=None):
+    """Linear warmup to cfg.lr, then a cosine decay to cfg.min_lr at the last step.
+
+    extended_at (iteration, lr): the run was resumed there with a new max_iters. Restarting
+    the schedule would throw the learning rate back up and undo what the run had learned,
+    so the decay goes on from the lr it had reached, down to min_lr at the new last step.
+    A finished run had reached min_lr, so its extension trains on at min_lr."""
+    if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
-    progress = (it - cfg.warmup_iters) / max(1, cfg.max_iters - cfg.warmup_iters)  # 0 -> 1
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (cfg.lr - cfg.min_lr)
+    start, top = extended_at or (cfg.warmup_iters, cfg.lr)
+    progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (top - cfg.min_lr)
 
 
 def uses_cuda_graphs(cfg):
@@ -722,22 +747,24 @@ def build_config(preset, resume, overrides, new_run=True):
     new_run: refuse an out_dir that already holds a run, which training would overwrite.
     -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
-    ckpt, notes = None, []
+    ckpt, notes, flags = None, [], overrides
     if resume:
-        if preset is not None:
-            raise UserError("--preset cannot be combined with --resume: the run keeps its own config — "
-                            "drop --preset, and give single flags to change settings")
         ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
         values = {**ckpt["train_config"], **ckpt["model_config"]}
-        changed = {k: v for k, v in overrides.items() if k in values and values[k] != v}
-        fixed = [f"{k}={values[k]}" for k in changed
+        # the command the run was started with, plus --resume, works: its preset must agree with the run,
+        # except where a flag of the command overrides it
+        given = {**PRESETS.get(preset, {}), **overrides}
+        changed = {k: v for k, v in given.items() if k in values and values[k] != v}
+        fixed = [f"{k}={values[k]} (given: {changed[k]})" for k in changed
                  if (k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer"]
         if fixed:
             raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
-                            f"to that setup — drop those flags to resume")
-        source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}"
+                            f"to that setup — resume with the preset and flags the run was started with")
+        source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
+                                                                                     if preset else "")
         # training settings may change: the optimizer keeps its state, the schedule follows the new values
         notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in changed.items()]
+        overrides = given
     else:
         for name in ("latest.pt", "best.pt") if new_run else ():
             if (out_dir / name).exists():
@@ -748,7 +775,7 @@ def build_config(preset, resume, overrides, new_run=True):
         values = dict(PRESETS[preset])
         source = f"preset {preset}"
     values.update(overrides)
-    given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
+    given = ", ".join(f"--{k} {v}" for k, v in flags.items())
     return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
 
 
@@ -778,6 +805,10 @@ def main(argv=None):
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)
+    if ckpt is not None and not trace and cfg.max_iters <= ckpt["iter"]:
+        raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is {cfg.max_iters}, "
+                        f"so there is nothing to train — to train on, give a larger one, e.g. --max_iters "
+                        f"{2 * ckpt['iter']} (the learning rate goes on from where the run was)")
     if len(splits["val"]) <= mcfg.block_size:
         raise UserError(f"{Path(cfg.data_dir) / 'val.bin'} has {len(splits['val']):,} tokens, not more than "
                         f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
@@ -788,6 +819,8 @@ def main(argv=None):
     rank, world_size, device = init_distributed(device)
     say = print if rank == 0 else lambda *args, **kwargs: None  # only process 0 talks and writes
     say(summary)
+    for name, config in (("training", cfg), ("model", mcfg)):  # every value in effect, wherever it came from
+        say(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
     dtype, autocast, use_compile = precision(cfg, device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     data_generator = torch.Generator().manual_seed(cfg.seed)  # the same in every process (see get_batch)
@@ -796,7 +829,7 @@ def main(argv=None):
         return print_shapes(build_model(mcfg).to(device), splits["train"], cfg, mcfg, device)
     raw_model, optimizer, scaler = build_training(cfg, mcfg, device, dtype)
     start_iter, best_val, elapsed_before = 0, float("inf"), 0.0
-    last_saved = None  # the iteration of latest.pt, once there is one
+    last_saved, extended_at = None, None  # the iteration of latest.pt, once there is one; see lr_at
     if ckpt is not None:
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -807,7 +840,12 @@ def main(argv=None):
         for note in set_rng_states(ckpt["rng"], data_generator, rank, world_size, device):
             say(note)
         start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
-        last_saved = start_iter
+        last_saved, extended_at = start_iter, ckpt.get("extended_at")
+        before = TrainConfig(**ckpt["train_config"])
+        if cfg.max_iters != before.max_iters and start_iter > cfg.warmup_iters:  # see lr_at
+            extended_at = (start_iter, lr_at(start_iter, before, extended_at))
+            say(f"note: the learning rate goes on from {extended_at[1]:.2e}, where the run was, down to "
+                f"--min_lr {cfg.min_lr:g} at iteration {cfg.max_iters}")
         configure_groups(optimizer, cfg)  # these flags may have changed
     model, no_sync = raw_model, nullcontext
     if dist.is_initialized():  # averages the gradients over the processes during backward
@@ -839,10 +877,10 @@ def main(argv=None):
     if mcfg.model == "bigram":
         say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {raw_model.num_params():,} parameters")
     else:
-        say(f"model: {raw_model.num_params() / 1e6:.2f}M parameters "
-            f"({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings), "
-            f"{mcfg.n_layer} layers, {mcfg.n_head} heads, {mcfg.n_embd} wide, block {mcfg.block_size}, "
-            f"vocab {mcfg.vocab_size}")
+        learned = "" if mcfg.position == "rotary" else (  # rotary positions are angles, not weights
+            f" ({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings)")
+        say(f"model: {raw_model.num_params() / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layers, "
+            f"{mcfg.n_head} heads, {mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
     say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
           f"{tokens_per_iter:,}; iterations {start_iter} -> {cfg.max_iters}")
 
@@ -853,6 +891,7 @@ def main(argv=None):
             "model": raw_model.state_dict(),  # the uncompiled module: no "_orig_mod." prefixes
             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
             "iter": it, "best_val_loss": best_val, "rng": rng_states(data_generator, device),
+            "extended_at": extended_at,
             "elapsed_s": elapsed_before + time.perf_counter() - t_train,
         }
 
@@ -897,7 +936,8 @@ def main(argv=None):
     t_train, eval_seconds = time.perf_counter(), 0.0
     if start_iter == 0:
         evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
-    bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, disable=rank != 0)
+    bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, disable=rank != 0,
+               mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
     t_log, it_log = time.perf_counter(), start_iter
     pending, bad_steps = [], 0  # (iteration, loss, whether the step was taken) on the device, read in batches
 
@@ -924,9 +964,9 @@ def main(argv=None):
                 save_checkpoint(out_dir / "latest.pt", checkpoint(it))
                 bar.close()
                 print(f"stopped at iteration {it}; saved {out_dir / 'latest.pt'} — "
-                      f"continue with: python train.py --resume --out_dir {out_dir}")
+                      f"continue with: python train.py --resume --out_dir {shlex.quote(str(out_dir))}")
                 return 130
-            lr = lr_at(it, cfg)
+            lr = lr_at(it, cfg, extended_at)
             loss, taken = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps,
                                      no_sync, device)
             pending.append((it, loss, taken))
@@ -937,7 +977,7 @@ def main(argv=None):
                 losses = read_steps()
                 now = time.perf_counter()
                 tokens_per_sec = (done - it_log) * tokens_per_iter / (now - t_log)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}")
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}", refresh=False)
                 if done % cfg.eval_interval == 0 or done == cfg.max_iters:
                     evaluate(done, lr, tokens_per_sec)
                 t_log, it_log = time.perf_counter(), done

@@ -2,6 +2,7 @@
 line, `error: what went wrong — what to do`, exit code 2, and leave every file as it was.
 README.md lists the same cases (a test below checks that the two lists agree)."""
 
+import gc
 import os
 import pickle
 import re
@@ -65,6 +66,13 @@ CASES = [
      "data already holds data prepared from another text", None),
     ("prepare-download-target-taken", prepare, ["--out_dir", "mine"], "mine/input.txt exists but is not the expected",
      write("mine/input.txt", b"my own notes\n")),
+    ("prepare-input-is-a-folder", prepare, ["--input", "texts"], "texts is a folder, not a file", None),
+    ("prepare-out-dir-is-a-file", prepare, ["--input", "texts/play.txt", "--out_dir", "texts/digits.txt"],
+     "cannot make the folder texts/digits.txt (File exists) — choose another --out_dir", None),
+    ("prepare-out-dir-under-a-file", prepare, ["--input", "texts/play.txt", "--out_dir", "texts/digits.txt/data"],
+     "cannot make the folder texts/digits.txt/data (Not a directory) — choose another --out_dir", None),
+    ("prepare-out-dir-cannot-be-made", prepare, ["--input", "texts/play.txt", "--out_dir", "/proc/x"],
+     "cannot make the folder /proc/x (No such file or directory) — choose another --out_dir", None),
     ("prepare-unknown-flag", prepare, ["--inptu", "a.txt"], "unknown argument --inptu — did you mean --input?", None),
 
     ("train-unknown-preset", train, T + ["--preset", "shakespear"], "invalid choice: 'shakespear'", None),
@@ -104,17 +112,27 @@ CASES = [
      "cannot write in texts/play.txt/out (Not a directory)", None),
     ("train-resume-nothing", train, T + ["--resume"], "no checkpoint at new/latest.pt", None),
     ("train-resume-other-shape", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--n_embd", "64"],
-     "the checkpoint has n_embd=32; its weights (and optimizer state) belong to that setup", None),
+     "the checkpoint has n_embd=32 (given: 64); its weights (and optimizer state) belong to that setup", None),
     ("train-resume-other-text", train, TINY + ["--data_dir", "reversed", "--out_dir", "run", "--resume"],
      "reversed was prepared from another text than the checkpoint's (play.txt)", None),
     ("train-resume-other-vocabulary", train, TINY + ["--data_dir", "digits", "--out_dir", "run", "--resume"],
      "digits has a different vocabulary from the checkpoint", None),
-    ("train-resume-with-preset", train, ["--out_dir", "run", "--resume", "--preset", "shakespeare"],
-     "--preset cannot be combined with --resume", None),
+    ("train-resume-other-preset", train,
+     ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
+     "the checkpoint has n_layer=2 (given: 6), n_head=2 (given: 6), n_embd=32 (given: 384), block_size=16 "
+     "(given: 256); its weights (and optimizer state) belong to that setup — resume with the preset and flags the "
+     "run was started with", None),
+    ("train-resume-finished", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "the run in run is at iteration 12 and --max_iters is 12, so there is nothing to train — to train on, give a "
+     "larger one, e.g. --max_iters 24", None),
+    ("train-resume-behind", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "8"],
+     "the run in run is at iteration 12 and --max_iters is 8, so there is nothing to train", None),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"], "no checkpoint at new/best.pt", None),
+    ("sample-checkpoint-folder-without-run", sample, ["--checkpoint", "texts"], "no checkpoint at texts/best.pt",
+     None),
     ("sample-malicious-pickle", sample, ["--checkpoint", "evil.pt"], "evil.pt is not a checkpoint of this project",
      write("evil.pt", pickle.dumps(Evil()))),
     ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),
@@ -176,6 +194,7 @@ def test_bad_input(case_id, script, argv, message, setup, template, tmp_path, mo
     before = snapshot(work)
     capsys.readouterr()
 
+    gc.collect()  # an earlier test's garbage (a socket, say) must not warn in here
     with warnings.catch_warnings(record=True) as caught:  # a warning would be more lines on stderr
         warnings.simplefilter("always")
         assert run_cli(script.main, argv) == 2

@@ -152,7 +152,7 @@ def test_download_failure_names_the_url(monkeypatch, tmp_path):
     url = "http://127.0.0.1:9/input.txt"  # port 9 (discard) is closed
     with pytest.raises(UserError, match=r"could not download http://127\.0\.0\.1:9/input\.txt .*--input"):
         prepare.main(["--url", url, "--out_dir", str(tmp_path / "d")])
-    assert list((tmp_path / "d").iterdir()) == []
+    assert not (tmp_path / "d").exists()  # not even an empty folder is left behind
 
 
 def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
@@ -163,3 +163,33 @@ def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
     vocab, train, val = read_bins(out)
     assert len(train) + len(val) == len(server.payload)
     assert (out / "input.txt").read_bytes() == server.payload
+
+
+def test_the_printed_next_command_works_as_printed(corpus, run_dir, tmp_path, monkeypatch, capsys):
+    """After the Shakespeare set-up, out/ holds a run; the command prepare.py prints for your
+    own text must train, pasted as it is, even with a space in the file's name."""
+    import shlex
+    import shutil
+
+    import train
+    from conftest import TINY
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(run_dir, tmp_path / "out")  # the set-up's run
+    shutil.copy(corpus, tmp_path / "my notes.txt")
+    assert prepare.main(["--input", "my notes.txt"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == "next: python train.py --data_dir 'data/my notes' --out_dir 'out/my notes'"
+    argv = shlex.split(line.removeprefix("next: "))[2:]
+    assert train.main(argv + TINY) == 0  # the printed flags, at the tiny test size
+    assert (tmp_path / "out/my notes/best.pt").is_file()
+
+
+def test_a_piped_text_is_read(corpus, tmp_path):
+    import subprocess
+    import sys
+    with open(corpus, "rb") as f:
+        p = subprocess.run([sys.executable, str(Path(prepare.__file__)), "--input", "/dev/stdin", "--out_dir",
+                            str(tmp_path / "piped")], stdin=f, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    vocab, train, val = read_bins(tmp_path / "piped")
+    assert len(train) + len(val) == len(corpus.read_text())

@@ -153,3 +153,33 @@ def test_refuses_files_that_are_not_our_checkpoints(tmp_path, content):
         path.write_bytes(content)
     with pytest.raises(UserError, match="not a checkpoint of this project"):
         sample.main(["--out_dir", str(tmp_path)])
+
+
+def test_a_text_without_a_newline_samples_with_no_prompt(tmp_path, capsys):
+    """The default prompt is a newline; a one-line text has none, so its first character is used."""
+    import prepare
+    from conftest import TINY
+    (tmp_path / "line.txt").write_text("abc de fgh " * 200)  # one line, no newline at all
+    assert prepare.main(["--input", str(tmp_path / "line.txt"), "--out_dir", str(tmp_path / "d")]) == 0
+    assert train.main(TINY + ["--data_dir", str(tmp_path / "d"), "--out_dir", str(tmp_path / "o"),
+                              "--max_iters", "4"]) == 0
+    capsys.readouterr()
+    text = samples(capsys, ["--out_dir", str(tmp_path / "o"), "--max_new_tokens", "20", "--num_samples", "1"])
+    assert len(text.splitlines()[1]) == 21  # the prompt, " ", and 20 new characters
+
+
+def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys):
+    import shutil
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    (run / "best.pt").unlink()  # as if stopped before its first evaluation after the start
+    assert sample.main(["--out_dir", str(run), "--max_new_tokens", "20", "--device", "cpu"]) == 0
+    a, err = capsys.readouterr()
+    assert err.startswith(f"note: {run} has no best.pt yet") and err.endswith("sampling from latest.pt\n")
+    b = samples(capsys, ["--checkpoint", str(run / "latest.pt"), "--max_new_tokens", "20", "--device", "cpu"])
+    assert a == b
+
+
+def test_a_run_folder_is_a_checkpoint_too(run_dir, capsys):
+    a = samples(capsys, ["--checkpoint", str(run_dir), "--max_new_tokens", "20", "--device", "cpu"])
+    b = samples(capsys, ["--checkpoint", str(run_dir / "best.pt"), "--max_new_tokens", "20", "--device", "cpu"])
+    assert a == b

@@ -221,8 +221,8 @@ def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
     prepare.main(["--input", str(other / "t.txt"), "--out_dir", str(other)])
     with pytest.raises(UserError, match="different vocabulary"):
         train.main(args + ["--resume", "--data_dir", str(other)])
-    with pytest.raises(UserError, match="--preset cannot be combined with --resume"):
-        train.main(args + ["--resume", "--preset", "shakespeare"])
+    with pytest.raises(UserError, match=r"n_layer=2 \(given: 6\)"):  # another preset's model
+        train.main(["--data_dir", str(data_dir), "--out_dir", str(out), "--resume", "--preset", "shakespeare"])
     with pytest.raises(UserError, match="nothing to resume"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new"), "--resume"])
 
@@ -239,10 +239,10 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
 
     lr_at = train.lr_at
 
-    def ctrl_c_during_step_6(it, cfg):  # lr_at is called once at the top of each step
+    def ctrl_c_during_step_6(it, cfg, *rest):  # lr_at is called once at the top of each step
         if it == 6:
             signal.raise_signal(signal.SIGINT)
-        return lr_at(it, cfg)
+        return lr_at(it, cfg, *rest)
 
     monkeypatch.setattr(train, "lr_at", ctrl_c_during_step_6)
     parts = tmp_path / "parts"
@@ -331,3 +331,75 @@ def test_muon_takes_the_block_matrices_and_adamw_the_rest():
     assert {names[id(p)] for p in kinds["decay"]["params"]} == {"transformer.wte.weight", "transformer.wpe.weight"}
     assert kinds["muon"]["lr_scale"] == pytest.approx(30) and kinds["no_decay"]["weight_decay"] == 0
     assert isinstance(optimizer.state_dict()["optimizers"], list)
+
+
+# ----------------------------------------------------------------------------
+# What a newcomer tries next
+
+
+def test_training_longer_goes_on_from_the_learning_rate_the_run_had(data_dir, tmp_path, capsys):
+    """A finished 12-step run taken on to 24 steps: no jump back up to the peak learning rate,
+    and a lower val loss at the end than at step 12."""
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
+    assert train.main(args) == 0
+    capsys.readouterr()
+    assert train.main(args + ["--resume", "--max_iters", "24"]) == 0
+    assert "note: the learning rate goes on from 8.00e-04, where the run was" in capsys.readouterr().out
+    rows = read_log(tmp_path / "o")
+    assert [int(r["iter"]) for r in rows][-4:] == [12, 16, 20, 24]
+    assert max(float(r["lr"]) for r in rows if int(r["iter"]) > 12) == pytest.approx(8e-4)  # min_lr, no jump
+    assert float(rows[-1]["val_loss"]) < float(next(r for r in rows if r["iter"] == "12")["val_loss"])
+
+
+def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
+    cfg = train.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=100)
+    at_50 = train.lr_at(50, cfg)
+    longer = dataclasses.replace(cfg, max_iters=200)
+    lrs = [train.lr_at(it, longer, (50, at_50)) for it in range(50, 201)]
+    assert lrs[0] == at_50 and lrs[-1] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # only down from there
+
+
+def test_the_same_command_with_resume_accepts_its_preset(data_dir, tmp_path, capsys):
+    args = ["--preset", "cpu-speedrun"] + TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
+    assert train.main(args + ["--max_iters", "8"]) == 0
+    assert train.main(args + ["--max_iters", "12", "--resume"]) == 0
+    assert "config: resuming" in capsys.readouterr().out
+
+
+def test_help_shows_the_values_a_run_would_use(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    preset = train.default_preset("auto")
+    assert f"(default: {train.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
+    assert f"the defaults above are those of preset {preset}, which a run without --preset gets" in shown.lower()
+    with pytest.raises(SystemExit):
+        train.parse_args(["--preset", "bigram", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "(default: bigram, from preset bigram)" in shown and "(default: 0.03, from preset bigram)" in shown
+
+
+def test_a_run_prints_every_value_in_effect(data_dir, tmp_path, capsys):
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr()
+    training = next(line for line in printed.out.splitlines() if line.startswith("training settings: "))
+    model = next(line for line in printed.out.splitlines() if line.startswith("model settings: "))
+    assert "lr=0.008 " in training and "optimizer=muon " in training and "max_iters=12 " in training
+    assert "position=rotary " in model and "n_embd=32 " in model
+    assert "model: 0.03M parameters, 2 layers" in printed.out  # rotary: no position embeddings to leave out
+
+
+def test_the_progress_bar_draws_rarely_into_a_log_file(data_dir, tmp_path, capsys):
+    """stderr is not a terminal here: 40 steps with a loss every 2 would draw the bar 20 times or more."""
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--max_iters", "40",
+                              "--eval_interval", "40"]) == 0
+    assert capsys.readouterr().err.count("train: ") <= 5  # the start, the end, around the one evaluation
+
+
+def test_trace_shapes_shows_qk_norm_and_rotary(data_dir, tmp_path, capsys):
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--trace_shapes"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"attn: qk-norm\(q\), unit RMS per head +\(8, 2, 16, 16\)", printed)
+    assert re.search(r"attn: rotary angles cos, sin +\(16, 8\) +\(T, hs/2\)", printed)
+    assert re.search(r"attn: rotary\(q\), turned by position +\(8, 2, 16, 16\)", printed)
