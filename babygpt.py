@@ -15,6 +15,7 @@ Markov chain" (2023); the code is this repo's model.py.
 """
 
 import argparse
+import shlex
 import shutil
 import subprocess
 import sys
@@ -125,7 +126,8 @@ def main(argv=None):
             raise UserError(f"Graphviz could not draw {dot} (see its message above) — the .dot file is fine")
         print(f"drew it as {png}")
     else:
-        print(f"to draw it, install Graphviz and run: dot -Tpng {dot} -o {dot.with_suffix('.png')}")
+        print(f"to draw it, install Graphviz and run: dot -Tpng {shlex.quote(str(dot))} -o "
+              f"{shlex.quote(str(dot.with_suffix('.png')))}")
     return 0
 
 

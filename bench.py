@@ -20,6 +20,7 @@ import functools
 import platform
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -320,7 +321,7 @@ def run_suite(args):
     if args.list:
         for name, (cmd, limit) in suite_plan(args, out_dir / "<date-time>").items():
             argv = cmd if name == "prepare" else job_argv(cmd, args)
-            print(f"{name}: python {' '.join(argv)}  (limit {limit} s)")
+            print(f"{name}: python {shlex.join(argv)}  (limit {limit} s)")
         return 0
     suite_plan(args, out_dir)  # an unknown job is refused before anything is made
     if args.input and not Path(args.input).is_file():
@@ -351,10 +352,10 @@ def run_suite(args):
             lines, head = [], f"== {name}: not started, the suite's --time_limit is spent"
             failed += 1
         else:
-            print(f"== {name}: python {' '.join(argv)}", flush=True)
+            print(f"== {name}: python {shlex.join(argv)}", flush=True)
             code, seconds, lines = run_job(argv, run_dir / f"{name}.log", limit)
             status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"
-            head = f"== {name} ({status}): python {' '.join(argv)}"
+            head = f"== {name} ({status}): python {shlex.join(argv)}"
             failed += code != 0
         append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
         print(*(f"   {line}" for line in [head.split(": python")[0]] + lines), sep="\n", flush=True)

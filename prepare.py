@@ -323,8 +323,8 @@ def main(argv=None):
         text, sha = read_text(path)
     out_dir = args.out_dir or default_dir
     prepare(text, out_dir, sha, path.name)
-    if out_dir != DEFAULT_DATA_DIR:  # its own run folder too: out/ may hold another text's run
-        run_dir = Path("out") / Path(out_dir).name
+    if Path(out_dir).resolve() != Path(DEFAULT_DATA_DIR).resolve():  # its own run folder too: out/ may
+        run_dir = Path("out") / Path(out_dir).resolve().name                 # hold another text's run
         print(f"next: python train.py --data_dir {shlex.quote(str(out_dir))} --out_dir {shlex.quote(str(run_dir))}")
     return 0
 

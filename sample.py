@@ -51,6 +51,9 @@ def checkpoint_path(checkpoint, out_dir):
     path = Path(checkpoint or out_dir)
     if checkpoint and not path.is_dir():
         return path
+    if checkpoint and not any((path / name).is_file() for name in ("best.pt", "latest.pt")):
+        raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point --checkpoint "
+                        f"at a run's folder or a .pt file written by train.py")
     if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
         print(f"note: {path} has no best.pt yet (the run stopped before its first evaluation after the "
               f"start); sampling from latest.pt", file=sys.stderr)

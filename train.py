@@ -153,10 +153,13 @@ def default_preset(device_name):
 def parse_args(argv):
     """Return (preset name or None, resume flag, trace flag, {field: value} for the flags given)."""
     # a first look at --preset and --device, so that --help can show the values they bring
-    first = argparse.ArgumentParser(add_help=False)  # (the full parser below judges what is given)
+    first = ArgumentParser(add_help=False)
     first.add_argument("--preset")
     first.add_argument("--device", default="auto")
-    known = first.parse_known_args(argv)[0]
+    try:
+        known = first.parse_known_args(argv)[0]
+    except UserError:  # (a mistake here is the full parser's to report, below)
+        known = argparse.Namespace(preset=None, device="auto")
     shown = known.preset if known.preset in PRESETS else default_preset(known.device)
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -443,17 +446,22 @@ class Optimizers:
 
 
 def lr_at(it, cfg, extended_at=None):
-    """Linear warmup to cfg.lr, then a cosine decay to cfg.min_lr at the last step.
-
-    extended_at (iteration, lr): the run was resumed there with a new max_iters. Restarting
-    the schedule would throw the learning rate back up and undo what the run had learned,
-    so the decay goes on from the lr it had reached, down to min_lr at the new last step.
-    A finished run had reached min_lr, so its extension trains on at min_lr."""
+    """Linear warmup to cfg.lr, then a cosine decay to cfg.min_lr at the last step."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
-    start, top = extended_at or (cfg.warmup_iters, cfg.lr)
+    return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
+
+
+def decay_left(it, cfg, extended_at=None):
+    """Where the cosine decay is at step it: 1 at its start (lr), 0 at its end (min_lr).
+
+    extended_at (iteration, decay_left there): the run was resumed at that iteration with
+    a new max_iters. Restarting the schedule would throw the learning rate back up and undo
+    what the run had learned, so the decay goes on from where it was, down to 0 at the new
+    last step. A finished run was at 0 already, so its extension trains on at min_lr."""
+    start, height = extended_at or (cfg.warmup_iters, 1.0)
     progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (top - cfg.min_lr)
+    return height * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def uses_cuda_graphs(cfg):
@@ -747,35 +755,33 @@ def build_config(preset, resume, overrides, new_run=True):
     new_run: refuse an out_dir that already holds a run, which training would overwrite.
     -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
-    ckpt, notes, flags = None, [], overrides
+    ckpt, notes = None, []
     if resume:
         ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
         values = {**ckpt["train_config"], **ckpt["model_config"]}
-        # the command the run was started with, plus --resume, works: its preset must agree with the run,
-        # except where a flag of the command overrides it
+        # the command the run was started with, plus --resume, works: its preset is only checked against
+        # the run (where no flag of the command overrides it); the run keeps its own training values
         given = {**PRESETS.get(preset, {}), **overrides}
-        changed = {k: v for k, v in given.items() if k in values and values[k] != v}
-        fixed = [f"{k}={values[k]} (given: {changed[k]})" for k in changed
-                 if (k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer"]
+        fixed = [f"{k}={values[k]} (given: {v})" for k, v in given.items() if k in values and values[k] != v
+                 and ((k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer")]
         if fixed:
             raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
                             f"to that setup — resume with the preset and flags the run was started with")
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
                                                                                      if preset else "")
         # training settings may change: the optimizer keeps its state, the schedule follows the new values
-        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in changed.items()]
-        overrides = given
+        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in overrides.items()
+                 if k in values and values[k] != v]
     else:
         for name in ("latest.pt", "best.pt") if new_run else ():
             if (out_dir / name).exists():
                 raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
                                 f"or choose a new --out_dir")
-        if preset is None:
-            preset = "shakespeare" if pick_device(overrides.get("device", "auto")).type == "cuda" else "shakespeare-cpu"
+        preset = preset or default_preset(overrides.get("device", "auto"))
         values = dict(PRESETS[preset])
         source = f"preset {preset}"
     values.update(overrides)
-    given = ", ".join(f"--{k} {v}" for k, v in flags.items())
+    given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
     return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
 
 
@@ -842,10 +848,10 @@ def main(argv=None):
         start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
         last_saved, extended_at = start_iter, ckpt.get("extended_at")
         before = TrainConfig(**ckpt["train_config"])
-        if cfg.max_iters != before.max_iters and start_iter > cfg.warmup_iters:  # see lr_at
-            extended_at = (start_iter, lr_at(start_iter, before, extended_at))
-            say(f"note: the learning rate goes on from {extended_at[1]:.2e}, where the run was, down to "
-                f"--min_lr {cfg.min_lr:g} at iteration {cfg.max_iters}")
+        if cfg.max_iters != before.max_iters and start_iter > cfg.warmup_iters:  # see decay_left
+            extended_at = (start_iter, decay_left(start_iter, before, extended_at))
+            say(f"note: the learning rate goes on from {lr_at(start_iter, cfg, extended_at):.2e}, where the run "
+                + (f"was, down to --min_lr at iteration {cfg.max_iters}" if extended_at[1] else "ended: --min_lr"))
         configure_groups(optimizer, cfg)  # these flags may have changed
     model, no_sync = raw_model, nullcontext
     if dist.is_initialized():  # averages the gradients over the processes during backward

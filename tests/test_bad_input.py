@@ -131,8 +131,8 @@ CASES = [
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"], "no checkpoint at new/best.pt", None),
-    ("sample-checkpoint-folder-without-run", sample, ["--checkpoint", "texts"], "no checkpoint at texts/best.pt",
-     None),
+    ("sample-checkpoint-folder-without-run", sample, ["--checkpoint", "texts"],
+     "texts is a folder without a checkpoint (no best.pt or latest.pt)", None),
     ("sample-malicious-pickle", sample, ["--checkpoint", "evil.pt"], "evil.pt is not a checkpoint of this project",
      write("evil.pt", pickle.dumps(Evil()))),
     ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),

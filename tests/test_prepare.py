@@ -187,9 +187,8 @@ def test_the_printed_next_command_works_as_printed(corpus, run_dir, tmp_path, mo
 def test_a_piped_text_is_read(corpus, tmp_path):
     import subprocess
     import sys
-    with open(corpus, "rb") as f:
-        p = subprocess.run([sys.executable, str(Path(prepare.__file__)), "--input", "/dev/stdin", "--out_dir",
-                            str(tmp_path / "piped")], stdin=f, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+    p = subprocess.run([sys.executable, str(Path(prepare.__file__)), "--input", "/dev/stdin", "--out_dir",
+                        str(tmp_path / "piped")], input=corpus.read_bytes(), capture_output=True)  # a pipe
+    assert p.returncode == 0, p.stderr.decode()
     vocab, train, val = read_bins(tmp_path / "piped")
     assert len(train) + len(val) == len(corpus.read_text())

@@ -95,10 +95,10 @@ def test_truncated_bin_is_caught(data_dir, tmp_path):
 
 def test_default_preset_follows_the_device(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no out/ here
-    monkeypatch.setattr(train, "pick_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     values, _, summary = train.build_config(None, False, {})
     assert values["n_embd"] == 384 and summary == "config: preset shakespeare"
-    monkeypatch.setattr(train, "pick_device", lambda name: torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     values, _, summary = train.build_config(None, False, {})
     assert values == train.PRESETS["shakespeare-cpu"] and summary == "config: preset shakespeare-cpu"
 
@@ -344,7 +344,7 @@ def test_training_longer_goes_on_from_the_learning_rate_the_run_had(data_dir, tm
     assert train.main(args) == 0
     capsys.readouterr()
     assert train.main(args + ["--resume", "--max_iters", "24"]) == 0
-    assert "note: the learning rate goes on from 8.00e-04, where the run was" in capsys.readouterr().out
+    assert "note: the learning rate goes on from 8.00e-04, where the run ended: --min_lr" in capsys.readouterr().out
     rows = read_log(tmp_path / "o")
     assert [int(r["iter"]) for r in rows][-4:] == [12, 16, 20, 24]
     assert max(float(r["lr"]) for r in rows if int(r["iter"]) > 12) == pytest.approx(8e-4)  # min_lr, no jump
@@ -355,16 +355,29 @@ def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
     cfg = train.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=100)
     at_50 = train.lr_at(50, cfg)
     longer = dataclasses.replace(cfg, max_iters=200)
-    lrs = [train.lr_at(it, longer, (50, at_50)) for it in range(50, 201)]
-    assert lrs[0] == at_50 and lrs[-1] == pytest.approx(1e-4)
+    extended_at = (50, train.decay_left(50, cfg))
+    lrs = [train.lr_at(it, longer, extended_at) for it in range(50, 201)]
+    assert lrs[0] == pytest.approx(at_50) and lrs[-1] == pytest.approx(1e-4)
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # only down from there
+    # a new --lr or --min_lr on a later resume still counts: the run keeps its place in the decay
+    higher = dataclasses.replace(longer, lr=2e-3, min_lr=2e-4)
+    assert train.lr_at(50, higher, extended_at) == pytest.approx(2 * at_50)
 
 
 def test_the_same_command_with_resume_accepts_its_preset(data_dir, tmp_path, capsys):
+    """The preset is checked against the run, not applied over it: cpu-speedrun's 250 steps do not
+    replace the run's own --max_iters, nor its lr the one a resume changed."""
     args = ["--preset", "cpu-speedrun"] + TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
     assert train.main(args + ["--max_iters", "8"]) == 0
-    assert train.main(args + ["--max_iters", "12", "--resume"]) == 0
-    assert "config: resuming" in capsys.readouterr().out
+    del args[args.index("--max_iters"):args.index("--max_iters") + 2]  # no --max_iters: the run's own counts
+    ckpt = train.load_checkpoint(tmp_path / "o" / "latest.pt", "")
+    ckpt["train_config"]["max_iters"] = 12  # as if stopped at 8 of 12
+    train.save_checkpoint(tmp_path / "o" / "latest.pt", ckpt)
+    capsys.readouterr()
+    assert train.main(args + ["--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "config: resuming" in out and ", preset cpu-speedrun" in out and "iterations 8 -> 12" in out
+    assert "max_iters=12 " in out and "lr=0.008 " in out
 
 
 def test_help_shows_the_values_a_run_would_use(capsys):
