@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from model import GPT, GPTConfig
-from prepare import ArgumentParser, UserError, run_cli, write_atomically
+from cli import ArgumentParser, UserError, run_cli, write_atomically
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
 BITS = "111101111011110"

@@ -31,8 +31,8 @@ import torch
 
 import train
 from model import GPT, GPTConfig
-from prepare import ArgumentParser, UserError, run_cli
-from train import PRESETS, load_checkpoint, model_from_checkpoint, pick_device, split_config
+from cli import ArgumentParser, UserError, add_flags, parse_bool, pick_device, run_cli
+from train import PRESETS, load_checkpoint, model_from_checkpoint, split_config
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
 # contains (torch.cuda.get_device_name: "NVIDIA H100 80GB HBM3" is the SXM card); first match wins
@@ -385,10 +385,10 @@ def main(argv=None):
     t.add_argument("--warmup", type=int, default=5, help="untimed steps first (compiling happens here)")
     t.add_argument("--target", type=float, help="train until the val loss reaches this, and report the time")
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
-    t.add_argument("--nan_check", type=train.parse_bool, default=True,
+    t.add_argument("--nan_check", type=parse_bool, default=True,
                    help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
-    train.add_flags(t, train.TrainConfig)
-    train.add_flags(t, GPTConfig, skip={"vocab_size"})
+    add_flags(t, train.TrainConfig)
+    add_flags(t, GPTConfig, skip={"vocab_size"})
     u = commands.add_parser("suite", help="every GPU measurement, one process each, logs saved",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     u.add_argument("--device", default="cuda", help="the device every job uses")

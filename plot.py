@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from model import Bigram, Recorder
-from prepare import ArgumentParser, UserError, run_cli, write_atomically
+from cli import ArgumentParser, UserError, run_cli, write_atomically
 from sample import encode
 from train import load_checkpoint, model_from_checkpoint
 

@@ -11,26 +11,21 @@ one long array of ids. We write three files into the output directory:
     val.bin     the last 10%, for measuring how well the model generalises
     vocab.json  the characters in id order, the integer dtype, the counts and
                 the sha256 of the source text, so the bins can always be decoded
-
-This file also holds the two small pieces of command-line plumbing that all
-our scripts share: `UserError`, the one exception type for a user's mistake,
-and `run_cli`, which turns it into a one-line message and exit code 2.
 """
 
 import argparse
-import difflib
 import hashlib
 import json
-import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import requests
 from tqdm import tqdm
+
+from cli import ArgumentParser, UserError, run_cli, write_atomically
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_BYTES = 1_115_394
@@ -41,85 +36,6 @@ TRAIN_FRACTION = 0.9
 MIN_CHARS = 1000  # below this the 10% validation split is too small to mean anything
 VOCAB_FORMAT = "char-gpt-vocab"
 VOCAB_VERSION = 1
-
-
-# ----------------------------------------------------------------------------
-# Command-line plumbing shared by prepare.py, train.py and sample.py
-
-
-class UserError(Exception):
-    """A mistake the user can fix. The message reads 'what went wrong — what to do'."""
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a bad flag raises UserError instead of printing usage and exiting."""
-
-    def __init__(self, **kwargs):
-        super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
-
-    def parse_args(self, args=None, namespace=None):
-        args, unknown = self.parse_known_args(args, namespace)
-        if unknown:
-            actions = list(self._actions)
-            for a in self._actions:  # after a subcommand (bench.py sample ...), its flags are the valid ones
-                if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
-                    actions += a.choices[getattr(args, a.dest)]._actions
-            flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
-            guess = difflib.get_close_matches(unknown[0].split("=")[0], flags, n=1)
-            hint = f"did you mean {guess[0]}? " if guess else ""
-            raise UserError(f"unknown argument {unknown[0]} — {hint}valid flags: {' '.join(flags)}")
-        return args
-
-    def error(self, message):
-        raise UserError(f"{message} — run with --help for the valid flags and values")
-
-
-def run_cli(main, argv=None):
-    """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
-    try:
-        return main(argv)
-    except UserError as e:
-        if os.environ.get("RANK", "0") != "0":  # under torchrun every process meets the same mistake:
-            time.sleep(3)  # process 0 says it, torchrun then stops the rest; a mistake of this one alone
-        print(f"error: {e}", file=sys.stderr)  # is still said, 3 s later
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
-        return 141  # what a shell reports for a process ended by SIGPIPE
-
-
-def write_atomically(path, write):
-    """Call write(file) on a temp file beside `path`, then rename it into place.
-
-    A crash half-way leaves the old file (or nothing) behind, never half a file.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private; give it normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename itself survive a power cut
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def current_umask():
-    mask = os.umask(0)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
 
 
 def sha256_of(path):

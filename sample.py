@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from prepare import ArgumentParser, UserError, run_cli
-from train import load_checkpoint, model_from_checkpoint, pick_device
+from cli import ArgumentParser, UserError, pick_device, run_cli
+from train import load_checkpoint, model_from_checkpoint
 
 
 def encode(text, chars):

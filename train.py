@@ -28,7 +28,6 @@ import shlex
 import signal
 import sys
 import time
-import typing
 import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
@@ -42,7 +41,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from model import GPTConfig, build_model, trace_shapes
-from prepare import ArgumentParser, UserError, load_vocab, run_cli, write_atomically
+from cli import ArgumentParser, UserError, add_flags, pick_device, run_cli, write_atomically
+from prepare import load_vocab
 
 
 @dataclass
@@ -111,39 +111,6 @@ LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
 # Configuration: dataclass fields become command-line flags
 
 
-def parse_bool(text):
-    value = {"true": True, "1": True, "yes": True, "on": True,
-             "false": False, "0": False, "no": False, "off": False}.get(text.lower())
-    if value is None:
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return value
-
-
-def flag_type(hint):
-    """Annotated[Optional[bool], "help"] -> (bool, "help")."""
-    kind, help = hint.__origin__, hint.__metadata__[0]
-    if typing.get_origin(kind) is typing.Union:  # Optional[X] is Union[X, None]
-        kind = typing.get_args(kind)[0]
-    return kind, help
-
-
-def add_flags(parser, config_class, skip=(), preset=None):
-    """Add a --name flag for every field of a config dataclass, typed and with its help,
-    which shows the value in effect: the preset's where it sets one, else the dataclass's."""
-    hints = typing.get_type_hints(config_class, include_extras=True)
-    for f in fields(config_class):
-        if f.name in skip:
-            continue
-        kind, help = flag_type(hints[f.name])
-        if kind is bool:  # "--bias" alone means true; "--bias false" also works
-            typed = dict(type=parse_bool, nargs="?", const=True, metavar="BOOL")
-        else:
-            typed = dict(type=kind, metavar=kind.__name__.upper())
-        default = f"{PRESETS[preset][f.name]}, from preset {preset}" if f.name in PRESETS.get(preset, {}) else f.default
-        # SUPPRESS: a flag not given stays out of the result, so it cannot mask the preset's value
-        parser.add_argument(f"--{f.name}", help=f"{help} (default: {default})", default=argparse.SUPPRESS, **typed)
-
-
 def default_preset(device_name):
     """The preset a run without --preset gets: the GPU recipe on CUDA, the laptop one elsewhere."""
     cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
@@ -172,8 +139,8 @@ def parse_args(argv):
     parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
     parser.add_argument("--trace_shapes", action="store_true",
                         help="run one batch through the model, print every tensor's shape, and stop (no training)")
-    add_flags(parser, TrainConfig, preset=shown)
-    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown)  # the vocabulary comes from the data
+    add_flags(parser, TrainConfig, preset=shown, preset_values=PRESETS[shown])
+    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])  # the vocabulary comes from the data
     args = vars(parser.parse_args(argv))
     preset, resume, trace = args.pop("preset"), args.pop("resume"), args.pop("trace_shapes")
     return preset, resume, trace, args
@@ -214,23 +181,7 @@ def check_config(cfg, mcfg):
 
 
 # ----------------------------------------------------------------------------
-# Device and precision
-
-
-def pick_device(name):
-    """'auto' -> the best device present; anything else is checked to exist."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        name = "cuda" if cuda else "mps" if mps else "cpu"
-    kind = name.split(":")[0]
-    if kind not in ("cpu", "cuda", "mps"):
-        raise UserError(f"--device {name!r} is unknown — use auto, cpu, cuda or mps")
-    if kind == "cuda" and not cuda:
-        raise UserError("--device cuda, but PyTorch sees no CUDA GPU here — use --device cpu "
-                        "(or auto), or install a CUDA build of PyTorch")
-    if kind == "mps" and not mps:
-        raise UserError("--device mps, but this machine has no Apple GPU — use --device cpu (or auto)")
-    return torch.device(name)
+# Precision
 
 
 def pick_dtype(name, device):

@@ -8,7 +8,7 @@ import torch
 
 import bench
 from conftest import TINY
-from prepare import UserError
+from cli import UserError
 
 
 def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, capsys):

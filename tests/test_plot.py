@@ -8,7 +8,7 @@ import torch
 
 import plot
 from conftest import TINY
-from prepare import UserError, run_cli
+from cli import UserError, run_cli
 import train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

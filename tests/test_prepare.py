@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import prepare
-from prepare import UserError
+from cli import UserError
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared/data/tinyshakespeare/input.txt"
 

@@ -14,7 +14,7 @@ import prepare
 import train
 from conftest import TINY
 from model import GPT
-from prepare import UserError
+from cli import UserError
 
 
 def snapshot(directory):

@@ -8,7 +8,7 @@ import torch
 
 import sample
 import train
-from prepare import UserError
+from cli import UserError
 
 
 def samples(capsys, argv):

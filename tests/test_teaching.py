@@ -15,7 +15,7 @@ import sample
 import train
 from conftest import TINY
 from model import GPT, Bigram, GPTConfig, Recorder, build_model, trace_shapes
-from prepare import UserError
+from cli import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ import torch
 import train
 from conftest import TINY
 from model import GPT, GPTConfig
-from prepare import UserError
+from cli import UserError
 
 
 def read_log(out_dir):

@@ -1,0 +1,143 @@
+"""The plumbing every script shares: one kind of user error and how it is shown, argument
+parsing with flags made from config dataclasses, the device, and crash-safe file writes.
+
+A mistake the user can fix raises UserError; run_cli turns it into one line,
+`error: what went wrong — what to do`, on stderr and exit code 2, never a traceback.
+"""
+
+import argparse
+import difflib
+import os
+import sys
+import tempfile
+import time
+import typing
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+
+class UserError(Exception):
+    """A mistake the user can fix. The message reads 'what went wrong — what to do'."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag raises UserError instead of printing usage and exiting."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
+
+    def parse_args(self, args=None, namespace=None):
+        args, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            actions = list(self._actions)
+            for a in self._actions:  # after a subcommand (bench.py sample ...), its flags are the valid ones
+                if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
+                    actions += a.choices[getattr(args, a.dest)]._actions
+            flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
+            guess = difflib.get_close_matches(unknown[0].split("=")[0], flags, n=1)
+            hint = f"did you mean {guess[0]}? " if guess else ""
+            raise UserError(f"unknown argument {unknown[0]} — {hint}valid flags: {' '.join(flags)}")
+        return args
+
+    def error(self, message):
+        raise UserError(f"{message} — run with --help for the valid flags and values")
+
+
+def run_cli(main, argv=None):
+    """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
+    try:
+        return main(argv)
+    except UserError as e:
+        if os.environ.get("RANK", "0") != "0":  # under torchrun every process meets the same mistake:
+            time.sleep(3)  # process 0 says it, torchrun then stops the rest; a mistake of this one alone
+        print(f"error: {e}", file=sys.stderr)  # is still said, 3 s later
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 141  # what a shell reports for a process ended by SIGPIPE
+
+
+def parse_bool(text):
+    value = {"true": True, "1": True, "yes": True, "on": True,
+             "false": False, "0": False, "no": False, "off": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
+def flag_type(hint):
+    """Annotated[Optional[bool], "help"] -> (bool, "help")."""
+    kind, help = hint.__origin__, hint.__metadata__[0]
+    if typing.get_origin(kind) is typing.Union:  # Optional[X] is Union[X, None]
+        kind = typing.get_args(kind)[0]
+    return kind, help
+
+
+def add_flags(parser, config_class, skip=(), preset=None, preset_values=None):
+    """Add a --name flag for every field of a config dataclass, typed and with its help,
+    which shows the value in effect: the preset's where it sets one, else the dataclass's."""
+    hints = typing.get_type_hints(config_class, include_extras=True)
+    for f in fields(config_class):
+        if f.name in skip:
+            continue
+        kind, help = flag_type(hints[f.name])
+        if kind is bool:  # "--bias" alone means true; "--bias false" also works
+            typed = dict(type=parse_bool, nargs="?", const=True, metavar="BOOL")
+        else:
+            typed = dict(type=kind, metavar=kind.__name__.upper())
+        values = preset_values or {}
+        default = f"{values[f.name]}, from preset {preset}" if f.name in values else f.default
+        # SUPPRESS: a flag not given stays out of the result, so it cannot mask the preset's value
+        parser.add_argument(f"--{f.name}", help=f"{help} (default: {default})", default=argparse.SUPPRESS, **typed)
+
+
+def pick_device(name):
+    """'auto' -> the best device present; anything else is checked to exist."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        name = "cuda" if cuda else "mps" if mps else "cpu"
+    kind = name.split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {name!r} is unknown — use auto, cpu, cuda or mps")
+    if kind == "cuda" and not cuda:
+        raise UserError("--device cuda, but PyTorch sees no CUDA GPU here — use --device cpu "
+                        "(or auto), or install a CUDA build of PyTorch")
+    if kind == "mps" and not mps:
+        raise UserError("--device mps, but this machine has no Apple GPU — use --device cpu (or auto)")
+    return torch.device(name)
+
+
+def write_atomically(path, write):
+    """Call write(file) on a temp file beside `path`, then rename it into place.
+
+    A crash half-way leaves the old file (or nothing) behind, never half a file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private; give it normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename itself survive a power cut
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def current_umask():
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
