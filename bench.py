@@ -32,7 +32,8 @@ import torch
 import train
 from model import GPT, GPTConfig
 from cli import ArgumentParser, UserError, add_flags, parse_bool, pick_device, run_cli
-from train import PRESETS, load_checkpoint, model_from_checkpoint, split_config
+from checkpoint import load_model
+from train import PRESETS, split_config
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
 # contains (torch.cuda.get_device_name: "NVIDIA H100 80GB HBM3" is the SXM card); first match wins
@@ -66,10 +67,9 @@ def weight_read_ms(model, device, repeats=20):
     return 1000 * statistics.median(timed(read, device) for _ in range(repeats))
 
 
-def load_model(checkpoint, device):
+def model_to_time(checkpoint, device):
     if checkpoint:
-        ckpt = load_checkpoint(checkpoint, "give the path of a checkpoint written by train.py")
-        model = model_from_checkpoint(ckpt)
+        model, _ = load_model(checkpoint)
         source = checkpoint
     else:
         torch.manual_seed(0)
@@ -80,7 +80,7 @@ def load_model(checkpoint, device):
 
 def bench_sample(args):
     device = pick_device(args.device)
-    model, source = load_model(args.checkpoint, device)
+    model, source = model_to_time(args.checkpoint, device)
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * 4 / 1e6

@@ -19,8 +19,8 @@ import torch
 
 from model import Bigram, Recorder
 from cli import ArgumentParser, UserError, run_cli, write_atomically
-from sample import encode
-from train import load_checkpoint, model_from_checkpoint
+from checkpoint import load_model
+from prepare import encode
 
 
 def pyplot():
@@ -80,9 +80,8 @@ def plot_loss(args, plt):
 
 def load_gpt(args):
     """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show) and its characters."""
-    path = args.checkpoint or Path(args.out_dir) / "best.pt"
-    ckpt = load_checkpoint(path, "train a model first with `python train.py`")
-    model = model_from_checkpoint(ckpt).eval()
+    model, ckpt = load_model(args.checkpoint, args.out_dir)
+    model.eval()
     if isinstance(model, Bigram):
         raise UserError("a bigram model has no attention and no embeddings to draw — use a GPT checkpoint")
     return model, ckpt["vocab"]["chars"]

@@ -143,7 +143,7 @@ def read_text(path):
 # Encoding
 
 
-def encode(text):
+def build_vocab(text):
     """Return (chars, ids): the sorted distinct characters and the text as their ids.
 
     Vectorized: UTF-32 gives one 32-bit code point per character, so numpy can
@@ -155,6 +155,20 @@ def encode(text):
     dtype = np.uint16 if len(vocab) <= 2**16 else np.uint32
     ids = np.searchsorted(vocab, codepoints).astype(dtype)
     return [chr(c) for c in vocab], ids
+
+
+def encode(text, chars):
+    """Characters -> ids, naming any character the model has never seen."""
+    stoi = {c: i for i, c in enumerate(chars)}
+    unknown = sorted(set(text) - stoi.keys())
+    if unknown:
+        raise UserError(f"the prompt has characters not in the model's vocabulary: "
+                        f"{' '.join(repr(c) for c in unknown)} — leave them out")
+    return [stoi[c] for c in text]
+
+
+def decode(ids, chars):
+    return "".join(chars[i] for i in ids)
 
 
 def load_vocab(data_dir):
@@ -186,7 +200,7 @@ def prepare(text, out_dir, source_sha256, source_name):
     make_dir(out_dir)
 
     t0 = time.perf_counter()
-    chars, ids = encode(text)
+    chars, ids = build_vocab(text)
     n_train = int(len(ids) * TRAIN_FRACTION)
     train, val = ids[:n_train], ids[n_train:]
     seconds = time.perf_counter() - t0

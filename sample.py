@@ -16,22 +16,9 @@ from pathlib import Path
 
 import torch
 
+from checkpoint import load_model
 from cli import ArgumentParser, UserError, pick_device, run_cli
-from train import load_checkpoint, model_from_checkpoint
-
-
-def encode(text, chars):
-    """Characters -> ids, naming any character the model has never seen."""
-    stoi = {c: i for i, c in enumerate(chars)}
-    unknown = sorted(set(text) - stoi.keys())
-    if unknown:
-        raise UserError(f"the prompt has characters not in the model's vocabulary: "
-                        f"{' '.join(repr(c) for c in unknown)} — leave them out")
-    return [stoi[c] for c in text]
-
-
-def decode(ids, chars):
-    return "".join(chars[i] for i in ids)
+from prepare import decode, encode
 
 
 def read_prompt_file(path):
@@ -43,22 +30,6 @@ def read_prompt_file(path):
         raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
     except OSError as e:
         raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
-
-
-def checkpoint_path(checkpoint, out_dir):
-    """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir): its best.pt, or
-    its latest.pt before the run has a best."""
-    path = Path(checkpoint or out_dir)
-    if checkpoint and not path.is_dir():
-        return path
-    if checkpoint and not any((path / name).is_file() for name in ("best.pt", "latest.pt")):
-        raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point --checkpoint "
-                        f"at a run's folder or a .pt file written by train.py")
-    if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
-        print(f"note: {path} has no best.pt yet (the run stopped before its first evaluation after the "
-              f"start); sampling from latest.pt", file=sys.stderr)
-        return path / "latest.pt"
-    return path / "best.pt"
 
 
 def parse_args(argv):
@@ -100,15 +71,14 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
-    ckpt = load_checkpoint(checkpoint_path(args.checkpoint, args.out_dir),
-                           "train a model first with `python train.py`")
+    model, ckpt = load_model(args.checkpoint, args.out_dir)
     chars = ckpt["vocab"]["chars"]
     # the model needs at least one character to start from; a one-line text has no newline
     prompt = prompt or ("\n" if "\n" in chars else chars[0])
     prompt_ids = encode(prompt, chars)
     device = pick_device(args.device)
 
-    model = model_from_checkpoint(ckpt).eval().to(device)
+    model = model.eval().to(device)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (N, T)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    generator=torch.Generator(device).manual_seed(args.seed))

@@ -23,12 +23,10 @@ import argparse
 import csv
 import math
 import os
-import random
 import shlex
 import signal
 import sys
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -40,7 +38,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from checkpoint import (CKPT_FORMAT, CKPT_VERSION, load_checkpoint, remove_stale_temp_files, rng_states,
+                        save_checkpoint, set_rng_states)
 from model import GPTConfig, build_model, trace_shapes
+from optim import configure_groups, keep_grads_outside_graphs, make_optimizer, set_lr, step_unless
 from cli import ArgumentParser, UserError, add_flags, pick_device, run_cli, write_atomically
 from prepare import load_vocab
 
@@ -102,8 +103,6 @@ PRESETS = {
         eval_iters=50),
 }
 
-CKPT_FORMAT = "char-gpt-checkpoint"
-CKPT_VERSION = 1
 LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
 
 
@@ -264,136 +263,12 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 # Optimization
 
 
-def make_optimizer(model, cfg, device):
-    """AdamW; weight decay on the 2-D weight matrices (and embeddings), not on biases or LayerNorms.
-    With --optimizer muon, the blocks' weight matrices go to Muon instead.
-
-    Each parameter group has a "kind" (decay, no_decay or muon), which says how the
-    settings apply to it (configure_groups)."""
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    muon = [p for n, p in named if cfg.optimizer == "muon" and p.dim() == 2 and ".h." in n]  # inside blocks
-    rest = [p for _, p in named if not any(p is q for q in muon)]
-    groups = [{"params": [p for p in rest if p.dim() >= 2], "kind": "decay"},
-              {"params": [p for p in rest if p.dim() < 2], "kind": "no_decay"}]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
-    if muon:
-        optimizer = Optimizers(optimizer, Muon([{"params": muon, "kind": "muon"}]))
-    configure_groups(optimizer, cfg)
-    return optimizer
-
-
-def configure_groups(optimizer, cfg):
-    """Put the config's optimizer settings into every parameter group (also after a resume,
-    when they may have changed)."""
-    for group in optimizer.param_groups:
-        # (checkpoints from before Muon have no kinds: their two AdamW groups are told apart by shape)
-        group.setdefault("kind", "decay" if any(p.dim() >= 2 for p in group["params"]) else "no_decay")
-        group["weight_decay"] = 0.0 if group["kind"] == "no_decay" else cfg.weight_decay
-        if group["kind"] == "muon":
-            group["lr_scale"] = cfg.muon_lr / cfg.lr  # Muon's lr is muon_lr where AdamW's is lr
-        else:
-            group["betas"] = (cfg.beta1, cfg.beta2)
-
-
 def build_training(cfg, mcfg, device, dtype):
     """-> (the model on the device, its optimizer, the loss scaler)."""
     model = build_model(mcfg).to(device)
     # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     return model, make_optimizer(model, cfg, device), scaler
-
-
-def orthogonalize(G, steps=5):
-    """G (..., m, n) -> about U Vᵀ, where G = U S Vᵀ: the same directions, every singular
-    value near 1. A Newton-Schulz iteration does it with matmuls only; its quintic
-    coefficients are tuned to push singular values from anywhere in (0, 1] towards 1 in
-    five steps (Jordan et al. 2024). Dividing by the Frobenius norm first puts them in
-    (0, 1]. Leading dimensions are a batch: several matrices of one shape at once."""
-    a, b, c = 3.4445, -4.7750, 2.0315
-    X = G / (G.norm(dim=(-2, -1), keepdim=True) + 1e-7)
-    tall = X.size(-2) > X.size(-1)
-    if tall:  # work with the smaller Gram matrix X Xᵀ
-        X = X.mT
-    for _ in range(steps):
-        A = X @ X.mT
-        X = a * X + (b * A + c * A @ A) @ X
-    return X.mT if tall else X
-
-
-class Muon(torch.optim.Optimizer):
-    """MomentUm Orthogonalized by Newton-Schulz, for weight matrices (Jordan et al. 2024).
-
-    SGD with Nesterov momentum, except that the update is orthogonalized first: a raw
-    gradient is dominated by a few directions, and Muon moves the weight the same
-    amount in every direction the gradient points to. Weight decay is decoupled, as in AdamW.
-
-    Matrices of the same shape (every block's attention projection, say) are stacked and
-    orthogonalized together: the same arithmetic as one at a time, in a few large matmuls
-    instead of many small ones, which is what a GPU wants.
-    """
-
-    def __init__(self, params, lr=0.02, momentum=0.95, weight_decay=0.0):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
-
-    @torch.no_grad()
-    def step(self):
-        # found_inf, when step_unless sets it: a 0-dim tensor on the device, nonzero for a step
-        # to skip. It enters the arithmetic as a factor, so the host never waits to learn it
-        found_inf = getattr(self, "found_inf", None)
-        keep = None if found_inf is None else (found_inf == 0).to(torch.float32)  # 1: step, 0: skip
-        for group in self.param_groups:
-            lr, momentum = group["lr"], group["momentum"]
-            by_shape = {}
-            for p in group["params"]:
-                if p.grad is not None:
-                    by_shape.setdefault(p.shape, []).append(p)
-            for (rows, cols), params in by_shape.items():
-                ahead = []
-                for p in params:
-                    state = self.state[p]
-                    if "momentum" not in state:
-                        state["momentum"] = torch.zeros_like(p)
-                    buf = state["momentum"]
-                    grad, blend = p.grad, 1 - momentum
-                    if keep is not None:  # a skipped step leaves buf as it was, and no nan gets in
-                        grad, blend = torch.where(keep > 0, grad, 0.0), blend * keep
-                    buf.lerp_(grad, blend)  # buf = momentum * buf + (1 - momentum) * grad
-                    ahead.append(grad.lerp(buf, momentum))  # Nesterov: look one step ahead
-                update = orthogonalize(torch.stack(ahead))  # (n, rows, cols): n matrices at once
-                scale = max(1.0, rows / cols) ** 0.5  # tall: rows get less each
-                for p, u in zip(params, update):
-                    if keep is None:
-                        p.mul_(1 - lr * group["weight_decay"])
-                        p.add_(u, alpha=-lr * scale)
-                    else:  # the same, times keep: a skipped step changes nothing
-                        p.mul_(1 - lr * group["weight_decay"] * keep)
-                        p.sub_(u * (lr * scale * keep))
-
-
-class Optimizers:
-    """Several optimizers stepped as one (here AdamW and Muon), with one state_dict."""
-
-    def __init__(self, *optimizers):
-        self.optimizers = optimizers
-
-    @property
-    def param_groups(self):
-        return [group for opt in self.optimizers for group in opt.param_groups]
-
-    def step(self):
-        for opt in self.optimizers:
-            opt.step()
-
-    def zero_grad(self, set_to_none=True):
-        for opt in self.optimizers:
-            opt.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self):
-        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
-
-    def load_state_dict(self, state):
-        for opt, s in zip(self.optimizers, state["optimizers"]):
-            opt.load_state_dict(s)
 
 
 def lr_at(it, cfg, extended_at=None):
@@ -430,8 +305,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
     skipped, so the weights never see them. On a GPU the skip is decided on the device
     (step_unless); check_finite=False, for `bench.py train --nan_check false` only,
     measures what the check costs."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+    set_lr(optimizer, lr)
     keep_grads_outside_graphs(optimizer)
     total = torch.zeros((), device=device)
     for micro in range(micro_steps):
@@ -465,35 +339,6 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
     return total / micro_steps, found_inf == 0
 
 
-def keep_grads_outside_graphs(optimizer):
-    """Give every parameter a .grad of its own before its first backward, zeroed in place after each step.
-
-    Without one, backward hands the parameter the gradient tensor it computed, and under
-    CUDA graphs that tensor lives in the graph's memory, which the next micro-batch's replay
-    overwrites before adding to it: gradient accumulation fails (PyTorch stops with "accessing
-    gradient tensor output of CUDAGraphs that has been overwritten"). With a .grad in place,
-    backward adds into it instead."""
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-
-
-def step_unless(optimizer, found_inf):
-    """optimizer.step(), unless found_inf (a 0-dim tensor on the device) is nonzero.
-
-    To read found_inf, the host must wait for the GPU to finish the step's work. Fused
-    AdamW and Muon need not: they read it on the device and skip by themselves (the way
-    GradScaler skips an overflowed fp16 step). On a CPU there is nothing to wait for."""
-    for opt in getattr(optimizer, "optimizers", [optimizer]):
-        if found_inf.device.type != "cpu" and (opt.defaults.get("fused") or isinstance(opt, Muon)):
-            opt.found_inf = found_inf  # the attribute fused AdamW's step reads, as GradScaler sets it
-            opt.step()
-            del opt.found_inf
-        elif not found_inf.item():
-            opt.step()
-
-
 @torch.no_grad()
 def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, world_size=1):
     """Mean loss over eval_iters random windows per split, dropout off.
@@ -524,103 +369,7 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
 
 
 # ----------------------------------------------------------------------------
-# Checkpoints
-
-
-def save_checkpoint(path, state):
-    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
-    try:
-        write_atomically(path, lambda f: torch.save(state, f))
-    except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
-        kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
-        raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
-                        f"permissions, then resume with --resume") from None
-
-
-def remove_stale_temp_files(out_dir):
-    """A run killed mid-save leaves its temp file (.latest.pt.<random>.tmp) behind; the
-    checkpoint itself is whole. -> how many such leftovers were removed."""
-    stale = [p for name in ("latest.pt", "best.pt", "log.csv") for p in Path(out_dir).glob(f".{name}.*.tmp")]
-    for p in stale:
-        p.unlink()
-    return len(stale)
-
-
-def load_checkpoint(path, missing_hint):
-    """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no checkpoint at {path} — {missing_hint}")
-    try:
-        with warnings.catch_warnings():  # torch warns about some foreign files before refusing them
-            warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # any failure to unpickle means: not a file we wrote
-        ckpt = None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
-        raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")
-    if ckpt.get("version") != CKPT_VERSION:
-        raise UserError(f"{path} has checkpoint version {ckpt.get('version')}, this code reads "
-                        f"{CKPT_VERSION} — use the matching version of this repo")
-    return ckpt
-
-
-def model_from_checkpoint(ckpt):
-    """A loaded checkpoint -> the model it holds, weights in place (on the CPU, in training mode)."""
-    model = build_model(GPTConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
-    return model
-
-
-def rng_states(data_generator, device=torch.device("cpu")):
-    """The random-number states to resume from (collective: every DDP process must call it).
-
-    Dropout draws from the CPU generator, or on a GPU from that GPU's own generator, and
-    differs per process: "torch" and "cuda" are this process's, "torch_ranks" and
-    "cuda_ranks" every process's (under DDP)."""
-    _, keys, pos, has_gauss, gauss = np.random.get_state()  # nothing here draws from numpy or Python's
-    version, mt, gauss_next = random.getstate()            # random, but a fork's additions might: keep them too
-    states = {"torch": torch.get_rng_state(), "data": data_generator.get_state(),
-              "numpy": [torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-              "python": [version, list(mt), gauss_next]}
-    if device.type == "cuda":  # this process's GPU only: another machine may have fewer
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    if dist.is_initialized():
-        for name in [n for n in ("torch", "cuda") if n in states]:
-            states[f"{name}_ranks"] = [None] * dist.get_world_size()
-            dist.all_gather_object(states[f"{name}_ranks"], states[name])
-    return states
-
-
-def set_rng_states(states, data_generator, rank=0, world_size=1, device=torch.device("cpu")):
-    """The data generator is the same in every process; the dropout states are per process.
-    -> notes on what could not be restored (another number of processes, another device)."""
-    data_generator.set_state(states["data"])
-    keys, pos, has_gauss, gauss = states["numpy"]
-    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, mt, gauss_next = states["python"]
-    random.setstate((version, tuple(mt), gauss_next))
-    notes = []
-    saved_by = len(states.get("torch_ranks", [None]))  # how many processes saved the run
-    if saved_by != world_size:  # process 0 carries on as process 0 did; the others start from their seeds
-        notes.append(f"note: the run was saved by {saved_by} process(es) and resumes in {world_size}: "
-                     f"only process 0 keeps its dropout random state")
-    for name in ("torch", "cuda"):
-        if name not in states or (name == "cuda" and device.type != "cuda"):
-            continue
-        saved = states.get(f"{name}_ranks", [states[name]])
-        own = saved[rank] if saved_by == world_size else saved[0] if rank == 0 else None
-        if own is not None and name == "torch":
-            torch.set_rng_state(own)
-        elif own is not None:
-            torch.cuda.set_rng_state(own, device)
-    if "cuda" in states and device.type != "cuda":
-        notes.append(f"note: the run was saved on a GPU and resumes on {device.type}: dropout's random "
-                     f"numbers will differ from the uninterrupted run")
-    elif "cuda" not in states and device.type == "cuda":
-        notes.append("note: the run was saved without a GPU: dropout's random numbers on this GPU start "
-                     "from the seed")
-    return notes
+# The log and Ctrl-C
 
 
 def trim_log(path, last_iter):

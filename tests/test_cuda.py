@@ -10,6 +10,7 @@ import torch
 import torch._dynamo
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+import checkpoint
 import sample
 import train
 from conftest import TINY
@@ -69,10 +70,10 @@ def test_trains_compiled_on_the_gpu_and_samples_on_the_cpu(args, data_dir, tmp_p
         assert len(graph_replays) >= 40  # at least one replay per step
     losses = [float(line.split("val loss ")[1]) for line in printed.splitlines() if line.startswith("iter ")]
     assert losses[-1] < losses[0] - 0.3  # learned something (on a CPU, float32: 3.77 -> 3.28 for the classic)
-    ckpt = train.load_checkpoint(out / "best.pt", "")
+    ckpt = checkpoint.load_checkpoint(out / "best.pt", "")
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # autocast leaves the weights float32
     if dtype == "float16":  # GradScaler scaled the loss, and most of the 40 steps were taken
-        last = train.load_checkpoint(out / "latest.pt", "")
+        last = checkpoint.load_checkpoint(out / "latest.pt", "")
         assert last["scaler"] and last["scaler"]["scale"] > 1
         assert min(s["step"].item() for s in last["optimizer"]["state"].values()) >= 30
     assert sample.main(["--checkpoint", str(out / "best.pt"), "--device", "cpu", "--max_new_tokens", "30",
@@ -81,7 +82,7 @@ def test_trains_compiled_on_the_gpu_and_samples_on_the_cpu(args, data_dir, tmp_p
 
 def test_gradient_accumulation_under_cuda_graphs_equals_eager(graph_replays):
     """The bug this guards against: backward's .grad living in a CUDA graph's memory, which the
-    next micro-batch's replay overwrites (see train.keep_grads_outside_graphs)."""
+    next micro-batch's replay overwrites (see optim.keep_grads_outside_graphs)."""
     eager = gradients_of_two_steps(None, torch.device("cuda"))
     graphed = gradients_of_two_steps("reduce-overhead", torch.device("cuda"))
     assert compiled_graphs() >= 1 and graph_replays

@@ -7,6 +7,8 @@ import pytest
 import torch
 import torch._dynamo
 
+import checkpoint
+import optim
 import train
 from conftest import TINY
 from model import GPT, GPTConfig
@@ -23,7 +25,7 @@ def gradients_of_two_steps(compile_mode, device=CPU):
     """Two train_steps of 3 micro-batches each -> for each step, the .grad tensors the optimizer saw."""
     model = tiny_model().to(device)
     cfg = train.TrainConfig(optimizer="adamw", grad_clip=0.0, compile_mode=compile_mode or "default")
-    optimizer = train.make_optimizer(model, cfg, device)
+    optimizer = optim.make_optimizer(model, cfg, device)
     seen = []
     optimizer.step = lambda: seen.append([p.grad.clone() for p in model.parameters()])
     stepped = model if compile_mode is None else torch.compile(model, mode=compile_mode)
@@ -69,7 +71,7 @@ def one_step(optimizer_kind, found_inf):
     x = torch.randint(11, (2, 8), generator=torch.Generator().manual_seed(2))
     model(x, x)[1].backward()
     params = [p for p in model.parameters() if p.dim() == 2]
-    optimizer = (train.Muon(params, lr=0.02, weight_decay=0.1) if optimizer_kind == "muon"
+    optimizer = (optim.Muon(params, lr=0.02, weight_decay=0.1) if optimizer_kind == "muon"
                  else torch.optim.AdamW(params, lr=1e-3, fused=True))
     before = [p.detach().clone() for p in params]
     if found_inf is not None:
@@ -97,7 +99,7 @@ def test_an_optimizer_told_found_inf_skips_on_the_device(kind):
 def test_muon_keeps_nan_gradients_out_when_it_skips():
     model = tiny_model()
     params = [p for p in model.parameters() if p.dim() == 2]
-    optimizer = train.Muon(params, lr=0.02)
+    optimizer = optim.Muon(params, lr=0.02)
     for p in params:
         p.grad = torch.full_like(p, float("nan"))
     before = [p.detach().clone() for p in params]
@@ -129,7 +131,7 @@ def test_auto_dtype_takes_float16_where_bf16_would_be_emulated(monkeypatch):
 def gpu_states(monkeypatch, saved_by):
     """Random states as `saved_by` GPU processes would save them; torch.cuda's setter records calls."""
     generator = torch.Generator().manual_seed(0)
-    states = train.rng_states(generator)
+    states = checkpoint.rng_states(generator)
     states["cuda"] = torch.tensor([0], dtype=torch.uint8)
     if saved_by > 1:
         states["torch_ranks"] = [torch.get_rng_state()] * saved_by
@@ -142,17 +144,17 @@ def gpu_states(monkeypatch, saved_by):
 def test_each_gpu_process_restores_its_own_random_state(monkeypatch):
     states, generator, restored = gpu_states(monkeypatch, saved_by=4)
     for rank in range(4):
-        assert train.set_rng_states(states, generator, rank, 4, torch.device("cuda", rank)) == []
+        assert checkpoint.set_rng_states(states, generator, rank, 4, torch.device("cuda", rank)) == []
     assert restored == [(rank, torch.device("cuda", rank)) for rank in range(4)]
 
 
 def test_fewer_gpus_on_resume_is_a_note_not_a_traceback(monkeypatch):
     states, generator, restored = gpu_states(monkeypatch, saved_by=4)
-    notes = train.set_rng_states(states, generator, 0, 1, torch.device("cuda", 0))
+    notes = checkpoint.set_rng_states(states, generator, 0, 1, torch.device("cuda", 0))
     assert notes == ["note: the run was saved by 4 process(es) and resumes in 1: only process 0 keeps its "
                      "dropout random state"]
     assert restored == [(0, torch.device("cuda", 0))]
-    notes = train.set_rng_states(states, generator, 0, 1, CPU)  # no GPU at all
+    notes = checkpoint.set_rng_states(states, generator, 0, 1, CPU)  # no GPU at all
     assert "the run was saved on a GPU and resumes on cpu" in notes[-1]
     assert len(restored) == 1
 
@@ -161,7 +163,7 @@ def test_a_gpu_state_round_trips_where_there_is_a_gpu(monkeypatch):
     """rng_states asks for this process's GPU alone (get_rng_state_all would save every visible one)."""
     asked = []
     monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: asked.append(device) or torch.tensor([7]))
-    states = train.rng_states(torch.Generator(), torch.device("cuda", 1))
+    states = checkpoint.rng_states(torch.Generator(), torch.device("cuda", 1))
     assert asked == [torch.device("cuda", 1)] and int(states["cuda"][0]) == 7 and "cuda_ranks" not in states
 
 
@@ -174,7 +176,7 @@ def test_resuming_in_float16_after_float32_and_back(data_dir, tmp_path, capsys):
     assert train.main(args + ["--max_iters", "4"]) == 0
     assert train.main(args + ["--resume", "--max_iters", "8", "--dtype", "float16"]) == 0
     assert "note: float16's loss scale starts afresh" in capsys.readouterr().out
-    ckpt = train.load_checkpoint(tmp_path / "o" / "latest.pt", "")
+    ckpt = checkpoint.load_checkpoint(tmp_path / "o" / "latest.pt", "")
     assert ckpt["iter"] == 8 and ckpt["scaler"]["scale"] > 1  # it scaled the loss
     assert train.main(args + ["--resume", "--max_iters", "12", "--dtype", "float32"]) == 0
-    assert train.load_checkpoint(tmp_path / "o" / "latest.pt", "")["iter"] == 12
+    assert checkpoint.load_checkpoint(tmp_path / "o" / "latest.pt", "")["iter"] == 12

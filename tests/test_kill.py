@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import checkpoint
 import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,9 +57,9 @@ def wait_for(condition, proc, timeout=60):
 def check_checkpoints(out):
     """Every checkpoint in out loads; -> the iteration of latest.pt (0 if none yet)."""
     for path in out.glob("*.pt"):
-        train.load_checkpoint(path, "")  # raises on a torn or foreign file
+        checkpoint.load_checkpoint(path, "")  # raises on a torn or foreign file
     latest = out / "latest.pt"
-    return train.load_checkpoint(latest, "")["iter"] if latest.exists() else 0
+    return checkpoint.load_checkpoint(latest, "")["iter"] if latest.exists() else 0
 
 
 def test_sigkill_never_loses_a_run(data_dir, tmp_path):

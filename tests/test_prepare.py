@@ -36,7 +36,7 @@ def test_round_trip(corpus, data_dir):
 
 def test_encode_matches_python():
     text = "héllo, wörld! \n\t 日本語 🙂 zz"
-    chars, ids = prepare.encode(text)
+    chars, ids = prepare.build_vocab(text)
     assert chars == sorted(set(text))
     assert ids.tolist() == [chars.index(c) for c in text]
 
@@ -44,7 +44,7 @@ def test_encode_matches_python():
 def test_wide_vocabulary_gets_uint32():
     # more than 65,536 distinct characters do not fit uint16 (surrogates are not characters)
     text = "".join(chr(c) for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c <= 0xDFFF)
-    chars, ids = prepare.encode(text)
+    chars, ids = prepare.build_vocab(text)
     assert ids.dtype == np.uint32 and len(chars) == len(text)
     assert ids.max() == len(chars) - 1
 

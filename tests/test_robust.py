@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+import checkpoint
+import optim
 import prepare
 import train
 from conftest import TINY
@@ -49,7 +51,7 @@ def test_a_few_nan_steps_are_skipped(data_dir, tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "warning: the loss is nan at iteration 5; the step was skipped (1 in a row" in printed
     assert "(2 in a row, --max_nan_skips 2)" in printed
-    weights = train.load_checkpoint(out / "latest.pt", "")["model"]
+    weights = checkpoint.load_checkpoint(out / "latest.pt", "")["model"]
     assert all(torch.isfinite(w).all() for w in weights.values())  # the nan never reached the weights
 
 
@@ -57,7 +59,7 @@ def test_a_skipped_step_leaves_the_weights_alone():
     torch.manual_seed(0)
     model = GPT(train.GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8))
     cfg = train.TrainConfig(grad_clip=1.0)
-    optimizer = train.make_optimizer(model, cfg, torch.device("cpu"))
+    optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randint(5, (2, 8))
@@ -83,7 +85,7 @@ def test_too_many_nan_steps_stop_and_name_the_last_good_checkpoint(data_dir, tmp
                                         r"the last good checkpoint is .*latest.pt \(iteration 8\) — resume"):
         train.main(argv)
     # saved at 8 between the skipped steps 6, 7 and 8: with the weights of step 5, untouched by the nans
-    ckpt = train.load_checkpoint(out / "latest.pt", "")
+    ckpt = checkpoint.load_checkpoint(out / "latest.pt", "")
     assert ckpt["iter"] == 8 and all(torch.isfinite(w).all() for w in ckpt["model"].values())
 
 
@@ -213,11 +215,11 @@ def test_random_states_round_trip_through_a_checkpoint(tmp_path):
     generator = torch.Generator().manual_seed(3)
     torch.manual_seed(1), np.random.seed(2), random.seed(4)
     np.random.randn()  # a cached gaussian is part of numpy's state too
-    train.save_checkpoint(tmp_path / "s.pt", {"rng": train.rng_states(generator)})
+    checkpoint.save_checkpoint(tmp_path / "s.pt", {"rng": checkpoint.rng_states(generator)})
     first = (torch.rand(3), np.random.rand(3), np.random.randn(), random.random(), torch.rand(2, generator=generator))
     states = torch.load(tmp_path / "s.pt", weights_only=True)["rng"]  # loadable without pickle's code
     torch.manual_seed(9), np.random.seed(9), random.seed(9)
-    train.set_rng_states(states, generator)
+    checkpoint.set_rng_states(states, generator)
     again = (torch.rand(3), np.random.rand(3), np.random.randn(), random.random(), torch.rand(2, generator=generator))
     assert torch.equal(first[0], again[0]) and np.array_equal(first[1], again[1])
     assert first[2] == again[2] and first[3] == again[3] and torch.equal(first[4], again[4])

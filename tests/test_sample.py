@@ -6,6 +6,8 @@ import re
 import pytest
 import torch
 
+import checkpoint
+import prepare
 import sample
 import train
 from cli import UserError
@@ -49,12 +51,12 @@ def test_empty_prompt_means_newline(run_dir, tmp_path, capsys):
 
 def reference_text(run_dir, prompt, n, seed=1337, **sampling):
     """What the naive GPT.generate makes of the prompt, decoded."""
-    ckpt = train.load_checkpoint(run_dir / "best.pt", "")
-    model = train.model_from_checkpoint(ckpt)
+    ckpt = checkpoint.load_checkpoint(run_dir / "best.pt", "")
+    model = checkpoint.model_from_checkpoint(ckpt)
     chars = ckpt["vocab"]["chars"]
-    idx = torch.tensor([sample.encode(prompt, chars)])
+    idx = torch.tensor([prepare.encode(prompt, chars)])
     out = model.eval().generate(idx, n, generator=torch.Generator().manual_seed(seed), **sampling)
-    return sample.decode(out[0].tolist(), chars)
+    return prepare.decode(out[0].tolist(), chars)
 
 
 @pytest.mark.parametrize("sampling", [{}, {"temperature": 0}, {"top_p": 0.9, "top_k": 5}])
@@ -174,7 +176,7 @@ def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys)
     (run / "best.pt").unlink()  # as if stopped before its first evaluation after the start
     assert sample.main(["--out_dir", str(run), "--max_new_tokens", "20", "--device", "cpu"]) == 0
     a, err = capsys.readouterr()
-    assert err.startswith(f"note: {run} has no best.pt yet") and err.endswith("sampling from latest.pt\n")
+    assert err.startswith(f"note: {run} has no best.pt yet") and err.endswith("using latest.pt\n")
     b = samples(capsys, ["--checkpoint", str(run / "latest.pt"), "--max_new_tokens", "20", "--device", "cpu"])
     assert a == b
 

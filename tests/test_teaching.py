@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import checkpoint
 import babygpt
 import sample
 import train
@@ -206,7 +207,7 @@ def test_bigram_trains_and_samples(data_dir, tmp_path, capsys):
     assert train.main(argv) == 0
     assert "model: bigram, a" in capsys.readouterr().out
     val = [float(row["val_loss"]) for row in csv.DictReader(open(out / "log.csv"))]
-    vocab_size = train.load_checkpoint(out / "best.pt", "")["model_config"]["vocab_size"]
+    vocab_size = checkpoint.load_checkpoint(out / "best.pt", "")["model_config"]["vocab_size"]
     assert val[0] == pytest.approx(math.log(vocab_size), abs=1e-4)  # uniform at the start
     assert val[-1] < val[0] - 1.0
     assert sample.main(["--out_dir", str(out), "--prompt", "KING", "--max_new_tokens", "20",

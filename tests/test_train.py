@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+import checkpoint
+import optim
+import prepare
 import train
 from conftest import TINY
 from model import GPT, GPTConfig
@@ -138,7 +141,7 @@ def test_lr_schedule():
 
 def test_weight_decay_only_on_matrices():
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16, bias=True))
-    optimizer = train.make_optimizer(model, train.TrainConfig(weight_decay=0.1), torch.device("cpu"))
+    optimizer = optim.make_optimizer(model, train.TrainConfig(weight_decay=0.1), torch.device("cpu"))
     decay, no_decay = optimizer.param_groups
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
@@ -176,7 +179,7 @@ def test_mixed_precision_trains(dtype, data_dir, tmp_path):
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--dtype", dtype] + optimizer) == 0
     rows = read_log(out)
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
-    ckpt = train.load_checkpoint(out / "latest.pt", "")
+    ckpt = checkpoint.load_checkpoint(out / "latest.pt", "")
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # master weights stay fp32
     assert ckpt["scaler"] if dtype == "float16" else ckpt["scaler"] == {}
 
@@ -192,7 +195,7 @@ def test_checkpoints_are_self_contained(data_dir, tmp_path):
         ckpt = torch.load(out / name, map_location="cpu", weights_only=True)
         assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])
         assert ckpt["best_val_loss"] == pytest.approx(best_val, abs=1e-6)
-        assert ckpt["vocab"]["chars"] == train.load_vocab(data_dir)["chars"]
+        assert ckpt["vocab"]["chars"] == prepare.load_vocab(data_dir)["chars"]
         model = GPT(GPTConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
     assert torch.load(out / "latest.pt", weights_only=True)["iter"] == 12
@@ -277,10 +280,10 @@ def test_resume_drops_log_rows_past_the_checkpoint(tmp_path):
 def test_orthogonalize_evens_out_the_singular_values(shape):
     torch.manual_seed(0)
     G = torch.randn(*shape) @ torch.diag(torch.logspace(-1, 1, shape[1]))  # directions of very different size
-    S = torch.linalg.svdvals(train.orthogonalize(G))
+    S = torch.linalg.svdvals(optim.orthogonalize(G))
     assert S.min() > 0.5 and S.max() < 1.3  # all near 1 (Newton-Schulz does not need them exact)
     U, _, Vh = torch.linalg.svd(G, full_matrices=False)
-    assert (train.orthogonalize(G) * (U @ Vh)).sum() / min(shape) > 0.8  # and pointing the way U Vᵀ does
+    assert (optim.orthogonalize(G) * (U @ Vh)).sum() / min(shape) > 0.8  # and pointing the way U Vᵀ does
 
 
 def test_muon_decreases_the_loss_on_a_toy_problem():
@@ -288,7 +291,7 @@ def test_muon_decreases_the_loss_on_a_toy_problem():
     target = torch.randn(24, 16)
     W = torch.nn.Parameter(torch.zeros(24, 16))
     x = torch.randn(256, 16)
-    optimizer = train.Muon([W], lr=0.2)  # a constant lr: it gets close, then hovers
+    optimizer = optim.Muon([W], lr=0.2)  # a constant lr: it gets close, then hovers
     losses = []
     for _ in range(60):
         loss = ((x @ W.T - x @ target.T) ** 2).mean()
@@ -306,8 +309,8 @@ def test_muon_steps_matrices_of_one_shape_together_as_it_would_one_by_one():
     shapes = [(8, 4), (8, 4), (4, 8), (8, 4), (6, 6)]
     together = [torch.nn.Parameter(torch.randn(s, dtype=torch.float64)) for s in shapes]
     alone = [torch.nn.Parameter(p.detach().clone()) for p in together]
-    opt_together = train.Muon(together, lr=0.1, weight_decay=0.1)
-    opt_alone = [train.Muon([p], lr=0.1, weight_decay=0.1) for p in alone]
+    opt_together = optim.Muon(together, lr=0.1, weight_decay=0.1)
+    opt_alone = [optim.Muon([p], lr=0.1, weight_decay=0.1) for p in alone]
     for _ in range(3):
         grads = [torch.randn(s, dtype=torch.float64) for s in shapes]
         for p, q, g in zip(together, alone, grads):
@@ -323,7 +326,7 @@ def test_muon_takes_the_block_matrices_and_adamw_the_rest():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16))
     cfg = train.TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.03, weight_decay=0.1)
-    optimizer = train.make_optimizer(model, cfg, torch.device("cpu"))
+    optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
     kinds = {group["kind"]: group for group in optimizer.param_groups}
     names = {id(p): n for n, p in model.named_parameters()}
     assert sorted(names[id(p)] for p in kinds["muon"]["params"]) == sorted(
@@ -370,9 +373,9 @@ def test_the_same_command_with_resume_accepts_its_preset(data_dir, tmp_path, cap
     args = ["--preset", "cpu-speedrun"] + TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
     assert train.main(args + ["--max_iters", "8"]) == 0
     del args[args.index("--max_iters"):args.index("--max_iters") + 2]  # no --max_iters: the run's own counts
-    ckpt = train.load_checkpoint(tmp_path / "o" / "latest.pt", "")
+    ckpt = checkpoint.load_checkpoint(tmp_path / "o" / "latest.pt", "")
     ckpt["train_config"]["max_iters"] = 12  # as if stopped at 8 of 12
-    train.save_checkpoint(tmp_path / "o" / "latest.pt", ckpt)
+    checkpoint.save_checkpoint(tmp_path / "o" / "latest.pt", ckpt)
     capsys.readouterr()
     assert train.main(args + ["--resume"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,148 @@
+"""Checkpoints: what one holds, and how it is written, read and restored.
+
+A checkpoint is a dict saved with torch.save and read back with weights_only=True, so
+loading one can never run code. It holds:
+
+    format, version      "char-gpt-checkpoint", 1: anything else is refused by name
+    model_config         GPTConfig as a dict: enough to rebuild the model
+    train_config         TrainConfig as a dict: the settings a resume starts from
+    vocab                the characters in id order (sample.py needs nothing else)
+    model                the uncompiled model's state_dict (no "_orig_mod." prefixes)
+    optimizer, scaler    their state_dicts (the scaler's is empty without fp16)
+    iter, best_val_loss  where the run is, and the best val loss so far
+    elapsed_s            training time so far
+    extended_at          where a resume lengthened the schedule (train.decay_left), or None
+    rng                  the random states (rng_states): data, dropout per process, numpy, Python
+
+Writes are atomic (a temp file renamed into place), so a crash never leaves half a file.
+"""
+
+import random
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from cli import UserError, write_atomically
+from model import GPTConfig, build_model
+
+CKPT_FORMAT = "char-gpt-checkpoint"
+CKPT_VERSION = 1
+
+
+def save_checkpoint(path, state):
+    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
+    try:
+        write_atomically(path, lambda f: torch.save(state, f))
+    except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
+        kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
+        raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
+                        f"permissions, then resume with --resume") from None
+
+
+def remove_stale_temp_files(out_dir):
+    """A run killed mid-save leaves its temp file (.latest.pt.<random>.tmp) behind; the
+    checkpoint itself is whole. -> how many such leftovers were removed."""
+    stale = [p for name in ("latest.pt", "best.pt", "log.csv") for p in Path(out_dir).glob(f".{name}.*.tmp")]
+    for p in stale:
+        p.unlink()
+    return len(stale)
+
+
+def load_checkpoint(path, missing_hint):
+    """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path} — {missing_hint}")
+    try:
+        with warnings.catch_warnings():  # torch warns about some foreign files before refusing them
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # any failure to unpickle means: not a file we wrote
+        ckpt = None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")
+    if ckpt.get("version") != CKPT_VERSION:
+        raise UserError(f"{path} has checkpoint version {ckpt.get('version')}, this code reads "
+                        f"{CKPT_VERSION} — use the matching version of this repo")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt):
+    """A loaded checkpoint -> the model it holds, weights in place (on the CPU, in training mode)."""
+    model = build_model(GPTConfig(**ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
+    return model
+
+
+def load_model(checkpoint=None, out_dir="out"):
+    """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir), -> (the model on
+    the CPU in training mode, its checkpoint). From a folder: its best.pt, or its latest.pt
+    before the run has a best (a run stopped before its first evaluation after the start)."""
+    path = Path(checkpoint or out_dir)
+    if path.is_dir() or not checkpoint:
+        if checkpoint and not any((path / name).is_file() for name in ("best.pt", "latest.pt")):
+            raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
+                            f"--checkpoint at a run's folder or a .pt file written by train.py")
+        if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
+            print(f"note: {path} has no best.pt yet (the run stopped before its first evaluation after the "
+                  f"start); using latest.pt", file=sys.stderr)
+            path = path / "latest.pt"
+        else:
+            path = path / "best.pt"
+    ckpt = load_checkpoint(path, "train a model first with `python train.py`")
+    return model_from_checkpoint(ckpt), ckpt
+
+
+def rng_states(data_generator, device=torch.device("cpu")):
+    """The random-number states to resume from (collective: every DDP process must call it).
+
+    Dropout draws from the CPU generator, or on a GPU from that GPU's own generator, and
+    differs per process: "torch" and "cuda" are this process's, "torch_ranks" and
+    "cuda_ranks" every process's (under DDP)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()  # nothing here draws from numpy or Python's
+    version, mt, gauss_next = random.getstate()            # random, but a fork's additions might: keep them too
+    states = {"torch": torch.get_rng_state(), "data": data_generator.get_state(),
+              "numpy": [torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+              "python": [version, list(mt), gauss_next]}
+    if device.type == "cuda":  # this process's GPU only: another machine may have fewer
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    if dist.is_initialized():
+        for name in [n for n in ("torch", "cuda") if n in states]:
+            states[f"{name}_ranks"] = [None] * dist.get_world_size()
+            dist.all_gather_object(states[f"{name}_ranks"], states[name])
+    return states
+
+
+def set_rng_states(states, data_generator, rank=0, world_size=1, device=torch.device("cpu")):
+    """The data generator is the same in every process; the dropout states are per process.
+    -> notes on what could not be restored (another number of processes, another device)."""
+    data_generator.set_state(states["data"])
+    keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, mt, gauss_next = states["python"]
+    random.setstate((version, tuple(mt), gauss_next))
+    notes = []
+    saved_by = len(states.get("torch_ranks", [None]))  # how many processes saved the run
+    if saved_by != world_size:  # process 0 carries on as process 0 did; the others start from their seeds
+        notes.append(f"note: the run was saved by {saved_by} process(es) and resumes in {world_size}: "
+                     f"only process 0 keeps its dropout random state")
+    for name in ("torch", "cuda"):
+        if name not in states or (name == "cuda" and device.type != "cuda"):
+            continue
+        saved = states.get(f"{name}_ranks", [states[name]])
+        own = saved[rank] if saved_by == world_size else saved[0] if rank == 0 else None
+        if own is not None and name == "torch":
+            torch.set_rng_state(own)
+        elif own is not None:
+            torch.cuda.set_rng_state(own, device)
+    if "cuda" in states and device.type != "cuda":
+        notes.append(f"note: the run was saved on a GPU and resumes on {device.type}: dropout's random "
+                     f"numbers will differ from the uninterrupted run")
+    elif "cuda" not in states and device.type == "cuda":
+        notes.append("note: the run was saved without a GPU: dropout's random numbers on this GPU start "
+                     "from the seed")
+    return notes
