@@ -130,58 +130,48 @@ def peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, "peak resident memory of this process"
 
 
-def setup_training(preset, overrides, nan_check=True):
-    """What train.py builds before its loop, for the config that preset and flags give."""
-    values, _, summary = train.build_config(preset, False, overrides, new_run=False)
-    vocab, splits = train.load_data(values.get("data_dir", train.TrainConfig.data_dir))
-    values["vocab_size"] = vocab["vocab_size"]
-    cfg, mcfg = split_config(values)
-    train.check_config(cfg, mcfg)
-    device = pick_device(cfg.device)
-    dtype, autocast, use_compile = train.precision(cfg, device)
-    torch.manual_seed(cfg.seed)
-    raw_model, optimizer, scaler = train.build_training(cfg, mcfg, device, dtype)
-    model = torch.compile(raw_model, mode=cfg.compile_mode) if use_compile else raw_model
-    generator = torch.Generator().manual_seed(cfg.seed)
+def training(preset, overrides, nan_check=True):
+    """train.py's run for the config that preset and flags give (writing nothing), and two
+    functions: step() takes its next training step, restart() goes back to the start."""
+    run = train.setup(preset, False, overrides, new_run=False)
+    train.describe(run)
+    print(f"torch threads: {torch.get_num_threads()}")
+    initial = {"model": copy.deepcopy(run.raw_model.state_dict()),
+               "optimizer": copy.deepcopy(run.optimizer.state_dict())}
 
-    def step(it):
-        def next_batch():
-            return train.get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
-        return train.train_step(model, optimizer, scaler, next_batch, train.lr_at(it, cfg), cfg, autocast,
-                                cfg.grad_accum, device=device, check_finite=nan_check)
+    def step():
+        lr = train.lr_at(run.iter, run.cfg)
+        train.train_step(run.model, run.optimizer, run.scaler, lambda: train.next_batch(run), lr, run.cfg,
+                         run.autocast, run.micro_steps, device=run.device, check_finite=nan_check)
+        run.iter += 1
 
     def restart():
         """Back to the initial weights, optimizer and batches (the compiled code stays)."""
-        raw_model.load_state_dict(initial["model"])
-        optimizer.load_state_dict(initial["optimizer"])
-        generator.manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        run.raw_model.load_state_dict(initial["model"])
+        run.optimizer.load_state_dict(initial["optimizer"])
+        run.data_generator.manual_seed(run.cfg.seed)
+        torch.manual_seed(run.cfg.seed)
+        run.iter = 0
 
-    initial = {"model": copy.deepcopy(raw_model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict())}
-    print(summary)
-    print(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}, "
-          f"torch threads: {torch.get_num_threads()}")
-    return cfg, mcfg, device, raw_model, model, splits, autocast, step, restart
+    return run, step, restart
 
 
 def bench_train(args, overrides):
-    cfg, mcfg, device, raw_model, model, splits, autocast, step, restart = setup_training(
-        args.preset, overrides, args.nan_check)
-    tokens_per_step = cfg.batch_size * mcfg.block_size * cfg.grad_accum
-    flops = flops_per_token(raw_model)
-    print(f"model: {raw_model.num_params(non_embedding=True) / 1e6:.2f}M parameters, {flops / 1e6:.1f} MFLOP "
+    run, step, restart = training(args.preset, overrides, args.nan_check)
+    device, tokens_per_step, flops = run.device, train.tokens_per_iter(run), flops_per_token(run.raw_model)
+    print(f"model: {run.raw_model.num_params(non_embedding=True) / 1e6:.2f}M parameters, {flops / 1e6:.1f} MFLOP "
           f"per token; {tokens_per_step:,} tokens per step")
 
     t0 = time.perf_counter()
-    for it in range(args.warmup):  # compile, allocator, thread pools
-        step(it)
+    for _ in range(args.warmup):  # compile, allocator, thread pools
+        step()
     sync(device)
     print(f"warm-up: {args.warmup} steps in {time.perf_counter() - t0:.2f} s (includes compiling, if on)")
     if args.target is not None:
         restart()
-        return time_to_target(args.target, cfg, mcfg, device, model, splits, autocast, step)
+        return time_to_target(args.target, run, step)
 
-    seconds = [timed(functools.partial(step, it), device) for it in range(args.warmup, args.warmup + args.steps)]
+    seconds = [timed(step, device) for _ in range(args.steps)]
     median = statistics.median(seconds)
     rate = tokens_per_step / median
     print(f"step time: {1000 * median:.1f} ms (median of {args.steps}; min {1000 * min(seconds):.1f}, "
@@ -197,24 +187,23 @@ def bench_train(args, overrides):
     return 0
 
 
-def time_to_target(target, cfg, mcfg, device, model, splits, autocast, step):
+def time_to_target(target, run, step):
     """Train as train.py would (same batches, same schedule) until an evaluation's val loss
     is at or below target; the clock stops during evaluations."""
-    train_s = eval_s = 0.0
+    cfg, train_s, eval_s = run.cfg, 0.0, 0.0
     start = time.perf_counter()
-    for it in range(cfg.max_iters):
-        step(it)
-        done = it + 1
-        if done % cfg.eval_interval and done != cfg.max_iters:
+    while run.iter < cfg.max_iters:
+        step()
+        if run.iter % cfg.eval_interval and run.iter != cfg.max_iters:
             continue
-        sync(device)
+        sync(run.device)
         train_s += time.perf_counter() - start
         t_eval = time.perf_counter()
-        losses = train.estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast)
+        losses = train.estimate_loss(run.model, run.splits, cfg, run.mcfg.block_size, run.device, run.autocast)
         eval_s += time.perf_counter() - t_eval
-        print(f"iter {done}: val loss {losses['val']:.4f}, training time {train_s:.2f} s")
+        print(f"iter {run.iter}: val loss {losses['val']:.4f}, training time {train_s:.2f} s")
         if losses["val"] <= target:
-            print(f"reached val loss {losses['val']:.4f} <= {target} at iteration {done}: {train_s:.2f} s of "
+            print(f"reached val loss {losses['val']:.4f} <= {target} at iteration {run.iter}: {train_s:.2f} s of "
                   f"training ({eval_s:.2f} s of evaluation not counted)")
             return 0
         start = time.perf_counter()

@@ -26,11 +26,44 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+import time
+from dataclasses import asdict
+
 from cli import UserError, write_atomically
 from model import GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"
 CKPT_VERSION = 1
+
+
+def make_checkpoint(run):
+    """A train.Run -> its checkpoint (collective under DDP: every process must call it, for the
+    random states)."""
+    return {
+        "format": CKPT_FORMAT, "version": CKPT_VERSION,
+        "model_config": asdict(run.mcfg), "train_config": asdict(run.cfg), "vocab": run.vocab,
+        "model": run.raw_model.state_dict(),  # the uncompiled module: no "_orig_mod." prefixes
+        "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
+        "iter": run.iter, "best_val_loss": run.best_val, "extended_at": run.extended_at,
+        "elapsed_s": run.elapsed_before + time.perf_counter() - run.t_train,
+        "rng": rng_states(run.data_generator, run.device),
+    }
+
+
+def restore_checkpoint(run, ckpt):
+    """Put a checkpoint's state back into a freshly built train.Run. -> notes on what could not
+    be restored as it was."""
+    run.raw_model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    notes = []
+    if run.scaler.is_enabled() and not ckpt["scaler"]:  # a float32 or bf16 run, resumed in float16
+        notes.append("note: float16's loss scale starts afresh (the run was saved without loss scaling)")
+    else:
+        run.scaler.load_state_dict(ckpt["scaler"])
+    notes += set_rng_states(ckpt["rng"], run.data_generator, run.rank, run.world_size, run.device)
+    run.iter, run.best_val, run.elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
+    run.last_saved, run.extended_at = ckpt["iter"], ckpt.get("extended_at")
+    return notes
 
 
 def save_checkpoint(path, state):

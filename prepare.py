@@ -185,6 +185,31 @@ def load_vocab(data_dir):
     return vocab
 
 
+def load_data(data_dir):
+    """-> (vocab dict, {'train': ids, 'val': ids}) with the ids memory-mapped, not read."""
+    vocab = load_vocab(data_dir)
+    splits = {}
+    for split in ("train", "val"):
+        path = Path(data_dir) / f"{split}.bin"
+        dtype = np.dtype(vocab["dtype"])
+        expected = vocab[f"{split}_tokens"] * dtype.itemsize
+        if not path.is_file():
+            raise UserError(f"{path} is missing — run prepare.py again")
+        size = path.stat().st_size
+        if size % dtype.itemsize:
+            raise UserError(f"{path} has {size:,} bytes, not a whole number of {dtype.name} tokens, so it is "
+                            f"damaged — run prepare.py again")
+        if size != expected:
+            raise UserError(f"{path} has {size // dtype.itemsize:,} tokens, but vocab.json says "
+                            f"{vocab[f'{split}_tokens']:,} — run prepare.py again")
+        splits[split] = np.memmap(path, dtype=dtype, mode="r")
+        largest = splits[split].max() if len(splits[split]) else 0  # one pass, about 1 ms per MB
+        if largest >= vocab["vocab_size"]:
+            raise UserError(f"{path} holds token id {largest}, but the vocabulary has only "
+                            f"{vocab['vocab_size']} characters — the data is damaged; run prepare.py again")
+    return vocab, splits
+
+
 def check_out_dir(out_dir, source_sha256):
     """Refuse to overwrite data that was prepared from a different text."""
     if (Path(out_dir) / "vocab.json").is_file() and load_vocab(out_dir).get("source_sha256") != source_sha256:

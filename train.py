@@ -38,12 +38,11 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from checkpoint import (CKPT_FORMAT, CKPT_VERSION, load_checkpoint, remove_stale_temp_files, rng_states,
-                        save_checkpoint, set_rng_states)
+from checkpoint import load_checkpoint, make_checkpoint, remove_stale_temp_files, restore_checkpoint, save_checkpoint
 from model import GPTConfig, build_model, trace_shapes
 from optim import configure_groups, keep_grads_outside_graphs, make_optimizer, set_lr, step_unless
 from cli import ArgumentParser, UserError, add_flags, pick_device, run_cli, write_atomically
-from prepare import load_vocab
+from prepare import load_data
 
 
 @dataclass
@@ -179,6 +178,41 @@ def check_config(cfg, mcfg):
         raise UserError("lr must be positive, min_lr and warmup_iters not negative — check those flags")
 
 
+def build_config(preset, resume, overrides, new_run=True):
+    """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
+    new_run: refuse an out_dir that already holds a run, which training would overwrite.
+    -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
+    out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
+    ckpt, notes = None, []
+    if resume:
+        ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
+        values = {**ckpt["train_config"], **ckpt["model_config"]}
+        # the command the run was started with, plus --resume, works: its preset is only checked against
+        # the run (where no flag of the command overrides it); the run keeps its own training values
+        given = {**PRESETS.get(preset, {}), **overrides}
+        fixed = [f"{k}={values[k]} (given: {v})" for k, v in given.items() if k in values and values[k] != v
+                 and ((k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer")]
+        if fixed:
+            raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
+                            f"to that setup — resume with the preset and flags the run was started with")
+        source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
+                                                                                     if preset else "")
+        # training settings may change: the optimizer keeps its state, the schedule follows the new values
+        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in overrides.items()
+                 if k in values and values[k] != v]
+    else:
+        for name in ("latest.pt", "best.pt") if new_run else ():
+            if (out_dir / name).exists():
+                raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
+                                f"or choose a new --out_dir")
+        preset = preset or default_preset(overrides.get("device", "auto"))
+        values = dict(PRESETS[preset])
+        source = f"preset {preset}"
+    values.update(overrides)
+    given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
+    return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
+
+
 # ----------------------------------------------------------------------------
 # Precision
 
@@ -218,31 +252,6 @@ def precision(cfg, device):
 # Data
 
 
-def load_data(data_dir):
-    """-> (vocab dict, {'train': ids, 'val': ids}) with the ids memory-mapped, not read."""
-    vocab = load_vocab(data_dir)
-    splits = {}
-    for split in ("train", "val"):
-        path = Path(data_dir) / f"{split}.bin"
-        dtype = np.dtype(vocab["dtype"])
-        expected = vocab[f"{split}_tokens"] * dtype.itemsize
-        if not path.is_file():
-            raise UserError(f"{path} is missing — run prepare.py again")
-        size = path.stat().st_size
-        if size % dtype.itemsize:
-            raise UserError(f"{path} has {size:,} bytes, not a whole number of {dtype.name} tokens, so it is "
-                            f"damaged — run prepare.py again")
-        if size != expected:
-            raise UserError(f"{path} has {size // dtype.itemsize:,} tokens, but vocab.json says "
-                            f"{vocab[f'{split}_tokens']:,} — run prepare.py again")
-        splits[split] = np.memmap(path, dtype=dtype, mode="r")
-        largest = splits[split].max() if len(splits[split]) else 0  # one pass, about 1 ms per MB
-        if largest >= vocab["vocab_size"]:
-            raise UserError(f"{path} holds token id {largest}, but the vocabulary has only "
-                            f"{vocab['vocab_size']} characters — the data is damaged; run prepare.py again")
-    return vocab, splits
-
-
 def get_batch(data, batch_size, block_size, generator, device, rank=0, world_size=1):
     """Random windows of the text: y is x shifted left by one, the next character at each step.
 
@@ -260,15 +269,7 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 
 
 # ----------------------------------------------------------------------------
-# Optimization
-
-
-def build_training(cfg, mcfg, device, dtype):
-    """-> (the model on the device, its optimizer, the loss scaler)."""
-    model = build_model(mcfg).to(device)
-    # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    return model, make_optimizer(model, cfg, device), scaler
+# One training step, and evaluation
 
 
 def lr_at(it, cfg, extended_at=None):
@@ -369,45 +370,6 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
 
 
 # ----------------------------------------------------------------------------
-# The log and Ctrl-C
-
-
-def trim_log(path, last_iter):
-    """Drop log rows past the checkpoint we resume from: that work is being redone."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    kept = [LOG_HEADER.split(",")] + [r for r in rows[1:] if r and int(r[0]) <= last_iter]
-    write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
-
-
-class StopOnCtrlC:
-    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
-
-    Not under torchrun (enabled=False): the processes could stop at different steps
-    and wait for each other forever, so there Ctrl-C stops them all at once, and
-    --resume goes on from the last evaluation.
-    """
-
-    def __init__(self, enabled=True):
-        self.enabled = enabled
-        self.requested = False
-
-    def __enter__(self):
-        if self.enabled:
-            self.previous = signal.signal(signal.SIGINT, self.handle)
-        return self
-
-    def handle(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, self.previous)
-        tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-# ----------------------------------------------------------------------------
 # Several processes: torchrun + DistributedDataParallel
 
 
@@ -447,60 +409,54 @@ def all_reduce_on_device(t, op=dist.ReduceOp.SUM):
 
 
 # ----------------------------------------------------------------------------
-# The run
+# The run: setup() makes it, main() trains it
 
 
-def build_config(preset, resume, overrides, new_run=True):
-    """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
-    new_run: refuse an out_dir that already holds a run, which training would overwrite.
-    -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
-    out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
-    ckpt, notes = None, []
-    if resume:
-        ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
-        values = {**ckpt["train_config"], **ckpt["model_config"]}
-        # the command the run was started with, plus --resume, works: its preset is only checked against
-        # the run (where no flag of the command overrides it); the run keeps its own training values
-        given = {**PRESETS.get(preset, {}), **overrides}
-        fixed = [f"{k}={values[k]} (given: {v})" for k, v in given.items() if k in values and values[k] != v
-                 and ((k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer")]
-        if fixed:
-            raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
-                            f"to that setup — resume with the preset and flags the run was started with")
-        source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
-                                                                                     if preset else "")
-        # training settings may change: the optimizer keeps its state, the schedule follows the new values
-        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in overrides.items()
-                 if k in values and values[k] != v]
-    else:
-        for name in ("latest.pt", "best.pt") if new_run else ():
-            if (out_dir / name).exists():
-                raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
-                                f"or choose a new --out_dir")
-        preset = preset or default_preset(overrides.get("device", "auto"))
-        values = dict(PRESETS[preset])
-        source = f"preset {preset}"
-    values.update(overrides)
-    given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
-    return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
+@dataclass
+class Run:
+    """Everything a training run holds. setup() builds it, main() moves it forward step by
+    step, and a checkpoint saves and restores it (checkpoint.make_checkpoint, restore_checkpoint)."""
+    cfg: TrainConfig
+    mcfg: GPTConfig
+    vocab: dict
+    splits: dict            # {"train": ids, "val": ids}, memory-mapped
+    device: torch.device
+    rank: int               # this process, of world_size (1 without torchrun)
+    world_size: int
+    micro_steps: int        # this process's micro-batches per step (share_batch)
+    rows: int               # and the rows of each
+    dtype: torch.dtype
+    autocast: object        # the mixed-precision context for forward passes
+    use_compile: bool
+    raw_model: torch.nn.Module  # the model itself: what checkpoints save
+    model: object               # what trains: raw_model, wrapped in DDP and/or compiled
+    no_sync: object             # DDP's "no gradient exchange yet" context (nullcontext without DDP)
+    optimizer: object
+    scaler: torch.amp.GradScaler
+    data_generator: torch.Generator  # draws the training batches; the same in every process
+    iter: int = 0                    # steps done
+    best_val: float = float("inf")
+    elapsed_before: float = 0.0      # training time of the runs this one resumes
+    extended_at: Optional[tuple] = None  # see decay_left
+    last_saved: Optional[int] = None     # the iteration of latest.pt, once there is one
+    bad_steps: int = 0                   # nan/inf steps skipped in a row
+    t_train: float = 0.0                 # when this process started training
+    eval_seconds: float = 0.0
+
+    @property
+    def out_dir(self):
+        return Path(self.cfg.out_dir)
+
+    def say(self, *args, **kwargs):
+        if self.rank == 0:  # only process 0 talks and writes
+            print(*args, **kwargs)
 
 
-def print_shapes(model, train_data, cfg, mcfg, device):
-    """--trace_shapes: one training batch through the model, every tensor's shape printed."""
-    x, y = get_batch(train_data, cfg.batch_size, mcfg.block_size, torch.Generator().manual_seed(cfg.seed), device)
-    print(f"B={cfg.batch_size} batch, T={mcfg.block_size} time, C={mcfg.n_embd} channels, "
-          f"nh={mcfg.n_head} heads, hs={mcfg.n_embd // mcfg.n_head} head size, S=T keys, "
-          f"V={mcfg.vocab_size} vocabulary")
-    for line in trace_shapes(model, x, y):
-        print(line)
-    return 0
-
-
-def main(argv=None):
-    t_start = time.perf_counter()
-    preset, resume, trace, overrides = parse_args(argv)
-    values, ckpt, summary = build_config(preset, resume, overrides, new_run=not (resume or trace))
-
+def setup(preset, resume, overrides, new_run=True, training=True):
+    """Config, data, device, model, optimizer and, when resuming, the checkpoint's state:
+    everything a run needs before its first step (bench.py uses it too). new_run: refuse an
+    out_dir that holds a run; training: refuse a resume with nothing left to train. -> Run"""
+    values, ckpt, summary = build_config(preset, resume, overrides, new_run)
     vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
@@ -511,193 +467,270 @@ def main(argv=None):
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)
-    if ckpt is not None and not trace and cfg.max_iters <= ckpt["iter"]:
-        raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is {cfg.max_iters}, "
-                        f"so there is nothing to train — to train on, give a larger one, e.g. --max_iters "
-                        f"{2 * ckpt['iter']} (the learning rate goes on from where the run was)")
+    if ckpt is not None and training and cfg.max_iters <= ckpt["iter"]:
+        raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is "
+                        f"{cfg.max_iters}, so there is nothing to train — to train on, give a larger one, e.g. "
+                        f"--max_iters {2 * ckpt['iter']} (the learning rate goes on from where the run was)")
     if len(splits["val"]) <= mcfg.block_size:
         raise UserError(f"{Path(cfg.data_dir) / 'val.bin'} has {len(splits['val']):,} tokens, not more than "
                         f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
 
     # before the processes meet, so that a refusal is the first thing a torchrun user sees
     micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, int(os.environ.get("WORLD_SIZE", 1)))
-    device = pick_device(cfg.device)
-    rank, world_size, device = init_distributed(device)
-    say = print if rank == 0 else lambda *args, **kwargs: None  # only process 0 talks and writes
-    say(summary)
-    for name, config in (("training", cfg), ("model", mcfg)):  # every value in effect, wherever it came from
-        say(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
+    rank, world_size, device = init_distributed(pick_device(cfg.device))
     dtype, autocast, use_compile = precision(cfg, device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
-    data_generator = torch.Generator().manual_seed(cfg.seed)  # the same in every process (see get_batch)
-
-    if trace:
-        return print_shapes(build_model(mcfg).to(device), splits["train"], cfg, mcfg, device)
-    raw_model, optimizer, scaler = build_training(cfg, mcfg, device, dtype)
-    start_iter, best_val, elapsed_before = 0, float("inf"), 0.0
-    last_saved, extended_at = None, None  # the iteration of latest.pt, once there is one; see lr_at
+    raw_model = build_model(mcfg).to(device)
+    # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
+              raw_model=raw_model, model=raw_model, no_sync=nullcontext,
+              optimizer=make_optimizer(raw_model, cfg, device), scaler=scaler,
+              data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
+    run.say(summary)
+    for name, config in (("training", cfg), ("model", mcfg)):  # every value in effect, wherever it came from
+        run.say(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
     if ckpt is not None:
-        raw_model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler.is_enabled() and not ckpt["scaler"]:  # a float32 or bf16 run, resumed in float16
-            say("note: float16's loss scale starts afresh (the run was saved without loss scaling)")
-        else:
-            scaler.load_state_dict(ckpt["scaler"])
-        for note in set_rng_states(ckpt["rng"], data_generator, rank, world_size, device):
-            say(note)
-        start_iter, best_val, elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
-        last_saved, extended_at = start_iter, ckpt.get("extended_at")
-        before = TrainConfig(**ckpt["train_config"])
-        if cfg.max_iters != before.max_iters and start_iter > cfg.warmup_iters:  # see decay_left
-            extended_at = (start_iter, decay_left(start_iter, before, extended_at))
-            say(f"note: the learning rate goes on from {lr_at(start_iter, cfg, extended_at):.2e}, where the run "
-                + (f"was, down to --min_lr at iteration {cfg.max_iters}" if extended_at[1] else "ended: --min_lr"))
-        configure_groups(optimizer, cfg)  # these flags may have changed
-    model, no_sync = raw_model, nullcontext
+        for note in restore_checkpoint(run, ckpt):
+            run.say(note)
+        extend_schedule(run, TrainConfig(**ckpt["train_config"]))
+        configure_groups(run.optimizer, cfg)  # these flags may have changed
     if dist.is_initialized():  # averages the gradients over the processes during backward
         # broadcast_buffers=False: the only buffers are rotary's fixed tables, and broadcasting them
         # would cost a collective per forward, one a process that skips an evaluation batch never joins
-        model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None,
-                                        broadcast_buffers=False)
-        no_sync = model.no_sync
-    model = torch.compile(model, mode=cfg.compile_mode) if use_compile else model
+        run.model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None,
+                                            broadcast_buffers=False)
+        run.no_sync = run.model.no_sync
+    if use_compile:
+        run.model = torch.compile(run.model, mode=cfg.compile_mode)
+    return run
 
-    out_dir = Path(cfg.out_dir)
-    log_path = out_dir / "log.csv"
-    if rank == 0:
-        try:  # fail now, not after the first hour of training
-            out_dir.mkdir(parents=True, exist_ok=True)
-            if ckpt is not None and log_path.exists():
-                trim_log(log_path, start_iter)
-            else:
-                write_atomically(log_path, lambda f: f.write(f"{LOG_HEADER}\n".encode()))
-        except OSError as e:
-            raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
-        if removed := remove_stale_temp_files(out_dir):
-            say(f"removed {removed} half-written temp file(s) in {out_dir}, left by a run that was killed mid-save")
 
-    tokens_per_iter = cfg.batch_size * mcfg.block_size * cfg.grad_accum
-    say(f"device: {device}, dtype: {str(dtype).removeprefix('torch.')}, compile: {use_compile}"
-        + (f", DDP: {world_size} processes x {micro_steps} micro-batch(es) of {rows} rows per step"
-           if world_size > 1 else ""))
+def extend_schedule(run, before):
+    """A resume with a new max_iters goes on down the decay from where the run was (decay_left)."""
+    if run.cfg.max_iters != before.max_iters and run.iter > run.cfg.warmup_iters:
+        run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
+        run.say(f"note: the learning rate goes on from {lr_at(run.iter, run.cfg, run.extended_at):.2e}, where the "
+                f"run " + (f"was, down to --min_lr at iteration {run.cfg.max_iters}" if run.extended_at[1]
+                           else "ended: --min_lr"))
+
+
+def describe(run):
+    """The start-up lines: where it runs, the model's size, the batch."""
+    cfg, mcfg = run.cfg, run.mcfg
+    run.say(f"device: {run.device}, dtype: {str(run.dtype).removeprefix('torch.')}, compile: {run.use_compile}"
+            + (f", DDP: {run.world_size} processes x {run.micro_steps} micro-batch(es) of {run.rows} rows per step"
+               if run.world_size > 1 else ""))
+    n = run.raw_model.num_params()
     if mcfg.model == "bigram":
-        say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {raw_model.num_params():,} parameters")
+        run.say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {n:,} parameters")
     else:
         learned = "" if mcfg.position == "rotary" else (  # rotary positions are angles, not weights
-            f" ({raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings)")
-        say(f"model: {raw_model.num_params() / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layers, "
-            f"{mcfg.n_head} heads, {mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
-    say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
-          f"{tokens_per_iter:,}; iterations {start_iter} -> {cfg.max_iters}")
+            f" ({run.raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings)")
+        run.say(f"model: {n / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layers, {mcfg.n_head} heads, "
+                f"{mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
+    run.say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
+            f"{tokens_per_iter(run):,}; iterations {run.iter} -> {cfg.max_iters}")
 
-    def checkpoint(it):
-        return {
-            "format": CKPT_FORMAT, "version": CKPT_VERSION,
-            "model_config": asdict(mcfg), "train_config": asdict(cfg), "vocab": vocab,
-            "model": raw_model.state_dict(),  # the uncompiled module: no "_orig_mod." prefixes
-            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-            "iter": it, "best_val_loss": best_val, "rng": rng_states(data_generator, device),
-            "extended_at": extended_at,
-            "elapsed_s": elapsed_before + time.perf_counter() - t_train,
-        }
 
-    def evaluate(it, lr, tokens_per_sec):
-        nonlocal best_val, eval_seconds, last_saved
-        t0 = time.perf_counter()
-        losses = estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast, rank, world_size)
-        eval_seconds += time.perf_counter() - t0
-        bad = [f"{split} loss {loss}" for split, loss in losses.items() if not math.isfinite(loss)]
-        if bad:  # the weights have gone bad: never save them
-            raise nan_error(f"the evaluation at iteration {it} gave {' and '.join(bad)}")
-        if rank == 0:
-            tqdm.write(f"iter {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-            try:
-                with open(log_path, "a") as f:
-                    f.write(f"{it},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},"
-                            f"{tokens_per_sec:.1f},{elapsed_before + time.perf_counter() - t_train:.2f}\n")
-            except OSError as e:
-                raise UserError(f"cannot write {log_path} ({e.strerror}) — free some disk space or fix the "
-                                f"permissions, then resume with --resume") from None
-        if it == 0:
-            return
-        is_best = losses["val"] < best_val  # the same in every process: the losses were summed over all
-        best_val = min(best_val, losses["val"])
-        state = checkpoint(it)  # every process: it gathers their random states
-        if rank == 0:  # best first: killed between the two, a resume redoes this evaluation and both agree
-            if is_best:
-                save_checkpoint(out_dir / "best.pt", state)
-            save_checkpoint(out_dir / "latest.pt", state)
-        last_saved = it
+def tokens_per_iter(run):
+    return run.cfg.batch_size * run.mcfg.block_size * run.cfg.grad_accum
 
-    def nan_error(what):
-        if last_saved is None:
-            return UserError(f"{what}; no checkpoint was saved yet — start again with a lower --lr "
-                             f"(or --dtype bfloat16 on a GPU)")
-        return UserError(f"{what}; the last good checkpoint is {out_dir / 'latest.pt'} (iteration {last_saved}) "
-                         f"— resume from it with --resume and a lower --lr (or --dtype bfloat16 on a GPU)")
 
-    def next_batch():
-        return get_batch(splits["train"], rows, mcfg.block_size, data_generator, device, rank, world_size)
+def next_batch(run):
+    """This process's share of the next training micro-batch."""
+    return get_batch(run.splits["train"], run.rows, run.mcfg.block_size, run.data_generator, run.device,
+                     run.rank, run.world_size)
 
-    t_train, eval_seconds = time.perf_counter(), 0.0
-    if start_iter == 0:
-        evaluate(0, 0.0, 0.0)  # the untrained model: about ln(vocab_size)
-    bar = tqdm(total=cfg.max_iters, initial=start_iter, desc="train", dynamic_ncols=True, disable=rank != 0,
+
+def open_log(run):
+    """Make out_dir and log.csv (trimmed to the checkpoint on resume) before training: fail now,
+    not after the first hour."""
+    log_path = run.out_dir / "log.csv"
+    if run.rank != 0:
+        return
+    try:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        if run.iter > 0 and log_path.exists():
+            trim_log(log_path, run.iter)
+        else:
+            write_atomically(log_path, lambda f: f.write(f"{LOG_HEADER}\n".encode()))
+    except OSError as e:
+        raise UserError(f"cannot write in {run.out_dir} ({e.strerror}) — choose another --out_dir") from None
+    if removed := remove_stale_temp_files(run.out_dir):
+        run.say(f"removed {removed} half-written temp file(s) in {run.out_dir}, left by a run that was killed "
+                f"mid-save")
+
+
+def read_steps(run, pending):
+    """The pending steps' losses and flags, in one wait for the device (not one per step, which
+    also keeps the timing honest). Warn of each skipped step; too many in a row stop the run.
+    -> the losses"""
+    losses = torch.stack([loss for _, loss, _ in pending]).tolist()
+    taken = torch.stack([ok for _, _, ok in pending]).tolist()
+    for (i, _, _), loss, ok in zip(pending, losses, taken):
+        run.bad_steps = 0 if ok else run.bad_steps + 1
+        if run.bad_steps and run.rank == 0:  # skipped already (train_step): the weights never saw it
+            tqdm.write(f"warning: the loss is {loss} at iteration {i}; the step was skipped "
+                       f"({run.bad_steps} in a row, --max_nan_skips {run.cfg.max_nan_skips})")
+        if run.bad_steps > run.cfg.max_nan_skips:
+            raise nan_error(run, f"the loss was nan or inf for {run.bad_steps} steps in a row, up to iteration {i}")
+    pending.clear()
+    return losses
+
+
+def nan_error(run, what):
+    """The error that stops a run whose loss went nan or inf, naming the checkpoint to go back to."""
+    if run.last_saved is None:
+        return UserError(f"{what}; no checkpoint was saved yet — start again with a lower --lr "
+                         f"(or --dtype bfloat16 on a GPU)")
+    return UserError(f"{what}; the last good checkpoint is {run.out_dir / 'latest.pt'} (iteration "
+                     f"{run.last_saved}) — resume from it with --resume and a lower --lr (or --dtype bfloat16 on a GPU)")
+
+
+def evaluate(run, lr, tokens_per_sec):
+    """Measure both splits, log them, and save latest.pt (and best.pt when val improved)."""
+    t0 = time.perf_counter()
+    losses = estimate_loss(run.model, run.splits, run.cfg, run.mcfg.block_size, run.device, run.autocast,
+                           run.rank, run.world_size)
+    run.eval_seconds += time.perf_counter() - t0
+    bad = [f"{split} loss {loss}" for split, loss in losses.items() if not math.isfinite(loss)]
+    if bad:  # the weights have gone bad: never save them
+        raise nan_error(run, f"the evaluation at iteration {run.iter} gave {' and '.join(bad)}")
+    if run.rank == 0:
+        tqdm.write(f"iter {run.iter}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+        log_path = run.out_dir / "log.csv"
+        try:
+            with open(log_path, "a") as f:
+                f.write(f"{run.iter},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},{tokens_per_sec:.1f},"
+                        f"{run.elapsed_before + time.perf_counter() - run.t_train:.2f}\n")
+        except OSError as e:
+            raise UserError(f"cannot write {log_path} ({e.strerror}) — free some disk space or fix the "
+                            f"permissions, then resume with --resume") from None
+    if run.iter == 0:  # the untrained model: nothing worth saving
+        return
+    is_best = losses["val"] < run.best_val  # the same in every process: the losses were summed over all
+    run.best_val = min(run.best_val, losses["val"])
+    state = make_checkpoint(run)  # every process: it gathers their random states
+    if run.rank == 0:  # best first: killed between the two, a resume redoes this evaluation and both agree
+        if is_best:
+            save_checkpoint(run.out_dir / "best.pt", state)
+        save_checkpoint(run.out_dir / "latest.pt", state)
+    run.last_saved = run.iter
+
+
+def print_shapes(run):
+    """--trace_shapes: one training batch through the model, every tensor's shape printed."""
+    cfg, mcfg = run.cfg, run.mcfg
+    x, y = get_batch(run.splits["train"], cfg.batch_size, mcfg.block_size, torch.Generator().manual_seed(cfg.seed),
+                     run.device)
+    print(f"B={cfg.batch_size} batch, T={mcfg.block_size} time, C={mcfg.n_embd} channels, "
+          f"nh={mcfg.n_head} heads, hs={mcfg.n_embd // mcfg.n_head} head size, S=T keys, "
+          f"V={mcfg.vocab_size} vocabulary")
+    for line in trace_shapes(run.raw_model, x, y):
+        print(line)
+    return 0
+
+
+def main(argv=None):
+    t_start = time.perf_counter()
+    preset, resume, trace, overrides = parse_args(argv)
+    run = setup(preset, resume, overrides, new_run=not (resume or trace), training=not trace)
+    if trace:
+        return print_shapes(run)
+    cfg = run.cfg
+    describe(run)
+    open_log(run)
+    run.t_train = time.perf_counter()
+    if run.iter == 0:
+        evaluate(run, lr=0.0, tokens_per_sec=0.0)  # the untrained model: about ln(vocab_size)
+    bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
-    t_log, it_log = time.perf_counter(), start_iter
-    pending, bad_steps = [], 0  # (iteration, loss, whether the step was taken) on the device, read in batches
-
-    def read_steps():
-        """The pending steps' losses and flags, in one wait for the device (not one per step, which
-        would also make the timing honest). Warn of each skipped step; too many in a row stop the run."""
-        nonlocal pending, bad_steps
-        losses = torch.stack([loss for _, loss, _ in pending]).tolist()
-        taken = torch.stack([ok for _, _, ok in pending]).tolist()
-        for (i, _, _), loss_value, ok in zip(pending, losses, taken):
-            bad_steps = 0 if ok else bad_steps + 1
-            if bad_steps and rank == 0:  # skipped already (train_step): the weights never saw it
-                tqdm.write(f"warning: the loss is {loss_value} at iteration {i}; the step was skipped "
-                           f"({bad_steps} in a row, --max_nan_skips {cfg.max_nan_skips})")
-            if bad_steps > cfg.max_nan_skips:
+    t_log, iter_log = time.perf_counter(), run.iter
+    pending = []  # (iteration, loss, whether the step was taken), still on the device: read_steps
+    with StopOnCtrlC(enabled=run.world_size == 1) as stop:
+        while run.iter < cfg.max_iters:
+            if stop.requested:  # Ctrl-C: save where we are, and say how to go on
+                read_steps(run, pending)
+                save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
                 bar.close()
-                raise nan_error(f"the loss was nan or inf for {bad_steps} steps in a row, up to iteration {i}")
-        pending = []
-        return losses
-    with StopOnCtrlC(enabled=world_size == 1) as stop:
-        for it in range(start_iter, cfg.max_iters):
-            if stop.requested:
-                read_steps()  # the skipped steps are warned about, and too many still stop the run
-                save_checkpoint(out_dir / "latest.pt", checkpoint(it))
-                bar.close()
-                print(f"stopped at iteration {it}; saved {out_dir / 'latest.pt'} — "
-                      f"continue with: python train.py --resume --out_dir {shlex.quote(str(out_dir))}")
+                print(f"stopped at iteration {run.iter}; saved {run.out_dir / 'latest.pt'} — continue with: "
+                      f"python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
                 return 130
-            lr = lr_at(it, cfg, extended_at)
-            loss, taken = train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps,
-                                     no_sync, device)
-            pending.append((it, loss, taken))
+
+            # one step: the learning rate of the schedule, then forward, backward and update
+            lr = lr_at(run.iter, cfg, run.extended_at)
+            loss, taken = train_step(run.model, run.optimizer, run.scaler, lambda: next_batch(run), lr, cfg,
+                                     run.autocast, run.micro_steps, run.no_sync, run.device)
+            pending.append((run.iter, loss, taken))
+            run.iter += 1
             bar.update(1)
 
-            done = it + 1
-            if done % cfg.log_interval == 0 or done % cfg.eval_interval == 0 or done == cfg.max_iters:
-                losses = read_steps()
-                now = time.perf_counter()
-                tokens_per_sec = (done - it_log) * tokens_per_iter / (now - t_log)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}", refresh=False)
-                if done % cfg.eval_interval == 0 or done == cfg.max_iters:
-                    evaluate(done, lr, tokens_per_sec)
-                t_log, it_log = time.perf_counter(), done
+            # once in a while: read the losses (the one wait for the device), show them and the speed
+            last = run.iter == cfg.max_iters
+            if run.iter % cfg.log_interval == 0 or run.iter % cfg.eval_interval == 0 or last:
+                try:
+                    losses = read_steps(run, pending)
+                except UserError:
+                    bar.close()
+                    raise
+                tokens_per_sec = (run.iter - iter_log) * tokens_per_iter(run) / (time.perf_counter() - t_log)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}",
+                                refresh=False)
+                # less often: evaluate, and save the checkpoints
+                if run.iter % cfg.eval_interval == 0 or last:
+                    evaluate(run, lr, tokens_per_sec)
+                t_log, iter_log = time.perf_counter(), run.iter
     bar.close()
 
-    wall = time.perf_counter() - t_start
-    say(f"best val loss {best_val:.4f} nats per char = {best_val / math.log(2):.4f} bits per char")
-    say(f"wall time {wall:.1f} s (evaluation {eval_seconds:.1f} s of it)")
-    say(f"checkpoints: {out_dir / 'best.pt'} (best val, for sample.py), "
-        f"{out_dir / 'latest.pt'} (for --resume)")
+    run.say(f"best val loss {run.best_val:.4f} nats per char = {run.best_val / math.log(2):.4f} bits per char")
+    run.say(f"wall time {time.perf_counter() - t_start:.1f} s (evaluation {run.eval_seconds:.1f} s of it)")
+    run.say(f"checkpoints: {run.out_dir / 'best.pt'} (best val, for sample.py), "
+            f"{run.out_dir / 'latest.pt'} (for --resume)")
     if dist.is_initialized():  # leave together: process 0 may still be saving when the others finish,
         dist.barrier()         # and gloo can abort a process that tears down while a peer is busy
         dist.destroy_process_group()
     return 0
+
+
+# ----------------------------------------------------------------------------
+# The log and Ctrl-C
+
+
+def trim_log(path, last_iter):
+    """Drop log rows past the checkpoint we resume from: that work is being redone."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = [LOG_HEADER.split(",")] + [r for r in rows[1:] if r and int(r[0]) <= last_iter]
+    write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
+
+
+class StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
+
+    Not under torchrun (enabled=False): the processes could stop at different steps
+    and wait for each other forever, so there Ctrl-C stops them all at once, and
+    --resume goes on from the last evaluation.
+    """
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.requested = False
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+        tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
+
 
 
 if __name__ == "__main__":
