@@ -1,6 +1,6 @@
 """The bad-input catalogue: each case is a mistake a user can make, and each must give one
 line, `error: what went wrong — what to do`, exit code 2, and leave every file as it was.
-README.md lists the same cases (a test below checks that the two lists agree)."""
+docs/errors.md lists the same cases (a test below checks that the two lists agree)."""
 
 import gc
 import os
@@ -206,7 +206,7 @@ def test_bad_input(case_id, script, argv, message, setup, template, tmp_path, mo
 
 
 def test_the_readme_lists_every_case():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "errors.md").read_text()
     catalogue = readme.split("## Bad input, case by case")[1].split("\n## ")[0]
     listed = re.findall(r"^\| `([a-z0-9-]+)` \|", catalogue, flags=re.M)
     assert listed == [case[0] for case in CASES]
