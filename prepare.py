@@ -11,6 +11,10 @@ one long array of ids. We write three files into the output directory:
     val.bin     the last 10%, for measuring how well the model generalises
     vocab.json  the characters in id order, the integer dtype, the counts and
                 the sha256 of the source text, so the bins can always be decoded
+
+The format's writer and its reader live together here: the tokenizer (build_vocab
+for a whole text; encode and decode with a vocabulary) and load_data, which train.py
+uses to read the bins back.
 """
 
 import argparse

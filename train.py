@@ -17,6 +17,11 @@ best.pt (the best validation loss so far, for sample.py) and log.csv.
 
 Under torchrun, each process trains on its share of every step's batch through
 DistributedDataParallel; only process 0 writes files and prints.
+
+Read it top to bottom: the config and presets, the batch, the learning-rate schedule, one
+training step, evaluation, several processes, and then the run itself: setup() builds
+it and main() is the training loop. The optimizers are in optim.py, the checkpoint
+format in checkpoint.py, the command-line plumbing in cli.py.
 """
 
 import argparse
@@ -39,9 +44,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from checkpoint import load_checkpoint, make_checkpoint, remove_stale_temp_files, restore_checkpoint, save_checkpoint
+from cli import ArgumentParser, UserError, add_flags, pick_device, run_cli, write_atomically
 from model import GPTConfig, build_model, trace_shapes
 from optim import configure_groups, keep_grads_outside_graphs, make_optimizer, set_lr, step_unless
-from cli import ArgumentParser, UserError, add_flags, pick_device, run_cli, write_atomically
 from prepare import load_data
 
 
@@ -409,6 +414,45 @@ def all_reduce_on_device(t, op=dist.ReduceOp.SUM):
 
 
 # ----------------------------------------------------------------------------
+# The log and Ctrl-C
+
+
+def trim_log(path, last_iter):
+    """Drop log rows past the checkpoint we resume from: that work is being redone."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = [LOG_HEADER.split(",")] + [r for r in rows[1:] if r and int(r[0]) <= last_iter]
+    write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
+
+
+class StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
+
+    Not under torchrun (enabled=False): the processes could stop at different steps
+    and wait for each other forever, so there Ctrl-C stops them all at once, and
+    --resume goes on from the last evaluation.
+    """
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.requested = False
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+        tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+# ----------------------------------------------------------------------------
 # The run: setup() makes it, main() trains it
 
 
@@ -691,46 +735,6 @@ def main(argv=None):
         dist.barrier()         # and gloo can abort a process that tears down while a peer is busy
         dist.destroy_process_group()
     return 0
-
-
-# ----------------------------------------------------------------------------
-# The log and Ctrl-C
-
-
-def trim_log(path, last_iter):
-    """Drop log rows past the checkpoint we resume from: that work is being redone."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    kept = [LOG_HEADER.split(",")] + [r for r in rows[1:] if r and int(r[0]) <= last_iter]
-    write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
-
-
-class StopOnCtrlC:
-    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
-
-    Not under torchrun (enabled=False): the processes could stop at different steps
-    and wait for each other forever, so there Ctrl-C stops them all at once, and
-    --resume goes on from the last evaluation.
-    """
-
-    def __init__(self, enabled=True):
-        self.enabled = enabled
-        self.requested = False
-
-    def __enter__(self):
-        if self.enabled:
-            self.previous = signal.signal(signal.SIGINT, self.handle)
-        return self
-
-    def handle(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, self.previous)
-        tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            signal.signal(signal.SIGINT, self.previous)
-
 
 
 if __name__ == "__main__":
