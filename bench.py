@@ -134,8 +134,8 @@ def training(preset, overrides, nan_check=True):
     """train.py's run for the config that preset and flags give (writing nothing), and two
     functions: step() takes its next training step, restart() goes back to the start."""
     run = train.setup(preset, False, overrides, new_run=False)
-    train.describe(run)
-    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"device: {run.device}, dtype: {str(run.dtype).removeprefix('torch.')}, compile: {run.use_compile}, "
+          f"torch threads: {torch.get_num_threads()}")
     initial = {"model": copy.deepcopy(run.raw_model.state_dict()),
                "optimizer": copy.deepcopy(run.optimizer.state_dict())}
 

@@ -19,15 +19,14 @@ Writes are atomic (a temp file renamed into place), so a crash never leaves half
 
 import random
 import sys
+import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-
-import time
-from dataclasses import asdict
 
 from cli import UserError, write_atomically
 from model import GPTConfig, build_model

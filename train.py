@@ -18,9 +18,9 @@ best.pt (the best validation loss so far, for sample.py) and log.csv.
 Under torchrun, each process trains on its share of every step's batch through
 DistributedDataParallel; only process 0 writes files and prints.
 
-Read it top to bottom: the config and presets, the batch, the learning-rate schedule, one
-training step, evaluation, several processes, and then the run itself: setup() builds
-it and main() is the training loop. The optimizers are in optim.py, the checkpoint
+Read it top to bottom: the config and presets, the precision, the batch, the learning-rate
+schedule, one training step, evaluation, several processes, the log and Ctrl-C, and then
+the run itself: setup() builds it and main() is the training loop. The optimizers are in optim.py, the checkpoint
 format in checkpoint.py, the command-line plumbing in cli.py.
 """
 
@@ -85,7 +85,7 @@ PRESETS = {
         batch_size=64, grad_accum=1, max_iters=5000, lr=1e-3, min_lr=1e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=200),
     # under 3 minutes on 2 CPU cores: nanoGPT's CPU model shape with the levers that
-    # measured best there (README, "Speed"): Muon, rotary positions, QK-norm, a high
+    # measured best there (docs/speed.md): Muon, rotary positions, QK-norm, a high
     # learning rate and batch 32 (a CPU does 32 windows more efficiently than 12)
     "shakespeare-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
@@ -111,7 +111,7 @@ LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
 
 
 # ----------------------------------------------------------------------------
-# Configuration: dataclass fields become command-line flags
+# Configuration: a preset, or a checkpoint's config, then the flags (cli.add_flags makes them)
 
 
 def default_preset(device_name):
@@ -191,6 +191,11 @@ def build_config(preset, resume, overrides, new_run=True):
     ckpt, notes = None, []
     if resume:
         ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
+        saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
+        if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
+            raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "
+                            f"the optimizer groups and random states it needs to resume — start a new run "
+                            f"(sample.py still reads it)")
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values
@@ -522,6 +527,10 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # before the processes meet, so that a refusal is the first thing a torchrun user sees
     micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, int(os.environ.get("WORLD_SIZE", 1)))
     rank, world_size, device = init_distributed(pick_device(cfg.device))
+    if rank == 0:  # where every value came from, and every value in effect
+        print(summary)
+        for name, config in (("training", cfg), ("model", mcfg)):
+            print(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
     dtype, autocast, use_compile = precision(cfg, device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     raw_model = build_model(mcfg).to(device)
@@ -531,9 +540,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
               raw_model=raw_model, model=raw_model, no_sync=nullcontext,
               optimizer=make_optimizer(raw_model, cfg, device), scaler=scaler,
               data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
-    run.say(summary)
-    for name, config in (("training", cfg), ("model", mcfg)):  # every value in effect, wherever it came from
-        run.say(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
+    if not training:  # --trace_shapes: the model as built is all it needs
+        return run
     if ckpt is not None:
         for note in restore_checkpoint(run, ckpt):
             run.say(note)
@@ -610,6 +618,8 @@ def read_steps(run, pending):
     """The pending steps' losses and flags, in one wait for the device (not one per step, which
     also keeps the timing honest). Warn of each skipped step; too many in a row stop the run.
     -> the losses"""
+    if not pending:
+        return []
     losses = torch.stack([loss for _, loss, _ in pending]).tolist()
     taken = torch.stack([ok for _, _, ok in pending]).tolist()
     for (i, _, _), loss, ok in zip(pending, losses, taken):
@@ -692,40 +702,38 @@ def main(argv=None):
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
     t_log, iter_log = time.perf_counter(), run.iter
     pending = []  # (iteration, loss, whether the step was taken), still on the device: read_steps
-    with StopOnCtrlC(enabled=run.world_size == 1) as stop:
-        while run.iter < cfg.max_iters:
-            if stop.requested:  # Ctrl-C: save where we are, and say how to go on
-                read_steps(run, pending)
-                save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
-                bar.close()
-                print(f"stopped at iteration {run.iter}; saved {run.out_dir / 'latest.pt'} — continue with: "
-                      f"python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
-                return 130
-
-            # one step: the learning rate of the schedule, then forward, backward and update
-            lr = lr_at(run.iter, cfg, run.extended_at)
-            loss, taken = train_step(run.model, run.optimizer, run.scaler, lambda: next_batch(run), lr, cfg,
-                                     run.autocast, run.micro_steps, run.no_sync, run.device)
-            pending.append((run.iter, loss, taken))
-            run.iter += 1
-            bar.update(1)
-
-            # once in a while: read the losses (the one wait for the device), show them and the speed
-            last = run.iter == cfg.max_iters
-            if run.iter % cfg.log_interval == 0 or run.iter % cfg.eval_interval == 0 or last:
-                try:
-                    losses = read_steps(run, pending)
-                except UserError:
+    try:
+        with StopOnCtrlC(enabled=run.world_size == 1) as stop:
+            while run.iter < cfg.max_iters:
+                if stop.requested:  # Ctrl-C: save where we are, and say how to go on
+                    read_steps(run, pending)
+                    save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
                     bar.close()
-                    raise
-                tokens_per_sec = (run.iter - iter_log) * tokens_per_iter(run) / (time.perf_counter() - t_log)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}",
-                                refresh=False)
-                # less often: evaluate, and save the checkpoints
-                if run.iter % cfg.eval_interval == 0 or last:
-                    evaluate(run, lr, tokens_per_sec)
-                t_log, iter_log = time.perf_counter(), run.iter
-    bar.close()
+                    print(f"stopped at iteration {run.iter}; saved {run.out_dir / 'latest.pt'} — continue with: "
+                          f"python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
+                    return 130
+
+                # one step: the learning rate of the schedule, then forward, backward and update
+                lr = lr_at(run.iter, cfg, run.extended_at)
+                loss, taken = train_step(run.model, run.optimizer, run.scaler, lambda: next_batch(run), lr, cfg,
+                                         run.autocast, run.micro_steps, run.no_sync, run.device)
+                pending.append((run.iter, loss, taken))
+                run.iter += 1
+                bar.update(1)
+
+                # once in a while: read the losses (the one wait for the device), show them and the speed
+                last = run.iter == cfg.max_iters
+                if run.iter % cfg.log_interval == 0 or run.iter % cfg.eval_interval == 0 or last:
+                    losses = read_steps(run, pending)
+                    tokens_per_sec = (run.iter - iter_log) * tokens_per_iter(run) / (time.perf_counter() - t_log)
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_sec:,.0f}",
+                                    refresh=False)
+                    # less often: evaluate, and save the checkpoints
+                    if run.iter % cfg.eval_interval == 0 or last:
+                        evaluate(run, lr, tokens_per_sec)
+                    t_log, iter_log = time.perf_counter(), run.iter
+    finally:  # however the loop ends: an error's line must not land on the bar's
+        bar.close()
 
     run.say(f"best val loss {run.best_val:.4f} nats per char = {run.best_val / math.log(2):.4f} bits per char")
     run.say(f"wall time {time.perf_counter() - t_start:.1f} s (evaluation {run.eval_seconds:.1f} s of it)")

@@ -205,7 +205,7 @@ def test_bad_input(case_id, script, argv, message, setup, template, tmp_path, mo
     assert snapshot(work) == before  # nothing created, changed or deleted
 
 
-def test_the_readme_lists_every_case():
+def test_the_docs_list_every_case():
     readme = (ROOT / "docs" / "errors.md").read_text()
     catalogue = readme.split("## Bad input, case by case")[1].split("\n## ")[0]
     listed = re.findall(r"^\| `([a-z0-9-]+)` \|", catalogue, flags=re.M)

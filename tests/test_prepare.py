@@ -34,7 +34,7 @@ def test_round_trip(corpus, data_dir):
     assert decoded == text
 
 
-def test_encode_matches_python():
+def test_build_vocab_matches_python():
     text = "héllo, wörld! \n\t 日本語 🙂 zz"
     chars, ids = prepare.build_vocab(text)
     assert chars == sorted(set(text))

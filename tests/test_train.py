@@ -419,3 +419,15 @@ def test_trace_shapes_shows_qk_norm_and_rotary(data_dir, tmp_path, capsys):
     assert re.search(r"attn: qk-norm\(q\), unit RMS per head +\(8, 2, 16, 16\)", printed)
     assert re.search(r"attn: rotary angles cos, sin +\(16, 8\) +\(T, hs/2\)", printed)
     assert re.search(r"attn: rotary\(q\), turned by position +\(8, 2, 16, 16\)", printed)
+
+
+def test_a_checkpoint_of_an_earlier_layout_is_refused_by_name(run_dir, data_dir, tmp_path):
+    """Version-1 files from before the optimizer groups had kinds cannot be resumed: one line, no KeyError."""
+    run = shutil.copytree(run_dir, tmp_path / "old")
+    ckpt = checkpoint.load_checkpoint(run / "latest.pt", "")
+    for state in ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]]):
+        for group in state["param_groups"]:
+            del group["kind"]
+    checkpoint.save_checkpoint(run / "latest.pt", ckpt)
+    with pytest.raises(UserError, match="was written by an earlier version of this repo"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "20"])
