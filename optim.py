@@ -25,6 +25,7 @@ def make_optimizer(model, cfg, device):
     if muon:
         optimizer = Optimizers(optimizer, Muon([{"params": muon, "kind": "muon"}]))
     configure_groups(optimizer, cfg)
+    keep_grads_outside_graphs(optimizer)
     return optimizer
 
 
@@ -47,7 +48,8 @@ def set_lr(optimizer, lr):
 
 
 def keep_grads_outside_graphs(optimizer):
-    """Give every parameter a .grad of its own before its first backward, zeroed in place after each step.
+    """Give every parameter a .grad of its own before its first backward (make_optimizer does it
+    once); train_step zeroes it in place after each step, never sets it to None.
 
     Without one, backward hands the parameter the gradient tensor it computed, and under
     CUDA graphs that tensor lives in the graph's memory, which the next micro-batch's replay

@@ -46,7 +46,7 @@ from tqdm import tqdm
 from checkpoint import load_checkpoint, make_checkpoint, remove_stale_temp_files, restore_checkpoint, save_checkpoint
 from cli import ArgumentParser, UserError, add_flags, pick_device, run_cli, write_atomically
 from model import GPTConfig, build_model, trace_shapes
-from optim import configure_groups, keep_grads_outside_graphs, make_optimizer, set_lr, step_unless
+from optim import configure_groups, make_optimizer, set_lr, step_unless
 from prepare import load_data
 
 
@@ -317,7 +317,6 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
     (step_unless); check_finite=False, for `bench.py train --nan_check false` only,
     measures what the check costs."""
     set_lr(optimizer, lr)
-    keep_grads_outside_graphs(optimizer)
     total = torch.zeros((), device=device)
     for micro in range(micro_steps):
         x, y = next_batch()
@@ -346,7 +345,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
         scaler.update()
     else:
         step_unless(optimizer, found_inf)
-    optimizer.zero_grad(set_to_none=False)  # zeroed in place: see keep_grads_outside_graphs
+    optimizer.zero_grad(set_to_none=False)  # zeroed in place: see optim.keep_grads_outside_graphs
     return total / micro_steps, found_inf == 0
 
 

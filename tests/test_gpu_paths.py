@@ -49,7 +49,7 @@ def gradients_of_two_steps(compile_mode, device=CPU):
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"])
 def test_accumulated_gradients_are_the_same_under_each_compile_mode(mode):
     """Under CUDA graphs a .grad that backward created would live in the graph's memory, and the next
-    micro-batch would overwrite it; train_step keeps every .grad its own (keep_grads_outside_graphs)."""
+    micro-batch would overwrite it; make_optimizer gives every weight a .grad of its own (keep_grads_outside_graphs)."""
     eager = gradients_of_two_steps(None)
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
