@@ -45,6 +45,11 @@ class GPTConfig:
                         "by an angle that grows with the position)"] = "learned"
     qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
     activation: Annotated[str, "MLP nonlinearity: 'gelu' or 'relu2' (relu, squared)"] = "gelu"
+    # the ideas buildup.py switches on one at a time, as in "Let's build GPT"; all on is the GPT
+    mlp: Annotated[bool, "a feed-forward layer (MLP) after attention in every block"] = True
+    residual: Annotated[bool, "residual connections: each block adds its update to x (x + f(x)) "
+                              "instead of replacing x with it"] = True
+    layer_norm: Annotated[bool, "LayerNorm before attention, before the MLP and before the head (pre-norm)"] = True
 
 
 def build_model(config):
@@ -228,20 +233,35 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(hidden))  # (B, T, C)
 
 
+def layer_norm(config):
+    """A LayerNorm over the channels, or nothing (nn.Identity) where config switches it off."""
+    return nn.LayerNorm(config.n_embd, bias=config.bias) if config.layer_norm else nn.Identity()
+
+
 class Block(nn.Module):
-    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x))."""
+    """Pre-LayerNorm transformer block: x + attn(ln(x)), then x + mlp(ln(x)).
+
+    buildup.py's early rungs switch parts off (config.mlp, residual, layer_norm), to show
+    what each one buys; the GPT has them all."""
 
     def __init__(self, config, layer_idx=0):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.residual = config.residual
+        self.ln_1 = layer_norm(config)
         self.attn = CausalSelfAttention(config, layer_idx)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.ln_2 = layer_norm(config) if config.mlp else None
+        self.mlp = MLP(config) if config.mlp else None
 
     def forward(self, x, cache=None, rotary=None):
-        x = x + self.attn(self.ln_1(x), cache, rotary)  # tokens talk to each other
-        x = x + self.mlp(self.ln_2(x))  # each token thinks on its own
+        x = self.join(x, self.attn(self.ln_1(x), cache, rotary))  # tokens talk to each other
+        if self.mlp is not None:
+            x = self.join(x, self.mlp(self.ln_2(x)))  # each token thinks on its own
         return x
+
+    def join(self, x, update):
+        """The residual connection: x + update. Gradients flow straight down the sum to every
+        block, which is what lets deep stacks train; without it, update replaces x."""
+        return x + update if self.residual else update
 
 
 class LanguageModel(nn.Module):
@@ -325,7 +345,7 @@ class GPT(LanguageModel):
             self.register_buffer("rotary_sin", sin, persistent=False)
         parts.update(drop=nn.Dropout(config.dropout),
                      h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
-                     ln_f=nn.LayerNorm(config.n_embd, bias=config.bias))
+                     ln_f=layer_norm(config))
         self.transformer = nn.ModuleDict(parts)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         # weight tying: reading a character in and writing it out share one matrix

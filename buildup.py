@@ -1,0 +1,241 @@
+"""Build the GPT up one idea at a time, as the video "Let's build GPT: from scratch, in code,
+spelled out" does, and measure what each idea buys.
+
+    python buildup.py                  # the 9 rungs on tiny-shakespeare: about 5 minutes on 2 CPU cores
+    python buildup.py --quick          # every rung for a few steps: does it all run? (seconds)
+    python buildup.py --device cuda    # on a GPU, at the video's sizes (the default there)
+
+Rung 1 is a bigram table. Rung 2 is model.py's GPT with every part switched off but the
+embeddings and the head, and each rung after it switches one more part on (GPTConfig's
+n_head, mlp, n_layer, residual, layer_norm and dropout), until rung 9 is the GPT that
+train.py trains. So the ladder runs the code you read in model.py, nothing else.
+
+Each rung trains from scratch with the same batches and is scored on the same val
+windows (train.py's estimate_loss), so the rows compare like with like; rung 9 also reads
+a longer context, which is part of its "scale". The table prints as it goes, then what
+each rung writes, and the val losses go to <out_dir>/ladder.csv and, with matplotlib
+installed, a picture, ladder.png.
+"""
+
+import csv
+import io
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cli import ArgumentParser, UserError, pick_device, run_cli, write_atomically
+from model import GPTConfig, build_model
+from optim import make_optimizer
+from prepare import decode, load_data
+from train import TrainConfig, estimate_loss, get_batch, lr_at, precision, train_step
+
+
+@dataclass
+class Sizes:
+    """The sizes of one ladder: the small model of rungs 2-8, the full one of rung 9, and training."""
+    block_size: int      # rungs 1-8: context length
+    n_embd: int          # rungs 2-8: width
+    n_head: int          # rung 4 on: heads per block
+    n_layer: int         # rung 6 on: blocks
+    full: dict           # rung 9: the GPT's sizes and dropout
+    batch_size: int
+    steps: int           # training steps of rungs 1-8
+    full_steps: int      # of rung 9
+    lr: float            # AdamW's peak lr for rungs 2-8 (warmup, then cosine to a tenth)
+    full_lr: float       # for rung 9
+    eval_iters: int      # val (and train) batches that score each rung
+
+
+SIZES = {
+    # about 5 minutes on 2 CPU cores, measured (README)
+    "cpu": Sizes(block_size=32, n_embd=64, n_head=4, n_layer=3,
+                 full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1),
+                 batch_size=32, steps=1500, full_steps=1000, lr=3e-3, full_lr=5e-3, eval_iters=100),
+    # the video's: block 8, 32 wide, 4 heads, 3 blocks, lr 1e-3; then 6 x 6 x 384, block 256, dropout 0.2,
+    # lr 3e-4, batch 64; 5000 steps each. On a GPU.
+    "video": Sizes(block_size=8, n_embd=32, n_head=4, n_layer=3,
+                   full=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
+                   batch_size=32, steps=5000, full_steps=5000, lr=1e-3, full_lr=3e-4, eval_iters=200),
+    # for the tests: every rung runs, none learns much
+    "quick": Sizes(block_size=16, n_embd=16, n_head=2, n_layer=2,
+                   full=dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.1),
+                   batch_size=8, steps=20, full_steps=20, lr=3e-3, full_lr=3e-3, eval_iters=4),
+}
+
+BIGRAM_LR = 0.03  # a table learns with steps 10x larger (train.py's bigram preset); it has no depth to upset
+
+
+def ladder(sizes, vocab_size):
+    """-> [(what the rung adds, its GPTConfig)]: each rung is the one before plus one idea."""
+    config = dict(vocab_size=vocab_size, block_size=sizes.block_size, n_embd=sizes.n_embd, dropout=0.0, bias=False)
+    ideas = [
+        ("bigram: a table of next-character scores", dict(model="bigram")),
+        ("token + position embeddings, and a head", dict(model="gpt", n_layer=0, n_head=1, mlp=False,
+                                                          residual=False, layer_norm=False)),
+        ("one self-attention head", dict(n_layer=1)),
+        (f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
+        ("a feed-forward layer (MLP) after attention", dict(mlp=True)),
+        (f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer)),
+        ("residual connections", dict(residual=True)),
+        ("LayerNorm before each part (pre-norm)", dict(layer_norm=True)),
+        (f"dropout {sizes.full['dropout']} and scale: the full GPT", sizes.full),
+    ]
+    rungs = []
+    for what, change in ideas:
+        config = {**config, **change}
+        rungs.append((what, GPTConfig(**config)))
+    return rungs
+
+
+def training_config(sizes, rung, seed, device):
+    """train.py's TrainConfig for rung (1-9): AdamW, warmup, cosine decay to a tenth of the lr."""
+    lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == 9 else sizes.lr
+    steps = sizes.full_steps if rung == 9 else sizes.steps
+    return TrainConfig(device=device, compile=False, seed=seed, batch_size=sizes.batch_size, max_iters=steps,
+                       lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
+                       weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
+
+
+def train_rung(mcfg, cfg, splits, device):
+    """Train one rung from scratch -> (the model, {"train": loss, "val": loss}, training seconds)."""
+    torch.manual_seed(cfg.seed)  # the same seed for every rung: the differences are the ideas'
+    model = build_model(mcfg).to(device)
+    optimizer = make_optimizer(model, cfg, device)
+    dtype, autocast, _ = precision(cfg, device)  # bf16 on a GPU; no torch.compile: 9 warm-ups would cost more
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    generator = torch.Generator().manual_seed(cfg.seed)  # the same batches for every rung
+
+    def next_batch():
+        return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
+
+    t0 = time.perf_counter()
+    for it in range(cfg.max_iters):
+        loss, _ = train_step(model, optimizer, scaler, next_batch, lr_at(it, cfg), cfg, autocast, 1, device=device)
+    loss.item()  # wait for the device: a GPU runs behind the Python loop
+    seconds = time.perf_counter() - t0
+    return model, estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast), seconds
+
+
+def sample_text(model, chars, device, length=70, seed=0):
+    """What the rung writes: length characters after a newline, sampled at temperature 1."""
+    model.eval()
+    start = torch.tensor([[chars.index("\n") if "\n" in chars else 0]], device=device)  # (1, 1)
+    ids = model.generate(start, length, generator=torch.Generator(device).manual_seed(seed))
+    return decode(ids[0, 1:].tolist(), chars)
+
+
+def row(rung, what, params, losses, seconds, note):
+    return (f"{rung:>4}  {what:<46} {params:>10,}  {losses['train']:>6.4f}  {losses['val']:>6.4f}  "
+            f"{seconds:>6.1f} s  {note}")
+
+
+def note_for(rung, val, before):
+    """Say so where a rung did not help at these sizes, rather than hide it."""
+    if before is None or val < before - 0.005:
+        return ""
+    return f"no better than rung {rung - 1} at these sizes" if val < before + 0.005 else \
+        f"worse than rung {rung - 1} at these sizes"
+
+
+def draw(results, path):
+    """The val loss of each rung, as bars (needs matplotlib; without it, say so and go on)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("no picture: it needs matplotlib, an optional extra (pip install matplotlib)")
+        return
+    matplotlib.use("Agg")  # no window: straight to PNG
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4))
+    vals = [r["val"] for r in results]
+    ax.bar(range(1, len(vals) + 1), vals, color=["tab:gray"] + ["tab:blue"] * (len(vals) - 2) + ["tab:red"])
+    for i, v in enumerate(vals, start=1):
+        ax.annotate(f"{v:.2f}", (i, v), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(1, len(vals) + 1), [r["short"] for r in results], rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(min(vals) - 0.3, max(vals) + 0.15)
+    ax.set_ylabel("val loss (nats per character)")
+    ax.set_title("the GPT, built up one idea at a time: val loss after each rung")
+    ax.grid(axis="y", alpha=0.3)
+    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    print(f"wrote {path}")
+
+
+def write_csv(results, path):
+    """One row per rung: what it adds, its size, its losses and its training time."""
+    table = io.StringIO()
+    writer = csv.DictWriter(table, ["rung", "what", "params", "train", "val", "seconds", "note"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(results)
+    write_atomically(path, lambda f: f.write(table.getvalue().encode()))
+    print(f"wrote {path}")
+
+
+SHORT = ["bigram", "embeddings", "1 head", "heads", "MLP", "blocks", "residual", "LayerNorm", "full GPT"]
+
+
+def climb(rungs, sizes, splits, chars, device, args):
+    """Train the rungs one after the other, printing a row for each as it is done.
+    -> (a dict per rung, what each rung writes)"""
+    print(f"{'rung':>4}  {'what it adds':<46} {'parameters':>10}  {'train':>6}  {'val':>6}  {'time':>8}")
+    results, samples, before = [], [], None
+    for rung, (what, mcfg) in enumerate(rungs, start=1):
+        cfg = training_config(sizes, rung, args.seed, args.device)
+        model, losses, seconds = train_rung(mcfg, cfg, splits, device)
+        note = note_for(rung, losses["val"], before)
+        print(row(rung, what, model.num_params(), losses, seconds, note), flush=True)
+        results.append(dict(rung=rung, short=SHORT[rung - 1], what=what, params=model.num_params(),
+                            train=losses["train"], val=losses["val"], seconds=seconds, note=note))
+        samples.append(sample_text(model, chars, device, seed=args.seed))
+        before = losses["val"]
+    return results, samples
+
+
+def parse_args(argv):
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", default="data/shakespeare", help="prepared data (python prepare.py)")
+    parser.add_argument("--out_dir", default="out/buildup", help="where ladder.csv and ladder.png go")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument("--sizes", choices=["auto", "cpu", "video"], default="auto",
+                        help="the ladder's sizes: cpu (about 5 minutes on 2 cores) or video (the video's, "
+                             "for a GPU); auto picks video on CUDA, cpu elsewhere")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and 20 steps a rung: a test that it runs")
+    parser.add_argument("--seed", type=int, default=1337, help="the same for every rung")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    name = "quick" if args.quick else args.sizes if args.sizes != "auto" else (
+        "video" if device.type == "cuda" else "cpu")
+    sizes = SIZES[name]
+    vocab, splits = load_data(args.data_dir)
+    rungs = ladder(sizes, vocab["vocab_size"])
+    if len(splits["val"]) <= max(config.block_size for _, config in rungs):
+        raise UserError(f"{args.data_dir} has too little val text for block_size "
+                        f"{max(c.block_size for _, c in rungs)} — prepare a longer text")
+    out_dir = Path(args.out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
+
+    print(f"device: {device}, sizes: {name} (rungs 2-8: block {sizes.block_size}, {sizes.n_embd} wide, "
+          f"{sizes.steps} steps of batch {sizes.batch_size}; rung 9: {sizes.full_steps} steps)")
+    results, samples = climb(rungs, sizes, splits, vocab["chars"], device, args)
+    print("\nwhat each rung writes (70 characters after a newline, temperature 1):")
+    for rung, text in enumerate(samples, start=1):
+        print(f"{rung:>4}  {text!r}")
+    total = sum(r["seconds"] for r in results)
+    print(f"\ntraining time {total:.1f} s in all; val {results[0]['val']:.4f} (bigram) -> "
+          f"{results[-1]['val']:.4f} (the full GPT) nats per character")
+    write_csv(results, out_dir / "ladder.csv")
+    draw(results, out_dir / "ladder.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

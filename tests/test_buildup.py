@@ -1,0 +1,154 @@
+"""buildup.py: the video's ladder, each rung model.py's GPT with one more part switched on."""
+
+import csv
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+
+import buildup
+from model import GPT, MLP, Bigram, Block, GPTConfig
+
+V = 65
+
+
+def rung_models(sizes_name):
+    torch.manual_seed(0)
+    return [(what, config, (Bigram if config.model == "bigram" else GPT)(config))
+            for what, config in buildup.ladder(buildup.SIZES[sizes_name], V)]
+
+
+@pytest.mark.parametrize("sizes_name", list(buildup.SIZES))
+def test_every_rung_builds_and_runs(sizes_name):
+    rungs = rung_models(sizes_name)
+    assert len(rungs) == 9
+    for what, config, model in rungs:
+        idx = torch.randint(V, (2, config.block_size))
+        logits, loss = model(idx, idx)
+        assert logits.shape == (2, config.block_size, V), what
+        assert torch.isfinite(loss), what
+
+
+def parts(model):
+    """What a rung's model is made of, read off the modules (and, for the residual, its behaviour)."""
+    if isinstance(model, Bigram):
+        return dict(kind="table")
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    found = dict(kind="gpt", blocks=len(blocks), heads={b.attn.n_head for b in blocks},
+                 mlps=sum(isinstance(m, MLP) for m in model.modules()),
+                 layer_norms=sum(isinstance(m, nn.LayerNorm) for m in model.modules()),
+                 dropout=any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules()),
+                 position="wpe" in model.transformer)
+    if blocks:  # with every update zeroed, a residual block passes x through; without one, it outputs 0
+        block = blocks[0]
+        with torch.no_grad():
+            for m in block.modules():
+                if hasattr(m, "c_proj"):
+                    m.c_proj.weight.zero_()
+            x = torch.randn(1, 4, model.config.n_embd)
+            y = block.eval()(x)
+        assert torch.equal(y, x) or torch.equal(y, torch.zeros_like(x))
+        found["residual"] = torch.equal(y, x)
+    return found
+
+
+def test_each_rung_has_exactly_the_parts_it_names():
+    s = buildup.SIZES["cpu"]
+    small = dict(kind="gpt", mlps=0, layer_norms=0, dropout=False, position=True)
+    heads, deep = {s.n_head}, s.n_layer
+    expected = [
+        dict(kind="table"),                                                          # 1 bigram
+        {**small, "blocks": 0, "heads": set()},                                      # 2 embeddings, a head
+        {**small, "blocks": 1, "heads": {1}, "residual": False},                     # 3 one attention head
+        {**small, "blocks": 1, "heads": heads, "residual": False},                   # 4 several heads
+        {**small, "blocks": 1, "heads": heads, "residual": False, "mlps": 1},        # 5 an MLP after attention
+        {**small, "blocks": deep, "heads": heads, "residual": False, "mlps": deep},  # 6 several blocks
+        {**small, "blocks": deep, "heads": heads, "residual": True, "mlps": deep},   # 7 residual connections
+        {**small, "blocks": deep, "heads": heads, "residual": True, "mlps": deep,    # 8 LayerNorm: 2 per block
+         "layer_norms": 2 * deep + 1},                                               # and 1 before the head
+        dict(kind="gpt", blocks=s.full["n_layer"], heads={s.full["n_head"]}, mlps=s.full["n_layer"],  # 9
+             layer_norms=2 * s.full["n_layer"] + 1, dropout=True, position=True, residual=True),
+    ]
+    for rung, ((what, _, model), want) in enumerate(zip(rung_models("cpu"), expected), start=1):
+        assert parts(model) == want, f"rung {rung} ({what})"
+
+
+def test_the_full_rung_is_the_gpt_of_model_py():
+    s = buildup.SIZES["cpu"]
+    _, config, rung9 = rung_models("cpu")[-1]
+    gpt = GPT(GPTConfig(vocab_size=V, bias=False, **s.full))  # model.py's defaults for everything else
+    assert config == gpt.config
+    gpt.load_state_dict(rung9.state_dict())  # strict: the same parameters, by name and shape
+    rung9.eval(), gpt.eval()
+    idx = torch.randint(V, (2, config.block_size))
+    assert torch.equal(rung9(idx, idx)[1], gpt(idx, idx)[1])
+
+
+def test_a_rung_generates_the_same_with_and_without_the_kv_cache():
+    """The switched-off parts must not break the cache: rung 3, one head, no residual, no MLP."""
+    _, config, model = rung_models("quick")[2]
+    model.eval()
+    start = torch.zeros(1, 1, dtype=torch.long)
+    plain = model.generate(start, 12, generator=torch.Generator().manual_seed(1))
+    cached = model.generate_cached(start, 12, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(plain, cached)
+
+
+def test_quick_ladder_runs_end_to_end(data_dir, tmp_path, capsys):
+    assert buildup.main(["--quick", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "ladder")]) == 0
+    out = capsys.readouterr().out
+    with open(tmp_path / "ladder" / "ladder.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["rung"]) for r in rows] == list(range(1, 10))
+    for r in rows:
+        assert 0 < float(r["val"]) < 10 and 0 < float(r["train"]) < 10
+        assert f"{float(r['val']):.4f}" in out  # the table printed what the file holds
+    vocab_size = len(json.loads((data_dir / "vocab.json").read_text())["chars"])
+    assert int(rows[0]["params"]) == vocab_size ** 2  # rung 1: the table
+    assert "what each rung writes" in out
+    # every later rung that is not better than the one before says so in its row
+    for before, r in zip(rows, rows[1:]):
+        assert (r["note"] != "") == (float(r["val"]) >= float(before["val"]) - 0.005)
+
+
+def test_notes_say_where_a_rung_did_not_help():
+    assert buildup.note_for(2, 2.0, None) == ""
+    assert buildup.note_for(3, 2.0, 2.5) == ""
+    assert buildup.note_for(3, 2.5, 2.5) == "no better than rung 2 at these sizes"
+    assert buildup.note_for(3, 2.6, 2.5) == "worse than rung 2 at these sizes"
+
+
+def test_without_matplotlib_it_says_so_and_goes_on(data_dir, tmp_path, monkeypatch, capsys):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    buildup.draw([dict(val=2.0, short="a")], tmp_path / "ladder.png")
+    assert "pip install matplotlib" in capsys.readouterr().out
+    assert not (tmp_path / "ladder.png").exists()
+
+
+def test_the_picture(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = [dict(val=3.0 - 0.1 * i, short=f"rung {i}") for i in range(1, 10)]
+    buildup.draw(results, tmp_path / "ladder.png")
+    assert (tmp_path / "ladder.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_py_takes_the_switches_and_its_checkpoint_keeps_them(data_dir, tmp_path):
+    """The ladder's switches are GPTConfig fields, so train.py has them as flags too."""
+    import train
+    from checkpoint import load_model
+    from conftest import TINY
+    out = tmp_path / "run"
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--mlp", "false",
+                              "--residual", "false", "--layer_norm", "false"]) == 0
+    model, _ = load_model(None, out)
+    assert (model.config.mlp, model.config.residual, model.config.layer_norm) == (False, False, False)
+    assert parts(model)["mlps"] == 0 and parts(model)["layer_norms"] == 0 and not parts(model)["residual"]
