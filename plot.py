@@ -3,13 +3,16 @@
     python plot.py loss                                   # out/log.csv -> out/loss.png
     python plot.py attention --prompt "ROMEO:" --layer 0  # out/best.pt -> out/attention.png
     python plot.py embeddings                             # out/best.pt -> out/embeddings.png
+    python plot.py explore --prompt "ROMEO:"              # out/best.pt -> out/explore.html, to play with
 
-Needs matplotlib, an optional extra: pip install matplotlib. Each picture goes to
---save (default: beside the run, in --out_dir).
+The pictures need matplotlib, an optional extra: pip install matplotlib. The explore page
+needs nothing: it is one HTML file (explore.html, with the model's numbers filled in) that
+any browser opens, offline. Each goes to --save (default: beside the run, in --out_dir).
 """
 
 import argparse
 import csv
+import json
 import math
 import string
 import sys
@@ -79,23 +82,29 @@ def plot_loss(args, plt):
 
 
 def load_gpt(args):
-    """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show) and its characters."""
+    """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show) and the checkpoint."""
     model, ckpt = load_model(args.checkpoint, args.out_dir)
     model.eval()
     if isinstance(model, Bigram):
         raise UserError("a bigram model has no attention and no embeddings to draw — use a GPT checkpoint")
-    return model, ckpt["vocab"]["chars"]
+    return model, ckpt
+
+
+def prompt_ids(prompt, chars, cfg):
+    """The prompt -> its ids (1, T), if the model can read it whole."""
+    if not 0 < len(prompt) <= cfg.block_size:
+        raise UserError(f"the prompt has {len(prompt)} characters, and the model reads 1 to block_size "
+                        f"{cfg.block_size} at once — give a prompt of that length (about 40 read best)")
+    return torch.tensor([encode(prompt, chars)])
 
 
 def plot_attention(args, plt):
-    model, chars = load_gpt(args)
+    model, ckpt = load_gpt(args)
+    chars = ckpt["vocab"]["chars"]
     cfg = model.config
     if not 0 <= args.layer < cfg.n_layer:
         raise UserError(f"--layer {args.layer} does not exist: the model has layers 0 .. {cfg.n_layer - 1}")
-    if not 0 < len(args.prompt) <= cfg.block_size:
-        raise UserError(f"the prompt has {len(args.prompt)} characters; give 1 to block_size "
-                        f"{cfg.block_size} (and short ones read best: about 40)")
-    idx = torch.tensor([encode(args.prompt, chars)])  # (1, T)
+    idx = prompt_ids(args.prompt, chars, cfg)  # (1, T)
     with torch.no_grad(), Recorder() as rec:
         model(idx)
     att = rec.get("attn: weights, softmax(scores)")[args.layer][0]  # (nh, T, T), one layer's
@@ -125,7 +134,8 @@ def pca_2d(X):
 
 
 def plot_embeddings(args, plt):
-    model, chars = load_gpt(args)
+    model, ckpt = load_gpt(args)
+    chars = ckpt["vocab"]["chars"]
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
     groups = [("lower case", string.ascii_lowercase, "tab:blue"), ("upper case", string.ascii_uppercase, "tab:red")]
     fig, ax = plt.subplots(figsize=(6, 6))
@@ -140,18 +150,65 @@ def plot_embeddings(args, plt):
     save(fig, args.save or Path(args.out_dir) / "embeddings.png")
 
 
+def rounded(x, digits=4):
+    """Nested lists of floats, rounded: the page needs no more, and is 3x smaller for it."""
+    return [rounded(v, digits) for v in x] if isinstance(x, list) else round(x, digits)
+
+
+def explore_data(model, ckpt, prompt):
+    """Everything the explore page shows for prompt, from one forward pass: the attention
+    weights of every layer and head, the next-character scores at every position, and the
+    embedding map. -> a dict, ready for JSON"""
+    chars, cfg = ckpt["vocab"]["chars"], model.config
+    idx = prompt_ids(prompt, chars, cfg)  # (1, T)
+    with torch.no_grad(), Recorder() as rec:
+        logits, _ = model(idx)  # (1, T, V)
+    # per layer, head and query position t: its weights on the keys 0 .. t (the rest is masked: 0)
+    attention = [[[row[:t + 1] for t, row in enumerate(head.tolist())] for head in weights[0]]
+                 for weights in rec.get("attn: weights, softmax(scores)")]  # each (1, nh, T, T)
+    points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
+    return dict(prompt=list(prompt), chars=chars, block_size=cfg.block_size, iter=ckpt["iter"],
+                val_loss=round(ckpt["best_val_loss"], 4), checkpoint=ckpt["train_config"]["out_dir"],
+                attention=rounded(attention), logits=rounded(logits[0].tolist()),  # logits: the page applies
+                embedding=dict(points=rounded(points.tolist()), share=share))    # the temperature itself
+
+
+
+
+def explore_page(data):
+    """explore.html with data (explore_data's) in place of __DATA__ -> the page, one string."""
+    template = (Path(__file__).parent / "explore.html").read_text(encoding="utf-8")
+    # a "<" in the JSON (a prompt with "</script>") could end the script tag early; \u003c is the same JSON
+    return template.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"))
+
+
+def write_explore(args):
+    model, ckpt = load_gpt(args)
+    page = explore_page(explore_data(model, ckpt, args.prompt))
+    path = Path(args.save or Path(args.out_dir) / "explore.html")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda f: f.write(page.encode("utf-8")))
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror}) — choose another --save path") from None
+    print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB): open it in a browser, no network needed")
+
+
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{loss,attention,embeddings}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{loss,attention,embeddings,explore}")
     for name, help in (("loss", "train and val loss over the iterations, from log.csv"),
                        ("attention", "one heatmap per head: where each character looks, for a prompt"),
-                       ("embeddings", "the learned character embeddings, projected to 2-D by PCA")):
+                       ("embeddings", "the learned character embeddings, projected to 2-D by PCA"),
+                       ("explore", "a page to play with: attention, next-character bars with a temperature "
+                                   "slider, and the embeddings, for a prompt (one HTML file, no network)")):
         p = commands.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.add_argument("--out_dir", default="out", help="the training run to draw")
-        p.add_argument("--save", help=f"the PNG to write (default: <out_dir>/{name}.png)")
+        ext = "html" if name == "explore" else "png"
+        p.add_argument("--save", help=f"the {ext.upper()} file to write (default: <out_dir>/{name}.{ext})")
         if name != "loss":
             p.add_argument("--checkpoint", help="a checkpoint to use instead of <out_dir>/best.pt")
-        if name == "attention":
+        if name in ("attention", "explore"):
             p.add_argument("--prompt", default="ROMEO:\nBut soft, what light", help="the text to look at")
             p.add_argument("--layer", type=int, default=0, help="which block's attention (0 is the first)")
     return parser.parse_args(argv)
@@ -159,6 +216,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.command == "explore":  # a page, not a picture: no matplotlib needed
+        write_explore(args)
+        return 0
     plt = pyplot()
     {"loss": plot_loss, "attention": plot_attention, "embeddings": plot_embeddings}[args.command](args, plt)
     return 0

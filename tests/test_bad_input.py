@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+import buildup
+import plot
 import prepare
 import sample
 import train
@@ -155,6 +157,22 @@ CASES = [
      "not in the model's vocabulary: '~'", None),
     ("sample-cuda-without-gpu", sample, ["--out_dir", "run", "--device", "cuda"], "PyTorch sees no CUDA GPU here",
      None),
+
+    ("explore-no-checkpoint", plot, ["explore", "--out_dir", "new"], "no checkpoint at new/best.pt", None),
+    ("explore-not-a-checkpoint", plot, ["explore", "--checkpoint", "texts/play.txt"],
+     "texts/play.txt is not a checkpoint of this project", None),
+    ("explore-unknown-characters", plot, ["explore", "--out_dir", "run", "--prompt", "KING ~"],
+     "not in the model's vocabulary: '~'", None),
+    ("explore-prompt-too-long", plot, ["explore", "--out_dir", "run", "--prompt", "the king " * 5],
+     "the prompt has 45 characters, and the model reads 1 to block_size 16 at once", None),
+    ("explore-empty-prompt", plot, ["explore", "--out_dir", "run", "--prompt", ""],
+     "the prompt has 0 characters, and the model reads 1 to block_size 16 at once", None),
+
+    ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
+     "no prepared data in nowhere", None),
+    ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],
+     "cannot write in texts/play.txt/out (Not a directory)", None),
+    ("buildup-unknown-sizes", buildup, ["--sizes", "huge"], "invalid choice: 'huge'", None),
 ]
 
 

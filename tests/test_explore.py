@@ -1,0 +1,142 @@
+"""plot.py explore: one self-contained HTML page with the model's attention and next-character
+probabilities for a prompt. The tests read the numbers back out of the page."""
+
+import json
+import math
+import re
+import shutil
+import subprocess
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import plot
+from checkpoint import load_model
+from cli import run_cli
+from model import GPT, GPTConfig
+
+PROMPT = "KING HENRY:\nThe"
+
+
+def page_data(html):
+    """The JSON the page carries, read back the way the browser does: the script tag's text."""
+    found = re.findall(r'<script id="data" type="application/json">(.*?)</script>', html, flags=re.S)
+    assert len(found) == 1
+    return json.loads(found[0])
+
+
+def reference_attention(model, idx):
+    """Every layer's attention weights (nh, T, T), computed here from the weights, step by step,
+    without model.py's attention code or its Recorder: hooks catch what goes into each attention."""
+    inputs = []
+    hooks = [block.attn.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+             for block in model.transformer.h]
+    with torch.no_grad():
+        model(idx)
+    for h in hooks:
+        h.remove()
+    cfg, T = model.config, idx.size(1)
+    nh, hs = cfg.n_head, cfg.n_embd // cfg.n_head
+    weights = []
+    for block, x in zip(model.transformer.h, inputs):
+        q, k, _ = block.attn.c_attn(x).split(cfg.n_embd, dim=2)
+        q, k = (t.view(1, T, nh, hs).transpose(1, 2) for t in (q, k))  # (1, nh, T, hs)
+        if cfg.qk_norm:
+            q, k = (t / t.pow(2).mean(-1, keepdim=True).add(torch.finfo(t.dtype).eps).sqrt() for t in (q, k))
+        if cfg.position == "rotary":  # pair (i, i + hs/2) turned by position x 10000^(-2i/hs)
+            angle = torch.arange(T)[:, None] * 10000.0 ** (-torch.arange(0, hs, 2) / hs)  # (T, hs/2)
+            def turn(t):
+                a, b = t[..., :hs // 2], t[..., hs // 2:]
+                return torch.cat((a * angle.cos() - b * angle.sin(), a * angle.sin() + b * angle.cos()), dim=-1)
+            q, k = turn(q), turn(k)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(hs)
+        scores = scores.masked_fill(torch.ones(T, T).triu(1).bool(), float("-inf"))
+        weights.append(F.softmax(scores, dim=-1)[0])  # (nh, T, T)
+    return weights
+
+
+def test_the_page_holds_the_models_attention_and_probabilities(run_dir, tmp_path, capsys):
+    page = tmp_path / "page.html"
+    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
+    assert "no network needed" in capsys.readouterr().out
+    data = page_data(page.read_text(encoding="utf-8"))
+
+    model, ckpt = load_model(None, run_dir)
+    model.eval()
+    chars = ckpt["vocab"]["chars"]
+    idx = torch.tensor([[chars.index(c) for c in PROMPT]])
+    assert data["prompt"] == list(PROMPT) and data["chars"] == chars
+    expected = reference_attention(model, idx)
+    assert len(data["attention"]) == model.config.n_layer
+    for layer, weights in enumerate(expected):
+        assert len(data["attention"][layer]) == model.config.n_head
+        for head in range(model.config.n_head):
+            for t in range(len(PROMPT)):
+                row = data["attention"][layer][head][t]  # the keys 0 .. t; the rest is the masked future
+                assert len(row) == t + 1
+                torch.testing.assert_close(torch.tensor(row), weights[head, t, :t + 1], atol=1e-4, rtol=0)
+    with torch.no_grad():
+        probs = F.softmax(model(idx)[0][0], dim=-1)  # (T, V)
+    # the page turns logits into bars with softmax(logits / temperature); at temperature 1:
+    torch.testing.assert_close(F.softmax(torch.tensor(data["logits"]), dim=-1), probs, atol=1e-4, rtol=0)
+    assert data["iter"] == ckpt["iter"] and len(data["embedding"]["points"]) == len(chars)
+
+
+def test_the_page_loads_nothing_from_the_network(run_dir, tmp_path):
+    page = tmp_path / "page.html"
+    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    for loader in ("src=", "href=", "<link", "url(", "@import", "fetch(", "xmlhttprequest", "import(", "websocket",
+                   "sendbeacon", "<iframe", "<img", "<object", "<embed"):
+        assert loader not in html.lower(), loader
+    # the one address in it is the SVG namespace, a name that createElementNS needs and never fetches
+    assert set(re.findall(r"https?://[^\s\"'`)]+", html)) == {"http://www.w3.org/2000/svg"}
+    assert "__DATA__" not in html
+
+
+def test_a_prompt_that_could_end_the_script_tag_stays_data():
+    chars = sorted(set("</script>ab\n"))
+    model = GPT(GPTConfig(vocab_size=len(chars), block_size=16, n_layer=1, n_head=1, n_embd=8)).eval()
+    ckpt = {"vocab": {"chars": chars}, "iter": 0, "best_val_loss": 9.0, "train_config": {"out_dir": "out/x"}}
+    prompt = "a</script>b"
+    html = plot.explore_page(plot.explore_data(model, ckpt, prompt))
+    assert html.count("</script>") == 2  # the data's own script tag and the code's
+    assert page_data(html)["prompt"] == list(prompt)
+
+
+def test_explore_needs_no_matplotlib(run_dir, tmp_path, monkeypatch):
+    def no_matplotlib():
+        raise AssertionError("explore asked for matplotlib")
+    monkeypatch.setattr(plot, "pyplot", no_matplotlib)
+    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(tmp_path / "p.html")]) == 0
+
+
+def test_default_page_goes_beside_the_run(run_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    assert run_cli(plot.main, ["explore", "--out_dir", str(run), "--prompt", PROMPT]) == 0
+    assert (run / "explore.html").is_file()
+
+
+def test_a_real_browser_draws_the_models_probabilities(run_dir, tmp_path):
+    """Where Chromium is installed (not in CI): the page's own JavaScript, run by the browser,
+    shows the bars that softmax(logits / temperature) gives in PyTorch."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no Chromium here")
+    page = tmp_path / "page.html"
+    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
+    model, ckpt = load_model(None, run_dir)
+    model.eval()
+    idx = torch.tensor([[ckpt["vocab"]["chars"].index(c) for c in PROMPT]])
+    with torch.no_grad():
+        logits = model(idx)[0][0, 5]  # (V,): after "KING H"
+    for temperature in (0.3, 1.0, 2.0):
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                              f"file://{page}#at=5&temperature={temperature}"],
+                             capture_output=True, text=True, timeout=60).stdout
+        shown = [float(p) for p in re.findall(r'<span class="p">([0-9.]+)%', dom)]
+        expected = (100 * F.softmax(logits / temperature, dim=-1)).topk(10).values.tolist()
+        assert len(shown) == 10
+        assert all(abs(a - b) <= 0.051 for a, b in zip(shown, expected)), (temperature, shown, expected)
