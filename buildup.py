@@ -7,14 +7,16 @@ spelled out" does, and measure what each idea buys.
 
 Rung 1 is a bigram table. Rung 2 is model.py's GPT with every part switched off but the
 embeddings and the head, and each rung after it switches one more part on (GPTConfig's
-n_head, mlp, n_layer, residual, layer_norm and dropout), until rung 9 is the GPT that
-train.py trains. So the ladder runs the code you read in model.py, nothing else.
+n_layer, n_head, mlp, residual, layer_norm and dropout), until rung 9 is the classic GPT
+(learned positions, AdamW: what train.py's shakespeare preset trains, at smaller sizes on a
+CPU). So the ladder runs the code you read in model.py, nothing else.
 
 Each rung trains from scratch with the same batches and is scored on the same val
 windows (train.py's estimate_loss), so the rows compare like with like; rung 9 also reads
 a longer context, which is part of its "scale". The table prints as it goes, then what
 each rung writes, and the val losses go to <out_dir>/ladder.csv and, with matplotlib
-installed, a picture, ladder.png.
+installed, a picture, ladder.png (out_dir: out/buildup/<sizes>, so a --quick run never
+overwrites a real one).
 """
 
 import csv
@@ -41,7 +43,8 @@ class Sizes:
     n_head: int          # rung 4 on: heads per block
     n_layer: int         # rung 6 on: blocks
     full: dict           # rung 9: the GPT's sizes and dropout
-    batch_size: int
+    batch_size: int      # rungs 1-8
+    full_batch_size: int  # rung 9
     steps: int           # training steps of rungs 1-8
     full_steps: int      # of rung 9
     lr: float            # AdamW's peak lr for rungs 2-8 (warmup, then cosine to a tenth)
@@ -53,40 +56,50 @@ SIZES = {
     # about 5 minutes on 2 CPU cores, measured (README)
     "cpu": Sizes(block_size=32, n_embd=64, n_head=4, n_layer=3,
                  full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1),
-                 batch_size=32, steps=1500, full_steps=1000, lr=3e-3, full_lr=5e-3, eval_iters=100),
-    # the video's: block 8, 32 wide, 4 heads, 3 blocks, lr 1e-3; then 6 x 6 x 384, block 256, dropout 0.2,
-    # lr 3e-4, batch 64; 5000 steps each. On a GPU.
+                 batch_size=32, full_batch_size=32, steps=1500, full_steps=1000, lr=3e-3, full_lr=5e-3,
+                 eval_iters=100),
+    # the video's: block 8, 32 wide, 4 heads, 3 blocks, batch 32, lr 1e-3; then 6 x 6 x 384, block 256,
+    # dropout 0.2, batch 64, lr 3e-4; 5000 steps each. On a GPU.
     "video": Sizes(block_size=8, n_embd=32, n_head=4, n_layer=3,
                    full=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
-                   batch_size=32, steps=5000, full_steps=5000, lr=1e-3, full_lr=3e-4, eval_iters=200),
+                   batch_size=32, full_batch_size=64, steps=5000, full_steps=5000, lr=1e-3, full_lr=3e-4,
+                   eval_iters=200),
     # for the tests: every rung runs, none learns much
     "quick": Sizes(block_size=16, n_embd=16, n_head=2, n_layer=2,
                    full=dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.1),
-                   batch_size=8, steps=20, full_steps=20, lr=3e-3, full_lr=3e-3, eval_iters=4),
+                   batch_size=8, full_batch_size=8, steps=20, full_steps=20, lr=3e-3, full_lr=3e-3,
+                   eval_iters=4),
 }
 
 BIGRAM_LR = 0.03  # a table learns with steps 10x larger (train.py's bigram preset); it has no depth to upset
 
 
+@dataclass
+class Rung:
+    short: str           # its label in the picture
+    what: str            # what it adds, for the table
+    config: GPTConfig
+
+
 def ladder(sizes, vocab_size):
-    """-> [(what the rung adds, its GPTConfig)]: each rung is the one before plus one idea."""
+    """-> [Rung], each the one before plus one idea."""
     config = dict(vocab_size=vocab_size, block_size=sizes.block_size, n_embd=sizes.n_embd, dropout=0.0, bias=False)
-    ideas = [
-        ("bigram: a table of next-character scores", dict(model="bigram")),
-        ("token + position embeddings, and a head", dict(model="gpt", n_layer=0, n_head=1, mlp=False,
-                                                          residual=False, layer_norm=False)),
-        ("one self-attention head", dict(n_layer=1)),
-        (f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
-        ("a feed-forward layer (MLP) after attention", dict(mlp=True)),
-        (f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer)),
-        ("residual connections", dict(residual=True)),
-        ("LayerNorm before each part (pre-norm)", dict(layer_norm=True)),
-        (f"dropout {sizes.full['dropout']} and scale: the full GPT", sizes.full),
+    ideas = [  # (short label, what it adds, the GPTConfig fields that add it)
+        ("bigram", "bigram: a table of next-character scores", dict(model="bigram")),
+        ("embeddings", "token + position embeddings, and a head",
+         dict(model="gpt", n_layer=0, mlp=False, residual=False, layer_norm=False)),
+        ("1 head", "one self-attention head", dict(n_layer=1, n_head=1)),
+        ("heads", f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
+        ("MLP", "a feed-forward layer (MLP) after attention", dict(mlp=True)),
+        ("blocks", f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer)),
+        ("residual", "residual connections", dict(residual=True)),
+        ("LayerNorm", "LayerNorm before each part (pre-norm)", dict(layer_norm=True)),
+        ("full GPT", f"dropout {sizes.full['dropout']} and scale: the full GPT", sizes.full),
     ]
     rungs = []
-    for what, change in ideas:
+    for short, what, change in ideas:
         config = {**config, **change}
-        rungs.append((what, GPTConfig(**config)))
+        rungs.append(Rung(short, what, GPTConfig(**config)))
     return rungs
 
 
@@ -94,13 +107,17 @@ def training_config(sizes, rung, seed, device):
     """train.py's TrainConfig for rung (1-9): AdamW, warmup, cosine decay to a tenth of the lr."""
     lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == 9 else sizes.lr
     steps = sizes.full_steps if rung == 9 else sizes.steps
-    return TrainConfig(device=device, compile=False, seed=seed, batch_size=sizes.batch_size, max_iters=steps,
-                       lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
+    # bf16 where the GPU has it; fp16 would round rungs 5 and 6's tiny signals (1e-6 .. 1e-14) to 0
+    native_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    return TrainConfig(device=str(device), dtype="bfloat16" if native_bf16 else "float32", compile=False,
+                       seed=seed, batch_size=sizes.full_batch_size if rung == 9 else sizes.batch_size,
+                       max_iters=steps, lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
                        weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
 
 
 def train_rung(mcfg, cfg, splits, device):
-    """Train one rung from scratch -> (the model, {"train": loss, "val": loss}, training seconds)."""
+    """Train one rung from scratch -> (the model, {"train": loss, "val": loss}, training seconds,
+    steps skipped for a nan or inf loss)."""
     torch.manual_seed(cfg.seed)  # the same seed for every rung: the differences are the ideas'
     model = build_model(mcfg).to(device)
     optimizer = make_optimizer(model, cfg, device)
@@ -112,11 +129,14 @@ def train_rung(mcfg, cfg, splits, device):
         return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
 
     t0 = time.perf_counter()
+    skipped = torch.zeros((), dtype=torch.long, device=device)  # counted on the device: no wait per step
     for it in range(cfg.max_iters):
-        loss, _ = train_step(model, optimizer, scaler, next_batch, lr_at(it, cfg), cfg, autocast, 1, device=device)
-    loss.item()  # wait for the device: a GPU runs behind the Python loop
+        _, taken = train_step(model, optimizer, scaler, next_batch, lr_at(it, cfg), cfg, autocast,
+                              micro_steps=1, device=device)
+        skipped += ~taken
+    skipped = skipped.item()  # wait for the device: a GPU runs behind the Python loop
     seconds = time.perf_counter() - t0
-    return model, estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast), seconds
+    return model, estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast), seconds, skipped
 
 
 def sample_text(model, chars, device, length=70, seed=0):
@@ -132,12 +152,13 @@ def row(rung, what, params, losses, seconds, note):
             f"{seconds:>6.1f} s  {note}")
 
 
-def note_for(rung, val, before):
+def note_for(rung, val, before, skipped=0):
     """Say so where a rung did not help at these sizes, rather than hide it."""
-    if before is None or val < before - 0.005:
-        return ""
-    return f"no better than rung {rung - 1} at these sizes" if val < before + 0.005 else \
-        f"worse than rung {rung - 1} at these sizes"
+    notes = [f"{skipped} steps skipped for a nan or inf loss"] if skipped else []
+    if before is not None and val >= before - 0.005:
+        notes.insert(0, f"no better than rung {rung - 1} at these sizes" if val < before + 0.005 else
+                     f"worse than rung {rung - 1} at these sizes")
+    return "; ".join(notes)
 
 
 def draw(results, path):
@@ -155,7 +176,7 @@ def draw(results, path):
     for i, v in enumerate(vals, start=1):
         ax.annotate(f"{v:.2f}", (i, v), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(1, len(vals) + 1), [r["short"] for r in results], rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(min(vals) - 0.3, max(vals) + 0.15)
+    ax.set_ylim(0, max(vals) + 0.3)  # from 0: bars that start higher would exaggerate the differences
     ax.set_ylabel("val loss (nats per character)")
     ax.set_title("the GPT, built up one idea at a time: val loss after each rung")
     ax.grid(axis="y", alpha=0.3)
@@ -173,20 +194,17 @@ def write_csv(results, path):
     print(f"wrote {path}")
 
 
-SHORT = ["bigram", "embeddings", "1 head", "heads", "MLP", "blocks", "residual", "LayerNorm", "full GPT"]
-
-
 def climb(rungs, sizes, splits, chars, device, args):
     """Train the rungs one after the other, printing a row for each as it is done.
     -> (a dict per rung, what each rung writes)"""
     print(f"{'rung':>4}  {'what it adds':<46} {'parameters':>10}  {'train':>6}  {'val':>6}  {'time':>8}")
     results, samples, before = [], [], None
-    for rung, (what, mcfg) in enumerate(rungs, start=1):
-        cfg = training_config(sizes, rung, args.seed, args.device)
-        model, losses, seconds = train_rung(mcfg, cfg, splits, device)
-        note = note_for(rung, losses["val"], before)
-        print(row(rung, what, model.num_params(), losses, seconds, note), flush=True)
-        results.append(dict(rung=rung, short=SHORT[rung - 1], what=what, params=model.num_params(),
+    for number, rung in enumerate(rungs, start=1):
+        cfg = training_config(sizes, number, args.seed, device)
+        model, losses, seconds, skipped = train_rung(rung.config, cfg, splits, device)
+        note = note_for(number, losses["val"], before, skipped)
+        print(row(number, rung.what, model.num_params(), losses, seconds, note), flush=True)
+        results.append(dict(rung=number, short=rung.short, what=rung.what, params=model.num_params(),
                             train=losses["train"], val=losses["val"], seconds=seconds, note=note))
         samples.append(sample_text(model, chars, device, seed=args.seed))
         before = losses["val"]
@@ -196,12 +214,13 @@ def climb(rungs, sizes, splits, chars, device, args):
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", default="data/shakespeare", help="prepared data (python prepare.py)")
-    parser.add_argument("--out_dir", default="out/buildup", help="where ladder.csv and ladder.png go")
+    parser.add_argument("--out_dir", help="where ladder.csv and ladder.png go (default: out/buildup/<sizes>)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--sizes", choices=["auto", "cpu", "video"], default="auto",
                         help="the ladder's sizes: cpu (about 5 minutes on 2 cores) or video (the video's, "
                              "for a GPU); auto picks video on CUDA, cpu elsewhere")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and 20 steps a rung: a test that it runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="toy sizes and 20 steps a rung, in place of --sizes: a check that every rung runs")
     parser.add_argument("--seed", type=int, default=1337, help="the same for every rung")
     return parser.parse_args(argv)
 
@@ -209,15 +228,19 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     device = pick_device(args.device)
-    name = "quick" if args.quick else args.sizes if args.sizes != "auto" else (
-        "video" if device.type == "cuda" else "cpu")
+    if args.quick:
+        name = "quick"
+    elif args.sizes == "auto":
+        name = "video" if device.type == "cuda" else "cpu"
+    else:
+        name = args.sizes
     sizes = SIZES[name]
     vocab, splits = load_data(args.data_dir)
     rungs = ladder(sizes, vocab["vocab_size"])
-    if len(splits["val"]) <= max(config.block_size for _, config in rungs):
-        raise UserError(f"{args.data_dir} has too little val text for block_size "
-                        f"{max(c.block_size for _, c in rungs)} — prepare a longer text")
-    out_dir = Path(args.out_dir)
+    longest = max(rung.config.block_size for rung in rungs)
+    if len(splits["val"]) <= longest:
+        raise UserError(f"{args.data_dir} has too little val text for block_size {longest} — prepare a longer text")
+    out_dir = Path(args.out_dir or f"out/buildup/{name}")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -225,6 +248,8 @@ def main(argv=None):
 
     print(f"device: {device}, sizes: {name} (rungs 2-8: block {sizes.block_size}, {sizes.n_embd} wide, "
           f"{sizes.steps} steps of batch {sizes.batch_size}; rung 9: {sizes.full_steps} steps)")
+    if name == "quick":
+        print("quick: toy sizes and a few steps, to check that every rung runs; the losses mean nothing yet")
     results, samples = climb(rungs, sizes, splits, vocab["chars"], device, args)
     print("\nwhat each rung writes (70 characters after a newline, temperature 1):")
     for rung, text in enumerate(samples, start=1):

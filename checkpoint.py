@@ -112,21 +112,25 @@ def model_from_checkpoint(ckpt):
 
 def load_model(checkpoint=None, out_dir="out"):
     """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir), -> (the model on
-    the CPU in training mode, its checkpoint). From a folder: its best.pt, or its latest.pt
-    before the run has a best (a run stopped before its first evaluation after the start)."""
-    path = Path(checkpoint or out_dir)
-    if path.is_dir() or not checkpoint:
-        if checkpoint and not any((path / name).is_file() for name in ("best.pt", "latest.pt")):
-            raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
-                            f"--checkpoint at a run's folder or a .pt file written by train.py")
-        if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
-            print(f"note: {path} has no best.pt yet (the run stopped before its first evaluation after the "
-                  f"start); using latest.pt", file=sys.stderr)
-            path = path / "latest.pt"
-        else:
-            path = path / "best.pt"
-    ckpt = load_checkpoint(path, "train a model first with `python train.py`")
+    the CPU in training mode, its checkpoint)."""
+    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), "train a model first with `python train.py`")
     return model_from_checkpoint(ckpt), ckpt
+
+
+def checkpoint_path(checkpoint=None, out_dir="out"):
+    """The file load_model reads: --checkpoint's file, or else a run folder's best.pt, or its
+    latest.pt before the run has a best (a run stopped before its first evaluation after the start)."""
+    path = Path(checkpoint or out_dir)
+    if not path.is_dir() and checkpoint:
+        return path
+    if checkpoint and not any((path / name).is_file() for name in ("best.pt", "latest.pt")):
+        raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
+                        f"--checkpoint at a run's folder or a .pt file written by train.py")
+    if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
+        print(f"note: {path} has no best.pt yet (the run stopped before its first evaluation after the "
+              f"start); using latest.pt", file=sys.stderr)
+        return path / "latest.pt"
+    return path / "best.pt"
 
 
 def rng_states(data_generator, device=torch.device("cpu")):

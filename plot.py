@@ -7,10 +7,10 @@
 
 The pictures need matplotlib, an optional extra: pip install matplotlib. The explore page
 needs nothing: it is one HTML file (explore.html, with the model's numbers filled in) that
-any browser opens, offline. Each goes to --save (default: beside the run, in --out_dir).
+any browser opens, offline. Each goes to --save (default: beside the checkpoint it draws,
+or beside log.csv).
 """
 
-import argparse
 import csv
 import json
 import math
@@ -22,7 +22,7 @@ import torch
 
 from model import Bigram, Recorder
 from cli import ArgumentParser, UserError, run_cli, write_atomically
-from checkpoint import load_model
+from checkpoint import checkpoint_path, load_model
 from prepare import encode
 
 
@@ -82,12 +82,14 @@ def plot_loss(args, plt):
 
 
 def load_gpt(args):
-    """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show) and the checkpoint."""
-    model, ckpt = load_model(args.checkpoint, args.out_dir)
+    """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show), the
+    checkpoint, and the file it came from."""
+    path = checkpoint_path(args.checkpoint, args.out_dir)
+    model, ckpt = load_model(path)
     model.eval()
     if isinstance(model, Bigram):
         raise UserError("a bigram model has no attention and no embeddings to draw — use a GPT checkpoint")
-    return model, ckpt
+    return model, ckpt, path
 
 
 def prompt_ids(prompt, chars, cfg):
@@ -99,7 +101,7 @@ def prompt_ids(prompt, chars, cfg):
 
 
 def plot_attention(args, plt):
-    model, ckpt = load_gpt(args)
+    model, ckpt, path = load_gpt(args)
     chars = ckpt["vocab"]["chars"]
     cfg = model.config
     if not 0 <= args.layer < cfg.n_layer:
@@ -122,7 +124,7 @@ def plot_attention(args, plt):
         ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
     fig.supxlabel("looks at (key)")
     fig.supylabel("reading at (query)")
-    save(fig, args.save or Path(args.out_dir) / "attention.png")
+    save(fig, args.save or path.parent / "attention.png")  # beside the checkpoint
 
 
 def pca_2d(X):
@@ -134,7 +136,7 @@ def pca_2d(X):
 
 
 def plot_embeddings(args, plt):
-    model, ckpt = load_gpt(args)
+    model, ckpt, path = load_gpt(args)
     chars = ckpt["vocab"]["chars"]
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
     groups = [("lower case", string.ascii_lowercase, "tab:blue"), ("upper case", string.ascii_uppercase, "tab:red")]
@@ -147,18 +149,18 @@ def plot_embeddings(args, plt):
     ax.set_xlabel(f"principal component 1 ({share[0]:.0%} of the variance)")
     ax.set_ylabel(f"principal component 2 ({share[1]:.0%})")
     ax.set_title("character embeddings (blue: lower case, red: upper case, green: the rest)", fontsize=9)
-    save(fig, args.save or Path(args.out_dir) / "embeddings.png")
+    save(fig, args.save or path.parent / "embeddings.png")
 
 
 def rounded(x, digits=4):
-    """Nested lists of floats, rounded: the page needs no more, and is 3x smaller for it."""
+    """Nested lists of floats, rounded to digits places: the page shows no more, and is smaller for it."""
     return [rounded(v, digits) for v in x] if isinstance(x, list) else round(x, digits)
 
 
-def explore_data(model, ckpt, prompt):
+def explore_data(model, ckpt, prompt, source):
     """Everything the explore page shows for prompt, from one forward pass: the attention
     weights of every layer and head, the next-character scores at every position, and the
-    embedding map. -> a dict, ready for JSON"""
+    embedding map. source: the checkpoint file, to name on the page. -> a dict, ready for JSON"""
     chars, cfg = ckpt["vocab"]["chars"], model.config
     idx = prompt_ids(prompt, chars, cfg)  # (1, T)
     with torch.no_grad(), Recorder() as rec:
@@ -168,30 +170,36 @@ def explore_data(model, ckpt, prompt):
                  for weights in rec.get("attn: weights, softmax(scores)")]  # each (1, nh, T, T)
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
     return dict(prompt=list(prompt), chars=chars, block_size=cfg.block_size, iter=ckpt["iter"],
-                val_loss=round(ckpt["best_val_loss"], 4), checkpoint=ckpt["train_config"]["out_dir"],
+                val_loss=round(ckpt["best_val_loss"], 4), checkpoint=str(source),
                 attention=rounded(attention), logits=rounded(logits[0].tolist()),  # logits: the page applies
                 embedding=dict(points=rounded(points.tolist()), share=share))    # the temperature itself
 
 
+DATA_TAG = '<script id="data" type="application/json"></script>'  # in explore.html, where the data goes
 
 
 def explore_page(data):
-    """explore.html with data (explore_data's) in place of __DATA__ -> the page, one string."""
+    """explore.html with data (explore_data's) in its data tag -> the page, one string."""
     template = (Path(__file__).parent / "explore.html").read_text(encoding="utf-8")
+    assert template.count(DATA_TAG) == 1, "explore.html must have exactly one empty data tag"
     # a "<" in the JSON (a prompt with "</script>") could end the script tag early; \u003c is the same JSON
-    return template.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("<", "\\u003c"))
+    data = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    return template.replace(DATA_TAG, DATA_TAG.replace("><", f">{data}<"))
 
 
 def write_explore(args):
-    model, ckpt = load_gpt(args)
-    page = explore_page(explore_data(model, ckpt, args.prompt))
-    path = Path(args.save or Path(args.out_dir) / "explore.html")
+    model, ckpt, source = load_gpt(args)
+    page = explore_page(explore_data(model, ckpt, args.prompt, source))
+    path = Path(args.save or source.parent / "explore.html")  # beside the checkpoint
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, lambda f: f.write(page.encode("utf-8")))
     except OSError as e:
         raise UserError(f"cannot write {path} ({e.strerror}) — choose another --save path") from None
     print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB): open it in a browser, no network needed")
+
+
+PROMPT = "ROMEO:\nBut soft, what light"
 
 
 def parse_args(argv):
@@ -202,15 +210,17 @@ def parse_args(argv):
                        ("embeddings", "the learned character embeddings, projected to 2-D by PCA"),
                        ("explore", "a page to play with: attention, next-character bars with a temperature "
                                    "slider, and the embeddings, for a prompt (one HTML file, no network)")):
-        p = commands.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        p.add_argument("--out_dir", default="out", help="the training run to draw")
+        p = commands.add_parser(name, help=help, description=help)
+        p.add_argument("--out_dir", default="out", help="the training run to draw (default: out)")
         ext = "html" if name == "explore" else "png"
-        p.add_argument("--save", help=f"the {ext.upper()} file to write (default: <out_dir>/{name}.{ext})")
+        beside = "log.csv" if name == "loss" else "the checkpoint"
+        p.add_argument("--save", help=f"the {ext.upper()} file to write (default: {name}.{ext} beside {beside})")
         if name != "loss":
-            p.add_argument("--checkpoint", help="a checkpoint to use instead of <out_dir>/best.pt")
+            p.add_argument("--checkpoint", help="a checkpoint file or run folder to use instead of <out_dir>/best.pt")
         if name in ("attention", "explore"):
-            p.add_argument("--prompt", default="ROMEO:\nBut soft, what light", help="the text to look at")
-            p.add_argument("--layer", type=int, default=0, help="which block's attention (0 is the first)")
+            p.add_argument("--prompt", default=PROMPT, help=f"the text to look at (default: {PROMPT!r})")
+        if name == "attention":
+            p.add_argument("--layer", type=int, default=0, help="which block's attention, 0 the first (default: 0)")
     return parser.parse_args(argv)
 
 

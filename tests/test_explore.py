@@ -92,7 +92,7 @@ def test_the_page_loads_nothing_from_the_network(run_dir, tmp_path):
         assert loader not in html.lower(), loader
     # the one address in it is the SVG namespace, a name that createElementNS needs and never fetches
     assert set(re.findall(r"https?://[^\s\"'`)]+", html)) == {"http://www.w3.org/2000/svg"}
-    assert "__DATA__" not in html
+    assert html.count('"attention":') == 1  # the data is in the page once, in its script tag
 
 
 def test_a_prompt_that_could_end_the_script_tag_stays_data():
@@ -100,7 +100,7 @@ def test_a_prompt_that_could_end_the_script_tag_stays_data():
     model = GPT(GPTConfig(vocab_size=len(chars), block_size=16, n_layer=1, n_head=1, n_embd=8)).eval()
     ckpt = {"vocab": {"chars": chars}, "iter": 0, "best_val_loss": 9.0, "train_config": {"out_dir": "out/x"}}
     prompt = "a</script>b"
-    html = plot.explore_page(plot.explore_data(model, ckpt, prompt))
+    html = plot.explore_page(plot.explore_data(model, ckpt, prompt, "x.pt"))
     assert html.count("</script>") == 2  # the data's own script tag and the code's
     assert page_data(html)["prompt"] == list(prompt)
 
