@@ -28,11 +28,12 @@ from pathlib import Path
 
 import torch
 
-from cli import ArgumentParser, UserError, pick_device, run_cli, write_atomically
+from cli import ArgumentParser, UserError, pick_device, run_cli
 from model import GPTConfig, build_model
 from optim import make_optimizer
 from prepare import decode, load_data
-from train import TrainConfig, estimate_loss, get_batch, lr_at, precision, train_step
+from plot import pyplot, save, save_png
+from train import TrainConfig, estimate_loss, get_batch, lr_at, pick_dtype, precision, train_step
 
 
 @dataclass
@@ -107,9 +108,10 @@ def training_config(sizes, rung, seed, device):
     """train.py's TrainConfig for rung (1-9): AdamW, warmup, cosine decay to a tenth of the lr."""
     lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == 9 else sizes.lr
     steps = sizes.full_steps if rung == 9 else sizes.steps
-    # bf16 where the GPU has it; fp16 would round rungs 5 and 6's tiny signals (1e-6 .. 1e-14) to 0
-    native_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
-    return TrainConfig(device=str(device), dtype="bfloat16" if native_bf16 else "float32", compile=False,
+    # train.py's choice (bf16 on a GPU that has it), but never fp16: it would round rungs 5 and 6's
+    # tiny signals (1e-6 .. 1e-14) to 0
+    dtype = "float32" if pick_dtype("auto", device) == torch.float16 else "auto"
+    return TrainConfig(device=str(device), dtype=dtype, compile=False,
                        seed=seed, batch_size=sizes.full_batch_size if rung == 9 else sizes.batch_size,
                        max_iters=steps, lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
                        weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
@@ -164,12 +166,10 @@ def note_for(rung, val, before, skipped=0):
 def draw(results, path):
     """The val loss of each rung, as bars (needs matplotlib; without it, say so and go on)."""
     try:
-        import matplotlib
-    except ImportError:
+        plt = pyplot()
+    except UserError:
         print("no picture: it needs matplotlib, an optional extra (pip install matplotlib)")
         return
-    matplotlib.use("Agg")  # no window: straight to PNG
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 4))
     vals = [r["val"] for r in results]
     ax.bar(range(1, len(vals) + 1), vals, color=["tab:gray"] + ["tab:blue"] * (len(vals) - 2) + ["tab:red"])
@@ -180,8 +180,7 @@ def draw(results, path):
     ax.set_ylabel("val loss (nats per character)")
     ax.set_title("the GPT, built up one idea at a time: val loss after each rung")
     ax.grid(axis="y", alpha=0.3)
-    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
-    print(f"wrote {path}")
+    save_png(fig, path)
 
 
 def write_csv(results, path):
@@ -190,8 +189,7 @@ def write_csv(results, path):
     writer = csv.DictWriter(table, ["rung", "what", "params", "train", "val", "seconds", "note"], extrasaction="ignore")
     writer.writeheader()
     writer.writerows(results)
-    write_atomically(path, lambda f: f.write(table.getvalue().encode()))
-    print(f"wrote {path}")
+    save(path, lambda f: f.write(table.getvalue().encode()))
 
 
 def climb(rungs, sizes, splits, chars, device, args):

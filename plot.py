@@ -42,14 +42,19 @@ def label(char):
     return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(char, char)
 
 
-def save(fig, path):
+def save(path, write):
+    """Write the file at path with write(f), atomically, making its folder; one line when it cannot."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+        write_atomically(path, write)
     except OSError as e:
         raise UserError(f"cannot write {path} ({e.strerror}) — choose another --save path") from None
     print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB)")
+
+
+def save_png(fig, path):
+    save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
 
 
 def read_log(path):
@@ -78,7 +83,7 @@ def plot_loss(args, plt):
     ax.set_title(f"{args.out_dir}: best val {min(val):.4f}")
     ax.grid(alpha=0.3)
     ax.legend()
-    save(fig, args.save or Path(args.out_dir) / "loss.png")
+    save_png(fig, args.save or Path(args.out_dir) / "loss.png")
 
 
 def load_gpt(args):
@@ -124,7 +129,7 @@ def plot_attention(args, plt):
         ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
     fig.supxlabel("looks at (key)")
     fig.supylabel("reading at (query)")
-    save(fig, args.save or path.parent / "attention.png")  # beside the checkpoint
+    save_png(fig, args.save or path.parent / "attention.png")  # beside the checkpoint
 
 
 def pca_2d(X):
@@ -149,7 +154,7 @@ def plot_embeddings(args, plt):
     ax.set_xlabel(f"principal component 1 ({share[0]:.0%} of the variance)")
     ax.set_ylabel(f"principal component 2 ({share[1]:.0%})")
     ax.set_title("character embeddings (blue: lower case, red: upper case, green: the rest)", fontsize=9)
-    save(fig, args.save or path.parent / "embeddings.png")
+    save_png(fig, args.save or path.parent / "embeddings.png")
 
 
 def rounded(x, digits=4):
@@ -190,13 +195,8 @@ def explore_page(data):
 def write_explore(args):
     model, ckpt, source = load_gpt(args)
     page = explore_page(explore_data(model, ckpt, args.prompt, source))
-    path = Path(args.save or source.parent / "explore.html")  # beside the checkpoint
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda f: f.write(page.encode("utf-8")))
-    except OSError as e:
-        raise UserError(f"cannot write {path} ({e.strerror}) — choose another --save path") from None
-    print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB): open it in a browser, no network needed")
+    save(args.save or source.parent / "explore.html", lambda f: f.write(page.encode("utf-8")))  # beside the checkpoint
+    print("open it in a browser: no network needed")
 
 
 PROMPT = "ROMEO:\nBut soft, what light"
