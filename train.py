@@ -582,6 +582,9 @@ def describe(run):
                 f"{mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
     run.say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
             f"{tokens_per_iter(run):,}; iterations {run.iter} -> {cfg.max_iters}")
+    if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
+        run.say(f"note: --max_iters {cfg.max_iters} ends inside the {cfg.warmup_iters}-step warmup, so the "
+                f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
 
 
 def tokens_per_iter(run):

@@ -354,6 +354,19 @@ def test_training_longer_goes_on_from_the_learning_rate_the_run_had(data_dir, tm
     assert float(rows[-1]["val_loss"]) < float(next(r for r in rows if r["iter"] == "12")["val_loss"])
 
 
+def test_a_run_shorter_than_its_warmup_says_so(data_dir, tmp_path, capsys):
+    """--max_iters 50 of the bigram preset (warmup 100) never reaches the peak lr: one note says
+    so and what to pass; the log's lr shows why. A run past its warmup says nothing."""
+    args = ["--preset", "bigram", "--device", "cpu", "--data_dir", str(data_dir), "--eval_iters", "2"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "short"), "--max_iters", "50"]) == 0
+    note = ("note: --max_iters 50 ends inside the 100-step warmup, so the learning rate never reaches --lr 0.03 "
+            "— add e.g. --warmup_iters 5")
+    assert capsys.readouterr().out.count(note) == 1
+    assert max(float(r["lr"]) for r in read_log(tmp_path / "short")) < 0.03 / 2
+    assert train.main(args + ["--out_dir", str(tmp_path / "long"), "--max_iters", "50", "--warmup_iters", "5"]) == 0
+    assert "ends inside" not in capsys.readouterr().out
+
+
 def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
     cfg = train.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=100)
     at_50 = train.lr_at(50, cfg)
