@@ -23,7 +23,7 @@ import torch
 from model import Bigram, Recorder
 from cli import ArgumentParser, UserError, run_cli, write_atomically
 from checkpoint import checkpoint_path, load_model
-from prepare import encode
+from prepare import decode, encode
 
 
 def pyplot():
@@ -97,6 +97,25 @@ def load_gpt(args):
     return model, ckpt, path
 
 
+PROMPT = "ROMEO:\nBut soft, what light"
+
+
+def pick_prompt(prompt, model, chars):
+    """--prompt, or else PROMPT; a model of your own text may lack PROMPT's characters, and then it
+    writes its own prompt: up to 40 characters from a newline (seeded: the same every time)."""
+    if prompt is not None:
+        return prompt
+    if set(PROMPT) <= set(chars):
+        return PROMPT
+    start = torch.tensor([encode("\n" if "\n" in chars else chars[0], chars)])  # (1, 1)
+    with torch.no_grad():
+        ids = model.generate(start, min(40, model.config.block_size) - 1, generator=torch.Generator().manual_seed(0))
+    prompt = decode(ids[0].tolist(), chars)
+    print(f"prompt: {prompt!r}, written by the model (the default has characters its vocabulary lacks); "
+          f"give your own with --prompt")
+    return prompt
+
+
 def prompt_ids(prompt, chars, cfg):
     """The prompt -> its ids (1, T), if the model can read it whole."""
     if not 0 < len(prompt) <= cfg.block_size:
@@ -111,11 +130,12 @@ def plot_attention(args, plt):
     cfg = model.config
     if not 0 <= args.layer < cfg.n_layer:
         raise UserError(f"--layer {args.layer} does not exist: the model has layers 0 .. {cfg.n_layer - 1}")
-    idx = prompt_ids(args.prompt, chars, cfg)  # (1, T)
+    prompt = pick_prompt(args.prompt, model, chars)
+    idx = prompt_ids(prompt, chars, cfg)  # (1, T)
     with torch.no_grad(), Recorder() as rec:
         model(idx)
     att = rec.get("attn: weights, softmax(scores)")[args.layer][0]  # (nh, T, T), one layer's
-    ticks = [label(c) for c in args.prompt]
+    ticks = [label(c) for c in prompt]
     cols = math.ceil(math.sqrt(cfg.n_head))  # a near-square grid
     rows = -(-cfg.n_head // cols)  # ceiling division
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
@@ -194,12 +214,10 @@ def explore_page(data):
 
 def write_explore(args):
     model, ckpt, source = load_gpt(args)
-    page = explore_page(explore_data(model, ckpt, args.prompt, source))
+    prompt = pick_prompt(args.prompt, model, ckpt["vocab"]["chars"])
+    page = explore_page(explore_data(model, ckpt, prompt, source))
     save(args.save or source.parent / "explore.html", lambda f: f.write(page.encode("utf-8")))  # beside the checkpoint
     print("open it in a browser: no network needed")
-
-
-PROMPT = "ROMEO:\nBut soft, what light"
 
 
 def parse_args(argv):
@@ -218,7 +236,8 @@ def parse_args(argv):
         if name != "loss":
             p.add_argument("--checkpoint", help="a checkpoint file or run folder to use instead of <out_dir>/best.pt")
         if name in ("attention", "explore"):
-            p.add_argument("--prompt", default=PROMPT, help=f"the text to look at (default: {PROMPT!r})")
+            p.add_argument("--prompt", help=f"the text to look at (default: {PROMPT!r}, or one the model writes "
+                                            f"when its vocabulary lacks those characters)")
         if name == "attention":
             p.add_argument("--layer", type=int, default=0, help="which block's attention, 0 the first (default: 0)")
     return parser.parse_args(argv)

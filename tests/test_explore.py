@@ -105,6 +105,20 @@ def test_a_prompt_that_could_end_the_script_tag_stays_data():
     assert page_data(html)["prompt"] == list(prompt)
 
 
+def test_a_model_of_other_text_writes_its_own_prompt(run_dir, tmp_path, capsys):
+    """The test corpus has no ',', so the default prompt cannot be read: with no --prompt, the
+    model writes one from a newline (as long as its block), the same every time, and says so."""
+    chars = load_model(run_dir / "best.pt")[1]["vocab"]["chars"]
+    assert "," in plot.PROMPT and "," not in chars
+    prompts = []
+    for name in ("a.html", "b.html"):
+        assert run_cli(plot.main, ["explore", "--out_dir", str(run_dir), "--save", str(tmp_path / name)]) == 0
+        prompt = "".join(page_data((tmp_path / name).read_text(encoding="utf-8"))["prompt"])
+        assert capsys.readouterr().out.startswith(f"prompt: {prompt!r}, written by the model")
+        prompts.append(prompt)
+    assert prompts[0] == prompts[1] and len(prompts[0]) == 16 and prompts[0][0] == "\n" and set(prompts[0]) <= set(chars)
+
+
 def test_explore_needs_no_matplotlib(run_dir, tmp_path, monkeypatch):
     def no_matplotlib():
         raise AssertionError("explore asked for matplotlib")

@@ -14,7 +14,8 @@ import train
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("command", [["loss"], ["attention", "--prompt", "KING HENRY:\nThe"], ["embeddings"]])
+@pytest.mark.parametrize("command", [["loss"], ["attention", "--prompt", "KING HENRY:\nThe"], ["attention"],
+                                     ["embeddings"]])
 def test_each_plot_writes_a_png(run_dir, tmp_path, command, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "pictures" / f"{command[0]}.png"
