@@ -179,7 +179,9 @@ def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what main() writes)."""
     path = Path(data_dir) / "vocab.json"
     if not path.is_file():
-        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — run `python prepare.py` first")
+        how = ("python prepare.py" if Path(data_dir).resolve() == Path(DEFAULT_DATA_DIR).resolve()
+               else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
+        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — run `{how}` first, or check the path")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -263,7 +265,7 @@ def main(argv=None):
     parser.add_argument("--input", metavar="FILE",
                         help="encode this UTF-8 text file instead of downloading tiny-shakespeare")
     parser.add_argument("--out_dir", help=f"where to write the bins (default: {DEFAULT_DATA_DIR} "
-                        "for tiny-shakespeare, else data/<input file name>)")
+                        "for tiny-shakespeare, else data/<the input file's name without its extension>)")
     parser.add_argument("--url", default=SHAKESPEARE_URL,
                         help="where to download tiny-shakespeare from (a mirror must serve the same bytes)")
     args = parser.parse_args(argv)

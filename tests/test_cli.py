@@ -48,7 +48,8 @@ def test_prepare_train_sample(corpus, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["prepare.py", "--input", "missing.txt"], "no such file: missing.txt"),
     (["train.py", "--max_iterations", "3"], "unknown argument --max_iterations"),
-    (["train.py", "--data_dir", "nowhere"], "run `python prepare.py` first"),
+    (["train.py", "--data_dir", "nowhere"], "run `python prepare.py --input YOUR_TEXT_FILE --out_dir nowhere` first"),
+    (["train.py"], "no prepared data in data/shakespeare (no vocab.json) — run `python prepare.py` first"),
     (["sample.py"], "train a model first"),
     (["sample.py", "--top_p", "2"], "--top_p 2.0 must be above 0 and at most 1"),
     (["bench.py", "sample", "--repeat", "2"], "did you mean --repeats?"),

@@ -79,9 +79,13 @@ def test_bad_flags_are_user_errors(argv, message, data_dir, tmp_path):
     assert not (tmp_path / "o" / "latest.pt").exists()
 
 
-def test_missing_data_says_run_prepare(tmp_path):
+def test_missing_data_says_run_prepare(tmp_path, monkeypatch):
+    """The fix named is the one for that folder: the download for the default, your text for another."""
+    with pytest.raises(UserError, match="run `python prepare.py --input YOUR_TEXT_FILE --out_dir 'my data'` first"):
+        train.main(TINY + ["--data_dir", "my data", "--out_dir", str(tmp_path / "o")])
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="run `python prepare.py` first"):
-        train.main(TINY + ["--data_dir", str(tmp_path / "nothing"), "--out_dir", str(tmp_path / "o")])
+        train.main(TINY + ["--out_dir", str(tmp_path / "o")])
 
 
 def test_truncated_bin_is_caught(data_dir, tmp_path):
