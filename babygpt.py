@@ -14,7 +14,6 @@ The lesson and its setting are from Andrej Karpathy's note "GPT as a finite-stat
 Markov chain" (2023); the code is this repo's model.py.
 """
 
-import argparse
 import shlex
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from model import GPT, GPTConfig
-from cli import ArgumentParser, UserError, run_cli, write_atomically
+from cli import ArgumentParser, HelpFormatter, UserError, run_cli, write_atomically
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
 BITS = "111101111011110"
@@ -77,7 +76,7 @@ def to_dot(probs):
 
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     parser.add_argument("--steps", type=int, default=300, help="training iterations (full batch)")
     parser.add_argument("--look_at", type=int, default=50, help="also show the chain after this many steps "
                         "(50: where Karpathy's note shows it)")

@@ -14,7 +14,6 @@ Speed does not depend on what the weights are, so without --checkpoint the model
 a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters).
 """
 
-import argparse
 import copy
 import functools
 import platform
@@ -31,7 +30,7 @@ import torch
 
 import train
 from model import GPT, GPTConfig
-from cli import ArgumentParser, UserError, add_flags, parse_bool, pick_device, run_cli
+from cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
 from checkpoint import load_model
 from train import PRESETS, split_config
 
@@ -361,14 +360,14 @@ def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{sample,train,suite}")
     s = commands.add_parser("sample", help="generation speed with and without the KV cache",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     s.add_argument("--checkpoint", help="a checkpoint to time (default: random weights, shakespeare shape)")
     s.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     s.add_argument("--batch_size", type=int, default=1, help="samples generated together")
     s.add_argument("--max_new_tokens", type=int, default=1000, help="characters generated per sample")
     s.add_argument("--repeats", type=int, default=3, help="timed runs of each path; the median is reported")
     t = commands.add_parser("train", help="training step time, throughput, MFU, memory; or time to a val loss",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     t.add_argument("--preset", choices=PRESETS, help="a train.py preset (default: as train.py picks)")
     t.add_argument("--steps", type=int, default=20, help="timed steps; the median is reported")
     t.add_argument("--warmup", type=int, default=5, help="untimed steps first (compiling happens here)")
@@ -376,10 +375,11 @@ def main(argv=None):
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
     t.add_argument("--nan_check", type=parse_bool, default=True,
                    help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
-    add_flags(t, train.TrainConfig)
-    add_flags(t, GPTConfig, skip={"vocab_size"})
+    shown = train.preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
+    add_flags(t, train.TrainConfig, preset=shown, preset_values=PRESETS[shown])
+    add_flags(t, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])
     u = commands.add_parser("suite", help="every GPU measurement, one process each, logs saved",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     u.add_argument("--device", default="cuda", help="the device every job uses")
     u.add_argument("--data_dir", default=train.TrainConfig.data_dir, help="prepared data (prepare.py)")
     u.add_argument("--out_dir", default="out/bench", help="summary.txt (appended to), and a folder per "

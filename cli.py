@@ -45,6 +45,15 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{message} — run with --help for the valid flags and values")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help adds each flag's default, except where its help already says it or there is none."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def run_cli(main, argv=None):
     """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
     try:
@@ -91,9 +100,12 @@ def add_flags(parser, config_class, skip=(), preset=None, preset_values=None):
         else:
             typed = dict(type=kind, metavar=kind.__name__.upper())
         values = preset_values or {}
-        default = f"{values[f.name]}, from preset {preset}" if f.name in values else f.default
+        if f.name in values:
+            help += f" (default: {values[f.name]}, from preset {preset})"
+        elif "(default" not in help:  # (where the help says it already: --compile's depends on the device)
+            help += f" (default: {f.default})"
         # SUPPRESS: a flag not given stays out of the result, so it cannot mask the preset's value
-        parser.add_argument(f"--{f.name}", help=f"{help} (default: {default})", default=argparse.SUPPRESS, **typed)
+        parser.add_argument(f"--{f.name}", help=help, default=argparse.SUPPRESS, **typed)
 
 
 def pick_device(name):

@@ -11,7 +11,8 @@ nh = n_head, hs = head size (C // nh), V = vocab_size, S = positions in the KV c
 
 Generating text comes twice: `generate` runs the whole context for every new
 character (simple, and the reference), `stream` keeps a KV cache and feeds one
-character per step (fast). Tests hold the two to the same tokens.
+character per step (fast). Tests hold the two to the same tokens within block_size
+(past it, stream starts its cache again from half a window).
 
 `Bigram` is the baseline: a table of next-character scores, nothing else. `Recorder`
 lets teaching tools see inside a forward pass; `python model.py` uses it to print the
@@ -290,9 +291,9 @@ class LanguageModel(nn.Module):
         The prompt goes through the model once (prefill) and fills a KV cache; each later
         step feeds only the newest character, which attends to the cached keys and values.
 
-        Past block_size: the learned positions stop at block_size - 1, and sliding the
-        window by one would give every cached key a new position, so the whole cache
-        would be stale. Instead, when the cache is full, it starts again from the last
+        Past block_size: the positions stop at block_size - 1 (the learned table, and
+        rotary's too), and sliding the window by one would give every cached key a new
+        position, so the whole cache would be stale. Instead, when the cache is full, it starts again from the last
         half window (re-prefilled at positions 0 ..), and fills up again one character
         at a time. The model then always sees between half and a whole window of
         context, and a re-prefill of block_size/2 characters is paid once every

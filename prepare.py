@@ -17,7 +17,6 @@ for a whole text; encode and decode with a vocabulary) and load_data, which trai
 uses to read the bins back.
 """
 
-import argparse
 import hashlib
 import json
 import shlex
@@ -29,7 +28,7 @@ import numpy as np
 import requests
 from tqdm import tqdm
 
-from cli import ArgumentParser, UserError, run_cli, write_atomically
+from cli import ArgumentParser, HelpFormatter, UserError, run_cli, write_atomically
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_BYTES = 1_115_394
@@ -261,7 +260,7 @@ def prepare(text, out_dir, source_sha256, source_name):
 
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     parser.add_argument("--input", metavar="FILE",
                         help="encode this UTF-8 text file instead of downloading tiny-shakespeare")
     parser.add_argument("--out_dir", help=f"where to write the bins (default: {DEFAULT_DATA_DIR} "

@@ -10,14 +10,13 @@ the model's KV cache (GPT.stream); --no_cache uses the simple GPT.generate inste
 A single sample is printed as it is generated.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 from checkpoint import load_model
-from cli import ArgumentParser, UserError, pick_device, run_cli
+from cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
 from prepare import decode, encode
 
 
@@ -34,7 +33,7 @@ def read_prompt_file(path):
 
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                            formatter_class=HelpFormatter)
     parser.add_argument("--out_dir", default="out", help="the training run to sample from (uses its best.pt, "
                         "or latest.pt before there is a best)")
     parser.add_argument("--checkpoint", help="a checkpoint file (or a run's folder) to use instead of <out_dir>")

@@ -120,21 +120,27 @@ def default_preset(device_name):
     return "shakespeare" if cuda else "shakespeare-cpu"
 
 
-def parse_args(argv):
-    """Return (preset name or None, resume flag, trace flag, {field: value} for the flags given)."""
-    # a first look at --preset and --device, so that --help can show the values they bring
+def preset_shown(argv):
+    """A first look at --preset and --device, so that --help can show the values they bring.
+    -> (the preset whose values are the defaults, whether --preset named it)"""
     first = ArgumentParser(add_help=False)
     first.add_argument("--preset")
     first.add_argument("--device", default="auto")
     try:
         known = first.parse_known_args(argv)[0]
-    except UserError:  # (a mistake here is the full parser's to report, below)
+    except UserError:  # (a mistake here is the full parser's to report)
         known = argparse.Namespace(preset=None, device="auto")
-    shown = known.preset if known.preset in PRESETS else default_preset(known.device)
+    named = known.preset in PRESETS
+    return (known.preset if named else default_preset(known.device)), named
+
+
+def parse_args(argv):
+    """Return (preset name or None, resume flag, trace flag, {field: value} for the flags given)."""
+    shown, named = preset_shown(argv)
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog=f"Presets: {', '.join(PRESETS)}. The defaults above are those of preset {shown}"
-               + ("" if known.preset in PRESETS else ", which a run without --preset gets on this machine "
+               + ("" if named else ", which a run without --preset gets on this machine "
                   "(shakespeare on CUDA, shakespeare-cpu elsewhere)")
                + "; `--preset NAME --help` shows another's. With --resume, the run's own values are the defaults.")
     parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "

@@ -1,11 +1,13 @@
 """The real command lines, in subprocesses, as a user runs them."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import train
 from conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +75,14 @@ def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
     assert "Traceback" not in stderr and p.returncode == 141
 
 
-@pytest.mark.parametrize("script", ["prepare.py", "train.py", "sample.py", "bench.py"])
-def test_help(script, tmp_path):
-    p = run(script, "--help", cwd=tmp_path)
+@pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.py", "bench.py train", "babygpt.py",
+                                     "buildup.py", "plot.py explore"])
+def test_help(command, tmp_path):
+    """Every --help works, shows no "(default: None)", and says a flag's default once."""
+    p = run(*command.split(), "--help", cwd=tmp_path)
     assert p.returncode == 0 and "--" in p.stdout
+    shown = " ".join(p.stdout.split())  # argparse wraps lines
+    assert "(default: None)" not in shown and not re.search(r"\(default[^)]*\) \(default", shown)
+    if command in ("train.py", "bench.py train"):  # both show the values of the preset a run would get
+        preset = train.default_preset("auto")
+        assert f"(default: {train.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
