@@ -172,9 +172,12 @@ def check_config(cfg, mcfg):
         value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
         if value < 1:
             raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
-    if mcfg.n_embd % mcfg.n_head:
-        raise UserError(f"n_embd {mcfg.n_embd} is not divisible by n_head {mcfg.n_head} — "
-                        f"pick sizes where it is, e.g. --n_head {math.gcd(mcfg.n_embd, mcfg.n_head)}")
+    if mcfg.n_embd % mcfg.n_head:  # each head gets n_embd // n_head channels: suggest the nearest sizes that work
+        heads = min((d for d in range(1, mcfg.n_embd + 1) if mcfg.n_embd % d == 0),
+                    key=lambda d: (abs(d - mcfg.n_head), -d))
+        width = max(1, round(mcfg.n_embd / mcfg.n_head)) * mcfg.n_head
+        raise UserError(f"n_embd {mcfg.n_embd} is not divisible by n_head {mcfg.n_head} — pick sizes where it is, "
+                        f"e.g. --n_head {heads} or --n_embd {width}")
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     for config, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
@@ -185,8 +188,15 @@ def check_config(cfg, mcfg):
             raise UserError(f"--{name} {getattr(config, name)!r} is unknown — use {choices}")
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
-    if cfg.warmup_iters < 0 or cfg.lr <= 0 or cfg.min_lr < 0:
-        raise UserError("lr must be positive, min_lr and warmup_iters not negative — check those flags")
+    for name, positive in (("lr", True), ("muon_lr", True), ("min_lr", False), ("warmup_iters", False),
+                           ("weight_decay", False)):
+        value = getattr(cfg, name)
+        if not (0 < value < math.inf if positive else 0 <= value < math.inf):  # written so that nan fails too
+            raise UserError(f"--{name} is {value}, but it must be {'above 0' if positive else '0 or more'} and "
+                            f"finite — e.g. --{name} {getattr(TrainConfig, name)}")
+    for name in ("beta1", "beta2"):  # the decay rates of AdamW's running averages
+        if not 0 <= getattr(cfg, name) < 1:
+            raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — e.g. --{name} {getattr(TrainConfig, name)}")
 
 
 def build_config(preset, resume, overrides, new_run=True):

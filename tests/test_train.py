@@ -70,6 +70,12 @@ def test_classic_preset_is_the_published_recipe():
     (["--n_embd", "30", "--n_head", "4"], "not divisible by n_head"),
     (["--batch_size", "0"], "must be at least 1"),
     (["--dropout", "1.5"], "outside [0, 1)"),
+    (["--lr", "nan"], "--lr is nan, but it must be above 0 and finite"),
+    (["--lr", "inf"], "--lr is inf, but it must be above 0 and finite"),
+    (["--min_lr", "-0.0001"], "--min_lr is -0.0001, but it must be 0 or more"),
+    (["--weight_decay", "-0.1"], "--weight_decay is -0.1, but it must be 0 or more"),
+    (["--beta1", "1"], "--beta1 1.0 is outside [0, 1)"),
+    (["--n_embd", "100", "--n_head", "3"], "e.g. --n_head 4 or --n_embd 99"),
     (["--dtype", "int8"], "use auto, float32, bfloat16 or float16"),
     (["--block_size", "100000"], "longer text or a smaller --block_size"),
 ])
