@@ -17,6 +17,7 @@ loading one can never run code. It holds:
 Writes are atomic (a temp file renamed into place), so a crash never leaves half a file.
 """
 
+import pickle
 import random
 import sys
 import time
@@ -84,6 +85,11 @@ def remove_stale_temp_files(out_dir):
     return len(stale)
 
 
+def is_zip(path):
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
 def load_checkpoint(path, missing_hint):
     """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code."""
     path = Path(path)
@@ -93,7 +99,13 @@ def load_checkpoint(path, missing_hint):
         with warnings.catch_warnings():  # torch warns about some foreign files before refusing them
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # any failure to unpickle means: not a file we wrote
+    except pickle.UnpicklingError:  # weights_only refused it (pickled code), or it is no pickle at all
+        ckpt = None
+    except Exception:  # torch.save writes a zip archive: one that torch cannot even open lost its end
+        if is_zip(path):
+            raise UserError(f"{path} is a PyTorch file that cannot be read: it was cut short or damaged (a copy "
+                            f"that stopped?) — use the run's other checkpoint (best.pt or latest.pt) or a backup"
+                            ) from None
         ckpt = None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")

@@ -138,6 +138,8 @@ CASES = [
      "texts is a folder without a checkpoint (no best.pt or latest.pt)", None),
     ("sample-malicious-pickle", sample, ["--checkpoint", "evil.pt"], "evil.pt is not a checkpoint of this project",
      write("evil.pt", pickle.dumps(Evil()))),
+    ("sample-truncated-checkpoint", sample, ["--out_dir", "run"], "run/best.pt is a PyTorch file that cannot be "
+     "read: it was cut short or damaged", truncate("run/best.pt", 20000)),
     ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 or more", None),

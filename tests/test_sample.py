@@ -146,11 +146,15 @@ class Boom:
     b"not a checkpoint at all",
     pickle.dumps(Boom(), protocol=2),
     "torch-but-not-ours",
-], ids=["garbage", "malicious-pickle", "foreign-torch-file"])
+    "torch-saved-code",
+], ids=["garbage", "malicious-pickle", "foreign-torch-file", "malicious-torch-file"])
 def test_refuses_files_that_are_not_our_checkpoints(tmp_path, content):
+    """(A torch file that weights_only refuses is foreign, not "cut short": see the catalogue.)"""
     path = tmp_path / "best.pt"
     if content == "torch-but-not-ours":
         torch.save({"model": {"w": torch.zeros(2)}}, path)
+    elif content == "torch-saved-code":
+        torch.save({"model": Boom()}, path)
     else:
         path.write_bytes(content)
     with pytest.raises(UserError, match="not a checkpoint of this project"):
