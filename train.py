@@ -516,6 +516,9 @@ class Run:
             print(*args, **kwargs)
 
 
+BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
+
+
 def setup(preset, resume, overrides, new_run=True, training=True):
     """Config, data, device, model, optimizer and, when resuming, the checkpoint's state:
     everything a run needs before its first step (bench.py uses it too). new_run: refuse an
@@ -545,7 +548,14 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     if rank == 0:  # where every value came from, and every value in effect
         print(summary)
         for name, config in (("training", cfg), ("model", mcfg)):
-            print(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
+            values = asdict(config)
+            if config is mcfg and mcfg.model == "bigram":  # a table: the GPT's sizes and parts are not in effect
+                values = {k: values[k] for k in BIGRAM_FIELDS}
+            print(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in values.items()))
+        if ignored := [f"--{k}" for k in overrides if mcfg.model == "bigram" and k in asdict(mcfg)
+                       and k not in BIGRAM_FIELDS]:
+            print(f"note: a bigram is a table, with no layers, heads or width: {' '.join(ignored)} "
+                  f"change{'s' if len(ignored) == 1 else ''} nothing")
     dtype, autocast, use_compile = precision(cfg, device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     raw_model = build_model(mcfg).to(device)
@@ -594,7 +604,8 @@ def describe(run):
     else:
         learned = "" if mcfg.position == "rotary" else (  # rotary positions are angles, not weights
             f" ({run.raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings)")
-        run.say(f"model: {n / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layers, {mcfg.n_head} heads, "
+        run.say(f"model: {n / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layer{'s' * (mcfg.n_layer != 1)}, "
+                f"{mcfg.n_head} head{'s' * (mcfg.n_head != 1)}, "
                 f"{mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
     run.say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
             f"{tokens_per_iter(run):,}; iterations {run.iter} -> {cfg.max_iters}")

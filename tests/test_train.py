@@ -429,6 +429,17 @@ def test_a_run_prints_every_value_in_effect(data_dir, tmp_path, capsys):
     assert "model: 0.03M parameters, 2 layers" in printed.out  # rotary: no position embeddings to leave out
 
 
+def test_a_bigram_prints_only_the_settings_it_uses(data_dir, tmp_path, capsys):
+    """A table has no layers, heads or width: they are not echoed back as if in effect, and flags
+    that set them are named as changing nothing."""
+    args = ["--preset", "bigram", "--device", "cpu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"),
+            "--max_iters", "4", "--warmup_iters", "1", "--eval_iters", "1"]
+    assert train.main(args + ["--n_layer", "3", "--dropout", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert f"model settings: model=bigram vocab_size={train.load_data(data_dir)[0]['vocab_size']} block_size=64\n" in out
+    assert "note: a bigram is a table, with no layers, heads or width: --n_layer --dropout change nothing" in out
+
+
 def test_the_progress_bar_draws_rarely_into_a_log_file(data_dir, tmp_path, capsys):
     """stderr is not a terminal here: 40 steps with a loss every 2 would draw the bar 20 times or more."""
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--max_iters", "40",
