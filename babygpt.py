@@ -51,7 +51,8 @@ def train(model, X, Y, steps, lr=1e-3, weight_decay=0.1, after_step=None):
     """Full-batch AdamW on all 12 windows at once; the loss is on the last position,
     the one that sees the whole state. after_step(n) is called after step n. Returns the final loss."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loss = torch.tensor(float("nan"))
+    with torch.no_grad():  # what --steps 0 reports: the untrained loss
+        loss = F.cross_entropy(model(X)[0][:, -1, :], Y)
     for step in range(1, steps + 1):
         logits, _ = model(X)  # (12, 3, 2)
         loss = F.cross_entropy(logits[:, -1, :], Y)

@@ -218,7 +218,7 @@ def apply_rotary(x, cos, sin):
 
 
 class MLP(nn.Module):
-    """Per-position thinking: widen 4x, GELU, project back."""
+    """Per-position thinking: widen 4x, a nonlinearity (GELU; or ReLU², a speed lever), project back."""
 
     def __init__(self, config):
         super().__init__()

@@ -119,7 +119,8 @@ def make_dir(path):
 
 
 def read_text(path):
-    """Read a UTF-8 text file -> (text, sha256 of its bytes), with a clear error for anything else."""
+    """Read a UTF-8 text file -> (text, sha256 of its bytes), with a clear error for anything else.
+    Line ends become "\\n" and a leading byte-order mark goes, so that no editor's habit enters the vocabulary."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
@@ -135,6 +136,10 @@ def read_text(path):
         raise UserError(
             f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — "
             f"re-save it as UTF-8, for example with `iconv -t utf-8`") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write first: a marker, not text
+    if "\r\n" in text:  # Windows line ends would make "\r" a character the model must learn to write
+        text = text.replace("\r\n", "\n")
+        print(f"note: {path} has Windows line ends (\\r\\n); each is read as one newline")
     if len(text) < MIN_CHARS:
         raise UserError(
             f"{path} has only {len(text):,} characters, too few to split into train and val — "

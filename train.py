@@ -12,7 +12,7 @@ Every field of TrainConfig and GPTConfig is a --flag. A value comes from, in
 increasing priority: the dataclass default, the preset (or the checkpoint's
 config when resuming), the command line.
 
-Files in --out_dir: latest.pt (written at every evaluation, for --resume),
+Files in --out_dir: latest.pt (written at every evaluation and on Ctrl-C, for --resume),
 best.pt (the best validation loss so far, for sample.py) and log.csv.
 
 Under torchrun, each process trains on its share of every step's batch through

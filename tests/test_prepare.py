@@ -34,6 +34,23 @@ def test_round_trip(corpus, data_dir):
     assert decoded == text
 
 
+def test_windows_line_ends_and_a_byte_order_mark_stay_out_of_the_vocabulary(corpus, tmp_path, capsys):
+    """A text saved on Windows (BOM, \\r\\n) prepares to the same ids as the same text saved elsewhere;
+    a lone \\r is kept (it is not a line end we know)."""
+    text = corpus.read_text(encoding="utf-8")
+    windows = tmp_path / "windows.txt"
+    windows.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    assert prepare.main(["--input", str(windows), "--out_dir", str(tmp_path / "w")]) == 0
+    assert f"note: {windows} has Windows line ends" in capsys.readouterr().out
+    vocab, train, val = read_bins(tmp_path / "w")
+    assert vocab["chars"] == sorted(set(text))
+    assert "".join(vocab["chars"][i] for i in np.concatenate([train, val])) == text
+    assert vocab["source_sha256"] == hashlib.sha256(windows.read_bytes()).hexdigest()  # the file as it is
+    lone = tmp_path / "lone.txt"
+    lone.write_text(text.replace("\n", "\r", 1), encoding="utf-8", newline="")
+    assert prepare.read_text(lone)[0] == text.replace("\n", "\r", 1)
+
+
 def test_build_vocab_matches_python():
     text = "héllo, wörld! \n\t 日本語 🙂 zz"
     chars, ids = prepare.build_vocab(text)

@@ -93,6 +93,13 @@ def test_babygpt_draws_a_png_when_graphviz_is_there(tmp_path, monkeypatch, capsy
     assert (tmp_path / "baby.png").read_text().startswith("digraph")
 
 
+def test_babygpt_with_no_steps_reports_the_untrained_loss(tmp_path, capsys):
+    """--steps 0 is the model as built: its loss is about ln 2 (it guesses near 0.5), not nan."""
+    assert babygpt.main(["--steps", "0", "--dot", str(tmp_path / "baby.dot")]) == 0
+    loss = float(re.search(r"after 0 steps of AdamW .*: loss (\S+)", capsys.readouterr().out).group(1))
+    assert loss == pytest.approx(math.log(2), abs=0.1)
+
+
 def test_babygpt_refuses_negative_steps():
     with pytest.raises(UserError, match="--steps -1 must be 0 or more"):
         babygpt.main(["--steps", "-1"])
