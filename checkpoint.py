@@ -17,11 +17,11 @@ loading one can never run code. It holds:
 Writes are atomic (a temp file renamed into place), so a crash never leaves half a file.
 """
 
-import pickle
 import random
 import sys
 import time
 import warnings
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -85,9 +85,27 @@ def remove_stale_temp_files(out_dir):
     return len(stale)
 
 
-def is_zip(path):
+def cut_short(path):
+    """torch.save writes a zip archive, whose directory is at the end: a file that begins as a zip
+    but whose directory cannot be read has lost its end (a copy or download that stopped)."""
     with open(path, "rb") as f:
-        return f.read(4) == b"PK\x03\x04"
+        if f.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        zipfile.ZipFile(path).close()
+    except zipfile.BadZipFile:
+        return True
+    return False  # a whole zip: not ours, or damaged inside
+
+
+def way_around(path):
+    """What to use instead of a run's checkpoint that cannot be read: the run's other one, or a backup."""
+    best, latest = path.with_name("best.pt"), path.with_name("latest.pt")
+    if path.name == "latest.pt" and best.is_file():
+        return f"to resume from the best evaluation instead, copy {best} over it, or use a backup"
+    if path.name == "best.pt" and latest.is_file():
+        return f"sample from --checkpoint {latest} instead, or use a backup"
+    return "use a backup, or another checkpoint"
 
 
 def load_checkpoint(path, missing_hint):
@@ -99,13 +117,12 @@ def load_checkpoint(path, missing_hint):
         with warnings.catch_warnings():  # torch warns about some foreign files before refusing them
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refused it (pickled code), or it is no pickle at all
-        ckpt = None
-    except Exception:  # torch.save writes a zip archive: one that torch cannot even open lost its end
-        if is_zip(path):
-            raise UserError(f"{path} is a PyTorch file that cannot be read: it was cut short or damaged (a copy "
-                            f"that stopped?) — use the run's other checkpoint (best.pt or latest.pt) or a backup"
-                            ) from None
+    except PermissionError as e:
+        raise UserError(f"cannot read {path} ({e.strerror}) — fix its permissions") from None
+    except Exception:  # any other failure to unpickle means: not a file we wrote, or not a whole one
+        if cut_short(path):
+            raise UserError(f"{path} was cut short (a copy that stopped?), so it cannot be read — "
+                            f"{way_around(path)}") from None
         ckpt = None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")

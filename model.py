@@ -118,6 +118,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config, layer_idx=0):
         super().__init__()
         assert config.n_embd % config.n_head == 0, "n_embd must be divisible by n_head"
+        assert config.position != "rotary" or config.n_embd // config.n_head % 2 == 0, "rotary turns channel pairs"
         assert config.attention in ("sdpa", "manual"), "attention must be 'sdpa' or 'manual'"
         self.n_head = config.n_head
         self.dropout = config.dropout

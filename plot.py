@@ -101,18 +101,19 @@ PROMPT = "ROMEO:\nBut soft, what light"
 
 
 def pick_prompt(prompt, model, chars):
-    """--prompt, or else PROMPT; a model of your own text may lack PROMPT's characters, and then it
-    writes its own prompt: up to 40 characters from a newline (seeded: the same every time)."""
+    """--prompt, or else PROMPT; where the model cannot read PROMPT (a model of your own text may
+    lack its characters, a small one its length), it writes its own: a newline and up to 39
+    characters (seeded: the same every time)."""
     if prompt is not None:
         return prompt
-    if set(PROMPT) <= set(chars):
+    if set(PROMPT) <= set(chars) and len(PROMPT) <= model.config.block_size:
         return PROMPT
     start = torch.tensor([encode("\n" if "\n" in chars else chars[0], chars)])  # (1, 1)
     with torch.no_grad():
         ids = model.generate(start, min(40, model.config.block_size) - 1, generator=torch.Generator().manual_seed(0))
     prompt = decode(ids[0].tolist(), chars)
-    print(f"prompt: {prompt!r}, written by the model (the default has characters its vocabulary lacks); "
-          f"give your own with --prompt")
+    print(f"prompt: {prompt!r}, written by the model (it cannot read the default: other characters, or too "
+          f"long); give your own with --prompt")
     return prompt
 
 
@@ -237,7 +238,7 @@ def parse_args(argv):
             p.add_argument("--checkpoint", help="a checkpoint file or run folder to use instead of <out_dir>/best.pt")
         if name in ("attention", "explore"):
             p.add_argument("--prompt", help=f"the text to look at (default: {PROMPT!r}, or one the model writes "
-                                            f"when its vocabulary lacks those characters)")
+                                            f"where it cannot read that)")
         if name == "attention":
             p.add_argument("--layer", type=int, default=0, help="which block's attention, 0 the first (default: 0)")
     return parser.parse_args(argv)

@@ -22,7 +22,7 @@ from prepare import decode, encode
 
 def read_prompt_file(path):
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # -sig: without the byte-order mark some editors write
     except FileNotFoundError:
         raise UserError(f"prompt file {path} does not exist — check the path") from None
     except UnicodeDecodeError as e:

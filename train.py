@@ -167,17 +167,12 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 def check_config(cfg, mcfg):
     """Catch impossible settings before they turn into a traceback deep inside torch."""
+    gpt = mcfg.model == "gpt"  # a bigram is a table: the GPT's sizes do not apply to it
     for name in ("batch_size", "grad_accum", "max_iters", "eval_interval", "eval_iters", "log_interval",
-                 "block_size", "n_layer", "n_head", "n_embd"):
+                 "block_size") + (("n_layer", "n_head", "n_embd") if gpt else ()):
         value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
         if value < 1:
             raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
-    if mcfg.n_embd % mcfg.n_head:  # each head gets n_embd // n_head channels: suggest the nearest sizes that work
-        heads = min((d for d in range(1, mcfg.n_embd + 1) if mcfg.n_embd % d == 0),
-                    key=lambda d: (abs(d - mcfg.n_head), -d))
-        width = max(1, round(mcfg.n_embd / mcfg.n_head)) * mcfg.n_head
-        raise UserError(f"n_embd {mcfg.n_embd} is not divisible by n_head {mcfg.n_head} — pick sizes where it is, "
-                        f"e.g. --n_head {heads} or --n_embd {width}")
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     for config, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
@@ -186,17 +181,38 @@ def check_config(cfg, mcfg):
         if getattr(config, name) not in allowed:
             choices = ", ".join(allowed[:-1]) + " or " + allowed[-1]
             raise UserError(f"--{name} {getattr(config, name)!r} is unknown — use {choices}")
+    if gpt:
+        check_heads(mcfg)
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
-    for name, positive in (("lr", True), ("muon_lr", True), ("min_lr", False), ("warmup_iters", False),
-                           ("weight_decay", False)):
+    for name, lowest in ((("lr", "above 0"), ("min_lr", "0 or more"), ("warmup_iters", "0 or more"),
+                          ("weight_decay", "0 or more"), ("grad_clip", "0 or more"))
+                         + ((("muon_lr", "above 0"),) if cfg.optimizer == "muon" else ())):
         value = getattr(cfg, name)
-        if not (0 < value < math.inf if positive else 0 <= value < math.inf):  # written so that nan fails too
-            raise UserError(f"--{name} is {value}, but it must be {'above 0' if positive else '0 or more'} and "
-                            f"finite — e.g. --{name} {getattr(TrainConfig, name)}")
+        if not (0 < value if lowest == "above 0" else 0 <= value) or value == math.inf:  # (nan fails the first)
+            raise UserError(f"--{name} is {value}, but it must be {lowest}" + (" and finite" if isinstance(value, float)
+                            else "") + " — e.g. the preset's value, which --help shows")
     for name in ("beta1", "beta2"):  # the decay rates of AdamW's running averages
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — e.g. --{name} {getattr(TrainConfig, name)}")
+
+
+def check_heads(mcfg):
+    """n_head must divide n_embd into heads, and rotary positions, which turn a head's channels in
+    pairs, need an even head size. The error suggests the nearest head count and width that work."""
+    pair = 2 if mcfg.position == "rotary" else 1
+    unit = mcfg.n_head * pair  # n_embd must be a multiple of this
+    if mcfg.n_embd % unit == 0:
+        return
+    heads = [h for h in range(1, 2 * mcfg.n_head + 1) if mcfg.n_embd % (h * pair) == 0]
+    fix = (f"--n_head {min(heads, key=lambda h: (abs(h - mcfg.n_head), -h))} or " if heads else "") + \
+        f"--n_embd {max(1, round(mcfg.n_embd / unit)) * unit}"
+    if mcfg.n_embd % mcfg.n_head:
+        raise UserError(f"n_embd {mcfg.n_embd} is not divisible by n_head {mcfg.n_head} — pick sizes where it is, "
+                        f"e.g. {fix}")
+    raise UserError(f"rotary positions turn a head's channels in pairs, so the head size must be even, but n_embd "
+                    f"{mcfg.n_embd} / n_head {mcfg.n_head} is {mcfg.n_embd // mcfg.n_head} — e.g. {fix}, "
+                    f"or --position learned")
 
 
 def build_config(preset, resume, overrides, new_run=True):
@@ -519,6 +535,20 @@ class Run:
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
 
 
+def print_settings(summary, cfg, mcfg, overrides, resuming):
+    """Where every value came from, and every value in effect (for a bigram, only the few it uses)."""
+    print(summary)
+    model_values = asdict(mcfg)
+    if mcfg.model == "bigram":
+        model_values = {k: model_values[k] for k in BIGRAM_FIELDS}
+    for name, values in (("training", asdict(cfg)), ("model", model_values)):
+        print(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in values.items()))
+    ignored = [f"--{k}" for k in overrides if k in asdict(mcfg) and k not in model_values]
+    if ignored and not resuming:  # (a resume says what each flag changes)
+        print(f"note: a bigram is a table, with no layers, heads or width: {' '.join(ignored)} "
+              f"change{'s' if len(ignored) == 1 else ''} nothing")
+
+
 def setup(preset, resume, overrides, new_run=True, training=True):
     """Config, data, device, model, optimizer and, when resuming, the checkpoint's state:
     everything a run needs before its first step (bench.py uses it too). new_run: refuse an
@@ -545,17 +575,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # before the processes meet, so that a refusal is the first thing a torchrun user sees
     micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, int(os.environ.get("WORLD_SIZE", 1)))
     rank, world_size, device = init_distributed(pick_device(cfg.device))
-    if rank == 0:  # where every value came from, and every value in effect
-        print(summary)
-        for name, config in (("training", cfg), ("model", mcfg)):
-            values = asdict(config)
-            if config is mcfg and mcfg.model == "bigram":  # a table: the GPT's sizes and parts are not in effect
-                values = {k: values[k] for k in BIGRAM_FIELDS}
-            print(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in values.items()))
-        if ignored := [f"--{k}" for k in overrides if mcfg.model == "bigram" and k in asdict(mcfg)
-                       and k not in BIGRAM_FIELDS]:
-            print(f"note: a bigram is a table, with no layers, heads or width: {' '.join(ignored)} "
-                  f"change{'s' if len(ignored) == 1 else ''} nothing")
+    if rank == 0:
+        print_settings(summary, cfg, mcfg, overrides, resuming=ckpt is not None)
     dtype, autocast, use_compile = precision(cfg, device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     raw_model = build_model(mcfg).to(device)

@@ -86,7 +86,7 @@ CASES = [
     ("train-heads-do-not-divide", train, T + ["--n_embd", "30", "--n_head", "4"],
      "n_embd 30 is not divisible by n_head 4 — pick sizes where it is, e.g. --n_head 5 or --n_embd 32", None),
     ("train-dropout-out-of-range", train, T + ["--dropout", "1.5"], "--dropout 1.5 is outside [0, 1)", None),
-    ("train-zero-lr", train, T + ["--lr", "0"], "--lr is 0.0, but it must be above 0 and finite — e.g. --lr 0.001", None),
+    ("train-zero-lr", train, T + ["--lr", "0"], "--lr is 0.0, but it must be above 0 and finite — e.g. the preset's value, which --help shows", None),
     ("train-beta-out-of-range", train, T + ["--beta2", "1.5"], "--beta2 1.5 is outside [0, 1) — e.g. --beta2 0.99", None),
     ("train-unknown-model", train, T + ["--model", "trigram"], "--model 'trigram' is unknown", None),
     ("train-unknown-attention", train, T + ["--attention", "flash"], "--attention 'flash' is unknown", None),
@@ -138,8 +138,9 @@ CASES = [
      "texts is a folder without a checkpoint (no best.pt or latest.pt)", None),
     ("sample-malicious-pickle", sample, ["--checkpoint", "evil.pt"], "evil.pt is not a checkpoint of this project",
      write("evil.pt", pickle.dumps(Evil()))),
-    ("sample-truncated-checkpoint", sample, ["--out_dir", "run"], "run/best.pt is a PyTorch file that cannot be "
-     "read: it was cut short or damaged", truncate("run/best.pt", 20000)),
+    ("sample-truncated-checkpoint", sample, ["--out_dir", "run"], "run/best.pt was cut short (a copy that stopped?), "
+     "so it cannot be read — sample from --checkpoint run/latest.pt instead, or use a backup",
+     truncate("run/best.pt", 20000)),
     ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 or more", None),

@@ -1,5 +1,6 @@
 """The real command lines, in subprocesses, as a user runs them."""
 
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*argv, cwd):
-    return subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:]], cwd=cwd,
+    env = {**os.environ, "COLUMNS": "100"}  # argparse wraps --help to the terminal's width: the same everywhere
+    return subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:]], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -119,6 +119,16 @@ def test_a_model_of_other_text_writes_its_own_prompt(run_dir, tmp_path, capsys):
     assert prompts[0] == prompts[1] and len(prompts[0]) == 16 and prompts[0][0] == "\n" and set(prompts[0]) <= set(chars)
 
 
+def test_the_default_prompt_is_kept_only_where_the_model_can_read_it(capsys):
+    chars = sorted(set(plot.PROMPT))
+    model = GPT(GPTConfig(vocab_size=len(chars), block_size=64, n_layer=1, n_head=1, n_embd=8)).eval()
+    assert plot.pick_prompt(None, model, chars) == plot.PROMPT
+    model = GPT(GPTConfig(vocab_size=len(chars), block_size=16, n_layer=1, n_head=1, n_embd=8)).eval()
+    prompt = plot.pick_prompt(None, model, chars)  # all its characters, but a block too short for it
+    assert len(prompt) == 16 and prompt[0] == "\n" and set(prompt) <= set(chars)
+    assert plot.pick_prompt("", model, chars) == ""  # one given is kept, even empty (prompt_ids refuses it)
+
+
 def test_explore_needs_no_matplotlib(run_dir, tmp_path, monkeypatch):
     def no_matplotlib():
         raise AssertionError("explore asked for matplotlib")

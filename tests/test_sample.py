@@ -3,6 +3,7 @@
 import pickle
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -97,6 +98,9 @@ def test_prompt_file(run_dir, tmp_path, capsys):
     path.write_text("JULIET:\nWhat", encoding="utf-8")
     args = ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "30"]
     assert samples(capsys, args + ["--prompt_file", str(path)]) == samples(capsys, args + ["--prompt", "JULIET:\nWhat"])
+    windows = tmp_path / "notepad.txt"  # as a Windows editor may save it: a byte-order mark, \r\n line ends
+    windows.write_bytes(b"\xef\xbb\xbfJULIET:\r\nWhat")
+    assert samples(capsys, args + ["--prompt_file", str(windows)]) == samples(capsys, args + ["--prompt_file", str(path)])
 
 
 def test_generating_three_windows(run_dir, capsys):
@@ -147,14 +151,19 @@ class Boom:
     pickle.dumps(Boom(), protocol=2),
     "torch-but-not-ours",
     "torch-saved-code",
-], ids=["garbage", "malicious-pickle", "foreign-torch-file", "malicious-torch-file"])
+    "numpy-zip",
+], ids=["garbage", "malicious-pickle", "foreign-torch-file", "malicious-torch-file", "numpy-zip"])
 def test_refuses_files_that_are_not_our_checkpoints(tmp_path, content):
-    """(A torch file that weights_only refuses is foreign, not "cut short": see the catalogue.)"""
+    """Whole files that are not ours are foreign, zips included; only a zip that lost its end is
+    "cut short" (see the catalogue)."""
     path = tmp_path / "best.pt"
     if content == "torch-but-not-ours":
         torch.save({"model": {"w": torch.zeros(2)}}, path)
     elif content == "torch-saved-code":
         torch.save({"model": Boom()}, path)
+    elif content == "numpy-zip":  # a whole zip, like torch's, but not torch's
+        with open(path, "wb") as f:
+            np.savez(f, w=np.zeros(2))
     else:
         path.write_bytes(content)
     with pytest.raises(UserError, match="not a checkpoint of this project"):

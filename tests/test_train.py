@@ -75,7 +75,12 @@ def test_classic_preset_is_the_published_recipe():
     (["--min_lr", "-0.0001"], "--min_lr is -0.0001, but it must be 0 or more"),
     (["--weight_decay", "-0.1"], "--weight_decay is -0.1, but it must be 0 or more"),
     (["--beta1", "1"], "--beta1 1.0 is outside [0, 1)"),
-    (["--n_embd", "100", "--n_head", "3"], "e.g. --n_head 4 or --n_embd 99"),
+    (["--n_embd", "100", "--n_head", "3", "--position", "learned"], "e.g. --n_head 4 or --n_embd 99"),
+    (["--n_embd", "100", "--n_head", "3"], "e.g. --n_head 2 or --n_embd 102"),  # rotary: an even head size too
+    (["--n_embd", "100", "--n_head", "4"], "the head size must be even, but n_embd 100 / n_head 4 is 25 — e.g. "
+                                           "--n_head 5 or --n_embd 96, or --position learned"),
+    (["--grad_clip", "-1"], "--grad_clip is -1.0, but it must be 0 or more and finite"),
+    (["--warmup_iters", "-1"], "--warmup_iters is -1, but it must be 0 or more — e.g. the preset's value"),
     (["--dtype", "int8"], "use auto, float32, bfloat16 or float16"),
     (["--block_size", "100000"], "longer text or a smaller --block_size"),
 ])
@@ -438,6 +443,9 @@ def test_a_bigram_prints_only_the_settings_it_uses(data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"model settings: model=bigram vocab_size={train.load_data(data_dir)[0]['vocab_size']} block_size=64\n" in out
     assert "note: a bigram is a table, with no layers, heads or width: --n_layer --dropout change nothing" in out
+    assert train.main(args + ["--resume", "--max_iters", "8", "--dropout", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "note: --dropout changes from 0.1" in out and "change nothing" not in out  # a resume says what changes
 
 
 def test_the_progress_bar_draws_rarely_into_a_log_file(data_dir, tmp_path, capsys):
