@@ -215,9 +215,8 @@ def check_heads(mcfg):
                     f"or --position learned")
 
 
-def build_config(preset, resume, overrides, new_run=True):
+def build_config(preset, resume, overrides):
     """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
-    new_run: refuse an out_dir that already holds a run, which training would overwrite.
     -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
     ckpt, notes = None, []
@@ -243,10 +242,6 @@ def build_config(preset, resume, overrides, new_run=True):
         notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in overrides.items()
                  if k in values and values[k] != v]
     else:
-        for name in ("latest.pt", "best.pt") if new_run else ():
-            if (out_dir / name).exists():
-                raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
-                                f"or choose a new --out_dir")
         preset = preset or default_preset(overrides.get("device", "auto"))
         values = dict(PRESETS[preset])
         source = f"preset {preset}"
@@ -532,6 +527,14 @@ class Run:
             print(*args, **kwargs)
 
 
+def refuse_to_overwrite(out_dir):
+    """A new run would write over the checkpoints of the run already in out_dir."""
+    for name in ("latest.pt", "best.pt"):
+        if (out_dir / name).exists():
+            raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
+                            f"or choose a new --out_dir")
+
+
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
 
 
@@ -553,7 +556,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     """Config, data, device, model, optimizer and, when resuming, the checkpoint's state:
     everything a run needs before its first step (bench.py uses it too). new_run: refuse an
     out_dir that holds a run; training: refuse a resume with nothing left to train. -> Run"""
-    values, ckpt, summary = build_config(preset, resume, overrides, new_run)
+    values, ckpt, summary = build_config(preset, resume, overrides)
     vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
@@ -571,6 +574,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     if len(splits["val"]) <= mcfg.block_size:
         raise UserError(f"{Path(cfg.data_dir) / 'val.bin'} has {len(splits['val']):,} tokens, not more than "
                         f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
+    if new_run:  # last, so that a mistake in the flags is told first, not after a change of --out_dir
+        refuse_to_overwrite(Path(cfg.out_dir))
 
     # before the processes meet, so that a refusal is the first thing a torchrun user sees
     micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, int(os.environ.get("WORLD_SIZE", 1)))
