@@ -143,11 +143,11 @@ class CausalSelfAttention(nn.Module):
         record("attn: q, split into heads", q, "B, nh, T, hs")
         if self.qk_norm:  # unit RMS per head: the scores cannot blow up, however large the weights grow
             q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
-            record("attn: qk-norm(q), unit RMS per head", q, "B, nh, T, hs")
+            record("attn: qk-norm(q), unit RMS per head (k too)", q, "B, nh, T, hs")
         if rotary is not None:  # positions enter here, as angles, instead of being added to x
             record("attn: rotary angles cos, sin", rotary[0], "T, hs/2")
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-            record("attn: rotary(q), turned by position", q, "B, nh, T, hs")
+            record("attn: rotary(q), turned by position (k too)", q, "B, nh, T, hs")
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T

@@ -460,9 +460,9 @@ def test_the_progress_bar_draws_rarely_into_a_log_file(data_dir, tmp_path, capsy
 def test_trace_shapes_shows_qk_norm_and_rotary(data_dir, tmp_path, capsys):
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--trace_shapes"]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"attn: qk-norm\(q\), unit RMS per head +\(8, 2, 16, 16\)", printed)
+    assert re.search(r"attn: qk-norm\(q\), unit RMS per head \(k too\) +\(8, 2, 16, 16\)", printed)
     assert re.search(r"attn: rotary angles cos, sin +\(16, 8\) +\(T, hs/2\)", printed)
-    assert re.search(r"attn: rotary\(q\), turned by position +\(8, 2, 16, 16\)", printed)
+    assert re.search(r"attn: rotary\(q\), turned by position \(k too\) +\(8, 2, 16, 16\)", printed)
 
 
 def test_a_checkpoint_of_an_earlier_layout_is_refused_by_name(run_dir, data_dir, tmp_path):
