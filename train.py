@@ -185,13 +185,15 @@ def check_config(cfg, mcfg):
         check_heads(mcfg)
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
-    for name, lowest in ((("lr", "above 0"), ("min_lr", "0 or more"), ("warmup_iters", "0 or more"),
-                          ("weight_decay", "0 or more"), ("grad_clip", "0 or more"))
-                         + ((("muon_lr", "above 0"),) if cfg.optimizer == "muon" else ())):
+    positive = ("lr",) + (("muon_lr",) if cfg.optimizer == "muon" else ())
+    for name in positive + ("min_lr", "warmup_iters", "weight_decay", "grad_clip"):
         value = getattr(cfg, name)
-        if not (0 < value if lowest == "above 0" else 0 <= value) or value == math.inf:  # (nan fails the first)
-            raise UserError(f"--{name} is {value}, but it must be {lowest}" + (" and finite" if isinstance(value, float)
-                            else "") + " — e.g. the preset's value, which --help shows")
+        in_range = value > 0 if name in positive else value >= 0
+        if not (in_range and value < math.inf):  # nan fails both comparisons
+            lowest = "above 0" if name in positive else "0 or more"
+            finite = " and finite" if isinstance(value, float) else ""
+            raise UserError(f"--{name} is {value}, but it must be {lowest}{finite} — e.g. the preset's value, "
+                            f"which --help shows")
     for name in ("beta1", "beta2"):  # the decay rates of AdamW's running averages
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — e.g. --{name} {getattr(TrainConfig, name)}")
