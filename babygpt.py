@@ -47,15 +47,21 @@ def next_bit_probs(model):
     return F.softmax(logits[:, -1, :], dim=-1)[:, 1]  # the last position predicts the next bit
 
 
+def last_position_loss(model, X, Y):
+    """The loss on the last position, the one that sees the whole state."""
+    logits, _ = model(X)  # (12, 3, 2)
+    return F.cross_entropy(logits[:, -1, :], Y)
+
+
 def train(model, X, Y, steps, lr=1e-3, weight_decay=0.1, after_step=None):
-    """Full-batch AdamW on all 12 windows at once; the loss is on the last position,
-    the one that sees the whole state. after_step(n) is called after step n. Returns the final loss."""
+    """Full-batch AdamW on all 12 windows at once (last_position_loss). after_step(n) is called
+    after step n. Returns the final loss."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    with torch.no_grad():  # what --steps 0 reports: the untrained loss
-        loss = F.cross_entropy(model(X)[0][:, -1, :], Y)
+    if steps == 0:  # the model as built
+        with torch.no_grad():
+            return last_position_loss(model, X, Y).item()
     for step in range(1, steps + 1):
-        logits, _ = model(X)  # (12, 3, 2)
-        loss = F.cross_entropy(logits[:, -1, :], Y)
+        loss = last_position_loss(model, X, Y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

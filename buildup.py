@@ -31,7 +31,7 @@ import torch
 from cli import ArgumentParser, UserError, pick_device, run_cli
 from model import GPTConfig, build_model
 from optim import make_optimizer
-from prepare import decode, load_data
+from prepare import decode, encode, load_data, start_char
 from plot import pyplot, save, save_png
 from train import TrainConfig, estimate_loss, get_batch, lr_at, pick_dtype, precision, train_step
 
@@ -142,9 +142,9 @@ def train_rung(mcfg, cfg, splits, device):
 
 
 def sample_text(model, chars, device, length=70, seed=0):
-    """What the rung writes: length characters after a newline, sampled at temperature 1."""
+    """What the rung writes: length characters after a newline (prepare.start_char), sampled at temperature 1."""
     model.eval()
-    start = torch.tensor([[chars.index("\n") if "\n" in chars else 0]], device=device)  # (1, 1)
+    start = torch.tensor([encode(start_char(chars), chars)], device=device)  # (1, 1)
     ids = model.generate(start, length, generator=torch.Generator(device).manual_seed(seed))
     return decode(ids[0, 1:].tolist(), chars)
 

@@ -294,11 +294,11 @@ class LanguageModel(nn.Module):
 
         Past block_size: the positions stop at block_size - 1 (the learned table, and
         rotary's too), and sliding the window by one would give every cached key a new
-        position, so the whole cache would be stale. Instead, when the cache is full, it starts again from the last
-        half window (re-prefilled at positions 0 ..), and fills up again one character
-        at a time. The model then always sees between half and a whole window of
-        context, and a re-prefill of block_size/2 characters is paid once every
-        block_size/2 characters, so the cost per character stays bounded.
+        position, so the whole cache would be stale. Instead, when the cache is full, it
+        starts again from the last half window (re-prefilled at positions 0 ..), and fills
+        up again one character at a time. The model then always sees between half and a
+        whole window of context, and a re-prefill of block_size/2 characters is paid once
+        every block_size/2 characters, so the cost per character stays bounded.
         """
         block_size = self.config.block_size
         keep = max(1, block_size // 2)  # the context kept when the cache is full

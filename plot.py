@@ -23,7 +23,7 @@ import torch
 from model import Bigram, Recorder
 from cli import ArgumentParser, UserError, run_cli, write_atomically
 from checkpoint import checkpoint_path, load_model
-from prepare import decode, encode
+from prepare import decode, encode, start_char
 
 
 def pyplot():
@@ -108,9 +108,8 @@ def pick_prompt(prompt, model, chars):
         return prompt
     if set(PROMPT) <= set(chars) and len(PROMPT) <= model.config.block_size:
         return PROMPT
-    start = torch.tensor([encode("\n" if "\n" in chars else chars[0], chars)])  # (1, 1)
-    with torch.no_grad():
-        ids = model.generate(start, min(40, model.config.block_size) - 1, generator=torch.Generator().manual_seed(0))
+    start = torch.tensor([encode(start_char(chars), chars)])  # (1, 1)
+    ids = model.generate(start, min(40, model.config.block_size) - 1, generator=torch.Generator().manual_seed(0))
     prompt = decode(ids[0].tolist(), chars)
     print(f"prompt: {prompt!r}, written by the model (it cannot read the default: other characters, or too "
           f"long); give your own with --prompt")

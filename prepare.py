@@ -179,11 +179,22 @@ def decode(ids, chars):
     return "".join(chars[i] for i in ids)
 
 
+def start_char(chars):
+    """What a model writes after when given no prompt: a newline (the start of a line), or the
+    vocabulary's first character for a text that has none."""
+    return "\n" if "\n" in chars else chars[0]
+
+
+def is_default_data_dir(path):
+    """Whether path is where `python prepare.py` puts tiny-shakespeare, and train.py looks first."""
+    return Path(path).resolve() == Path(DEFAULT_DATA_DIR).resolve()
+
+
 def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what main() writes)."""
     path = Path(data_dir) / "vocab.json"
     if not path.is_file():
-        how = ("python prepare.py" if Path(data_dir).resolve() == Path(DEFAULT_DATA_DIR).resolve()
+        how = ("python prepare.py" if is_default_data_dir(data_dir)
                else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — run `{how}` first, or check the path")
     try:
@@ -288,8 +299,8 @@ def main(argv=None):
         text, sha = read_text(path)
     out_dir = args.out_dir or default_dir
     prepare(text, out_dir, sha, path.name)
-    if Path(out_dir).resolve() != Path(DEFAULT_DATA_DIR).resolve():  # its own run folder too: out/ may
-        run_dir = Path("out") / Path(out_dir).resolve().name                 # hold another text's run
+    if not is_default_data_dir(out_dir):  # its own run folder too: out/ may hold another text's run
+        run_dir = Path("out") / Path(out_dir).resolve().name
         print(f"next: python train.py --data_dir {shlex.quote(str(out_dir))} --out_dir {shlex.quote(str(run_dir))}")
     return 0
 

@@ -17,7 +17,7 @@ import torch
 
 from checkpoint import load_model
 from cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
-from prepare import decode, encode
+from prepare import decode, encode, start_char
 
 
 def read_prompt_file(path):
@@ -72,8 +72,7 @@ def main(argv=None):
     prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
     model, ckpt = load_model(args.checkpoint, args.out_dir)
     chars = ckpt["vocab"]["chars"]
-    # the model needs at least one character to start from; a one-line text has no newline
-    prompt = prompt or ("\n" if "\n" in chars else chars[0])
+    prompt = prompt or start_char(chars)  # the model needs at least one character to start from
     prompt_ids = encode(prompt, chars)
     device = pick_device(args.device)
 

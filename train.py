@@ -149,7 +149,8 @@ def parse_args(argv):
     parser.add_argument("--trace_shapes", action="store_true",
                         help="run one batch through the model, print every tensor's shape, and stop (no training)")
     add_flags(parser, TrainConfig, preset=shown, preset_values=PRESETS[shown])
-    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])  # the vocabulary comes from the data
+    # (no --vocab_size: the vocabulary comes from the data)
+    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])
     args = vars(parser.parse_args(argv))
     preset, resume, trace = args.pop("preset"), args.pop("resume"), args.pop("trace_shapes")
     return preset, resume, trace, args
@@ -196,7 +197,8 @@ def check_config(cfg, mcfg):
                             f"which --help shows")
     for name in ("beta1", "beta2"):  # the decay rates of AdamW's running averages
         if not 0 <= getattr(cfg, name) < 1:
-            raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — e.g. --{name} {getattr(TrainConfig, name)}")
+            raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — "
+                            f"e.g. --{name} {getattr(TrainConfig, name)}")
 
 
 def check_heads(mcfg):
@@ -543,12 +545,11 @@ BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bi
 def print_settings(summary, cfg, mcfg, overrides, resuming):
     """Where every value came from, and every value in effect (for a bigram, only the few it uses)."""
     print(summary)
-    model_values = asdict(mcfg)
-    if mcfg.model == "bigram":
-        model_values = {k: model_values[k] for k in BIGRAM_FIELDS}
+    all_model = asdict(mcfg)
+    model_values = {k: all_model[k] for k in BIGRAM_FIELDS} if mcfg.model == "bigram" else all_model
     for name, values in (("training", asdict(cfg)), ("model", model_values)):
         print(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in values.items()))
-    ignored = [f"--{k}" for k in overrides if k in asdict(mcfg) and k not in model_values]
+    ignored = [f"--{k}" for k in overrides if k in all_model and k not in model_values]
     if ignored and not resuming:  # (a resume says what each flag changes)
         print(f"note: a bigram is a table, with no layers, heads or width: {' '.join(ignored)} "
               f"change{'s' if len(ignored) == 1 else ''} nothing")
@@ -696,7 +697,8 @@ def nan_error(run, what):
         return UserError(f"{what}; no checkpoint was saved yet — start again with a lower --lr "
                          f"(or --dtype bfloat16 on a GPU)")
     return UserError(f"{what}; the last good checkpoint is {run.out_dir / 'latest.pt'} (iteration "
-                     f"{run.last_saved}) — resume from it with --resume and a lower --lr (or --dtype bfloat16 on a GPU)")
+                     f"{run.last_saved}) — resume from it with --resume and a lower --lr (or --dtype bfloat16 "
+                     f"on a GPU)")
 
 
 def evaluate(run, lr, tokens_per_sec):
