@@ -95,13 +95,18 @@ def bench_sample(args):
 
     prompt = torch.zeros(B, 1, dtype=torch.long, device=device)  # one character, as sample.py's default
     rates = {}
-    for name, generate in (("KV cache", model.generate_cached), ("no cache", model.generate)):
+    paths = [("KV cache", model.generate_cached), ("no cache", model.generate)]
+    if device.type == "cuda":  # each step one replay of a recorded graph (GraphedStep; recording included)
+        paths.insert(0, ("CUDA graph", functools.partial(model.generate_cached, cuda_graph=True)))
+    for name, generate in paths:
         generate(prompt, 20)  # warm-up: kernels, allocator, thread pool
         run = functools.partial(generate, prompt, n, generator=torch.Generator(device).manual_seed(0))
         seconds = [timed(run, device) for _ in range(args.repeats)]
         rates[name] = B * n / statistics.median(seconds)
         print(f"{name:>9}: {rates[name]:8.1f} tokens/s  (runs: {', '.join(f'{s:.2f}' for s in seconds)} s)")
     print(f"speed-up of the cache: {rates['KV cache'] / rates['no cache']:.1f}x")
+    if "CUDA graph" in rates:
+        print(f"speed-up of the CUDA graph over the KV cache alone: {rates['CUDA graph'] / rates['KV cache']:.1f}x")
     return 0
 
 

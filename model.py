@@ -12,7 +12,8 @@ nh = n_head, hs = head size (C // nh), V = vocab_size, S = positions in the KV c
 Generating text comes twice: `generate` runs the whole context for every new
 character (simple, and the reference), `stream` keeps a KV cache and feeds one
 character per step (fast). Tests hold the two to the same tokens within block_size
-(past it, stream starts its cache again from half a window).
+(past it, stream starts its cache again from half a window). On a GPU, stream can
+replay each step as one recorded CUDA graph (GraphedStep, with a StaticKVCache).
 
 `Bigram` is the baseline: a table of next-character scores, nothing else. `Recorder`
 lets teaching tools see inside a forward pass; `python model.py` uses it to print the
@@ -148,28 +149,31 @@ class CausalSelfAttention(nn.Module):
             record("attn: rotary angles cos, sin", rotary[0], "T, hs/2")
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
             record("attn: rotary(q), turned by position (k too)", q, "B, nh, T, hs")
+        mask = None  # None: the usual causal triangle
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
+            mask = cache.mask()  # a StaticKVCache's (S,): which of its slots are written yet
         record("attn: k (with the cache: all so far)", k, "B, nh, S, hs")
         record("attn: v", v, "B, nh, S, hs")
         if self.attention == "manual" or Recorder.active is not None:  # a Recorder wants the scores
-            y = self.manual_attention(q, k, v)
+            y = self.manual_attention(q, k, v, mask)
         else:
-            y = self.sdpa_attention(q, k, v)
+            y = self.sdpa_attention(q, k, v, mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side again
         record("attn: heads joined again", y, "B, T, C")
         return self.resid_dropout(self.c_proj(y))
 
-    def manual_attention(self, q, k, v):
+    def manual_attention(self, q, k, v, mask=None):
         """softmax(q kᵀ / √hs, future masked out) v, spelled out step by step.
 
         q has T rows; k and v have S >= T (S > T when earlier keys come from a KV cache).
+        mask: which keys each query may see, if not the causal triangle's (broadcast to T, S).
         """
         T, S, hs = q.size(-2), k.size(-2), q.size(-1)
         att = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, S): how much t attends to s
         record("attn: scores q @ k^T / sqrt(hs)", att, "B, nh, T, S")
-        mask = causal_mask(T, S, q.device)  # (T, S)
+        mask = causal_mask(T, S, q.device) if mask is None else mask  # (T, S)
         record("attn: causal mask", mask, "T, S")
         att = att.masked_fill(~mask, float("-inf"))  # no peeking at the future
         att = F.softmax(att, dim=-1)  # each row sums to 1
@@ -179,11 +183,13 @@ class CausalSelfAttention(nn.Module):
         record("attn: weights @ v", y, "B, nh, T, hs")
         return y
 
-    def sdpa_attention(self, q, k, v):
+    def sdpa_attention(self, q, k, v, mask=None):
         """The same computation as manual_attention, in one fused kernel (FlashAttention
         on recent GPUs) that never materialises the T x S matrix."""
         T, S = q.size(-2), k.size(-2)
         dropout_p = self.dropout if self.training else 0.0
+        if mask is not None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         if T == S:  # training, or the first step of generation: the usual triangle
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         # is_causal would align the triangle to the top left, which is wrong when T < S;
@@ -286,7 +292,8 @@ class LanguageModel(nn.Module):
         return idx
 
     @torch.inference_mode()
-    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
+    def stream(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
+               cuda_graph=False):
         """Like generate, but fast: yields each new column of ids (B,) as soon as it is sampled.
 
         The prompt goes through the model once (prefill) and fills a KV cache; each later
@@ -299,26 +306,31 @@ class LanguageModel(nn.Module):
         up again one character at a time. The model then always sees between half and a
         whole window of context, and a re-prefill of block_size/2 characters is paid once
         every block_size/2 characters, so the cost per character stays bounded.
+
+        cuda_graph=True: each step is a replay of one recorded CUDA graph (GraphedStep), and
+        the prompt goes in one character at a time; the same tokens, far fewer launches.
         """
         block_size = self.config.block_size
         keep = max(1, block_size // 2)  # the context kept when the cache is full
-        cache = KVCache(self.config, idx.size(0))
+        graphed = GraphedStep(self, idx.size(0)) if cuda_graph else None
+        cache = graphed.cache if graphed else KVCache(self.config, idx.size(0))
         recent = idx[:, -block_size:]  # (B, <= block_size): all that can ever be re-fed
         context = recent  # what the model reads next: the prompt, then one character per step
         for _ in range(max_new_tokens):
             if cache.length + context.size(1) > block_size:  # full: start again from half a window
                 cache.reset()
                 context = recent[:, -keep:]
-            logits, _ = self(context, cache=cache)
-            idx_next = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)  # (B, 1)
+            logits = graphed(context) if graphed else self(context, cache=cache)[0][:, -1, :]  # (B, V)
+            idx_next = sample_next(logits, temperature, top_k, top_p, generator)  # (B, 1)
             recent = torch.cat((recent, idx_next), dim=1)[:, -block_size:]
             context = idx_next
             yield idx_next[:, 0]  # (B,)
 
-    def generate_cached(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None):
+    def generate_cached(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
+                        cuda_graph=False):
         """`stream`, collected -> (B, T + max_new_tokens). Within block_size it is exactly
         what generate returns, only faster; past it, see stream."""
-        columns = self.stream(idx, max_new_tokens, temperature, top_k, top_p, generator)
+        columns = self.stream(idx, max_new_tokens, temperature, top_k, top_p, generator, cuda_graph)
         return torch.cat([idx] + [column[:, None] for column in columns], dim=1)  # (B, T + new)
 
 
@@ -388,17 +400,19 @@ class GPT(LanguageModel):
         start = cache.length if cache is not None else 0
         assert start + T <= self.config.block_size, \
             f"{start + T} positions, but the model knows only block_size {self.config.block_size}"
+        # (T,): start, start + 1, ...; a StaticKVCache gives its position as a tensor instead
+        positions = cache.positions(T, idx.device) if cache is not None else torch.arange(T, device=idx.device)
         x = tok_emb = self.transformer.wte(idx)  # (B, T, C)
         record("idx", idx, "B, T")
         record("token embedding wte(idx)", tok_emb, "B, T, C")
         rotary = None
         if "wpe" in self.transformer:
-            pos_emb = self.transformer.wpe(torch.arange(start, start + T, device=idx.device))  # (T, C)
+            pos_emb = self.transformer.wpe(positions)  # (T, C)
             x = tok_emb + pos_emb  # (B, T, C): broadcast over the batch
             record("position embedding wpe(pos)", pos_emb, "T, C")
             record("x = tok + pos", x, "B, T, C")
         else:  # the angles of these positions, for attention to turn q and k by
-            rotary = self.rotary_cos[start:start + T], self.rotary_sin[start:start + T]  # 2 x (T, hs/2)
+            rotary = self.rotary_cos[positions], self.rotary_sin[positions]  # 2 x (T, hs/2)
         x = self.transformer.drop(x)
         for block in self.transformer.h:
             x = block(x, cache, rotary)  # (B, T, C)
@@ -460,9 +474,97 @@ class KVCache:
         self.v[layer, :, :, self.length:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
+    def positions(self, T, device=None):
+        """(T,): the positions of the T new characters, after the cached ones."""
+        return torch.arange(self.length, self.length + T, device=device)
+
+    def mask(self):
+        """None: attention's usual causal rule picks the keys (StaticKVCache needs its own)."""
+        return None
+
     def reset(self):
         """Forget the cached positions (the memory stays allocated for reuse)."""
         self.length = 0
+
+
+class StaticKVCache(KVCache):
+    """A KV cache that a CUDA graph can use (GraphedStep): its tensors keep one shape and one
+    address, and where it writes comes from a tensor on the device, not from a Python number,
+    so one recorded step serves every position.
+
+    It takes one position per step, written at slot pos; attention reads all block_size slots,
+    with a mask that hides the slots after pos (unwritten, or left over from before a reset).
+    """
+
+    def __init__(self, config, batch_size, device, dtype):
+        super().__init__(config, batch_size)
+        c = config
+        shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.pos = torch.zeros(1, dtype=torch.long, device=device)  # (1,): the slot this step writes
+        self.slots = torch.arange(c.block_size, device=device)  # (block_size,)
+
+    def append(self, layer, k, v):
+        """k, v (B, nh, 1, hs) into slot pos -> every slot, 2 x (B, nh, block_size, hs)."""
+        assert k.size(2) == 1, "a StaticKVCache takes one position per step"
+        self.k[layer].index_copy_(2, self.pos, k)
+        self.v[layer].index_copy_(2, self.pos, v)
+        return self.k[layer], self.v[layer]
+
+    def positions(self, T, device=None):
+        return self.pos
+
+    def mask(self):
+        return (self.slots <= self.pos).view(1, -1)  # (T=1, S=block_size): the written slots, this one's too
+
+
+class GraphedStep:
+    """One decoding step (one new character per row -> the logits of the next) recorded once
+    as a CUDA graph and replayed for every character.
+
+    Batch-1 decoding of a model this small is launch-bound: a step is a few hundred tiny
+    kernels, and the CPU takes longer to launch each than the GPU takes to run it. A replay
+    launches them all at once. The graph reads its inputs from, and writes its logits to,
+    the same tensors every time, so a step copies the character in and reads the logits out.
+    Off a GPU the same step runs eagerly, which lets a CPU test check its arithmetic.
+    """
+
+    def __init__(self, model, batch_size):
+        weight = next(model.parameters())
+        self.model = model
+        self.cache = StaticKVCache(model.config, batch_size, weight.device, weight.dtype)
+        self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=weight.device)  # (B, 1)
+        self.graph = None
+        if weight.device.type == "cuda":
+            side = torch.cuda.Stream()  # warm up (lazy initialisations) off the main stream, as capture wants
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.run()
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.logits = self.run()  # (B, V): refilled by every replay
+        self.cache.reset()
+
+    def run(self):
+        self.cache.length = 0  # (the model's bookkeeping; the position is cache.pos, on the device)
+        return self.model(self.token, cache=self.cache)[0][:, -1]
+
+    def __call__(self, context):
+        """Feed context (B, T) one character at a time, after the cached ones -> the logits (B, V)
+        after its last."""
+        for t in range(context.size(1)):
+            position = self.cache.length
+            self.token.copy_(context[:, t:t + 1])
+            self.cache.pos.fill_(position)
+            if self.graph is None:
+                self.logits = self.run()
+            else:
+                self.graph.replay()  # refills self.logits
+            self.cache.length = position + 1
+        return self.logits
 
 
 def keep_top_k(logits, k):

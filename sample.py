@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from checkpoint import load_model
-from cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
+from cli import ArgumentParser, HelpFormatter, UserError, parse_bool, pick_device, run_cli
 from prepare import decode, encode, start_char
 
 
@@ -51,6 +51,8 @@ def parse_args(argv):
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--no_cache", action="store_true",
                         help="use the simple generate, which reruns the whole context per character (slow)")
+    parser.add_argument("--cuda_graph", type=parse_bool, default=None,
+                        help="replay each step of the KV-cache path as one recorded CUDA graph (default: on CUDA)")
     args = parser.parse_args(argv)
     if args.num_samples < 1:
         raise UserError(f"--num_samples {args.num_samples} must be at least 1 — fix the flag")
@@ -80,16 +82,21 @@ def main(argv=None):
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (N, T)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    generator=torch.Generator(device).manual_seed(args.seed))
+    if args.cuda_graph and device.type != "cuda":
+        raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
+    cuda_graph = device.type == "cuda" if args.cuda_graph is None else args.cuda_graph
 
     if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes
         print("---------------- sample 1 of 1 ----------------")
         print(prompt, end="", flush=True)
-        for column in model.stream(idx, args.max_new_tokens, **options):  # column: (1,)
+        for column in model.stream(idx, args.max_new_tokens, cuda_graph=cuda_graph, **options):  # column: (1,)
             print(chars[column.item()], end="", flush=True)
         print()
         return 0
-    generate = model.generate if args.no_cache else model.generate_cached
-    out = generate(idx, args.max_new_tokens, **options)  # (N, T + max_new_tokens)
+    if args.no_cache:
+        out = model.generate(idx, args.max_new_tokens, **options)  # (N, T + max_new_tokens)
+    else:
+        out = model.generate_cached(idx, args.max_new_tokens, cuda_graph=cuda_graph, **options)
     for i, row in enumerate(out.tolist()):
         print(f"---------------- sample {i + 1} of {args.num_samples} ----------------")
         print(decode(row, chars))

@@ -161,6 +161,8 @@ CASES = [
      "not in the model's vocabulary: '~'", None),
     ("sample-cuda-without-gpu", sample, ["--out_dir", "run", "--device", "cuda"], "PyTorch sees no CUDA GPU here",
      None),
+    ("sample-cuda-graph-off-the-gpu", sample, ["--out_dir", "run", "--device", "cpu", "--cuda_graph", "true"],
+     "--cuda_graph needs a CUDA GPU, and this runs on cpu — leave the flag out", None),
 
     ("explore-no-checkpoint", plot, ["explore", "--out_dir", "new"], "no checkpoint at new/best.pt", None),
     ("explore-not-a-checkpoint", plot, ["explore", "--checkpoint", "texts/play.txt"],

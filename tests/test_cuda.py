@@ -126,3 +126,28 @@ def test_kv_cache_gives_the_tokens_of_the_naive_path_on_the_gpu():
     seeded = [f(idx, 59, temperature=0.9, top_p=0.9, generator=torch.Generator("cuda").manual_seed(3))
               for f in (model.generate, model.generate_cached)]
     assert torch.equal(*seeded)
+
+
+@pytest.mark.parametrize("position", ["learned", "rotary"])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_the_cuda_graph_decode_gives_the_tokens_of_the_kv_cache(position, batch, graph_replays):
+    """GraphedStep records one decoding step and replays it: the same tokens as the KV cache's
+    eager steps, greedy and sampled, within block_size and past it (150 > 64: two resets)."""
+    model = make_model(position=position, qk_norm=position == "rotary")
+    idx = torch.randint(65, (batch, 5), device="cuda")
+    for options in (dict(temperature=0), dict(temperature=0.9, top_p=0.9)):
+        cached, graphed = [model.generate_cached(idx, 150, generator=torch.Generator("cuda").manual_seed(3),
+                                                 cuda_graph=cuda_graph, **options) for cuda_graph in (False, True)]
+        assert torch.equal(cached, graphed)
+    assert len(graph_replays) >= 2 * 150  # recorded and replayed, not run eagerly
+
+
+def test_sample_uses_the_cuda_graph_on_the_gpu_and_writes_what_the_plain_path_does(run_dir, capsys, graph_replays):
+    args = ["--out_dir", str(run_dir), "--device", "cuda", "--max_new_tokens", "40"]
+    for num_samples in ("1", "2"):  # streamed, and generated as a batch
+        assert sample.main(args + ["--num_samples", num_samples]) == 0
+        graphed = capsys.readouterr().out
+        assert graph_replays
+        graph_replays.clear()
+        assert sample.main(args + ["--num_samples", num_samples, "--cuda_graph", "false"]) == 0
+        assert capsys.readouterr().out == graphed and not graph_replays

@@ -177,3 +177,38 @@ def test_cache_with_rotary_and_qk_norm(attention):
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
     prompt = idx[:, :3]
     assert torch.equal(model.generate(prompt, 13, temperature=0), model.generate_cached(prompt, 13, temperature=0))
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+@pytest.mark.parametrize("position", ["learned", "rotary"])
+@pytest.mark.parametrize("prompt_len, n", [(3, 13), (3, 50), (20, 10)], ids=["within", "past", "long-prompt"])
+def test_the_cuda_graph_step_gives_the_tokens_of_the_kv_cache(attention, position, prompt_len, n):
+    """cuda_graph=True off a GPU runs the step it would record (GraphedStep: a StaticKVCache that
+    reads every slot through a mask, the prompt fed one character at a time) eagerly. Its
+    arithmetic must give the KV cache's tokens, within block_size and past it; test_cuda.py
+    checks the recorded graph on a GPU."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16, attention=attention,
+                          position=position, qk_norm=position == "rotary")).eval()
+    idx = torch.randint(11, (2, prompt_len))
+    cached = model.generate_cached(idx, n, temperature=1.0, generator=seeded())
+    stepped = model.generate_cached(idx, n, temperature=1.0, generator=seeded(), cuda_graph=True)
+    assert torch.equal(cached, stepped)
+
+
+def test_the_static_cache_hides_the_slots_not_written_yet():
+    """The StaticKVCache's mask: slot s is visible at position pos when s <= pos. A slot after
+    pos holds garbage (the last window's keys, or zeros), and must not count."""
+    model = make_model(block_size=8)
+    cache = model_module.StaticKVCache(model.config, 1, torch.device("cpu"), torch.float32)
+    cache.pos.fill_(2)
+    assert cache.mask().tolist() == [[True, True, True, False, False, False, False, False]]
+    # fill every slot with large garbage (finite: 0 x nan would be nan even where masked out);
+    # a slot that leaked into attention would move the logits far
+    cache.k.copy_(100 * torch.randn_like(cache.k))
+    cache.v.copy_(100 * torch.randn_like(cache.v))
+    for position, token in enumerate([3, 1, 4]):
+        cache.pos.fill_(position)
+        cache.length = position
+        logits, _ = model(torch.tensor([[token]]), cache=cache)
+    torch.testing.assert_close(logits[0, -1], model(torch.tensor([[3, 1, 4]]))[0][0, -1], rtol=1e-5, atol=1e-5)
