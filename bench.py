@@ -203,7 +203,9 @@ def time_to_target(target, run, step):
         sync(run.device)
         train_s += time.perf_counter() - start
         t_eval = time.perf_counter()
-        losses = train.estimate_loss(run.model, run.splits, cfg, run.mcfg.block_size, run.device, run.autocast)
+        # val only: the target is a val loss, and the train split would double the evaluation's time
+        losses = train.estimate_loss(run.model, {"val": run.splits["val"]}, cfg, run.mcfg.block_size, run.device,
+                                     run.autocast)
         eval_s += time.perf_counter() - t_eval
         print(f"iter {run.iter}: val loss {losses['val']:.4f}, training time {train_s:.2f} s")
         if losses["val"] <= target:
