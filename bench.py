@@ -16,6 +16,7 @@ a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters
 
 import copy
 import functools
+import os
 import platform
 import re
 import resource
@@ -224,6 +225,9 @@ def time_to_target(target, run, step):
 LEVERS = ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]
 SMOKE = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "16", "--batch_size", "4",
          "--max_iters", "4", "--eval_interval", "2", "--eval_iters", "1"]  # --smoke: seconds on a CPU
+ANCHOR = Path(__file__).resolve().parent.parent / "shared" / "anchors" / "nanogpt"  # nanoGPT, to measure against
+ANCHOR_SMOKE = ["--compile=False", "--max_iters=4", "--lr_decay_iters=4", "--eval_interval=2", "--eval_iters=1",
+                "--log_interval=1", "--n_layer=1", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=4"]
 
 
 def suite_jobs(run_dir, target):
@@ -241,6 +245,7 @@ def suite_jobs(run_dir, target):
                 "--min_lr", min_lr, "--max_iters", max_iters, "--warmup_iters", "50", "--dropout", dropout,
                 "--eval_interval", "50", "--target", str(target)]
     classic_step = ["bench.py", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
+    ddp = str(Path(run_dir) / "ddp")  # a DDP run, resumed in one process, sampled on the CPU
     return {
         "cuda-tests": (["-m", "pytest", "-q", "tests/test_cuda.py"], 300),
         "classic-step": (classic_step, 120),
@@ -248,6 +253,12 @@ def suite_jobs(run_dir, target):
         "classic-step-graphs": (classic_step + ["--compile_mode", "reduce-overhead"], 180),
         "classic-train": (["train.py", "--preset", "shakespeare", "--out_dir", str(Path(run_dir) / "classic")], 450),
         "sample": (["bench.py", "sample"], 100),
+        "anchor": (["bash", "run_side_by_side.sh", str(Path(run_dir) / "anchor")], 420),
+        "ddp": (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "train.py", "--preset",
+                 "shakespeare", "--max_iters", "300", "--eval_interval", "100", "--out_dir", ddp], 240),
+        "resume": (["train.py", "--resume", "--max_iters", "400", "--out_dir", ddp], 180),
+        "sample-on-cpu": (["sample.py", "--out_dir", ddp, "--device", "cpu", "--num_samples", "1",
+                           "--max_new_tokens", "200"], 60),
         "levers-b128": (speedrun("128", "4e-3", "4e-4", "1000"), 180),
         "levers-b256": (speedrun("256", "6e-3", "6e-4", "600"), 180),
         "levers-b64": (speedrun("64", "4e-3", "4e-4", "2000"), 270),
@@ -260,8 +271,10 @@ def suite_jobs(run_dir, target):
 
 def job_argv(cmd, args, checkpoint=None):
     """A job's command with the suite's device and data, and with --smoke, tiny sizes."""
-    if cmd[0] == "-m":  # pytest
+    if cmd[:2] == ["-m", "pytest"] or cmd[0] == "sample.py":  # (sample.py: the checkpoint on the CPU)
         return cmd
+    if cmd[0] == "bash":  # nanoGPT's own script, its own flags: bash SCRIPT WORKDIR DEVICE [flags]
+        return ["bash", str(Path(args.anchor) / cmd[1]), cmd[2], args.device] + (ANCHOR_SMOKE if args.smoke else [])
     if cmd[:2] == ["bench.py", "sample"]:
         return (cmd + ["--device", args.device] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
                 + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else []))
@@ -269,6 +282,7 @@ def job_argv(cmd, args, checkpoint=None):
     if args.smoke:  # a smoke run checks that each job runs, not that it reaches its target
         extra += SMOKE + (["--steps", "2", "--warmup", "1"] if cmd[0] == "bench.py" else [])
         extra += ["--target", "inf"] if "--target" in cmd else []
+        extra += ["--max_iters", "6"] if "--resume" in cmd else []  # on from the smoke run's 4
     return cmd + extra
 
 
@@ -280,24 +294,46 @@ RESULT_LINE = re.compile(r"step time|throughput|MFU|memory:|reached val loss|did
 REPO = Path(__file__).resolve().parent
 
 
-def run_job(argv, log_path, limit):
+def run_job(argv, log_path, limit, text_file=None):
     """Run one job in its own process (its own compile, its own memory count), its output in log_path.
     -> (exit code, or None if it ran past its limit and was stopped; seconds; its lines with numbers)"""
     start = time.perf_counter()
     # the jobs name this repo's scripts and tests, which need not be in the current directory
     argv = [str(REPO / a) if a.endswith(".py") and (REPO / a).is_file() and not Path(a).is_file() else a
             for a in argv]
+    # this Python's folder first on the PATH: nanoGPT's script calls `python`, which a machine may
+    # lack (one with only python3), or which may be another Python without torch
+    env = os.environ | {"PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    if text_file:
+        env["TEXT"] = str(Path(text_file).resolve())  # the text nanoGPT's script prepares
     with open(log_path, "w") as log:
         try:
-            code = subprocess.run([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                  timeout=limit).returncode
+            code = subprocess.run(argv if argv[0] == "bash" else [sys.executable, *argv], stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=limit, env=env).returncode
         except subprocess.TimeoutExpired:
             code = None
     text = log_path.read_text(errors="replace")
     lines = [line.strip() for line in text.splitlines() if RESULT_LINE.search(line.strip())]
+    if argv[0] == "bash":
+        lines = anchor_numbers(text)
     if code is None:  # where a stopped training run had got to
-        lines += [line.strip() for line in text.splitlines() if line.startswith("iter ")][-1:]
+        lines += [line.strip() for line in text.splitlines() if line.startswith(("iter ", "step "))][-1:]
     return code, time.perf_counter() - start, lines
+
+
+def anchor_numbers(log):
+    """nanoGPT's log -> its evaluations, its best val loss, and the median of its step times
+    (each "iter N: loss L, time T ms" line; the steps with an evaluation in them left out)."""
+    evals = re.findall(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)", log, re.M)
+    times = [float(t) for i, t in re.findall(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", log, re.M)
+             if not any(int(i) == int(step) for step, _, _ in evals)]
+    lines = [f"nanoGPT step {step}: train loss {train_loss}, val loss {val}" for step, train_loss, val in evals]
+    if evals:
+        step, _, val = min(evals, key=lambda e: float(e[2]))
+        lines.append(f"nanoGPT best val loss {val} at step {step}")
+    if times:
+        lines.append(f"nanoGPT step time: {statistics.median(times):.2f} ms (median of {len(times)} logged steps)")
+    return lines
 
 
 def suite_plan(args, run_dir):
@@ -316,7 +352,7 @@ def run_suite(args):
     if args.list:
         for name, (cmd, limit) in suite_plan(args, out_dir / "<date-time>").items():
             argv = cmd if name == "prepare" else job_argv(cmd, args)
-            print(f"{name}: python {shlex.join(argv)}  (limit {limit} s)")
+            print(f"{name}: {'' if argv[0] == 'bash' else 'python '}{shlex.join(argv)}  (limit {limit} s)")
         return 0
     suite_plan(args, out_dir)  # an unknown job is refused before anything is made
     if args.input and not Path(args.input).is_file():
@@ -343,17 +379,21 @@ def run_suite(args):
             limit = min(limit, args.time_limit - (time.perf_counter() - start))
         classic = run_dir / "classic" / "best.pt"  # the sample job times the model this command trained
         argv = cmd if name == "prepare" else job_argv(cmd, args, classic if classic.is_file() else None)
+        shown = shlex.join(argv) if argv[0] == "bash" else f"python {shlex.join(argv)}"
         if limit < 10:
             lines, head = [], f"== {name}: not started, the suite's --time_limit is spent"
             failed += 1
+        elif argv[0] == "bash" and not Path(argv[1]).is_file():
+            lines, head = [], f"== {name}: not started, no nanoGPT at {args.anchor} (no {Path(argv[1]).name}) — give --anchor"
+            failed += 1
         else:
-            print(f"== {name}: python {shlex.join(argv)}", flush=True)
-            code, seconds, lines = run_job(argv, run_dir / f"{name}.log", limit)
+            print(f"== {name}: {shown}", flush=True)
+            code, seconds, lines = run_job(argv, run_dir / f"{name}.log", limit, args.input)
             status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"
-            head = f"== {name} ({status}): python {shlex.join(argv)}"
+            head = f"== {name} ({status}): {shown}"
             failed += code != 0
         append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
-        print(*(f"   {line}" for line in [head.split(": python")[0]] + lines), sep="\n", flush=True)
+        print(*(f"   {line}" for line in [head.split(": ")[0]] + lines), sep="\n", flush=True)
     print(f"logs in {run_dir}, numbers in {out_dir / 'summary.txt'}; {failed} of {len(plan)} job(s) failed")
     return 1 if failed else 0
 
@@ -396,6 +436,8 @@ def main(argv=None):
     u.add_argument("--time_limit", type=float, help="seconds for the whole command: a job is stopped at its "
                    "own limit or this, whichever comes first, and none starts once it is spent")
     u.add_argument("--target", type=float, default=1.47, help="val loss for the levers-* jobs to reach")
+    u.add_argument("--anchor", default=str(ANCHOR), help="nanoGPT's folder with run_side_by_side.sh, for the "
+                   "anchor job (it prepares --input, or its own default text)")
     u.add_argument("--list", action="store_true", help="print the jobs' command lines; run nothing")
     u.add_argument("--smoke", action="store_true", help="tiny sizes and few steps: checks the suite runs")
     args = parser.parse_args(argv)

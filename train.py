@@ -625,8 +625,8 @@ def describe(run):
     """The start-up lines: where it runs, the model's size, the batch."""
     cfg, mcfg = run.cfg, run.mcfg
     run.say(f"device: {run.device}, dtype: {str(run.dtype).removeprefix('torch.')}, compile: {run.use_compile}"
-            + (f", DDP: {run.world_size} processes x {run.micro_steps} micro-batch(es) of {run.rows} rows per step"
-               if run.world_size > 1 else ""))
+            + (f", DDP over {dist.get_backend()}: {run.world_size} process{'es' * (run.world_size > 1)} x "
+               f"{run.micro_steps} micro-batch(es) of {run.rows} rows per step" if dist.is_initialized() else ""))
     n = run.raw_model.num_params()
     if mcfg.model == "bigram":
         run.say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {n:,} parameters")

@@ -54,18 +54,27 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     command into the same out_dir, which meets nothing of the first."""
     out, data = tmp_path / "bench", tmp_path / "data"
     argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data), "--out_dir", str(out)]
-    assert bench.main(argv + ["--input", str(corpus)]) == 0
+    jobs = list(bench.suite_jobs(tmp_path, 1.47))
+    if not (bench.ANCHOR / "run_side_by_side.sh").is_file():  # nanoGPT lives in ../shared, beside the repo
+        jobs.remove("anchor")
+    assert bench.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs)]) == 0
     first = next(p for p in out.iterdir() if p.is_dir())
-    jobs = list(bench.suite_jobs(first, 1.47))
-    assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare"] + jobs} | {"classic", "large"}
+    runs = {"classic", "large", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
+    assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare"] + jobs} | runs
     summary = (out / "summary.txt").read_text()
     assert summary.startswith(f"== suite in {first}: machine ") and "torch " + torch.__version__ in summary
     for job in ["prepare"] + jobs:
-        assert re.search(rf"== {re.escape(job)} \(exit 0, \d+ s\): python ", summary), job
+        assert re.search(rf"== {re.escape(job)} \(exit 0, \d+ s\): (python|bash) ", summary), job
     for job, number in (("classic-step", "step time: "), ("classic-train", "best val loss "),
                         ("levers-b128", "reached val loss "), ("sample", "speed-up of the cache: "),
-                        ("cuda-tests", "skipped")):
-        assert re.search(rf"== {job} \(exit 0, \d+ s\): python .*\n(   .*\n)*   .*{number}", summary), job
+                        ("cuda-tests", "skipped"), ("ddp", "best val loss "), ("resume", "best val loss "),
+                        ("anchor", "nanoGPT best val loss ")):
+        if job in jobs:
+            assert re.search(rf"== {job} \(exit 0, \d+ s\): .*\n(   .*\n)*   .*{number}", summary), job
+    if "anchor" in jobs:  # nanoGPT's step times, the evaluation steps left out
+        assert re.search(r"nanoGPT step time: [\d.]+ ms \(median of 2 logged steps\)", summary)
+    assert "DDP over gloo: 1 process x 1 micro-batch(es) of 4 rows" in (first / "ddp.log").read_text()
+    assert "iterations 4 -> 6" in (first / "resume.log").read_text()  # on from the DDP run's checkpoint
     assert f"--checkpoint {first / 'classic' / 'best.pt'}" in summary  # the model this command trained
 
     import time
@@ -78,8 +87,8 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     capsys.readouterr()
     assert bench.main(argv + ["--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in listed] == jobs
-    assert all("--device cpu" in line for line in listed if "pytest" not in line)
+    assert [line.split(":")[0] for line in listed] == list(bench.suite_jobs(tmp_path, 1.47))
+    assert all("--device cpu" in line or " cpu " in line for line in listed if "pytest" not in line)
 
 
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):

@@ -43,7 +43,7 @@ def test_two_processes_are_one_process_also_after_resume(data_dir, tmp_path):
     first = torchrun(*args, "--out_dir", "two", "--max_iters", "8", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("config: ") == 1  # only process 0 prints
-    assert "DDP: 2 processes x 2 micro-batch(es) of 8 rows per step" in first.stdout
+    assert "DDP over gloo: 2 processes x 2 micro-batch(es) of 8 rows per step" in first.stdout
     assert {f.name for f in (tmp_path / "two").iterdir()} == {"best.pt", "latest.pt", "log.csv"}
     ckpt = checkpoint.load_checkpoint(tmp_path / "two" / "latest.pt", "")
     assert "module." not in next(iter(ckpt["model"])) and len(ckpt["rng"]["torch_ranks"]) == 2
@@ -63,7 +63,7 @@ def test_the_default_flags_share_each_micro_batch_out(data_dir, tmp_path):
     assert train.main(args + ["--out_dir", str(tmp_path / "one")]) == 0
     two = torchrun(*args, "--out_dir", "two", cwd=tmp_path)
     assert two.returncode == 0, two.stderr
-    assert "DDP: 2 processes x 1 micro-batch(es) of 4 rows per step" in two.stdout
+    assert "DDP over gloo: 2 processes x 1 micro-batch(es) of 4 rows per step" in two.stdout
     assert_same_run(losses(tmp_path / "two"), losses(tmp_path / "one"))
 
 
