@@ -153,7 +153,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
-            mask = cache.mask()  # a StaticKVCache's (S,): which of its slots are written yet
+            mask = cache.mask()  # a StaticKVCache's (1, S): which of its slots are written yet
         record("attn: k (with the cache: all so far)", k, "B, nh, S, hs")
         record("attn: v", v, "B, nh, S, hs")
         if self.attention == "manual" or Recorder.active is not None:  # a Recorder wants the scores
@@ -308,7 +308,9 @@ class LanguageModel(nn.Module):
         every block_size/2 characters, so the cost per character stays bounded.
 
         cuda_graph=True: each step is a replay of one recorded CUDA graph (GraphedStep), and
-        the prompt goes in one character at a time; the same tokens, far fewer launches.
+        the prompt goes in one character at a time. The logits agree with the plain path's
+        to float rounding, so the tokens are the same unless a draw falls that close to the
+        boundary between two characters.
         """
         block_size = self.config.block_size
         keep = max(1, block_size // 2)  # the context kept when the cache is full
@@ -513,6 +515,7 @@ class StaticKVCache(KVCache):
         return self.k[layer], self.v[layer]
 
     def positions(self, T, device=None):
+        assert T == 1, "a StaticKVCache takes one position per step"
         return self.pos
 
     def mask(self):
@@ -527,34 +530,41 @@ class GraphedStep:
     kernels, and the CPU takes longer to launch each than the GPU takes to run it. A replay
     launches them all at once. The graph reads its inputs from, and writes its logits to,
     the same tensors every time, so a step copies the character in and reads the logits out.
-    Off a GPU the same step runs eagerly, which lets a CPU test check its arithmetic.
+    The prompt goes through the same step, one character at a time: simple, and at most
+    block_size replays. Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic.
     """
 
     def __init__(self, model, batch_size):
+        # a replay repeats what was recorded: dropout's random mask, or a Recorder's records, would be frozen
+        assert not model.training and Recorder.active is None, "record the decoding step of a model in eval mode"
         weight = next(model.parameters())
         self.model = model
         self.cache = StaticKVCache(model.config, batch_size, weight.device, weight.dtype)
         self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=weight.device)  # (B, 1)
         self.graph = None
         if weight.device.type == "cuda":
-            side = torch.cuda.Stream()  # warm up (lazy initialisations) off the main stream, as capture wants
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
-                    self.run()
-            torch.cuda.current_stream().wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.logits = self.run()  # (B, V): refilled by every replay
+            with torch.cuda.device(weight.device):  # the streams and the graph on the model's GPU
+                side = torch.cuda.Stream()  # warm up (lazy initialisations) off the main stream, as capture wants
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(3):
+                        self.run()
+                torch.cuda.current_stream().wait_stream(side)
+                self.graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(self.graph):
+                    self.logits = self.run()  # (B, V): refilled by every replay
         self.cache.reset()
 
     def run(self):
-        self.cache.length = 0  # (the model's bookkeeping; the position is cache.pos, on the device)
+        # the step must not depend on where generation is, as a Python number: a graph would keep the
+        # value it saw when recorded. So the model's own count stays 0, and the position is cache.pos
+        self.cache.length = 0
         return self.model(self.token, cache=self.cache)[0][:, -1]
 
     def __call__(self, context):
         """Feed context (B, T) one character at a time, after the cached ones -> the logits (B, V)
-        after its last."""
+        after its last. On a GPU they are the graph's output tensor, which the next call
+        overwrites: use them (sample) before calling again."""
         for t in range(context.size(1)):
             position = self.cache.length
             self.token.copy_(context[:, t:t + 1])

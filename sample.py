@@ -66,6 +66,9 @@ def parse_args(argv):
         raise UserError(f"--top_p {args.top_p} must be above 0 and at most 1 — try 0.9")
     if args.prompt is not None and args.prompt_file is not None:
         raise UserError("--prompt and --prompt_file both given — use one of them")
+    if args.cuda_graph and args.no_cache:
+        raise UserError("--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — "
+                        "give one of them")
     return args
 
 

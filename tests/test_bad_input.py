@@ -163,6 +163,9 @@ CASES = [
      None),
     ("sample-cuda-graph-off-the-gpu", sample, ["--out_dir", "run", "--device", "cpu", "--cuda_graph", "true"],
      "--cuda_graph needs a CUDA GPU, and this runs on cpu — leave the flag out", None),
+    ("sample-cuda-graph-without-cache", sample, ["--out_dir", "run", "--device", "cuda", "--cuda_graph", "true",
+                                                 "--no_cache"],
+     "--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — give one of them", None),
 
     ("explore-no-checkpoint", plot, ["explore", "--out_dir", "new"], "no checkpoint at new/best.pt", None),
     ("explore-not-a-checkpoint", plot, ["explore", "--checkpoint", "texts/play.txt"],

@@ -194,6 +194,24 @@ def test_the_cuda_graph_step_gives_the_tokens_of_the_kv_cache(attention, positio
     cached = model.generate_cached(idx, n, temperature=1.0, generator=seeded())
     stepped = model.generate_cached(idx, n, temperature=1.0, generator=seeded(), cuda_graph=True)
     assert torch.equal(cached, stepped)
+    # and the logits themselves, step by step along that text: equal to float rounding
+    context = cached[:, -model.config.block_size:]
+    step = model_module.GraphedStep(model, 2)
+    with torch.inference_mode():
+        for t in range(1, context.size(1) + 1):
+            torch.testing.assert_close(step(context[:, t - 1:t]), model(context[:, :t])[0][:, -1],
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_the_cuda_graph_step_of_a_bigram_gives_its_tokens():
+    """A bigram has no keys or values to cache: the step only counts positions."""
+    torch.manual_seed(0)
+    model = model_module.Bigram(GPTConfig(model="bigram", vocab_size=11, block_size=16)).eval()
+    with torch.no_grad():
+        model.table.weight.normal_()  # (a fresh bigram is uniform: any path would pass)
+    idx = torch.randint(11, (2, 3))
+    cached = model.generate_cached(idx, 40, generator=seeded())
+    assert torch.equal(cached, model.generate_cached(idx, 40, generator=seeded(), cuda_graph=True))
 
 
 def test_the_static_cache_hides_the_slots_not_written_yet():
