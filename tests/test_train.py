@@ -175,11 +175,12 @@ def test_estimate_loss_is_repeatable_and_restores_train_mode():
 
 
 def test_ctrl_c_sets_the_stop_flag():
+    before = signal.getsignal(signal.SIGINT)  # Python's default; a shell's background job starts with SIG_IGN
     with train.StopOnCtrlC() as stop:
         assert not stop.requested
         signal.raise_signal(signal.SIGINT)
         assert stop.requested
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 # ----------------------------------------------------------------------------
