@@ -224,8 +224,9 @@ LEVERS = ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]
 SMOKE = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "16", "--batch_size", "4",
          "--max_iters", "4", "--eval_interval", "2", "--eval_iters", "1"]  # --smoke: seconds on a CPU
 ANCHOR = Path(__file__).resolve().parent.parent / "shared" / "anchors" / "nanogpt"  # nanoGPT, to measure against
-ANCHOR_SMOKE = ["--compile=False", "--max_iters=4", "--lr_decay_iters=4", "--eval_interval=2", "--eval_iters=1",
-                "--log_interval=1", "--n_layer=1", "--n_head=2", "--n_embd=32", "--block_size=16", "--batch_size=4"]
+# nanoGPT names these settings as we do, but writes them --name=value
+ANCHOR_SMOKE = [f"{flag}={value}" for flag, value in zip(SMOKE[::2], SMOKE[1::2])] + [
+    "--compile=False", "--lr_decay_iters=4", "--log_interval=1"]
 
 
 def suite_jobs(run_dir, target):
@@ -311,9 +312,10 @@ def run_job(argv, log_path, limit, text_file=None):
         except subprocess.TimeoutExpired:
             code = None
     text = log_path.read_text(errors="replace")
-    lines = [line.strip() for line in text.splitlines() if RESULT_LINE.search(line.strip())]
-    if argv[0] == "bash":
+    if argv[0] == "bash":  # nanoGPT's log
         lines = anchor_numbers(text)
+    else:
+        lines = [line.strip() for line in text.splitlines() if RESULT_LINE.search(line.strip())]
     if code is None:  # where a stopped training run had got to
         lines += [line.strip() for line in text.splitlines() if line.startswith(("iter ", "step "))][-1:]
     return code, time.perf_counter() - start, lines
@@ -334,6 +336,11 @@ def anchor_numbers(log):
     return lines
 
 
+def shown(argv):
+    """A job's command line as it would be typed."""
+    return shlex.join(argv) if argv[0] == "bash" else f"python {shlex.join(argv)}"
+
+
 def suite_plan(args, run_dir):
     """-> {name: (command line, time limit)} of the jobs this suite command runs, in order."""
     jobs = suite_jobs(run_dir, args.target)
@@ -350,7 +357,7 @@ def run_suite(args):
     if args.list:
         for name, (cmd, limit) in suite_plan(args, out_dir / "<date-time>").items():
             argv = cmd if name == "prepare" else job_argv(cmd, args)
-            print(f"{name}: {'' if argv[0] == 'bash' else 'python '}{shlex.join(argv)}  (limit {limit} s)")
+            print(f"{name}: {shown(argv)}  (limit {limit} s)")
         return 0
     suite_plan(args, out_dir)  # an unknown job is refused before anything is made
     if args.input and not Path(args.input).is_file():
@@ -377,7 +384,6 @@ def run_suite(args):
             limit = min(limit, args.time_limit - (time.perf_counter() - start))
         classic = run_dir / "classic" / "best.pt"  # the sample job times the model this command trained
         argv = cmd if name == "prepare" else job_argv(cmd, args, classic if classic.is_file() else None)
-        shown = shlex.join(argv) if argv[0] == "bash" else f"python {shlex.join(argv)}"
         if limit < 10:
             lines, head = [], f"== {name}: not started, the suite's --time_limit is spent"
             failed += 1
@@ -385,10 +391,10 @@ def run_suite(args):
             lines, head = [], f"== {name}: not started, no nanoGPT at {args.anchor} (no {Path(argv[1]).name}) — give --anchor"
             failed += 1
         else:
-            print(f"== {name}: {shown}", flush=True)
+            print(f"== {name}: {shown(argv)}", flush=True)
             code, seconds, lines = run_job(argv, run_dir / f"{name}.log", limit, args.input)
             status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"
-            head = f"== {name} ({status}): {shown}"
+            head = f"== {name} ({status}): {shown(argv)}"
             failed += code != 0
         append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
         print(*(f"   {line}" for line in [head.split(": ")[0]] + lines), sep="\n", flush=True)
