@@ -33,7 +33,7 @@ import train
 from model import GPT, GPTConfig
 from cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
 from checkpoint import load_model
-from train import PRESETS, split_config
+from config import PRESETS, TrainConfig, preset_shown, split_config
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
 # contains (torch.cuda.get_device_name: "NVIDIA H100 80GB HBM3" is the SXM card); first match wins
@@ -426,13 +426,13 @@ def main(argv=None):
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
     t.add_argument("--nan_check", type=parse_bool, default=True,
                    help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
-    shown = train.preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
-    add_flags(t, train.TrainConfig, preset=shown, preset_values=PRESETS[shown])
+    shown = preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
+    add_flags(t, TrainConfig, preset=shown, preset_values=PRESETS[shown])
     add_flags(t, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])
     u = commands.add_parser("suite", help="every GPU measurement, one process each, logs saved",
                             formatter_class=HelpFormatter)
     u.add_argument("--device", default="cuda", help="the device every job uses")
-    u.add_argument("--data_dir", default=train.TrainConfig.data_dir, help="prepared data (prepare.py)")
+    u.add_argument("--data_dir", default=TrainConfig.data_dir, help="prepared data (prepare.py)")
     u.add_argument("--out_dir", default="out/bench", help="summary.txt (appended to), and a folder per "
                    "suite command with its logs and runs")
     u.add_argument("--jobs", help="comma-separated job names (default: all; see --list)")

@@ -8,7 +8,7 @@ spelled out" does, and measure what each idea buys.
 Rung 1 is a bigram table. Rung 2 is model.py's GPT with every part switched off but the
 embeddings and the head, and each rung after it switches one more part on (GPTConfig's
 n_layer, n_head, mlp, residual, layer_norm and dropout), until rung 9 is the classic GPT
-(learned positions, AdamW: what train.py's shakespeare preset trains, at smaller sizes on a
+(learned positions, AdamW: what the shakespeare preset trains, at smaller sizes on a
 CPU). So the ladder runs the code you read in model.py, nothing else.
 
 Each rung trains from scratch with the same batches and is scored on the same val
@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 
 from cli import ArgumentParser, UserError, pick_device, run_cli
+from config import TrainConfig
 from model import GPTConfig, build_model
 from optim import make_optimizer
 from prepare import decode, encode, load_data, start_char
 from plot import pyplot, save, save_png
-from train import TrainConfig, estimate_loss, get_batch, lr_at, pick_dtype, precision, train_step
+from train import estimate_loss, get_batch, lr_at, pick_dtype, precision, train_step
 
 
 @dataclass
@@ -72,7 +73,7 @@ SIZES = {
                    eval_iters=4),
 }
 
-BIGRAM_LR = 0.03  # a table learns with steps 10x larger (train.py's bigram preset); it has no depth to upset
+BIGRAM_LR = 0.03  # a table learns with steps 10x larger (the bigram preset); it has no depth to upset
 
 
 @dataclass
@@ -105,7 +106,7 @@ def ladder(sizes, vocab_size):
 
 
 def training_config(sizes, rung, seed, device):
-    """train.py's TrainConfig for rung (1-9): AdamW, warmup, cosine decay to a tenth of the lr."""
+    """The TrainConfig (config.py) for rung (1-9): AdamW, warmup, cosine decay to a tenth of the lr."""
     lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == 9 else sizes.lr
     steps = sizes.full_steps if rung == 9 else sizes.steps
     # train.py's choice (bf16 on a GPU that has it), but never fp16: it would round rungs 5 and 6's

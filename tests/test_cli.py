@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import train
+import config
 from conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,5 +86,5 @@ def test_help(command, tmp_path):
     shown = " ".join(p.stdout.split())  # argparse wraps lines
     assert "(default: None)" not in shown and not re.search(r"\(default[^)]*\) \(default", shown)
     if command in ("train.py", "bench.py train"):  # both show the values of the preset a run would get
-        preset = train.default_preset("auto")
-        assert f"(default: {train.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
+        preset = config.default_preset("auto")
+        assert f"(default: {config.PRESETS[preset]['batch_size']}, from preset {preset})" in shown

@@ -8,6 +8,7 @@ import torch
 import torch._dynamo
 
 import checkpoint
+import config
 import optim
 import train
 from conftest import TINY
@@ -24,7 +25,7 @@ def tiny_model():
 def gradients_of_two_steps(compile_mode, device=CPU):
     """Two train_steps of 3 micro-batches each -> for each step, the .grad tensors the optimizer saw."""
     model = tiny_model().to(device)
-    cfg = train.TrainConfig(optimizer="adamw", grad_clip=0.0, compile_mode=compile_mode or "default")
+    cfg = config.TrainConfig(optimizer="adamw", grad_clip=0.0, compile_mode=compile_mode or "default")
     optimizer = optim.make_optimizer(model, cfg, device)
     seen = []
     optimizer.step = lambda: seen.append([p.grad.clone() for p in model.parameters()])

@@ -217,8 +217,8 @@ def test_rotary_has_no_position_weights_and_relu2_squares():
 
 def test_classic_shape_is_unchanged_by_the_levers():
     """The `shakespeare` preset's model: the same parameter names and count as before the levers."""
-    import train
-    model = GPT(train.split_config(train.PRESETS["shakespeare"])[1])
+    import config
+    model = GPT(config.split_config(config.PRESETS["shakespeare"])[1])
     keys = list(model.state_dict())
     assert keys[:2] == ["transformer.wte.weight", "transformer.wpe.weight"] and len(keys) == 2 + 6 * 6 + 2
     assert model.num_params() == 10_745_088 and model.num_params(non_embedding=True) == 10_646_784

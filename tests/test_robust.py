@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import checkpoint
+import config
 import optim
 import prepare
 import train
@@ -58,7 +59,7 @@ def test_a_few_nan_steps_are_skipped(data_dir, tmp_path, monkeypatch, capsys):
 def test_a_skipped_step_leaves_the_weights_alone():
     torch.manual_seed(0)
     model = GPT(train.GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8))
-    cfg = train.TrainConfig(grad_clip=1.0)
+    cfg = config.TrainConfig(grad_clip=1.0)
     optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -1,5 +1,6 @@
-"""The teaching tools: babygpt.py, the shape trace, and the bigram baseline."""
+"""The teaching tools: the README's reading order, babygpt.py, the shape trace, and the bigram baseline."""
 
+import ast
 import csv
 import math
 import re
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import checkpoint
 import babygpt
+import checkpoint
+import config
 import sample
 import train
 from conftest import TINY
@@ -19,6 +21,31 @@ from model import GPT, Bigram, GPTConfig, Recorder, build_model, trace_shapes
 from cli import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------
+# The README's file table, which is the reading order
+
+
+def local_imports(path, local):
+    """The repo's own modules that a file imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names & local
+
+
+def test_the_file_table_is_a_reading_order():
+    """Every top-level file has a row, and each imports only files in the rows above it."""
+    rows = re.findall(r"^\| `(\w+)\.py` \|", (ROOT / "README.md").read_text(), re.M)
+    local = {p.stem for p in ROOT.glob("*.py")}
+    assert sorted(rows) == sorted(local)
+    for i, name in enumerate(rows):
+        upward = local_imports(ROOT / f"{name}.py", local) - set(rows[:i])
+        assert not upward, f"{name}.py imports {upward}, which the README's table lists below it"
 
 
 # ----------------------------------------------------------------------------
@@ -223,7 +250,7 @@ def test_bigram_trains_and_samples(data_dir, tmp_path, capsys):
 
 
 def test_bigram_preset_and_unknown_model(data_dir, tmp_path):
-    values, _, summary = train.build_config("bigram", False, {"out_dir": str(tmp_path)})
+    values, _, summary = config.build_config("bigram", False, {"out_dir": str(tmp_path)})
     assert values["model"] == "bigram" and summary == f"config: preset bigram, with --out_dir {tmp_path}"
     with pytest.raises(UserError, match="--model 'trigram' is unknown — use gpt or bigram"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--model", "trigram"])

@@ -1,4 +1,4 @@
-"""train.py: config and flags, batches, the schedule, checkpoints, and exact resume."""
+"""train.py and config.py: config and flags, batches, the schedule, checkpoints, and exact resume."""
 
 import csv
 import dataclasses
@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import checkpoint
+import config
 import optim
 import prepare
 import train
@@ -32,7 +33,7 @@ def read_log(out_dir):
 def test_every_config_field_is_a_flag():
     parser_flags = train.parse_args([])[3]
     assert parser_flags == {}  # nothing given, nothing overridden
-    for cls in (train.TrainConfig, GPTConfig):
+    for cls in (config.TrainConfig, GPTConfig):
         for f in dataclasses.fields(cls):
             if f.name == "vocab_size":
                 continue
@@ -47,13 +48,13 @@ def test_flags_are_typed():
 
 
 def test_presets_only_name_real_fields():
-    names = {f.name for cls in (train.TrainConfig, GPTConfig) for f in dataclasses.fields(cls)}
-    for preset in train.PRESETS.values():
+    names = {f.name for cls in (config.TrainConfig, GPTConfig) for f in dataclasses.fields(cls)}
+    for preset in config.PRESETS.values():
         assert set(preset) <= names
 
 
 def test_classic_preset_is_the_published_recipe():
-    p = train.PRESETS["shakespeare"]
+    p = config.PRESETS["shakespeare"]
     assert (p["n_layer"], p["n_head"], p["n_embd"], p["block_size"], p["batch_size"]) == (6, 6, 384, 256, 64)
     assert (p["dropout"], p["lr"], p["min_lr"], p["warmup_iters"], p["beta2"], p["max_iters"]) == \
         (0.2, 1e-3, 1e-4, 100, 0.99, 5000)
@@ -114,11 +115,11 @@ def test_truncated_bin_is_caught(data_dir, tmp_path):
 def test_default_preset_follows_the_device(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no out/ here
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    values, _, summary = train.build_config(None, False, {})
+    values, _, summary = config.build_config(None, False, {})
     assert values["n_embd"] == 384 and summary == "config: preset shakespeare"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    values, _, summary = train.build_config(None, False, {})
-    assert values == train.PRESETS["shakespeare-cpu"] and summary == "config: preset shakespeare-cpu"
+    values, _, summary = config.build_config(None, False, {})
+    assert values == config.PRESETS["shakespeare-cpu"] and summary == "config: preset shakespeare-cpu"
 
 
 # ----------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def test_batches_reach_both_ends():
 
 
 def test_lr_schedule():
-    cfg = train.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
+    cfg = config.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
     lrs = [train.lr_at(it, cfg) for it in range(111)]
     assert lrs[0] == pytest.approx(1e-3 / 11) and lrs[9] == pytest.approx(1e-3 * 10 / 11)
     assert lrs[10] == pytest.approx(1e-3)  # the peak, right after warmup
@@ -156,7 +157,7 @@ def test_lr_schedule():
 
 def test_weight_decay_only_on_matrices():
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16, bias=True))
-    optimizer = optim.make_optimizer(model, train.TrainConfig(weight_decay=0.1), torch.device("cpu"))
+    optimizer = optim.make_optimizer(model, config.TrainConfig(weight_decay=0.1), torch.device("cpu"))
     decay, no_decay = optimizer.param_groups
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
@@ -167,7 +168,7 @@ def test_estimate_loss_is_repeatable_and_restores_train_mode():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=1, n_embd=8, dropout=0.5))
     splits = {"train": np.arange(200, dtype=np.uint16) % 11, "val": np.arange(100, dtype=np.uint16) % 11}
-    cfg = train.TrainConfig(batch_size=4, eval_iters=3)
+    cfg = config.TrainConfig(batch_size=4, eval_iters=3)
     a = train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext())
     b = train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext())
     assert a == b  # same windows, dropout off
@@ -343,7 +344,7 @@ def test_muon_steps_matrices_of_one_shape_together_as_it_would_one_by_one():
 def test_muon_takes_the_block_matrices_and_adamw_the_rest():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=16))
-    cfg = train.TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.03, weight_decay=0.1)
+    cfg = config.TrainConfig(optimizer="muon", lr=1e-3, muon_lr=0.03, weight_decay=0.1)
     optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
     kinds = {group["kind"]: group for group in optimizer.param_groups}
     names = {id(p): n for n, p in model.named_parameters()}
@@ -386,7 +387,7 @@ def test_a_run_shorter_than_its_warmup_says_so(data_dir, tmp_path, capsys):
 
 
 def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
-    cfg = train.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=100)
+    cfg = config.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=100)
     at_50 = train.lr_at(50, cfg)
     longer = dataclasses.replace(cfg, max_iters=200)
     extended_at = (50, train.decay_left(50, cfg))
@@ -418,8 +419,8 @@ def test_help_shows_the_values_a_run_would_use(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    preset = train.default_preset("auto")
-    assert f"(default: {train.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
+    preset = config.default_preset("auto")
+    assert f"(default: {config.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
     assert f"the defaults above are those of preset {preset}, which a run without --preset gets" in shown.lower()
     with pytest.raises(SystemExit):
         train.parse_args(["--preset", "bigram", "--help"])
