@@ -75,10 +75,10 @@ CASES = [
      "cannot make the folder texts/digits.txt/data (Not a directory) — choose another --out_dir", None),
     ("prepare-out-dir-cannot-be-made", prepare, ["--input", "texts/play.txt", "--out_dir", "/proc/x"],
      "cannot make the folder /proc/x (No such file or directory) — choose another --out_dir", None),
-    ("prepare-unknown-flag", prepare, ["--inptu", "a.txt"], "unknown argument --inptu — did you mean --input?", None),
+    ("prepare-unknown-flag", prepare, ["--inptu", "a.txt"], "unknown argument --inptu — did you mean --input? (--help lists every flag)", None),
 
     ("train-unknown-preset", train, T + ["--preset", "shakespear"], "invalid choice: 'shakespear'", None),
-    ("train-unknown-flag", train, T + ["--lrr", "1e-3"], "did you mean --lr?", None),
+    ("train-unknown-flag", train, T + ["--lrr", "1e-3"], "unknown argument --lrr — did you mean --lr? (--help lists every flag)", None),
     ("train-not-a-number", train, T + ["--lr", "fast"], "invalid float value: 'fast'", None),
     ("train-not-a-bool", train, T + ["--bias", "maybe"], "expected true or false, got 'maybe'", None),
     ("train-zero-size", train, T + ["--n_layer", "0"], "--n_layer is 0, but it must be at least 1", None),

@@ -51,7 +51,8 @@ def test_prepare_train_sample(corpus, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["prepare.py", "--input", "missing.txt"], "no such file: missing.txt"),
-    (["train.py", "--max_iterations", "3"], "unknown argument --max_iterations"),
+    (["train.py", "--max_iterations", "3"], "unknown argument --max_iterations — did you mean --max_iters? (--help"),
+    (["train.py", "--zzz"], "unknown argument --zzz — valid flags: --activation --attention"),  # no close match
     (["train.py", "--data_dir", "nowhere"], "run `python prepare.py --input YOUR_TEXT_FILE --out_dir nowhere` first"),
     (["train.py"], "no prepared data in data/shakespeare (no vocab.json) — run `python prepare.py` first"),
     (["sample.py"], "train a model first"),
