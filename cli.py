@@ -8,6 +8,7 @@ A mistake the user can fix raises UserError; run_cli turns it into one line,
 import argparse
 import difflib
 import os
+import re
 import sys
 import tempfile
 import time
@@ -27,6 +28,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs):
         super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
+        # argparse (before Python 3.14) takes -1e-4 for a flag, so `--min_lr -1e-4` said "expected one
+        # argument"; read such a number as a value, and the config's own check says what is wrong with it
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def parse_args(self, args=None, namespace=None):
         args, unknown = self.parse_known_args(args, namespace)

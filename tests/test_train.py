@@ -47,6 +47,15 @@ def test_flags_are_typed():
     assert values == {"lr": 3e-4, "n_layer": 3, "bias": True, "compile": False, "data_dir": "d"}
 
 
+def test_a_negative_number_is_a_value_not_a_flag():
+    """So that the config's check, not argparse's "expected one argument", answers `--min_lr -1e-4`."""
+    _, _, _, values = train.parse_args(["--min_lr", "-1e-4", "--lr", "-.5", "--seed", "-3", "--beta1", "-2E+1"])
+    assert values == {"min_lr": -1e-4, "lr": -0.5, "seed": -3, "beta1": -20.0}
+    with pytest.raises(UserError, match="--min_lr is -0.0001, but it must be 0 or more"):
+        config.check_config(*config.split_config({**config.PRESETS["shakespeare-cpu"], **values, "lr": 1e-3,
+                                                  "beta1": 0.9}))
+
+
 def test_presets_only_name_real_fields():
     names = {f.name for cls in (config.TrainConfig, GPTConfig) for f in dataclasses.fields(cls)}
     for preset in config.PRESETS.values():
