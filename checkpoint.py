@@ -18,6 +18,7 @@ Writes are atomic (a temp file renamed into place), so a crash never leaves half
 """
 
 import random
+import shlex
 import sys
 import time
 import warnings
@@ -142,8 +143,16 @@ def model_from_checkpoint(ckpt):
 def load_model(checkpoint=None, out_dir="out"):
     """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir), -> (the model on
     the CPU in training mode, its checkpoint)."""
-    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), "train a model first with `python train.py`")
+    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), missing_hint(checkpoint, out_dir))
     return model_from_checkpoint(ckpt), ckpt
+
+
+def missing_hint(checkpoint=None, out_dir="out"):
+    """What to do when there is no checkpoint: fix --checkpoint's path, or train into that folder."""
+    if checkpoint:
+        return "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder"
+    flag = "" if Path(out_dir) == Path("out") else f" --out_dir {shlex.quote(str(out_dir))}"  # (out: the default)
+    return f"train a model first with `python train.py{flag}`"
 
 
 def checkpoint_path(checkpoint=None, out_dir="out"):

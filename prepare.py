@@ -17,6 +17,7 @@ for a whole text; encode and decode with a vocabulary) and load_data, which trai
 uses to read the bins back.
 """
 
+import difflib
 import hashlib
 import json
 import shlex
@@ -196,6 +197,10 @@ def load_vocab(data_dir):
     if not path.is_file():
         how = ("python prepare.py" if is_default_data_dir(data_dir)
                else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
+        near = prepared_near(data_dir)
+        if near:
+            raise UserError(f"no prepared data in {data_dir} (no vocab.json) — did you mean --data_dir "
+                            f"{shlex.quote(str(near))}? If not, run `{how}` first")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — run `{how}` first, or check the path")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
@@ -204,6 +209,17 @@ def load_vocab(data_dir):
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
         raise UserError(f"{path} was not written by prepare.py — run `python prepare.py` again")
     return vocab
+
+
+def prepared_near(data_dir):
+    """A prepared data folder beside data_dir with a name close to its (a typo), or None."""
+    path = Path(data_dir)
+    try:
+        prepared = [p.name for p in path.parent.iterdir() if (p / "vocab.json").is_file()]
+    except OSError:  # no such parent folder, or one we may not read
+        return None
+    guess = difflib.get_close_matches(path.name, prepared, n=1)
+    return path.parent / guess[0] if guess else None
 
 
 def load_data(data_dir):
