@@ -97,13 +97,14 @@ def trace_shapes(model, idx, targets=None):
     with torch.no_grad(), Recorder() as rec:
         model(idx, targets)
     counts = Counter(name for name, _, _ in rec.records)
+    named = max(len(name) for name, _, _ in rec.records)  # the columns fit the longest name and shape
     width = max(len(str(tuple(tensor.shape))) for _, _, tensor in rec.records)
     lines, seen = [], set()
     for name, dims, tensor in rec.records:
         if name not in seen:
             seen.add(name)
             repeat = f"  x {counts[name]}, once per block" if counts[name] > 1 else ""
-            lines.append(f"{name:<38} {str(tuple(tensor.shape)):<{width}}  ({dims}){repeat}")
+            lines.append(f"{name:<{named}}  {str(tuple(tensor.shape)):<{width}}  ({dims}){repeat}")
     return lines
 
 
@@ -614,9 +615,12 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
     return torch.multinomial(probs, num_samples=1, generator=generator)
 
 
-if __name__ == "__main__":
-    # python model.py: follow one batch through a small GPT, shape by shape. The sizes
-    # differ from each other on purpose, so each number in a shape names one axis.
+def main(argv=None):
+    """python model.py: follow one batch through a small GPT, shape by shape. The sizes
+    differ from each other on purpose, so each number in a shape names one axis."""
+    from cli import ArgumentParser  # (here, not at the top: the model itself needs only torch)
+    ArgumentParser(description="Follow one batch through a small GPT and print every tensor's shape, "
+                               "with its axes. (train.py --trace_shapes does it for your own config.)").parse_args(argv)
     config = GPTConfig(block_size=8, vocab_size=65, n_layer=2, n_head=4, n_embd=48)
     B, T = 2, config.block_size
     torch.manual_seed(0)
@@ -626,3 +630,9 @@ if __name__ == "__main__":
           f"hs={config.n_embd // config.n_head} head size, S={T} keys, V={config.vocab_size} vocabulary")
     for line in trace_shapes(GPT(config), idx, targets):
         print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    from cli import run_cli
+    raise SystemExit(run_cli(main))

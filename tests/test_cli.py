@@ -79,7 +79,7 @@ def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.py", "bench.py train", "babygpt.py",
-                                     "buildup.py", "plot.py explore"])
+                                     "buildup.py", "plot.py explore", "model.py"])
 def test_help(command, tmp_path):
     """Every --help works, shows no "(default: None)", and says a flag's default once."""
     p = run(*command.split(), "--help", cwd=tmp_path)

@@ -144,7 +144,7 @@ def test_trace_lists_every_shape_once():
     B, T, C, nh, V = 3, 8, 24, 4, 11
     idx = torch.randint(V, (B, T))
     lines = trace_shapes(GPT(tiny_config()), idx, idx)
-    shapes = {line[:38].strip(): line[38:].split(")")[0].strip() + ")" for line in lines}
+    shapes = {name: shape for name, shape, *_ in (re.split(r" {2,}", line) for line in lines)}
     assert shapes == {
         "idx": str((B, T)),
         "token embedding wte(idx)": str((B, T, C)),
@@ -166,6 +166,14 @@ def test_trace_lists_every_shape_once():
     }
     assert sum("x 2, once per block" in line for line in lines) == 11  # the names inside a block
     assert "(B, nh, T, hs)" in lines[5]
+
+
+def test_trace_columns_fit_the_longest_name():
+    """With rotary and QK-norm on, the longest names, every shape still starts in one column."""
+    idx = torch.randint(11, (3, 8))
+    lines = trace_shapes(GPT(tiny_config(position="rotary", qk_norm=True)), idx, idx)
+    assert any("qk-norm" in line for line in lines)
+    assert len({len(line) - len(line.split("  ", 1)[1].lstrip()) for line in lines}) == 1
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
@@ -202,8 +210,18 @@ def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys)
 def test_python_model_py_demo():
     p = subprocess.run([sys.executable, str(ROOT / "model.py")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "attn: q, split into heads              (2, 4, 8, 12)" in p.stdout
-    assert "mlp: gelu(c_fc(x))                     (2, 8, 192)" in p.stdout
+    assert re.search(r"^attn: q, split into heads +\(2, 4, 8, 12\) ", p.stdout, re.M)
+    assert re.search(r"^mlp: gelu\(c_fc\(x\)\) +\(2, 8, 192\) ", p.stdout, re.M)
+
+
+def test_python_model_py_stops_quietly_at_a_closed_pipe(tmp_path):
+    """python model.py | head -1: the reader is gone before the trace is written (model.py is
+    still importing torch); that must end quietly, with the exit code of SIGPIPE."""
+    p = subprocess.Popen([sys.executable, str(ROOT / "model.py")], cwd=tmp_path, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()
+    stderr = p.communicate(timeout=120)[1].decode()
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr and p.returncode == 141, stderr
 
 
 # ----------------------------------------------------------------------------
