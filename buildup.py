@@ -73,7 +73,7 @@ SIZES = {
                    eval_iters=4),
 }
 
-BIGRAM_LR = 0.03  # a table learns with steps 10x larger (the bigram preset); it has no depth to upset
+BIGRAM_LR = 0.03  # the bigram preset's, 10x the CPU rungs' lr: a table has no depth to upset
 
 
 @dataclass

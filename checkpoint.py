@@ -143,11 +143,11 @@ def model_from_checkpoint(ckpt):
 def load_model(checkpoint=None, out_dir="out"):
     """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir), -> (the model on
     the CPU in training mode, its checkpoint)."""
-    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), missing_hint(checkpoint, out_dir))
+    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), no_checkpoint_hint(checkpoint, out_dir))
     return model_from_checkpoint(ckpt), ckpt
 
 
-def missing_hint(checkpoint=None, out_dir="out"):
+def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     """What to do when there is no checkpoint: fix --checkpoint's path, or train into that folder."""
     if checkpoint:
         return "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder"

@@ -28,9 +28,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs):
         super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
-        # argparse (before Python 3.14) takes -1e-4 for a flag, so `--min_lr -1e-4` said "expected one
-        # argument"; read such a number as a value, and the config's own check says what is wrong with it
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+        if sys.version_info < (3, 14):  # (3.14's argparse does this itself)
+            # argparse took -1e-4 for a flag, so `--min_lr -1e-4` said "expected one argument"; read such
+            # a number as a value, and the config's own check says what is wrong with it
+            self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def parse_args(self, args=None, namespace=None):
         args, unknown = self.parse_known_args(args, namespace)
@@ -62,7 +63,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def run_cli(main, argv=None):
     """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
     try:
-        return main(argv)
+        code = main(argv)
+        sys.stdout.flush()  # a pipe holds the output back until here; a reader gone by now is caught below
+        return code
     except UserError as e:
         if os.environ.get("RANK", "0") != "0":  # under torchrun every process meets the same mistake:
             time.sleep(3)  # process 0 says it, torchrun then stops the rest; a mistake of this one alone

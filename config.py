@@ -91,7 +91,8 @@ def default_preset(device_name):
 
 
 def preset_shown(argv):
-    """A first look at --preset and --device, so that --help can show the values they bring.
+    """A first look at --preset and --device, so that --help can show the values they bring
+    (here, not in train.py, because bench.py's --help shows them too).
     -> (the preset whose values are the defaults, whether --preset named it)"""
     first = ArgumentParser(add_help=False)
     first.add_argument("--preset")
@@ -163,12 +164,12 @@ def check_config(cfg, mcfg):
             raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
-    for config, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
-                                  (mcfg, "position", ("learned", "rotary")), (mcfg, "activation", ("gelu", "relu2")),
-                                  (cfg, "optimizer", ("adamw", "muon")), (cfg, "compile_mode", COMPILE_MODES)):
-        if getattr(config, name) not in allowed:
+    for settings, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
+                                    (mcfg, "position", ("learned", "rotary")), (mcfg, "activation", ("gelu", "relu2")),
+                                    (cfg, "optimizer", ("adamw", "muon")), (cfg, "compile_mode", COMPILE_MODES)):
+        if getattr(settings, name) not in allowed:
             choices = ", ".join(allowed[:-1]) + " or " + allowed[-1]
-            raise UserError(f"--{name} {getattr(config, name)!r} is unknown — use {choices}")
+            raise UserError(f"--{name} {getattr(settings, name)!r} is unknown — use {choices}")
     if gpt:
         check_heads(mcfg)
     if cfg.max_nan_skips < 0:

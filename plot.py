@@ -22,7 +22,7 @@ import torch
 
 from model import Bigram, Recorder
 from cli import ArgumentParser, UserError, run_cli, write_atomically
-from checkpoint import checkpoint_path, load_checkpoint, missing_hint, model_from_checkpoint
+from checkpoint import checkpoint_path, load_checkpoint, no_checkpoint_hint, model_from_checkpoint
 from prepare import decode, encode, start_char
 
 
@@ -90,7 +90,7 @@ def load_gpt(args):
     """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show), the
     checkpoint, and the file it came from."""
     path = checkpoint_path(args.checkpoint, args.out_dir)
-    ckpt = load_checkpoint(path, missing_hint(args.checkpoint, args.out_dir))
+    ckpt = load_checkpoint(path, no_checkpoint_hint(args.checkpoint, args.out_dir))
     model = model_from_checkpoint(ckpt)
     model.eval()
     if isinstance(model, Bigram):

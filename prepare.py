@@ -199,8 +199,8 @@ def load_vocab(data_dir):
                else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
         near = prepared_near(data_dir)
         if near:
-            raise UserError(f"no prepared data in {data_dir} (no vocab.json) — did you mean --data_dir "
-                            f"{shlex.quote(str(near))}? If not, run `{how}` first")
+            raise UserError(f"no prepared data in {data_dir} (no vocab.json) — did you mean the prepared folder "
+                            f"beside it, --data_dir {shlex.quote(str(near))}? If not, run `{how}` first")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — run `{how}` first, or check the path")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
@@ -212,14 +212,23 @@ def load_vocab(data_dir):
 
 
 def prepared_near(data_dir):
-    """A prepared data folder beside data_dir with a name close to its (a typo), or None."""
+    """A prepared data folder beside data_dir with a name one typo or so from its, or None."""
     path = Path(data_dir)
     try:
-        prepared = [p.name for p in path.parent.iterdir() if (p / "vocab.json").is_file()]
+        beside = list(path.parent.iterdir())
     except OSError:  # no such parent folder, or one we may not read
         return None
-    guess = difflib.get_close_matches(path.name, prepared, n=1)
+    prepared = [p.name for p in beside if is_file(p / "vocab.json")]
+    # 0.75: shakespear -> shakespeare (0.95) and dta -> data (0.86), but not poems -> notes (0.6)
+    guess = difflib.get_close_matches(path.name, prepared, n=1, cutoff=0.75)
     return path.parent / guess[0] if guess else None
+
+
+def is_file(path):
+    try:
+        return path.is_file()
+    except OSError:  # a folder we may not look into (Python before 3.14 raises here)
+        return False
 
 
 def load_data(data_dir):

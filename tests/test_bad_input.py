@@ -104,7 +104,8 @@ CASES = [
      "default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs", None),
     ("train-no-data", train, TINY + ["--data_dir", "nowhere", "--out_dir", "new"], "no prepared data in nowhere", None),
     ("train-data-dir-typo", train, TINY + ["--data_dir", "dta", "--out_dir", "new"],
-     "no prepared data in dta (no vocab.json) — did you mean --data_dir data? If not, run `python prepare.py", None),
+     "no prepared data in dta (no vocab.json) — did you mean the prepared folder beside it, --data_dir data? If not, "
+     "run `python prepare.py", None),
     ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
     ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",
      truncate("data/val.bin", 101)),

@@ -108,6 +108,16 @@ def test_bad_input_files(tmp_path, content, message):
     assert not (tmp_path / "out").exists()
 
 
+
+def test_a_typo_in_data_dir_is_caught_but_another_name_is_not(tmp_path):
+    for name in ("shakespeare", "notes"):  # prepared: a vocab.json is what marks one
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "vocab.json").write_text("{}")
+    (tmp_path / "shakespeares").mkdir()  # close, but not prepared
+    assert prepare.prepared_near(tmp_path / "shakespear") == tmp_path / "shakespeare"
+    assert prepare.prepared_near(tmp_path / "poems") is None  # 0.6 alike to notes: another text, not a typo
+    assert prepare.prepared_near(tmp_path / "nowhere" / "shakespear") is None  # no such parent folder
+
 def test_missing_input(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         prepare.main(["--input", str(tmp_path / "nope.txt")])

@@ -3,6 +3,7 @@
 import ast
 import csv
 import math
+import os
 import re
 import subprocess
 import sys
@@ -217,7 +218,8 @@ def test_python_model_py_demo():
 def test_python_model_py_stops_quietly_at_a_closed_pipe(tmp_path):
     """python model.py | head -1: the reader is gone before the trace is written (model.py is
     still importing torch); that must end quietly, with the exit code of SIGPIPE."""
-    p = subprocess.Popen([sys.executable, str(ROOT / "model.py")], cwd=tmp_path, stdout=subprocess.PIPE,
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe buffers, as usual
+    p = subprocess.Popen([sys.executable, str(ROOT / "model.py")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     p.stdout.close()
     stderr = p.communicate(timeout=120)[1].decode()
