@@ -388,7 +388,8 @@ def run_suite(args):
             lines, head = [], f"== {name}: not started, the suite's --time_limit is spent"
             failed += 1
         elif argv[0] == "bash" and not Path(argv[1]).is_file():
-            lines, head = [], f"== {name}: not started, no nanoGPT at {args.anchor} (no {Path(argv[1]).name}) — give --anchor"
+            lines = []
+            head = f"== {name}: not started, no nanoGPT at {args.anchor} (no {Path(argv[1]).name}) — give --anchor"
             failed += 1
         else:
             print(f"== {name}: {shown(argv)}", flush=True)
@@ -426,9 +427,9 @@ def main(argv=None):
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
     t.add_argument("--nan_check", type=parse_bool, default=True,
                    help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
-    shown = preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
-    add_flags(t, TrainConfig, preset=shown, preset_values=PRESETS[shown])
-    add_flags(t, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])
+    preset = preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
+    add_flags(t, TrainConfig, preset=preset, preset_values=PRESETS[preset])
+    add_flags(t, GPTConfig, skip={"vocab_size"}, preset=preset, preset_values=PRESETS[preset])
     u = commands.add_parser("suite", help="every GPU measurement, one process each, logs saved",
                             formatter_class=HelpFormatter)
     u.add_argument("--device", default="cuda", help="the device every job uses")

@@ -20,6 +20,7 @@ uses to read the bins back.
 import difflib
 import hashlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -198,10 +199,9 @@ def load_vocab(data_dir):
         how = ("python prepare.py" if is_default_data_dir(data_dir)
                else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
         near = prepared_near(data_dir)
-        if near:
-            raise UserError(f"no prepared data in {data_dir} (no vocab.json) — did you mean the prepared folder "
-                            f"beside it, --data_dir {shlex.quote(str(near))}? If not, run `{how}` first")
-        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — run `{how}` first, or check the path")
+        fix = (f"did you mean the prepared folder beside it, --data_dir {shlex.quote(str(near))}? If not, run "
+               f"`{how}` first" if near else f"run `{how}` first, or check the path")
+        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -218,17 +218,11 @@ def prepared_near(data_dir):
         beside = list(path.parent.iterdir())
     except OSError:  # no such parent folder, or one we may not read
         return None
-    prepared = [p.name for p in beside if is_file(p / "vocab.json")]
+    prepared = [p.name for p in beside if os.path.isfile(p / "vocab.json")]  # (False, not an error, if unreadable)
     # 0.75: shakespear -> shakespeare (0.95) and dta -> data (0.86), but not poems -> notes (0.6)
     guess = difflib.get_close_matches(path.name, prepared, n=1, cutoff=0.75)
     return path.parent / guess[0] if guess else None
 
-
-def is_file(path):
-    try:
-        return path.is_file()
-    except OSError:  # a folder we may not look into (Python before 3.14 raises here)
-        return False
 
 
 def load_data(data_dir):
