@@ -109,8 +109,8 @@ def training_config(sizes, rung, seed, device):
     """The TrainConfig (config.py) for rung (1-9): AdamW, warmup, cosine decay to a tenth of the lr."""
     lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == 9 else sizes.lr
     steps = sizes.full_steps if rung == 9 else sizes.steps
-    # train.py's choice (bf16 on a GPU that has it), but never fp16: it would round rungs 5 and 6's
-    # tiny signals (1e-6 .. 1e-14) to 0
+    # train.py's choice (bf16 on a GPU that has it), but never fp16: it would round rung 6's tiny
+    # signals (down to 1e-14, docs/lessons.md) to 0, where fp16 stops at 6e-8
     dtype = "float32" if pick_dtype("auto", device) == torch.float16 else "auto"
     return TrainConfig(device=str(device), dtype=dtype, compile=False,
                        seed=seed, batch_size=sizes.full_batch_size if rung == 9 else sizes.batch_size,
@@ -124,7 +124,8 @@ def train_rung(mcfg, cfg, splits, device):
     torch.manual_seed(cfg.seed)  # the same seed for every rung: the differences are the ideas'
     model = build_model(mcfg).to(device)
     optimizer = make_optimizer(model, cfg, device)
-    dtype, autocast, _ = precision(cfg, device)  # bf16 on a GPU; no torch.compile: 9 warm-ups would cost more
+    # bf16 on a GPU; no torch.compile: compiling 9 different models would take longer than it saves
+    dtype, autocast, _ = precision(cfg, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(cfg.seed)  # the same batches for every rung
 
@@ -132,7 +133,8 @@ def train_rung(mcfg, cfg, splits, device):
         return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
 
     t0 = time.perf_counter()
-    skipped = torch.zeros((), dtype=torch.long, device=device)  # counted on the device: no wait per step
+    # a tensor on the device: reading a count back every step would make a GPU wait for the loop
+    skipped = torch.zeros((), dtype=torch.long, device=device)
     for it in range(cfg.max_iters):
         _, taken = train_step(model, optimizer, scaler, next_batch, lr_at(it, cfg), cfg, autocast,
                               micro_steps=1, device=device)

@@ -617,7 +617,8 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
 
 def main(argv=None):
     """python model.py: follow one batch through a small GPT, shape by shape. The sizes
-    differ from each other on purpose, so each number in a shape names one axis."""
+    differ from each other on purpose, so each number in a shape names one axis; only S, the
+    number of keys, equals T, because without a KV cache every position is a key."""
     from cli import ArgumentParser  # (here, not at the top: the model itself needs only torch)
     ArgumentParser(description="Follow one batch through a small GPT and print every tensor's shape, "
                                "with its axes. (train.py --trace_shapes does it for your own config.)").parse_args(argv)
@@ -627,7 +628,7 @@ def main(argv=None):
     idx = torch.randint(config.vocab_size, (B, T))  # (B, T): a batch of character ids
     targets = torch.randint(config.vocab_size, (B, T))  # (B, T): the characters that follow
     print(f"B={B} batch, T={T} time, C={config.n_embd} channels, nh={config.n_head} heads, "
-          f"hs={config.n_embd // config.n_head} head size, S={T} keys, V={config.vocab_size} vocabulary")
+          f"hs={config.n_embd // config.n_head} head size, S=T keys, V={config.vocab_size} vocabulary")
     for line in trace_shapes(GPT(config), idx, targets):
         print(line)
     return 0

@@ -94,7 +94,8 @@ def load_gpt(args):
     model = model_from_checkpoint(ckpt)
     model.eval()
     if isinstance(model, Bigram):
-        raise UserError("a bigram model has no attention and no embeddings to draw — use a GPT checkpoint")
+        raise UserError(f"{path} holds a bigram model, which has no attention and no embeddings to draw — "
+                        "give a GPT's run with --out_dir or --checkpoint (python train.py trains one)")
     return model, ckpt, path
 
 

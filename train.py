@@ -4,7 +4,7 @@
     python train.py --device cuda                    # the GPU recipe, bf16 autocast, compiled
     python train.py --preset shakespeare-cpu --max_iters 500 --dropout 0.1
     python train.py --resume                         # carry on from out/latest.pt
-    python train.py --preset bigram                  # the baseline: a table of character pairs
+    python train.py --preset bigram --out_dir out/bigram   # the baseline: a table of character pairs
     python train.py --trace_shapes                   # print each tensor's shape in one forward pass
     torchrun --standalone --nproc_per_node=4 train.py --device cuda --grad_accum 4   # 4 GPUs, DDP
 
