@@ -17,6 +17,7 @@ loading one can never run code. It holds:
 Writes are atomic (a temp file renamed into place), so a crash never leaves half a file.
 """
 
+import os
 import random
 import shlex
 import sys
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from cli import UserError, write_atomically
+from cli import UserError, near_miss, write_atomically
 from model import GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"
@@ -148,11 +149,25 @@ def load_model(checkpoint=None, out_dir="out"):
 
 
 def no_checkpoint_hint(checkpoint=None, out_dir="out"):
-    """What to do when there is no checkpoint: fix --checkpoint's path, or train into that folder."""
+    """What to do when there is no checkpoint: fix a typo in the path, fix --checkpoint's path,
+    or train into that folder."""
     if checkpoint:
+        near = near_miss(checkpoint, lambda p: holds_a_run(p) or (os.path.isfile(p) and p.suffix == ".pt"))
+        if near:
+            return f"did you mean --checkpoint {shlex.quote(str(near))}?"
         return "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder"
     flag = "" if Path(out_dir) == Path("out") else f" --out_dir {shlex.quote(str(out_dir))}"  # (out: the default)
-    return f"train a model first with `python train.py{flag}`"
+    return unless_a_typo(out_dir, f"train a model first with `python train.py{flag}`")
+
+
+def unless_a_typo(out_dir, hint):
+    """hint, after "did you mean --out_dir X?" where a run's folder X beside out_dir is one typo from it."""
+    near = near_miss(out_dir, holds_a_run)
+    return f"did you mean --out_dir {shlex.quote(str(near))}? If not, {hint}" if near else hint
+
+
+def holds_a_run(folder):
+    return any(os.path.isfile(Path(folder) / name) for name in ("best.pt", "latest.pt"))
 
 
 def checkpoint_path(checkpoint=None, out_dir="out"):
@@ -161,7 +176,7 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
     path = Path(checkpoint or out_dir)
     if not path.is_dir() and checkpoint:
         return path
-    if checkpoint and not any((path / name).is_file() for name in ("best.pt", "latest.pt")):
+    if checkpoint and not holds_a_run(path):
         raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
                         f"--checkpoint at a run's folder or a .pt file written by train.py")
     if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():

@@ -79,6 +79,19 @@ def run_cli(main, argv=None):
         return 141  # what a shell reports for a process ended by SIGPIPE
 
 
+def near_miss(path, fits):
+    """A path beside path whose name is one typo or so from its, and for which fits(that path)
+    holds, or None: the fix a "did you mean" hint offers (input.tx -> input.txt)."""
+    path = Path(path)
+    try:
+        beside = [p.name for p in path.parent.iterdir() if fits(p)]
+    except OSError:  # no such parent folder, or one we may not read
+        return None
+    # 0.75: shakespear -> shakespeare (0.95) and dta -> data (0.86), but not poems -> notes (0.6)
+    guess = difflib.get_close_matches(path.name, beside, n=1, cutoff=0.75)
+    return path.parent / guess[0] if guess else None
+
+
 def parse_bool(text):
     value = {"true": True, "1": True, "yes": True, "on": True,
              "false": False, "0": False, "no": False, "off": False}.get(text.lower())

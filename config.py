@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 
 import torch
 
-from checkpoint import load_checkpoint
+from checkpoint import load_checkpoint, unless_a_typo
 from cli import ArgumentParser, UserError
 from model import GPTConfig
 
@@ -118,7 +118,8 @@ def build_config(preset, resume, overrides):
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
     ckpt, notes = None, []
     if resume:
-        ckpt = load_checkpoint(out_dir / "latest.pt", "there is nothing to resume; run without --resume")
+        nothing = unless_a_typo(out_dir, "there is nothing to resume; run without --resume")
+        ckpt = load_checkpoint(out_dir / "latest.pt", nothing)
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "

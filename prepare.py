@@ -17,7 +17,6 @@ for a whole text; encode and decode with a vocabulary) and load_data, which trai
 uses to read the bins back.
 """
 
-import difflib
 import hashlib
 import json
 import os
@@ -30,7 +29,7 @@ import numpy as np
 import requests
 from tqdm import tqdm
 
-from cli import ArgumentParser, HelpFormatter, UserError, run_cli, write_atomically
+from cli import ArgumentParser, HelpFormatter, UserError, near_miss, run_cli, write_atomically
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_BYTES = 1_115_394
@@ -127,7 +126,9 @@ def read_text(path):
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
     if not path.exists():
-        raise UserError(f"no such file: {path} — check the path you gave to --input")
+        near = near_miss(path, os.path.isfile)
+        raise UserError(f"no such file: {path} — " + (f"did you mean --input {shlex.quote(str(near))}?" if near
+                                                       else "check the path you gave to --input"))
     raw = path.read_bytes()  # also from a pipe: --input /dev/stdin < my.txt
     if b"\x00" in raw:
         raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
@@ -213,15 +214,7 @@ def load_vocab(data_dir):
 
 def prepared_near(data_dir):
     """A prepared data folder beside data_dir with a name one typo or so from its, or None."""
-    path = Path(data_dir)
-    try:
-        beside = list(path.parent.iterdir())
-    except OSError:  # no such parent folder, or one we may not read
-        return None
-    prepared = [p.name for p in beside if os.path.isfile(p / "vocab.json")]  # (False, not an error, if unreadable)
-    # 0.75: shakespear -> shakespeare (0.95) and dta -> data (0.86), but not poems -> notes (0.6)
-    guess = difflib.get_close_matches(path.name, prepared, n=1, cutoff=0.75)
-    return path.parent / guess[0] if guess else None
+    return near_miss(data_dir, lambda p: os.path.isfile(p / "vocab.json"))  # (False, not an error, if unreadable)
 
 
 

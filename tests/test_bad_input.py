@@ -61,6 +61,8 @@ class Evil:
 # (id, script, argv, part of the message, setup(workspace) or None)
 CASES = [
     ("prepare-missing-input", prepare, ["--input", "texts/nope.txt"], "no such file: texts/nope.txt", None),
+    ("prepare-input-typo", prepare, ["--input", "texts/play.tx"],
+     "no such file: texts/play.tx — did you mean --input texts/play.txt?", None),
     ("prepare-empty-input", prepare, ["--input", "texts/empty.txt"], "has only 0 characters", None),
     ("prepare-binary-input", prepare, ["--input", "texts/photo.bin"], "contains NUL bytes, so it looks binary", None),
     ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"], "is not valid UTF-8 (byte 3, line 1)", None),
@@ -119,6 +121,8 @@ CASES = [
     ("train-out-dir-not-writable", train, TINY + ["--data_dir", "data", "--out_dir", "texts/play.txt/out"],
      "cannot write in texts/play.txt/out (Not a directory)", None),
     ("train-resume-nothing", train, T + ["--resume"], "no checkpoint at new/latest.pt", None),
+    ("train-resume-out-dir-typo", train, TINY + ["--data_dir", "data", "--out_dir", "rn", "--resume"],
+     "no checkpoint at rn/latest.pt — did you mean --out_dir run? If not, there is nothing to resume", None),
     ("train-resume-other-shape", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--n_embd", "64"],
      "the checkpoint has n_embd=32 (given: 64); its weights (and optimizer state) belong to that setup", None),
     ("train-resume-other-text", train, TINY + ["--data_dir", "reversed", "--out_dir", "run", "--resume"],
@@ -140,8 +144,12 @@ CASES = [
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
+    ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
+     "If not, train a model first with `python train.py --out_dir rn`", None),
     ("sample-checkpoint-missing-file", sample, ["--checkpoint", "run/nope.pt"],
      "no checkpoint at run/nope.pt — check the path: --checkpoint takes a .pt file written by train.py", None),
+    ("sample-checkpoint-typo", sample, ["--checkpoint", "run/best.p"],
+     "no checkpoint at run/best.p — did you mean --checkpoint run/best.pt?", None),
     ("sample-checkpoint-folder-without-run", sample, ["--checkpoint", "texts"],
      "texts is a folder without a checkpoint (no best.pt or latest.pt)", None),
     ("sample-malicious-pickle", sample, ["--checkpoint", "evil.pt"], "evil.pt is not a checkpoint of this project",
