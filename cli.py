@@ -47,6 +47,16 @@ class ArgumentParser(argparse.ArgumentParser):
             raise UserError(f"unknown argument {unknown[0]} — {hint}")
         return args
 
+    def _check_value(self, action, value):
+        """A value not among the choices, but one typo from one of them, gets that one alone."""
+        if action.choices is not None and value not in action.choices:
+            guess = difflib.get_close_matches(str(value), [str(c) for c in action.choices], n=1)
+            if guess:
+                name = "/".join(action.option_strings) or action.dest  # (a subcommand has no --flag)
+                raise UserError(f"argument {name}: invalid choice: {value!r} — did you mean {guess[0]}? "
+                                f"(--help lists the choices)")
+        super()._check_value(action, value)
+
     def error(self, message):
         raise UserError(f"{message} — run with --help for the valid flags and values")
 

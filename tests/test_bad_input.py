@@ -80,7 +80,8 @@ CASES = [
     ("prepare-unknown-flag", prepare, ["--inptu", "a.txt"],
      "unknown argument --inptu — did you mean --input? (--help lists every flag)", None),
 
-    ("train-unknown-preset", train, T + ["--preset", "shakespear"], "invalid choice: 'shakespear'", None),
+    ("train-unknown-preset", train, T + ["--preset", "shakespear"],
+     "invalid choice: 'shakespear' — did you mean shakespeare? (--help lists the choices)", None),
     ("train-unknown-flag", train, T + ["--lrr", "1e-3"],
      "unknown argument --lrr — did you mean --lr? (--help lists every flag)", None),
     ("train-not-a-number", train, T + ["--lr", "fast"], "invalid float value: 'fast'", None),
@@ -183,6 +184,7 @@ CASES = [
                                                  "--no_cache"],
      "--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — give one of them", None),
 
+    ("plot-unknown-picture", plot, ["attn"], "invalid choice: 'attn' — did you mean attention?", None),
     ("explore-no-checkpoint", plot, ["explore", "--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
     ("explore-not-a-checkpoint", plot, ["explore", "--checkpoint", "texts/play.txt"],
