@@ -111,10 +111,12 @@ def way_around(path):
 
 
 def load_checkpoint(path, missing_hint):
-    """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code."""
+    """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code.
+    missing_hint says what to do if there is none; a function is called only then (it may look
+    around the disk for a typo)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"no checkpoint at {path} — {missing_hint}")
+        raise UserError(f"no checkpoint at {path} — {missing_hint() if callable(missing_hint) else missing_hint}")
     try:
         with warnings.catch_warnings():  # torch warns about some foreign files before refusing them
             warnings.simplefilter("ignore")
@@ -144,7 +146,7 @@ def model_from_checkpoint(ckpt):
 def load_model(checkpoint=None, out_dir="out"):
     """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir), -> (the model on
     the CPU in training mode, its checkpoint)."""
-    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), no_checkpoint_hint(checkpoint, out_dir))
+    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), lambda: no_checkpoint_hint(checkpoint, out_dir))
     return model_from_checkpoint(ckpt), ckpt
 
 
@@ -160,14 +162,15 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     return unless_a_typo(out_dir, f"train a model first with `python train.py{flag}`")
 
 
-def unless_a_typo(out_dir, hint):
-    """hint, after "did you mean --out_dir X?" where a run's folder X beside out_dir is one typo from it."""
-    near = near_miss(out_dir, holds_a_run)
+def unless_a_typo(out_dir, hint, needs=("best.pt", "latest.pt")):
+    """hint, after "did you mean --out_dir X?" where a folder X beside out_dir holds one of the
+    files needs and has a name one typo from out_dir's."""
+    near = near_miss(out_dir, lambda folder: holds_a_run(folder, needs))
     return f"did you mean --out_dir {shlex.quote(str(near))}? If not, {hint}" if near else hint
 
 
-def holds_a_run(folder):
-    return any(os.path.isfile(Path(folder) / name) for name in ("best.pt", "latest.pt"))
+def holds_a_run(folder, names=("best.pt", "latest.pt")):
+    return any(os.path.isfile(Path(folder) / name) for name in names)
 
 
 def checkpoint_path(checkpoint=None, out_dir="out"):

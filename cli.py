@@ -41,20 +41,20 @@ class ArgumentParser(argparse.ArgumentParser):
                 if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
                     actions += a.choices[getattr(args, a.dest)]._actions
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
-            guess = difflib.get_close_matches(unknown[0].split("=")[0], flags, n=1)
+            guess = closest(unknown[0].split("=")[0], flags)
             # a likely typo gets its fix alone; the whole list (40 flags for train.py) only without one
-            hint = f"did you mean {guess[0]}? (--help lists every flag)" if guess else f"valid flags: {' '.join(flags)}"
+            hint = f"did you mean {guess}? (--help lists every flag)" if guess else f"valid flags: {' '.join(flags)}"
             raise UserError(f"unknown argument {unknown[0]} — {hint}")
         return args
 
     def _check_value(self, action, value):
         """A value not among the choices, but one typo from one of them, gets that one alone."""
-        if action.choices is not None and value not in action.choices:
-            guess = difflib.get_close_matches(str(value), [str(c) for c in action.choices], n=1)
-            if guess:
-                name = "/".join(action.option_strings) or action.dest  # (a subcommand has no --flag)
-                raise UserError(f"argument {name}: invalid choice: {value!r} — did you mean {guess[0]}? "
-                                f"(--help lists the choices)")
+        # (words only: 12 is not a typo of 2, and a list given as a whole has no one word to fix)
+        words = isinstance(value, str) and all(isinstance(c, str) for c in action.choices or [1])
+        guess = closest(value, action.choices) if words and value not in action.choices else None
+        if guess:
+            raise UserError(f"argument {argparse._get_action_name(action)}: invalid choice: {value!r} — "
+                            f"did you mean {guess}? (--help lists the choices)")
         super()._check_value(action, value)
 
     def error(self, message):
@@ -89,17 +89,25 @@ def run_cli(main, argv=None):
         return 141  # what a shell reports for a process ended by SIGPIPE
 
 
+def closest(word, options, cutoff=0.6):
+    """The option one typo or so from word, or None: the fix a "did you mean" hint offers."""
+    guess = difflib.get_close_matches(word, list(options), n=1, cutoff=cutoff)
+    return guess[0] if guess else None
+
+
 def near_miss(path, fits):
-    """A path beside path whose name is one typo or so from its, and for which fits(that path)
-    holds, or None: the fix a "did you mean" hint offers (input.tx -> input.txt)."""
+    """Another path beside path whose name is one typo or so from its, and for which fits(that
+    path) holds, or None (input.tx -> input.txt)."""
     path = Path(path)
     try:
-        beside = [p.name for p in path.parent.iterdir() if fits(p)]
+        beside = [p.name for p in path.parent.iterdir() if p.name != path.name and fits(p)]
     except OSError:  # no such parent folder, or one we may not read
         return None
+    # names that differ only in their digits (run2 and run3, ckpt_1000.pt) are other runs, not typos
+    beside = [name for name in beside if re.sub(r"\d", "", name) != re.sub(r"\d", "", path.name)]
     # 0.75: shakespear -> shakespeare (0.95) and dta -> data (0.86), but not poems -> notes (0.6)
-    guess = difflib.get_close_matches(path.name, beside, n=1, cutoff=0.75)
-    return path.parent / guess[0] if guess else None
+    guess = closest(path.name, beside, cutoff=0.75)
+    return path.parent / guess if guess else None
 
 
 def parse_bool(text):

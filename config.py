@@ -118,8 +118,8 @@ def build_config(preset, resume, overrides):
     out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
     ckpt, notes = None, []
     if resume:
-        nothing = unless_a_typo(out_dir, "there is nothing to resume; run without --resume")
-        ckpt = load_checkpoint(out_dir / "latest.pt", nothing)
+        nothing = "there is nothing to resume; run without --resume"
+        ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, nothing, needs=["latest.pt"]))
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "

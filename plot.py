@@ -90,7 +90,7 @@ def load_gpt(args):
     """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show), the
     checkpoint, and the file it came from."""
     path = checkpoint_path(args.checkpoint, args.out_dir)
-    ckpt = load_checkpoint(path, no_checkpoint_hint(args.checkpoint, args.out_dir))
+    ckpt = load_checkpoint(path, lambda: no_checkpoint_hint(args.checkpoint, args.out_dir))
     model = model_from_checkpoint(ckpt)
     model.eval()
     if isinstance(model, Bigram):

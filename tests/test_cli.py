@@ -1,4 +1,4 @@
-"""The real command lines, in subprocesses, as a user runs them."""
+"""The real command lines, in subprocesses, as a user runs them; then cli.py's "did you mean"."""
 
 import os
 import re
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import cli
 import config
 from conftest import TINY
 
@@ -89,3 +90,28 @@ def test_help(command, tmp_path):
     if command in ("train.py", "bench.py train"):  # both show the values of the preset a run would get
         preset = config.default_preset("auto")
         assert f"(default: {config.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
+
+
+def test_near_miss_offers_only_another_path_that_would_do(tmp_path):
+    for name in ("run", "run2"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "notes.txt").write_text("")
+    is_dir = os.path.isdir
+    assert cli.near_miss(tmp_path / "rn", is_dir) == tmp_path / "run"
+    assert cli.near_miss(tmp_path / "notes.tx", os.path.isfile) == tmp_path / "notes.txt"
+    assert cli.near_miss(tmp_path / "notes.tx", is_dir) is None  # close, but not what is needed
+    assert cli.near_miss(tmp_path / "run", is_dir) is None  # itself is no fix, even when it exists
+    assert cli.near_miss(tmp_path / "run3", is_dir) is None  # run and run2 are other runs, not typos of it
+    assert cli.near_miss(tmp_path / "nowhere" / "rn", is_dir) is None  # no such parent folder
+
+
+def test_a_choice_one_typo_away_is_named():
+    parser = cli.ArgumentParser()
+    parser.add_argument("--preset", choices=["shakespeare", "shakespeare-cpu"])
+    parser.add_argument("--heads", type=int, choices=[1, 2, 4])
+    with pytest.raises(cli.UserError, match="invalid choice: 'shakespeare_cpu' — did you mean shakespeare-cpu?"):
+        parser.parse_args(["--preset", "shakespeare_cpu"])
+    with pytest.raises(cli.UserError, match=r"invalid choice: 'poems' \(choose from"):  # no close one: the list
+        parser.parse_args(["--preset", "poems"])
+    with pytest.raises(cli.UserError, match=r"invalid choice: 12 \(choose from"):  # 12 is no typo of 2
+        parser.parse_args(["--heads", "12"])
