@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from cli import UserError, near_miss, write_atomically
+from cli import UserError, unless_a_typo, write_atomically
 from model import GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"
@@ -154,23 +154,18 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     """What to do when there is no checkpoint: fix a typo in the path, fix --checkpoint's path,
     or train into that folder."""
     if checkpoint:
-        near = near_miss(checkpoint, lambda p: holds_a_run(p) or (os.path.isfile(p) and p.suffix == ".pt"))
-        if near:
-            return f"did you mean --checkpoint {shlex.quote(str(near))}?"
-        return "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder"
+        return unless_a_typo(checkpoint, "--checkpoint", lambda p: holds_a_run(p) or is_a_checkpoint_file(p),
+                             "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder")
     flag = "" if Path(out_dir) == Path("out") else f" --out_dir {shlex.quote(str(out_dir))}"  # (out: the default)
-    return unless_a_typo(out_dir, f"train a model first with `python train.py{flag}`")
-
-
-def unless_a_typo(out_dir, hint, needs=("best.pt", "latest.pt")):
-    """hint, after "did you mean --out_dir X?" where a folder X beside out_dir holds one of the
-    files needs and has a name one typo from out_dir's."""
-    near = near_miss(out_dir, lambda folder: holds_a_run(folder, needs))
-    return f"did you mean --out_dir {shlex.quote(str(near))}? If not, {hint}" if near else hint
+    return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"train a model first with `python train.py{flag}`")
 
 
 def holds_a_run(folder, names=("best.pt", "latest.pt")):
     return any(os.path.isfile(Path(folder) / name) for name in names)
+
+
+def is_a_checkpoint_file(path):
+    return os.path.isfile(path) and Path(path).suffix == ".pt"
 
 
 def checkpoint_path(checkpoint=None, out_dir="out"):

@@ -9,6 +9,7 @@ import argparse
 import difflib
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -49,12 +50,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def _check_value(self, action, value):
         """A value not among the choices, but one typo from one of them, gets that one alone."""
-        # (words only: 12 is not a typo of 2, and a list given as a whole has no one word to fix)
-        words = isinstance(value, str) and all(isinstance(c, str) for c in action.choices or [1])
-        guess = closest(value, action.choices) if words and value not in action.choices else None
-        if guess:
-            raise UserError(f"argument {argparse._get_action_name(action)}: invalid choice: {value!r} — "
-                            f"did you mean {guess}? (--help lists the choices)")
+        choices = action.choices
+        # words only: 12 is not a typo of 2, and a list given as a whole has no one word to fix
+        if (choices is not None and value not in choices and isinstance(value, str)
+                and all(isinstance(c, str) for c in choices)):
+            guess = closest(value, choices)
+            if guess:
+                raise UserError(f"argument {argparse._get_action_name(action)}: invalid choice: {value!r} — "
+                                f"did you mean {guess}? (--help lists the choices)")
         super()._check_value(action, value)
 
     def error(self, message):
@@ -108,6 +111,12 @@ def near_miss(path, fits):
     # 0.75: shakespear -> shakespeare (0.95) and dta -> data (0.86), but not poems -> notes (0.6)
     guess = closest(path.name, beside, cutoff=0.75)
     return path.parent / guess if guess else None
+
+
+def unless_a_typo(path, flag, fits, hint):
+    """hint, led by "did you mean FLAG X? If not," where X, beside path, fits and is one typo from it."""
+    near = near_miss(path, fits)
+    return f"did you mean {flag} {shlex.quote(str(near))}? If not, {hint}" if near else hint
 
 
 def parse_bool(text):

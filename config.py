@@ -18,8 +18,8 @@ from typing import Annotated, Optional
 
 import torch
 
-from checkpoint import load_checkpoint, unless_a_typo
-from cli import ArgumentParser, UserError
+from checkpoint import holds_a_run, load_checkpoint
+from cli import ArgumentParser, UserError, unless_a_typo
 from model import GPTConfig
 
 
@@ -119,7 +119,8 @@ def build_config(preset, resume, overrides):
     ckpt, notes = None, []
     if resume:
         nothing = "there is nothing to resume; run without --resume"
-        ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, nothing, needs=["latest.pt"]))
+        resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
+        ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "

@@ -29,7 +29,7 @@ import numpy as np
 import requests
 from tqdm import tqdm
 
-from cli import ArgumentParser, HelpFormatter, UserError, near_miss, run_cli, write_atomically
+from cli import ArgumentParser, HelpFormatter, UserError, run_cli, unless_a_typo, write_atomically
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_BYTES = 1_115_394
@@ -126,9 +126,8 @@ def read_text(path):
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
     if not path.exists():
-        near = near_miss(path, os.path.isfile)
-        raise UserError(f"no such file: {path} — " + (f"did you mean --input {shlex.quote(str(near))}?" if near
-                                                       else "check the path you gave to --input"))
+        raise UserError(f"no such file: {path} — "
+                        + unless_a_typo(path, "--input", os.path.isfile, "check the path you gave to --input"))
     raw = path.read_bytes()  # also from a pipe: --input /dev/stdin < my.txt
     if b"\x00" in raw:
         raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
@@ -199,9 +198,8 @@ def load_vocab(data_dir):
     if not path.is_file():
         how = ("python prepare.py" if is_default_data_dir(data_dir)
                else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
-        near = prepared_near(data_dir)
-        fix = (f"did you mean the prepared folder beside it, --data_dir {shlex.quote(str(near))}? If not, run "
-               f"`{how}` first" if near else f"run `{how}` first, or check the path")
+        fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
+                            f"run `{how}` first, or check the path")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
@@ -212,10 +210,8 @@ def load_vocab(data_dir):
     return vocab
 
 
-def prepared_near(data_dir):
-    """A prepared data folder beside data_dir with a name one typo or so from its, or None."""
-    return near_miss(data_dir, lambda p: os.path.isfile(p / "vocab.json"))  # (False, not an error, if unreadable)
-
+def is_prepared(folder):
+    return os.path.isfile(Path(folder) / "vocab.json")  # (False, not an error, if unreadable)
 
 
 def load_data(data_dir):

@@ -79,5 +79,6 @@ def test_a_bigram_has_nothing_to_draw(data_dir, tmp_path):
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--model", "bigram",
                               "--max_iters", "4"]) == 0
     # the error names the file and how to point at a GPT instead
-    with pytest.raises(UserError, match=r"best\.pt holds a bigram model, which has no attention .* --out_dir or --checkpoint"):
+    shown = r"best\.pt holds a bigram model, which has no attention .* --out_dir or --checkpoint"
+    with pytest.raises(UserError, match=shown):
         plot.main(["embeddings", "--out_dir", str(out)])

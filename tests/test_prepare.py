@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cli
 import prepare
 from cli import UserError
 
@@ -114,9 +115,11 @@ def test_a_typo_in_data_dir_is_caught_but_another_name_is_not(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "vocab.json").write_text("{}")
     (tmp_path / "shakespeares").mkdir()  # close, but not prepared
-    assert prepare.prepared_near(tmp_path / "shakespear") == tmp_path / "shakespeare"
-    assert prepare.prepared_near(tmp_path / "poems") is None  # 0.6 alike to notes: another text, not a typo
-    assert prepare.prepared_near(tmp_path / "nowhere" / "shakespear") is None  # no such parent folder
+    def prepared_near(path):  # what load_vocab's "did you mean" offers
+        return cli.near_miss(path, prepare.is_prepared)
+    assert prepared_near(tmp_path / "shakespear") == tmp_path / "shakespeare"
+    assert prepared_near(tmp_path / "poems") is None  # 0.6 alike to notes: another text, not a typo
+    assert prepared_near(tmp_path / "nowhere" / "shakespear") is None  # no such parent folder
 
 def test_missing_input(tmp_path):
     with pytest.raises(UserError, match="no such file"):
