@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import requests
 from tqdm import tqdm
 
 from cli import ArgumentParser, HelpFormatter, UserError, run_cli, unless_a_typo, write_atomically
@@ -68,6 +67,7 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
         # our own downloads are atomic, so a file that fails the check is someone else's
         raise UserError(f"{dest} exists but is not the expected file — move it away, "
                         f"or encode it with --input {shlex.quote(str(dest))}")
+    import requests  # only here: train.py and sample.py import this file too, and start 0.1 s sooner without it
     made = make_dir(dest.parent)
 
     def fetch(f):

@@ -1,6 +1,7 @@
 """bench.py train in smoke mode: a tiny model, a few steps. It prints numbers; nothing here
 asserts how fast anything is."""
 
+import argparse
 import re
 
 import pytest
@@ -48,16 +49,27 @@ def test_bad_benchmark_flags():
         bench.main(["train", "--targt", "1.5"])
 
 
+# suite jobs that differ from the one before them only in numbers or in one bench.py flag; in
+# smoke mode (where the sizes are the same for all) each process would be 4 s of starting torch
+VARIANTS = ["classic-step-nocheck", "levers-b256", "levers-b64", "levers-b128-d0.1"]
+
+
 def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     """The GPU measurement set, in smoke mode on the CPU: the data prepared from a local file,
     each job a process with its log kept, summary.txt appended job by job; then a second
-    command into the same out_dir, which meets nothing of the first."""
+    command into the same out_dir, which meets nothing of the first. The VARIANTS run here,
+    in this process, from the command lines the suite gives them."""
     out, data = tmp_path / "bench", tmp_path / "data"
     argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data), "--out_dir", str(out)]
-    jobs = list(bench.suite_jobs(tmp_path, 1.47))
+    all_jobs = bench.suite_jobs(tmp_path, 1.47)
+    jobs = [job for job in all_jobs if job not in VARIANTS]
     if not (bench.ANCHOR / "run_side_by_side.sh").is_file():  # nanoGPT lives in ../shared, beside the repo
         jobs.remove("anchor")
     assert bench.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs)]) == 0
+    smoke = argparse.Namespace(device="cpu", data_dir=str(data), smoke=True)
+    for job in VARIANTS:
+        cmd = bench.job_argv(all_jobs[job][0], smoke)
+        assert cmd[0] == "bench.py" and bench.main(cmd[1:]) == 0, job
     first = next(p for p in out.iterdir() if p.is_dir())
     runs = {"classic", "large", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
     assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare"] + jobs} | runs
