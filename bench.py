@@ -67,7 +67,7 @@ def weight_read_ms(model, device, repeats=20):
 
 def model_to_time(checkpoint, device):
     if checkpoint:
-        model, _ = load_model(checkpoint)
+        model, _, _ = load_model(checkpoint)
         source = checkpoint
     else:
         torch.manual_seed(0)

@@ -145,9 +145,10 @@ def model_from_checkpoint(ckpt):
 
 def load_model(checkpoint=None, out_dir="out"):
     """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir), -> (the model on
-    the CPU in training mode, its checkpoint)."""
-    ckpt = load_checkpoint(checkpoint_path(checkpoint, out_dir), lambda: no_checkpoint_hint(checkpoint, out_dir))
-    return model_from_checkpoint(ckpt), ckpt
+    the CPU in training mode, its checkpoint, the file it came from)."""
+    path = checkpoint_path(checkpoint, out_dir)
+    ckpt = load_checkpoint(path, lambda: no_checkpoint_hint(checkpoint, out_dir))
+    return model_from_checkpoint(ckpt), ckpt, path
 
 
 def no_checkpoint_hint(checkpoint=None, out_dir="out"):

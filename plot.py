@@ -22,7 +22,7 @@ import torch
 
 from model import Bigram, Recorder
 from cli import ArgumentParser, UserError, run_cli, write_atomically
-from checkpoint import checkpoint_path, load_checkpoint, no_checkpoint_hint, model_from_checkpoint
+from checkpoint import load_model
 from prepare import decode, encode, start_char
 
 
@@ -89,9 +89,7 @@ def plot_loss(args, plt):
 def load_gpt(args):
     """The checkpoint's GPT (not a bigram: it has no attention or embeddings to show), the
     checkpoint, and the file it came from."""
-    path = checkpoint_path(args.checkpoint, args.out_dir)
-    ckpt = load_checkpoint(path, lambda: no_checkpoint_hint(args.checkpoint, args.out_dir))
-    model = model_from_checkpoint(ckpt)
+    model, ckpt, path = load_model(args.checkpoint, args.out_dir)
     model.eval()
     if isinstance(model, Bigram):
         raise UserError(f"{path} holds a bigram model, which has no attention and no embeddings to draw — "

@@ -10,6 +10,8 @@ the model's KV cache (GPT.stream); --no_cache uses the simple GPT.generate inste
 A single sample is printed as it is generated.
 """
 
+import csv
+import shlex
 import sys
 from pathlib import Path
 
@@ -29,6 +31,30 @@ def read_prompt_file(path):
         raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
     except OSError as e:
         raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
+
+
+def what_is_sampled(path, ckpt):
+    """One line on which checkpoint this samples, and from how far into its run. A best.pt
+    whose run went on past it (the val loss rose since: overfitting) points to its latest.pt."""
+    line = f"sampling {path}: iteration {ckpt['iter']:,}"
+    if path.name != "best.pt":
+        return line
+    line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
+    last = last_evaluation(path.parent / "log.csv")
+    if last and last[0] > ckpt["iter"] and (path.parent / "latest.pt").is_file():
+        line += (f"; the run went on to iteration {last[0]:,}, val loss {last[1]:.4f} "
+                 f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples that)")
+    return line
+
+
+def last_evaluation(log_path):
+    """(iteration, val loss) of the last row of a run's log.csv, or None."""
+    try:
+        with open(log_path, newline="") as f:
+            row = list(csv.DictReader(f))[-1]
+        return int(row["iter"]), float(row["val_loss"])
+    except (OSError, IndexError, KeyError, ValueError):  # no log, an empty one, or not ours
+        return None
 
 
 def parse_args(argv):
@@ -75,7 +101,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
-    model, ckpt = load_model(args.checkpoint, args.out_dir)
+    model, ckpt, path = load_model(args.checkpoint, args.out_dir)
     chars = ckpt["vocab"]["chars"]
     prompt = prompt or start_char(chars)  # the model needs at least one character to start from
     prompt_ids = encode(prompt, chars)
@@ -88,6 +114,7 @@ def main(argv=None):
     if args.cuda_graph and device.type != "cuda":
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
     cuda_graph = device.type == "cuda" if args.cuda_graph is None else args.cuda_graph
+    print(what_is_sampled(path, ckpt), file=sys.stderr)  # on stderr: the samples alone go to stdout
 
     if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes
         print("---------------- sample 1 of 1 ----------------")

@@ -162,6 +162,6 @@ def test_train_py_takes_the_switches_and_its_checkpoint_keeps_them(data_dir, tmp
     out = tmp_path / "run"
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--mlp", "false",
                               "--residual", "false", "--layer_norm", "false"]) == 0
-    model, _ = load_model(None, out)
+    model, _, _ = load_model(None, out)
     assert (model.config.mlp, model.config.residual, model.config.layer_norm) == (False, False, False)
     assert parts(model)["mlps"] == 0 and parts(model)["layer_norms"] == 0 and not parts(model)["residual"]

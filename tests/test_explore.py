@@ -62,7 +62,7 @@ def test_the_page_holds_the_models_attention_and_probabilities(run_dir, tmp_path
     assert "no network needed" in capsys.readouterr().out
     data = page_data(page.read_text(encoding="utf-8"))
 
-    model, ckpt = load_model(None, run_dir)
+    model, ckpt, _ = load_model(None, run_dir)
     model.eval()
     chars = ckpt["vocab"]["chars"]
     idx = torch.tensor([[chars.index(c) for c in PROMPT]])
@@ -151,7 +151,7 @@ def test_a_real_browser_draws_the_models_probabilities(run_dir, tmp_path):
         pytest.skip("no Chromium here")
     page = tmp_path / "page.html"
     assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
-    model, ckpt = load_model(None, run_dir)
+    model, ckpt, _ = load_model(None, run_dir)
     model.eval()
     idx = torch.tensor([[ckpt["vocab"]["chars"].index(c) for c in PROMPT]])
     with torch.no_grad():

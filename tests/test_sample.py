@@ -74,7 +74,7 @@ def test_streamed_sample_is_the_naive_sample(run_dir, capsys, sampling):
 
 def test_streaming_flushes_each_character(run_dir, monkeypatch):
     written = []
-    monkeypatch.setattr("builtins.print", lambda *a, end="\n", flush=False: written.append((a, end, flush)))
+    monkeypatch.setattr("builtins.print", lambda *a, end="\n", flush=False, file=None: written.append((a, end, flush)))
     assert sample.main(["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "7"]) == 0
     streamed = [w for w in written if w[1] == ""]
     assert len(streamed) == 1 + 7 and all(flush for _, _, flush in streamed)  # the prompt, then 7 characters
@@ -189,7 +189,9 @@ def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys)
     (run / "best.pt").unlink()  # as if stopped before its first evaluation after the start
     assert sample.main(["--out_dir", str(run), "--max_new_tokens", "20", "--device", "cpu"]) == 0
     a, err = capsys.readouterr()
-    assert err.startswith(f"note: {run} has no best.pt yet") and err.endswith("using latest.pt\n")
+    note, line = err.splitlines()
+    assert note.startswith(f"note: {run} has no best.pt yet") and note.endswith("using latest.pt")
+    assert line == f"sampling {run / 'latest.pt'}: iteration 12"
     b = samples(capsys, ["--checkpoint", str(run / "latest.pt"), "--max_new_tokens", "20", "--device", "cpu"])
     assert a == b
 
@@ -198,3 +200,23 @@ def test_a_run_folder_is_a_checkpoint_too(run_dir, capsys):
     a = samples(capsys, ["--checkpoint", str(run_dir), "--max_new_tokens", "20", "--device", "cpu"])
     b = samples(capsys, ["--checkpoint", str(run_dir / "best.pt"), "--max_new_tokens", "20", "--device", "cpu"])
     assert a == b
+
+
+def test_sample_says_which_checkpoint_it_samples_and_whether_the_run_went_on(run_dir, tmp_path, capsys):
+    import shutil
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    best = torch.load(run / "best.pt", weights_only=True)
+    said = f"sampling {run / 'best.pt'}: iteration {best['iter']}, val loss {best['best_val_loss']:.4f}, the run's best"
+    log = run / "log.csv"
+    log.write_text(f"{train.LOG_HEADER}\n{best['iter']},1.0,{best['best_val_loss']},0.001,100,1.0\n")
+    argv = ["--out_dir", str(run), "--max_new_tokens", "5", "--device", "cpu"]
+    assert sample.main(argv) == 0
+    assert capsys.readouterr().err == said + "\n"
+    with open(log, "a") as f:  # the run went on, and its val loss rose: it began to overfit
+        f.write(f"{best['iter'] + 8},0.5,9.0,0.001,100,2.0\n")
+    assert sample.main(argv) == 0
+    assert capsys.readouterr().err == (f"{said}; the run went on to iteration {best['iter'] + 8}, val loss 9.0000 "
+                                       f"(--checkpoint {run / 'latest.pt'} samples that)\n")
+    log.write_text("not a log\n")  # whatever the log holds, sampling goes on
+    assert sample.main(argv) == 0
+    assert capsys.readouterr().err == said + "\n"
