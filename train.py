@@ -341,6 +341,7 @@ class Run:
     data_generator: torch.Generator  # draws the training batches; the same in every process
     iter: int = 0                    # steps done
     best_val: float = float("inf")
+    last_val: Optional[float] = None  # the val loss of this command's last evaluation
     elapsed_before: float = 0.0      # training time of the runs this one resumes
     extended_at: Optional[tuple] = None  # see decay_left
     last_saved: Optional[int] = None     # the iteration of latest.pt, once there is one
@@ -546,6 +547,7 @@ def evaluate(run, lr, tokens_per_sec):
         except OSError as e:
             raise UserError(f"cannot write {log_path} ({e.strerror}) — free some disk space or fix the "
                             f"permissions, then resume with --resume") from None
+    run.last_val = losses["val"]
     if run.iter == 0:  # the untrained model: nothing worth saving
         return
     is_best = losses["val"] < run.best_val  # the same in every process: the losses were summed over all
@@ -556,6 +558,16 @@ def evaluate(run, lr, tokens_per_sec):
             save_checkpoint(run.out_dir / "best.pt", state)
         save_checkpoint(run.out_dir / "latest.pt", state)
     run.last_saved = run.iter
+
+
+def overfitting_note(best_val, last_val):
+    """A note if the run ended with its val loss clearly above its best. The evaluation windows
+    are the same every time, so a rise is the model's doing, not the luck of a draw."""
+    if last_val is None or last_val <= 1.02 * best_val:
+        return None
+    return (f"note: the val loss ended at {last_val:.4f}, {last_val / best_val - 1:.0%} above its best: the model "
+            f"has begun to learn its training text by heart (overfitting). best.pt keeps the best; for what helps, "
+            f"see docs/training.md")
 
 
 def print_shapes(run):
@@ -621,6 +633,8 @@ def main(argv=None):
         bar.close()
 
     run.say(f"best val loss {run.best_val:.4f} nats per char = {run.best_val / math.log(2):.4f} bits per char")
+    if note := overfitting_note(run.best_val, run.last_val):
+        run.say(note)
     run.say(f"wall time {time.perf_counter() - t_start:.1f} s (evaluation {run.eval_seconds:.1f} s of it)")
     run.say(f"checkpoints: {run.out_dir / 'best.pt'} (best val, for sample.py), "
             f"{run.out_dir / 'latest.pt'} (for --resume)")

@@ -486,3 +486,10 @@ def test_a_checkpoint_of_an_earlier_layout_is_refused_by_name(run_dir, data_dir,
     checkpoint.save_checkpoint(run / "latest.pt", ckpt)
     with pytest.raises(UserError, match="was written by an earlier version of this repo"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "20"])
+
+
+def test_a_run_that_ends_above_its_best_val_loss_says_it_overfits():
+    assert train.overfitting_note(2.0, None) is None  # this command evaluated nothing
+    assert train.overfitting_note(2.0, 2.0) is None and train.overfitting_note(2.0, 2.04) is None  # within 2%
+    note = train.overfitting_note(2.0018, 2.1678)
+    assert note.startswith("note: the val loss ended at 2.1678, 8% above its best") and "docs/training.md" in note
