@@ -429,10 +429,11 @@ def setup(preset, resume, overrides, new_run=True, training=True):
         extend_schedule(run, TrainConfig(**ckpt["train_config"]))
         configure_groups(run.optimizer, cfg)  # these flags may have changed
     if dist.is_initialized():  # averages the gradients over the processes during backward
-        # broadcast_buffers=False: the only buffers are rotary's fixed tables, and broadcasting them
-        # would cost a collective per forward, one a process that skips an evaluation batch never joins
-        run.model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None,
-                                            broadcast_buffers=False)
+        run.model = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None)
+        # no buffer broadcast before each forward: the only buffers are rotary's fixed tables, and it would
+        # cost a collective per forward, one a process that skips an evaluation batch never joins. (Set here,
+        # not as the constructor's flag, which torch 2.13 deprecates, while older torch lacks its successor.)
+        run.model.broadcast_buffers = False
         run.no_sync = run.model.no_sync
     if use_compile:
         run.model = torch.compile(run.model, mode=cfg.compile_mode)
