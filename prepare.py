@@ -23,6 +23,7 @@ import os
 import shlex
 import sys
 import time
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -135,9 +136,10 @@ def read_text(path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
+        utf8 = path.with_name(f"{path.stem}-utf8{path.suffix}")
         raise UserError(
-            f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — "
-            f"re-save it as UTF-8, for example with `iconv -t utf-8`") from None
+            f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — re-save it as UTF-8; from Latin-1, "
+            f"for example: iconv -f latin1 -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write first: a marker, not text
     if "\r\n" in text:  # Windows line ends would make "\r" a character the model must learn to write
         text = text.replace("\r\n", "\n")
@@ -173,8 +175,17 @@ def encode(text, chars):
     unknown = sorted(set(text) - stoi.keys())
     if unknown:
         raise UserError(f"the prompt has characters not in the model's vocabulary: "
-                        f"{' '.join(repr(c) for c in unknown)} — leave them out")
+                        f"{' '.join(shown(c) for c in unknown)} — leave them out")
     return [stoi[c] for c in text]
+
+
+def shown(c):
+    """A character for a message: beyond ASCII, with its code point and name, because some are
+    invisible alone (a combining accent) and some look like others (Cyrillic а, Latin a)."""
+    if c.isascii():
+        return repr(c)
+    name = unicodedata.name(c, "")
+    return f"{c!r} (U+{ord(c):04X}{' ' + name if name else ''})"
 
 
 def decode(ids, chars):
@@ -239,18 +250,22 @@ def load_data(data_dir):
     return vocab, splits
 
 
-def check_out_dir(out_dir, source_sha256):
-    """Refuse to overwrite data that was prepared from a different text."""
-    if (Path(out_dir) / "vocab.json").is_file() and load_vocab(out_dir).get("source_sha256") != source_sha256:
-        raise UserError(
-            f"{out_dir} already holds data prepared from another text — "
-            f"choose another --out_dir, or delete {out_dir} first")
+def check_out_dir(out_dir, source_sha256, source_name):
+    """Refuse to overwrite data that was prepared from a different text (or an edited one: a run
+    trained on the old data may still need it)."""
+    if not is_prepared(out_dir):
+        return
+    vocab = load_vocab(out_dir)
+    if vocab.get("source_sha256") != source_sha256:
+        other = f"another version of {source_name}" if vocab.get("source") == source_name else "another text"
+        raise UserError(f"{out_dir} already holds data prepared from {other} — "
+                        f"choose another --out_dir, or delete {out_dir} first")
 
 
 def prepare(text, out_dir, source_sha256, source_name):
     """Encode `text`, split it 90/10 and write train.bin, val.bin and vocab.json."""
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, source_sha256)
+    check_out_dir(out_dir, source_sha256, source_name)
     make_dir(out_dir)
 
     t0 = time.perf_counter()
@@ -302,7 +317,10 @@ def main(argv=None):
     else:
         default_dir = DEFAULT_DATA_DIR
         path = Path(args.out_dir or default_dir) / "input.txt"
-        check_out_dir(path.parent, SHAKESPEARE_SHA256)
+        check_out_dir(path.parent, SHAKESPEARE_SHA256, path.name)
+        if is_prepared(path.parent):  # (from a download, or from a copy given with --input): no network needed
+            print(f"{path.parent} already holds tiny-shakespeare, prepared; nothing to do")
+            return 0
         download(args.url, path, SHAKESPEARE_SHA256, SHAKESPEARE_BYTES)
         text, sha = read_text(path)
     out_dir = args.out_dir or default_dir

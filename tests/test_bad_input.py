@@ -65,7 +65,9 @@ CASES = [
      "no such file: texts/play.tx — did you mean --input texts/play.txt?", None),
     ("prepare-empty-input", prepare, ["--input", "texts/empty.txt"], "has only 0 characters", None),
     ("prepare-binary-input", prepare, ["--input", "texts/photo.bin"], "contains NUL bytes, so it looks binary", None),
-    ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"], "is not valid UTF-8 (byte 3, line 1)", None),
+    ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"],
+     "is not valid UTF-8 (byte 3, line 1) — re-save it as UTF-8; from Latin-1, for example: "
+     "iconv -f latin1 -t utf-8 texts/latin1.txt > texts/latin1-utf8.txt", None),
     ("prepare-out-dir-has-other-data", prepare, ["--input", "texts/digits.txt", "--out_dir", "data"],
      "data already holds data prepared from another text", None),
     ("prepare-download-target-taken", prepare, ["--out_dir", "mine"], "mine/input.txt exists but is not the expected",

@@ -59,6 +59,14 @@ def test_build_vocab_matches_python():
     assert ids.tolist() == [chars.index(c) for c in text]
 
 
+def test_an_unknown_character_is_named_so_that_an_invisible_one_shows():
+    with pytest.raises(UserError) as e:
+        prepare.encode("Cafe\u0301 \u0430 ~", list("Cafe "))  # a combining accent, a Cyrillic a
+    assert str(e.value) == ("the prompt has characters not in the model's vocabulary: '~' "
+                            "'\u0301' (U+0301 COMBINING ACUTE ACCENT) 'а' (U+0430 CYRILLIC SMALL LETTER A) "
+                            "— leave them out")
+
+
 def test_wide_vocabulary_gets_uint32():
     # more than 65,536 distinct characters do not fit uint16 (surrogates are not characters)
     text = "".join(chr(c) for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c <= 0xDFFF)
@@ -193,6 +201,31 @@ def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
     vocab, train, val = read_bins(out)
     assert len(train) + len(val) == len(server.payload)
     assert (out / "input.txt").read_bytes() == server.payload
+
+
+
+def test_shakespeare_prepared_from_a_local_copy_needs_no_download(server, tmp_path, monkeypatch, capsys):
+    """The README's `python prepare.py`, run again where tiny-shakespeare was prepared with
+    --input (no network): the data is there, so nothing is fetched or written."""
+    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
+    local, out = tmp_path / "shakespeare.txt", tmp_path / "d"
+    local.write_bytes(server.payload)
+    assert prepare.main(["--input", str(local), "--out_dir", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
+    assert capsys.readouterr().out == f"{out} already holds tiny-shakespeare, prepared; nothing to do\n"
+    assert server.hits == 0 and {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_an_edited_text_is_not_prepared_over_its_old_data(corpus, tmp_path):
+    text, out = tmp_path / "play.txt", tmp_path / "d"
+    text.write_text(corpus.read_text())
+    assert prepare.main(["--input", str(text), "--out_dir", str(out)]) == 0
+    with open(text, "a") as f:
+        f.write("ROMEO:\nOne more line.\n")
+    with pytest.raises(UserError, match=f"{out} already holds data prepared from another version of play.txt — "):
+        prepare.main(["--input", str(text), "--out_dir", str(out)])
 
 
 def test_the_printed_next_command_works_as_printed(corpus, run_dir, tmp_path, monkeypatch, capsys):

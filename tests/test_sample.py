@@ -109,7 +109,8 @@ def test_generating_three_windows(run_dir, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--prompt", "JULIET: ¿qué?"], "'¿' 'é'"),
+    (["--prompt", "JULIET: ¿qué?"], r"'¿' \(U\+00BF INVERTED QUESTION MARK\) 'é' \(U\+00E9 LATIN SMALL LETTER E "
+                                     r"WITH ACUTE\)"),
     (["--temperature", "-0.5"], "--temperature -0.5 must be 0 or more"),
     (["--temperature", "nan"], "--temperature nan must be 0 or more"),
     (["--top_k", "0"], "--top_k 0 must be at least 1"),
