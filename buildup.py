@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from cli import ArgumentParser, UserError, pick_device, run_cli
+from cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
 from config import TrainConfig
 from model import GPTConfig, build_model
 from optim import make_optimizer
@@ -213,7 +213,7 @@ def climb(rungs, sizes, splits, chars, device, args):
 
 
 def parse_args(argv):
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--data_dir", default="data/shakespeare", help="prepared data (python prepare.py)")
     parser.add_argument("--out_dir", help="where ladder.csv and ladder.png go (default: out/buildup/<sizes>)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")

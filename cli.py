@@ -65,10 +65,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """--help adds each flag's default, except where its help already says it or there is none."""
+    """--help adds each flag's default, except where its help already says it, where there is
+    none, or where the flag takes no value (--quick: off unless given)."""
 
     def _get_help_string(self, action):
-        if action.default is None or "(default" in (action.help or ""):
+        if action.default is None or action.nargs == 0 or "(default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 

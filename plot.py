@@ -14,8 +14,10 @@ or beside log.csv).
 import csv
 import json
 import math
+import re
 import string
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -54,7 +56,21 @@ def save(path, write):
 
 
 def save_png(fig, path):
-    save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    """Write fig as a PNG. Characters the font has no glyph for (CJK, emoji) are drawn as boxes:
+    one note says which, where matplotlib would warn once per character."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+    boxes = []
+    for w in caught:
+        if glyph := re.match(r"Glyph (\d+) .*missing from font", str(w.message)):
+            boxes.append(chr(int(glyph.group(1))))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if boxes:
+        shown = " ".join(sorted(set(boxes)))
+        print(f"note: the font has no glyph for {len(set(boxes))} character(s), drawn as boxes: {shown}",
+              file=sys.stderr)
 
 
 def read_log(path):

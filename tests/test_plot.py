@@ -82,3 +82,16 @@ def test_a_bigram_has_nothing_to_draw(data_dir, tmp_path):
     shown = r"best\.pt holds a bigram model, which has no attention .* --out_dir or --checkpoint"
     with pytest.raises(UserError, match=shown):
         plot.main(["embeddings", "--out_dir", str(out)])
+
+
+def test_characters_the_font_lacks_get_one_note_not_a_warning_each(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    plt = plot.pyplot()
+    with matplotlib.rc_context({"font.family": "DejaVu Sans"}):  # matplotlib's own font: no CJK in it
+        fig = plt.figure()
+        fig.text(0.5, 0.5, "KING 日本 日")
+        plot.save_png(fig, tmp_path / "cjk.png")
+    err = capsys.readouterr().err
+    assert err == "note: the font has no glyph for 2 character(s), drawn as boxes: 日 本\n"
+    assert (tmp_path / "cjk.png").read_bytes().startswith(PNG_MAGIC)
