@@ -63,10 +63,10 @@ def save_png(fig, path):
         save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
     boxes = []
     for w in caught:
-        if glyph := re.match(r"Glyph (\d+) .*missing from font", str(w.message)):
+        if glyph := re.match(r"Glyph (\d+) .*missing from (current )?font", str(w.message)):
             boxes.append(chr(int(glyph.group(1))))
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        else:  # any other warning goes on, through the user's own filters
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if boxes:
         shown = " ".join(sorted(set(boxes)))
         print(f"note: the font has no glyph for {len(set(boxes))} character(s), drawn as boxes: {shown}",

@@ -138,8 +138,9 @@ def read_text(path):
         line = raw[: e.start].count(b"\n") + 1
         utf8 = path.with_name(f"{path.stem}-utf8{path.suffix}")
         raise UserError(
-            f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — re-save it as UTF-8; from Latin-1, "
-            f"for example: iconv -f latin1 -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}") from None
+            f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — re-save it as UTF-8; from Windows-1252 "
+            f"(most older Windows text), for example: "
+            f"iconv -f cp1252 -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write first: a marker, not text
     if "\r\n" in text:  # Windows line ends would make "\r" a character the model must learn to write
         text = text.replace("\r\n", "\n")
@@ -250,22 +251,30 @@ def load_data(data_dir):
     return vocab, splits
 
 
-def check_out_dir(out_dir, source_sha256, source_name):
-    """Refuse to overwrite data that was prepared from a different text (or an edited one: a run
+def check_out_dir(out_dir, source_sha256):
+    """Refuse to overwrite data that was prepared from a different text (an edited one too: a run
     trained on the old data may still need it)."""
     if not is_prepared(out_dir):
         return
     vocab = load_vocab(out_dir)
     if vocab.get("source_sha256") != source_sha256:
-        other = f"another version of {source_name}" if vocab.get("source") == source_name else "another text"
-        raise UserError(f"{out_dir} already holds data prepared from {other} — "
-                        f"choose another --out_dir, or delete {out_dir} first")
+        raise UserError(f"{out_dir} already holds data prepared from a different text ({vocab.get('source')}; "
+                        f"an edited file counts as different) — choose another --out_dir, or delete {out_dir} first")
+
+
+def is_whole(data_dir):
+    """Prepared, and the bins agree with vocab.json: load_data finds nothing to fix."""
+    try:
+        load_data(data_dir)
+        return True
+    except UserError:
+        return False
 
 
 def prepare(text, out_dir, source_sha256, source_name):
     """Encode `text`, split it 90/10 and write train.bin, val.bin and vocab.json."""
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, source_sha256, source_name)
+    check_out_dir(out_dir, source_sha256)
     make_dir(out_dir)
 
     t0 = time.perf_counter()
@@ -297,6 +306,14 @@ def prepare(text, out_dir, source_sha256, source_name):
     return vocab
 
 
+def print_next(data_dir):
+    """The train.py command for data outside the default folder, with its own run folder too
+    (out/ may hold another text's run)."""
+    if not is_default_data_dir(data_dir):
+        run_dir = Path("out") / Path(data_dir).resolve().name
+        print(f"next: python train.py --data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(str(run_dir))}")
+
+
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=HelpFormatter)
@@ -317,17 +334,16 @@ def main(argv=None):
     else:
         default_dir = DEFAULT_DATA_DIR
         path = Path(args.out_dir or default_dir) / "input.txt"
-        check_out_dir(path.parent, SHAKESPEARE_SHA256, path.name)
-        if is_prepared(path.parent):  # (from a download, or from a copy given with --input): no network needed
-            print(f"{path.parent} already holds tiny-shakespeare, prepared; nothing to do")
+        check_out_dir(path.parent, SHAKESPEARE_SHA256)
+        if is_whole(path.parent):  # from a download, or from a copy given with --input: no network needed
+            print(f"{path.parent} already holds tiny-shakespeare, prepared and whole; nothing to do")
+            print_next(path.parent)
             return 0
         download(args.url, path, SHAKESPEARE_SHA256, SHAKESPEARE_BYTES)
         text, sha = read_text(path)
     out_dir = args.out_dir or default_dir
     prepare(text, out_dir, sha, path.name)
-    if not is_default_data_dir(out_dir):  # its own run folder too: out/ may hold another text's run
-        run_dir = Path("out") / Path(out_dir).resolve().name
-        print(f"next: python train.py --data_dir {shlex.quote(str(out_dir))} --out_dir {shlex.quote(str(run_dir))}")
+    print_next(out_dir)
     return 0
 
 

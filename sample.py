@@ -35,15 +35,15 @@ def read_prompt_file(path):
 
 def what_is_sampled(path, ckpt):
     """One line on which checkpoint this samples, and from how far into its run. A best.pt
-    whose run went on past it (the val loss rose since: overfitting) points to its latest.pt."""
+    whose run went on past it (its val loss did not improve after) points to its latest.pt."""
     line = f"sampling {path}: iteration {ckpt['iter']:,}"
     if path.name != "best.pt":
         return line
     line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
     last = last_evaluation(path.parent / "log.csv")
     if last and last[0] > ckpt["iter"] and (path.parent / "latest.pt").is_file():
-        line += (f"; the run went on to iteration {last[0]:,}, val loss {last[1]:.4f} "
-                 f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples that)")
+        line += (f"; the run's last evaluation, at iteration {last[0]:,}, gave {last[1]:.4f} "
+                 f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples the run's last state)")
     return line
 
 

@@ -341,7 +341,8 @@ class Run:
     data_generator: torch.Generator  # draws the training batches; the same in every process
     iter: int = 0                    # steps done
     best_val: float = float("inf")
-    last_val: Optional[float] = None  # the val loss of this command's last evaluation
+    last_losses: Optional[dict] = None   # this command's last evaluation, and
+    losses_at_best: Optional[dict] = None  # its best one: {"train": ..., "val": ...}
     elapsed_before: float = 0.0      # training time of the runs this one resumes
     extended_at: Optional[tuple] = None  # see decay_left
     last_saved: Optional[int] = None     # the iteration of latest.pt, once there is one
@@ -548,10 +549,12 @@ def evaluate(run, lr, tokens_per_sec):
         except OSError as e:
             raise UserError(f"cannot write {log_path} ({e.strerror}) — free some disk space or fix the "
                             f"permissions, then resume with --resume") from None
-    run.last_val = losses["val"]
+    run.last_losses = losses
     if run.iter == 0:  # the untrained model: nothing worth saving
         return
     is_best = losses["val"] < run.best_val  # the same in every process: the losses were summed over all
+    if is_best:
+        run.losses_at_best = losses
     run.best_val = min(run.best_val, losses["val"])
     state = make_checkpoint(run)  # every process: it gathers their random states
     if run.rank == 0:  # best first: killed between the two, a resume redoes this evaluation and both agree
@@ -561,14 +564,16 @@ def evaluate(run, lr, tokens_per_sec):
     run.last_saved = run.iter
 
 
-def overfitting_note(best_val, last_val):
-    """A note if the run ended with its val loss clearly above its best. The evaluation windows
-    are the same every time, so a rise is the model's doing, not the luck of a draw."""
-    if last_val is None or last_val <= 1.02 * best_val:
+def overfitting_note(run):
+    """A note if this command's last evaluation found the val loss clearly above its best one
+    while the train loss went on falling. Within one command every evaluation scores the same
+    windows, so the rise is the model's doing, not the luck of a draw."""
+    best, last = run.losses_at_best, run.last_losses
+    if best is None or last["val"] <= 1.02 * best["val"] or last["train"] >= best["train"]:
         return None
-    return (f"note: the val loss ended at {last_val:.4f}, {last_val / best_val - 1:.0%} above its best: the model "
-            f"has begun to learn its training text by heart (overfitting). best.pt keeps the best; for what helps, "
-            f"see docs/training.md")
+    return (f"note: the val loss ended at {last['val']:.4f}, {last['val'] / best['val'] - 1:.0%} above its best, "
+            f"while the train loss went on falling: the model has begun to learn its training text by heart "
+            f"(overfitting). best.pt keeps the best; for what helps, see docs/training.md")
 
 
 def print_shapes(run):
@@ -634,7 +639,7 @@ def main(argv=None):
         bar.close()
 
     run.say(f"best val loss {run.best_val:.4f} nats per char = {run.best_val / math.log(2):.4f} bits per char")
-    if note := overfitting_note(run.best_val, run.last_val):
+    if note := overfitting_note(run):
         run.say(note)
     run.say(f"wall time {time.perf_counter() - t_start:.1f} s (evaluation {run.eval_seconds:.1f} s of it)")
     run.say(f"checkpoints: {run.out_dir / 'best.pt'} (best val, for sample.py), "

@@ -66,10 +66,11 @@ CASES = [
     ("prepare-empty-input", prepare, ["--input", "texts/empty.txt"], "has only 0 characters", None),
     ("prepare-binary-input", prepare, ["--input", "texts/photo.bin"], "contains NUL bytes, so it looks binary", None),
     ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"],
-     "is not valid UTF-8 (byte 3, line 1) — re-save it as UTF-8; from Latin-1, for example: "
-     "iconv -f latin1 -t utf-8 texts/latin1.txt > texts/latin1-utf8.txt", None),
+     "is not valid UTF-8 (byte 3, line 1) — re-save it as UTF-8; from Windows-1252 (most older Windows text), "
+     "for example: iconv -f cp1252 -t utf-8 texts/latin1.txt > texts/latin1-utf8.txt", None),
     ("prepare-out-dir-has-other-data", prepare, ["--input", "texts/digits.txt", "--out_dir", "data"],
-     "data already holds data prepared from another text", None),
+     "data already holds data prepared from a different text (play.txt; an edited file counts as different)",
+     None),
     ("prepare-download-target-taken", prepare, ["--out_dir", "mine"], "mine/input.txt exists but is not the expected",
      write("mine/input.txt", b"my own notes\n")),
     ("prepare-input-is-a-folder", prepare, ["--input", "texts"], "texts is a folder, not a file", None),

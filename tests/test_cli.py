@@ -82,11 +82,15 @@ def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
 @pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.py", "bench.py train", "babygpt.py",
                                      "buildup.py", "plot.py explore", "model.py"])
 def test_help(command, tmp_path):
-    """Every --help works, shows no "(default: None)", and says a flag's default once."""
+    """Every --help works, shows no "(default: None)" or "(default: False)" (of a flag that takes
+    no value), and says a flag's default once."""
     p = run(*command.split(), "--help", cwd=tmp_path)
     assert p.returncode == 0 and "--" in p.stdout
     shown = " ".join(p.stdout.split())  # argparse wraps lines
     assert "(default: None)" not in shown and not re.search(r"\(default[^)]*\) \(default", shown)
+    assert "(default: False)" not in shown
+    if command == "buildup.py":
+        assert "(default: data/shakespeare)" in shown and "(default: 1337)" in shown
     if command in ("train.py", "bench.py train"):  # both show the values of the preset a run would get
         preset = config.default_preset("auto")
         assert f"(default: {config.PRESETS[preset]['batch_size']}, from preset {preset})" in shown

@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_same_text_again_is_fine_other_text_is_refused(corpus, tmp_path):
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     other = tmp_path / "other.txt"
     other.write_text("something else entirely. " * 100)
-    with pytest.raises(UserError, match="already holds data prepared from another text"):
+    with pytest.raises(UserError, match="already holds data prepared from a different text"):
         prepare.main(["--input", str(other), "--out_dir", str(out)])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
@@ -203,7 +204,6 @@ def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
     assert (out / "input.txt").read_bytes() == server.payload
 
 
-
 def test_shakespeare_prepared_from_a_local_copy_needs_no_download(server, tmp_path, monkeypatch, capsys):
     """The README's `python prepare.py`, run again where tiny-shakespeare was prepared with
     --input (no network): the data is there, so nothing is fetched or written."""
@@ -214,7 +214,8 @@ def test_shakespeare_prepared_from_a_local_copy_needs_no_download(server, tmp_pa
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     capsys.readouterr()
     assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
-    assert capsys.readouterr().out == f"{out} already holds tiny-shakespeare, prepared; nothing to do\n"
+    said = f"{out} already holds tiny-shakespeare, prepared and whole; nothing to do\n"
+    assert capsys.readouterr().out.startswith(said)
     assert server.hits == 0 and {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -224,8 +225,28 @@ def test_an_edited_text_is_not_prepared_over_its_old_data(corpus, tmp_path):
     assert prepare.main(["--input", str(text), "--out_dir", str(out)]) == 0
     with open(text, "a") as f:
         f.write("ROMEO:\nOne more line.\n")
-    with pytest.raises(UserError, match=f"{out} already holds data prepared from another version of play.txt — "):
+    with pytest.raises(UserError, match=re.escape(f"{out} already holds data prepared from a different text "
+                                                  f"(play.txt; an edited file counts as different) — ")):
         prepare.main(["--input", str(text), "--out_dir", str(out)])
+
+
+def test_prepared_data_cut_short_is_made_whole_again(server, tmp_path, monkeypatch, capsys):
+    """load_data says "run prepare.py again" for damaged bins: that run must not take the
+    folder as prepared and do nothing."""
+    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
+    monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))
+    out = tmp_path / "d"
+    assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
+    whole = (out / "val.bin").read_bytes()
+    (out / "input.txt").unlink()  # as if prepared from a local copy: the text must come again
+    with open(out / "val.bin", "r+b") as f:
+        f.truncate(10)
+    with pytest.raises(UserError, match="run prepare.py again"):
+        prepare.load_data(out)
+    capsys.readouterr()
+    assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
+    assert "nothing to do" not in capsys.readouterr().out and server.hits == 2
+    assert (out / "val.bin").read_bytes() == whole
 
 
 def test_the_printed_next_command_works_as_printed(corpus, run_dir, tmp_path, monkeypatch, capsys):

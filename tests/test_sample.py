@@ -216,8 +216,8 @@ def test_sample_says_which_checkpoint_it_samples_and_whether_the_run_went_on(run
     with open(log, "a") as f:  # the run went on, and its val loss rose: it began to overfit
         f.write(f"{best['iter'] + 8},0.5,9.0,0.001,100,2.0\n")
     assert sample.main(argv) == 0
-    assert capsys.readouterr().err == (f"{said}; the run went on to iteration {best['iter'] + 8}, val loss 9.0000 "
-                                       f"(--checkpoint {run / 'latest.pt'} samples that)\n")
+    assert capsys.readouterr().err == (f"{said}; the run's last evaluation, at iteration {best['iter'] + 8}, gave "
+                                       f"9.0000 (--checkpoint {run / 'latest.pt'} samples the run's last state)\n")
     log.write_text("not a log\n")  # whatever the log holds, sampling goes on
     assert sample.main(argv) == 0
     assert capsys.readouterr().err == said + "\n"

@@ -488,8 +488,31 @@ def test_a_checkpoint_of_an_earlier_layout_is_refused_by_name(run_dir, data_dir,
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "20"])
 
 
-def test_a_run_that_ends_above_its_best_val_loss_says_it_overfits():
-    assert train.overfitting_note(2.0, None) is None  # this command evaluated nothing
-    assert train.overfitting_note(2.0, 2.0) is None and train.overfitting_note(2.0, 2.04) is None  # within 2%
-    note = train.overfitting_note(2.0018, 2.1678)
-    assert note.startswith("note: the val loss ended at 2.1678, 8% above its best") and "docs/training.md" in note
+def test_the_overfitting_note_needs_val_up_and_train_down():
+    from types import SimpleNamespace
+    def note(best, last):
+        return train.overfitting_note(SimpleNamespace(losses_at_best=best, last_losses=last))
+    best = {"train": 0.58, "val": 2.0018}
+    assert note(None, {"train": 0.3, "val": 2.5}) is None  # no best in this command (a resume, say)
+    assert note(best, {"train": 0.32, "val": 2.04}) is None  # within 2%
+    assert note(best, {"train": 0.60, "val": 2.1678}) is None  # both rose: not memorising, something else
+    said = note(best, {"train": 0.32, "val": 2.1678})
+    assert said.startswith("note: the val loss ended at 2.1678, 8% above its best, while the train loss went on "
+                           "falling") and "docs/training.md" in said
+
+
+def test_a_run_that_ends_overfitting_says_so(data_dir, tmp_path, monkeypatch, capsys):
+    args = TINY + ["--data_dir", str(data_dir)]
+    assert train.main(args + ["--out_dir", str(tmp_path / "plain")]) == 0
+    assert "overfitting" not in capsys.readouterr().out
+    real, calls = train.estimate_loss, []
+
+    def val_up_at_the_end(*a, **kw):  # the last of TINY's evaluations (0, 4, 8, 12) as if memorising
+        losses = real(*a, **kw)
+        calls.append(losses)
+        return {**losses, "val": losses["val"] * 1.1} if len(calls) == 4 else losses
+    monkeypatch.setattr(train, "estimate_loss", val_up_at_the_end)
+    assert train.main(args + ["--out_dir", str(tmp_path / "memorising")]) == 0
+    assert calls[3]["train"] < calls[2]["train"] and calls[2]["val"] < calls[1]["val"]  # as the test assumes
+    rise = 1.1 * calls[3]["val"] / calls[2]["val"] - 1
+    assert f"{rise:.0%} above its best, while the train loss went on falling" in capsys.readouterr().out
