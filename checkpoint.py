@@ -15,8 +15,10 @@ loading one can never run code. It holds:
     rng                  the random states (rng_states): data, dropout per process, numpy, Python
 
 Writes are atomic (a temp file renamed into place), so a crash never leaves half a file.
+Beside a run's checkpoints, train.py writes log.csv, one row per evaluation; read_log reads it.
 """
 
+import csv
 import os
 import random
 import shlex
@@ -167,6 +169,22 @@ def holds_a_run(folder, names=("best.pt", "latest.pt")):
 
 def is_a_checkpoint_file(path):
     return os.path.isfile(path) and Path(path).suffix == ".pt"
+
+
+def read_log(path):
+    """log.csv -> (iterations, train losses, val losses)."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in rows]
+    except FileNotFoundError:
+        raise UserError(f"no training log at {path} — train first with `python train.py`, "
+                        f"or point --out_dir at a run") from None
+    except (KeyError, ValueError, TypeError):
+        raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None
+    if not points:
+        raise UserError(f"{path} has no evaluations yet — train for at least one --eval_interval")
+    return tuple(zip(*points))
 
 
 def checkpoint_path(checkpoint=None, out_dir="out"):

@@ -11,7 +11,6 @@ any browser opens, offline. Each goes to --save (default: beside the checkpoint 
 or beside log.csv).
 """
 
-import csv
 import json
 import math
 import re
@@ -24,7 +23,7 @@ import torch
 
 from model import Bigram, Recorder
 from cli import ArgumentParser, UserError, run_cli, write_atomically
-from checkpoint import load_model
+from checkpoint import load_model, read_log
 from prepare import decode, encode, start_char
 
 
@@ -61,32 +60,15 @@ def save_png(fig, path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
-    boxes = []
+    boxes = set()
     for w in caught:
         if glyph := re.match(r"Glyph (\d+) .*missing from (current )?font", str(w.message)):
-            boxes.append(chr(int(glyph.group(1))))
+            boxes.add(chr(int(glyph.group(1))))
         else:  # any other warning goes on, through the user's own filters
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if boxes:
-        shown = " ".join(sorted(set(boxes)))
-        print(f"note: the font has no glyph for {len(set(boxes))} character(s), drawn as boxes: {shown}",
-              file=sys.stderr)
-
-
-def read_log(path):
-    """log.csv -> (iterations, train losses, val losses)."""
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in rows]
-    except FileNotFoundError:
-        raise UserError(f"no training log at {path} — train first with `python train.py`, "
-                        f"or point --out_dir at a run") from None
-    except (KeyError, ValueError, TypeError):
-        raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None
-    if not points:
-        raise UserError(f"{path} has no evaluations yet — train for at least one --eval_interval")
-    return tuple(zip(*points))
+        print(f"note: the font has no glyph for {len(boxes)} character(s), drawn as boxes: "
+              f"{' '.join(sorted(boxes))}", file=sys.stderr)
 
 
 def plot_loss(args, plt):

@@ -10,14 +10,13 @@ the model's KV cache (GPT.stream); --no_cache uses the simple GPT.generate inste
 A single sample is printed as it is generated.
 """
 
-import csv
 import shlex
 import sys
 from pathlib import Path
 
 import torch
 
-from checkpoint import load_model
+from checkpoint import load_model, read_log
 from cli import ArgumentParser, HelpFormatter, UserError, parse_bool, pick_device, run_cli
 from prepare import decode, encode, start_char
 
@@ -50,11 +49,10 @@ def what_is_sampled(path, ckpt):
 def last_evaluation(log_path):
     """(iteration, val loss) of the last row of a run's log.csv, or None."""
     try:
-        with open(log_path, newline="") as f:
-            row = list(csv.DictReader(f))[-1]
-        return int(row["iter"]), float(row["val_loss"])
-    except (OSError, IndexError, KeyError, ValueError):  # no log, an empty one, or not ours
+        iters, _, val = read_log(log_path)
+    except (UserError, OSError):  # no log, an empty one, one not ours, or one we may not read
         return None
+    return iters[-1], val[-1]
 
 
 def parse_args(argv):
