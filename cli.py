@@ -81,9 +81,11 @@ def run_cli(main, argv=None):
         sys.stdout.flush()  # a pipe holds the output back until here; a reader gone by now is caught below
         return code
     except UserError as e:
-        if os.environ.get("RANK", "0") != "0":  # under torchrun every process meets the same mistake:
-            time.sleep(3)  # process 0 says it, torchrun then stops the rest; a mistake of this one alone
-        print(f"error: {e}", file=sys.stderr)  # is still said, 3 s later
+        # under torchrun every process meets the same mistake: the others wait, so that process 0
+        # says it and torchrun then stops the rest; a mistake of one process alone is still said, 3 s later
+        if os.environ.get("RANK", "0") != "0":
+            time.sleep(3)
+        print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

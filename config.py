@@ -39,7 +39,7 @@ class TrainConfig:
     lr: Annotated[float, "peak learning rate, reached after warmup"] = 1e-3
     min_lr: Annotated[float, "learning rate at the end of the cosine decay"] = 1e-4
     warmup_iters: Annotated[int, "steps of linear warmup from 0 to lr"] = 100
-    weight_decay: Annotated[float, "AdamW weight decay, applied to 2-D weights only"] = 0.1
+    weight_decay: Annotated[float, "weight decay (AdamW's and Muon's), applied to 2-D weights only"] = 0.1
     beta1: Annotated[float, "AdamW beta1"] = 0.9
     beta2: Annotated[float, "AdamW beta2"] = 0.99
     grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0

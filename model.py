@@ -7,7 +7,8 @@ References:
 3) "Using the Output Embedding to Improve Language Models", Press & Wolf 2016: the tied head.
 
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
-nh = n_head, hs = head size (C // nh), V = vocab_size, S = positions in the KV cache.
+nh = n_head, hs = head size (C // nh), V = vocab_size, S = number of keys each query can see
+(T in training; with a KV cache, the cached positions plus T).
 
 Generating text comes twice: `generate` runs the whole context for every new
 character (simple, and the reference), `stream` keeps a KV cache and feeds one
@@ -37,12 +38,12 @@ class GPTConfig:
     vocab_size: Annotated[int, "number of distinct characters (set from the data)"] = 65
     n_layer: Annotated[int, "number of transformer blocks"] = 6
     n_head: Annotated[int, "attention heads per block; must divide n_embd"] = 6
-    n_embd: Annotated[int, "width of the residual stream (C)"] = 384
+    n_embd: Annotated[int, "width (C): the vector each position carries through the blocks, the residual stream"] = 384
     dropout: Annotated[float, "dropout probability during training"] = 0.0
     bias: Annotated[bool, "use biases in the Linear and LayerNorm layers"] = False
     attention: Annotated[str, "'sdpa' (fused PyTorch kernel) or 'manual' (written out)"] = "sdpa"
     model: Annotated[str, "'gpt' (the transformer) or 'bigram' (a lookup table: the baseline to beat)"] = "gpt"
-    # levers for speed (issue: time to a target loss); the classic recipe keeps them off
+    # levers for speed (docs/speed.md: time to a target loss); the classic recipe keeps them off
     position: Annotated[str, "'learned' (a vector per position, GPT-2) or 'rotary' (RoPE: q and k turned "
                         "by an angle that grows with the position)"] = "learned"
     qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
@@ -115,7 +116,12 @@ def causal_mask(T_q, T_k, device=None):
 
 
 class CausalSelfAttention(nn.Module):
-    """Each position looks back at itself and earlier positions, in n_head heads at once."""
+    """Each position looks back at itself and earlier positions, in n_head heads at once.
+
+    Every position makes a query (what it is looking for), a key (what it offers) and a
+    value (what it passes on). Query i scores the keys of positions 0..i (q . k), the softmax
+    of the scores says how much of each value position i takes, and their sum is its output.
+    """
 
     def __init__(self, config, layer_idx=0):
         super().__init__()
@@ -134,6 +140,8 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x, cache=None, rotary=None):
+        """x (B, T, C) -> (B, T, C). cache: a KV cache when generating (this layer's slot grows
+        by T); rotary: the (cos, sin) angles of these T positions, or None for learned positions."""
         B, T, C = x.shape
         qkv = self.c_attn(x)  # (B, T, 3C)
         record("attn: c_attn(x), q k v side by side", qkv, "B, T, 3C")
@@ -163,7 +171,7 @@ class CausalSelfAttention(nn.Module):
             y = self.sdpa_attention(q, k, v, mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side again
         record("attn: heads joined again", y, "B, T, C")
-        return self.resid_dropout(self.c_proj(y))
+        return self.resid_dropout(self.c_proj(y))  # (B, T, C): back into the residual stream
 
     def manual_attention(self, q, k, v, mask=None):
         """softmax(q kᵀ / √hs, future masked out) v, spelled out step by step.
@@ -174,7 +182,7 @@ class CausalSelfAttention(nn.Module):
         T, S, hs = q.size(-2), k.size(-2), q.size(-1)
         att = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, S): how much t attends to s
         record("attn: scores q @ k^T / sqrt(hs)", att, "B, nh, T, S")
-        mask = causal_mask(T, S, q.device) if mask is None else mask  # (T, S)
+        mask = causal_mask(T, S, q.device) if mask is None else mask  # (T, S), or a StaticKVCache's (1, S)
         record("attn: causal mask", mask, "T, S")
         att = att.masked_fill(~mask, float("-inf"))  # no peeking at the future
         att = F.softmax(att, dim=-1)  # each row sums to 1
@@ -209,7 +217,7 @@ class ReLUSquared(nn.Module):
 
 def rotary_angles(config, device=None):
     """cos and sin (block_size, hs/2) for rotary position embeddings (Su et al. 2021, "RoFormer").
-    Channel pair i of a head turns by position x theta_i, theta_i = 10000^(-2i/hs): fast turns
+    Channel pair i of a head turns by position * theta_i, theta_i = 10000^(-2i/hs): fast turns
     for fine position, slow ones for coarse. q.k then depends only on how far apart two
     positions are."""
     hs = config.n_embd // config.n_head
@@ -219,8 +227,9 @@ def rotary_angles(config, device=None):
 
 
 def apply_rotary(x, cos, sin):
-    """Turn each channel pair (x1[i], x2[i]) of x (B, nh, T, hs) by the angle for its position
-    (cos, sin: (T, hs/2))."""
+    """Turn each channel pair of x (B, nh, T, hs) by the angle for its position (cos, sin: (T, hs/2)).
+    Pair i is channel i with channel i + hs/2 (the head split in halves, not neighbours 2i, 2i+1
+    as in the RoFormer paper): the same rotation, with channels in another order."""
     x1, x2 = x.float().chunk(2, dim=-1)  # 2 x (B, nh, T, hs/2)
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)
 
@@ -262,9 +271,10 @@ class Block(nn.Module):
         self.mlp = MLP(config) if config.mlp else None
 
     def forward(self, x, cache=None, rotary=None):
-        x = self.join(x, self.attn(self.ln_1(x), cache, rotary))  # tokens talk to each other
+        """x (B, T, C) -> (B, T, C); cache and rotary go to the attention (see its forward)."""
+        x = self.join(x, self.attn(self.ln_1(x), cache, rotary))  # (B, T, C): tokens talk to each other
         if self.mlp is not None:
-            x = self.join(x, self.mlp(self.ln_2(x)))  # each token thinks on its own
+            x = self.join(x, self.mlp(self.ln_2(x)))  # (B, T, C): each token thinks on its own
         return x
 
     def join(self, x, update):
@@ -349,6 +359,8 @@ def lm_loss(logits, targets):
 
 
 class GPT(LanguageModel):
+    """Token embedding (+ position embedding) -> n_layer Blocks -> a final LayerNorm -> the tied
+    head: idx (B, T) -> logits (B, T, V), and the loss when targets are given."""
 
     def __init__(self, config):
         super().__init__()
@@ -416,13 +428,13 @@ class GPT(LanguageModel):
             record("x = tok + pos", x, "B, T, C")
         else:  # the angles of these positions, for attention to turn q and k by
             rotary = self.rotary_cos[positions], self.rotary_sin[positions]  # 2 x (T, hs/2)
-        x = self.transformer.drop(x)
+        x = self.transformer.drop(x)  # (B, T, C)
         for block in self.transformer.h:
             x = block(x, cache, rotary)  # (B, T, C)
             record("block output", x, "B, T, C")
         if cache is not None:
             cache.length += T
-        x = self.transformer.ln_f(x)
+        x = self.transformer.ln_f(x)  # (B, T, C)
         logits = self.lm_head(x)  # (B, T, V): a score for every possible next character
         record("logits = lm_head(ln_f(x))", logits, "B, T, V")
         return logits, lm_loss(logits, targets)
@@ -439,7 +451,7 @@ class Bigram(LanguageModel):
         self.table = nn.Embedding(config.vocab_size, config.vocab_size)  # (V, V)
         nn.init.zeros_(self.table.weight)  # start uniform: every character equally likely
 
-    def num_params(self, non_embedding=False):
+    def num_params(self, non_embedding=False):  # (GPT's signature; a table has no position embedding)
         return self.table.weight.numel()
 
     def forward(self, idx, targets=None, cache=None):

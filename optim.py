@@ -134,7 +134,8 @@ class Muon(torch.optim.Optimizer):
                     buf.lerp_(grad, blend)  # buf = momentum * buf + (1 - momentum) * grad
                     ahead.append(grad.lerp(buf, momentum))  # Nesterov: look one step ahead
                 update = orthogonalize(torch.stack(ahead))  # (n, rows, cols): n matrices at once
-                scale = max(1.0, rows / cols) ** 0.5  # tall: rows get less each
+                # tall: an orthogonal update's rows are short (mean norm² cols/rows), so scale them up
+                scale = max(1.0, rows / cols) ** 0.5
                 for p, u in zip(params, update):
                     if keep is None:
                         p.mul_(1 - lr * group["weight_decay"])

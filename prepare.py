@@ -7,7 +7,7 @@ A character-level model needs no tokenizer library: every distinct character
 in the text gets an integer id (its rank in sorted order), and the text becomes
 one long array of ids. We write three files into the output directory:
 
-    train.bin   the first 90% of the ids, raw little-endian integers
+    train.bin   the first 90% of the ids, raw integers in the machine's byte order
     val.bin     the last 10%, for measuring how well the model generalises
     vocab.json  the characters in id order, the integer dtype, the counts and
                 the sha256 of the source text, so the bins can always be decoded
@@ -176,11 +176,11 @@ def encode(text, chars):
     unknown = sorted(set(text) - stoi.keys())
     if unknown:
         raise UserError(f"the prompt has characters not in the model's vocabulary: "
-                        f"{' '.join(shown(c) for c in unknown)} — leave them out")
+                        f"{' '.join(char_label(c) for c in unknown)} — leave them out")
     return [stoi[c] for c in text]
 
 
-def shown(c):
+def char_label(c):
     """A character for a message: beyond ASCII, with its code point and name, because some are
     invisible alone (a combining accent) and some look like others (Cyrillic а, Latin a)."""
     if c.isascii():
@@ -205,7 +205,7 @@ def is_default_data_dir(path):
 
 
 def load_vocab(data_dir):
-    """Read vocab.json from a prepared data directory (the reader of what main() writes)."""
+    """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
     path = Path(data_dir) / "vocab.json"
     if not path.is_file():
         how = ("python prepare.py" if is_default_data_dir(data_dir)
@@ -227,7 +227,7 @@ def is_prepared(folder):
 
 
 def load_data(data_dir):
-    """-> (vocab dict, {'train': ids, 'val': ids}) with the ids memory-mapped, not read."""
+    """-> (vocab dict, {'train': ids, 'val': ids}), the ids memory-mapped (read once here, to check them)."""
     vocab = load_vocab(data_dir)
     splits = {}
     for split in ("train", "val"):
@@ -272,7 +272,7 @@ def is_whole(data_dir):
 
 
 def prepare(text, out_dir, source_sha256, source_name):
-    """Encode `text`, split it 90/10 and write train.bin, val.bin and vocab.json."""
+    """Encode `text`, split it 90/10 and write train.bin, val.bin and vocab.json. -> the vocab dict"""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, source_sha256)
     make_dir(out_dir)

@@ -106,7 +106,7 @@ def main(argv=None):
     device = pick_device(args.device)
 
     model = model.eval().to(device)
-    idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (N, T)
+    idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    generator=torch.Generator(device).manual_seed(args.seed))
     if args.cuda_graph and device.type != "cuda":

@@ -8,11 +8,13 @@
     python train.py --trace_shapes                   # print each tensor's shape in one forward pass
     torchrun --standalone --nproc_per_node=4 train.py --device cuda --grad_accum 4   # 4 GPUs, DDP
 
-Every field of TrainConfig (config.py) and GPTConfig (model.py) is a --flag. A value
+Every field of TrainConfig (config.py) and GPTConfig (model.py) is a --flag (but vocab_size,
+which comes from the data). A value
 comes from, in increasing priority: the dataclass default, the preset (or the
 checkpoint's config when resuming), the command line.
 
-Files in --out_dir: latest.pt (written at every evaluation and on Ctrl-C, for --resume),
+Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and on Ctrl-C,
+for --resume),
 best.pt (the best validation loss so far, for sample.py) and log.csv.
 
 Under torchrun, each process trains on its share of every step's batch through
@@ -136,7 +138,7 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 
 
 # ----------------------------------------------------------------------------
-# One training step, and evaluation
+# The learning-rate schedule, one training step, and evaluation
 
 
 def lr_at(it, cfg, extended_at=None):
@@ -208,7 +210,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
 
 @torch.no_grad()
 def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, world_size=1):
-    """Mean loss over eval_iters random windows per split, dropout off.
+    """Mean loss over eval_iters random batches of windows per split, dropout off.
 
     The windows come from their own generator, seeded the same every time: every
     evaluation scores the same text, so two evaluations compare like with like,
