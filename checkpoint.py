@@ -57,7 +57,7 @@ def make_checkpoint(run):
 def restore_checkpoint(run, ckpt):
     """Put a checkpoint's state back into a freshly built train.Run. -> notes on what could not
     be restored as it was."""
-    run.raw_model.load_state_dict(ckpt["model"])
+    load_weights(run.raw_model, ckpt["model"], run.out_dir / "latest.pt")
     run.optimizer.load_state_dict(ckpt["optimizer"])
     notes = []
     if run.scaler.is_enabled() and not ckpt["scaler"]:  # a float32 or bf16 run, resumed in float16
@@ -138,11 +138,27 @@ def load_checkpoint(path, missing_hint):
     return ckpt
 
 
-def model_from_checkpoint(ckpt):
-    """A loaded checkpoint -> the model it holds, weights in place (on the CPU, in training mode)."""
+def model_from_checkpoint(ckpt, path="the checkpoint"):
+    """A loaded checkpoint (read from path) -> the model it holds, weights in place (on the CPU,
+    in training mode)."""
     model = build_model(GPTConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
+    load_weights(model, ckpt["model"], path)
     return model
+
+
+def load_weights(model, weights, path):
+    """Strict: every tensor the model has, of the same shape, and no other. A mismatch means that
+    model.py has changed since the checkpoint at path was saved (a renamed layer, another width)."""
+    ours = model.state_dict()
+    differences = [f"model.py has {name}, the checkpoint does not" for name in ours if name not in weights]
+    differences += [f"the checkpoint has {name}, model.py does not" for name in weights if name not in ours]
+    differences += [f"{name} is {tuple(weights[name].shape)} in the checkpoint, {tuple(tensor.shape)} in model.py"
+                    for name, tensor in ours.items() if name in weights and weights[name].shape != tensor.shape]
+    if differences:
+        more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+        raise UserError(f"the weights in {path} do not fit model.py as it is now: {differences[0]}{more} — they "
+                        f"were saved by other model code: undo the change to model.py, or train a new run")
+    model.load_state_dict(weights)
 
 
 def load_model(checkpoint=None, out_dir="out"):
@@ -150,7 +166,7 @@ def load_model(checkpoint=None, out_dir="out"):
     the CPU in training mode, its checkpoint, the file it came from)."""
     path = checkpoint_path(checkpoint, out_dir)
     ckpt = load_checkpoint(path, lambda: no_checkpoint_hint(checkpoint, out_dir))
-    return model_from_checkpoint(ckpt), ckpt, path
+    return model_from_checkpoint(ckpt, path), ckpt, path
 
 
 def no_checkpoint_hint(checkpoint=None, out_dir="out"):

@@ -20,7 +20,7 @@ import torch
 
 from checkpoint import holds_a_run, load_checkpoint
 from cli import ArgumentParser, UserError, unless_a_typo
-from model import GPTConfig
+from model import ACTIVATIONS, GPTConfig
 
 
 @dataclass
@@ -167,7 +167,7 @@ def check_config(cfg, mcfg):
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     for settings, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
-                                    (mcfg, "position", ("learned", "rotary")), (mcfg, "activation", ("gelu", "relu2")),
+                                    (mcfg, "position", ("learned", "rotary")), (mcfg, "activation", tuple(ACTIVATIONS)),
                                     (cfg, "optimizer", ("adamw", "muon")), (cfg, "compile_mode", COMPILE_MODES)):
         if getattr(settings, name) not in allowed:
             choices = ", ".join(allowed[:-1]) + " or " + allowed[-1]

@@ -47,7 +47,7 @@ class GPTConfig:
     position: Annotated[str, "'learned' (a vector per position, GPT-2) or 'rotary' (RoPE: q and k turned "
                         "by an angle that grows with the position)"] = "learned"
     qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
-    activation: Annotated[str, "MLP nonlinearity: 'gelu' or 'relu2' (relu, squared)"] = "gelu"
+    activation: Annotated[str, "MLP nonlinearity: 'gelu' or 'relu2' (relu, squared)"] = "gelu"  # (ACTIVATIONS)
     # the ideas buildup.py switches on one at a time, as in "Let's build GPT"; all on is the GPT
     mlp: Annotated[bool, "a feed-forward layer (MLP) after attention in every block"] = True
     residual: Annotated[bool, "residual connections: each block adds its update to x (x + f(x)) "
@@ -215,6 +215,10 @@ class ReLUSquared(nn.Module):
         return F.relu(x).square()
 
 
+# --activation's choices: to try another nonlinearity, add it here and pass its name
+ACTIVATIONS = {"gelu": nn.GELU, "relu2": ReLUSquared}
+
+
 def rotary_angles(config, device=None):
     """cos and sin (block_size, hs/2) for rotary position embeddings (Su et al. 2021, "RoFormer").
     Channel pair i of a head turns by position * theta_i, theta_i = 10000^(-2i/hs): fast turns
@@ -240,8 +244,9 @@ class MLP(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        assert config.activation in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}"
         self.activation = config.activation
-        self.act = nn.GELU() if config.activation == "gelu" else ReLUSquared()
+        self.act = ACTIVATIONS[config.activation]()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -364,6 +369,7 @@ class GPT(LanguageModel):
 
     def __init__(self, config):
         super().__init__()
+        assert config.position in ("learned", "rotary"), "position must be 'learned' or 'rotary'"
         self.config = config
         parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding
         if config.position == "learned":
@@ -382,9 +388,10 @@ class GPT(LanguageModel):
         self.apply(self._init_weights)
         # GPT-2: the projections that write into the residual stream get a smaller
         # std, so the stream's variance does not grow with depth (2 per block)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        for block in self.transformer.h:
+            for writer in (block.attn, block.mlp):
+                if writer is not None:  # (buildup.py's early rungs have no MLP)
+                    nn.init.normal_(writer.c_proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
     def _init_weights(module):

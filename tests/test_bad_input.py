@@ -52,6 +52,24 @@ def future_checkpoint(work):
     torch.save(ckpt, work / "future.pt")
 
 
+def edit_weights(source, target, edit):
+    """A checkpoint whose weights no longer fit model.py: what renaming a layer, or changing a
+    width, in the code does to the checkpoints saved before."""
+    def setup(work):
+        ckpt = torch.load(work / source, weights_only=True)
+        edit(ckpt["model"])
+        torch.save(ckpt, work / target)
+    return setup
+
+
+def rename_c_fc(weights):  # model.py's MLP.c_fc, called fc_in when the run was saved
+    weights["transformer.h.0.mlp.fc_in.weight"] = weights.pop("transformer.h.0.mlp.c_fc.weight")
+
+
+def narrow_c_fc(weights):  # saved when the MLP widened 3x, not 4x
+    weights["transformer.h.0.mlp.c_fc.weight"] = weights["transformer.h.0.mlp.c_fc.weight"][:96]
+
+
 class Evil:
     """Unpickling this runs a command: what a malicious checkpoint would do."""
     def __reduce__(self):
@@ -145,6 +163,11 @@ CASES = [
      "the run in run is at iteration 12 and --max_iters is 8, so there is nothing to train", None),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
+    ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
+                                                       "--max_iters", "24"],
+     "the weights in run/latest.pt do not fit model.py as it is now: transformer.h.0.mlp.c_fc.weight is (96, 32) "
+     "in the checkpoint, (128, 32) in model.py — they were saved by other model code: undo the change to model.py, "
+     "or train a new run", edit_weights("run/latest.pt", "run/latest.pt", narrow_c_fc)),
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
@@ -162,6 +185,10 @@ CASES = [
      "so it cannot be read — sample from --checkpoint run/latest.pt instead, or use a backup",
      truncate("run/best.pt", 20000)),
     ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),
+    ("sample-model-code-changed", sample, ["--checkpoint", "renamed.pt"],
+     "the weights in renamed.pt do not fit model.py as it is now: model.py has transformer.h.0.mlp.c_fc.weight, "
+     "the checkpoint does not (and 1 more) — they were saved by other model code",
+     edit_weights("run/best.pt", "renamed.pt", rename_c_fc)),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 or more", None),
     ("sample-zero-top-k", sample, ["--out_dir", "run", "--top_k", "0"], "--top_k 0 must be at least 1", None),

@@ -103,9 +103,12 @@ def test_head_is_tied_and_init_follows_gpt2():
         elif "ln" in name and name.endswith("weight"):
             assert torch.all(p == 1)
             continue
-        else:  # biases
+        elif name.endswith("bias"):
             assert torch.all(p == 0), name
             continue
+        else:
+            pytest.fail(f"a parameter this test does not know: {name} (it knows wte, wpe, c_attn, c_fc, c_proj, "
+                        f"ln_* and biases) — after renaming a layer in model.py, rename it here too")
         assert abs(p.std().item() - expected) < 0.1 * expected, name
 
 
@@ -215,6 +218,20 @@ def test_rotary_has_no_position_weights_and_relu2_squares():
     assert model_module.ReLUSquared()(x).tolist() == [0.0, 0.0, 9.0]
 
 
+def test_an_unknown_lever_is_refused_not_read_as_another():
+    """Code that builds a GPTConfig by hand gets no command-line check, so the model checks too:
+    'relu' must not quietly become relu2, nor 'rope' rotary."""
+    with pytest.raises(AssertionError, match="activation must be one of gelu, relu2"):
+        GPT(tiny(activation="relu"))
+    with pytest.raises(AssertionError, match="position must be"):
+        GPT(tiny(position="rope"))
+    model_module.ACTIVATIONS["relu"] = torch.nn.ReLU  # how to try another: the comment above ACTIVATIONS
+    try:
+        assert isinstance(GPT(tiny(activation="relu")).transformer.h[0].mlp.act, torch.nn.ReLU)
+    finally:
+        del model_module.ACTIVATIONS["relu"]
+
+
 def test_classic_shape_is_unchanged_by_the_levers():
     """The `shakespeare` preset's model: the same parameter names and count as before the levers."""
     import config
@@ -222,5 +239,7 @@ def test_classic_shape_is_unchanged_by_the_levers():
     keys = list(model.state_dict())
     assert keys[:2] == ["transformer.wte.weight", "transformer.wpe.weight"] and len(keys) == 2 + 6 * 6 + 2
     assert model.num_params() == 10_745_088 and model.num_params(non_embedding=True) == 10_646_784
-    assert isinstance(model.transformer.h[0].mlp.act, torch.nn.GELU)
+    assert isinstance(model.transformer.h[0].mlp.act, torch.nn.GELU), (
+        "the shakespeare preset is nanoGPT's recipe, with GELU: try another nonlinearity as a new entry of "
+        "model.ACTIVATIONS and --activation NAME, which leaves this preset as it is")
     assert not model.transformer.h[0].attn.qk_norm
