@@ -425,10 +425,11 @@ def main(argv=None):
     t.add_argument("--warmup", type=int, default=5, help="untimed steps first (compiling happens here)")
     t.add_argument("--target", type=float, help="train until the val loss reaches this, and report the time")
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
-    t.add_argument("--nan_check", type=parse_bool, default=True,
+    t.add_argument("--nan_check", type=parse_bool, default=True, nargs="?", const=True, metavar="BOOL",
                    help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
     preset = preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
-    add_flags(t, TrainConfig, preset=preset, preset_values=PRESETS[preset])
+    # train.py's flags, but --out_dir: a benchmark writes no checkpoints or log
+    add_flags(t, TrainConfig, skip={"out_dir"}, preset=preset, preset_values=PRESETS[preset])
     add_flags(t, GPTConfig, skip={"vocab_size"}, preset=preset, preset_values=PRESETS[preset])
     u = commands.add_parser("suite", help="every GPU measurement, one process each, logs saved",
                             formatter_class=HelpFormatter)

@@ -82,6 +82,9 @@ def plot_loss(args, plt):
     ax.grid(alpha=0.3)
     ax.legend()
     save_png(fig, args.save or Path(args.out_dir) / "loss.png")
+    if len(iters) < 4:  # a short run, or a long --eval_interval: a straight line says little
+        print(f"note: log.csv holds {len(iters)} evaluation(s), so the curve has as many points — for more, train "
+              f"with a smaller --eval_interval (e.g. {max(1, iters[-1] // 10)})", file=sys.stderr)
 
 
 def load_gpt(args):

@@ -35,6 +35,22 @@ def test_default_picture_goes_beside_the_run(run_dir, tmp_path):
     assert (run / "loss.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_a_short_log_gets_a_note(run_dir, tmp_path, capsys):
+    """A run shorter than --eval_interval logs only its first and last evaluations."""
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = (run_dir / "log.csv").read_text().splitlines(keepends=True)
+    assert len(lines) == 1 + 4  # header, then iterations 0, 4, 8, 12: no note
+    (run / "log.csv").write_text("".join(lines))
+    assert plot.main(["loss", "--out_dir", str(run)]) == 0
+    assert "note" not in capsys.readouterr().err
+    (run / "log.csv").write_text("".join(lines[:2] + lines[-1:]))
+    assert plot.main(["loss", "--out_dir", str(run)]) == 0
+    assert ("note: log.csv holds 2 evaluation(s), so the curve has as many points — for more, train with a smaller "
+            "--eval_interval (e.g. 1)") in capsys.readouterr().err
+
+
 def test_without_matplotlib_it_says_what_to_install(run_dir, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` sees when it is absent
     assert run_cli(plot.main, ["loss", "--out_dir", str(run_dir)]) == 2
