@@ -26,7 +26,7 @@ import sys
 import time
 import warnings
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -141,9 +141,20 @@ def load_checkpoint(path, missing_hint):
 def model_from_checkpoint(ckpt, path="the checkpoint"):
     """A loaded checkpoint (read from path) -> the model it holds, weights in place (on the CPU,
     in training mode)."""
-    model = build_model(GPTConfig(**ckpt["model_config"]))
+    model = build_model(saved_model_config(ckpt, path))
     load_weights(model, ckpt["model"], path)
     return model
+
+
+def saved_model_config(ckpt, path):
+    """The checkpoint's GPTConfig. A setting that model.py's GPTConfig no longer has is refused:
+    the model it described cannot be built. (A setting added since gets its default.)"""
+    known = {f.name for f in fields(GPTConfig)}
+    gone = [name for name in ckpt["model_config"] if name not in known]
+    if gone:
+        raise UserError(f"{path} has model settings that model.py's GPTConfig no longer has ({', '.join(gone)}) — "
+                        f"they were saved by other model code: undo the change to model.py, or train a new run")
+    return GPTConfig(**ckpt["model_config"])
 
 
 def load_weights(model, weights, path):
@@ -154,10 +165,11 @@ def load_weights(model, weights, path):
     differences += [f"the checkpoint has {name}, model.py does not" for name in weights if name not in ours]
     differences += [f"{name} is {tuple(weights[name].shape)} in the checkpoint, {tuple(tensor.shape)} in model.py"
                     for name, tensor in ours.items() if name in weights and weights[name].shape != tensor.shape]
-    if differences:
-        more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
-        raise UserError(f"the weights in {path} do not fit model.py as it is now: {differences[0]}{more} — they "
-                        f"were saved by other model code: undo the change to model.py, or train a new run")
+    if differences:  # (two: a renamed layer shows both its names)
+        more = f" (and {len(differences) - 2} more)" if len(differences) > 2 else ""
+        raise UserError(f"the weights in {path} do not fit model.py as it is now: {'; '.join(differences[:2])}"
+                        f"{more} — they were saved by other model code: undo the change to model.py, or train a "
+                        f"new run")
     model.load_state_dict(weights)
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 
 import torch
 
-from checkpoint import holds_a_run, load_checkpoint
+from checkpoint import holds_a_run, load_checkpoint, saved_model_config
 from cli import ArgumentParser, UserError, unless_a_typo
 from model import ACTIVATIONS, GPTConfig
 
@@ -126,7 +126,10 @@ def build_config(preset, resume, overrides):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "
                             f"the optimizer groups and random states it needs to resume — start a new run "
                             f"(sample.py still reads it)")
+        saved_model_config(ckpt, out_dir / "latest.pt")  # refuses a setting that model.py no longer has
         values = {**ckpt["train_config"], **ckpt["model_config"]}
+        # the run goes on in the folder it was read from, even if it was trained in another (then moved)
+        values["out_dir"] = overrides.get("out_dir", TrainConfig.out_dir)
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values
         given = {**PRESETS.get(preset, {}), **overrides}

@@ -7,8 +7,8 @@ References:
 3) "Using the Output Embedding to Improve Language Models", Press & Wolf 2016: the tied head.
 
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
-nh = n_head, hs = head size (C // nh), V = vocab_size, S = number of keys each query can see
-(T in training; with a KV cache, the cached positions plus T).
+nh = n_head, hs = head size (C // nh), V = vocab_size, S = the keys' positions: T without a
+KV cache, the cached positions plus T with one (block_size for a StaticKVCache, masked).
 
 Generating text comes twice: `generate` runs the whole context for every new
 character (simple, and the reference), `stream` keeps a KV cache and feeds one
@@ -47,7 +47,8 @@ class GPTConfig:
     position: Annotated[str, "'learned' (a vector per position, GPT-2) or 'rotary' (RoPE: q and k turned "
                         "by an angle that grows with the position)"] = "learned"
     qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
-    activation: Annotated[str, "MLP nonlinearity: 'gelu' or 'relu2' (relu, squared)"] = "gelu"  # (ACTIVATIONS)
+    activation: Annotated[str, "MLP nonlinearity, a name in model.ACTIVATIONS: 'gelu', 'relu2' "
+                          "(relu, squared)"] = "gelu"
     # the ideas buildup.py switches on one at a time, as in "Let's build GPT"; all on is the GPT
     mlp: Annotated[bool, "a feed-forward layer (MLP) after attention in every block"] = True
     residual: Annotated[bool, "residual connections: each block adds its update to x (x + f(x)) "

@@ -9,13 +9,11 @@
     torchrun --standalone --nproc_per_node=4 train.py --device cuda --grad_accum 4   # 4 GPUs, DDP
 
 Every field of TrainConfig (config.py) and GPTConfig (model.py) is a --flag (but vocab_size,
-which comes from the data). A value
-comes from, in increasing priority: the dataclass default, the preset (or the
-checkpoint's config when resuming), the command line.
+which comes from the data). A value comes from, in increasing priority: the dataclass default,
+the preset (or the checkpoint's config when resuming), the command line.
 
-Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and on Ctrl-C,
-for --resume),
-best.pt (the best validation loss so far, for sample.py) and log.csv.
+Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and on Ctrl-C, for
+--resume), best.pt (the best validation loss so far, for sample.py) and log.csv.
 
 Under torchrun, each process trains on its share of every step's batch through
 DistributedDataParallel; only process 0 writes files and prints.

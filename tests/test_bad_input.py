@@ -70,6 +70,16 @@ def narrow_c_fc(weights):  # saved when the MLP widened 3x, not 4x
     weights["transformer.h.0.mlp.c_fc.weight"] = weights["transformer.h.0.mlp.c_fc.weight"][:96]
 
 
+def edit_config(source, target):
+    """A checkpoint with a model setting that model.py's GPTConfig lacks: what removing a setting
+    from the code does to the checkpoints saved before."""
+    def setup(work):
+        ckpt = torch.load(work / source, weights_only=True)
+        ckpt["model_config"]["swiglu"] = True
+        torch.save(ckpt, work / target)
+    return setup
+
+
 class Evil:
     """Unpickling this runs a command: what a malicious checkpoint would do."""
     def __reduce__(self):
@@ -187,8 +197,11 @@ CASES = [
     ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),
     ("sample-model-code-changed", sample, ["--checkpoint", "renamed.pt"],
      "the weights in renamed.pt do not fit model.py as it is now: model.py has transformer.h.0.mlp.c_fc.weight, "
-     "the checkpoint does not (and 1 more) — they were saved by other model code",
-     edit_weights("run/best.pt", "renamed.pt", rename_c_fc)),
+     "the checkpoint does not; the checkpoint has transformer.h.0.mlp.fc_in.weight, model.py does not — they were "
+     "saved by other model code", edit_weights("run/best.pt", "renamed.pt", rename_c_fc)),
+    ("sample-model-setting-gone", sample, ["--checkpoint", "gone.pt"],
+     "gone.pt has model settings that model.py's GPTConfig no longer has (swiglu) — they were saved by other model "
+     "code: undo the change to model.py, or train a new run", edit_config("run/best.pt", "gone.pt")),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 or more", None),
     ("sample-zero-top-k", sample, ["--out_dir", "run", "--top_k", "0"], "--top_k 0 must be at least 1", None),

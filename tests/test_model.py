@@ -225,9 +225,11 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
         GPT(tiny(activation="relu"))
     with pytest.raises(AssertionError, match="position must be"):
         GPT(tiny(position="rope"))
+    import config
     model_module.ACTIVATIONS["relu"] = torch.nn.ReLU  # how to try another: the comment above ACTIVATIONS
     try:
         assert isinstance(GPT(tiny(activation="relu")).transformer.h[0].mlp.act, torch.nn.ReLU)
+        config.check_config(*config.split_config({**config.PRESETS["bigram"], "activation": "relu"}))  # --activation
     finally:
         del model_module.ACTIVATIONS["relu"]
 

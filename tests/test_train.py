@@ -258,6 +258,16 @@ def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new"), "--resume"])
 
 
+def test_a_moved_run_resumes_where_it_is_now(data_dir, tmp_path, monkeypatch):
+    """The checkpoint keeps the --out_dir it was trained in; --resume goes on in the folder it read."""
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "first")]) == 0
+    (tmp_path / "first").rename(tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--resume", "--max_iters", "16"]) == 0  # out: the default
+    assert not (tmp_path / "first").exists()
+    assert torch.load(tmp_path / "out" / "latest.pt", weights_only=True)["iter"] == 16
+
+
 @pytest.mark.parametrize("levers", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]])
 def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypatch):
     """Ctrl-C mid-run, resume, and the losses and final weights match an uninterrupted run.
