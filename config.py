@@ -115,7 +115,8 @@ def split_config(values):
 def build_config(preset, resume, overrides):
     """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
     -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
-    out_dir = Path(overrides.get("out_dir", TrainConfig.out_dir))
+    out_dir_given = overrides.get("out_dir", TrainConfig.out_dir)
+    out_dir = Path(out_dir_given)
     ckpt, notes = None, []
     if resume:
         nothing = "there is nothing to resume; run without --resume"
@@ -129,7 +130,7 @@ def build_config(preset, resume, overrides):
         saved_model_config(ckpt, out_dir / "latest.pt")  # refuses a setting that model.py no longer has
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         # the run goes on in the folder it was read from, even if it was trained in another (then moved)
-        values["out_dir"] = overrides.get("out_dir", TrainConfig.out_dir)
+        values["out_dir"] = out_dir_given
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values
         given = {**PRESETS.get(preset, {}), **overrides}

@@ -46,38 +46,30 @@ def big_token_id(work):
         f.write(np.array([60000], dtype=np.uint16).tobytes())
 
 
-def future_checkpoint(work):
-    ckpt = torch.load(work / "run/best.pt", weights_only=True)
+def edit_checkpoint(source, target, edit):
+    """A copy of a run's checkpoint, changed by edit(ckpt): what a newer repo, or model code
+    changed since the run was saved, would meet."""
+    def setup(work):
+        ckpt = torch.load(work / source, weights_only=True)
+        edit(ckpt)
+        torch.save(ckpt, work / target)
+    return setup
+
+
+def rename_c_fc(ckpt):  # model.py's MLP.c_fc, called fc_in when the run was saved
+    ckpt["model"]["transformer.h.0.mlp.fc_in.weight"] = ckpt["model"].pop("transformer.h.0.mlp.c_fc.weight")
+
+
+def narrow_c_fc(ckpt):  # saved when the MLP widened 3x, not 4x
+    ckpt["model"]["transformer.h.0.mlp.c_fc.weight"] = ckpt["model"]["transformer.h.0.mlp.c_fc.weight"][:96]
+
+
+def add_a_setting(ckpt):  # saved when GPTConfig had a setting it has since lost
+    ckpt["model_config"]["swiglu"] = True
+
+
+def newer_version(ckpt):
     ckpt["version"] = 99
-    torch.save(ckpt, work / "future.pt")
-
-
-def edit_weights(source, target, edit):
-    """A checkpoint whose weights no longer fit model.py: what renaming a layer, or changing a
-    width, in the code does to the checkpoints saved before."""
-    def setup(work):
-        ckpt = torch.load(work / source, weights_only=True)
-        edit(ckpt["model"])
-        torch.save(ckpt, work / target)
-    return setup
-
-
-def rename_c_fc(weights):  # model.py's MLP.c_fc, called fc_in when the run was saved
-    weights["transformer.h.0.mlp.fc_in.weight"] = weights.pop("transformer.h.0.mlp.c_fc.weight")
-
-
-def narrow_c_fc(weights):  # saved when the MLP widened 3x, not 4x
-    weights["transformer.h.0.mlp.c_fc.weight"] = weights["transformer.h.0.mlp.c_fc.weight"][:96]
-
-
-def edit_config(source, target):
-    """A checkpoint with a model setting that model.py's GPTConfig lacks: what removing a setting
-    from the code does to the checkpoints saved before."""
-    def setup(work):
-        ckpt = torch.load(work / source, weights_only=True)
-        ckpt["model_config"]["swiglu"] = True
-        torch.save(ckpt, work / target)
-    return setup
 
 
 class Evil:
@@ -177,7 +169,7 @@ CASES = [
                                                        "--max_iters", "24"],
      "the weights in run/latest.pt do not fit model.py as it is now: transformer.h.0.mlp.c_fc.weight is (96, 32) "
      "in the checkpoint, (128, 32) in model.py — they were saved by other model code: undo the change to model.py, "
-     "or train a new run", edit_weights("run/latest.pt", "run/latest.pt", narrow_c_fc)),
+     "or train a new run", edit_checkpoint("run/latest.pt", "run/latest.pt", narrow_c_fc)),
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
@@ -194,14 +186,15 @@ CASES = [
     ("sample-truncated-checkpoint", sample, ["--out_dir", "run"], "run/best.pt was cut short (a copy that stopped?), "
      "so it cannot be read — sample from --checkpoint run/latest.pt instead, or use a backup",
      truncate("run/best.pt", 20000)),
-    ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99", future_checkpoint),
+    ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99",
+     edit_checkpoint("run/best.pt", "future.pt", newer_version)),
     ("sample-model-code-changed", sample, ["--checkpoint", "renamed.pt"],
      "the weights in renamed.pt do not fit model.py as it is now: model.py has transformer.h.0.mlp.c_fc.weight, "
      "the checkpoint does not; the checkpoint has transformer.h.0.mlp.fc_in.weight, model.py does not — they were "
-     "saved by other model code", edit_weights("run/best.pt", "renamed.pt", rename_c_fc)),
+     "saved by other model code", edit_checkpoint("run/best.pt", "renamed.pt", rename_c_fc)),
     ("sample-model-setting-gone", sample, ["--checkpoint", "gone.pt"],
      "gone.pt has model settings that model.py's GPTConfig no longer has (swiglu) — they were saved by other model "
-     "code: undo the change to model.py, or train a new run", edit_config("run/best.pt", "gone.pt")),
+     "code: undo the change to model.py, or train a new run", edit_checkpoint("run/best.pt", "gone.pt", add_a_setting)),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 or more", None),
     ("sample-zero-top-k", sample, ["--out_dir", "run", "--top_k", "0"], "--top_k 0 must be at least 1", None),
