@@ -129,6 +129,17 @@ def test_temperature_zero_is_argmax():
     assert sample_next(logits, temperature=0).tolist() == [[1], [0]]
 
 
+def test_temperature_sharpens_before_top_p_cuts():
+    """Dividing by 0.5 squares the probabilities (then renormalises): 0.5 and 0.3 become 0.685 and
+    0.247. The cut sees those, so top-p 0.6 keeps the likeliest alone (on the raw scores it kept two)."""
+    logits = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()
+    sharpened = torch.bincount(sample_next(logits.expand(20000, 4), temperature=0.5, generator=seeded()).flatten(),
+                               minlength=4)
+    assert math.isclose(sharpened[0] / 20000, 0.25 / 0.365, abs_tol=0.02)  # 0.5² / (0.5² + 0.3² + 0.15² + 0.05²)
+    cut = sample_next(logits.expand(2000, 4), temperature=0.5, top_p=0.6, generator=seeded())
+    assert cut.eq(0).all()
+
+
 def kept(logits):
     return [torch.isfinite(row).nonzero().flatten().tolist() for row in logits]
 

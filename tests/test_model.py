@@ -208,6 +208,22 @@ def test_rotary_scores_depend_only_on_distance():
     assert rotated.norm().item() == pytest.approx(q.norm().item())  # a rotation keeps lengths
 
 
+def test_positions_reach_the_attention():
+    """With one character repeated, only the positions tell the inputs apart. Learned positions
+    make the outputs differ along the window; rotary ones turn q and k both (one alone would not
+    do), so in the model itself a score depends only on the distance between query and key."""
+    repeated = torch.zeros(1, 12, dtype=torch.long)
+    torch.manual_seed(0)
+    logits, _ = GPT(tiny()).eval()(repeated)  # (1, 12, V)
+    assert not torch.allclose(logits[0, 0], logits[0, 5])
+    rotary = GPT(tiny(position="rotary", n_layer=1, n_head=1)).eval()
+    with torch.no_grad(), model_module.Recorder() as rec:
+        rotary(repeated)
+    scores = rec.get("attn: scores q @ k^T / sqrt(hs)")[0][0, 0]  # (T, S) of the one head
+    assert scores[5, 3].item() == pytest.approx(scores[9, 7].item(), rel=1e-4)  # both 2 apart
+    assert scores[5, 3].item() != pytest.approx(scores[5, 4].item(), rel=1e-3)
+
+
 def test_rotary_has_no_position_weights_and_relu2_squares():
     rotary = GPT(tiny(position="rotary"))
     assert "transformer.wpe.weight" not in rotary.state_dict()

@@ -93,6 +93,16 @@ def test_greedy_ignores_the_seed(run_dir, capsys):
     assert first == second  # greedy: every sample in the batch is the same text
 
 
+def test_sampling_turns_dropout_off(run_dir, tmp_path, capsys):
+    """A run trained with dropout samples without it: the same text as with no dropout at all."""
+    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+    ckpt["model_config"]["dropout"] = 0.5  # as --dropout 0.5 saves it; the weights are the same
+    torch.save(ckpt, tmp_path / "dropout.pt")
+    args = ["--temperature", "0", "--num_samples", "2", "--max_new_tokens", "20", "--device", "cpu"]
+    assert samples(capsys, args + ["--checkpoint", str(tmp_path / "dropout.pt")]) == \
+        samples(capsys, args + ["--checkpoint", str(run_dir / "best.pt")])
+
+
 def test_prompt_file(run_dir, tmp_path, capsys):
     path = tmp_path / "scene.txt"
     path.write_text("JULIET:\nWhat", encoding="utf-8")

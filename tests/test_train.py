@@ -173,6 +173,30 @@ def test_weight_decay_only_on_matrices():
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 
+def gradients_the_optimizer_sees(micro_steps, grad_clip):
+    """One train_step, every micro-batch the same batch -> the .grad tensors at optimizer.step."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=2, n_embd=16))
+    cfg = config.TrainConfig(optimizer="adamw", grad_clip=grad_clip)
+    optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
+    seen = []
+    optimizer.step = lambda: seen.append([p.grad.clone() for p in model.parameters()])
+    x = torch.randint(11, (4, 9), generator=torch.Generator().manual_seed(1))
+    train.train_step(model, optimizer, torch.amp.GradScaler("cpu", enabled=False), lambda: (x[:, :-1], x[:, 1:]),
+                     1e-3, cfg, train.nullcontext(), micro_steps, device=torch.device("cpu"))
+    return seen[0]
+
+
+def test_accumulation_averages_and_clipping_bounds_the_norm():
+    """Three micro-batches give the gradient of one (an average, not a sum, which would also make
+    clipping three times stricter), and grad_clip caps the norm the optimizer sees. Muon and AdamW
+    hardly notice a gradient's scale, so whole runs would not catch either going wrong."""
+    for one, three in zip(gradients_the_optimizer_sees(1, 0.0), gradients_the_optimizer_sees(3, 0.0), strict=True):
+        torch.testing.assert_close(three, one)
+    clipped = gradients_the_optimizer_sees(1, 1e-3)
+    assert torch.cat([g.flatten() for g in clipped]).norm().item() == pytest.approx(1e-3, rel=1e-4)
+
+
 def test_estimate_loss_is_repeatable_and_restores_train_mode():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=1, n_embd=8, dropout=0.5))
@@ -371,6 +395,9 @@ def test_muon_takes_the_block_matrices_and_adamw_the_rest():
         n for n, p in model.named_parameters() if p.dim() == 2 and n.startswith("transformer.h."))
     assert {names[id(p)] for p in kinds["decay"]["params"]} == {"transformer.wte.weight", "transformer.wpe.weight"}
     assert kinds["muon"]["lr_scale"] == pytest.approx(30) and kinds["no_decay"]["weight_decay"] == 0
+    assert kinds["muon"]["weight_decay"] == kinds["decay"]["weight_decay"] == 0.1
+    optim.set_lr(optimizer, 5e-4)  # half-way down the schedule: Muon's lr goes down with AdamW's
+    assert kinds["muon"]["lr"] == pytest.approx(0.015) and kinds["decay"]["lr"] == kinds["no_decay"]["lr"] == 5e-4
     assert isinstance(optimizer.state_dict()["optimizers"], list)
 
 
@@ -526,3 +553,16 @@ def test_a_run_that_ends_overfitting_says_so(data_dir, tmp_path, monkeypatch, ca
     assert calls[3]["train"] < calls[2]["train"] and calls[2]["val"] < calls[1]["val"]  # as the test assumes
     rise = 1.1 * calls[3]["val"] / calls[2]["val"] - 1
     assert f"{rise:.0%} above its best, while the train loss went on falling" in capsys.readouterr().out
+    assert torch.load(tmp_path / "memorising" / "best.pt", weights_only=True)["iter"] == 8  # not the worse 12
+
+
+def test_a_worse_evaluation_leaves_best_pt_alone(run_dir, data_dir, tmp_path, monkeypatch):
+    """Also across a resume, which must bring back the best val loss so far, not start it again."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    best = (run / "best.pt").read_bytes()
+    real = train.estimate_loss
+    monkeypatch.setattr(train, "estimate_loss", lambda *a, **kw: {**real(*a, **kw), "val": 99.0})
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "16"]) == 0
+    assert torch.load(run / "latest.pt", weights_only=True)["iter"] == 16
+    assert (run / "best.pt").read_bytes() == best
