@@ -348,6 +348,20 @@ def test_orthogonalize_evens_out_the_singular_values(shape):
     assert (optim.orthogonalize(G) * (U @ Vh)).sum() / min(shape) > 0.8  # and pointing the way U Vᵀ does
 
 
+@pytest.mark.parametrize("found_inf", [None, 0.0, 1.0], ids=["plain", "told-to-step", "told-to-skip"])
+def test_muon_decays_the_weights_apart_from_the_gradient(found_inf):
+    """With a zero gradient the update is zero, so the decoupled weight decay is all that moves the
+    weights: by a factor (1 - lr * weight_decay), in both of step's branches, and not when skipped."""
+    W = torch.nn.Parameter(torch.randn(8, 4, generator=torch.Generator().manual_seed(0)))
+    W.grad = torch.zeros_like(W)
+    optimizer = optim.Muon([W], lr=0.1, weight_decay=0.5)
+    if found_inf is not None:
+        optimizer.found_inf = torch.tensor(found_inf)  # as step_unless sets it
+    before = W.detach().clone()
+    optimizer.step()
+    torch.testing.assert_close(W.detach(), before * (1 - 0.1 * 0.5 if found_inf != 1.0 else 1.0))
+
+
 def test_muon_decreases_the_loss_on_a_toy_problem():
     torch.manual_seed(0)
     target = torch.randn(24, 16)
