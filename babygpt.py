@@ -92,6 +92,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.steps < 0:
         raise UserError(f"--steps {args.steps} must be 0 or more — e.g. --steps 300")
+    if Path(args.dot).suffix != ".dot":  # so that a slip (--dot out/run/best.pt) cannot overwrite another file
+        raise UserError(f"--dot {args.dot} must end in .dot — e.g. --dot {Path(args.dot).with_suffix('.dot')}")
     return args
 
 

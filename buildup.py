@@ -22,6 +22,7 @@ overwrites a real one).
 import csv
 import io
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,7 @@ def main(argv=None):
     out_dir = Path(args.out_dir or f"out/buildup/{name}")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()  # may we write there? Find out now, not after the climb
     except OSError as e:
         raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
 

@@ -19,6 +19,7 @@ Beside a run's checkpoints, train.py writes log.csv, one row per evaluation; rea
 """
 
 import csv
+import io
 import os
 import random
 import shlex
@@ -71,9 +72,15 @@ def restore_checkpoint(run, ckpt):
 
 
 def save_checkpoint(path, state):
-    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
+    """Write atomically: a crash mid-save leaves the previous checkpoint intact.
+
+    The checkpoint is serialised in memory first, so that the disk sees one plain write: a
+    full disk then raises OSError, which says why, where torch.save writing to the file
+    itself raises an unexplained RuntimeError ("unexpected pos")."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     try:
-        write_atomically(path, lambda f: torch.save(state, f))
+        write_atomically(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
         kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
         raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
@@ -204,10 +211,15 @@ def read_log(path):
     try:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
+        if rows and None in rows[-1].values():  # a last row cut short (a crash while it was appended)
+            rows.pop()
         points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in rows]
     except FileNotFoundError:
         raise UserError(f"no training log at {path} — train first with `python train.py`, "
                         f"or point --out_dir at a run") from None
+    except NotADirectoryError:  # --out_dir out/run/best.pt
+        raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "
+                        f"--out_dir {shlex.quote(str(path.parent.parent))}") from None
     except (KeyError, ValueError, TypeError):
         raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None
     if not points:
@@ -221,6 +233,9 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
     path = Path(checkpoint or out_dir)
     if not path.is_dir() and checkpoint:
         return path
+    if path.is_file():  # --out_dir out/run/best.pt: the file, given to the flag for a folder
+        raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint {shlex.quote(str(path))}, "
+                        f"or --out_dir {shlex.quote(str(path.parent))}")
     if checkpoint and not holds_a_run(path):
         raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
                         f"--checkpoint at a run's folder or a .pt file written by train.py")

@@ -35,6 +35,11 @@ class ArgumentParser(argparse.ArgumentParser):
             self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def parse_args(self, args=None, namespace=None):
+        # the shell turns ~ into your home folder in `--out_dir ~/runs`, but not in `--out_dir=~/runs`,
+        # which would make a folder named "~" here: for the flags that take a path, do what it would have done
+        args = [re.sub(r"^(--\w*(?:dir|input|checkpoint|file|save|dot|anchor)=)(~(?=/|$))",
+                       lambda m: m[1] + os.path.expanduser(m[2]), a)
+                for a in (sys.argv[1:] if args is None else args)]
         args, unknown = self.parse_known_args(args, namespace)
         if unknown:
             actions = list(self._actions)
@@ -61,6 +66,8 @@ class ArgumentParser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
     def error(self, message):
+        if flag := re.fullmatch(r"argument (--\w+).*: expected one argument", message):  # --prompt -ROMEO
+            raise UserError(f"{message} — give {flag[1]} a value (write one that starts with - as {flag[1]}=-...)")
         raise UserError(f"{message} — run with --help for the valid flags and values")
 
 
@@ -90,6 +97,10 @@ def run_cli(main, argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except UnicodeEncodeError as e:  # printing a character the output's encoding lacks (Windows: cp1252)
+        print(f"error: the output's encoding, {sys.stdout.encoding}, has no {ascii(e.object[e.start:e.end])} — set "
+              f"PYTHONIOENCODING=utf-8 and run again", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 141  # what a shell reports for a process ended by SIGPIPE

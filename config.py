@@ -12,6 +12,7 @@ measures the same presets, and buildup.py fills a TrainConfig for each rung of i
 
 import argparse
 import math
+import shlex
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Optional
@@ -120,6 +121,9 @@ def build_config(preset, resume, overrides):
     ckpt, notes = None, []
     if resume:
         nothing = "there is nothing to resume; run without --resume"
+        if (out_dir / "best.pt").is_file():  # latest.pt deleted, or a save that failed in between
+            best, latest = (shlex.quote(str(out_dir / name)) for name in ("best.pt", "latest.pt"))
+            nothing = f"only best.pt is there; to resume from it, copy it: cp {best} {latest}"
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
         ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's

@@ -246,6 +246,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    kind = ".html" if args.command == "explore" else ".png"
+    if args.save and Path(args.save).suffix.lower() != kind:  # a slip (--save out/best.pt) must not overwrite it
+        raise UserError(f"--save {args.save} must end in {kind} — e.g. --save {Path(args.save).with_suffix(kind)}")
     if args.command == "explore":  # a page, not a picture: no matplotlib needed
         write_explore(args)
         return 0

@@ -129,7 +129,14 @@ def read_text(path):
     if not path.exists():
         raise UserError(f"no such file: {path} — "
                         + unless_a_typo(path, "--input", os.path.isfile, "check the path you gave to --input"))
-    raw = path.read_bytes()  # also from a pipe: --input /dev/stdin < my.txt
+    try:
+        raw = path.read_bytes()  # also from a pipe: --input /dev/stdin < my.txt
+    except OSError as e:
+        raise UserError(f"cannot read {path} ({e.strerror}) — check its permissions") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte-order mark of UTF-16 (Notepad's "Unicode")
+        utf8 = path.with_name(f"{path.stem}-utf8{path.suffix}")
+        raise UserError(f"{path} is UTF-16, not UTF-8 — re-save it as UTF-8, for example: "
+                        f"iconv -f utf-16 -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}")
     if b"\x00" in raw:
         raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
     try:
@@ -283,8 +290,6 @@ def prepare(text, out_dir, source_sha256, source_name):
     train, val = ids[:n_train], ids[n_train:]
     seconds = time.perf_counter() - t0
 
-    write_atomically(out_dir / "train.bin", lambda f: f.write(train.tobytes()))
-    write_atomically(out_dir / "val.bin", lambda f: f.write(val.tobytes()))
     vocab = {
         "format": VOCAB_FORMAT,
         "version": VOCAB_VERSION,
@@ -298,7 +303,13 @@ def prepare(text, out_dir, source_sha256, source_name):
     }
     # vocab.json goes last: its presence means the bins beside it are complete
     payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8")
-    write_atomically(out_dir / "vocab.json", lambda f: f.write(payload))
+    try:
+        write_atomically(out_dir / "train.bin", lambda f: f.write(train.tobytes()))
+        write_atomically(out_dir / "val.bin", lambda f: f.write(val.tobytes()))
+        write_atomically(out_dir / "vocab.json", lambda f: f.write(payload))
+    except OSError as e:  # a full disk, a folder we may not write in
+        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — free some disk space, or choose "
+                        f"another --out_dir") from None
 
     print(f"characters: {len(ids):,}, vocabulary: {len(chars)} ({vocab['dtype']}), "
           f"encoded in {seconds:.2f} s")
@@ -325,7 +336,9 @@ def main(argv=None):
                         help="where to download tiny-shakespeare from (a mirror must serve the same bytes)")
     args = parser.parse_args(argv)
 
-    if args.input:
+    if args.input == "":  # --input "$TEXT" with TEXT unset: not "no --input", which would download
+        raise UserError("--input is empty — give the path of a text file")
+    if args.input is not None:
         path = Path(args.input)
         text, sha = read_text(path)  # one read gives both the text and its hash
         # tiny-shakespeare given by hand lands where the download would have gone,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import babygpt
 import buildup
 import plot
 import prepare
@@ -37,6 +38,19 @@ def write(path, content):
     def setup(work):
         (work / path).parent.mkdir(parents=True, exist_ok=True)
         (work / path).write_bytes(content)
+    return setup
+
+
+def remove(path):
+    def setup(work):
+        (work / path).unlink()
+    return setup
+
+
+def append(path, line):
+    def setup(work):
+        with open(work / path, "a") as f:
+            f.write(line)
     return setup
 
 
@@ -88,6 +102,10 @@ CASES = [
     ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"],
      "is not valid UTF-8 (byte 3, line 1) — re-save it as UTF-8; from Windows-1252 (most older Windows text), "
      "for example: iconv -f cp1252 -t utf-8 texts/latin1.txt > texts/latin1-utf8.txt", None),
+    ("prepare-utf16", prepare, ["--input", "texts/notepad.txt"], "texts/notepad.txt is UTF-16, not UTF-8 — re-save "
+     "it as UTF-8, for example: iconv -f utf-16 -t utf-8 texts/notepad.txt > texts/notepad-utf8.txt",
+     write("texts/notepad.txt", "To be, or not to be\n".encode("utf-16"))),
+    ("prepare-input-empty", prepare, ["--input", ""], "--input is empty — give the path of a text file", None),
     ("prepare-out-dir-has-other-data", prepare, ["--input", "texts/digits.txt", "--out_dir", "data"],
      "data already holds data prepared from a different text (play.txt; an edited file counts as different)",
      None),
@@ -145,6 +163,9 @@ CASES = [
     ("train-out-dir-not-writable", train, TINY + ["--data_dir", "data", "--out_dir", "texts/play.txt/out"],
      "cannot write in texts/play.txt/out (Not a directory)", None),
     ("train-resume-nothing", train, T + ["--resume"], "no checkpoint at new/latest.pt", None),
+    ("train-resume-only-best", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "no checkpoint at run/latest.pt — only best.pt is there; to resume from it, copy it: cp run/best.pt run/latest.pt",
+     remove("run/latest.pt")),
     ("train-resume-out-dir-typo", train, TINY + ["--data_dir", "data", "--out_dir", "rn", "--resume"],
      "no checkpoint at rn/latest.pt — did you mean --out_dir run? If not, there is nothing to resume", None),
     ("train-resume-other-shape", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--n_embd", "64"],
@@ -163,6 +184,9 @@ CASES = [
      "larger one, e.g. --max_iters 24", None),
     ("train-resume-behind", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "8"],
      "the run in run is at iteration 12 and --max_iters is 8, so there is nothing to train", None),
+    ("train-resume-log-edited", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
+     "run/log.csv line 6 is not a row train.py wrote ('note: lr too high?') — fix or delete that line, then resume",
+     append("run/log.csv", "note: lr too high?\n")),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
     ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
@@ -175,6 +199,8 @@ CASES = [
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
+    ("sample-out-dir-is-a-checkpoint", sample, ["--out_dir", "run/best.pt"],
+     "--out_dir run/best.pt is a file, not a run's folder — use --checkpoint run/best.pt, or --out_dir run", None),
     ("sample-checkpoint-missing-file", sample, ["--checkpoint", "run/nope.pt"],
      "no checkpoint at run/nope.pt — check the path: --checkpoint takes a .pt file written by train.py", None),
     ("sample-checkpoint-typo", sample, ["--checkpoint", "run/best.p"],
@@ -210,6 +236,9 @@ CASES = [
      "prompt file texts/latin1.txt is not UTF-8 text", None),
     ("sample-prompt-and-prompt-file", sample, ["--out_dir", "run", "--prompt", "A", "--prompt_file", "texts/play.txt"],
      "--prompt and --prompt_file both given", None),
+    ("sample-prompt-starts-with-a-dash", sample, ["--out_dir", "run", "--prompt", "-ROMEO"],
+     "argument --prompt: expected one argument — give --prompt a value (write one that starts with - as --prompt=-...)",
+     None),
     ("sample-unknown-characters", sample, ["--out_dir", "run", "--prompt", "KING ~"],
      "not in the model's vocabulary: '~'", None),
     ("sample-cuda-without-gpu", sample, ["--out_dir", "run", "--device", "cuda"], "PyTorch sees no CUDA GPU here",
@@ -221,6 +250,10 @@ CASES = [
      "--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — give one of them", None),
 
     ("plot-unknown-picture", plot, ["attn"], "invalid choice: 'attn' — did you mean attention?", None),
+    ("plot-save-over-a-checkpoint", plot, ["loss", "--out_dir", "run", "--save", "run/best.pt"],
+     "--save run/best.pt must end in .png — e.g. --save run/best.png", None),
+    ("explore-save-over-the-data", plot, ["explore", "--out_dir", "run", "--save", "data/vocab.json"],
+     "--save data/vocab.json must end in .html — e.g. --save data/vocab.html", None),
     ("explore-no-checkpoint", plot, ["explore", "--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
     ("explore-not-a-checkpoint", plot, ["explore", "--checkpoint", "texts/play.txt"],
@@ -232,6 +265,8 @@ CASES = [
     ("explore-empty-prompt", plot, ["explore", "--out_dir", "run", "--prompt", ""],
      "the prompt has 0 characters, and the model reads 1 to block_size 16 at once", None),
 
+    ("babygpt-dot-over-a-checkpoint", babygpt, ["--dot", "run/latest.pt"],
+     "--dot run/latest.pt must end in .dot — e.g. --dot run/latest.dot", None),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],

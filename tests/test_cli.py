@@ -1,5 +1,6 @@
 """The real command lines, in subprocesses, as a user runs them; then cli.py's "did you mean"."""
 
+import io
 import os
 import re
 import subprocess
@@ -77,6 +78,25 @@ def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
     p.stdout.close()  # as head does after its lines
     stderr = p.communicate(timeout=120)[1].decode()
     assert "Traceback" not in stderr and p.returncode == 141
+
+
+def test_a_tilde_after_an_equals_sign_is_the_home_folder(corpus, tmp_path):
+    """The shell expands ~ in `--input ~/play.txt` but not in `--input=~/play.txt`."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "play.txt").write_text(corpus.read_text())
+    p = subprocess.run([sys.executable, str(ROOT / "prepare.py"), "--input=~/play.txt", "--out_dir=~/data"],
+                       cwd=tmp_path, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert (home / "data" / "vocab.json").is_file() and not (tmp_path / "~").exists()
+
+
+def test_an_output_that_cannot_hold_a_character_is_one_line(monkeypatch, capsys):
+    """python sample.py > out.txt on Windows writes cp1252, which has no emoji."""
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="cp1252"))
+    assert cli.run_cli(lambda argv: print("a smile: \U0001f600")) == 2
+    assert capsys.readouterr().err == ("error: the output's encoding, cp1252, has no '\\U0001f600' — set "
+                                       "PYTHONIOENCODING=utf-8 and run again\n")
 
 
 @pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.py", "bench.py train", "babygpt.py",

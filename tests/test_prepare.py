@@ -119,6 +119,24 @@ def test_bad_input_files(tmp_path, content, message):
 
 
 
+def test_an_unreadable_input_or_a_full_disk_is_one_line(corpus, tmp_path, monkeypatch):
+    resource = pytest.importorskip("resource")  # POSIX: a file size limit stops a write as a full disk would
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))  # train.bin is 45 KB
+    try:
+        with pytest.raises(UserError, match=r"cannot write in .*out \(File too large\) — free some disk space"):
+            prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "out")])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert not (tmp_path / "out" / "vocab.json").exists()  # so no one takes the folder for prepared data
+
+    def no_permission(path):  # as root, chmod cannot take the permission away
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(Path, "read_bytes", no_permission)
+    with pytest.raises(UserError, match=r"cannot read .*play.txt \(Permission denied\) — check its permissions"):
+        prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "other")])
+
+
 def test_a_typo_in_data_dir_is_caught_but_another_name_is_not(tmp_path):
     for name in ("shakespeare", "notes"):  # prepared: a vocab.json is what marks one
         (tmp_path / name).mkdir()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import buildup
 import checkpoint
 import config
 import optim
@@ -18,6 +19,11 @@ import train
 from conftest import TINY
 from model import GPT
 from cli import UserError
+
+try:
+    import resource  # POSIX only
+except ImportError:
+    resource = None
 
 
 def snapshot(directory):
@@ -114,24 +120,38 @@ def test_max_nan_skips_zero_stops_at_the_first(data_dir, tmp_path, monkeypatch):
 # Disk and permissions
 
 
-def test_disk_full_during_a_save_keeps_the_old_checkpoint(data_dir, tmp_path, monkeypatch):
+@pytest.mark.skipif(resource is None, reason="needs a POSIX file size limit")
+def test_disk_full_during_a_save_keeps_the_old_checkpoint(data_dir, tmp_path):
+    """A real failed write, half-way through the file: a file size limit stops it as a full disk would
+    (Python ignores the SIGXFSZ that would otherwise end the process)."""
     out = tmp_path / "o"
     argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
     assert train.main(argv) == 0
     before = snapshot(out)
-    real_save = torch.save
-
-    def full_disk(obj, f):
-        real_save(obj, f)  # half a file is on disk when the error comes
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(UserError, match=r"cannot save .*best.pt \(No space left on device\); .*best.pt still "
-                                        r"holds the previous checkpoint — free some disk space"):
-        train.main(argv + ["--resume", "--max_iters", "16"])
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before["best.pt"]) // 2, hard))  # log.csv still fits
+    try:
+        with pytest.raises(UserError, match=r"cannot save .*best.pt \(File too large\); .*best.pt still "
+                                            r"holds the previous checkpoint — free some disk space"):
+            train.main(argv + ["--resume", "--max_iters", "16"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     after = snapshot(out)
     assert after["latest.pt"] == before["latest.pt"] and after["best.pt"] == before["best.pt"]
     assert not list(out.glob(".*.tmp"))  # the half-written temp file is gone
+
+
+@pytest.mark.skipif(resource is None, reason="needs a POSIX file size limit")
+def test_a_write_cut_short_inside_a_tensor_says_why(tmp_path):
+    """torch.save straight into the file reported this as "RuntimeError: ... unexpected pos"."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 ** 19, hard))  # half-way through the one 1 MiB tensor
+    try:
+        with pytest.raises(UserError, match=r"cannot save .*big.pt \(File too large\); nothing was written"):
+            checkpoint.save_checkpoint(tmp_path / "big.pt", {"w": torch.zeros(2 ** 18)})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_out_dir_that_cannot_be_written(data_dir, tmp_path, monkeypatch):
@@ -147,6 +167,19 @@ def test_out_dir_that_cannot_be_written(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", no_permission)
     with pytest.raises(UserError, match=r"cannot write in .*locked \(Permission denied\)"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "locked")])
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_permission)  # buildup.py finds out before its climb too
+    with pytest.raises(UserError, match=r"cannot write in .*ladder \(Permission denied\)"):
+        buildup.main(["--quick", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "ladder")])
+
+
+def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
+    """RANK left in the environment (from an earlier torchrun session, say) without the rest."""
+    monkeypatch.setenv("RANK", "0")
+    for name in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(UserError, match="RANK is set, but not LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, so "
+                                        "this is no torchrun launch — start it with torchrun"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
 
 
 def test_resume_removes_temp_files_of_a_killed_save(data_dir, tmp_path, capsys):

@@ -334,6 +334,17 @@ def test_resume_drops_log_rows_past_the_checkpoint(tmp_path):
     assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
 
 
+def test_a_log_row_cut_short_by_a_crash_is_left_out(tmp_path):
+    """Rows are appended, not written atomically: a crash (or a full disk) mid-append leaves part of one."""
+    log = tmp_path / "log.csv"
+    log.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n0,4,4,0,0,0\n4,3,3,1,1,1\n8,2.1,2")
+    assert checkpoint.read_log(log) == ((0, 4), (4.0, 3.0), (4.0, 3.0))  # plot.py loss: not a val loss of 2
+    train.trim_log(log, 8)
+    assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
+    with pytest.raises(UserError, match=r"--out_dir .*log.csv is a file, not a run's folder — use --out_dir"):
+        checkpoint.read_log(log / "log.csv")  # plot.py loss --out_dir out/run/log.csv
+
+
 # ----------------------------------------------------------------------------
 # Muon
 
