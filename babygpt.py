@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from model import GPT, GPTConfig
-from cli import ArgumentParser, HelpFormatter, UserError, run_cli, write_atomically
+from cli import ArgumentParser, HelpFormatter, UserError, check_suffix, run_cli, write_atomically
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
 BITS = "111101111011110"
@@ -92,8 +92,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.steps < 0:
         raise UserError(f"--steps {args.steps} must be 0 or more — e.g. --steps 300")
-    if Path(args.dot).suffix != ".dot":  # so that a slip (--dot out/run/best.pt) cannot overwrite another file
-        raise UserError(f"--dot {args.dot} must end in .dot — e.g. --dot {Path(args.dot).with_suffix('.dot')}")
+    check_suffix(args.dot, ".dot", "babygpt.dot", "--dot")
     return args
 
 

@@ -184,7 +184,7 @@ def draw(results, path):
     ax.set_ylabel("val loss (nats per character)")
     ax.set_title("the GPT, built up one idea at a time: val loss after each rung")
     ax.grid(axis="y", alpha=0.3)
-    save_png(fig, path)
+    save_png(fig, path, "--out_dir")
 
 
 def write_csv(results, path):
@@ -193,7 +193,7 @@ def write_csv(results, path):
     writer = csv.DictWriter(table, ["rung", "what", "params", "train", "val", "seconds", "note"], extrasaction="ignore")
     writer.writeheader()
     writer.writerows(results)
-    save(path, lambda f: f.write(table.getvalue().encode()))
+    save(path, lambda f: f.write(table.getvalue().encode()), "--out_dir")
 
 
 def climb(rungs, sizes, splits, chars, device, args):

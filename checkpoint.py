@@ -14,8 +14,9 @@ loading one can never run code. It holds:
     extended_at          where a resume lengthened the schedule (train.decay_left), or None
     rng                  the random states (rng_states): data, dropout per process, numpy, Python
 
-Writes are atomic (a temp file renamed into place), so a crash never leaves half a file.
-Beside a run's checkpoints, train.py writes log.csv, one row per evaluation; read_log reads it.
+Checkpoint writes are atomic (a temp file renamed into place), so a crash never leaves half a
+file. Beside them, train.py appends a row to log.csv per evaluation; read_log reads it, leaving
+out a last row that a crash cut short.
 """
 
 import csv
@@ -217,9 +218,11 @@ def read_log(path):
     except FileNotFoundError:
         raise UserError(f"no training log at {path} — train first with `python train.py`, "
                         f"or point --out_dir at a run") from None
-    except NotADirectoryError:  # --out_dir out/run/best.pt
-        raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "
-                        f"--out_dir {shlex.quote(str(path.parent.parent))}") from None
+    except NotADirectoryError as e:
+        if Path(path).parent.is_file():  # --out_dir out/run/best.pt
+            raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "
+                            f"--out_dir {shlex.quote(str(path.parent.parent))}") from None
+        raise UserError(f"cannot read {path} ({e.strerror}) — point --out_dir at a run's folder") from None
     except (KeyError, ValueError, TypeError):
         raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None
     if not points:

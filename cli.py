@@ -6,6 +6,7 @@ A mistake the user can fix raises UserError; run_cli turns it into one line,
 """
 
 import argparse
+import codecs
 import difflib
 import os
 import re
@@ -67,7 +68,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         if flag := re.fullmatch(r"argument (--\w+).*: expected one argument", message):  # --prompt -ROMEO
-            raise UserError(f"{message} — give {flag[1]} a value (write one that starts with - as {flag[1]}=-...)")
+            raise UserError(f"{message} — give {flag[1]} a value; one starting with a dash goes after =, "
+                            f"as in {flag[1]}=-TEXT")
         raise UserError(f"{message} — run with --help for the valid flags and values")
 
 
@@ -98,6 +100,8 @@ def run_cli(main, argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     except UnicodeEncodeError as e:  # printing a character the output's encoding lacks (Windows: cp1252)
+        if codecs.lookup(sys.stdout.encoding).name == "utf-8":  # it has them all: something else went wrong
+            raise
         print(f"error: the output's encoding, {sys.stdout.encoding}, has no {ascii(e.object[e.start:e.end])} — set "
               f"PYTHONIOENCODING=utf-8 and run again", file=sys.stderr)
         return 2
@@ -131,6 +135,17 @@ def unless_a_typo(path, flag, fits, hint):
     """hint, led by "did you mean FLAG X? If not," where X, beside path, fits and is one typo from it."""
     near = near_miss(path, fits)
     return f"did you mean {flag} {shlex.quote(str(near))}? If not, {hint}" if near else hint
+
+
+def check_suffix(path, suffix, name, flag):
+    """A file the user names for a script to write must end in suffix, so that a slip (--save
+    out/run/best.pt) cannot overwrite another kind of file. The fix offered: path with the suffix, or,
+    for a folder, name inside it."""
+    path = Path(path)
+    if path.suffix.lower() == suffix:
+        return
+    fix = path / name if path.is_dir() or path.name in ("", "..") else path.with_suffix(suffix)
+    raise UserError(f"{flag} {path} must end in {suffix} — e.g. {flag} {shlex.quote(str(fix))}")
 
 
 def parse_bool(text):

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from model import Bigram, Recorder
-from cli import ArgumentParser, UserError, run_cli, write_atomically
+from cli import ArgumentParser, UserError, check_suffix, run_cli, write_atomically
 from checkpoint import load_model, read_log
 from prepare import decode, encode, start_char
 
@@ -43,23 +43,24 @@ def label(char):
     return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(char, char)
 
 
-def save(path, write):
-    """Write the file at path with write(f), atomically, making its folder; one line when it cannot."""
+def save(path, write, flag="--save"):
+    """Write the file at path with write(f), atomically, making its folder; one line, naming the flag
+    that chose the path, when it cannot."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, write)
     except OSError as e:
-        raise UserError(f"cannot write {path} ({e.strerror}) — choose another --save path") from None
+        raise UserError(f"cannot write {path} ({e.strerror}) — choose another {flag}") from None
     print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB)")
 
 
-def save_png(fig, path):
+def save_png(fig, path, flag="--save"):
     """Write fig as a PNG. Characters the font has no glyph for (CJK, emoji) are drawn as boxes:
     one note says which, where matplotlib would warn once per character."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"))
+        save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), flag)
     boxes = set()
     for w in caught:
         if glyph := re.match(r"Glyph (\d+) .*missing from (current )?font", str(w.message)):
@@ -246,9 +247,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    kind = ".html" if args.command == "explore" else ".png"
-    if args.save and Path(args.save).suffix.lower() != kind:  # a slip (--save out/best.pt) must not overwrite it
-        raise UserError(f"--save {args.save} must end in {kind} — e.g. --save {Path(args.save).with_suffix(kind)}")
+    if args.save is not None:
+        kind = ".html" if args.command == "explore" else ".png"
+        check_suffix(args.save, kind, args.command + kind, "--save")
     if args.command == "explore":  # a page, not a picture: no matplotlib needed
         write_explore(args)
         return 0

@@ -240,12 +240,12 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
 
 
 def init_distributed(device):
-    """Under torchrun (which sets RANK, LOCAL_RANK and WORLD_SIZE), join the other
+    """Under torchrun (which sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT), join the other
     processes: NCCL between GPUs, gloo between CPU processes. -> (rank, world_size, device)"""
     if "RANK" not in os.environ:
         return 0, 1, device
     if missing := [name for name in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]:
-        raise UserError(f"RANK is set, but not {', '.join(missing)}, so this is no torchrun launch — start it "
+        raise UserError(f"RANK is set, but not {', '.join(missing)}: this is not a torchrun launch — start it "
                         f"with torchrun (docs/multi-gpu.md), or unset RANK to train in one process")
     if device.type == "mps":
         raise UserError("torchrun with --device mps is not supported — use --device cuda or cpu")
@@ -285,15 +285,15 @@ def trim_log(path, last_iter):
     """Drop log rows past the checkpoint we resume from: that work is being redone. So does a last
     row cut short (a crash while it was appended); any other line that is not a row is refused."""
     with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+        rows = [(number, row) for number, row in enumerate(csv.reader(f), start=1) if row]  # (blank lines go)
     width = len(LOG_HEADER.split(","))
-    if len(rows) > 1 and len(rows[-1]) < width and rows[-1][0].isdigit():
+    if len(rows) > 1 and len(rows[-1][1]) < width and rows[-1][1][0].isdigit():
         rows.pop()
-    for number, row in enumerate(rows[1:], start=2):
-        if row and not (len(row) == width and row[0].isdigit()):
+    for number, row in rows[1:]:
+        if not (len(row) == width and row[0].isdigit()):
             raise UserError(f"{path} line {number} is not a row train.py wrote ({','.join(row)[:40]!r}) — "
                             f"fix or delete that line, then resume")
-    kept = [LOG_HEADER.split(",")] + [r for r in rows[1:] if r and int(r[0]) <= last_iter]
+    kept = [LOG_HEADER.split(",")] + [row for _, row in rows[1:] if int(row[0]) <= last_iter]
     write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
 
 

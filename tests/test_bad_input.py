@@ -237,7 +237,8 @@ CASES = [
     ("sample-prompt-and-prompt-file", sample, ["--out_dir", "run", "--prompt", "A", "--prompt_file", "texts/play.txt"],
      "--prompt and --prompt_file both given", None),
     ("sample-prompt-starts-with-a-dash", sample, ["--out_dir", "run", "--prompt", "-ROMEO"],
-     "argument --prompt: expected one argument — give --prompt a value (write one that starts with - as --prompt=-...)",
+     "argument --prompt: expected one argument — give --prompt a value; one starting with a dash goes after =, as in "
+     "--prompt=-TEXT",
      None),
     ("sample-unknown-characters", sample, ["--out_dir", "run", "--prompt", "KING ~"],
      "not in the model's vocabulary: '~'", None),

@@ -97,6 +97,19 @@ def test_an_output_that_cannot_hold_a_character_is_one_line(monkeypatch, capsys)
     assert cli.run_cli(lambda argv: print("a smile: \U0001f600")) == 2
     assert capsys.readouterr().err == ("error: the output's encoding, cp1252, has no '\\U0001f600' — set "
                                        "PYTHONIOENCODING=utf-8 and run again\n")
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    with pytest.raises(UnicodeEncodeError):  # UTF-8 has every character: that advice would not help
+        cli.run_cli(lambda argv: print("half a surrogate: \udcff"))
+
+
+def test_a_file_to_write_must_have_its_kind_of_name(tmp_path):
+    """So that a slip cannot overwrite a checkpoint; the fix offered is a name that works."""
+    for path, fix in ((tmp_path / "run" / "best.pt", tmp_path / "run" / "best.png"), (tmp_path, tmp_path / "loss.png"),
+                      (".", "loss.png"), ("..", "../loss.png"), ("pic", "pic.png")):
+        with pytest.raises(cli.UserError, match=f"--save {re.escape(str(path))} must end in .png — e.g. "
+                                                f"--save {re.escape(str(fix))}$"):
+            cli.check_suffix(path, ".png", "loss.png", "--save")
+    cli.check_suffix("LOSS.PNG", ".png", "loss.png", "--save")  # any case
 
 
 @pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.py", "bench.py train", "babygpt.py",

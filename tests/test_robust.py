@@ -177,8 +177,8 @@ def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "0")
     for name in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(UserError, match="RANK is set, but not LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, so "
-                                        "this is no torchrun launch — start it with torchrun"):
+    with pytest.raises(UserError, match="RANK is set, but not LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT: "
+                                        "this is not a torchrun launch — start it with torchrun"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
 
 

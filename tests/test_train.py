@@ -341,8 +341,13 @@ def test_a_log_row_cut_short_by_a_crash_is_left_out(tmp_path):
     assert checkpoint.read_log(log) == ((0, 4), (4.0, 3.0), (4.0, 3.0))  # plot.py loss: not a val loss of 2
     train.trim_log(log, 8)
     assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
+    log.write_text(log.read_text() + "\n")  # a blank last line, as an editor may leave: ignored
+    train.trim_log(log, 8)
+    assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
     with pytest.raises(UserError, match=r"--out_dir .*log.csv is a file, not a run's folder — use --out_dir"):
         checkpoint.read_log(log / "log.csv")  # plot.py loss --out_dir out/run/log.csv
+    with pytest.raises(UserError, match=r"cannot read .*log.csv/run/log.csv \(Not a directory\) — point --out_dir"):
+        checkpoint.read_log(log / "run" / "log.csv")  # a file further up: no "use --out_dir <a file>"
 
 
 # ----------------------------------------------------------------------------
