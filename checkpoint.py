@@ -237,8 +237,8 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
     if not path.is_dir() and checkpoint:
         return path
     if path.is_file():  # --out_dir out/run/best.pt: the file, given to the flag for a folder
-        raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint {shlex.quote(str(path))}, "
-                        f"or --out_dir {shlex.quote(str(path.parent))}")
+        raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint "
+                        f"{shlex.quote(str(path))}, or --out_dir {shlex.quote(str(path.parent))}")
     if checkpoint and not holds_a_run(path):
         raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
                         f"--checkpoint at a run's folder or a .pt file written by train.py")

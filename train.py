@@ -240,11 +240,12 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
 
 
 def init_distributed(device):
-    """Under torchrun (which sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT), join the other
-    processes: NCCL between GPUs, gloo between CPU processes. -> (rank, world_size, device)"""
+    """Under torchrun (which sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT), join
+    the other processes: NCCL between GPUs, gloo between CPU processes. -> (rank, world_size, device)"""
     if "RANK" not in os.environ:
         return 0, 1, device
-    if missing := [name for name in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]:
+    torchrun_sets = ("LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    if missing := [name for name in torchrun_sets if name not in os.environ]:  # RANK left over from elsewhere
         raise UserError(f"RANK is set, but not {', '.join(missing)}: this is not a torchrun launch — start it "
                         f"with torchrun (docs/multi-gpu.md), or unset RANK to train in one process")
     if device.type == "mps":
