@@ -207,14 +207,23 @@ def is_a_checkpoint_file(path):
     return os.path.isfile(path) and Path(path).suffix == ".pt"
 
 
+def log_rows(path):
+    """log.csv -> (its header, [(line number, row)]). Rows are appended, not written atomically:
+    a last row cut short (a crash while it was appended) is left out, and so are blank lines."""
+    with open(path, newline="") as f:
+        lines = [(number, row) for number, row in enumerate(csv.reader(f), start=1) if row]
+    header, rows = (lines[0][1], lines[1:]) if lines else ([], [])
+    if rows and len(rows[-1][1]) < len(header) and rows[-1][1][0].isdigit():
+        rows.pop()
+    return header, rows
+
+
 def read_log(path):
     """log.csv -> (iterations, train losses, val losses)."""
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        if rows and None in rows[-1].values():  # a last row cut short (a crash while it was appended)
-            rows.pop()
-        points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in rows]
+        header, rows = log_rows(path)
+        columns = [dict(zip(header, row)) for _, row in rows]
+        points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in columns]
     except FileNotFoundError:
         raise UserError(f"no training log at {path} — train first with `python train.py`, "
                         f"or point --out_dir at a run") from None
@@ -223,7 +232,7 @@ def read_log(path):
             raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "
                             f"--out_dir {shlex.quote(str(path.parent.parent))}") from None
         raise UserError(f"cannot read {path} ({e.strerror}) — point --out_dir at a run's folder") from None
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError):
         raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None
     if not points:
         raise UserError(f"{path} has no evaluations yet — train for at least one --eval_interval")

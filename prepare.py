@@ -134,20 +134,15 @@ def read_text(path):
     except OSError as e:
         raise UserError(f"cannot read {path} ({e.strerror}) — check its permissions") from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte-order mark of UTF-16 (Notepad's "Unicode")
-        utf8 = path.with_name(f"{path.stem}-utf8{path.suffix}")
-        raise UserError(f"{path} is UTF-16, not UTF-8 — re-save it as UTF-8, for example: "
-                        f"iconv -f utf-16 -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}")
+        raise UserError(f"{path} is UTF-16, not UTF-8 — re-save it as UTF-8, for example: {to_utf8(path, 'utf-16')}")
     if b"\x00" in raw:
         raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        utf8 = path.with_name(f"{path.stem}-utf8{path.suffix}")
-        raise UserError(
-            f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — re-save it as UTF-8; from Windows-1252 "
-            f"(most older Windows text), for example: "
-            f"iconv -f cp1252 -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}") from None
+        raise UserError(f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — re-save it as UTF-8; from "
+                        f"Windows-1252 (most older Windows text), for example: {to_utf8(path, 'cp1252')}") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write first: a marker, not text
     if "\r\n" in text:  # Windows line ends would make "\r" a character the model must learn to write
         text = text.replace("\r\n", "\n")
@@ -157,6 +152,12 @@ def read_text(path):
             f"{path} has only {len(text):,} characters, too few to split into train and val — "
             f"give at least {MIN_CHARS:,}")
     return text, hashlib.sha256(raw).hexdigest()
+
+
+def to_utf8(path, encoding):
+    """The command that re-saves a text in another encoding as UTF-8, beside itself (a-utf8.txt)."""
+    utf8 = path.with_name(f"{path.stem}-utf8{path.suffix}")
+    return f"iconv -f {encoding} -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}"
 
 
 # ----------------------------------------------------------------------------

@@ -25,7 +25,6 @@ are in config.py, the optimizers in optim.py, the checkpoint format in checkpoin
 command-line plumbing in cli.py.
 """
 
-import csv
 import math
 import os
 import shlex
@@ -43,7 +42,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from checkpoint import make_checkpoint, remove_stale_temp_files, restore_checkpoint, save_checkpoint
+from checkpoint import log_rows, make_checkpoint, remove_stale_temp_files, restore_checkpoint, save_checkpoint
 from cli import ArgumentParser, UserError, add_flags, pick_device, run_cli, write_atomically
 from config import PRESETS, TrainConfig, build_config, check_config, preset_shown, split_config
 from model import GPTConfig, build_model, trace_shapes
@@ -283,18 +282,15 @@ def all_reduce_on_device(t, op=dist.ReduceOp.SUM):
 
 
 def trim_log(path, last_iter):
-    """Drop log rows past the checkpoint we resume from: that work is being redone. So does a last
-    row cut short (a crash while it was appended); any other line that is not a row is refused."""
-    with open(path, newline="") as f:
-        rows = [(number, row) for number, row in enumerate(csv.reader(f), start=1) if row]  # (blank lines go)
-    width = len(LOG_HEADER.split(","))
-    if len(rows) > 1 and len(rows[-1][1]) < width and rows[-1][1][0].isdigit():
-        rows.pop()
-    for number, row in rows[1:]:
-        if not (len(row) == width and row[0].isdigit()):
+    """Drop log rows past the checkpoint we resume from: that work is being redone. A last row
+    cut short goes too (checkpoint.log_rows); any other line that is not a row is refused."""
+    header = LOG_HEADER.split(",")
+    _, rows = log_rows(path)
+    for number, row in rows:
+        if not (len(row) == len(header) and row[0].isdigit()):
             raise UserError(f"{path} line {number} is not a row train.py wrote ({','.join(row)[:40]!r}) — "
                             f"fix or delete that line, then resume")
-    kept = [LOG_HEADER.split(",")] + [row for _, row in rows[1:] if int(row[0]) <= last_iter]
+    kept = [header] + [row for _, row in rows if int(row[0]) <= last_iter]
     write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: a small generated corpus, prepared once, and a tiny training config."""
 
+import contextlib
 import random
 
 import pytest
@@ -11,6 +12,20 @@ import train
 TINY = ["--device", "cpu", "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "16",
         "--batch_size", "8", "--max_iters", "12", "--eval_interval", "4", "--eval_iters", "2",
         "--log_interval", "2", "--warmup_iters", "2"]
+
+
+@contextlib.contextmanager
+def file_size_limit(size):
+    """Inside, a write past size bytes fails half-way, as on a full disk (with EFBIG, "File too
+    large"; Python ignores the SIGXFSZ that would otherwise end the process). POSIX only: elsewhere
+    the test is skipped."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def make_text(n_lines=600, seed=0):

@@ -13,6 +13,7 @@ import pytest
 import cli
 import prepare
 from cli import UserError
+from conftest import file_size_limit
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared/data/tinyshakespeare/input.txt"
 
@@ -120,14 +121,9 @@ def test_bad_input_files(tmp_path, content, message):
 
 
 def test_an_unreadable_input_or_a_full_disk_is_one_line(corpus, tmp_path, monkeypatch):
-    resource = pytest.importorskip("resource")  # POSIX: a file size limit stops a write as a full disk would
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, hard))  # train.bin is 45 KB
-    try:
+    with file_size_limit(1000):  # train.bin is 45 KB
         with pytest.raises(UserError, match=r"cannot write in .*out \(File too large\) — free some disk space"):
             prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "out")])
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert not (tmp_path / "out" / "vocab.json").exists()  # so no one takes the folder for prepared data
 
     def no_permission(path):  # as root, chmod cannot take the permission away

@@ -16,14 +16,9 @@ import config
 import optim
 import prepare
 import train
-from conftest import TINY
+from conftest import TINY, file_size_limit
 from model import GPT
 from cli import UserError
-
-try:
-    import resource  # POSIX only
-except ImportError:
-    resource = None
 
 
 def snapshot(directory):
@@ -120,37 +115,26 @@ def test_max_nan_skips_zero_stops_at_the_first(data_dir, tmp_path, monkeypatch):
 # Disk and permissions
 
 
-@pytest.mark.skipif(resource is None, reason="needs a POSIX file size limit")
 def test_disk_full_during_a_save_keeps_the_old_checkpoint(data_dir, tmp_path):
-    """A real failed write, half-way through the file: a file size limit stops it as a full disk would
-    (Python ignores the SIGXFSZ that would otherwise end the process)."""
+    """A real failed write, half-way through the file (file_size_limit)."""
     out = tmp_path / "o"
     argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
     assert train.main(argv) == 0
     before = snapshot(out)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before["best.pt"]) // 2, hard))  # log.csv still fits
-    try:
+    with file_size_limit(len(before["best.pt"]) // 2):  # log.csv still fits
         with pytest.raises(UserError, match=r"cannot save .*best.pt \(File too large\); .*best.pt still "
                                             r"holds the previous checkpoint — free some disk space"):
             train.main(argv + ["--resume", "--max_iters", "16"])
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     after = snapshot(out)
     assert after["latest.pt"] == before["latest.pt"] and after["best.pt"] == before["best.pt"]
     assert not list(out.glob(".*.tmp"))  # the half-written temp file is gone
 
 
-@pytest.mark.skipif(resource is None, reason="needs a POSIX file size limit")
 def test_a_write_cut_short_inside_a_tensor_says_why(tmp_path):
     """torch.save straight into the file reported this as "RuntimeError: ... unexpected pos"."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (2 ** 19, hard))  # half-way through the one 1 MiB tensor
-    try:
+    with file_size_limit(2 ** 19):  # half-way through the one 1 MiB tensor
         with pytest.raises(UserError, match=r"cannot save .*big.pt \(File too large\); nothing was written"):
             checkpoint.save_checkpoint(tmp_path / "big.pt", {"w": torch.zeros(2 ** 18)})
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert list(tmp_path.iterdir()) == []
 
 
