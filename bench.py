@@ -235,14 +235,11 @@ def suite_jobs(run_dir, target):
     run 10 minutes (the README groups the jobs into such commands); a job past its limit is
     stopped, and its log and last numbers are kept.
 
-    The levers-* jobs are candidates for a GPU speedrun preset: the GPU-sized model with the
-    levers that won on the CPU, at three batch sizes (a larger batch with a higher learning
-    rate and fewer steps), and with less dropout (short runs overfit less), each timed to
-    the target. levers-large is a candidate for the best val loss: a wider, deeper model."""
-    def speedrun(batch_size, lr, min_lr, max_iters, dropout="0.2"):
-        return ["bench.py", "train", "--preset", "shakespeare", *LEVERS, "--batch_size", batch_size, "--lr", lr,
-                "--min_lr", min_lr, "--max_iters", max_iters, "--warmup_iters", "50", "--dropout", dropout,
-                "--eval_interval", "50", "--target", str(target)]
+    The speedrun-* jobs time the `speedrun` preset to the target, then again with one lever
+    off at a time (or, for CUDA graphs, on), and speedrun-train runs it as train.py would.
+    levers-large is a candidate for the best val loss: a wider, deeper model."""
+    def speedrun(*change):
+        return ["bench.py", "train", "--preset", "speedrun", "--target", str(target), "--warmup", "3", *change]
     classic_step = ["bench.py", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
     ddp = str(Path(run_dir) / "ddp")  # a DDP run, resumed in one process, sampled on the CPU
     return {
@@ -258,10 +255,16 @@ def suite_jobs(run_dir, target):
         "resume": (["train.py", "--resume", "--max_iters", "400", "--out_dir", ddp], 180),
         "sample-on-cpu": (["sample.py", "--out_dir", ddp, "--device", "cpu", "--num_samples", "1",
                            "--max_new_tokens", "200"], 60),
-        "levers-b128": (speedrun("128", "4e-3", "4e-4", "1000"), 180),
-        "levers-b256": (speedrun("256", "6e-3", "6e-4", "600"), 180),
-        "levers-b64": (speedrun("64", "4e-3", "4e-4", "2000"), 270),
-        "levers-b128-d0.1": (speedrun("128", "4e-3", "4e-4", "1000", dropout="0.1"), 270),
+        "speedrun": (speedrun(), 120),
+        "speedrun-graphs": (speedrun("--compile_mode", "reduce-overhead"), 120),
+        "speedrun-adamw": (speedrun("--optimizer", "adamw"), 120),
+        "speedrun-learned": (speedrun("--position", "learned"), 120),
+        "speedrun-no-qknorm": (speedrun("--qk_norm", "false"), 120),
+        "speedrun-fp32": (speedrun("--dtype", "float32"), 120),
+        # the batch of the classic preset, and 4 times the steps: the same tokens, and the same windows scored
+        "speedrun-b64": (speedrun("--batch_size", "64", "--max_iters", "2000", "--eval_interval", "200",
+                                  "--eval_iters", "200"), 120),
+        "speedrun-train": (["train.py", "--preset", "speedrun", "--out_dir", str(Path(run_dir) / "speedrun")], 150),
         "levers-large": (["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
                           "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
                           "--out_dir", str(Path(run_dir) / "large")], 540),

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import bench
+import train
 from conftest import TINY
 from cli import UserError
 
@@ -51,9 +52,11 @@ def test_bad_benchmark_flags():
         bench.main(["train", "--targt", "1.5"])
 
 
-# suite jobs that differ from the one before them only in numbers or in one bench.py flag; in
-# smoke mode (where the sizes are the same for all) each process would be 4 s of starting torch
-VARIANTS = ["classic-step-nocheck", "levers-b256", "levers-b64", "levers-b128-d0.1"]
+# suite jobs that differ from a job run as a process only in numbers or in one flag (speedrun-train:
+# classic-train's train.py with another preset); in smoke mode, where the sizes are the same for
+# all, each process would be 4 s of starting torch
+VARIANTS = ["classic-step-nocheck", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
+            "speedrun-fp32", "speedrun-b64", "speedrun-train"]
 
 
 def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
@@ -71,7 +74,8 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     smoke = argparse.Namespace(device="cpu", data_dir=str(data), smoke=True)
     for job in VARIANTS:
         cmd = bench.job_argv(all_jobs[job][0], smoke)
-        assert cmd[0] == "bench.py" and bench.main(cmd[1:]) == 0, job
+        assert {"bench.py": bench, "train.py": train}[cmd[0]].main(cmd[1:]) == 0, job
+    assert (tmp_path / "speedrun" / "best.pt").is_file()  # speedrun-train's run (its folder: suite_jobs' run_dir)
     first = next(p for p in out.iterdir() if p.is_dir())
     runs = {"classic", "large", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
     assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare"] + jobs} | runs
@@ -80,7 +84,8 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     for job in ["prepare"] + jobs:
         assert re.search(rf"== {re.escape(job)} \(exit 0, \d+ s\): (python|bash) ", summary), job
     for job, number in (("classic-step", "step time: "), ("classic-train", "best val loss "),
-                        ("levers-b128", "reached val loss "), ("sample", "speed-up of the cache: "),
+                        ("speedrun", "reached val loss "),
+                        ("speedrun-train", "best val loss "), ("sample", "speed-up of the cache: "),
                         ("cuda-tests", "skipped"), ("ddp", "best val loss "), ("resume", "best val loss "),
                         ("anchor", "nanoGPT best val loss ")):
         if job in jobs:

@@ -69,6 +69,21 @@ def test_classic_preset_is_the_published_recipe():
         (0.2, 1e-3, 1e-4, 100, 0.99, 5000)
 
 
+def test_the_speedrun_preset_is_the_classic_model_scored_on_the_same_windows():
+    """So that its val loss compares with the classic preset's: its 50 evaluation batches of 256
+    windows are the very 200 batches of 64 that the classic preset scores (one seeded generator)."""
+    classic, speedrun = config.PRESETS["shakespeare"], config.PRESETS["speedrun"]
+    for name in ("n_layer", "n_head", "n_embd", "block_size", "dropout"):
+        assert speedrun[name] == classic[name], name
+    text = np.random.default_rng(0).integers(0, 65, 100_000).astype(np.uint16)
+
+    def scored(p):
+        generator = torch.Generator().manual_seed(config.TrainConfig.seed)
+        return torch.cat([train.get_batch(text, p["batch_size"], p["block_size"], generator, torch.device("cpu"))[0]
+                          for _ in range(p["eval_iters"])])  # (12800, 256)
+    assert torch.equal(scored(speedrun), scored(classic))
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--max_iter", "5"], "did you mean --max_iters"),
     (["--lr", "fast"], "invalid float value"),
