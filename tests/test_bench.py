@@ -52,9 +52,9 @@ def test_bad_benchmark_flags():
         bench.main(["train", "--targt", "1.5"])
 
 
-# suite jobs that differ from a job run as a process only in numbers or in one flag (speedrun-train:
-# classic-train's train.py with another preset); in smoke mode, where the sizes are the same for
-# all, each process would be 4 s of starting torch
+# suite jobs run here in this process, from the command lines the suite gives them: each is a
+# bench.py or train.py command like one the suite runs as a process, with other flags. In smoke
+# mode, where the sizes are the same for all, each process would be 4 s of starting torch
 VARIANTS = ["classic-step-nocheck", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
             "speedrun-fp32", "speedrun-b64", "speedrun-train"]
 
