@@ -21,11 +21,17 @@ import platform
 import re
 import resource
 import shlex
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -227,47 +233,83 @@ ANCHOR = Path(__file__).resolve().parent.parent / "shared" / "anchors" / "nanogp
 # nanoGPT names these settings as we do, but writes them --name=value
 ANCHOR_SMOKE = [f"{flag}={value}" for flag, value in zip(SMOKE[::2], SMOKE[1::2])] + [
     "--compile=False", "--lr_decay_iters=4", "--log_interval=1"]
+# The side-by-side: the classic recipe for 600 steps, evaluated every 200, in nanoGPT and here. The time
+# between the evaluation lines of iterations 200 and 600 (400 steps, two evaluations of both splits and
+# a checkpoint) is the same statistic for both. The warm-up runs fill the compile cache for them first.
+SHORT = {"max_iters": 600, "eval_interval": 200}
+WARMUP = {"max_iters": 20, "eval_interval": 20, "eval_iters": 20}
+WINDOW = (200, 600)  # the evaluation lines whose times the side-by-side compares
+
+
+class Job(NamedTuple):
+    cmd: list          # the command line after `python` ({job_dir}: a folder of this run of the job)
+    limit: float       # seconds before it is stopped
+    env: dict = {}     # set for its process ({cold_cache}: a new, empty folder, removed afterwards)
+
+
+# torch.compile keeps what it compiled in these folders: a job given new, empty ones compiles from scratch,
+# as on a new machine; every other job shares the machine's, warm once one run has compiled the same model
+COLD_CACHE = {"TORCHINDUCTOR_CACHE_DIR": "{cold_cache}", "TRITON_CACHE_DIR": "{cold_cache}/triton"}
 
 
 def suite_jobs(run_dir, target):
-    """name -> (the command line after `python`, its time limit in seconds) of each measurement
-    the README's GPU results need. The limits are budgets for one H100, where a command may
-    run 10 minutes (the README groups the jobs into such commands); a job past its limit is
-    stopped, and its log and last numbers are kept.
+    """name -> Job: each measurement the README's GPU results need. The limits are budgets for
+    one H100 or H200; a job past its limit is stopped, and its log and last numbers are kept.
+    A name may be given to --jobs more than once: each run gets its own log and folder.
 
     The speedrun-* jobs time the `speedrun` preset to the target, then again with one lever
     off at a time (or, for CUDA graphs, on), and speedrun-train runs it as train.py would.
-    levers-large is a candidate for the best val loss: a wider, deeper model."""
-    def speedrun(*change):
-        return ["bench.py", "train", "--preset", "speedrun", "--target", str(target), "--warmup", "3", *change]
+    classic-target is the baseline: the classic preset timed to the same target. The *-cold
+    jobs do the same from an empty compile cache. levers-large is a candidate for the best val
+    loss: a wider, deeper model."""
+    def speedrun(*change, preset="speedrun"):
+        return ["bench.py", "train", "--preset", preset, "--target", str(target), "--warmup", "3", *change]
+    def anchor(settings):  # nanoGPT's own script: bash SCRIPT WORKDIR [its --name=value flags]
+        return ["bash", "run_side_by_side.sh", "{job_dir}"] + [f"--{k}={v}" for k, v in settings.items()] + [
+            f"--lr_decay_iters={settings['max_iters']}"]
+    def ours(settings):
+        return ["train.py", "--preset", "shakespeare", "--out_dir", "{job_dir}"] + [
+            str(x) for k, v in settings.items() for x in (f"--{k}", v)]
     classic_step = ["bench.py", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
     ddp = str(Path(run_dir) / "ddp")  # a DDP run, resumed in one process, sampled on the CPU
     return {
-        "cuda-tests": (["-m", "pytest", "-q", "tests/test_cuda.py"], 300),
-        "classic-step": (classic_step, 120),
-        "classic-step-nocheck": (classic_step + ["--nan_check", "false"], 120),
-        "classic-step-graphs": (classic_step + ["--compile_mode", "reduce-overhead"], 180),
-        "classic-train": (["train.py", "--preset", "shakespeare", "--out_dir", str(Path(run_dir) / "classic")], 450),
-        "sample": (["bench.py", "sample"], 100),
-        "anchor": (["bash", "run_side_by_side.sh", str(Path(run_dir) / "anchor")], 420),
-        "ddp": (["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "train.py", "--preset",
-                 "shakespeare", "--max_iters", "300", "--eval_interval", "100", "--out_dir", ddp], 240),
-        "resume": (["train.py", "--resume", "--max_iters", "400", "--out_dir", ddp], 180),
-        "sample-on-cpu": (["sample.py", "--out_dir", ddp, "--device", "cpu", "--num_samples", "1",
-                           "--max_new_tokens", "200"], 60),
-        "speedrun": (speedrun(), 120),
-        "speedrun-graphs": (speedrun("--compile_mode", "reduce-overhead"), 120),
-        "speedrun-adamw": (speedrun("--optimizer", "adamw"), 120),
-        "speedrun-learned": (speedrun("--position", "learned"), 120),
-        "speedrun-no-qknorm": (speedrun("--qk_norm", "false"), 120),
-        "speedrun-fp32": (speedrun("--dtype", "float32"), 120),
+        "cuda-tests": Job(["-m", "pytest", "-q", "tests/test_cuda.py"], 300),
+        "classic-step": Job(classic_step, 120),
+        "classic-step-nocheck": Job(classic_step + ["--nan_check", "false"], 120),
+        "classic-step-graphs": Job(classic_step + ["--compile_mode", "reduce-overhead"], 180),
+        "classic-train": Job(["train.py", "--preset", "shakespeare", "--out_dir", str(Path(run_dir) / "classic")],
+                             450),
+        "sample": Job(["bench.py", "sample"], 100),
+        "anchor": Job(["bash", "run_side_by_side.sh", str(Path(run_dir) / "anchor")], 420),
+        "anchor-warmup": Job(anchor(WARMUP), 150),
+        "anchor-600": Job(anchor(SHORT), 150),
+        "classic-warmup": Job(ours(WARMUP), 150),
+        "classic-600": Job(ours(SHORT), 150),
+        "ddp": Job(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "train.py", "--preset",
+                    "shakespeare", "--max_iters", "200", "--eval_interval", "100", "--out_dir", ddp], 240),
+        "resume": Job(["train.py", "--resume", "--max_iters", "300", "--out_dir", ddp], 180),
+        "sample-on-cpu": Job(["sample.py", "--out_dir", ddp, "--device", "cpu", "--num_samples", "1",
+                              "--max_new_tokens", "200"], 60),
+        "speedrun": Job(speedrun(), 120),
+        "speedrun-cold": Job(speedrun(), 150, COLD_CACHE),
+        "classic-target": Job(speedrun(preset="shakespeare"), 150),
+        "classic-target-cold": Job(speedrun(preset="shakespeare"), 180, COLD_CACHE),
+        # the compile's 16 worker processes start beside the first steps even when every kernel comes from
+        # the cache; with one compile thread there are none
+        "speedrun-one-thread": Job(speedrun(), 120, {"TORCHINDUCTOR_COMPILE_THREADS": "1"}),
+        "speedrun-graphs": Job(speedrun("--compile_mode", "reduce-overhead"), 120),
+        "speedrun-adamw": Job(speedrun("--optimizer", "adamw"), 120),
+        "speedrun-learned": Job(speedrun("--position", "learned"), 120),
+        "speedrun-no-qknorm": Job(speedrun("--qk_norm", "false"), 120),
+        "speedrun-fp32": Job(speedrun("--dtype", "float32"), 120),
         # the batch of the classic preset, and 4 times the steps: the same tokens, and the same windows scored
-        "speedrun-b64": (speedrun("--batch_size", "64", "--max_iters", "2000", "--eval_interval", "200",
-                                  "--eval_iters", "200"), 120),
-        "speedrun-train": (["train.py", "--preset", "speedrun", "--out_dir", str(Path(run_dir) / "speedrun")], 150),
-        "levers-large": (["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
-                          "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
-                          "--out_dir", str(Path(run_dir) / "large")], 540),
+        "speedrun-b64": Job(speedrun("--batch_size", "64", "--max_iters", "2000", "--eval_interval", "200",
+                                     "--eval_iters", "200"), 120),
+        "speedrun-train": Job(["train.py", "--preset", "speedrun", "--out_dir", str(Path(run_dir) / "speedrun")],
+                              150),
+        "levers-large": Job(["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
+                             "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
+                             "--out_dir", str(Path(run_dir) / "large")], 540),
     }
 
 
@@ -276,7 +318,8 @@ def job_argv(cmd, args, checkpoint=None):
     if cmd[:2] == ["-m", "pytest"] or cmd[0] == "sample.py":  # (sample.py: the checkpoint on the CPU)
         return cmd
     if cmd[0] == "bash":  # nanoGPT's own script, its own flags: bash SCRIPT WORKDIR DEVICE [flags]
-        return ["bash", str(Path(args.anchor) / cmd[1]), cmd[2], args.device] + (ANCHOR_SMOKE if args.smoke else [])
+        return (["bash", str(Path(args.anchor) / cmd[1]), cmd[2], args.device] + cmd[3:]
+                + (ANCHOR_SMOKE if args.smoke else []))
     if cmd[:2] == ["bench.py", "sample"]:
         return (cmd + ["--device", args.device] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
                 + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else []))
@@ -290,50 +333,92 @@ def job_argv(cmd, args, checkpoint=None):
 
 # the lines of a log that hold the numbers
 RESULT_LINE = re.compile(r"step time|throughput|MFU|memory:|reached val loss|did not reach|best val loss|"
-                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error|^model:")
+                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error|^model:|^warm-up:")
+# an evaluation's line, here (train.py) and in nanoGPT
+EVAL_LINE = re.compile(r"^(?:iter|step) (\d+): train loss [\d.]+, val loss [\d.]+")
 
 
 REPO = Path(__file__).resolve().parent
 
 
-def run_job(argv, log_path, limit, text_file=None):
-    """Run one job in its own process (its own compile, its own memory count), its output in log_path.
-    -> (exit code, or None if it ran past its limit and was stopped; seconds; its lines with numbers)"""
+def run_job(argv, log_path, limit, text_file=None, env=None):
+    """Run one job in its own process (its own compile, its own memory count), its output in
+    log_path, each line behind the seconds since the job started (the whole process's clock).
+    -> (exit code, or None if it ran past its limit and was stopped; seconds; its lines with
+    numbers, each with the second it was printed)"""
     start = time.perf_counter()
     # the jobs name this repo's scripts and tests, which need not be in the current directory
     argv = [str(REPO / a) if a.endswith(".py") and (REPO / a).is_file() and not Path(a).is_file() else a
             for a in argv]
     # this Python's folder first on the PATH: nanoGPT's script calls `python`, which a machine may
-    # lack (one with only python3), or which may be another Python without torch
-    env = os.environ | {"PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    # lack (one with only python3), or which may be another Python without torch. Unbuffered, so that
+    # each line is timed when it is printed, not when a buffer fills
+    env = os.environ | (env or {}) | {"PYTHONUNBUFFERED": "1",
+                                      "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     if text_file:
         env["TEXT"] = str(Path(text_file).resolve())  # the text nanoGPT's script prepares
-    with open(log_path, "w") as log:
-        try:
-            code = subprocess.run(argv if argv[0] == "bash" else [sys.executable, *argv], stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=limit, env=env).returncode
-        except subprocess.TimeoutExpired:
-            code = None
-    text = log_path.read_text(errors="replace")
+    timed_lines = []  # (seconds since the start, line)
+    # its own process group, so that a job stopped at its limit takes its children with it (nanoGPT's
+    # script runs python; torchrun and torch.compile start processes of their own)
+    process = subprocess.Popen(argv if argv[0] == "bash" else [sys.executable, *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=env, text=True, errors="replace",
+                               start_new_session=True)
+
+    def copy_to_log():
+        with open(log_path, "w") as log:
+            for line in process.stdout:
+                timed_lines.append((time.perf_counter() - start, line.rstrip("\n")))
+                log.write(f"[{timed_lines[-1][0]:8.2f}] {line}")
+                log.flush()
+
+    reader = threading.Thread(target=copy_to_log)
+    reader.start()
+    try:
+        code = process.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        code = None
+    seconds = time.perf_counter() - start
+    stop_group(process)  # the job's leftovers too (a child still holding its output open)
+    reader.join()
     if argv[0] == "bash":  # nanoGPT's log
-        lines = anchor_numbers(text)
+        lines = anchor_numbers(timed_lines)
     else:
-        lines = [line.strip() for line in text.splitlines() if RESULT_LINE.search(line.strip())]
+        lines = [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if RESULT_LINE.search(line.strip())]
+    lines += window_line(timed_lines)
     if code is None:  # where a stopped training run had got to
-        lines += [line.strip() for line in text.splitlines() if line.startswith(("iter ", "step "))][-1:]
-    return code, time.perf_counter() - start, lines
+        lines += [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if line.startswith(("iter ", "step "))][-1:]
+    return code, seconds, lines
 
 
-def anchor_numbers(log):
+def stop_group(process):
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # all gone already
+        pass
+    process.wait()
+
+
+def window_line(timed_lines):
+    """The seconds between the evaluation lines of WINDOW's two iterations, if both were printed."""
+    at = {int(m[1]): t for t, line in timed_lines if (m := EVAL_LINE.match(line))}
+    first, last = WINDOW
+    if first in at and last in at:
+        return [f"evaluation lines {first} -> {last}: {at[last] - at[first]:.2f} s"]
+    return []
+
+
+def anchor_numbers(timed_lines):
     """nanoGPT's log -> its evaluations, its best val loss, and the median of its step times
     (each "iter N: loss L, time T ms" line; the steps with an evaluation in them left out)."""
-    evals = re.findall(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)", log, re.M)
-    times = [float(t) for i, t in re.findall(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", log, re.M)
-             if not any(int(i) == int(step) for step, _, _ in evals)]
-    lines = [f"nanoGPT step {step}: train loss {train_loss}, val loss {val}" for step, train_loss, val in evals]
+    evals = [(t, m) for t, line in timed_lines
+             if (m := re.match(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", line))]
+    steps = {int(m[1]) for _, m in evals}
+    times = [float(m[2]) for _, line in timed_lines if (m := re.match(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms", line))
+             and int(m[1]) not in steps]
+    lines = [f"nanoGPT step {m[1]}: train loss {m[2]}, val loss {m[3]} @ {t:.1f} s" for t, m in evals]
     if evals:
-        step, _, val = min(evals, key=lambda e: float(e[2]))
-        lines.append(f"nanoGPT best val loss {val} at step {step}")
+        _, best = min(evals, key=lambda e: float(e[1][3]))
+        lines.append(f"nanoGPT best val loss {best[3]} at step {best[1]}")
     if times:
         lines.append(f"nanoGPT step time: {statistics.median(times):.2f} ms (median of {len(times)} logged steps)")
     return lines
@@ -345,22 +430,30 @@ def shown(argv):
 
 
 def suite_plan(args, run_dir):
-    """-> {name: (command line, time limit)} of the jobs this suite command runs, in order."""
+    """-> [(label, name, Job)] of the runs this suite command makes, in order. A job named more than
+    once runs each time: its label is its name, then name-2, name-3..."""
     jobs = suite_jobs(run_dir, args.target)
     names = args.jobs.split(",") if args.jobs else list(jobs)
     unknown = [n for n in names if n not in jobs]
     if unknown:
         raise UserError(f"unknown job {unknown[0]!r} — choose from {', '.join(jobs)}")
-    plan = {"prepare": (["prepare.py", "--input", args.input, "--out_dir", args.data_dir], 120)} if args.input else {}
-    return plan | {name: jobs[name] for name in names}
+    plan = [("prepare", "prepare", Job(["prepare.py", "--input", args.input, "--out_dir", args.data_dir], 120))
+            ] if args.input else []
+    for i, name in enumerate(names):
+        runs = names[:i].count(name)
+        plan.append((f"{name}-{runs + 1}" if runs else name, name, jobs[name]))
+    return plan
 
 
 def run_suite(args):
     out_dir = Path(args.out_dir)
     if args.list:
-        for name, (cmd, limit) in suite_plan(args, out_dir / "<date-time>").items():
-            argv = cmd if name == "prepare" else job_argv(cmd, args)
-            print(f"{name}: {shown(argv)}  (limit {limit} s)")
+        for label, _, job in suite_plan(args, out_dir / "<date-time>"):
+            argv = job.cmd if label == "prepare" else job_argv(job.cmd, args)
+            argv = [a.replace("{job_dir}", str(out_dir / "<date-time>" / label)) for a in argv]
+            cold = " (empty compile cache)" if job.env == COLD_CACHE else ""
+            env = "".join(f"{k}={v} " for k, v in job.env.items()) if job.env and not cold else ""
+            print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
         return 0
     suite_plan(args, out_dir)  # an unknown job is refused before anything is made
     if args.input and not Path(args.input).is_file():
@@ -381,29 +474,71 @@ def run_suite(args):
               + (f"; time limit {args.time_limit:g} s" if args.time_limit else ""))
     append(out_dir / "summary.txt", [header])
     print(header)
-    start, failed = time.perf_counter(), 0
-    for name, (cmd, limit) in plan.items():
+    start, failed, results = time.perf_counter(), 0, []
+    for label, name, job in plan:
+        limit = job.limit
         if args.time_limit:
             limit = min(limit, args.time_limit - (time.perf_counter() - start))
         classic = run_dir / "classic" / "best.pt"  # the sample job times the model this command trained
-        argv = cmd if name == "prepare" else job_argv(cmd, args, classic if classic.is_file() else None)
+        argv = job.cmd if label == "prepare" else job_argv(job.cmd, args, classic if classic.is_file() else None)
+        argv = [a.replace("{job_dir}", str(run_dir / label)) for a in argv]
         if limit < 10:
-            lines, head = [], f"== {name}: not started, the suite's --time_limit is spent"
+            lines, head = [], f"== {label}: not started, the suite's --time_limit is spent"
             failed += 1
         elif argv[0] == "bash" and not Path(argv[1]).is_file():
             lines = []
-            head = f"== {name}: not started, no nanoGPT at {args.anchor} (no {Path(argv[1]).name}) — give --anchor"
+            head = f"== {label}: not started, no nanoGPT at {args.anchor} (no {Path(argv[1]).name}) — give --anchor"
             failed += 1
         else:
-            print(f"== {name}: {shown(argv)}", flush=True)
-            code, seconds, lines = run_job(argv, run_dir / f"{name}.log", limit, args.input)
+            print(f"== {label}: {shown(argv)}", flush=True)
+            with cold_cache(job.env) as env:
+                code, seconds, lines = run_job(argv, run_dir / f"{label}.log", limit, args.input, env)
             status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"
-            head = f"== {name} ({status}): {shown(argv)}"
+            cold = ", empty compile cache" if job.env == COLD_CACHE else ""
+            head = f"== {label} ({status}{cold}): " + "".join(f"{k}={v} " for k, v in env.items()
+                                                               if job.env != COLD_CACHE) + shown(argv)
             failed += code != 0
+            results.append((name, lines))
         append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
         print(*(f"   {line}" for line in [head.split(": ")[0]] + lines), sep="\n", flush=True)
+    if medians := spread_lines(results):
+        append(out_dir / "summary.txt", medians)
+        print(*medians, sep="\n")
     print(f"logs in {run_dir}, numbers in {out_dir / 'summary.txt'}; {failed} of {len(plan)} job(s) failed")
     return 1 if failed else 0
+
+
+@contextmanager
+def cold_cache(env):
+    """The job's environment, with {cold_cache} made a new, empty folder for the time of the job."""
+    if not any("{cold_cache}" in v for v in env.values()):
+        yield dict(env)
+        return
+    folder = tempfile.mkdtemp(prefix="compile-cache-")
+    try:
+        yield {k: v.replace("{cold_cache}", folder) for k, v in env.items()}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# the numbers whose spread over a job's runs the suite prints at its end
+SPREAD = {"training to the target": re.compile(r"reached val loss .*: ([\d.]+) s of training"),
+          "process to the target": re.compile(r"reached val loss .* @ ([\d.]+) s"),
+          "compile warm-up": re.compile(r"^warm-up: \d+ steps in ([\d.]+) s"),
+          "evaluation lines": re.compile(r"^evaluation lines \d+ -> \d+: ([\d.]+) s")}
+
+
+def spread_lines(results):
+    """For each job and number: the median and the range over the job's runs in this command."""
+    lines = []
+    for name in dict.fromkeys(name for name, _ in results):
+        for what, pattern in SPREAD.items():
+            values = [float(m[1]) for job, job_lines in results if job == name
+                      for m in map(pattern.search, job_lines) if m]
+            if values:
+                lines.append(f"== {name}, {what}: median {statistics.median(values):.2f} s over {len(values)} "
+                             f"run(s) ({', '.join(f'{v:.2f}' for v in values)})")
+    return lines
 
 
 def append(path, lines):

@@ -252,7 +252,9 @@ def init_distributed(device):
     if device.type == "cuda":  # one GPU per process on each machine
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # device_id: NCCL knows this process's GPU from the start (else its barrier guesses, and warns)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                            device_id=device if device.type == "cuda" else None)
     return dist.get_rank(), dist.get_world_size(), device
 
 

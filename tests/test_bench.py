@@ -2,6 +2,7 @@
 asserts how fast anything is."""
 
 import argparse
+import os
 import re
 
 import pytest
@@ -56,7 +57,9 @@ def test_bad_benchmark_flags():
 # bench.py or train.py command like one the suite runs as a process, with other flags. In smoke
 # mode, where the sizes are the same for all, each process would be 4 s of starting torch
 VARIANTS = ["classic-step-nocheck", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
-            "speedrun-fp32", "speedrun-b64", "speedrun-train"]
+            "speedrun-fp32", "speedrun-b64", "speedrun-train", "classic-target", "classic-target-cold",
+            "speedrun-one-thread", "classic-warmup", "classic-600"]
+ANCHOR_VARIANTS = ["anchor", "anchor-warmup", "anchor-600"]  # nanoGPT's script: one of them runs here
 
 
 def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
@@ -67,22 +70,27 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     out, data = tmp_path / "bench", tmp_path / "data"
     argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data), "--out_dir", str(out)]
     all_jobs = bench.suite_jobs(tmp_path, 1.47)
-    jobs = [job for job in all_jobs if job not in VARIANTS]
+    jobs = [job for job in all_jobs if job not in VARIANTS + ANCHOR_VARIANTS[1:]]
     if not (bench.ANCHOR / "run_side_by_side.sh").is_file():  # nanoGPT lives in ../shared, beside the repo
         jobs.remove("anchor")
-    assert bench.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs)]) == 0
+    # speedrun twice: each run its own log, and the spread of its numbers over both at the end
+    assert bench.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs + ["speedrun"])]) == 0
     smoke = argparse.Namespace(device="cpu", data_dir=str(data), smoke=True)
     for job in VARIANTS:
-        cmd = bench.job_argv(all_jobs[job][0], smoke)
+        cmd = [a.replace("{job_dir}", str(tmp_path / job)) for a in bench.job_argv(all_jobs[job].cmd, smoke)]
         assert {"bench.py": bench, "train.py": train}[cmd[0]].main(cmd[1:]) == 0, job
     assert (tmp_path / "speedrun" / "best.pt").is_file()  # speedrun-train's run (its folder: suite_jobs' run_dir)
     first = next(p for p in out.iterdir() if p.is_dir())
     runs = {"classic", "large", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
-    assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare"] + jobs} | runs
+    assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare", "speedrun-2"] + jobs} | runs
     summary = (out / "summary.txt").read_text()
     assert summary.startswith(f"== suite in {first}: machine ") and "torch " + torch.__version__ in summary
-    for job in ["prepare"] + jobs:
-        assert re.search(rf"== {re.escape(job)} \(exit 0, \d+ s\): (python|bash) ", summary), job
+    for job in ["prepare", "speedrun-2"] + jobs:
+        assert re.search(rf"== {re.escape(job)} \(exit 0, \d+ s(, empty compile cache)?\): (python|bash) ", summary), job
+    # each result line says when the process printed it: the whole process's clock
+    assert re.search(r"== speedrun-cold \(exit 0, \d+ s, empty compile cache\)", summary)
+    assert re.search(r"   warm-up: 1 steps in [\d.]+ s .* @ [\d.]+ s\n", summary)
+    assert re.search(r"== speedrun, compile warm-up: median [\d.]+ s over 2 run\(s\) \([\d.]+, [\d.]+\)", summary)
     for job, number in (("classic-step", "step time: "), ("classic-train", "best val loss "),
                         ("speedrun", "reached val loss "),
                         ("speedrun-train", "best val loss "), ("sample", "speed-up of the cache: "),
@@ -111,10 +119,52 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
 
 
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):
-    code, seconds, lines = bench.run_job(["-c", "import time; print('iter 50: train loss 2.1, val loss 2.2', "
-                                               "flush=True); time.sleep(60)"], tmp_path / "job.log", 2)
+    # a child that outlives its parent is stopped with it (nanoGPT's script, torchrun and the compile's workers)
+    child = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"
+    code, seconds, lines = bench.run_job(["-c", f"{child}; import time; print('iter 50: train loss 2.1, val loss 2.2'); "
+                                               "time.sleep(60)"], tmp_path / "job.log", 2)
     assert code is None and seconds < 30
-    assert lines == ["iter 50: train loss 2.1, val loss 2.2"]
+    assert len(lines) == 1 and re.fullmatch(r"iter 50: train loss 2.1, val loss 2.2 @ \d\.\d s", lines[0])
+
+
+def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_path):
+    """The log shows when each line came (seconds since the job started); the time between the
+    evaluation lines of WINDOW's iterations is measured the same way for nanoGPT's log and ours."""
+    first, last = bench.WINDOW
+    script = (f"import time; print('iter {first}: train loss 2.0, val loss 2.1'); time.sleep(1.5); "
+              f"print('step {last}: train loss 1.9, val loss 2.0')")
+    code, _, lines = bench.run_job(["-c", script], tmp_path / "job.log", 30)
+    assert code == 0
+    window = float(re.fullmatch(rf"evaluation lines {first} -> {last}: ([\d.]+) s", lines[-1])[1])
+    assert 1.5 <= window < 5
+    log = (tmp_path / "job.log").read_text().splitlines()
+    times = [float(re.match(r"\[ *([\d.]+)\] ", line)[1]) for line in log]
+    assert times[1] - times[0] >= 1.5 and log[0].endswith(f"iter {first}: train loss 2.0, val loss 2.1")
+    assert bench.window_line([(1.0, f"iter {first}: train loss 2.0, val loss 2.1")]) == []  # one line: no window
+
+
+def test_a_cold_job_compiles_into_an_empty_cache_that_is_removed_afterwards(tmp_path):
+    env = bench.suite_jobs(tmp_path, 1.47)["speedrun-cold"].env
+    show = "import os; d = os.environ['TORCHINDUCTOR_CACHE_DIR']; print(d, os.listdir(d), os.environ['TRITON_CACHE_DIR'])"
+    with bench.cold_cache(env) as job_env:
+        assert bench.run_job(["-c", show], tmp_path / "job.log", 30, env=job_env)[0] == 0
+    folder, listed, triton = (tmp_path / "job.log").read_text().split("] ", 1)[1].split()
+    assert listed == "[]" and triton == f"{folder}/triton" and not os.path.exists(folder)
+    with bench.cold_cache({"TORCHINDUCTOR_COMPILE_THREADS": "1"}) as job_env:  # other settings pass as they are
+        assert job_env == {"TORCHINDUCTOR_COMPILE_THREADS": "1"}
+
+
+def test_a_job_named_twice_runs_twice_each_with_its_own_log_and_folder(tmp_path):
+    args = argparse.Namespace(jobs="classic-600,speedrun,classic-600", input=None, target=1.47, data_dir="d")
+    plan = bench.suite_plan(args, tmp_path)
+    assert [(label, name) for label, name, _ in plan] == [("classic-600", "classic-600"), ("speedrun", "speedrun"),
+                                                          ("classic-600-2", "classic-600")]
+    results = [("speedrun", ["reached val loss 1.4690 <= 1.47 at iteration 350: 9.50 s of training @ 30.0 s"]),
+               ("speedrun", ["reached val loss 1.4650 <= 1.47 at iteration 400: 11.50 s of training @ 34.0 s"]),
+               ("speedrun", ["reached val loss 1.4680 <= 1.47 at iteration 350: 10.00 s of training @ 31.0 s"])]
+    assert bench.spread_lines(results) == [
+        "== speedrun, training to the target: median 10.00 s over 3 run(s) (9.50, 11.50, 10.00)",
+        "== speedrun, process to the target: median 31.00 s over 3 run(s) (30.00, 34.00, 31.00)"]
 
 
 def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path):
