@@ -74,7 +74,8 @@ PRESETS = {
         batch_size=32, grad_accum=1, max_iters=250, lr=8e-3, min_lr=8e-4, warmup_iters=30,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=25, eval_iters=50),
     # the GPU speedrun: the classic model with the levers, 4 times the batch, 6 times the lr and
-    # a tenth of the steps; it passes val 1.47 in about 11.5 s of training on one H100 (docs/speed.md).
+    # a tenth of the steps; it passes val 1.47 after a median of 11.5 s of training steps on one H100,
+    # and 15 to 17 s on one H200 (41 to 42 s for the whole process with a warm compile cache; docs/speed.md).
     # Its 50 evaluation batches of 256 windows are the very windows of the classic preset's 200 of 64
     "speedrun": dict(
         n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
