@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from model import GPT, GPTConfig
-from cli import ArgumentParser, HelpFormatter, UserError, check_suffix, run_cli, write_atomically
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, check_suffix, run_cli, write_atomically
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
 BITS = "111101111011110"

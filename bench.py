@@ -38,9 +38,11 @@ import torch
 
 import train
 from model import GPT, GPTConfig
-from cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
-from checkpoint import load_model
-from config import PRESETS, TrainConfig, preset_shown, split_config
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
+from machinery.checkpoint import load_model
+from config import PRESETS, TrainConfig
+from machinery.bookkeeping import tokens_per_iter
+from machinery.settings import preset_shown, split_config
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
 # contains (torch.cuda.get_device_name: "NVIDIA H100 80GB HBM3" is the SXM card); first match wins
@@ -177,7 +179,7 @@ def training(preset, overrides, nan_check=True):
 
 def bench_train(args, overrides):
     run, step, restart = training(args.preset, overrides, args.nan_check)
-    device, tokens_per_step, flops = run.device, train.tokens_per_iter(run), flops_per_token(run.raw_model)
+    device, tokens_per_step, flops = run.device, tokens_per_iter(run), flops_per_token(run.raw_model)
     print(f"model: {run.raw_model.num_params(non_embedding=True) / 1e6:.2f}M parameters, {flops / 1e6:.1f} MFLOP "
           f"per token; {tokens_per_step:,} tokens per step")
 

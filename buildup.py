@@ -29,13 +29,15 @@ from pathlib import Path
 
 import torch
 
-from cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
 from config import TrainConfig
 from model import GPTConfig, build_model
-from optim import make_optimizer
-from prepare import decode, encode, load_data, start_char
+from machinery.optim import make_optimizer
+from machinery.data import load_data
+from machinery.settings import pick_dtype, precision
+from prepare import decode, encode, start_char
 from plot import pyplot, save, save_png
-from train import estimate_loss, get_batch, lr_at, pick_dtype, precision, train_step
+from train import estimate_loss, get_batch, lr_at, train_step
 
 
 @dataclass

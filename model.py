@@ -639,7 +639,7 @@ def main(argv=None):
     """python model.py: follow one batch through a small GPT, shape by shape. The sizes
     differ from each other on purpose, so each number in a shape names one axis; only S, the
     number of keys, equals T, because without a KV cache every position is a key."""
-    from cli import ArgumentParser  # (here, not at the top: the model itself needs only torch)
+    from machinery.cli import ArgumentParser  # (here, not at the top: the model itself needs only torch)
     ArgumentParser(description="Follow one batch through a small GPT and print every tensor's shape, "
                                "with its axes. (train.py --trace_shapes does it for your own config.)").parse_args(argv)
     config = GPTConfig(block_size=8, vocab_size=65, n_layer=2, n_head=4, n_embd=48)
@@ -655,5 +655,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from cli import run_cli
+    from machinery.cli import run_cli
     raise SystemExit(run_cli(main))

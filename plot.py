@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from model import Bigram, Recorder
-from cli import ArgumentParser, UserError, check_suffix, run_cli, write_atomically
-from checkpoint import load_model, read_log
+from machinery.cli import ArgumentParser, UserError, check_suffix, run_cli, write_atomically
+from machinery.checkpoint import load_model, read_log
 from prepare import decode, encode, start_char
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from checkpoint import load_model, read_log
-from cli import ArgumentParser, HelpFormatter, UserError, parse_bool, pick_device, run_cli
+from machinery.checkpoint import load_model, read_log
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_bool, pick_device, run_cli
 from prepare import decode, encode, start_char
 
 

@@ -21,7 +21,7 @@ import prepare
 import sample
 import train
 from conftest import TINY
-from cli import run_cli
+from machinery.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TINY + ["--data_dir", "data", "--out_dir", "new"]  # a fresh run on the prepared test text

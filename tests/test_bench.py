@@ -11,7 +11,7 @@ import torch
 import bench
 import train
 from conftest import TINY
-from cli import UserError
+from machinery.cli import UserError
 
 
 def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, monkeypatch, capsys):

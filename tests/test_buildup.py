@@ -157,7 +157,7 @@ def test_the_picture(tmp_path):
 def test_train_py_takes_the_switches_and_its_checkpoint_keeps_them(data_dir, tmp_path):
     """The ladder's switches are GPTConfig fields, so train.py has them as flags too."""
     import train
-    from checkpoint import load_model
+    from machinery.checkpoint import load_model
     from conftest import TINY
     out = tmp_path / "run"
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--mlp", "false",

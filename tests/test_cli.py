@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import cli
+from machinery import cli
 import config
 from conftest import TINY
+from machinery import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +126,7 @@ def test_help(command, tmp_path):
     if command == "buildup.py":
         assert "(default: data/shakespeare)" in shown and "(default: 1337)" in shown
     if command in ("train.py", "bench.py train"):  # both show the values of the preset a run would get
-        preset = config.default_preset("auto")
+        preset = settings.default_preset("auto")
         assert f"(default: {config.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
 
 

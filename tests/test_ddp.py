@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch.distributed as dist
 
-import checkpoint
+from machinery import checkpoint
 import train
 from conftest import TINY
 

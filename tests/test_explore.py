@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 import plot
-from checkpoint import load_model
-from cli import run_cli
+from machinery.checkpoint import load_model
+from machinery.cli import run_cli
 from model import GPT, GPTConfig
 
 PROMPT = "KING HENRY:\nThe"

@@ -7,12 +7,13 @@ import pytest
 import torch
 import torch._dynamo
 
-import checkpoint
+from machinery import checkpoint
 import config
-import optim
+from machinery import optim
 import train
 from conftest import TINY
 from model import GPT, GPTConfig
+from machinery import settings
 
 CPU = torch.device("cpu")
 
@@ -118,11 +119,11 @@ def test_auto_dtype_takes_float16_where_bf16_would_be_emulated(monkeypatch):
     """A V100 or T4: PyTorch says bf16 works if emulation counts, and no if it does not."""
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
     cuda = torch.device("cuda")
-    assert train.pick_dtype("auto", cuda) == torch.float16
-    with pytest.raises(train.UserError, match="no native bfloat16 .* use --dtype float16"):
-        train.pick_dtype("bfloat16", cuda)
+    assert settings.pick_dtype("auto", cuda) == torch.float16
+    with pytest.raises(settings.UserError, match="no native bfloat16 .* use --dtype float16"):
+        settings.pick_dtype("bfloat16", cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # an A100
-    assert train.pick_dtype("auto", cuda) == torch.bfloat16
+    assert settings.pick_dtype("auto", cuda) == torch.bfloat16
 
 
 # ----------------------------------------------------------------------------

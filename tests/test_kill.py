@@ -20,9 +20,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-import checkpoint
+from machinery import checkpoint
 import train
-from cli import run_cli
+from machinery.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # big enough that a checkpoint (weights and AdamW state, about 5 MB) takes a while to

@@ -7,6 +7,7 @@ import torch
 
 import model as model_module
 from model import GPT, GPTConfig
+from machinery import settings
 
 
 def tiny(**kw):
@@ -245,7 +246,7 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
     model_module.ACTIVATIONS["relu"] = torch.nn.ReLU  # how to try another: the comment above ACTIVATIONS
     try:
         assert isinstance(GPT(tiny(activation="relu")).transformer.h[0].mlp.act, torch.nn.ReLU)
-        config.check_config(*config.split_config({**config.PRESETS["bigram"], "activation": "relu"}))  # --activation
+        settings.check_config(*settings.split_config({**config.PRESETS["bigram"], "activation": "relu"}))  # --activation
     finally:
         del model_module.ACTIVATIONS["relu"]
 
@@ -253,7 +254,7 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
 def test_classic_shape_is_unchanged_by_the_levers():
     """The `shakespeare` preset's model: the same parameter names and count as before the levers."""
     import config
-    model = GPT(config.split_config(config.PRESETS["shakespeare"])[1])
+    model = GPT(settings.split_config(config.PRESETS["shakespeare"])[1])
     keys = list(model.state_dict())
     assert keys[:2] == ["transformer.wte.weight", "transformer.wpe.weight"] and len(keys) == 2 + 6 * 6 + 2
     assert model.num_params() == 10_745_088 and model.num_params(non_embedding=True) == 10_646_784

@@ -9,7 +9,7 @@ import torch
 
 import plot
 from conftest import TINY
-from cli import UserError, run_cli
+from machinery.cli import UserError, run_cli
 import train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cli
+from machinery import cli
 import prepare
-from cli import UserError
+from machinery.cli import UserError
 from conftest import file_size_limit
+from machinery import data
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared/data/tinyshakespeare/input.txt"
 
@@ -139,7 +140,7 @@ def test_a_typo_in_data_dir_is_caught_but_another_name_is_not(tmp_path):
         (tmp_path / name / "vocab.json").write_text("{}")
     (tmp_path / "shakespeares").mkdir()  # close, but not prepared
     def prepared_near(path):  # what load_vocab's "did you mean" offers
-        return cli.near_miss(path, prepare.is_prepared)
+        return cli.near_miss(path, data.is_prepared)
     assert prepared_near(tmp_path / "shakespear") == tmp_path / "shakespeare"
     assert prepared_near(tmp_path / "poems") is None  # 0.6 alike to notes: another text, not a typo
     assert prepared_near(tmp_path / "nowhere" / "shakespear") is None  # no such parent folder
@@ -256,7 +257,7 @@ def test_prepared_data_cut_short_is_made_whole_again(server, tmp_path, monkeypat
     with open(out / "val.bin", "r+b") as f:
         f.truncate(10)
     with pytest.raises(UserError, match="run prepare.py again"):
-        prepare.load_data(out)
+        data.load_data(out)
     capsys.readouterr()
     assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
     assert "nothing to do" not in capsys.readouterr().out and server.hits == 2

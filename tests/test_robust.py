@@ -11,14 +11,15 @@ import pytest
 import torch
 
 import buildup
-import checkpoint
+from machinery import checkpoint
 import config
-import optim
+from machinery import optim
 import prepare
 import train
 from conftest import TINY, file_size_limit
-from model import GPT
-from cli import UserError
+from model import GPT, GPTConfig
+from machinery.cli import UserError
+from machinery import bookkeeping
 
 
 def snapshot(directory):
@@ -59,7 +60,7 @@ def test_a_few_nan_steps_are_skipped(data_dir, tmp_path, monkeypatch, capsys):
 
 def test_a_skipped_step_leaves_the_weights_alone():
     torch.manual_seed(0)
-    model = GPT(train.GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8))
+    model = GPT(GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8))
     cfg = config.TrainConfig(grad_clip=1.0)
     optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
     scaler = torch.amp.GradScaler("cpu", enabled=False)
@@ -180,8 +181,8 @@ def test_resume_removes_temp_files_of_a_killed_save(data_dir, tmp_path, capsys):
 def test_an_empty_log_is_rebuilt_on_resume(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("")  # killed between creating the file and writing to it
-    train.trim_log(log, 10)
-    assert log.read_text() == train.LOG_HEADER + "\n"
+    bookkeeping.trim_log(log, 10)
+    assert log.read_text() == bookkeeping.LOG_HEADER + "\n"
 
 
 # ----------------------------------------------------------------------------

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import checkpoint
+from machinery import checkpoint
 import prepare
 import sample
 import train
-from cli import UserError
+from machinery.cli import UserError
+from machinery import bookkeeping
 
 
 def samples(capsys, argv):
@@ -219,7 +220,7 @@ def test_sample_says_which_checkpoint_it_samples_and_whether_the_run_went_on(run
     best = torch.load(run / "best.pt", weights_only=True)
     said = f"sampling {run / 'best.pt'}: iteration {best['iter']}, val loss {best['best_val_loss']:.4f}, the run's best"
     log = run / "log.csv"
-    log.write_text(f"{train.LOG_HEADER}\n{best['iter']},1.0,{best['best_val_loss']},0.001,100,1.0\n")
+    log.write_text(f"{bookkeeping.LOG_HEADER}\n{best['iter']},1.0,{best['best_val_loss']},0.001,100,1.0\n")
     argv = ["--out_dir", str(run), "--max_new_tokens", "5", "--device", "cpu"]
     assert sample.main(argv) == 0
     assert capsys.readouterr().err == said + "\n"

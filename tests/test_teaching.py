@@ -13,13 +13,14 @@ import pytest
 import torch
 
 import babygpt
-import checkpoint
+from machinery import checkpoint
 import config
 import sample
 import train
 from conftest import TINY
 from model import GPT, Bigram, GPTConfig, Recorder, build_model, trace_shapes
-from cli import UserError
+from machinery.cli import UserError
+from machinery import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -270,7 +271,7 @@ def test_bigram_trains_and_samples(data_dir, tmp_path, capsys):
 
 
 def test_bigram_preset_and_unknown_model(data_dir, tmp_path):
-    values, _, summary = config.build_config("bigram", False, {"out_dir": str(tmp_path)})
+    values, _, summary = settings.build_config("bigram", False, {"out_dir": str(tmp_path)})
     assert values["model"] == "bigram" and summary == f"config: preset bigram, with --out_dir {tmp_path}"
     with pytest.raises(UserError, match="--model 'trigram' is unknown — use gpt or bigram"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--model", "trigram"])

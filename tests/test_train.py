@@ -11,14 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-import checkpoint
+from machinery import checkpoint
 import config
-import optim
+from machinery import optim
 import prepare
 import train
 from conftest import TINY
 from model import GPT, GPTConfig
-from cli import UserError
+from machinery.cli import UserError
+from machinery import settings
+from machinery import data
+from machinery import bookkeeping
 
 
 def read_log(out_dir):
@@ -31,28 +34,28 @@ def read_log(out_dir):
 
 
 def test_every_config_field_is_a_flag():
-    parser_flags = train.parse_args([])[3]
+    parser_flags = settings.parse_train_args([])[3]
     assert parser_flags == {}  # nothing given, nothing overridden
     for cls in (config.TrainConfig, GPTConfig):
         for f in dataclasses.fields(cls):
             if f.name == "vocab_size":
                 continue
             value = "1" if f.type is not str else "x"
-            assert f.name in train.parse_args([f"--{f.name}", value])[3], f.name
+            assert f.name in settings.parse_train_args([f"--{f.name}", value])[3], f.name
 
 
 def test_flags_are_typed():
-    _, _, _, values = train.parse_args(["--lr", "3e-4", "--n_layer", "3", "--bias", "--compile", "false",
+    _, _, _, values = settings.parse_train_args(["--lr", "3e-4", "--n_layer", "3", "--bias", "--compile", "false",
                                      "--data_dir", "d"])
     assert values == {"lr": 3e-4, "n_layer": 3, "bias": True, "compile": False, "data_dir": "d"}
 
 
 def test_a_negative_number_is_a_value_not_a_flag():
     """So that the config's check, not argparse's "expected one argument", answers `--min_lr -1e-4`."""
-    _, _, _, values = train.parse_args(["--min_lr", "-1e-4", "--lr", "-.5", "--seed", "-3", "--beta1", "-2E+1"])
+    _, _, _, values = settings.parse_train_args(["--min_lr", "-1e-4", "--lr", "-.5", "--seed", "-3", "--beta1", "-2E+1"])
     assert values == {"min_lr": -1e-4, "lr": -0.5, "seed": -3, "beta1": -20.0}
     with pytest.raises(UserError, match="--min_lr is -0.0001, but it must be 0 or more"):
-        config.check_config(*config.split_config({**config.PRESETS["shakespeare-cpu"], **values, "lr": 1e-3,
+        settings.check_config(*settings.split_config({**config.PRESETS["shakespeare-cpu"], **values, "lr": 1e-3,
                                                   "beta1": 0.9}))
 
 
@@ -139,10 +142,10 @@ def test_truncated_bin_is_caught(data_dir, tmp_path):
 def test_default_preset_follows_the_device(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no out/ here
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    values, _, summary = config.build_config(None, False, {})
+    values, _, summary = settings.build_config(None, False, {})
     assert values["n_embd"] == 384 and summary == "config: preset shakespeare"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    values, _, summary = config.build_config(None, False, {})
+    values, _, summary = settings.build_config(None, False, {})
     assert values == config.PRESETS["shakespeare-cpu"] and summary == "config: preset shakespeare-cpu"
 
 
@@ -225,7 +228,7 @@ def test_estimate_loss_is_repeatable_and_restores_train_mode():
 
 def test_ctrl_c_sets_the_stop_flag():
     before = signal.getsignal(signal.SIGINT)  # Python's default; a shell's background job starts with SIG_IGN
-    with train.StopOnCtrlC() as stop:
+    with bookkeeping.StopOnCtrlC() as stop:
         assert not stop.requested
         signal.raise_signal(signal.SIGINT)
         assert stop.requested
@@ -260,7 +263,7 @@ def test_checkpoints_are_self_contained(data_dir, tmp_path):
         ckpt = torch.load(out / name, map_location="cpu", weights_only=True)
         assert not any(k.startswith("_orig_mod.") for k in ckpt["model"])
         assert ckpt["best_val_loss"] == pytest.approx(best_val, abs=1e-6)
-        assert ckpt["vocab"]["chars"] == prepare.load_vocab(data_dir)["chars"]
+        assert ckpt["vocab"]["chars"] == data.load_vocab(data_dir)["chars"]
         model = GPT(GPTConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])  # strict: every key present and no extras
     assert torch.load(out / "latest.pt", weights_only=True)["iter"] == 12
@@ -345,7 +348,7 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
 def test_resume_drops_log_rows_past_the_checkpoint(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n0,4,4,0,0,0\n4,3,3,1,1,1\n8,2,2,1,1,2\n")
-    train.trim_log(log, 4)
+    bookkeeping.trim_log(log, 4)
     assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
 
 
@@ -354,10 +357,10 @@ def test_a_log_row_cut_short_by_a_crash_is_left_out(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n0,4,4,0,0,0\n4,3,3,1,1,1\n8,2.1,2")
     assert checkpoint.read_log(log) == ((0, 4), (4.0, 3.0), (4.0, 3.0))  # plot.py loss: not a val loss of 2
-    train.trim_log(log, 8)
+    bookkeeping.trim_log(log, 8)
     assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
     log.write_text(log.read_text() + "\n")  # a blank last line, as an editor may leave: ignored
-    train.trim_log(log, 8)
+    bookkeeping.trim_log(log, 8)
     assert [r["iter"] for r in csv.DictReader(log.open())] == ["0", "4"]
     with pytest.raises(UserError, match=r"--out_dir .*log.csv is a file, not a run's folder — use --out_dir"):
         checkpoint.read_log(log / "log.csv")  # plot.py loss --out_dir out/run/log.csv
@@ -508,13 +511,13 @@ def test_the_same_command_with_resume_accepts_its_preset(data_dir, tmp_path, cap
 
 def test_help_shows_the_values_a_run_would_use(capsys):
     with pytest.raises(SystemExit):
-        train.parse_args(["--help"])
+        settings.parse_train_args(["--help"])
     shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    preset = config.default_preset("auto")
+    preset = settings.default_preset("auto")
     assert f"(default: {config.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
     assert f"the defaults above are those of preset {preset}, which a run without --preset gets" in shown.lower()
     with pytest.raises(SystemExit):
-        train.parse_args(["--preset", "bigram", "--help"])
+        settings.parse_train_args(["--preset", "bigram", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert "(default: bigram, from preset bigram)" in shown and "(default: 0.03, from preset bigram)" in shown
 
@@ -536,7 +539,7 @@ def test_a_bigram_prints_only_the_settings_it_uses(data_dir, tmp_path, capsys):
             "--max_iters", "4", "--warmup_iters", "1", "--eval_iters", "1"]
     assert train.main(args + ["--n_layer", "3", "--dropout", "0.1"]) == 0
     out = capsys.readouterr().out
-    assert f"model settings: model=bigram vocab_size={train.load_data(data_dir)[0]['vocab_size']} block_size=64\n" in out
+    assert f"model settings: model=bigram vocab_size={data.load_data(data_dir)[0]['vocab_size']} block_size=64\n" in out
     assert "note: a bigram is a table, with no layers, heads or width: --n_layer --dropout change nothing" in out
     assert train.main(args + ["--resume", "--max_iters", "8", "--dropout", "0.2"]) == 0
     out = capsys.readouterr().out
@@ -573,7 +576,7 @@ def test_a_checkpoint_of_an_earlier_layout_is_refused_by_name(run_dir, data_dir,
 def test_the_overfitting_note_needs_val_up_and_train_down():
     from types import SimpleNamespace
     def note(best, last):
-        return train.overfitting_note(SimpleNamespace(losses_at_best=best, last_losses=last))
+        return bookkeeping.overfitting_note(SimpleNamespace(losses_at_best=best, last_losses=last))
     best = {"train": 0.58, "val": 2.0018}
     assert note(None, {"train": 0.3, "val": 2.5}) is None  # no best in this command (a resume, say)
     assert note(best, {"train": 0.32, "val": 2.04}) is None  # within 2%

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from cli import UserError, unless_a_typo, write_atomically
+from machinery.cli import UserError, unless_a_typo, write_atomically
 from model import GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"

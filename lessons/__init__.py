@@ -1,0 +1,9 @@
+"""The lessons: programs that show what the GPT does, in the order of "Let's build GPT".
+
+    inside.py     look inside a forward pass: every tensor's shape, the attention weights
+    buildup.py    the ladder: from a table of character pairs to the GPT, one idea per rung
+    babygpt.py    a GPT small enough to draw: every state and its next-bit probabilities
+    pictures.py   the loss curves, the attention weights, the embeddings, the explore page
+
+Each runs as `python -m lessons.NAME --help`.
+"""

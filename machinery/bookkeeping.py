@@ -1,0 +1,242 @@
+"""A training run's bookkeeping: its state (Run), its start-up lines, log.csv, Ctrl-C and nan steps.
+
+train.py's loop calls these; none of them is the lesson (the batch, the schedule, the step,
+evaluation and the loop are train.py's own).
+"""
+
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from config import TrainConfig
+from machinery.checkpoint import log_rows, remove_stale_temp_files
+from machinery.cli import UserError, write_atomically
+from model import GPTConfig
+
+
+LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
+
+
+def trim_log(path, last_iter):
+    """Drop log rows past the checkpoint we resume from: that work is being redone. A last row
+    cut short goes too (checkpoint.log_rows); any other line that is not a row is refused."""
+    header = LOG_HEADER.split(",")
+    _, rows = log_rows(path)
+    for number, row in rows:
+        if not (len(row) == len(header) and row[0].isdigit()):
+            raise UserError(f"{path} line {number} is not a row train.py wrote ({','.join(row)[:40]!r}) — "
+                            f"fix or delete that line, then resume")
+    kept = [header] + [row for _, row in rows if int(row[0]) <= last_iter]
+    write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
+
+
+class StopOnCtrlC:
+    """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
+
+    Not under torchrun (enabled=False): the processes could stop at different steps
+    and wait for each other forever, so there Ctrl-C stops them all at once, and
+    --resume goes on from the last evaluation.
+    """
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.requested = False
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self.previous)
+        tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+@dataclass
+class Run:
+    """Everything a training run holds. setup() builds it, main() moves it forward step by
+    step, and a checkpoint saves and restores it (checkpoint.make_checkpoint, restore_checkpoint)."""
+    cfg: TrainConfig
+    mcfg: GPTConfig
+    vocab: dict
+    splits: dict            # {"train": ids, "val": ids}, memory-mapped
+    device: torch.device
+    rank: int               # this process, of world_size (1 without torchrun)
+    world_size: int
+    micro_steps: int        # this process's micro-batches per step (share_batch)
+    rows: int               # and the rows of each
+    dtype: torch.dtype
+    autocast: object        # the mixed-precision context for forward passes
+    use_compile: bool
+    raw_model: torch.nn.Module  # the model itself: what checkpoints save
+    model: object               # what trains: raw_model, wrapped in DDP and/or compiled
+    no_sync: object             # DDP's "no gradient exchange yet" context (nullcontext without DDP)
+    optimizer: object
+    scaler: torch.amp.GradScaler
+    data_generator: torch.Generator  # draws the training batches; the same in every process
+    iter: int = 0                    # steps done
+    best_val: float = float("inf")
+    last_losses: Optional[dict] = None   # this command's last evaluation, and
+    losses_at_best: Optional[dict] = None  # its best one: {"train": ..., "val": ...}
+    elapsed_before: float = 0.0      # training time of the runs this one resumes
+    extended_at: Optional[tuple] = None  # see decay_left
+    last_saved: Optional[int] = None     # the iteration of latest.pt, once there is one
+    bad_steps: int = 0                   # nan/inf steps skipped in a row
+    t_train: float = 0.0                 # when this process started training
+    eval_seconds: float = 0.0
+
+    @property
+    def out_dir(self):
+        return Path(self.cfg.out_dir)
+
+    def say(self, *args, **kwargs):
+        if self.rank == 0:  # only process 0 talks and writes
+            print(*args, **kwargs)
+
+
+def refuse_to_overwrite(out_dir):
+    """A new run would write over the checkpoints of the run already in out_dir."""
+    for name in ("latest.pt", "best.pt"):
+        if (out_dir / name).exists():
+            raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
+                            f"or choose a new --out_dir")
+
+
+BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
+
+
+def print_settings(summary, cfg, mcfg, overrides, resuming):
+    """Where every value came from, and every value in effect (for a bigram, only the few it uses)."""
+    print(summary)
+    all_model = asdict(mcfg)
+    model_values = {k: all_model[k] for k in BIGRAM_FIELDS} if mcfg.model == "bigram" else all_model
+    for name, values in (("training", asdict(cfg)), ("model", model_values)):
+        print(f"{name} settings: " + " ".join(f"{k}={v}" for k, v in values.items()))
+    ignored = [f"--{k}" for k in overrides if k in all_model and k not in model_values]
+    if ignored and not resuming:  # (a resume says what each flag changes)
+        print(f"note: a bigram is a table, with no layers, heads or width: {' '.join(ignored)} "
+              f"change{'s' if len(ignored) == 1 else ''} nothing")
+
+
+def describe(run):
+    """The start-up lines: where it runs, the model's size, the batch."""
+    cfg, mcfg = run.cfg, run.mcfg
+    run.say(f"device: {run.device}, dtype: {str(run.dtype).removeprefix('torch.')}, compile: {run.use_compile}"
+            + (f", DDP over {dist.get_backend()}: {run.world_size} process{'es' * (run.world_size > 1)} x "
+               f"{run.micro_steps} micro-batch(es) of {run.rows} rows per step" if dist.is_initialized() else ""))
+    n = run.raw_model.num_params()
+    if mcfg.model == "bigram":
+        run.say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {n:,} parameters")
+    else:
+        learned = "" if mcfg.position == "rotary" else (  # rotary positions are angles, not weights
+            f" ({run.raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings)")
+        run.say(f"model: {n / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layer{'s' * (mcfg.n_layer != 1)}, "
+                f"{mcfg.n_head} head{'s' * (mcfg.n_head != 1)}, "
+                f"{mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
+    run.say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
+            f"{tokens_per_iter(run):,}; iterations {run.iter} -> {cfg.max_iters}")
+    if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
+        run.say(f"note: --max_iters {cfg.max_iters} ends inside the {cfg.warmup_iters}-step warmup, so the "
+                f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
+
+
+def tokens_per_iter(run):
+    return run.cfg.batch_size * run.mcfg.block_size * run.cfg.grad_accum
+
+
+def open_log(run):
+    """Make out_dir and log.csv (trimmed to the checkpoint on resume) before training: fail now,
+    not after the first hour."""
+    log_path = run.out_dir / "log.csv"
+    if run.rank != 0:
+        return
+    try:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+        if run.iter > 0 and log_path.exists():
+            trim_log(log_path, run.iter)
+        else:
+            write_atomically(log_path, lambda f: f.write(f"{LOG_HEADER}\n".encode()))
+    except OSError as e:
+        raise UserError(f"cannot write in {run.out_dir} ({e.strerror}) — choose another --out_dir") from None
+    if removed := remove_stale_temp_files(run.out_dir):
+        run.say(f"removed {removed} half-written temp file(s) in {run.out_dir}, left by a run that was killed "
+                f"mid-save")
+
+
+def read_steps(run, pending):
+    """The pending steps' losses and flags, in one wait for the device (not one per step, which
+    also keeps the timing honest). Warn of each skipped step; too many in a row stop the run.
+    -> the losses"""
+    if not pending:
+        return []
+    losses = torch.stack([loss for _, loss, _ in pending]).tolist()
+    taken = torch.stack([ok for _, _, ok in pending]).tolist()
+    for (i, _, _), loss, ok in zip(pending, losses, taken):
+        run.bad_steps = 0 if ok else run.bad_steps + 1
+        if run.bad_steps and run.rank == 0:  # skipped already (train_step): the weights never saw it
+            tqdm.write(f"warning: the loss is {loss} at iteration {i}; the step was skipped "
+                       f"({run.bad_steps} in a row, --max_nan_skips {run.cfg.max_nan_skips})")
+        if run.bad_steps > run.cfg.max_nan_skips:
+            raise nan_error(run, f"the loss was nan or inf for {run.bad_steps} steps in a row, up to iteration {i}")
+    pending.clear()
+    return losses
+
+
+def nan_error(run, what):
+    """The error that stops a run whose loss went nan or inf, naming the checkpoint to go back to."""
+    if run.last_saved is None:
+        return UserError(f"{what}; no checkpoint was saved yet — start again with a lower --lr "
+                         f"(or --dtype bfloat16 on a GPU)")
+    return UserError(f"{what}; the last good checkpoint is {run.out_dir / 'latest.pt'} (iteration "
+                     f"{run.last_saved}) — resume from it with --resume and a lower --lr (or --dtype bfloat16 "
+                     f"on a GPU)")
+
+
+def overfitting_note(run):
+    """A note if this command's last evaluation found the val loss clearly above its best one
+    while the train loss went on falling. Within one command every evaluation scores the same
+    windows, so the rise is the model's doing, not the luck of a draw."""
+    best, last = run.losses_at_best, run.last_losses
+    if best is None or last["val"] <= 1.02 * best["val"] or last["train"] >= best["train"]:
+        return None
+    return (f"note: the val loss ended at {last['val']:.4f}, {last['val'] / best['val'] - 1:.0%} above its best, "
+            f"while the train loss went on falling: the model has begun to learn its training text by heart "
+            f"(overfitting). best.pt keeps the best; for what helps, see docs/training.md")
+
+
+def append_log(run, losses, lr, tokens_per_sec):
+    """One row of log.csv for this evaluation."""
+    log_path = run.out_dir / "log.csv"
+    try:
+        with open(log_path, "a") as f:
+            f.write(f"{run.iter},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},{tokens_per_sec:.1f},"
+                    f"{run.elapsed_before + time.perf_counter() - run.t_train:.2f}\n")
+    except OSError as e:
+        raise UserError(f"cannot write {log_path} ({e.strerror}) — free some disk space or fix the "
+                        f"permissions, then resume with --resume") from None
+
+
+def finish(run, seconds):
+    """The closing lines: the best val loss, a note if the run overfitted, the time, the checkpoints.
+    Under DDP the processes then leave together."""
+    run.say(f"best val loss {run.best_val:.4f} nats per char = {run.best_val / math.log(2):.4f} bits per char")
+    if note := overfitting_note(run):
+        run.say(note)
+    run.say(f"wall time {seconds:.1f} s (evaluation {run.eval_seconds:.1f} s of it)")
+    run.say(f"checkpoints: {run.out_dir / 'best.pt'} (best val, for sample.py), "
+            f"{run.out_dir / 'latest.pt'} (for --resume)")
+    if dist.is_initialized():  # leave together: process 0 may still be saving when the others finish,
+        dist.barrier()         # and gloo can abort a process that tears down while a peer is busy
+        dist.destroy_process_group()

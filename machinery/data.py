@@ -1,0 +1,236 @@
+"""Data files: getting a text to prepare, and reading prepared data back.
+
+prepare.py writes a data folder (train.bin, val.bin, vocab.json); this module gets the text it
+encodes (the download of tiny-shakespeare, checked by size and sha256; a local file, checked to
+be UTF-8 text of a sane size) and reads the folder back (load_vocab, load_data), checking that
+the bins agree with vocab.json.
+"""
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from machinery.cli import UserError, unless_a_typo, write_atomically
+
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+
+SHAKESPEARE_BYTES = 1_115_394
+
+
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+
+
+DEFAULT_DATA_DIR = "data/shakespeare"
+
+
+MIN_CHARS = 1000  # below this the 10% validation split is too small to mean anything
+
+
+VOCAB_FORMAT = "char-gpt-vocab"
+
+
+VOCAB_VERSION = 1
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(url, dest, sha256, size, tries=3, timeout=30):
+    """Stream `url` into `dest`, but only if it matches the expected size and sha256.
+
+    The bytes go to a temp file first; only a verified file is renamed into
+    place, so a failed or tampered download writes nothing.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if dest.stat().st_size == size and sha256_of(dest) == sha256:
+            print(f"{dest} is already here and verified; not downloading it again")
+            return
+        # our own downloads are atomic, so a file that fails the check is someone else's
+        raise UserError(f"{dest} exists but is not the expected file — move it away, "
+                        f"or encode it with --input {shlex.quote(str(dest))}")
+    import requests  # only here: train.py and sample.py import this file too, and start 0.1 s sooner without it
+    made = make_dir(dest.parent)
+
+    def fetch(f):
+        h = hashlib.sha256()
+        with requests.get(url, stream=True, timeout=timeout) as r:
+            r.raise_for_status()
+            with tqdm(total=size, unit="B", unit_scale=True, desc="download") as bar:
+                for chunk in r.iter_content(chunk_size=1 << 16):
+                    f.write(chunk)
+                    h.update(chunk)
+                    bar.update(len(chunk))
+        if f.tell() != size or h.hexdigest() != sha256:
+            raise UserError(
+                f"the file from {url} failed verification ({f.tell():,} bytes, sha256 "
+                f"{h.hexdigest()[:12]}…, expected {size:,} bytes, {sha256[:12]}…); nothing "
+                f"was written — try again later, or pass a good copy with --input FILE")
+
+    try:
+        for attempt in range(1, tries + 1):
+            try:
+                write_atomically(dest, fetch)
+                return
+            except requests.RequestException as e:
+                if attempt == tries:
+                    raise UserError(
+                        f"could not download {url} ({type(e).__name__}) after {tries} tries — "
+                        f"check your connection, or pass a local copy with --input FILE") from None
+                wait = 2 ** (attempt - 1)  # 1 s, then 2 s
+                print(f"download failed ({type(e).__name__}); trying again in {wait} s", file=sys.stderr)
+                time.sleep(wait)
+    except BaseException:  # nothing downloaded: leave no empty folder behind either
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty after all: someone else's now
+                break
+        raise
+
+
+def make_dir(path):
+    """mkdir -p, with a one-line error for a path that cannot be a folder.
+    -> the folders it created, innermost first (so a failure can remove them again)."""
+    path = Path(path)
+    made = [p for p in [path, *path.parents] if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in the way, a path under a file, a place we may not write
+        raise UserError(f"cannot make the folder {path} ({e.strerror}) — choose another --out_dir") from None
+    return made
+
+
+def read_text(path):
+    """Read a UTF-8 text file -> (text, sha256 of its bytes), with a clear error for anything else.
+    Line ends become "\\n" and a leading byte-order mark goes, so that no editor's habit enters the vocabulary."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
+    if not path.exists():
+        raise UserError(f"no such file: {path} — "
+                        + unless_a_typo(path, "--input", os.path.isfile, "check the path you gave to --input"))
+    try:
+        raw = path.read_bytes()  # also from a pipe: --input /dev/stdin < my.txt
+    except OSError as e:
+        raise UserError(f"cannot read {path} ({e.strerror}) — check its permissions") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte-order mark of UTF-16 (Notepad's "Unicode")
+        raise UserError(f"{path} is UTF-16, not UTF-8 — re-save it as UTF-8, for example: {to_utf8(path, 'utf-16')}")
+    if b"\x00" in raw:
+        raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UserError(f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — re-save it as UTF-8; from "
+                        f"Windows-1252 (most older Windows text), for example: {to_utf8(path, 'cp1252')}") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write first: a marker, not text
+    if "\r\n" in text:  # Windows line ends would make "\r" a character the model must learn to write
+        text = text.replace("\r\n", "\n")
+        print(f"note: {path} has Windows line ends (\\r\\n); each is read as one newline")
+    if len(text) < MIN_CHARS:
+        raise UserError(
+            f"{path} has only {len(text):,} characters, too few to split into train and val — "
+            f"give at least {MIN_CHARS:,}")
+    return text, hashlib.sha256(raw).hexdigest()
+
+
+def to_utf8(path, encoding):
+    """The command that re-saves a text in another encoding as UTF-8, beside itself (a-utf8.txt)."""
+    utf8 = path.with_name(f"{path.stem}-utf8{path.suffix}")
+    return f"iconv -f {encoding} -t utf-8 {shlex.quote(str(path))} > {shlex.quote(str(utf8))}"
+
+
+def char_label(c):
+    """A character for a message: beyond ASCII, with its code point and name, because some are
+    invisible alone (a combining accent) and some look like others (Cyrillic а, Latin a)."""
+    if c.isascii():
+        return repr(c)
+    name = unicodedata.name(c, "")
+    return f"{c!r} (U+{ord(c):04X}{' ' + name if name else ''})"
+
+
+def is_default_data_dir(path):
+    """Whether path is where `python prepare.py` puts tiny-shakespeare, and train.py looks first."""
+    return Path(path).resolve() == Path(DEFAULT_DATA_DIR).resolve()
+
+
+def load_vocab(data_dir):
+    """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
+    path = Path(data_dir) / "vocab.json"
+    if not path.is_file():
+        how = ("python prepare.py" if is_default_data_dir(data_dir)
+               else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
+        fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
+                            f"run `{how}` first, or check the path")
+        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        vocab = None
+    if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
+        raise UserError(f"{path} was not written by prepare.py — run `python prepare.py` again")
+    return vocab
+
+
+def is_prepared(folder):
+    return os.path.isfile(Path(folder) / "vocab.json")  # (False, not an error, if unreadable)
+
+
+def load_data(data_dir):
+    """-> (vocab dict, {'train': ids, 'val': ids}), the ids memory-mapped (read once here, to check them)."""
+    vocab = load_vocab(data_dir)
+    splits = {}
+    for split in ("train", "val"):
+        path = Path(data_dir) / f"{split}.bin"
+        dtype = np.dtype(vocab["dtype"])
+        expected = vocab[f"{split}_tokens"] * dtype.itemsize
+        if not path.is_file():
+            raise UserError(f"{path} is missing — run prepare.py again")
+        size = path.stat().st_size
+        if size % dtype.itemsize:
+            raise UserError(f"{path} has {size:,} bytes, not a whole number of {dtype.name} tokens, so it is "
+                            f"damaged — run prepare.py again")
+        if size != expected:
+            raise UserError(f"{path} has {size // dtype.itemsize:,} tokens, but vocab.json says "
+                            f"{vocab[f'{split}_tokens']:,} — run prepare.py again")
+        splits[split] = np.memmap(path, dtype=dtype, mode="r")
+        largest = splits[split].max() if len(splits[split]) else 0  # one pass, about 1 ms per MB
+        if largest >= vocab["vocab_size"]:
+            raise UserError(f"{path} holds token id {largest}, but the vocabulary has only "
+                            f"{vocab['vocab_size']} characters — the data is damaged; run prepare.py again")
+    return vocab, splits
+
+
+def check_out_dir(out_dir, source_sha256):
+    """Refuse to overwrite data that was prepared from a different text (an edited one too: a run
+    trained on the old data may still need it)."""
+    if not is_prepared(out_dir):
+        return
+    vocab = load_vocab(out_dir)
+    if vocab.get("source_sha256") != source_sha256:
+        raise UserError(f"{out_dir} already holds data prepared from a different text ({vocab.get('source')}; "
+                        f"an edited file counts as different) — choose another --out_dir, or delete {out_dir} first")
+
+
+def is_whole(data_dir):
+    """Prepared, and the bins agree with vocab.json: load_data finds nothing to fix."""
+    try:
+        load_data(data_dir)
+        return True
+    except UserError:
+        return False

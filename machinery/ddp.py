@@ -1,0 +1,67 @@
+"""Several processes: torchrun + DistributedDataParallel.
+
+torchrun starts one process per GPU and sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and
+MASTER_PORT; each process trains on its share of every step's batch, and DDP averages their
+gradients during backward (docs/multi-gpu.md).
+"""
+
+import os
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from machinery.cli import UserError
+
+
+def init_distributed(device):
+    """Under torchrun (which sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT), join
+    the other processes: NCCL between GPUs, gloo between CPU processes. -> (rank, world_size, device)"""
+    if "RANK" not in os.environ:
+        return 0, 1, device
+    torchrun_sets = ("LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    if missing := [name for name in torchrun_sets if name not in os.environ]:  # RANK left over from elsewhere
+        raise UserError(f"RANK is set, but not {', '.join(missing)}: this is not a torchrun launch — start it "
+                        f"with torchrun (docs/multi-gpu.md), or unset RANK to train in one process")
+    if device.type == "mps":
+        raise UserError("torchrun with --device mps is not supported — use --device cuda or cpu")
+    if device.type == "cuda":  # one GPU per process on each machine
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    # device_id: NCCL knows this process's GPU from the start (else its barrier guesses, and warns)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                            device_id=device if device.type == "cuda" else None)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def share_batch(batch_size, grad_accum, world_size):
+    """Share out each step's grad_accum micro-batches of batch_size rows among the processes,
+    so that the global batch is what the config says, however many processes there are.
+    -> (micro-batches per step, rows per micro-batch) for each process."""
+    if grad_accum % world_size == 0:  # whole micro-batches each: 8 over 2 processes is 4 each
+        return grad_accum // world_size, batch_size
+    if batch_size % world_size == 0:  # each micro-batch's rows: 64 over 2 processes is 32 each
+        return grad_accum, batch_size // world_size
+    raise UserError(f"--grad_accum {grad_accum} micro-batches of --batch_size {batch_size} rows cannot "
+                    f"be shared evenly among {world_size} processes — make --grad_accum or --batch_size a "
+                    f"multiple of {world_size}")
+
+
+def all_reduce_on_device(t, op=dist.ReduceOp.SUM):
+    """A tensor -> its sum (or max) over all processes, staying on the device (unchanged in a
+    single process)."""
+    if dist.is_initialized():
+        dist.all_reduce(t, op=op)  # in place, and every process receives the result
+    return t
+
+
+def wrap_ddp(run):
+    """run.model in DistributedDataParallel, which averages the gradients over the processes during
+    backward; run.no_sync is then its "no gradient exchange yet" context, for gradient accumulation."""
+    device = run.device
+    run.model = DistributedDataParallel(run.raw_model, device_ids=[device.index] if device.type == "cuda" else None)
+    # no buffer broadcast before each forward: the only buffers are rotary's fixed tables, and it would
+    # cost a collective per forward, one a process that skips an evaluation batch never joins. (Set here,
+    # not as the constructor's flag, which torch 2.13 deprecates, while older torch lacks its successor.)
+    run.model.broadcast_buffers = False
+    run.no_sync = run.model.no_sync

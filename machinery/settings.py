@@ -1,0 +1,245 @@
+"""Where a run's values come from, and the checks that refuse impossible ones.
+
+A run's values are layered, in increasing priority: the dataclass default (config.TrainConfig,
+model.GPTConfig), the preset (or the checkpoint's config when resuming), the command line.
+check_config then refuses impossible values with an error that says what to use instead,
+before they turn into a traceback deep inside torch.
+"""
+
+import argparse
+import math
+import shlex
+from contextlib import nullcontext
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from config import PRESETS, TrainConfig
+from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
+from machinery.cli import ArgumentParser, UserError, add_flags, unless_a_typo
+from machinery.data import load_data
+from machinery.bookkeeping import refuse_to_overwrite
+from model import ACTIVATIONS, GPTConfig
+
+
+# ----------------------------------------------------------------------------
+# The layers: a preset (or a checkpoint's config), then the flags
+
+
+def default_preset(device_name):
+    """The preset a run without --preset gets: the GPU recipe on CUDA, the laptop one elsewhere."""
+    cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
+    return "shakespeare" if cuda else "shakespeare-cpu"
+
+
+def preset_shown(argv):
+    """A first look at --preset and --device, so that --help can show the values they bring
+    (here, not in train.py, because bench.py's --help shows them too).
+    -> (the preset whose values are the defaults, whether --preset named it)"""
+    first = ArgumentParser(add_help=False)
+    first.add_argument("--preset")
+    first.add_argument("--device", default="auto")
+    try:
+        known = first.parse_known_args(argv)[0]
+    except UserError:  # (a mistake here is the full parser's to report)
+        known = argparse.Namespace(preset=None, device="auto")
+    named = known.preset in PRESETS
+    return (known.preset if named else default_preset(known.device)), named
+
+
+def split_config(values):
+    """{all fields} -> (TrainConfig, GPTConfig)."""
+    def pick(cls):
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+    return pick(TrainConfig), pick(GPTConfig)
+
+
+def build_config(preset, resume, overrides):
+    """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
+    -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
+    out_dir_given = overrides.get("out_dir", TrainConfig.out_dir)
+    out_dir = Path(out_dir_given)
+    ckpt, notes = None, []
+    if resume:
+        nothing = "there is nothing to resume; run without --resume"
+        if (out_dir / "best.pt").is_file():  # latest.pt deleted, or a save that failed in between
+            best, latest = (shlex.quote(str(out_dir / name)) for name in ("best.pt", "latest.pt"))
+            nothing = f"only best.pt is there; to resume from it, copy it: cp {best} {latest}"
+        resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
+        ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
+        saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
+        if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
+            raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "
+                            f"the optimizer groups and random states it needs to resume — start a new run "
+                            f"(sample.py still reads it)")
+        saved_model_config(ckpt, out_dir / "latest.pt")  # refuses a setting that model.py no longer has
+        values = {**ckpt["train_config"], **ckpt["model_config"]}
+        # the run goes on in the folder it was read from, even if it was trained in another (then moved)
+        values["out_dir"] = out_dir_given
+        # the command the run was started with, plus --resume, works: its preset is only checked against
+        # the run (where no flag of the command overrides it); the run keeps its own training values
+        given = {**PRESETS.get(preset, {}), **overrides}
+        fixed = [f"{k}={values[k]} (given: {v})" for k, v in given.items() if k in values and values[k] != v
+                 and ((k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer")]
+        if fixed:
+            raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
+                            f"to that setup — resume with the preset and flags the run was started with")
+        source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
+                                                                                     if preset else "")
+        # training settings may change: the optimizer keeps its state, the schedule follows the new values
+        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in overrides.items()
+                 if k in values and values[k] != v]
+    else:
+        preset = preset or default_preset(overrides.get("device", "auto"))
+        values = dict(PRESETS[preset])
+        source = f"preset {preset}"
+    values.update(overrides)
+    given = ", ".join(f"--{k} {v}" for k, v in overrides.items())
+    return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
+
+
+def load_settings(preset, resume, overrides, new_run=True, training=True):
+    """A run's settings, checked, with its data: the layers of build_config, the data they name, and
+    every check that can fail before the first step. new_run: refuse an out_dir that holds a run;
+    training: refuse a resume with nothing left to train.
+    -> (TrainConfig, GPTConfig, vocab, {"train": ids, "val": ids}, the checkpoint or None, the summary line)"""
+    values, ckpt, summary = build_config(preset, resume, overrides)
+    vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
+    if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
+        raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
+                        f"resume with the --data_dir it was trained on")
+    if ckpt is not None and ckpt["vocab"].get("source_sha256") != vocab.get("source_sha256"):
+        raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's "
+                        f"({ckpt['vocab'].get('source')}) — resume with the --data_dir it was trained on")
+    values["vocab_size"] = vocab["vocab_size"]
+    cfg, mcfg = split_config(values)
+    check_config(cfg, mcfg)
+    if ckpt is not None and training and cfg.max_iters <= ckpt["iter"]:
+        raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is "
+                        f"{cfg.max_iters}, so there is nothing to train — to train on, give a larger one, e.g. "
+                        f"--max_iters {2 * ckpt['iter']} (the learning rate goes on from where the run was)")
+    if len(splits["val"]) <= mcfg.block_size:
+        raise UserError(f"{Path(cfg.data_dir) / 'val.bin'} has {len(splits['val']):,} tokens, not more than "
+                        f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
+    if new_run:  # last, so that a mistake in the flags is told first, not after a change of --out_dir
+        refuse_to_overwrite(Path(cfg.out_dir))
+    return cfg, mcfg, vocab, splits, ckpt, summary
+
+
+# ----------------------------------------------------------------------------
+# The checks: settings that cannot work, refused with what to use instead
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def check_config(cfg, mcfg):
+    """Catch impossible settings before they turn into a traceback deep inside torch."""
+    gpt = mcfg.model == "gpt"  # a bigram is a table: the GPT's sizes do not apply to it
+    for name in ("batch_size", "grad_accum", "max_iters", "eval_interval", "eval_iters", "log_interval",
+                 "block_size") + (("n_layer", "n_head", "n_embd") if gpt else ()):
+        value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
+        if value < 1:
+            raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
+    if not 0 <= mcfg.dropout < 1:
+        raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
+    for settings, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
+                                    (mcfg, "position", ("learned", "rotary")), (mcfg, "activation", tuple(ACTIVATIONS)),
+                                    (cfg, "optimizer", ("adamw", "muon")), (cfg, "compile_mode", COMPILE_MODES)):
+        if getattr(settings, name) not in allowed:
+            choices = ", ".join(allowed[:-1]) + " or " + allowed[-1]
+            raise UserError(f"--{name} {getattr(settings, name)!r} is unknown — use {choices}")
+    if gpt:
+        check_heads(mcfg)
+    if cfg.max_nan_skips < 0:
+        raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
+    positive = ("lr",) + (("muon_lr",) if cfg.optimizer == "muon" else ())
+    for name in positive + ("min_lr", "warmup_iters", "weight_decay", "grad_clip"):
+        value = getattr(cfg, name)
+        in_range = value > 0 if name in positive else value >= 0
+        if not (in_range and value < math.inf):  # nan fails both comparisons
+            lowest = "above 0" if name in positive else "0 or more"
+            finite = " and finite" if isinstance(value, float) else ""
+            raise UserError(f"--{name} is {value}, but it must be {lowest}{finite} — e.g. the preset's value, "
+                            f"which --help shows")
+    for name in ("beta1", "beta2"):  # the decay rates of AdamW's running averages
+        if not 0 <= getattr(cfg, name) < 1:
+            raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — "
+                            f"e.g. --{name} {getattr(TrainConfig, name)}")
+
+
+def check_heads(mcfg):
+    """n_head must divide n_embd into heads, and rotary positions, which turn a head's channels in
+    pairs, need an even head size. The error suggests the nearest head count and width that work."""
+    pair = 2 if mcfg.position == "rotary" else 1
+    unit = mcfg.n_head * pair  # n_embd must be a multiple of this
+    if mcfg.n_embd % unit == 0:
+        return
+    heads = [h for h in range(1, 2 * mcfg.n_head + 1) if mcfg.n_embd % (h * pair) == 0]
+    fix = (f"--n_head {min(heads, key=lambda h: (abs(h - mcfg.n_head), -h))} or " if heads else "") + \
+        f"--n_embd {max(1, round(mcfg.n_embd / unit)) * unit}"
+    if mcfg.n_embd % mcfg.n_head:
+        raise UserError(f"n_embd {mcfg.n_embd} is not divisible by n_head {mcfg.n_head} — pick sizes where it is, "
+                        f"e.g. {fix}")
+    raise UserError(f"rotary positions turn a head's channels in pairs, so the head size must be even, but n_embd "
+                    f"{mcfg.n_embd} / n_head {mcfg.n_head} is {mcfg.n_embd // mcfg.n_head} — e.g. {fix}, "
+                    f"or --position learned")
+
+
+# ----------------------------------------------------------------------------
+# train.py's command line, and the precision a run computes in
+
+
+def parse_train_args(argv, description=None):
+    """train.py's command line: --preset, --resume, --trace_shapes, and a flag for every config
+    field. -> (preset name or None, resume flag, trace flag, {field: value} for the flags given)"""
+    shown, named = preset_shown(argv)
+    parser = ArgumentParser(
+        description=description,
+        epilog=f"Presets: {', '.join(PRESETS)}. The defaults above are those of preset {shown}"
+               + ("" if named else ", which a run without --preset gets on this machine "
+                  "(shakespeare on CUDA, shakespeare-cpu elsewhere)")
+               + "; `--preset NAME --help` shows another's. With --resume, the run's own values are the defaults.")
+    parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "
+                        "on CUDA, shakespeare-cpu elsewhere); flags given after it override it")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
+    parser.add_argument("--trace_shapes", action="store_true",
+                        help="run one batch through the model, print every tensor's shape, and stop (no training)")
+    add_flags(parser, TrainConfig, preset=shown, preset_values=PRESETS[shown])
+    # (no --vocab_size: the vocabulary comes from the data)
+    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])
+    args = vars(parser.parse_args(argv))
+    preset, resume, trace = args.pop("preset"), args.pop("resume"), args.pop("trace_shapes")
+    return preset, resume, trace, args
+
+
+def pick_dtype(name, device):
+    """'auto' -> bf16 on CUDA where the GPU has it, fp16 on older GPUs, float32 elsewhere.
+
+    Small models on a CPU run slower under bf16 autocast than in float32: the
+    casts cost more than the faster matmuls save. You can still ask for it.
+    """
+    # native only: by default PyTorch also counts bf16 that older GPUs (V100, T4) emulate slowly
+    native_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    if name == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if native_bf16 else torch.float16
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name not in dtypes:
+        raise UserError(f"--dtype {name!r} is unknown — use auto, float32, bfloat16 or float16")
+    if dtypes[name] == torch.bfloat16 and device.type == "cuda" and not native_bf16:
+        raise UserError("this GPU has no native bfloat16 (it would be emulated, slowly) — use --dtype float16")
+    return dtypes[name]
+
+
+def precision(cfg, device):
+    """-> (dtype, the autocast context for the forward pass, whether to compile)."""
+    dtype = pick_dtype(cfg.dtype, device)
+    if dtype == torch.float16 and cfg.optimizer == "muon":
+        raise UserError("--optimizer muon does not work with float16's loss scaling — use --dtype bfloat16")
+    if device.type == "cuda":  # TF32: float32 matmuls on tensor cores, about 10 mantissa bits
+        torch.set_float32_matmul_precision("high")  # (only on CUDA: it also loosens oneDNN's CPU matmuls)
+    autocast = nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
+    return dtype, autocast, cfg.compile if cfg.compile is not None else device.type == "cuda"
