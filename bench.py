@@ -37,6 +37,7 @@ from typing import NamedTuple
 import torch
 
 import train
+from engine.decode import generate_cached
 from model import GPT, GPTConfig
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
 from machinery.checkpoint import load_model
@@ -103,9 +104,9 @@ def bench_sample(args):
 
     prompt = torch.zeros(B, 1, dtype=torch.long, device=device)  # one character, as sample.py's default
     rates = {}
-    paths = [("KV cache", model.generate_cached), ("no cache", model.generate)]
+    paths = [("KV cache", functools.partial(generate_cached, model)), ("no cache", model.generate)]
     if device.type == "cuda":  # each step one replay of a recorded graph (GraphedStep; recording included)
-        paths.insert(0, ("CUDA graph", functools.partial(model.generate_cached, cuda_graph=True)))
+        paths.insert(0, ("CUDA graph", functools.partial(generate_cached, model, cuda_graph=True)))
     for name, generate in paths:
         generate(prompt, 20)  # warm-up: kernels, allocator, thread pool
         run = functools.partial(generate, prompt, n, generator=torch.Generator(device).manual_seed(0))

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from model import Bigram, Recorder
+from lessons.inside import WEIGHTS, attention_weights, recorded, watch
+from model import Bigram
 from machinery.cli import ArgumentParser, UserError, check_suffix, run_cli, write_atomically
 from machinery.checkpoint import load_model, read_log
 from prepare import decode, encode, start_char
@@ -134,9 +135,7 @@ def plot_attention(args, plt):
         raise UserError(f"--layer {args.layer} does not exist: the model has layers 0 .. {cfg.n_layer - 1}")
     prompt = pick_prompt(args.prompt, model, chars)
     idx = prompt_ids(prompt, chars, cfg)  # (1, T)
-    with torch.no_grad(), Recorder() as rec:
-        model(idx)
-    att = rec.get("attn: weights, softmax(scores)")[args.layer][0]  # (nh, T, T), one layer's
+    att = attention_weights(model, idx)[args.layer][0]  # (nh, T, T), one layer's
     ticks = [label(c) for c in prompt]
     cols = math.ceil(math.sqrt(cfg.n_head))  # a near-square grid
     rows = -(-cfg.n_head // cols)  # ceiling division
@@ -190,11 +189,11 @@ def explore_data(model, ckpt, prompt, source):
     embedding map. source: the checkpoint file, to name on the page. -> a dict, ready for JSON"""
     chars, cfg = ckpt["vocab"]["chars"], model.config
     idx = prompt_ids(prompt, chars, cfg)  # (1, T)
-    with torch.no_grad(), Recorder() as rec:
+    with torch.no_grad(), watch(model) as records:
         logits, _ = model(idx)  # (1, T, V)
     # per layer, head and query position t: its weights on the keys 0 .. t (the rest is masked: 0)
     attention = [[[row[:t + 1] for t, row in enumerate(head.tolist())] for head in weights[0]]
-                 for weights in rec.get("attn: weights, softmax(scores)")]  # each (1, nh, T, T)
+                 for weights in recorded(records, WEIGHTS)]  # each (1, nh, T, T)
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
     return dict(prompt=list(prompt), chars=chars, block_size=cfg.block_size, iter=ckpt["iter"],
                 val_loss=round(ckpt["best_val_loss"], 4), checkpoint=str(source),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from engine.decode import generate_cached, stream
 from machinery.checkpoint import load_model, read_log
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_bool, pick_device, run_cli
 from prepare import decode, encode, start_char
@@ -90,6 +91,9 @@ def parse_args(argv):
         raise UserError(f"--top_p {args.top_p} must be above 0 and at most 1 — try 0.9")
     if args.prompt is not None and args.prompt_file is not None:
         raise UserError("--prompt and --prompt_file both given — use one of them")
+    if args.top_p is not None and args.no_cache:
+        raise UserError("--top_p is the KV-cache path's (engine/sampling.py), and --no_cache turns that path off — "
+                        "give one of them")
     if args.cuda_graph and args.no_cache:
         raise UserError("--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — "
                         "give one of them")
@@ -117,14 +121,15 @@ def main(argv=None):
     if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes
         print("---------------- sample 1 of 1 ----------------")
         print(prompt, end="", flush=True)
-        for column in model.stream(idx, args.max_new_tokens, cuda_graph=cuda_graph, **options):  # column: (1,)
+        for column in stream(model, idx, args.max_new_tokens, cuda_graph=cuda_graph, **options):  # column: (1,)
             print(chars[column.item()], end="", flush=True)
         print()
         return 0
-    if args.no_cache:
+    if args.no_cache:  # model.py's simple generate: no top-p
+        options.pop("top_p")
         out = model.generate(idx, args.max_new_tokens, **options)  # (N, T + max_new_tokens)
     else:
-        out = model.generate_cached(idx, args.max_new_tokens, cuda_graph=cuda_graph, **options)
+        out = generate_cached(model, idx, args.max_new_tokens, cuda_graph=cuda_graph, **options)
     for i, row in enumerate(out.tolist()):
         print(f"---------------- sample {i + 1} of {args.num_samples} ----------------")
         print(decode(row, chars))

@@ -1,14 +1,141 @@
-"""Look inside a forward pass (temporary shim)."""
+"""Look inside a forward pass, with PyTorch's own mechanism: forward hooks.
 
-from model import trace_shapes
+    python -m lessons.inside             # follow one batch through a small GPT, shape by shape
+    python train.py --trace_shapes       # the same for your own config and data
+
+A forward hook on a module runs each time the module does, and sees what went in and what
+came out. model.py's modules have names (transformer.h.0.attn.c_attn, ...), and where a value
+has no module of its own, it passes through a probe: an nn.Identity named hook_* that changes
+nothing, as TransformerLens's HookPoint does. watch() hooks the places listed in PLACES and
+records what each one sees, in the order the forward pass gets there.
+"""
+
+import re
+import sys
+from collections import Counter
+from contextlib import contextmanager
+
+import torch
+
+from machinery.cli import ArgumentParser, run_cli
+from model import GPT, CausalSelfAttention, GPTConfig
+
+# Where to look: (the module's name, as a pattern; its input or its output; the label; the
+# axes of the value; whether the config has this place). The labels with a "{...}" take the config's values.
+PLACES = [
+    (r"transformer\.wte", "in", "idx", "B, T", None),
+    (r"transformer\.wte", "out", "token embedding wte(idx)", "B, T, C", None),
+    (r"transformer\.wpe", "out", "position embedding wpe(pos)", "T, C", None),
+    (r"transformer\.drop", "in", "x = tok + pos", "B, T, C", lambda c: c.position == "learned"),
+    (r"hook_rotary", "out", "attn: rotary angles cos, sin", "T, hs/2", None),
+    (r".*\.attn\.c_attn", "out", "attn: c_attn(x), q k v side by side", "B, T, 3C", None),
+    (r".*\.attn\.hook_q", "out", "attn: q, split into heads", "B, nh, T, hs", None),
+    (r".*\.attn\.q_norm", "out", "attn: qk-norm(q), unit RMS per head (k too)", "B, nh, T, hs", lambda c: c.qk_norm),
+    (r".*\.attn\.hook_rot_q", "out", "attn: rotary(q), turned by position (k too)", "B, nh, T, hs", None),
+    (r".*\.attn\.hook_k", "out", "attn: k (with the cache: all so far)", "B, nh, S, hs", None),
+    (r".*\.attn\.hook_v", "out", "attn: v", "B, nh, S, hs", None),
+    (r".*\.attn\.hook_scores", "out", "attn: scores q @ k^T / sqrt(hs)", "B, nh, T, S", None),
+    (r".*\.attn\.hook_mask", "out", "attn: causal mask", "T, S", None),
+    (r".*\.attn\.hook_weights", "out", "attn: weights, softmax(scores)", "B, nh, T, S", None),
+    (r".*\.attn\.hook_mix", "out", "attn: weights @ v", "B, nh, T, hs", None),
+    (r".*\.attn\.c_proj", "in", "attn: heads joined again", "B, T, C", None),
+    (r".*\.mlp\.act", "out", "mlp: {activation}(c_fc(x))", "B, T, 4C", None),
+    (r"transformer\.h\.\d+", "out", "block output", "B, T, C", None),
+    (r"lm_head", "out", "logits = lm_head(ln_f(x))", "B, T, V", None),
+    (r"table", "in", "idx", "B, T", None),
+    (r"table", "out", "logits = table[idx]", "B, T, V", None),
+    (r"", "loss", "loss", "a number: mean over B*T", None),  # the model's own output: (logits, loss)
+]
+WEIGHTS = "attn: weights, softmax(scores)"
+
+
+@contextmanager
+def watch(model, places=PLACES):
+    """`with watch(model) as records: model(idx)` -> records fills with (label, axes, tensor) as the
+    forward pass reaches each place. Attention is written out meanwhile (its scores and weights
+    exist only there; the fused kernel never makes them), and the hooks go again afterwards."""
+    records, handles = [], []
+
+    def hook_for(here):
+        def hook(module, inputs, output):
+            for side, label, axes in here:
+                value = inputs[0] if side == "in" else output[1] if side == "loss" else output
+                value = value[0] if isinstance(value, tuple) else value  # (rotary's cos and sin: cos)
+                if value is not None:
+                    records.append((label.format(**vars(model.config)), axes, value.detach()))
+        return hook
+
+    for name, module in model.named_modules():
+        here = [(side, label, axes) for pattern, side, label, axes, has in places
+                if re.fullmatch(pattern, name) and (has is None or has(model.config))]
+        if here:
+            handles.append(module.register_forward_hook(hook_for(here)))
+    attentions = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
+    kept = [m.attention for m in attentions]
+    for m in attentions:
+        m.attention = "manual"
+    try:
+        yield records
+    finally:
+        for handle in handles:
+            handle.remove()
+        for m, attention in zip(attentions, kept):
+            m.attention = attention
+
+
+def recorded(records, label):
+    """The tensors recorded under label, in order: for a place inside a block, one per layer."""
+    return [tensor for name, _, tensor in records if name == label]
+
+
+@torch.no_grad()
+def attention_weights(model, idx):
+    """idx (B, T) -> each layer's attention weights, (B, nh, T, T), in a list."""
+    with watch(model) as records:
+        model(idx)
+    return recorded(records, WEIGHTS)
+
+
+@torch.no_grad()
+def trace_shapes(model, idx, targets=None):
+    """Run one forward pass -> lines "label  shape  (axes)". Each label appears once, with how
+    often it repeats: every block makes the same shapes."""
+    with watch(model) as records:
+        model(idx, targets)
+    counts = Counter(label for label, _, _ in records)
+    named = max(len(label) for label, _, _ in records)  # the columns fit the longest label and shape
+    width = max(len(str(tuple(tensor.shape))) for _, _, tensor in records)
+    lines, seen = [], set()
+    for label, axes, tensor in records:
+        if label not in seen:
+            seen.add(label)
+            repeat = f"  x {counts[label]}, once per block" if counts[label] > 1 else ""
+            lines.append(f"{label:<{named}}  {str(tuple(tensor.shape)):<{width}}  ({axes}){repeat}")
+    return lines
 
 
 def print_shapes(model, x, y):
-    """One batch through the model, every tensor's shape printed."""
-    cfg = model.config
-    B, T = x.shape
+    """x, y (B, T): one batch through the model, every tensor's shape printed. -> 0"""
+    cfg, (B, T) = model.config, x.shape
     print(f"B={B} batch, T={T} time, C={cfg.n_embd} channels, nh={cfg.n_head} heads, "
           f"hs={cfg.n_embd // cfg.n_head} head size, S=T keys, V={cfg.vocab_size} vocabulary")
     for line in trace_shapes(model, x, y):
         print(line)
     return 0
+
+
+def main(argv=None):
+    """Follow one batch through a small GPT, shape by shape. The sizes differ from each other on
+    purpose, so each number in a shape names one axis; only S, the number of keys, equals T,
+    because without a KV cache every position is a key."""
+    ArgumentParser(description="Follow one batch through a small GPT and print every tensor's shape, with its "
+                               "axes. (train.py --trace_shapes does it for your own config.)").parse_args(argv)
+    config = GPTConfig(block_size=8, vocab_size=65, n_layer=2, n_head=4, n_embd=48)
+    torch.manual_seed(0)
+    idx = torch.randint(config.vocab_size, (2, config.block_size))  # (B, T): a batch of character ids
+    targets = torch.randint(config.vocab_size, (2, config.block_size))  # (B, T): the characters that follow
+    return print_shapes(GPT(config), idx, targets)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

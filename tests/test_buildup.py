@@ -8,7 +8,9 @@ import torch
 import torch.nn as nn
 
 import buildup
-from model import GPT, MLP, Bigram, Block, GPTConfig, KVCache
+from engine.decode import forward
+from engine.kv_cache import KVCache
+from model import GPT, MLP, Bigram, Block, GPTConfig
 
 V = 65
 
@@ -99,7 +101,7 @@ def test_each_rung_gives_the_same_logits_with_the_kv_cache(rung):
         full, _ = model(idx)  # (2, T, V)
         assert full.std() > 0.5
         cache = KVCache(config, 2)
-        steps = [model(idx[:, :5], cache=cache)[0]] + [model(idx[:, t:t + 1], cache=cache)[0]
+        steps = [forward(model, idx[:, :5], cache)] + [forward(model, idx[:, t:t + 1], cache)
                                                        for t in range(5, config.block_size)]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-3, rtol=1e-3)
 

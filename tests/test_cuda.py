@@ -5,6 +5,8 @@ Each test starts with dynamo reset: after 8 compiles in one process dynamo stops
 and runs eagerly, and "compiled" would quietly mean eager.
 """
 
+import functools
+
 import pytest
 import torch
 import torch._dynamo
@@ -14,6 +16,7 @@ from machinery import checkpoint
 import sample
 import train
 from conftest import TINY
+from engine.decode import generate_cached
 from model import GPT, GPTConfig
 from test_gpu_paths import gradients_of_two_steps
 from machinery import settings
@@ -124,10 +127,10 @@ def test_kv_cache_gives_the_tokens_of_the_naive_path_on_the_gpu():
     model = make_model(position="rotary", qk_norm=True)
     idx = torch.randint(65, (3, 5), device="cuda")
     naive = model.generate(idx, 59, temperature=0)
-    cached = model.generate_cached(idx, 59, temperature=0)
+    cached = generate_cached(model, idx, 59, temperature=0)
     assert torch.equal(naive, cached)
     seeded = [f(idx, 59, temperature=0.9, top_p=0.9, generator=torch.Generator("cuda").manual_seed(3))
-              for f in (model.generate, model.generate_cached)]
+              for f in (model.generate, functools.partial(generate_cached, model))]
     assert torch.equal(*seeded)
 
 
@@ -139,7 +142,7 @@ def test_the_cuda_graph_decode_gives_the_tokens_of_the_kv_cache(position, batch,
     model = make_model(position=position, qk_norm=position == "rotary")
     idx = torch.randint(65, (batch, 5), device="cuda")
     for options in (dict(temperature=0), dict(temperature=0.9, top_p=0.9)):
-        cached, graphed = [model.generate_cached(idx, 150, generator=torch.Generator("cuda").manual_seed(3),
+        cached, graphed = [generate_cached(model, idx, 150, generator=torch.Generator("cuda").manual_seed(3),
                                                  cuda_graph=cuda_graph, **options) for cuda_graph in (False, True)]
         assert torch.equal(cached, graphed)
     assert len(graph_replays) >= 2 * 150  # recorded and replayed, not run eagerly

@@ -6,7 +6,11 @@ import pytest
 import torch
 
 import model as model_module
-from model import GPT, GPTConfig, KVCache, causal_mask, keep_top_k, keep_top_p, sample_next
+from engine import decode
+from engine.decode import GraphedStep, forward, generate_cached, stream
+from engine.kv_cache import KVCache, StaticKVCache
+from engine.sampling import keep_top_k, keep_top_p, sample_next
+from model import GPT, GPTConfig, causal_mask
 
 
 def make_model(attention="sdpa", block_size=16, n_head=2, n_embd=16, vocab_size=11, seed=0):
@@ -36,7 +40,7 @@ def test_cached_logits_equal_full_forward(attention, B, T, chunks, n_head, n_emb
     full, _ = model(idx)
     cache, pieces, start = KVCache(model.config, B), [], 0
     for size in chunks:
-        logits, _ = model(idx[:, start:start + size], cache=cache)
+        logits = forward(model, idx[:, start:start + size], cache)
         pieces.append(logits)
         start += size
     assert cache.length == T
@@ -52,14 +56,17 @@ def test_cached_generate_equals_naive_within_block_size(attention, B, prompt_len
     model = make_model(attention, block_size=block_size)
     idx = torch.randint(11, (B, prompt_len))
     n = block_size - prompt_len  # fills the window exactly, never past it
-    naive = model.generate(idx, n, generator=seeded(), **sampling)
-    cached = model.generate_cached(idx, n, generator=seeded(), **sampling)
+    if "top_p" in sampling:  # model.generate has no top-p (the engine's sampler has): the same loop with it
+        naive = half_window_reference(model, idx, n, generator=seeded(), **sampling)
+    else:
+        naive = model.generate(idx, n, generator=seeded(), **sampling)
+    cached = generate_cached(model, idx, n, generator=seeded(), **sampling)
     assert cached.shape == (B, block_size)
     assert torch.equal(naive, cached)
 
 
 def half_window_reference(model, idx, max_new_tokens, **sampling):
-    """The past-block_size strategy of GPT.stream, written the slow, obvious way: the model
+    """The past-block_size strategy of engine.decode.stream, written the slow, obvious way: the model
     reads idx[:, start:] in full each step, and when that would exceed block_size, start
     jumps so that only the last half window is left."""
     block_size, keep = model.config.block_size, max(1, model.config.block_size // 2)
@@ -80,7 +87,7 @@ def test_past_block_size_matches_the_reference(attention, block_size, prompt_len
     idx = torch.randint(11, (2, prompt_len))
     n = 3 * block_size
     reference = half_window_reference(model, idx, n, temperature=temperature, generator=seeded())
-    cached = model.generate_cached(idx, n, temperature=temperature, generator=seeded())
+    cached = generate_cached(model, idx, n, temperature=temperature, generator=seeded())
     assert cached.shape == (2, prompt_len + n)
     assert torch.equal(reference, cached)
 
@@ -99,8 +106,8 @@ def test_long_generation_keeps_the_cache_size_fixed(monkeypatch):
         lengths.append(result[0].size(2))
         return result
 
-    monkeypatch.setattr(model_module.KVCache, "append", spy)
-    out = model.generate_cached(torch.zeros(3, 1, dtype=torch.long), 48, temperature=0)
+    monkeypatch.setattr(KVCache, "append", spy)
+    out = generate_cached(model, torch.zeros(3, 1, dtype=torch.long), 48, temperature=0)
     assert out.shape == (3, 49)
     assert allocations == [2 * 2 * 3 * 16 * 16]
     assert max(lengths) == 16 and min(lengths) == 1
@@ -109,18 +116,18 @@ def test_long_generation_keeps_the_cache_size_fixed(monkeypatch):
 def test_stream_yields_one_column_per_step():
     model = make_model()
     idx = torch.randint(11, (2, 3))
-    columns = list(model.stream(idx, 5, temperature=0))
+    columns = list(stream(model, idx, 5, temperature=0))
     assert len(columns) == 5 and all(c.shape == (2,) for c in columns)
-    assert torch.equal(torch.stack(columns, dim=1), model.generate_cached(idx, 5, temperature=0)[:, 3:])
-    assert list(model.stream(idx, 0)) == []
+    assert torch.equal(torch.stack(columns, dim=1), generate_cached(model, idx, 5, temperature=0)[:, 3:])
+    assert list(stream(model, idx, 0)) == []
 
 
 def test_same_seed_same_tokens():
     model = make_model()
     idx = torch.zeros(2, 1, dtype=torch.long)
-    a = model.generate_cached(idx, 40, generator=seeded(1))
-    b = model.generate_cached(idx, 40, generator=seeded(1))
-    c = model.generate_cached(idx, 40, generator=seeded(2))
+    a = generate_cached(model, idx, 40, generator=seeded(1))
+    b = generate_cached(model, idx, 40, generator=seeded(1))
+    c = generate_cached(model, idx, 40, generator=seeded(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -183,11 +190,11 @@ def test_cache_with_rotary_and_qk_norm(attention):
     full, _ = model(idx)
     cache, pieces, start = KVCache(cfg, 2), [], 0
     for size in (5, 1, 10):
-        pieces.append(model(idx[:, start:start + size], cache=cache)[0])
+        pieces.append(forward(model, idx[:, start:start + size], cache))
         start += size
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
     prompt = idx[:, :3]
-    assert torch.equal(model.generate(prompt, 13, temperature=0), model.generate_cached(prompt, 13, temperature=0))
+    assert torch.equal(model.generate(prompt, 13, temperature=0), generate_cached(model, prompt, 13, temperature=0))
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
@@ -202,12 +209,12 @@ def test_the_cuda_graph_step_gives_the_tokens_of_the_kv_cache(attention, positio
     model = GPT(GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16, attention=attention,
                           position=position, qk_norm=position == "rotary")).eval()
     idx = torch.randint(11, (2, prompt_len))
-    cached = model.generate_cached(idx, n, temperature=1.0, generator=seeded())
-    stepped = model.generate_cached(idx, n, temperature=1.0, generator=seeded(), cuda_graph=True)
+    cached = generate_cached(model, idx, n, temperature=1.0, generator=seeded())
+    stepped = generate_cached(model, idx, n, temperature=1.0, generator=seeded(), cuda_graph=True)
     assert torch.equal(cached, stepped)
     # and the logits themselves, step by step along that text: equal to float rounding
     context = cached[:, -model.config.block_size:]
-    step = model_module.GraphedStep(model, 2)
+    step = GraphedStep(model, 2)
     with torch.inference_mode():
         for t in range(1, context.size(1) + 1):
             torch.testing.assert_close(step(context[:, t - 1:t]), model(context[:, :t])[0][:, -1],
@@ -221,17 +228,17 @@ def test_the_cuda_graph_step_of_a_bigram_gives_its_tokens():
     with torch.no_grad():
         model.table.weight.normal_()  # (a fresh bigram is uniform: any path would pass)
     idx = torch.randint(11, (2, 3))
-    cached = model.generate_cached(idx, 40, generator=seeded())
-    assert torch.equal(cached, model.generate_cached(idx, 40, generator=seeded(), cuda_graph=True))
+    cached = generate_cached(model, idx, 40, generator=seeded())
+    assert torch.equal(cached, generate_cached(model, idx, 40, generator=seeded(), cuda_graph=True))
 
 
 def test_the_static_cache_hides_the_slots_not_written_yet():
     """The StaticKVCache's mask: slot s is visible at position pos when s <= pos. A slot after
     pos holds garbage (the last window's keys, or zeros), and must not count."""
     model = make_model(block_size=8)
-    cache = model_module.StaticKVCache(model.config, 1, torch.device("cpu"), torch.float32)
+    cache = StaticKVCache(model.config, 1, torch.device("cpu"), torch.float32)
     cache.pos.fill_(2)
-    assert cache.mask().tolist() == [[True, True, True, False, False, False, False, False]]
+    assert cache.mask(1).tolist() == [[True, True, True, False, False, False, False, False]]
     # fill every slot with large garbage (finite: 0 x nan would be nan even where masked out);
     # a slot that leaked into attention would move the logits far
     cache.k.copy_(100 * torch.randn_like(cache.k))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import model as model_module
+from lessons.inside import recorded, watch
 from model import GPT, GPTConfig
 from machinery import settings
 
@@ -218,9 +219,9 @@ def test_positions_reach_the_attention():
     logits, _ = GPT(tiny()).eval()(repeated)  # (1, 12, V)
     assert not torch.allclose(logits[0, 0], logits[0, 5])
     rotary = GPT(tiny(position="rotary", n_layer=1, n_head=1)).eval()
-    with torch.no_grad(), model_module.Recorder() as rec:
+    with torch.no_grad(), watch(rotary) as records:
         rotary(repeated)
-    scores = rec.get("attn: scores q @ k^T / sqrt(hs)")[0][0, 0]  # (T, S) of the one head
+    scores = recorded(records, "attn: scores q @ k^T / sqrt(hs)")[0][0, 0]  # (T, S) of the one head
     assert scores[5, 3].item() == pytest.approx(scores[9, 7].item(), rel=1e-4)  # both 2 apart
     assert scores[5, 3].item() != pytest.approx(scores[5, 4].item(), rel=1e-3)
 
@@ -261,4 +262,4 @@ def test_classic_shape_is_unchanged_by_the_levers():
     assert isinstance(model.transformer.h[0].mlp.act, torch.nn.GELU), (
         "the shakespeare preset is nanoGPT's recipe, with GELU: try another nonlinearity as a new entry of "
         "model.ACTIVATIONS and --activation NAME, which leaves this preset as it is")
-    assert not model.transformer.h[0].attn.qk_norm
+    assert isinstance(model.transformer.h[0].attn.q_norm, torch.nn.Identity)  # no qk-norm

@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from engine.sampling import sample_next
 
 from machinery import checkpoint
 import prepare
@@ -52,13 +53,17 @@ def test_empty_prompt_means_newline(run_dir, tmp_path, capsys):
 
 
 def reference_text(run_dir, prompt, n, seed=1337, **sampling):
-    """What the naive GPT.generate makes of the prompt, decoded."""
+    """What the slow path makes of the prompt, decoded: the whole context through the model for
+    every character (model.generate's loop, with the engine's sampler, which has top-p)."""
     ckpt = checkpoint.load_checkpoint(run_dir / "best.pt", "")
-    model = checkpoint.model_from_checkpoint(ckpt)
+    model = checkpoint.model_from_checkpoint(ckpt).eval()
     chars = ckpt["vocab"]["chars"]
-    idx = torch.tensor([prepare.encode(prompt, chars)])
-    out = model.eval().generate(idx, n, generator=torch.Generator().manual_seed(seed), **sampling)
-    return prepare.decode(out[0].tolist(), chars)
+    idx, generator = torch.tensor([prepare.encode(prompt, chars)]), torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _ in range(n):
+            logits, _ = model(idx[:, -model.config.block_size:])
+            idx = torch.cat((idx, sample_next(logits[:, -1], generator=generator, **sampling)), dim=1)
+    return prepare.decode(idx[0].tolist(), chars)
 
 
 @pytest.mark.parametrize("sampling", [{}, {"temperature": 0}, {"top_p": 0.9, "top_k": 5}])

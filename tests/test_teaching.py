@@ -18,7 +18,9 @@ import config
 import sample
 import train
 from conftest import TINY
-from model import GPT, Bigram, GPTConfig, Recorder, build_model, trace_shapes
+from engine.decode import generate_cached
+from lessons.inside import WEIGHTS, recorded, trace_shapes, watch
+from model import GPT, Bigram, GPTConfig, build_model
 from machinery.cli import UserError
 from machinery import settings
 
@@ -180,16 +182,18 @@ def test_trace_columns_fit_the_longest_name():
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
 def test_recording_changes_nothing(attention):
-    """A Recorder sends attention through the written-out path, which must give the same logits."""
+    """Watching sends attention through the written-out path, which must give the same logits;
+    afterwards the hooks are gone and the attention is as it was."""
     torch.manual_seed(0)
     model = GPT(tiny_config(attention=attention)).eval()
     idx = torch.randint(11, (2, 8))
     plain, _ = model(idx)
-    with Recorder() as rec:
-        recorded, _ = model(idx)
-    assert Recorder.active is None
-    torch.testing.assert_close(recorded, plain)
-    weights = rec.get("attn: weights, softmax(scores)")
+    with watch(model) as records:
+        watched, _ = model(idx)
+    assert not any(m._forward_hooks for m in model.modules())
+    assert {m.attention for m in model.modules() if hasattr(m, "attention")} == {attention}
+    torch.testing.assert_close(watched, plain)
+    weights = recorded(records, WEIGHTS)
     assert len(weights) == 2  # one per layer
     for att in weights:  # (B, nh, T, T): rows are distributions, and nothing looks ahead
         torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 8))
@@ -209,18 +213,19 @@ def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys)
     assert {f.name: f.stat().st_mtime_ns for f in run_dir.iterdir()} == before
 
 
-def test_python_model_py_demo():
-    p = subprocess.run([sys.executable, str(ROOT / "model.py")], capture_output=True, text=True, timeout=120)
+def test_the_shape_lesson_runs_as_a_module():
+    p = subprocess.run([sys.executable, "-m", "lessons.inside"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     assert re.search(r"^attn: q, split into heads +\(2, 4, 8, 12\) ", p.stdout, re.M)
     assert re.search(r"^mlp: gelu\(c_fc\(x\)\) +\(2, 8, 192\) ", p.stdout, re.M)
 
 
-def test_python_model_py_stops_quietly_at_a_closed_pipe(tmp_path):
-    """python model.py | head -1: the reader is gone before the trace is written (model.py is
+def test_the_shape_lesson_stops_quietly_at_a_closed_pipe(tmp_path):
+    """python -m lessons.inside | head -1: the reader is gone before the trace is written (it is
     still importing torch); that must end quietly, with the exit code of SIGPIPE."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe buffers, as usual
-    p = subprocess.Popen([sys.executable, str(ROOT / "model.py")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.Popen([sys.executable, "-m", "lessons.inside"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     p.stdout.close()
     stderr = p.communicate(timeout=120)[1].decode()
@@ -251,7 +256,7 @@ def test_bigram_cached_and_naive_generation_agree():
     idx = torch.randint(11, (2, 3))
     for temperature in (0.0, 1.0):
         naive = model.generate(idx, 30, temperature, generator=torch.Generator().manual_seed(1))
-        cached = model.generate_cached(idx, 30, temperature, generator=torch.Generator().manual_seed(1))
+        cached = generate_cached(model, idx, 30, temperature, generator=torch.Generator().manual_seed(1))
         assert torch.equal(naive, cached)  # 30 > block_size: also across cache restarts
 
 

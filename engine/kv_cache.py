@@ -1,0 +1,87 @@
+"""KV caches: the keys and values of the positions generated so far, so that each new
+character costs one position's worth of work instead of the whole context's.
+
+model.py's attention uses a cache through four things: append(layer, k, v), mask(T),
+positions(T) and length. The caller moves length on after each forward (engine.decode.forward).
+"""
+
+import torch
+
+from model import causal_mask
+
+
+class KVCache:
+    """The keys and values of every layer for the positions generated so far.
+
+    Without it, each new character recomputes keys and values for the whole context;
+    with it, a step computes them for one position and reads the rest from here.
+    Memory: 2 (keys and values) x n_layer x B x block_size x n_embd numbers,
+    allocated once on the first step and never grown.
+    """
+
+    def __init__(self, config, batch_size):
+        self.config = config
+        self.batch_size = batch_size
+        self.k = self.v = None  # (n_layer, B, nh, block_size, hs) each, once allocated
+        self.length = 0  # positions filled: the caller moves it on after each forward (forward)
+
+    def append(self, layer, k, v):
+        """Store k, v (B, nh, T, hs) after the cached positions -> all of them, 2 x (B, nh, S, hs)."""
+        if self.k is None:  # allocate on first use, on the device and in the dtype of the model
+            c = self.config
+            shape = (c.n_layer, self.batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+            self.k, self.v = k.new_empty(shape), v.new_empty(shape)
+        end = self.length + k.size(2)
+        self.k[layer, :, :, self.length:end] = k
+        self.v[layer, :, :, self.length:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def positions(self, T, device=None):
+        """(T,): the positions of the T new characters, after the cached ones."""
+        assert self.length + T <= self.config.block_size, \
+            f"{self.length + T} positions, but the model knows only block_size {self.config.block_size}"
+        return torch.arange(self.length, self.length + T, device=device)
+
+    def mask(self, T):
+        """(T, S) bool: which of the S = cached + T keys each of the T new queries may see. None on
+        the first pass, when S == T and attention's usual triangle does it."""
+        if self.length == 0:
+            return None
+        return causal_mask(T, self.length + T, self.k.device)  # one new query (T == 1) sees them all
+
+    def reset(self):
+        """Forget the cached positions (the memory stays allocated for reuse)."""
+        self.length = 0
+
+
+class StaticKVCache(KVCache):
+    """A KV cache that a CUDA graph can use (GraphedStep): its tensors keep one shape and one
+    address, and where it writes comes from a tensor on the device, not from a Python number,
+    so one recorded step serves every position.
+
+    It takes one position per step, written at slot pos; attention reads all block_size slots,
+    with a mask that hides the slots after pos (unwritten, or left over from before a reset).
+    """
+
+    def __init__(self, config, batch_size, device, dtype):
+        super().__init__(config, batch_size)
+        c = config
+        shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.pos = torch.zeros(1, dtype=torch.long, device=device)  # (1,): the slot this step writes
+        self.slots = torch.arange(c.block_size, device=device)  # (block_size,)
+
+    def append(self, layer, k, v):
+        """k, v (B, nh, 1, hs) into slot pos -> every slot, 2 x (B, nh, block_size, hs)."""
+        assert k.size(2) == 1, "a StaticKVCache takes one position per step"
+        self.k[layer].index_copy_(2, self.pos, k)
+        self.v[layer].index_copy_(2, self.pos, v)
+        return self.k[layer], self.v[layer]
+
+    def positions(self, T, device=None):
+        assert T == 1, "a StaticKVCache takes one position per step"
+        return self.pos
+
+    def mask(self, T):
+        return (self.slots <= self.pos).view(1, -1)  # (T=1, S=block_size): the written slots, this one's too

@@ -1,0 +1,45 @@
+"""Choosing the next character from the model's scores: temperature, top-k and top-p.
+
+With top_p None, sample_next draws exactly what model.py's simple generate draws from the same
+generator (a test holds them equal), so the fast path and the simple one give the same text.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def keep_top_k(logits, k):
+    """logits (B, V) -> the same, with all but the k highest set to -inf."""
+    if k >= logits.size(-1):
+        return logits
+    kth = torch.topk(logits, k).values[:, [-1]]  # (B, 1): the k-th best score
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def keep_top_p(logits, p):
+    """logits (B, V) -> the same, keeping only the nucleus: the fewest likeliest
+    characters whose probabilities add up to at least p (the likeliest always stays)."""
+    if p >= 1.0:
+        return logits
+    probs, order = F.softmax(logits, dim=-1).sort(dim=-1, descending=True)  # (B, V) each
+    mass_before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the likelier characters
+    drop_sorted = mass_before >= p  # already enough without this one
+    drop = drop_sorted.scatter(-1, order, drop_sorted)  # (B, V): back in vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    """Scores of the last position (B, V) -> the next ids (B, 1).
+
+    temperature 0 is greedy (always the likeliest); otherwise top-k, then top-p,
+    narrow the choice before drawing from the softmax.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        logits = keep_top_k(logits, top_k)
+    if top_p is not None:
+        logits = keep_top_p(logits, top_p)
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)
