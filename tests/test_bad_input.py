@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-import babygpt
-import buildup
-import plot
+from lessons import babygpt
+from lessons import buildup
+from lessons import plot
 import prepare
 import sample
 import train

@@ -1,5 +1,5 @@
-"""bench.py train in smoke mode: a tiny model, a few steps. It prints numbers; nothing here
-asserts how fast anything is."""
+"""The benchmarks in smoke mode: a tiny model, a few steps (speed.speed), and every job of the
+suite at toy sizes (speed.suite). They print numbers; nothing here asserts how fast anything is."""
 
 import argparse
 import os
@@ -8,8 +8,8 @@ import re
 import pytest
 import torch
 
-import bench
 import train
+from bench import speed, suite
 from conftest import TINY
 from machinery.cli import UserError
 
@@ -17,7 +17,7 @@ from machinery.cli import UserError
 def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # where train.py would write out/
     argv = ["train", "--data_dir", str(data_dir), *TINY, "--steps", "3", "--warmup", "1"]
-    assert bench.main(argv) == 0
+    assert speed.main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(r"step time: [\d.]+ ms \(median of 3", out)
     assert re.search(r"throughput: [\d,]+ tokens/s, [\d.,]+ GFLOP/s achieved", out)
@@ -25,16 +25,16 @@ def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, monkeypatch, ca
     assert "128 tokens per step" in out  # 8 x 16 x 1
     assert not any(tmp_path.iterdir())  # a benchmark writes nothing
     with pytest.raises(UserError, match="unknown argument --out_dir"):  # so it offers no --out_dir
-        bench.main(argv + ["--out_dir", "out/bench"])
-    assert bench.main(argv + ["--nan_check", "false"]) == 0  # without the per-step wait for the device
+        speed.main(argv + ["--out_dir", "out/bench"])
+    assert speed.main(argv + ["--nan_check", "false"]) == 0  # without the per-step wait for the device
     assert re.search(r"step time: [\d.]+ ms", capsys.readouterr().out)
 
 
 def test_time_to_target(data_dir, capsys):
     argv = ["train", "--data_dir", str(data_dir), *TINY, "--warmup", "1", "--optimizer", "muon"]
-    assert bench.main(argv + ["--target", "9.0"]) == 0  # reached at the first evaluation
+    assert speed.main(argv + ["--target", "9.0"]) == 0  # reached at the first evaluation
     assert re.search(r"reached val loss [\d.]+ <= 9.0 at iteration 4: [\d.]+ s of training", capsys.readouterr().out)
-    assert bench.main(argv + ["--target", "0.1"]) == 1
+    assert speed.main(argv + ["--target", "0.1"]) == 1
     out = capsys.readouterr().out
     assert out.count("training time") == 3 and "did not reach val loss 0.1 in 12 iterations" in out
 
@@ -42,24 +42,25 @@ def test_time_to_target(data_dir, capsys):
 def test_flops_per_token_counts_weights_and_attention():
     from model import GPT, GPTConfig
     model = GPT(GPTConfig(block_size=256, vocab_size=65, n_layer=6, n_head=6, n_embd=384))
-    assert bench.flops_per_token(model) == 6 * 10_646_784 + 12 * 6 * 256 * 384  # about 71 MFLOP, as the guide says
-    assert round(bench.flops_per_token(model) / 1e6) == 71
+    assert speed.flops_per_token(model) == 6 * 10_646_784 + 12 * 6 * 256 * 384  # about 71 MFLOP
+    assert round(speed.flops_per_token(model) / 1e6) == 71
 
 
 def test_bad_benchmark_flags():
     with pytest.raises(UserError, match="--steps 0 must be at least 1"):
-        bench.main(["train", "--steps", "0"])
+        speed.main(["train", "--steps", "0"])
     with pytest.raises(UserError, match="did you mean --target"):
-        bench.main(["train", "--targt", "1.5"])
+        speed.main(["train", "--targt", "1.5"])
 
 
 # suite jobs run here in this process, from the command lines the suite gives them: each is a
-# bench.py or train.py command like one the suite runs as a process, with other flags. In smoke
+# speed.speed or train.py command like one the suite runs as a process, with other flags. In smoke
 # mode, where the sizes are the same for all, each process would be 4 s of starting torch
 VARIANTS = ["classic-step-nocheck", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
             "speedrun-fp32", "speedrun-b64", "speedrun-train", "classic-target", "classic-target-cold",
             "speedrun-one-thread", "classic-warmup", "classic-600"]
 ANCHOR_VARIANTS = ["anchor", "anchor-warmup", "anchor-600"]  # nanoGPT's script: one of them runs here
+NANOGPT = os.environ.get("NANOGPT_DIR")  # a nanoGPT checkout, if the machine has one (CI's has)
 
 
 def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
@@ -68,17 +69,20 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     command into the same out_dir, which meets nothing of the first. The VARIANTS run here,
     in this process, from the command lines the suite gives them."""
     out, data = tmp_path / "bench", tmp_path / "data"
-    argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data), "--out_dir", str(out)]
-    all_jobs = bench.suite_jobs(tmp_path, 1.47)
+    argv = ["--device", "cpu", "--smoke", "--data_dir", str(data), "--out_dir", str(out)]
+    all_jobs = suite.suite_jobs(tmp_path, 1.47)
     jobs = [job for job in all_jobs if job not in VARIANTS + ANCHOR_VARIANTS[1:]]
-    if not (bench.ANCHOR / "run_side_by_side.sh").is_file():  # nanoGPT lives in ../shared, beside the repo
+    if NANOGPT:
+        argv += ["--anchor", NANOGPT]
+    else:
         jobs.remove("anchor")
     # speedrun twice: each run its own log, and the spread of its numbers over both at the end
-    assert bench.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs + ["speedrun"])]) == 0
+    assert suite.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs + ["speedrun"])]) == 0
     smoke = argparse.Namespace(device="cpu", data_dir=str(data), smoke=True)
     for job in VARIANTS:
-        cmd = [a.replace("{job_dir}", str(tmp_path / job)) for a in bench.job_argv(all_jobs[job].cmd, smoke)]
-        assert {"bench.py": bench, "train.py": train}[cmd[0]].main(cmd[1:]) == 0, job
+        cmd = [a.replace("{job_dir}", str(tmp_path / job)) for a in suite.job_argv(all_jobs[job].cmd, smoke)]
+        main = speed.main if cmd[:2] == ["-m", "bench.speed"] else train.main
+        assert main(cmd[2:] if cmd[0] == "-m" else cmd[1:]) == 0, job
     assert (tmp_path / "speedrun" / "best.pt").is_file()  # speedrun-train's run (its folder: suite_jobs' run_dir)
     first = next(p for p in out.iterdir() if p.is_dir())
     runs = {"classic", "large", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
@@ -106,22 +110,22 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
 
     import time
     time.sleep(1)  # the next command's folder is named by the second it starts
-    assert bench.main(argv + ["--jobs", "classic-train,sample"]) == 0
+    assert suite.main(argv + ["--jobs", "classic-train,sample"]) == 0
     second = max(p for p in out.iterdir() if p.is_dir())
     assert second != first and (second / "classic" / "best.pt").is_file()
     again = (out / "summary.txt").read_text()
     assert again.startswith(summary) and again.count("== suite in ") == 2  # appended, nothing lost
     capsys.readouterr()
-    assert bench.main(argv + ["--list"]) == 0
+    assert suite.main(argv + ["--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in listed] == list(bench.suite_jobs(tmp_path, 1.47))
+    assert [line.split(":")[0] for line in listed] == list(suite.suite_jobs(tmp_path, 1.47))
     assert all("--device cpu" in line or " cpu " in line for line in listed if "pytest" not in line)
 
 
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):
     # a child that outlives its parent is stopped with it (nanoGPT's script, torchrun and the compile's workers)
     child = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"
-    code, seconds, lines = bench.run_job(["-c", f"{child}; import time; print('iter 50: train loss 2.1, val loss 2.2'); "
+    code, seconds, lines = suite.run_job(["-c", f"{child}; import time; print('iter 50: train loss 2.1, val loss 2.2'); "
                                                "time.sleep(60)"], tmp_path / "job.log", 2)
     assert code is None and seconds < 30
     assert len(lines) == 1 and re.fullmatch(r"iter 50: train loss 2.1, val loss 2.2 @ \d\.\d s", lines[0])
@@ -130,47 +134,47 @@ def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path
 def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_path):
     """The log shows when each line came (seconds since the job started); the time between the
     evaluation lines of WINDOW's iterations is measured the same way for nanoGPT's log and ours."""
-    first, last = bench.WINDOW
+    first, last = suite.WINDOW
     script = (f"import time; print('iter {first}: train loss 2.0, val loss 2.1'); time.sleep(1.5); "
               f"print('step {last}: train loss 1.9, val loss 2.0')")
-    code, _, lines = bench.run_job(["-c", script], tmp_path / "job.log", 30)
+    code, _, lines = suite.run_job(["-c", script], tmp_path / "job.log", 30)
     assert code == 0
     window = float(re.fullmatch(rf"evaluation lines {first} -> {last}: ([\d.]+) s", lines[-1])[1])
     assert 1.5 <= window < 5
     log = (tmp_path / "job.log").read_text().splitlines()
     times = [float(re.match(r"\[ *([\d.]+)\] ", line)[1]) for line in log]
     assert times[1] - times[0] >= 1.5 and log[0].endswith(f"iter {first}: train loss 2.0, val loss 2.1")
-    assert bench.window_line([(1.0, f"iter {first}: train loss 2.0, val loss 2.1")]) == []  # one line: no window
+    assert suite.window_line([(1.0, f"iter {first}: train loss 2.0, val loss 2.1")]) == []  # one line: no window
 
 
 def test_a_cold_job_compiles_into_an_empty_cache_that_is_removed_afterwards(tmp_path):
-    env = bench.suite_jobs(tmp_path, 1.47)["speedrun-cold"].env
+    env = suite.suite_jobs(tmp_path, 1.47)["speedrun-cold"].env
     show = "import os; d = os.environ['TORCHINDUCTOR_CACHE_DIR']; print(d, os.listdir(d), os.environ['TRITON_CACHE_DIR'])"
-    with bench.cold_cache(env) as job_env:
-        assert bench.run_job(["-c", show], tmp_path / "job.log", 30, env=job_env)[0] == 0
+    with suite.cold_cache(env) as job_env:
+        assert suite.run_job(["-c", show], tmp_path / "job.log", 30, env=job_env)[0] == 0
     folder, listed, triton = (tmp_path / "job.log").read_text().split("] ", 1)[1].split()
     assert listed == "[]" and triton == f"{folder}/triton" and not os.path.exists(folder)
-    with bench.cold_cache({"TORCHINDUCTOR_COMPILE_THREADS": "1"}) as job_env:  # other settings pass as they are
+    with suite.cold_cache({"TORCHINDUCTOR_COMPILE_THREADS": "1"}) as job_env:  # other settings pass as they are
         assert job_env == {"TORCHINDUCTOR_COMPILE_THREADS": "1"}
 
 
 def test_a_job_named_twice_runs_twice_each_with_its_own_log_and_folder(tmp_path):
     args = argparse.Namespace(jobs="classic-600,speedrun,classic-600", input=None, target=1.47, data_dir="d")
-    plan = bench.suite_plan(args, tmp_path)
+    plan = suite.suite_plan(args, tmp_path)
     assert [(label, name) for label, name, _ in plan] == [("classic-600", "classic-600"), ("speedrun", "speedrun"),
                                                           ("classic-600-2", "classic-600")]
     results = [("speedrun", ["reached val loss 1.4690 <= 1.47 at iteration 350: 9.50 s of training @ 30.0 s"]),
                ("speedrun", ["reached val loss 1.4650 <= 1.47 at iteration 400: 11.50 s of training @ 34.0 s"]),
                ("speedrun", ["reached val loss 1.4680 <= 1.47 at iteration 350: 10.00 s of training @ 31.0 s"])]
-    assert bench.spread_lines(results) == [
+    assert suite.spread_lines(results) == [
         "== speedrun, training to the target: median 10.00 s over 3 run(s) (9.50, 11.50, 10.00)",
         "== speedrun, process to the target: median 31.00 s over 3 run(s) (30.00, 34.00, 31.00)"]
 
 
 def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path):
-    argv = ["suite", "--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(tmp_path),
+    argv = ["--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(tmp_path),
             "--jobs", "classic-step", "--time_limit", "5"]  # under the 10 s a job needs at least
-    assert bench.main(argv) == 1
+    assert suite.main(argv) == 1
     assert "== classic-step: not started, the suite's --time_limit is spent" in (tmp_path / "summary.txt").read_text()
 
 
@@ -179,19 +183,19 @@ def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path):
                                         ("NVIDIA A100-SXM4-80GB", 312), ("NVIDIA A100 80GB PCIe", 312),
                                         ("Tesla T4", None)])
 def test_mfu_uses_the_peak_of_the_exact_gpu(name, peak):
-    found, source = bench.peak_tflops(name)
+    found, source = speed.peak_tflops(name)
     assert found == peak
     assert peak is None or name in source
-    assert bench.peak_tflops(name, 500.0) == (500.0, "--peak_tflops")
+    assert speed.peak_tflops(name, 500.0) == (500.0, "--peak_tflops")
 
 
 def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):
     with pytest.raises(UserError, match="unknown job 'speed' — choose from cuda-tests, classic-step"):
-        bench.main(["suite", "--jobs", "classic-step,speed", "--list"])
+        suite.main(["--jobs", "classic-step,speed", "--list"])
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="cannot write in .*file/bench .* — choose another --out_dir"):
-        bench.main(["suite", "--device", "cpu", "--out_dir", str(tmp_path / "file" / "bench")])
+        suite.main(["--device", "cpu", "--out_dir", str(tmp_path / "file" / "bench")])
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="--device cuda, but PyTorch sees no CUDA GPU"):
-            bench.main(["suite", "--out_dir", str(tmp_path / "bench")])  # cuda is the suite's default
+            suite.main(["--out_dir", str(tmp_path / "bench")])  # cuda is the suite's default
         assert not (tmp_path / "bench").exists()

@@ -1,4 +1,4 @@
-"""buildup.py: the video's ladder, each rung model.py's GPT with one more part switched on."""
+"""lessons/buildup.py: the video's ladder, each rung model.py's GPT with one more part switched on."""
 
 import csv
 import json
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-import buildup
+from lessons import buildup
 from engine.decode import forward
 from engine.kv_cache import KVCache
 from model import GPT, MLP, Bigram, Block, GPTConfig

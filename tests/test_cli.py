@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*argv, cwd):
-    env = {**os.environ, "COLUMNS": "100"}  # argparse wraps --help to the terminal's width: the same everywhere
-    return subprocess.run([sys.executable, str(ROOT / argv[0]), *argv[1:]], cwd=cwd, env=env,
+    """python SCRIPT.py ..., or python -m FOLDER.NAME ... (found from any folder, as from the repo's)."""
+    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)}  # argparse wraps --help to the terminal's width
+    script = [str(ROOT / argv[0])] if argv[0].endswith(".py") else ["-m", argv[0]]
+    return subprocess.run([sys.executable, *script, *argv[1:]], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -45,7 +47,7 @@ def test_prepare_train_sample(corpus, tmp_path):
     assert one.returncode == 0, one.stderr
     assert one.stdout.startswith("---------------- sample 1 of 1 ----------------\nKING") and len(one.stdout) == 48 + 45
 
-    b = run("bench.py", "sample", "--checkpoint", "out/best.pt", "--max_new_tokens", "5", "--repeats", "1",
+    b = run("bench.speed", "sample", "--checkpoint", "out/best.pt", "--max_new_tokens", "5", "--repeats", "1",
             cwd=tmp_path)
     assert b.returncode == 0, b.stderr
     for line in ("KV cache:", "no cache:", "tokens/s", "speed-up of the cache", "reading every weight once"):
@@ -60,7 +62,7 @@ def test_prepare_train_sample(corpus, tmp_path):
     (["train.py"], "no prepared data in data/shakespeare (no vocab.json) — run `python prepare.py` first"),
     (["sample.py"], "train a model first"),
     (["sample.py", "--top_p", "2"], "--top_p 2.0 must be above 0 and at most 1"),
-    (["bench.py", "sample", "--repeat", "2"], "did you mean --repeats?"),
+    (["bench.speed", "sample", "--repeat", "2"], "did you mean --repeats?"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
     p = run(*argv, cwd=tmp_path)
@@ -113,8 +115,9 @@ def test_a_file_to_write_must_have_its_kind_of_name(tmp_path):
     cli.check_suffix("LOSS.PNG", ".png", "loss.png", "--save")  # any case
 
 
-@pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.py", "bench.py train", "babygpt.py",
-                                     "buildup.py", "plot.py explore", "model.py"])
+@pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.speed", "bench.speed train",
+                                     "bench.suite", "lessons.babygpt", "lessons.buildup", "lessons.plot explore",
+                                     "lessons.inside"])
 def test_help(command, tmp_path):
     """Every --help works, shows no "(default: None)" or "(default: False)" (of a flag that takes
     no value), and says a flag's default once."""
@@ -123,9 +126,9 @@ def test_help(command, tmp_path):
     shown = " ".join(p.stdout.split())  # argparse wraps lines
     assert "(default: None)" not in shown and not re.search(r"\(default[^)]*\) \(default", shown)
     assert "(default: False)" not in shown
-    if command == "buildup.py":
+    if command == "lessons.buildup":
         assert "(default: data/shakespeare)" in shown and "(default: 1337)" in shown
-    if command in ("train.py", "bench.py train"):  # both show the values of the preset a run would get
+    if command in ("train.py", "bench.speed train"):  # both show the values of the preset a run would get
         preset = settings.default_preset("auto")
         assert f"(default: {config.PRESETS[preset]['batch_size']}, from preset {preset})" in shown
 

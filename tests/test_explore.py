@@ -1,4 +1,4 @@
-"""plot.py explore: one self-contained HTML page with the model's attention and next-character
+"""lessons/plot.py explore: one self-contained HTML page with the model's attention and next-character
 probabilities for a prompt. The tests read the numbers back out of the page."""
 
 import json
@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import plot
+from lessons import plot
 from machinery.checkpoint import load_model
 from machinery.cli import run_cli
 from model import GPT, GPTConfig
@@ -28,7 +28,7 @@ def page_data(html):
 
 def reference_attention(model, idx):
     """Every layer's attention weights (nh, T, T), computed here from the weights, step by step,
-    without model.py's attention code or its Recorder: hooks catch what goes into each attention."""
+    without model.py's attention code or lessons/inside.py: its own hooks catch what goes into each attention."""
     inputs = []
     hooks = [block.attn.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
              for block in model.transformer.h]

@@ -1,4 +1,4 @@
-"""plot.py: each picture is a real PNG when matplotlib is installed, and without it the
+"""lessons/plot.py: each picture is a real PNG when matplotlib is installed, and without it the
 command says what to install. The drawing tests are skipped where matplotlib is absent."""
 
 import sys
@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-import plot
+from lessons import plot
 from conftest import TINY
 from machinery.cli import UserError, run_cli
 import train
@@ -55,7 +55,7 @@ def test_without_matplotlib_it_says_what_to_install(run_dir, monkeypatch, capsys
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what `import matplotlib` sees when it is absent
     assert run_cli(plot.main, ["loss", "--out_dir", str(run_dir)]) == 2
     err = capsys.readouterr().err
-    assert err == "error: plot.py needs matplotlib, an optional extra — pip install matplotlib\n"
+    assert err == "error: the pictures need matplotlib, an optional extra — pip install matplotlib\n"
 
 
 def test_pca_finds_the_spread():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import buildup
+from lessons import buildup
 from machinery import checkpoint
 import config
 from machinery import optim

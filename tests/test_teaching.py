@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import babygpt
+from lessons import babygpt
 from machinery import checkpoint
 import config
 import sample

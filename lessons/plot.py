@@ -1,9 +1,9 @@
 """Pictures of what a training run learned.
 
-    python plot.py loss                                   # out/log.csv -> out/loss.png
-    python plot.py attention --prompt "ROMEO:" --layer 0  # out/best.pt -> out/attention.png
-    python plot.py embeddings                             # out/best.pt -> out/embeddings.png
-    python plot.py explore --prompt "ROMEO:"              # out/best.pt -> out/explore.html, to play with
+    python -m lessons.plot loss                                   # out/log.csv -> out/loss.png
+    python -m lessons.plot attention --prompt "ROMEO:" --layer 0  # out/best.pt -> out/attention.png
+    python -m lessons.plot embeddings                             # out/best.pt -> out/embeddings.png
+    python -m lessons.plot explore --prompt "ROMEO:"              # out/best.pt -> out/explore.html, to play with
 
 The pictures need matplotlib, an optional extra: pip install matplotlib. The explore page
 needs nothing: it is one HTML file (explore.html, with the model's numbers filled in) that
@@ -33,7 +33,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise UserError("plot.py needs matplotlib, an optional extra — pip install matplotlib") from None
+        raise UserError("the pictures need matplotlib, an optional extra — pip install matplotlib") from None
     matplotlib.use("Agg")  # no window: straight to PNG
     import matplotlib.pyplot as plt
     return plt

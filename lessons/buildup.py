@@ -1,9 +1,9 @@
 """Build the GPT up one idea at a time, as the video "Let's build GPT: from scratch, in code,
 spelled out" does, and measure what each idea buys.
 
-    python buildup.py                  # the 9 rungs on tiny-shakespeare: about 5 minutes on 2 CPU cores
-    python buildup.py --quick          # every rung for a few steps: does it all run? (seconds)
-    python buildup.py --device cuda    # on a GPU, at the video's sizes (the default there)
+    python -m lessons.buildup                  # the 9 rungs on tiny-shakespeare: about 5 minutes on 2 CPU cores
+    python -m lessons.buildup --quick          # every rung for a few steps: does it all run? (seconds)
+    python -m lessons.buildup --device cuda    # on a GPU, at the video's sizes (the default there)
 
 Rung 1 is a bigram table. Rung 2 is model.py's GPT with every part switched off but the
 embeddings and the head, and each rung after it switches one more part on (GPTConfig's
@@ -36,7 +36,7 @@ from machinery.optim import make_optimizer
 from machinery.data import load_data
 from machinery.settings import pick_dtype, precision
 from prepare import decode, encode, start_char
-from plot import pyplot, save, save_png
+from lessons.plot import pyplot, save, save_png
 from train import estimate_loss, get_batch, lr_at, train_step
 
 

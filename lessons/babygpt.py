@@ -1,7 +1,7 @@
 """The baby GPT: a GPT is a finite-state Markov chain.
 
-    python babygpt.py                  # the chain before, after 50 steps and after 300; writes out/babygpt.dot
-    python babygpt.py --steps 1000     # train longer, and watch the chain sharpen further
+    python -m lessons.babygpt                  # the chain before, after 50 steps and after 300; writes out/babygpt.dot
+    python -m lessons.babygpt --steps 1000     # train longer, and watch the chain sharpen further
 
 With two tokens (0 and 1) and a context of 3, the model can only ever be in one of
 2**3 = 8 states, and all it does is give each state a probability for the next bit.

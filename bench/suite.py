@@ -1,0 +1,390 @@
+"""Every GPU measurement in one command: each job its own process, its log kept, each line of
+it behind the second its process printed it.
+
+    python -m bench.suite --list                       # the jobs and their exact command lines
+    python -m bench.suite --out_dir out/bench          # all of them, on cuda
+    python -m bench.suite --jobs speedrun,classic-target,speedrun,classic-target --time_limit 300
+    python -m bench.suite --jobs anchor --anchor ~/nanoGPT    # nanoGPT itself, from your checkout
+    python -m bench.suite --smoke --device cpu         # every job at toy sizes: checks that they run
+
+As each job ends, its lines with numbers are appended to OUT_DIR/summary.txt, under the GPU's
+name, the PyTorch version and the date, so a command that is cut off still leaves what it
+measured. docs/speed.md says what each job measures and what was measured.
+"""
+
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from config import TrainConfig
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+NANOGPT = Path(__file__).resolve().parent / "nanogpt.sh"  # runs nanoGPT's recipe from a checkout of it
+
+
+LEVERS = ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]
+SMOKE = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "16", "--batch_size", "4",
+         "--max_iters", "4", "--eval_interval", "2", "--eval_iters", "1"]  # --smoke: seconds on a CPU
+# nanoGPT names these settings as we do, but writes them --name=value
+ANCHOR_SMOKE = [f"{flag}={value}" for flag, value in zip(SMOKE[::2], SMOKE[1::2])] + [
+    "--compile=False", "--lr_decay_iters=4", "--log_interval=1"]
+# The side-by-side: the classic recipe for 600 steps, evaluated every 200, in nanoGPT and here. The time
+# between the evaluation lines of iterations 200 and 600 (400 steps, two evaluations of both splits and
+# a checkpoint) is the same statistic for both. The warm-up runs fill the compile cache for them first.
+SHORT = {"max_iters": 600, "eval_interval": 200}
+WARMUP = {"max_iters": 20, "eval_interval": 20, "eval_iters": 20}
+WINDOW = (200, 600)  # the evaluation lines whose times the side-by-side compares
+
+
+class Job(NamedTuple):
+    cmd: list          # the command line after `python` ({job_dir}: a folder of this run of the job)
+    limit: float       # seconds before it is stopped
+    env: dict = {}     # set for its process ({cold_cache}: a new, empty folder, removed afterwards)
+
+
+# torch.compile keeps what it compiled in these folders: a job given new, empty ones compiles from scratch,
+# as on a new machine; every other job shares the machine's, warm once one run has compiled the same model
+COLD_CACHE = {"TORCHINDUCTOR_CACHE_DIR": "{cold_cache}", "TRITON_CACHE_DIR": "{cold_cache}/triton"}
+
+
+def suite_jobs(run_dir, target):
+    """name -> Job: each measurement the README's GPU results need. The limits are budgets for
+    one H100 or H200; a job past its limit is stopped, and its log and last numbers are kept.
+    A name may be given to --jobs more than once: each run gets its own log and folder.
+
+    The speedrun-* jobs time the `speedrun` preset to the target, then again with one lever
+    off at a time (or, for CUDA graphs, on), and speedrun-train runs it as train.py would.
+    classic-target is the baseline: the classic preset timed to the same target. The *-cold
+    jobs do the same from an empty compile cache. levers-large is a candidate for the best val
+    loss: a wider, deeper model."""
+    def speedrun(*change, preset="speedrun"):
+        return ["-m", "bench.speed", "train", "--preset", preset, "--target", str(target), "--warmup", "3", *change]
+    def anchor(settings):  # nanoGPT's recipe, from a checkout of it (nanogpt.sh; its own --name=value flags)
+        return ["bash", "nanogpt.sh", "{job_dir}"] + [f"--{k}={v}" for k, v in settings.items()] + [
+            f"--lr_decay_iters={settings['max_iters']}"]
+    def ours(settings):
+        return ["train.py", "--preset", "shakespeare", "--out_dir", "{job_dir}"] + [
+            str(x) for k, v in settings.items() for x in (f"--{k}", v)]
+    classic_step = ["-m", "bench.speed", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
+    ddp = str(Path(run_dir) / "ddp")  # a DDP run, resumed in one process, sampled on the CPU
+    return {
+        "cuda-tests": Job(["-m", "pytest", "-q", "tests/test_cuda.py"], 300),
+        "classic-step": Job(classic_step, 120),
+        "classic-step-nocheck": Job(classic_step + ["--nan_check", "false"], 120),
+        "classic-step-graphs": Job(classic_step + ["--compile_mode", "reduce-overhead"], 180),
+        "classic-train": Job(["train.py", "--preset", "shakespeare", "--out_dir", str(Path(run_dir) / "classic")],
+                             450),
+        "sample": Job(["-m", "bench.speed", "sample"], 100),
+        "anchor": Job(["bash", "nanogpt.sh", str(Path(run_dir) / "anchor")], 420),
+        "anchor-warmup": Job(anchor(WARMUP), 150),
+        "anchor-600": Job(anchor(SHORT), 150),
+        "classic-warmup": Job(ours(WARMUP), 150),
+        "classic-600": Job(ours(SHORT), 150),
+        "ddp": Job(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "train.py", "--preset",
+                    "shakespeare", "--max_iters", "200", "--eval_interval", "100", "--out_dir", ddp], 240),
+        "resume": Job(["train.py", "--resume", "--max_iters", "300", "--out_dir", ddp], 180),
+        "sample-on-cpu": Job(["sample.py", "--out_dir", ddp, "--device", "cpu", "--num_samples", "1",
+                              "--max_new_tokens", "200"], 60),
+        "speedrun": Job(speedrun(), 120),
+        "speedrun-cold": Job(speedrun(), 150, COLD_CACHE),
+        "classic-target": Job(speedrun(preset="shakespeare"), 150),
+        "classic-target-cold": Job(speedrun(preset="shakespeare"), 180, COLD_CACHE),
+        # the compile's 16 worker processes start beside the first steps even when every kernel comes from
+        # the cache; with one compile thread there are none
+        "speedrun-one-thread": Job(speedrun(), 120, {"TORCHINDUCTOR_COMPILE_THREADS": "1"}),
+        "speedrun-graphs": Job(speedrun("--compile_mode", "reduce-overhead"), 120),
+        "speedrun-adamw": Job(speedrun("--optimizer", "adamw"), 120),
+        "speedrun-learned": Job(speedrun("--position", "learned"), 120),
+        "speedrun-no-qknorm": Job(speedrun("--qk_norm", "false"), 120),
+        "speedrun-fp32": Job(speedrun("--dtype", "float32"), 120),
+        # the batch of the classic preset, and 4 times the steps: the same tokens, and the same windows scored
+        "speedrun-b64": Job(speedrun("--batch_size", "64", "--max_iters", "2000", "--eval_interval", "200",
+                                     "--eval_iters", "200"), 120),
+        "speedrun-train": Job(["train.py", "--preset", "speedrun", "--out_dir", str(Path(run_dir) / "speedrun")],
+                              150),
+        "levers-large": Job(["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
+                             "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
+                             "--out_dir", str(Path(run_dir) / "large")], 540),
+    }
+
+
+def job_argv(cmd, args, checkpoint=None):
+    """A job's command with the suite's device and data, and with --smoke, tiny sizes."""
+    if cmd[:2] == ["-m", "pytest"] or cmd[0] == "sample.py":  # (sample.py: the checkpoint on the CPU)
+        return cmd
+    if cmd[0] == "bash":  # bash nanogpt.sh CHECKOUT WORKDIR DEVICE TEXT [nanoGPT's flags]
+        return (["bash", str(NANOGPT), str(args.anchor), cmd[2], args.device, str(anchor_text(args))] + cmd[3:]
+                + (ANCHOR_SMOKE if args.smoke else []))
+    if cmd[1:3] == ["bench.speed", "sample"]:
+        return (cmd + ["--device", args.device] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
+                + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else []))
+    extra = ["--device", args.device, "--data_dir", args.data_dir]
+    if args.smoke:  # a smoke run checks that each job runs, not that it reaches its target
+        extra += SMOKE + (["--steps", "2", "--warmup", "1"] if cmd[1:2] == ["bench.speed"] else [])
+        extra += ["--target", "inf"] if "--target" in cmd else []
+        extra += ["--max_iters", "6"] if "--resume" in cmd else []  # on from the smoke run's 4
+    return cmd + extra
+
+
+def anchor_text(args):
+    """The text nanoGPT prepares: the suite's --input, or the one prepare.py downloaded."""
+    return Path(args.input) if args.input else Path(args.data_dir) / "input.txt"
+
+
+def anchor_missing(args):
+    """Why the nanoGPT jobs cannot start, or None."""
+    if not args.anchor:
+        return "no nanoGPT checkout given — git clone https://github.com/karpathy/nanoGPT, then give --anchor PATH"
+    if not (Path(args.anchor) / "train.py").is_file() or not (Path(args.anchor) / "data/shakespeare_char").is_dir():
+        return f"{args.anchor} is not a nanoGPT checkout (no train.py, data/shakespeare_char) — give --anchor PATH"
+    if not anchor_text(args).is_file():
+        return f"no text for nanoGPT at {anchor_text(args)} — give --input FILE"
+    return None
+
+
+# the lines of a log that hold the numbers
+RESULT_LINE = re.compile(r"step time|throughput|MFU|memory:|reached val loss|did not reach|best val loss|"
+                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error|^model:|^warm-up:|^set-up:")
+# an evaluation's line, here (train.py) and in nanoGPT
+EVAL_LINE = re.compile(r"^(?:iter|step) (\d+): train loss [\d.]+, val loss [\d.]+")
+
+
+def run_job(argv, log_path, limit, env=None):
+    """Run one job in its own process (its own compile, its own memory count), its output in
+    log_path, each line behind the seconds since the job started (the whole process's clock).
+    -> (exit code, or None if it ran past its limit and was stopped; seconds; its lines with
+    numbers, each with the second it was printed)"""
+    start = time.perf_counter()
+    # the jobs name this repo's scripts and tests, which need not be in the current directory
+    argv = [str(REPO / a) if a.endswith(".py") and (REPO / a).is_file() and not Path(a).is_file() else a
+            for a in argv]
+    # this Python's folder first on the PATH: nanoGPT's script calls `python`, which a machine may
+    # lack (one with only python3), or which may be another Python without torch. The repo on the
+    # PYTHONPATH, for `-m bench.speed` from any folder. Unbuffered, so that each line is timed when
+    # it is printed, not when a buffer fills
+    env = os.environ | (env or {}) | {
+        "PYTHONUNBUFFERED": "1", "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    timed_lines = []  # (seconds since the start, line)
+    # its own process group, so that a job stopped at its limit takes its children with it (nanoGPT's
+    # script runs python; torchrun and torch.compile start processes of their own)
+    process = subprocess.Popen(argv if argv[0] == "bash" else [sys.executable, *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=env, text=True, errors="replace",
+                               start_new_session=True)
+
+    def copy_to_log():
+        with open(log_path, "w") as log:
+            for line in process.stdout:
+                timed_lines.append((time.perf_counter() - start, line.rstrip("\n")))
+                log.write(f"[{timed_lines[-1][0]:8.2f}] {line}")
+                log.flush()
+
+    reader = threading.Thread(target=copy_to_log)
+    reader.start()
+    try:
+        code = process.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        code = None
+    seconds = time.perf_counter() - start
+    stop_group(process)  # the job's leftovers too (a child still holding its output open)
+    reader.join()
+    if argv[0] == "bash":  # nanoGPT's log
+        lines = anchor_numbers(timed_lines)
+    else:
+        lines = [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if RESULT_LINE.search(line.strip())]
+    lines += window_line(timed_lines)
+    if code is None:  # where a stopped training run had got to
+        lines += [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if line.startswith(("iter ", "step "))][-1:]
+    return code, seconds, lines
+
+
+def stop_group(process):
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # all gone already
+        pass
+    process.wait()
+
+
+def window_line(timed_lines):
+    """The seconds between the evaluation lines of WINDOW's two iterations, if both were printed."""
+    at = {int(m[1]): t for t, line in timed_lines if (m := EVAL_LINE.match(line))}
+    first, last = WINDOW
+    if first in at and last in at:
+        return [f"evaluation lines {first} -> {last}: {at[last] - at[first]:.2f} s"]
+    return []
+
+
+def anchor_numbers(timed_lines):
+    """nanoGPT's log -> its evaluations, its best val loss, and the median of its step times
+    (each "iter N: loss L, time T ms" line; the steps with an evaluation in them left out)."""
+    evals = [(t, m) for t, line in timed_lines
+             if (m := re.match(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", line))]
+    steps = {int(m[1]) for _, m in evals}
+    times = [float(m[2]) for _, line in timed_lines if (m := re.match(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms", line))
+             and int(m[1]) not in steps]
+    lines = [f"nanoGPT step {m[1]}: train loss {m[2]}, val loss {m[3]} @ {t:.1f} s" for t, m in evals]
+    if evals:
+        _, best = min(evals, key=lambda e: float(e[1][3]))
+        lines.append(f"nanoGPT best val loss {best[3]} at step {best[1]}")
+    if times:
+        lines.append(f"nanoGPT step time: {statistics.median(times):.2f} ms (median of {len(times)} logged steps)")
+    return lines
+
+
+def shown(argv):
+    """A job's command line as it would be typed."""
+    return shlex.join(argv) if argv[0] == "bash" else f"python {shlex.join(argv)}"
+
+
+def suite_plan(args, run_dir):
+    """-> [(label, name, Job)] of the runs this suite command makes, in order. A job named more than
+    once runs each time: its label is its name, then name-2, name-3..."""
+    jobs = suite_jobs(run_dir, args.target)
+    names = args.jobs.split(",") if args.jobs else list(jobs)
+    unknown = [n for n in names if n not in jobs]
+    if unknown:
+        raise UserError(f"unknown job {unknown[0]!r} — choose from {', '.join(jobs)}")
+    plan = [("prepare", "prepare", Job(["prepare.py", "--input", args.input, "--out_dir", args.data_dir], 120))
+            ] if args.input else []
+    for i, name in enumerate(names):
+        runs = names[:i].count(name)
+        plan.append((f"{name}-{runs + 1}" if runs else name, name, jobs[name]))
+    return plan
+
+
+def run_suite(args):
+    out_dir = Path(args.out_dir)
+    if args.list:
+        for label, _, job in suite_plan(args, out_dir / "<date-time>"):
+            argv = job.cmd if label == "prepare" else job_argv(job.cmd, args)
+            argv = [a.replace("{job_dir}", str(out_dir / "<date-time>" / label)) for a in argv]
+            cold = " (empty compile cache)" if job.env == COLD_CACHE else ""
+            env = "".join(f"{k}={v} " for k, v in job.env.items()) if job.env and not cold else ""
+            print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
+        return 0
+    suite_plan(args, out_dir)  # an unknown job is refused before anything is made
+    if args.input and not Path(args.input).is_file():
+        raise UserError(f"--input {args.input}: no such file — give the path of a text file to prepare")
+    device = pick_device(args.device)
+    run_dir = out_dir / time.strftime("%Y%m%d-%H%M%S")  # this command's logs and runs: a rerun never
+    try:                                                 # meets the last one's checkpoints
+        run_dir.mkdir(parents=True, exist_ok=False)
+        (out_dir / "summary.txt").open("a").close()  # fail now, not after an hour of jobs
+    except FileExistsError:
+        raise UserError(f"{run_dir} exists: another suite started this second — start again") from None
+    except OSError as e:
+        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
+    plan = suite_plan(args, run_dir)
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    header = (f"== suite in {run_dir}: machine {machine}; torch {torch.__version__}; python "
+              f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}"
+              + (f"; time limit {args.time_limit:g} s" if args.time_limit else ""))
+    append(out_dir / "summary.txt", [header])
+    print(header)
+    start, failed, results = time.perf_counter(), 0, []
+    for label, name, job in plan:
+        limit = job.limit
+        if args.time_limit:
+            limit = min(limit, args.time_limit - (time.perf_counter() - start))
+        classic = run_dir / "classic" / "best.pt"  # the sample job times the model this command trained
+        argv = job.cmd if label == "prepare" else job_argv(job.cmd, args, classic if classic.is_file() else None)
+        argv = [a.replace("{job_dir}", str(run_dir / label)) for a in argv]
+        if limit < 10:
+            lines, head = [], f"== {label}: not started, the suite's --time_limit is spent"
+            failed += 1
+        elif argv[0] == "bash" and anchor_missing(args):
+            lines, head = [], f"== {label}: not started, {anchor_missing(args)}"
+            failed += 1
+        else:
+            print(f"== {label}: {shown(argv)}", flush=True)
+            with cold_cache(job.env) as env:
+                code, seconds, lines = run_job(argv, run_dir / f"{label}.log", limit, env)
+            status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"
+            cold = ", empty compile cache" if job.env == COLD_CACHE else ""
+            head = f"== {label} ({status}{cold}): " + "".join(f"{k}={v} " for k, v in env.items()
+                                                               if job.env != COLD_CACHE) + shown(argv)
+            failed += code != 0
+            results.append((name, lines))
+        append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
+        print(*(f"   {line}" for line in [head.split(": ")[0]] + lines), sep="\n", flush=True)
+    if medians := spread_lines(results):
+        append(out_dir / "summary.txt", medians)
+        print(*medians, sep="\n")
+    print(f"logs in {run_dir}, numbers in {out_dir / 'summary.txt'}; {failed} of {len(plan)} job(s) failed")
+    return 1 if failed else 0
+
+
+@contextmanager
+def cold_cache(env):
+    """The job's environment, with {cold_cache} made a new, empty folder for the time of the job."""
+    if not any("{cold_cache}" in v for v in env.values()):
+        yield dict(env)
+        return
+    folder = tempfile.mkdtemp(prefix="compile-cache-")
+    try:
+        yield {k: v.replace("{cold_cache}", folder) for k, v in env.items()}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# the numbers whose spread over a job's runs the suite prints at its end
+SPREAD = {"training to the target": re.compile(r"reached val loss .*: ([\d.]+) s of training"),
+          "process to the target": re.compile(r"reached val loss .* @ ([\d.]+) s"),
+          "compile warm-up": re.compile(r"^warm-up: \d+ steps in ([\d.]+) s"),
+          "evaluation lines": re.compile(r"^evaluation lines \d+ -> \d+: ([\d.]+) s")}
+
+
+def spread_lines(results):
+    """For each job and number: the median and the range over the job's runs in this command."""
+    lines = []
+    for name in dict.fromkeys(name for name, _ in results):
+        for what, pattern in SPREAD.items():
+            values = [float(m[1]) for job, job_lines in results if job == name
+                      for m in map(pattern.search, job_lines) if m]
+            if values:
+                lines.append(f"== {name}, {what}: median {statistics.median(values):.2f} s over {len(values)} "
+                             f"run(s) ({', '.join(f'{v:.2f}' for v in values)})")
+    return lines
+
+
+def append(path, lines):
+    with open(path, "a") as f:
+        f.write("".join(f"{line}\n" for line in lines))
+
+
+def main(argv=None):
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    parser.add_argument("--device", default="cuda", help="the device every job uses")
+    parser.add_argument("--data_dir", default=TrainConfig.data_dir, help="prepared data (prepare.py)")
+    parser.add_argument("--out_dir", default="out/bench", help="summary.txt (appended to), and a folder per "
+                        "suite command with its logs and runs")
+    parser.add_argument("--jobs", help="comma-separated job names (default: all; see --list)")
+    parser.add_argument("--input", help="a text file to prepare into --data_dir first (a machine without network)")
+    parser.add_argument("--time_limit", type=float, help="seconds for the whole command: a job is stopped at its "
+                        "own limit or this, whichever comes first, and none starts once it is spent")
+    parser.add_argument("--target", type=float, default=1.47, help="val loss for the levers-* jobs to reach")
+    parser.add_argument("--anchor", help="the folder of a nanoGPT checkout, for the anchor jobs (git clone "
+                        "https://github.com/karpathy/nanoGPT); they copy it and prepare the suite's text in the copy")
+    parser.add_argument("--list", action="store_true", help="print the jobs' command lines; run nothing")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and few steps: checks the suite runs")
+    return run_suite(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
