@@ -6,54 +6,19 @@
 
 The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
-the model's KV cache (GPT.stream); --no_cache uses the simple GPT.generate instead.
-A single sample is printed as it is generated.
+a KV cache (engine/decode.py's stream); --no_cache uses model.py's simple generate
+instead. A single sample is printed as it is generated.
 """
 
-import shlex
 import sys
-from pathlib import Path
 
 import torch
 
 from engine.decode import generate_cached, stream
-from machinery.checkpoint import load_model, read_log
+from machinery.checkpoint import load_model, what_is_sampled
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_bool, pick_device, run_cli
+from machinery.data import read_prompt_file
 from prepare import decode, encode, start_char
-
-
-def read_prompt_file(path):
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")  # -sig: without the byte-order mark some editors write
-    except FileNotFoundError:
-        raise UserError(f"prompt file {path} does not exist — check the path") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
-    except OSError as e:
-        raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
-
-
-def what_is_sampled(path, ckpt):
-    """One line on which checkpoint this samples, and from how far into its run. A best.pt
-    whose run went on past it (its val loss did not improve after) points to its latest.pt."""
-    line = f"sampling {path}: iteration {ckpt['iter']:,}"
-    if path.name != "best.pt":
-        return line
-    line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
-    last = last_evaluation(path.parent / "log.csv")
-    if last and last[0] > ckpt["iter"] and (path.parent / "latest.pt").is_file():
-        line += (f"; the run's last evaluation, at iteration {last[0]:,}, gave {last[1]:.4f} "
-                 f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples the run's last state)")
-    return line
-
-
-def last_evaluation(log_path):
-    """(iteration, val loss) of the last row of a run's log.csv, or None."""
-    try:
-        iters, _, val = read_log(log_path)
-    except (UserError, OSError):  # no log, an empty one, one not ours, or one we may not read
-        return None
-    return iters[-1], val[-1]
 
 
 def parse_args(argv):

@@ -307,3 +307,26 @@ def set_rng_states(states, data_generator, rank=0, world_size=1, device=torch.de
         notes.append("note: the run was saved without a GPU: dropout's random numbers on this GPU start "
                      "from the seed")
     return notes
+
+
+def what_is_sampled(path, ckpt):
+    """One line on which checkpoint this samples, and from how far into its run. A best.pt
+    whose run went on past it (its val loss did not improve after) points to its latest.pt."""
+    line = f"sampling {path}: iteration {ckpt['iter']:,}"
+    if path.name != "best.pt":
+        return line
+    line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
+    last = last_evaluation(path.parent / "log.csv")
+    if last and last[0] > ckpt["iter"] and (path.parent / "latest.pt").is_file():
+        line += (f"; the run's last evaluation, at iteration {last[0]:,}, gave {last[1]:.4f} "
+                 f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples the run's last state)")
+    return line
+
+
+def last_evaluation(log_path):
+    """(iteration, val loss) of the last row of a run's log.csv, or None."""
+    try:
+        iters, _, val = read_log(log_path)
+    except (UserError, OSError):  # no log, an empty one, one not ours, or one we may not read
+        return None
+    return iters[-1], val[-1]

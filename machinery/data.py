@@ -234,3 +234,14 @@ def is_whole(data_dir):
         return True
     except UserError:
         return False
+
+
+def read_prompt_file(path):
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")  # -sig: without the byte-order mark some editors write
+    except FileNotFoundError:
+        raise UserError(f"prompt file {path} does not exist — check the path") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
+    except OSError as e:
+        raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
