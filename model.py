@@ -37,9 +37,8 @@ class GPTConfig:
     attention: Annotated[str, "'sdpa' (fused PyTorch kernel) or 'manual' (written out)"] = "sdpa"
     model: Annotated[str, "'gpt' (the transformer) or 'bigram' (a lookup table: the baseline to beat)"] = "gpt"
     # levers for speed (docs/speed.md: time to a target loss); the classic recipe keeps them off
-    position: Annotated[str, "how positions enter, a name in model.POSITIONS: 'learned' (a vector per "
-                        "position, GPT-2) or 'rotary' (RoPE: q and k turned by an angle that grows "
-                        "with the position)"] = "learned"
+    position: Annotated[str, "how positions enter: 'learned' (a vector per position, GPT-2), 'rotary' "
+                        "(RoPE: q and k turned by an angle that grows with the position), ..."] = "learned"
     qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
     activation: Annotated[str, "the MLP's nonlinearity, a name in model.ACTIVATIONS"] = "gelu"
     # the ideas buildup.py switches on one at a time, as in "Let's build GPT"; all on is the GPT

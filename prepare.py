@@ -18,7 +18,6 @@ the encoding checks) and reading the files back (load_data) are in machinery/dat
 """
 
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,8 +26,8 @@ import numpy as np
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli, write_atomically
 from machinery.data import (DEFAULT_DATA_DIR, SHAKESPEARE_BYTES, SHAKESPEARE_SHA256, SHAKESPEARE_URL, VOCAB_FORMAT,
-                            VOCAB_VERSION, char_label, check_out_dir, download, is_default_data_dir, is_whole,
-                            make_dir, read_text)
+                            VOCAB_VERSION, char_label, check_out_dir, download, is_whole, make_dir, next_command,
+                            read_text)
 
 TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 
@@ -110,14 +109,6 @@ def prepare(text, out_dir, source_sha256, source_name):
     return vocab
 
 
-def print_next(data_dir):
-    """The train.py command for data outside the default folder, with its own run folder too
-    (out/ may hold another text's run)."""
-    if not is_default_data_dir(data_dir):
-        run_dir = Path("out") / Path(data_dir).resolve().name
-        print(f"next: python train.py --data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(str(run_dir))}")
-
-
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=HelpFormatter)
@@ -143,13 +134,13 @@ def main(argv=None):
         check_out_dir(path.parent, SHAKESPEARE_SHA256)
         if is_whole(path.parent):  # from a download, or from a copy given with --input: no network needed
             print(f"{path.parent} already holds tiny-shakespeare, prepared and whole; nothing to do")
-            print_next(path.parent)
+            print(*next_command(path.parent), sep="\n")
             return 0
         download(args.url, path, SHAKESPEARE_SHA256, SHAKESPEARE_BYTES)
         text, sha = read_text(path)
     out_dir = args.out_dir or default_dir
     prepare(text, out_dir, sha, path.name)
-    print_next(out_dir)
+    print(*next_command(out_dir), sep="\n")
     return 0
 
 

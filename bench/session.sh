@@ -17,7 +17,7 @@ out=${1:?OUT folder}; budget=${2:?SECONDS}; shift 2
 py=${PYTHON:-python3}
 suite="$py -m bench.suite --anchor .gpu/nanogpt $*"
 # the next measurements, in order (docs/speed.md, "The plan for the next GPU session")
-jobs=${JOBS:-speedrun,classic-target,speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,\
+jobs=${JOBS:-speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,\
 speedrun,speedrun-one-thread,classic-target,speedrun,speedrun-one-thread,classic-target}
 mkdir -p "$out"
 

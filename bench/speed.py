@@ -29,7 +29,7 @@ from engine.decode import generate_cached
 from machinery.bookkeeping import tokens_per_iter
 from machinery.checkpoint import load_model
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
-from machinery.settings import preset_shown, split_config
+from machinery.settings import preset_shown, registries, split_config
 from model import GPT, GPTConfig
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
@@ -243,8 +243,8 @@ def main(argv=None):
                    help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
     preset = preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
     # train.py's flags, but --out_dir: a benchmark writes no checkpoints or log
-    add_flags(t, TrainConfig, skip={"out_dir"}, preset=preset, preset_values=PRESETS[preset])
-    add_flags(t, GPTConfig, skip={"vocab_size"}, preset=preset, preset_values=PRESETS[preset])
+    add_flags(t, TrainConfig, skip={"out_dir"}, preset=preset, preset_values=PRESETS[preset], choices=registries())
+    add_flags(t, GPTConfig, skip={"vocab_size"}, preset=preset, preset_values=PRESETS[preset], choices=registries())
     args = parser.parse_args(argv)
     if args.command == "train":
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}

@@ -164,14 +164,17 @@ def flag_type(hint):
     return kind, help
 
 
-def add_flags(parser, config_class, skip=(), preset=None, preset_values=None):
+def add_flags(parser, config_class, skip=(), preset=None, preset_values=None, choices=None):
     """Add a --name flag for every field of a config dataclass, typed and with its help,
-    which shows the value in effect: the preset's where it sets one, else the dataclass's."""
+    which shows the value in effect: the preset's where it sets one, else the dataclass's,
+    and, for a field in choices ({name: its valid values}), the values it takes."""
     hints = typing.get_type_hints(config_class, include_extras=True)
     for f in fields(config_class):
         if f.name in skip:
             continue
         kind, help = flag_type(hints[f.name])
+        if f.name in (choices or {}):
+            help += f"; one of: {', '.join(choices[f.name])}"
         if kind is bool:  # "--bias" alone means true; "--bias false" also works
             typed = dict(type=parse_bool, nargs="?", const=True, metavar="BOOL")
         else:

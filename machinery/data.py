@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from config import PRESETS
 from machinery.cli import UserError, unless_a_typo, write_atomically
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -32,6 +33,7 @@ SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2d
 DEFAULT_DATA_DIR = "data/shakespeare"
 
 
+MAX_BYTES = 256 << 20  # 256 MiB of text: 2.5 times enwik8, the usual large character-level benchmark
 MIN_CHARS = 1000  # below this the 10% validation split is too small to mean anything
 
 
@@ -125,9 +127,12 @@ def read_text(path):
         raise UserError(f"no such file: {path} — "
                         + unless_a_typo(path, "--input", os.path.isfile, "check the path you gave to --input"))
     try:
-        raw = path.read_bytes()  # also from a pipe: --input /dev/stdin < my.txt
+        raw = read_at_most(path, MAX_BYTES)  # also from a pipe: --input /dev/stdin < my.txt
     except OSError as e:
         raise UserError(f"cannot read {path} ({e.strerror}) — check its permissions") from None
+    if len(raw) > MAX_BYTES:  # (an endless input, such as /dev/zero, stops here too)
+        raise UserError(f"{path} is over {MAX_BYTES >> 20} MiB, more than this repo prepares (it reads the whole "
+                        f"text into memory, at 4 bytes a character) — give a smaller text, or a piece of it")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte-order mark of UTF-16 (Notepad's "Unicode")
         raise UserError(f"{path} is UTF-16, not UTF-8 — re-save it as UTF-8, for example: {to_utf8(path, 'utf-16')}")
     if b"\x00" in raw:
@@ -147,6 +152,16 @@ def read_text(path):
             f"{path} has only {len(text):,} characters, too few to split into train and val — "
             f"give at least {MIN_CHARS:,}")
     return text, hashlib.sha256(raw).hexdigest()
+
+
+def read_at_most(path, limit):
+    """The bytes of path, read in pieces and stopped once past limit: at most limit + 1 of them."""
+    pieces, size = [], 0
+    with open(path, "rb") as f:
+        while size <= limit and (piece := f.read(min(1 << 24, limit + 1 - size))):
+            pieces.append(piece)
+            size += len(piece)
+    return b"".join(pieces)
 
 
 def to_utf8(path, encoding):
@@ -172,6 +187,10 @@ def is_default_data_dir(path):
 def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
     path = Path(data_dir) / "vocab.json"
+    if Path(data_dir).is_file():  # a text given where its prepared folder belongs
+        name = shlex.quote(str(data_dir))
+        raise UserError(f"--data_dir {name} is a file, not a prepared folder — prepare it first with `python "
+                        f"prepare.py --input {name}`, then give the folder that prints")
     if not path.is_file():
         how = ("python prepare.py" if is_default_data_dir(data_dir)
                else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
@@ -245,3 +264,27 @@ def read_prompt_file(path):
         raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
     except OSError as e:
         raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
+
+
+def next_command(data_dir, passes=14):
+    """What prepare.py prints last: the train.py command for data outside the default folder, with a
+    run folder of its own (out/ may hold another text's run). On a small text, the CPU preset's
+    steps would read it dozens of times and learn it by heart: then the command asks for about
+    `passes` passes instead, with dropout 0.1, and a note says why (on a 50,000-character text,
+    that scored val 1.66 where the preset's 800 steps scored 1.80 at best, then 3.14: docs/training.md).
+    -> lines to print"""
+    if is_default_data_dir(data_dir):
+        return []
+    run_dir = Path("out") / Path(data_dir).resolve().name
+    command = f"python train.py --data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(str(run_dir))}"
+    cpu = PRESETS["shakespeare-cpu"]
+    per_step = cpu["batch_size"] * cpu["block_size"]  # tokens a step reads
+    train_tokens = load_vocab(data_dir)["train_tokens"]
+    preset_passes = cpu["max_iters"] * per_step / train_tokens
+    if preset_passes <= 2 * passes:
+        return [f"next: {command}"]
+    steps = max(50, round(passes * train_tokens / per_step / 50) * 50)
+    return [f"note: the text is small ({train_tokens:,} training characters): the CPU preset's {cpu['max_iters']} "
+            f"steps would read it {preset_passes:.0f} times and learn it by heart, so the command below reads it "
+            f"about {steps * per_step / train_tokens:.0f} times, with dropout (docs/training.md, Overfitting)",
+            f"next: {command} --max_iters {steps} --eval_interval {max(10, steps // 4)} --dropout 0.1"]

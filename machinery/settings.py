@@ -7,6 +7,7 @@ before they turn into a traceback deep inside torch.
 """
 
 import argparse
+import importlib.util
 import math
 import shlex
 from contextlib import nullcontext
@@ -20,7 +21,7 @@ from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_confi
 from machinery.cli import ArgumentParser, UserError, add_flags, unless_a_typo
 from machinery.data import load_data
 from machinery.bookkeeping import refuse_to_overwrite
-from model import ACTIVATIONS, GPTConfig
+from model import ACTIVATIONS, POSITIONS, GPTConfig
 
 
 # ----------------------------------------------------------------------------
@@ -134,6 +135,18 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
+def registries():
+    """model.py's registries -> {setting: its names}: a new entry there is a valid flag value at once,
+    and --help lists it (add_flags's choices)."""
+    return {"position": tuple(POSITIONS), "activation": tuple(ACTIVATIONS)}
+
+
+def choices():
+    """The settings that name one of a few choices -> their valid values (check_config refuses others)."""
+    return {"attention": ("sdpa", "manual"), "model": ("gpt", "bigram"), "optimizer": ("adamw", "muon"),
+            "compile_mode": COMPILE_MODES} | registries()
+
+
 def check_config(cfg, mcfg):
     """Catch impossible settings before they turn into a traceback deep inside torch."""
     gpt = mcfg.model == "gpt"  # a bigram is a table: the GPT's sizes do not apply to it
@@ -144,12 +157,10 @@ def check_config(cfg, mcfg):
             raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
-    for settings, name, allowed in ((mcfg, "attention", ("sdpa", "manual")), (mcfg, "model", ("gpt", "bigram")),
-                                    (mcfg, "position", ("learned", "rotary")), (mcfg, "activation", tuple(ACTIVATIONS)),
-                                    (cfg, "optimizer", ("adamw", "muon")), (cfg, "compile_mode", COMPILE_MODES)):
-        if getattr(settings, name) not in allowed:
-            choices = ", ".join(allowed[:-1]) + " or " + allowed[-1]
-            raise UserError(f"--{name} {getattr(settings, name)!r} is unknown — use {choices}")
+    for name, allowed in choices().items():
+        value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
+        if value not in allowed:
+            raise UserError(f"--{name} {value!r} is unknown — use {', '.join(allowed[:-1])} or {allowed[-1]}")
     if gpt:
         check_heads(mcfg)
     if cfg.max_nan_skips < 0:
@@ -206,9 +217,10 @@ def parse_train_args(argv, description=None):
     parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
     parser.add_argument("--trace_shapes", action="store_true",
                         help="run one batch through the model, print every tensor's shape, and stop (no training)")
-    add_flags(parser, TrainConfig, preset=shown, preset_values=PRESETS[shown])
+    add_flags(parser, TrainConfig, preset=shown, preset_values=PRESETS[shown], choices=registries())
     # (no --vocab_size: the vocabulary comes from the data)
-    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown])
+    add_flags(parser, GPTConfig, skip={"vocab_size"}, preset=shown, preset_values=PRESETS[shown],
+              choices=registries())
     args = vars(parser.parse_args(argv))
     preset, resume, trace = args.pop("preset"), args.pop("resume"), args.pop("trace_shapes")
     return preset, resume, trace, args
@@ -242,4 +254,22 @@ def precision(cfg, device):
     if device.type == "cuda":  # TF32: float32 matmuls on tensor cores, about 10 mantissa bits
         torch.set_float32_matmul_precision("high")  # (only on CUDA: it also loosens oneDNN's CPU matmuls)
     autocast = nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype)
-    return dtype, autocast, cfg.compile if cfg.compile is not None else device.type == "cuda"
+    return dtype, autocast, use_compile(cfg, device)
+
+
+def use_compile(cfg, device):
+    """--compile, or by default on CUDA. On a GPU, torch.compile writes its kernels in Triton: a machine
+    without it (Windows, most often) would fail at the first step with a long traceback from inside
+    the compiler, so here the default trains eagerly with a note, and --compile true is refused."""
+    wanted = cfg.compile if cfg.compile is not None else device.type == "cuda"
+    if not wanted or device.type != "cuda" or has_triton():
+        return wanted
+    if cfg.compile:
+        raise UserError("--compile true on a GPU needs Triton, which this Python lacks — pip install triton "
+                        "(triton-windows on Windows), or leave out --compile to train without compiling")
+    print("note: no Triton here, so torch.compile is off (pip install triton for it; training works without it)")
+    return False
+
+
+def has_triton():
+    return importlib.util.find_spec("triton") is not None

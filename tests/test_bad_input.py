@@ -120,6 +120,9 @@ CASES = [
      "cannot make the folder /proc/x (No such file or directory) — choose another --out_dir", None),
     ("prepare-unknown-flag", prepare, ["--inptu", "a.txt"],
      "unknown argument --inptu — did you mean --input? (--help lists every flag)", None),
+    ("prepare-endless-input", prepare, ["--input", "/dev/zero"], "/dev/zero is over 256 MiB, more than this repo "
+     "prepares (it reads the whole text into memory, at 4 bytes a character) — give a smaller text, or a piece of it",
+     None),
 
     ("train-unknown-preset", train, T + ["--preset", "shakespear"],
      "invalid choice: 'shakespear' — did you mean shakespeare? (--help lists the choices)", None),
@@ -150,6 +153,9 @@ CASES = [
     ("train-data-dir-typo", train, TINY + ["--data_dir", "dta", "--out_dir", "new"],
      "no prepared data in dta (no vocab.json) — did you mean the prepared folder beside it, --data_dir data? If not, "
      "run `python prepare.py", None),
+    ("train-data-dir-is-a-file", train, TINY + ["--data_dir", "texts/play.txt", "--out_dir", "new"],
+     "--data_dir texts/play.txt is a file, not a prepared folder — prepare it first with `python prepare.py --input "
+     "texts/play.txt`, then give the folder that prints", None),
     ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
     ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",
      truncate("data/val.bin", 101)),
@@ -249,6 +255,9 @@ CASES = [
     ("sample-cuda-graph-without-cache", sample, ["--out_dir", "run", "--device", "cuda", "--cuda_graph", "true",
                                                  "--no_cache"],
      "--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — give one of them", None),
+    ("sample-top-p-without-cache", sample, ["--out_dir", "run", "--top_p", "0.9", "--no_cache"],
+     "--top_p is the KV-cache path's (engine/sampling.py), and --no_cache turns that path off — give one of them",
+     None),
 
     ("plot-unknown-picture", plot, ["attn"], "invalid choice: 'attn' — did you mean attention?", None),
     ("plot-save-over-a-checkpoint", plot, ["loss", "--out_dir", "run", "--save", "run/best.pt"],

@@ -19,7 +19,6 @@ from conftest import TINY
 from engine.decode import generate_cached
 from model import GPT, GPTConfig
 from test_gpu_paths import gradients_of_two_steps
-from machinery import settings
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -28,7 +27,7 @@ CUDA = [a if a != "cpu" else "cuda" for a in TINY]  # the tiny config, on the GP
 
 @pytest.fixture(autouse=True)
 def fresh_dynamo_and_exact_float32():
-    """A fresh dynamo and counters for each test; settings.precision turns on TF32, which these tests want off."""
+    """A fresh dynamo and counters for each test; precision() (machinery/settings.py) turns on TF32, which these tests want off."""
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     yield

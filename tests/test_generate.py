@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import model as model_module
-from engine import decode
 from engine.decode import GraphedStep, forward, generate_cached, stream
 from engine.kv_cache import KVCache, StaticKVCache
 from engine.sampling import keep_top_k, keep_top_p, sample_next

@@ -182,3 +182,17 @@ def test_resuming_in_float16_after_float32_and_back(data_dir, tmp_path, capsys):
     assert ckpt["iter"] == 8 and ckpt["scaler"]["scale"] > 1  # it scaled the loss
     assert train.main(args + ["--resume", "--max_iters", "12", "--dtype", "float32"]) == 0
     assert checkpoint.load_checkpoint(tmp_path / "o" / "latest.pt", "")["iter"] == 12
+
+
+def test_without_triton_a_gpu_trains_uncompiled_and_says_so(monkeypatch, capsys):
+    """torch.compile on a GPU writes Triton kernels: without Triton (Windows, often) the default
+    trains eagerly with a note, and an explicit --compile true is a one-line error."""
+    monkeypatch.setattr(settings, "has_triton", lambda: False)
+    cuda = torch.device("cuda")
+    assert settings.use_compile(config.TrainConfig(), cuda) is False
+    assert "note: no Triton here, so torch.compile is off" in capsys.readouterr().out
+    with pytest.raises(settings.UserError, match="--compile true on a GPU needs Triton"):
+        settings.use_compile(config.TrainConfig(compile=True), cuda)
+    assert settings.use_compile(config.TrainConfig(compile=True), torch.device("cpu"))  # the CPU needs no Triton
+    monkeypatch.setattr(settings, "has_triton", lambda: True)
+    assert settings.use_compile(config.TrainConfig(), cuda) and not capsys.readouterr().out

@@ -252,14 +252,48 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
         del model_module.ACTIVATIONS["relu"]
 
 
+PINNED = ("this test pins the `shakespeare` preset to nanoGPT's recipe on purpose, so that its numbers stay "
+          "comparable: to try another nonlinearity or MLP, add it to model.ACTIVATIONS and pick it with "
+          "--activation NAME (README, \"Hack it\"), which leaves this preset as it is; to change the recipe "
+          "itself, change the numbers here too")
+
+
 def test_classic_shape_is_unchanged_by_the_levers():
-    """The `shakespeare` preset's model: the same parameter names and count as before the levers."""
+    """The `shakespeare` preset's model: the same parameter names and count as nanoGPT's. Each assert
+    says first why it is there, for a forker whose change to the MLP lands here."""
     import config
     model = GPT(settings.split_config(config.PRESETS["shakespeare"])[1])
     keys = list(model.state_dict())
-    assert keys[:2] == ["transformer.wte.weight", "transformer.wpe.weight"] and len(keys) == 2 + 6 * 6 + 2
-    assert model.num_params() == 10_745_088 and model.num_params(non_embedding=True) == 10_646_784
-    assert isinstance(model.transformer.h[0].mlp.act, torch.nn.GELU), (
-        "the shakespeare preset is nanoGPT's recipe, with GELU: try another nonlinearity as a new entry of "
-        "model.ACTIVATIONS and --activation NAME, which leaves this preset as it is")
-    assert isinstance(model.transformer.h[0].attn.q_norm, torch.nn.Identity)  # no qk-norm
+    assert keys[:2] == ["transformer.wte.weight", "transformer.wpe.weight"] and len(keys) == 2 + 6 * 6 + 2, PINNED
+    assert model.num_params() == 10_745_088 and model.num_params(non_embedding=True) == 10_646_784, PINNED
+    assert isinstance(model.transformer.h[0].mlp.act, torch.nn.GELU), PINNED
+    assert isinstance(model.transformer.h[0].attn.q_norm, torch.nn.Identity), PINNED  # no qk-norm
+
+
+class SwiGLU(torch.nn.Module):
+    """silu(a) * b over the two halves of its input: the README's "Hack it" example of a gated activation."""
+    inputs_per_output = 2
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=-1)
+        return torch.nn.functional.silu(a) * b
+
+
+def test_a_gated_activation_is_one_entry_of_the_registry(monkeypatch, data_dir, tmp_path, capsys):
+    """As a forker adds SwiGLU: one class and one entry of ACTIVATIONS. c_fc widens to feed it two
+    inputs per output, the MLP trains through train.py, and --help and the start-up line name it."""
+    monkeypatch.setitem(model_module.ACTIVATIONS, "swiglu", SwiGLU)
+    model = GPT(tiny(activation="swiglu"))
+    mlp = model.transformer.h[0].mlp
+    assert mlp.c_fc.weight.shape == (2 * 4 * 16, 16) and mlp.c_proj.weight.shape == (16, 4 * 16)
+    logits, loss = model(torch.zeros(2, 8, dtype=torch.long), torch.zeros(2, 8, dtype=torch.long))
+    loss.backward()
+    assert logits.shape == (2, 8, 11) and mlp.c_fc.weight.grad.abs().sum() > 0
+    import train
+    from conftest import TINY
+    with pytest.raises(SystemExit):
+        train.main(["--help"])
+    assert "one of: gelu, relu2, swiglu" in " ".join(capsys.readouterr().out.split())
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--activation",
+                              "swiglu"]) == 0
+    assert "activation=swiglu" in capsys.readouterr().out

@@ -127,9 +127,9 @@ def test_an_unreadable_input_or_a_full_disk_is_one_line(corpus, tmp_path, monkey
             prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out" / "vocab.json").exists()  # so no one takes the folder for prepared data
 
-    def no_permission(path):  # as root, chmod cannot take the permission away
+    def no_permission(path, limit):  # as root, chmod cannot take the permission away
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(Path, "read_bytes", no_permission)
+    monkeypatch.setattr(data, "read_at_most", no_permission)
     with pytest.raises(UserError, match=r"cannot read .*play.txt \(Permission denied\) — check its permissions"):
         prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "other")])
 
@@ -277,7 +277,7 @@ def test_the_printed_next_command_works_as_printed(corpus, run_dir, tmp_path, mo
     shutil.copy(corpus, tmp_path / "my notes.txt")
     assert prepare.main(["--input", "my notes.txt"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line == "next: python train.py --data_dir 'data/my notes' --out_dir 'out/my notes'"
+    assert line.startswith("next: python train.py --data_dir 'data/my notes' --out_dir 'out/my notes'")
     argv = shlex.split(line.removeprefix("next: "))[2:]
     assert train.main(argv + TINY) == 0  # the printed flags, at the tiny test size
     assert (tmp_path / "out/my notes/best.pt").is_file()
@@ -291,3 +291,14 @@ def test_a_piped_text_is_read(corpus, tmp_path):
     assert p.returncode == 0, p.stderr.decode()
     vocab, train, val = read_bins(tmp_path / "piped")
     assert len(train) + len(val) == len(corpus.read_text())
+
+
+def test_a_small_text_gets_a_command_that_fits_its_size(tmp_path, capsys):
+    """The CPU preset's 800 steps would read a 45,000-character text 36 times and learn it by heart:
+    the printed command reads it about 14 times, with dropout, and a note says why."""
+    (tmp_path / "small.txt").write_text(("To be, or not to be, that is the question. " * 1200)[:50_000])
+    assert prepare.main(["--input", str(tmp_path / "small.txt"), "--out_dir", str(tmp_path / "small")]) == 0
+    note, line = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert note.startswith("note: the text is small (45,000 training characters): the CPU preset's 800 steps "
+                           "would read it 36 times") and "about 14 times, with dropout" in note
+    assert line.endswith("--max_iters 300 --eval_interval 75 --dropout 0.1")

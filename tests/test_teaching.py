@@ -1,6 +1,5 @@
-"""The teaching tools: the README's reading order, babygpt.py, the shape trace, and the bigram baseline."""
+"""The teaching tools: the baby GPT, the shape trace, and the bigram baseline."""
 
-import ast
 import csv
 import math
 import os
@@ -14,7 +13,6 @@ import torch
 
 from lessons import babygpt
 from machinery import checkpoint
-import config
 import sample
 import train
 from conftest import TINY
@@ -25,31 +23,6 @@ from machinery.cli import UserError
 from machinery import settings
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-# ----------------------------------------------------------------------------
-# The README's file table, which is the reading order
-
-
-def local_imports(path, local):
-    """The repo's own modules that a file imports, at the top or inside a function."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
-    return names & local
-
-
-def test_the_file_table_is_a_reading_order():
-    """Every top-level file has a row, and each imports only files in the rows above it."""
-    rows = re.findall(r"^\| `(\w+)\.py` \|", (ROOT / "README.md").read_text(), re.M)
-    local = {p.stem for p in ROOT.glob("*.py")}
-    assert sorted(rows) == sorted(local)
-    for i, name in enumerate(rows):
-        upward = local_imports(ROOT / f"{name}.py", local) - set(rows[:i])
-        assert not upward, f"{name}.py imports {upward}, which the README's table lists below it"
 
 
 # ----------------------------------------------------------------------------

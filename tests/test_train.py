@@ -14,7 +14,6 @@ import torch
 from machinery import checkpoint
 import config
 from machinery import optim
-import prepare
 import train
 from conftest import TINY
 from model import GPT, GPTConfig
@@ -178,6 +177,9 @@ def test_lr_schedule():
     assert lrs[0] == pytest.approx(1e-3 / 11) and lrs[9] == pytest.approx(1e-3 * 10 / 11)
     assert lrs[10] == pytest.approx(1e-3)  # the peak, right after warmup
     assert lrs[60] == pytest.approx((1e-3 + 1e-4) / 2)  # half-way down the cosine
+    assert lrs[35] == pytest.approx(1e-4 + 0.5 * (1 + math.cos(math.pi / 4)) * 9e-4), (
+        "this pins nanoGPT's cosine decay on purpose: for another shape (a linear decay, say), change "
+        "decay_left in train.py (README, \"Hack it\") and the numbers here")
     assert lrs[110] == pytest.approx(1e-4)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
 

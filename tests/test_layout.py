@@ -1,0 +1,85 @@
+"""The layout is the lesson: the four scripts at the top, within their line budgets, read in the
+README's order; everything else in folders, importing one way, with no circles."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = {"prepare": 160, "model": 350, "train": 350, "sample": 120}  # the line budgets of the lesson
+FOLDERS = ("machinery", "engine", "lessons", "bench")
+
+
+def module_name(path):
+    """machinery/cli.py -> machinery.cli; train.py -> train."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in [*ROOT.glob("*.py"), *(p for f in FOLDERS for p in (ROOT / f).glob("*.py"))]}
+
+
+def imports(path, top_level_only=False):
+    """The repo's own modules that a file imports (at the top only, or anywhere, inside functions too)."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    names = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return {n for n in names if n in MODULES}
+
+
+def test_the_top_level_is_the_lesson():
+    assert {p.stem for p in ROOT.glob("*.py")} == set(SCRIPTS) | {"config"}
+    for name, budget in SCRIPTS.items():
+        lines = len((ROOT / f"{name}.py").read_text().splitlines())
+        assert lines <= budget, f"{name}.py has {lines} lines, over its budget of {budget}: move what is not the lesson"
+
+
+def test_the_readme_is_an_entry_point_and_its_file_table_is_a_reading_order():
+    """At most 150 lines. Every top-level file has a row, with its length as it is, and each
+    imports only files in the rows above it."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    rows = re.findall(r"^\| `(\w+)\.py` \| (\d+) \|", readme, re.M)
+    assert sorted(name for name, _ in rows) == sorted([*SCRIPTS, "config"])
+    for i, (name, lines) in enumerate(rows):
+        assert int(lines) == len((ROOT / f"{name}.py").read_text().splitlines()), f"the README's count for {name}.py"
+        upward = {m for m in imports(ROOT / f"{name}.py") if m in SCRIPTS or m == "config"} - {n for n, _ in rows[:i]}
+        assert not upward, f"{name}.py imports {upward}, which the README's table lists below it"
+
+
+@pytest.mark.parametrize("folder, allowed", [
+    ("model", set()),  # the model needs only torch
+    ("machinery", {"machinery", "model", "config"}),  # never a script
+    ("engine", {"engine", "model"}),
+])
+def test_imports_point_one_way(folder, allowed):
+    for name, path in MODULES.items():
+        if name == folder or name.startswith(folder + "."):
+            outside = {m.split(".")[0] for m in imports(path)} - allowed
+            assert not outside, f"{name} imports {outside}"
+
+
+def test_no_circles():
+    """Import every module in an order: a module's top-level imports are all earlier in it."""
+    graph = {name: imports(path, top_level_only=True) - {name} for name, path in MODULES.items()}
+    graph = {name: {m for m in deps if m in graph} for name, deps in graph.items()}
+    done, visiting = set(), []
+
+    def visit(name):
+        assert name not in visiting, f"an import circle: {' -> '.join(visiting[visiting.index(name):] + [name])}"
+        if name not in done:
+            visiting.append(name)
+            for dep in sorted(graph[name]):
+                visit(dep)
+            visiting.pop()
+            done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
