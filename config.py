@@ -27,7 +27,7 @@ class TrainConfig:
     max_iters: Annotated[int, "optimizer steps in the whole run"] = 5000
     lr: Annotated[float, "peak learning rate, reached after warmup"] = 1e-3
     min_lr: Annotated[float, "learning rate at the end of the cosine decay"] = 1e-4
-    warmup_iters: Annotated[int, "steps of linear warmup from 0 to lr"] = 100
+    warmup_iters: Annotated[int, "steps of linear warmup up to lr"] = 100
     weight_decay: Annotated[float, "weight decay (AdamW's and Muon's), applied to 2-D weights only"] = 0.1
     beta1: Annotated[float, "AdamW beta1"] = 0.9
     beta2: Annotated[float, "AdamW beta2"] = 0.99

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 @dataclass
 class GPTConfig:
-    # Annotated[type, help]: train.py turns each field into a --flag with this help
+    # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help
     block_size: Annotated[int, "context length: how many characters the model sees at once"] = 256
     vocab_size: Annotated[int, "number of distinct characters (set from the data)"] = 65
     n_layer: Annotated[int, "number of transformer blocks"] = 6
@@ -103,7 +103,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
-            mask = cache.mask(T)  # (T, S): which keys each new query may see
+            mask = cache.mask(T)  # (T or 1, S): which keys each new query may see (None: the usual triangle)
         k, v = self.hook_k(k), self.hook_v(v)  # (B, nh, S, hs) each
         if self.attention == "manual":
             y = self.manual_attention(q, k, v, mask)
@@ -314,7 +314,7 @@ class GPT(LanguageModel):
         caller then moves cache.length on by T).
         """
         B, T = idx.shape
-        assert T <= self.config.block_size, f"{T} positions, but the model knows only block_size {self.config.block_size}"
+        assert T <= self.config.block_size, f"{T} positions, but the model knows only {self.config.block_size}"
         # (T,): 0, 1, ..., or with a KV cache the positions after the cached ones (engine/kv_cache.py)
         positions = cache.positions(T, idx.device) if cache is not None else torch.arange(T, device=idx.device)
         x = tok_emb = self.transformer.wte(idx)  # (B, T, C)

@@ -92,7 +92,7 @@ def main(argv=None):
         return 0
     if args.no_cache:  # model.py's simple generate: no top-p
         options.pop("top_p")
-        out = model.generate(idx, args.max_new_tokens, **options)  # (N, T + max_new_tokens)
+        out = model.generate(idx, args.max_new_tokens, **options)  # (B, T + max_new_tokens)
     else:
         out = generate_cached(model, idx, args.max_new_tokens, cuda_graph=cuda_graph, **options)
     for i, row in enumerate(out.tolist()):

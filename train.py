@@ -129,7 +129,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
         scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
         scaler.update()
     else:
-        step_unless(optimizer, found_inf)
+        step_unless(optimizer, found_inf)  # optimizer.step(), unless a loss was nan or inf (machinery/optim.py)
     optimizer.zero_grad(set_to_none=False)  # zeroed in place: see machinery/optim.py, keep_grads_outside_graphs
     return total / micro_steps, found_inf == 0
 

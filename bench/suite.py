@@ -236,8 +236,8 @@ def anchor_numbers(timed_lines):
     evals = [(t, m) for t, line in timed_lines
              if (m := re.match(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", line))]
     steps = {int(m[1]) for _, m in evals}
-    times = [float(m[2]) for _, line in timed_lines if (m := re.match(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms", line))
-             and int(m[1]) not in steps]
+    step_line = re.compile(r"iter (\d+): loss [\d.]+, time ([\d.]+)ms")
+    times = [float(m[2]) for _, line in timed_lines if (m := step_line.match(line)) and int(m[1]) not in steps]
     lines = [f"nanoGPT step {m[1]}: train loss {m[2]}, val loss {m[3]} @ {t:.1f} s" for t, m in evals]
     if evals:
         _, best = min(evals, key=lambda e: float(e[1][3]))

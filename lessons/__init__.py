@@ -3,7 +3,7 @@
     inside.py     look inside a forward pass: every tensor's shape, the attention weights
     buildup.py    the ladder: from a table of character pairs to the GPT, one idea per rung
     babygpt.py    a GPT small enough to draw: every state and its next-bit probabilities
-    pictures.py   the loss curves, the attention weights, the embeddings, the explore page
+    plot.py       the loss curves, the attention weights, the embeddings; explore.html, a page to play with
 
 Each runs as `python -m lessons.NAME --help`.
 """

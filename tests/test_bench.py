@@ -90,7 +90,8 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     summary = (out / "summary.txt").read_text()
     assert summary.startswith(f"== suite in {first}: machine ") and "torch " + torch.__version__ in summary
     for job in ["prepare", "speedrun-2"] + jobs:
-        assert re.search(rf"== {re.escape(job)} \(exit 0, \d+ s(, empty compile cache)?\): (python|bash) ", summary), job
+        head = rf"== {re.escape(job)} \(exit 0, \d+ s(, empty compile cache)?\): (python|bash) "
+        assert re.search(head, summary), job
     # each result line says when the process printed it: the whole process's clock
     assert re.search(r"== speedrun-cold \(exit 0, \d+ s, empty compile cache\)", summary)
     assert re.search(r"   warm-up: 1 steps in [\d.]+ s .* @ [\d.]+ s\n", summary)
@@ -125,8 +126,8 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):
     # a child that outlives its parent is stopped with it (nanoGPT's script, torchrun and the compile's workers)
     child = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"
-    code, seconds, lines = suite.run_job(["-c", f"{child}; import time; print('iter 50: train loss 2.1, val loss 2.2'); "
-                                               "time.sleep(60)"], tmp_path / "job.log", 2)
+    script = f"{child}; import time; print('iter 50: train loss 2.1, val loss 2.2'); time.sleep(60)"
+    code, seconds, lines = suite.run_job(["-c", script], tmp_path / "job.log", 2)
     assert code is None and seconds < 30
     assert len(lines) == 1 and re.fullmatch(r"iter 50: train loss 2.1, val loss 2.2 @ \d\.\d s", lines[0])
 
@@ -149,7 +150,8 @@ def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_pa
 
 def test_a_cold_job_compiles_into_an_empty_cache_that_is_removed_afterwards(tmp_path):
     env = suite.suite_jobs(tmp_path, 1.47)["speedrun-cold"].env
-    show = "import os; d = os.environ['TORCHINDUCTOR_CACHE_DIR']; print(d, os.listdir(d), os.environ['TRITON_CACHE_DIR'])"
+    show = ("import os; d = os.environ['TORCHINDUCTOR_CACHE_DIR']; "
+            "print(d, os.listdir(d), os.environ['TRITON_CACHE_DIR'])")
     with suite.cold_cache(env) as job_env:
         assert suite.run_job(["-c", show], tmp_path / "job.log", 30, env=job_env)[0] == 0
     folder, listed, triton = (tmp_path / "job.log").read_text().split("] ", 1)[1].split()

@@ -27,7 +27,8 @@ CUDA = [a if a != "cpu" else "cuda" for a in TINY]  # the tiny config, on the GP
 
 @pytest.fixture(autouse=True)
 def fresh_dynamo_and_exact_float32():
-    """A fresh dynamo and counters for each test; precision() (machinery/settings.py) turns on TF32, which these tests want off."""
+    """A fresh dynamo and counters for each test; precision() (machinery/settings.py) turns on TF32,
+    which these tests want off."""
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     yield

@@ -247,7 +247,8 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
     model_module.ACTIVATIONS["relu"] = torch.nn.ReLU  # how to try another: the comment above ACTIVATIONS
     try:
         assert isinstance(GPT(tiny(activation="relu")).transformer.h[0].mlp.act, torch.nn.ReLU)
-        settings.check_config(*settings.split_config({**config.PRESETS["bigram"], "activation": "relu"}))  # --activation
+        bigram = settings.split_config({**config.PRESETS["bigram"], "activation": "relu"})
+        settings.check_config(*bigram)  # --activation relu passes the command line's check too
     finally:
         del model_module.ACTIVATIONS["relu"]
 
