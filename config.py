@@ -8,6 +8,7 @@ resuming), the command line (machinery/settings.py layers them and checks them).
 To add a preset, add an entry to PRESETS: `python train.py --preset NAME` runs it.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Optional
 
@@ -26,8 +27,9 @@ class TrainConfig:
     grad_accum: Annotated[int, "micro-batches per optimizer step (gradient accumulation)"] = 1
     max_iters: Annotated[int, "optimizer steps in the whole run"] = 5000
     lr: Annotated[float, "peak learning rate, reached after warmup"] = 1e-3
-    min_lr: Annotated[float, "learning rate at the end of the cosine decay"] = 1e-4
+    min_lr: Annotated[float, "learning rate at the end of the decay"] = 1e-4
     warmup_iters: Annotated[int, "steps of linear warmup up to lr"] = 100
+    decay: Annotated[str, "the shape of the fall from lr to min_lr after warmup, a name in config.DECAYS"] = "cosine"
     weight_decay: Annotated[float, "weight decay (AdamW's and Muon's), applied to 2-D weights only"] = 0.1
     beta1: Annotated[float, "AdamW beta1"] = 0.9
     beta2: Annotated[float, "AdamW beta2"] = 0.99
@@ -38,6 +40,14 @@ class TrainConfig:
     eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps"] = 250
     eval_iters: Annotated[int, "batches per split in each evaluation"] = 200
     log_interval: Annotated[int, "update the progress bar every this many steps"] = 10
+
+
+# --decay's choices: how far through the decay a step is (progress, 0 -> 1) -> the share of lr - min_lr
+# still left (1 -> 0); train.py's lr_at uses it. To try another shape, add it here and pass its name
+DECAYS = {
+    "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * progress)),  # nanoGPT's, every preset's
+    "linear": lambda progress: 1.0 - progress,
+}
 
 
 PRESETS = {

@@ -166,9 +166,10 @@ class ReLUSquared(nn.Module):
         return F.relu(x).square()
 
 
-# --activation's choices. To try another nonlinearity, add its module here and pass its name. One that
-# reads several inputs per output (a gated one, such as SwiGLU's silu(a) * b) says how many in a class
-# attribute, inputs_per_output = 2, and the MLP widens c_fc to match
+# --activation's choices. To try another nonlinearity, write its module above and add it here, then pass
+# its name. One that reads several inputs per output (a gated one, such as SwiGLU's silu(a) * b, a and b
+# the two halves of c_fc's output) says how many in a class attribute, inputs_per_output = 2, and the
+# MLP widens c_fc to match (and so has more weights than with GELU)
 ACTIVATIONS = {"gelu": nn.GELU, "relu2": ReLUSquared}
 
 
@@ -184,7 +185,7 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
-        hidden = self.act(self.c_fc(x))  # (B, T, 4C)
+        hidden = self.act(self.c_fc(x))  # (B, T, 4C), from c_fc's (B, T, inputs x 4C)
         return self.dropout(self.c_proj(hidden))  # (B, T, C)
 
 

@@ -32,7 +32,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from config import TrainConfig
+from config import DECAYS, TrainConfig
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
 from machinery.ddp import all_reduce_on_device, init_distributed, share_batch, wrap_ddp
@@ -68,14 +68,16 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 
 
 def lr_at(it, cfg, extended_at=None):
-    """Linear warmup to cfg.lr, then a cosine decay to cfg.min_lr at the last step."""
+    """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) to cfg.min_lr
+    at the last step."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
 
 
 def decay_left(it, cfg, extended_at=None):
-    """Where the cosine decay is at step it: 1 at its start (lr), 0 at its end (min_lr).
+    """Where the decay is at step it: 1 at its start (lr), 0 at its end (min_lr). Its shape is
+    config.DECAYS[cfg.decay]: by default nanoGPT's cosine, 0.5 * (1 + cos(pi * progress)).
 
     extended_at (iteration, decay_left there): the run was resumed at that iteration with
     a new max_iters. Restarting the schedule would throw the learning rate back up and undo
@@ -83,7 +85,7 @@ def decay_left(it, cfg, extended_at=None):
     last step. A finished run was at 0 already, so its extension trains on at min_lr."""
     start, height = extended_at or (cfg.warmup_iters, 1.0)
     progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1
-    return height * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return height * DECAYS[cfg.decay](min(progress, 1.0))
 
 
 def uses_cuda_graphs(cfg):

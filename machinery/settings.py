@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from config import PRESETS, TrainConfig
+from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
 from machinery.cli import ArgumentParser, UserError, add_flags, unless_a_typo
 from machinery.data import load_data
@@ -136,9 +136,9 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 
 def registries():
-    """model.py's registries -> {setting: its names}: a new entry there is a valid flag value at once,
+    """The registries (model.py's, config.DECAYS) -> {setting: its names}: a new entry there is a valid flag value at once,
     and --help lists it (add_flags's choices)."""
-    return {"position": tuple(POSITIONS), "activation": tuple(ACTIVATIONS)}
+    return {"position": tuple(POSITIONS), "activation": tuple(ACTIVATIONS), "decay": tuple(DECAYS)}
 
 
 def choices():

@@ -178,10 +178,13 @@ def test_lr_schedule():
     assert lrs[10] == pytest.approx(1e-3)  # the peak, right after warmup
     assert lrs[60] == pytest.approx((1e-3 + 1e-4) / 2)  # half-way down the cosine
     assert lrs[35] == pytest.approx(1e-4 + 0.5 * (1 + math.cos(math.pi / 4)) * 9e-4), (
-        "this pins nanoGPT's cosine decay on purpose: for another shape (a linear decay, say), change "
-        "decay_left in train.py (README, \"Hack it\") and the numbers here")
+        "this pins nanoGPT's cosine decay, every preset's, on purpose: for another shape, add it to "
+        "config.DECAYS and train with --decay NAME (README, \"Hack it\"), which leaves the cosine as it is")
     assert lrs[110] == pytest.approx(1e-4)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    linear = dataclasses.replace(cfg, decay="linear")  # config.DECAYS' other shape: the same steps down
+    assert [train.lr_at(it, linear) for it in (10, 35, 60, 110)] == pytest.approx([1e-3, 1e-4 + 0.75 * 9e-4,
+                                                                                  (1e-3 + 1e-4) / 2, 1e-4])
 
 
 def test_weight_decay_only_on_matrices():
@@ -488,8 +491,9 @@ def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
     longer = dataclasses.replace(cfg, max_iters=200)
     extended_at = (50, train.decay_left(50, cfg))
     lrs = [train.lr_at(it, longer, extended_at) for it in range(50, 201)]
-    assert lrs[0] == pytest.approx(at_50) and lrs[-1] == pytest.approx(1e-4)
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # only down from there
+    why = "decay_left must keep its `height *`: a resumed, lengthened run goes on down from where it was"
+    assert lrs[0] == pytest.approx(at_50) and lrs[-1] == pytest.approx(1e-4), why
+    assert all(a >= b for a, b in zip(lrs, lrs[1:])), why  # only down from there
     # a new --lr or --min_lr on a later resume still counts: the run keeps its place in the decay
     higher = dataclasses.replace(longer, lr=2e-3, min_lr=2e-4)
     assert train.lr_at(50, higher, extended_at) == pytest.approx(2 * at_50)
