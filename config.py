@@ -65,13 +65,13 @@ PRESETS = {
         batch_size=32, grad_accum=1, max_iters=800, lr=8e-3, min_lr=8e-4, warmup_iters=50,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=50),
     # the video's GPT on a CPU: the shakespeare-cpu shape with none of the speed levers (learned positions,
-    # AdamW), as rung 9 of the ladder (lessons/buildup.py) trains it
+    # AdamW), as rung 9 of the ladder (lessons/buildup.py) trains it: val 1.8222 in 168 s on 2 CPU cores
     "classic-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=50),
-    # the CPU speedrun: the same recipe on 2 layers, and a schedule 250 steps long; it
-    # passes val 1.886 (nanoGPT's CPU recipe after 126 s) in about 18 s of training
+    # the CPU speedrun: the same recipe on 2 layers, and a schedule 250 steps long; it passes val
+    # 1.886 (nanoGPT's CPU recipe after 126 s) in about 15 s of training steps on 2 CPU cores (docs/speed.md)
     "cpu-speedrun": dict(
         n_layer=2, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,

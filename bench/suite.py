@@ -128,7 +128,8 @@ def job_argv(cmd, args, checkpoint=None):
     if cmd[:2] == ["-m", "pytest"] or cmd[0] == "sample.py":  # (sample.py: the checkpoint on the CPU)
         return cmd
     if cmd[0] == "bash":  # bash nanogpt.sh CHECKOUT WORKDIR DEVICE TEXT [nanoGPT's flags]
-        return (["bash", str(NANOGPT), str(args.anchor), cmd[2], args.device, str(anchor_text(args))] + cmd[3:]
+        return (["bash", str(NANOGPT), str(args.anchor or "NANOGPT_CHECKOUT"), cmd[2], args.device,
+                 str(anchor_text(args))] + cmd[3:]
                 + (ANCHOR_SMOKE if args.smoke else []))
     if cmd[1:3] == ["bench.speed", "sample"]:
         return (cmd + ["--device", args.device] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
