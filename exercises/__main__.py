@@ -1,0 +1,80 @@
+"""Exercises: write a part of the GPT yourself, check it against the repo's own, train with it.
+
+    python -m exercises check          # every exercise: passed, failed (with what and a hint), or not started
+    python -m exercises check 3        # one of them
+    python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
+
+Each exercise is one file, exercises/exNN_*.py, with a function whose body says
+NotImplementedError: replace it with yours. The answers are the repo's own code, which each
+file names (docs/exercises.md).
+"""
+
+import importlib
+import sys
+
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
+from machinery.data import DEFAULT_DATA_DIR
+
+
+def exercises_asked(number):
+    from exercises.check import EXERCISES
+    if number is None:
+        return EXERCISES
+    if not 1 <= number <= len(EXERCISES):
+        raise UserError(f"there is no exercise {number} — give 1 to {len(EXERCISES)}")
+    return [EXERCISES[number - 1]]
+
+
+def check(number):
+    """Print a table of results -> 0 if every exercise asked for passed, else 1."""
+    from exercises.check import run
+    results = []
+    for exercise in exercises_asked(number):
+        module = importlib.import_module(f"exercises.{exercise.module}")
+        results.append((exercise, run(exercise, module)))
+    print(f"{'':>3}  {'exercise':<32}  result")
+    for exercise, result in results:
+        status = result.status if result.status != "not started" else f"not started (exercises/{exercise.module}.py)"
+        print(f"{exercise.number:>3}  {exercise.title:<32}  {status}{': ' + result.what if result.what else ''}")
+        if result.hint:
+            print(f"{'':>3}  {'':<32}  hint: {result.hint}")
+    passed = sum(r.status == "passed" for _, r in results)
+    print(f"{passed} of {len(results)} passed")
+    return 0 if passed == len(results) else 1
+
+
+def train(number, data_dir):
+    from exercises.check import run
+    from exercises.plug import train_both
+    exercise = exercises_asked(number)[0]
+    module = importlib.import_module(f"exercises.{exercise.module}")
+    result = run(exercise, module)
+    if result.status != "passed":
+        raise UserError(f"exercise {number} is {result.status} — make it pass first: python -m exercises check {number}")
+    print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's "
+          f"{exercise.title} and with yours (3 blocks, 32 wide, block 8, 2000 steps, on the CPU)")
+    rows = train_both(number, module, data_dir)
+    for who, val, seconds, text in rows:
+        print(f"{who:>10}: val loss {val:.4f}, {seconds:.1f} s of training; it writes: {text!r}")
+    print(f"difference: {rows[1][1] - rows[0][1]:+.4f} (float rounding is about 1e-4 or less: a larger gap "
+          f"means yours computes something else)")
+    return 0
+
+
+def main(argv=None):
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,train}")
+    c = commands.add_parser("check", help="check one exercise, or all", formatter_class=HelpFormatter)
+    c.add_argument("number", type=int, nargs="?", help="the exercise's number (default: all)")
+    t = commands.add_parser("train", help="train model.py's GPT with your part, beside the repo's own",
+                            formatter_class=HelpFormatter)
+    t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention) or 5 (the block)")
+    t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        return check(args.number)
+    return train(args.number, args.data_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

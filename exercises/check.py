@@ -1,0 +1,371 @@
+"""The checker: each exercise against the repo's own code, and against properties that need no
+reference (shapes, causality, gradients reaching every weight, attention rows summing to 1, the
+same text with and without a cache). A known mistake gets a hint that names it.
+
+A check takes the module that holds the learner's functions (exercises.exNN_name, or a stand-in
+with the same names, as the tests give it) and returns nothing when all is well; it raises
+Failure(what went wrong, hint) otherwise. NotImplementedError means "not started".
+"""
+
+import math
+import traceback
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+import train
+from config import TrainConfig
+from engine.decode import forward
+from engine.sampling import keep_top_k, keep_top_p
+from lessons.babygpt import CONFIG as BABY, next_bit_probs
+from model import GPT, Block, CausalSelfAttention, GPTConfig, causal_mask
+
+
+class Failure(Exception):
+    def __init__(self, what, hint=""):
+        super().__init__(what)
+        self.what, self.hint = what, hint
+
+
+class Exercise(NamedTuple):
+    number: int
+    title: str
+    module: str    # exercises.<module>: the file the learner edits
+    check: object  # check(module) -> None, or raises Failure
+
+
+def first_mismatch(got, expected, atol=1e-5, rtol=1e-4):
+    """None if got matches expected; else where, and how: the shape, or the first element that differs."""
+    if not torch.is_tensor(got):
+        return f"expected a tensor, got {type(got).__name__}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    bad = ~torch.isclose(got.detach().double(), expected.detach().double(), atol=atol, rtol=rtol)  # nan counts as bad
+    if not bad.any():
+        return None
+    at = tuple(bad.nonzero()[0].tolist())
+    return f"at {at}: expected {expected[at].item():.6g}, got {got[at].item():.6g}"
+
+
+def expect(got, expected, what, hint="", **tolerance):
+    if message := first_mismatch(got, expected, **tolerance):
+        raise Failure(f"{what}: {message}", hint)
+
+
+def matches(got, expected):
+    return first_mismatch(got, expected) is None
+
+
+def seeded(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------
+# 1-2: counting, averaging
+
+
+def bigram_counts(ids, vocab_size, smoothing):
+    """(V, V): how often j follows i, plus smoothing: counted with bincount, not the learner's way."""
+    pairs = torch.bincount(ids[:-1] * vocab_size + ids[1:], minlength=vocab_size ** 2)
+    return pairs.view(vocab_size, vocab_size).double() + smoothing
+
+
+def check_bigram(m):
+    ids = torch.randint(5, (400,), generator=seeded())
+    got = m.bigram_probs(ids, 5, smoothing=1.0)
+    counts = bigram_counts(ids, 5, 1.0)
+    if matches(got, counts / counts.sum(dim=0, keepdim=True)):
+        raise Failure("the columns sum to 1, not the rows", "normalise each row: divide by counts.sum(dim=1, "
+                      "keepdim=True), so that row i is the distribution of what follows i")
+    bare = bigram_counts(ids, 5, 0.0)
+    if matches(got, bare / bare.sum(dim=1, keepdim=True)):
+        raise Failure("no smoothing was added", "add `smoothing` to every count before dividing")
+    if torch.is_tensor(got) and got.shape == (5, 5):
+        expect(got.sum(dim=1), torch.ones(5), "the sum of each row",
+               "each row is a distribution: divide the counts of row i by their sum")
+    expect(got, counts / counts.sum(dim=1, keepdim=True), "probs (V, V)", "row i, column j: (the count of i "
+           "followed by j, plus smoothing), divided by its row's sum")
+
+
+def check_averaging(m):
+    x = torch.randn(2, 6, 3, generator=seeded())
+    expected = torch.stack([x[:, :t + 1].mean(dim=1) for t in range(6)], dim=1)  # (B, T, C), the slow way
+    got = m.causal_average(x)
+    if torch.is_tensor(got) and got.shape == x.shape:
+        later = x.clone()
+        later[:, 3:] += 10.0  # change positions 3.. : outputs 0..2 must not move
+        if not matches(m.causal_average(later)[:, :3], got[:, :3]):
+            raise Failure("an earlier position's output changed when a later input did",
+                          "no causal mask: the future leaks in; the weights must be lower-triangular (torch.tril)")
+        if matches(got, torch.tril(torch.ones(6, 6)) @ x / 6):
+            raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
+    expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)")
+
+
+# ----------------------------------------------------------------------------
+# 3-5: attention, the block
+
+
+def head_reference(x, key, query, value, scale=True, mask=True, dim=-1):
+    """One head the slow, written-out way; the flags make the known mistakes."""
+    q, k, v = x @ query, x @ key, x @ value  # (B, T, hs) each
+    att = q @ k.transpose(-2, -1)  # (B, T, T)
+    if scale:
+        att = att / math.sqrt(k.size(-1))
+    if mask:
+        att = att.masked_fill(~causal_mask(x.size(1), x.size(1)), float("-inf"))
+    att = F.softmax(att, dim=dim)
+    return att @ v, att
+
+
+def attention_hint(got, x, mistakes):
+    """Which known mistake got shows, tried in turn: mistakes is {name: what the output would be then}."""
+    hints = {"mask": "no causal mask: position t must not see positions after it; set the scores of s > t to "
+                     "-inf before the softmax (torch.tril, masked_fill)",
+             "dim": "softmax over the wrong axis: it must run over the keys (dim=-1), so that each row "
+                    "of the weights sums to 1",
+             "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or "
+                      "the softmax saturates as hs grows"}
+    for name, wrong in mistakes.items():
+        if matches(got, wrong):
+            return hints[name]
+    return ""
+
+
+def check_causal(fn, x, hint):
+    """fn(x) at positions < 4 must not change when x changes at positions >= 4."""
+    later = x.clone()
+    later[:, 4:] += 3.0
+    if not matches(fn(later)[:, :4], fn(x)[:, :4]):
+        raise Failure("an earlier position's output changed when a later input did", hint)
+
+
+def check_head(m):
+    x = torch.randn(2, 7, 8, generator=seeded())
+    key, query, value = (torch.randn(8, 4, generator=seeded(i)) for i in (1, 2, 3))
+    got = m.attention_head(x, key, query, value)
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
+    out, weights = got
+    expected_out, expected_weights = head_reference(x, key, query, value)
+    mistakes = {name: head_reference(x, key, query, value, **{name: False} if name != "dim" else {"dim": -2})[0]
+                for name in ("mask", "dim", "scale")}
+    hint = attention_hint(out, x, mistakes)
+    if torch.is_tensor(weights) and weights.shape == (2, 7, 7):
+        expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
+               attention_hint(out, x, {"dim": mistakes["dim"]}) or "softmax over the keys (dim=-1)")
+    check_causal(lambda x: m.attention_head(x, key, query, value)[0], x, hint or attention_hint(out, x, mistakes))
+    expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v, weights = softmax of the masked, "
+           "scaled scores q @ k^T / sqrt(hs)")
+    expect(weights, expected_weights, "weights (B, T, T)", hint)
+    gradients_reach(lambda w: m.attention_head(x, *w)[0], [key, query, value], ["key", "query", "value"])
+
+
+def gradients_reach(fn, weights, names):
+    """Every weight must get a gradient from fn(weights).sum(): each one is used."""
+    weights = [w.clone().requires_grad_() for w in weights]
+    fn(weights).pow(2).sum().backward()
+    for w, name in zip(weights, names):
+        if w.grad is None or (w.grad == 0).all(dim=-1).any():
+            raise Failure(f"part of {name} gets no gradient", f"every part of {name} must be used (every head, "
+                          f"every channel)")
+
+
+def multihead_reference(x, c_attn, c_proj, n_head, **mistake):
+    """model.py's CausalSelfAttention, written out with the given weights (the flags make the mistakes)."""
+    B, T, C = x.shape
+    hs = C // n_head
+    q, k, v = (x @ c_attn.T).split(C, dim=2)
+    q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+    att = q @ k.transpose(-2, -1) / (math.sqrt(hs) if mistake.get("scale", True) else 1.0)
+    if mistake.get("mask", True):
+        att = att.masked_fill(~causal_mask(T, T), float("-inf"))
+    y = F.softmax(att, dim=mistake.get("dim", -1)) @ v  # (B, nh, T, hs)
+    return y.transpose(1, 2).reshape(B, T, C) @ c_proj.T
+
+
+def check_multihead(m):
+    config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=16, attention="manual")
+    torch.manual_seed(0)
+    attn = CausalSelfAttention(config).eval()  # the repo's own, with its own weights
+    x = torch.randn(2, 8, 16, generator=seeded())
+    c_attn, c_proj = attn.c_attn.weight.detach(), attn.c_proj.weight.detach()
+    got = m.multi_head_attention(x, c_attn, c_proj, 4)
+    mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **{name: False if name != "dim" else -2})
+                for name in ("mask", "dim", "scale")}
+    hint = attention_hint(got, x, mistakes)
+    check_causal(lambda x: m.multi_head_attention(x, c_attn, c_proj, 4), x, hint or attention_hint(got, x, mistakes))
+    with torch.no_grad():
+        expected = attn(x)  # model.py's CausalSelfAttention itself
+    expect(got, expected, "out (B, T, C), against model.py's CausalSelfAttention", hint or
+           "each head h reads channels h*hs .. (h+1)*hs of q, k and v; join the heads back in order")
+    gradients_reach(lambda w: m.multi_head_attention(x, w[0], w[1], 4), [c_attn, c_proj], ["c_attn", "c_proj"])
+
+
+def check_block(m):
+    config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=16, attention="manual")
+    torch.manual_seed(0)
+    blk = Block(config).eval()  # the repo's own
+    x = torch.randn(2, 8, 16, generator=seeded())
+    with torch.no_grad():
+        expect(m.mlp(x, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight), blk.mlp(x), "mlp (B, T, C), against "
+               "model.py's MLP", "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T")
+        attention = lambda h: blk.attn(h)  # noqa: E731
+        feed_forward = lambda h: blk.mlp(h)  # noqa: E731
+        got = m.block(x, attention, feed_forward, blk.ln_1, blk.ln_2)
+        if torch.is_tensor(got) and got.shape == x.shape:
+            post = blk.ln_1(x + attention(x))
+            if matches(got, blk.ln_2(post + feed_forward(post))):
+                raise Failure("the LayerNorms come after the sums (post-norm)", "pre-norm: each part reads "
+                              "ln(x), and its result is added to x itself: x = x + attention(ln_1(x))")
+            no_residual = attention(blk.ln_1(x))
+            if matches(got, feed_forward(blk.ln_2(no_residual))):
+                raise Failure("no residual connections", "add each part's result to x (x + f(ln(x))), "
+                              "instead of replacing x with it")
+        expect(got, blk(x), "block (B, T, C), against model.py's Block",
+               "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")
+
+
+# ----------------------------------------------------------------------------
+# 6-8: the loss, the schedule, sampling
+
+
+def check_cross_entropy(m):
+    logits = torch.randn(2, 5, 7, generator=seeded())
+    targets = torch.randint(7, (2, 5), generator=seeded(1))
+    expected = F.cross_entropy(logits.view(-1, 7), targets.view(-1))
+    got = m.cross_entropy(logits, targets)
+    if torch.is_tensor(got) and got.dim() == 0:
+        summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
+        if matches(got, summed):
+            raise Failure("the sum over the positions, not the mean", "divide by the number of positions, B*T")
+    expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
+           "logits[target]")
+    big = logits * 1000  # exp(1000) overflows float32: a stable version subtracts the row's max first
+    expect(m.cross_entropy(big, targets), F.cross_entropy(big.view(-1, 7), targets.view(-1)),
+           "the loss of very large logits (x 1000)", "exp overflows: subtract each row's largest logit "
+           "before exp (log-sum-exp), which changes nothing in the softmax")
+
+
+def check_schedule(m):
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
+    its = list(range(110))
+    expected = torch.tensor([train.lr_at(it, cfg) for it in its])
+    got = torch.tensor([float(m.learning_rate(it, 10, 110, 1e-3, 1e-4)) for it in its])
+    for shift in (1, -1):
+        shifted = torch.tensor([train.lr_at(max(0, it + shift), cfg) for it in its])
+        if matches(got, shifted):
+            raise Failure(f"the schedule is {'ahead of' if shift > 0 else 'behind'} the repo's by one step",
+                          "off by one step: step 0 already takes lr * 1 / (warmup_iters + 1), and the cosine "
+                          "starts at step warmup_iters with lr itself")
+    expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",
+           "warmup: lr * (it + 1) / (warmup_iters + 1); then min_lr + 0.5 * (1 + cos(pi * progress)) * "
+           "(lr - min_lr)", rtol=1e-6, atol=1e-9)
+
+
+def probs_reference(logits, temperature, top_k, top_p):
+    if temperature == 0:
+        return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).to(logits.dtype)
+    logits = logits / temperature
+    if top_k is not None:
+        logits = keep_top_k(logits, top_k)
+    if top_p is not None:
+        logits = keep_top_p(logits, top_p)
+    return F.softmax(logits, dim=-1)
+
+
+def check_sampling(m):
+    logits = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
+    for temperature, top_k, top_p in [(1.0, None, None), (0.5, None, None), (2.0, None, None), (0, None, None),
+                                      (1.0, 2, None), (1.0, None, 0.75), (0.7, 3, 0.6), (1.0, None, 0.3)]:
+        got = m.next_char_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p)
+        expected = probs_reference(logits, temperature, top_k, top_p)
+        case = f"temperature {temperature}, top_k {top_k}, top_p {top_p}"
+        if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape:
+            top = logits.argmax(dim=-1)
+            if (got.gather(1, top[:, None]) == 0).any():
+                raise Failure(f"{case}: the likeliest character got probability 0", "top-p that drops the "
+                              "likeliest character: keep each character while the probabilities before it add up "
+                              "to less than p, so the likeliest always stays, even when it alone is above p")
+        expect(got, expected, f"probs, {case}", "temperature divides the logits; top-k, then top-p, cut; the "
+               "softmax of what is left sums to 1")
+
+
+# ----------------------------------------------------------------------------
+# 9-10: the KV cache, the baby GPT
+
+
+def check_kv_cache(m):
+    cache = m.KVCache(2)
+    cache.length = 5
+    positions = cache.positions(3)
+    if torch.is_tensor(positions) and positions.tolist() == [0, 1, 2]:
+        raise Failure("with 5 positions cached, positions(3) gave [0, 1, 2]", "a cache that forgets its "
+                      "position: the new characters come after the cached ones, at length, length + 1, ...")
+    expect(positions, torch.arange(5, 8), "positions(3) with 5 positions cached")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16)).eval()
+    idx = torch.randint(11, (2, 4), generator=seeded())
+    expected = model.generate(idx, 12, temperature=0)  # the whole context every step: no cache
+    cache, context, out = m.KVCache(2), idx, idx
+    with torch.no_grad():
+        full, _ = model(idx)
+        first = forward(model, idx, cache)  # the prompt: its keys and values go into the cache
+        expect(first, full, "the logits of the prompt, through the cache", "append returns all the keys and "
+               "values so far: the cached ones first, then this step's")
+        logits = first
+        for _ in range(12):
+            context = logits[:, -1].argmax(dim=-1, keepdim=True)  # (B, 1): greedy, as generate at temperature 0
+            out = torch.cat((out, context), dim=1)
+            logits = forward(model, context, cache)  # one new character; the rest comes from the cache
+    expect(out, expected, "the characters generated with the cache, against model.generate without one",
+           "each step feeds only the newest character; its attention reads the cached keys and values")
+
+
+def check_babygpt(m):
+    torch.manual_seed(0)
+    model = GPT(BABY).eval()
+    got = m.transition_probs(model)
+    with torch.no_grad():
+        ones = next_bit_probs(model)  # (8,): the repo's P(next bit = 1)
+    expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
+           "state i's bits are i in binary, the first bit first ('001' is [0, 0, 1]); read the softmax at "
+           "the last position")
+    expect(got.sum(dim=1), torch.ones(8), "the sum of each row")
+
+
+EXERCISES = [
+    Exercise(1, "the bigram table, by counting", "ex01_bigram", check_bigram),
+    Exercise(2, "the averaging trick", "ex02_averaging", check_averaging),
+    Exercise(3, "one attention head", "ex03_head", check_head),
+    Exercise(4, "multi-head attention", "ex04_multihead", check_multihead),
+    Exercise(5, "the MLP and the residual block", "ex05_block", check_block),
+    Exercise(6, "cross-entropy from logits", "ex06_cross_entropy", check_cross_entropy),
+    Exercise(7, "warmup and cosine decay", "ex07_schedule", check_schedule),
+    Exercise(8, "temperature, top-k, top-p", "ex08_sampling", check_sampling),
+    Exercise(9, "generation with a KV cache", "ex09_kv_cache", check_kv_cache),
+    Exercise(10, "the baby GPT's transitions", "ex10_babygpt", check_babygpt),
+]
+
+
+class Result(NamedTuple):
+    status: str   # "passed", "failed" or "not started"
+    what: str = ""
+    hint: str = ""
+
+
+def run(exercise, module):
+    """Check one exercise -> Result. An error in the learner's code is a failure, said in one line."""
+    try:
+        exercise.check(module)
+    except NotImplementedError:
+        return Result("not started")
+    except Failure as f:
+        return Result("failed", f.what, f.hint)
+    except Exception as e:  # the learner's code raised: where, in their file, and what
+        frame = next((f for f in reversed(traceback.extract_tb(e.__traceback__)) if "exercises/ex" in f.filename),
+                     None)
+        where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
+        return Result("failed", f"it raised {type(e).__name__}: {e}{where}")
+    return Result("passed")

@@ -1,0 +1,26 @@
+"""Exercise 3: one head of causal self-attention.
+
+Each position makes a query (what it looks for), a key (what it offers) and a value (what it
+passes on). Query t scores the keys of positions 0 .. t (q . k, scaled by 1/sqrt(head size)),
+the softmax of those scores says how much of each value position t takes, and their weighted
+sum is its output. Later positions are masked out: a character must not see the future.
+
+Check it: python -m exercises check 3
+Train a GPT with it: python -m exercises train 3
+"""
+
+import torch
+
+
+def attention_head(x, key, query, value):
+    """One causal self-attention head.
+
+    x: (B, T, C). key, query, value: (C, hs) weight matrices: k = x @ key, q = x @ query,
+    v = x @ value, each (B, T, hs).
+    -> (out, weights): out (B, T, hs), the weighted average of the values; weights (B, T, T),
+       softmax(q @ k^T / sqrt(hs)) with the future masked out (weights[b, t, s] = 0 for s > t),
+       so that each row sums to 1.
+    """
+    raise NotImplementedError("exercise 3 is yours to write: q, k, v, the scaled scores, the causal mask, the "
+                              "softmax over the keys, then weights @ v. The video's Head; the repo's is "
+                              "model.py's CausalSelfAttention.manual_attention")

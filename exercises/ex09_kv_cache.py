@@ -1,0 +1,38 @@
+"""Exercise 9: generation with a KV cache.
+
+To generate, the simple way runs the whole text so far through the model for every new
+character (model.py's generate). But the keys and values of the earlier positions never change,
+so a cache can keep them: each step then feeds only the newest character, whose attention reads
+the cached keys and values. model.py's attention talks to a cache through append, positions and
+mask; the caller moves length on after each forward.
+
+Check it: python -m exercises check 9
+"""
+
+import torch
+
+from model import causal_mask
+
+
+class KVCache:
+    """The keys and values of every layer for the positions seen so far (a list per layer)."""
+
+    def __init__(self, n_layer):
+        self.k = [None] * n_layer  # layer -> (B, nh, S, hs): all the keys so far
+        self.v = [None] * n_layer
+        self.length = 0  # positions cached so far (the caller adds T after each forward)
+
+    def append(self, layer, k, v):
+        """This step's keys and values, k and v (B, nh, T, hs), of layer `layer` -> all of them so far,
+        (keys, values), each (B, nh, length + T, hs): the old ones first, then the new."""
+        raise NotImplementedError("exercise 9 is yours to write: keep k and v after the cached ones (torch.cat "
+                                  "on the time axis, dim 2). The repo's is engine/kv_cache.py")
+
+    def positions(self, T, device=None):
+        """(T,): the positions of the T new characters, which come after the cached ones."""
+        raise NotImplementedError("exercise 9 is yours to write: the T positions after the cached ones. The "
+                                  "repo's is engine/kv_cache.py")
+
+    def mask(self, T):
+        """(T, S) bool: which of the S = length + T keys each new query may see (given, not an exercise)."""
+        return None if self.length == 0 else causal_mask(T, self.length + T)

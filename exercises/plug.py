@@ -1,0 +1,85 @@
+"""Train with your part: model.py's GPT with a learner's attention or block in place of its own.
+
+Nothing in model.py changes: after the GPT is built, each block's attention (or the block itself)
+gets a forward that calls the learner's function on the block's own weights. The GPT's weights,
+their initialisation, the batches and the seed are the repo's, so the learner's run and the
+repo's differ in the learner's arithmetic alone: a right answer trains to the repo's val loss,
+to float rounding.
+"""
+
+import torch
+
+from config import TrainConfig
+from lessons.buildup import sample_text, train_rung
+from machinery.cli import UserError
+from machinery.data import load_data
+from model import GPTConfig
+
+
+def split_heads_weights(attn):
+    """c_attn's weight (3C, C) -> one head's key, query, value as (C, hs) matrices (n_head 1)."""
+    w_q, w_k, w_v = attn.c_attn.weight.split(attn.c_attn.weight.size(1), dim=0)  # 3 x (C, C)
+    return w_k.T, w_q.T, w_v.T  # x @ key is x @ w_k.T: what c_attn does for k
+
+
+def plugs(module):
+    """exercise number -> plug(model): the learner's function in place of the repo's part."""
+    def no_cache(cache, rotary):
+        assert cache is None and rotary is None, "the exercises train with learned positions, and no KV cache"
+
+    def head(model):  # 3: one head; c_attn's weight gives its key, query, value, and c_proj still follows
+        for block in model.transformer.h:
+            attn = block.attn
+            def forward(x, cache=None, rotary=None, attn=attn):
+                no_cache(cache, rotary)
+                out, _ = module.attention_head(x, *split_heads_weights(attn))
+                return attn.resid_dropout(attn.c_proj(out))
+            attn.forward = forward
+
+    def multihead(model):  # 4
+        for block in model.transformer.h:
+            attn = block.attn
+            def forward(x, cache=None, rotary=None, attn=attn):
+                no_cache(cache, rotary)
+                y = module.multi_head_attention(x, attn.c_attn.weight, attn.c_proj.weight, attn.n_head)
+                return attn.resid_dropout(y)
+            attn.forward = forward
+
+    def block(model):  # 5: the block and its MLP
+        for blk in model.transformer.h:
+            def forward(x, cache=None, rotary=None, blk=blk):
+                no_cache(cache, rotary)
+                feed_forward = lambda h: blk.mlp.dropout(module.mlp(h, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight))  # noqa: E731
+                return module.block(x, lambda h: blk.attn(h), feed_forward, blk.ln_1, blk.ln_2)
+            blk.forward = forward
+
+    return {3: head, 4: multihead, 5: block}
+
+
+TRAINABLE = (3, 4, 5)
+
+
+def configs(number, vocab_size, steps=2000, eval_iters=200):
+    """The ladder's small sizes (lessons/buildup.py, the video's): 3 blocks, 32 wide, block 8, 4 heads
+    (one for exercise 3). Attention written out, as the learner's is, so that the arithmetic is alike."""
+    mcfg = GPTConfig(block_size=8, vocab_size=vocab_size, n_layer=3, n_head=1 if number == 3 else 4, n_embd=32,
+                     dropout=0.0, attention="manual")
+    cfg = TrainConfig(device="cpu", compile=False, seed=1337, batch_size=32, max_iters=steps, lr=1e-3,
+                      min_lr=1e-4, warmup_iters=min(100, steps // 10), eval_iters=eval_iters)
+    return mcfg, cfg
+
+
+def train_both(number, module, data_dir, steps=2000, eval_iters=200):
+    """Train the repo's GPT and the same GPT with the learner's part, on the same batches and seed.
+    -> [(who, val loss, train seconds, sampled text)]"""
+    if number not in TRAINABLE:
+        raise UserError(f"exercise {number} is not a model part — train with exercises "
+                        f"{', '.join(map(str, TRAINABLE))} (attention, multi-head attention, the block)")
+    vocab, splits = load_data(data_dir)
+    mcfg, cfg = configs(number, vocab["vocab_size"], steps, eval_iters)
+    device = torch.device("cpu")
+    rows = []
+    for who, plug in (("the repo's", None), ("yours", plugs(module)[number])):
+        model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, plug)
+        rows.append((who, losses["val"], seconds, sample_text(model, vocab["chars"], device)))
+    return rows
