@@ -46,6 +46,9 @@ class GPTConfig:
     residual: Annotated[bool, "residual connections: each block adds its update to x (x + f(x)) "
                               "instead of replacing x with it"] = True
     layer_norm: Annotated[bool, "LayerNorm before attention, before the MLP and before the head (pre-norm)"] = True
+    # and what GPT-2 changed: the video's GPT keeps a head of its own and each layer's PyTorch initialisation
+    tie_head: Annotated[bool, "the head shares the token embedding's matrix (GPT-2); false: one of its own"] = True
+    init: Annotated[str, "'gpt2' (N(0, 0.02), less for the residual projections) or 'pytorch' (each layer's own)"] = "gpt2"
 
 
 def build_model(config):
@@ -225,14 +228,6 @@ class LanguageModel(nn.Module):
     """What GPT and Bigram share: forward(idx, targets, cache) -> (logits, loss), and text
     generation on top of it. A subclass sets self.config (block_size, n_layer, ...)."""
 
-    def num_params(self, non_embedding=False):
-        """Parameters, counting the tied embedding once. non_embedding=True leaves out the position
-        embedding, the convention behind the "10.65M" that nanoGPT prints for its Shakespeare model."""
-        n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
-        if non_embedding and "wpe" in getattr(self, "transformer", {}):  # (a Bigram has no transformer)
-            n -= self.transformer.wpe.weight.numel()
-        return n
-
     @torch.inference_mode()  # no autograd bookkeeping at all: a little faster than no_grad
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
         """Extend idx (B, T) by max_new_tokens sampled characters -> (B, T + max_new_tokens).
@@ -289,15 +284,16 @@ class GPT(LanguageModel):
                      ln_f=layer_norm(config))
         self.transformer = nn.ModuleDict(parts)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        # weight tying: reading a character in and writing it out share one matrix
-        self.transformer.wte.weight = self.lm_head.weight
-        self.apply(self._init_weights)
-        # GPT-2: the projections that write into the residual stream get a smaller
-        # std, so the stream's variance does not grow with depth (2 per block)
-        for block in self.transformer.h:
-            for writer in (block.attn, block.mlp):
-                if writer is not None:  # (buildup.py's early rungs have no MLP)
-                    nn.init.normal_(writer.c_proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if config.tie_head:  # weight tying: reading a character in and writing it out share one matrix
+            self.transformer.wte.weight = self.lm_head.weight
+        if config.init == "gpt2":  # (else each layer keeps PyTorch's own initialisation, as in the video)
+            self.apply(self._init_weights)
+            # GPT-2: the projections that write into the residual stream get a smaller
+            # std, so the stream's variance does not grow with depth (2 per block)
+            for block in self.transformer.h:
+                for writer in (block.attn, block.mlp):
+                    if writer is not None:  # (the ladder's early rungs have no MLP)
+                        nn.init.normal_(writer.c_proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     @staticmethod
     def _init_weights(module):

@@ -31,6 +31,7 @@ from machinery.checkpoint import load_model
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
 from machinery.settings import preset_shown, registries, split_config
 from model import GPT, GPTConfig
+from machinery.bookkeeping import count_params
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
 # contains (torch.cuda.get_device_name: "NVIDIA H100 80GB HBM3" is the SXM card); first match wins
@@ -79,7 +80,7 @@ def bench_sample(args):
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * 4 / 1e6
-    print(f"model: {source}; {model.num_params(non_embedding=True) / 1e6:.2f}M parameters "
+    print(f"model: {source}; {count_params(model, non_embedding=True) / 1e6:.2f}M parameters "
           f"({weights_mb:.1f} MB of float32 weights), block_size {cfg.block_size}")
     print(f"device: {device}, torch threads: {torch.get_num_threads()}, batch {B}, {n} new tokens, "
           f"median of {args.repeats}")
@@ -111,7 +112,7 @@ def flops_per_token(model):
     q k^T and weights @ v, 12 x n_layer x block_size x n_embd (the PaLM paper's count)."""
     c = model.config
     attention = 12 * c.n_layer * c.block_size * c.n_embd if isinstance(model, GPT) else 0
-    return 6 * model.num_params(non_embedding=True) + attention
+    return 6 * count_params(model, non_embedding=True) + attention
 
 
 def peak_tflops(device_name, given=None):
@@ -168,8 +169,8 @@ def training(preset, overrides, nan_check=True):
 def bench_train(args, overrides):
     run, step, restart = training(args.preset, overrides, args.nan_check)
     device, tokens_per_step, flops = run.device, tokens_per_iter(run), flops_per_token(run.raw_model)
-    print(f"model: {run.raw_model.num_params(non_embedding=True) / 1e6:.2f}M parameters, {flops / 1e6:.1f} MFLOP "
-          f"per token; {tokens_per_step:,} tokens per step")
+    millions = count_params(run.raw_model, non_embedding=True) / 1e6
+    print(f"model: {millions:.2f}M parameters, {flops / 1e6:.1f} MFLOP per token; {tokens_per_step:,} tokens per step")
 
     t0 = time.perf_counter()
     for _ in range(args.warmup):  # compile, allocator, thread pools

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from model import GPT, GPTConfig
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, check_suffix, run_cli, write_atomically
+from machinery.bookkeeping import count_params
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
 BITS = "111101111011110"
@@ -101,7 +102,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     model = GPT(CONFIG)
     X, Y = windows(BITS, CONFIG.block_size)
-    print(f"baby GPT: {model.num_params()} parameters; vocab {{0, 1}}, context {CONFIG.block_size}, "
+    print(f"baby GPT: {count_params(model)} parameters; vocab {{0, 1}}, context {CONFIG.block_size}, "
           f"{CONFIG.n_layer} layers, {CONFIG.n_head} heads, {CONFIG.n_embd} wide, no bias")
     print(f"training on the {len(X)} windows of {BITS}: "
           + " ".join(f"{''.join(map(str, x.tolist()))}->{y}" for x, y in zip(X, Y.tolist())))

@@ -1,18 +1,20 @@
 """Build the GPT up one idea at a time, as the video "Let's build GPT: from scratch, in code,
 spelled out" does, and measure what each idea buys.
 
-    python -m lessons.buildup                  # the 9 rungs on tiny-shakespeare: about 5 minutes on 2 CPU cores
+    python -m lessons.buildup                  # the 11 rungs on tiny-shakespeare: minutes on 2 CPU cores
     python -m lessons.buildup --quick          # every rung for a few steps: does it all run? (seconds)
     python -m lessons.buildup --device cuda    # on a GPU, at the video's sizes (the default there)
 
 Rung 1 is a bigram table. Rung 2 is model.py's GPT with every part switched off but the
 embeddings and the head, and each rung after it switches one more part on (GPTConfig's
-n_layer, n_head, mlp, residual, layer_norm and dropout), until rung 9 is the classic GPT
-(learned positions, AdamW: what the shakespeare preset trains, at smaller sizes on a
-CPU). So the ladder runs the code you read in model.py, nothing else.
+n_layer, n_head, mlp, residual, layer_norm), as the video does: with a head of its own and
+each layer's PyTorch initialisation, the video's choices. Rungs 9 and 10 then make GPT-2's
+two changes (tie_head, init), and rung 11 adds dropout and scale: the classic GPT (learned
+positions, AdamW: what the shakespeare preset trains, at smaller sizes on a CPU). So the
+ladder runs the code you read in model.py, nothing else.
 
 Each rung trains from scratch with the same batches and is scored on the same val
-windows (train.py's estimate_loss), so the rows compare like with like; rung 9 also reads
+windows (train.py's estimate_loss), so the rows compare like with like; rung 11 also reads
 a longer context, which is part of its "scale". The table prints as it goes, then what
 each rung writes, and the val losses go to <out_dir>/ladder.csv and, with matplotlib
 installed, a picture, ladder.png (out_dir: out/buildup/<sizes>, so a --quick run never
@@ -38,31 +40,33 @@ from machinery.settings import pick_dtype, precision
 from prepare import decode, encode, start_char
 from lessons.plot import pyplot, save, save_png
 from train import estimate_loss, get_batch, lr_at, train_step
+from machinery.bookkeeping import count_params
 
 
 @dataclass
 class Sizes:
-    """The sizes of one ladder: the small model of rungs 2-8, the full one of rung 9, and training."""
-    block_size: int      # rungs 1-8: context length
-    n_embd: int          # rungs 2-8: width
+    """The sizes of one ladder: the small model of rungs 2-10, the full one of rung 11, and training."""
+    block_size: int      # rungs 1-10: context length
+    n_embd: int          # rungs 2-10: width
     n_head: int          # rung 4 on: heads per block
     n_layer: int         # rung 6 on: blocks
-    full: dict           # rung 9: the GPT's sizes and dropout
-    batch_size: int      # rungs 1-8
-    full_batch_size: int  # rung 9
-    steps: int           # training steps of rungs 1-8
-    full_steps: int      # of rung 9
-    lr: float            # AdamW's peak lr for rungs 2-8 (warmup, then cosine to a tenth)
-    full_lr: float       # for rung 9
+    full: dict           # rung 11: the GPT's sizes and dropout
+    batch_size: int      # rungs 1-10
+    full_batch_size: int  # rung 11
+    steps: int           # training steps of rungs 1-10
+    full_steps: int      # of rung 11
+    lr: float            # AdamW's peak lr for rungs 2-10 (warmup, then cosine to a tenth)
+    full_lr: float       # for rung 11
     eval_iters: int      # val (and train) batches that score each rung
 
 
 SIZES = {
-    # about 5 minutes on 2 CPU cores, measured (README)
-    "cpu": Sizes(block_size=32, n_embd=64, n_head=4, n_layer=3,
+    # the video's sizes for rungs 1-10 (block 8, 32 wide, 4 heads, 3 blocks, batch 32, lr 1e-3, 5000
+    # steps), where its story shows; then the full GPT at a CPU's size. Minutes on 2 CPU cores (README)
+    "cpu": Sizes(block_size=8, n_embd=32, n_head=4, n_layer=3,
                  full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1),
-                 batch_size=32, full_batch_size=32, steps=1500, full_steps=1000, lr=3e-3, full_lr=5e-3,
-                 eval_iters=100),
+                 batch_size=32, full_batch_size=32, steps=5000, full_steps=1000, lr=1e-3, full_lr=5e-3,
+                 eval_iters=200),
     # the video's: block 8, 32 wide, 4 heads, 3 blocks, batch 32, lr 1e-3; then 6 x 6 x 384, block 256,
     # dropout 0.2, batch 64, lr 3e-4; 5000 steps each. On a GPU.
     "video": Sizes(block_size=8, n_embd=32, n_head=4, n_layer=3,
@@ -76,6 +80,7 @@ SIZES = {
                    eval_iters=4),
 }
 
+FULL = 11  # the last rung: the full GPT, at its own sizes
 BIGRAM_LR = 0.03  # the bigram preset's, 10x the CPU rungs' lr: a table has no depth to upset
 
 
@@ -84,50 +89,61 @@ class Rung:
     short: str           # its label in the picture
     what: str            # what it adds, for the table
     config: GPTConfig
+    why: str = ""        # why, where a rung can score worse than the one before (said in its row)
 
 
 def ladder(sizes, vocab_size):
     """-> [Rung], each the one before plus one idea."""
     config = dict(vocab_size=vocab_size, block_size=sizes.block_size, n_embd=sizes.n_embd, dropout=0.0, bias=False)
-    ideas = [  # (short label, what it adds, the GPTConfig fields that add it)
+    ideas = [  # (short label, what it adds, the GPTConfig fields that add it, why it may not help)
         ("bigram", "bigram: a table of next-character scores", dict(model="bigram")),
-        ("embeddings", "token + position embeddings, and a head",
-         dict(model="gpt", n_layer=0, mlp=False, residual=False, layer_norm=False)),
+        ("embeddings", "token + position embeddings, and a head",  # the video's head and initialisation
+         dict(model="gpt", n_layer=0, mlp=False, residual=False, layer_norm=False, tie_head=False, init="pytorch"),
+         "as in the video: with no attention yet, each position still reads one character, as the bigram does"),
         ("1 head", "one self-attention head", dict(n_layer=1, n_head=1)),
         ("heads", f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
         ("MLP", "a feed-forward layer (MLP) after attention", dict(mlp=True)),
-        ("blocks", f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer)),
+        ("blocks", f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer),
+         "as in the video: a deep stack without residual connections is hard to train; the next two rungs fix it"),
         ("residual", "residual connections", dict(residual=True)),
         ("LayerNorm", "LayerNorm before each part (pre-norm)", dict(layer_norm=True)),
+        ("tied head", "GPT-2: the head tied to the token embedding", dict(tie_head=True),
+         "not the video's: one matrix now both reads and writes characters, which a model this small seems to pay "
+         "for (GPT-2 ties them to save weights)"),
+        ("GPT-2 init", "GPT-2: its initialisation, N(0, 0.02)", dict(init="gpt2"),
+         "not the video's: it is made to keep deep stacks stable, and 3 blocks are not deep"),
         ("full GPT", f"dropout {sizes.full['dropout']} and scale: the full GPT", sizes.full),
     ]
     rungs = []
-    for short, what, change in ideas:
+    for short, what, change, *why in ideas:
         config = {**config, **change}
-        rungs.append(Rung(short, what, GPTConfig(**config)))
+        rungs.append(Rung(short, what, GPTConfig(**config), *why))
     return rungs
 
 
 def training_config(sizes, rung, seed, device):
-    """The TrainConfig (config.py) for rung (1-9): AdamW, warmup, cosine decay to a tenth of the lr."""
-    lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == 9 else sizes.lr
-    steps = sizes.full_steps if rung == 9 else sizes.steps
+    """The TrainConfig (config.py) for rung (1-11): AdamW, warmup, cosine decay to a tenth of the lr."""
+    lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == FULL else sizes.lr
+    steps = sizes.full_steps if rung == FULL else sizes.steps
     # train.py's choice (bf16 on a GPU that has it), but never fp16: it would round rung 6's tiny
     # signals (down to 1e-14, docs/lessons.md) to 0, where fp16 stops at 6e-8
     dtype = "float32" if pick_dtype("auto", device) == torch.float16 else "auto"
     return TrainConfig(device=str(device), dtype=dtype, compile=False,
-                       seed=seed, batch_size=sizes.full_batch_size if rung == 9 else sizes.batch_size,
+                       seed=seed, batch_size=sizes.full_batch_size if rung == FULL else sizes.batch_size,
                        max_iters=steps, lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
                        weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
 
 
-def train_rung(mcfg, cfg, splits, device):
+def train_rung(mcfg, cfg, splits, device, plug=None):
     """Train one rung from scratch -> (the model, {"train": loss, "val": loss}, training seconds,
-    steps skipped for a nan or inf loss)."""
+    steps skipped for a nan or inf loss). plug(model), if given, changes the model before it
+    trains (the exercises put a learner's part in place of the repo's)."""
     torch.manual_seed(cfg.seed)  # the same seed for every rung: the differences are the ideas'
     model = build_model(mcfg).to(device)
+    if plug is not None:
+        plug(model)
     optimizer = make_optimizer(model, cfg, device)
-    # bf16 on a GPU; no torch.compile: compiling 9 different models would take longer than it saves
+    # bf16 on a GPU; no torch.compile: compiling 11 different models would take longer than it saves
     dtype, autocast, _ = precision(cfg, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(cfg.seed)  # the same batches for every rung
@@ -160,12 +176,12 @@ def row(rung, what, params, losses, seconds, note):
             f"{seconds:>6.1f} s  {note}")
 
 
-def note_for(rung, val, before, skipped=0):
-    """Say so where a rung did not help at these sizes, rather than hide it."""
+def note_for(rung, val, before, skipped=0, why=""):
+    """Say so where a rung did not help at these sizes, rather than hide it, and why if the ladder knows."""
     notes = [f"{skipped} steps skipped for a nan or inf loss"] if skipped else []
     if before is not None and val >= before - 0.005:
-        notes.insert(0, f"no better than rung {rung - 1} at these sizes" if val < before + 0.005 else
-                     f"worse than rung {rung - 1} at these sizes")
+        notes.insert(0, (f"no better than rung {rung - 1} at these sizes" if val < before + 0.005 else
+                         f"worse than rung {rung - 1} at these sizes") + (f", {why}" if why else ""))
     return "; ".join(notes)
 
 
@@ -206,9 +222,9 @@ def climb(rungs, sizes, splits, chars, device, args):
     for number, rung in enumerate(rungs, start=1):
         cfg = training_config(sizes, number, args.seed, device)
         model, losses, seconds, skipped = train_rung(rung.config, cfg, splits, device)
-        note = note_for(number, losses["val"], before, skipped)
-        print(row(number, rung.what, model.num_params(), losses, seconds, note), flush=True)
-        results.append(dict(rung=number, short=rung.short, what=rung.what, params=model.num_params(),
+        note = note_for(number, losses["val"], before, skipped, rung.why)
+        print(row(number, rung.what, count_params(model), losses, seconds, note), flush=True)
+        results.append(dict(rung=number, short=rung.short, what=rung.what, params=count_params(model),
                             train=losses["train"], val=losses["val"], seconds=seconds, note=note))
         samples.append(sample_text(model, chars, device, seed=args.seed))
         before = losses["val"]
@@ -251,8 +267,8 @@ def main(argv=None):
     except OSError as e:
         raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
 
-    print(f"device: {device}, sizes: {name} (rungs 2-8: block {sizes.block_size}, {sizes.n_embd} wide, "
-          f"{sizes.steps} steps of batch {sizes.batch_size}; rung 9: {sizes.full_steps} steps)")
+    print(f"device: {device}, sizes: {name} (rungs 2-10: block {sizes.block_size}, {sizes.n_embd} wide, "
+          f"{sizes.steps} steps of batch {sizes.batch_size}; rung {FULL}: {sizes.full_steps} steps)")
     if name == "quick":
         print("quick: toy sizes and a few steps, to check that every rung runs; the losses mean nothing yet")
     results, samples = climb(rungs, sizes, splits, vocab["chars"], device, args)

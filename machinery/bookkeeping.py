@@ -136,12 +136,12 @@ def describe(run):
     run.say(f"device: {run.device}, dtype: {str(run.dtype).removeprefix('torch.')}, compile: {run.use_compile}"
             + (f", DDP over {dist.get_backend()}: {run.world_size} process{'es' * (run.world_size > 1)} x "
                f"{run.micro_steps} micro-batch(es) of {run.rows} rows per step" if dist.is_initialized() else ""))
-    n = run.raw_model.num_params()
+    n = count_params(run.raw_model)
     if mcfg.model == "bigram":
         run.say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {n:,} parameters")
     else:
         learned = "" if mcfg.position == "rotary" else (  # rotary positions are angles, not weights
-            f" ({run.raw_model.num_params(non_embedding=True) / 1e6:.2f}M without position embeddings)")
+            f" ({count_params(run.raw_model, non_embedding=True) / 1e6:.2f}M without position embeddings)")
         run.say(f"model: {n / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layer{'s' * (mcfg.n_layer != 1)}, "
                 f"{mcfg.n_head} head{'s' * (mcfg.n_head != 1)}, "
                 f"{mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
@@ -240,3 +240,12 @@ def finish(run, seconds):
     if dist.is_initialized():  # leave together: process 0 may still be saving when the others finish,
         dist.barrier()         # and gloo can abort a process that tears down while a peer is busy
         dist.destroy_process_group()
+
+
+def count_params(model, non_embedding=False):
+    """A model's parameters, counting the tied embedding once. non_embedding=True leaves out the
+    position embedding, the convention behind the "10.65M" that nanoGPT prints for its Shakespeare model."""
+    n = sum(p.numel() for p in model.parameters())  # parameters() yields a tied tensor once
+    if non_embedding and "wpe" in getattr(model, "transformer", {}):  # (a Bigram has no transformer)
+        n -= model.transformer.wpe.weight.numel()
+    return n

@@ -144,7 +144,7 @@ def registries():
 def choices():
     """The settings that name one of a few choices -> their valid values (check_config refuses others)."""
     return {"attention": ("sdpa", "manual"), "model": ("gpt", "bigram"), "optimizer": ("adamw", "muon"),
-            "compile_mode": COMPILE_MODES} | registries()
+            "init": ("gpt2", "pytorch"), "compile_mode": COMPILE_MODES} | registries()
 
 
 def check_config(cfg, mcfg):

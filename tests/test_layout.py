@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = {"prepare": 160, "model": 350, "train": 350, "sample": 120}  # the line budgets of the lesson
-FOLDERS = ("machinery", "engine", "lessons", "bench")
+FOLDERS = ("machinery", "engine", "lessons", "exercises", "bench")
 
 
 def module_name(path):
@@ -64,6 +64,13 @@ def test_imports_point_one_way(folder, allowed):
         if name == folder or name.startswith(folder + "."):
             outside = {m.split(".")[0] for m in imports(path)} - allowed
             assert not outside, f"{name} imports {outside}"
+
+
+def test_nothing_depends_on_the_exercises():
+    """A learner's half-written exercise can break nothing but the exercises themselves."""
+    for name, path in MODULES.items():
+        if not name.startswith("exercises"):
+            assert not {m for m in imports(path) if m.startswith("exercises")}, f"{name} imports the exercises"
 
 
 def test_no_circles():

@@ -9,6 +9,7 @@ import model as model_module
 from lessons.inside import recorded, watch
 from model import GPT, GPTConfig
 from machinery import settings
+from machinery.bookkeeping import count_params
 
 
 def tiny(**kw):
@@ -74,8 +75,8 @@ def test_gpt2_small_parameter_count():
     cfg = GPTConfig(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768, bias=True)
     with torch.device("meta"):  # shapes only: no memory, no time
         model = GPT(cfg)
-    assert model.num_params() == 124_439_808
-    assert model.num_params(non_embedding=True) == 124_439_808 - 1024 * 768
+    assert count_params(model) == 124_439_808
+    assert count_params(model, non_embedding=True) == 124_439_808 - 1024 * 768
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -87,9 +88,9 @@ def test_parameter_count_by_hand(bias):
     expected = V * C + T * C + L * per_block + (2 * C if bias else C)
     with torch.device("meta"):
         model = GPT(GPTConfig(block_size=T, vocab_size=V, n_layer=L, n_head=6, n_embd=C, bias=bias))
-    assert model.num_params() == expected
+    assert count_params(model) == expected
     if not bias:
-        assert round(model.num_params(non_embedding=True) / 1e6, 2) == 10.65  # nanoGPT's figure
+        assert round(count_params(model, non_embedding=True) / 1e6, 2) == 10.65  # nanoGPT's figure
 
 
 def test_head_is_tied_and_init_follows_gpt2():
@@ -231,7 +232,7 @@ def test_rotary_has_no_position_weights_and_relu2_squares():
     assert "transformer.wpe.weight" not in rotary.state_dict()
     assert not any("rotary" in k for k in rotary.state_dict())  # the angles are not saved
     learned = GPT(tiny())
-    assert learned.num_params() - rotary.num_params() == 16 * 16  # block_size x n_embd
+    assert count_params(learned) - count_params(rotary) == 16 * 16  # block_size x n_embd
     x = torch.tensor([-2.0, 0.0, 3.0])
     assert model_module.ReLUSquared()(x).tolist() == [0.0, 0.0, 9.0]
 
@@ -266,7 +267,7 @@ def test_classic_shape_is_unchanged_by_the_levers():
     model = GPT(settings.split_config(config.PRESETS["shakespeare"])[1])
     keys = list(model.state_dict())
     assert keys[:2] == ["transformer.wte.weight", "transformer.wpe.weight"] and len(keys) == 2 + 6 * 6 + 2, PINNED
-    assert model.num_params() == 10_745_088 and model.num_params(non_embedding=True) == 10_646_784, PINNED
+    assert count_params(model) == 10_745_088 and count_params(model, non_embedding=True) == 10_646_784, PINNED
     assert isinstance(model.transformer.h[0].mlp.act, torch.nn.GELU), PINNED
     assert isinstance(model.transformer.h[0].attn.q_norm, torch.nn.Identity), PINNED  # no qk-norm
 

@@ -21,6 +21,7 @@ from lessons.inside import WEIGHTS, recorded, trace_shapes, watch
 from model import GPT, Bigram, GPTConfig, build_model
 from machinery.cli import UserError
 from machinery import settings
+from machinery.bookkeeping import count_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +35,7 @@ def test_babygpt_parameter_count():
     per_block = 2 * C + C * 3 * C + C * C + C * 4 * C + 4 * C * C  # 2 LayerNorms, attention, MLP
     expected = V * C + T * C + L * per_block + C  # tied token embedding, positions, blocks, ln_f
     assert expected == 12512
-    assert GPT(babygpt.CONFIG).num_params() == expected
+    assert count_params(GPT(babygpt.CONFIG)) == expected
 
 
 def test_babygpt_windows():
@@ -211,7 +212,7 @@ def test_the_shape_lesson_stops_quietly_at_a_closed_pipe(tmp_path):
 
 def test_bigram_is_a_table():
     model = build_model(tiny_config(model="bigram"))
-    assert isinstance(model, Bigram) and model.num_params() == 11 * 11
+    assert isinstance(model, Bigram) and count_params(model) == 11 * 11
     idx = torch.tensor([[3, 5, 3]])
     logits, loss = model(idx, torch.tensor([[5, 3, 1]]))
     assert loss.item() == pytest.approx(math.log(11))  # a zero table: uniform
