@@ -50,7 +50,8 @@ def train(number, data_dir):
     module = importlib.import_module(f"exercises.{exercise.module}")
     result = run(exercise, module)
     if result.status != "passed":
-        raise UserError(f"exercise {number} is {result.status} — make it pass first: python -m exercises check {number}")
+        raise UserError(f"exercise {number} is {result.status} — make it pass first: "
+                        f"python -m exercises check {number}")
     print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's "
           f"{exercise.title} and with yours (3 blocks, 32 wide, block 8, 2000 steps, on the CPU)")
     rows = train_both(number, module, data_dir)

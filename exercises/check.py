@@ -107,15 +107,18 @@ def check_averaging(m):
 # 3-5: attention, the block
 
 
-def head_reference(x, key, query, value, scale=True, mask=True, dim=-1):
+def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=False):
     """One head the slow, written-out way; the flags make the known mistakes."""
     q, k, v = x @ query, x @ key, x @ value  # (B, T, hs) each
     att = q @ k.transpose(-2, -1)  # (B, T, T)
     if scale:
         att = att / math.sqrt(k.size(-1))
-    if mask:
-        att = att.masked_fill(~causal_mask(x.size(1), x.size(1)), float("-inf"))
+    future = ~causal_mask(x.size(1), x.size(1))
+    if mask and not after:
+        att = att.masked_fill(future, float("-inf"))
     att = F.softmax(att, dim=dim)
+    if after:  # the future zeroed after the softmax: the rows no longer sum to 1
+        att = att.masked_fill(future, 0.0)
     return att @ v, att
 
 
@@ -126,7 +129,9 @@ def attention_hint(got, x, mistakes):
              "dim": "softmax over the wrong axis: it must run over the keys (dim=-1), so that each row "
                     "of the weights sums to 1",
              "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or "
-                      "the softmax saturates as hs grows"}
+                      "the softmax saturates as hs grows",
+             "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so "
+                      "that the softmax shares all the weight among the past"}
     for name, wrong in mistakes.items():
         if matches(got, wrong):
             return hints[name]
@@ -149,12 +154,12 @@ def check_head(m):
         raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
     out, weights = got
     expected_out, expected_weights = head_reference(x, key, query, value)
-    mistakes = {name: head_reference(x, key, query, value, **{name: False} if name != "dim" else {"dim": -2})[0]
-                for name in ("mask", "dim", "scale")}
+    flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True}}
+    mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, x, mistakes)
     if torch.is_tensor(weights) and weights.shape == (2, 7, 7):
         expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
-               attention_hint(out, x, {"dim": mistakes["dim"]}) or "softmax over the keys (dim=-1)")
+               "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
     check_causal(lambda x: m.attention_head(x, key, query, value)[0], x, hint or attention_hint(out, x, mistakes))
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v, weights = softmax of the masked, "
            "scaled scores q @ k^T / sqrt(hs)")
@@ -240,6 +245,10 @@ def check_cross_entropy(m):
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
         if matches(got, summed):
             raise Failure("the sum over the positions, not the mean", "divide by the number of positions, B*T")
+        if matches(got, expected - logits.max(dim=-1).values.mean()):
+            raise Failure(f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}",
+                          "each row's largest logit m was taken out of the exp but not added back: "
+                          "logsumexp(x) = m + log(sum(exp(x - m)))")
     expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
            "logits[target]")
     big = logits * 1000  # exp(1000) overflows float32: a stable version subtracts the row's max first
@@ -275,6 +284,16 @@ def probs_reference(logits, temperature, top_k, top_p):
     return F.softmax(logits, dim=-1)
 
 
+def top_p_counting_itself(logits, temperature, top_k, top_p):
+    """The common top-p mistake: keep a character while the mass up to and including it is under p,
+    which drops the likeliest one whenever it alone is above p."""
+    probs = probs_reference(logits, temperature, top_k, None)
+    ordered, order = probs.sort(dim=-1, descending=True)
+    drop = ordered.cumsum(dim=-1) >= top_p
+    kept = probs.masked_fill(drop.scatter(-1, order, drop), 0.0)
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
 def check_sampling(m):
     logits = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
     for temperature, top_k, top_p in [(1.0, None, None), (0.5, None, None), (2.0, None, None), (0, None, None),
@@ -284,7 +303,8 @@ def check_sampling(m):
         case = f"temperature {temperature}, top_k {top_k}, top_p {top_p}"
         if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape:
             top = logits.argmax(dim=-1)
-            if (got.gather(1, top[:, None]) == 0).any():
+            if matches(got, top_p_counting_itself(logits, temperature, top_k, top_p)) or \
+                    not (got.gather(1, top[:, None]) > 0).all():  # (0, or nan where nothing was kept)
                 raise Failure(f"{case}: the likeliest character got probability 0", "top-p that drops the "
                               "likeliest character: keep each character while the probabilities before it add up "
                               "to less than p, so the likeliest always stays, even when it alone is above p")
@@ -304,6 +324,15 @@ def check_kv_cache(m):
         raise Failure("with 5 positions cached, positions(3) gave [0, 1, 2]", "a cache that forgets its "
                       "position: the new characters come after the cached ones, at length, length + 1, ...")
     expect(positions, torch.arange(5, 8), "positions(3) with 5 positions cached")
+    cache = m.KVCache(1)
+    k1, v1, k2, v2 = (torch.randn(2, 3, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
+    cache.append(0, k1, v1)
+    cache.length = 5  # as the caller moves it on after a forward
+    keys, values = cache.append(0, k2, v2)
+    append_hint = ("append keeps what it is given (self.k[layer] = the keys so far, then this step's after them, "
+                   "on the time axis, dim 2) and returns all of them")
+    expect(keys, torch.cat((k1, k2), dim=2), "the keys append returns on its second call", append_hint)
+    expect(values, torch.cat((v1, v2), dim=2), "the values append returns on its second call", append_hint)
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16)).eval()
     idx = torch.randint(11, (2, 4), generator=seeded())

@@ -47,9 +47,11 @@ def plugs(module):
 
     def block(model):  # 5: the block and its MLP
         for blk in model.transformer.h:
-            def forward(x, cache=None, rotary=None, blk=blk):
+            def feed_forward(h, blk=blk):  # the learner's MLP, on the block's own weights
+                return blk.mlp.dropout(module.mlp(h, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight))
+
+            def forward(x, cache=None, rotary=None, blk=blk, feed_forward=feed_forward):
                 no_cache(cache, rotary)
-                feed_forward = lambda h: blk.mlp.dropout(module.mlp(h, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight))  # noqa: E731
                 return module.block(x, lambda h: blk.attn(h), feed_forward, blk.ln_1, blk.ln_2)
             blk.forward = forward
 

@@ -131,3 +131,29 @@ def test_train_refuses_what_it_cannot_train(capsys):
     from exercises.plug import train_both as both
     with pytest.raises(UserError, match="exercise 7 is not a model part"):
         both(7, ANSWERS, "nowhere")
+
+
+def test_the_mistakes_a_learner_met_are_named_too():
+    """Four more, found by trying the exercises as a learner: the mask after the softmax, top-p
+    that counts the character itself, the row's max not added back, a cache that keeps nothing."""
+    assert "masked after the softmax" in failed(3, attention_head=wrong_head(after=True)).hint
+
+    def counting_itself(logits, temperature=1.0, top_k=None, top_p=None):
+        from exercises.check import top_p_counting_itself
+        if top_p is None or temperature == 0:
+            return ANSWERS.next_char_probs(logits, temperature, top_k)
+        return top_p_counting_itself(logits, temperature, top_k, top_p)
+    assert "top-p that drops the likeliest character" in failed(8, next_char_probs=counting_itself).hint
+
+    def max_not_added_back(logits, targets):
+        shifted = logits - logits.max(dim=-1, keepdim=True).values
+        return ANSWERS.cross_entropy(logits, targets) - (logits - shifted).max(dim=-1).values.mean()
+    assert "not added back" in failed(6, cross_entropy=max_not_added_back).hint
+
+    class Forgetting(ANSWERS.KVCache):  # concatenates, but never stores: self.k stays empty
+        def append(self, layer, k, v):
+            if self.k[layer] is None:
+                return k, v
+            return torch.cat((self.k[layer], k), dim=2), torch.cat((self.v[layer], v), dim=2)
+    result = failed(9, KVCache=Forgetting)
+    assert "second call" in result.what and "append keeps what it is given" in result.hint
