@@ -66,12 +66,8 @@ def learning_rate(it, warmup_iters, max_iters, lr, min_lr):
 def next_char_probs(logits, temperature=1.0, top_k=None, top_p=None):
     if temperature == 0:
         return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).float()
-    logits = logits / temperature
-    if top_k is not None:
-        logits = keep_top_k(logits, top_k)
-    if top_p is not None:
-        logits = keep_top_p(logits, top_p)
-    return F.softmax(logits, dim=-1)
+    cut = keep_top_k(logits / temperature, top_k) if top_k is not None else logits / temperature
+    return F.softmax(keep_top_p(cut, top_p) if top_p is not None else cut, dim=-1)
 
 
 class KVCache:
