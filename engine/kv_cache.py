@@ -24,6 +24,7 @@ class KVCache:
         self.batch_size = batch_size
         self.k = self.v = None  # (n_layer, B, nh, block_size, hs) each, once allocated
         self.length = 0  # positions filled: the caller moves it on after each forward (forward)
+        self.step_mask = None  # mask()'s last answer, for the other layers of the same step
 
     def append(self, layer, k, v):
         """Store k, v (B, nh, T, hs) after the cached positions -> all of them, 2 x (B, nh, S, hs)."""
@@ -47,7 +48,10 @@ class KVCache:
         the first pass, when S == T and attention's usual triangle does it."""
         if self.length == 0:
             return None
-        return causal_mask(T, self.length + T, self.k.device)  # one new query (T == 1) sees them all
+        if self.step_mask is None or self.step_mask.shape != (T, self.length + T):
+            # made once per step, not once per layer: every layer asks with the same T and length
+            self.step_mask = causal_mask(T, self.length + T, self.k.device)  # one new query (T == 1) sees them all
+        return self.step_mask
 
     def reset(self):
         """Forget the cached positions (the memory stays allocated for reuse)."""
