@@ -122,20 +122,20 @@ def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=Fa
     return att @ v, att
 
 
-def attention_hint(got, x, mistakes):
+ATTENTION_HINTS = {
+    "mask": "no causal mask: position t must not see positions after it; set the scores of s > t to -inf before "
+            "the softmax (torch.tril, masked_fill)",
+    "dim": "softmax over the wrong axis: it must run over the keys (dim=-1), so that each row of the weights "
+           "sums to 1",
+    "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or the softmax "
+             "saturates as hs grows",
+    "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so that the "
+             "softmax shares all the weight among the past"}
+
+
+def attention_hint(got, mistakes):
     """Which known mistake got shows, tried in turn: mistakes is {name: what the output would be then}."""
-    hints = {"mask": "no causal mask: position t must not see positions after it; set the scores of s > t to "
-                     "-inf before the softmax (torch.tril, masked_fill)",
-             "dim": "softmax over the wrong axis: it must run over the keys (dim=-1), so that each row "
-                    "of the weights sums to 1",
-             "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or "
-                      "the softmax saturates as hs grows",
-             "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so "
-                      "that the softmax shares all the weight among the past"}
-    for name, wrong in mistakes.items():
-        if matches(got, wrong):
-            return hints[name]
-    return ""
+    return next((ATTENTION_HINTS[name] for name, wrong in mistakes.items() if matches(got, wrong)), "")
 
 
 def check_causal(fn, x, hint):
@@ -156,11 +156,11 @@ def check_head(m):
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
-    hint = attention_hint(out, x, mistakes)
+    hint = attention_hint(out, mistakes)
     if torch.is_tensor(weights) and weights.shape == (2, 7, 7):
         expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
                "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
-    check_causal(lambda x: m.attention_head(x, key, query, value)[0], x, hint or attention_hint(out, x, mistakes))
+    check_causal(lambda x: m.attention_head(x, key, query, value)[0], x, hint or ATTENTION_HINTS["mask"])
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v, weights = softmax of the masked, "
            "scaled scores q @ k^T / sqrt(hs)")
     expect(weights, expected_weights, "weights (B, T, T)", hint)
@@ -199,8 +199,8 @@ def check_multihead(m):
     got = m.multi_head_attention(x, c_attn, c_proj, 4)
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **{name: False if name != "dim" else -2})
                 for name in ("mask", "dim", "scale")}
-    hint = attention_hint(got, x, mistakes)
-    check_causal(lambda x: m.multi_head_attention(x, c_attn, c_proj, 4), x, hint or attention_hint(got, x, mistakes))
+    hint = attention_hint(got, mistakes)
+    check_causal(lambda x: m.multi_head_attention(x, c_attn, c_proj, 4), x, hint or ATTENTION_HINTS["mask"])
     with torch.no_grad():
         expected = attn(x)  # model.py's CausalSelfAttention itself
     expect(got, expected, "out (B, T, C), against model.py's CausalSelfAttention", hint or
@@ -216,8 +216,7 @@ def check_block(m):
     with torch.no_grad():
         expect(m.mlp(x, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight), blk.mlp(x), "mlp (B, T, C), against "
                "model.py's MLP", "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T")
-        attention = lambda h: blk.attn(h)  # noqa: E731
-        feed_forward = lambda h: blk.mlp(h)  # noqa: E731
+        attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
         got = m.block(x, attention, feed_forward, blk.ln_1, blk.ln_2)
         if torch.is_tensor(got) and got.shape == x.shape:
             post = blk.ln_1(x + attention(x))

@@ -52,7 +52,7 @@ def plugs(module):
 
             def forward(x, cache=None, rotary=None, blk=blk, feed_forward=feed_forward):
                 no_cache(cache, rotary)
-                return module.block(x, lambda h: blk.attn(h), feed_forward, blk.ln_1, blk.ln_2)
+                return module.block(x, blk.attn, feed_forward, blk.ln_1, blk.ln_2)
             blk.forward = forward
 
     return {3: head, 4: multihead, 5: block}
