@@ -135,11 +135,13 @@ def training(preset, overrides, nan_check=True):
     """train.py's run for the config that preset and flags give (writing nothing), and two
     functions: step() takes its next training step, restart() goes back to the start."""
     # the set-up's two slowest parts, done first to time them (on one H200, the set-up took 9 to 11 s)
+    gpu = torch.cuda.is_available()  # (off a GPU, nothing compiles unless asked: no compiler to import)
     t0 = time.perf_counter()
-    if torch.cuda.is_available():
+    if gpu:
         torch.cuda.init()
     t1 = time.perf_counter()
-    importlib.import_module("torch._dynamo")  # what torch.compile loads on its first call
+    if gpu:
+        importlib.import_module("torch._dynamo")  # what torch.compile loads on its first call
     t2 = time.perf_counter()
     run = train.setup(preset, False, overrides, new_run=False)
     print(f"set-up: {time.perf_counter() - t0:.2f} s (starting CUDA {t1 - t0:.2f} s, importing the compiler "
