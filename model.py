@@ -268,7 +268,8 @@ class GPT(LanguageModel):
 
     def __init__(self, config):
         super().__init__()
-        for name, known in (("position", POSITIONS), ("activation", ACTIVATIONS), ("attention", ("sdpa", "manual"))):
+        for name, known in (("position", POSITIONS), ("activation", ACTIVATIONS), ("attention", ("sdpa", "manual")),
+                            ("init", ("gpt2", "pytorch"))):
             assert getattr(config, name) in known, f"{name} must be one of {', '.join(known)}"  # (for code, not flags)
         self.config = config
         parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding

@@ -244,6 +244,8 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
         GPT(tiny(activation="relu"))
     with pytest.raises(AssertionError, match="position must be"):
         GPT(tiny(position="rope"))
+    with pytest.raises(AssertionError, match="init must be one of gpt2, pytorch"):  # not silently PyTorch's
+        GPT(tiny(init="GPT-2"))
     import config
     model_module.ACTIVATIONS["relu"] = torch.nn.ReLU  # how to try another: the comment above ACTIVATIONS
     try:
