@@ -41,14 +41,15 @@ class GPTConfig:
                         "(RoPE: q and k turned by an angle that grows with the position), ..."] = "learned"
     qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
     activation: Annotated[str, "the MLP's nonlinearity, a name in model.ACTIVATIONS"] = "gelu"
-    # the ideas buildup.py switches on one at a time, as in "Let's build GPT"; all on is the GPT
+    # the ideas lessons/buildup.py switches on one at a time, as in "Let's build GPT"; all on is the GPT
     mlp: Annotated[bool, "a feed-forward layer (MLP) after attention in every block"] = True
     residual: Annotated[bool, "residual connections: each block adds its update to x (x + f(x)) "
                               "instead of replacing x with it"] = True
     layer_norm: Annotated[bool, "LayerNorm before attention, before the MLP and before the head (pre-norm)"] = True
     # and what GPT-2 changed: the video's GPT keeps a head of its own and each layer's PyTorch initialisation
     tie_head: Annotated[bool, "the head shares the token embedding's matrix (GPT-2); false: one of its own"] = True
-    init: Annotated[str, "'gpt2' (N(0, 0.02), less for the residual projections) or 'pytorch' (each layer's own)"] = "gpt2"
+    init: Annotated[str, "'gpt2' (N(0, 0.02), less for the residual projections) "
+                    "or 'pytorch' (each layer's own)"] = "gpt2"
 
 
 def build_model(config):

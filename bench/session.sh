@@ -24,7 +24,8 @@ mkdir -p "$out"
 {
   date -u
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true
-  $py -c "import torch, platform; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', platform.python_version())"
+  $py -c "import torch, platform
+print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', platform.python_version())"
   grep -m1 'model name' /proc/cpuinfo; echo "cpus: $(nproc)"
   sha256sum .gpu/input.txt
   git log -1 --format='code: %H %s' 2>/dev/null || true
@@ -43,10 +44,12 @@ fi
 
 left=$((budget - SECONDS - 20))  # 20 s to pack the logs
 echo "phase 2: ${left} s for ${jobs}"
-$suite --out_dir /tmp/bench --input .gpu/input.txt --time_limit "$left" --jobs "$jobs" 2>&1 | tee "$out/2-measured.txt" \
+$suite --out_dir /tmp/bench --input .gpu/input.txt --time_limit "$left" --jobs "$jobs" 2>&1 \
+  | tee "$out/2-measured.txt" \
   | grep -E '^(==|   (reached|did not|evaluation lines|nanoGPT step time|warm-up|error))'
 
 tar czf "$out/logs.tar.gz" --exclude='*.pt' --exclude='*.bin' --exclude='*.pkl' -C /tmp bench paths ddp 2>/dev/null
 echo "done at ${SECONDS} s"
-grep -hE '^== .*(median|passed|failed|exit [^0])' /tmp/paths/summary.txt /tmp/ddp/summary.txt "$out/2-measured.txt" || true
+grep -hE '^== .*(median|passed|failed|exit [^0])' /tmp/paths/summary.txt /tmp/ddp/summary.txt \
+  "$out/2-measured.txt" || true
 grep -hE 'passed|failed|best val loss|DDP over' /tmp/paths/summary.txt /tmp/ddp/summary.txt || true

@@ -26,12 +26,11 @@ import torch
 import train
 from config import PRESETS, TrainConfig
 from engine.decode import generate_cached
-from machinery.bookkeeping import tokens_per_iter
+from machinery.bookkeeping import count_params, tokens_per_iter
 from machinery.checkpoint import load_model
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
 from machinery.settings import preset_shown, registries, split_config
 from model import GPT, GPTConfig
-from machinery.bookkeeping import count_params
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
 # contains (torch.cuda.get_device_name: "NVIDIA H100 80GB HBM3" is the SXM card); first match wins

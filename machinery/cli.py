@@ -44,7 +44,7 @@ class ArgumentParser(argparse.ArgumentParser):
         args, unknown = self.parse_known_args(args, namespace)
         if unknown:
             actions = list(self._actions)
-            for a in self._actions:  # after a subcommand (bench.py sample ...), its flags are the valid ones
+            for a in self._actions:  # after a subcommand (bench.speed sample ...), its flags are the valid ones
                 if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
                     actions += a.choices[getattr(args, a.dest)]._actions
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})

@@ -36,7 +36,7 @@ def default_preset(device_name):
 
 def preset_shown(argv):
     """A first look at --preset and --device, so that --help can show the values they bring
-    (here, not in train.py, because bench.py's --help shows them too).
+    (here, not in train.py, because bench.speed's --help shows them too).
     -> (the preset whose values are the defaults, whether --preset named it)"""
     first = ArgumentParser(add_help=False)
     first.add_argument("--preset")
@@ -136,8 +136,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 
 def registries():
-    """The registries (model.py's, config.DECAYS) -> {setting: its names}: a new entry there is a valid flag value at once,
-    and --help lists it (add_flags's choices)."""
+    """The registries (model.py's, config.DECAYS) -> {setting: its names}: a new entry there is a
+    valid flag value at once, and --help lists it (add_flags's choices)."""
     return {"position": tuple(POSITIONS), "activation": tuple(ACTIVATIONS), "decay": tuple(DECAYS)}
 
 

@@ -139,7 +139,8 @@ def test_notes_say_where_a_rung_did_not_help():
     assert buildup.note_for(3, 2.0, 2.5) == ""
     assert buildup.note_for(3, 2.5, 2.5) == "no better than rung 2 at these sizes"
     assert buildup.note_for(3, 2.6, 2.5) == "worse than rung 2 at these sizes"
-    assert buildup.note_for(3, 2.6, 2.5, skipped=2) == "worse than rung 2 at these sizes; 2 steps skipped for a nan or inf loss"
+    assert (buildup.note_for(3, 2.6, 2.5, skipped=2)
+            == "worse than rung 2 at these sizes; 2 steps skipped for a nan or inf loss")
     assert buildup.note_for(3, 2.0, 2.5, skipped=1) == "1 steps skipped for a nan or inf loss"
     assert buildup.note_for(3, 2.6, 2.5, why="as in the video") == "worse than rung 2 at these sizes, as in the video"
     assert buildup.note_for(3, 2.4, 2.5, why="as in the video") == ""  # a rung that helped needs no why

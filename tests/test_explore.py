@@ -116,7 +116,8 @@ def test_a_model_of_other_text_writes_its_own_prompt(run_dir, tmp_path, capsys):
         prompt = "".join(page_data((tmp_path / name).read_text(encoding="utf-8"))["prompt"])
         assert capsys.readouterr().out.startswith(f"prompt: {prompt!r}, written by the model")
         prompts.append(prompt)
-    assert prompts[0] == prompts[1] and len(prompts[0]) == 16 and prompts[0][0] == "\n" and set(prompts[0]) <= set(chars)
+    assert prompts[0] == prompts[1] and len(prompts[0]) == 16
+    assert prompts[0][0] == "\n" and set(prompts[0]) <= set(chars)
 
 
 def test_the_default_prompt_is_kept_only_where_the_model_can_read_it(capsys):
@@ -133,7 +134,8 @@ def test_explore_needs_no_matplotlib(run_dir, tmp_path, monkeypatch):
     def no_matplotlib():
         raise AssertionError("explore asked for matplotlib")
     monkeypatch.setattr(plot, "pyplot", no_matplotlib)
-    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(tmp_path / "p.html")]) == 0
+    page = tmp_path / "p.html"
+    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
 
 
 def test_default_page_goes_beside_the_run(run_dir, tmp_path):

@@ -71,7 +71,8 @@ def test_pca_finds_the_spread():
 @pytest.mark.parametrize("argv, message", [
     (["attention", "--layer", "2"], r"--layer 2 does not exist: the model has layers 0 \.\. 1"),
     (["attention", "--prompt", ""], "the prompt has 0 characters, and the model reads 1 to block_size 16 at once"),
-    (["attention", "--prompt", "x" * 17], "the prompt has 17 characters, and the model reads 1 to block_size 16 at once"),
+    (["attention", "--prompt", "x" * 17],
+     "the prompt has 17 characters, and the model reads 1 to block_size 16 at once"),
     (["attention", "--prompt", "KING ~"], "not in the model's vocabulary: '~'"),
     (["embeddings", "--checkpoint", "missing.pt"], "no checkpoint at missing.pt"),
 ])

@@ -116,7 +116,8 @@ def test_prompt_file(run_dir, tmp_path, capsys):
     assert samples(capsys, args + ["--prompt_file", str(path)]) == samples(capsys, args + ["--prompt", "JULIET:\nWhat"])
     windows = tmp_path / "notepad.txt"  # as a Windows editor may save it: a byte-order mark, \r\n line ends
     windows.write_bytes(b"\xef\xbb\xbfJULIET:\r\nWhat")
-    assert samples(capsys, args + ["--prompt_file", str(windows)]) == samples(capsys, args + ["--prompt_file", str(path)])
+    from_windows = samples(capsys, args + ["--prompt_file", str(windows)])
+    assert from_windows == samples(capsys, args + ["--prompt_file", str(path)])
 
 
 def test_generating_three_windows(run_dir, capsys):

@@ -51,7 +51,8 @@ def test_flags_are_typed():
 
 def test_a_negative_number_is_a_value_not_a_flag():
     """So that the config's check, not argparse's "expected one argument", answers `--min_lr -1e-4`."""
-    _, _, _, values = settings.parse_train_args(["--min_lr", "-1e-4", "--lr", "-.5", "--seed", "-3", "--beta1", "-2E+1"])
+    flags = ["--min_lr", "-1e-4", "--lr", "-.5", "--seed", "-3", "--beta1", "-2E+1"]
+    _, _, _, values = settings.parse_train_args(flags)
     assert values == {"min_lr": -1e-4, "lr": -0.5, "seed": -3, "beta1": -20.0}
     with pytest.raises(UserError, match="--min_lr is -0.0001, but it must be 0 or more"):
         settings.check_config(*settings.split_config({**config.PRESETS["shakespeare-cpu"], **values, "lr": 1e-3,
