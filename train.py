@@ -33,12 +33,12 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import DECAYS, TrainConfig
+from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finish, nan_error, open_log,
+                                   print_settings, read_steps, tokens_per_iter)
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
 from machinery.ddp import all_reduce_on_device, init_distributed, share_batch, wrap_ddp
 from machinery.optim import configure_groups, make_optimizer, set_lr, step_unless
-from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finish, nan_error, open_log, print_settings,
-                           read_steps, tokens_per_iter)
 from machinery.settings import load_settings, parse_train_args, precision
 from model import build_model
 
