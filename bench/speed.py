@@ -5,9 +5,10 @@
     python -m bench.speed train                   # step time, tokens/s, FLOP/s (MFU on a GPU), memory
     python -m bench.speed train --preset shakespeare --device cuda --target 1.47   # time to a val loss
 
-`train` takes every flag of train.py. --target trains (writing nothing) until an
-evaluation reaches the target val loss, and reports training time without the evaluations
-and without the compile warm-up, which it runs first and reports on its own.
+`train` takes every setting of train.py (not --out_dir, --resume or --trace_shapes). --target
+trains (writing nothing) until an evaluation reaches the target val loss, and reports training
+time without the evaluations and without the compile warm-up, which it runs first and reports
+on its own.
 
 Speed does not depend on what the weights are, so without --checkpoint the model is
 a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters).

@@ -379,7 +379,8 @@ def main(argv=None):
     parser.add_argument("--input", help="a text file to prepare into --data_dir first (a machine without network)")
     parser.add_argument("--time_limit", type=float, help="seconds for the whole command: a job is stopped at its "
                         "own limit or this, whichever comes first, and none starts once it is spent")
-    parser.add_argument("--target", type=float, default=1.47, help="val loss for the levers-* jobs to reach")
+    parser.add_argument("--target", type=float, default=1.47,
+                        help="val loss for the speedrun* and classic-target* jobs to reach")
     parser.add_argument("--anchor", help="the folder of a nanoGPT checkout, for the anchor jobs (git clone "
                         "https://github.com/karpathy/nanoGPT); they copy it and prepare the suite's text in the copy")
     parser.add_argument("--list", action="store_true", help="print the jobs' command lines; run nothing")

@@ -4,7 +4,7 @@
     python -m exercises check 3        # one of them
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
 
-Each exercise is one file, exercises/exNN_*.py, with a function whose body says
+Each exercise is one file, exercises/exNN_*.py, with a function (or two) whose body says
 NotImplementedError: replace it with yours. The answers are the repo's own code, which each
 file names (docs/exercises.md).
 """

@@ -81,7 +81,7 @@ SIZES = {
 }
 
 FULL = 11  # the last rung: the full GPT, at its own sizes
-BIGRAM_LR = 0.03  # the bigram preset's, 10x the CPU rungs' lr: a table has no depth to upset
+BIGRAM_LR = 0.03  # the bigram preset's, 30x the CPU rungs' lr: a table has no depth to upset
 
 
 @dataclass
@@ -237,7 +237,7 @@ def parse_args(argv):
     parser.add_argument("--out_dir", help="where ladder.csv and ladder.png go (default: out/buildup/<sizes>)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--sizes", choices=["auto", "cpu", "video"], default="auto",
-                        help="the ladder's sizes: cpu (about 5 minutes on 2 cores) or video (the video's, "
+                        help="the ladder's sizes: cpu (about 6 minutes on 2 cores) or video (the video's, "
                              "for a GPU); auto picks video on CUDA, cpu elsewhere")
     parser.add_argument("--quick", action="store_true",
                         help="toy sizes and 20 steps a rung, in place of --sizes: a check that every rung runs")

@@ -333,12 +333,18 @@ def test_bad_input(case_id, script, argv, message, setup, template, tmp_path, mo
     err = capsys.readouterr().err
     assert re.fullmatch(r"error: [^\n]+ — [^\n]+\n", err), err  # one line: what went wrong — what to do
     assert message in err
+    assert err == f"error: {documented()[case_id]}\n"  # docs/errors.md quotes the line word for word
     assert snapshot(work) == before  # nothing created, changed or deleted
 
 
+def documented():
+    """docs/errors.md's catalogue -> {case id: the message it quotes}, in its order."""
+    text = (ROOT / "docs" / "errors.md").read_text()
+    catalogue = text.split("## Bad input, case by case")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| .* \| (.*) \|$", catalogue, flags=re.M)
+    return dict(rows)
+
+
 def test_the_docs_list_every_case():
-    readme = (ROOT / "docs" / "errors.md").read_text()
-    catalogue = readme.split("## Bad input, case by case")[1].split("\n## ")[0]
-    listed = re.findall(r"^\| `([a-z0-9-]+)` \|", catalogue, flags=re.M)
-    assert listed == [case[0] for case in CASES]
+    assert list(documented()) == [case[0] for case in CASES]
     assert len(CASES) >= 25
