@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 
 from machinery.cli import UserError, unless_a_typo, write_atomically
+from machinery.optim import load_state
 from model import GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"
@@ -60,7 +61,7 @@ def restore_checkpoint(run, ckpt):
     """Put a checkpoint's state back into a freshly built train.Run. -> notes on what could not
     be restored as it was."""
     load_weights(run.raw_model, ckpt["model"], run.out_dir / "latest.pt")
-    run.optimizer.load_state_dict(ckpt["optimizer"])
+    load_state(run.optimizer, ckpt["optimizer"])
     notes = []
     if run.scaler.is_enabled() and not ckpt["scaler"]:  # a float32 or bf16 run, resumed in float16
         notes.append("note: float16's loss scale starts afresh (the run was saved without loss scaling)")

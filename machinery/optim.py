@@ -40,6 +40,26 @@ def configure_groups(optimizer, cfg):
             group["betas"] = (cfg.beta1, cfg.beta2)
 
 
+# how an optimizer runs on this device (fused kernels on a GPU), not what it has learned
+IMPLEMENTATION = ("fused", "foreach", "capturable")
+
+
+def load_state(optimizer, state):
+    """optimizer.load_state_dict(state), for a run that may have moved between a CPU and a GPU.
+
+    The saved groups carry the saving device's IMPLEMENTATION flags, and loading would put
+    them in place of this optimizer's: a CPU run resumed on a GPU would step its fused AdamW
+    as an unfused one, which refuses step_unless's found_inf. So this optimizer's own flags
+    replace the saved ones first (loading reads them to place the step counts)."""
+    if isinstance(optimizer, Optimizers):  # AdamW and Muon, a state each
+        pairs = zip(optimizer.optimizers, state["optimizers"])
+    else:
+        pairs = [(optimizer, state)]
+    for opt, saved in pairs:
+        here = {k: opt.defaults[k] for k in IMPLEMENTATION if k in opt.defaults}
+        opt.load_state_dict({**saved, "param_groups": [{**g, **here} for g in saved["param_groups"]]})
+
+
 def set_lr(optimizer, lr):
     """The schedule's lr for this step into every group: AdamW's groups take it as it is,
     Muon's scaled to its own size (lr_scale, see configure_groups)."""

@@ -84,6 +84,15 @@ def test_trains_compiled_on_the_gpu_and_samples_on_the_cpu(args, data_dir, tmp_p
                         "--seed", "1"]) == 0
 
 
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_a_cpu_run_resumes_on_the_gpu(optimizer, data_dir, tmp_path):
+    """The GPU's fused AdamW takes the CPU run's optimizer state and trains on
+    (optim.load_state; test_gpu_paths.py checks the logic on a CPU)."""
+    common = ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--optimizer", optimizer]
+    assert train.main(TINY + common) == 0
+    assert train.main(CUDA + common + ["--resume", "--max_iters", "20", "--compile", "false"]) == 0
+
+
 # float32 on purpose (TF32 would blur the comparison), so PyTorch's hint to turn TF32 on does not apply
 @pytest.mark.filterwarnings("ignore:TensorFloat32 tensor cores")
 def test_gradient_accumulation_under_cuda_graphs_equals_eager(graph_replays):

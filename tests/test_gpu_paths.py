@@ -98,6 +98,31 @@ def test_an_optimizer_told_found_inf_skips_on_the_device(kind):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("muon", [False, True])
+def test_a_cpu_run_resumed_on_a_gpu_keeps_its_fused_step(muon):
+    """A CPU run's optimizer state, loaded into the optimizer a GPU run builds (fused AdamW,
+    which fused on the CPU too stands in for here): the GPU's flags stay, so step_unless's
+    found_inf still skips on the device, instead of an unfused step refusing it."""
+    cfg = config.TrainConfig(optimizer="muon" if muon else "adamw")
+    model = tiny_model()
+    saved = optim.make_optimizer(model, cfg, CPU)
+    x = torch.randint(11, (2, 8), generator=torch.Generator().manual_seed(2))
+    model(x, x)[1].backward()
+    saved.step()
+    gpu = optim.make_optimizer(model, cfg, torch.device("cuda"))  # builds nothing on the GPU: fused=True
+    optim.load_state(gpu, saved.state_dict())
+    parts = gpu.optimizers if muon else [gpu]  # AdamW first
+    assert all(group["fused"] for group in parts[0].param_groups)
+    before = [p.detach().clone() for p in model.parameters()]
+    for opt in parts:
+        opt.found_inf = torch.tensor(1.0)  # as step_unless hands it on a GPU: skip
+    gpu.step()
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    back = optim.make_optimizer(model, cfg, CPU)  # and the other way: a GPU run resumed on a CPU
+    optim.load_state(back, gpu.state_dict())
+    assert not any(group["fused"] for group in (back.optimizers[0] if muon else back).param_groups)
+
+
 def test_muon_keeps_nan_gradients_out_when_it_skips():
     model = tiny_model()
     params = [p for p in model.parameters() if p.dim() == 2]
