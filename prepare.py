@@ -120,8 +120,6 @@ def main(argv=None):
                         help="where to download tiny-shakespeare from (a mirror must serve the same bytes)")
     args = parser.parse_args(argv)
 
-    if args.input == "":  # --input "$TEXT" with TEXT unset: not "no --input", which would download
-        raise UserError("--input is empty — give the path of a text file")
     if args.input is not None:
         path = Path(args.input)
         text, sha = read_text(path)  # one read gives both the text and its hash

@@ -16,7 +16,7 @@ import torch
 
 from engine.decode import generate_cached, stream
 from machinery.checkpoint import load_model, what_is_sampled
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_bool, pick_device, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_bool, parse_seed, pick_device, run_cli
 from machinery.data import read_prompt_file
 from prepare import decode, encode, start_char
 
@@ -37,7 +37,7 @@ def parse_args(argv):
     parser.add_argument("--top_k", type=int, default=None, help="sample only from the k likeliest characters")
     parser.add_argument("--top_p", type=float, default=None,
                         help="sample only from the likeliest characters that together have probability p")
-    parser.add_argument("--seed", type=int, default=1337, help="the same seed gives the same samples")
+    parser.add_argument("--seed", type=parse_seed, default=1337, help="the same seed gives the same samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--no_cache", action="store_true",
                         help="use the simple generate, which reruns the whole context per character (slow)")
@@ -48,8 +48,8 @@ def parse_args(argv):
         raise UserError(f"--num_samples {args.num_samples} must be at least 1 — fix the flag")
     if args.max_new_tokens < 0:
         raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
-    if not args.temperature >= 0:  # also catches nan
-        raise UserError(f"--temperature {args.temperature} must be 0 or more — try 0.8, or 0 for greedy")
+    if not (args.temperature == 0 or 1e-4 <= args.temperature <= 1e4):  # also catches nan; 1e-45 would overflow
+        raise UserError(f"--temperature {args.temperature} must be 0 (greedy) or from 1e-4 to 1e4 — try 0.8")
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
     if args.top_p is not None and not 0 < args.top_p <= 1:

@@ -84,8 +84,8 @@ def decay_left(it, cfg, extended_at=None):
     what the run had learned, so the decay goes on from where it was, down to 0 at the new
     last step. A finished run was at 0 already, so its extension trains on at min_lr."""
     start, height = extended_at or (cfg.warmup_iters, 1.0)
-    progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1
-    return height * DECAYS[cfg.decay](min(progress, 1.0))
+    progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1 (below 0 inside the warmup)
+    return height * DECAYS[cfg.decay](min(max(progress, 0.0), 1.0))
 
 
 def uses_cuda_graphs(cfg):

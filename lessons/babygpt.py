@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from model import GPT, GPTConfig
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, check_suffix, run_cli, write_atomically
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_suffix, parse_seed, run_cli,
+                            write_atomically)
 from machinery.bookkeeping import count_params
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
@@ -88,7 +89,7 @@ def parse_args(argv):
     parser.add_argument("--steps", type=int, default=300, help="training iterations (full batch)")
     parser.add_argument("--look_at", type=int, default=50, help="also show the chain after this many steps "
                         "(50: where Karpathy's note shows it)")
-    parser.add_argument("--seed", type=int, default=1337, help="seed for the initial weights")
+    parser.add_argument("--seed", type=parse_seed, default=1337, help="seed for the initial weights")
     parser.add_argument("--dot", default="out/babygpt.dot", help="where to write the chain (Graphviz)")
     args = parser.parse_args(argv)
     if args.steps < 0:

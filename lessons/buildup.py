@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_seed, pick_device, run_cli
 from config import TrainConfig
 from model import GPTConfig, build_model
 from machinery.optim import make_optimizer
@@ -241,7 +241,7 @@ def parse_args(argv):
                              "for a GPU); auto picks video on CUDA, cpu elsewhere")
     parser.add_argument("--quick", action="store_true",
                         help="toy sizes and 20 steps a rung, in place of --sizes: a check that every rung runs")
-    parser.add_argument("--seed", type=int, default=1337, help="the same for every rung")
+    parser.add_argument("--seed", type=parse_seed, default=1337, help="the same for every rung")
     return parser.parse_args(argv)
 
 

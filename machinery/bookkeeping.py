@@ -195,13 +195,13 @@ def read_steps(run, pending):
 
 
 def nan_error(run, what):
-    """The error that stops a run whose loss went nan or inf, naming the checkpoint to go back to."""
+    """The error that stops a run whose loss went nan or inf, naming the checkpoint to go back to,
+    and learning rates to go on with (half: min_lr too, which may not be above lr)."""
+    lower = f"--lr {run.cfg.lr / 2:g} --min_lr {run.cfg.min_lr / 2:g} (or --dtype bfloat16 on a GPU)"
     if run.last_saved is None:
-        return UserError(f"{what}; no checkpoint was saved yet — start again with a lower --lr "
-                         f"(or --dtype bfloat16 on a GPU)")
+        return UserError(f"{what}; no checkpoint was saved yet — start again with lower learning rates, e.g. {lower}")
     return UserError(f"{what}; the last good checkpoint is {run.out_dir / 'latest.pt'} (iteration "
-                     f"{run.last_saved}) — resume from it with --resume and a lower --lr (or --dtype bfloat16 "
-                     f"on a GPU)")
+                     f"{run.last_saved}) — resume from it with --resume and lower learning rates, e.g. {lower}")
 
 
 def overfitting_note(run):

@@ -25,6 +25,9 @@ class UserError(Exception):
     """A mistake the user can fix. The message reads 'what went wrong — what to do'."""
 
 
+PATH_FLAG = r"--\w*(?:dir|input|checkpoint|file|save|dot|anchor)"  # the flags that take a path
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad flag raises UserError instead of printing usage and exiting."""
 
@@ -38,15 +41,18 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         # the shell turns ~ into your home folder in `--out_dir ~/runs`, but not in `--out_dir=~/runs`,
         # which would make a folder named "~" here: for the flags that take a path, do what it would have done
-        args = [re.sub(r"^(--\w*(?:dir|input|checkpoint|file|save|dot|anchor)=)(~(?=/|$))",
-                       lambda m: m[1] + os.path.expanduser(m[2]), a)
+        args = [re.sub(rf"^({PATH_FLAG}=)(~(?=/|$))", lambda m: m[1] + os.path.expanduser(m[2]), a)
                 for a in (sys.argv[1:] if args is None else args)]
         args, unknown = self.parse_known_args(args, namespace)
+        actions = list(self._actions)
+        for a in self._actions:  # after a subcommand (bench.speed sample ...), its flags are the valid ones
+            if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
+                actions += a.choices[getattr(args, a.dest)]._actions
+        for a in actions:  # --out_dir "$DIR" with DIR unset: an empty path, which would mean this folder
+            if getattr(args, a.dest, None) == "" and any(re.fullmatch(PATH_FLAG, s) for s in a.option_strings):
+                raise UserError(f"{a.option_strings[0]} is empty — give a path (an unset \"$VARIABLE\" gives an "
+                                f"empty one)")
         if unknown:
-            actions = list(self._actions)
-            for a in self._actions:  # after a subcommand (bench.speed sample ...), its flags are the valid ones
-                if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
-                    actions += a.choices[getattr(args, a.dest)]._actions
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest(unknown[0].split("=")[0], flags)
             # a likely typo gets its fix alone; the whole list (40 flags for train.py) only without one
@@ -153,6 +159,20 @@ def parse_bool(text):
              "false": False, "0": False, "no": False, "off": False}.get(text.lower())
     if value is None:
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
+SEEDS = range(-2 ** 63, 2 ** 63)  # what torch.manual_seed takes (64 bits), with room for seed + rank
+
+
+def parse_seed(text):
+    """--seed's type: an integer in SEEDS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value not in SEEDS:
+        raise argparse.ArgumentTypeError(f"{value} does not fit in 64 bits, as PyTorch's generators need")
     return value
 
 

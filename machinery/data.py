@@ -184,6 +184,13 @@ def is_default_data_dir(path):
     return Path(path).resolve() == Path(DEFAULT_DATA_DIR).resolve()
 
 
+def how_to_prepare(data_dir):
+    """The command that prepares data_dir: the download for the default folder, else your text."""
+    if is_default_data_dir(data_dir):
+        return "python prepare.py"
+    return f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}"
+
+
 def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
     path = Path(data_dir) / "vocab.json"
@@ -192,17 +199,16 @@ def load_vocab(data_dir):
         raise UserError(f"--data_dir {name} is a file, not a prepared folder — prepare it first with `python "
                         f"prepare.py --input {name}`, then give the folder that prints")
     if not path.is_file():
-        how = ("python prepare.py" if is_default_data_dir(data_dir)
-               else f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}")
         fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
-                            f"run `{how}` first, or check the path")
+                            f"run `{how_to_prepare(data_dir)}` first, or check the path")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         vocab = None
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
-        raise UserError(f"{path} was not written by prepare.py — run `python prepare.py` again")
+        # prepare.py would refuse to write over it too (check_out_dir): it cannot tell whose it is
+        raise UserError(f"{path} was not written by prepare.py — delete it, then run `{how_to_prepare(data_dir)}`")
     return vocab
 
 

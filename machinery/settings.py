@@ -18,7 +18,7 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
-from machinery.cli import ArgumentParser, UserError, add_flags, unless_a_typo
+from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, unless_a_typo
 from machinery.data import load_data
 from machinery.bookkeeping import refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
@@ -174,6 +174,11 @@ def check_config(cfg, mcfg):
             finite = " and finite" if isinstance(value, float) else ""
             raise UserError(f"--{name} is {value}, but it must be {lowest}{finite} — e.g. the preset's value, "
                             f"which --help shows")
+    if cfg.min_lr > cfg.lr:  # the "decay" would climb from lr to min_lr
+        raise UserError(f"--min_lr {cfg.min_lr:g} is above --lr {cfg.lr:g} — give a lower --min_lr too, e.g. "
+                        f"--min_lr {cfg.lr / 10:g} (a tenth, as every preset's)")
+    if cfg.seed not in SEEDS:
+        raise UserError(f"--seed {cfg.seed} does not fit in 64 bits, as PyTorch's generators need — e.g. --seed 1337")
     for name in ("beta1", "beta2"):  # the decay rates of AdamW's running averages
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — "

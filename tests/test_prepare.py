@@ -247,6 +247,21 @@ def test_an_edited_text_is_not_prepared_over_its_old_data(corpus, tmp_path):
         prepare.main(["--input", str(text), "--out_dir", str(out)])
 
 
+def test_a_foreign_vocab_json_is_kept_and_the_advice_works(corpus, tmp_path, capsys):
+    """prepare.py cannot tell which text a vocab.json it did not write belongs to: it refuses to
+    write over it, and the error's advice (delete it, prepare again) gets the folder prepared."""
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "vocab.json").write_text("garbage")
+    argv = ["--input", str(corpus), "--out_dir", str(out)]
+    with pytest.raises(UserError, match=re.escape(f"{out / 'vocab.json'} was not written by prepare.py — delete it, "
+                                                  f"then run `python prepare.py --input YOUR_TEXT_FILE --out_dir ")):
+        prepare.main(argv)
+    assert (out / "vocab.json").read_text() == "garbage"
+    (out / "vocab.json").unlink()
+    assert prepare.main(argv) == 0 and data.load_data(out)[0]["format"] == data.VOCAB_FORMAT
+
+
 def test_prepared_data_cut_short_is_made_whole_again(server, tmp_path, monkeypatch, capsys):
     """load_data says "run prepare.py again" for damaged bins: that run must not take the
     folder as prepared and do nothing."""

@@ -3,6 +3,7 @@ and the random states a resume restores."""
 
 import errno
 import random
+import re
 import shutil
 import tempfile
 
@@ -85,11 +86,15 @@ def test_too_many_nan_steps_stop_and_name_the_last_good_checkpoint(data_dir, tmp
     out = tmp_path / "o"
     argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--max_nan_skips", "2"]
     with pytest.raises(UserError, match=r"the loss was nan or inf for 3 steps in a row, up to iteration 8; "
-                                        r"the last good checkpoint is .*latest.pt \(iteration 8\) — resume"):
+                                        r"the last good checkpoint is .*latest.pt \(iteration 8\) — resume") as e:
         train.main(argv)
     # saved at 8 between the skipped steps 6, 7 and 8: with the weights of step 5, untouched by the nans
     ckpt = checkpoint.load_checkpoint(out / "latest.pt", "")
     assert ckpt["iter"] == 8 and all(torch.isfinite(w).all() for w in ckpt["model"].values())
+    suggested = re.search(r"e\.g\. (--lr \S+ --min_lr \S+)", str(e.value))[1]
+    assert suggested == "--lr 0.004 --min_lr 0.0004"  # half the preset's
+    monkeypatch.undo()  # the nans gone: what the message says to do works
+    assert train.main(argv + ["--resume", "--max_iters", "12"] + suggested.split()) == 0
 
 
 def test_a_nan_evaluation_is_never_saved(data_dir, tmp_path, monkeypatch):
@@ -194,7 +199,8 @@ def test_resume_notes_changed_training_settings(data_dir, tmp_path, capsys):
     argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
     assert train.main(argv) == 0
     capsys.readouterr()
-    assert train.main(argv + ["--resume", "--max_iters", "14", "--lr", "5e-4", "--dropout", "0.1"]) == 0
+    lower = ["--lr", "5e-4", "--min_lr", "5e-5"]
+    assert train.main(argv + ["--resume", "--max_iters", "14", "--dropout", "0.1"] + lower) == 0
     printed = capsys.readouterr().out
     assert "note: --max_iters changes from 12 (the checkpoint's) to 14" in printed
     assert "note: --lr changes from 0.008 (the checkpoint's) to 0.0005" in printed

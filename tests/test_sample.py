@@ -128,8 +128,10 @@ def test_generating_three_windows(run_dir, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--prompt", "JULIET: ¿qué?"], r"'¿' \(U\+00BF INVERTED QUESTION MARK\) 'é' \(U\+00E9 LATIN SMALL LETTER E "
                                      r"WITH ACUTE\)"),
-    (["--temperature", "-0.5"], "--temperature -0.5 must be 0 or more"),
-    (["--temperature", "nan"], "--temperature nan must be 0 or more"),
+    (["--temperature", "-0.5"], "--temperature -0.5 must be 0 \\(greedy\\) or from 1e-4 to 1e4"),
+    (["--temperature", "nan"], "--temperature nan must be 0 \\(greedy\\) or from 1e-4 to 1e4"),
+    (["--temperature", "1e-45"], "--temperature 1e-45 must be 0 \\(greedy\\) or from 1e-4 to 1e4"),  # would overflow
+    (["--seed", "99999999999999999999"], "does not fit in 64 bits"),
     (["--top_k", "0"], "--top_k 0 must be at least 1"),
     (["--top_p", "0"], "--top_p 0.0 must be above 0 and at most 1"),
     (["--top_p", "1.5"], "--top_p 1.5 must be above 0 and at most 1"),

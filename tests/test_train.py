@@ -500,6 +500,16 @@ def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
     assert train.lr_at(50, higher, extended_at) == pytest.approx(2 * at_50)
 
 
+@pytest.mark.parametrize("decay", list(config.DECAYS))
+def test_an_extension_from_inside_the_old_warmup_starts_the_decay_at_its_top(decay):
+    """Saved at 60 in a 100-step warmup, resumed with --warmup_iters 10 and a longer run: the old
+    decay had not begun, so the new one starts at lr, never above it."""
+    before = config.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=100, max_iters=200, decay=decay)
+    assert train.decay_left(60, before) == 1.0
+    after = dataclasses.replace(before, warmup_iters=10, max_iters=300)
+    assert train.lr_at(60, after, (60, train.decay_left(60, before))) == pytest.approx(1e-3)
+
+
 def test_the_same_command_with_resume_accepts_its_preset(data_dir, tmp_path, capsys):
     """The preset is checked against the run, not applied over it: cpu-speedrun's 250 steps do not
     replace the run's own --max_iters, nor its lr the one a resume changed."""
