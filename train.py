@@ -32,14 +32,14 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from config import DECAYS, TrainConfig
+from config import DECAYS
 from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finish, nan_error, open_log,
                                    print_settings, read_steps, tokens_per_iter)
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
 from machinery.ddp import all_reduce_on_device, init_distributed, share_batch, wrap_ddp
 from machinery.optim import configure_groups, make_optimizer, set_lr, step_unless
-from machinery.settings import load_settings, parse_train_args, precision
+from machinery.settings import load_settings, parse_train_args, precision, split_config
 from model import build_model
 
 
@@ -68,8 +68,8 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 
 
 def lr_at(it, cfg, extended_at=None):
-    """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) to cfg.min_lr
-    at the last step."""
+    """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) that reaches
+    cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -194,7 +194,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     if ckpt is not None:
         for note in restore_checkpoint(run, ckpt):
             run.say(note)
-        extend_schedule(run, TrainConfig(**ckpt["train_config"]))
+        extend_schedule(run, split_config(ckpt["train_config"])[0])
         configure_groups(run.optimizer, cfg)  # these flags may have changed
     if dist.is_initialized():  # averages the gradients over the processes during backward
         wrap_ddp(run)

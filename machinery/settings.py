@@ -56,6 +56,9 @@ def split_config(values):
     return pick(TrainConfig), pick(GPTConfig)
 
 
+EVALUATION = ("batch_size", "eval_iters", "seed")  # what picks the windows an evaluation scores
+
+
 def build_config(preset, resume, overrides):
     """Layer the config: dataclass defaults < preset (or the checkpoint's) < command line.
     -> (all fields, the checkpoint to resume or None, lines that say where they came from)"""
@@ -89,8 +92,9 @@ def build_config(preset, resume, overrides):
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
                                                                                      if preset else "")
         # training settings may change: the optimizer keeps its state, the schedule follows the new values
-        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" for k, v in overrides.items()
-                 if k in values and values[k] != v]
+        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" + (
+                 "; evaluations now score other windows than the run's best val loss did" if k in EVALUATION else "")
+                 for k, v in overrides.items() if k in values and values[k] != v]
     else:
         preset = preset or default_preset(overrides.get("device", "auto"))
         values = dict(PRESETS[preset])

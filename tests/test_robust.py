@@ -200,12 +200,26 @@ def test_resume_notes_changed_training_settings(data_dir, tmp_path, capsys):
     assert train.main(argv) == 0
     capsys.readouterr()
     lower = ["--lr", "5e-4", "--min_lr", "5e-5"]
-    assert train.main(argv + ["--resume", "--max_iters", "14", "--dropout", "0.1"] + lower) == 0
+    assert train.main(argv + ["--resume", "--max_iters", "14", "--dropout", "0.1", "--eval_iters", "3"] + lower) == 0
     printed = capsys.readouterr().out
-    assert "note: --max_iters changes from 12 (the checkpoint's) to 14" in printed
+    assert "note: --max_iters changes from 12 (the checkpoint's) to 14\n" in printed
+    assert ("note: --eval_iters changes from 2 (the checkpoint's) to 3; evaluations now score other windows than "
+            "the run's best val loss did") in printed
     assert "note: --lr changes from 0.008 (the checkpoint's) to 0.0005" in printed
     assert "note: --dropout changes from 0.0 (the checkpoint's) to 0.1" in printed
     assert "note: --n_layer" not in printed  # given, but unchanged
+
+
+def test_a_training_setting_that_config_py_no_longer_has_does_not_stop_a_resume(data_dir, tmp_path):
+    """Training settings, unlike the model's, change nothing in the weights: one saved by an older
+    config.py is left out (and its max_iters still extends the schedule)."""
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    ckpt = torch.load(out / "latest.pt", weights_only=True)
+    ckpt["train_config"]["lr_schedule"] = "cosine"  # a setting since removed
+    checkpoint.save_checkpoint(out / "latest.pt", ckpt)
+    assert train.main(argv + ["--resume", "--max_iters", "16"]) == 0
 
 
 @pytest.mark.parametrize("flag, value", [("n_head", "4"), ("bias", "true"), ("block_size", "8"), ("model", "bigram"),
