@@ -42,8 +42,9 @@ class TrainConfig:
     log_interval: Annotated[int, "update the progress bar every this many steps"] = 10
 
 
-# --decay's choices: how far through the decay a step is (progress, 0 -> 1) -> the share of lr - min_lr
-# still left (1 -> 0); train.py's lr_at uses it. To try another shape, add it here and pass its name
+# --decay's choices: how far through the decay a step is (progress, 0 -> 1 over the steps after the warmup)
+# -> the share of lr - min_lr still left (1 -> 0); train.py's lr_at uses it. To try another shape, add it
+# here and pass its name
 DECAYS = {
     "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * progress)),  # nanoGPT's, every preset's
     "linear": lambda progress: 1.0 - progress,

@@ -3,6 +3,8 @@ character costs one position's worth of work instead of the whole context's.
 
 model.py's attention uses a cache through four things: append(layer, k, v), mask(T),
 positions(T) and length. The caller moves length on after each forward (engine.decode.forward).
+Slot s always holds position s: past block_size a cache starts again from a shorter context
+(engine.decode), it never rolls, so a position scheme may read a key's position off its slot.
 """
 
 import torch

@@ -24,14 +24,17 @@ def split_heads_weights(attn):
 
 def plugs(module):
     """exercise number -> plug(model): the learner's function in place of the repo's part."""
-    def no_cache(cache, rotary):
-        assert cache is None and rotary is None, "the exercises train with learned positions, and no KV cache"
+    def plain(inputs, named):
+        """What a block or its attention gets besides x (a KV cache, rotary angles, whatever a fork
+        adds) must all be None: the exercises train with learned positions and no KV cache."""
+        given = [v for v in (*inputs, *named.values()) if v is not None]
+        assert not given, "the exercises train with learned positions, and no KV cache"
 
     def head(model):  # 3: one head; c_attn's weight gives its key, query, value, and c_proj still follows
         for block in model.transformer.h:
             attn = block.attn
-            def forward(x, cache=None, rotary=None, attn=attn):
-                no_cache(cache, rotary)
+            def forward(x, *inputs, attn=attn, **named):
+                plain(inputs, named)
                 out, _ = module.attention_head(x, *split_heads_weights(attn))
                 return attn.resid_dropout(attn.c_proj(out))
             attn.forward = forward
@@ -39,8 +42,8 @@ def plugs(module):
     def multihead(model):  # 4
         for block in model.transformer.h:
             attn = block.attn
-            def forward(x, cache=None, rotary=None, attn=attn):
-                no_cache(cache, rotary)
+            def forward(x, *inputs, attn=attn, **named):
+                plain(inputs, named)
                 y = module.multi_head_attention(x, attn.c_attn.weight, attn.c_proj.weight, attn.n_head)
                 return attn.resid_dropout(y)
             attn.forward = forward
@@ -50,8 +53,8 @@ def plugs(module):
             def feed_forward(h, blk=blk):  # the learner's MLP, on the block's own weights
                 return blk.mlp.dropout(module.mlp(h, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight))
 
-            def forward(x, cache=None, rotary=None, blk=blk, feed_forward=feed_forward):
-                no_cache(cache, rotary)
+            def forward(x, *inputs, blk=blk, feed_forward=feed_forward, **named):
+                plain(inputs, named)
                 return module.block(x, blk.attn, feed_forward, blk.ln_1, blk.ln_2)
             blk.forward = forward
 

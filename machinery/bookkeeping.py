@@ -140,7 +140,7 @@ def describe(run):
     if mcfg.model == "bigram":
         run.say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {n:,} parameters")
     else:
-        learned = "" if mcfg.position == "rotary" else (  # rotary positions are angles, not weights
+        learned = "" if "wpe" not in run.raw_model.transformer else (  # rotary positions are angles, not weights
             f" ({count_params(run.raw_model, non_embedding=True) / 1e6:.2f}M without position embeddings)")
         run.say(f"model: {n / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layer{'s' * (mcfg.n_layer != 1)}, "
                 f"{mcfg.n_head} head{'s' * (mcfg.n_head != 1)}, "

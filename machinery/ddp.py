@@ -60,7 +60,7 @@ def wrap_ddp(run):
     backward; run.no_sync is then its "no gradient exchange yet" context, for gradient accumulation."""
     device = run.device
     run.model = DistributedDataParallel(run.raw_model, device_ids=[device.index] if device.type == "cuda" else None)
-    # no buffer broadcast before each forward: the only buffers are rotary's fixed tables, and it would
+    # no buffer broadcast before each forward: the buffers are fixed tables (rotary's angles), and it would
     # cost a collective per forward, one a process that skips an evaluation batch never joins. (Set here,
     # not as the constructor's flag, which torch 2.13 deprecates, while older torch lacks its successor.)
     run.model.broadcast_buffers = False

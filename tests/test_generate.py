@@ -178,12 +178,13 @@ def test_top_p_renormalises_what_it_keeps():
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
-def test_cache_with_rotary_and_qk_norm(attention):
-    """Rotary positions continue from the cache's length: chunked cached logits equal one full forward,
-    and greedy generation with and without the cache agrees."""
+@pytest.mark.parametrize("position", model_module.POSITIONS)  # a scheme added to model.py is tested here at once
+def test_every_position_scheme_continues_from_the_cache(attention, position):
+    """Positions go on from the cache's length: chunked cached logits equal one full forward, and
+    greedy generation with and without the cache agrees (here with the levers QK-norm and ReLU² on)."""
     torch.manual_seed(0)
     cfg = GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16, attention=attention,
-                    position="rotary", qk_norm=True, activation="relu2")
+                    position=position, qk_norm=True, activation="relu2")
     model = GPT(cfg).eval()
     idx = torch.randint(11, (2, 16))
     full, _ = model(idx)
@@ -197,7 +198,7 @@ def test_cache_with_rotary_and_qk_norm(attention):
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
-@pytest.mark.parametrize("position", ["learned", "rotary"])
+@pytest.mark.parametrize("position", model_module.POSITIONS)
 @pytest.mark.parametrize("prompt_len, n", [(3, 13), (3, 50), (20, 10)], ids=["within", "past", "long-prompt"])
 def test_the_cuda_graph_step_gives_the_tokens_of_the_kv_cache(attention, position, prompt_len, n):
     """cuda_graph=True off a GPU runs the step it would record (GraphedStep: a StaticKVCache that

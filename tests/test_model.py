@@ -214,7 +214,9 @@ def test_rotary_scores_depend_only_on_distance():
 def test_positions_reach_the_attention():
     """With one character repeated, only the positions tell the inputs apart. Learned positions
     make the outputs differ along the window; rotary ones turn q and k both (one alone would not
-    do), so in the model itself a score depends only on the distance between query and key."""
+    do), so in the model itself a score depends only on the distance between query and key.
+    (A new scheme needs a check of its own: one that only biases the scores, as ALiBi, leaves a
+    repeated character's outputs all equal, since every value is the same.)"""
     repeated = torch.zeros(1, 12, dtype=torch.long)
     torch.manual_seed(0)
     logits, _ = GPT(tiny()).eval()(repeated)  # (1, 12, V)
