@@ -84,8 +84,11 @@ def bench_sample(args):
           f"({weights_mb:.1f} MB of float32 weights), block_size {cfg.block_size}")
     print(f"device: {device}, torch threads: {torch.get_num_threads()}, batch {B}, {n} new tokens, "
           f"median of {args.repeats}")
-    print(f"KV cache: 2 x {cfg.n_layer} layers x {B} x {cfg.block_size} x {cfg.n_embd} = "
-          f"{cache_mb:.1f} MB in float32")
+    if isinstance(model, GPT):
+        print(f"KV cache: 2 x {cfg.n_layer} layers x {B} x {cfg.block_size} x {cfg.n_embd} = "
+              f"{cache_mb:.1f} MB in float32")
+    else:  # (a table: the "KV cache" path only counts positions)
+        print("KV cache: none, a bigram has no attention")
     read_ms = weight_read_ms(model, device)
     print(f"reading every weight once: {read_ms:.2f} ms, so batch 1 cannot beat "
           f"~{1000 / read_ms:.0f} tokens/s here")

@@ -12,6 +12,7 @@ name, the PyTorch version and the date, so a command that is cut off still leave
 measured. docs/speed.md says what each job measures and what was measured.
 """
 
+import math
 import os
 import platform
 import re
@@ -257,6 +258,8 @@ def suite_plan(args, run_dir):
     """-> [(label, name, Job)] of the runs this suite command makes, in order. A job named more than
     once runs each time: its label is its name, then name-2, name-3..."""
     jobs = suite_jobs(run_dir, args.target)
+    if args.jobs == "":  # --jobs "$JOBS" with JOBS unset: not "no --jobs", which runs them all
+        raise UserError("--jobs is empty — name the jobs (--list shows them), or leave the flag out for all")
     names = args.jobs.split(",") if args.jobs else list(jobs)
     unknown = [n for n in names if n not in jobs]
     if unknown:
@@ -280,6 +283,9 @@ def run_suite(args):
             print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
         return 0
     suite_plan(args, out_dir)  # an unknown job is refused before anything is made
+    if args.time_limit is not None and not 0 < args.time_limit < math.inf:
+        raise UserError(f"--time_limit {args.time_limit:g} must be a number of seconds above 0 — e.g. 540, or "
+                        f"leave it out for each job's own limit")
     if args.input and not Path(args.input).is_file():
         raise UserError(f"--input {args.input}: no such file — give the path of a text file to prepare")
     device = pick_device(args.device)
@@ -295,23 +301,23 @@ def run_suite(args):
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
     header = (f"== suite in {run_dir}: machine {machine}; torch {torch.__version__}; python "
               f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M')}"
-              + (f"; time limit {args.time_limit:g} s" if args.time_limit else ""))
+              + (f"; time limit {args.time_limit:g} s" if args.time_limit is not None else ""))
     append(out_dir / "summary.txt", [header])
     print(header)
     start, failed, results = time.perf_counter(), 0, []
     for label, name, job in plan:
         limit = job.limit
-        if args.time_limit:
+        if args.time_limit is not None:
             limit = min(limit, args.time_limit - (time.perf_counter() - start))
         classic = run_dir / "classic" / "best.pt"  # the sample job times the model this command trained
         argv = job.cmd if label == "prepare" else job_argv(job.cmd, args, classic if classic.is_file() else None)
         argv = [a.replace("{job_dir}", str(run_dir / label)) for a in argv]
         if limit < 10:
             lines, head = [], f"== {label}: not started, the suite's --time_limit is spent"
-            failed += 1
+            brief, failed = head, failed + 1
         elif argv[0] == "bash" and anchor_missing(args):
             lines, head = [], f"== {label}: not started, {anchor_missing(args)}"
-            failed += 1
+            brief, failed = head, failed + 1
         else:
             print(f"== {label}: {shown(argv)}", flush=True)
             with cold_cache(job.env) as env:
@@ -320,10 +326,11 @@ def run_suite(args):
             cold = ", empty compile cache" if job.env == COLD_CACHE else ""
             head = f"== {label} ({status}{cold}): " + "".join(f"{k}={v} " for k, v in env.items()
                                                                if job.env != COLD_CACHE) + shown(argv)
+            brief = head.split(": ")[0]  # (its command line is printed above)
             failed += code != 0
             results.append((name, lines))
         append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
-        print(*(f"   {line}" for line in [head.split(": ")[0]] + lines), sep="\n", flush=True)
+        print(*(f"   {line}" for line in [brief] + lines), sep="\n", flush=True)
     if medians := spread_lines(results):
         append(out_dir / "summary.txt", medians)
         print(*medians, sep="\n")

@@ -13,7 +13,7 @@ import importlib
 import sys
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
-from machinery.data import DEFAULT_DATA_DIR
+from machinery.data import DEFAULT_DATA_DIR, load_data
 
 
 def exercises_asked(number):
@@ -28,10 +28,7 @@ def exercises_asked(number):
 def check(number):
     """Print a table of results -> 0 if every exercise asked for passed, else 1."""
     from exercises.check import run
-    results = []
-    for exercise in exercises_asked(number):
-        module = importlib.import_module(f"exercises.{exercise.module}")
-        results.append((exercise, run(exercise, module)))
+    results = [(exercise, run(exercise)) for exercise in exercises_asked(number)]
     print(f"{'':>3}  {'exercise':<32}  result")
     for exercise, result in results:
         status = result.status if result.status != "not started" else f"not started (exercises/{exercise.module}.py)"
@@ -45,16 +42,18 @@ def check(number):
 
 def train(number, data_dir):
     from exercises.check import run
-    from exercises.plug import train_both
+    from exercises.plug import check_trainable, train_both
     exercise = exercises_asked(number)[0]
-    module = importlib.import_module(f"exercises.{exercise.module}")
-    result = run(exercise, module)
+    check_trainable(number)
+    result = run(exercise)
     if result.status != "passed":
         raise UserError(f"exercise {number} is {result.status} — make it pass first: "
                         f"python -m exercises check {number}")
+    module = importlib.import_module(f"exercises.{exercise.module}")  # (loaded by the check)
+    data = load_data(data_dir)  # refused here, before a line is printed
     print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's "
           f"{exercise.title} and with yours (3 blocks, 32 wide, block 8, 2000 steps, on the CPU)")
-    rows = train_both(number, module, data_dir)
+    rows = train_both(number, module, data)
     for who, val, seconds, text in rows:
         print(f"{who:>10}: val loss {val:.4f}, {seconds:.1f} s of training; it writes: {text!r}")
     print(f"difference: {rows[1][1] - rows[0][1]:+.4f} (float rounding is about 1e-4 or less: a larger gap "

@@ -7,6 +7,8 @@ with the same names, as the tests give it) and returns nothing when all is well;
 Failure(what went wrong, hint) otherwise. NotImplementedError means "not started".
 """
 
+import importlib
+import inspect
 import math
 import traceback
 from typing import NamedTuple
@@ -57,6 +59,28 @@ def matches(got, expected):
     return first_mismatch(got, expected) is None
 
 
+def call(fn, *args, **kwargs):
+    """fn(*args, **kwargs), on copies of the tensors given. -> its result. A learner's function that
+    changed an input in place fails here, by name: the caller's tensor would change under it."""
+    copies = [a.clone() if torch.is_tensor(a) else a for a in args]
+    result = fn(*copies, **kwargs)
+    names = list(inspect.signature(fn).parameters)
+    for name, given, copy in zip(names, args, copies):
+        if torch.is_tensor(given) and not torch.equal(given, copy):
+            raise Failure(f"{fn.__name__} changed its input {name} in place", f"work on a new tensor: `{name} = "
+                          f"{name} - ...` makes one, where `{name} -= ...` (or a method ending in _) writes into "
+                          f"the caller's")
+    return result
+
+
+def expect_shape(got, shape, what, hint=""):
+    """got must be a tensor of this shape (before a check that would index it)."""
+    if not torch.is_tensor(got):
+        raise Failure(f"{what}: expected a tensor, got {type(got).__name__}", hint or "return the tensor")
+    if tuple(got.shape) != shape:
+        raise Failure(f"{what}: expected shape {shape}, got {tuple(got.shape)}", hint)
+
+
 def seeded(seed=0):
     return torch.Generator().manual_seed(seed)
 
@@ -72,30 +96,34 @@ def bigram_counts(ids, vocab_size, smoothing):
 
 
 def check_bigram(m):
-    ids = torch.randint(5, (400,), generator=seeded())
-    got = m.bigram_probs(ids, 5, smoothing=1.0)
-    counts = bigram_counts(ids, 5, 1.0)
+    ids = torch.randint(5, (400,), generator=seeded())  # ids 0 .. 4 of a vocabulary of 6: the last never seen
+    got = call(m.bigram_probs, ids, 6, smoothing=1.0)
+    counts = bigram_counts(ids, 6, 1.0)
     if matches(got, counts / counts.sum(dim=0, keepdim=True)):
         raise Failure("the columns sum to 1, not the rows", "normalise each row: divide by counts.sum(dim=1, "
                       "keepdim=True), so that row i is the distribution of what follows i")
-    bare = bigram_counts(ids, 5, 0.0)
-    if matches(got, bare / bare.sum(dim=1, keepdim=True)):
+    expect_shape(got, (6, 6), "probs (V, V) for vocab_size 6", "one row and one column per character of the "
+                 "vocabulary, seen in ids or not: torch.zeros(vocab_size, vocab_size)")
+    bare = bigram_counts(ids, 6, 0.0)
+    if matches(got[:5], (bare / bare.sum(dim=1, keepdim=True))[:5]):  # (row 5 has no counts at all)
         raise Failure("no smoothing was added", "add `smoothing` to every count before dividing")
-    if torch.is_tensor(got) and got.shape == (5, 5):
-        expect(got.sum(dim=1), torch.ones(5), "the sum of each row",
-               "each row is a distribution: divide the counts of row i by their sum")
+    expect(got.sum(dim=1), torch.ones(6), "the sum of each row",
+           "each row is a distribution: divide the counts of row i by their sum")
     expect(got, counts / counts.sum(dim=1, keepdim=True), "probs (V, V)", "row i, column j: (the count of i "
            "followed by j, plus smoothing), divided by its row's sum")
+    half = bigram_counts(ids, 6, 0.5)
+    expect(call(m.bigram_probs, ids, 6, smoothing=0.5), half / half.sum(dim=1, keepdim=True),
+           "probs (V, V) with smoothing 0.5", "add the `smoothing` given, not a fixed 1")
 
 
 def check_averaging(m):
     x = torch.randn(2, 6, 3, generator=seeded())
     expected = torch.stack([x[:, :t + 1].mean(dim=1) for t in range(6)], dim=1)  # (B, T, C), the slow way
-    got = m.causal_average(x)
+    got = call(m.causal_average, x)
     if torch.is_tensor(got) and got.shape == x.shape:
         later = x.clone()
         later[:, 3:] += 10.0  # change positions 3.. : outputs 0..2 must not move
-        if not matches(m.causal_average(later)[:, :3], got[:, :3]):
+        if not matches(call(m.causal_average, later)[:, :3], got[:, :3]):
             raise Failure("an earlier position's output changed when a later input did",
                           "no causal mask: the future leaks in; the weights must be lower-triangular (torch.tril)")
         if matches(got, torch.tril(torch.ones(6, 6)) @ x / 6):
@@ -139,7 +167,7 @@ def attention_hint(got, mistakes):
 
 
 def check_causal(fn, x, hint):
-    """fn(x) at positions < 4 must not change when x changes at positions >= 4."""
+    """fn(x) at positions < 4 must not change when x changes at positions >= 4 (fn's output: the shape checked)."""
     later = x.clone()
     later[:, 4:] += 3.0
     if not matches(fn(later)[:, :4], fn(x)[:, :4]):
@@ -149,28 +177,33 @@ def check_causal(fn, x, hint):
 def check_head(m):
     x = torch.randn(2, 7, 8, generator=seeded())
     key, query, value = (torch.randn(8, 4, generator=seeded(i)) for i in (1, 2, 3))
-    got = m.attention_head(x, key, query, value)
+    got = call(m.attention_head, x, key, query, value)
     if not (isinstance(got, tuple) and len(got) == 2):
         raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
     out, weights = got
+    expect_shape(out, (2, 7, 4), "out (B, T, hs)", "out = weights @ v: (B, T, T) @ (B, T, hs)")
+    expect_shape(weights, (2, 7, 7), "weights (B, T, T)", "one row per query, one column per key")
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
-    if torch.is_tensor(weights) and weights.shape == (2, 7, 7):
-        expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
-               "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
-    check_causal(lambda x: m.attention_head(x, key, query, value)[0], x, hint or ATTENTION_HINTS["mask"])
+    expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
+           "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
+    check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or ATTENTION_HINTS["mask"])
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v, weights = softmax of the masked, "
            "scaled scores q @ k^T / sqrt(hs)")
     expect(weights, expected_weights, "weights (B, T, T)", hint)
-    gradients_reach(lambda w: m.attention_head(x, *w)[0], [key, query, value], ["key", "query", "value"])
+    gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
 
 
 def gradients_reach(fn, weights, names):
     """Every weight must get a gradient from fn(weights).sum(): each one is used."""
     weights = [w.clone().requires_grad_() for w in weights]
-    fn(weights).pow(2).sum().backward()
+    out = fn(weights)
+    if not out.requires_grad:
+        raise Failure("the output carries no gradient back to the weights", "compute it with tensor operations "
+                      "only (no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach them")
+    out.pow(2).sum().backward()
     for w, name in zip(weights, names):
         if w.grad is None or (w.grad == 0).all(dim=-1).any():
             raise Failure(f"part of {name} gets no gradient", f"every part of {name} must be used (every head, "
@@ -196,16 +229,18 @@ def check_multihead(m):
     attn = CausalSelfAttention(config).eval()  # the repo's own, with its own weights
     x = torch.randn(2, 8, 16, generator=seeded())
     c_attn, c_proj = attn.c_attn.weight.detach(), attn.c_proj.weight.detach()
-    got = m.multi_head_attention(x, c_attn, c_proj, 4)
+    got = call(m.multi_head_attention, x, c_attn, c_proj, 4)
+    expect_shape(got, (2, 8, 16), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
+                 "then c_proj")
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **{name: False if name != "dim" else -2})
                 for name in ("mask", "dim", "scale")}
     hint = attention_hint(got, mistakes)
-    check_causal(lambda x: m.multi_head_attention(x, c_attn, c_proj, 4), x, hint or ATTENTION_HINTS["mask"])
+    check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or ATTENTION_HINTS["mask"])
     with torch.no_grad():
         expected = attn(x)  # model.py's CausalSelfAttention itself
     expect(got, expected, "out (B, T, C), against model.py's CausalSelfAttention", hint or
            "each head h reads channels h*hs .. (h+1)*hs of q, k and v; join the heads back in order")
-    gradients_reach(lambda w: m.multi_head_attention(x, w[0], w[1], 4), [c_attn, c_proj], ["c_attn", "c_proj"])
+    gradients_reach(lambda w: call(m.multi_head_attention, x, w[0], w[1], 4), [c_attn, c_proj], ["c_attn", "c_proj"])
 
 
 def check_block(m):
@@ -214,10 +249,12 @@ def check_block(m):
     blk = Block(config).eval()  # the repo's own
     x = torch.randn(2, 8, 16, generator=seeded())
     with torch.no_grad():
-        expect(m.mlp(x, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight), blk.mlp(x), "mlp (B, T, C), against "
+        for seed, ln in enumerate((blk.ln_1, blk.ln_2)):  # fresh gains are all 1: ln_1 and ln_2 would be alike
+            ln.weight.normal_(1.0, 0.5, generator=seeded(seed))
+        expect(call(m.mlp, x, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight), blk.mlp(x), "mlp (B, T, C), against "
                "model.py's MLP", "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T")
         attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
-        got = m.block(x, attention, feed_forward, blk.ln_1, blk.ln_2)
+        got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
         if torch.is_tensor(got) and got.shape == x.shape:
             post = blk.ln_1(x + attention(x))
             if matches(got, blk.ln_2(post + feed_forward(post))):
@@ -228,7 +265,8 @@ def check_block(m):
                 raise Failure("no residual connections", "add each part's result to x (x + f(ln(x))), "
                               "instead of replacing x with it")
         expect(got, blk(x), "block (B, T, C), against model.py's Block",
-               "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")
+               "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x)): ln_1 before attention, ln_2 "
+               "before the MLP")
 
 
 # ----------------------------------------------------------------------------
@@ -239,7 +277,7 @@ def check_cross_entropy(m):
     logits = torch.randn(2, 5, 7, generator=seeded())
     targets = torch.randint(7, (2, 5), generator=seeded(1))
     expected = F.cross_entropy(logits.view(-1, 7), targets.view(-1))
-    got = m.cross_entropy(logits, targets)
+    got = call(m.cross_entropy, logits, targets)
     if torch.is_tensor(got) and got.dim() == 0:
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
         if matches(got, summed):
@@ -251,7 +289,7 @@ def check_cross_entropy(m):
     expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
            "logits[target]")
     big = logits * 1000  # exp(1000) overflows float32: a stable version subtracts the row's max first
-    expect(m.cross_entropy(big, targets), F.cross_entropy(big.view(-1, 7), targets.view(-1)),
+    expect(call(m.cross_entropy, big, targets), F.cross_entropy(big.view(-1, 7), targets.view(-1)),
            "the loss of very large logits (x 1000)", "exp overflows: subtract each row's largest logit "
            "before exp (log-sum-exp), which changes nothing in the softmax")
 
@@ -260,7 +298,11 @@ def check_schedule(m):
     cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
     its = list(range(110))
     expected = torch.tensor([train.lr_at(it, cfg) for it in its])
-    got = torch.tensor([float(m.learning_rate(it, 10, 110, 1e-3, 1e-4)) for it in its])
+    values = [m.learning_rate(it, 10, 110, 1e-3, 1e-4) for it in its]
+    if not all(isinstance(v, (int, float)) or torch.is_tensor(v) and v.numel() == 1 for v in values):
+        kind = next(type(v).__name__ for v in values if not isinstance(v, (int, float, torch.Tensor)))
+        raise Failure(f"learning_rate returned a {kind}, not a number", "return the learning rate of step it")
+    got = torch.tensor([float(v) for v in values])
     for shift in (1, -1):
         shifted = torch.tensor([train.lr_at(max(0, it + shift), cfg) for it in its])
         if matches(got, shifted):
@@ -294,10 +336,14 @@ def top_p_counting_itself(logits, temperature, top_k, top_p):
 
 
 def check_sampling(m):
-    logits = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
-    for temperature, top_k, top_p in [(1.0, None, None), (0.5, None, None), (2.0, None, None), (0, None, None),
-                                      (1.0, 2, None), (1.0, None, 0.75), (0.7, 3, 0.6), (1.0, None, 0.3)]:
-        got = m.next_char_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p)
+    five = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
+    three = torch.tensor([[0.4, 0.35, 0.25]]).log()  # where the order matters (below)
+    cases = [(five, 1.0, None, None), (five, 0.5, None, None), (five, 2.0, None, None), (five, 0, None, None),
+             (five, 1.0, 2, None), (five, 1.0, None, 0.75), (five, 0.7, 3, 0.6), (five, 1.0, None, 0.3),
+             (three, 1.0, 2, 0.5),  # top-k, then top-p of what is left: [1, 0, 0]; top-p first: [0.53, 0.47, 0]
+             (three, 0.5, None, 0.45)]  # the temperature first, then the cut: [1, 0, 0]; the other way: two kept
+    for logits, temperature, top_k, top_p in cases:
+        got = call(m.next_char_probs, logits, temperature=temperature, top_k=top_k, top_p=top_p)
         expected = probs_reference(logits, temperature, top_k, top_p)
         case = f"temperature {temperature}, top_k {top_k}, top_p {top_p}"
         if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape:
@@ -383,14 +429,19 @@ class Result(NamedTuple):
     hint: str = ""
 
 
-def run(exercise, module):
-    """Check one exercise -> Result. An error in the learner's code is a failure, said in one line."""
+def run(exercise, module=None):
+    """Check one exercise -> Result. module: the learner's functions, by default their file, imported
+    here so that a file that does not load is a failure too. An error in the learner's code is a
+    failure, said in one line."""
     try:
-        exercise.check(module)
+        exercise.check(module or importlib.import_module(f"exercises.{exercise.module}"))
     except NotImplementedError:
         return Result("not started")
     except Failure as f:
         return Result("failed", f.what, f.hint)
+    except SyntaxError as e:  # (raised by the import, before any of the file's lines runs)
+        return Result("failed", f"it does not load: SyntaxError: {e.msg} (line {e.lineno} of "
+                                f"{exercise.module}.py)", "fix the line, or the one before it")
     except Exception as e:  # the learner's code raised: where, in their file, and what
         frame = next((f for f in reversed(traceback.extract_tb(e.__traceback__)) if "exercises/ex" in f.filename),
                      None)

@@ -12,7 +12,6 @@ import torch
 from config import TrainConfig
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
-from machinery.data import load_data
 from model import GPTConfig
 
 
@@ -74,13 +73,17 @@ def configs(number, vocab_size, steps=2000, eval_iters=200):
     return mcfg, cfg
 
 
-def train_both(number, module, data_dir, steps=2000, eval_iters=200):
-    """Train the repo's GPT and the same GPT with the learner's part, on the same batches and seed.
-    -> [(who, val loss, train seconds, sampled text)]"""
+def check_trainable(number):
     if number not in TRAINABLE:
         raise UserError(f"exercise {number} is not a model part — train with exercises "
                         f"{', '.join(map(str, TRAINABLE))} (attention, multi-head attention, the block)")
-    vocab, splits = load_data(data_dir)
+
+
+def train_both(number, module, data, steps=2000, eval_iters=200):
+    """Train the repo's GPT and the same GPT with the learner's part, on the same batches and seed.
+    data: (vocab, splits), from machinery.data.load_data. -> [(who, val loss, train seconds, sampled text)]"""
+    check_trainable(number)
+    vocab, splits = data
     mcfg, cfg = configs(number, vocab["vocab_size"], steps, eval_iters)
     device = torch.device("cpu")
     rows = []

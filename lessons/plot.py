@@ -80,7 +80,7 @@ def plot_loss(args, plt):
     ax.plot(iters, val, marker="o", markersize=3, label="val")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (nats per character)")
-    ax.set_title(f"{args.out_dir}: best val {min(val):.4f}")
+    ax.set_title(f"{args.out_dir}: best val {min(val):.4f}", parse_math=False)  # a path may hold $...$
     ax.grid(alpha=0.3)
     ax.legend()
     save_png(fig, args.save or Path(args.out_dir) / "loss.png")

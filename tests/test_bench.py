@@ -173,11 +173,12 @@ def test_a_job_named_twice_runs_twice_each_with_its_own_log_and_folder(tmp_path)
         "== speedrun, process to the target: median 31.00 s over 3 run(s) (30.00, 34.00, 31.00)"]
 
 
-def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path):
+def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path, capsys):
     argv = ["--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(tmp_path),
             "--jobs", "classic-step", "--time_limit", "5"]  # under the 10 s a job needs at least
     assert suite.main(argv) == 1
-    assert "== classic-step: not started, the suite's --time_limit is spent" in (tmp_path / "summary.txt").read_text()
+    why = "== classic-step: not started, the suite's --time_limit is spent"
+    assert why in (tmp_path / "summary.txt").read_text() and why in capsys.readouterr().out  # said where seen
 
 
 @pytest.mark.parametrize("name, peak", [("NVIDIA H100 80GB HBM3", 989), ("NVIDIA H100 PCIe", 756),
@@ -194,6 +195,13 @@ def test_mfu_uses_the_peak_of_the_exact_gpu(name, peak):
 def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):
     with pytest.raises(UserError, match="unknown job 'speed' — choose from cuda-tests, classic-step"):
         suite.main(["--jobs", "classic-step,speed", "--list"])
+    with pytest.raises(UserError, match="--jobs is empty — name the jobs"):  # not: run them all
+        suite.main(["--jobs", "", "--list"])
+    for limit in ("0", "-1", "nan"):  # not: no limit, or every job refused
+        with pytest.raises(UserError, match=f"--time_limit {limit} must be a number of seconds above 0"):
+            suite.main(["--device", "cpu", "--jobs", "classic-step", "--time_limit", limit,
+                        "--out_dir", str(tmp_path / "never")])
+    assert not (tmp_path / "never").exists()
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="cannot write in .*file/bench .* — choose another --out_dir"):
         suite.main(["--device", "cpu", "--out_dir", str(tmp_path / "file" / "bench")])

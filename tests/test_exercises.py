@@ -3,6 +3,7 @@ passes and trains to the repo's own loss; each named mistake fails with the hint
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from exercise_answers import ANSWERS
 from exercises.check import EXERCISES, head_reference, run
 from exercises.plug import train_both
+from machinery.data import load_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,15 +43,15 @@ def test_the_repos_own_code_passes(exercise):
 def test_training_with_the_repos_own_part_gives_the_repos_own_loss(number, data_dir):
     """The same batches, seed and weights: the plugged-in answer trains to the repo's val loss, to
     float rounding (a few steps here; `python -m exercises train N` runs 2000)."""
-    (_, repo, _, _), (_, yours, _, text) = train_both(number, ANSWERS, data_dir, steps=30, eval_iters=4)
+    (_, repo, _, _), (_, yours, _, text) = train_both(number, ANSWERS, load_data(data_dir), steps=30, eval_iters=4)
     assert abs(yours - repo) < 1e-4 and math.isfinite(repo) and repo < 4.0 and text
 
 
 def test_training_with_a_wrong_part_gives_another_loss(data_dir):
     def unscaled(x, c_attn, c_proj, n_head):  # a wrong answer that still trains
         return ANSWERS.multi_head_attention(x * 2.0, c_attn, c_proj, n_head)
-    (_, repo, _, _), (_, yours, _, _) = train_both(4, answered(multi_head_attention=unscaled), data_dir, steps=30,
-                                                   eval_iters=4)
+    (_, repo, _, _), (_, yours, _, _) = train_both(4, answered(multi_head_attention=unscaled), load_data(data_dir),
+                                                   steps=30, eval_iters=4)
     assert abs(yours - repo) > 1e-3
 
 
@@ -116,7 +118,7 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
     naive = failed(6, cross_entropy=naive)
     assert "very large logits" in naive.what and "log-sum-exp" in naive.hint
     shape = failed(1, bigram_probs=lambda ids, vocab_size, smoothing=1.0: torch.ones(vocab_size))
-    assert "expected shape (5, 5), got (5,)" in shape.what
+    assert "expected shape (6, 6), got (6,)" in shape.what
     raised = failed(10, transition_probs=lambda model: model.nope)
     assert raised.what.startswith("it raised AttributeError")
 
@@ -124,13 +126,13 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
 def test_train_refuses_what_it_cannot_train(capsys):
     from exercises.__main__ import main
     from machinery.cli import UserError
-    with pytest.raises(UserError, match="exercise 7 is not started — make it pass first"):
-        main(["train", "7"])
+    with pytest.raises(UserError, match="exercise 3 is not started — make it pass first"):
+        main(["train", "3"])
     with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
         main(["check", "11"])
-    from exercises.plug import train_both as both
     with pytest.raises(UserError, match="exercise 7 is not a model part"):
-        both(7, ANSWERS, "nowhere")
+        main(["train", "7", "--data_dir", "nowhere"])
+    assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
 def test_the_mistakes_a_learner_met_are_named_too():
@@ -157,3 +159,66 @@ def test_the_mistakes_a_learner_met_are_named_too():
             return torch.cat((self.k[layer], k), dim=2), torch.cat((self.v[layer], v), dim=2)
     result = failed(9, KVCache=Forgetting)
     assert "second call" in result.what and "append keeps what it is given" in result.hint
+
+
+def test_mistakes_a_bug_hunt_found_fail_too():
+    """Each passed the checker once: the two LayerNorms mixed up, top-k and top-p (or the temperature
+    and the cuts) in the other order, a smoothing of 1 always, the vocabulary read off the ids."""
+    for wrong_norms in (lambda ln_1, ln_2: (ln_1, ln_1), lambda ln_1, ln_2: (ln_2, ln_1)):
+        def mixed_up(x, attention, feed_forward, ln_1, ln_2, wrong_norms=wrong_norms):
+            return ANSWERS.block(x, attention, feed_forward, *wrong_norms(ln_1, ln_2))
+        assert "ln_1 before attention" in failed(5, block=mixed_up).hint
+
+    def top_p_first(logits, temperature=1.0, top_k=None, top_p=None):
+        kept = ANSWERS.next_char_probs(logits, temperature, None, top_p)
+        return ANSWERS.next_char_probs(kept.log(), 1.0, top_k)
+    def temperature_last(logits, temperature=1.0, top_k=None, top_p=None):
+        if temperature == 0:
+            return ANSWERS.next_char_probs(logits, 0)
+        return ANSWERS.next_char_probs(ANSWERS.next_char_probs(logits, 1.0, top_k, top_p).log(), temperature)
+    for wrong in (top_p_first, temperature_last):
+        assert failed(8, next_char_probs=wrong).what.startswith("probs, temperature")
+
+    always_one = lambda ids, vocab_size, smoothing=1.0: ANSWERS.bigram_probs(ids, vocab_size, 1.0)
+    assert "smoothing 0.5" in failed(1, bigram_probs=always_one).what
+    from_the_ids = lambda ids, vocab_size, smoothing=1.0: ANSWERS.bigram_probs(ids, int(ids.max()) + 1, smoothing)
+    assert "expected shape (6, 6), got (5, 5)" in failed(1, bigram_probs=from_the_ids).what
+
+
+def test_an_input_changed_in_place_is_named_not_blamed_on_the_reference():
+    def shifted_in_place(logits, targets):
+        logits -= logits.max(dim=-1, keepdim=True).values  # the caller's logits change
+        return ANSWERS.cross_entropy(logits, targets)
+    result = failed(6, cross_entropy=shifted_in_place)
+    assert result.what == "shifted_in_place changed its input logits in place" and "logits -= ..." in result.hint
+
+    def divided_in_place(logits, temperature=1.0, top_k=None, top_p=None):
+        if temperature:
+            logits /= temperature
+        return ANSWERS.next_char_probs(logits, 1.0 if temperature else 0, top_k, top_p)
+    assert failed(8, next_char_probs=divided_in_place).what == "divided_in_place changed its input logits in place"
+
+
+def test_a_wrong_kind_of_output_is_said_before_causality_is_tested():
+    head = failed(3, attention_head=lambda x, key, query, value: (None, None))
+    assert head.what == "out (B, T, hs): expected a tensor, got NoneType"
+    def heads_not_joined(x, c_attn, c_proj, n_head):
+        return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).view(2, 8, n_head, -1).transpose(1, 2)
+    not_joined = failed(4, multi_head_attention=heads_not_joined)
+    assert not_joined.what == "out (B, T, C): expected shape (2, 8, 16), got (2, 4, 8, 4)"
+    def detached(x, c_attn, c_proj, n_head):
+        return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).detach()
+    assert failed(4, multi_head_attention=detached).what == "the output carries no gradient back to the weights"
+    assert failed(7, learning_rate=lambda *args: None).what == "learning_rate returned a NoneType, not a number"
+
+
+def test_a_file_that_does_not_load_is_a_failed_row(tmp_path):
+    """A syntax error in the learner's file fails its exercise; the others are still checked."""
+    package = tmp_path / "exercises"
+    shutil.copytree(ROOT / "exercises", package, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "ex02_averaging.py").write_text("def causal_average(x)\n    return x\n")
+    p = subprocess.run([sys.executable, "-m", "exercises", "check"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+    assert "Traceback" not in p.stderr + p.stdout and p.returncode == 1
+    assert "failed: it does not load: SyntaxError: expected ':' (line 1 of ex02_averaging.py)" in p.stdout
+    assert p.stdout.count("not started (exercises/ex") == 9

@@ -26,9 +26,10 @@ def test_each_plot_writes_a_png(run_dir, tmp_path, command, capsys):
     assert f"wrote {png}" in capsys.readouterr().out
 
 
-def test_default_picture_goes_beside_the_run(run_dir, tmp_path):
+@pytest.mark.parametrize("name", ["run", r"$\frac$ run"])  # the title shows the path: not read as maths
+def test_default_picture_goes_beside_the_run(run_dir, tmp_path, name):
     pytest.importorskip("matplotlib")
-    run = tmp_path / "run"
+    run = tmp_path / name
     run.mkdir()
     (run / "log.csv").write_bytes((run_dir / "log.csv").read_bytes())
     assert plot.main(["loss", "--out_dir", str(run)]) == 0
