@@ -11,6 +11,7 @@ import importlib
 import inspect
 import math
 import traceback
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -273,11 +274,38 @@ def check_block(m):
 # 6-8: the loss, the schedule, sampling
 
 
+@contextmanager
+def forbidden(places, hint):
+    """While the learner's code runs, each of places ({shown as: (owner, name)}) raises Failure:
+    what the exercise asks them to write, they may not call."""
+    saved = [(owner, name, vars(owner).get(name)) for owner, name in places.values()]
+
+    def refusal(shown):
+        def refuse(*args, **kwargs):
+            raise Failure(f"it calls {shown}, which the exercise asks you to write yourself", hint)
+        return refuse
+    for shown, (owner, name) in places.items():
+        setattr(owner, name, refusal(shown))
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            if original is None:  # (inherited, as torch.Tensor's methods are)
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+
+LOSS_ITSELF = {"F.cross_entropy": (F, "cross_entropy"), "F.log_softmax": (F, "log_softmax"),
+               "torch.log_softmax": (torch, "log_softmax"), ".log_softmax()": (torch.Tensor, "log_softmax")}
+
+
 def check_cross_entropy(m):
     logits = torch.randn(2, 5, 7, generator=seeded())
     targets = torch.randint(7, (2, 5), generator=seeded(1))
     expected = F.cross_entropy(logits.view(-1, 7), targets.view(-1))
-    got = call(m.cross_entropy, logits, targets)
+    with forbidden(LOSS_ITSELF, "logsumexp of each row (its max m + log(sum(exp(x - m)))), minus the target's logit"):
+        got = call(m.cross_entropy, logits, targets)
     if torch.is_tensor(got) and got.dim() == 0:
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
         if matches(got, summed):
@@ -369,6 +397,10 @@ def check_kv_cache(m):
         raise Failure("with 5 positions cached, positions(3) gave [0, 1, 2]", "a cache that forgets its "
                       "position: the new characters come after the cached ones, at length, length + 1, ...")
     expect(positions, torch.arange(5, 8), "positions(3) with 5 positions cached")
+    elsewhere = cache.positions(3, device=torch.device("meta"))  # (a device with no data: any machine has it)
+    if not (torch.is_tensor(elsewhere) and elsewhere.device.type == "meta"):
+        raise Failure("positions(3, device) made its tensor on another device than the one given", "make it "
+                      "there, torch.arange(..., device=device): on a GPU, positions on the CPU would not do")
     cache = m.KVCache(1)
     k1, v1, k2, v2 = (torch.randn(2, 3, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
     cache.append(0, k1, v1)

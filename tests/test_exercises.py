@@ -109,8 +109,7 @@ def test_a_cache_that_forgets_its_position_is_named():
 
 
 def test_other_mistakes_get_the_first_mismatch_and_a_hint():
-    result = failed(6, cross_entropy=lambda logits, targets: F.cross_entropy(logits.reshape(-1, logits.size(-1)),
-                                                                                 targets.reshape(-1)) * 2)
+    result = failed(6, cross_entropy=lambda logits, targets: ANSWERS.cross_entropy(logits, targets) * 2)
     assert result.what.startswith("the loss, against F.cross_entropy: at (): expected ") and result.hint
     def naive(logits, targets):  # right, until exp overflows
         probs = torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)
@@ -222,3 +221,21 @@ def test_a_file_that_does_not_load_is_a_failed_row(tmp_path):
     assert "Traceback" not in p.stderr + p.stdout and p.returncode == 1
     assert "failed: it does not load: SyntaxError: expected ':' (line 1 of ex02_averaging.py)" in p.stdout
     assert p.stdout.count("not started (exercises/ex") == 9
+
+
+def test_what_an_exercise_asks_you_to_write_you_may_not_call():
+    def with_the_library(logits, targets):
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+    assert failed(6, cross_entropy=with_the_library).what == ("it calls F.cross_entropy, which the exercise asks you "
+                                                              "to write yourself")
+    def with_log_softmax(logits, targets):
+        return -logits.log_softmax(dim=-1).gather(-1, targets[..., None]).mean()
+    assert failed(6, cross_entropy=with_log_softmax).what.startswith("it calls .log_softmax()")
+    assert torch.zeros(2).log_softmax(0).shape == (2,) and F.cross_entropy  # and both are back afterwards
+
+
+def test_a_cache_whose_positions_ignore_the_device_fails():
+    class OnTheCpuAlways(ANSWERS.KVCache):
+        def positions(self, T, device=None):
+            return torch.arange(self.length, self.length + T)
+    assert "another device than the one given" in failed(9, KVCache=OnTheCpuAlways).what
