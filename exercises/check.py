@@ -69,8 +69,8 @@ def call(fn, *args, **kwargs):
     for name, given, copy in zip(names, args, copies):
         if torch.is_tensor(given) and not torch.equal(given, copy):
             raise Failure(f"{fn.__name__} changed its input {name} in place", f"work on a new tensor: `{name} = "
-                          f"{name} - ...` makes one, where `{name} -= ...` (or a method ending in _) writes into "
-                          f"the caller's")
+                          f"{name} / ...` makes one, where `{name} /= ...` (or -=, or a method ending in _) writes "
+                          f"into the caller's")
     return result
 
 
@@ -363,6 +363,21 @@ def top_p_counting_itself(logits, temperature, top_k, top_p):
     return kept / kept.sum(dim=-1, keepdim=True)
 
 
+def top_p_first(logits, temperature, top_k, top_p):
+    logits = logits / temperature if temperature else logits
+    return probs_reference(keep_top_p(logits, top_p) if top_p is not None else logits, 1.0, top_k, None)
+
+
+def temperature_last(logits, temperature, top_k, top_p):
+    return probs_reference(probs_reference(logits, 1.0, top_k, top_p).log(), temperature, None, None)
+
+
+ORDER_HINTS = {  # a step out of order -> what it says
+    top_p_first: "top-p came before top-k: cut to the top_k first, renormalise, and take the nucleus of that",
+    temperature_last: "the temperature came after the cuts: divide the logits by it first, so that it changes "
+                      "which characters top-p keeps"}
+
+
 def check_sampling(m):
     five = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
     three = torch.tensor([[0.4, 0.35, 0.25]]).log()  # where the order matters (below)
@@ -381,6 +396,10 @@ def check_sampling(m):
                 raise Failure(f"{case}: the likeliest character got probability 0", "top-p that drops the "
                               "likeliest character: keep each character while the probabilities before it add up "
                               "to less than p, so the likeliest always stays, even when it alone is above p")
+        for order, hint in ORDER_HINTS.items():
+            wrong = order(logits, temperature, top_k, top_p)
+            if temperature and not matches(wrong, expected) and matches(got, wrong):
+                expect(got, expected, f"probs, {case}", hint)
         expect(got, expected, f"probs, {case}", "temperature divides the logits; top-k, then top-p, cut; the "
                "softmax of what is left sums to 1")
 

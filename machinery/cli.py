@@ -32,6 +32,9 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad flag raises UserError instead of printing usage and exiting."""
 
     def __init__(self, **kwargs):
+        run_as = getattr(sys.modules["__main__"], "__spec__", None)  # set by `python -m folder.name`
+        if run_as is not None and "prog" not in kwargs:  # (else argparse says "usage: __main__.py" or "speed.py")
+            kwargs["prog"] = f"python -m {run_as.name.removesuffix('.__main__')}"
         super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
         if sys.version_info < (3, 14):  # (3.14's argparse does this itself)
             # argparse took -1e-4 for a flag, so `--min_lr -1e-4` said "expected one argument"; read such

@@ -117,12 +117,14 @@ def test_a_file_to_write_must_have_its_kind_of_name(tmp_path):
 
 @pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.speed", "bench.speed train",
                                      "bench.suite", "lessons.babygpt", "lessons.buildup", "lessons.plot explore",
-                                     "lessons.inside"])
+                                     "lessons.inside", "exercises check"])
 def test_help(command, tmp_path):
-    """Every --help works, shows no "(default: None)" or "(default: False)" (of a flag that takes
-    no value), and says a flag's default once."""
+    """Every --help works, names the command as it was typed, shows no "(default: None)" or
+    "(default: False)" (of a flag that takes no value), and says a flag's default once."""
     p = run(*command.split(), "--help", cwd=tmp_path)
     assert p.returncode == 0 and "--" in p.stdout
+    typed = command if command.endswith(".py") else f"python -m {command}"
+    assert p.stdout.startswith(f"usage: {typed} ")
     shown = " ".join(p.stdout.split())  # argparse wraps lines
     assert "(default: None)" not in shown and not re.search(r"\(default[^)]*\) \(default", shown)
     assert "(default: False)" not in shown

@@ -175,8 +175,9 @@ def test_mistakes_a_bug_hunt_found_fail_too():
         if temperature == 0:
             return ANSWERS.next_char_probs(logits, 0)
         return ANSWERS.next_char_probs(ANSWERS.next_char_probs(logits, 1.0, top_k, top_p).log(), temperature)
-    for wrong in (top_p_first, temperature_last):
-        assert failed(8, next_char_probs=wrong).what.startswith("probs, temperature")
+    for wrong, named in ((top_p_first, "top-p came before top-k"), (temperature_last, "the temperature came after")):
+        result = failed(8, next_char_probs=wrong)
+        assert result.what.startswith("probs, temperature") and result.hint.startswith(named)
 
     always_one = lambda ids, vocab_size, smoothing=1.0: ANSWERS.bigram_probs(ids, vocab_size, 1.0)
     assert "smoothing 0.5" in failed(1, bigram_probs=always_one).what
@@ -189,7 +190,7 @@ def test_an_input_changed_in_place_is_named_not_blamed_on_the_reference():
         logits -= logits.max(dim=-1, keepdim=True).values  # the caller's logits change
         return ANSWERS.cross_entropy(logits, targets)
     result = failed(6, cross_entropy=shifted_in_place)
-    assert result.what == "shifted_in_place changed its input logits in place" and "logits -= ..." in result.hint
+    assert result.what == "shifted_in_place changed its input logits in place" and "logits /= ..." in result.hint
 
     def divided_in_place(logits, temperature=1.0, top_k=None, top_p=None):
         if temperature:
