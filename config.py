@@ -32,7 +32,8 @@ class TrainConfig:
     decay: Annotated[str, "the shape of the fall from lr to min_lr after warmup, a name in config.DECAYS"] = "cosine"
     weight_decay: Annotated[float, "weight decay (AdamW's and Muon's), applied to 2-D weights only"] = 0.1
     beta1: Annotated[float, "AdamW beta1"] = 0.9
-    beta2: Annotated[float, "AdamW beta2"] = 0.99
+    beta2: Annotated[float, "AdamW beta2 (nanoGPT's 0.99, not Adam's 0.999: the running variance of the "
+                            "gradients keeps up in a short run)"] = 0.99
     grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0
     optimizer: Annotated[str, "'adamw', or 'muon': Muon for the blocks' weight matrices, AdamW for the rest"] = "adamw"
     muon_lr: Annotated[float, "Muon's peak learning rate (it follows the same warmup and decay as lr)"] = 0.02
@@ -59,14 +60,14 @@ PRESETS = {
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=200),
     # under 3 minutes on 2 CPU cores: nanoGPT's CPU model shape with the levers that
     # measured best there (docs/speed.md): Muon, rotary positions, QK-norm, a high
-    # learning rate and batch 32 (a CPU does 32 windows more efficiently than 12)
+    # learning rate and batch 32 (a CPU does 32 windows more efficiently than nanoGPT's 12)
     "shakespeare-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,
         batch_size=32, grad_accum=1, max_iters=800, lr=8e-3, min_lr=8e-4, warmup_iters=50,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=50),
     # the video's GPT on a CPU: the shakespeare-cpu shape with none of the speed levers (learned positions,
-    # AdamW), as rung 11 of the ladder (lessons/buildup.py) trains it: val 1.8222 in 168 s on 2 CPU cores
+    # AdamW), rung 11 of the ladder's model and recipe (lessons/buildup.py): val 1.8222 in 168 s on 2 CPU cores
     "classic-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
@@ -81,7 +82,7 @@ PRESETS = {
     # the GPU speedrun: the classic model with the levers, 4 times the batch, 6 times the lr and
     # a tenth of the steps; it passes val 1.47 after a median of 11.5 s of training steps on one H100,
     # and 15 to 17 s on one H200 (41 to 42 s for the whole process with a warm compile cache; docs/speed.md).
-    # Its 50 evaluation batches of 256 windows are the very windows of the classic preset's 200 of 64
+    # Its 50 evaluation batches of 256 windows are the very windows of the shakespeare preset's 200 of 64
     "speedrun": dict(
         n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,

@@ -10,9 +10,9 @@ Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
 nh = n_head, hs = head size (C // nh), V = vocab_size, S = the keys' positions: T without a
 KV cache, the cached positions plus T with one.
 
-Read it top to bottom: the config, attention (written out, and fused: tests hold the two
-equal), the MLP, the block, the GPT with its loss and simple `generate`, and the Bigram, the
-baseline to beat. Fast generation (a KV cache, CUDA graphs) is in engine/.
+Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal),
+rotary positions and the MLP's nonlinearities, the MLP, the block, the GPT with its loss and simple
+`generate`, and the Bigram, the baseline to beat. Fast generation (a KV cache, CUDA graphs): engine/.
 """
 
 import math
@@ -38,7 +38,7 @@ class GPTConfig:
     model: Annotated[str, "'gpt' (the transformer) or 'bigram' (a lookup table: the baseline to beat)"] = "gpt"
     # levers for speed (docs/speed.md: time to a target loss); the classic recipe keeps them off
     position: Annotated[str, "how positions enter: 'learned' (a vector per position, GPT-2), 'rotary' "
-                        "(RoPE: q and k turned by an angle that grows with the position), ..."] = "learned"
+                        "(RoPE: q and k turned by an angle that grows with the position)"] = "learned"
     qk_norm: Annotated[bool, "RMS-normalise q and k per head before attention (steadier with high lr)"] = False
     activation: Annotated[str, "the MLP's nonlinearity, a name in model.ACTIVATIONS"] = "gelu"
     # the ideas lessons/buildup.py switches on one at a time, as in "Let's build GPT"; all on is the GPT
@@ -113,7 +113,8 @@ class CausalSelfAttention(nn.Module):
             y = self.manual_attention(q, k, v, mask)
         else:
             y = self.sdpa_attention(q, k, v, mask)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side again
+        # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C): heads side by side (view needs them so in memory)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))  # (B, T, C): back into the residual stream
 
     def manual_attention(self, q, k, v, mask=None):
@@ -123,6 +124,7 @@ class CausalSelfAttention(nn.Module):
         mask: which keys each query may see (a KV cache's), if not the causal triangle's.
         """
         T, S, hs = q.size(-2), k.size(-2), q.size(-1)
+        # / √hs: q·k adds up hs products, so its spread grows like √hs, and the softmax would go one-hot
         att = self.hook_scores(q @ k.transpose(-2, -1) / math.sqrt(hs))  # (B, nh, T, S): how much t attends to s
         mask = self.hook_mask(causal_mask(T, S, q.device) if mask is None else mask)  # (T, S), or a cache's (1, S)
         att = att.masked_fill(~mask, float("-inf"))  # no peeking at the future
@@ -255,8 +257,8 @@ class LanguageModel(nn.Module):
 
 
 def lm_loss(logits, targets):
-    """Mean cross-entropy of logits (B, T, V) against the next characters targets (B, T),
-    in float32 (under autocast the logits may be bf16 or fp16); None without targets."""
+    """Mean cross-entropy of logits (B, T, V) against the next characters targets (B, T), as B*T rows (one per
+    prediction, the form F.cross_entropy takes), in float32 (autocast's may be bf16); None without targets."""
     if targets is None:
         return None
     B, T, V = logits.shape
@@ -269,9 +271,10 @@ class GPT(LanguageModel):
 
     def __init__(self, config):
         super().__init__()
+        # a setting given in code (a flag's is refused earlier, with advice: machinery/settings.py)
         for name, known in (("position", POSITIONS), ("activation", ACTIVATIONS), ("attention", ("sdpa", "manual")),
                             ("init", ("gpt2", "pytorch"))):
-            assert getattr(config, name) in known, f"{name} must be one of {', '.join(known)}"  # (for code, not flags)
+            assert getattr(config, name) in known, f"{name} must be one of {', '.join(known)}"
         self.config = config
         parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding
         if config.position == "learned":

@@ -45,13 +45,13 @@ def build_vocab(text):
     """
     codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     vocab = np.unique(codepoints)  # sorted, like sorted(set(text))
-    dtype = np.uint16 if len(vocab) <= 2**16 else np.uint32
+    dtype = np.uint16 if len(vocab) <= 2**16 else np.uint32  # 2 bytes an id while every id fits in them
     ids = np.searchsorted(vocab, codepoints).astype(dtype)
     return [chr(c) for c in vocab], ids
 
 
 def encode(text, chars):
-    """Characters -> ids, naming any character the model has never seen."""
+    """A prompt's characters -> ids, naming any character the model has never seen."""
     stoi = {c: i for i, c in enumerate(chars)}
     unknown = sorted(set(text) - stoi.keys())
     if unknown:

@@ -22,7 +22,6 @@ then the run: setup() builds it and main() is the training loop. The bookkeeping
 
 import math
 import os
-import shlex
 import sys
 import time
 from contextlib import nullcontext
@@ -34,7 +33,7 @@ from tqdm import tqdm
 
 from config import DECAYS
 from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finish, nan_error, open_log,
-                                   print_settings, read_steps, tokens_per_iter)
+                                   print_settings, read_steps, save_on_ctrl_c, tokens_per_iter)
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
 from machinery.ddp import all_reduce_on_device, init_distributed, share_batch, wrap_ddp
@@ -54,6 +53,7 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
     generator and keeps its own row: together they use exactly the batches that one
     process would draw in turn, and every generator stays in the same state.
     """
+    # a window is block_size + 1 ids (x, and y one further); [rank]: this process's row of all of them
     starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)[rank]  # (B,)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T+1): indices of each window
     windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather
@@ -95,14 +95,14 @@ def uses_cuda_graphs(cfg):
 
 def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
                device=None, check_finite=True):
-    """One optimizer step over micro_steps micro-batches (cfg.grad_accum, shared out among
-    the DDP processes) -> (the mean loss of the micro-batches, whether the step was taken),
-    both as tensors on the device, so that the host need not wait for the device to get them.
+    """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches
+    (cfg.grad_accum, shared out among the DDP processes; their gradients add up); clip; step;
+    zero the gradients. -> (the mean loss, whether the step was taken), as tensors on the
+    device, so that the host need not wait for the device to get them.
 
-    A nan or inf loss (in any process) means the gradients are garbage: the step is
-    skipped, so the weights never see them. On a GPU the skip is decided on the device
-    (step_unless); check_finite=False, for `python -m bench.speed train --nan_check false`
-    only, measures what the check costs."""
+    The rest is safety: a nan or inf loss (in any process) means the gradients are garbage, so
+    the step is skipped and the weights never see them. scaler does nothing unless the dtype is
+    float16; check_finite=False is for `python -m bench.speed train --nan_check false` only."""
     set_lr(optimizer, lr)
     total = torch.zeros((), device=device)
     for micro in range(micro_steps):
@@ -118,20 +118,20 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
             scaler.scale(loss / micro_steps).backward()
         total = total + loss.detach()  # a new tensor: a CUDA graph's own output is overwritten next replay
     found_inf = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=device)
-    # any process's nan skips the step in all of them; the max, as fused AdamW skips only on exactly 1
+    # any process's nan skips the step in all of them: the max, since 1 (not a sum, 2) is what fused AdamW skips on
     found_inf = all_reduce_on_device(found_inf, dist.ReduceOp.MAX)
     if scaler.is_enabled() and found_inf.item():  # fp16: GradScaler's step waits for the device anyway
         optimizer.zero_grad(set_to_none=False)
         return total / micro_steps, found_inf == 0
-    if cfg.grad_clip > 0:
+    if cfg.grad_clip > 0:  # cap the gradient's length: one unlucky batch cannot throw the weights far
         scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
-        params = [p for group in optimizer.param_groups for p in group["params"]]
+        params = [p for group in optimizer.param_groups for p in group["params"]]  # the weights it updates
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
     if scaler.is_enabled():
         scaler.step(optimizer)  # skips the step if fp16 gradients overflowed
         scaler.update()
-    else:
-        step_unless(optimizer, found_inf)  # optimizer.step(), unless a loss was nan or inf (machinery/optim.py)
+    else:  # the update: optimizer.step(), unless a loss was nan or inf (machinery/optim.py: without waiting)
+        step_unless(optimizer, found_inf)
     optimizer.zero_grad(set_to_none=False)  # zeroed in place: see machinery/optim.py, keep_grads_outside_graphs
     return total / micro_steps, found_inf == 0
 
@@ -152,9 +152,10 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
         generator = torch.Generator().manual_seed(cfg.seed)
         # summed on the device, so the host waits once per split, not once per batch (MPS has no float64)
         total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
-        for first in range(0, cfg.eval_iters, world_size):  # one batch per process per round
+        for round_start in range(0, cfg.eval_iters, world_size):  # one batch per process per round
+            # drawn even when this process sits the round out, so that the generators stay in step
             x, y = get_batch(data, cfg.batch_size, block_size, generator, device, rank, world_size)
-            if first + rank < cfg.eval_iters:
+            if round_start + rank < cfg.eval_iters:
                 if uses_cuda_graphs(cfg):
                     torch.compiler.cudagraph_mark_step_begin()
                 with autocast:
@@ -249,11 +250,9 @@ def main(argv=None):
     t_start = time.perf_counter()
     preset, resume, trace, overrides = parse_train_args(argv, __doc__.split("\n\n")[0])
     run = setup(preset, resume, overrides, new_run=not (resume or trace), training=not trace)
-    if trace:  # a lesson (lessons/inside.py): one batch through the model, every shape printed
-        from lessons.inside import print_shapes
-        x, y = get_batch(run.splits["train"], run.cfg.batch_size, run.mcfg.block_size,
-                         torch.Generator().manual_seed(run.cfg.seed), run.device)
-        return print_shapes(run.raw_model, x, y)
+    if trace:  # a lesson (lessons/inside.py): one training batch through the model, every shape printed
+        from lessons.inside import print_run_shapes
+        return print_run_shapes(run, get_batch)
     cfg = run.cfg
     describe(run)
     open_log(run)
@@ -267,13 +266,8 @@ def main(argv=None):
     try:
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
             while run.iter < cfg.max_iters:
-                if stop.requested:  # Ctrl-C: save where we are, and say how to go on
-                    read_steps(run, pending)
-                    save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
-                    bar.close()
-                    print(f"stopped at iteration {run.iter}; saved {run.out_dir / 'latest.pt'} — continue with: "
-                          f"python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
-                    return 130
+                if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)
+                    return save_on_ctrl_c(run, pending, bar)  # -> 130
 
                 # one step: the learning rate of the schedule, then forward, backward and update
                 lr = lr_at(run.iter, cfg, run.extended_at)

@@ -124,6 +124,14 @@ def print_shapes(model, x, y):
     return 0
 
 
+def print_run_shapes(run, get_batch):
+    """train.py --trace_shapes: one training batch of the run's settings through the run's model,
+    every shape printed (get_batch is train.py's, handed in: train.py imports this module). -> 0"""
+    x, y = get_batch(run.splits["train"], run.cfg.batch_size, run.mcfg.block_size,
+                     torch.Generator().manual_seed(run.cfg.seed), run.device)
+    return print_shapes(run.raw_model, x, y)
+
+
 def main(argv=None):
     """Follow one batch through a small GPT, shape by shape. The sizes differ from each other on
     purpose, so each number in a shape names one axis; only S, the number of keys, equals T,

@@ -5,6 +5,7 @@ evaluation and the loop are train.py's own).
 """
 
 import math
+import shlex
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -16,7 +17,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import TrainConfig
-from machinery.checkpoint import log_rows, remove_stale_temp_files
+from machinery.checkpoint import log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint
 from machinery.cli import UserError, write_atomically
 from model import GPTConfig
 
@@ -62,6 +63,17 @@ class StopOnCtrlC:
     def __exit__(self, *exc):
         if self.enabled:
             signal.signal(signal.SIGINT, self.previous)
+
+
+def save_on_ctrl_c(run, pending, bar):
+    """The training loop's answer to a Ctrl-C: the steps still on the device read, latest.pt saved,
+    and the command that goes on printed. -> 130, the exit status of a program stopped by Ctrl-C"""
+    read_steps(run, pending)
+    save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
+    bar.close()
+    print(f"stopped at iteration {run.iter}; saved {run.out_dir / 'latest.pt'} — continue with: "
+          f"python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
+    return 130
 
 
 @dataclass
