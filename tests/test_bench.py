@@ -46,6 +46,17 @@ def test_flops_per_token_counts_weights_and_attention():
     assert round(speed.flops_per_token(model) / 1e6) == 71
 
 
+def test_sample_benchmark_of_a_bigram_reports_no_cache(data_dir, tmp_path, capsys):
+    """A table has no attention: no KV cache to size (it once printed the default GPT's)."""
+    out = tmp_path / "bigram"
+    assert train.main(TINY + ["--model", "bigram", "--lr", "0.03", "--min_lr", "0.003", "--data_dir", str(data_dir),
+                              "--out_dir", str(out)]) == 0
+    capsys.readouterr()
+    assert speed.main(["sample", "--checkpoint", str(out), "--max_new_tokens", "5", "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "KV cache: none, a bigram has no attention" in printed and "layers x" not in printed
+
+
 def test_bad_benchmark_flags():
     with pytest.raises(UserError, match="--steps 0 must be at least 1"):
         speed.main(["train", "--steps", "0"])
