@@ -38,12 +38,19 @@ class Exercise(NamedTuple):
     check: object  # check(module) -> None, or raises Failure
 
 
-def first_mismatch(got, expected, atol=1e-5, rtol=1e-4):
-    """None if got matches expected; else where, and how: the shape, or the first element that differs."""
+def shape_mismatch(got, shape):
+    """None if got is a tensor of this shape; else what it is instead."""
     if not torch.is_tensor(got):
         return f"expected a tensor, got {type(got).__name__}"
-    if tuple(got.shape) != tuple(expected.shape):
-        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    if tuple(got.shape) != tuple(shape):
+        return f"expected shape {tuple(shape)}, got {tuple(got.shape)}"
+    return None
+
+
+def first_mismatch(got, expected, atol=1e-5, rtol=1e-4):
+    """None if got matches expected; else where, and how: the shape, or the first element that differs."""
+    if message := shape_mismatch(got, expected.shape):
+        return message
     bad = ~torch.isclose(got.detach().double(), expected.detach().double(), atol=atol, rtol=rtol)  # nan counts as bad
     if not bad.any():
         return None
@@ -76,10 +83,8 @@ def call(fn, *args, **kwargs):
 
 def expect_shape(got, shape, what, hint=""):
     """got must be a tensor of this shape (before a check that would index it)."""
-    if not torch.is_tensor(got):
-        raise Failure(f"{what}: expected a tensor, got {type(got).__name__}", hint or "return the tensor")
-    if tuple(got.shape) != shape:
-        raise Failure(f"{what}: expected shape {shape}, got {tuple(got.shape)}", hint)
+    if message := shape_mismatch(got, shape):
+        raise Failure(f"{what}: {message}", hint)
 
 
 def seeded(seed=0):
@@ -304,8 +309,9 @@ def check_cross_entropy(m):
     logits = torch.randn(2, 5, 7, generator=seeded())
     targets = torch.randint(7, (2, 5), generator=seeded(1))
     expected = F.cross_entropy(logits.view(-1, 7), targets.view(-1))
+    big = logits * 1000  # exp(1000) overflows float32: a stable version subtracts the row's max first
     with forbidden(LOSS_ITSELF, "logsumexp of each row (its max m + log(sum(exp(x - m)))), minus the target's logit"):
-        got = call(m.cross_entropy, logits, targets)
+        got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
     if torch.is_tensor(got) and got.dim() == 0:
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
         if matches(got, summed):
@@ -316,8 +322,7 @@ def check_cross_entropy(m):
                           "logsumexp(x) = m + log(sum(exp(x - m)))")
     expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
            "logits[target]")
-    big = logits * 1000  # exp(1000) overflows float32: a stable version subtracts the row's max first
-    expect(call(m.cross_entropy, big, targets), F.cross_entropy(big.view(-1, 7), targets.view(-1)),
+    expect(got_big, F.cross_entropy(big.view(-1, 7), targets.view(-1)),
            "the loss of very large logits (x 1000)", "exp overflows: subtract each row's largest logit "
            "before exp (log-sum-exp), which changes nothing in the softmax")
 
@@ -364,7 +369,7 @@ def top_p_counting_itself(logits, temperature, top_k, top_p):
 
 
 def top_p_first(logits, temperature, top_k, top_p):
-    logits = logits / temperature if temperature else logits
+    logits = logits / temperature
     return probs_reference(keep_top_p(logits, top_p) if top_p is not None else logits, 1.0, top_k, None)
 
 
@@ -396,12 +401,11 @@ def check_sampling(m):
                 raise Failure(f"{case}: the likeliest character got probability 0", "top-p that drops the "
                               "likeliest character: keep each character while the probabilities before it add up "
                               "to less than p, so the likeliest always stays, even when it alone is above p")
-        for order, hint in ORDER_HINTS.items():
-            wrong = order(logits, temperature, top_k, top_p)
-            if temperature and not matches(wrong, expected) and matches(got, wrong):
-                expect(got, expected, f"probs, {case}", hint)
-        expect(got, expected, f"probs, {case}", "temperature divides the logits; top-k, then top-p, cut; the "
-               "softmax of what is left sums to 1")
+        wrong_orders = [(hint, order(logits, temperature, top_k, top_p)) for order, hint in ORDER_HINTS.items()
+                        if temperature]  # (greedy has no order)
+        hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),
+                    "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1")
+        expect(got, expected, f"probs, {case}", hint)
 
 
 # ----------------------------------------------------------------------------
@@ -433,7 +437,7 @@ def check_kv_cache(m):
     model = GPT(GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16)).eval()
     idx = torch.randint(11, (2, 4), generator=seeded())
     expected = model.generate(idx, 12, temperature=0)  # the whole context every step: no cache
-    cache, context, out = m.KVCache(2), idx, idx
+    cache, out = m.KVCache(2), idx
     with torch.no_grad():
         full, _ = model(idx)
         first = forward(model, idx, cache)  # the prompt: its keys and values go into the cache
