@@ -19,5 +19,6 @@ cp -r "$src"/. "$work"/
 cp "$text" "$work/data/shakespeare_char/input.txt"
 cd "$work"
 python data/shakespeare_char/prepare.py > prepare.log
+echo "nanogpt.sh: prepared the data in $work; nanoGPT's train.py starts"  # (bench.suite times from here)
 # nanoGPT reads its settings as --key=value overrides on top of the config file
 python train.py config/train_shakespeare_char.py --device="$device" "$@" 2>&1 | tee nanogpt.log

@@ -1,11 +1,12 @@
-"""Every GPU measurement in one command: each job its own process, its log kept, each line of
-it behind the second its process printed it.
+"""Every GPU measurement, and the side-by-side with nanoGPT on a CPU, in one command: each job its
+own process, its log kept, each line of it behind the second its process printed it.
 
     python -m bench.suite --list                       # the jobs and their exact command lines
     python -m bench.suite --out_dir out/bench          # all of them, on cuda
     python -m bench.suite --jobs speedrun,classic-target,speedrun,classic-target --time_limit 300
     python -m bench.suite --jobs anchor --anchor ~/nanoGPT    # nanoGPT itself, from your checkout
     python -m bench.suite --smoke --device cpu         # every job at toy sizes: checks that they run
+    python -m bench.suite --device cpu --anchor ~/nanoGPT --jobs anchor-cpu-recipe,cpu-speedrun-train,score
 
 As each job ends, its lines with numbers are appended to OUT_DIR/summary.txt, under the GPU's
 name, the PyTorch version and the date, so a command that is cut off still leaves what it
@@ -36,6 +37,7 @@ from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device,
 
 REPO = Path(__file__).resolve().parent.parent
 NANOGPT = Path(__file__).resolve().parent / "nanogpt.sh"  # runs nanoGPT's recipe from a checkout of it
+NANOGPT_STARTS = "nanogpt.sh: prepared"  # the line it prints just before it starts nanoGPT's train.py
 
 
 LEVERS = ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]
@@ -50,6 +52,11 @@ ANCHOR_SMOKE = [f"{flag}={value}" for flag, value in zip(SMOKE[::2], SMOKE[1::2]
 SHORT = {"max_iters": 600, "eval_interval": 200}
 WARMUP = {"max_iters": 20, "eval_interval": 20, "eval_iters": 20}
 WINDOW = (200, 600)  # the evaluation lines whose times the side-by-side compares
+# The CPU side-by-side: nanoGPT's CPU recipe as its README gives it, and ours (the cpu-speedrun preset), each
+# run whole. The statistic is the same for both: the seconds from the training script's start to its last
+# line. The score job then scores every model the command trained on the same val windows (bench/score.py)
+NANOGPT_CPU = {"max_iters": 2000, "compile": False, "eval_iters": 20, "log_interval": 1, "block_size": 64,
+               "batch_size": 12, "n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0}
 
 
 class Job(NamedTuple):
@@ -94,6 +101,9 @@ def suite_jobs(run_dir, target):
         "anchor": Job(["bash", "nanogpt.sh", str(Path(run_dir) / "anchor")], 420),
         "anchor-warmup": Job(anchor(WARMUP), 150),
         "anchor-600": Job(anchor(SHORT), 150),
+        "anchor-cpu-recipe": Job(anchor(NANOGPT_CPU), 300),
+        "cpu-speedrun-train": Job(["train.py", "--preset", "cpu-speedrun", "--out_dir", "{job_dir}"], 120),
+        "score": Job(["-m", "bench.score", str(run_dir)], 300),
         "classic-warmup": Job(ours(WARMUP), 150),
         "classic-600": Job(ours(SHORT), 150),
         "ddp": Job(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "train.py", "--preset",
@@ -132,6 +142,9 @@ def job_argv(cmd, args, checkpoint=None):
         return (["bash", str(NANOGPT), str(args.anchor or "NANOGPT_CHECKOUT"), cmd[2], args.device,
                  str(anchor_text(args))] + cmd[3:]
                 + (ANCHOR_SMOKE if args.smoke else []))
+    if cmd[1:2] == ["bench.score"]:
+        return cmd + ["--data_dir", args.data_dir, "--device", args.device] + (
+            ["--batches", "2", "--batch_size", "4"] if args.smoke else [])
     if cmd[1:3] == ["bench.speed", "sample"]:
         return (cmd + ["--device", args.device] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
                 + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else []))
@@ -161,7 +174,8 @@ def anchor_missing(args):
 
 # the lines of a log that hold the numbers
 RESULT_LINE = re.compile(r"step time|throughput|MFU|memory:|reached val loss|did not reach|best val loss|"
-                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error|^model:|^warm-up:|^set-up:")
+                         r"wall time|tokens/s|speed-up|passed|failed|skipped|^error|^model:|^warm-up:|^set-up:|"
+                         r"^val loss ")
 # an evaluation's line, here (train.py) and in nanoGPT
 EVAL_LINE = re.compile(r"^(?:iter|step) (\d+): train loss [\d.]+, val loss [\d.]+")
 
@@ -209,7 +223,7 @@ def run_job(argv, log_path, limit, env=None):
         lines = anchor_numbers(timed_lines)
     else:
         lines = [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if RESULT_LINE.search(line.strip())]
-    lines += window_line(timed_lines)
+    lines += window_line(timed_lines) + script_line(timed_lines, argv)
     if code is None:  # where a stopped training run had got to
         lines += [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if line.startswith(("iter ", "step "))][-1:]
     return code, seconds, lines
@@ -230,6 +244,18 @@ def window_line(timed_lines):
     if first in at and last in at:
         return [f"evaluation lines {first} -> {last}: {at[last] - at[first]:.2f} s"]
     return []
+
+
+def script_line(timed_lines, argv):
+    """A training run's seconds from its script's start to its last line: for ours, from the job's
+    start; for nanoGPT, from the line nanogpt.sh prints once its copy and its data are ready."""
+    if argv[0] == "bash":
+        start = next((t for t, line in timed_lines if line.startswith(NANOGPT_STARTS)), None)
+    else:
+        start = 0.0 if Path(argv[0]).name == "train.py" else None
+    if start is None or not timed_lines:
+        return []
+    return [f"training script: {timed_lines[-1][0] - start:.2f} s from its start to its last line"]
 
 
 def anchor_numbers(timed_lines):
@@ -355,7 +381,8 @@ def cold_cache(env):
 SPREAD = {"training to the target": re.compile(r"reached val loss .*: ([\d.]+) s of training"),
           "process to the target": re.compile(r"reached val loss .* @ ([\d.]+) s"),
           "compile warm-up": re.compile(r"^warm-up: \d+ steps in ([\d.]+) s"),
-          "evaluation lines": re.compile(r"^evaluation lines \d+ -> \d+: ([\d.]+) s")}
+          "evaluation lines": re.compile(r"^evaluation lines \d+ -> \d+: ([\d.]+) s"),
+          "training script": re.compile(r"^training script: ([\d.]+) s")}
 
 
 def spread_lines(results):

@@ -125,6 +125,18 @@ def load_checkpoint(path, missing_hint):
     """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code.
     missing_hint says what to do if there is none; a function is called only then (it may look
     around the disk for a typo)."""
+    ckpt = read_pt(path, missing_hint)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")
+    if ckpt.get("version") != CKPT_VERSION:
+        raise UserError(f"{path} has checkpoint version {ckpt.get('version')}, this code reads "
+                        f"{CKPT_VERSION} — use the matching version of this repo")
+    return ckpt
+
+
+def read_pt(path, missing_hint):
+    """What torch.save wrote at path, read with weights_only (tensors, numbers, strings, lists and
+    dicts; never code), or None when it is not such a file."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path} — {missing_hint() if callable(missing_hint) else missing_hint}")
@@ -139,11 +151,6 @@ def load_checkpoint(path, missing_hint):
             raise UserError(f"{path} was cut short (a copy that stopped?), so it cannot be read — "
                             f"{way_around(path)}") from None
         ckpt = None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
-        raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")
-    if ckpt.get("version") != CKPT_VERSION:
-        raise UserError(f"{path} has checkpoint version {ckpt.get('version')}, this code reads "
-                        f"{CKPT_VERSION} — use the matching version of this repo")
     return ckpt
 
 

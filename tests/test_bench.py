@@ -2,16 +2,20 @@
 suite at toy sizes (speed.suite). They print numbers; nothing here asserts how fast anything is."""
 
 import argparse
+import importlib.util
 import os
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
 import train
-from bench import speed, suite
+from bench import score, speed, suite
 from conftest import TINY
 from machinery.cli import UserError
+
+NANOGPT = os.environ.get("NANOGPT_DIR")  # a nanoGPT checkout, if the machine has one (CI's has)
 
 
 def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, monkeypatch, capsys):
@@ -57,6 +61,72 @@ def test_sample_benchmark_of_a_bigram_reports_no_cache(data_dir, tmp_path, capsy
     assert "KV cache: none, a bigram has no attention" in printed and "layers x" not in printed
 
 
+@pytest.fixture(scope="module")
+def classic_run(data_dir, tmp_path_factory):
+    """A tiny run of the classic preset: learned positions, GELU, LayerNorm, the tied head, nanoGPT's network."""
+    out = tmp_path_factory.mktemp("classic")
+    assert train.main(["--preset", "shakespeare"] + TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
+    return out
+
+
+def as_nanogpt_checkpoint(ckpt):
+    """One of our checkpoints as nanoGPT's train.py writes its ckpt.pt: the weights of a compiled
+    model (_orig_mod.), the causal-mask buffer of its written-out attention, its model_args."""
+    cfg = ckpt["model_config"]
+    weights = {f"_orig_mod.{k}": v for k, v in ckpt["model"].items()}
+    T = cfg["block_size"]
+    weights |= {f"_orig_mod.transformer.h.{i}.attn.bias": torch.ones(T, T).tril().view(1, 1, T, T)
+                for i in range(cfg["n_layer"])}
+    args = {k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size", "dropout")}
+    return {"model": weights, "model_args": args, "iter_num": ckpt["iter"], "best_val_loss": torch.tensor(2.0),
+            "config": {"dataset": "shakespeare_char"}, "optimizer": {}}
+
+
+def test_score_gives_a_nanogpt_checkpoint_of_the_same_weights_the_same_loss(classic_run, data_dir, tmp_path, capsys):
+    """bench.score reads nanoGPT's ckpt.pt into model.py's GPT (the same network under the same
+    names), so both recipes' models are scored on the very same windows."""
+    ckpt = torch.load(classic_run / "best.pt", weights_only=True)
+    (tmp_path / "nanogpt" / "out").mkdir(parents=True)
+    torch.save(as_nanogpt_checkpoint(ckpt), tmp_path / "nanogpt" / "out" / "ckpt.pt")
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "best.pt").write_bytes((classic_run / "best.pt").read_bytes())
+    (tmp_path / "ours" / "latest.pt").write_bytes((classic_run / "latest.pt").read_bytes())  # not a model to score
+    assert score.main([str(tmp_path), "--data_dir", str(data_dir), "--batches", "3", "--batch_size", "4"]) == 0
+    scored = re.findall(r"^val loss ([\d.]+) \([\d.]+ bits per char\): (\S+) \((nanoGPT|this repo), block 16\)$",
+                        capsys.readouterr().out, flags=re.M)
+    assert [(Path(path).parent.name, whose) for _, path, whose in scored] == [("out", "nanoGPT"), ("ours", "this repo")]
+    assert scored[0][0] == scored[1][0]  # the same weights on the same windows
+    ckpt["model"].pop("lm_head.weight")  # another network: refused, by name
+    torch.save(as_nanogpt_checkpoint(ckpt), tmp_path / "other.pt")
+    with pytest.raises(UserError, match="model.py has lm_head.weight, the checkpoint does not"):
+        score.main([str(tmp_path / "other.pt"), "--data_dir", str(data_dir)])
+    with pytest.raises(UserError, match="no best.pt or ckpt.pt in"):
+        score.main([str(data_dir), "--data_dir", str(data_dir)])
+    with pytest.raises(UserError, match="--batches and --batch_size must be at least 1"):
+        score.main([str(tmp_path), "--data_dir", str(data_dir), "--batches", "0"])
+
+
+@pytest.mark.skipif(not NANOGPT, reason="needs a nanoGPT checkout (NANOGPT_DIR)")
+def test_nanogpts_own_model_computes_our_loss_from_the_same_weights(classic_run):
+    """The independent truth behind bench.score: nanoGPT's model.py, given our weights, computes
+    the loss model.py does, on the same batch."""
+    spec = importlib.util.spec_from_file_location("nanogpt_model", Path(NANOGPT) / "model.py")
+    theirs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(theirs)
+    nano = as_nanogpt_checkpoint(torch.load(classic_run / "best.pt", weights_only=True))
+    model = theirs.GPT(theirs.GPTConfig(**nano["model_args"]))
+    weights = {k.removeprefix("_orig_mod."): v for k, v in nano["model"].items()}
+    has = model.state_dict()  # (the mask buffers only where its attention is the written-out one)
+    model.load_state_dict({k: v for k, v in weights.items() if k in has or not k.endswith(".attn.bias")})
+    ours, _ = score.load_any(classic_run / "best.pt")
+    x = torch.randint(0, nano["model_args"]["vocab_size"], (4, 16), generator=torch.Generator().manual_seed(0))
+    y = x.roll(-1, dims=1)
+    with torch.no_grad():
+        _, their_loss = model.eval()(x, y)
+        _, our_loss = ours.eval()(x, y)
+    torch.testing.assert_close(our_loss, their_loss)
+
+
 def test_bad_benchmark_flags():
     with pytest.raises(UserError, match="--steps 0 must be at least 1"):
         speed.main(["train", "--steps", "0"])
@@ -69,9 +139,8 @@ def test_bad_benchmark_flags():
 # mode, where the sizes are the same for all, each process would be 4 s of starting torch
 VARIANTS = ["classic-step-nocheck", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
             "speedrun-fp32", "speedrun-b64", "speedrun-train", "classic-target", "classic-target-cold",
-            "speedrun-one-thread", "classic-warmup", "classic-600"]
-ANCHOR_VARIANTS = ["anchor", "anchor-warmup", "anchor-600"]  # nanoGPT's script: one of them runs here
-NANOGPT = os.environ.get("NANOGPT_DIR")  # a nanoGPT checkout, if the machine has one (CI's has)
+            "speedrun-one-thread", "classic-warmup", "classic-600", "cpu-speedrun-train"]
+ANCHOR_VARIANTS = ["anchor", "anchor-warmup", "anchor-600", "anchor-cpu-recipe"]  # nanoGPT's: one runs here
 
 
 def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
@@ -116,6 +185,11 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
             assert re.search(rf"== {job} \(exit 0, \d+ s\): .*\n(   .*\n)*   .*{number}", summary), job
     if "anchor" in jobs:  # nanoGPT's step times, the evaluation steps left out
         assert re.search(r"nanoGPT step time: [\d.]+ ms \(median of 2 logged steps\)", summary)
+        assert re.search(rf"val loss [\d.]+ \(.*\): {first}/anchor/\S+/ckpt.pt \(nanoGPT, block 16\)", summary)
+    # the training script's clock: for nanoGPT from nanogpt.sh's line, after its copy and its data
+    for job in ["classic-train"] + (["anchor"] if "anchor" in jobs else []):
+        assert re.search(rf"== {job} \(.*\n(   .*\n)*   training script: [\d.]+ s from its start", summary), job
+    assert re.search(rf"val loss [\d.]+ \(.*\): {first}/classic/best.pt \(this repo, block 16\)", summary)
     assert "DDP over gloo: 1 process x 1 micro-batch(es) of 4 rows" in (first / "ddp.log").read_text()
     assert "iterations 4 -> 6" in (first / "resume.log").read_text()  # on from the DDP run's checkpoint
     assert f"--checkpoint {first / 'classic' / 'best.pt'}" in summary  # the model this command trained
@@ -157,6 +231,18 @@ def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_pa
     times = [float(re.match(r"\[ *([\d.]+)\] ", line)[1]) for line in log]
     assert times[1] - times[0] >= 1.5 and log[0].endswith(f"iter {first}: train loss 2.0, val loss 2.1")
     assert suite.window_line([(1.0, f"iter {first}: train loss 2.0, val loss 2.1")]) == []  # one line: no window
+
+
+def test_a_training_script_is_timed_from_its_own_start():
+    """From the job's start for ours; for nanoGPT, from the line nanogpt.sh prints once its copy
+    and its data are ready, so that both clocks start where the training script does."""
+    nanogpt = [(3.0, f"{suite.NANOGPT_STARTS} the data in /tmp/x; ..."), (5.0, "step 0: ..."), (9.5, "iter 4: ...")]
+    assert suite.script_line(nanogpt, ["bash", "nanogpt.sh"]) == [
+        "training script: 6.50 s from its start to its last line"]
+    assert suite.script_line([(2.0, "model: ..."), (7.25, "wall time ...")], ["/repo/train.py", "--max_iters", "4"]) \
+        == ["training script: 7.25 s from its start to its last line"]
+    assert suite.script_line([(2.0, "x")], ["-m", "bench.speed"]) == []  # not a training run
+    assert suite.script_line(nanogpt[1:], ["bash", "nanogpt.sh"]) == []  # its copy or its data failed
 
 
 def test_a_cold_job_compiles_into_an_empty_cache_that_is_removed_afterwards(tmp_path):
