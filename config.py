@@ -72,13 +72,13 @@ PRESETS = {
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=50),
-    # the CPU speedrun: the same recipe on 2 layers, and a schedule 250 steps long; it passes val
-    # 1.886 (nanoGPT's CPU recipe after 126 s) in about 15 s of training steps on 2 CPU cores (docs/speed.md)
+    # the CPU speedrun: the same recipe on 2 layers, a schedule 250 steps long, an evaluation every 50 steps; it
+    # passes val 1.886 (where nanoGPT's CPU recipe ends) in about 15 s of training steps on 2 CPU cores (docs/speed.md)
     "cpu-speedrun": dict(
         n_layer=2, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,
         batch_size=32, grad_accum=1, max_iters=250, lr=8e-3, min_lr=8e-4, warmup_iters=30,
-        weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=25, eval_iters=50),
+        weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=50, eval_iters=50),
     # the GPU speedrun: the classic model with the levers, 4 times the batch, 6 times the lr and
     # a tenth of the steps; it passes val 1.47 after a median of 11.5 s of training steps on one H100,
     # and 15 to 17 s on one H200 (41 to 42 s for the whole process with a warm compile cache; docs/speed.md).
