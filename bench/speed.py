@@ -30,7 +30,7 @@ from engine.decode import generate_cached
 from machinery.bookkeeping import count_params, tokens_per_iter
 from machinery.checkpoint import load_model
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
-from machinery.settings import preset_shown, registries, split_config
+from machinery.settings import pick_dtype, preset_shown, registries, split_config
 from model import GPT, GPTConfig
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
@@ -76,17 +76,21 @@ def model_to_time(checkpoint, device):
 
 def bench_sample(args):
     device = pick_device(args.device)
+    names = args.dtype.split(",")
+    dtypes = [pick_dtype(name, device) for name in names]  # (an unknown name is refused here, before any work)
     model, source = model_to_time(args.checkpoint, device)
+    model = model.to(dtypes[0])
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
-    weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
-    cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * 4 / 1e6
+    size = dtypes[0].itemsize
+    weights_mb = sum(p.numel() for p in model.parameters()) * size / 1e6
+    cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * size / 1e6
     print(f"model: {source}; {count_params(model, non_embedding=True) / 1e6:.2f}M parameters "
-          f"({weights_mb:.1f} MB of float32 weights), block_size {cfg.block_size}")
+          f"({weights_mb:.1f} MB of {names[0]} weights), block_size {cfg.block_size}")
     print(f"device: {device}, torch threads: {torch.get_num_threads()}, batch {B}, {n} new tokens, "
           f"median of {args.repeats}")
     if isinstance(model, GPT):
         print(f"KV cache: 2 x {cfg.n_layer} layers x {B} x {cfg.block_size} x {cfg.n_embd} = "
-              f"{cache_mb:.1f} MB in float32")
+              f"{cache_mb:.1f} MB in {names[0]}")
     else:  # (a table: the "KV cache" path only counts positions)
         print("KV cache: none, a bigram has no attention")
     read_ms = weight_read_ms(model, device)
@@ -94,19 +98,28 @@ def bench_sample(args):
           f"~{1000 / read_ms:.0f} tokens/s here")
 
     prompt = torch.zeros(B, 1, dtype=torch.long, device=device)  # one character, as sample.py's default
-    rates = {}
     paths = [("KV cache", functools.partial(generate_cached, model)), ("no cache", model.generate)]
     if device.type == "cuda":  # each step one replay of a recorded graph (GraphedStep; recording included)
         paths.insert(0, ("CUDA graph", functools.partial(generate_cached, model, cuda_graph=True)))
-    for name, generate in paths:
+    for name, dtype in zip(names[1:], dtypes[1:]):  # the other dtypes: the fast path, on a copy of the model
+        other = copy.deepcopy(model).to(dtype)
+        paths.insert(1, (f"{paths[0][0]}, {name}", functools.partial(generate_cached, other,
+                                                                      cuda_graph=device.type == "cuda")))
+    for _, generate in paths:
         generate(prompt, 20)  # warm-up: kernels, allocator, thread pool
-        run = functools.partial(generate, prompt, n, generator=torch.Generator(device).manual_seed(0))
-        seconds = [timed(run, device) for _ in range(args.repeats)]
-        rates[name] = B * n / statistics.median(seconds)
-        print(f"{name:>9}: {rates[name]:8.1f} tokens/s  (runs: {', '.join(f'{s:.2f}' for s in seconds)} s)")
+    seconds = {name: [] for name, _ in paths}
+    for _ in range(args.repeats):  # the paths in turn, round after round: each meets the same machine
+        for name, generate in paths:
+            run = functools.partial(generate, prompt, n, generator=torch.Generator(device).manual_seed(0))
+            seconds[name].append(timed(run, device))
+    rates = {name: B * n / statistics.median(times) for name, times in seconds.items()}
+    for name, times in seconds.items():
+        print(f"{name:>18}: {rates[name]:8.1f} tokens/s  (runs: {', '.join(f'{s:.2f}' for s in times)} s)")
     print(f"speed-up of the cache: {rates['KV cache'] / rates['no cache']:.1f}x")
     if "CUDA graph" in rates:
         print(f"speed-up of the CUDA graph over the KV cache alone: {rates['CUDA graph'] / rates['KV cache']:.1f}x")
+    for name in names[1:]:
+        print(f"speed-up of {name} weights: {rates[f'{paths[0][0]}, {name}'] / rates[paths[0][0]]:.1f}x")
     return 0
 
 
@@ -237,7 +250,9 @@ def main(argv=None):
     s.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     s.add_argument("--batch_size", type=int, default=1, help="samples generated together")
     s.add_argument("--max_new_tokens", type=int, default=1000, help="characters generated per sample")
-    s.add_argument("--repeats", type=int, default=3, help="timed runs of each path; the median is reported")
+    s.add_argument("--repeats", type=int, default=3, help="timed runs of each path, in turn; the median is reported")
+    s.add_argument("--dtype", default="float32", help="the weights' dtype; more, comma-separated (float32,bfloat16), "
+                   "time the fast path again in each of the others")
     t = commands.add_parser("train", help="training step time, throughput, MFU, memory; or time to a val loss",
                             formatter_class=HelpFormatter)
     t.add_argument("--preset", choices=PRESETS, help="a train.py preset (default: as train.py picks)")

@@ -59,6 +59,14 @@ def test_sample_benchmark_of_a_bigram_reports_no_cache(data_dir, tmp_path, capsy
     assert speed.main(["sample", "--checkpoint", str(out), "--max_new_tokens", "5", "--repeats", "1"]) == 0
     printed = capsys.readouterr().out
     assert "KV cache: none, a bigram has no attention" in printed and "layers x" not in printed
+    # another dtype: the fast path again, on a copy of the model in it, in turn with the others
+    assert speed.main(["sample", "--checkpoint", str(out), "--max_new_tokens", "5", "--repeats", "2",
+                       "--dtype", "float32,bfloat16"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"KV cache, bfloat16: +[\d.]+ tokens/s  \(runs: [\d.]+, [\d.]+ s\)", printed)
+    assert re.search(r"speed-up of bfloat16 weights: [\d.]+x", printed) and "of float32 weights" in printed
+    with pytest.raises(UserError, match="--dtype 'int8' is unknown"):
+        speed.main(["sample", "--checkpoint", str(out), "--dtype", "float32,int8"])
 
 
 @pytest.fixture(scope="module")

@@ -166,3 +166,13 @@ def test_sample_uses_the_cuda_graph_on_the_gpu_and_writes_what_the_plain_path_do
         graph_replays.clear()
         assert sample.main(args + ["--num_samples", num_samples, "--cuda_graph", "false"]) == 0
         assert capsys.readouterr().out == graphed and not graph_replays
+
+
+def test_sample_in_bfloat16_replays_a_bfloat16_graph(run_dir, capsys, graph_replays):
+    """--dtype bfloat16 on the GPU: the weights and the static cache in bf16, each step one replay."""
+    args = ["--out_dir", str(run_dir), "--device", "cuda", "--max_new_tokens", "40", "--prompt", "ROMEO:",
+            "--num_samples", "1", "--dtype", "bfloat16"]
+    assert sample.main(args) == 0
+    text = capsys.readouterr().out.split("----------------\n", 1)[1]
+    assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 40 + 1
+    assert len(graph_replays) >= 40

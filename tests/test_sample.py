@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from engine.kv_cache import KVCache
 from engine.sampling import sample_next
 
 from machinery import checkpoint
@@ -91,6 +92,31 @@ def test_a_batch_with_the_cache_equals_one_without(run_dir, capsys):
     assert samples(capsys, args) == samples(capsys, args + ["--no_cache"])
 
 
+def test_bfloat16_weights_sample_with_a_bfloat16_cache(run_dir, capsys, monkeypatch):
+    """--dtype bfloat16 casts the weights, and the KV cache follows them; the float32 default samples
+    the weights as trained."""
+    seen = []
+
+    def spy(model, idx, *args, **kwargs):
+        for column in sample_stream(model, idx, *args, **kwargs):
+            seen.append((next(model.parameters()).dtype, kwargs.get("cuda_graph")))
+            yield column
+    sample_stream = sample.stream
+    monkeypatch.setattr(sample, "stream", spy)
+    args = ["--out_dir", str(run_dir), "--prompt", "ROMEO:", "--num_samples", "1", "--max_new_tokens", "12",
+            "--device", "cpu"]
+    text = samples(capsys, args + ["--dtype", "bfloat16"]).split("----------------\n", 1)[1]
+    assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 12 + 1
+    assert set(seen) == {(torch.bfloat16, False)}
+    cache = KVCache(checkpoint.load_model(run_dir / "best.pt")[0].config, 1)
+    model = checkpoint.load_model(run_dir / "best.pt")[0].eval().to(torch.bfloat16)
+    model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
+    assert cache.k.dtype == torch.bfloat16  # half the bytes per step, for the cache too
+    seen.clear()
+    samples(capsys, args)
+    assert set(seen) == {(torch.float32, False)}
+
+
 def test_greedy_ignores_the_seed(run_dir, capsys):
     args = ["--out_dir", str(run_dir), "--temperature", "0", "--num_samples", "2", "--max_new_tokens", "40"]
     one = samples(capsys, args)
@@ -142,6 +168,7 @@ def test_generating_three_windows(run_dir, capsys):
     (["--prompt", "a", "--prompt_file", "p.txt"], "--prompt and --prompt_file both given"),
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
     (["--nope"], "unknown argument --nope"),
+    (["--dtype", "float64"], "--dtype 'float64' is unknown — use auto, float32, bfloat16 or float16"),
 ])
 def test_bad_arguments(run_dir, argv, message):
     """Each a clear UserError (the one line and exit 2 that run_cli makes of it: test_cli.py)."""
