@@ -42,7 +42,7 @@ def parse_args(argv):
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--dtype", default="float32", help="the weights' dtype while sampling: float32 (as trained), "
                         "bfloat16 (half the bytes a step reads: faster on a CPU with bf16 instructions, slower on "
-                        "one without; the text differs by rounding) or float16")
+                        "one without; the text differs by rounding), float16, or auto (as train.py picks it)")
     parser.add_argument("--no_cache", action="store_true",
                         help="use the simple generate, which reruns the whole context per character (slow)")
     parser.add_argument("--cuda_graph", type=parse_bool, default=None,
@@ -72,13 +72,14 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
+    device = pick_device(args.device)
+    dtype = pick_dtype(args.dtype, device)
     model, ckpt, path = load_model(args.checkpoint, args.out_dir)
     chars = ckpt["vocab"]["chars"]
     prompt = prompt or start_char(chars)  # the model needs at least one character to start from
     prompt_ids = encode(prompt, chars)
-    device = pick_device(args.device)
 
-    model = model.eval().to(device, pick_dtype(args.dtype, device))
+    model = model.eval().to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    generator=torch.Generator(device).manual_seed(args.seed))

@@ -2,6 +2,7 @@
 
     python -m bench.score out/best.pt                      # one checkpoint
     python -m bench.score out/bench/20261204-230000        # every best.pt and ckpt.pt under a folder
+    python -m bench.score out/best.pt --dtype bfloat16     # the same, its weights rounded to bfloat16
 
 Two recipes that each print their own val loss may score different windows, in different
 numbers: nanoGPT's CPU recipe evaluates 20 batches of 12, ours 50 of 32. This scores each
@@ -20,23 +21,25 @@ from pathlib import Path
 import torch
 
 from config import TrainConfig
-from machinery.checkpoint import load_checkpoint, load_weights, model_from_checkpoint, read_pt
+from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
 from machinery.data import load_data
+from machinery.settings import pick_dtype
 from model import GPT, GPTConfig
 from train import get_batch
 
-NANOGPT_SETTINGS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "vocab_size")
+NANOGPT_SETTINGS = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")  # and bias, True unless saved
 
 
 def checkpoints_in(paths):
-    """The files named, and every best.pt (ours) and ckpt.pt (nanoGPT's) under the folders named."""
+    """-> [(path, named)]: the files named (named=True), and every best.pt (ours) and ckpt.pt (nanoGPT's)
+    under the folders named."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*.pt") if p.name in ("best.pt", "ckpt.pt"))
+            found += [(p, False) for p in sorted(path.rglob("*.pt")) if p.name in ("best.pt", "ckpt.pt")]
         elif path.is_file():
-            found.append(path)
+            found.append((path, True))
         else:
             raise UserError(f"{path}: no such file or folder — give checkpoints (.pt) or folders that hold them")
     if not found:
@@ -45,24 +48,49 @@ def checkpoints_in(paths):
 
 
 def load_any(path):
-    """A checkpoint of this repo or of nanoGPT -> (model on the CPU, whose it is)."""
+    """A checkpoint of this repo or of nanoGPT -> (model on the CPU, whose it is, its characters in id
+    order: ours carry them; nanoGPT keeps them in its data folder's meta.pkl, so None)."""
     ckpt = read_pt(path, "give a best.pt (ours) or a ckpt.pt (nanoGPT's)")
     if isinstance(ckpt, dict) and "model_args" in ckpt and "model" in ckpt:  # nanoGPT's train.py wrote it
-        config = GPTConfig(**{k: ckpt["model_args"][k] for k in NANOGPT_SETTINGS})
-        # a compiled run saves its weights under _orig_mod.; attn.bias is the causal mask of its
-        # written-out attention (a buffer, not a weight: model.py makes its mask as it goes)
-        weights = {re.sub(r"^_orig_mod\.", "", k): v for k, v in ckpt["model"].items()}
-        weights = {k: v for k, v in weights.items() if not k.endswith(".attn.bias")}
-        model = GPT(config)
-        load_weights(model, weights, path)
-        return model, "nanoGPT"
-    return model_from_checkpoint(load_checkpoint(path, ""), path), "this repo"  # (refused unless it is ours)
+        return nanogpt_model(ckpt, path), "nanoGPT", None
+    if not (isinstance(ckpt, dict) and "format" in ckpt):
+        raise UserError(f"{path} is neither this repo's checkpoint nor nanoGPT's — give a best.pt or a ckpt.pt")
+    ckpt = check_ours(ckpt, path)
+    return model_from_checkpoint(ckpt, path), "this repo", ckpt["vocab"]["chars"]
+
+
+def nanogpt_model(ckpt, path):
+    """nanoGPT's ckpt.pt -> model.py's GPT with its weights."""
+    args = ckpt["model_args"]
+    missing = [k for k in NANOGPT_SETTINGS if not isinstance(args, dict) or not isinstance(args.get(k), int)]
+    if missing:
+        raise UserError(f"{path} looks like nanoGPT's, but its model_args lack {', '.join(missing)} — give a "
+                        f"ckpt.pt that nanoGPT's train.py wrote")
+    config = GPTConfig(**{k: args[k] for k in NANOGPT_SETTINGS}, bias=bool(args.get("bias", True)))
+    # a compiled run saves its weights under _orig_mod.; attn.bias is the causal mask of its
+    # written-out attention (a buffer, not a weight: model.py makes its mask as it goes)
+    weights = {re.sub(r"^_orig_mod\.", "", k): v for k, v in ckpt["model"].items()}
+    weights = {k: v for k, v in weights.items() if not k.endswith(".attn.bias")}
+    model = GPT(config)
+    load_weights(model, weights, path)
+    return model
+
+
+def mismatch(model, chars, vocab, val):
+    """Why model cannot be scored on this data, or None."""
+    if chars is not None and chars != vocab["chars"]:
+        return "it was trained on another vocabulary"
+    if model.config.vocab_size != vocab["vocab_size"]:
+        return f"it has {model.config.vocab_size} characters, the data {vocab['vocab_size']}"
+    if len(val) <= model.config.block_size:
+        return f"val.bin has {len(val)} characters, fewer than one window of {model.config.block_size} + 1"
+    return None
 
 
 @torch.no_grad()
 def score(model, val, batches, batch_size, seed, device):
     """Mean cross-entropy over batches x batch_size windows of val, from a generator seeded with seed
-    (float32: no autocast, so that every model is scored alike)."""
+    (no autocast: each model in its weights' dtype)."""
     model.eval().to(device)
     generator = torch.Generator().manual_seed(seed)
     # summed on the device, so the host waits once, at the end (MPS has no float64)
@@ -81,19 +109,26 @@ def main(argv=None):
     parser.add_argument("--batch_size", type=int, default=64, help="windows per batch")
     parser.add_argument("--seed", type=int, default=1337, help="seed of the generator that draws the windows")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    parser.add_argument("--dtype", default="float32", help="the weights' dtype while scoring: float32 (as "
+                        "trained), bfloat16 or float16")
     args = parser.parse_args(argv)
-    device = pick_device(args.device)
     if args.batches < 1 or args.batch_size < 1:
         raise UserError("--batches and --batch_size must be at least 1 — e.g. 200 and 64, nanoGPT's protocol")
+    device = pick_device(args.device)
+    dtype = pick_dtype(args.dtype, device)
+    found = checkpoints_in(args.paths)
     vocab, splits = load_data(args.data_dir)
     print(f"scoring on {args.batches} batches of {args.batch_size} windows of {args.data_dir}/val.bin, seed "
-          f"{args.seed}")
-    for path in checkpoints_in(args.paths):
-        model, whose = load_any(path)
-        if model.config.vocab_size != vocab["vocab_size"]:
-            raise UserError(f"{path} has {model.config.vocab_size} characters, {args.data_dir} has "
-                            f"{vocab['vocab_size']} — score it on the data it was trained on (--data_dir)")
-        loss = score(model, splits["val"], args.batches, args.batch_size, args.seed, device)
+          f"{args.seed}, weights in {str(dtype).removeprefix('torch.')}")
+    for path, named in found:
+        model, whose, chars = load_any(path)
+        why = mismatch(model, chars, vocab, splits["val"])
+        if why and named:
+            raise UserError(f"cannot score {path} on {args.data_dir}: {why} — give the --data_dir it was trained on")
+        if why:  # found in a folder, which may hold other runs: the others are still scored
+            print(f"skipped {path}: {why}")
+            continue
+        loss = score(model.to(dtype), splits["val"], args.batches, args.batch_size, args.seed, device)
         print(f"val loss {loss:.4f} ({loss / math.log(2):.4f} bits per char): {path} ({whose}, "
               f"block {model.config.block_size})")
     return 0

@@ -76,8 +76,10 @@ def model_to_time(checkpoint, device):
 
 def bench_sample(args):
     device = pick_device(args.device)
-    names = args.dtype.split(",")
-    dtypes = [pick_dtype(name, device) for name in names]  # (an unknown name is refused here, before any work)
+    dtypes = [pick_dtype(name, device) for name in args.dtype.split(",")]  # (an unknown name is refused here)
+    names = [str(dtype).removeprefix("torch.") for dtype in dtypes]  # (auto -> the dtype it means)
+    if len(set(names)) < len(names):
+        raise UserError(f"--dtype {args.dtype} names {', '.join(names)}: one twice — give each dtype once")
     model, source = model_to_time(args.checkpoint, device)
     model = model.to(dtypes[0])
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
@@ -97,30 +99,38 @@ def bench_sample(args):
     print(f"reading every weight once: {read_ms:.2f} ms, so batch 1 cannot beat "
           f"~{1000 / read_ms:.0f} tokens/s here")
 
-    prompt = torch.zeros(B, 1, dtype=torch.long, device=device)  # one character, as sample.py's default
-    paths = [("KV cache", functools.partial(generate_cached, model)), ("no cache", model.generate)]
+    fast = "CUDA graph" if device.type == "cuda" else "KV cache"  # (a graph replays a step of the KV cache)
+    paths = {"KV cache": functools.partial(generate_cached, model), "no cache": model.generate}
     if device.type == "cuda":  # each step one replay of a recorded graph (GraphedStep; recording included)
-        paths.insert(0, ("CUDA graph", functools.partial(generate_cached, model, cuda_graph=True)))
+        paths = {fast: functools.partial(generate_cached, model, cuda_graph=True)} | paths
     for name, dtype in zip(names[1:], dtypes[1:]):  # the other dtypes: the fast path, on a copy of the model
         other = copy.deepcopy(model).to(dtype)
-        paths.insert(1, (f"{paths[0][0]}, {name}", functools.partial(generate_cached, other,
-                                                                      cuda_graph=device.type == "cuda")))
-    for _, generate in paths:
-        generate(prompt, 20)  # warm-up: kernels, allocator, thread pool
-    seconds = {name: [] for name, _ in paths}
-    for _ in range(args.repeats):  # the paths in turn, round after round: each meets the same machine
-        for name, generate in paths:
+        paths[f"{fast}, {name}"] = functools.partial(generate_cached, other, cuda_graph=device.type == "cuda")
+    rates = timed_in_turn(paths, B, n, args.repeats, device)
+    print(f"speed-up of the cache: {rates['KV cache'] / rates['no cache']:.1f}x")
+    if "CUDA graph" in rates:
+        print(f"speed-up of the CUDA graph over the KV cache alone: {rates['CUDA graph'] / rates['KV cache']:.1f}x")
+    for name in names[1:]:
+        print(f"speed-up of {name} weights: {rates[f'{fast}, {name}'] / rates[fast]:.1f}x")
+    return 0
+
+
+def timed_in_turn(paths, B, n, repeats, device):
+    """{name: generate} -> {name: tokens/s}, the median of repeats runs of n new tokens for B samples from
+    a one-character prompt (sample.py's default). The paths take turns, round after round, so that
+    each meets the machine as the others do; each runs once first, untimed (kernels, allocator, threads)."""
+    prompt = torch.zeros(B, 1, dtype=torch.long, device=device)
+    for generate in paths.values():
+        generate(prompt, 20)
+    seconds = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, generate in paths.items():
             run = functools.partial(generate, prompt, n, generator=torch.Generator(device).manual_seed(0))
             seconds[name].append(timed(run, device))
     rates = {name: B * n / statistics.median(times) for name, times in seconds.items()}
     for name, times in seconds.items():
         print(f"{name:>18}: {rates[name]:8.1f} tokens/s  (runs: {', '.join(f'{s:.2f}' for s in times)} s)")
-    print(f"speed-up of the cache: {rates['KV cache'] / rates['no cache']:.1f}x")
-    if "CUDA graph" in rates:
-        print(f"speed-up of the CUDA graph over the KV cache alone: {rates['CUDA graph'] / rates['KV cache']:.1f}x")
-    for name in names[1:]:
-        print(f"speed-up of {name} weights: {rates[f'{paths[0][0]}, {name}'] / rates[paths[0][0]]:.1f}x")
-    return 0
+    return rates
 
 
 def flops_per_token(model):

@@ -103,7 +103,6 @@ def suite_jobs(run_dir, target):
         "anchor-600": Job(anchor(SHORT), 150),
         "anchor-cpu-recipe": Job(anchor(NANOGPT_CPU), 300),
         "cpu-speedrun-train": Job(["train.py", "--preset", "cpu-speedrun", "--out_dir", "{job_dir}"], 120),
-        "score": Job(["-m", "bench.score", str(run_dir)], 300),
         "classic-warmup": Job(ours(WARMUP), 150),
         "classic-600": Job(ours(SHORT), 150),
         "ddp": Job(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "train.py", "--preset",
@@ -131,6 +130,8 @@ def suite_jobs(run_dir, target):
         "levers-large": Job(["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
                              "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
                              "--out_dir", str(Path(run_dir) / "large")], 540),
+        # last, so that a command of all the jobs scores every model it trained
+        "score": Job(["-m", "bench.score", str(run_dir)], 300),
     }
 
 
@@ -223,7 +224,7 @@ def run_job(argv, log_path, limit, env=None):
         lines = anchor_numbers(timed_lines)
     else:
         lines = [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if RESULT_LINE.search(line.strip())]
-    lines += window_line(timed_lines) + script_line(timed_lines, argv)
+    lines += window_line(timed_lines) + (script_line(timed_lines, argv) if code == 0 else [])  # (finished runs)
     if code is None:  # where a stopped training run had got to
         lines += [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if line.startswith(("iter ", "step "))][-1:]
     return code, seconds, lines

@@ -125,7 +125,11 @@ def load_checkpoint(path, missing_hint):
     """Load one of our checkpoints, safely: weights_only refuses arbitrary pickled code.
     missing_hint says what to do if there is none; a function is called only then (it may look
     around the disk for a typo)."""
-    ckpt = read_pt(path, missing_hint)
+    return check_ours(read_pt(path, missing_hint), path)
+
+
+def check_ours(ckpt, path):
+    """ckpt, read from path, if train.py of this version wrote it; else one line that says what it is not."""
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise UserError(f"{path} is not a checkpoint of this project — point to a .pt written by train.py")
     if ckpt.get("version") != CKPT_VERSION:

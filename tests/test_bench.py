@@ -3,6 +3,7 @@ suite at toy sizes (speed.suite). They print numbers; nothing here asserts how f
 
 import argparse
 import importlib.util
+import json
 import os
 import re
 from pathlib import Path
@@ -69,11 +70,13 @@ def test_sample_benchmark_of_a_bigram_reports_no_cache(data_dir, tmp_path, capsy
         speed.main(["sample", "--checkpoint", str(out), "--dtype", "float32,int8"])
 
 
-@pytest.fixture(scope="module")
-def classic_run(data_dir, tmp_path_factory):
-    """A tiny run of the classic preset: learned positions, GELU, LayerNorm, the tied head, nanoGPT's network."""
+@pytest.fixture(scope="module", params=[False, True], ids=["no-bias", "bias"])
+def classic_run(data_dir, tmp_path_factory, request):
+    """A tiny run of the classic preset: learned positions, GELU, LayerNorm, the tied head, nanoGPT's
+    network; without biases (the preset's, and nanoGPT's shakespeare_char) and with (nanoGPT's default)."""
     out = tmp_path_factory.mktemp("classic")
-    assert train.main(["--preset", "shakespeare"] + TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
+    argv = ["--preset", "shakespeare"] + TINY + ["--bias", str(request.param), "--data_dir", str(data_dir)]
+    assert train.main(argv + ["--out_dir", str(out)]) == 0
     return out
 
 
@@ -90,6 +93,13 @@ def as_nanogpt_checkpoint(ckpt):
             "config": {"dataset": "shakespeare_char"}, "optimizer": {}}
 
 
+def scored(out):
+    """bench.score's lines -> [(loss, the checkpoint's folder, whose)]."""
+    rows = re.findall(r"^val loss ([\d.]+) \([\d.]+ bits per char\): (\S+) \((nanoGPT|this repo), block 16\)$",
+                      out, flags=re.M)
+    return [(loss, Path(path).parent.name, whose) for loss, path, whose in rows]
+
+
 def test_score_gives_a_nanogpt_checkpoint_of_the_same_weights_the_same_loss(classic_run, data_dir, tmp_path, capsys):
     """bench.score reads nanoGPT's ckpt.pt into model.py's GPT (the same network under the same
     names), so both recipes' models are scored on the very same windows."""
@@ -99,17 +109,56 @@ def test_score_gives_a_nanogpt_checkpoint_of_the_same_weights_the_same_loss(clas
     (tmp_path / "ours").mkdir()
     (tmp_path / "ours" / "best.pt").write_bytes((classic_run / "best.pt").read_bytes())
     (tmp_path / "ours" / "latest.pt").write_bytes((classic_run / "latest.pt").read_bytes())  # not a model to score
-    assert score.main([str(tmp_path), "--data_dir", str(data_dir), "--batches", "3", "--batch_size", "4"]) == 0
-    scored = re.findall(r"^val loss ([\d.]+) \([\d.]+ bits per char\): (\S+) \((nanoGPT|this repo), block 16\)$",
-                        capsys.readouterr().out, flags=re.M)
-    assert [(Path(path).parent.name, whose) for _, path, whose in scored] == [("out", "nanoGPT"), ("ours", "this repo")]
-    assert scored[0][0] == scored[1][0]  # the same weights on the same windows
-    ckpt["model"].pop("lm_head.weight")  # another network: refused, by name
-    torch.save(as_nanogpt_checkpoint(ckpt), tmp_path / "other.pt")
+    argv = ["--data_dir", str(data_dir), "--batches", "3", "--batch_size", "4"]
+    assert score.main([str(tmp_path)] + argv) == 0
+    rows = scored(capsys.readouterr().out)
+    assert [row[1:] for row in rows] == [("out", "nanoGPT"), ("ours", "this repo")]
+    assert rows[0][0] == rows[1][0]  # the same weights on the same windows
+    old = as_nanogpt_checkpoint(ckpt)
+    if old["model_args"].pop("bias"):  # nanoGPT before 2023 saved no bias: it had biases then, as its default does
+        torch.save(old, tmp_path / "nanogpt" / "out" / "ckpt.pt")
+        assert score.main([str(tmp_path / "nanogpt")] + argv) == 0
+        assert scored(capsys.readouterr().out) == rows[:1]
+    assert score.main([str(tmp_path / "ours"), "--dtype", "bfloat16"] + argv) == 0  # rounded weights, near
+    assert abs(float(scored(capsys.readouterr().out)[0][0]) - float(rows[1][0])) < 0.05
+
+
+def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, capsys):
+    """Each a one-line error; a folder's unfit checkpoint is skipped, with a line, and the others scored."""
+    ckpt = torch.load(classic_run / "best.pt", weights_only=True)
+    other = dict(ckpt, model={k: v for k, v in ckpt["model"].items() if k != "lm_head.weight"})
+    torch.save(as_nanogpt_checkpoint(other), tmp_path / "other.pt")  # another network: refused, by name
     with pytest.raises(UserError, match="model.py has lm_head.weight, the checkpoint does not"):
         score.main([str(tmp_path / "other.pt"), "--data_dir", str(data_dir)])
+    torch.save({"model": {}, "model_args": {"n_layer": 2}}, tmp_path / "odd.pt")
+    with pytest.raises(UserError, match="its model_args lack n_head, n_embd, block_size, vocab_size"):
+        score.main([str(tmp_path / "odd.pt"), "--data_dir", str(data_dir)])
+    torch.save({"weights": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(UserError, match="neither this repo's checkpoint nor nanoGPT's"):
+        score.main([str(tmp_path / "foreign.pt"), "--data_dir", str(data_dir)])
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "runs" / "b").mkdir()
+    (tmp_path / "runs" / "a" / "best.pt").write_bytes((classic_run / "best.pt").read_bytes())
+    chars = ckpt["vocab"]["chars"]
+    torch.save(dict(ckpt, vocab=dict(ckpt["vocab"], chars=chars[::-1])), tmp_path / "runs" / "b" / "best.pt")
+    with pytest.raises(UserError, match="b/best.pt on .*: it was trained on another vocabulary — give the"):
+        score.main([str(tmp_path / "runs" / "b" / "best.pt"), "--data_dir", str(data_dir)])
+    assert score.main([str(tmp_path / "runs"), "--data_dir", str(data_dir), "--batches", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "b/best.pt: it was trained on another vocabulary" in out and [r[1] for r in scored(out)] == ["a"]
+    short = tmp_path / "short"  # a val split shorter than one window of 16
+    short.mkdir()
+    for name in ("train.bin", "vocab.json"):
+        (short / name).write_bytes((data_dir / name).read_bytes())
+    (short / "val.bin").write_bytes((data_dir / "val.bin").read_bytes()[:2 * 10])  # 10 uint16 ids
+    vocab = json.loads((short / "vocab.json").read_text())
+    (short / "vocab.json").write_text(json.dumps(dict(vocab, val_tokens=10)))
+    with pytest.raises(UserError, match="val.bin has 10 characters, fewer than one window of 16 \\+ 1"):
+        score.main([str(classic_run / "best.pt"), "--data_dir", str(short)])
     with pytest.raises(UserError, match="no best.pt or ckpt.pt in"):
         score.main([str(data_dir), "--data_dir", str(data_dir)])
+    with pytest.raises(UserError, match="no such file or folder"):
+        score.main([str(tmp_path / "nowhere"), "--data_dir", str(data_dir)])
     with pytest.raises(UserError, match="--batches and --batch_size must be at least 1"):
         score.main([str(tmp_path), "--data_dir", str(data_dir), "--batches", "0"])
 
@@ -117,7 +166,7 @@ def test_score_gives_a_nanogpt_checkpoint_of_the_same_weights_the_same_loss(clas
 @pytest.mark.skipif(not NANOGPT, reason="needs a nanoGPT checkout (NANOGPT_DIR)")
 def test_nanogpts_own_model_computes_our_loss_from_the_same_weights(classic_run):
     """The independent truth behind bench.score: nanoGPT's model.py, given our weights, computes
-    the loss model.py does, on the same batch."""
+    the loss model.py does, on the same batch (with and without biases)."""
     spec = importlib.util.spec_from_file_location("nanogpt_model", Path(NANOGPT) / "model.py")
     theirs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(theirs)
@@ -126,7 +175,7 @@ def test_nanogpts_own_model_computes_our_loss_from_the_same_weights(classic_run)
     weights = {k.removeprefix("_orig_mod."): v for k, v in nano["model"].items()}
     has = model.state_dict()  # (the mask buffers only where its attention is the written-out one)
     model.load_state_dict({k: v for k, v in weights.items() if k in has or not k.endswith(".attn.bias")})
-    ours, _ = score.load_any(classic_run / "best.pt")
+    ours, _, _ = score.load_any(classic_run / "best.pt")
     x = torch.randint(0, nano["model_args"]["vocab_size"], (4, 16), generator=torch.Generator().manual_seed(0))
     y = x.roll(-1, dims=1)
     with torch.no_grad():
@@ -251,6 +300,13 @@ def test_a_training_script_is_timed_from_its_own_start():
         == ["training script: 7.25 s from its start to its last line"]
     assert suite.script_line([(2.0, "x")], ["-m", "bench.speed"]) == []  # not a training run
     assert suite.script_line(nanogpt[1:], ["bash", "nanogpt.sh"]) == []  # its copy or its data failed
+    assert suite.NANOGPT_STARTS in suite.NANOGPT.read_text()  # the line nanogpt.sh prints
+
+
+def test_a_training_script_that_fails_or_is_stopped_gets_no_time(tmp_path):
+    """Only a run that finished is timed: a failure, or a run cut off at its limit, would look fast."""
+    code, _, lines = suite.run_job(["train.py", "--data_dir", str(tmp_path / "nowhere")], tmp_path / "job.log", 60)
+    assert code == 2 and not [line for line in lines if line.startswith("training script")]
 
 
 def test_a_cold_job_compiles_into_an_empty_cache_that_is_removed_afterwards(tmp_path):

@@ -14,6 +14,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from machinery import checkpoint
 import sample
+from engine.kv_cache import StaticKVCache
 import train
 from conftest import TINY
 from engine.decode import generate_cached
@@ -168,11 +169,14 @@ def test_sample_uses_the_cuda_graph_on_the_gpu_and_writes_what_the_plain_path_do
         assert capsys.readouterr().out == graphed and not graph_replays
 
 
-def test_sample_in_bfloat16_replays_a_bfloat16_graph(run_dir, capsys, graph_replays):
+def test_sample_in_bfloat16_replays_a_bfloat16_graph(run_dir, capsys, graph_replays, monkeypatch):
     """--dtype bfloat16 on the GPU: the weights and the static cache in bf16, each step one replay."""
+    caches = []
+    init = StaticKVCache.__init__
+    monkeypatch.setattr(StaticKVCache, "__init__", lambda cache, *a: caches.append(cache) or init(cache, *a))
     args = ["--out_dir", str(run_dir), "--device", "cuda", "--max_new_tokens", "40", "--prompt", "ROMEO:",
             "--num_samples", "1", "--dtype", "bfloat16"]
     assert sample.main(args) == 0
     text = capsys.readouterr().out.split("----------------\n", 1)[1]
     assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 40 + 1
-    assert len(graph_replays) >= 40
+    assert len(graph_replays) >= 40 and [c.k.dtype for c in caches] == [torch.bfloat16]

@@ -1,5 +1,9 @@
 # The 25 matrix-vector products of one decoding step of the shakespeare-shape model, in several forms.
-import torch, time, torch.nn.functional as F
+import time
+
+import torch
+import torch.nn.functional as F
+
 torch.manual_seed(0)
 shapes = [(1152, 384), (384, 384), (1536, 384), (384, 1536)] * 6 + [(65, 384)]
 Ws = [torch.randn(o, i) for o, i in shapes]
