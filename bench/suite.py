@@ -309,7 +309,11 @@ def run_suite(args):
             env = "".join(f"{k}={v} " for k, v in job.env.items()) if job.env and not cold else ""
             print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
         return 0
-    suite_plan(args, out_dir)  # an unknown job is refused before anything is made
+    plan = suite_plan(args, out_dir)  # an unknown job is refused before anything is made
+    anchors = list(dict.fromkeys(name for _, name, job in plan if job.cmd[0] == "bash"))
+    if args.jobs and anchors and anchor_missing(args):  # (without --jobs, they are skipped: see below)
+        raise UserError(f"--jobs {', '.join(anchors)}: {'they run' if len(anchors) > 1 else 'it runs'} nanoGPT, "
+                        f"and {anchor_missing(args)}")
     if args.time_limit is not None and not 0 < args.time_limit < math.inf:
         raise UserError(f"--time_limit {args.time_limit:g} must be a number of seconds above 0 — e.g. 540, or "
                         f"leave it out for each job's own limit")
@@ -331,7 +335,7 @@ def run_suite(args):
               + (f"; time limit {args.time_limit:g} s" if args.time_limit is not None else ""))
     append(out_dir / "summary.txt", [header])
     print(header)
-    start, failed, results = time.perf_counter(), 0, []
+    start, failed, skipped, results = time.perf_counter(), 0, 0, []
     for label, name, job in plan:
         limit = job.limit
         if args.time_limit is not None:
@@ -342,9 +346,9 @@ def run_suite(args):
         if limit < 10:
             lines, head = [], f"== {label}: not started, the suite's --time_limit is spent"
             brief, failed = head, failed + 1
-        elif argv[0] == "bash" and anchor_missing(args):
-            lines, head = [], f"== {label}: not started, {anchor_missing(args)}"
-            brief, failed = head, failed + 1
+        elif argv[0] == "bash" and anchor_missing(args):  # all the jobs, and no nanoGPT: the others still run
+            lines, head = [], f"== {label}: skipped, {anchor_missing(args)}"
+            brief, skipped = head, skipped + 1
         else:
             print(f"== {label}: {shown(argv)}", flush=True)
             with cold_cache(job.env) as env:
@@ -361,7 +365,8 @@ def run_suite(args):
     if medians := spread_lines(results):
         append(out_dir / "summary.txt", medians)
         print(*medians, sep="\n")
-    print(f"logs in {run_dir}, numbers in {out_dir / 'summary.txt'}; {failed} of {len(plan)} job(s) failed")
+    print(f"logs in {run_dir}, numbers in {out_dir / 'summary.txt'}; {failed} of {len(plan)} job(s) failed"
+          + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
 
 

@@ -342,6 +342,20 @@ def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path, c
     assert why in (tmp_path / "summary.txt").read_text() and why in capsys.readouterr().out  # said where seen
 
 
+def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_among_all(tmp_path, monkeypatch, capsys):
+    argv = ["--device", "cpu", "--out_dir", str(tmp_path)]
+    with pytest.raises(UserError, match="--jobs anchor-cpu-recipe: it runs nanoGPT, and no nanoGPT checkout given — "
+                                        "git clone https://github.com/karpathy/nanoGPT, then give --anchor PATH"):
+        suite.main(argv + ["--jobs", "classic-step,anchor-cpu-recipe"])
+    assert not any(tmp_path.iterdir())  # refused before anything was made
+    jobs = {"anchor": suite.Job(["bash", "nanogpt.sh", "{job_dir}"], 60), "hello": suite.Job(["-c", "print(1)"], 60)}
+    monkeypatch.setattr(suite, "suite_jobs", lambda run_dir, target: jobs)
+    assert suite.main(argv) == 0  # all the jobs: nanoGPT's skipped, the others run
+    out = capsys.readouterr().out
+    assert "== anchor: skipped, no nanoGPT checkout given" in out and "== hello (exit 0" in out
+    assert out.rstrip().endswith("0 of 2 job(s) failed, 1 skipped")
+
+
 @pytest.mark.parametrize("name, peak", [("NVIDIA H100 80GB HBM3", 989), ("NVIDIA H100 PCIe", 756),
                                         ("NVIDIA H100 NVL", 835), ("NVIDIA H200", 989),
                                         ("NVIDIA A100-SXM4-80GB", 312), ("NVIDIA A100 80GB PCIe", 312),
