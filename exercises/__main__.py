@@ -1,6 +1,7 @@
 """Exercises: write a part of the GPT yourself, check it against the repo's own, train with it.
 
-    python -m exercises check          # every exercise: passed, failed (with what and a hint), or not started
+    python -m exercises check          # every exercise: passed, failed (with what and a hint), not started
+                                       # or not finished (a part still to write)
     python -m exercises check 3        # one of them
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
 
@@ -31,7 +32,8 @@ def check(number):
     results = [(exercise, run(exercise)) for exercise in exercises_asked(number)]
     print(f"{'':>3}  {'exercise':<32}  result")
     for exercise, result in results:
-        status = result.status if result.status != "not started" else f"not started (exercises/{exercise.module}.py)"
+        status = result.status if result.status in ("passed", "failed") else (
+            f"{result.status} (exercises/{exercise.module}.py)")  # not started, or not finished: where to write
         print(f"{exercise.number:>3}  {exercise.title:<32}  {status}{': ' + result.what if result.what else ''}")
         if result.hint:
             print(f"{'':>3}  {'':<32}  hint: {result.hint}")

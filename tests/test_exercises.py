@@ -212,16 +212,33 @@ def test_a_wrong_kind_of_output_is_said_before_causality_is_tested():
     assert failed(7, learning_rate=lambda *args: None).what == "learning_rate returned a NoneType, not a number"
 
 
-def test_a_file_that_does_not_load_is_a_failed_row(tmp_path):
-    """A syntax error in the learner's file fails its exercise; the others are still checked."""
+def test_a_file_that_does_not_load_is_a_failed_row_and_a_half_written_one_says_what_is_left(tmp_path):
+    """A syntax error in the learner's file fails its exercise; the others are still checked. One of two
+    functions written: the row says which one is left."""
     package = tmp_path / "exercises"
     shutil.copytree(ROOT / "exercises", package, ignore=shutil.ignore_patterns("__pycache__"))
     (package / "ex02_averaging.py").write_text("def causal_average(x)\n    return x\n")
+    (package / "ex05_block.py").write_text(
+        "import torch.nn.functional as F\n\n\ndef mlp(x, c_fc, c_proj):\n    return F.gelu(x @ c_fc.T) @ c_proj.T\n\n\n"
+        "def block(x, attention, feed_forward, ln_1, ln_2):\n    raise NotImplementedError('exercise 5 is yours')\n")
     p = subprocess.run([sys.executable, "-m", "exercises", "check"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=300, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
     assert "Traceback" not in p.stderr + p.stdout and p.returncode == 1
     assert "failed: it does not load: SyntaxError: expected ':' (line 1 of ex02_averaging.py)" in p.stdout
-    assert p.stdout.count("not started (exercises/ex") == 9
+    assert "not finished (exercises/ex05_block.py): block still to write" in p.stdout
+    assert p.stdout.count("not started (exercises/ex") == 8
+
+
+def test_a_half_written_exercise_is_not_finished_and_names_what_is_left():
+    def unwritten(*args, **kwargs):
+        raise NotImplementedError("exercise 5 is yours to write")
+    assert run(EXERCISES[4], answered(block=unwritten)) == ("not finished", "block still to write", "")
+    assert run(EXERCISES[4], answered(mlp=unwritten, block=unwritten)).status == "not started"
+
+    class Half(ANSWERS.KVCache):
+        def positions(self, T, device=None):
+            raise NotImplementedError("exercise 9 is yours to write")
+    assert run(EXERCISES[8], answered(KVCache=Half)) == ("not finished", "KVCache.positions still to write", "")
 
 
 def test_what_an_exercise_asks_you_to_write_you_may_not_call():
