@@ -41,8 +41,9 @@ def parse_args(argv):
     parser.add_argument("--seed", type=parse_seed, default=1337, help="the same seed gives the same samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--dtype", default="float32", help="the weights' dtype while sampling: float32 (as trained), "
-                        "bfloat16 (half the bytes a step reads: faster on a CPU with bf16 instructions, slower on "
-                        "one without; the text differs by rounding), float16, or auto (as train.py picks it)")
+                        "bfloat16 (half the bytes a step reads: faster for a large model on a CPU with bf16 "
+                        "instructions, slower for a small one or without them; the text differs by rounding), "
+                        "float16, or auto (as train.py picks it)")
     parser.add_argument("--no_cache", action="store_true",
                         help="use the simple generate, which reruns the whole context per character (slow)")
     parser.add_argument("--cuda_graph", type=parse_bool, default=None,
@@ -86,7 +87,8 @@ def main(argv=None):
     if args.cuda_graph and device.type != "cuda":
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
     cuda_graph = device.type == "cuda" if args.cuda_graph is None else args.cuda_graph
-    print(what_is_sampled(path, ckpt), file=sys.stderr)  # on stderr: the samples alone go to stdout
+    in_dtype = f", weights in {str(dtype).removeprefix('torch.')}" if dtype != torch.float32 else ""
+    print(what_is_sampled(path, ckpt) + in_dtype, file=sys.stderr)  # on stderr: the samples alone go to stdout
 
     if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes
         print("---------------- sample 1 of 1 ----------------")

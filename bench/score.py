@@ -108,9 +108,9 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=200, help="batches of windows to score")
     parser.add_argument("--batch_size", type=int, default=64, help="windows per batch")
     parser.add_argument("--seed", type=int, default=1337, help="seed of the generator that draws the windows")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--dtype", default="float32", help="the weights' dtype while scoring: float32 (as "
-                        "trained), bfloat16 or float16")
+                        "trained), bfloat16, float16, or auto (as train.py picks it)")
     args = parser.parse_args(argv)
     if args.batches < 1 or args.batch_size < 1:
         raise UserError("--batches and --batch_size must be at least 1 — e.g. 200 and 64, nanoGPT's protocol")
@@ -118,10 +118,13 @@ def main(argv=None):
     dtype = pick_dtype(args.dtype, device)
     found = checkpoints_in(args.paths)
     vocab, splits = load_data(args.data_dir)
-    print(f"scoring on {args.batches} batches of {args.batch_size} windows of {args.data_dir}/val.bin, seed "
-          f"{args.seed}, weights in {str(dtype).removeprefix('torch.')}")
+    header = (f"scoring on {args.batches} batches of {args.batch_size} windows of {args.data_dir}/val.bin, seed "
+              f"{args.seed}, weights in {str(dtype).removeprefix('torch.')}")
     for path, named in found:
         model, whose, chars = load_any(path)
+        if header:  # (printed once the first file has loaded: a file that is no checkpoint gets its line alone)
+            print(header)
+            header = None
         why = mismatch(model, chars, vocab, splits["val"])
         if why and named:
             raise UserError(f"cannot score {path} on {args.data_dir}: {why} — give the --data_dir it was trained on")

@@ -76,7 +76,7 @@ def model_to_time(checkpoint, device):
 
 def bench_sample(args):
     device = pick_device(args.device)
-    dtypes = [pick_dtype(name, device) for name in args.dtype.split(",")]  # (an unknown name is refused here)
+    dtypes = [pick_dtype(name.strip(), device) for name in args.dtype.split(",")]  # (an unknown one: refused)
     names = [str(dtype).removeprefix("torch.") for dtype in dtypes]  # (auto -> the dtype it means)
     if len(set(names)) < len(names):
         raise UserError(f"--dtype {args.dtype} names {', '.join(names)}: one twice — give each dtype once")
@@ -255,7 +255,8 @@ def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{sample,train}")
     s = commands.add_parser("sample", help="generation speed with and without the KV cache",
-                            formatter_class=HelpFormatter)
+                            description="Batch-1 generation speed: the KV cache (and on a GPU, the CUDA graph), "
+                            "without it, and in other --dtype's.", formatter_class=HelpFormatter)
     s.add_argument("--checkpoint", help="a checkpoint to time (default: random weights, shakespeare shape)")
     s.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     s.add_argument("--batch_size", type=int, default=1, help="samples generated together")

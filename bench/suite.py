@@ -166,8 +166,11 @@ def anchor_missing(args):
     """Why the nanoGPT jobs cannot start, or None."""
     if not args.anchor:
         return "no nanoGPT checkout given — git clone https://github.com/karpathy/nanoGPT, then give --anchor PATH"
-    if not (Path(args.anchor) / "train.py").is_file() or not (Path(args.anchor) / "data/shakespeare_char").is_dir():
-        return f"{args.anchor} is not a nanoGPT checkout (no train.py, data/shakespeare_char) — give --anchor PATH"
+    lacks = [name for name, there in (("train.py", (Path(args.anchor) / "train.py").is_file()),
+                                      ("data/shakespeare_char", (Path(args.anchor) / "data/shakespeare_char").is_dir()))
+             if not there]
+    if lacks:
+        return f"{args.anchor} is not a nanoGPT checkout (it has no {' and no '.join(lacks)}) — give --anchor PATH"
     if not anchor_text(args).is_file():
         return f"no text for nanoGPT at {anchor_text(args)} — give --input FILE"
     return None
@@ -291,6 +294,8 @@ def suite_plan(args, run_dir):
     unknown = [n for n in names if n not in jobs]
     if unknown:
         raise UserError(f"unknown job {unknown[0]!r} — choose from {', '.join(jobs)}")
+    if "score" in names[:-1]:  # it scores the models that the jobs before it trained
+        raise UserError("--jobs names score before other jobs — name it last, once: it scores what they trained")
     plan = [("prepare", "prepare", Job(["prepare.py", "--input", args.input, "--out_dir", args.data_dir], 120))
             ] if args.input else []
     for i, name in enumerate(names):
@@ -310,15 +315,15 @@ def run_suite(args):
             print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
         return 0
     plan = suite_plan(args, out_dir)  # an unknown job is refused before anything is made
-    anchors = list(dict.fromkeys(name for _, name, job in plan if job.cmd[0] == "bash"))
-    if args.jobs and anchors and anchor_missing(args):  # (without --jobs, they are skipped: see below)
-        raise UserError(f"--jobs {', '.join(anchors)}: {'they run' if len(anchors) > 1 else 'it runs'} nanoGPT, "
-                        f"and {anchor_missing(args)}")
     if args.time_limit is not None and not 0 < args.time_limit < math.inf:
         raise UserError(f"--time_limit {args.time_limit:g} must be a number of seconds above 0 — e.g. 540, or "
                         f"leave it out for each job's own limit")
     if args.input and not Path(args.input).is_file():
         raise UserError(f"--input {args.input}: no such file — give the path of a text file to prepare")
+    anchors = list(dict.fromkeys(name for _, name, job in plan if job.cmd[0] == "bash"))
+    if args.jobs and anchors and anchor_missing(args):  # (without --jobs, they are skipped: see below)
+        raise UserError(f"--jobs {', '.join(anchors)}: {'they run' if len(anchors) > 1 else 'it runs'} nanoGPT, "
+                        f"and {anchor_missing(args)}")
     device = pick_device(args.device)
     run_dir = out_dir / time.strftime("%Y%m%d-%H%M%S")  # this command's logs and runs: a rerun never
     try:                                                 # meets the last one's checkpoints

@@ -62,7 +62,7 @@ def test_sample_benchmark_of_a_bigram_reports_no_cache(data_dir, tmp_path, capsy
     assert "KV cache: none, a bigram has no attention" in printed and "layers x" not in printed
     # another dtype: the fast path again, on a copy of the model in it, in turn with the others
     assert speed.main(["sample", "--checkpoint", str(out), "--max_new_tokens", "5", "--repeats", "2",
-                       "--dtype", "float32,bfloat16"]) == 0
+                       "--dtype", "float32, bfloat16"]) == 0
     printed = capsys.readouterr().out
     assert re.search(r"KV cache, bfloat16: +[\d.]+ tokens/s  \(runs: [\d.]+, [\d.]+ s\)", printed)
     assert re.search(r"speed-up of bfloat16 weights: [\d.]+x", printed) and "of float32 weights" in printed
@@ -214,7 +214,8 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     else:
         jobs.remove("anchor")
     # speedrun twice: each run its own log, and the spread of its numbers over both at the end
-    assert suite.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs + ["speedrun"])]) == 0
+    assert jobs[-1] == "score"  # last: it scores every model the jobs before it trained
+    assert suite.main(argv + ["--input", str(corpus), "--jobs", ",".join(jobs[:-1] + ["speedrun", "score"])]) == 0
     smoke = argparse.Namespace(device="cpu", data_dir=str(data), smoke=True)
     for job in VARIANTS:
         cmd = [a.replace("{job_dir}", str(tmp_path / job)) for a in suite.job_argv(all_jobs[job].cmd, smoke)]
@@ -347,6 +348,13 @@ def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_amo
     with pytest.raises(UserError, match="--jobs anchor-cpu-recipe: it runs nanoGPT, and no nanoGPT checkout given — "
                                         "git clone https://github.com/karpathy/nanoGPT, then give --anchor PATH"):
         suite.main(argv + ["--jobs", "classic-step,anchor-cpu-recipe"])
+    with pytest.raises(UserError, match="--input /no/such.txt: no such file"):  # the flag given, named first
+        suite.main(argv + ["--jobs", "anchor-cpu-recipe", "--input", "/no/such.txt"])
+    with pytest.raises(UserError, match=f"{tmp_path} is not a nanoGPT checkout \\(it has no train.py and no "
+                                        f"data/shakespeare_char\\)"):
+        suite.main(argv + ["--jobs", "anchor-cpu-recipe", "--anchor", str(tmp_path)])
+    with pytest.raises(UserError, match="--jobs names score before other jobs — name it last"):
+        suite.main(argv + ["--jobs", "score,cpu-speedrun-train"])
     assert not any(tmp_path.iterdir())  # refused before anything was made
     jobs = {"anchor": suite.Job(["bash", "nanogpt.sh", "{job_dir}"], 60), "hello": suite.Job(["-c", "print(1)"], 60)}
     monkeypatch.setattr(suite, "suite_jobs", lambda run_dir, target: jobs)

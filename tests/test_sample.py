@@ -100,8 +100,11 @@ def test_bfloat16_weights_sample_with_a_bfloat16_cache(run_dir, capsys, monkeypa
     monkeypatch.setattr(KVCache, "append", lambda cache, i, k, v: stored.append(k.dtype) or append(cache, i, k, v))
     args = ["--out_dir", str(run_dir), "--prompt", "ROMEO:", "--num_samples", "1", "--max_new_tokens", "12",
             "--device", "cpu"]
-    text = samples(capsys, args + ["--dtype", "bfloat16"]).split("----------------\n", 1)[1]
+    assert sample.main(args + ["--dtype", "bfloat16"]) == 0
+    out, err = capsys.readouterr()
+    text = out.split("----------------\n", 1)[1]
     assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 12 + 1
+    assert err.rstrip().endswith(", weights in bfloat16")  # said, as the checkpoint is
     assert stored and set(stored) == {torch.bfloat16}
     stored.clear()
     samples(capsys, args)
