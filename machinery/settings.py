@@ -137,6 +137,7 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}  # and auto: pick_dtype
 
 
 def registries():
@@ -148,7 +149,7 @@ def registries():
 def choices():
     """The settings that name one of a few choices -> their valid values (check_config refuses others)."""
     return {"attention": ("sdpa", "manual"), "model": ("gpt", "bigram"), "optimizer": ("adamw", "muon"),
-            "init": ("gpt2", "pytorch"), "compile_mode": COMPILE_MODES} | registries()
+            "init": ("gpt2", "pytorch"), "compile_mode": COMPILE_MODES, "dtype": ("auto", *DTYPES)} | registries()
 
 
 def check_config(cfg, mcfg):
@@ -247,12 +248,11 @@ def pick_dtype(name, device):
         if device.type != "cuda":
             return torch.float32
         return torch.bfloat16 if native_bf16 else torch.float16
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if name not in dtypes:
+    if name not in DTYPES:
         raise UserError(f"--dtype {name!r} is unknown — use auto, float32, bfloat16 or float16")
-    if dtypes[name] == torch.bfloat16 and device.type == "cuda" and not native_bf16:
+    if DTYPES[name] == torch.bfloat16 and device.type == "cuda" and not native_bf16:
         raise UserError("this GPU has no native bfloat16 (it would be emulated, slowly) — use --dtype float16")
-    return dtypes[name]
+    return DTYPES[name]
 
 
 def precision(cfg, device):

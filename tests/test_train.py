@@ -284,6 +284,8 @@ def test_a_second_fresh_run_does_not_overwrite(data_dir, tmp_path):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)])
     with pytest.raises(UserError, match=re.escape("--dropout 1.5 is outside [0, 1)")):  # a bad flag is told first:
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--dropout", "1.5"])  # not 2 tries
+    with pytest.raises(UserError, match="--dtype 'bf16' is unknown — use auto, float32, bfloat16 or float16"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--dtype", "bf16"])  # so is a dtype
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
