@@ -121,7 +121,13 @@ def main(argv=None):
     header = (f"scoring on {args.batches} batches of {args.batch_size} windows of {args.data_dir}/val.bin, seed "
               f"{args.seed}, weights in {str(dtype).removeprefix('torch.')}")
     for path, named in found:
-        model, whose, chars = load_any(path)
+        try:
+            model, whose, chars = load_any(path)
+        except UserError as e:  # named: the user's mistake; found in a folder: a stray file, the others still count
+            if named:
+                raise
+            print(f"skipped: {str(e).split(' — ')[0]}")  # (what it is not; the advice is for a named file)
+            continue
         if header:  # (printed once the first file has loaded: a file that is no checkpoint gets its line alone)
             print(header)
             header = None

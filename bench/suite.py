@@ -294,8 +294,13 @@ def suite_plan(args, run_dir):
     unknown = [n for n in names if n not in jobs]
     if unknown:
         raise UserError(f"unknown job {unknown[0]!r} — choose from {', '.join(jobs)}")
+    if names.count("score") > 1:
+        raise UserError("--jobs names score twice — name it once, last: it scores every model the others trained")
     if "score" in names[:-1]:  # it scores the models that the jobs before it trained
-        raise UserError("--jobs names score before other jobs — name it last, once: it scores what they trained")
+        raise UserError("--jobs names score before other jobs — name it last: it scores what they trained")
+    if names == ["score"]:  # (a new command's folder holds no models yet)
+        raise UserError("--jobs score alone has nothing to score — name the training jobs before it, or run "
+                        "python -m bench.score FOLDER on a finished suite's folder")
     plan = [("prepare", "prepare", Job(["prepare.py", "--input", args.input, "--out_dir", args.data_dir], 120))
             ] if args.input else []
     for i, name in enumerate(names):
@@ -321,7 +326,7 @@ def run_suite(args):
     if args.input and not Path(args.input).is_file():
         raise UserError(f"--input {args.input}: no such file — give the path of a text file to prepare")
     anchors = list(dict.fromkeys(name for _, name, job in plan if job.cmd[0] == "bash"))
-    if args.jobs and anchors and anchor_missing(args):  # (without --jobs, they are skipped: see below)
+    if (args.jobs or args.anchor) and anchors and anchor_missing(args):  # (all the jobs, no --anchor: skipped)
         raise UserError(f"--jobs {', '.join(anchors)}: {'they run' if len(anchors) > 1 else 'it runs'} nanoGPT, "
                         f"and {anchor_missing(args)}")
     device = pick_device(args.device)
@@ -351,7 +356,7 @@ def run_suite(args):
         if limit < 10:
             lines, head = [], f"== {label}: not started, the suite's --time_limit is spent"
             brief, failed = head, failed + 1
-        elif argv[0] == "bash" and anchor_missing(args):  # all the jobs, and no nanoGPT: the others still run
+        elif argv[0] == "bash" and not args.anchor:  # all the jobs, and no nanoGPT: the others still run
             lines, head = [], f"== {label}: skipped, {anchor_missing(args)}"
             brief, skipped = head, skipped + 1
         else:

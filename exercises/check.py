@@ -4,12 +4,15 @@ same text with and without a cache). A known mistake gets a hint that names it.
 
 A check takes the module that holds the learner's functions (exercises.exNN_name, or a stand-in
 with the same names, as the tests give it) and returns nothing when all is well; it raises
-Failure(what went wrong, hint) otherwise. NotImplementedError means "not started".
+Failure(what went wrong, hint) otherwise. NotImplementedError, which each blank raises, means "not
+started", or for an exercise of two parts with one written, "not finished".
 """
 
+import ast
 import importlib
 import inspect
 import math
+import textwrap
 import traceback
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -486,15 +489,45 @@ class Result(NamedTuple):
     hint: str = ""
 
 
-def blanks_left(exercise, module):
-    """The exercise's parts that still raise NotImplementedError, as the untouched file's do."""
-    def part(name):
-        obj = module
-        for attribute in name.split("."):
-            obj = getattr(obj, attribute, None)
-        return obj
-    return [name for name in exercise.parts
-            if "NotImplementedError" in getattr(getattr(part(name), "__code__", None), "co_names", ())]
+def part_of(module, name):
+    """module's function of that name (Class.method for a method), or None."""
+    for attribute in name.split("."):
+        module = getattr(module, attribute, None)
+    return module
+
+
+def untouched(fn):
+    """Whether fn is still the blank the file came with: nothing but (a docstring and) raise NotImplementedError."""
+    try:
+        body = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):  # (no source to read)
+        return False
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    return len(body) == 1 and isinstance(body[0], ast.Raise) and "NotImplementedError" in ast.unparse(body[0])
+
+
+def not_implemented(exercise, module, error):
+    """A NotImplementedError -> not started (every part as it came), not finished (the parts still to write
+    named), or failed: raised by a part the learner wrote (its raise line left below their code), or by
+    something else."""
+    where = [tb.tb_frame.f_code for tb in walk_traceback(error.__traceback__)][-1]  # the frame of the raise
+    parts = {name: part_of(module, name) for name in exercise.parts}
+    raised_in = next((name for name, fn in parts.items() if getattr(fn, "__code__", None) is where), None)
+    blanks = [name for name, fn in parts.items() if untouched(fn)]
+    if not parts or raised_in in blanks:
+        return Result("not started") if len(blanks) == len(parts) else Result(
+            "not finished", f"{' and '.join(blanks)} still to write")
+    if raised_in:
+        return Result("failed", f"{raised_in} still raises NotImplementedError", "delete the `raise "
+                      "NotImplementedError(...)` line that came with the file: your code above it never returns")
+    return Result("failed", f"it raised NotImplementedError: {error}")
+
+
+def walk_traceback(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
 
 
 def run(exercise, module=None):
@@ -504,11 +537,8 @@ def run(exercise, module=None):
     try:
         module = module or importlib.import_module(f"exercises.{exercise.module}")
         exercise.check(module)
-    except NotImplementedError:
-        blanks = blanks_left(exercise, module)
-        if len(blanks) < len(exercise.parts):  # some written, some not
-            return Result("not finished", f"{' and '.join(blanks)} still to write")
-        return Result("not started")
+    except NotImplementedError as e:
+        return not_implemented(exercise, module, e)
     except Failure as f:
         return Result("failed", f.what, f.hint)
     except SyntaxError as e:  # (raised by the import, before any of the file's lines runs)

@@ -68,16 +68,26 @@ def test_sample_benchmark_of_a_bigram_reports_no_cache(data_dir, tmp_path, capsy
     assert re.search(r"speed-up of bfloat16 weights: [\d.]+x", printed) and "of float32 weights" in printed
     with pytest.raises(UserError, match="--dtype 'int8' is unknown"):
         speed.main(["sample", "--checkpoint", str(out), "--dtype", "float32,int8"])
+    with pytest.raises(UserError, match="--dtype float32,auto names float32, float32: one twice"):  # auto, here
+        speed.main(["sample", "--checkpoint", str(out), "--dtype", "float32,auto"])
+
+
+def train_classic(data_dir, out, bias):
+    """A tiny run of the classic preset: learned positions, GELU, LayerNorm, the tied head, nanoGPT's network."""
+    argv = ["--preset", "shakespeare"] + TINY + ["--bias", str(bias), "--data_dir", str(data_dir)]
+    assert train.main(argv + ["--out_dir", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def classic_run(data_dir, tmp_path_factory):
+    return train_classic(data_dir, tmp_path_factory.mktemp("classic"), bias=False)
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["no-bias", "bias"])
-def classic_run(data_dir, tmp_path_factory, request):
-    """A tiny run of the classic preset: learned positions, GELU, LayerNorm, the tied head, nanoGPT's
-    network; without biases (the preset's, and nanoGPT's shakespeare_char) and with (nanoGPT's default)."""
-    out = tmp_path_factory.mktemp("classic")
-    argv = ["--preset", "shakespeare"] + TINY + ["--bias", str(request.param), "--data_dir", str(data_dir)]
-    assert train.main(argv + ["--out_dir", str(out)]) == 0
-    return out
+def classic_runs(data_dir, tmp_path_factory, classic_run, request):
+    """Without biases (the preset's, and nanoGPT's shakespeare_char), and with them (nanoGPT's default)."""
+    return train_classic(data_dir, tmp_path_factory.mktemp("biased"), bias=True) if request.param else classic_run
 
 
 def as_nanogpt_checkpoint(ckpt):
@@ -100,15 +110,16 @@ def scored(out):
     return [(loss, Path(path).parent.name, whose) for loss, path, whose in rows]
 
 
-def test_score_gives_a_nanogpt_checkpoint_of_the_same_weights_the_same_loss(classic_run, data_dir, tmp_path, capsys):
+def test_score_gives_a_nanogpt_checkpoint_of_the_same_weights_the_same_loss(classic_runs, data_dir, tmp_path, capsys,
+                                                                            monkeypatch):
     """bench.score reads nanoGPT's ckpt.pt into model.py's GPT (the same network under the same
     names), so both recipes' models are scored on the very same windows."""
-    ckpt = torch.load(classic_run / "best.pt", weights_only=True)
+    ckpt = torch.load(classic_runs / "best.pt", weights_only=True)
     (tmp_path / "nanogpt" / "out").mkdir(parents=True)
     torch.save(as_nanogpt_checkpoint(ckpt), tmp_path / "nanogpt" / "out" / "ckpt.pt")
     (tmp_path / "ours").mkdir()
-    (tmp_path / "ours" / "best.pt").write_bytes((classic_run / "best.pt").read_bytes())
-    (tmp_path / "ours" / "latest.pt").write_bytes((classic_run / "latest.pt").read_bytes())  # not a model to score
+    (tmp_path / "ours" / "best.pt").write_bytes((classic_runs / "best.pt").read_bytes())
+    (tmp_path / "ours" / "latest.pt").write_bytes((classic_runs / "latest.pt").read_bytes())  # not a model to score
     argv = ["--data_dir", str(data_dir), "--batches", "3", "--batch_size", "4"]
     assert score.main([str(tmp_path)] + argv) == 0
     rows = scored(capsys.readouterr().out)
@@ -119,8 +130,14 @@ def test_score_gives_a_nanogpt_checkpoint_of_the_same_weights_the_same_loss(clas
         torch.save(old, tmp_path / "nanogpt" / "out" / "ckpt.pt")
         assert score.main([str(tmp_path / "nanogpt")] + argv) == 0
         assert scored(capsys.readouterr().out) == rows[:1]
+    dtypes = []  # of the weights that reach the scoring
+    scoring = score.score
+    monkeypatch.setattr(score, "score", lambda model, *a: dtypes.append(next(model.parameters()).dtype) or scoring(
+        model, *a))
     assert score.main([str(tmp_path / "ours"), "--dtype", "bfloat16"] + argv) == 0  # rounded weights, near
-    assert abs(float(scored(capsys.readouterr().out)[0][0]) - float(rows[1][0])) < 0.05
+    out = capsys.readouterr().out
+    assert dtypes == [torch.bfloat16] and "weights in bfloat16" in out.splitlines()[0]
+    assert abs(float(scored(out)[0][0]) - float(rows[1][0])) < 0.05
 
 
 def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, capsys):
@@ -143,9 +160,12 @@ def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, cap
     torch.save(dict(ckpt, vocab=dict(ckpt["vocab"], chars=chars[::-1])), tmp_path / "runs" / "b" / "best.pt")
     with pytest.raises(UserError, match="b/best.pt on .*: it was trained on another vocabulary — give the"):
         score.main([str(tmp_path / "runs" / "b" / "best.pt"), "--data_dir", str(data_dir)])
+    (tmp_path / "runs" / "c").mkdir()
+    (tmp_path / "runs" / "c" / "best.pt").write_bytes(b"not a checkpoint")  # a stray file of that name
     assert score.main([str(tmp_path / "runs"), "--data_dir", str(data_dir), "--batches", "2"]) == 0
     out = capsys.readouterr().out
     assert "b/best.pt: it was trained on another vocabulary" in out and [r[1] for r in scored(out)] == ["a"]
+    assert re.search(r"skipped: \S+/c/best.pt is neither this repo's checkpoint nor nanoGPT's\n", out)
     short = tmp_path / "short"  # a val split shorter than one window of 16
     short.mkdir()
     for name in ("train.bin", "vocab.json"):
@@ -164,18 +184,18 @@ def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, cap
 
 
 @pytest.mark.skipif(not NANOGPT, reason="needs a nanoGPT checkout (NANOGPT_DIR)")
-def test_nanogpts_own_model_computes_our_loss_from_the_same_weights(classic_run):
+def test_nanogpts_own_model_computes_our_loss_from_the_same_weights(classic_runs):
     """The independent truth behind bench.score: nanoGPT's model.py, given our weights, computes
     the loss model.py does, on the same batch (with and without biases)."""
     spec = importlib.util.spec_from_file_location("nanogpt_model", Path(NANOGPT) / "model.py")
     theirs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(theirs)
-    nano = as_nanogpt_checkpoint(torch.load(classic_run / "best.pt", weights_only=True))
+    nano = as_nanogpt_checkpoint(torch.load(classic_runs / "best.pt", weights_only=True))
     model = theirs.GPT(theirs.GPTConfig(**nano["model_args"]))
     weights = {k.removeprefix("_orig_mod."): v for k, v in nano["model"].items()}
     has = model.state_dict()  # (the mask buffers only where its attention is the written-out one)
     model.load_state_dict({k: v for k, v in weights.items() if k in has or not k.endswith(".attn.bias")})
-    ours, _, _ = score.load_any(classic_run / "best.pt")
+    ours, _, _ = score.load_any(classic_runs / "best.pt")
     x = torch.randint(0, nano["model_args"]["vocab_size"], (4, 16), generator=torch.Generator().manual_seed(0))
     y = x.roll(-1, dims=1)
     with torch.no_grad():
@@ -304,10 +324,14 @@ def test_a_training_script_is_timed_from_its_own_start():
     assert suite.NANOGPT_STARTS in suite.NANOGPT.read_text()  # the line nanogpt.sh prints
 
 
-def test_a_training_script_that_fails_or_is_stopped_gets_no_time(tmp_path):
+def test_a_training_script_that_fails_or_is_stopped_gets_no_time(data_dir, tmp_path):
     """Only a run that finished is timed: a failure, or a run cut off at its limit, would look fast."""
     code, _, lines = suite.run_job(["train.py", "--data_dir", str(tmp_path / "nowhere")], tmp_path / "job.log", 60)
     assert code == 2 and not [line for line in lines if line.startswith("training script")]
+    long_run = ["train.py", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--max_iters", "100000"]
+    code, _, lines = suite.run_job(long_run, tmp_path / "long.log", 8)
+    assert code is None and "model:" in (tmp_path / "long.log").read_text()  # it ran, and was stopped
+    assert not [line for line in lines if line.startswith("training script")]
 
 
 def test_a_cold_job_compiles_into_an_empty_cache_that_is_removed_afterwards(tmp_path):
@@ -355,6 +379,10 @@ def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_amo
         suite.main(argv + ["--jobs", "anchor-cpu-recipe", "--anchor", str(tmp_path)])
     with pytest.raises(UserError, match="--jobs names score before other jobs — name it last"):
         suite.main(argv + ["--jobs", "score,cpu-speedrun-train"])
+    with pytest.raises(UserError, match="--jobs names score twice — name it once, last"):
+        suite.main(argv + ["--jobs", "cpu-speedrun-train,score,score"])
+    with pytest.raises(UserError, match="--jobs score alone has nothing to score — .*python -m bench.score FOLDER"):
+        suite.main(argv + ["--jobs", "score"])
     assert not any(tmp_path.iterdir())  # refused before anything was made
     jobs = {"anchor": suite.Job(["bash", "nanogpt.sh", "{job_dir}"], 60), "hello": suite.Job(["-c", "print(1)"], 60)}
     monkeypatch.setattr(suite, "suite_jobs", lambda run_dir, target: jobs)
@@ -362,6 +390,8 @@ def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_amo
     out = capsys.readouterr().out
     assert "== anchor: skipped, no nanoGPT checkout given" in out and "== hello (exit 0" in out
     assert out.rstrip().endswith("0 of 2 job(s) failed, 1 skipped")
+    with pytest.raises(UserError, match="it runs nanoGPT, and .*nowhere is not a nanoGPT checkout"):  # a given
+        suite.main(argv + ["--anchor", str(tmp_path / "nowhere")])  # --anchor that is wrong is not skipped
 
 
 @pytest.mark.parametrize("name, peak", [("NVIDIA H100 80GB HBM3", 989), ("NVIDIA H100 PCIe", 756),

@@ -14,10 +14,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from machinery import checkpoint
 import sample
-from engine.kv_cache import StaticKVCache
 import train
 from conftest import TINY
 from engine.decode import generate_cached
+from engine.kv_cache import StaticKVCache
 from model import GPT, GPTConfig
 from test_gpu_paths import gradients_of_two_steps
 

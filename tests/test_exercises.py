@@ -240,6 +240,18 @@ def test_a_half_written_exercise_is_not_finished_and_names_what_is_left():
             raise NotImplementedError("exercise 9 is yours to write")
     assert run(EXERCISES[8], answered(KVCache=Half)) == ("not finished", "KVCache.positions still to write", "")
 
+    def written_above_the_raise(x, c_fc, c_proj):  # the learner's code, with the blank's raise left below it
+        ANSWERS.mlp(x, c_fc, c_proj)
+        raise NotImplementedError("exercise 5 is yours to write")
+    result = run(EXERCISES[4], answered(mlp=written_above_the_raise, block=unwritten))
+    assert result.status == "failed" and result.what == "mlp still raises NotImplementedError"
+    assert "delete the `raise NotImplementedError(...)` line" in result.hint
+
+    def calls_something_unfinished(x, c_fc, c_proj):  # both parts written, the error from elsewhere
+        raise NotImplementedError("a helper of mine")
+    result = run(EXERCISES[4], answered(mlp=lambda *a: calls_something_unfinished(*a)))
+    assert result == ("failed", "it raised NotImplementedError: a helper of mine", "")
+
 
 def test_what_an_exercise_asks_you_to_write_you_may_not_call():
     def with_the_library(logits, targets):

@@ -163,6 +163,7 @@ def test_generating_three_windows(run_dir, capsys):
     (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
     (["--nope"], "unknown argument --nope"),
     (["--dtype", "float64"], "--dtype 'float64' is unknown — use auto, float32, bfloat16 or float16"),
+    (["--dtype", "float64", "--checkpoint", "/no/such.pt"], "--dtype 'float64' is unknown"),  # before the load
 ])
 def test_bad_arguments(run_dir, argv, message):
     """Each a clear UserError (the one line and exit 2 that run_cli makes of it: test_cli.py)."""
