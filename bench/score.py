@@ -16,9 +16,9 @@ network under the same names, so the strict load doubles as a check of that.
 import math
 import re
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
-import torch
 
 from config import TrainConfig
 from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
@@ -26,7 +26,7 @@ from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device,
 from machinery.data import load_data
 from machinery.settings import pick_dtype
 from model import GPT, GPTConfig
-from train import get_batch
+from train import estimate_loss
 
 NANOGPT_SETTINGS = ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")  # and bias, True unless saved
 
@@ -87,18 +87,12 @@ def mismatch(model, chars, vocab, val):
     return None
 
 
-@torch.no_grad()
 def score(model, val, batches, batch_size, seed, device):
-    """Mean cross-entropy over batches x batch_size windows of val, from a generator seeded with seed
-    (no autocast: each model in its weights' dtype)."""
-    model.eval().to(device)
-    generator = torch.Generator().manual_seed(seed)
-    # summed on the device, so the host waits once, at the end (MPS has no float64)
-    total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
-    for _ in range(batches):
-        x, y = get_batch(val, batch_size, model.config.block_size, generator, device)
-        total += model(x, y)[1]
-    return total.item() / batches
+    """Mean cross-entropy over batches x batch_size windows of val, drawn as train.py's evaluation draws
+    them (its estimate_loss, with these settings; no autocast: each model in its weights' dtype)."""
+    settings = TrainConfig(batch_size=batch_size, eval_iters=batches, seed=seed)
+    return estimate_loss(model.to(device), {"val": val}, settings, model.config.block_size, device,
+                         nullcontext())["val"]
 
 
 def main(argv=None):

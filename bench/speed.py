@@ -83,9 +83,8 @@ def bench_sample(args):
     model, source = model_to_time(args.checkpoint, device)
     model = model.to(dtypes[0])
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
-    size = dtypes[0].itemsize
-    weights_mb = sum(p.numel() for p in model.parameters()) * size / 1e6
-    cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * size / 1e6
+    weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
+    cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * dtypes[0].itemsize / 1e6
     print(f"model: {source}; {count_params(model, non_embedding=True) / 1e6:.2f}M parameters "
           f"({weights_mb:.1f} MB of {names[0]} weights), block_size {cfg.block_size}")
     print(f"device: {device}, torch threads: {torch.get_num_threads()}, batch {B}, {n} new tokens, "

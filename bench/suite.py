@@ -166,9 +166,7 @@ def anchor_missing(args):
     """Why the nanoGPT jobs cannot start, or None."""
     if not args.anchor:
         return "no nanoGPT checkout given — git clone https://github.com/karpathy/nanoGPT, then give --anchor PATH"
-    lacks = [name for name, there in (("train.py", (Path(args.anchor) / "train.py").is_file()),
-                                      ("data/shakespeare_char", (Path(args.anchor) / "data/shakespeare_char").is_dir()))
-             if not there]
+    lacks = [name for name in ("train.py", "data/shakespeare_char") if not (Path(args.anchor) / name).exists()]
     if lacks:
         return f"{args.anchor} is not a nanoGPT checkout (it has no {' and no '.join(lacks)}) — give --anchor PATH"
     if not anchor_text(args).is_file():

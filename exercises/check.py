@@ -511,7 +511,10 @@ def not_implemented(exercise, module, error):
     """A NotImplementedError -> not started (every part as it came), not finished (the parts still to write
     named), or failed: raised by a part the learner wrote (its raise line left below their code), or by
     something else."""
-    where = [tb.tb_frame.f_code for tb in walk_traceback(error.__traceback__)][-1]  # the frame of the raise
+    tb = error.__traceback__
+    while tb.tb_next is not None:  # down to the frame of the raise
+        tb = tb.tb_next
+    where = tb.tb_frame.f_code
     parts = {name: part_of(module, name) for name in exercise.parts}
     raised_in = next((name for name, fn in parts.items() if getattr(fn, "__code__", None) is where), None)
     blanks = [name for name, fn in parts.items() if untouched(fn)]
@@ -522,12 +525,6 @@ def not_implemented(exercise, module, error):
         return Result("failed", f"{raised_in} still raises NotImplementedError", "delete the `raise "
                       "NotImplementedError(...)` line that came with the file: your code above it never returns")
     return Result("failed", f"it raised NotImplementedError: {error}")
-
-
-def walk_traceback(tb):
-    while tb is not None:
-        yield tb
-        tb = tb.tb_next
 
 
 def run(exercise, module=None):
