@@ -44,7 +44,7 @@ class TrainConfig:
 
 
 # --decay's choices: how far through the decay a step is (progress, 0 -> 1 over the steps after the warmup)
-# -> the share of lr - min_lr still left (1 -> 0); train.py's lr_at uses it. To try another shape, add it
+# -> the share of lr - min_lr still left (1 -> 0); train.py's decay_left uses it. To try another shape, add it
 # here and pass its name
 DECAYS = {
     "cosine": lambda progress: 0.5 * (1.0 + math.cos(math.pi * progress)),  # nanoGPT's, every preset's
@@ -68,6 +68,7 @@ PRESETS = {
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=50),
     # the video's GPT on a CPU: the shakespeare-cpu shape with none of the speed levers (learned positions,
     # AdamW), rung 11 of the ladder's model and recipe (lessons/buildup.py): val 1.8222 in 168 s on 2 CPU cores
+    # (its weights score the ladder's 1.8209 on the ladder's 200 val batches of 32; this preset scores on 50)
     "classic-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
@@ -79,7 +80,7 @@ PRESETS = {
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,
         batch_size=32, grad_accum=1, max_iters=250, lr=8e-3, min_lr=8e-4, warmup_iters=30,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=50, eval_iters=50),
-    # the GPU speedrun: the classic model with the levers, 4 times the batch, 6 times the lr and
+    # the GPU speedrun: the shakespeare preset's model with the levers, 4 times the batch, 6 times the lr and
     # a tenth of the steps; it passes val 1.47 after a median of 11.5 s of training steps on one H100,
     # and 15 to 17 s on one H200 (41 to 42 s for the whole process with a warm compile cache; docs/speed.md).
     # Its 50 evaluation batches of 256 windows are the very windows of the shakespeare preset's 200 of 64

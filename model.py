@@ -58,8 +58,9 @@ def build_model(config):
 
 
 def causal_mask(T_q, T_k, device=None):
-    """(T_q, T_k) bool, True where a query may look: the T_q queries are the last T_q of
-    the T_k positions, so query i sees keys 0 .. i + (T_k - T_q) and nothing later."""
+    """(T_q, T_k) bool, True where a query may look. In training T_q == T_k: the lower triangle of
+    the video's tril. With a KV cache (engine/) the T_q queries are the last T_q of the T_k
+    positions, so query i sees keys 0 .. i + (T_k - T_q) and nothing later."""
     return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
 
 
@@ -126,7 +127,7 @@ class CausalSelfAttention(nn.Module):
         T, S, hs = q.size(-2), k.size(-2), q.size(-1)
         # / √hs: q·k adds up hs products, so its spread grows like √hs, and the softmax would go one-hot
         att = self.hook_scores(q @ k.transpose(-2, -1) / math.sqrt(hs))  # (B, nh, T, S): how much t attends to s
-        mask = self.hook_mask(causal_mask(T, S, q.device) if mask is None else mask)  # (T, S), or a cache's (1, S)
+        mask = self.hook_mask(causal_mask(T, S, q.device) if mask is None else mask)  # (T, S), or a cache's (T or 1, S)
         att = att.masked_fill(~mask, float("-inf"))  # no peeking at the future
         att = self.hook_weights(F.softmax(att, dim=-1))  # (B, nh, T, S): each row sums to 1
         att = self.attn_dropout(att)
@@ -172,10 +173,8 @@ class ReLUSquared(nn.Module):
         return F.relu(x).square()
 
 
-# --activation's choices. To try another nonlinearity, write its module above and add it here, then pass
-# its name. One that reads several inputs per output (a gated one, such as SwiGLU's silu(a) * b, a and b
-# the two halves of c_fc's output) says how many in a class attribute, inputs_per_output = 2, and the
-# MLP widens c_fc to match (and so has more weights than with GELU)
+# --activation's choices. To try another nonlinearity, write its module above, add it here and pass its name.
+# A gated one (SwiGLU: silu(a) * b, a, b: halves of c_fc's output) sets inputs_per_output = 2 (README: Hack it)
 ACTIVATIONS = {"gelu": nn.GELU, "relu2": ReLUSquared}
 
 
@@ -271,7 +270,7 @@ class GPT(LanguageModel):
 
     def __init__(self, config):
         super().__init__()
-        # a setting given in code (a flag's is refused earlier, with advice: machinery/settings.py)
+        # catches a bad value set in Python; a bad --flag is refused earlier, with advice (machinery/settings.py)
         for name, known in (("position", POSITIONS), ("activation", ACTIVATIONS), ("attention", ("sdpa", "manual")),
                             ("init", ("gpt2", "pytorch"))):
             assert getattr(config, name) in known, f"{name} must be one of {', '.join(known)}"
@@ -285,12 +284,12 @@ class GPT(LanguageModel):
             self.register_buffer("rotary_sin", sin, persistent=False)
             self.hook_rotary = nn.Identity()  # a probe (see CausalSelfAttention's)
         parts.update(drop=nn.Dropout(config.dropout),
-                     h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+                     h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),  # h: the blocks
                      ln_f=layer_norm(config))
         self.transformer = nn.ModuleDict(parts)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_head:  # weight tying: reading a character in and writing it out share one matrix
-            self.transformer.wte.weight = self.lm_head.weight
+            self.transformer.wte.weight = self.lm_head.weight  # both (V, C): a Linear stores (out, in)
         if config.init == "gpt2":  # (else each layer keeps PyTorch's own initialisation, as in the video)
             self.apply(self._init_weights)
             # GPT-2: the projections that write into the residual stream get a smaller

@@ -6,8 +6,9 @@
 
 The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
-a KV cache (engine/decode.py's stream); --no_cache uses model.py's simple generate
-instead. A single sample is printed as it is generated.
+a KV cache (engine/decode.py's stream): the same text as model.py's simple generate for
+block_size characters, and past that it starts its cache again from half a window;
+--no_cache uses generate instead. A single sample is printed as it is generated.
 """
 
 import sys
@@ -75,6 +76,7 @@ def main(argv=None):
     prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
     device = pick_device(args.device)
     dtype = pick_dtype(args.dtype, device)
+    # the checkpoint's GPTConfig builds the model (model.py's build_model), then its weights go in (machinery/)
     model, ckpt, path = load_model(args.checkpoint, args.out_dir)
     chars = ckpt["vocab"]["chars"]
     prompt = prompt or start_char(chars)  # the model needs at least one character to start from

@@ -48,6 +48,7 @@ from model import build_model
 
 def get_batch(data, batch_size, block_size, generator, device, rank=0, world_size=1):
     """Random windows of the text: y is x shifted left by one, the next character at each step.
+    data: one split's ids, the .bin file prepare.py wrote, mapped from disk as a numpy array (uint16).
 
     With several processes, each one draws the windows of all of them from the same
     generator and keeps its own row: together they use exactly the batches that one
@@ -78,11 +79,7 @@ def lr_at(it, cfg, extended_at=None):
 def decay_left(it, cfg, extended_at=None):
     """Where the decay is at step it: 1 at its start (lr), 0 at its end (min_lr). Its shape is
     config.DECAYS[cfg.decay]: by default nanoGPT's cosine, 0.5 * (1 + cos(pi * progress)).
-
-    extended_at (iteration, decay_left there): the run was resumed at that iteration with
-    a new max_iters. Restarting the schedule would throw the learning rate back up and undo
-    what the run had learned, so the decay goes on from where it was, down to 0 at the new
-    last step. A finished run was at 0 already, so its extension trains on at min_lr."""
+    extended_at: only for a run resumed with a new max_iters (see extend_schedule)."""
     start, height = extended_at or (cfg.warmup_iters, 1.0)
     progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1 (below 0 inside the warmup)
     return height * DECAYS[cfg.decay](min(max(progress, 0.0), 1.0))
@@ -118,7 +115,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
             scaler.scale(loss / micro_steps).backward()
         total = total + loss.detach()  # a new tensor: a CUDA graph's own output is overwritten next replay
     found_inf = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=device)
-    # any process's nan skips the step in all of them: the max, since 1 (not a sum, 2) is what fused AdamW skips on
+    # a nan in any process skips the step in all of them: the MAX keeps found_inf 0 or 1 (fused AdamW skips on 1)
     found_inf = all_reduce_on_device(found_inf, dist.ReduceOp.MAX)
     if scaler.is_enabled() and found_inf.item():  # fp16: GradScaler's step waits for the device anyway
         optimizer.zero_grad(set_to_none=False)
@@ -132,7 +129,8 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
         scaler.update()
     else:  # the update: optimizer.step(), unless a loss was nan or inf (machinery/optim.py: without waiting)
         step_unless(optimizer, found_inf)
-    optimizer.zero_grad(set_to_none=False)  # zeroed in place: see machinery/optim.py, keep_grads_outside_graphs
+    # zeroed in place, never None: a new .grad would live in a CUDA graph's memory (machinery/optim.py)
+    optimizer.zero_grad(set_to_none=False)
     return total / micro_steps, found_inf == 0
 
 
@@ -175,8 +173,10 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     model, the optimizer and, when resuming, the checkpoint's state (bench/ uses it too).
     new_run: refuse an out_dir that holds a run; training: refuse a resume with nothing left
     to train. -> Run"""
+    # cfg: config.py's TrainConfig; mcfg: model.py's GPTConfig; splits: {"train", "val"} -> data for get_batch
     cfg, mcfg, vocab, splits, ckpt, summary = load_settings(preset, resume, overrides, new_run, training)
-    # before the processes meet, so that a refusal is the first thing a torchrun user sees
+    # rows: this process's sequences per micro-batch; micro_steps: its micro-batches per optimizer step.
+    # Worked out before the processes meet, so that a refusal is the first thing a torchrun user sees
     micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, int(os.environ.get("WORLD_SIZE", 1)))
     rank, world_size, device = init_distributed(pick_device(cfg.device))
     if rank == 0:
@@ -188,6 +188,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
               raw_model=raw_model, model=raw_model, no_sync=nullcontext,
+              # AdamW, decaying the 2-D weights only; --optimizer muon: Muon for the blocks' (machinery/optim.py)
               optimizer=make_optimizer(raw_model, cfg, device), scaler=scaler,
               data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
     if not training:  # --trace_shapes: the model as built is all it needs
@@ -205,7 +206,10 @@ def setup(preset, resume, overrides, new_run=True, training=True):
 
 
 def extend_schedule(run, before):
-    """A resume with a new max_iters goes on down the decay from where the run was (decay_left)."""
+    """A resume with a new max_iters goes on down the decay from where the run was: run.extended_at
+    becomes (this iteration, decay_left here). Restarting the schedule would throw the learning
+    rate back up and undo what the run had learned, so the decay goes on from where it was, down
+    to 0 at the new last step. A finished run was at 0 already, so its extension trains on at min_lr."""
     if run.cfg.max_iters != before.max_iters and run.iter > run.cfg.warmup_iters:
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
         run.say(f"note: the learning rate goes on from {lr_at(run.iter, run.cfg, run.extended_at):.2e}, where the "

@@ -9,6 +9,8 @@ the GPU (step_unless), and why every weight keeps its own .grad (keep_grads_outs
 
 import torch
 
+from model import Block
+
 
 def make_optimizer(model, cfg, device):
     """AdamW; weight decay on the 2-D weight matrices (and embeddings), not on biases or LayerNorms.
@@ -16,9 +18,10 @@ def make_optimizer(model, cfg, device):
 
     Each parameter group has a "kind" (decay, no_decay or muon), which says how the
     settings apply to it (configure_groups)."""
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    muon = [p for n, p in named if cfg.optimizer == "muon" and p.dim() == 2 and ".h." in n]  # inside blocks
-    rest = [p for _, p in named if not any(p is q for q in muon)]
+    params = [p for p in model.parameters() if p.requires_grad]
+    in_blocks = {id(p) for block in model.modules() if isinstance(block, Block) for p in block.parameters()}
+    muon = [p for p in params if cfg.optimizer == "muon" and p.dim() == 2 and id(p) in in_blocks]
+    rest = [p for p in params if not any(p is q for q in muon)]
     groups = [{"params": [p for p in rest if p.dim() >= 2], "kind": "decay"},
               {"params": [p for p in rest if p.dim() < 2], "kind": "no_decay"}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")

@@ -455,6 +455,10 @@ def test_muon_takes_the_block_matrices_and_adamw_the_rest():
     optim.set_lr(optimizer, 5e-4)  # half-way down the schedule: Muon's lr goes down with AdamW's
     assert kinds["muon"]["lr"] == pytest.approx(0.015) and kinds["decay"]["lr"] == kinds["no_decay"]["lr"] == 5e-4
     assert isinstance(optimizer.state_dict()["optimizers"], list)
+    # a fork that renames transformer.h keeps Muon on its blocks: they are found by their class, not their name
+    model.transformer["blocks"] = model.transformer.pop("h")
+    renamed = {g["kind"]: g for g in optim.make_optimizer(model, cfg, torch.device("cpu")).param_groups}
+    assert [id(p) for p in renamed["muon"]["params"]] == [id(p) for p in kinds["muon"]["params"]]
 
 
 # ----------------------------------------------------------------------------
