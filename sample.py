@@ -35,7 +35,8 @@ def parse_args(argv):
     parser.add_argument("--num_samples", type=int, default=3, help="how many samples, generated as one batch")
     parser.add_argument("--max_new_tokens", type=int, default=500, help="characters to generate per sample")
     parser.add_argument("--temperature", type=float, default=0.8,
-                        help="below 1 is more conservative, above 1 more adventurous, 0 always takes the likeliest")
+                        help="below 1 is more conservative, above 1 more adventurous, 0 always takes the likeliest "
+                        "(which can loop, as newline after newline: then give it a --prompt)")
     parser.add_argument("--top_k", type=int, default=None, help="sample only from the k likeliest characters")
     parser.add_argument("--top_p", type=float, default=None,
                         help="sample only from the likeliest characters that together have probability p")

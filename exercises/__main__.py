@@ -2,7 +2,7 @@
 
     python -m exercises check          # every exercise: passed, failed (with what and a hint), not started
                                        # or not finished (a part still to write)
-    python -m exercises check 3        # one of them
+    python -m exercises check 3        # one of them (or several: check 1 2 3)
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
 
 Each exercise is one file, exercises/exNN_*.py, with a function (or two) whose body says
@@ -17,19 +17,19 @@ from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import DEFAULT_DATA_DIR, load_data
 
 
-def exercises_asked(number):
+def exercises_asked(numbers):
+    """The exercises with these numbers, in that order (none: all of them)."""
     from exercises.check import EXERCISES
-    if number is None:
-        return EXERCISES
-    if not 1 <= number <= len(EXERCISES):
-        raise UserError(f"there is no exercise {number} — give 1 to {len(EXERCISES)}")
-    return [EXERCISES[number - 1]]
+    for number in numbers:
+        if not 1 <= number <= len(EXERCISES):
+            raise UserError(f"there is no exercise {number} — give 1 to {len(EXERCISES)}")
+    return [EXERCISES[number - 1] for number in numbers] or EXERCISES
 
 
-def check(number):
+def check(numbers):
     """Print a table of results -> 0 if every exercise asked for passed, else 1."""
     from exercises.check import run
-    results = [(exercise, run(exercise)) for exercise in exercises_asked(number)]
+    results = [(exercise, run(exercise)) for exercise in exercises_asked(numbers)]
     print(f"{'':>3}  {'exercise':<32}  result")
     for exercise, result in results:
         status = result.status if result.status in ("passed", "failed") else (
@@ -45,11 +45,11 @@ def check(number):
 def train(number, data_dir):
     from exercises.check import run
     from exercises.plug import check_trainable, train_both
-    exercise = exercises_asked(number)[0]
+    exercise = exercises_asked([number])[0]
     check_trainable(number)
     result = run(exercise)
     if result.status != "passed":
-        raise UserError(f"exercise {number} is {result.status} — make it pass first: "
+        raise UserError(f"exercise {number} does not pass yet ({result.status}) — make it pass first: "
                         f"python -m exercises check {number}")
     module = importlib.import_module(f"exercises.{exercise.module}")  # (loaded by the check)
     data = load_data(data_dir)  # refused here, before a line is printed
@@ -67,14 +67,14 @@ def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{check,train}")
     c = commands.add_parser("check", help="check one exercise, or all", formatter_class=HelpFormatter)
-    c.add_argument("number", type=int, nargs="?", help="the exercise's number (default: all)")
+    c.add_argument("numbers", type=int, nargs="*", metavar="number", help="the exercises' numbers (default: all)")
     t = commands.add_parser("train", help="train model.py's GPT with your part, beside the repo's own",
                             formatter_class=HelpFormatter)
     t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention) or 5 (the block)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     args = parser.parse_args(argv)
     if args.command == "check":
-        return check(args.number)
+        return check(args.numbers)
     return train(args.number, args.data_dir)
 
 

@@ -117,6 +117,11 @@ def check_bigram(m):
     bare = bigram_counts(ids, 6, 0.0)
     if matches(got[:5], (bare / bare.sum(dim=1, keepdim=True))[:5]):  # (row 5 has no counts at all)
         raise Failure("no smoothing was added", "add `smoothing` to every count before dividing")
+    once = (bare > 0).double() + 1.0  # what counts[ids[:-1], ids[1:]] += 1 gives: a repeated pair counts once
+    if matches(got, once / once.sum(dim=1, keepdim=True)):
+        raise Failure("each pair was counted once, however often it occurs",
+                      "an indexed `counts[i, j] += 1` adds once per distinct (i, j), not once per repeat: "
+                      "use counts.index_put_((i, j), ones, accumulate=True), torch.bincount, or a loop")
     expect(got.sum(dim=1), torch.ones(6), "the sum of each row",
            "each row is a distribution: divide the counts of row i by their sum")
     expect(got, counts / counts.sum(dim=1, keepdim=True), "probs (V, V)", "row i, column j: (the count of i "

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_seed, pick_device, run_cli
 from config import TrainConfig
@@ -134,10 +135,10 @@ def training_config(sizes, rung, seed, device):
                        weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
 
 
-def train_rung(mcfg, cfg, splits, device, plug=None):
+def train_rung(mcfg, cfg, splits, device, plug=None, desc="train"):
     """Train one rung from scratch -> (the model, {"train": loss, "val": loss}, training seconds,
     steps skipped for a nan or inf loss). plug(model), if given, changes the model before it
-    trains (the exercises put a learner's part in place of the repo's)."""
+    trains (the exercises put a learner's part in place of the repo's). desc: the progress bar's label."""
     torch.manual_seed(cfg.seed)  # the same seed for every rung: the differences are the ideas'
     model = build_model(mcfg).to(device)
     if plug is not None:
@@ -154,7 +155,9 @@ def train_rung(mcfg, cfg, splits, device, plug=None):
     t0 = time.perf_counter()
     # a tensor on the device: reading a count back every step would make a GPU wait for the loop
     skipped = torch.zeros((), dtype=torch.long, device=device)
-    for it in range(cfg.max_iters):
+    steps = tqdm(range(cfg.max_iters), desc=desc, leave=False, dynamic_ncols=True,  # gone when done: a row follows
+                 mininterval=0.1 if sys.stderr.isatty() else 30)
+    for it in steps:
         _, taken = train_step(model, optimizer, scaler, next_batch, lr_at(it, cfg), cfg, autocast,
                               micro_steps=1, device=device)
         skipped += ~taken
@@ -221,7 +224,7 @@ def climb(rungs, sizes, splits, chars, device, args):
     results, samples, before = [], [], None
     for number, rung in enumerate(rungs, start=1):
         cfg = training_config(sizes, number, args.seed, device)
-        model, losses, seconds, skipped = train_rung(rung.config, cfg, splits, device)
+        model, losses, seconds, skipped = train_rung(rung.config, cfg, splits, device, desc=f"rung {number}")
         note = note_for(number, losses["val"], before, skipped, rung.why)
         print(row(number, rung.what, count_params(model), losses, seconds, note), flush=True)
         results.append(dict(rung=number, short=rung.short, what=rung.what, params=count_params(model),

@@ -18,7 +18,7 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
-from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, unless_a_typo
+from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, pick_device, unless_a_typo
 from machinery.data import load_data
 from machinery.bookkeeping import refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
@@ -120,6 +120,7 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)
+    pick_device(cfg.device)  # one this machine lacks is told before anything about the out_dir's run
     if ckpt is not None and training and cfg.max_iters <= ckpt["iter"]:
         raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is "
                         f"{cfg.max_iters}, so there is nothing to train — to train on, give a larger one, e.g. "

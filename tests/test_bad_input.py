@@ -173,6 +173,8 @@ CASES = [
      "data/val.bin has 2,128 tokens, not more than block_size 5000", None),
     ("train-out-dir-holds-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run"],
      "run already holds a run (latest.pt) — add --resume", None),
+    ("train-cuda-without-gpu-into-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--device", "cuda"],
+     "PyTorch sees no CUDA GPU here", None),  # told first: what the out_dir holds comes after
     ("train-out-dir-not-writable", train, TINY + ["--data_dir", "data", "--out_dir", "texts/play.txt/out"],
      "cannot write in texts/play.txt/out (Not a directory)", None),
     ("train-resume-nothing", train, T + ["--resume"], "no checkpoint at new/latest.pt", None),

@@ -125,13 +125,20 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
 def test_train_refuses_what_it_cannot_train(capsys):
     from exercises.__main__ import main
     from machinery.cli import UserError
-    with pytest.raises(UserError, match="exercise 3 is not started — make it pass first"):
+    with pytest.raises(UserError, match=r"exercise 3 does not pass yet \(not started\) — make it pass first"):
         main(["train", "3"])
     with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
         main(["check", "11"])
     with pytest.raises(UserError, match="exercise 7 is not a model part"):
         main(["train", "7", "--data_dir", "nowhere"])
     assert capsys.readouterr().out == ""  # refused before a line was printed
+
+
+def test_check_takes_several_numbers_in_the_order_given(capsys):
+    from exercises.__main__ import main
+    assert main(["check", "2", "1"]) == 1  # untouched: not started
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split()[0] for row in rows[1:3]] == ["2", "1"] and rows[-1] == "0 of 2 passed"
 
 
 def test_the_mistakes_a_learner_met_are_named_too():
@@ -183,6 +190,17 @@ def test_mistakes_a_bug_hunt_found_fail_too():
     assert "smoothing 0.5" in failed(1, bigram_probs=always_one).what
     from_the_ids = lambda ids, vocab_size, smoothing=1.0: ANSWERS.bigram_probs(ids, int(ids.max()) + 1, smoothing)
     assert "expected shape (6, 6), got (5, 5)" in failed(1, bigram_probs=from_the_ids).what
+
+
+def test_a_pair_counted_once_by_indexed_add_is_named():
+    """A newcomer's first vectorised try: counts[ids[:-1], ids[1:]] += 1 adds 1 once per distinct pair."""
+    def indexed_add(ids, vocab_size, smoothing=1.0):
+        counts = torch.zeros(vocab_size, vocab_size)
+        counts[ids[:-1], ids[1:]] += 1
+        counts += smoothing
+        return counts / counts.sum(dim=1, keepdim=True)
+    result = failed(1, bigram_probs=indexed_add)
+    assert result.what.startswith("each pair was counted once") and "accumulate=True" in result.hint
 
 
 def test_an_input_changed_in_place_is_named_not_blamed_on_the_reference():
