@@ -6,8 +6,8 @@
 
 The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
-a KV cache (engine/decode.py's stream): the same text as model.py's simple generate for
-block_size characters, and past that it starts its cache again from half a window;
+a KV cache (engine/decode.py's stream): the same text as model.py's simple generate while
+prompt and text fit in block_size, and past that it starts its cache again from half a window;
 --no_cache uses generate instead. A single sample is printed as it is generated.
 """
 

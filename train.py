@@ -48,7 +48,8 @@ from model import build_model
 
 def get_batch(data, batch_size, block_size, generator, device, rank=0, world_size=1):
     """Random windows of the text: y is x shifted left by one, the next character at each step.
-    data: one split's ids, the .bin file prepare.py wrote, mapped from disk as a numpy array (uint16).
+    data: one split's ids, the .bin file prepare.py wrote, mapped from disk as a numpy array (uint16;
+    uint32 for a vocabulary past 65,536 characters).
 
     With several processes, each one draws the windows of all of them from the same
     generator and keeps its own row: together they use exactly the batches that one

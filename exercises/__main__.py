@@ -23,7 +23,7 @@ def exercises_asked(numbers):
     for number in numbers:
         if not 1 <= number <= len(EXERCISES):
             raise UserError(f"there is no exercise {number} — give 1 to {len(EXERCISES)}")
-    return [EXERCISES[number - 1] for number in numbers] or EXERCISES
+    return [EXERCISES[number - 1] for number in dict.fromkeys(numbers)] or EXERCISES  # each once, in order
 
 
 def check(numbers):

@@ -120,7 +120,7 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)
-    pick_device(cfg.device)  # one this machine lacks is told before anything about the out_dir's run
+    pick_device(cfg.device)  # one this machine lacks is told before the checks below of the run in out_dir
     if ckpt is not None and training and cfg.max_iters <= ckpt["iter"]:
         raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is "
                         f"{cfg.max_iters}, so there is nothing to train — to train on, give a larger one, e.g. "

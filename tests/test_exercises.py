@@ -47,6 +47,20 @@ def test_training_with_the_repos_own_part_gives_the_repos_own_loss(number, data_
     assert abs(yours - repo) < 1e-4 and math.isfinite(repo) and repo < 4.0 and text
 
 
+def test_the_exercises_train_on_one_thread_and_give_the_others_back(data_dir, monkeypatch):
+    """One thread: as fast for models this small, and far faster when the cores are busy; restored after,
+    a Ctrl-C included."""
+    import exercises.plug as plug
+    seen, before = [], torch.get_num_threads()
+    def stopped(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise KeyboardInterrupt
+    monkeypatch.setattr(plug, "train_rung", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
+    assert seen == [1] and torch.get_num_threads() == before
+
+
 def test_training_with_a_wrong_part_gives_another_loss(data_dir):
     def unscaled(x, c_attn, c_proj, n_head):  # a wrong answer that still trains
         return ANSWERS.multi_head_attention(x * 2.0, c_attn, c_proj, n_head)
@@ -139,6 +153,8 @@ def test_check_takes_several_numbers_in_the_order_given(capsys):
     assert main(["check", "2", "1"]) == 1  # untouched: not started
     rows = capsys.readouterr().out.splitlines()
     assert [row.split()[0] for row in rows[1:3]] == ["2", "1"] and rows[-1] == "0 of 2 passed"
+    main(["check", "1", "1"])  # once each
+    assert capsys.readouterr().out.splitlines()[-1] == "0 of 1 passed"
 
 
 def test_the_mistakes_a_learner_met_are_named_too():
