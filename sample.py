@@ -17,7 +17,8 @@ import torch
 
 from engine.decode import generate_cached, stream
 from machinery.checkpoint import load_model, what_is_sampled
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_bool, parse_seed, pick_device, run_cli
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, dtype_name, parse_bool, parse_seed, pick_device,
+                            run_cli)
 from machinery.data import read_prompt_file
 from machinery.settings import pick_dtype
 from prepare import decode, encode, start_char
@@ -90,7 +91,7 @@ def main(argv=None):
     if args.cuda_graph and device.type != "cuda":
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
     cuda_graph = device.type == "cuda" if args.cuda_graph is None else args.cuda_graph
-    in_dtype = f", weights in {str(dtype).removeprefix('torch.')}" if dtype != torch.float32 else ""
+    in_dtype = f", weights in {dtype_name(dtype)}" if dtype != torch.float32 else ""
     print(what_is_sampled(path, ckpt) + in_dtype, file=sys.stderr)  # on stderr: the samples alone go to stdout
 
     if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes

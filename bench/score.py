@@ -19,10 +19,9 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-
 from config import TrainConfig
 from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, dtype_name, pick_device, run_cli
 from machinery.data import load_data
 from machinery.settings import pick_dtype
 from model import GPT, GPTConfig
@@ -113,7 +112,7 @@ def main(argv=None):
     found = checkpoints_in(args.paths)
     vocab, splits = load_data(args.data_dir)
     header = (f"scoring on {args.batches} batches of {args.batch_size} windows of {args.data_dir}/val.bin, seed "
-              f"{args.seed}, weights in {str(dtype).removeprefix('torch.')}")
+              f"{args.seed}, weights in {dtype_name(dtype)}")
     for path, named in found:
         try:
             model, whose, chars = load_any(path)

@@ -29,7 +29,8 @@ from config import PRESETS, TrainConfig
 from engine.decode import generate_cached
 from machinery.bookkeeping import count_params, tokens_per_iter
 from machinery.checkpoint import load_model
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, add_flags, parse_bool, pick_device, run_cli
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, add_flags, dtype_name, parse_bool, pick_device,
+                           run_cli)
 from machinery.settings import pick_dtype, preset_shown, registries, split_config
 from model import GPT, GPTConfig
 
@@ -77,7 +78,7 @@ def model_to_time(checkpoint, device):
 def bench_sample(args):
     device = pick_device(args.device)
     dtypes = [pick_dtype(name.strip(), device) for name in args.dtype.split(",")]  # (an unknown one: refused)
-    names = [str(dtype).removeprefix("torch.") for dtype in dtypes]  # (auto -> the dtype it means)
+    names = [dtype_name(dtype) for dtype in dtypes]  # (auto -> the dtype it means)
     if len(set(names)) < len(names):
         raise UserError(f"--dtype {args.dtype} names {', '.join(names)}: one twice — give each dtype once")
     model, source = model_to_time(args.checkpoint, device)
@@ -171,7 +172,7 @@ def training(preset, overrides, nan_check=True):
     run = train.setup(preset, False, overrides, new_run=False)
     print(f"set-up: {time.perf_counter() - t0:.2f} s (starting CUDA {t1 - t0:.2f} s, importing the compiler "
           f"{t2 - t1:.2f} s, the rest of train.setup {time.perf_counter() - t2:.2f} s)")
-    print(f"device: {run.device}, dtype: {str(run.dtype).removeprefix('torch.')}, compile: {run.use_compile}, "
+    print(f"device: {run.device}, dtype: {dtype_name(run.dtype)}, compile: {run.use_compile}, "
           f"torch threads: {torch.get_num_threads()}")
     initial = {"model": copy.deepcopy(run.raw_model.state_dict()),
                "optimizer": copy.deepcopy(run.optimizer.state_dict())}

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from config import TrainConfig
 from machinery.checkpoint import log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint
-from machinery.cli import UserError, write_atomically
+from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
 
 
@@ -145,7 +145,7 @@ def print_settings(summary, cfg, mcfg, overrides, resuming):
 def describe(run):
     """The start-up lines: where it runs, the model's size, the batch."""
     cfg, mcfg = run.cfg, run.mcfg
-    run.say(f"device: {run.device}, dtype: {str(run.dtype).removeprefix('torch.')}, compile: {run.use_compile}"
+    run.say(f"device: {run.device}, dtype: {dtype_name(run.dtype)}, compile: {run.use_compile}"
             + (f", DDP over {dist.get_backend()}: {run.world_size} process{'es' * (run.world_size > 1)} x "
                f"{run.micro_steps} micro-batch(es) of {run.rows} rows per step" if dist.is_initialized() else ""))
     n = count_params(run.raw_model)

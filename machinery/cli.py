@@ -227,6 +227,11 @@ def pick_device(name):
     return torch.device(name)
 
 
+def dtype_name(dtype):
+    """torch.bfloat16 -> 'bfloat16', the name --dtype takes."""
+    return str(dtype).removeprefix("torch.")
+
+
 def write_atomically(path, write):
     """Call write(file) on a temp file beside `path`, then rename it into place.
 
