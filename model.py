@@ -88,8 +88,9 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
         # probes: layers that change nothing, where a forward hook can watch a value that has no
-        # module of its own (lessons/inside.py), as TransformerLens's HookPoint does
-        for name in ("q", "rot_q", "k", "v", "scores", "mask", "weights", "mix"):
+        # module of its own (lessons/inside.py), as TransformerLens's HookPoint does. Its names too:
+        # hook_q/k/v just split into heads (before qk-norm, rotary and the cache); hook_rot_q/k after rotary
+        for name in ("q", "k", "v", "rot_q", "rot_k", "scores", "mask", "weights", "mix"):
             self.add_module(f"hook_{name}", nn.Identity())
 
     def forward(self, x, cache=None, rotary=None):
@@ -99,17 +100,16 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C): c_attn(x) is q, k, v side by side
         # split the channels into heads and move the head axis next to batch
         q = self.hook_q(q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = self.hook_k(k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
+        v = self.hook_v(v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
         q, k = self.q_norm(q), self.k_norm(k)  # (nn.Identity without qk-norm)
         if rotary is not None:  # positions enter here, as angles, instead of being added to x
-            q, k = self.hook_rot_q(apply_rotary(q, *rotary)), apply_rotary(k, *rotary)
+            q, k = self.hook_rot_q(apply_rotary(q, *rotary)), self.hook_rot_k(apply_rotary(k, *rotary))
         mask = None  # None: the usual causal triangle
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
             mask = cache.mask(T)  # (T or 1, S): which keys each new query may see (None: the usual triangle)
-        k, v = self.hook_k(k), self.hook_v(v)  # (B, nh, S, hs) each
         if self.attention == "manual":
             y = self.manual_attention(q, k, v, mask)
         else:

@@ -130,8 +130,8 @@ def test_trace_lists_every_shape_once():
         "x = tok + pos": str((B, T, C)),
         "attn: c_attn(x), q k v side by side": str((B, T, 3 * C)),
         "attn: q, split into heads": str((B, nh, T, C // nh)),
-        "attn: k (with the cache: all so far)": str((B, nh, T, C // nh)),
-        "attn: v": str((B, nh, T, C // nh)),
+        "attn: k, split into heads": str((B, nh, T, C // nh)),
+        "attn: v, split into heads": str((B, nh, T, C // nh)),
         "attn: scores q @ k^T / sqrt(hs)": str((B, nh, T, T)),
         "attn: causal mask": str((T, T)),
         "attn: weights, softmax(scores)": str((B, nh, T, T)),
@@ -152,6 +152,26 @@ def test_trace_columns_fit_the_longest_name():
     lines = trace_shapes(GPT(tiny_config(position="rotary", qk_norm=True)), idx, idx)
     assert any("qk-norm" in line for line in lines)
     assert len({len(line) - len(line.split("  ", 1)[1].lstrip()) for line in lines}) == 1
+
+
+@pytest.mark.parametrize("position, qk_norm", [("learned", True), ("rotary", True), ("rotary", False)])
+def test_the_probes_give_back_the_scores(position, qk_norm):
+    """TransformerLens's names: hook_q and hook_k are q and k just split into heads, hook_rot_q and
+    hook_rot_k the same after rotary. So both are at one stage, and the scores come back from them."""
+    torch.manual_seed(0)
+    model = GPT(tiny_config(position=position, qk_norm=qk_norm, n_layer=1)).eval()
+    names = ("hook_q", "hook_k", "hook_rot_q", "hook_rot_k", "hook_scores")
+    with torch.no_grad(), watch(model, [(rf".*\.attn\.{name}", "out", name, "", None) for name in names]) as records:
+        model(torch.randint(11, (2, 8)))
+    seen = {label: value for label, _, value in records}
+    attn = model.transformer.h[0].attn
+    if position == "rotary":
+        q, k = seen["hook_rot_q"], seen["hook_rot_k"]
+    else:
+        assert "hook_rot_k" not in seen
+        q, k = attn.q_norm(seen["hook_q"]), attn.k_norm(seen["hook_k"])
+    assert seen["hook_q"].shape == seen["hook_k"].shape == (2, 4, 8, 6)  # (B, nh, T, hs)
+    torch.testing.assert_close(q @ k.transpose(-2, -1) / math.sqrt(6), seen["hook_scores"])
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
