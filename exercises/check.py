@@ -25,6 +25,7 @@ from config import TrainConfig
 from engine.decode import forward
 from engine.sampling import keep_top_k, keep_top_p
 from lessons.babygpt import CONFIG as BABY, next_bit_probs
+from machinery.cli import dtype_name
 from model import GPT, Block, CausalSelfAttention, GPTConfig, causal_mask
 
 
@@ -44,6 +45,8 @@ class Exercise(NamedTuple):
 
 def shape_mismatch(got, shape):
     """None if got is a tensor of this shape; else what it is instead."""
+    if got is None:
+        return "expected a tensor, got None: does the function end without a `return`?"
     if not torch.is_tensor(got):
         return f"expected a tensor, got {type(got).__name__}"
     if tuple(got.shape) != tuple(shape):
@@ -62,7 +65,12 @@ def first_mismatch(got, expected, atol=1e-5, rtol=1e-4):
     return f"at {at}: expected {expected[at].item():.6g}, got {got[at].item():.6g}"
 
 
-def expect(got, expected, what, hint="", **tolerance):
+def expect(got, expected, what, hint="", dtype=False, **tolerance):
+    """got must match expected (and, with dtype, be of its dtype: a model part's output goes on into the GPT)."""
+    if dtype and torch.is_tensor(got) and got.dtype != expected.dtype:
+        raise Failure(f"{what}: expected dtype {dtype_name(expected.dtype)}, got {dtype_name(got.dtype)}",
+                      "keep the input's dtype: .double(), or a tensor made from Python numbers without dtype=, "
+                      "gives another, which the GPT's next layer refuses")
     if message := first_mismatch(got, expected, **tolerance):
         raise Failure(f"{what}: {message}", hint)
 
@@ -173,7 +181,9 @@ ATTENTION_HINTS = {
     "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or the softmax "
              "saturates as hs grows",
     "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so that the "
-             "softmax shares all the weight among the past"}
+             "softmax shares all the weight among the past",
+    "join": "the heads were joined without moving the head axis back: (B, nh, T, hs) reshaped straight to "
+            "(B, T, C) mixes positions; y.transpose(1, 2) first, to (B, T, nh, hs)"}
 
 
 def attention_hint(got, mistakes):
@@ -206,7 +216,7 @@ def check_head(m):
            "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
     check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or ATTENTION_HINTS["mask"])
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v, weights = softmax of the masked, "
-           "scaled scores q @ k^T / sqrt(hs)")
+           "scaled scores q @ k^T / sqrt(hs)", dtype=True)
     expect(weights, expected_weights, "weights (B, T, T)", hint)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
 
@@ -235,7 +245,7 @@ def multihead_reference(x, c_attn, c_proj, n_head, **mistake):
     if mistake.get("mask", True):
         att = att.masked_fill(~causal_mask(T, T), float("-inf"))
     y = F.softmax(att, dim=mistake.get("dim", -1)) @ v  # (B, nh, T, hs)
-    return y.transpose(1, 2).reshape(B, T, C) @ c_proj.T
+    return (y.transpose(1, 2) if mistake.get("join", True) else y).reshape(B, T, C) @ c_proj.T
 
 
 def check_multihead(m):
@@ -248,13 +258,15 @@ def check_multihead(m):
     expect_shape(got, (2, 8, 16), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
                  "then c_proj")
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **{name: False if name != "dim" else -2})
-                for name in ("mask", "dim", "scale")}
+                for name in ("mask", "dim", "scale", "join")}
     hint = attention_hint(got, mistakes)
-    check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or ATTENTION_HINTS["mask"])
+    check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
+                 f"{ATTENTION_HINTS['mask']}; or positions mixed when the heads were split or joined (view and "
+                 f"transpose(1, 2) move the head axis, not reshape alone)")
     with torch.no_grad():
         expected = attn(x)  # model.py's CausalSelfAttention itself
     expect(got, expected, "out (B, T, C), against model.py's CausalSelfAttention", hint or
-           "each head h reads channels h*hs .. (h+1)*hs of q, k and v; join the heads back in order")
+           "each head h reads channels h*hs .. (h+1)*hs of q, k and v; join the heads back in order", dtype=True)
     gradients_reach(lambda w: call(m.multi_head_attention, x, w[0], w[1], 4), [c_attn, c_proj], ["c_attn", "c_proj"])
 
 
@@ -267,7 +279,7 @@ def check_block(m):
         for seed, ln in enumerate((blk.ln_1, blk.ln_2)):  # fresh gains are all 1: ln_1 and ln_2 would be alike
             ln.weight.normal_(1.0, 0.5, generator=seeded(seed))
         expect(call(m.mlp, x, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight), blk.mlp(x), "mlp (B, T, C), against "
-               "model.py's MLP", "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T")
+               "model.py's MLP", "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
         attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
         got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
         if torch.is_tensor(got) and got.shape == x.shape:
@@ -281,7 +293,7 @@ def check_block(m):
                               "instead of replacing x with it")
         expect(got, blk(x), "block (B, T, C), against model.py's Block",
                "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x)): ln_1 before attention, ln_2 "
-               "before the MLP")
+               "before the MLP", dtype=True)
 
 
 # ----------------------------------------------------------------------------
@@ -311,7 +323,8 @@ def forbidden(places, hint):
 
 
 LOSS_ITSELF = {"F.cross_entropy": (F, "cross_entropy"), "F.log_softmax": (F, "log_softmax"),
-               "torch.log_softmax": (torch, "log_softmax"), ".log_softmax()": (torch.Tensor, "log_softmax")}
+               "torch.log_softmax": (torch, "log_softmax"), ".log_softmax()": (torch.Tensor, "log_softmax"),
+               "torch.logsumexp": (torch, "logsumexp"), ".logsumexp()": (torch.Tensor, "logsumexp")}
 
 
 def check_cross_entropy(m):
@@ -343,6 +356,8 @@ def check_schedule(m):
     values = [m.learning_rate(it, 10, 110, 1e-3, 1e-4) for it in its]
     if not all(isinstance(v, (int, float)) or torch.is_tensor(v) and v.numel() == 1 for v in values):
         kind = next(type(v).__name__ for v in values if not isinstance(v, (int, float, torch.Tensor)))
+        if kind == "NoneType":
+            raise Failure("learning_rate returned None, not a number", "does it end without a `return`?")
         raise Failure(f"learning_rate returned a {kind}, not a number", "return the learning rate of step it")
     got = torch.tensor([float(v) for v in values])
     for shift in (1, -1):
@@ -351,6 +366,10 @@ def check_schedule(m):
             raise Failure(f"the schedule is {'ahead of' if shift > 0 else 'behind'} the repo's by one step",
                           "off by one step: step 0 already takes lr * 1 / (warmup_iters + 1), and the cosine "
                           "starts at step warmup_iters with lr itself")
+    from_zero = torch.tensor([1e-3 * it / 10 if it < 10 else train.lr_at(it, cfg) for it in its])
+    if matches(got, from_zero):
+        raise Failure("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the "
+                      "weights: the warmup is lr * (it + 1) / (warmup_iters + 1), as the docstring says")
     expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",
            "warmup: lr * (it + 1) / (warmup_iters + 1); then min_lr + 0.5 * (1 + cos(pi * progress)) * "
            "(lr - min_lr)", rtol=1e-6, atol=1e-9)
@@ -414,6 +433,9 @@ def check_sampling(m):
                         if temperature]  # (greedy has no order)
         hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),
                     "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1")
+        if temperature == 0:
+            hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "
+                    "(one-hot, F.one_hot of the argmax), not the character's id")
         expect(got, expected, f"probs, {case}", hint)
 
 
@@ -546,9 +568,14 @@ def run(exercise, module=None):
     except SyntaxError as e:  # (raised by the import, before any of the file's lines runs)
         return Result("failed", f"it does not load: SyntaxError: {e.msg} (line {e.lineno} of "
                                 f"{exercise.module}.py)", "fix the line, or the one before it")
-    except Exception as e:  # the learner's code raised: where, in their file, and what
-        frame = next((f for f in reversed(traceback.extract_tb(e.__traceback__)) if "exercises/ex" in f.filename),
-                     None)
-        where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
-        return Result("failed", f"it raised {type(e).__name__}: {e}{where}")
+    except Exception as e:  # the learner's code raised
+        return Result("failed", raised(e))
     return Result("passed")
+
+
+def raised(error):
+    """An error from the learner's code, in one line: what, and where in their file."""
+    frame = next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if "exercises/ex" in f.filename),
+                 None)
+    where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
+    return f"it raised {type(error).__name__}: {error}{where}"

@@ -55,8 +55,10 @@ def block(x, attention, feed_forward, ln_1, ln_2):
 
 
 def cross_entropy(logits, targets):
-    logits = logits.reshape(-1, logits.size(-1))
-    return (torch.logsumexp(logits, dim=-1) - logits.gather(1, targets.reshape(-1, 1))[:, 0]).mean()
+    logits = logits.reshape(-1, logits.size(-1))  # (B*T, V)
+    m = logits.max(dim=-1, keepdim=True).values  # (B*T, 1): taken out of the exp, added back after the log
+    logsumexp = m[:, 0] + (logits - m).exp().sum(dim=-1).log()
+    return (logsumexp - logits.gather(1, targets.reshape(-1, 1))[:, 0]).mean()
 
 
 def learning_rate(it, warmup_iters, max_iters, lr, min_lr):

@@ -183,6 +183,55 @@ def test_the_mistakes_a_learner_met_are_named_too():
     assert "second call" in result.what and "append keeps what it is given" in result.hint
 
 
+def test_the_mistakes_a_second_learner_met_are_named_too():
+    """Exercises 4 to 10 tried as a learner: heads joined without the transpose, a warmup from 0, greedy
+    as the character's id, logsumexp for exercise 6, and a float64 answer that passed, then broke training."""
+    def joined_straight(x, c_attn, c_proj, n_head):
+        from exercises.check import multihead_reference
+        return multihead_reference(x, c_attn, c_proj, n_head, join=False)
+    assert "y.transpose(1, 2) first" in failed(4, multi_head_attention=joined_straight).hint
+
+    def from_zero(it, warmup_iters, max_iters, lr, min_lr):
+        return lr * it / warmup_iters if it < warmup_iters else ANSWERS.learning_rate(it, warmup_iters, max_iters,
+                                                                                      lr, min_lr)
+    result = failed(7, learning_rate=from_zero)
+    assert result.what.startswith("the warmup starts at 0") and "(it + 1) / (warmup_iters + 1)" in result.hint
+
+    def greedy_id(logits, temperature=1.0, top_k=None, top_p=None):
+        if temperature == 0:
+            return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    result = failed(8, next_char_probs=greedy_id)
+    assert "expected shape (2, 5), got (2, 1)" in result.what and "not the character's id" in result.hint
+
+    def with_logsumexp(logits, targets):
+        return (torch.logsumexp(logits, dim=-1) - logits.gather(-1, targets[..., None])[..., 0]).mean()
+    assert failed(6, cross_entropy=with_logsumexp).what.startswith("it calls torch.logsumexp")
+    assert torch.logsumexp(torch.zeros(2), 0) == math.log(2)  # and it is back afterwards
+
+    def in_float64(x, c_attn, c_proj, n_head):
+        return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).double()
+    result = failed(4, multi_head_attention=in_float64)
+    assert "expected dtype float32, got float64" in result.what and "keep the input's dtype" in result.hint
+    mlp64 = lambda x, c_fc, c_proj: ANSWERS.mlp(x, c_fc, c_proj).double()
+    assert "expected dtype float32, got float64" in failed(5, mlp=mlp64).what
+
+
+def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypatch):
+    """Should a part pass its check and still break in the GPT, `exercises train` says so in one line."""
+    import exercises.__main__ as cli
+    import exercises.check
+    import exercises.plug as plug
+    from machinery.cli import UserError
+    monkeypatch.setattr(exercises.check, "run", lambda exercise: SimpleNamespace(status="passed"))
+    def broken(*args, **kwargs):
+        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+    monkeypatch.setattr(plug, "train_both", broken)
+    with pytest.raises(UserError, match=r"^exercise 4 passed its check, but in the GPT with your part it raised "
+                                         r"RuntimeError: mixed dtype .* — fix what it names"):
+        cli.main(["train", "4", "--data_dir", str(data_dir)])
+
+
 def test_mistakes_a_bug_hunt_found_fail_too():
     """Each passed the checker once: the two LayerNorms mixed up, top-k and top-p (or the temperature
     and the cuts) in the other order, a smoothing of 1 always, the vocabulary read off the ids."""
@@ -235,7 +284,9 @@ def test_an_input_changed_in_place_is_named_not_blamed_on_the_reference():
 
 def test_a_wrong_kind_of_output_is_said_before_causality_is_tested():
     head = failed(3, attention_head=lambda x, key, query, value: (None, None))
-    assert head.what == "out (B, T, hs): expected a tensor, got NoneType"
+    assert head.what == "out (B, T, hs): expected a tensor, got None: does the function end without a `return`?"
+    assert failed(3, attention_head=lambda x, key, query, value: ("out", None)).what == ("out (B, T, hs): expected "
+                                                                                         "a tensor, got str")
     def heads_not_joined(x, c_attn, c_proj, n_head):
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).view(2, 8, n_head, -1).transpose(1, 2)
     not_joined = failed(4, multi_head_attention=heads_not_joined)
@@ -243,7 +294,8 @@ def test_a_wrong_kind_of_output_is_said_before_causality_is_tested():
     def detached(x, c_attn, c_proj, n_head):
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).detach()
     assert failed(4, multi_head_attention=detached).what == "the output carries no gradient back to the weights"
-    assert failed(7, learning_rate=lambda *args: None).what == "learning_rate returned a NoneType, not a number"
+    assert failed(7, learning_rate=lambda *args: None).what == "learning_rate returned None, not a number"
+    assert failed(7, learning_rate=lambda *args: "lr").what == "learning_rate returned a str, not a number"
 
 
 def test_a_file_that_does_not_load_is_a_failed_row_and_a_half_written_one_says_what_is_left(tmp_path):
