@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from config import TrainConfig
+from config import PRESETS, TrainConfig
 from machinery.checkpoint import log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint
 from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
@@ -159,9 +159,22 @@ def describe(run):
                 f"{mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")
     run.say(f"tokens per iteration: {cfg.batch_size} x {mcfg.block_size} x {cfg.grad_accum} = "
             f"{tokens_per_iter(run):,}; iterations {run.iter} -> {cfg.max_iters}")
+    times = times_the_cpu_default(cfg, mcfg, cfg.max_iters - run.iter)
+    if run.device.type == "cpu" and mcfg.model == "gpt" and times > 20:  # a GPU preset tried on a laptop, usually
+        run.say(f"note: this run is about {times:.0f} times the work of the CPU default (python train.py, about 2 "
+                f"minutes on 2 cores): it is sized for a GPU, and on this CPU it takes hours (the progress bar "
+                f"estimates how many) — for a CPU, use the shakespeare-cpu preset")
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
         run.say(f"note: --max_iters {cfg.max_iters} ends inside the {cfg.warmup_iters}-step warmup, so the "
                 f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
+
+
+def times_the_cpu_default(cfg, mcfg, steps):
+    """How many times the shakespeare-cpu preset's training this many steps is: the blocks' weight
+    products, about 12 x layers x width² per token (attention's scores left out), times the tokens."""
+    cpu = PRESETS["shakespeare-cpu"]
+    work = mcfg.n_layer * mcfg.n_embd ** 2 * cfg.batch_size * cfg.grad_accum * mcfg.block_size * steps
+    return work / (cpu["n_layer"] * cpu["n_embd"] ** 2 * cpu["batch_size"] * cpu["block_size"] * cpu["max_iters"])
 
 
 def tokens_per_iter(run):

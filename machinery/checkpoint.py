@@ -37,7 +37,7 @@ import torch.distributed as dist
 
 from machinery.cli import UserError, unless_a_typo, write_atomically
 from machinery.optim import load_state
-from model import GPTConfig, build_model
+from model import ACTIVATIONS, POSITIONS, GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"
 CKPT_VERSION = 1
@@ -167,12 +167,16 @@ def model_from_checkpoint(ckpt, path="the checkpoint"):
 
 
 def saved_model_config(ckpt, path):
-    """The checkpoint's GPTConfig. A setting that model.py's GPTConfig no longer has is refused:
-    the model it described cannot be built. (A setting added since gets its default.)"""
-    known = {f.name for f in fields(GPTConfig)}
-    gone = [name for name in ckpt["model_config"] if name not in known]
+    """The checkpoint's GPTConfig. A setting that model.py's GPTConfig no longer has, or a position or
+    activation it no longer knows, is refused: the model it described cannot be built. (A setting
+    added since gets its default.)"""
+    known, saved = {f.name for f in fields(GPTConfig)}, ckpt["model_config"]
+    gone = [name for name in saved if name not in known]
+    for name, names in (("position", POSITIONS), ("activation", ACTIVATIONS)):  # (a fork's, say, since undone)
+        if name in saved and saved[name] not in names:
+            gone.append(f"{name} {saved[name]!r}")
     if gone:
-        raise UserError(f"{path} has model settings that model.py's GPTConfig no longer has ({', '.join(gone)}) — "
+        raise UserError(f"{path} has model settings that model.py no longer has ({', '.join(gone)}) — "
                         f"they were saved by other model code: undo the change to model.py, or train a new run")
     return GPTConfig(**ckpt["model_config"])
 

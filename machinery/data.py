@@ -123,6 +123,8 @@ def read_text(path):
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
+    if str(path) == "-":  # (the Unix habit for "read standard input")
+        raise UserError("no such file: - — to read from a pipe, give --input /dev/stdin")
     if not path.exists():
         raise UserError(f"no such file: {path} — "
                         + unless_a_typo(path, "--input", os.path.isfile, "check the path you gave to --input"))
@@ -149,7 +151,7 @@ def read_text(path):
         print(f"note: {path} has Windows line ends (\\r\\n); each is read as one newline")
     if len(text) < MIN_CHARS:
         raise UserError(
-            f"{path} has only {len(text):,} characters, too few to split into train and val — "
+            f"{path} has only {len(text):,} character{'' if len(text) == 1 else 's'}, too few to split into train and val — "
             f"give at least {MIN_CHARS:,}")
     return text, hashlib.sha256(raw).hexdigest()
 
@@ -290,7 +292,9 @@ def next_command(data_dir, passes=14):
     if preset_passes <= 2 * passes:
         return [f"next: {command}"]
     steps = max(50, round(passes * train_tokens / per_step / 50) * 50)
+    # a run this short would spend a third of itself (or all of it) in the preset's warmup: a tenth will do
+    warmup = f" --warmup_iters {steps // 10}" if steps < 3 * cpu["warmup_iters"] else ""
     return [f"note: the text is small ({train_tokens:,} training characters): the CPU preset's {cpu['max_iters']} "
             f"steps would read it {preset_passes:.0f} times and learn it by heart, so the command below reads it "
             f"about {steps * per_step / train_tokens:.0f} times, with dropout (docs/training.md, Overfitting)",
-            f"next: {command} --max_iters {steps} --eval_interval {max(10, steps // 4)} --dropout 0.1"]
+            f"next: {command} --max_iters {steps} --eval_interval {max(10, steps // 4)} --dropout 0.1{warmup}"]

@@ -20,7 +20,7 @@ from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
 from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, pick_device, unless_a_typo
 from machinery.data import load_data
-from machinery.bookkeeping import refuse_to_overwrite
+from machinery.bookkeeping import BIGRAM_FIELDS, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
 
 
@@ -82,10 +82,14 @@ def build_config(preset, resume, overrides):
         # the run goes on in the folder it was read from, even if it was trained in another (then moved)
         values["out_dir"] = out_dir_given
         # the command the run was started with, plus --resume, works: its preset is only checked against
-        # the run (where no flag of the command overrides it); the run keeps its own training values
-        given = {**PRESETS.get(preset, {}), **overrides}
+        # the run (where no flag of the command overrides it); the run keeps its own training values.
+        # A preset's model is what it spells out over GPTConfig's defaults (classic-cpu's positions: learned)
+        implied = {f.name: f.default for f in fields(GPTConfig) if f.name != "vocab_size"} | {
+            "optimizer": TrainConfig.optimizer} if preset else {}
+        given = {**implied, **PRESETS.get(preset, {}), **overrides}
+        model_keys = BIGRAM_FIELDS if values.get("model") == "bigram" else ckpt["model_config"]  # (a table's few)
         fixed = [f"{k}={values[k]} (given: {v})" for k, v in given.items() if k in values and values[k] != v
-                 and ((k in ckpt["model_config"] and k not in ("dropout", "attention")) or k == "optimizer")]
+                 and ((k in model_keys and k not in ("dropout", "attention")) or k == "optimizer")]
         if fixed:
             raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
                             f"to that setup — resume with the preset and flags the run was started with")

@@ -82,6 +82,12 @@ def add_a_setting(ckpt):  # saved when GPTConfig had a setting it has since lost
     ckpt["model_config"]["swiglu"] = True
 
 
+def setting(name, value):  # saved by a fork's model.py (a rotary run, an activation the repo lacks)
+    def edit(ckpt):
+        ckpt["model_config"][name] = value
+    return edit
+
+
 def newer_version(ckpt):
     ckpt["version"] = 99
 
@@ -97,6 +103,8 @@ CASES = [
     ("prepare-missing-input", prepare, ["--input", "texts/nope.txt"], "no such file: texts/nope.txt", None),
     ("prepare-input-typo", prepare, ["--input", "texts/play.tx"],
      "no such file: texts/play.tx — did you mean --input texts/play.txt?", None),
+    ("prepare-input-dash", prepare, ["--input", "-"], "no such file: - — to read from a pipe, give --input /dev/stdin",
+     None),
     ("prepare-empty-input", prepare, ["--input", "texts/empty.txt"], "has only 0 characters", None),
     ("prepare-binary-input", prepare, ["--input", "texts/photo.bin"], "contains NUL bytes, so it looks binary", None),
     ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"],
@@ -192,9 +200,16 @@ CASES = [
      "digits has a different vocabulary from the checkpoint", None),
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
-     "the checkpoint has n_layer=2 (given: 6), n_head=2 (given: 6), n_embd=32 (given: 384), block_size=16 "
-     "(given: 256); its weights (and optimizer state) belong to that setup — resume with the preset and flags the "
-     "run was started with", None),
+     "the checkpoint has block_size=16 (given: 256), n_layer=2 (given: 6), n_head=2 (given: 6), n_embd=32 (given: "
+     "384), position=rotary (given: learned), qk_norm=True (given: False), optimizer=muon (given: adamw); its weights "
+     "(and optimizer state) belong to that setup — resume with the preset and flags the run was started with", None),
+    ("train-resume-preset-of-another-model", train,
+     TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "classic-cpu"],
+     "the checkpoint has position=rotary (given: learned), qk_norm=True (given: False), optimizer=muon (given: "
+     "adamw); its weights (and optimizer state) belong to that setup", None),
+    ("train-resume-position-gone", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt has model settings that model.py no longer has (position 'none') — they were saved by other "
+     "model code", edit_checkpoint("run/latest.pt", "run/latest.pt", setting("position", "none"))),
     ("train-resume-finished", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "the run in run is at iteration 12 and --max_iters is 12, so there is nothing to train — to train on, give a "
      "larger one, e.g. --max_iters 24", None),
@@ -236,8 +251,11 @@ CASES = [
      "the checkpoint does not; the checkpoint has transformer.h.0.mlp.fc_in.weight, model.py does not — they were "
      "saved by other model code", edit_checkpoint("run/best.pt", "renamed.pt", rename_c_fc)),
     ("sample-model-setting-gone", sample, ["--checkpoint", "gone.pt"],
-     "gone.pt has model settings that model.py's GPTConfig no longer has (swiglu) — they were saved by other model "
+     "gone.pt has model settings that model.py no longer has (swiglu) — they were saved by other model "
      "code: undo the change to model.py, or train a new run", edit_checkpoint("run/best.pt", "gone.pt", add_a_setting)),
+    ("sample-model-activation-gone", sample, ["--checkpoint", "swiglu.pt"],
+     "swiglu.pt has model settings that model.py no longer has (activation 'swiglu') — they were saved by other "
+     "model code", edit_checkpoint("run/best.pt", "swiglu.pt", setting("activation", "swiglu"))),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 (greedy) or from 1e-4 to 1e4", None),
     ("sample-seed-too-large", sample, ["--out_dir", "run", "--seed", "99999999999999999999"],

@@ -71,12 +71,18 @@ def test_dropout_only_in_training(attention):
     assert torch.equal(model(idx)[0], model(idx)[0])
 
 
+PINNED = ("this test pins the `shakespeare` preset to nanoGPT's recipe on purpose, so that its numbers stay "
+          "comparable: to try another nonlinearity or MLP, add it to model.ACTIVATIONS and pick it with "
+          "--activation NAME (README, \"Hack it\"), which leaves this preset as it is; to change the recipe "
+          "itself, change the numbers here too")
+
+
 def test_gpt2_small_parameter_count():
     cfg = GPTConfig(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768, bias=True)
     with torch.device("meta"):  # shapes only: no memory, no time
         model = GPT(cfg)
-    assert count_params(model) == 124_439_808
-    assert count_params(model, non_embedding=True) == 124_439_808 - 1024 * 768
+    assert count_params(model) == 124_439_808, PINNED
+    assert count_params(model, non_embedding=True) == 124_439_808 - 1024 * 768, PINNED
 
 
 @pytest.mark.parametrize("bias", [False, True])
@@ -88,9 +94,9 @@ def test_parameter_count_by_hand(bias):
     expected = V * C + T * C + L * per_block + (2 * C if bias else C)
     with torch.device("meta"):
         model = GPT(GPTConfig(block_size=T, vocab_size=V, n_layer=L, n_head=6, n_embd=C, bias=bias))
-    assert count_params(model) == expected
+    assert count_params(model) == expected, PINNED
     if not bias:
-        assert round(count_params(model, non_embedding=True) / 1e6, 2) == 10.65  # nanoGPT's figure
+        assert round(count_params(model, non_embedding=True) / 1e6, 2) == 10.65, PINNED  # nanoGPT's figure
 
 
 def test_head_is_tied_and_init_follows_gpt2():
@@ -258,12 +264,6 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
         del model_module.ACTIVATIONS["relu"]
 
 
-PINNED = ("this test pins the `shakespeare` preset to nanoGPT's recipe on purpose, so that its numbers stay "
-          "comparable: to try another nonlinearity or MLP, add it to model.ACTIVATIONS and pick it with "
-          "--activation NAME (README, \"Hack it\"), which leaves this preset as it is; to change the recipe "
-          "itself, change the numbers here too")
-
-
 def test_classic_shape_is_unchanged_by_the_levers():
     """The `shakespeare` preset's model: the same parameter names and count as nanoGPT's. Each assert
     says first why it is there, for a forker whose change to the MLP lands here."""
@@ -291,7 +291,7 @@ def test_a_gated_activation_is_one_entry_of_the_registry(monkeypatch, data_dir, 
     monkeypatch.setitem(model_module.ACTIVATIONS, "swiglu", SwiGLU)
     model = GPT(tiny(activation="swiglu"))
     mlp = model.transformer.h[0].mlp
-    assert mlp.c_fc.weight.shape == (2 * 4 * 16, 16) and mlp.c_proj.weight.shape == (16, 4 * 16)
+    assert mlp.c_fc.weight.shape == (2 * 4 * 16, 16) and mlp.c_proj.weight.shape == (16, 4 * 16), PINNED
     logits, loss = model(torch.zeros(2, 8, dtype=torch.long), torch.zeros(2, 8, dtype=torch.long))
     loss.backward()
     assert logits.shape == (2, 8, 11) and mlp.c_fc.weight.grad.abs().sum() > 0

@@ -492,6 +492,22 @@ def test_a_run_shorter_than_its_warmup_says_so(data_dir, tmp_path, capsys):
     assert "ends inside" not in capsys.readouterr().out
 
 
+def test_a_gpu_sized_run_on_a_cpu_says_so(data_dir, tmp_path, capsys, monkeypatch):
+    """The shakespeare preset is 675 times the CPU default's work (hours on a laptop): a note says so at the
+    start. The measure: layers x width² x tokens, so the presets compare by their sizes alone."""
+    def times(name):
+        cfg, mcfg = settings.split_config({**config.PRESETS[name], "vocab_size": 65})
+        return bookkeeping.times_the_cpu_default(cfg, mcfg, cfg.max_iters)
+    assert [times(name) for name in ("shakespeare-cpu", "classic-cpu", "speedrun", "shakespeare")] == [1, 1.25, 270,
+                                                                                                       675]
+    args = TINY + ["--data_dir", str(data_dir), "--max_iters", "4", "--eval_iters", "1"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "small")]) == 0
+    assert "sized for a GPU" not in capsys.readouterr().out
+    monkeypatch.setattr(bookkeeping, "times_the_cpu_default", lambda cfg, mcfg, steps: 675.0)
+    assert train.main(args + ["--out_dir", str(tmp_path / "large")]) == 0
+    assert "note: this run is about 675 times the work of the CPU default" in capsys.readouterr().out
+
+
 def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
     cfg = config.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=100)
     at_50 = train.lr_at(50, cfg)
