@@ -117,8 +117,9 @@ def trace_shapes(model, idx, targets=None):
 def print_shapes(model, x, y):
     """x, y (B, T): one batch through the model, every tensor's shape printed. -> 0"""
     cfg, (B, T) = model.config, x.shape
-    print(f"B={B} batch, T={T} time, C={cfg.n_embd} channels, nh={cfg.n_head} heads, "
-          f"hs={cfg.n_embd // cfg.n_head} head size, S=T keys, V={cfg.vocab_size} vocabulary")
+    gpt = "" if cfg.model == "bigram" else (f"C={cfg.n_embd} channels, nh={cfg.n_head} heads, "  # (a table has none)
+                                            f"hs={cfg.n_embd // cfg.n_head} head size, S=T keys, ")
+    print(f"B={B} batch, T={T} time, {gpt}V={cfg.vocab_size} vocabulary")
     for line in trace_shapes(model, x, y):
         print(line)
     return 0

@@ -205,6 +205,8 @@ def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys)
     assert re.search(r"logits = lm_head\(ln_f\(x\)\) +\(8, 16, 43\) +\(B, T, V\)", out)  # 43 characters
     assert "train loss" not in out
     assert {f.name: f.stat().st_mtime_ns for f in run_dir.iterdir()} == before
+    assert train.main(argv + ["--preset", "bigram"]) == 0  # a table: no channels or heads to name
+    assert "B=8 batch, T=16 time, V=43 vocabulary\n" in capsys.readouterr().out
 
 
 def test_the_shape_lesson_runs_as_a_module():
