@@ -43,7 +43,7 @@ def check(numbers):
 
 
 def train(number, data_dir):
-    from exercises.check import raised, run
+    from exercises.check import run
     from exercises.plug import check_trainable, train_both
     exercise = exercises_asked([number])[0]
     check_trainable(number)
@@ -55,11 +55,7 @@ def train(number, data_dir):
     data = load_data(data_dir)  # refused here, before a line is printed
     print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's code for "
           f"exercise {number} ({exercise.title}) and with yours (3 blocks, 32 wide, block 8, 2000 steps, on the CPU)")
-    try:
-        rows = train_both(number, module, data)
-    except Exception as e:  # (the check passed, but the GPT around the learner's part met something it did not)
-        raise UserError(f"exercise {number} passed its check, but in the GPT with your part {raised(e)} — fix what "
-                        f"it names, then check and train again") from None
+    rows = train_both(number, module, data)  # (an error in the learner's part, said in one line)
     for who, val, seconds, text in rows:
         print(f"{who:>10}: val loss {val:.4f}, {seconds:.1f} s of training; it writes: {text!r}")
     print(f"difference: {rows[1][1] - rows[0][1]:+.4f} (float rounding is about 1e-4 or less: a larger gap "

@@ -69,8 +69,8 @@ def expect(got, expected, what, hint="", dtype=False, **tolerance):
     """got must match expected (and, with dtype, be of its dtype: a model part's output goes on into the GPT)."""
     if dtype and torch.is_tensor(got) and got.dtype != expected.dtype:
         raise Failure(f"{what}: expected dtype {dtype_name(expected.dtype)}, got {dtype_name(got.dtype)}",
-                      "keep the input's dtype: .double(), or a tensor made from Python numbers without dtype=, "
-                      "gives another, which the GPT's next layer refuses")
+                      "keep the input's dtype (float32): .double(), dtype=torch.float64 or a NumPy array make "
+                      "float64, which the GPT's next layer refuses")
     if message := first_mismatch(got, expected, **tolerance):
         raise Failure(f"{what}: {message}", hint)
 
@@ -203,6 +203,8 @@ def check_head(m):
     x = torch.randn(2, 7, 8, generator=seeded())
     key, query, value = (torch.randn(8, 4, generator=seeded(i)) for i in (1, 2, 3))
     got = call(m.attention_head, x, key, query, value)
+    if got is None:
+        raise Failure("it returned None", "does it end without a `return`? It returns (out, weights)")
     if not (isinstance(got, tuple) and len(got) == 2):
         raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
     out, weights = got
@@ -324,7 +326,9 @@ def forbidden(places, hint):
 
 LOSS_ITSELF = {"F.cross_entropy": (F, "cross_entropy"), "F.log_softmax": (F, "log_softmax"),
                "torch.log_softmax": (torch, "log_softmax"), ".log_softmax()": (torch.Tensor, "log_softmax"),
-               "torch.logsumexp": (torch, "logsumexp"), ".logsumexp()": (torch.Tensor, "logsumexp")}
+               "torch.logsumexp": (torch, "logsumexp"), ".logsumexp()": (torch.Tensor, "logsumexp"),
+               "torch.special.logsumexp": (torch.special, "logsumexp"),
+               "torch.special.log_softmax": (torch.special, "log_softmax")}
 
 
 def check_cross_entropy(m):
@@ -433,9 +437,9 @@ def check_sampling(m):
                         if temperature]  # (greedy has no order)
         hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),
                     "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1")
-        if temperature == 0:
+        if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
             hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "
-                    "(one-hot, F.one_hot of the argmax), not the character's id")
+                    "(F.one_hot(argmax, V).to(logits.dtype)), not the character's id")
         expect(got, expected, f"probs, {case}", hint)
 
 

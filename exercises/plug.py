@@ -10,6 +10,7 @@ to float rounding.
 import torch
 
 from config import TrainConfig
+from exercises.check import raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
 from model import GPTConfig
@@ -93,7 +94,13 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
     torch.set_num_threads(1)
     try:
         for who, plug in (("the repo's", None), ("yours", plugs(module)[number])):
-            model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, plug, desc=who)
+            try:
+                model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, plug, desc=who)
+            except Exception as e:
+                if plug is None:  # the repo's own part: a bug of the repo's, with its traceback
+                    raise
+                raise UserError(f"exercise {number} passed its check, but in the GPT with your part {raised(e)} — "
+                                f"fix what it names, then check and train again") from None
             rows.append((who, losses["val"], seconds, sample_text(model, vocab["chars"], device)))
     finally:
         torch.set_num_threads(threads)

@@ -161,20 +161,28 @@ def describe(run):
             f"{tokens_per_iter(run):,}; iterations {run.iter} -> {cfg.max_iters}")
     times = times_the_cpu_default(cfg, mcfg, cfg.max_iters - run.iter)
     if run.device.type == "cpu" and mcfg.model == "gpt" and times > 20:  # a GPU preset tried on a laptop, usually
-        run.say(f"note: this run is about {times:.0f} times the work of the CPU default (python train.py, about 2 "
-                f"minutes on 2 cores): it is sized for a GPU, and on this CPU it takes hours (the progress bar "
-                f"estimates how many) — for a CPU, use the shakespeare-cpu preset")
+        minutes = 2 * times  # (the CPU default's 2 minutes on 2 cores)
+        took = f"{minutes:.0f} minutes" if minutes < 120 else f"{minutes / 60:.0f} hours"
+        cpu = PRESETS["shakespeare-cpu"]
+        wider = mcfg.n_layer * mcfg.n_embd ** 2 > cpu["n_layer"] * cpu["n_embd"] ** 2
+        run.say(f"note: this run is about {times:.0f} times the work of the CPU default, which takes 2 minutes on "
+                f"2 cores: about {took} there (the progress bar estimates it here) — "
+                + ("on a CPU, the shakespeare-cpu preset's model is the size to train" if wider else
+                   "a smaller --max_iters trains for less"))
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
         run.say(f"note: --max_iters {cfg.max_iters} ends inside the {cfg.warmup_iters}-step warmup, so the "
                 f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
 
 
 def times_the_cpu_default(cfg, mcfg, steps):
-    """How many times the shakespeare-cpu preset's training this many steps is: the blocks' weight
-    products, about 12 x layers x width² per token (attention's scores left out), times the tokens."""
+    """How many times the shakespeare-cpu preset's training this many steps is. A block's weights
+    make about 12 x width² multiply-adds per token (attention's scores left out): so the work goes
+    as layers x width² x the tokens."""
+    def work(layers, width, batch, accum, block, steps):
+        return layers * width ** 2 * batch * accum * block * steps
     cpu = PRESETS["shakespeare-cpu"]
-    work = mcfg.n_layer * mcfg.n_embd ** 2 * cfg.batch_size * cfg.grad_accum * mcfg.block_size * steps
-    return work / (cpu["n_layer"] * cpu["n_embd"] ** 2 * cpu["batch_size"] * cpu["block_size"] * cpu["max_iters"])
+    return work(mcfg.n_layer, mcfg.n_embd, cfg.batch_size, cfg.grad_accum, mcfg.block_size, steps) / work(
+        cpu["n_layer"], cpu["n_embd"], cpu["batch_size"], cpu["grad_accum"], cpu["block_size"], cpu["max_iters"])
 
 
 def tokens_per_iter(run):

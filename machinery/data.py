@@ -123,7 +123,7 @@ def read_text(path):
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
-    if str(path) == "-":  # (the Unix habit for "read standard input")
+    if not path.exists() and str(path) == "-":  # (the Unix habit for "read standard input")
         raise UserError("no such file: - — to read from a pipe, give --input /dev/stdin")
     if not path.exists():
         raise UserError(f"no such file: {path} — "
@@ -150,9 +150,9 @@ def read_text(path):
         text = text.replace("\r\n", "\n")
         print(f"note: {path} has Windows line ends (\\r\\n); each is read as one newline")
     if len(text) < MIN_CHARS:
-        raise UserError(
-            f"{path} has only {len(text):,} character{'' if len(text) == 1 else 's'}, too few to split into train and val — "
-            f"give at least {MIN_CHARS:,}")
+        characters = "character" if len(text) == 1 else "characters"
+        raise UserError(f"{path} has only {len(text):,} {characters}, too few to split into train and val — "
+                        f"give at least {MIN_CHARS:,}")
     return text, hashlib.sha256(raw).hexdigest()
 
 

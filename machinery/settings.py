@@ -11,7 +11,7 @@ import importlib.util
 import math
 import shlex
 from contextlib import nullcontext
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -84,8 +84,10 @@ def build_config(preset, resume, overrides):
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values.
         # A preset's model is what it spells out over GPTConfig's defaults (classic-cpu's positions: learned)
-        implied = {f.name: f.default for f in fields(GPTConfig) if f.name != "vocab_size"} | {
-            "optimizer": TrainConfig.optimizer} if preset else {}
+        implied = {}
+        if preset:
+            implied = {k: v for k, v in asdict(GPTConfig()).items() if k != "vocab_size"}
+            implied["optimizer"] = TrainConfig.optimizer
         given = {**implied, **PRESETS.get(preset, {}), **overrides}
         model_keys = BIGRAM_FIELDS if values.get("model") == "bigram" else ckpt["model_config"]  # (a table's few)
         fixed = [f"{k}={values[k]} (given: {v})" for k, v in given.items() if k in values and values[k] != v

@@ -213,23 +213,27 @@ def test_the_mistakes_a_second_learner_met_are_named_too():
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).double()
     result = failed(4, multi_head_attention=in_float64)
     assert "expected dtype float32, got float64" in result.what and "keep the input's dtype" in result.hint
-    mlp64 = lambda x, c_fc, c_proj: ANSWERS.mlp(x, c_fc, c_proj).double()
-    assert "expected dtype float32, got float64" in failed(5, mlp=mlp64).what
+    def mlp_in_float64(x, c_fc, c_proj):
+        return ANSWERS.mlp(x, c_fc, c_proj).double()
+    assert "expected dtype float32, got float64" in failed(5, mlp=mlp_in_float64).what
 
 
 def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypatch):
-    """Should a part pass its check and still break in the GPT, `exercises train` says so in one line."""
-    import exercises.__main__ as cli
-    import exercises.check
+    """Should a part pass its check and still break in the GPT, `exercises train` says so in one line; an
+    error in the repo's own training is the repo's bug, and keeps its traceback."""
     import exercises.plug as plug
     from machinery.cli import UserError
-    monkeypatch.setattr(exercises.check, "run", lambda exercise: SimpleNamespace(status="passed"))
-    def broken(*args, **kwargs):
-        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
-    monkeypatch.setattr(plug, "train_both", broken)
+    def broken(mcfg, cfg, splits, device, plugged, desc):
+        raise RuntimeError(f"mixed dtype (CPU), in {desc}")
+    monkeypatch.setattr(plug, "train_rung", broken)
+    with pytest.raises(RuntimeError, match="in the repo's"):
+        train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
+    monkeypatch.setattr(plug, "train_rung", lambda *args, desc: broken(*args, desc) if desc == "yours" else (
+        None, {"val": 2.0}, 1.0, None))
+    monkeypatch.setattr(plug, "sample_text", lambda *args: "")
     with pytest.raises(UserError, match=r"^exercise 4 passed its check, but in the GPT with your part it raised "
-                                         r"RuntimeError: mixed dtype .* — fix what it names"):
-        cli.main(["train", "4", "--data_dir", str(data_dir)])
+                                         r"RuntimeError: mixed dtype \(CPU\), in yours — fix what it names"):
+        train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
 
 
 def test_mistakes_a_bug_hunt_found_fail_too():
@@ -287,6 +291,9 @@ def test_a_wrong_kind_of_output_is_said_before_causality_is_tested():
     assert head.what == "out (B, T, hs): expected a tensor, got None: does the function end without a `return`?"
     assert failed(3, attention_head=lambda x, key, query, value: ("out", None)).what == ("out (B, T, hs): expected "
                                                                                          "a tensor, got str")
+    def no_return(x, key, query, value):
+        ANSWERS.attention_head(x, key, query, value)
+    assert failed(3, attention_head=no_return).hint.startswith("does it end without a `return`?")
     def heads_not_joined(x, c_attn, c_proj, n_head):
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).view(2, 8, n_head, -1).transpose(1, 2)
     not_joined = failed(4, multi_head_attention=heads_not_joined)
