@@ -240,7 +240,7 @@ def parse_args(argv):
     parser.add_argument("--out_dir", help="where ladder.csv and ladder.png go (default: out/buildup/<sizes>)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--sizes", choices=["auto", "cpu", "video"], default="auto",
-                        help="the ladder's sizes: cpu (about 6 minutes on 2 cores) or video (the video's, "
+                        help="the ladder's sizes: cpu (about 5.5 minutes on 2 cores) or video (the video's, "
                              "for a GPU); auto picks video on CUDA, cpu elsewhere")
     parser.add_argument("--quick", action="store_true",
                         help="toy sizes and 20 steps a rung, in place of --sizes: a check that every rung runs")
