@@ -236,6 +236,22 @@ def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypa
         train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
 
 
+def test_the_docs_example_is_what_the_check_prints(capsys, monkeypatch):
+    """docs/exercises.md's exercise 3 without the scaling (its spoiler's code), checked: the docs quote
+    the table the command prints, word for word."""
+    import re
+    from exercises.__main__ import check
+    docs = (ROOT / "docs" / "exercises.md").read_text()
+    body = re.search(r"Exercise 3 without the scaling.*?```python\n(.*?)```", docs, re.S)[1]
+    namespace = {"torch": torch}
+    exec("def attention_head(x, key, query, value):\n" + body, namespace)
+    import exercises.check
+    monkeypatch.setattr(exercises.check.importlib, "import_module", lambda name: answered(**namespace))
+    assert check([3]) == 1
+    printed = re.search(r"\$ python -m exercises check 3\n(.*?)```", docs, re.S)[1]
+    assert capsys.readouterr().out == printed
+
+
 def test_mistakes_a_bug_hunt_found_fail_too():
     """Each passed the checker once: the two LayerNorms mixed up, top-k and top-p (or the temperature
     and the cuts) in the other order, a smoothing of 1 always, the vocabulary read off the ids."""
