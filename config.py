@@ -66,9 +66,9 @@ PRESETS = {
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,
         batch_size=32, grad_accum=1, max_iters=800, lr=8e-3, min_lr=8e-4, warmup_iters=50,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=50),
-    # the video's GPT on a CPU: the shakespeare-cpu shape with none of the speed levers (learned positions,
-    # AdamW), rung 11 of the ladder's model and recipe (lessons/buildup.py): val 1.8222 in 141 to 156 s on 2 CPU cores
-    # (its weights score the ladder's 1.8209 on the ladder's 200 val batches of 32; this preset scores on 50)
+    # the video's GPT on a CPU: the shakespeare-cpu shape with none of the speed levers (learned positions, AdamW),
+    # rung 11 of the ladder's model and recipe (lessons/buildup.py): val 1.8222 in 141 to 156 s of train.py's clock on
+    # a 2-core AMD EPYC (its weights score the ladder's 1.8209 on the ladder's 200 val batches of 32; this, on 50)
     "classic-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
