@@ -246,7 +246,8 @@ def test_the_docs_example_is_what_the_check_prints(capsys, monkeypatch):
     namespace = {"torch": torch}
     exec("def attention_head(x, key, query, value):\n" + body, namespace)
     import exercises.check
-    monkeypatch.setattr(exercises.check.importlib, "import_module", lambda name: answered(**namespace))
+    real_run = exercises.check.run  # check() imports run each time: this one checks the docs' answer
+    monkeypatch.setattr(exercises.check, "run", lambda exercise, module=None: real_run(exercise, answered(**namespace)))
     assert check([3]) == 1
     printed = re.search(r"\$ python -m exercises check 3\n(.*?)```", docs, re.S)[1]
     assert capsys.readouterr().out == printed

@@ -1,6 +1,6 @@
 # The figures of docs/lessons.md outside the ladder: the bigram preset, the best a table can do, the
 # signal through rungs 4 to 7 at initialisation (the snippet docs/lessons.md gives), t/h pair
-# frequencies, and the baby GPT. Run from the repo root, with the text prepared:
+# frequencies, and the baby GPT. Run from the repo root of a CPU-only machine (GNU time), with the text prepared:
 #   bash bench/results/2026-12-05-cpu/lessons-figures.sh
 set -e
 out=/tmp/lessons-figures; rm -rf $out; mkdir -p $out

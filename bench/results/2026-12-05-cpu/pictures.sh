@@ -1,7 +1,8 @@
 # The run behind docs/lessons.md's pictures, and what its attention map says: the CPU default with an
 # evaluation every 50 steps, then layer 0's heads on the map's prompt: each head's average weight on the
 # character itself (the diagonal) and on the one before (the diagonal below it).
-# Run from the repo root, with the text prepared: bash bench/results/2026-12-05-cpu/pictures.sh
+# Run from the repo root of a CPU-only machine, with the text prepared and matplotlib installed:
+#   bash bench/results/2026-12-05-cpu/pictures.sh
 set -e
 out=/tmp/pictures; rm -rf $out
 python train.py --out_dir $out/pictures2 --eval_interval 50 2>/dev/null | grep -E "^iter|best val"
@@ -19,3 +20,7 @@ for h in range(att.size(0)):
     print(f"layer 0, head {h}: itself {att[h].diagonal().mean():.2f}, the one before "
           f"{att[h].diagonal(-1).mean():.2f}")
 PY
+# docs/loss.png, attention.png and embeddings.png (the log's run drew them by hand, with these very lines)
+python -m lessons.plot loss --out_dir $out/pictures2
+python -m lessons.plot attention --out_dir $out/pictures2 --layer 0 --prompt $'ROMEO:\nBut soft, what light'
+python -m lessons.plot embeddings --out_dir $out/pictures2

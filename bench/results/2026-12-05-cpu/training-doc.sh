@@ -1,13 +1,14 @@
 # The figures of docs/training.md and docs/multi-gpu.md: a small text learned by heart and the printed command
 # that avoids it, a finished run trained longer, another small text (Python's json package) with and without
 # dropout, and one run against two torchrun processes. Times: /usr/bin/time's wall clock of each whole command.
-# Run from the repo root, with a copy of tiny-shakespeare at input.txt, or its path as $1:
-#   bash bench/results/2026-12-05-cpu/training-doc.sh [input.txt]
-set -e
+# Run from the repo root of a CPU-only machine (GNU time), with a copy of tiny-shakespeare at input.txt, or its
+# path as $1: bash bench/results/2026-12-05-cpu/training-doc.sh [input.txt]
+set -eo pipefail
 text=${1:-input.txt}
 out=/tmp/training-doc; rm -rf $out; mkdir -p $out
+[ -f data/shakespeare/vocab.json ] || python prepare.py --input "$text" > /dev/null  # (the logged run had it)
 timed() {  # timed COMMAND...: its evaluation lines, best val and notes, then its wall time
-    /usr/bin/time -o $out/time -f "whole command: %e s" "$@" 2>/dev/null | grep -E "^iter|^best val|^note" || true
+    /usr/bin/time -o $out/time -f "whole command: %e s" "$@" 2>/dev/null | grep -E "^iter|^best val|^note"
     cat $out/time
 }
 echo "## a small text: the first 50,000 characters"
