@@ -81,7 +81,8 @@ def matches(got, expected):
 
 def call(fn, *args, **kwargs):
     """fn(*args, **kwargs), on copies of the tensors given. -> its result. A learner's function that
-    changed an input in place fails here, by name: the caller's tensor would change under it."""
+    changed an input in place fails here, by name: the caller's tensor would change under it; so does
+    one that returns nothing (every exercise's function returns something)."""
     copies = [a.clone() if torch.is_tensor(a) else a for a in args]
     result = fn(*copies, **kwargs)
     names = list(inspect.signature(fn).parameters)
@@ -90,6 +91,8 @@ def call(fn, *args, **kwargs):
             raise Failure(f"{fn.__name__} changed its input {name} in place", f"work on a new tensor: `{name} = "
                           f"{name} / ...` makes one, where `{name} /= ...` (or -=, or a method ending in _) writes "
                           f"into the caller's")
+    if result is None:
+        raise Failure(f"{fn.__name__} returned None", "does it end without a `return`?")
     return result
 
 
@@ -203,8 +206,6 @@ def check_head(m):
     x = torch.randn(2, 7, 8, generator=seeded())
     key, query, value = (torch.randn(8, 4, generator=seeded(i)) for i in (1, 2, 3))
     got = call(m.attention_head, x, key, query, value)
-    if got is None:
-        raise Failure("it returned None", "does it end without a `return`? It returns (out, weights)")
     if not (isinstance(got, tuple) and len(got) == 2):
         raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
     out, weights = got

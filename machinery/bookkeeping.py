@@ -163,8 +163,7 @@ def describe(run):
     if run.device.type == "cpu" and mcfg.model == "gpt" and times > 20:  # a GPU preset tried on a laptop, usually
         minutes = 2 * times  # (the CPU default's 2 minutes on 2 cores)
         took = f"{minutes:.0f} minutes" if minutes < 120 else f"{minutes / 60:.0f} hours"
-        cpu = PRESETS["shakespeare-cpu"]
-        wider = mcfg.n_layer * mcfg.n_embd ** 2 > cpu["n_layer"] * cpu["n_embd"] ** 2
+        wider = block_work(mcfg.n_layer, mcfg.n_embd) > block_work(CPU_DEFAULT["n_layer"], CPU_DEFAULT["n_embd"])
         run.say(f"note: this run is about {times:.0f} times the work of the CPU default, which takes 2 minutes on "
                 f"2 cores: about {took} there (the progress bar estimates it here) — "
                 + ("on a CPU, the shakespeare-cpu preset's model is the size to train" if wider else
@@ -174,15 +173,21 @@ def describe(run):
                 f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
 
 
+CPU_DEFAULT = PRESETS["shakespeare-cpu"]
+
+
+def block_work(layers, width):
+    """The blocks' work per token, up to a constant: each block's weights make about 12 x width²
+    multiply-adds per token (attention's scores left out)."""
+    return layers * width ** 2
+
+
 def times_the_cpu_default(cfg, mcfg, steps):
-    """How many times the shakespeare-cpu preset's training this many steps is. A block's weights
-    make about 12 x width² multiply-adds per token (attention's scores left out): so the work goes
-    as layers x width² x the tokens."""
-    def work(layers, width, batch, accum, block, steps):
-        return layers * width ** 2 * batch * accum * block * steps
-    cpu = PRESETS["shakespeare-cpu"]
-    return work(mcfg.n_layer, mcfg.n_embd, cfg.batch_size, cfg.grad_accum, mcfg.block_size, steps) / work(
-        cpu["n_layer"], cpu["n_embd"], cpu["batch_size"], cpu["grad_accum"], cpu["block_size"], cpu["max_iters"])
+    """How many times the work of the shakespeare-cpu preset's training this many steps is."""
+    tokens = cfg.batch_size * cfg.grad_accum * mcfg.block_size * steps
+    cpu = CPU_DEFAULT
+    cpu_tokens = cpu["batch_size"] * cpu["grad_accum"] * cpu["block_size"] * cpu["max_iters"]
+    return block_work(mcfg.n_layer, mcfg.n_embd) * tokens / (block_work(cpu["n_layer"], cpu["n_embd"]) * cpu_tokens)
 
 
 def tokens_per_iter(run):

@@ -123,9 +123,9 @@ def read_text(path):
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
-    if not path.exists() and str(path) == "-":  # (the Unix habit for "read standard input")
-        raise UserError("no such file: - — to read from a pipe, give --input /dev/stdin")
     if not path.exists():
+        if str(path) == "-":  # (the Unix habit for "read standard input")
+            raise UserError("no such file: - — to read from a pipe, give --input /dev/stdin")
         raise UserError(f"no such file: {path} — "
                         + unless_a_typo(path, "--input", os.path.isfile, "check the path you gave to --input"))
     try:
