@@ -21,7 +21,8 @@ def make_optimizer(model, cfg, device):
     params = [p for p in model.parameters() if p.requires_grad]
     in_blocks = {id(p) for block in model.modules() if isinstance(block, Block) for p in block.parameters()}
     muon = [p for p in params if cfg.optimizer == "muon" and p.dim() == 2 and id(p) in in_blocks]
-    rest = [p for p in params if not any(p is q for q in muon)]
+    in_muon = {id(p) for p in muon}
+    rest = [p for p in params if id(p) not in in_muon]
     groups = [{"params": [p for p in rest if p.dim() >= 2], "kind": "decay"},
               {"params": [p for p in rest if p.dim() < 2], "kind": "no_decay"}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
