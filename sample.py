@@ -17,10 +17,9 @@ import torch
 
 from engine.decode import generate_cached, stream
 from machinery.checkpoint import load_model, what_is_sampled
-from machinery.cli import (ArgumentParser, HelpFormatter, UserError, dtype_name, parse_bool, parse_seed, pick_device,
-                            run_cli)
+from machinery.cli import ArgumentParser, HelpFormatter, dtype_name, parse_bool, parse_seed, pick_device, run_cli
 from machinery.data import read_prompt_file
-from machinery.settings import pick_dtype
+from machinery.settings import check_sample_flags, pick_dtype
 from prepare import decode, encode, start_char
 
 
@@ -51,32 +50,14 @@ def parse_args(argv):
                         help="use the simple generate, which reruns the whole context per character (slow)")
     parser.add_argument("--cuda_graph", type=parse_bool, default=None,
                         help="replay each step of the KV-cache path as one recorded CUDA graph (default: on CUDA)")
-    args = parser.parse_args(argv)
-    if args.num_samples < 1:
-        raise UserError(f"--num_samples {args.num_samples} must be at least 1 — fix the flag")
-    if args.max_new_tokens < 0:
-        raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
-    if not (args.temperature == 0 or 1e-4 <= args.temperature <= 1e4):  # also catches nan; 1e-45 would overflow
-        raise UserError(f"--temperature {args.temperature} must be 0 (greedy) or from 1e-4 to 1e4 — try 0.8")
-    if args.top_k is not None and args.top_k < 1:
-        raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise UserError(f"--top_p {args.top_p} must be above 0 and at most 1 — try 0.9")
-    if args.prompt is not None and args.prompt_file is not None:
-        raise UserError("--prompt and --prompt_file both given — use one of them")
-    if args.top_p is not None and args.no_cache:
-        raise UserError("--top_p is the KV-cache path's (engine/sampling.py), and --no_cache turns that path off — "
-                        "give one of them")
-    if args.cuda_graph and args.no_cache:
-        raise UserError("--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — "
-                        "give one of them")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
+    check_sample_flags(args)  # values and pairs of flags that cannot work, refused with what to do
     device = pick_device(args.device)
+    prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
     dtype = pick_dtype(args.dtype, device)
     # the checkpoint's GPTConfig builds the model (model.py's build_model), then its weights go in (machinery/)
     model, ckpt, path = load_model(args.checkpoint, args.out_dir)
@@ -88,8 +69,6 @@ def main(argv=None):
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    generator=torch.Generator(device).manual_seed(args.seed))
-    if args.cuda_graph and device.type != "cuda":
-        raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
     cuda_graph = device.type == "cuda" if args.cuda_graph is None else args.cuda_graph
     in_dtype = f", weights in {dtype_name(dtype)}" if dtype != torch.float32 else ""
     print(what_is_sampled(path, ckpt) + in_dtype, file=sys.stderr)  # on stderr: the samples alone go to stdout

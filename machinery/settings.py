@@ -1,4 +1,4 @@
-"""Where a run's values come from, and the checks that refuse impossible ones.
+"""Where a run's values come from, and the checks that refuse impossible ones (sample.py's too).
 
 A run's values are layered, in increasing priority: the dataclass default (config.TrainConfig,
 model.GPTConfig), the preset (or the checkpoint's config when resuming), the command line.
@@ -289,3 +289,32 @@ def use_compile(cfg, device):
 
 def has_triton():
     return importlib.util.find_spec("triton") is not None
+
+
+# ----------------------------------------------------------------------------
+# sample.py's flags
+
+
+def check_sample_flags(args):
+    """sample.py's values that cannot work, and the pairs of flags that contradict each other."""
+    if args.num_samples < 1:
+        raise UserError(f"--num_samples {args.num_samples} must be at least 1 — fix the flag")
+    if args.max_new_tokens < 0:
+        raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
+    if not (args.temperature == 0 or 1e-4 <= args.temperature <= 1e4):  # also catches nan; 1e-45 would overflow
+        raise UserError(f"--temperature {args.temperature} must be 0 (greedy) or from 1e-4 to 1e4 — try 0.8")
+    if args.top_k is not None and args.top_k < 1:
+        raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top_p {args.top_p} must be above 0 and at most 1 — try 0.9")
+    if args.prompt is not None and args.prompt_file is not None:
+        raise UserError("--prompt and --prompt_file both given — use one of them")
+    if args.top_p is not None and args.no_cache:
+        raise UserError("--top_p is the KV-cache path's (engine/sampling.py), and --no_cache turns that path off — "
+                        "give one of them")
+    if args.cuda_graph and args.no_cache:
+        raise UserError("--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — "
+                        "give one of them")
+    device = pick_device(args.device)  # (the last check: a flag's mistake is told before a missing GPU)
+    if args.cuda_graph and device.type != "cuda":
+        raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
