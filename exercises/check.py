@@ -347,6 +347,11 @@ def check_cross_entropy(m):
             raise Failure(f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}",
                           "each row's largest logit m was taken out of the exp but not added back: "
                           "logsumexp(x) = m + log(sum(exp(x - m)))")
+        # logits[..., targets]: (B, T, B, T), every target's logit at every position, not one per position
+        if matches(got, torch.logsumexp(logits, dim=-1).mean() - logits[..., targets].mean()):
+            raise Failure("each position's loss took the logits of every target, not of its own",
+                          "one logit per position, the one its own target names: "
+                          "logits.gather(-1, targets.unsqueeze(-1)) (B, T, 1)")
     expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
            "logits[target]")
     expect(got_big, F.cross_entropy(big.view(-1, 7), targets.view(-1)),

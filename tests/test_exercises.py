@@ -158,8 +158,9 @@ def test_check_takes_several_numbers_in_the_order_given(capsys):
 
 
 def test_the_mistakes_a_learner_met_are_named_too():
-    """Four more, found by trying the exercises as a learner: the mask after the softmax, top-p
-    that counts the character itself, the row's max not added back, a cache that keeps nothing."""
+    """Five more, found by trying the exercises as a learner: the mask after the softmax, top-p
+    that counts the character itself, the row's max not added back, every target's logit at every
+    position, a cache that keeps nothing."""
     assert "masked after the softmax" in failed(3, attention_head=wrong_head(after=True)).hint
 
     def counting_itself(logits, temperature=1.0, top_k=None, top_p=None):
@@ -173,6 +174,12 @@ def test_the_mistakes_a_learner_met_are_named_too():
         shifted = logits - logits.max(dim=-1, keepdim=True).values
         return ANSWERS.cross_entropy(logits, targets) - (logits - shifted).max(dim=-1).values.mean()
     assert "not added back" in failed(6, cross_entropy=max_not_added_back).hint
+
+    def every_target(logits, targets):  # lse (B, T) - logits[..., targets] (B, T, B, T), broadcast
+        m = logits.max(dim=-1, keepdim=True).values
+        lse = (m + (logits - m).exp().sum(dim=-1, keepdim=True).log()).squeeze(-1)
+        return (lse - logits[..., targets]).mean()
+    assert "every target" in failed(6, cross_entropy=every_target).what
 
     class Forgetting(ANSWERS.KVCache):  # concatenates, but never stores: self.k stays empty
         def append(self, layer, k, v):
