@@ -57,7 +57,7 @@ class ArgumentParser(argparse.ArgumentParser):
                                 f"empty one)")
         if unknown:
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
-            guess = closest(unknown[0].split("=")[0], flags)
+            guess = closest_flag(unknown[0].split("=")[0], flags)
             # a likely typo gets its fix alone; the whole list (40 flags for train.py) only without one
             hint = f"did you mean {guess}? (--help lists every flag)" if guess else f"valid flags: {' '.join(flags)}"
             raise UserError(f"unknown argument {unknown[0]} — {hint}")
@@ -77,6 +77,9 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         if flag := re.fullmatch(r"argument (--\w+).*: expected one argument", message):  # --prompt -ROMEO
+            choices = getattr(self._option_string_actions.get(flag[1]), "choices", None)
+            if choices:  # (--preset --out_dir x: the value was left out, not a dash-led one)
+                raise UserError(f"{message} — give {flag[1]} one of: {', '.join(choices)}")
             raise UserError(f"{message} — give {flag[1]} a value; one starting with a dash goes after =, "
                             f"as in {flag[1]}=-TEXT")
         raise UserError(f"{message} — run with --help for the valid flags and values")
@@ -123,6 +126,19 @@ def closest(word, options, cutoff=0.6):
     """The option one typo or so from word, or None: the fix a "did you mean" hint offers."""
     guess = difflib.get_close_matches(word, list(options), n=1, cutoff=cutoff)
     return guess[0] if guess else None
+
+
+def closest_flag(typed, flags):
+    """The flag a mistyped one most likely meant, or None: the one flag that it begins (--temp:
+    --temperature) or whose words it names one of (--tokens: --max_new_tokens), else the flag a typo
+    or so from it (--lrr: --lr). Whole-string likeness alone took --temp for --help."""
+    name = typed.lstrip("-")
+    if len(name) >= 3:  # (--n begins a dozen flags)
+        for fits in (lambda flag: flag.startswith(name), lambda flag: name in flag.split("_")):
+            found = [flag for flag in flags if fits(flag.lstrip("-"))]
+            if len(found) == 1:
+                return found[0]
+    return closest(typed, flags)
 
 
 def near_miss(path, fits):

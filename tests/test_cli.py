@@ -63,6 +63,8 @@ def test_prepare_train_sample(corpus, tmp_path):
     (["sample.py"], "train a model first"),
     (["sample.py", "--top_p", "2"], "--top_p 2.0 must be above 0 and at most 1"),
     (["bench.speed", "sample", "--repeat", "2"], "did you mean --repeats?"),
+    (["sample.py", "--temp", "1"], "did you mean --temperature?"),  # a flag it begins, not --help
+    (["sample.py", "--tokens", "10"], "did you mean --max_new_tokens?"),  # one of its words, not --top_k
 ])
 def test_user_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
     p = run(*argv, cwd=tmp_path)
