@@ -39,9 +39,10 @@ TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 def build_vocab(text):
     """Return (chars, ids): the sorted distinct characters and the text as their ids.
 
-    Vectorized: UTF-32 gives one 32-bit code point per character, so numpy can
-    find the vocabulary (np.unique sorts) and each character's rank in it
-    (np.searchsorted) without a Python loop over a million characters.
+    In plain Python that is chars = sorted(set(text)); ids = encode(text, chars), with encode
+    below (sample.py's, for a prompt). Here it is vectorized: UTF-32 gives one 32-bit code
+    point per character, so numpy can find the vocabulary (np.unique sorts) and each
+    character's rank in it (np.searchsorted) without a Python loop over a million characters.
     """
     codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     vocab = np.unique(codepoints)  # sorted, like sorted(set(text))

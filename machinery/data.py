@@ -275,14 +275,14 @@ def read_prompt_file(path):
 
 
 def next_command(data_dir, passes=14):
-    """What prepare.py prints last: the train.py command for data outside the default folder, with a
-    run folder of its own (out/ may hold another text's run). On a small text, the CPU preset's
+    """What prepare.py prints last: the train.py command, which for data outside the default folder names it and
+    a run folder of its own (out/ may hold another text's run). On a small text, the CPU preset's
     steps would read it dozens of times and learn it by heart: then the command asks for about
     `passes` passes instead, with dropout 0.1, and a note says why (on a 50,000-character text,
     that scored val 1.66 where the preset's 800 steps scored 1.80 at best, then 3.14: docs/training.md).
     -> lines to print"""
-    if is_default_data_dir(data_dir):
-        return []
+    if is_default_data_dir(data_dir):  # where train.py looks by default
+        return ["next: python train.py"]
     run_dir = Path("out") / Path(data_dir).resolve().name
     command = f"python train.py --data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(str(run_dir))}"
     cpu = PRESETS["shakespeare-cpu"]

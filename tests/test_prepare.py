@@ -61,7 +61,7 @@ def test_build_vocab_matches_python():
     text = "héllo, wörld! \n\t 日本語 🙂 zz"
     chars, ids = prepare.build_vocab(text)
     assert chars == sorted(set(text))
-    assert ids.tolist() == [chars.index(c) for c in text]
+    assert ids.tolist() == [chars.index(c) for c in text] == prepare.encode(text, chars)  # as its docstring says
 
 
 def test_an_unknown_character_is_named_so_that_an_invisible_one_shows():
