@@ -12,7 +12,7 @@ KV cache, the cached positions plus T with one.
 
 Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal),
 rotary positions and the MLP's nonlinearities, the MLP, the block, the GPT with its loss and simple
-`generate`, and the Bigram, the baseline to beat. Fast generation (a KV cache, CUDA graphs): engine/.
+`generate`, the Bigram (the baseline to beat), build_model. Fast generation (KV cache, CUDA graphs): engine/.
 """
 
 import math
@@ -50,11 +50,6 @@ class GPTConfig:
     tie_head: Annotated[bool, "the head shares the token embedding's matrix (GPT-2); false: one of its own"] = True
     init: Annotated[str, "'gpt2' (N(0, 0.02), less for the residual projections) "
                     "or 'pytorch' (each layer's own)"] = "gpt2"
-
-
-def build_model(config):
-    """The model that config.model names."""
-    return Bigram(config) if config.model == "bigram" else GPT(config)
 
 
 def causal_mask(T_q, T_k, device=None):
@@ -137,7 +132,7 @@ class CausalSelfAttention(nn.Module):
         """The same computation as manual_attention, in one fused kernel (FlashAttention
         on recent GPUs) that never materialises the T x S matrix."""
         dropout_p = self.dropout if self.training else 0.0
-        if mask is None:  # the usual triangle (is_causal aligns it top left: right only when T == S)
+        if mask is None:  # the usual triangle (is_causal's starts at key 0: right only without a cache, T == S)
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
@@ -347,3 +342,8 @@ class Bigram(LanguageModel):
     def forward(self, idx, targets=None, cache=None):  # (a cache has nothing to hold: a bigram reads one character)
         logits = self.table(idx)  # (B, T, V): row idx[b, t] of the table
         return logits, lm_loss(logits, targets)
+
+
+def build_model(config):
+    """The model that config.model names."""
+    return Bigram(config) if config.model == "bigram" else GPT(config)
