@@ -5,6 +5,7 @@ evaluation and the loop are train.py's own).
 """
 
 import math
+import os
 import shlex
 import signal
 import time
@@ -168,9 +169,44 @@ def describe(run):
                 f"2 cores: about {took} there (the progress bar estimates it here) — "
                 + ("on a CPU, the shakespeare-cpu preset's model is the size to train" if wider else
                    "a smaller --max_iters trains for less"))
+    if run.device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):
+        run.say(note)
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
         run.say(f"note: --max_iters {cfg.max_iters} ends inside the {cfg.warmup_iters}-step warmup, so the "
                 f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
+
+
+def cores_busy(seconds=0.1):
+    """How many cores other programs keep busy now: /proc/stat's CPU time, over `seconds` in which
+    this process sleeps. -> a float, or None where there is no /proc/stat (macOS, Windows)."""
+    def busy_and_total():
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # all but idle and iowait; all
+    try:
+        busy0, total0 = busy_and_total()
+        time.sleep(seconds)
+        busy1, total1 = busy_and_total()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / max(1, total1 - total0) * (os.cpu_count() or 1)
+
+
+def busy_cpu_note(threads, busy=None, cores=None):
+    """A note when other programs keep cores busy: PyTorch's threads (one per core) wait on the
+    slowest, so beside a busy program fewer threads do better (docs/training.md, A busy CPU).
+    busy, cores: the cores kept busy and the core count (default: this machine's, now). -> the note, or None"""
+    if threads < 2 or "OMP_NUM_THREADS" in os.environ:  # one thread waits on no other; or chosen already
+        return None
+    busy = cores_busy() if busy is None else busy
+    cores = cores or os.cpu_count() or 1
+    if busy is None or busy < 0.5:  # nothing keeps a core busy (a browser idles at a few percent)
+        return None
+    idle = max(1, min(threads, cores - round(busy)))  # as many threads as the busy cores leave room for
+    if idle >= threads:  # room for every thread
+        return None
+    return (f"note: other programs keep {busy:.1f} of this machine's {cores} cores busy, so PyTorch's {threads} "
+            f"threads wait on them and training can take several times as long — start this with "
+            f"OMP_NUM_THREADS={idle} in front (docs/training.md, A busy CPU)")
 
 
 CPU_DEFAULT = PRESETS["shakespeare-cpu"]

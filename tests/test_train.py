@@ -3,9 +3,11 @@
 import csv
 import dataclasses
 import math
+import os
 import re
 import shutil
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -507,6 +509,36 @@ def test_a_gpu_sized_run_on_a_cpu_says_so(data_dir, tmp_path, capsys, monkeypatc
     assert train.main(args + ["--out_dir", str(tmp_path / "large")]) == 0
     assert "note: this run is about 675 times the work of the CPU default, which takes 2 minutes on 2 cores: about " \
            "22 hours there (the progress bar estimates it here) — a smaller --max_iters" in capsys.readouterr().out
+
+
+def test_a_busy_cpu_gets_a_note_with_the_threads_to_use(data_dir, tmp_path, capsys, monkeypatch):
+    """Beside a program spinning one of 2 cores, 2 threads took 19.7 s where 1 took 10.7 (docs/training.md):
+    a core or more kept busy, with threads it would slow, gets a note naming OMP_NUM_THREADS."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    note = bookkeeping.busy_cpu_note
+    assert "OMP_NUM_THREADS=1 in front" in note(2, busy=1.0, cores=2)
+    assert "OMP_NUM_THREADS=6 in front" in note(8, busy=2.0, cores=8)
+    assert "OMP_NUM_THREADS=1 in front" in note(8, busy=7.6, cores=8)
+    assert note(2, busy=0.3, cores=2) is None  # nothing keeps a core busy
+    assert note(1, busy=2.0, cores=2) is None  # one thread waits on no other
+    assert note(4, busy=2.0, cores=8) is None  # room for every thread
+    monkeypatch.setattr(bookkeeping, "cores_busy", lambda: 1.2)
+    monkeypatch.setattr(bookkeeping.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bookkeeping.torch, "get_num_threads", lambda: 2)
+    args = TINY + ["--data_dir", str(data_dir), "--max_iters", "2", "--eval_iters", "1"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "busy")]) == 0
+    assert "note: other programs keep 1.2 of this machine's 2 cores busy" in capsys.readouterr().out
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user chose already
+    assert train.main(args + ["--out_dir", str(tmp_path / "chosen")]) == 0
+    assert "cores busy" not in capsys.readouterr().out
+
+
+def test_the_busy_cores_are_measured_where_proc_stat_exists():
+    busy = bookkeeping.cores_busy(0.05)
+    if not Path("/proc/stat").exists():
+        assert busy is None
+    else:
+        assert 0 <= busy <= os.cpu_count()
 
 
 def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
