@@ -132,7 +132,7 @@ class CausalSelfAttention(nn.Module):
         """The same computation as manual_attention, in one fused kernel (FlashAttention
         on recent GPUs) that never materialises the T x S matrix."""
         dropout_p = self.dropout if self.training else 0.0
-        if mask is None:  # the usual triangle (is_causal's starts at key 0: right only without a cache, T == S)
+        if mask is None:  # the usual triangle (is_causal aligns it top left: right only when T == S, no cache)
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 

@@ -176,37 +176,46 @@ def describe(run):
                 f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
 
 
+def usable_cores():
+    """The cores this process may run on (taskset, or a container's cpuset, can allow fewer than the machine has)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
 def cores_busy(seconds=0.1):
-    """How many cores other programs keep busy now: /proc/stat's CPU time, over `seconds` in which
-    this process sleeps. -> a float, or None where there is no /proc/stat (macOS, Windows)."""
-    def busy_and_total():
-        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # all but idle and iowait; all
+    """How many of this process's usable cores other programs keep busy now: /proc/stat's time per
+    core, over `seconds` in which this process sleeps. -> a float, or None where there is no
+    /proc/stat (macOS, Windows)."""
+    def busy_and_total():  # per core: (ticks busy, all ticks); busy = all but idle and iowait
+        lines = Path("/proc/stat").read_text().splitlines()
+        ticks = {int(line.split()[0][3:]): [int(t) for t in line.split()[1:9]]  # (guest time is in user already)
+                 for line in lines if line.startswith("cpu") and line[3].isdigit()}
+        return {core: (sum(t) - t[3] - t[4], sum(t)) for core, t in ticks.items()}
     try:
-        busy0, total0 = busy_and_total()
+        before = busy_and_total()
         time.sleep(seconds)
-        busy1, total1 = busy_and_total()
-    except (OSError, ValueError, IndexError):
+        after = busy_and_total()
+        return sum((after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1]) for c in usable_cores())
+    except (OSError, ValueError, IndexError, KeyError):
         return None
-    return (busy1 - busy0) / max(1, total1 - total0) * (os.cpu_count() or 1)
 
 
 def busy_cpu_note(threads, busy=None, cores=None):
     """A note when other programs keep cores busy: PyTorch's threads (one per core) wait on the
     slowest, so beside a busy program fewer threads do better (docs/training.md, A busy CPU).
-    busy, cores: the cores kept busy and the core count (default: this machine's, now). -> the note, or None"""
+    busy, cores: the cores kept busy and those usable (default: this machine's, now). -> the note, or None"""
     if threads < 2 or "OMP_NUM_THREADS" in os.environ:  # one thread waits on no other; or chosen already
         return None
     busy = cores_busy() if busy is None else busy
-    cores = cores or os.cpu_count() or 1
-    if busy is None or busy < 0.5:  # nothing keeps a core busy (a browser idles at a few percent)
+    cores = cores or len(usable_cores())
+    if busy is None:
         return None
-    idle = max(1, min(threads, cores - round(busy)))  # as many threads as the busy cores leave room for
-    if idle >= threads:  # room for every thread
+    kept = math.floor(busy + 0.5)  # the cores kept busy, half a core and up counted as one
+    idle = max(1, min(threads, cores - kept))  # as many threads as the busy cores leave room for
+    if kept < 1 or idle >= threads:  # no core kept busy (a browser idles at a few percent), or room for all
         return None
-    return (f"note: other programs keep {busy:.1f} of this machine's {cores} cores busy, so PyTorch's {threads} "
-            f"threads wait on them and training can take several times as long — start this with "
-            f"OMP_NUM_THREADS={idle} in front (docs/training.md, A busy CPU)")
+    return (f"note: other programs keep {busy:.1f} of the {cores} cores busy, so PyTorch's {threads} threads wait "
+            f"on them (beside one busy core of 2, a run took 3 times as long: docs/training.md, A busy CPU) — "
+            f"start this with OMP_NUM_THREADS={idle} in front")
 
 
 CPU_DEFAULT = PRESETS["shakespeare-cpu"]

@@ -129,15 +129,17 @@ def closest(word, options, cutoff=0.6):
 
 
 def closest_flag(typed, flags):
-    """The flag a mistyped one most likely meant, or None: the one flag that it begins (--temp:
-    --temperature) or whose words it names one of (--tokens: --max_new_tokens), else the flag a typo
-    or so from it (--lrr: --lr). Whole-string likeness alone took --temp for --help."""
-    name = typed.lstrip("-")
-    if len(name) >= 3:  # (--n begins a dozen flags)
+    """The flag(s) a mistyped one most likely meant, or None: those it begins (--temp: --temperature)
+    or names a word of (--tokens: --max_new_tokens; --size: --batch_size or --block_size), else the
+    flag a typo or so from it (--lrr: --lr). Whole-string likeness alone took --temp for --help."""
+    name = typed.removeprefix("--")
+    if typed.startswith("--") and len(name) >= 3:  # (--n begins a dozen flags; a stray word is no flag)
         for fits in (lambda flag: flag.startswith(name), lambda flag: name in flag.split("_")):
-            found = [flag for flag in flags if fits(flag.lstrip("-"))]
-            if len(found) == 1:
-                return found[0]
+            found = [flag for flag in flags if fits(flag.removeprefix("--"))]
+            if 1 <= len(found) <= 3:
+                return " or ".join(filter(None, (", ".join(found[:-1]), found[-1])))
+            if found:  # too many to name: the likeliest of them
+                return closest(typed, found, cutoff=0)
     return closest(typed, flags)
 
 

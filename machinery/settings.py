@@ -296,7 +296,8 @@ def has_triton():
 
 
 def check_sample_flags(args):
-    """sample.py's values that cannot work, and the pairs of flags that contradict each other."""
+    """sample.py's values that cannot work, the pairs of flags that contradict each other, and
+    --cuda_graph off a GPU (last, so that a flag's mistake is told before a missing GPU)."""
     if args.num_samples < 1:
         raise UserError(f"--num_samples {args.num_samples} must be at least 1 — fix the flag")
     if args.max_new_tokens < 0:
@@ -315,6 +316,6 @@ def check_sample_flags(args):
     if args.cuda_graph and args.no_cache:
         raise UserError("--cuda_graph replays the KV-cache path's step, and --no_cache turns that path off — "
                         "give one of them")
-    device = pick_device(args.device)  # (the last check: a flag's mistake is told before a missing GPU)
+    device = pick_device(args.device)  # (sample.py picks it again: a check here, not the choice)
     if args.cuda_graph and device.type != "cuda":
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")

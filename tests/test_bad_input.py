@@ -137,7 +137,8 @@ CASES = [
     ("train-unknown-flag", train, T + ["--lrr", "1e-3"],
      "unknown argument --lrr — did you mean --lr? (--help lists every flag)", None),
     ("train-preset-without-value", train, T + ["--preset", "--max_iters", "5"],
-     "argument --preset: expected one argument — give --preset one of: shakespeare, shakespeare-cpu, classic-cpu, cpu-speedrun, speedrun, bigram", None),
+     "argument --preset: expected one argument — give --preset one of: shakespeare, shakespeare-cpu, "
+     "classic-cpu, cpu-speedrun, speedrun, bigram", None),
     ("train-not-a-number", train, T + ["--lr", "fast"], "invalid float value: 'fast'", None),
     ("train-not-a-bool", train, T + ["--bias", "maybe"], "expected true or false, got 'maybe'", None),
     ("train-zero-size", train, T + ["--n_layer", "0"], "--n_layer is 0, but it must be at least 1", None),

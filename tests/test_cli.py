@@ -73,6 +73,18 @@ def test_user_errors_are_one_line_with_exit_code_2(argv, message, tmp_path):
     assert message in p.stderr and "Traceback" not in p.stderr
 
 
+def test_a_mistyped_flag_gets_the_flags_it_begins_or_names_a_word_of():
+    flags = ["--batch_size", "--block_size", "--eval_interval", "--eval_iters", "--help", "--lr", "--max_iters",
+             "--max_new_tokens", "--temperature", "--warmup_iters"]
+    assert cli.closest_flag("--temp", flags) == "--temperature"  # (whole-string likeness: --help)
+    assert cli.closest_flag("--eval", flags) == "--eval_interval or --eval_iters"
+    assert cli.closest_flag("--iters", flags) == "--eval_iters, --max_iters or --warmup_iters"
+    assert cli.closest_flag("--size", flags) == "--batch_size or --block_size"
+    assert cli.closest_flag("--tokens", flags) == "--max_new_tokens"
+    assert cli.closest_flag("--lrr", flags) == "--lr"  # a typo
+    assert cli.closest_flag("size", flags) is None  # a stray word is no flag
+
+
 def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
     """python sample.py | head: the reader stops early; the streaming writer must stop quietly."""
     assert run("prepare.py", "--input", str(corpus), cwd=tmp_path).returncode == 0

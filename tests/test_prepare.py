@@ -281,6 +281,11 @@ def test_prepared_data_cut_short_is_made_whole_again(server, tmp_path, monkeypat
     assert (out / "val.bin").read_bytes() == whole
 
 
+def test_the_default_folder_needs_no_flags_to_train():
+    from machinery.data import DEFAULT_DATA_DIR, next_command
+    assert next_command(DEFAULT_DATA_DIR) == ["next: python train.py"]  # where train.py looks by default
+
+
 def test_the_printed_next_command_works_as_printed(corpus, run_dir, tmp_path, monkeypatch, capsys):
     """After the Shakespeare set-up, out/ holds a run; the command prepare.py prints for your
     own text must train, pasted as it is, even with a space in the file's name."""

@@ -3,10 +3,12 @@
 import csv
 import dataclasses
 import math
-import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -519,26 +521,30 @@ def test_a_busy_cpu_gets_a_note_with_the_threads_to_use(data_dir, tmp_path, caps
     assert "OMP_NUM_THREADS=1 in front" in note(2, busy=1.0, cores=2)
     assert "OMP_NUM_THREADS=6 in front" in note(8, busy=2.0, cores=8)
     assert "OMP_NUM_THREADS=1 in front" in note(8, busy=7.6, cores=8)
+    assert "OMP_NUM_THREADS=1 in front" in note(2, busy=0.5, cores=2)  # half a core and up counts as one
     assert note(2, busy=0.3, cores=2) is None  # nothing keeps a core busy
     assert note(1, busy=2.0, cores=2) is None  # one thread waits on no other
     assert note(4, busy=2.0, cores=8) is None  # room for every thread
     monkeypatch.setattr(bookkeeping, "cores_busy", lambda: 1.2)
-    monkeypatch.setattr(bookkeeping.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bookkeeping, "usable_cores", lambda: [0, 1])
     monkeypatch.setattr(bookkeeping.torch, "get_num_threads", lambda: 2)
     args = TINY + ["--data_dir", str(data_dir), "--max_iters", "2", "--eval_iters", "1"]
     assert train.main(args + ["--out_dir", str(tmp_path / "busy")]) == 0
-    assert "note: other programs keep 1.2 of this machine's 2 cores busy" in capsys.readouterr().out
+    assert "note: other programs keep 1.2 of the 2 cores busy" in capsys.readouterr().out
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user chose already
     assert train.main(args + ["--out_dir", str(tmp_path / "chosen")]) == 0
     assert "cores busy" not in capsys.readouterr().out
 
 
-def test_the_busy_cores_are_measured_where_proc_stat_exists():
-    busy = bookkeeping.cores_busy(0.05)
-    if not Path("/proc/stat").exists():
-        assert busy is None
-    else:
-        assert 0 <= busy <= os.cpu_count()
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="cores_busy reads Linux's /proc/stat")
+def test_a_program_spinning_on_a_core_is_measured_busy():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # started and spinning
+        assert 0.5 <= bookkeeping.cores_busy(0.3) <= len(bookkeeping.usable_cores())
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
