@@ -12,9 +12,11 @@ import ast
 import importlib
 import inspect
 import math
+import re
 import textwrap
 import traceback
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -54,14 +56,19 @@ def shape_mismatch(got, shape):
     return None
 
 
-def first_mismatch(got, expected, atol=1e-5, rtol=1e-4):
-    """None if got matches expected; else where, and how: the shape, or the first element that differs."""
+def first_mismatch(got, expected, atol=1e-5, rtol=1e-4, worst=False):
+    """None if got matches expected; else where, and how: the shape, or the first element that differs
+    (worst: the one that differs most, where the first may differ by a hair)."""
     if message := shape_mismatch(got, expected.shape):
         return message
     bad = ~torch.isclose(got.detach().double(), expected.detach().double(), atol=atol, rtol=rtol)  # nan counts as bad
     if not bad.any():
         return None
-    at = tuple(bad.nonzero()[0].tolist())
+    if worst:  # (a nan counts as the largest gap)
+        gap = (got.detach().double() - expected.detach().double()).abs().nan_to_num(math.inf)
+        at = tuple((gap == gap.max()).nonzero()[0].tolist())
+    else:
+        at = tuple(bad.nonzero()[0].tolist())
     return f"at {at}: expected {expected[at].item():.6g}, got {got[at].item():.6g}"
 
 
@@ -110,10 +117,15 @@ def seeded(seed=0):
 # 1-2: counting, averaging
 
 
-def bigram_counts(ids, vocab_size, smoothing):
-    """(V, V): how often j follows i, plus smoothing: counted with bincount, not the learner's way."""
-    pairs = torch.bincount(ids[:-1] * vocab_size + ids[1:], minlength=vocab_size ** 2)
+def bigram_counts(ids, vocab_size, smoothing, gap=1):
+    """(V, V): how often j follows i (gap characters later), plus smoothing: counted with bincount, not the
+    learner's way."""
+    pairs = torch.bincount(ids[:-gap] * vocab_size + ids[gap:], minlength=vocab_size ** 2)
     return pairs.view(vocab_size, vocab_size).double() + smoothing
+
+
+KEEPDIM = ("x.sum(dim=1) is (V,) (or (T,)), which lines up with the last axis, the columns: keepdim=True "
+           "keeps it (V, 1), one sum per row")
 
 
 def check_bigram(m):
@@ -128,6 +140,15 @@ def check_bigram(m):
     bare = bigram_counts(ids, 6, 0.0)
     if matches(got[:5], (bare / bare.sum(dim=1, keepdim=True))[:5]):  # (row 5 has no counts at all)
         raise Failure("no smoothing was added", "add `smoothing` to every count before dividing")
+    if matches(got, counts / counts.sum(dim=1)):  # (V, V) / (V,): the sums line up with the columns
+        raise Failure("column j was divided by row j's sum, not each row by its own", KEEPDIM)
+    if matches(got, counts.T / counts.T.sum(dim=1, keepdim=True)):
+        raise Failure("row i holds what comes before i, not after it: the pairs are the wrong way round",
+                      "count (ids[:-1], ids[1:]): each character i, then the j that follows it")
+    apart = bigram_counts(ids, 6, 1.0, gap=2)
+    if matches(got, apart / apart.sum(dim=1, keepdim=True)):
+        raise Failure("the pairs are two characters apart", "a bigram is a character and the very next one: "
+                      "ids[:-1] with ids[1:]")
     once = (bare > 0).double() + 1.0  # what counts[ids[:-1], ids[1:]] += 1 gives: a repeated pair counts once
     if matches(got, once / once.sum(dim=1, keepdim=True)):
         raise Failure("each pair was counted once, however often it occurs",
@@ -147,6 +168,13 @@ def check_averaging(m):
     expected = torch.stack([x[:, :t + 1].mean(dim=1) for t in range(6)], dim=1)  # (B, T, C), the slow way
     got = call(m.causal_average, x)
     if torch.is_tensor(got) and got.shape == x.shape:
+        tril = torch.tril(torch.ones(6, 6))
+        if matches(got, (tril / tril.sum(dim=1)) @ x):  # (T, T) / (T,): column s divided by s + 1
+            raise Failure("column s was divided by row s's sum, not each row by its own", KEEPDIM)
+        if matches(got, x.mean(dim=1, keepdim=True).expand_as(x)):
+            raise Failure("every position averages all T positions, the future too",
+                          "no causal mask, or one filled with 0 before a softmax: exp(0) = 1 still weighs the "
+                          "future; fill it with float('-inf') (exp(-inf) = 0), or keep torch.tril's zeros")
         later = x.clone()
         later[:, 3:] += 10.0  # change positions 3.. : outputs 0..2 must not move
         if not matches(call(m.causal_average, later)[:, :3], got[:, :3]):
@@ -161,15 +189,15 @@ def check_averaging(m):
 # 3-5: attention, the block
 
 
-def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=False):
-    """One head the slow, written-out way; the flags make the known mistakes."""
+def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=False, fill=float("-inf")):
+    """One head the slow, written-out way; the flags make the known mistakes (scale="C": by the width of x)."""
     q, k, v = x @ query, x @ key, x @ value  # (B, T, hs) each
     att = q @ k.transpose(-2, -1)  # (B, T, T)
     if scale:
-        att = att / math.sqrt(k.size(-1))
+        att = att / math.sqrt(x.size(-1) if scale == "C" else k.size(-1))
     future = ~causal_mask(x.size(1), x.size(1))
     if mask and not after:
-        att = att.masked_fill(future, float("-inf"))
+        att = att.masked_fill(future, fill)
     att = F.softmax(att, dim=dim)
     if after:  # the future zeroed after the softmax: the rows no longer sum to 1
         att = att.masked_fill(future, 0.0)
@@ -183,6 +211,10 @@ ATTENTION_HINTS = {
            "sums to 1",
     "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or the softmax "
              "saturates as hs grows",
+    "zero": "the future's scores were set to 0, not -inf: exp(0) = 1, so the softmax still gives the future "
+            "weight; masked_fill(..., float('-inf'))",
+    "scale_C": "scaled by sqrt(C), the width of x: the scores sum over a head's hs channels, so divide them by "
+               "sqrt(hs), the head size (k.size(-1))",
     "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so that the "
              "softmax shares all the weight among the past",
     "join": "the heads were joined without moving the head axis back: (B, nh, T, hs) reshaped straight to "
@@ -204,7 +236,8 @@ def check_causal(fn, x, hint):
 
 def check_head(m):
     x = torch.randn(2, 7, 8, generator=seeded())
-    key, query, value = (torch.randn(8, 4, generator=seeded(i)) for i in (1, 2, 3))
+    # scaled as a trained layer's are (std 1/sqrt(C)), so that the softmax is not one-hot and each mistake shows
+    key, query, value = (torch.randn(8, 4, generator=seeded(i)) / math.sqrt(8) for i in (1, 2, 3))
     got = call(m.attention_head, x, key, query, value)
     if not (isinstance(got, tuple) and len(got) == 2):
         raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
@@ -212,7 +245,8 @@ def check_head(m):
     expect_shape(out, (2, 7, 4), "out (B, T, hs)", "out = weights @ v: (B, T, T) @ (B, T, hs)")
     expect_shape(weights, (2, 7, 7), "weights (B, T, T)", "one row per query, one column per key")
     expected_out, expected_weights = head_reference(x, key, query, value)
-    flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True}}
+    flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
+             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
     expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
@@ -359,6 +393,23 @@ def check_cross_entropy(m):
            "before exp (log-sum-exp), which changes nothing in the softmax")
 
 
+def cosine(progress, lr=1e-3, min_lr=1e-4):
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+SCHEDULE_MISTAKES = {  # the decay (steps 10 .. 109 of check_schedule's) as a mistake makes it -> (what, hint)
+    lambda it: 0.5 * (1 + math.cos(math.pi * (it - 10) / 100)) * 1e-3:
+        ("the decay ends at 0, not at min_lr", "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr): the "
+         "cosine spans lr - min_lr, on top of min_lr"),
+    lambda it: cosine((it - 10) / 99):
+        ("the decay reaches min_lr one step early, at max_iters - 1", "progress = (it - warmup_iters) / "
+         "(max_iters - warmup_iters): nanoGPT's, which reaches 1 at step max_iters, one past the last"),
+    lambda it: cosine(it / 110):
+        ("the cosine counts from step 0, not from the end of the warmup", "progress starts at 0 where the warmup "
+         "ends: (it - warmup_iters) / (max_iters - warmup_iters)"),
+}
+
+
 def check_schedule(m):
     cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
     its = list(range(110))
@@ -380,9 +431,14 @@ def check_schedule(m):
     if matches(got, from_zero):
         raise Failure("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the "
                       "weights: the warmup is lr * (it + 1) / (warmup_iters + 1), as the docstring says")
+    exact = dict(rtol=1e-6, atol=1e-9)  # the mistakes below differ from the schedule by as little as 2e-7
+    for mistake, (what, hint) in SCHEDULE_MISTAKES.items():
+        wrong = torch.tensor([mistake(it) if it >= 10 else expected[it].item() for it in its])
+        if first_mismatch(got, expected, **exact) and not first_mismatch(got, wrong, **exact):
+            raise Failure(what, hint)
     expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",
            "warmup: lr * (it + 1) / (warmup_iters + 1); then min_lr + 0.5 * (1 + cos(pi * progress)) * "
-           "(lr - min_lr)", rtol=1e-6, atol=1e-9)
+           "(lr - min_lr)", worst=True, **exact)
 
 
 def probs_reference(logits, temperature, top_k, top_p):
@@ -579,13 +635,36 @@ def run(exercise, module=None):
         return Result("failed", f"it does not load: SyntaxError: {e.msg} (line {e.lineno} of "
                                 f"{exercise.module}.py)", "fix the line, or the one before it")
     except Exception as e:  # the learner's code raised
-        return Result("failed", raised(e))
+        return Result("failed", raised(e), shapes_hint(e))
     return Result("passed")
+
+
+def learners_frame(error):
+    """The innermost line of the learner's file that error passed through, or None."""
+    return next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if "exercises/ex" in f.filename),
+                None)
 
 
 def raised(error):
     """An error from the learner's code, in one line: what, and where in their file."""
-    frame = next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if "exercises/ex" in f.filename),
-                 None)
+    frame = learners_frame(error)
     where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
     return f"it raised {type(error).__name__}: {error}{where}"
+
+
+SHAPE_ERRORS = r"size of tensor|shapes cannot be multiplied|must match the size|expanded size|mat1 and mat2"
+
+
+def shapes_hint(error):
+    """For shapes that do not line up, how to find out why ("" for any other error). A .T in the learner's
+    file gets a word: on a 3-D tensor it reverses all three axes, where attention wants the last two swapped."""
+    if not (isinstance(error, RuntimeError) and re.search(SHAPE_ERRORS, str(error))):
+        return ""
+    hint = "the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's"
+    frame = learners_frame(error)
+    try:
+        uses_T = frame is not None and re.search(r"\.T\b", Path(frame.filename).read_text()) is not None
+    except OSError:
+        uses_T = False
+    return hint + ("; .T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last two"
+                   if uses_T else "")

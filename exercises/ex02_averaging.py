@@ -12,7 +12,8 @@ import torch
 
 
 def causal_average(x):
-    """x (B, T, C) -> (B, T, C): out[b, t] is the mean of x[b, 0], ..., x[b, t].
+    """x (B, T, C) -> (B, T, C): out[b, t] is the mean of x[b, 0], ..., x[b, t]. (B: the batch's
+    sequences, T: the positions (time), C: the channels each position carries.)
 
     Build a (T, T) matrix of weights whose row t holds 1 / (t + 1) at columns 0 .. t and 0 after
     them (torch.tril helps), and multiply: weights @ x, broadcast over the batch.

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from exercise_answers import ANSWERS
-from exercises.check import EXERCISES, head_reference, run
+from exercises.check import EXERCISES, Result, head_reference, run
 from exercises.plug import train_both
 from machinery.data import load_data
 
@@ -136,10 +136,15 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
     assert raised.what.startswith("it raised AttributeError")
 
 
-def test_train_refuses_what_it_cannot_train(capsys):
+def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     from exercises.__main__ import main
     from machinery.cli import UserError
     with pytest.raises(UserError, match=r"exercise 3 does not pass yet \(not started\) — make it pass first"):
+        main(["train", "3"])
+    import exercises.check
+    monkeypatch.setattr(exercises.check, "run", lambda exercise: Result("failed", "out (B, T, hs): at (0, 1, 0): ..."))
+    with pytest.raises(UserError, match=r"exercise 3 does not pass yet \(failed: out \(B, T, hs\): at \(0, 1, 0\): "
+                                        r"\.\.\.\) — make it pass first: python -m exercises check 3, which gives"):
         main(["train", "3"])
     with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
         main(["check", "11"])
@@ -386,3 +391,70 @@ def test_a_cache_whose_positions_ignore_the_device_fails():
         def positions(self, T, device=None):
             return torch.arange(self.length, self.length + T)
     assert "another device than the one given" in failed(9, KVCache=OnTheCpuAlways).what
+
+
+def test_the_mistakes_of_a_third_learner_are_named():
+    """Found by a learner trying exercises 1, 2, 3 and 7: a sum without keepdim, pairs the wrong way round or two
+    apart, the future masked with 0, the scale of C, a 3-D .T, and three schedules that differ only slightly."""
+    def counted(ids, vocab_size, smoothing=1.0, first=slice(None, -1), second=slice(1, None), keepdim=True):
+        counts = torch.zeros(vocab_size, vocab_size)
+        counts.index_put_((ids[first], ids[second]), torch.ones(len(ids[first])), accumulate=True)
+        counts += smoothing
+        return counts / counts.sum(dim=1, keepdim=keepdim)
+    assert "not each row by its own" in failed(1, bigram_probs=lambda *a, **k: counted(*a, **k, keepdim=False)).what
+    assert "wrong way round" in failed(1, bigram_probs=lambda *a, **k: counted(
+        *a, **k, first=slice(1, None), second=slice(None, -1))).what
+    assert "two characters apart" in failed(1, bigram_probs=lambda *a, **k: counted(
+        *a, **k, first=slice(None, -2), second=slice(2, None))).what
+
+    def without_keepdim(x):
+        weights = torch.tril(torch.ones(x.size(1), x.size(1)))
+        return weights / weights.sum(dim=1) @ x
+    assert "keepdim=True" in failed(2, causal_average=without_keepdim).hint
+
+    def masked_with_zero(x):
+        T = x.size(1)
+        weights = torch.zeros(T, T).masked_fill(torch.tril(torch.ones(T, T)) == 0, 0.0)
+        return F.softmax(weights, dim=-1) @ x
+    assert "filled with 0 before a softmax" in failed(2, causal_average=masked_with_zero).hint
+    assert "set to 0, not -inf" in failed(3, attention_head=wrong_head(fill=0.0)).hint
+    assert "scaled by sqrt(C)" in failed(3, attention_head=wrong_head(scale="C")).hint
+
+    def learning_rate(mistake):
+        def schedule(it, warmup_iters, max_iters, lr, min_lr):
+            if it < warmup_iters:
+                return lr * (it + 1) / (warmup_iters + 1)
+            progress = {"to 0": (it - warmup_iters) / (max_iters - warmup_iters), "early": (it - warmup_iters) /
+                        (max_iters - 1 - warmup_iters), "from 0": it / max_iters}[mistake]
+            bottom = 0.0 if mistake == "to 0" else min_lr
+            return bottom + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - bottom)
+        return schedule
+    assert failed(7, learning_rate=learning_rate("to 0")).what == "the decay ends at 0, not at min_lr"
+    assert "one step early" in failed(7, learning_rate=learning_rate("early")).what
+    assert "from step 0" in failed(7, learning_rate=learning_rate("from 0")).what
+
+
+def test_a_wrong_schedule_is_shown_where_it_is_most_wrong():
+    """The first step that differs may differ by a hair (0.000999778 against 0.000999753): the check shows the
+    step that differs most."""
+    def off(it, warmup_iters, max_iters, lr, min_lr):
+        return ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr) + 1e-6 * it / max_iters  # off from 1
+    assert failed(7, learning_rate=off).what.startswith("the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, "
+                                                        "warmup 10, max 110): at (109,): ")
+
+
+@pytest.mark.filterwarnings("ignore:The use of `x.T`")  # (torch's own warning about a 3-D .T)
+def test_a_shape_error_gets_a_hint_and_a_3d_T_gets_a_word(tmp_path):
+    from exercises import check
+    source = tmp_path / "exercises" / "ex03_head.py"
+    source.parent.mkdir()
+    source.write_text("def attention_head(x, key, query, value):\n"
+                      "    q, k = x @ query, x @ key\n"
+                      "    return q @ k.T, None\n")
+    code = compile(source.read_text(), str(source), "exec")
+    namespace = {}
+    exec(code, namespace)
+    result = failed(3, attention_head=namespace["attention_head"])
+    assert result.what.startswith("it raised RuntimeError: ") and "(line 3 of ex03_head.py)" in result.what
+    assert result.hint.startswith("the shapes do not line up") and "transpose(-2, -1) swaps the last two" in result.hint
+    assert check.shapes_hint(ValueError("nothing about shapes")) == ""
