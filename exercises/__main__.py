@@ -51,7 +51,7 @@ def train(number, data_dir):
     if result.status != "passed":
         why = f"{result.status}: {result.what}" if result.what else result.status  # (not started has no what)
         raise UserError(f"exercise {number} does not pass yet ({why}) — make it pass first: "
-                        f"python -m exercises check {number}, which gives a hint too")
+                        f"python -m exercises check {number}")
     module = importlib.import_module(f"exercises.{exercise.module}")  # (loaded by the check)
     data = load_data(data_dir)  # refused here, before a line is printed
     print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's code for "

@@ -12,11 +12,11 @@ import ast
 import importlib
 import inspect
 import math
+import numbers
 import re
 import textwrap
 import traceback
 from contextlib import contextmanager
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -124,8 +124,8 @@ def bigram_counts(ids, vocab_size, smoothing, gap=1):
     return pairs.view(vocab_size, vocab_size).double() + smoothing
 
 
-KEEPDIM = ("x.sum(dim=1) is (V,) (or (T,)), which lines up with the last axis, the columns: keepdim=True "
-           "keeps it (V, 1), one sum per row")
+KEEPDIM = ("a divisor of shape (V,) (or (T,)), as x.sum(dim=1) gives, lines up with the last axis, the columns: "
+           "make it a column, (V, 1), one per row: x.sum(dim=1, keepdim=True), or [:, None]")
 
 
 def check_bigram(m):
@@ -179,7 +179,8 @@ def check_averaging(m):
         later[:, 3:] += 10.0  # change positions 3.. : outputs 0..2 must not move
         if not matches(call(m.causal_average, later)[:, :3], got[:, :3]):
             raise Failure("an earlier position's output changed when a later input did",
-                          "no causal mask: the future leaks in; the weights must be lower-triangular (torch.tril)")
+                          "no causal mask: the future leaks in; the weights must be lower-triangular (torch.tril), "
+                          "and a softmax gives a 0 the weight exp(0) = 1: fill the future with float('-inf')")
         if matches(got, torch.tril(torch.ones(6, 6)) @ x / 6):
             raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
     expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)")
@@ -206,7 +207,7 @@ def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=Fa
 
 ATTENTION_HINTS = {
     "mask": "no causal mask: position t must not see positions after it; set the scores of s > t to -inf before "
-            "the softmax (torch.tril, masked_fill)",
+            "the softmax (torch.tril, masked_fill: a 0 there still gets the weight exp(0) = 1)",
     "dim": "softmax over the wrong axis: it must run over the keys (dim=-1), so that each row of the weights "
            "sums to 1",
     "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or the softmax "
@@ -278,9 +279,10 @@ def multihead_reference(x, c_attn, c_proj, n_head, **mistake):
     hs = C // n_head
     q, k, v = (x @ c_attn.T).split(C, dim=2)
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-    att = q @ k.transpose(-2, -1) / (math.sqrt(hs) if mistake.get("scale", True) else 1.0)
+    scale = mistake.get("scale", True)
+    att = q @ k.transpose(-2, -1) / (math.sqrt(C if scale == "C" else hs) if scale else 1.0)
     if mistake.get("mask", True):
-        att = att.masked_fill(~causal_mask(T, T), float("-inf"))
+        att = att.masked_fill(~causal_mask(T, T), mistake.get("fill", float("-inf")))
     y = F.softmax(att, dim=mistake.get("dim", -1)) @ v  # (B, nh, T, hs)
     return (y.transpose(1, 2) if mistake.get("join", True) else y).reshape(B, T, C) @ c_proj.T
 
@@ -294,8 +296,9 @@ def check_multihead(m):
     got = call(m.multi_head_attention, x, c_attn, c_proj, 4)
     expect_shape(got, (2, 8, 16), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
                  "then c_proj")
-    mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **{name: False if name != "dim" else -2})
-                for name in ("mask", "dim", "scale", "join")}
+    flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
+             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}}
+    mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
                  f"{ATTENTION_HINTS['mask']}; or positions mixed when the heads were split or joined (view and "
@@ -415,8 +418,8 @@ def check_schedule(m):
     its = list(range(110))
     expected = torch.tensor([train.lr_at(it, cfg) for it in its])
     values = [m.learning_rate(it, 10, 110, 1e-3, 1e-4) for it in its]
-    if not all(isinstance(v, (int, float)) or torch.is_tensor(v) and v.numel() == 1 for v in values):
-        kind = next(type(v).__name__ for v in values if not isinstance(v, (int, float, torch.Tensor)))
+    if not all(isinstance(v, numbers.Real) or torch.is_tensor(v) and v.numel() == 1 for v in values):  # (numpy's too)
+        kind = next(type(v).__name__ for v in values if not isinstance(v, (numbers.Real, torch.Tensor)))
         if kind == "NoneType":
             raise Failure("learning_rate returned None, not a number", "does it end without a `return`?")
         raise Failure(f"learning_rate returned a {kind}, not a number", "return the learning rate of step it")
@@ -624,9 +627,11 @@ def run(exercise, module=None):
     """Check one exercise -> Result. module: the learner's functions, by default their file, imported
     here so that a file that does not load is a failure too. An error in the learner's code is a
     failure, said in one line."""
+    seen = []  # the shapes of the 3-D tensors the learner's code took .T of
     try:
         module = module or importlib.import_module(f"exercises.{exercise.module}")
-        exercise.check(module)
+        with watching_T(seen):
+            exercise.check(module)
     except NotImplementedError as e:
         return not_implemented(exercise, module, e)
     except Failure as f:
@@ -635,7 +640,7 @@ def run(exercise, module=None):
         return Result("failed", f"it does not load: SyntaxError: {e.msg} (line {e.lineno} of "
                                 f"{exercise.module}.py)", "fix the line, or the one before it")
     except Exception as e:  # the learner's code raised
-        return Result("failed", raised(e), shapes_hint(e))
+        return Result("failed", raised(e), shapes_hint(e, bool(seen)))
     return Result("passed")
 
 
@@ -652,19 +657,32 @@ def raised(error):
     return f"it raised {type(error).__name__}: {error}{where}"
 
 
-SHAPE_ERRORS = r"size of tensor|shapes cannot be multiplied|must match the size|expanded size|mat1 and mat2"
+SHAPE_ERRORS = (r"size of tensor|shapes cannot be multiplied|must match the size|expanded size|mat1 and mat2|"
+                r"Expected size for|is invalid for input of size|[Dd]imension out of range")
 
 
-def shapes_hint(error):
-    """For shapes that do not line up, how to find out why ("" for any other error). A .T in the learner's
-    file gets a word: on a 3-D tensor it reverses all three axes, where attention wants the last two swapped."""
+@contextmanager
+def watching_T(seen):
+    """While the learner's code runs, a .T of a tensor of more than 2 dimensions is noted in seen: it reverses
+    all of them, where attention wants the last two swapped (and torch warns only once a process)."""
+    original = torch.Tensor.T
+
+    def noted(tensor):
+        if tensor.dim() > 2:
+            seen.append(tuple(tensor.shape))
+        return original.__get__(tensor)
+    torch.Tensor.T = property(noted)
+    try:
+        yield seen
+    finally:
+        del torch.Tensor.T  # (inherited: the base class's comes back)
+
+
+def shapes_hint(error, transposed_3d=False):
+    """For shapes that do not line up, how to find out why ("" for any other error); transposed_3d: the
+    learner's code took .T of a 3-D tensor."""
     if not (isinstance(error, RuntimeError) and re.search(SHAPE_ERRORS, str(error))):
         return ""
     hint = "the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's"
-    frame = learners_frame(error)
-    try:
-        uses_T = frame is not None and re.search(r"\.T\b", Path(frame.filename).read_text()) is not None
-    except OSError:
-        uses_T = False
     return hint + ("; .T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last two"
-                   if uses_T else "")
+                   if transposed_3d else "")

@@ -144,7 +144,7 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     import exercises.check
     monkeypatch.setattr(exercises.check, "run", lambda exercise: Result("failed", "out (B, T, hs): at (0, 1, 0): ..."))
     with pytest.raises(UserError, match=r"exercise 3 does not pass yet \(failed: out \(B, T, hs\): at \(0, 1, 0\): "
-                                        r"\.\.\.\) — make it pass first: python -m exercises check 3, which gives"):
+                                        r"\.\.\.\) — make it pass first: python -m exercises check 3"):
         main(["train", "3"])
     with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
         main(["check", "11"])
@@ -420,6 +420,12 @@ def test_the_mistakes_of_a_third_learner_are_named():
     assert "set to 0, not -inf" in failed(3, attention_head=wrong_head(fill=0.0)).hint
     assert "scaled by sqrt(C)" in failed(3, attention_head=wrong_head(scale="C")).hint
 
+    def wrong_multihead(**mistake):
+        from exercises.check import multihead_reference
+        return lambda x, c_attn, c_proj, n_head: multihead_reference(x, c_attn, c_proj, n_head, **mistake)
+    assert "set to 0, not -inf" in failed(4, multi_head_attention=wrong_multihead(fill=0.0)).hint
+    assert "scaled by sqrt(C)" in failed(4, multi_head_attention=wrong_multihead(scale="C")).hint
+
     def learning_rate(mistake):
         def schedule(it, warmup_iters, max_iters, lr, min_lr):
             if it < warmup_iters:
@@ -434,6 +440,13 @@ def test_the_mistakes_of_a_third_learner_are_named():
     assert "from step 0" in failed(7, learning_rate=learning_rate("from 0")).what
 
 
+def test_a_numpy_number_is_a_number_too():
+    import numpy as np
+    def in_numpy(it, warmup_iters, max_iters, lr, min_lr):
+        return np.float64(ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr))
+    assert run(EXERCISES[6], answered(learning_rate=in_numpy)).status == "passed"
+
+
 def test_a_wrong_schedule_is_shown_where_it_is_most_wrong():
     """The first step that differs may differ by a hair (0.000999778 against 0.000999753): the check shows the
     step that differs most."""
@@ -444,17 +457,21 @@ def test_a_wrong_schedule_is_shown_where_it_is_most_wrong():
 
 
 @pytest.mark.filterwarnings("ignore:The use of `x.T`")  # (torch's own warning about a 3-D .T)
-def test_a_shape_error_gets_a_hint_and_a_3d_T_gets_a_word(tmp_path):
+def test_a_shape_error_gets_a_hint_and_a_3d_T_gets_a_word():
     from exercises import check
-    source = tmp_path / "exercises" / "ex03_head.py"
-    source.parent.mkdir()
-    source.write_text("def attention_head(x, key, query, value):\n"
-                      "    q, k = x @ query, x @ key\n"
-                      "    return q @ k.T, None\n")
-    code = compile(source.read_text(), str(source), "exec")
-    namespace = {}
-    exec(code, namespace)
-    result = failed(3, attention_head=namespace["attention_head"])
-    assert result.what.startswith("it raised RuntimeError: ") and "(line 3 of ex03_head.py)" in result.what
-    assert result.hint.startswith("the shapes do not line up") and "transpose(-2, -1) swaps the last two" in result.hint
+
+    def transposed_3d(x, key, query, value):
+        q, k = x @ query, x @ key
+        return q @ k.T, None  # (B, T, hs) @ (hs, T, B)
+    for _ in range(2):  # (torch warns once a process; the check notices every time)
+        result = failed(3, attention_head=transposed_3d)
+        assert result.what.startswith("it raised RuntimeError: ")
+        assert result.hint.startswith("the shapes do not line up") and "transpose(-2, -1) swaps" in result.hint
+
+    def transposed_2d(x, key, query, value):  # a 2-D .T is fine; the shape error is elsewhere
+        q, k = x @ query.T.T, x @ key
+        return q @ k, None
+    result = failed(3, attention_head=transposed_2d)
+    assert result.hint.startswith("the shapes do not line up") and ".T" not in result.hint
     assert check.shapes_hint(ValueError("nothing about shapes")) == ""
+    assert "T" not in vars(torch.Tensor)  # the watch is gone again
