@@ -136,10 +136,13 @@ def closest_flag(typed, flags):
     if typed.startswith("--") and len(name) >= 3:  # (--n begins a dozen flags; a stray word is no flag)
         for fits in (lambda flag: flag.startswith(name), lambda flag: name in flag.split("_")):
             found = [flag for flag in flags if fits(flag.removeprefix("--"))]
-            if 1 <= len(found) <= 3:
-                return " or ".join(filter(None, (", ".join(found[:-1]), found[-1])))
-            if found:  # too many to name: the likeliest of them
-                return closest(typed, found, cutoff=0)
+            if not found:
+                continue
+            if len(found) == 1:
+                return found[0]
+            if len(found) <= 3:  # name them all: --eval_interval or --eval_iters
+                return f"{', '.join(found[:-1])} or {found[-1]}"
+            return closest(typed, found, cutoff=0)  # too many to name: the likeliest of them
     return closest(typed, flags)
 
 
