@@ -435,10 +435,11 @@ def check_schedule(m):
         raise Failure("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the "
                       "weights: the warmup is lr * (it + 1) / (warmup_iters + 1), as the docstring says")
     exact = dict(rtol=1e-6, atol=1e-9)  # the mistakes below differ from the schedule by as little as 2e-7
-    for mistake, (what, hint) in SCHEDULE_MISTAKES.items():
-        wrong = torch.tensor([mistake(it) if it >= 10 else expected[it].item() for it in its])
-        if first_mismatch(got, expected, **exact) and not first_mismatch(got, wrong, **exact):
-            raise Failure(what, hint)
+    if first_mismatch(got, expected, **exact):  # wrong: is it a mistake with a name?
+        for mistake, (what, hint) in SCHEDULE_MISTAKES.items():
+            wrong = torch.tensor([mistake(it) if it >= 10 else expected[it].item() for it in its])
+            if not first_mismatch(got, wrong, **exact):
+                raise Failure(what, hint)
     expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",
            "warmup: lr * (it + 1) / (warmup_iters + 1); then min_lr + 0.5 * (1 + cos(pi * progress)) * "
            "(lr - min_lr)", worst=True, **exact)
@@ -644,15 +645,10 @@ def run(exercise, module=None):
     return Result("passed")
 
 
-def learners_frame(error):
-    """The innermost line of the learner's file that error passed through, or None."""
-    return next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if "exercises/ex" in f.filename),
-                None)
-
-
 def raised(error):
     """An error from the learner's code, in one line: what, and where in their file."""
-    frame = learners_frame(error)
+    frame = next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if "exercises/ex" in f.filename),
+                 None)
     where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
     return f"it raised {type(error).__name__}: {error}{where}"
 
