@@ -61,11 +61,12 @@ def first_mismatch(got, expected, atol=1e-5, rtol=1e-4, worst=False):
     (worst: the one that differs most, where the first may differ by a hair)."""
     if message := shape_mismatch(got, expected.shape):
         return message
-    bad = ~torch.isclose(got.detach().double(), expected.detach().double(), atol=atol, rtol=rtol)  # nan counts as bad
+    got, expected = got.detach().double(), expected.detach().double()
+    bad = ~torch.isclose(got, expected, atol=atol, rtol=rtol)  # nan counts as bad
     if not bad.any():
         return None
     if worst:  # (a nan counts as the largest gap)
-        gap = (got.detach().double() - expected.detach().double()).abs().nan_to_num(math.inf)
+        gap = (got - expected).abs().nan_to_num(math.inf)
         at = tuple((gap == gap.max()).nonzero()[0].tolist())
     else:
         at = tuple(bad.nonzero()[0].tolist())
@@ -181,7 +182,7 @@ def check_averaging(m):
             raise Failure("an earlier position's output changed when a later input did",
                           "no causal mask: the future leaks in; the weights must be lower-triangular (torch.tril), "
                           "and a softmax gives a 0 the weight exp(0) = 1: fill the future with float('-inf')")
-        if matches(got, torch.tril(torch.ones(6, 6)) @ x / 6):
+        if matches(got, tril @ x / 6):
             raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
     expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)")
 
@@ -396,18 +397,18 @@ def check_cross_entropy(m):
            "before exp (log-sum-exp), which changes nothing in the softmax")
 
 
-def cosine(progress, lr=1e-3, min_lr=1e-4):
+def cosine(progress, lr, min_lr):
     return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-SCHEDULE_MISTAKES = {  # the decay (steps 10 .. 109 of check_schedule's) as a mistake makes it -> (what, hint)
-    lambda it: 0.5 * (1 + math.cos(math.pi * (it - 10) / 100)) * 1e-3:
+SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake makes it -> (what, hint)
+    lambda it, c: cosine((it - c.warmup_iters) / (c.max_iters - c.warmup_iters), c.lr, 0.0):
         ("the decay ends at 0, not at min_lr", "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr): the "
          "cosine spans lr - min_lr, on top of min_lr"),
-    lambda it: cosine((it - 10) / 99):
+    lambda it, c: cosine((it - c.warmup_iters) / (c.max_iters - 1 - c.warmup_iters), c.lr, c.min_lr):
         ("the decay reaches min_lr one step early, at max_iters - 1", "progress = (it - warmup_iters) / "
          "(max_iters - warmup_iters): nanoGPT's, which reaches 1 at step max_iters, one past the last"),
-    lambda it: cosine(it / 110):
+    lambda it, c: cosine(it / c.max_iters, c.lr, c.min_lr):
         ("the cosine counts from step 0, not from the end of the warmup", "progress starts at 0 where the warmup "
          "ends: (it - warmup_iters) / (max_iters - warmup_iters)"),
 }
@@ -437,7 +438,7 @@ def check_schedule(m):
     exact = dict(rtol=1e-6, atol=1e-9)  # the mistakes below differ from the schedule by as little as 2e-7
     if first_mismatch(got, expected, **exact):  # wrong: is it a mistake with a name?
         for mistake, (what, hint) in SCHEDULE_MISTAKES.items():
-            wrong = torch.tensor([mistake(it) if it >= 10 else expected[it].item() for it in its])
+            wrong = torch.tensor([mistake(it, cfg) if it >= cfg.warmup_iters else expected[it].item() for it in its])
             if not first_mismatch(got, wrong, **exact):
                 raise Failure(what, hint)
     expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",

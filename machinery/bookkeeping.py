@@ -206,9 +206,9 @@ def busy_cpu_note(threads, busy=None, cores=None):
     if threads < 2 or "OMP_NUM_THREADS" in os.environ:  # one thread waits on no other; or chosen already
         return None
     busy = cores_busy() if busy is None else busy
-    cores = cores or len(usable_cores())
     if busy is None:
         return None
+    cores = cores or len(usable_cores())
     kept = math.floor(busy + 0.5)  # the cores kept busy, half a core and up counted as one
     idle = max(1, min(threads, cores - kept))  # as many threads as the busy cores leave room for
     if kept < 1 or idle >= threads:  # no core kept busy (a browser idles at a few percent), or room for all

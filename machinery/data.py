@@ -275,9 +275,9 @@ def read_prompt_file(path):
 
 
 def next_command(data_dir, passes=14):
-    """What prepare.py prints last: the train.py command; for data outside the default folder, with its
-    --data_dir and a run folder of its own (out/ may hold another text's run). On a small text, the CPU preset's
-    steps would read it dozens of times and learn it by heart: then the command asks for about
+    """What prepare.py prints last: the train.py command; for data outside the default folder, with
+    its --data_dir and a run folder of its own (out/ may hold another text's run). On a small text,
+    the CPU preset's steps would read it dozens of times and learn it by heart: then the command asks for about
     `passes` passes instead, with dropout 0.1, and a note says why (on a 50,000-character text,
     that scored val 1.66 where the preset's 800 steps scored 1.80 at best, then 3.14: docs/training.md).
     -> lines to print"""
