@@ -32,8 +32,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import DECAYS
-from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finish, nan_error, open_log,
-                                   print_settings, read_steps, save_on_ctrl_c, tokens_per_iter)
+from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finish, nan_error, note_a_slowdown,
+                                   open_log, print_settings, read_steps, save_on_ctrl_c, tokens_per_iter)
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
 from machinery.ddp import all_reduce_on_device, init_distributed, share_batch, wrap_ddp
@@ -236,6 +236,7 @@ def evaluate(run, lr, tokens_per_sec):
     if run.rank == 0:
         tqdm.write(f"iter {run.iter}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
         append_log(run, losses, lr, tokens_per_sec)
+        note_a_slowdown(run, tokens_per_sec)  # on a CPU, a program started beside the run: machinery/bookkeeping.py
     run.last_losses = losses
     if run.iter == 0:  # the untrained model: nothing worth saving
         return

@@ -109,6 +109,8 @@ class Run:
     bad_steps: int = 0                   # nan/inf steps skipped in a row
     t_train: float = 0.0                 # when this process started training
     eval_seconds: float = 0.0
+    fastest: float = 0.0                 # tokens/s: the fastest window an evaluation saw (note_a_slowdown)
+    slowdown_noted: bool = False
 
     @property
     def out_dir(self):
@@ -171,6 +173,7 @@ def describe(run):
                    "a smaller --max_iters trains for less"))
     if run.device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):
         run.say(note)
+        run.slowdown_noted = True  # said once is enough (note_a_slowdown)
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
         run.say(f"note: --max_iters {cfg.max_iters} ends inside the {cfg.warmup_iters}-step warmup, so the "
                 f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
@@ -199,10 +202,11 @@ def cores_busy(seconds=0.1):
         return None
 
 
-def busy_cpu_note(threads, busy=None, cores=None):
+def busy_cpu_note(threads, busy=None, cores=None, then="start this"):
     """A note when other programs keep cores busy: PyTorch's threads (one per core) wait on the
     slowest, so beside a busy program fewer threads do better (docs/training.md, A busy CPU).
-    busy, cores: the cores kept busy and those usable (default: this machine's, now). -> the note, or None"""
+    busy, cores: the cores kept busy and those usable (default: this machine's, now); then: what to
+    do with OMP_NUM_THREADS in front. -> the note, or None"""
     if threads < 2 or "OMP_NUM_THREADS" in os.environ:  # one thread waits on no other; or chosen already
         return None
     busy = cores_busy() if busy is None else busy
@@ -215,7 +219,20 @@ def busy_cpu_note(threads, busy=None, cores=None):
         return None
     return (f"note: other programs keep {busy:.1f} of the {cores} cores busy, so PyTorch's {threads} threads wait "
             f"on them (beside one busy core of 2, a run took 3 times as long: docs/training.md, A busy CPU) — "
-            f"start this with OMP_NUM_THREADS={idle} in front")
+            f"{then} with OMP_NUM_THREADS={idle} in front")
+
+
+def note_a_slowdown(run, tokens_per_sec):
+    """On a CPU, once a run: the busy-CPU note of the start-up, when a program that began later has slowed
+    the run to under half its speed (the window before this evaluation, against the fastest before it)."""
+    fastest, run.fastest = run.fastest, max(run.fastest, tokens_per_sec)
+    if run.device.type != "cpu" or run.world_size > 1 or run.slowdown_noted or tokens_per_sec >= fastest / 2:
+        return  # (under torchrun, the other busy processes are the run's own)
+    note = busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")
+    if note:  # (None: no other program to blame, or OMP_NUM_THREADS chosen already)
+        run.slowdown_noted = True
+        tqdm.write(f"note: this run has slowed from {fastest:,.0f} to {tokens_per_sec:,.0f} tokens/s: "
+                   + note.removeprefix("note: "))
 
 
 CPU_DEFAULT = PRESETS["shakespeare-cpu"]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -534,6 +535,32 @@ def test_a_busy_cpu_gets_a_note_with_the_threads_to_use(data_dir, tmp_path, caps
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user chose already
     assert train.main(args + ["--out_dir", str(tmp_path / "chosen")]) == 0
     assert "cores busy" not in capsys.readouterr().out
+
+
+def test_a_run_slowed_by_a_program_started_beside_it_gets_the_note_once(capsys, monkeypatch):
+    """The newcomer's case: the test suite started 30 s into a CPU run, which then took 10 minutes, not 2."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    busy = [0.1]  # the cores other programs keep busy, as cores_busy would measure them
+    monkeypatch.setattr(bookkeeping, "cores_busy", lambda: busy[0])
+    monkeypatch.setattr(bookkeeping, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(bookkeeping.torch, "get_num_threads", lambda: 2)
+    run = types.SimpleNamespace(device=torch.device("cpu"), world_size=1, fastest=0.0, slowdown_noted=False)
+
+    def said(tokens_per_sec):
+        bookkeeping.note_a_slowdown(run, tokens_per_sec)
+        return capsys.readouterr().out
+
+    assert said(0.0) == said(18000.0) == said(9500.0) == ""  # iteration 0's 0 tokens/s, then no halving
+    assert said(8000.0) == ""  # half the speed, but no program to blame (a laptop's power saving, say)
+    busy[0] = 1.1
+    assert said(7000.0) == ("note: this run has slowed from 18,000 to 7,000 tokens/s: other programs keep 1.1 of "
+                            "the 2 cores busy, so PyTorch's 2 threads wait on them (beside one busy core of 2, a run "
+                            "took 3 times as long: docs/training.md, A busy CPU) — Ctrl-C and --resume it "
+                            "with OMP_NUM_THREADS=1 in front\n")
+    assert said(5000.0) == ""  # once is enough
+    gpu = types.SimpleNamespace(device=torch.device("cuda"), world_size=1, fastest=18000.0, slowdown_noted=False)
+    bookkeeping.note_a_slowdown(gpu, 5000.0)
+    assert capsys.readouterr().out == "" and not gpu.slowdown_noted  # a GPU's threads are not the CPU's
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="cores_busy reads Linux's /proc/stat")
