@@ -52,6 +52,7 @@ DECAYS = {
 }
 
 
+# --preset's choices: a key a preset leaves out keeps its default above (or GPTConfig's, in model.py)
 PRESETS = {
     # nanoGPT's shakespeare_char recipe, the published anchor: best val 1.4697
     "shakespeare": dict(

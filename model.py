@@ -168,8 +168,8 @@ class ReLUSquared(nn.Module):
         return F.relu(x).square()
 
 
-# --activation's choices. To try another nonlinearity, write its module above, add it here and pass its name.
-# A gated one (SwiGLU: silu(a) * b, a, b: halves of c_fc's output) sets inputs_per_output = 2 (README: Hack it)
+# --activation's choices. To try another nonlinearity, add its nn.Module class here and pass its name. A gated
+# one (SwiGLU: silu(a) * b, a, b: halves of c_fc's output) sets inputs_per_output = 2: c_fc doubles (README: Hack it)
 ACTIVATIONS = {"gelu": nn.GELU, "relu2": ReLUSquared}
 
 

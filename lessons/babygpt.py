@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from model import GPT, GPTConfig
 from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_suffix, parse_seed, run_cli,
                             write_atomically)
-from machinery.bookkeeping import count_params
+from machinery.bookkeeping import busy_cpu_note, count_params
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
 BITS = "111101111011110"
@@ -107,6 +107,8 @@ def main(argv=None):
           f"{CONFIG.n_layer} layers, {CONFIG.n_head} heads, {CONFIG.n_embd} wide, no bias")
     print(f"training on the {len(X)} windows of {BITS}: "
           + " ".join(f"{''.join(map(str, x.tolist()))}->{y}" for x, y in zip(X, Y.tolist())))
+    if note := busy_cpu_note(torch.get_num_threads()):  # seconds idle, minutes beside a busy program
+        print(note)
 
     columns = {"before": next_bit_probs(model)}  # P(next=1) for each state, at each point shown
 

@@ -41,7 +41,7 @@ from machinery.settings import pick_dtype, precision
 from prepare import decode, encode, start_char
 from lessons.plot import pyplot, save, save_png
 from train import estimate_loss, get_batch, lr_at, train_step
-from machinery.bookkeeping import count_params
+from machinery.bookkeeping import busy_cpu_note, count_params
 
 
 @dataclass
@@ -274,6 +274,8 @@ def main(argv=None):
           f"{sizes.steps} steps of batch {sizes.batch_size}; rung {FULL}: {sizes.full_steps} steps)")
     if name == "quick":
         print("quick: toy sizes and a few steps, to check that every rung runs; the losses mean nothing yet")
+    if device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):
+        print(note)
     results, samples = climb(rungs, sizes, splits, vocab["chars"], device, args)
     print("\nwhat each rung writes (70 characters after a newline, temperature 1):")
     for rung, text in enumerate(samples, start=1):

@@ -211,7 +211,11 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     if checkpoint:
         return unless_a_typo(checkpoint, "--checkpoint", lambda p: holds_a_run(p) or is_a_checkpoint_file(p),
                              "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder")
-    flag = "" if Path(out_dir) == Path("out") else f" --out_dir {shlex.quote(str(out_dir))}"  # (out: the default)
+    if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
+        runs = [shlex.quote(str(folder)) for folder in sorted(Path(out_dir).glob("*")) if holds_a_run(folder)]
+        inside = f"give --out_dir a run in it ({', '.join(runs[:3])}{', ...' * (len(runs) > 3)}), or " if runs else ""
+        return f"{inside}train a model first with `python train.py`"
+    flag = f" --out_dir {shlex.quote(str(out_dir))}"
     return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"train a model first with `python train.py{flag}`")
 
 

@@ -175,6 +175,10 @@ def check_config(cfg, mcfg):
             raise UserError(f"--{name} {value!r} is unknown — use {', '.join(allowed[:-1])} or {allowed[-1]}")
     if gpt:
         check_heads(mcfg)
+        activation = ACTIVATIONS[mcfg.activation]  # a fork's new entry, say: the MLP calls it to make one
+        if not (isinstance(activation, type) and issubclass(activation, torch.nn.Module)):
+            raise UserError(f"model.ACTIVATIONS['{mcfg.activation}'] must be a module class, as nn.GELU is (not an "
+                            f"instance, nn.GELU(), nor a function, F.gelu) — the MLP makes one of it per block")
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
     positive = ("lr",) + (("muon_lr",) if cfg.optimizer == "muon" else ())

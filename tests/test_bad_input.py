@@ -232,6 +232,8 @@ CASES = [
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
+    ("sample-run-inside-out", sample, [], "no checkpoint at out/best.pt — give --out_dir a run in it (out/bigram), or "
+     "train a model first with `python train.py`", write("out/bigram/best.pt", b"a run's checkpoint, unread")),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
     ("sample-out-dir-is-a-checkpoint", sample, ["--out_dir", "run/best.pt"],

@@ -40,10 +40,11 @@ def test_causal(attention, levers):
 
 @pytest.mark.parametrize("B, T, n_head, n_embd", [(1, 1, 1, 8), (2, 7, 2, 16), (3, 32, 4, 32), (2, 64, 8, 64)])
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_written_out_attention_equals_sdpa(B, T, n_head, n_embd, mode):
+@pytest.mark.parametrize("position", model_module.POSITIONS)  # a fork's new scheme, too
+def test_written_out_attention_equals_sdpa(B, T, n_head, n_embd, mode, position):
     """Same weights, both attention paths: same outputs and same gradients (float64)."""
     torch.manual_seed(0)
-    cfg = tiny(block_size=64, n_head=n_head, n_embd=n_embd, dropout=0.0)
+    cfg = tiny(block_size=64, n_head=n_head, n_embd=n_embd, dropout=0.0, position=position)
     sdpa = GPT(cfg).double()
     manual = GPT(GPTConfig(**{**cfg.__dict__, "attention": "manual"})).double()
     manual.load_state_dict(sdpa.state_dict())
@@ -262,6 +263,18 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
         settings.check_config(*bigram)  # --activation relu passes the command line's check too
     finally:
         del model_module.ACTIVATIONS["relu"]
+
+
+@pytest.mark.parametrize("entry", [torch.nn.functional.relu, torch.nn.ReLU()], ids=["function", "instance"])
+def test_an_activation_entered_as_no_class_is_refused_in_a_line(entry, monkeypatch, data_dir, tmp_path):
+    """A hacker's slips: F.relu or nn.ReLU() in ACTIVATIONS failed deep in the forward pass, with a traceback."""
+    import train
+    from conftest import TINY
+    from machinery.cli import UserError
+    monkeypatch.setitem(model_module.ACTIVATIONS, "relu", entry)
+    args = TINY + ["--activation", "relu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
+    with pytest.raises(UserError, match=r"model.ACTIVATIONS\['relu'\] must be a module class, as nn.GELU is"):
+        train.main(args)
 
 
 def test_classic_shape_is_unchanged_by_the_levers():
