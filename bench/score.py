@@ -21,7 +21,7 @@ from pathlib import Path
 
 from config import TrainConfig
 from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, dtype_name, pick_device, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, dtype_name, parse_seed, pick_device, run_cli
 from machinery.data import load_data
 from machinery.settings import pick_dtype
 from model import GPT, GPTConfig
@@ -100,7 +100,7 @@ def main(argv=None):
     parser.add_argument("--data_dir", default=TrainConfig.data_dir, help="prepared data (prepare.py): its val.bin")
     parser.add_argument("--batches", type=int, default=200, help="batches of windows to score")
     parser.add_argument("--batch_size", type=int, default=64, help="windows per batch")
-    parser.add_argument("--seed", type=int, default=1337, help="seed of the generator that draws the windows")
+    parser.add_argument("--seed", type=parse_seed, default=1337, help="seed of the generator that draws the windows")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--dtype", default="float32", help="the weights' dtype while scoring: float32 (as "
                         "trained), bfloat16, float16, or auto (as train.py picks it)")

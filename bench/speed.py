@@ -284,6 +284,9 @@ def main(argv=None):
         for name in ("steps", "warmup"):
             if getattr(args, name) < 1:
                 raise UserError(f"--{name} {getattr(args, name)} must be at least 1 — fix the flag")
+        if args.target is not None and not args.target > 0:  # (nan too; inf: the first evaluation, as --smoke's)
+            raise UserError(f"--target {args.target} is a val loss no run reaches: a loss is above 0 — e.g. "
+                            f"--target 1.47")
         return bench_train(args, overrides)
     for name in ("batch_size", "max_new_tokens", "repeats"):
         if getattr(args, name) < 1:

@@ -643,15 +643,22 @@ def run(exercise, module=None):
                                 f"{exercise.module}.py)", "fix the line, or the one before it")
     except Exception as e:  # the learner's code raised
         return Result("failed", raised(e), shapes_hint(e, bool(seen)))
+    except SystemExit as e:  # an exit() left from debugging: it would end the whole check, silently
+        return Result("failed", f"it called exit(){in_their_file(e)}", "take it out: print what you want to see, "
+                      "and let the function return")
     return Result("passed")
 
 
 def raised(error):
     """An error from the learner's code, in one line: what, and where in their file."""
+    return f"it raised {type(error).__name__}: {error}{in_their_file(error)}"
+
+
+def in_their_file(error):
+    """' (line N of exNN_name.py)': the last line of the learner's file that error passed through, or ''."""
     frame = next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if "exercises/ex" in f.filename),
                  None)
-    where = f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
-    return f"it raised {type(error).__name__}: {error}{where}"
+    return f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
 
 
 SHAPE_ERRORS = (r"size of tensor|shapes cannot be multiplied|must match the size|expanded size|mat1 and mat2|"

@@ -122,11 +122,21 @@ class Run:
 
 
 def refuse_to_overwrite(out_dir):
-    """A new run would write over the checkpoints of the run already in out_dir."""
+    """A new run would write over the checkpoints of the run already in out_dir, or over a log.csv
+    that is more than a run killed before its first save left (its header and iteration 0's row)."""
     for name in ("latest.pt", "best.pt"):
         if (out_dir / name).exists():
             raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
                             f"or choose a new --out_dir")
+    log = out_dir / "log.csv"
+    if log.is_file():
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = ["(unreadable)"]
+        if lines and (lines[0] != LOG_HEADER or any(not line.startswith("0,") for line in lines[1:])):
+            raise UserError(f"{log} holds rows a new run would write over (another run's, without its checkpoints?) "
+                            f"— move it away to keep it, or choose a new --out_dir")
 
 
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)

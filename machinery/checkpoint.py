@@ -98,17 +98,20 @@ def remove_stale_temp_files(out_dir):
     return len(stale)
 
 
-def cut_short(path):
+def damage(path):
     """torch.save writes a zip archive, whose directory is at the end: a file that begins as a zip
-    but whose directory cannot be read has lost its end (a copy or download that stopped)."""
+    but has no directory has lost its end (a copy or download that stopped); one whose directory is
+    there but garbled is damaged. -> what is wrong, or None (not a zip, or a whole one)"""
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":
-            return False
+            return None
     try:
         zipfile.ZipFile(path).close()
     except zipfile.BadZipFile:
-        return True
-    return False  # a whole zip: not ours, or damaged inside
+        return "was cut short (a copy that stopped?)"
+    except Exception:  # (a file name in the directory that is not UTF-8, say)
+        return "is damaged"
+    return None  # a whole zip: not ours, or damaged inside
 
 
 def way_around(path):
@@ -151,9 +154,8 @@ def read_pt(path, missing_hint):
     except PermissionError as e:
         raise UserError(f"cannot read {path} ({e.strerror}) — fix its permissions") from None
     except Exception:  # any other failure to unpickle means: not a file we wrote, or not a whole one
-        if cut_short(path):
-            raise UserError(f"{path} was cut short (a copy that stopped?), so it cannot be read — "
-                            f"{way_around(path)}") from None
+        if wrong := damage(path):
+            raise UserError(f"{path} {wrong}, so it cannot be read — {way_around(path)}") from None
         ckpt = None
     return ckpt
 

@@ -111,6 +111,12 @@ def run_cli(main, argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as e:  # CUDA's OutOfMemoryError is a RuntimeError; the CPU's, one by its text
+        if not (isinstance(e, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(e)):
+            raise
+        print(f"error: out of memory{asked_for(e)} — use smaller sizes: --batch_size, --block_size, --n_layer or "
+              f"--n_embd (sample.py: --num_samples)", file=sys.stderr)
+        return 2
     except UnicodeEncodeError as e:  # printing a character the output's encoding lacks (Windows: cp1252)
         if codecs.lookup(sys.stdout.encoding).name == "utf-8":  # it has them all: something else went wrong
             raise
@@ -120,6 +126,15 @@ def run_cli(main, argv=None):
     except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 141  # what a shell reports for a process ended by SIGPIPE
+
+
+def asked_for(error):
+    """' (it asked for 13.6 GB)', from an out-of-memory error's text (the CPU's bytes, CUDA's GiB), or ''."""
+    if found := re.search(r"allocate (\d+) bytes", str(error)):
+        return f" (it asked for {int(found[1]) / 1e9:.1f} GB)"
+    if found := re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]iB)", str(error)):
+        return f" (it asked for {found[1]})"
+    return ""
 
 
 def closest(word, options, cutoff=0.6):

@@ -88,6 +88,10 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
             try:
                 write_atomically(dest, fetch)
                 return
+            except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                    requests.exceptions.InvalidURL):  # no try would ever succeed
+                raise UserError(f"{url!r} is not an address to download from (http:// or https://) — fix --url, "
+                                f"or pass a local copy with --input FILE") from None
             except requests.RequestException as e:
                 if attempt == tries:
                     raise UserError(
@@ -211,6 +215,9 @@ def load_vocab(data_dir):
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
         # prepare.py would refuse to write over it too (check_out_dir): it cannot tell whose it is
         raise UserError(f"{path} was not written by prepare.py — delete it, then run `{how_to_prepare(data_dir)}`")
+    if missing := [key for key in ("chars", "vocab_size", "dtype", "train_tokens", "val_tokens") if key not in vocab]:
+        raise UserError(f"{path} has no {' or '.join(missing)} (edited by hand?) — delete it, then run "
+                        f"`{how_to_prepare(data_dir)}`")
     return vocab
 
 
@@ -245,8 +252,12 @@ def load_data(data_dir):
 
 def check_out_dir(out_dir, source_sha256):
     """Refuse to overwrite data that was prepared from a different text (an edited one too: a run
-    trained on the old data may still need it)."""
+    trained on the old data may still need it), or bins that prepare.py did not write."""
     if not is_prepared(out_dir):
+        bins = [name for name in ("train.bin", "val.bin") if (Path(out_dir) / name).exists()]
+        if bins:  # prepare.py writes vocab.json last, a moment after them: these are another tool's
+            raise UserError(f"{out_dir} holds {' and '.join(bins)} but no vocab.json (another tool's data, such as "
+                            f"nanoGPT's?) — choose another --out_dir, or move them away first")
         return
     vocab = load_vocab(out_dir)
     if vocab.get("source_sha256") != source_sha256:

@@ -60,6 +60,16 @@ def big_token_id(work):
         f.write(np.array([60000], dtype=np.uint16).tobytes())
 
 
+def garble_a_name(source, target):
+    """A copy of a checkpoint with one byte of the zip directory's first file name changed to one that
+    is not UTF-8: zipfile then raised UnicodeDecodeError, a traceback, where BadZipFile was caught."""
+    def setup(work):
+        data = bytearray((work / source).read_bytes())
+        data[data.find(b"PK\x01\x02") + 46] = 0xFF  # 46: the directory entry's fixed part, then the name
+        (work / target).write_bytes(data)
+    return setup
+
+
 def edit_checkpoint(source, target, edit):
     """A copy of a run's checkpoint, changed by edit(ckpt): what a newer repo, or model code
     changed since the run was saved, would meet."""
@@ -117,8 +127,13 @@ CASES = [
     ("prepare-out-dir-has-other-data", prepare, ["--input", "texts/digits.txt", "--out_dir", "data"],
      "data already holds data prepared from a different text (play.txt; an edited file counts as different)",
      None),
+    ("prepare-out-dir-has-other-bins", prepare, ["--input", "texts/play.txt", "--out_dir", "nano"],
+     "nano holds train.bin but no vocab.json (another tool's data, such as nanoGPT's?) — choose another --out_dir, "
+     "or move them away first", write("nano/train.bin", b"nanoGPT's ids, say")),
     ("prepare-download-target-taken", prepare, ["--out_dir", "mine"], "mine/input.txt exists but is not the expected",
      write("mine/input.txt", b"my own notes\n")),
+    ("prepare-url-not-an-address", prepare, ["--url", "notaurl", "--out_dir", "dl"], "'notaurl' is not an address to "
+     "download from (http:// or https://) — fix --url, or pass a local copy with --input FILE", None),
     ("prepare-input-is-a-folder", prepare, ["--input", "texts"], "texts is a folder, not a file", None),
     ("prepare-out-dir-is-a-file", prepare, ["--input", "texts/play.txt", "--out_dir", "texts/digits.txt"],
      "cannot make the folder texts/digits.txt (File exists) — choose another --out_dir", None),
@@ -175,6 +190,9 @@ CASES = [
      "--data_dir texts/play.txt is a file, not a prepared folder — prepare it first with `python prepare.py --input "
      "texts/play.txt`, then give the folder that prints", None),
     ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
+    ("train-vocab-missing-keys", train, T, "data/vocab.json has no chars or vocab_size or dtype or train_tokens or "
+     "val_tokens (edited by hand?) — delete it, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir data`",
+     write("data/vocab.json", b'{"format": "char-gpt-vocab"}')),
     ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",
      truncate("data/val.bin", 101)),
     ("train-bin-shorter-than-vocab-says", train, T, "val.bin has 50 tokens, but vocab.json says",
@@ -184,6 +202,9 @@ CASES = [
      "data/val.bin has 2,128 tokens, not more than block_size 5000", None),
     ("train-out-dir-holds-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run"],
      "run already holds a run (latest.pt) — add --resume", None),
+    ("train-out-dir-holds-a-log", train, TINY + ["--data_dir", "data", "--out_dir", "mine"],
+     "mine/log.csv holds rows a new run would write over (another run's, without its checkpoints?) — move it away "
+     "to keep it, or choose a new --out_dir", write("mine/log.csv", b"my,important\n1,2\n")),
     ("train-cuda-without-gpu-into-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--device", "cuda"],
      "PyTorch sees no CUDA GPU here", None),  # told first: what the out_dir holds comes after
     ("train-out-dir-not-writable", train, TINY + ["--data_dir", "data", "--out_dir", "texts/play.txt/out"],
@@ -249,6 +270,8 @@ CASES = [
     ("sample-truncated-checkpoint", sample, ["--out_dir", "run"], "run/best.pt was cut short (a copy that stopped?), "
      "so it cannot be read — sample from --checkpoint run/latest.pt instead, or use a backup",
      truncate("run/best.pt", 20000)),
+    ("sample-damaged-checkpoint", sample, ["--checkpoint", "damaged.pt"], "damaged.pt is damaged, so it cannot be "
+     "read — use a backup, or another checkpoint", garble_a_name("run/best.pt", "damaged.pt")),
     ("sample-newer-checkpoint", sample, ["--checkpoint", "future.pt"], "has checkpoint version 99",
      edit_checkpoint("run/best.pt", "future.pt", newer_version)),
     ("sample-model-code-changed", sample, ["--checkpoint", "renamed.pt"],

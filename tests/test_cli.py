@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from machinery import cli
 import config
@@ -117,6 +118,25 @@ def test_an_output_that_cannot_hold_a_character_is_one_line(monkeypatch, capsys)
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
     with pytest.raises(UnicodeEncodeError):  # UTF-8 has every character: that advice would not help
         cli.run_cli(lambda argv: print("half a surrogate: \udcff"))
+
+
+def test_running_out_of_memory_is_one_line(capsys):
+    """Sizes too big for the machine: the CPU's allocator, CUDA's and Python's say so each in their way. (Not
+    for real here: where Linux overcommits memory, a huge model is killed when it touches the pages instead.)"""
+    def raising(error):
+        def main(argv):
+            raise error
+        return main
+
+    advice = " — use smaller sizes: --batch_size, --block_size, --n_layer or --n_embd (sample.py: --num_samples)\n"
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you "
+                       "tried to allocate 13600000000 bytes. Error code 12 (Cannot allocate memory)")
+    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity ...")
+    for error, said in ((cpu, " (it asked for 13.6 GB)"), (cuda, " (it asked for 2.00 GiB)"), (MemoryError(), "")):
+        assert cli.run_cli(raising(error)) == 2
+        assert capsys.readouterr().err == f"error: out of memory{said}{advice}"
+    with pytest.raises(RuntimeError, match="a bug"):  # any other RuntimeError keeps its traceback
+        cli.run_cli(raising(RuntimeError("a bug")))
 
 
 def test_a_file_to_write_must_have_its_kind_of_name(tmp_path):

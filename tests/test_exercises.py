@@ -134,6 +134,11 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
     assert "expected shape (6, 6), got (6,)" in shape.what
     raised = failed(10, transition_probs=lambda model: model.nope)
     assert raised.what.startswith("it raised AttributeError")
+    def debugging(model):
+        print("here")
+        exit()  # which ended `exercises check` at once, with nothing said and exit code 0
+    left_in = failed(10, transition_probs=debugging)
+    assert left_in.what == "it called exit()" and left_in.hint.startswith("take it out")
 
 
 def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):

@@ -294,6 +294,15 @@ def test_a_second_fresh_run_does_not_overwrite(data_dir, tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_run_killed_before_its_first_save_may_be_started_again(data_dir, tmp_path):
+    """Its log.csv holds the header and iteration 0's row, nothing to keep (train-out-dir-holds-a-log: more is)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "log.csv").write_text(f"{bookkeeping.LOG_HEADER}\n0,4.170000,4.172000,0,0.0,0.41\n")
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
+    assert [row["iter"] for row in csv.DictReader(open(out / "log.csv"))][0] == "0"
+
+
 def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
     out = tmp_path / "o"
     args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
