@@ -26,8 +26,8 @@ import numpy as np
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli, write_atomically
 from machinery.data import (DEFAULT_DATA_DIR, SHAKESPEARE_BYTES, SHAKESPEARE_SHA256, SHAKESPEARE_URL, VOCAB_FORMAT,
-                            VOCAB_VERSION, char_label, check_out_dir, download, is_whole, make_dir, next_command,
-                            read_text)
+                            VOCAB_VERSION, char_label, check_bins, check_out_dir, download, is_whole, make_dir,
+                            next_command, read_text)
 
 TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 
@@ -96,6 +96,7 @@ def prepare(text, out_dir, source_sha256, source_name):
     }
     # vocab.json goes last: its presence means the bins beside it are complete
     payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8")
+    check_bins(out_dir, {"train.bin": train, "val.bin": val})  # another tool's are not written over
     try:
         write_atomically(out_dir / "train.bin", lambda f: f.write(train.tobytes()))
         write_atomically(out_dir / "val.bin", lambda f: f.write(val.tobytes()))

@@ -123,20 +123,24 @@ class Run:
 
 def refuse_to_overwrite(out_dir):
     """A new run would write over the checkpoints of the run already in out_dir, or over a log.csv
-    that is more than a run killed before its first save left (its header and iteration 0's row)."""
+    that train.py did not write. (One it wrote, without a checkpoint, open_log keeps under another name.)"""
     for name in ("latest.pt", "best.pt"):
         if (out_dir / name).exists():
             raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
                             f"or choose a new --out_dir")
     log = out_dir / "log.csv"
-    if log.is_file():
-        try:
-            lines = log.read_text(errors="replace").splitlines()
-        except OSError:
-            lines = ["(unreadable)"]
-        if lines and (lines[0] != LOG_HEADER or any(not line.startswith("0,") for line in lines[1:])):
-            raise UserError(f"{log} holds rows a new run would write over (another run's, without its checkpoints?) "
-                            f"— move it away to keep it, or choose a new --out_dir")
+    if log.is_file() and not written_by_train_py(log):
+        raise UserError(f"{log} was not written by train.py, and a new run would write over it — move it away to "
+                        f"keep it, or choose a new --out_dir")
+
+
+def written_by_train_py(log):
+    """Whether a log.csv begins with the header train.py writes (or is empty)."""
+    try:
+        with open(log, errors="replace") as f:
+            return f.readline().strip() in ("", LOG_HEADER)
+    except OSError:
+        return False
 
 
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
@@ -277,12 +281,25 @@ def open_log(run):
         if run.iter > 0 and log_path.exists():
             trim_log(log_path, run.iter)
         else:
+            keep_a_log_without_checkpoints(run, log_path)
             write_atomically(log_path, lambda f: f.write(f"{LOG_HEADER}\n".encode()))
     except OSError as e:
         raise UserError(f"cannot write in {run.out_dir} ({e.strerror}) — choose another --out_dir") from None
     if removed := remove_stale_temp_files(run.out_dir):
         run.say(f"removed {removed} half-written temp file(s) in {run.out_dir}, left by a run that was killed "
                 f"mid-save")
+
+
+def keep_a_log_without_checkpoints(run, log_path):
+    """A new run in a folder whose log.csv has rows past iteration 0, but no checkpoint (a run stopped in
+    its first save, or one whose checkpoints were deleted): that log goes to log.prev.csv (or .prev2, ...)."""
+    if not log_path.is_file() or all(row[0] == "0" for _, row in log_rows(log_path)[1]):
+        return  # nothing, or only the untrained model's row: nothing to keep
+    n = 1
+    while (kept := log_path.with_name("log.prev.csv" if n == 1 else f"log.prev{n}.csv")).exists():
+        n += 1
+    log_path.rename(kept)
+    run.say(f"kept the log of an earlier run in {run.out_dir}, which has no checkpoint, as {kept}")
 
 
 def read_steps(run, pending):

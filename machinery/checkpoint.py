@@ -85,8 +85,9 @@ def save_checkpoint(path, state):
         write_atomically(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
         kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
+        then = "resume with --resume" if holds_a_run(Path(path).parent) else "run the same command again"
         raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
-                        f"permissions, then resume with --resume") from None
+                        f"permissions, then {then}") from None
 
 
 def remove_stale_temp_files(out_dir):
@@ -216,7 +217,7 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
         runs = [shlex.quote(str(folder)) for folder in sorted(Path(out_dir).glob("*")) if holds_a_run(folder)]
         inside = f"give --out_dir a run in it ({', '.join(runs[:3])}{', ...' * (len(runs) > 3)}), or " if runs else ""
-        return f"{inside}train a model first with `python train.py`"
+        return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"{inside}train a model first with `python train.py`")
     flag = f" --out_dir {shlex.quote(str(out_dir))}"
     return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"train a model first with `python train.py{flag}`")
 

@@ -112,10 +112,10 @@ def run_cli(main, argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as e:  # CUDA's OutOfMemoryError is a RuntimeError; the CPU's, one by its text
-        if not (isinstance(e, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(e)):
+        if not (isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)) or "can't allocate memory" in str(e)):
             raise
-        print(f"error: out of memory{asked_for(e)} — use smaller sizes: --batch_size, --block_size, --n_layer or "
-              f"--n_embd (sample.py: --num_samples)", file=sys.stderr)
+        print(f"error: out of memory{asked_for(e)} — use smaller sizes: train.py's --batch_size, --block_size, "
+              f"--n_layer or --n_embd, sample.py's --num_samples", file=sys.stderr)
         return 2
     except UnicodeEncodeError as e:  # printing a character the output's encoding lacks (Windows: cp1252)
         if codecs.lookup(sys.stdout.encoding).name == "utf-8":  # it has them all: something else went wrong

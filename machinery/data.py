@@ -13,6 +13,7 @@ import shlex
 import sys
 import time
 import unicodedata
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,10 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
         # our own downloads are atomic, so a file that fails the check is someone else's
         raise UserError(f"{dest} exists but is not the expected file — move it away, "
                         f"or encode it with --input {shlex.quote(str(dest))}")
+    address = urllib.parse.urlsplit(url)
+    if address.scheme not in ("http", "https") or not address.netloc:  # no try would ever succeed
+        raise UserError(f"{url!r} is not an address to download from (http:// or https://) — fix --url, "
+                        f"or pass a local copy with --input FILE")
     import requests  # only here: train.py and sample.py import this file too, and start 0.1 s sooner without it
     made = make_dir(dest.parent)
 
@@ -88,10 +93,6 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
             try:
                 write_atomically(dest, fetch)
                 return
-            except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-                    requests.exceptions.InvalidURL):  # no try would ever succeed
-                raise UserError(f"{url!r} is not an address to download from (http:// or https://) — fix --url, "
-                                f"or pass a local copy with --input FILE") from None
             except requests.RequestException as e:
                 if attempt == tries:
                     raise UserError(
@@ -252,17 +253,26 @@ def load_data(data_dir):
 
 def check_out_dir(out_dir, source_sha256):
     """Refuse to overwrite data that was prepared from a different text (an edited one too: a run
-    trained on the old data may still need it), or bins that prepare.py did not write."""
+    trained on the old data may still need it)."""
     if not is_prepared(out_dir):
-        bins = [name for name in ("train.bin", "val.bin") if (Path(out_dir) / name).exists()]
-        if bins:  # prepare.py writes vocab.json last, a moment after them: these are another tool's
-            raise UserError(f"{out_dir} holds {' and '.join(bins)} but no vocab.json (another tool's data, such as "
-                            f"nanoGPT's?) — choose another --out_dir, or move them away first")
         return
     vocab = load_vocab(out_dir)
     if vocab.get("source_sha256") != source_sha256:
         raise UserError(f"{out_dir} already holds data prepared from a different text ({vocab.get('source')}; "
                         f"an edited file counts as different) — choose another --out_dir, or delete {out_dir} first")
+
+
+def check_bins(out_dir, bins):
+    """Refuse to overwrite bins without a vocab.json beside them, unless they hold what bins
+    {name: ids} would write: prepare.py's own, from a run stopped before vocab.json, its last file.
+    Others are another tool's (nanoGPT's, say)."""
+    if is_prepared(out_dir):
+        return  # ours: check_out_dir has checked them
+    other = [name for name, ids in bins.items()
+             if (Path(out_dir) / name).is_file() and (Path(out_dir) / name).read_bytes() != ids.tobytes()]
+    if other:
+        raise UserError(f"{out_dir} holds {' and '.join(other)}, with other ids and no vocab.json (another tool's "
+                        f"data, such as nanoGPT's?) — choose another --out_dir, or move them away first")
 
 
 def is_whole(data_dir):

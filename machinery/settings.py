@@ -175,10 +175,7 @@ def check_config(cfg, mcfg):
             raise UserError(f"--{name} {value!r} is unknown — use {', '.join(allowed[:-1])} or {allowed[-1]}")
     if gpt:
         check_heads(mcfg)
-        activation = ACTIVATIONS[mcfg.activation]  # a fork's new entry, say: the MLP calls it to make one
-        if not (isinstance(activation, type) and issubclass(activation, torch.nn.Module)):
-            raise UserError(f"model.ACTIVATIONS['{mcfg.activation}'] must be a module class, as nn.GELU is (not an "
-                            f"instance, nn.GELU(), nor a function, F.gelu) — the MLP makes one of it per block")
+        check_activation(mcfg.activation)
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
     positive = ("lr",) + (("muon_lr",) if cfg.optimizer == "muon" else ())
@@ -199,6 +196,18 @@ def check_config(cfg, mcfg):
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — "
                             f"e.g. --{name} {getattr(TrainConfig, name)}")
+
+
+def check_activation(name):
+    """The MLP calls ACTIVATIONS[name]() to make its nonlinearity: a fork's new entry must make a module
+    that way (nn.GELU does, and so does functools.partial(nn.GELU, approximate="tanh"))."""
+    try:
+        made = ACTIVATIONS[name]()
+    except TypeError:  # F.gelu wants its input, and so does an instance, nn.GELU()
+        made = None
+    if not isinstance(made, torch.nn.Module):
+        raise UserError(f"model.ACTIVATIONS['{name}'] must make a module when called, as the class nn.GELU does "
+                        f"(not a function, F.gelu, nor an instance, nn.GELU()) — the MLP makes one per block")
 
 
 def check_heads(mcfg):

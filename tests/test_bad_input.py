@@ -128,8 +128,8 @@ CASES = [
      "data already holds data prepared from a different text (play.txt; an edited file counts as different)",
      None),
     ("prepare-out-dir-has-other-bins", prepare, ["--input", "texts/play.txt", "--out_dir", "nano"],
-     "nano holds train.bin but no vocab.json (another tool's data, such as nanoGPT's?) — choose another --out_dir, "
-     "or move them away first", write("nano/train.bin", b"nanoGPT's ids, say")),
+     "nano holds train.bin, with other ids and no vocab.json (another tool's data, such as nanoGPT's?) — choose "
+     "another --out_dir, or move them away first", write("nano/train.bin", b"nanoGPT's ids, say")),
     ("prepare-download-target-taken", prepare, ["--out_dir", "mine"], "mine/input.txt exists but is not the expected",
      write("mine/input.txt", b"my own notes\n")),
     ("prepare-url-not-an-address", prepare, ["--url", "notaurl", "--out_dir", "dl"], "'notaurl' is not an address to "
@@ -202,9 +202,9 @@ CASES = [
      "data/val.bin has 2,128 tokens, not more than block_size 5000", None),
     ("train-out-dir-holds-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run"],
      "run already holds a run (latest.pt) — add --resume", None),
-    ("train-out-dir-holds-a-log", train, TINY + ["--data_dir", "data", "--out_dir", "mine"],
-     "mine/log.csv holds rows a new run would write over (another run's, without its checkpoints?) — move it away "
-     "to keep it, or choose a new --out_dir", write("mine/log.csv", b"my,important\n1,2\n")),
+    ("train-out-dir-holds-another-log", train, TINY + ["--data_dir", "data", "--out_dir", "mine"],
+     "mine/log.csv was not written by train.py, and a new run would write over it — move it away to keep it, or "
+     "choose a new --out_dir", write("mine/log.csv", b"my,important\n1,2\n")),
     ("train-cuda-without-gpu-into-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--device", "cuda"],
      "PyTorch sees no CUDA GPU here", None),  # told first: what the out_dir holds comes after
     ("train-out-dir-not-writable", train, TINY + ["--data_dir", "data", "--out_dir", "texts/play.txt/out"],
@@ -253,8 +253,8 @@ CASES = [
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
-    ("sample-run-inside-out", sample, [], "no checkpoint at out/best.pt — give --out_dir a run in it (out/bigram), or "
-     "train a model first with `python train.py`", write("out/bigram/best.pt", b"a run's checkpoint, unread")),
+    ("sample-run-inside-out", sample, [], "no checkpoint at out/best.pt — give --out_dir a run in it (out/bigram), "
+     "or train a model first with `python train.py`", write("out/bigram/best.pt", b"a run's checkpoint, unread")),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
     ("sample-out-dir-is-a-checkpoint", sample, ["--out_dir", "run/best.pt"],

@@ -128,10 +128,11 @@ def test_running_out_of_memory_is_one_line(capsys):
             raise error
         return main
 
-    advice = " — use smaller sizes: --batch_size, --block_size, --n_layer or --n_embd (sample.py: --num_samples)\n"
+    advice = (" — use smaller sizes: train.py's --batch_size, --block_size, --n_layer or --n_embd, sample.py's "
+              "--num_samples\n")
     cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you "
                        "tried to allocate 13600000000 bytes. Error code 12 (Cannot allocate memory)")
-    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity ...")
+    cuda = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity ...")
     for error, said in ((cpu, " (it asked for 13.6 GB)"), (cuda, " (it asked for 2.00 GiB)"), (MemoryError(), "")):
         assert cli.run_cli(raising(error)) == 2
         assert capsys.readouterr().err == f"error: out of memory{said}{advice}"

@@ -1,5 +1,6 @@
 """model.py against independent truths: SDPA, hand counts, causality, and learning."""
 
+import functools
 import math
 
 import pytest
@@ -266,15 +267,18 @@ def test_an_unknown_lever_is_refused_not_read_as_another():
 
 
 @pytest.mark.parametrize("entry", [torch.nn.functional.relu, torch.nn.ReLU()], ids=["function", "instance"])
-def test_an_activation_entered_as_no_class_is_refused_in_a_line(entry, monkeypatch, data_dir, tmp_path):
+def test_an_activation_entry_that_makes_no_module_is_refused_in_a_line(entry, monkeypatch, data_dir, tmp_path):
     """A hacker's slips: F.relu or nn.ReLU() in ACTIVATIONS failed deep in the forward pass, with a traceback."""
     import train
     from conftest import TINY
     from machinery.cli import UserError
     monkeypatch.setitem(model_module.ACTIVATIONS, "relu", entry)
     args = TINY + ["--activation", "relu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
-    with pytest.raises(UserError, match=r"model.ACTIVATIONS\['relu'\] must be a module class, as nn.GELU is"):
+    with pytest.raises(UserError, match=r"model.ACTIVATIONS\['relu'\] must make a module when called, as the "
+                                        r"class nn.GELU does"):
         train.main(args)
+    monkeypatch.setitem(model_module.ACTIVATIONS, "relu", functools.partial(torch.nn.GELU, approximate="tanh"))
+    assert train.main(args + ["--max_iters", "2"]) == 0  # what makes a module is all the MLP asks
 
 
 def test_classic_shape_is_unchanged_by_the_levers():

@@ -108,6 +108,22 @@ def test_same_text_again_is_fine_other_text_is_refused(corpus, tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_prepare_stopped_before_its_vocab_json_may_run_again(corpus, tmp_path):
+    """The bins are written first, vocab.json last: the same text finds its own bins (the same ids) and
+    finishes; another text's ids would write over them, and are refused as another tool's would be."""
+    out = tmp_path / "d"
+    assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
+    (out / "vocab.json").unlink()  # as a kill or a full disk between the bins and vocab.json leaves it
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    other = tmp_path / "other.txt"
+    other.write_text("something else entirely. " * 100)
+    with pytest.raises(UserError, match="holds train.bin and val.bin, with other ids and no vocab.json"):
+        prepare.main(["--input", str(other), "--out_dir", str(out)])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
+    assert (out / "vocab.json").is_file()
+
+
 @pytest.mark.parametrize("content, message", [
     (b"abc\n" * 300 + b"\xff\xfe", r"not valid UTF-8 \(byte 1,200, line 301\)"),
     (b"text\x00with a NUL" * 100, "looks binary"),

@@ -294,13 +294,25 @@ def test_a_second_fresh_run_does_not_overwrite(data_dir, tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_a_run_killed_before_its_first_save_may_be_started_again(data_dir, tmp_path):
-    """Its log.csv holds the header and iteration 0's row, nothing to keep (train-out-dir-holds-a-log: more is)."""
+def test_a_run_without_checkpoints_may_be_started_again_and_its_log_is_kept(data_dir, tmp_path, capsys):
+    """A run killed before its first save leaves iteration 0's row at most: nothing to keep. One stopped in
+    its first save (a full disk), or whose checkpoints were deleted, leaves more: kept as log.prev.csv."""
     out = tmp_path / "o"
     out.mkdir()
-    (out / "log.csv").write_text(f"{bookkeeping.LOG_HEADER}\n0,4.170000,4.172000,0,0.0,0.41\n")
-    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
-    assert [row["iter"] for row in csv.DictReader(open(out / "log.csv"))][0] == "0"
+    row_0 = "0,4.170000,4.172000,0,0.0,0.41\n"
+    (out / "log.csv").write_text(f"{bookkeeping.LOG_HEADER}\n{row_0}")
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(args) == 0
+    assert not (out / "log.prev.csv").exists()
+    earlier = (out / "log.csv").read_text()
+    for name in ("best.pt", "latest.pt"):
+        (out / name).unlink()
+    assert train.main(args) == 0
+    assert (out / "log.prev.csv").read_text() == earlier  # every row, as it was
+    assert f"kept the log of an earlier run in {out}, which has no checkpoint, as {out / 'log.prev.csv'}" \
+        in capsys.readouterr().out
+    losses = lambda text: [line.split(",")[:4] for line in text.splitlines()]  # (speed and time vary)
+    assert losses((out / "log.csv").read_text()) == losses(earlier)  # the same seed: the same run again
 
 
 def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
