@@ -237,7 +237,7 @@ def busy_cpu_note(threads, busy=None, cores=None, then="start this"):
 
 
 def note_a_slowdown(run, tokens_per_sec):
-    """On a CPU, once a run: the busy-CPU note of the start-up, when a program that began later has slowed
+    """On a CPU, once a command: the busy-CPU note of the start-up, when a program that began later has slowed
     the run to under half its speed (the window before this evaluation, against the fastest before it)."""
     fastest, run.fastest = run.fastest, max(run.fastest, tokens_per_sec)
     if run.device.type != "cpu" or run.world_size > 1 or run.slowdown_noted or tokens_per_sec >= fastest / 2:
