@@ -4,6 +4,7 @@ train.py's loop calls these; none of them is the lesson (the batch, the schedule
 evaluation and the loop are train.py's own).
 """
 
+import csv
 import math
 import os
 import shlex
@@ -138,9 +139,10 @@ def written_by_train_py(log):
     """Whether a log.csv begins with the header train.py writes (or is empty)."""
     try:
         with open(log, errors="replace") as f:
-            return f.readline().strip() in ("", LOG_HEADER)
+            first = f.readline()
     except OSError:
         return False
+    return first == "" or first.strip() == LOG_HEADER
 
 
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
@@ -293,7 +295,11 @@ def open_log(run):
 def keep_a_log_without_checkpoints(run, log_path):
     """A new run in a folder whose log.csv has rows past iteration 0, but no checkpoint (a run stopped in
     its first save, or one whose checkpoints were deleted): that log goes to log.prev.csv (or .prev2, ...)."""
-    if not log_path.is_file() or all(row[0] == "0" for _, row in log_rows(log_path)[1]):
+    try:
+        rows = log_rows(log_path)[1] if log_path.is_file() else []
+    except (ValueError, csv.Error):  # bytes that are not text: not a log to write over either
+        rows = [(0, ["?"])]
+    if all(row[0] == "0" for _, row in rows):
         return  # nothing, or only the untrained model's row: nothing to keep
     n = 1
     while (kept := log_path.with_name("log.prev.csv" if n == 1 else f"log.prev{n}.csv")).exists():

@@ -85,7 +85,10 @@ def save_checkpoint(path, state):
         write_atomically(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
         kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
-        then = "resume with --resume" if holds_a_run(Path(path).parent) else "run the same command again"
+        folder = Path(path).parent
+        then = ("resume with --resume" if (folder / "latest.pt").exists() else
+                f"copy {folder / 'best.pt'} to {folder / 'latest.pt'} and resume with --resume"
+                if (folder / "best.pt").exists() else "run the same command again")
         raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
                         f"permissions, then {then}") from None
 

@@ -66,8 +66,12 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
         # our own downloads are atomic, so a file that fails the check is someone else's
         raise UserError(f"{dest} exists but is not the expected file — move it away, "
                         f"or encode it with --input {shlex.quote(str(dest))}")
-    address = urllib.parse.urlsplit(url)
-    if address.scheme not in ("http", "https") or not address.netloc:  # no try would ever succeed
+    try:
+        address = urllib.parse.urlsplit(url)
+        address.port  # (raises for a port that is not a number)
+    except ValueError:  # http://[bad
+        address = None
+    if not address or address.scheme not in ("http", "https") or not address.netloc:  # no try would ever succeed
         raise UserError(f"{url!r} is not an address to download from (http:// or https://) — fix --url, "
                         f"or pass a local copy with --input FILE")
     import requests  # only here: train.py and sample.py import this file too, and start 0.1 s sooner without it

@@ -206,7 +206,7 @@ def check_activation(name):
     except TypeError:  # F.gelu wants its input, and so does an instance, nn.GELU()
         made = None
     if not isinstance(made, torch.nn.Module):
-        raise UserError(f"model.ACTIVATIONS['{name}'] must make a module when called, as the class nn.GELU does "
+        raise UserError(f"model.ACTIVATIONS['{name}'] must make a module when called with nothing, as nn.GELU does "
                         f"(not a function, F.gelu, nor an instance, nn.GELU()) — the MLP makes one per block")
 
 

@@ -274,8 +274,8 @@ def test_an_activation_entry_that_makes_no_module_is_refused_in_a_line(entry, mo
     from machinery.cli import UserError
     monkeypatch.setitem(model_module.ACTIVATIONS, "relu", entry)
     args = TINY + ["--activation", "relu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
-    with pytest.raises(UserError, match=r"model.ACTIVATIONS\['relu'\] must make a module when called, as the "
-                                        r"class nn.GELU does"):
+    with pytest.raises(UserError, match=r"model.ACTIVATIONS\['relu'\] must make a module when called with "
+                                        r"nothing, as nn.GELU does"):
         train.main(args)
     monkeypatch.setitem(model_module.ACTIVATIONS, "relu", functools.partial(torch.nn.GELU, approximate="tanh"))
     assert train.main(args + ["--max_iters", "2"]) == 0  # what makes a module is all the MLP asks

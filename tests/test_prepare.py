@@ -227,6 +227,14 @@ def test_download_failure_names_the_url(monkeypatch, tmp_path):
     assert not (tmp_path / "d").exists()  # not even an empty folder is left behind
 
 
+@pytest.mark.parametrize("url", ["", "notaurl", "file:///etc/passwd", "https:/x", "http://[bad", "http://host:abc/"])
+def test_a_url_no_try_could_fetch_is_refused_at_once(url, tmp_path):
+    """Before, these were tried 3 times and blamed on the connection (or, for the last two, a traceback)."""
+    with pytest.raises(UserError, match=f"^{re.escape(repr(url))} is not an address to download from"):
+        prepare.main(["--url", url, "--out_dir", str(tmp_path / "d")])
+    assert not (tmp_path / "d").exists()
+
+
 def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
     monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
     monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))

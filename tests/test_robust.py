@@ -136,6 +136,22 @@ def test_disk_full_during_a_save_keeps_the_old_checkpoint(data_dir, tmp_path):
     assert not list(out.glob(".*.tmp"))  # the half-written temp file is gone
 
 
+def test_a_failed_save_says_what_to_do_with_what_the_folder_holds(tmp_path, monkeypatch):
+    """Resume from latest.pt; or, in a first save that wrote best.pt only, copy it first; or, with nothing
+    saved yet, run the command again (--resume would find nothing to resume)."""
+    def full_disk(path, write):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "write_atomically", full_disk)
+    for there, then in (((), "run the same command again"),
+                        (("best.pt",), f"copy {tmp_path / 'best.pt'} to {tmp_path / 'latest.pt'} and resume"),
+                        (("best.pt", "latest.pt"), "resume with --resume")):
+        for name in there:
+            (tmp_path / name).write_bytes(b"a checkpoint")
+        with pytest.raises(UserError, match=re.escape(f"free some disk space or fix the permissions, then {then}")):
+            checkpoint.save_checkpoint(tmp_path / "latest.pt", {"iter": 1})
+
+
 def test_a_write_cut_short_inside_a_tensor_says_why(tmp_path):
     """torch.save straight into the file reported this as "RuntimeError: ... unexpected pos"."""
     with file_size_limit(2 ** 19):  # half-way through the one 1 MiB tensor

@@ -313,6 +313,16 @@ def test_a_run_without_checkpoints_may_be_started_again_and_its_log_is_kept(data
         in capsys.readouterr().out
     losses = lambda text: [line.split(",")[:4] for line in text.splitlines()]  # (speed and time vary)
     assert losses((out / "log.csv").read_text()) == losses(earlier)  # the same seed: the same run again
+    (out / "log.csv").write_bytes(earlier.encode() + b"\xff notes\n")  # not text after all: kept, not a traceback
+    for name in ("best.pt", "latest.pt"):
+        (out / name).unlink()
+    assert train.main(args) == 0
+    assert (out / "log.prev2.csv").read_bytes().endswith(b"\xff notes\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "log.csv").write_text("\nmy notes, after a blank line\n")  # not train.py's: refused, as any other
+    with pytest.raises(UserError, match="log.csv was not written by train.py"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(mine)])
 
 
 def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
