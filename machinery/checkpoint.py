@@ -85,12 +85,18 @@ def save_checkpoint(path, state):
         write_atomically(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
         kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
-        folder = Path(path).parent
-        then = ("resume with --resume" if (folder / "latest.pt").exists() else
-                f"copy {folder / 'best.pt'} to {folder / 'latest.pt'} and resume with --resume"
-                if (folder / "best.pt").exists() else "run the same command again")
         raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
-                        f"permissions, then {then}") from None
+                        f"permissions, then {how_to_go_on(Path(path).parent)}") from None
+
+
+def how_to_go_on(folder):
+    """After a save failed: resume from latest.pt; in a first save that wrote best.pt only, copy it over
+    first (--resume reads latest.pt); with nothing saved yet, start again."""
+    if (folder / "latest.pt").exists():
+        return "resume with --resume"
+    if (folder / "best.pt").exists():
+        return f"copy {folder / 'best.pt'} to {folder / 'latest.pt'} and resume with --resume"
+    return "run the same command again"
 
 
 def remove_stale_temp_files(out_dir):

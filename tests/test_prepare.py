@@ -96,13 +96,19 @@ def test_own_text_defaults_to_its_own_dir(corpus, tmp_path, monkeypatch):
     assert not (tmp_path / "data/shakespeare").exists()
 
 
+def another_text(folder):
+    """A text file unlike the corpus: its ids differ, and so does its hash."""
+    path = folder / "other.txt"
+    path.write_text("something else entirely. " * 100)
+    return path
+
+
 def test_same_text_again_is_fine_other_text_is_refused(corpus, tmp_path):
     out = tmp_path / "d"
     assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
     assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    other = tmp_path / "other.txt"
-    other.write_text("something else entirely. " * 100)
+    other = another_text(tmp_path)
     with pytest.raises(UserError, match="already holds data prepared from a different text"):
         prepare.main(["--input", str(other), "--out_dir", str(out)])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -115,8 +121,7 @@ def test_a_prepare_stopped_before_its_vocab_json_may_run_again(corpus, tmp_path)
     assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
     (out / "vocab.json").unlink()  # as a kill or a full disk between the bins and vocab.json leaves it
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    other = tmp_path / "other.txt"
-    other.write_text("something else entirely. " * 100)
+    other = another_text(tmp_path)
     with pytest.raises(UserError, match="holds train.bin and val.bin, with other ids and no vocab.json"):
         prepare.main(["--input", str(other), "--out_dir", str(out)])
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
