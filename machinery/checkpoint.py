@@ -111,17 +111,19 @@ def remove_stale_temp_files(out_dir):
 def damage(path):
     """torch.save writes a zip archive, whose directory is at the end: a file that begins as a zip
     but has no directory has lost its end (a copy or download that stopped); one whose directory is
-    there but garbled is damaged. -> what is wrong, or None (not a zip, or a whole one)"""
+    garbled, or whose data fails the checksum the zip keeps for it (a flipped bit: torch.load does
+    not check it), is damaged. -> what is wrong, or None (not a zip, or a whole one)"""
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":
             return None
     try:
-        zipfile.ZipFile(path).close()
+        with zipfile.ZipFile(path) as archive:
+            failed = archive.testzip()  # (a second read of every byte, from the disk's cache)
     except zipfile.BadZipFile:
         return "was cut short (a copy that stopped?)"
     except Exception:  # (a file name in the directory that is not UTF-8, say)
         return "is damaged"
-    return None  # a whole zip: not ours, or damaged inside
+    return "is damaged (its data fails the checksum saved with it)" if failed else None
 
 
 def way_around(path):
@@ -164,9 +166,9 @@ def read_pt(path, missing_hint):
     except PermissionError as e:
         raise UserError(f"cannot read {path} ({e.strerror}) — fix its permissions") from None
     except Exception:  # any other failure to unpickle means: not a file we wrote, or not a whole one
-        if wrong := damage(path):
-            raise UserError(f"{path} {wrong}, so it cannot be read — {way_around(path)}") from None
         ckpt = None
+    if wrong := damage(path):  # (checked after a load that worked too: torch.load reads a flipped bit as a weight)
+        raise UserError(f"{path} {wrong}, so it cannot be read — {way_around(path)}")
     return ckpt
 
 

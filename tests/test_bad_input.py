@@ -8,6 +8,7 @@ import pickle
 import re
 import shutil
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,20 @@ def garble_a_name(source, target):
         data = bytearray((work / source).read_bytes())
         data[data.find(b"PK\x01\x02") + 46] = 0xFF  # 46: the directory entry's fixed part, then the name
         (work / target).write_bytes(data)
+    return setup
+
+
+def flip_a_bit(path):
+    """One bit flipped in the middle of a checkpoint's largest tensor, as a failing disk or memory does: torch.load
+    reads it as a weight like any other, so only the zip's checksum of that tensor's bytes can tell."""
+    def setup(work):
+        with zipfile.ZipFile(work / path) as archive:
+            largest = max(archive.infolist(), key=lambda info: info.file_size)
+        data = bytearray((work / path).read_bytes())
+        start = largest.header_offset + 30 + int.from_bytes(data[largest.header_offset + 26:][:2], "little") \
+            + int.from_bytes(data[largest.header_offset + 28:][:2], "little")  # 30: the local header, then name, extra
+        data[start + largest.file_size // 2] ^= 1
+        (work / path).write_bytes(data)
     return setup
 
 
@@ -243,6 +258,9 @@ CASES = [
      TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
      "run/log.csv line 6 is not a row train.py wrote ('note: lr too high?') — fix or delete that line, then resume",
      append("run/log.csv", "note: lr too high?\n")),
+    ("train-resume-bit-flipped-checkpoint", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt is damaged (its data fails the checksum saved with it), so it cannot be read — to resume from "
+     "the best evaluation instead, copy run/best.pt over it, or use a backup", flip_a_bit("run/latest.pt")),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
     ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
