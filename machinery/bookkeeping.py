@@ -191,8 +191,9 @@ def describe(run):
         run.say(note)
         run.slowdown_noted = True  # said once is enough (note_a_slowdown)
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
-        run.say(f"note: --max_iters {cfg.max_iters} ends inside the {cfg.warmup_iters}-step warmup, so the "
-                f"learning rate never reaches --lr {cfg.lr:g} — add e.g. --warmup_iters {cfg.max_iters // 10}")
+        run.say(f"note: the run's {cfg.max_iters} iterations (max_iters) end inside its {cfg.warmup_iters}-step "
+                f"warmup (warmup_iters), so the learning rate never reaches its peak, lr={cfg.lr:g} — "
+                f"add e.g. --warmup_iters {cfg.max_iters // 10}")
 
 
 def usable_cores():

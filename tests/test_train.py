@@ -520,12 +520,12 @@ def test_a_run_shorter_than_its_warmup_says_so(data_dir, tmp_path, capsys):
     so and what to pass; the log's lr shows why. A run past its warmup says nothing."""
     args = ["--preset", "bigram", "--device", "cpu", "--data_dir", str(data_dir), "--eval_iters", "2"]
     assert train.main(args + ["--out_dir", str(tmp_path / "short"), "--max_iters", "50"]) == 0
-    note = ("note: --max_iters 50 ends inside the 100-step warmup, so the learning rate never reaches --lr 0.03 "
-            "— add e.g. --warmup_iters 5")
+    note = ("note: the run's 50 iterations (max_iters) end inside its 100-step warmup (warmup_iters), so the "
+            "learning rate never reaches its peak, lr=0.03 — add e.g. --warmup_iters 5")
     assert capsys.readouterr().out.count(note) == 1
     assert max(float(r["lr"]) for r in read_log(tmp_path / "short")) < 0.03 / 2
     assert train.main(args + ["--out_dir", str(tmp_path / "long"), "--max_iters", "50", "--warmup_iters", "5"]) == 0
-    assert "ends inside" not in capsys.readouterr().out
+    assert "end inside" not in capsys.readouterr().out
 
 
 def test_a_gpu_sized_run_on_a_cpu_says_so(data_dir, tmp_path, capsys, monkeypatch):
