@@ -2,8 +2,9 @@
 
 TrainConfig holds the training settings (model.py's GPTConfig holds the model's), each with
 the help its --flag shows. PRESETS are named recipes over both. A run's values come from, in
-increasing priority: the dataclass default, the preset (or the checkpoint's config when
-resuming), the command line (machinery/settings.py layers them and checks them).
+increasing priority: the dataclass default, the preset (with no --preset: shakespeare on CUDA,
+shakespeare-cpu elsewhere; the checkpoint's config when resuming), the command line
+(machinery/settings.py layers them and checks them).
 
 To add a preset, add an entry to PRESETS: `python train.py --preset NAME` runs it.
 """

@@ -8,7 +8,7 @@ References:
 
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
 nh = n_head, hs = head size (C // nh), V = vocab_size, S = the keys' positions: T without a
-KV cache, the cached positions plus T with one.
+KV cache, the cached positions plus T with one (all block_size slots with CUDA graphs' fixed-size one).
 
 Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal),
 rotary positions and the MLP's nonlinearities, the MLP, the block, the GPT with its loss and simple
@@ -98,12 +98,12 @@ class CausalSelfAttention(nn.Module):
         k = self.hook_k(k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
         v = self.hook_v(v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
         q, k = self.q_norm(q), self.k_norm(k)  # (nn.Identity without qk-norm)
-        if rotary is not None:  # positions enter here, as angles, instead of being added to x
+        if rotary is not None:  # positions enter here, as angles (apply_rotary, below), instead of being added to x
             q, k = self.hook_rot_q(apply_rotary(q, *rotary)), self.hook_rot_k(apply_rotary(k, *rotary))
         mask = None  # None: the usual causal triangle
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
-            k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T
+            k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T (or block_size)
             mask = cache.mask(T)  # (T or 1, S): which keys each new query may see (None: the usual triangle)
         if self.attention == "manual":
             y = self.manual_attention(q, k, v, mask)
@@ -161,8 +161,8 @@ def apply_rotary(x, cos, sin):
 
 
 class ReLUSquared(nn.Module):
-    """relu(x)², a cheaper nonlinearity than GELU that trains as well or better
-    (So et al. 2021, "Primer")."""
+    """relu(x)², a cheaper nonlinearity than GELU that trained as well or better in "Primer"
+    (So et al. 2021); on this text it trained a little worse (docs/speed.md), so the presets keep GELU."""
 
     def forward(self, x):
         return F.relu(x).square()
