@@ -14,8 +14,11 @@ import inspect
 import math
 import numbers
 import re
+import signal
 import textwrap
+import threading
 import traceback
+import warnings
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -114,6 +117,21 @@ def seeded(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+SIZE_HINT = ("it is right at one size only: take every size from the inputs' shapes (T = x.size(1), hs = "
+             "k.size(-1) or C // n_head), not a number written in, so that the GPT can call it at any size")
+
+
+def at_another_size(what, fn, *args):
+    """fn(*args) at a second size, once the first passed: a size written into the code (a 7 for T, a 4 for hs)
+    fails here, by name, where it would break in training. -> the result"""
+    try:
+        return call(fn, *args)
+    except Failure:
+        raise
+    except Exception as e:  # (a tensor of the written-in size that does not fit, usually)
+        raise Failure(f"{what}: {raised(e)}", SIZE_HINT) from None
+
+
 # ----------------------------------------------------------------------------
 # 1-2: counting, averaging
 
@@ -185,19 +203,24 @@ def check_averaging(m):
         if matches(got, tril @ x / 6):
             raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
     expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)")
+    x = torch.randn(1, 4, 2, generator=seeded(1))
+    expect(at_another_size("out (B, T, C) for T = 4", m.causal_average, x), x.cumsum(dim=1) /
+           torch.arange(1, 5)[:, None], "out (B, T, C) for T = 4", SIZE_HINT)
 
 
 # ----------------------------------------------------------------------------
 # 3-5: attention, the block
 
 
-def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=False, fill=float("-inf")):
-    """One head the slow, written-out way; the flags make the known mistakes (scale="C": by the width of x)."""
+def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=False, fill=float("-inf"),
+                   diagonal=0):
+    """One head the slow, written-out way; the flags make the known mistakes (scale="C": by the width of x;
+    diagonal 1: tril's diagonal moved, so that t sees t + 1)."""
     q, k, v = x @ query, x @ key, x @ value  # (B, T, hs) each
     att = q @ k.transpose(-2, -1)  # (B, T, T)
     if scale:
         att = att / math.sqrt(x.size(-1) if scale == "C" else k.size(-1))
-    future = ~causal_mask(x.size(1), x.size(1))
+    future = ~torch.ones(x.size(1), x.size(1), dtype=torch.bool).tril(diagonal)
     if mask and not after:
         att = att.masked_fill(future, fill)
     att = F.softmax(att, dim=dim)
@@ -220,11 +243,19 @@ ATTENTION_HINTS = {
     "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so that the "
              "softmax shares all the weight among the past",
     "join": "the heads were joined without moving the head axis back: (B, nh, T, hs) reshaped straight to "
-            "(B, T, C) mixes positions; y.transpose(1, 2) first, to (B, T, nh, hs)"}
+            "(B, T, C) mixes positions; y.transpose(1, 2) first, to (B, T, nh, hs)",
+    "peek": "the mask lets position t see t + 1: keep the keys s <= t, torch.tril's diagonal 0 (its default), "
+            "not 1",
+    "nan": "a row of the weights is nan: every one of its scores was masked, and the softmax of all -inf is nan; "
+           "position t sees the keys 0 .. t, itself included: torch.tril's diagonal 0 (its default), not -1",
+    "proj": "c_proj is an nn.Linear's weight, (out, in): apply it as y @ c_proj.T, as nn.Linear does",
+    "order": "c_attn's output holds q, k and v in that order: q, k, v = (x @ c_attn.T).split(C, dim=2)"}
 
 
 def attention_hint(got, mistakes):
     """Which known mistake got shows, tried in turn: mistakes is {name: what the output would be then}."""
+    if torch.is_tensor(got) and got.isnan().any():  # (a row with every key masked: no mistake's output matches nan)
+        return ATTENTION_HINTS["nan"]
     return next((ATTENTION_HINTS[name] for name, wrong in mistakes.items() if matches(got, wrong)), "")
 
 
@@ -248,7 +279,7 @@ def check_head(m):
     expect_shape(weights, (2, 7, 7), "weights (B, T, T)", "one row per query, one column per key")
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
-             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}}
+             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
     expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
@@ -258,6 +289,10 @@ def check_head(m):
            "scaled scores q @ k^T / sqrt(hs)", dtype=True)
     expect(weights, expected_weights, "weights (B, T, T)", hint)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
+    x, weights = torch.randn(1, 5, 6, generator=seeded(4)), [torch.randn(6, 3, generator=seeded(i)) for i in (5, 6, 7)]
+    what = "out (B, T, hs) for T = 5, hs = 3"
+    got = at_another_size(what, m.attention_head, x, *weights)
+    expect(got[0] if isinstance(got, tuple) else got, head_reference(x, *weights)[0], what, SIZE_HINT)
 
 
 def gradients_reach(fn, weights, names):
@@ -271,7 +306,7 @@ def gradients_reach(fn, weights, names):
     for w, name in zip(weights, names):
         if w.grad is None or (w.grad == 0).all(dim=-1).any():
             raise Failure(f"part of {name} gets no gradient", f"every part of {name} must be used (every head, "
-                          f"every channel)")
+                          f"every channel), and stay in the graph: no .detach() or torch.no_grad() on its way")
 
 
 def multihead_reference(x, c_attn, c_proj, n_head, **mistake):
@@ -279,13 +314,17 @@ def multihead_reference(x, c_attn, c_proj, n_head, **mistake):
     B, T, C = x.shape
     hs = C // n_head
     q, k, v = (x @ c_attn.T).split(C, dim=2)
+    if mistake.get("order"):  # read as k, q, v
+        q, k = k, q
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
     scale = mistake.get("scale", True)
     att = q @ k.transpose(-2, -1) / (math.sqrt(C if scale == "C" else hs) if scale else 1.0)
     if mistake.get("mask", True):
-        att = att.masked_fill(~causal_mask(T, T), mistake.get("fill", float("-inf")))
+        future = ~torch.ones(T, T, dtype=torch.bool).tril(mistake.get("diagonal", 0))
+        att = att.masked_fill(future, mistake.get("fill", float("-inf")))
     y = F.softmax(att, dim=mistake.get("dim", -1)) @ v  # (B, nh, T, hs)
-    return (y.transpose(1, 2) if mistake.get("join", True) else y).reshape(B, T, C) @ c_proj.T
+    y = (y.transpose(1, 2) if mistake.get("join", True) else y).reshape(B, T, C)
+    return y @ (c_proj if mistake.get("proj") else c_proj.T)
 
 
 def check_multihead(m):
@@ -298,7 +337,8 @@ def check_multihead(m):
     expect_shape(got, (2, 8, 16), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
                  "then c_proj")
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
-             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}}
+             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
+             "order": {"order": True}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
@@ -309,6 +349,15 @@ def check_multihead(m):
     expect(got, expected, "out (B, T, C), against model.py's CausalSelfAttention", hint or
            "each head h reads channels h*hs .. (h+1)*hs of q, k and v; join the heads back in order", dtype=True)
     gradients_reach(lambda w: call(m.multi_head_attention, x, w[0], w[1], 4), [c_attn, c_proj], ["c_attn", "c_proj"])
+    x, c_attn, c_proj = (torch.randn(*shape, generator=seeded(i)) / 3 for i, shape in enumerate(((1, 5, 12), (36, 12),
+                                                                                                 (12, 12))))
+    what = "out (B, T, C) for T = 5, C = 12, n_head 2"
+    expect(at_another_size(what, m.multi_head_attention, x, c_attn, c_proj, 2),
+           multihead_reference(x, c_attn, c_proj, 2), what, SIZE_HINT)
+
+
+MLP_NONLINEARITIES = {"ReLU, the video's": F.relu,
+                      "GELU's tanh approximation": lambda h: F.gelu(h, approximate="tanh")}
 
 
 def check_block(m):
@@ -319,8 +368,14 @@ def check_block(m):
     with torch.no_grad():
         for seed, ln in enumerate((blk.ln_1, blk.ln_2)):  # fresh gains are all 1: ln_1 and ln_2 would be alike
             ln.weight.normal_(1.0, 0.5, generator=seeded(seed))
-        expect(call(m.mlp, x, blk.mlp.c_fc.weight, blk.mlp.c_proj.weight), blk.mlp(x), "mlp (B, T, C), against "
-               "model.py's MLP", "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
+        c_fc, c_proj = blk.mlp.c_fc.weight, blk.mlp.c_proj.weight
+        got = call(m.mlp, x, c_fc, c_proj)
+        for name, other in MLP_NONLINEARITIES.items():  # (the exact GELU's output differs from each by 1e-5 or more)
+            if matches(got, other(x @ c_fc.T) @ c_proj.T):
+                raise Failure(f"mlp (B, T, C): the nonlinearity is {name}", "model.py's MLP uses nn.GELU(), the "
+                              "exact GELU: F.gelu(h), with no approximate=")
+        expect(got, blk.mlp(x), "mlp (B, T, C), against model.py's MLP",
+               "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
         attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
         got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
         if torch.is_tensor(got) and got.shape == x.shape:
@@ -477,7 +532,9 @@ def temperature_last(logits, temperature, top_k, top_p):
 
 
 ORDER_HINTS = {  # a step out of order -> what it says
-    top_p_first: "top-p came before top-k: cut to the top_k first, renormalise, and take the nucleus of that",
+    top_p_first: "top-p measured the mass of the whole distribution (done before top-k, or on top-k's probabilities "
+                 "before they were renormalised): cut to the top_k first, renormalise what is left, and take the "
+                 "nucleus of that",
     temperature_last: "the temperature came after the cuts: divide the logits by it first, so that it changes "
                       "which characters top-p keeps"}
 
@@ -529,6 +586,9 @@ def check_kv_cache(m):
     cache = m.KVCache(1)
     k1, v1, k2, v2 = (torch.randn(2, 3, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
     cache.append(0, k1, v1)
+    if cache.length != 0:
+        raise Failure(f"append moved length on, from 0 to {cache.length}", "the caller moves length on, once "
+                      "every layer has appended (engine/decode.py's forward): append only keeps k and v")
     cache.length = 5  # as the caller moves it on after a forward
     keys, values = cache.append(0, k2, v2)
     append_hint = ("append keeps what it is given (self.k[layer] = the keys so far, then this step's after them, "
@@ -557,7 +617,12 @@ def check_kv_cache(m):
 def check_babygpt(m):
     torch.manual_seed(0)
     model = GPT(BABY).eval()
-    got = m.transition_probs(model)
+    try:
+        got = m.transition_probs(model)
+    except TypeError as e:
+        if "tuple" not in str(e):
+            raise
+        raise Failure(raised(e), "model(idx) returns a tuple, (logits, loss): logits, _ = model(idx)") from None
     with torch.no_grad():
         ones = next_bit_probs(model)  # (8,): the repo's P(next bit = 1)
     expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
@@ -631,9 +696,13 @@ def run(exercise, module=None):
     failure, said in one line."""
     seen = []  # the shapes of the 3-D tensors the learner's code took .T of
     try:
-        module = module or importlib.import_module(f"exercises.{exercise.module}")
-        with watching_T(seen):
-            exercise.check(module)
+        with time_limit(LIMIT):
+            module = module or importlib.import_module(f"exercises.{exercise.module}")
+            with watching_T(seen):
+                exercise.check(module)
+    except TookTooLong as e:
+        return Result("failed", f"still running after {LIMIT} s{in_their_file(e)}", "a loop that never ends? Each "
+                      "check takes well under a second: see that the loop's condition changes")
     except NotImplementedError as e:
         return not_implemented(exercise, module, e)
     except Failure as f:
@@ -641,12 +710,42 @@ def run(exercise, module=None):
     except SyntaxError as e:  # (raised by the import, before any of the file's lines runs)
         return Result("failed", f"it does not load: SyntaxError: {e.msg} (line {e.lineno} of "
                                 f"{exercise.module}.py)", "fix the line, or the one before it")
+    except AttributeError as e:
+        renamed = module is not None and getattr(e, "obj", None) is module  # (the check names each function)
+        return Result("failed", raised(e), f"keep the name the file gives it, {e.name}: the check calls it by that "
+                      f"name" if renamed else "")
     except Exception as e:  # the learner's code raised
         return Result("failed", raised(e), shapes_hint(e, bool(seen)))
     except SystemExit as e:  # an exit() left from debugging: it would end the whole check, silently
         return Result("failed", f"it called exit(){in_their_file(e)}", "take it out: print what you want to see, "
                       "and let the function return")
     return Result("passed")
+
+
+LIMIT = 10  # seconds: every check takes well under one
+
+
+class TookTooLong(BaseException):  # (not an Exception: the learner's `except Exception` must not swallow it)
+    pass
+
+
+@contextmanager
+def time_limit(seconds):
+    """Raise TookTooLong in the code running when `seconds` have passed: a loop that never ends fails, with its
+    line, where it would hang. Only where there is a timer signal, in the main thread (not on Windows)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise TookTooLong
+    before = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
 
 
 def raised(error):
@@ -674,7 +773,9 @@ def watching_T(seen):
     def noted(tensor):
         if tensor.dim() > 2:
             seen.append(tuple(tensor.shape))
-        return original.__get__(tensor)
+        with warnings.catch_warnings():  # torch's warning would name this file, as if the check were wrong
+            warnings.simplefilter("ignore")
+            return original.__get__(tensor)
     torch.Tensor.T = property(noted)
     try:
         yield seen

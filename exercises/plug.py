@@ -96,12 +96,13 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
         for who, plug in (("the repo's", None), ("yours", plugs(module)[number])):
             try:
                 model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, plug, desc=who)
+                text = sample_text(model, vocab["chars"], device)  # (a part may train, and fail at another T)
             except Exception as e:
                 if plug is None:  # the repo's own part: a bug of the repo's, with its traceback
                     raise
                 raise UserError(f"exercise {number} passed its check, but in the GPT with your part {raised(e)} — "
                                 f"fix what it names, then check and train again") from None
-            rows.append((who, losses["val"], seconds, sample_text(model, vocab["chars"], device)))
+            rows.append((who, losses["val"], seconds, text))
     finally:
         torch.set_num_threads(threads)
     return rows

@@ -251,6 +251,11 @@ def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypa
     with pytest.raises(UserError, match=r"^exercise 4 passed its check, but in the GPT with your part it raised "
                                          r"RuntimeError: mixed dtype \(CPU\), in yours — fix what it names"):
         train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
+    monkeypatch.setattr(plug, "train_rung", lambda *args, desc: (desc, {"val": 2.0}, 1.0, None))
+    monkeypatch.setattr(plug, "sample_text", lambda model, *args: model == "yours" and broken(*[None] * 5, model))
+    with pytest.raises(UserError, match=r"in the GPT with your part it raised RuntimeError: mixed dtype \(CPU\), in "
+                                        r"yours"):  # trained, then failed in sampling (a size written in, say)
+        train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
 
 
 def test_the_docs_example_is_what_the_check_prints(capsys, monkeypatch):
@@ -285,7 +290,8 @@ def test_mistakes_a_bug_hunt_found_fail_too():
         if temperature == 0:
             return ANSWERS.next_char_probs(logits, 0)
         return ANSWERS.next_char_probs(ANSWERS.next_char_probs(logits, 1.0, top_k, top_p).log(), temperature)
-    for wrong, named in ((top_p_first, "top-p came before top-k"), (temperature_last, "the temperature came after")):
+    for wrong, named in ((top_p_first, "top-p measured the mass of the whole"), (temperature_last,
+                                                                                "the temperature came after")):
         result = failed(8, next_char_probs=wrong)
         assert result.what.startswith("probs, temperature") and result.hint.startswith(named)
 
@@ -480,3 +486,60 @@ def test_a_shape_error_gets_a_hint_and_a_3d_T_gets_a_word():
     assert result.hint.startswith("the shapes do not line up") and ".T" not in result.hint
     assert check.shapes_hint(ValueError("nothing about shapes")) == ""
     assert "T" not in vars(torch.Tensor)  # the watch is gone again
+
+
+def test_the_mistakes_of_a_fourth_learner_are_named():
+    """Found by a learner solving all ten: a size written in passed (and broke `exercises train` after 2000 steps),
+    a loop that never ends hung, and some hints named another mistake than the one made."""
+    from exercises.check import LIMIT, multihead_reference
+    import exercises.check as check
+
+    def seven(x, key, query, value):  # T written in: right at the check's T = 7 only
+        q, k, v = x @ query, x @ key, x @ value
+        att = (q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))).masked_fill(torch.tril(torch.ones(7, 7)) == 0,
+                                                                             float("-inf"))
+        return F.softmax(att, dim=-1) @ v, F.softmax(att, dim=-1)
+    result = failed(3, attention_head=seven)
+    assert result.what.startswith("out (B, T, hs) for T = 5, hs = 3: it raised RuntimeError") and \
+        "not a number written in" in result.hint
+    hs_four = lambda x, c_attn, c_proj, n_head: ANSWERS.multi_head_attention(x, c_attn, c_proj, x.size(-1) // 4)
+    assert "not a number written in" in failed(4, multi_head_attention=hs_four).hint
+    six = lambda x: torch.tril(torch.ones(6, 6)) / torch.arange(1, 7)[:, None] @ x
+    assert failed(2, causal_average=six).what.startswith("out (B, T, C) for T = 4")
+
+    def mistake(**flag):
+        return lambda x, c_attn, c_proj, n_head: multihead_reference(x, c_attn, c_proj, n_head, **flag)
+    assert "y @ c_proj.T" in failed(4, multi_head_attention=mistake(proj=True)).hint
+    assert "in that order" in failed(4, multi_head_attention=mistake(order=True)).hint
+    assert "see t + 1" in failed(3, attention_head=wrong_head(diagonal=1)).hint
+    assert "not -1" in failed(3, attention_head=wrong_head(diagonal=-1)).hint
+    def detached(x, key, query, value):
+        return ANSWERS.attention_head(x, key.detach(), query, value)
+    assert "no .detach()" in failed(3, attention_head=detached).hint
+    for nonlinearity in (F.relu, lambda h: F.gelu(h, approximate="tanh")):
+        def mlp(x, c_fc, c_proj, nonlinearity=nonlinearity):
+            return nonlinearity(x @ c_fc.T) @ c_proj.T
+        assert failed(5, mlp=mlp).hint.startswith("model.py's MLP uses nn.GELU()")
+
+    class Counting(ANSWERS.KVCache):
+        def append(self, layer, k, v):
+            self.length += k.size(2)
+            return super().append(layer, k, v)
+    assert failed(9, KVCache=Counting).what == "append moved length on, from 0 to 5"
+    def whole_output(model):
+        return model(torch.zeros(8, 3, dtype=torch.long))[:, -1].softmax(dim=-1)
+    assert "logits, _ = model(idx)" in failed(10, transition_probs=whole_output).hint
+    renamed = SimpleNamespace(**{name: fn for name, fn in vars(ANSWERS).items() if name != "causal_average"})
+    result = run(EXERCISES[1], renamed)
+    assert result.status == "failed" and result.hint.startswith("keep the name the file gives it, causal_average")
+
+    def forever(it, warmup_iters, max_iters, lr, min_lr):
+        while it < warmup_iters:
+            pass
+        return lr
+    check.LIMIT = 0.5
+    try:
+        result = failed(7, learning_rate=forever)
+    finally:
+        check.LIMIT = LIMIT
+    assert result.what.startswith("still running after 0.5 s") and "loop that never ends" in result.hint
