@@ -31,7 +31,7 @@ from engine.decode import forward
 from engine.sampling import keep_top_k, keep_top_p
 from lessons.babygpt import CONFIG as BABY, next_bit_probs
 from machinery.cli import dtype_name
-from model import GPT, Block, CausalSelfAttention, GPTConfig, causal_mask
+from model import GPT, Block, CausalSelfAttention, GPTConfig
 
 
 class Failure(Exception):
