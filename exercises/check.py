@@ -246,7 +246,7 @@ ATTENTION_HINTS = {
             "(B, T, C) mixes positions; y.transpose(1, 2) first, to (B, T, nh, hs)",
     "peek": "the mask lets position t see t + 1: keep the keys s <= t, torch.tril's diagonal 0 (its default), "
             "not 1",
-    "nan": "a row of the weights is nan: every one of its scores was masked, and the softmax of all -inf is nan; "
+    "nan": "position 0's output is nan: every one of its scores was masked, and the softmax of all -inf is nan; "
            "position t sees the keys 0 .. t, itself included: torch.tril's diagonal 0 (its default), not -1",
     "proj": "c_proj is an nn.Linear's weight, (out, in): apply it as y @ c_proj.T, as nn.Linear does",
     "order": "c_attn's output holds q, k and v in that order: q, k, v = (x @ c_attn.T).split(C, dim=2)"}
@@ -254,8 +254,10 @@ ATTENTION_HINTS = {
 
 def attention_hint(got, mistakes):
     """Which known mistake got shows, tried in turn: mistakes is {name: what the output would be then}."""
-    if torch.is_tensor(got) and got.isnan().any():  # (a row with every key masked: no mistake's output matches nan)
-        return ATTENTION_HINTS["nan"]
+    if torch.is_tensor(got) and got.dim() == 3:  # (B, T, ...): position 0 alone nan is tril's diagonal -1
+        rows = got.isnan().any(dim=-1)  # (B, T)
+        if rows[:, 0].all() and not rows[:, 1:].any():  # (no mistake's output matches a nan: it is told apart here)
+            return ATTENTION_HINTS["nan"]
     return next((ATTENTION_HINTS[name] for name, wrong in mistakes.items() if matches(got, wrong)), "")
 
 
@@ -263,7 +265,7 @@ def check_causal(fn, x, hint):
     """fn(x) at positions < 4 must not change when x changes at positions >= 4 (fn's output: the shape checked)."""
     later = x.clone()
     later[:, 4:] += 3.0
-    if not matches(fn(later)[:, :4], fn(x)[:, :4]):
+    if not matches(fn(later)[:, :4].nan_to_num(), fn(x)[:, :4].nan_to_num()):  # (a nan where it was: no change)
         raise Failure("an earlier position's output changed when a later input did", hint)
 
 
@@ -319,10 +321,13 @@ def multihead_reference(x, c_attn, c_proj, n_head, **mistake):
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
     scale = mistake.get("scale", True)
     att = q @ k.transpose(-2, -1) / (math.sqrt(C if scale == "C" else hs) if scale else 1.0)
-    if mistake.get("mask", True):
-        future = ~torch.ones(T, T, dtype=torch.bool).tril(mistake.get("diagonal", 0))
+    future = ~torch.ones(T, T, dtype=torch.bool).tril(mistake.get("diagonal", 0))
+    if mistake.get("mask", True) and not mistake.get("after"):
         att = att.masked_fill(future, mistake.get("fill", float("-inf")))
-    y = F.softmax(att, dim=mistake.get("dim", -1)) @ v  # (B, nh, T, hs)
+    att = F.softmax(att, dim=mistake.get("dim", -1))
+    if mistake.get("after"):  # the future zeroed after the softmax: the rows no longer sum to 1
+        att = att.masked_fill(future, 0.0)
+    y = att @ v  # (B, nh, T, hs)
     y = (y.transpose(1, 2) if mistake.get("join", True) else y).reshape(B, T, C)
     return y @ (c_proj if mistake.get("proj") else c_proj.T)
 
@@ -338,7 +343,7 @@ def check_multihead(m):
                  "then c_proj")
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
-             "order": {"order": True}}
+             "order": {"order": True}, "after": {"after": True}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
@@ -614,15 +619,34 @@ def check_kv_cache(m):
            "each step feeds only the newest character; its attention reads the cached keys and values")
 
 
+TUPLE_HINT = "model(idx) returns a tuple, (logits, loss): logits, _ = model(idx)"
+
+
+class LogitsAndLoss(tuple):
+    """What the GPT returns, (logits, loss), as exercise 10's check hands it over: taken for the logits
+    (indexed as a tensor is, or a tensor's method called on it), it fails with the hint that says so."""
+
+    def __getitem__(self, index):
+        if isinstance(index, int):  # model(idx)[0]: the logits, rightly
+            return super().__getitem__(index)
+        raise Failure(f"model(idx)'s output was indexed as a tensor ([{index!r}])", TUPLE_HINT)
+
+    def __getattr__(self, name):  # (only for names a tuple lacks: .softmax, .shape, ...)
+        raise Failure(f"model(idx)'s output was used as a tensor (.{name})", TUPLE_HINT)
+
+
 def check_babygpt(m):
     torch.manual_seed(0)
     model = GPT(BABY).eval()
+    handle = model.register_forward_hook(lambda module, inputs, output: LogitsAndLoss(output))
     try:
         got = m.transition_probs(model)
-    except TypeError as e:
-        if "tuple" not in str(e):
+    except TypeError as e:  # a torch function given the tuple: "... must be Tensor, not LogitsAndLoss"
+        if "LogitsAndLoss" not in str(e):
             raise
-        raise Failure(raised(e), "model(idx) returns a tuple, (logits, loss): logits, _ = model(idx)") from None
+        raise Failure(raised(e).replace("LogitsAndLoss", "tuple"), TUPLE_HINT) from None
+    finally:
+        handle.remove()
     with torch.no_grad():
         ones = next_bit_probs(model)  # (8,): the repo's P(next bit = 1)
     expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
@@ -701,8 +725,8 @@ def run(exercise, module=None):
             with watching_T(seen):
                 exercise.check(module)
     except TookTooLong as e:
-        return Result("failed", f"still running after {LIMIT} s{in_their_file(e)}", "a loop that never ends? Each "
-                      "check takes well under a second: see that the loop's condition changes")
+        return Result("failed", f"still running after {LIMIT} s of computing{in_their_file(e)}", "a loop that never "
+                      "ends? Each check takes well under a second: see that the loop's condition changes")
     except NotImplementedError as e:
         return not_implemented(exercise, module, e)
     except Failure as f:
@@ -722,7 +746,7 @@ def run(exercise, module=None):
     return Result("passed")
 
 
-LIMIT = 10  # seconds: every check takes well under one
+LIMIT = 10  # seconds of CPU time: every check takes well under one
 
 
 class TookTooLong(BaseException):  # (not an Exception: the learner's `except Exception` must not swallow it)
@@ -731,21 +755,22 @@ class TookTooLong(BaseException):  # (not an Exception: the learner's `except Ex
 
 @contextmanager
 def time_limit(seconds):
-    """Raise TookTooLong in the code running when `seconds` have passed: a loop that never ends fails, with its
-    line, where it would hang. Only where there is a timer signal, in the main thread (not on Windows)."""
+    """Raise TookTooLong in the code running once it has computed for `seconds`: a loop that never ends fails,
+    with its line, where it would hang. CPU time, not the clock's: a breakpoint() or input() waiting for the
+    learner uses none. Only where there is a timer signal, in the main thread (not on Windows)."""
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, frame):
         raise TookTooLong
-    before = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    handler = signal.signal(signal.SIGVTALRM, stop)
+    timer = signal.setitimer(signal.ITIMER_VIRTUAL, seconds)  # (the timer before: put back afterwards)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, before)
+        signal.setitimer(signal.ITIMER_VIRTUAL, *timer)
+        signal.signal(signal.SIGVTALRM, handler)
 
 
 def raised(error):

@@ -513,6 +513,12 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
     assert "in that order" in failed(4, multi_head_attention=mistake(order=True)).hint
     assert "see t + 1" in failed(3, attention_head=wrong_head(diagonal=1)).hint
     assert "not -1" in failed(3, attention_head=wrong_head(diagonal=-1)).hint
+    assert "not -1" in failed(4, multi_head_attention=mistake(diagonal=-1)).hint
+    assert failed(4, multi_head_attention=mistake(after=True)).hint.startswith("the future is masked after the softmax")
+    def nan_everywhere(x, key, query, value):  # 0 * -inf: nan in every row, not tril's diagonal
+        out, weights = ANSWERS.attention_head(x, key, query, value)
+        return out * float("nan"), weights
+    assert "not -1" not in failed(3, attention_head=nan_everywhere).hint
     def detached(x, key, query, value):
         return ANSWERS.attention_head(x, key.detach(), query, value)
     assert "no .detach()" in failed(3, attention_head=detached).hint
@@ -526,9 +532,18 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
             self.length += k.size(2)
             return super().append(layer, k, v)
     assert failed(9, KVCache=Counting).what == "append moved length on, from 0 to 5"
-    def whole_output(model):
-        return model(torch.zeros(8, 3, dtype=torch.long))[:, -1].softmax(dim=-1)
-    assert "logits, _ = model(idx)" in failed(10, transition_probs=whole_output).hint
+    for whole_output in (lambda model: model(torch.zeros(8, 3, dtype=torch.long))[:, -1].softmax(dim=-1),
+                         lambda model: model(torch.zeros(8, 3, dtype=torch.long)).softmax(dim=-1),
+                         lambda model: torch.softmax(model(torch.zeros(8, 3, dtype=torch.long)), dim=-1)):
+        assert failed(10, transition_probs=whole_output).hint == "model(idx) returns a tuple, (logits, loss): " \
+            "logits, _ = model(idx)"
+    def a_tuple_dim(model):  # a TypeError about a tuple that is not the model's output: no such hint
+        return F.softmax(model(torch.zeros(8, 3, dtype=torch.long))[0][:, -1], dim=(-1,))
+    assert "logits, _" not in failed(10, transition_probs=a_tuple_dim).hint
+    def first_of_two(model):  # model(idx)[0]: right
+        states = torch.tensor([[int(b) for b in f"{i:03b}"] for i in range(8)])
+        return model(states)[0][:, -1].softmax(dim=-1)
+    assert run(EXERCISES[9], answered(transition_probs=first_of_two)).status == "passed"
     renamed = SimpleNamespace(**{name: fn for name, fn in vars(ANSWERS).items() if name != "causal_average"})
     result = run(EXERCISES[1], renamed)
     assert result.status == "failed" and result.hint.startswith("keep the name the file gives it, causal_average")
@@ -542,4 +557,16 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
         result = failed(7, learning_rate=forever)
     finally:
         check.LIMIT = LIMIT
-    assert result.what.startswith("still running after 0.5 s") and "loop that never ends" in result.hint
+    assert result.what.startswith("still running after 0.5 s of computing") and "loop that never ends" in result.hint
+    import signal
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)  # the timer is gone again
+
+    def waiting(it, warmup_iters, max_iters, lr, min_lr):  # a breakpoint() the learner sits at: no CPU time
+        import time
+        time.sleep(0.02)
+        return ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr)
+    check.LIMIT = 0.5
+    try:
+        assert run(EXERCISES[6], answered(learning_rate=waiting)).status == "passed"  # 110 steps: 2.2 s of sleep
+    finally:
+        check.LIMIT = LIMIT
