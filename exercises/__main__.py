@@ -4,6 +4,7 @@
                                        # or not finished (a part still to write)
     python -m exercises check 3        # one of them (or several: check 1 2 3)
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
+                                       # (3 to 5: attention, the block; 6: the loss; 7: the schedule)
 
 Each exercise is one file, exercises/exNN_*.py, with a function (or two) whose body says
 NotImplementedError: replace it with yours. The answers are the repo's own code, which each
@@ -72,7 +73,8 @@ def main(argv=None):
     c.add_argument("numbers", type=int, nargs="*", metavar="number", help="the exercises' numbers (default: all)")
     t = commands.add_parser("train", help="train model.py's GPT with your part, beside the repo's own",
                             formatter_class=HelpFormatter)
-    t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention) or 5 (the block)")
+    t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss) or "
+                                            "7 (the schedule)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     args = parser.parse_args(argv)
     if args.command == "check":

@@ -1,7 +1,9 @@
-"""Train with your part: model.py's GPT with a learner's attention or block in place of its own.
+"""Train with your part: model.py's GPT with a learner's attention, block or loss in place of its
+own, or trained on the learner's learning-rate schedule.
 
-Nothing in model.py changes: after the GPT is built, each block's attention (or the block itself)
-gets a forward that calls the learner's function on the block's own weights. The GPT's weights,
+Nothing in model.py changes: after the GPT is built, each block's attention (or the block itself,
+or the GPT's forward, for the loss) gets a forward that calls the learner's function on the
+model's own weights and outputs. The GPT's weights,
 their initialisation, the batches and the seed are the repo's, so the learner's run and the
 repo's differ in the learner's arithmetic alone: a right answer trains to the repo's val loss,
 to float rounding.
@@ -58,10 +60,24 @@ def plugs(module):
                 return module.block(x, blk.attn, feed_forward, blk.ln_1, blk.ln_2)
             blk.forward = forward
 
-    return {3: head, 4: multihead, 5: block}
+    def loss(model):  # 6: the learner's cross-entropy of the GPT's own logits
+        gpt_forward = model.forward
+        def forward(idx, targets=None, **named):
+            logits, _ = gpt_forward(idx, **named)  # (B, T, V)
+            return logits, None if targets is None else module.cross_entropy(logits, targets)
+        model.forward = forward
+
+    return {3: head, 4: multihead, 5: block, 6: loss}
 
 
-TRAINABLE = (3, 4, 5)
+def schedule(module):
+    """Exercise 7: the learner's learning rate at each step, in train_rung's form: schedule(it, cfg)."""
+    def learning_rate(it, cfg):
+        return float(module.learning_rate(it, cfg.warmup_iters, cfg.max_iters, cfg.lr, cfg.min_lr))
+    return learning_rate
+
+
+TRAINABLE = (3, 4, 5, 6, 7)
 
 
 def configs(number, vocab_size, steps=2000, eval_iters=200):
@@ -76,8 +92,9 @@ def configs(number, vocab_size, steps=2000, eval_iters=200):
 
 def check_trainable(number):
     if number not in TRAINABLE:
-        raise UserError(f"exercise {number} is not a model part — train with exercises "
-                        f"{', '.join(map(str, TRAINABLE))} (attention, multi-head attention, the block)")
+        raise UserError(f"exercise {number} is checked, not trained with — train with exercises "
+                        f"{', '.join(map(str, TRAINABLE))} (attention, multi-head attention, the block, the loss, "
+                        f"the schedule)")
 
 
 def train_both(number, module, data, steps=2000, eval_iters=200):
@@ -93,12 +110,13 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
     # keeps the cores busy (bench/results/2026-12-05-cpu/exercise-threads.log): a learner may train meanwhile
     torch.set_num_threads(1)
     try:
-        for who, plug in (("the repo's", None), ("yours", plugs(module)[number])):
+        yours = {"plug": plugs(module)[number]} if number in plugs(module) else {"schedule": schedule(module)}
+        for who, part in (("the repo's", {}), ("yours", yours)):
             try:
-                model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, plug, desc=who)
+                model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, desc=who, **part)
                 text = sample_text(model, vocab["chars"], device)  # (a part may train, and fail at another T)
             except Exception as e:
-                if plug is None:  # the repo's own part: a bug of the repo's, with its traceback
+                if not part:  # the repo's own code: a bug of the repo's, with its traceback
                     raise
                 raise UserError(f"exercise {number} passed its check, but in the GPT with your part {raised(e)} — "
                                 f"fix what it names, then check and train again") from None

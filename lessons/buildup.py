@@ -135,10 +135,11 @@ def training_config(sizes, rung, seed, device):
                        weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
 
 
-def train_rung(mcfg, cfg, splits, device, plug=None, desc="train"):
+def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_at):
     """Train one rung from scratch -> (the model, {"train": loss, "val": loss}, training seconds,
     steps skipped for a nan or inf loss). plug(model), if given, changes the model before it
-    trains (the exercises put a learner's part in place of the repo's). desc: the progress bar's label."""
+    trains (the exercises put a learner's part in place of the repo's); schedule(it, cfg): the
+    learning rate at step it (a learner's, in exercise 7). desc: the progress bar's label."""
     torch.manual_seed(cfg.seed)  # the same seed for every rung: the differences are the ideas'
     model = build_model(mcfg).to(device)
     if plug is not None:
@@ -158,7 +159,7 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train"):
     steps = tqdm(range(cfg.max_iters), desc=desc, leave=False, dynamic_ncols=True,  # gone when done: a row follows
                  mininterval=0.1 if sys.stderr.isatty() else 30)
     for it in steps:
-        _, taken = train_step(model, optimizer, scaler, next_batch, lr_at(it, cfg), cfg, autocast,
+        _, taken = train_step(model, optimizer, scaler, next_batch, schedule(it, cfg), cfg, autocast,
                               micro_steps=1, device=device)
         skipped += ~taken
     skipped = skipped.item()  # wait for the device: a GPU runs behind the Python loop

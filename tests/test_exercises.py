@@ -39,7 +39,7 @@ def test_the_repos_own_code_passes(exercise):
     assert run(exercise, ANSWERS).status == "passed"
 
 
-@pytest.mark.parametrize("number", [3, 4, 5])
+@pytest.mark.parametrize("number", [3, 4, 5, 6, 7])
 def test_training_with_the_repos_own_part_gives_the_repos_own_loss(number, data_dir):
     """The same batches, seed and weights: the plugged-in answer trains to the repo's val loss, to
     float rounding (a few steps here; `python -m exercises train N` runs 2000)."""
@@ -61,10 +61,16 @@ def test_the_exercises_train_on_one_thread_and_give_the_others_back(data_dir, mo
     assert seen == [1] and torch.get_num_threads() == before
 
 
-def test_training_with_a_wrong_part_gives_another_loss(data_dir):
-    def unscaled(x, c_attn, c_proj, n_head):  # a wrong answer that still trains
-        return ANSWERS.multi_head_attention(x * 2.0, c_attn, c_proj, n_head)
-    (_, repo, _, _), (_, yours, _, _) = train_both(4, answered(multi_head_attention=unscaled), load_data(data_dir),
+WRONG_BUT_TRAINS = {  # exercise -> a wrong answer that still trains: the learner's code is what trains
+    4: {"multi_head_attention": lambda x, c_attn, c_proj, n_head: ANSWERS.multi_head_attention(x * 2.0, c_attn, c_proj,
+                                                                                                n_head)},
+    6: {"cross_entropy": lambda logits, targets: 3.0 * ANSWERS.cross_entropy(logits, targets)},
+    7: {"learning_rate": lambda it, warmup_iters, max_iters, lr, min_lr: 3 * lr}}
+
+
+@pytest.mark.parametrize("number", WRONG_BUT_TRAINS)
+def test_training_with_a_wrong_part_gives_another_loss(number, data_dir):
+    (_, repo, _, _), (_, yours, _, _) = train_both(number, answered(**WRONG_BUT_TRAINS[number]), load_data(data_dir),
                                                    steps=30, eval_iters=4)
     assert abs(yours - repo) > 1e-3
 
@@ -153,8 +159,8 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
         main(["train", "3"])
     with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
         main(["check", "11"])
-    with pytest.raises(UserError, match="exercise 7 is not a model part"):
-        main(["train", "7", "--data_dir", "nowhere"])
+    with pytest.raises(UserError, match="exercise 8 is checked, not trained with — train with exercises 3, 4, 5, 6, 7"):
+        main(["train", "8", "--data_dir", "nowhere"])
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
@@ -240,19 +246,19 @@ def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypa
     error in the repo's own training is the repo's bug, and keeps its traceback."""
     import exercises.plug as plug
     from machinery.cli import UserError
-    def broken(mcfg, cfg, splits, device, plugged, desc):
+    def broken(mcfg, cfg, splits, device, desc, **yours):
         raise RuntimeError(f"mixed dtype (CPU), in {desc}")
     monkeypatch.setattr(plug, "train_rung", broken)
     with pytest.raises(RuntimeError, match="in the repo's"):
         train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
-    monkeypatch.setattr(plug, "train_rung", lambda *args, desc: broken(*args, desc) if desc == "yours" else (
+    monkeypatch.setattr(plug, "train_rung", lambda *args, desc, **yours: broken(*args, desc) if desc == "yours" else (
         None, {"val": 2.0}, 1.0, None))
     monkeypatch.setattr(plug, "sample_text", lambda *args: "")
     with pytest.raises(UserError, match=r"^exercise 4 passed its check, but in the GPT with your part it raised "
                                          r"RuntimeError: mixed dtype \(CPU\), in yours — fix what it names"):
         train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
-    monkeypatch.setattr(plug, "train_rung", lambda *args, desc: (desc, {"val": 2.0}, 1.0, None))
-    monkeypatch.setattr(plug, "sample_text", lambda model, *args: model == "yours" and broken(*[None] * 5, model))
+    monkeypatch.setattr(plug, "train_rung", lambda *args, desc, **yours: (desc, {"val": 2.0}, 1.0, None))
+    monkeypatch.setattr(plug, "sample_text", lambda model, *args: model == "yours" and broken(*[None] * 4, model))
     with pytest.raises(UserError, match=r"in the GPT with your part it raised RuntimeError: mixed dtype \(CPU\), in "
                                         r"yours"):  # trained, then failed in sampling (a size written in, say)
         train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
