@@ -159,7 +159,8 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
         main(["train", "3"])
     with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
         main(["check", "11"])
-    with pytest.raises(UserError, match="exercise 8 is checked, not trained with — train with exercises 3, 4, 5, 6, 7"):
+    with pytest.raises(UserError, match="exercise 8 is checked, not trained with — train with exercises 3, 4, 5, 6, "
+                                        "7"):
         main(["train", "8", "--data_dir", "nowhere"])
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
