@@ -17,17 +17,16 @@ a vocabulary), then prepare(), which writes the three files. Getting the text (t
 the encoding checks) and reading the files back (load_data) are in machinery/data.py.
 """
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli, write_atomically
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import (DEFAULT_DATA_DIR, SHAKESPEARE_BYTES, SHAKESPEARE_SHA256, SHAKESPEARE_URL, VOCAB_FORMAT,
-                            VOCAB_VERSION, char_label, check_bins, check_out_dir, download, is_whole, make_dir,
-                            next_command, read_text)
+                            VOCAB_VERSION, char_label, check_out_dir, download, is_whole, make_dir, next_command,
+                            read_text, write_prepared)
 
 TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 
@@ -94,16 +93,8 @@ def prepare(text, out_dir, source_sha256, source_name):
         "source": source_name,
         "source_sha256": source_sha256,
     }
-    # vocab.json goes last: its presence means the bins beside it are complete
-    payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8")
-    check_bins(out_dir, {"train.bin": train, "val.bin": val})  # another tool's are not written over
-    try:
-        write_atomically(out_dir / "train.bin", lambda f: f.write(train.tobytes()))
-        write_atomically(out_dir / "val.bin", lambda f: f.write(val.tobytes()))
-        write_atomically(out_dir / "vocab.json", lambda f: f.write(payload))
-    except OSError as e:  # a full disk, a folder we may not write in
-        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — free some disk space, or choose "
-                        f"another --out_dir") from None
+    # the ids as raw uint16 (or uint32) bytes, which train.py maps from disk; vocab.json last, once they are whole
+    write_prepared(out_dir, {"train.bin": train, "val.bin": val}, vocab)
 
     print(f"characters: {len(ids):,}, vocabulary: {len(chars)} ({vocab['dtype']}), "
           f"encoded in {seconds:.2f} s")

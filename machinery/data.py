@@ -279,6 +279,21 @@ def check_bins(out_dir, bins):
                         f"data, such as nanoGPT's?) — choose another --out_dir, or move them away first")
 
 
+def write_prepared(out_dir, bins, vocab):
+    """Write the bins ({name: ids}), then vocab.json (the dict vocab), each atomically. vocab.json
+    goes last: its presence means the bins beside it are complete. Another tool's bins are not
+    written over (check_bins); a full disk, or a folder we may not write in, is one line."""
+    payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8")
+    check_bins(out_dir, bins)
+    try:
+        for name, ids in bins.items():
+            write_atomically(Path(out_dir) / name, lambda f: f.write(ids.tobytes()))  # (called at once, here)
+        write_atomically(Path(out_dir) / "vocab.json", lambda f: f.write(payload))
+    except OSError as e:
+        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — free some disk space, or choose "
+                        f"another --out_dir") from None
+
+
 def is_whole(data_dir):
     """Prepared, and the bins agree with vocab.json: load_data finds nothing to fix."""
     try:
