@@ -13,8 +13,9 @@ one long array of ids. We write three files into the output directory:
                 the sha256 of the source text, so the bins can always be decoded
 
 Read it top to bottom: the tokenizer (build_vocab for a whole text; encode and decode with
-a vocabulary), then prepare(), which writes the three files. Getting the text (the download,
-the encoding checks) and reading the files back (load_data) are in machinery/data.py.
+a vocabulary), then prepare(), which makes the three files. Getting the text (the download,
+the encoding checks), writing the files safely and reading them back (load_data) are in
+machinery/data.py.
 """
 
 import sys

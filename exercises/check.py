@@ -121,7 +121,7 @@ SIZE_HINT = ("it is right at one size only: take every size from the inputs' sha
              "k.size(-1) or C // n_head), not a number written in, so that the GPT can call it at any size")
 
 
-def at_another_size(what, fn, *args):
+def at_another_size(what, fn, *args, hint=SIZE_HINT):
     """fn(*args) at a second size, once the first passed: a size written into the code (a 7 for T, a 4 for hs)
     fails here, by name, where it would break in training. -> the result"""
     try:
@@ -129,7 +129,7 @@ def at_another_size(what, fn, *args):
     except Failure:
         raise
     except Exception as e:  # (a tensor of the written-in size that does not fit, usually)
-        raise Failure(f"{what}: {raised(e)}", SIZE_HINT) from None
+        raise Failure(f"{what}: {raised(e)}", hint) from None
 
 
 # ----------------------------------------------------------------------------
@@ -455,6 +455,16 @@ def check_cross_entropy(m):
     expect(got_big, F.cross_entropy(big.view(-1, 7), targets.view(-1)),
            "the loss of very large logits (x 1000)", "exp overflows: subtract each row's largest logit "
            "before exp (log-sum-exp), which changes nothing in the softmax")
+    mine, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    got = call(m.cross_entropy, theirs, targets)  # (training follows the loss back to the logits)
+    if not got.requires_grad:
+        raise Failure("the loss carries no gradient back to the logits", "compute it with tensor operations only "
+                      "(no .item(), .detach(), torch.tensor(...), numpy or torch.no_grad), so that training can "
+                      "follow it back")
+    F.cross_entropy(mine.view(-1, 7), targets.view(-1)).backward()
+    expect(torch.autograd.grad(got, theirs)[0], mine.grad, "the gradient of the loss with respect to the logits",
+           "(softmax(logits) - one_hot(targets)) / (B*T): a part of the loss computed without its gradient "
+           "(.detach(), or the max taken out with its gradient and not added back) changes it")
 
 
 def cosine(progress, lr, min_lr):
@@ -504,6 +514,13 @@ def check_schedule(m):
     expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",
            "warmup: lr * (it + 1) / (warmup_iters + 1); then min_lr + 0.5 * (1 + cos(pi * progress)) * "
            "(lr - min_lr)", worst=True, **exact)
+    cfg = TrainConfig(lr=6e-4, min_lr=6e-5, warmup_iters=100, max_iters=2000)  # exercises train's, but its lr
+    its, what = range(0, 2000, 7), "the learning rate of warmup 100, max 2000, lr 6e-4, min_lr 6e-5"
+    hint = ("it is right for one set of numbers only: use the arguments given (warmup_iters, max_iters, lr, "
+            "min_lr), not numbers written in")
+    got = at_another_size(what, lambda: torch.tensor([float(m.learning_rate(it, 100, 2000, 6e-4, 6e-5))
+                                                      for it in its]), hint=hint)
+    expect(got, torch.tensor([train.lr_at(it, cfg) for it in its]), what, hint, worst=True, **exact)
 
 
 def probs_reference(logits, temperature, top_k, top_p):

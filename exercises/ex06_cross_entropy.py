@@ -6,6 +6,7 @@ really came next). Exponentials of large scores overflow, so subtract each row's
 first: it changes nothing in the softmax.
 
 Check it: python -m exercises check 6
+Train a GPT with it: python -m exercises train 6
 """
 
 import torch

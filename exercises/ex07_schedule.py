@@ -4,6 +4,7 @@ The video trains at one learning rate; nanoGPT, and this repo, warm up linearly 
 (large early updates to random weights can blow up), then decay along a cosine to min_lr.
 
 Check it: python -m exercises check 7
+Train a GPT with it: python -m exercises train 7
 """
 
 import math

@@ -9,13 +9,15 @@ repo's differ in the learner's arithmetic alone: a right answer trains to the re
 to float rounding.
 """
 
+import math
+
 import torch
 
 from config import TrainConfig
 from exercises.check import raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
-from model import GPTConfig
+from model import GPTConfig, lm_loss
 
 
 def split_heads_weights(attn):
@@ -60,11 +62,14 @@ def plugs(module):
                 return module.block(x, blk.attn, feed_forward, blk.ln_1, blk.ln_2)
             blk.forward = forward
 
-    def loss(model):  # 6: the learner's cross-entropy of the GPT's own logits
+    def loss(model):  # 6: the learner's cross-entropy of the GPT's own logits, for training
         gpt_forward = model.forward
         def forward(idx, targets=None, **named):
             logits, _ = gpt_forward(idx, **named)  # (B, T, V)
-            return logits, None if targets is None else module.cross_entropy(logits, targets)
+            if targets is None:
+                return logits, None
+            # trained on theirs; measured, in eval mode, by the repo's, so that the val losses compare
+            return logits, module.cross_entropy(logits, targets) if model.training else lm_loss(logits, targets)
         model.forward = forward
 
     return {3: head, 4: multihead, 5: block, 6: loss}
@@ -73,7 +78,14 @@ def plugs(module):
 def schedule(module):
     """Exercise 7: the learner's learning rate at each step, in train_rung's form: schedule(it, cfg)."""
     def learning_rate(it, cfg):
-        return float(module.learning_rate(it, cfg.warmup_iters, cfg.max_iters, cfg.lr, cfg.min_lr))
+        args = (it, cfg.warmup_iters, cfg.max_iters, cfg.lr, cfg.min_lr)
+        lr = module.learning_rate(*args)
+        try:
+            if math.isfinite(float(lr)) and float(lr) >= 0:
+                return float(lr)
+        except (TypeError, ValueError):  # (None, a string, a tensor of several numbers)
+            pass
+        raise ValueError(f"learning_rate{args} returned {lr!r}, not a learning rate (a number, 0 or more)")
     return learning_rate
 
 

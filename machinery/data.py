@@ -272,8 +272,10 @@ def check_bins(out_dir, bins):
     Others are another tool's (nanoGPT's, say)."""
     if is_prepared(out_dir):
         return  # ours: check_out_dir has checked them
+    def differs(path, ids):  # (the size first: another tool's bin may be many GB, too large to read in)
+        return path.stat().st_size != ids.nbytes or path.read_bytes() != ids.tobytes()
     other = [name for name, ids in bins.items()
-             if (Path(out_dir) / name).is_file() and (Path(out_dir) / name).read_bytes() != ids.tobytes()]
+             if (Path(out_dir) / name).is_file() and differs(Path(out_dir) / name, ids)]
     if other:
         raise UserError(f"{out_dir} holds {' and '.join(other)}, with other ids and no vocab.json (another tool's "
                         f"data, such as nanoGPT's?) — choose another --out_dir, or move them away first")

@@ -64,7 +64,7 @@ def test_the_exercises_train_on_one_thread_and_give_the_others_back(data_dir, mo
 WRONG_BUT_TRAINS = {  # exercise -> a wrong answer that still trains: the learner's code is what trains
     4: {"multi_head_attention": lambda x, c_attn, c_proj, n_head: ANSWERS.multi_head_attention(x * 2.0, c_attn, c_proj,
                                                                                                 n_head)},
-    6: {"cross_entropy": lambda logits, targets: 3.0 * ANSWERS.cross_entropy(logits, targets)},
+    6: {"cross_entropy": lambda logits, targets: ANSWERS.cross_entropy(logits[:, ::2], targets[:, ::2])},
     7: {"learning_rate": lambda it, warmup_iters, max_iters, lr, min_lr: 3 * lr}}
 
 
@@ -577,3 +577,31 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
         assert run(EXERCISES[6], answered(learning_rate=waiting)).status == "passed"  # 110 steps: 2.2 s of sleep
     finally:
         check.LIMIT = LIMIT
+
+
+def test_a_loss_or_schedule_that_passes_once_but_not_in_training_is_caught():
+    """Found by a review of `exercises train 6` and `7`: a loss with the right value and no gradient (or a wrong
+    one) passed the check, and a schedule right only for the check's numbers did; past the check, a learning rate
+    that is no number is named as the schedule's, not blamed on sampling."""
+    def no_gradient(logits, targets):
+        return torch.tensor(ANSWERS.cross_entropy(logits, targets).item())
+    assert failed(6, cross_entropy=no_gradient).what == "the loss carries no gradient back to the logits"
+
+    def detached_logsumexp(logits, targets):  # the right value, the wrong gradient: the softmax's part is cut off
+        flat = logits.reshape(-1, logits.size(-1))
+        lse = flat.max(dim=-1).values + (flat - flat.max(dim=-1, keepdim=True).values).exp().sum(dim=-1).log()
+        return (lse.detach() - flat.gather(1, targets.reshape(-1, 1))[:, 0]).mean()
+    assert failed(6, cross_entropy=detached_logsumexp).what.startswith("the gradient of the loss")
+
+    def for_the_check_only(it, warmup_iters, max_iters, lr, min_lr):
+        return ANSWERS.learning_rate(it, 10, 110, 1e-3, 1e-4)
+    assert "use the arguments given" in failed(7, learning_rate=for_the_check_only).hint
+
+    from exercises.plug import schedule
+    from config import TrainConfig
+    cfg = TrainConfig(warmup_iters=10, max_iters=20, lr=1e-3, min_lr=1e-4)
+    assert schedule(answered())(15, cfg) == pytest.approx(ANSWERS.learning_rate(15, 10, 20, 1e-3, 1e-4))
+    for wrong in (float("nan"), None, -1e-3):
+        with pytest.raises(ValueError, match=rf"learning_rate\(15, 10, 20, 0.001, 0.0001\) returned {wrong}, not a "
+                                             rf"learning rate"):
+            schedule(SimpleNamespace(learning_rate=lambda *args, wrong=wrong: wrong))(15, cfg)
