@@ -463,8 +463,8 @@ def check_cross_entropy(m):
                       "follow it back")
     F.cross_entropy(mine.view(-1, 7), targets.view(-1)).backward()
     expect(torch.autograd.grad(got, theirs)[0], mine.grad, "the gradient of the loss with respect to the logits",
-           "(softmax(logits) - one_hot(targets)) / (B*T): a part of the loss computed without its gradient "
-           "(.detach(), or the max taken out with its gradient and not added back) changes it")
+           "(softmax(logits) - one_hot(targets)) / (B*T): a part of the loss cut from the graph (.detach()) "
+           "changes it (the max taken out may be detached: it cancels)")
 
 
 def cosine(progress, lr, min_lr):
