@@ -570,11 +570,11 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
 
     def waiting(it, warmup_iters, max_iters, lr, min_lr):  # a breakpoint() the learner sits at: no CPU time
         import time
-        time.sleep(0.02)
+        time.sleep(0.005)
         return ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr)
     check.LIMIT = 0.5
     try:
-        assert run(EXERCISES[6], answered(learning_rate=waiting)).status == "passed"  # 110 steps: 2.2 s of sleep
+        assert run(EXERCISES[6], answered(learning_rate=waiting)).status == "passed"  # 396 calls: 2 s of sleep
     finally:
         check.LIMIT = LIMIT
 
