@@ -4,7 +4,8 @@
                                        # or not finished (a part still to write)
     python -m exercises check 3        # one of them (or several: check 1 2 3)
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
-                                       # (3 to 5: attention, the block; 6: the loss; 7: the schedule)
+                                       # (3 to 5: attention, the block; 6: the loss; 7: the schedule;
+                                       # 8: the repo's GPT trained once, then written with your sampler)
 
 Each exercise is one file, exercises/exNN_*.py, with a function (or two) whose body says
 NotImplementedError: replace it with yours. The answers are the repo's own code, which each
@@ -16,7 +17,6 @@ import sys
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import DEFAULT_DATA_DIR, load_data
-
 
 def exercises_asked(numbers):
     """The exercises with these numbers, in that order (none: all of them)."""
@@ -45,7 +45,7 @@ def check(numbers):
 
 def train(number, data_dir):
     from exercises.check import run
-    from exercises.plug import check_trainable, train_both
+    from exercises.plug import SAMPLER, check_trainable, train_both
     exercise = exercises_asked([number])[0]
     check_trainable(number)
     result = run(exercise)
@@ -55,6 +55,8 @@ def train(number, data_dir):
                         f"python -m exercises check {number}")
     module = importlib.import_module(f"exercises.{exercise.module}")  # (loaded by the check)
     data = load_data(data_dir)  # refused here, before a line is printed
+    if number == SAMPLER:
+        return write(module, data, data_dir)
     print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's code for "
           f"exercise {number} ({exercise.title}) and with yours (3 blocks, 32 wide, block 8, 2000 steps, on the CPU)")
     rows = train_both(number, module, data)  # (an error in the learner's part, said in one line)
@@ -66,6 +68,20 @@ def train(number, data_dir):
     return 0
 
 
+def write(module, data, data_dir):
+    """Exercise 8: one GPT, written with the repo's sampling and with the learner's, from the same seed."""
+    from exercises.plug import SAMPLER, SAMPLING, train_both
+    sampling = ", ".join(f"{name} {value}" for name, value in SAMPLING.items())
+    print(f"training model.py's GPT once on {data_dir} (3 blocks, 32 wide, block 8, 2000 steps, on the CPU), then "
+          f"writing with the repo's sampling and with yours ({sampling}; the same seed)")
+    (_, val, seconds, repos), (_, _, _, yours) = train_both(SAMPLER, module, data)
+    print(f"val loss {val:.4f}, {seconds:.1f} s of training")
+    print(f"the repo's writes: {repos!r}\n     yours writes: {yours!r}")
+    print("the same text: yours draws as the repo's does" if yours == repos else
+          "different text: from the same seed, yours draws from other probabilities")
+    return 0
+
+
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{check,train}")
@@ -73,8 +89,8 @@ def main(argv=None):
     c.add_argument("numbers", type=int, nargs="*", metavar="number", help="the exercises' numbers (default: all)")
     t = commands.add_parser("train", help="train model.py's GPT with your part, beside the repo's own",
                             formatter_class=HelpFormatter)
-    t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss) or "
-                                            "7 (the schedule)")
+    t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss), "
+                                            "7 (the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     args = parser.parse_args(argv)
     if args.command == "check":

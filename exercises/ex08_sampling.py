@@ -6,6 +6,7 @@ fewest likeliest ones whose probabilities add up to at least p (the nucleus). Wh
 renormalised, and the next character is drawn from it.
 
 Check it: python -m exercises check 8
+Write with it: python -m exercises train 8
 """
 
 import torch

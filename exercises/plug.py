@@ -1,5 +1,6 @@
 """Train with your part: model.py's GPT with a learner's attention, block or loss in place of its
-own, or trained on the learner's learning-rate schedule.
+own, or trained on the learner's learning-rate schedule; or, for the sampler, trained once and
+then written with the learner's sampling and the repo's.
 
 Nothing in model.py changes: after the GPT is built, each block's attention (or the block itself,
 or the GPT's forward, for the loss) gets a forward that calls the learner's function on the
@@ -14,10 +15,11 @@ import math
 import torch
 
 from config import TrainConfig
-from exercises.check import raised
+from exercises.check import probs_reference, raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
 from model import GPTConfig, lm_loss
+from prepare import decode, encode, start_char
 
 
 def split_heads_weights(attn):
@@ -89,7 +91,26 @@ def schedule(module):
     return learning_rate
 
 
-TRAINABLE = (3, 4, 5, 6, 7)
+SAMPLER = 8  # the exercise whose part writes, not trains
+SAMPLING = {"temperature": 0.8, "top_k": 20, "top_p": 0.9}  # every step of exercise 8 at work
+
+
+def write_with(model, chars, device, next_char_probs, length=100, seed=0):
+    """What the model writes when each character is drawn from next_char_probs(the last position's
+    logits (1, V), **SAMPLING): length characters after a newline, from a seeded generator, so
+    that two samplers that agree write the same text."""
+    model.eval()
+    idx = torch.tensor([encode(start_char(chars), chars)], device=device)  # (1, 1)
+    generator = torch.Generator(device).manual_seed(seed)
+    with torch.no_grad():
+        for _ in range(length):
+            logits, _ = model(idx[:, -model.config.block_size:])  # (1, T, V)
+            probs = next_char_probs(logits[:, -1], **SAMPLING)  # (1, V)
+            idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+    return decode(idx[0, 1:].tolist(), chars)
+
+
+TRAINABLE = (3, 4, 5, 6, 7, SAMPLER)
 
 
 def configs(number, vocab_size, steps=2000, eval_iters=200):
@@ -106,7 +127,7 @@ def check_trainable(number):
     if number not in TRAINABLE:
         raise UserError(f"exercise {number} is checked, not trained with — train with exercises "
                         f"{', '.join(map(str, TRAINABLE))} (attention, multi-head attention, the block, the loss, "
-                        f"the schedule)")
+                        f"the schedule, the sampler)")
 
 
 def train_both(number, module, data, steps=2000, eval_iters=200):
@@ -122,6 +143,8 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
     # keeps the cores busy (bench/results/2026-12-05-cpu/exercise-threads.log): a learner may train meanwhile
     torch.set_num_threads(1)
     try:
+        if number == SAMPLER:
+            return write_both(module, vocab["chars"], mcfg, cfg, splits, device)
         yours = {"plug": plugs(module)[number]} if number in plugs(module) else {"schedule": schedule(module)}
         for who, part in (("the repo's", {}), ("yours", yours)):
             try:
@@ -135,4 +158,17 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
             rows.append((who, losses["val"], seconds, text))
     finally:
         torch.set_num_threads(threads)
+    return rows
+
+
+def write_both(module, chars, mcfg, cfg, splits, device):
+    """Exercise 8: the repo's GPT trained once, then written with the repo's sampling and with the learner's.
+    -> [(who, val loss, train seconds, written text)], as train_both's (the loss and seconds the same)"""
+    model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, desc="the repo's")
+    rows = [("the repo's", losses["val"], seconds, write_with(model, chars, device, probs_reference))]
+    try:
+        rows.append(("yours", losses["val"], seconds, write_with(model, chars, device, module.next_char_probs)))
+    except Exception as e:
+        raise UserError(f"exercise {SAMPLER} passed its check, but writing with your sampler {raised(e)} — fix what "
+                        f"it names, then check and train again") from None
     return rows

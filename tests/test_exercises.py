@@ -159,9 +159,9 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
         main(["train", "3"])
     with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
         main(["check", "11"])
-    with pytest.raises(UserError, match="exercise 8 is checked, not trained with — train with exercises 3, 4, 5, 6, "
-                                        "7"):
-        main(["train", "8", "--data_dir", "nowhere"])
+    with pytest.raises(UserError, match="exercise 9 is checked, not trained with — train with exercises 3, 4, 5, 6, "
+                                        "7, 8"):
+        main(["train", "9", "--data_dir", "nowhere"])
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
@@ -612,3 +612,26 @@ def test_a_loss_or_schedule_that_passes_once_but_not_in_training_is_caught():
         with pytest.raises(ValueError, match=rf"learning_rate\(15, 10, 20, 0.001, 0.0001\) returned {wrong}, not a "
                                              rf"learning rate"):
             schedule(SimpleNamespace(learning_rate=lambda *args, wrong=wrong: wrong))(15, cfg)
+
+
+def test_exercise_8_writes_with_the_learners_sampler_beside_the_repos(data_dir, capsys, monkeypatch):
+    """`exercises train 8`: the repo's GPT trained once, then written with each sampler from the same seed: a right
+    one writes the repo's text, a wrong one (the temperature left out) another, and one that breaks is one line."""
+    from exercises import __main__ as command
+    from machinery.cli import UserError
+    data = load_data(data_dir)
+    (_, val, _, repos), (_, same_val, _, yours) = train_both(8, ANSWERS, data, steps=30, eval_iters=4)
+    assert yours == repos and val == same_val and len(repos) == 100
+    def no_temperature(logits, temperature=1.0, top_k=None, top_p=None):
+        return ANSWERS.next_char_probs(logits, 1.0, top_k, top_p)
+    assert train_both(8, answered(next_char_probs=no_temperature), data, steps=30, eval_iters=4)[1][3] != repos
+    def two_rows(logits, temperature=1.0, top_k=None, top_p=None):  # the check's batch of 2, written in
+        return ANSWERS.next_char_probs(logits.expand(2, -1), temperature, top_k, top_p)
+    with pytest.raises(UserError, match=r"^exercise 8 passed its check, but writing with your sampler it raised "):
+        train_both(8, answered(next_char_probs=two_rows), data, steps=30, eval_iters=4)
+
+    monkeypatch.setattr("exercises.plug.train_both", lambda number, module, data: [
+        ("the repo's", 2.5, 1.0, "abc"), ("yours", 2.5, 1.0, "abd")])
+    assert command.write(ANSWERS, data, "data") == 0
+    out = capsys.readouterr().out
+    assert "the repo's writes: 'abc'\n     yours writes: 'abd'\ndifferent text: from the same seed" in out
