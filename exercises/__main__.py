@@ -85,10 +85,10 @@ def write(module, data, data_dir):
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{check,train}")
-    c = commands.add_parser("check", help="check one exercise, or all", formatter_class=HelpFormatter)
+    c = commands.add_parser("check", help="check one exercise, several, or all", formatter_class=HelpFormatter)
     c.add_argument("numbers", type=int, nargs="*", metavar="number", help="the exercises' numbers (default: all)")
-    t = commands.add_parser("train", help="train model.py's GPT with your part, beside the repo's own",
-                            formatter_class=HelpFormatter)
+    t = commands.add_parser("train", formatter_class=HelpFormatter, help="train model.py's GPT with your part, "
+                            "beside the repo's own (8: the repo's GPT, written with your sampler)")
     t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss), "
                                             "7 (the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")

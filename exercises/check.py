@@ -586,7 +586,14 @@ def check_sampling(m):
         if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
             hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "
                     "(F.one_hot(argmax, V).to(logits.dtype)), not the character's id")
+        elif torch.is_tensor(got) and got.shape[-1] == 1:
+            hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"
+        elif torch.is_tensor(got) and got.shape == expected.shape and (got < 0).any():
+            hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
         expect(got, expected, f"probs, {case}", hint)
+        if not got.is_floating_point():  # (greedy's one-hot too: torch.multinomial draws from floats only)
+            raise Failure(f"probs, {case}: expected floating-point probabilities, got {dtype_name(got.dtype)}",
+                          "F.one_hot makes integers: F.one_hot(argmax, V).to(logits.dtype) for greedy")
 
 
 # ----------------------------------------------------------------------------

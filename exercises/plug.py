@@ -18,7 +18,7 @@ from config import TrainConfig
 from exercises.check import probs_reference, raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
-from model import GPTConfig, lm_loss
+from model import GPTConfig, build_model, lm_loss
 from prepare import decode, encode, start_char
 
 
@@ -164,11 +164,13 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
 def write_both(module, chars, mcfg, cfg, splits, device):
     """Exercise 8: the repo's GPT trained once, then written with the repo's sampling and with the learner's.
     -> [(who, val loss, train seconds, written text)], as train_both's (the loss and seconds the same)"""
+    def yours(model):
+        try:
+            return write_with(model, chars, device, module.next_char_probs)
+        except Exception as e:
+            raise UserError(f"exercise {SAMPLER} passed its check, but writing with your sampler {raised(e)} — fix "
+                            f"what it names, then check and train again") from None
+    yours(build_model(mcfg).to(device))  # a few characters from an untrained GPT first: a sampler that breaks, at once
     model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, desc="the repo's")
-    rows = [("the repo's", losses["val"], seconds, write_with(model, chars, device, probs_reference))]
-    try:
-        rows.append(("yours", losses["val"], seconds, write_with(model, chars, device, module.next_char_probs)))
-    except Exception as e:
-        raise UserError(f"exercise {SAMPLER} passed its check, but writing with your sampler {raised(e)} — fix what "
-                        f"it names, then check and train again") from None
-    return rows
+    return [("the repo's", losses["val"], seconds, write_with(model, chars, device, probs_reference)),
+            ("yours", losses["val"], seconds, yours(model))]

@@ -625,7 +625,7 @@ def test_exercise_8_writes_with_the_learners_sampler_beside_the_repos(data_dir, 
     def no_temperature(logits, temperature=1.0, top_k=None, top_p=None):
         return ANSWERS.next_char_probs(logits, 1.0, top_k, top_p)
     assert train_both(8, answered(next_char_probs=no_temperature), data, steps=30, eval_iters=4)[1][3] != repos
-    def two_rows(logits, temperature=1.0, top_k=None, top_p=None):  # the check's batch of 2, written in
+    def two_rows(logits, temperature=1.0, top_k=None, top_p=None):  # (the check refuses it: here it reaches writing)
         return ANSWERS.next_char_probs(logits.expand(2, -1), temperature, top_k, top_p)
     with pytest.raises(UserError, match=r"^exercise 8 passed its check, but writing with your sampler it raised "):
         train_both(8, answered(next_char_probs=two_rows), data, steps=30, eval_iters=4)
@@ -635,3 +635,20 @@ def test_exercise_8_writes_with_the_learners_sampler_beside_the_repos(data_dir, 
     assert command.write(ANSWERS, data, "data") == 0
     out = capsys.readouterr().out
     assert "the repo's writes: 'abc'\n     yours writes: 'abd'\ndifferent text: from the same seed" in out
+
+
+def test_a_sampler_that_returns_ids_or_log_probabilities_is_told_so():
+    def drawn(logits, temperature=1.0, top_k=None, top_p=None):
+        return torch.multinomial(ANSWERS.next_char_probs(logits, temperature, top_k, top_p), 1)
+    assert failed(8, next_char_probs=drawn).hint.startswith("return the (B, V) probabilities, not a drawn character")
+    def logs(logits, temperature=1.0, top_k=None, top_p=None):
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p).log().nan_to_num(neginf=-1e9)
+    assert failed(8, next_char_probs=logs).hint == "probabilities, not log-probabilities: a softmax, not a log_softmax"
+    def greedy_long(logits, temperature=1.0, top_k=None, top_p=None):
+        if temperature == 0:
+            return F.one_hot(logits.argmax(dim=-1), logits.size(-1))  # int64
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    assert "expected floating-point probabilities, got int64" in failed(8, next_char_probs=greedy_long).what
+    def in_float64(logits, temperature=1.0, top_k=None, top_p=None):  # right: multinomial draws from float64 too
+        return ANSWERS.next_char_probs(logits.double(), temperature, top_k, top_p)
+    assert run(EXERCISES[7], answered(next_char_probs=in_float64)).status == "passed"
