@@ -21,7 +21,8 @@ from machinery.cli import ArgumentParser, run_cli
 from model import GPT, CausalSelfAttention, GPTConfig
 
 # Where to look: (the module's name, as a pattern; its input or its output; the label; the
-# axes of the value; whether the config has this place). The labels with a "{...}" take the config's values.
+# axes of the value; whether the config has this place). The labels with a "{...}" take the config's values;
+# the MLP's "{width}" is its hidden width in units of C, as the tensor has it (a fork may widen it).
 PLACES = [
     (r"transformer\.wte", "in", "idx", "B, T", None),
     (r"transformer\.wte", "out", "token embedding wte(idx)", "B, T, C", None),
@@ -39,7 +40,7 @@ PLACES = [
     (r".*\.attn\.hook_weights", "out", "attn: weights, softmax(scores)", "B, nh, T, S", None),
     (r".*\.attn\.hook_mix", "out", "attn: weights @ v", "B, nh, T, hs", None),
     (r".*\.attn\.c_proj", "in", "attn: heads joined again", "B, T, C", None),
-    (r".*\.mlp\.act", "out", "mlp: {activation}(c_fc(x))", "B, T, 4C", None),
+    (r".*\.mlp\.act", "out", "mlp: {activation}(c_fc(x))", "B, T, {width}", None),  # 4C in model.py
     (r"transformer\.h\.\d+", "out", "block output", "B, T, C", None),
     (r"lm_head", "out", "logits = lm_head(ln_f(x))", "B, T, V", None),
     (r"table", "in", "idx", "B, T", None),
@@ -62,7 +63,8 @@ def watch(model, places=PLACES):
                 value = inputs[0] if side == "in" else output[1] if side == "loss" else output
                 value = value[0] if isinstance(value, tuple) else value  # (rotary's cos and sin: cos)
                 if value is not None:
-                    records.append((label.format(**vars(model.config)), axes, value.detach()))
+                    width = f"{value.size(-1) / model.config.n_embd:g}C" if value.dim() else ""
+                    records.append((label.format(**vars(model.config)), axes.format(width=width), value.detach()))
         return hook
 
     for name, module in model.named_modules():

@@ -146,6 +146,17 @@ def test_trace_lists_every_shape_once():
     assert "(B, nh, T, hs)" in lines[5]
 
 
+def test_the_mlps_width_is_read_off_its_tensor():
+    """model.py's MLP is 4C wide; a fork's wider or narrower one is labelled as it is, not as 4C."""
+    idx = torch.randint(11, (3, 8))
+    model = GPT(tiny_config())
+    assert any(line.endswith("(B, T, 4C)  x 2, once per block") for line in trace_shapes(model, idx))
+    for block in model.transformer.h:  # a fork's MLP, 2C wide
+        block.mlp.c_fc, block.mlp.c_proj = torch.nn.Linear(24, 48, bias=False), torch.nn.Linear(48, 24, bias=False)
+    assert any(line.startswith("mlp: gelu(c_fc(x))") and "(3, 8, 48)" in line and "(B, T, 2C)" in line
+               for line in trace_shapes(model, idx))
+
+
 def test_trace_columns_fit_the_longest_name():
     """With rotary and QK-norm on, the longest names, every shape still starts in one column."""
     idx = torch.randint(11, (3, 8))
