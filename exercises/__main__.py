@@ -18,6 +18,7 @@ import sys
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import DEFAULT_DATA_DIR, load_data
 
+
 def exercises_asked(numbers):
     """The exercises with these numbers, in that order (none: all of them)."""
     from exercises.check import EXERCISES

@@ -212,20 +212,26 @@ def check_averaging(m):
 # 3-5: attention, the block
 
 
-def head_reference(x, key, query, value, scale=True, mask=True, dim=-1, after=False, fill=float("-inf"),
-                   diagonal=0):
-    """One head the slow, written-out way; the flags make the known mistakes (scale="C": by the width of x;
-    diagonal 1: tril's diagonal moved, so that t sees t + 1)."""
-    q, k, v = x @ query, x @ key, x @ value  # (B, T, hs) each
-    att = q @ k.transpose(-2, -1)  # (B, T, T)
-    if scale:
-        att = att / math.sqrt(x.size(-1) if scale == "C" else k.size(-1))
-    future = ~torch.ones(x.size(1), x.size(1), dtype=torch.bool).tril(diagonal)
+def weights_reference(att, mask=True, dim=-1, after=False, fill=float("-inf"), diagonal=0):
+    """The scores att (..., T, T) -> the attention weights: the future masked, then the softmax. The
+    flags make the known mistakes (diagonal 1: tril's diagonal moved, so that t sees t + 1)."""
+    future = ~torch.ones(att.size(-1), att.size(-1), dtype=torch.bool).tril(diagonal)
     if mask and not after:
         att = att.masked_fill(future, fill)
     att = F.softmax(att, dim=dim)
     if after:  # the future zeroed after the softmax: the rows no longer sum to 1
         att = att.masked_fill(future, 0.0)
+    return att
+
+
+def head_reference(x, key, query, value, scale=True, **weights_mistake):
+    """One head the slow, written-out way; the flags make the known mistakes (scale="C": by the width
+    of x; the others: weights_reference's)."""
+    q, k, v = x @ query, x @ key, x @ value  # (B, T, hs) each
+    att = q @ k.transpose(-2, -1)  # (B, T, T)
+    if scale:
+        att = att / math.sqrt(x.size(-1) if scale == "C" else k.size(-1))
+    att = weights_reference(att, **weights_mistake)
     return att @ v, att
 
 
@@ -311,25 +317,21 @@ def gradients_reach(fn, weights, names):
                           f"every channel), and stay in the graph: no .detach() or torch.no_grad() on its way")
 
 
-def multihead_reference(x, c_attn, c_proj, n_head, **mistake):
-    """model.py's CausalSelfAttention, written out with the given weights (the flags make the mistakes)."""
+def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join=True, proj=False,
+                        **weights_mistake):
+    """model.py's CausalSelfAttention, written out with the given weights; the flags make the known
+    mistakes (order: q and k swapped; join=False: no transpose back; proj: c_proj without .T; the
+    others: weights_reference's)."""
     B, T, C = x.shape
     hs = C // n_head
     q, k, v = (x @ c_attn.T).split(C, dim=2)
-    if mistake.get("order"):  # read as k, q, v
+    if order:  # read as k, q, v
         q, k = k, q
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-    scale = mistake.get("scale", True)
     att = q @ k.transpose(-2, -1) / (math.sqrt(C if scale == "C" else hs) if scale else 1.0)
-    future = ~torch.ones(T, T, dtype=torch.bool).tril(mistake.get("diagonal", 0))
-    if mistake.get("mask", True) and not mistake.get("after"):
-        att = att.masked_fill(future, mistake.get("fill", float("-inf")))
-    att = F.softmax(att, dim=mistake.get("dim", -1))
-    if mistake.get("after"):  # the future zeroed after the softmax: the rows no longer sum to 1
-        att = att.masked_fill(future, 0.0)
-    y = att @ v  # (B, nh, T, hs)
-    y = (y.transpose(1, 2) if mistake.get("join", True) else y).reshape(B, T, C)
-    return y @ (c_proj if mistake.get("proj") else c_proj.T)
+    y = weights_reference(att, **weights_mistake) @ v  # (B, nh, T, hs)
+    y = (y.transpose(1, 2) if join else y).reshape(B, T, C)
+    return y @ (c_proj if proj else c_proj.T)
 
 
 def check_multihead(m):

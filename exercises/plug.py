@@ -4,10 +4,9 @@ then written with the learner's sampling and the repo's.
 
 Nothing in model.py changes: after the GPT is built, each block's attention (or the block itself,
 or the GPT's forward, for the loss) gets a forward that calls the learner's function on the
-model's own weights and outputs. The GPT's weights,
-their initialisation, the batches and the seed are the repo's, so the learner's run and the
-repo's differ in the learner's arithmetic alone: a right answer trains to the repo's val loss,
-to float rounding.
+model's own weights and outputs. The GPT's weights, their initialisation, the batches and the
+seed are the repo's, so the learner's run and the repo's differ in the learner's arithmetic
+alone: a right answer trains to the repo's val loss, to float rounding.
 """
 
 import math
@@ -145,7 +144,8 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
     try:
         if number == SAMPLER:
             return write_both(module, vocab["chars"], mcfg, cfg, splits, device)
-        yours = {"plug": plugs(module)[number]} if number in plugs(module) else {"schedule": schedule(module)}
+        parts = plugs(module)
+        yours = {"plug": parts[number]} if number in parts else {"schedule": schedule(module)}
         for who, part in (("the repo's", {}), ("yours", yours)):
             try:
                 model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, desc=who, **part)
