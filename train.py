@@ -151,7 +151,10 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
         generator = torch.Generator().manual_seed(cfg.seed)
         # summed on the device, so the host waits once per split, not once per batch (MPS has no float64)
         total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
-        for round_start in range(0, cfg.eval_iters, world_size):  # one batch per process per round
+        # a bar only for a slow evaluation (5 s on): a GPU preset's first one on a laptop takes many minutes
+        rounds = tqdm(range(0, cfg.eval_iters, world_size), desc=f"evaluating {split}", leave=False, delay=5,
+                      disable=rank != 0, mininterval=0.1 if sys.stderr.isatty() else 30)
+        for round_start in rounds:  # one batch per process per round
             # drawn even when this process sits the round out, so that the generators stay in step
             x, y = get_batch(data, cfg.batch_size, block_size, generator, device, rank, world_size)
             if round_start + rank < cfg.eval_iters:

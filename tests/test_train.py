@@ -237,6 +237,20 @@ def test_estimate_loss_is_repeatable_and_restores_train_mode():
     assert model.training
 
 
+def test_a_slow_evaluation_shows_its_progress_in_process_0_only(monkeypatch, capsys):
+    """A GPU preset's evaluation on a laptop takes many minutes: after a few seconds a bar shows
+    that it is moving. Here the bar's delay is taken away, so that a quick evaluation counts as slow."""
+    real = train.tqdm
+    monkeypatch.setattr(train, "tqdm", lambda *args, **kwargs: real(*args, **(kwargs | {"delay": 0})))
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=1, n_embd=8))
+    splits = {"train": np.arange(200, dtype=np.uint16) % 11, "val": np.arange(100, dtype=np.uint16) % 11}
+    cfg = config.TrainConfig(batch_size=4, eval_iters=3)
+    for rank in (0, 1):
+        train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext(), rank, world_size=2)
+        err = capsys.readouterr().err
+        assert ("evaluating train" in err and "evaluating val" in err) == (rank == 0), err
+
+
 def test_ctrl_c_sets_the_stop_flag():
     before = signal.getsignal(signal.SIGINT)  # Python's default; a shell's background job starts with SIG_IGN
     with bookkeeping.StopOnCtrlC() as stop:
