@@ -19,6 +19,11 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+if not __package__:  # run as a file (python bench/score.py): the imports below need python -m
+    print("error: run it as a module, from the repo's folder — python -m bench.score", *sys.argv[1:],
+          file=sys.stderr)
+    sys.exit(2)
+
 from config import TrainConfig
 from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, dtype_name, parse_seed, pick_device, run_cli

@@ -24,6 +24,11 @@ import time
 
 import torch
 
+if not __package__:  # run as a file (python bench/speed.py): the imports below need python -m
+    print("error: run it as a module, from the repo's folder — python -m bench.speed", *sys.argv[1:],
+          file=sys.stderr)
+    sys.exit(2)
+
 import train
 from config import PRESETS, TrainConfig
 from engine.decode import generate_cached

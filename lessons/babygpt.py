@@ -23,6 +23,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+if not __package__:  # run as a file (python lessons/babygpt.py): the imports below need python -m
+    print("error: run it as a module, from the repo's folder — python -m lessons.babygpt", *sys.argv[1:],
+          file=sys.stderr)
+    sys.exit(2)
+
 from model import GPT, GPTConfig
 from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_suffix, parse_seed, run_cli,
                             write_atomically)

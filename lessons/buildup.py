@@ -32,6 +32,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+if not __package__:  # run as a file (python lessons/buildup.py): the imports below need python -m
+    print("error: run it as a module, from the repo's folder — python -m lessons.buildup", *sys.argv[1:],
+          file=sys.stderr)
+    sys.exit(2)
+
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_seed, pick_device, run_cli
 from config import TrainConfig
 from model import GPTConfig, build_model

@@ -17,6 +17,11 @@ from contextlib import contextmanager
 
 import torch
 
+if not __package__:  # run as a file (python lessons/inside.py): the imports below need python -m
+    print("error: run it as a module, from the repo's folder — python -m lessons.inside", *sys.argv[1:],
+          file=sys.stderr)
+    sys.exit(2)
+
 from machinery.cli import ArgumentParser, run_cli
 from model import GPT, CausalSelfAttention, GPTConfig
 

@@ -21,6 +21,11 @@ from pathlib import Path
 
 import torch
 
+if not __package__:  # run as a file (python lessons/plot.py): the imports below need python -m
+    print("error: run it as a module, from the repo's folder — python -m lessons.plot", *sys.argv[1:],
+          file=sys.stderr)
+    sys.exit(2)
+
 from lessons.inside import WEIGHTS, attention_weights, recorded, watch
 from model import Bigram
 from machinery.cli import ArgumentParser, UserError, check_suffix, run_cli, write_atomically

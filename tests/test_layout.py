@@ -3,6 +3,8 @@ README's order; everything else in folders, importing one way, with no circles."
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,7 +53,8 @@ def test_the_readme_is_an_entry_point_and_its_file_table_is_a_reading_order():
     assert sorted(name for name, _ in rows) == sorted([*SCRIPTS, "config"])
     for i, (name, lines) in enumerate(rows):
         length = len((ROOT / f"{name}.py").read_text().splitlines())
-        assert int(lines) == length, f"the README's file table says {name}.py has {lines} lines: write {length}"
+        assert int(lines) == length, (f"the README's file table says {name}.py has {lines} lines: write {length} "
+                                      f"(a fork edits the table, or drops this test)")
         upward = {m for m in imports(ROOT / f"{name}.py") if m in SCRIPTS or m == "config"} - {n for n, _ in rows[:i]}
         assert not upward, f"{name}.py imports {upward}, which the README's table lists below it"
 
@@ -92,3 +95,24 @@ def test_no_circles():
 
     for name in sorted(graph):
         visit(name)
+
+
+def test_a_folder_module_run_as_a_file_says_how_to_run_it():
+    """python lessons/plot.py would fail on its first import of the repo: each runnable module in
+    the folders says to use python -m instead (one is run, the others read)."""
+    runnable = {name: path for name, path in MODULES.items()
+                if "." in name and 'if __name__ == "__main__"' in path.read_text()}
+    assert "lessons.plot" in runnable and "bench.suite" in runnable
+    for name, path in runnable.items():
+        guard = path.read_text().split("\nif not __package__:", 1)
+        assert len(guard) == 2 and f"python -m {name.removesuffix('.__main__')}" in guard[1][:300], name
+        assert not imports(path, top_level_only=True) & imports_in(guard[0]), f"{name} imports the repo before it"
+    run = subprocess.run([sys.executable, "exercises", "check", "3"], cwd=ROOT, capture_output=True, text=True)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == "error: run it as a module, from the repo's folder — python -m exercises check 3\n"
+
+
+def imports_in(source):
+    tree = ast.parse(source)
+    return {n for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+            for n in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module])}
