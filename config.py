@@ -21,8 +21,8 @@ class TrainConfig:
     device: Annotated[str, "auto, cpu, cuda or mps (auto: cuda, then mps, then cpu)"] = "auto"
     dtype: Annotated[str, "auto, float32, bfloat16 or float16 (auto: bf16 or fp16 on CUDA, else float32)"] = "auto"
     compile: Annotated[Optional[bool], "torch.compile the model (default: on for CUDA, off elsewhere)"] = None
-    compile_mode: Annotated[str, "torch.compile's mode: default, reduce-overhead (CUDA graphs: each step's "
-                                 "kernels replayed from one launch) or max-autotune"] = "default"
+    compile_mode: Annotated[str, "torch.compile's mode: default, reduce-overhead (CUDA graphs: each step's kernels "
+                                 "replayed from one launch), max-autotune or max-autotune-no-cudagraphs"] = "default"
     seed: Annotated[int, "random seed for the weights, the batches and dropout"] = 1337
     batch_size: Annotated[int, "sequences per micro-batch"] = 64
     grad_accum: Annotated[int, "micro-batches per optimizer step (gradient accumulation)"] = 1
