@@ -118,6 +118,7 @@ def main(argv=None):
     vocab, splits = load_data(args.data_dir)
     header = (f"scoring on {args.batches} batches of {args.batch_size} windows of {args.data_dir}/val.bin, seed "
               f"{args.seed}, weights in {dtype_name(dtype)}")
+    scored = 0
     for path, named in found:
         try:
             model, whose, chars = load_any(path)
@@ -138,6 +139,10 @@ def main(argv=None):
         loss = score(model.to(dtype), splits["val"], args.batches, args.batch_size, args.seed, device)
         print(f"val loss {loss:.4f} ({loss / math.log(2):.4f} bits per char): {path} ({whose}, "
               f"block {model.config.block_size})")
+        scored += 1
+    if not scored:  # every file found was skipped, each with its line above
+        raise UserError(f"none of the checkpoints in {' '.join(args.paths)} could be scored on {args.data_dir} — "
+                        f"give the --data_dir they were trained on")
     return 0
 
 
