@@ -58,6 +58,8 @@ class ArgumentParser(argparse.ArgumentParser):
         if unknown:
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
+            if flag := flag_for_a_path(unknown[0], flags):  # python prepare.py notes.txt
+                guess = f"{flag} {shlex.quote(unknown[0])}"
             # a likely typo gets its fix alone; the whole list (40 flags for train.py) only without one
             hint = f"did you mean {guess}? (--help lists every flag)" if guess else f"valid flags: {' '.join(flags)}"
             raise UserError(f"unknown argument {unknown[0]} — {hint}")
@@ -141,6 +143,23 @@ def closest(word, options, cutoff=0.6):
     """The option one typo or so from word, or None: the fix a "did you mean" hint offers."""
     guess = difflib.get_close_matches(word, list(options), n=1, cutoff=cutoff)
     return guess[0] if guess else None
+
+
+def flag_for_a_path(word, flags):
+    """The flag that a file or folder given without one (python prepare.py notes.txt) most likely
+    needed, of those this script has: a prepared data folder's, a run folder's, a checkpoint's or a text's."""
+    path = Path(word).expanduser()
+    try:
+        if path.is_dir():
+            wanted = ["--data_dir"] if (path / "vocab.json").is_file() else []
+            wanted += ["--out_dir"]
+        elif path.is_file():
+            wanted = ["--checkpoint"] if path.suffix == ".pt" else ["--input", "--prompt_file"]
+        else:
+            return None
+    except OSError:  # a folder we may not look into
+        return None
+    return next((flag for flag in wanted if flag in flags), None)
 
 
 def closest_flag(typed, flags):

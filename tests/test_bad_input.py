@@ -158,6 +158,8 @@ CASES = [
      "cannot make the folder /proc/x (No such file or directory) — choose another --out_dir", None),
     ("prepare-unknown-flag", prepare, ["--inptu", "a.txt"],
      "unknown argument --inptu — did you mean --input? (--help lists every flag)", None),
+    ("prepare-input-without-its-flag", prepare, ["texts/play.txt"],
+     "unknown argument texts/play.txt — did you mean --input texts/play.txt? (--help lists every flag)", None),
     ("prepare-endless-input", prepare, ["--input", "/dev/zero"], "/dev/zero is over 256 MiB, more than this repo "
      "prepares (it reads the whole text into memory, at 4 bytes a character) — give a smaller text, or a piece of it",
      None),
@@ -166,6 +168,8 @@ CASES = [
      "invalid choice: 'shakespear' — did you mean shakespeare? (--help lists the choices)", None),
     ("train-unknown-flag", train, T + ["--lrr", "1e-3"],
      "unknown argument --lrr — did you mean --lr? (--help lists every flag)", None),
+    ("train-data-without-its-flag", train, ["data"],
+     "unknown argument data — did you mean --data_dir data? (--help lists every flag)", None),
     ("train-preset-without-value", train, T + ["--preset", "--max_iters", "5"],
      "argument --preset: expected one argument — give --preset one of: shakespeare, shakespeare-cpu, "
      "classic-cpu, cpu-speedrun, speedrun, bigram", None),
