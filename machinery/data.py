@@ -223,7 +223,27 @@ def load_vocab(data_dir):
     if missing := [key for key in ("chars", "vocab_size", "dtype", "train_tokens", "val_tokens") if key not in vocab]:
         raise UserError(f"{path} has no {' or '.join(missing)} (edited by hand?) — delete it, then run "
                         f"`{how_to_prepare(data_dir)}`")
+    if bad := [key for key, fits in vocab_checks(vocab).items() if not fits]:
+        raise UserError(f"{path} has a {' and a '.join(bad)} that prepare.py would not write (edited by hand?) — "
+                        f"delete it, then run `{how_to_prepare(data_dir)}`")
     return vocab
+
+
+def vocab_checks(vocab):
+    """{key: whether vocab.json's value is one prepare.py could have written}: a hand edit that got
+    past these would fail later, far from its cause (a vocab_size over the characters, at sampling)."""
+    chars = vocab["chars"]
+    chars_fit = (isinstance(chars, list) and len(chars) > 0 and len(set(chars)) == len(chars)
+                 and all(isinstance(c, str) and len(c) == 1 for c in chars))
+
+    def count(value):
+        return type(value) is int and value >= 0  # (not a bool, a float or a string of digits)
+
+    return {"chars": chars_fit,
+            "vocab_size": count(vocab["vocab_size"]) and (not chars_fit or vocab["vocab_size"] == len(chars)),
+            "dtype": vocab["dtype"] in ("uint16", "uint32"),
+            "train_tokens": count(vocab["train_tokens"]),
+            "val_tokens": count(vocab["val_tokens"])}
 
 
 def is_prepared(folder):

@@ -3,6 +3,7 @@ line, `error: what went wrong — what to do`, exit code 2, and leave every file
 docs/errors.md lists the same cases (a test below checks that the two lists agree)."""
 
 import gc
+import json
 import os
 import pickle
 import re
@@ -52,6 +53,14 @@ def append(path, line):
     def setup(work):
         with open(work / path, "a") as f:
             f.write(line)
+    return setup
+
+
+def edit_vocab(**changes):
+    """vocab.json with some values changed, as a hand edit would."""
+    def setup(work):
+        path = work / "data/vocab.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | changes))
     return setup
 
 
@@ -212,6 +221,9 @@ CASES = [
     ("train-vocab-missing-keys", train, T, "data/vocab.json has no chars or vocab_size or dtype or train_tokens or "
      "val_tokens (edited by hand?) — delete it, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir data`",
      write("data/vocab.json", b'{"format": "char-gpt-vocab"}')),
+    ("train-vocab-edited-badly", train, T, "data/vocab.json has a vocab_size and a train_tokens that prepare.py "
+     "would not write (edited by hand?) — delete it, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
+     "data`", edit_vocab(vocab_size=99, train_tokens="1000")),
     ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",
      truncate("data/val.bin", 101)),
     ("train-bin-shorter-than-vocab-says", train, T, "val.bin has 50 tokens, but vocab.json says",

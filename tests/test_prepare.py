@@ -361,3 +361,24 @@ def test_a_tiny_text_gets_a_warmup_that_fits_its_run(tmp_path, capsys):
     assert prepare.main(["--input", str(tmp_path / "tiny.txt"), "--out_dir", str(tmp_path / "tiny")]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.endswith("--max_iters 50 --eval_interval 12 --dropout 0.1 --warmup_iters 5")
+
+
+def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_path):
+    """Values prepare.py never writes would fail later, far from their cause: at sampling, or in
+    the line that reports them."""
+    good = json.loads((data_dir / "vocab.json").read_text())
+    assert not [key for key, fits in data.vocab_checks(good).items() if not fits]
+    chars = good["chars"]
+    for edit, bad in [({"chars": chars + chars[:1]}, ["chars"]),  # a character twice
+                      ({"chars": None}, ["chars"]), ({"chars": []}, ["chars"]),
+                      ({"chars": ["ab"] + chars[1:]}, ["chars"]),
+                      ({"vocab_size": len(chars) + 1}, ["vocab_size"]), ({"vocab_size": True}, ["vocab_size"]),
+                      ({"dtype": "float64"}, ["dtype"]), ({"dtype": None}, ["dtype"]),
+                      ({"train_tokens": -1, "val_tokens": 2.0}, ["train_tokens", "val_tokens"])]:
+        checks = data.vocab_checks(good | edit)
+        assert [key for key, fits in checks.items() if not fits] == bad, edit
+    for name in ("train.bin", "val.bin"):  # (a copy: data_dir is shared by other tests)
+        (tmp_path / name).write_bytes((data_dir / name).read_bytes())
+    (tmp_path / "vocab.json").write_text(json.dumps(good | {"chars": None}))
+    with pytest.raises(cli.UserError, match="has a chars that prepare.py would not write"):
+        data.load_data(tmp_path)
