@@ -5,11 +5,13 @@ evaluation and the loop are train.py's own).
 """
 
 import csv
+import errno
 import math
 import os
 import shlex
 import signal
 import time
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -23,6 +25,10 @@ from machinery.checkpoint import log_rows, make_checkpoint, remove_stale_temp_fi
 from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
 
+try:
+    import fcntl  # the kernel's file locks: claim_out_dir
+except ImportError:  # Windows has none
+    fcntl = None
 
 LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
 
@@ -281,6 +287,7 @@ def open_log(run):
         return
     try:
         run.out_dir.mkdir(parents=True, exist_ok=True)
+        claim_out_dir(run)
         if run.iter > 0 and log_path.exists():
             trim_log(log_path, run.iter)
         else:
@@ -291,6 +298,30 @@ def open_log(run):
     if removed := remove_stale_temp_files(run.out_dir):
         run.say(f"removed {removed} half-written temp file(s) in {run.out_dir}, left by a run that was killed "
                 f"mid-save")
+
+
+def claim_out_dir(run):
+    """One train.py at a time in an out_dir. A second, started beside the first (a --resume, or a new
+    run before the first has saved), would write into the same log.csv and checkpoints. The lock on
+    out_dir/train.lock is the kernel's: it ends with the process, however that ends, or with the run.
+    It is held by a process (lockf, not flock), which never shuts itself out: in a test or a
+    notebook, a run that stopped with an error holds it for as long as its traceback is kept."""
+    if fcntl is None:
+        return
+    fd = os.open(run.out_dir / "train.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: train without one
+            os.close(fd)
+            return
+        holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise UserError(f"another train.py (process {holder}) is training in {run.out_dir} — wait for it to end, "
+                        f"or give this run another --out_dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())  # whose lock it is, for the message above
+    weakref.finalize(run, os.close, fd)  # (the same process may train again: a test, a notebook)
 
 
 def keep_a_log_without_checkpoints(run, log_path):

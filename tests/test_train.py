@@ -368,6 +368,29 @@ def test_a_moved_run_resumes_where_it_is_now(data_dir, tmp_path, monkeypatch):
     assert torch.load(tmp_path / "out" / "latest.pt", weights_only=True)["iter"] == 16
 
 
+@pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
+def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path):
+    """While another process holds the folder's lock (as a train.py there would), a second run, new
+    or resumed, is refused before it touches log.csv; once that process has ended, the same command
+    trains. This process trains there twice: it never shuts itself out."""
+    run = ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
+    assert train.main(TINY + run) == 0
+    log = (tmp_path / "log.csv").read_bytes()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "f = open(sys.argv[1], 'r+'); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                               "f.truncate(); f.write(str(os.getpid())); f.flush(); print('held', flush=True)\n"
+                               "time.sleep(60)", str(tmp_path / "train.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(UserError, match=rf"^another train.py \(process {holder.pid}\) is training in .* — wait"):
+            train.main(TINY + run + ["--resume", "--max_iters", "16"])
+        assert (tmp_path / "log.csv").read_bytes() == log
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train.main(TINY + run + ["--resume", "--max_iters", "16"]) == 0
+
+
 @pytest.mark.parametrize("levers", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]])
 def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypatch):
     """Ctrl-C mid-run, resume, and the losses and final weights match an uninterrupted run.
