@@ -8,6 +8,7 @@ A mistake the user can fix raises UserError; run_cli turns it into one line,
 import argparse
 import codecs
 import difflib
+import errno
 import os
 import re
 import shlex
@@ -128,6 +129,13 @@ def run_cli(main, argv=None):
     except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 141  # what a shell reports for a process ended by SIGPIPE
+    except OSError as e:  # python train.py > train.log, on a disk that fills up (a save says so itself)
+        if e.errno != errno.ENOSPC:
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("error: the disk that the output goes to is full — free some space there and run again (a training "
+              "run that saved a checkpoint goes on with --resume)", file=sys.stderr)
+        return 2
 
 
 def asked_for(error):

@@ -98,6 +98,17 @@ def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
     assert "Traceback" not in stderr and p.returncode == 141
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full, a file that is always full")
+def test_output_to_a_full_disk_is_one_line(corpus, tmp_path):
+    """python prepare.py > log on a disk that fills up: the print fails, and says so in one line."""
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, str(ROOT / "prepare.py"), "--input", str(corpus)], cwd=tmp_path,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr == ("error: the disk that the output goes to is full — free some space there and run again (a "
+                        "training run that saved a checkpoint goes on with --resume)\n")
+
+
 def test_a_tilde_after_an_equals_sign_is_the_home_folder(corpus, tmp_path):
     """The shell expands ~ in `--input ~/play.txt` but not in `--input=~/play.txt`."""
     home = tmp_path / "home"
