@@ -21,7 +21,6 @@ then the run: setup() builds it and main() is the training loop. The bookkeeping
 """
 
 import math
-import os
 import sys
 import time
 from contextlib import nullcontext
@@ -36,7 +35,7 @@ from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finis
                                    open_log, print_settings, read_steps, save_on_ctrl_c, tokens_per_iter)
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
-from machinery.ddp import all_reduce_on_device, init_distributed, share_batch, wrap_ddp
+from machinery.ddp import all_reduce_on_device, init_distributed, launched_processes, share_batch, wrap_ddp
 from machinery.optim import configure_groups, make_optimizer, set_lr, step_unless
 from machinery.settings import load_settings, parse_train_args, precision, split_config
 from model import build_model
@@ -181,7 +180,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     cfg, mcfg, vocab, splits, ckpt, summary = load_settings(preset, resume, overrides, new_run, training)
     # rows: this process's sequences per micro-batch; micro_steps: its micro-batches per optimizer step.
     # Worked out before the processes meet, so that a refusal is the first thing a torchrun user sees
-    micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, int(os.environ.get("WORLD_SIZE", 1)))
+    micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, launched_processes())
     rank, world_size, device = init_distributed(pick_device(cfg.device))
     if rank == 0:
         print_settings(summary, cfg, mcfg, overrides, resuming=ckpt is not None)

@@ -34,6 +34,18 @@ def init_distributed(device):
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def launched_processes():
+    """How many processes torchrun started (its WORLD_SIZE), read before they meet. 1 without
+    torchrun (no RANK), whatever WORLD_SIZE a shell has left set."""
+    value = os.environ.get("WORLD_SIZE")
+    if "RANK" not in os.environ or value is None:  # (RANK alone: init_distributed says what is missing)
+        return 1
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"WORLD_SIZE is {value!r}, not a number of processes — start it with torchrun "
+                        f"(docs/multi-gpu.md), or unset RANK and WORLD_SIZE to train in one process")
+    return int(value)
+
+
 def share_batch(batch_size, grad_accum, world_size):
     """Share out each step's grad_accum micro-batches of batch_size rows among the processes,
     so that the global batch is what the config says, however many processes there are.

@@ -13,6 +13,7 @@ import torch
 
 from lessons import buildup
 from machinery import checkpoint
+from machinery import ddp
 import config
 from machinery import optim
 import prepare
@@ -186,6 +187,21 @@ def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="RANK is set, but not LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT: "
                                         "this is not a torchrun launch — start it with torchrun"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
+
+
+def test_world_size_without_torchrun_is_one_process(monkeypatch, capsys):
+    """WORLD_SIZE alone (no RANK) is not a launch: one process, and the whole batch (it was halved
+    under WORLD_SIZE=2, while the start-up line still printed the whole). Under a launch, a
+    WORLD_SIZE that is no count of processes is refused, where it was a ValueError or a division by 0."""
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert ddp.launched_processes() == 1
+    monkeypatch.setenv("RANK", "0")
+    assert ddp.launched_processes() == 2
+    for value in ("0", "abc", "-1", ""):
+        monkeypatch.setenv("WORLD_SIZE", value)
+        with pytest.raises(UserError, match=f"^WORLD_SIZE is {value!r}, not a number of processes — start it"):
+            ddp.launched_processes()
 
 
 def test_resume_removes_temp_files_of_a_killed_save(data_dir, tmp_path, capsys):
