@@ -79,6 +79,8 @@ class ArgumentParser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
     def error(self, message):
+        if flag := re.fullmatch(r"argument (--\w+): ignored explicit argument .*", message):  # --resume=true
+            raise UserError(f"{message} — {flag[1]} takes no value: write {flag[1]} alone")
         if flag := re.fullmatch(r"argument (--\w+).*: expected one argument", message):  # --prompt -ROMEO
             choices = getattr(self._option_string_actions.get(flag[1]), "choices", None)
             if choices:  # (--preset --out_dir x: the value was left out, not a dash-led one)
@@ -129,6 +131,10 @@ def run_cli(main, argv=None):
     except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 141  # what a shell reports for a process ended by SIGPIPE
+    except PermissionError as e:  # a file, or a folder on its path, this user may not read or enter
+        print(f"error: permission denied: {e.filename} — check its permissions and its folders', or choose "
+              f"another path", file=sys.stderr)
+        return 2
     except OSError as e:  # python train.py > train.log, on a disk that fills up (a save says so itself)
         if e.errno != errno.ENOSPC:
             raise

@@ -209,6 +209,10 @@ def load_vocab(data_dir):
         name = shlex.quote(str(data_dir))
         raise UserError(f"--data_dir {name} is a file, not a prepared folder — prepare it first with `python "
                         f"prepare.py --input {name}`, then give the folder that prints")
+    if not path.is_file() and (Path(data_dir) / "train.bin").is_file():  # nanoGPT's (with meta.pkl), say
+        raise UserError(f"{data_dir} holds a train.bin but no vocab.json — if prepare.py stopped before its end, "
+                        f"run `{how_to_prepare(data_dir)}` again; if it is another tool's data (nanoGPT's?), "
+                        f"prepare the text into a new folder, with --out_dir")
     if not path.is_file():
         fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
                             f"run `{how_to_prepare(data_dir)}` first, or check the path")

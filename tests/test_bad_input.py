@@ -175,6 +175,8 @@ CASES = [
 
     ("train-unknown-preset", train, T + ["--preset", "shakespear"],
      "invalid choice: 'shakespear' — did you mean shakespeare? (--help lists the choices)", None),
+    ("train-flag-given-a-value", train, T + ["--resume=true"],
+     "argument --resume: ignored explicit argument 'true' — --resume takes no value: write --resume alone", None),
     ("train-unknown-flag", train, T + ["--lrr", "1e-3"],
      "unknown argument --lrr — did you mean --lr? (--help lists every flag)", None),
     ("train-data-without-its-flag", train, ["data"],
@@ -217,6 +219,10 @@ CASES = [
     ("train-data-dir-is-a-file", train, TINY + ["--data_dir", "texts/play.txt", "--out_dir", "new"],
      "--data_dir texts/play.txt is a file, not a prepared folder — prepare it first with `python prepare.py --input "
      "texts/play.txt`, then give the folder that prints", None),
+    ("train-data-dir-of-another-tool", train, TINY + ["--data_dir", "nano", "--out_dir", "new"],
+     "nano holds a train.bin but no vocab.json — if prepare.py stopped before its end, run `python prepare.py "
+     "--input YOUR_TEXT_FILE --out_dir nano` again; if it is another tool's data (nanoGPT's?), prepare the text into "
+     "a new folder, with --out_dir", write("nano/train.bin", b"nanoGPT's ids, say")),
     ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
     ("train-vocab-missing-keys", train, T, "data/vocab.json has no chars or vocab_size or dtype or train_tokens or "
      "val_tokens (edited by hand?) — delete it, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir data`",

@@ -98,6 +98,16 @@ def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
     assert "Traceback" not in stderr and p.returncode == 141
 
 
+def test_a_path_this_user_may_not_enter_is_one_line(capsys):
+    """A parent folder without x permission makes Path.is_file() itself raise: wherever that
+    happens, the user reads one line (a test as root cannot make such a folder, so the error is raised here)."""
+    def main(argv):
+        raise PermissionError(13, "Permission denied", "locked/run")
+    assert cli.run_cli(main, []) == 2
+    assert capsys.readouterr().err == ("error: permission denied: locked/run — check its permissions and its "
+                                       "folders', or choose another path\n")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full, a file that is always full")
 def test_output_to_a_full_disk_is_one_line(corpus, tmp_path):
     """python prepare.py > log on a disk that fills up: the print fails, and says so in one line."""
