@@ -9,6 +9,7 @@ before they turn into a traceback deep inside torch.
 import argparse
 import importlib.util
 import math
+import os
 import shlex
 from contextlib import nullcontext
 from dataclasses import asdict, fields
@@ -126,7 +127,7 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)
-    pick_device(cfg.device)  # one this machine lacks is told before the checks below of the run in out_dir
+    check_fits(mcfg, pick_device(cfg.device))  # (a device this machine lacks is told before the run's checks)
     if ckpt is not None and training and cfg.max_iters <= ckpt["iter"]:
         raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is "
                         f"{cfg.max_iters}, so there is nothing to train — to train on, give a larger one, e.g. "
@@ -196,6 +197,26 @@ def check_config(cfg, mcfg):
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — "
                             f"e.g. --{name} {getattr(TrainConfig, name)}")
+
+
+def check_fits(mcfg, device):
+    """A model far too big for the machine is refused before it is built: built, it would fill the
+    memory one layer at a time, for minutes, until the system stopped it with no message of ours.
+    Training needs 16 bytes a weight (the weight, its gradient and AdamW's two moments, in float32);
+    the count is the GPT's leading terms (an MLP 4 times as wide, the embeddings), the check loose."""
+    if mcfg.model != "gpt":
+        return
+    weights = mcfg.n_layer * 12 * mcfg.n_embd ** 2 + (mcfg.vocab_size + mcfg.block_size) * mcfg.n_embd
+    if device.type == "cuda":
+        memory, where = torch.cuda.get_device_properties(device).total_memory, "this GPU's"
+    elif hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        memory, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's"
+    else:  # (Windows)
+        return
+    if 16 * weights > memory:
+        raise UserError(f"a model of {mcfg.n_layer} layers {mcfg.n_embd} wide has about {weights / 1e9:,.1f} "
+                        f"billion weights, and training them takes about {16 * weights / 1e9:,.0f} GB, more than "
+                        f"{where} {memory / 1e9:,.0f} GB — use a smaller --n_layer or --n_embd")
 
 
 def check_activation(name):

@@ -14,6 +14,7 @@ import torch
 from lessons import buildup
 from machinery import checkpoint
 from machinery import ddp
+from machinery import settings
 import config
 from machinery import optim
 import prepare
@@ -187,6 +188,17 @@ def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="RANK is set, but not LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT: "
                                         "this is not a torchrun launch — start it with torchrun"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
+
+
+def test_a_model_far_too_big_for_the_machine_is_refused_before_it_is_built(data_dir, tmp_path):
+    """It filled the memory a layer at a time, for minutes, until the system killed it without a word."""
+    with pytest.raises(UserError, match=r"^a model of 1000 layers 16384 wide has about 3,221\.2 billion weights, and "
+                                        r"training them takes about 51,540 GB, more than this machine's [\d,]+ GB — "
+                                        r"use a smaller --n_layer or --n_embd$"):
+        train.main(["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--device", "cpu",
+                    "--n_layer", "1000", "--n_embd", "16384", "--n_head", "128"])
+    assert not (tmp_path / "o").exists()
+    settings.check_fits(GPTConfig(n_layer=6, n_embd=384, block_size=256, vocab_size=65), torch.device("cpu"))
 
 
 def test_world_size_without_torchrun_is_one_process(monkeypatch, capsys):
