@@ -17,6 +17,7 @@ a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters
 import copy
 import functools
 import importlib
+import math
 import resource
 import statistics
 import sys
@@ -292,6 +293,9 @@ def main(argv=None):
         if args.target is not None and not args.target > 0:  # (nan too; inf: the first evaluation, as --smoke's)
             raise UserError(f"--target {args.target} is a val loss no run reaches: a loss is above 0 — e.g. "
                             f"--target 1.47")
+        if args.peak_tflops is not None and not 0 < args.peak_tflops < math.inf:
+            raise UserError(f"--peak_tflops {args.peak_tflops} must be a number of TFLOP/s above 0 — e.g. 989, an "
+                            f"H100's bf16 peak")
         return bench_train(args, overrides)
     for name in ("batch_size", "max_new_tokens", "repeats"):
         if getattr(args, name) < 1:

@@ -217,6 +217,9 @@ def test_bad_benchmark_flags():
             speed.main(["train", "--target", target])
     with pytest.raises(UserError, match="did you mean --target"):
         speed.main(["train", "--targt", "1.5"])
+    for peak in ("-5", "0", "nan", "inf"):  # MFU: -0.0% of -5 TFLOP/s, after the whole run
+        with pytest.raises(UserError, match=f"--peak_tflops {float(peak)} must be a number of TFLOP/s above 0"):
+            speed.main(["train", "--peak_tflops", peak])
 
 
 # suite jobs run here in this process, from the command lines the suite gives them: each is a
