@@ -15,13 +15,14 @@ network under the same names, so the strict load doubles as a check of that.
 
 import math
 import re
+import shlex
 import sys
 from contextlib import nullcontext
 from pathlib import Path
 
 if not __package__:  # run as a file (python bench/score.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m bench.score", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "bench.score", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 from config import TrainConfig
@@ -141,8 +142,9 @@ def main(argv=None):
               f"block {model.config.block_size})")
         scored += 1
     if not scored:  # every file found was skipped, each with its line above
-        raise UserError(f"none of the checkpoints in {' '.join(args.paths)} could be scored on {args.data_dir} — "
-                        f"give the --data_dir they were trained on")
+        raise UserError(f"none of the files in {' '.join(args.paths)} could be scored on {args.data_dir} (each "
+                        f"says why above) — give checkpoints, this repo's or nanoGPT's, with the --data_dir they "
+                        f"were trained on")
     return 0
 
 

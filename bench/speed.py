@@ -20,14 +20,15 @@ import importlib
 import math
 import resource
 import statistics
+import shlex
 import sys
 import time
 
 import torch
 
 if not __package__:  # run as a file (python bench/speed.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m bench.speed", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "bench.speed", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 import train

@@ -33,8 +33,8 @@ from typing import NamedTuple
 import torch
 
 if not __package__:  # run as a file (python bench/suite.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m bench.suite", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "bench.suite", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 from config import TrainConfig

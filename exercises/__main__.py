@@ -13,11 +13,12 @@ file names (docs/exercises.md).
 """
 
 import importlib
+import shlex
 import sys
 
 if not __package__:  # run as a file (python exercises/__main__.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m exercises", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "exercises", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 if not __package__:  # run as a file (python lessons/babygpt.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m lessons.babygpt", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "lessons.babygpt", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 from model import GPT, GPTConfig

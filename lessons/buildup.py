@@ -23,6 +23,7 @@ overwrites a real one).
 
 import csv
 import io
+import shlex
 import sys
 import tempfile
 import time
@@ -33,8 +34,8 @@ import torch
 from tqdm import tqdm
 
 if not __package__:  # run as a file (python lessons/buildup.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m lessons.buildup", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "lessons.buildup", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_seed, pick_device, run_cli

@@ -11,6 +11,7 @@ records what each one sees, in the order the forward pass gets there.
 """
 
 import re
+import shlex
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -18,8 +19,8 @@ from contextlib import contextmanager
 import torch
 
 if not __package__:  # run as a file (python lessons/inside.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m lessons.inside", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "lessons.inside", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 from machinery.cli import ArgumentParser, run_cli

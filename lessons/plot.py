@@ -15,6 +15,7 @@ import json
 import math
 import re
 import string
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -22,8 +23,8 @@ from pathlib import Path
 import torch
 
 if not __package__:  # run as a file (python lessons/plot.py): the imports below need python -m
-    print("error: run it as a module, from the repo's folder — python -m lessons.plot", *sys.argv[1:],
-          file=sys.stderr)
+    command = shlex.join(["python", "-m", "lessons.plot", *sys.argv[1:]])
+    print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
 from lessons.inside import WEIGHTS, attention_weights, recorded, watch

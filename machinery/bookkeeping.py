@@ -300,28 +300,43 @@ def open_log(run):
                 f"mid-save")
 
 
+LOCKS = {}  # out_dir/train.lock -> [its one descriptor in this process, the live runs holding it]
+
+
 def claim_out_dir(run):
     """One train.py at a time in an out_dir. A second, started beside the first (a --resume, or a new
     run before the first has saved), would write into the same log.csv and checkpoints. The lock on
-    out_dir/train.lock is the kernel's: it ends with the process, however that ends, or with the run.
-    It is held by a process (lockf, not flock), which never shuts itself out: in a test or a
-    notebook, a run that stopped with an error holds it for as long as its traceback is kept."""
-    if fcntl is None:
+    out_dir/train.lock is the kernel's: it ends with the process, however that ends. It is held by a
+    process (lockf), which never shuts itself out, and it is let go when a descriptor of the file
+    closes: so one per file, closed with the last run object (a test, a notebook) that holds it."""
+    path = (run.out_dir / "train.lock").resolve()
+    if fcntl is None:  # (Windows)
         return
-    fd = os.open(run.out_dir / "train.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: train without one
-            os.close(fd)
+    if path not in LOCKS:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:  # another user's lock file in a folder we may write: train without a lock
             return
-        holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise UserError(f"another train.py (process {holder}) is training in {run.out_dir} — wait for it to end, "
-                        f"or give this run another --out_dir") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())  # whose lock it is, for the message above
-    weakref.finalize(run, os.close, fd)  # (the same process may train again: a test, a notebook)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: train without one
+                return
+            raise UserError(f"another train.py (process {holder}) is training in {run.out_dir} — wait for it to "
+                            f"end, or give this run another --out_dir") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())  # whose lock it is, for the message above
+        LOCKS[path] = [fd, 0]
+    LOCKS[path][1] += 1
+    weakref.finalize(run, let_go, path)
+
+
+def let_go(path):
+    LOCKS[path][1] -= 1
+    if LOCKS[path][1] == 0:
+        os.close(LOCKS.pop(path)[0])
 
 
 def keep_a_log_without_checkpoints(run, log_path):

@@ -59,8 +59,7 @@ class ArgumentParser(argparse.ArgumentParser):
         if unknown:
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
-            if flag := flag_for_a_path(unknown[0], flags):  # python prepare.py notes.txt
-                guess = f"{flag} {shlex.quote(unknown[0])}"
+            guess = flag_for_a_path(unknown[0], flags) or guess  # python prepare.py notes.txt
             # a likely typo gets its fix alone; the whole list (40 flags for train.py) only without one
             hint = f"did you mean {guess}? (--help lists every flag)" if guess else f"valid flags: {' '.join(flags)}"
             raise UserError(f"unknown argument {unknown[0]} — {hint}")
@@ -132,13 +131,16 @@ def run_cli(main, argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 141  # what a shell reports for a process ended by SIGPIPE
     except PermissionError as e:  # a file, or a folder on its path, this user may not read or enter
-        print(f"error: permission denied: {e.filename} — check its permissions and its folders', or choose "
+        print(f"error: permission denied: {e.filename or e} — check its permissions and its folders', or choose "
               f"another path", file=sys.stderr)
         return 2
     except OSError as e:  # python train.py > train.log, on a disk that fills up (a save says so itself)
-        if e.errno != errno.ENOSPC:
+        if e.errno != errno.ENOSPC or e.filename is not None:  # (a print's error names no file)
             raise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        except (OSError, ValueError):  # (io.UnsupportedOperation: an output that is no file)
+            pass
         print("error: the disk that the output goes to is full — free some space there and run again (a training "
               "run that saved a checkpoint goes on with --resume)", file=sys.stderr)
         return 2
@@ -160,20 +162,25 @@ def closest(word, options, cutoff=0.6):
 
 
 def flag_for_a_path(word, flags):
-    """The flag that a file or folder given without one (python prepare.py notes.txt) most likely
-    needed, of those this script has: a prepared data folder's, a run folder's, a checkpoint's or a text's."""
+    """A file or folder given without its flag (python prepare.py notes.txt) -> "FLAG PATH", the flag
+    it most likely needed, of those this script has, or None: a prepared data folder's (data: the one
+    inside it), a run folder's (one that holds a run, or an empty one), a checkpoint's or a text's."""
     path = Path(word).expanduser()
     try:
         if path.is_dir():
-            wanted = ["--data_dir"] if (path / "vocab.json").is_file() else []
-            wanted += ["--out_dir"]
+            runs = [path] if path.joinpath("vocab.json").is_file() else [
+                p for p in path.iterdir() if p.joinpath("vocab.json").is_file()]
+            if len(runs) == 1 and "--data_dir" in flags:
+                return f"--data_dir {shlex.quote(str(runs[0]))}"
+            holds_a_run = any(path.joinpath(name).exists() for name in ("best.pt", "latest.pt", "log.csv"))
+            wanted = ["--out_dir"] if holds_a_run or not any(path.iterdir()) else []
         elif path.is_file():
             wanted = ["--checkpoint"] if path.suffix == ".pt" else ["--input", "--prompt_file"]
         else:
             return None
     except OSError:  # a folder we may not look into
         return None
-    return next((flag for flag in wanted if flag in flags), None)
+    return next((f"{flag} {shlex.quote(word)}" for flag in wanted if flag in flags), None)
 
 
 def closest_flag(typed, flags):

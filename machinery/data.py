@@ -237,8 +237,8 @@ def vocab_checks(vocab):
     """{key: whether vocab.json's value is one prepare.py could have written}: a hand edit that got
     past these would fail later, far from its cause (a vocab_size over the characters, at sampling)."""
     chars = vocab["chars"]
-    chars_fit = (isinstance(chars, list) and len(chars) > 0 and len(set(chars)) == len(chars)
-                 and all(isinstance(c, str) and len(c) == 1 for c in chars))
+    chars_fit = (isinstance(chars, list) and len(chars) > 0
+                 and all(isinstance(c, str) and len(c) == 1 for c in chars) and len(set(chars)) == len(chars))
 
     def count(value):
         return type(value) is int and value >= 0  # (not a bool, a float or a string of digits)

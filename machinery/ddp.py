@@ -40,7 +40,7 @@ def launched_processes():
     value = os.environ.get("WORLD_SIZE")
     if "RANK" not in os.environ or value is None:  # (RANK alone: init_distributed says what is missing)
         return 1
-    if not value.isdigit() or int(value) < 1:
+    if not value.isdecimal() or int(value) < 1:
         raise UserError(f"WORLD_SIZE is {value!r}, not a number of processes — start it with torchrun "
                         f"(docs/multi-gpu.md), or unset RANK and WORLD_SIZE to train in one process")
     return int(value)

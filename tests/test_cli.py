@@ -98,6 +98,26 @@ def test_a_closed_pipe_is_not_a_traceback(corpus, tmp_path):
     assert "Traceback" not in stderr and p.returncode == 141
 
 
+def test_a_path_without_its_flag_gets_the_flag_it_needed(tmp_path, monkeypatch):
+    """python train.py data: the prepared folder inside it; a folder that holds a run, or nothing, is
+    an --out_dir; any other folder gets no guess (following one would train into data/ or /root)."""
+    monkeypatch.chdir(tmp_path)
+    for folder in ("data/notes", "out", "empty", "other/stuff"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "data/notes/vocab.json").write_text("{}")
+    (tmp_path / "out/log.csv").write_text("")
+    (tmp_path / "run.pt").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("")
+    train_flags, sample_flags = ["--data_dir", "--out_dir"], ["--out_dir", "--checkpoint", "--prompt_file"]
+    assert cli.flag_for_a_path("data", train_flags) == "--data_dir data/notes"
+    assert cli.flag_for_a_path("data", sample_flags) is None
+    assert [cli.flag_for_a_path(f, train_flags) for f in ("out", "empty", "other", "nowhere")] == [
+        "--out_dir out", "--out_dir empty", None, None]
+    assert cli.flag_for_a_path("run.pt", sample_flags) == "--checkpoint run.pt"
+    assert cli.flag_for_a_path("notes.txt", sample_flags) == "--prompt_file notes.txt"
+    assert cli.flag_for_a_path("notes.txt", ["--input", "--out_dir"]) == "--input notes.txt"
+
+
 def test_a_path_this_user_may_not_enter_is_one_line(capsys):
     """A parent folder without x permission makes Path.is_file() itself raise: wherever that
     happens, the user reads one line (a test as root cannot make such a folder, so the error is raised here)."""

@@ -105,7 +105,7 @@ def test_a_folder_module_run_as_a_file_says_how_to_run_it():
     assert "lessons.plot" in runnable and "bench.suite" in runnable
     for name, path in runnable.items():
         guard = path.read_text().split("\nif not __package__:", 1)
-        assert len(guard) == 2 and f"python -m {name.removesuffix('.__main__')}" in guard[1][:300], name
+        assert len(guard) == 2 and f'"python", "-m", "{name.removesuffix(".__main__")}"' in guard[1][:300], name
         assert not imports(path, top_level_only=True) & imports_in(guard[0]), f"{name} imports the repo before it"
     run = subprocess.run([sys.executable, "exercises", "check", "3"], cwd=ROOT, capture_output=True, text=True)
     assert (run.returncode, run.stdout) == (2, "")

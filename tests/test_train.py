@@ -249,6 +249,9 @@ def test_a_slow_evaluation_shows_its_progress_in_process_0_only(monkeypatch, cap
         train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext(), rank, world_size=2)
         err = capsys.readouterr().err
         assert ("evaluating train" in err and "evaluating val" in err) == (rank == 0), err
+    monkeypatch.setattr(train, "tqdm", real)  # with its delay, a quick evaluation shows none
+    train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext())
+    assert "evaluating" not in capsys.readouterr().err
 
 
 def test_ctrl_c_sets_the_stop_flag():
@@ -389,6 +392,28 @@ def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path):
         holder.kill()
         holder.wait()
     assert train.main(TINY + run + ["--resume", "--max_iters", "16"]) == 0
+
+
+@pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
+def test_two_runs_in_one_process_share_the_lock_until_the_last_ends(tmp_path):
+    """A lockf lock goes when any descriptor of its file closes: the first run's end must not take it
+    from a second, still training in the same process (a notebook)."""
+    class Run:  # what claim_out_dir reads of a run
+        out_dir = tmp_path
+
+    def free():  # as another process sees it
+        probe = ("import fcntl, sys\nf = open(sys.argv[1], 'r+')\ntry:\n    fcntl.lockf(f, fcntl.LOCK_EX | "
+                 "fcntl.LOCK_NB)\nexcept OSError:\n    sys.exit(1)")
+        return subprocess.run([sys.executable, "-c", probe, str(tmp_path / "train.lock")]).returncode == 0
+
+    first, second = Run(), Run()
+    bookkeeping.claim_out_dir(first)
+    bookkeeping.claim_out_dir(second)
+    assert not free()
+    del first
+    assert not free()
+    del second
+    assert free()
 
 
 @pytest.mark.parametrize("levers", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]])
@@ -723,7 +748,8 @@ def test_the_progress_bar_draws_rarely_into_a_log_file(data_dir, tmp_path, capsy
     """stderr is not a terminal here: 40 steps with a loss every 2 would draw the bar 20 times or more."""
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--max_iters", "40",
                               "--eval_interval", "40"]) == 0
-    assert capsys.readouterr().err.count("train: ") <= 5  # the start, the end, around the one evaluation
+    err = capsys.readouterr().err
+    assert err.count("train: ") - err.count("evaluating train: ") <= 5  # the start, the end, around the evaluation
 
 
 def test_trace_shapes_shows_qk_norm_and_rotary(data_dir, tmp_path, capsys):
