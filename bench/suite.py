@@ -38,7 +38,7 @@ if not __package__:  # run as a file (python bench/suite.py): the imports below 
     sys.exit(2)
 
 from config import TrainConfig
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, pick_device, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, closest, pick_device, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 NANOGPT = Path(__file__).resolve().parent / "nanogpt.sh"  # runs nanoGPT's recipe from a checkout of it
@@ -296,6 +296,8 @@ def suite_plan(args, run_dir):
     names = args.jobs.split(",") if args.jobs else list(jobs)
     unknown = [n for n in names if n not in jobs]
     if unknown:
+        if guess := closest(unknown[0], jobs):  # a typo: its fix alone, not the list of 30
+            raise UserError(f"unknown job {unknown[0]!r} — did you mean {guess}? (--list shows every job)")
         raise UserError(f"unknown job {unknown[0]!r} — choose from {', '.join(jobs)}")
     if names.count("score") > 1:
         raise UserError("--jobs names score twice — name it once, last: it scores every model the others trained")

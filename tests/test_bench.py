@@ -417,8 +417,10 @@ def test_mfu_uses_the_peak_of_the_exact_gpu(name, peak):
 
 
 def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):
-    with pytest.raises(UserError, match="unknown job 'speed' — choose from cuda-tests, classic-step"):
-        suite.main(["--jobs", "classic-step,speed", "--list"])
+    with pytest.raises(UserError, match="unknown job 'zzz' — choose from cuda-tests, classic-step"):
+        suite.main(["--jobs", "classic-step,zzz", "--list"])
+    with pytest.raises(UserError, match=r"unknown job 'sampel' — did you mean sample\? \(--list shows every job\)"):
+        suite.main(["--jobs", "sampel", "--list"])
     with pytest.raises(UserError, match="--jobs is empty — name the jobs"):  # not: run them all
         suite.main(["--jobs", "", "--list"])
     for limit in ("0", "-1", "nan"):  # not: no limit, or every job refused
