@@ -19,8 +19,8 @@ import functools
 import importlib
 import math
 import resource
-import statistics
 import shlex
+import statistics
 import sys
 import time
 

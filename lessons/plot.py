@@ -14,8 +14,8 @@ or beside log.csv).
 import json
 import math
 import re
-import string
 import shlex
+import string
 import sys
 import warnings
 from pathlib import Path

@@ -309,9 +309,9 @@ def claim_out_dir(run):
     out_dir/train.lock is the kernel's: it ends with the process, however that ends. It is held by a
     process (lockf), which never shuts itself out, and it is let go when a descriptor of the file
     closes: so one per file, closed with the last run object (a test, a notebook) that holds it."""
-    path = (run.out_dir / "train.lock").resolve()
     if fcntl is None:  # (Windows)
         return
+    path = (run.out_dir / "train.lock").resolve()
     if path not in LOCKS:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -320,10 +320,11 @@ def claim_out_dir(run):
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: train without one
+                os.close(fd)
+                return
             holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
             os.close(fd)
-            if e.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: train without one
-                return
             raise UserError(f"another train.py (process {holder}) is training in {run.out_dir} — wait for it to "
                             f"end, or give this run another --out_dir") from None
         os.ftruncate(fd, 0)

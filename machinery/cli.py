@@ -128,7 +128,7 @@ def run_cli(main, argv=None):
               f"PYTHONIOENCODING=utf-8 and run again", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        stdout_to_devnull()
         return 141  # what a shell reports for a process ended by SIGPIPE
     except PermissionError as e:  # a file, or a folder on its path, this user may not read or enter
         print(f"error: permission denied: {e.filename or e} — check its permissions and its folders', or choose "
@@ -137,13 +137,18 @@ def run_cli(main, argv=None):
     except OSError as e:  # python train.py > train.log, on a disk that fills up (a save says so itself)
         if e.errno != errno.ENOSPC or e.filename is not None:  # (a print's error names no file)
             raise
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
-        except (OSError, ValueError):  # (io.UnsupportedOperation: an output that is no file)
-            pass
+        stdout_to_devnull()
         print("error: the disk that the output goes to is full — free some space there and run again (a training "
               "run that saved a checkpoint goes on with --resume)", file=sys.stderr)
         return 2
+
+
+def stdout_to_devnull():
+    """After stdout failed (a closed pipe, a full disk): so that Python's flush at exit cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # (io.UnsupportedOperation: an output that is no file)
+        pass
 
 
 def asked_for(error):
@@ -165,15 +170,16 @@ def flag_for_a_path(word, flags):
     """A file or folder given without its flag (python prepare.py notes.txt) -> "FLAG PATH", the flag
     it most likely needed, of those this script has, or None: a prepared data folder's (data: the one
     inside it), a run folder's (one that holds a run, or an empty one), a checkpoint's or a text's."""
+    from machinery.checkpoint import holds_a_run  # (here, not above: both modules import this one)
+    from machinery.data import is_prepared
     path = Path(word).expanduser()
     try:
         if path.is_dir():
-            runs = [path] if path.joinpath("vocab.json").is_file() else [
-                p for p in path.iterdir() if p.joinpath("vocab.json").is_file()]
-            if len(runs) == 1 and "--data_dir" in flags:
-                return f"--data_dir {shlex.quote(str(runs[0]))}"
-            holds_a_run = any(path.joinpath(name).exists() for name in ("best.pt", "latest.pt", "log.csv"))
-            wanted = ["--out_dir"] if holds_a_run or not any(path.iterdir()) else []
+            inside = list(path.iterdir())
+            prepared = [path] if is_prepared(path) else [p for p in inside if is_prepared(p)]
+            if len(prepared) == 1 and "--data_dir" in flags:
+                return f"--data_dir {shlex.quote(str(prepared[0]))}"
+            wanted = ["--out_dir"] if not inside or holds_a_run(path, ("best.pt", "latest.pt", "log.csv")) else []
         elif path.is_file():
             wanted = ["--checkpoint"] if path.suffix == ".pt" else ["--input", "--prompt_file"]
         else:

@@ -21,7 +21,7 @@ from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
 from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, pick_device, unless_a_typo
 from machinery.data import load_data
-from machinery.bookkeeping import BIGRAM_FIELDS, refuse_to_overwrite
+from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
 
 
@@ -206,7 +206,7 @@ def check_fits(mcfg, device):
     the count is the GPT's leading terms (an MLP 4 times as wide, the embeddings), the check loose."""
     if mcfg.model != "gpt":
         return
-    weights = mcfg.n_layer * 12 * mcfg.n_embd ** 2 + (mcfg.vocab_size + mcfg.block_size) * mcfg.n_embd
+    weights = 12 * block_work(mcfg.n_layer, mcfg.n_embd) + (mcfg.vocab_size + mcfg.block_size) * mcfg.n_embd
     if device.type == "cuda":
         memory, where = torch.cuda.get_device_properties(device).total_memory, "this GPU's"
     elif hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
