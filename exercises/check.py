@@ -212,10 +212,13 @@ def check_averaging(m):
 # 3-5: attention, the block
 
 
-def weights_reference(att, mask=True, dim=-1, after=False, fill=float("-inf"), diagonal=0):
+def weights_reference(att, mask=True, dim=-1, after=False, fill=float("-inf"), diagonal=0, flip=False):
     """The scores att (..., T, T) -> the attention weights: the future masked, then the softmax. The
-    flags make the known mistakes (diagonal 1: tril's diagonal moved, so that t sees t + 1)."""
+    flags make the known mistakes (diagonal 1: tril's diagonal moved, so that t sees t + 1; flip: the
+    past masked instead of the future, as masked_fill(triu(...) == 0) does)."""
     future = ~torch.ones(att.size(-1), att.size(-1), dtype=torch.bool).tril(diagonal)
+    if flip:
+        future = future.T
     if mask and not after:
         att = att.masked_fill(future, fill)
     att = F.softmax(att, dim=dim)
@@ -224,13 +227,21 @@ def weights_reference(att, mask=True, dim=-1, after=False, fill=float("-inf"), d
     return att
 
 
-def head_reference(x, key, query, value, scale=True, **weights_mistake):
-    """One head the slow, written-out way; the flags make the known mistakes (scale="C": by the width
-    of x; the others: weights_reference's)."""
+def scaled(att, hs, C, scale=True):
+    """The scores att / sqrt(hs); the flags make the known mistakes (False: not scaled; "C": by the
+    width of x; "times": multiplied by sqrt(hs))."""
+    if scale == "times":
+        return att * math.sqrt(hs)
+    return att / math.sqrt(C if scale == "C" else hs) if scale else att
+
+
+def head_reference(x, key, query, value, scale=True, order=False, **weights_mistake):
+    """One head the slow, written-out way; the flags make the known mistakes (order: k @ q^T; scale:
+    scaled's; the others: weights_reference's)."""
     q, k, v = x @ query, x @ key, x @ value  # (B, T, hs) each
-    att = q @ k.transpose(-2, -1)  # (B, T, T)
-    if scale:
-        att = att / math.sqrt(x.size(-1) if scale == "C" else k.size(-1))
+    if order:
+        q, k = k, q
+    att = scaled(q @ k.transpose(-2, -1), k.size(-1), x.size(-1), scale)  # (B, T, T)
     att = weights_reference(att, **weights_mistake)
     return att @ v, att
 
@@ -246,6 +257,12 @@ ATTENTION_HINTS = {
             "weight; masked_fill(..., float('-inf'))",
     "scale_C": "scaled by sqrt(C), the width of x: the scores sum over a head's hs channels, so divide them by "
                "sqrt(hs), the head size (k.size(-1))",
+    "times": "the scores were multiplied by sqrt(hs): divide them by it, so that they stay about 1 in size "
+             "whatever the head size",
+    "flip": "the mask is the wrong way round: it hides the past and keeps the future; mask where "
+            "torch.tril(...) == 0, the s > t part, not where triu(...) == 0",
+    "kq": "the scores are k @ q^T, the transpose of q @ k^T: row t must hold query t against every key, "
+          "q @ k.transpose(-2, -1)",
     "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so that the "
              "softmax shares all the weight among the past",
     "join": "the heads were joined without moving the head axis back: (B, nh, T, hs) reshaped straight to "
@@ -255,7 +272,14 @@ ATTENTION_HINTS = {
     "nan": "position 0's output is nan: every one of its scores was masked, and the softmax of all -inf is nan; "
            "position t sees the keys 0 .. t, itself included: torch.tril's diagonal 0 (its default), not -1",
     "proj": "c_proj is an nn.Linear's weight, (out, in): apply it as y @ c_proj.T, as nn.Linear does",
-    "order": "c_attn's output holds q, k and v in that order: q, k, v = (x @ c_attn.T).split(C, dim=2)"}
+    "order": "q and k swapped: c_attn's output holds q, k and v in that order, q, k, v = (x @ c_attn.T).split(C, "
+             "dim=2), and the scores are q @ k^T, not k @ q^T",
+    "present": "the last position's output is nan: every one of its scores was masked, as the mask hides the past "
+               "and the present and keeps the future; mask where torch.tril(...) == 0, not where it is 1"}
+
+# where the causality check fails with no named mistake: besides the mask, a view that mixed positions
+MIXED = ("; or positions mixed by a view or reshape: k^T is k.transpose(-2, -1), while k.view(B, hs, T) "
+         "keeps the memory's order and mixes positions")
 
 
 def attention_hint(got, mistakes):
@@ -264,6 +288,8 @@ def attention_hint(got, mistakes):
         rows = got.isnan().any(dim=-1)  # (B, T)
         if rows[:, 0].all() and not rows[:, 1:].any():  # (no mistake's output matches a nan: it is told apart here)
             return ATTENTION_HINTS["nan"]
+        if rows[:, -1].all() and not rows[:, :-1].any():  # the last alone: only the future was kept
+            return ATTENTION_HINTS["present"]
     return next((ATTENTION_HINTS[name] for name, wrong in mistakes.items() if matches(got, wrong)), "")
 
 
@@ -287,15 +313,17 @@ def check_head(m):
     expect_shape(weights, (2, 7, 7), "weights (B, T, T)", "one row per query, one column per key")
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
-             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}}
+             "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "times": {"scale": "times"},
+             "flip": {"flip": True}, "kq": {"order": True}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
     expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
            "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
-    check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or ATTENTION_HINTS["mask"])
-    expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v, weights = softmax of the masked, "
-           "scaled scores q @ k^T / sqrt(hs)", dtype=True)
-    expect(weights, expected_weights, "weights (B, T, T)", hint)
+    check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or ATTENTION_HINTS["mask"] + MIXED)
+    # the weights first: where they are wrong, out is too, and the mistake is in them
+    expect(weights, expected_weights, "weights (B, T, T)", hint or "weights = the softmax over the keys of the "
+           "masked, scaled scores q @ k^T / sqrt(hs)", dtype=True)
+    expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v", dtype=True)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
     x, weights = torch.randn(1, 5, 6, generator=seeded(4)), [torch.randn(6, 3, generator=seeded(i)) for i in (5, 6, 7)]
     what = "out (B, T, hs) for T = 5, hs = 3"
@@ -328,7 +356,7 @@ def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join
     if order:  # read as k, q, v
         q, k = k, q
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-    att = q @ k.transpose(-2, -1) / (math.sqrt(C if scale == "C" else hs) if scale else 1.0)
+    att = scaled(q @ k.transpose(-2, -1), hs, C, scale)
     y = weights_reference(att, **weights_mistake) @ v  # (B, nh, T, hs)
     y = (y.transpose(1, 2) if join else y).reshape(B, T, C)
     return y @ (c_proj if proj else c_proj.T)
@@ -345,7 +373,7 @@ def check_multihead(m):
                  "then c_proj")
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
-             "order": {"order": True}, "after": {"after": True}}
+             "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"}, "flip": {"flip": True}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
@@ -436,13 +464,19 @@ def check_cross_entropy(m):
     logits = torch.randn(2, 5, 7, generator=seeded())
     targets = torch.randint(7, (2, 5), generator=seeded(1))
     expected = F.cross_entropy(logits.view(-1, 7), targets.view(-1))
-    big = logits * 1000  # exp(1000) overflows float32: a stable version subtracts the row's max first
+    big = logits * 1000  # exp(1000) overflows float32, and a probability of exp(-1000) rounds to 0
+    high = logits + 1000  # overflows too, but no probability is tiny: only a missing max fails here
     with forbidden(LOSS_ITSELF, "logsumexp of each row (its max m + log(sum(exp(x - m)))), minus the target's logit"):
         got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
+        got_high = call(m.cross_entropy, high, targets)
     if torch.is_tensor(got) and got.dim() == 0:
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
         if matches(got, summed):
             raise Failure("the sum over the positions, not the mean", "divide by the number of positions, B*T")
+        if matches(got, expected * 5):  # a sum over each sequence, then the mean over the batch
+            raise Failure(f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}, "
+                          f"T = 5 times too much", "a sum over the T axis before the mean: the mean over all B*T "
+                          "positions, .mean() of the (B, T) losses")
         if matches(got, expected - logits.max(dim=-1).values.mean()):
             raise Failure(f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}",
                           "each row's largest logit m was taken out of the exp but not added back: "
@@ -454,9 +488,12 @@ def check_cross_entropy(m):
                           "logits.gather(-1, targets.unsqueeze(-1)) (B, T, 1)")
     expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
            "logits[target]")
+    expect(got_high, F.cross_entropy(high.view(-1, 7), targets.view(-1)), "the loss of large logits (+ 1000)",
+           "exp overflows: subtract each row's largest logit before exp (log-sum-exp), which changes nothing in "
+           "the softmax")
     expect(got_big, F.cross_entropy(big.view(-1, 7), targets.view(-1)),
-           "the loss of very large logits (x 1000)", "exp overflows: subtract each row's largest logit "
-           "before exp (log-sum-exp), which changes nothing in the softmax")
+           "the loss of very large logits (x 1000)", "a probability rounded to 0, and log(0) = -inf: never take the "
+           "log of a softmax; the loss is logsumexp(logits) - logits[target], with the max taken out and added back")
     mine, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
     got = call(m.cross_entropy, theirs, targets)  # (training follows the loss back to the logits)
     if not got.requires_grad:
@@ -483,6 +520,12 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
     lambda it, c: cosine(it / c.max_iters, c.lr, c.min_lr):
         ("the cosine counts from step 0, not from the end of the warmup", "progress starts at 0 where the warmup "
          "ends: (it - warmup_iters) / (max_iters - warmup_iters)"),
+    lambda it, c: cosine((it - c.warmup_iters) / (c.max_iters - c.warmup_iters) / math.pi, c.lr, c.min_lr):
+        ("the decay never gets near min_lr: cos(progress), without pi", "cos(pi * progress) falls from 1 to -1 as "
+         "progress goes from 0 to 1; cos(progress) only to 0.54"),
+    lambda it, c: c.lr:
+        ("the learning rate never decays after the warmup", "progress stays 0: `//` rounds (it - warmup_iters) "
+         "// (max_iters - warmup_iters) down to 0; divide with /"),
 }
 
 
@@ -765,7 +808,7 @@ def run(exercise, module=None):
         return Result("failed", raised(e), f"keep the name the file gives it, {e.name}: the check calls it by that "
                       f"name" if renamed else "")
     except Exception as e:  # the learner's code raised
-        return Result("failed", raised(e), shapes_hint(e, bool(seen)))
+        return Result("failed", raised(e), error_hint(e, bool(seen)))
     except SystemExit as e:  # an exit() left from debugging: it would end the whole check, silently
         return Result("failed", f"it called exit(){in_their_file(e)}", "take it out: print what you want to see, "
                       "and let the function return")
@@ -834,9 +877,23 @@ def watching_T(seen):
         del torch.Tensor.T  # (inherited: the base class's comes back)
 
 
-def shapes_hint(error, transposed_3d=False):
-    """For shapes that do not line up, how to find out why ("" for any other error); transposed_3d: the
-    learner's code took .T of a 3-D tensor."""
+ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
+    (RuntimeError, r"view size is not compatible"): "after a transpose the memory is no longer in the view's "
+        "order: .reshape(...), or .contiguous().view(...); to split heads, view to (B, T, nh, hs), then "
+        "transpose(1, 2)",
+    (RuntimeError, r"Index tensor must have the same number of dimensions"): "gather's index needs the input's "
+        "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1)",
+    (TypeError, r"torch\.return_types\.(max|min)"): "x.max(dim) returns (values, indices): take .values "
+        "(x.max(dim, keepdim=True).values)"}
+
+
+def error_hint(error, transposed_3d=False):
+    """For an error a learner often meets, what to do; for shapes that do not line up, how to find out why;
+    "" for any other error. transposed_3d: the learner's code took .T of a 3-D tensor."""
+    known = (hint for (kind, pattern), hint in ERROR_HINTS.items()
+             if isinstance(error, kind) and re.search(pattern, str(error)))
+    if hint := next(known, None):
+        return hint
     if not (isinstance(error, RuntimeError) and re.search(SHAPE_ERRORS, str(error))):
         return ""
     hint = "the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's"

@@ -15,8 +15,9 @@ import torch
 def attention_head(x, key, query, value):
     """One causal self-attention head.
 
-    x: (B, T, C). key, query, value: (C, hs) weight matrices, hs the head size: k = x @ key,
-    q = x @ query, v = x @ value, each (B, T, hs). (Here x @ W, where nn.Linear computes x @ W.T.)
+    x: (B, T, C). key, query, value (key first, as in the video's Head): (C, hs) weight matrices,
+    hs the head size: k = x @ key, q = x @ query, v = x @ value, each (B, T, hs). (Here x @ W,
+    where nn.Linear computes x @ W.T.)
     -> (out, weights): out (B, T, hs), the weighted average of the values; weights (B, T, T),
        softmax(q @ k^T / sqrt(hs)) with the future masked out (weights[b, t, s] = 0 for s > t),
        so that each row sums to 1.

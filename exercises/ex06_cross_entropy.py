@@ -2,8 +2,10 @@
 
 The model's scores for the next character (logits) become probabilities through a softmax; the
 loss is the mean, over every position, of -log(the probability it gave the character that
-really came next). Exponentials of large scores overflow, so subtract each row's largest score
-first: it changes nothing in the softmax.
+really came next). Written out, -log softmax(x)[target] = log(sum(exp(x))) - x[target]: compute
+that, never the log of a probability, which can round to 0 (and log(0) = -inf). Exponentials of
+large scores overflow, so take each row's largest score m out first and add it back:
+log(sum(exp(x))) = m + log(sum(exp(x - m))).
 
 Check it: python -m exercises check 6
 Train a GPT with it: python -m exercises train 6
@@ -14,6 +16,7 @@ import torch
 
 def cross_entropy(logits, targets):
     """logits (B, T, V), targets (B, T) of ids -> a 0-dim tensor: the mean over the B*T positions
-    of -log softmax(logits)[target]. Without F.cross_entropy, F.log_softmax or torch.logsumexp."""
+    of logsumexp(logits) - logits[target] (that is, -log softmax(logits)[target]). Without
+    F.cross_entropy, F.log_softmax or torch.logsumexp."""
     raise NotImplementedError("exercise 6 is yours to write: log-sum-exp minus the target's logit, averaged. "
                               "The repo's is model.py's lm_loss (with F.cross_entropy)")

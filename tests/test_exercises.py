@@ -135,7 +135,7 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
         probs = torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)
         return -torch.log(probs.gather(-1, targets[..., None])).mean()
     naive = failed(6, cross_entropy=naive)
-    assert "very large logits" in naive.what and "log-sum-exp" in naive.hint
+    assert "large logits (+ 1000)" in naive.what and "log-sum-exp" in naive.hint
     shape = failed(1, bigram_probs=lambda ids, vocab_size, smoothing=1.0: torch.ones(vocab_size))
     assert "expected shape (6, 6), got (6,)" in shape.what
     raised = failed(10, transition_probs=lambda model: model.nope)
@@ -491,7 +491,7 @@ def test_a_shape_error_gets_a_hint_and_a_3d_T_gets_a_word():
         return q @ k, None
     result = failed(3, attention_head=transposed_2d)
     assert result.hint.startswith("the shapes do not line up") and ".T" not in result.hint
-    assert check.shapes_hint(ValueError("nothing about shapes")) == ""
+    assert check.error_hint(ValueError("nothing about shapes")) == ""
     assert "T" not in vars(torch.Tensor)  # the watch is gone again
 
 
@@ -577,6 +577,73 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
         assert run(EXERCISES[6], answered(learning_rate=waiting)).status == "passed"  # 396 calls: 2 s of sleep
     finally:
         check.LIMIT = LIMIT
+
+
+def test_the_mistakes_of_a_fifth_learner_are_named():
+    """Found by a learner solving 2, 3, 4, 6 and 7 from the docstrings: each mistake, written as they wrote it,
+    got a hint that named another cause (a mask, when the mask was there), or none."""
+    def head(scores=None, keep=None):  # the learner's head, with one of their mistakes
+        def attention_head(x, key, query, value):
+            B, T, _ = x.shape
+            q, k, v = x @ query, x @ key, x @ value
+            hs = k.size(-1)
+            att = scores(q, k, hs) if scores else q @ k.transpose(-2, -1) / hs ** 0.5
+            hidden = keep(torch.ones(T, T)) if keep else torch.tril(torch.ones(T, T)) == 0
+            weights = F.softmax(att.masked_fill(hidden, float("-inf")), dim=-1)
+            return weights @ v, weights
+        return attention_head
+    B = 2
+    viewed = failed(3, attention_head=head(scores=lambda q, k, hs: q @ k.view(B, hs, -1) / hs ** 0.5))
+    assert "k.transpose(-2, -1)" in viewed.hint and "k.view(B, hs, T)" in viewed.hint
+    triu = failed(3, attention_head=head(keep=lambda ones: torch.triu(ones) == 0))
+    assert triu.hint.startswith("the mask is the wrong way round")
+    present = failed(3, attention_head=head(keep=lambda ones: torch.tril(ones) == 1))
+    assert present.hint.startswith("the last position's output is nan") and "not where it is 1" in present.hint
+    times = failed(3, attention_head=head(scores=lambda q, k, hs: q @ k.transpose(-2, -1) * hs ** 0.5))
+    assert times.what.startswith("weights (B, T, T)") and times.hint.startswith("the scores were multiplied")
+    kq = failed(3, attention_head=head(scores=lambda q, k, hs: k @ q.transpose(-2, -1) / hs ** 0.5))
+    assert kq.hint.startswith("the scores are k @ q^T")
+
+    def split_view(x, c_attn, c_proj, n_head):  # view after a transpose: torch's error, and a hint for it
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (x @ c_attn.T).split(C, dim=2))
+        att = (q @ k.transpose(-2, -1) / math.sqrt(C // n_head)).masked_fill(torch.ones(T, T).triu(1) == 1, -math.inf)
+        y = F.softmax(att, dim=-1) @ v  # (B, nh, T, hs)
+        return y.transpose(1, 2).view(B, T, C) @ c_proj.T
+    viewed = failed(4, multi_head_attention=split_view)
+    assert viewed.what.startswith("it raised RuntimeError: view size") and ".reshape(...)" in viewed.hint
+    from exercises.check import multihead_reference
+    for flag, hint in (({"scale": "times"}, "the scores were multiplied"), ({"flip": True}, "the mask is the wrong")):
+        wrong = lambda x, c_attn, c_proj, n_head, flag=flag: multihead_reference(x, c_attn, c_proj, n_head, **flag)
+        assert failed(4, multi_head_attention=wrong).hint.startswith(hint)
+
+    def through_probs(logits, targets):  # the max taken out, then the log of a probability that rounds to 0
+        e = torch.exp(logits - logits.max(-1, keepdim=True).values)
+        probs = e / e.sum(-1, keepdim=True)
+        return -torch.log(probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()
+    underflow = failed(6, cross_entropy=through_probs)
+    assert "very large logits" in underflow.what and "log(0) = -inf" in underflow.hint
+
+    def lse_minus_target(logits, targets):
+        m = logits.max(-1, keepdim=True).values
+        return (m.squeeze(-1) + (logits - m).exp().sum(-1).log()) - logits.gather(-1, targets[..., None])[..., 0]
+    summed_t = failed(6, cross_entropy=lambda logits, targets: lse_minus_target(logits, targets).sum(-1).mean())
+    assert summed_t.what.endswith("T = 5 times too much") and "a sum over the T axis" in summed_t.hint
+    no_unsqueeze = failed(6, cross_entropy=lambda logits, targets: logits.gather(-1, targets).mean())
+    assert "targets.unsqueeze(-1)" in no_unsqueeze.hint
+    no_values = failed(6, cross_entropy=lambda logits, targets: (logits - logits.max(-1, keepdim=True)).mean())
+    assert no_values.hint.startswith("x.max(dim) returns (values, indices)")
+
+    def schedule(progress_of):
+        def learning_rate(it, warmup_iters, max_iters, lr, min_lr):
+            if it < warmup_iters:
+                return lr * (it + 1) / (warmup_iters + 1)
+            return min_lr + 0.5 * (1 + math.cos(progress_of(it, warmup_iters, max_iters))) * (lr - min_lr)
+        return learning_rate
+    floored = failed(7, learning_rate=schedule(lambda it, w, n: math.pi * ((it - w) // (n - w))))
+    assert floored.what == "the learning rate never decays after the warmup" and "`//`" in floored.hint
+    no_pi = failed(7, learning_rate=schedule(lambda it, w, n: (it - w) / (n - w)))
+    assert no_pi.what.endswith("cos(progress), without pi")
 
 
 def test_a_loss_or_schedule_that_passes_once_but_not_in_training_is_caught():
