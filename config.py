@@ -41,7 +41,7 @@ class TrainConfig:
     max_nan_skips: Annotated[int, "nan/inf losses to skip in a row before stopping (0: stop at the first)"] = 3
     eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps"] = 250
     eval_iters: Annotated[int, "batches per split in each evaluation"] = 200
-    log_interval: Annotated[int, "update the progress bar every this many steps"] = 10
+    log_interval: Annotated[int, "read the loss back and show it, the lr and tok/s every this many steps"] = 10
 
 
 # --decay's choices: how far through the decay a step is (progress, 0 -> 1 over the steps after the warmup)

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 @dataclass
 class GPTConfig:
-    # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help
+    # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help.
+    # The defaults are nanoGPT's GPU model; config.py's presets change them (the CPU default: 4 x 128, rotary)
     block_size: Annotated[int, "context length: how many characters the model sees at once"] = 256
     vocab_size: Annotated[int, "number of distinct characters (set from the data)"] = 65
     n_layer: Annotated[int, "number of transformer blocks"] = 6
@@ -82,9 +83,9 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
-        # probes: layers that change nothing, where a forward hook can watch a value that has no
-        # module of its own (lessons/inside.py), as TransformerLens's HookPoint does. Its names too:
-        # hook_q/k/v just split into heads (before qk-norm, rotary and the cache); hook_rot_q/k after rotary
+        # probes: layers that change nothing, where a forward hook can watch a value with no module of its own
+        # (lessons/inside.py), as TransformerLens's HookPoint. The loop makes self.hook_q ... self.hook_mix, named
+        # as there: hook_q/k/v just split into heads (before qk-norm, rotary, the cache); hook_rot_q/k after rotary
         for name in ("q", "k", "v", "rot_q", "rot_k", "scores", "mask", "weights", "mix"):
             self.add_module(f"hook_{name}", nn.Identity())
 
@@ -132,7 +133,7 @@ class CausalSelfAttention(nn.Module):
         """The same computation as manual_attention, in one fused kernel (FlashAttention
         on recent GPUs) that never materialises the T x S matrix."""
         dropout_p = self.dropout if self.training else 0.0
-        if mask is None:  # the usual triangle (is_causal aligns it top left: right only when T == S, no cache)
+        if mask is None:  # is_causal: the video's tril, right only when T == S (a cache passes its own mask)
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
@@ -144,8 +145,8 @@ POSITIONS = ("learned", "rotary")
 def rotary_angles(config, device=None):
     """cos and sin (block_size, hs/2) for rotary position embeddings (Su et al. 2021, "RoFormer").
     Channel pair i of a head turns by position * theta_i, theta_i = 10000^(-2i/hs): fast turns
-    for fine position, slow ones for coarse. q.k then depends only on how far apart two
-    positions are."""
+    for fine position, slow ones for coarse. Position then enters q.k only as how far apart the
+    two positions are."""
     hs = config.n_embd // config.n_head
     theta = 10000.0 ** (-torch.arange(0, hs, 2, device=device).float() / hs)  # (hs/2,)
     angles = torch.outer(torch.arange(config.block_size, device=device).float(), theta)  # (block_size, hs/2)
@@ -296,7 +297,7 @@ class GPT(LanguageModel):
 
     @staticmethod
     def _init_weights(module):
-        """GPT-2 initialisation: weights N(0, 0.02), biases 0 (LayerNorms keep 1 and 0)."""
+        """GPT-2 initialisation: weights N(0, 0.02), biases 0 (LayerNorms keep their 1s, and 0s if bias)."""
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:

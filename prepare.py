@@ -5,7 +5,8 @@
 
 A character-level model needs no tokenizer library: every distinct character
 in the text gets an integer id (its rank in sorted order), and the text becomes
-one long array of ids. We write three files into the output directory:
+one long array of ids. We write three files into the output directory (beside
+the downloaded input.txt, when there is a download):
 
     train.bin   the first 90% of the ids, raw integers in the machine's byte order
     val.bin     the last 10%, for measuring how well the model generalises
@@ -66,8 +67,8 @@ def decode(ids, chars):
 
 
 def start_char(chars):
-    """What a model writes after when given no prompt: a newline (the start of a line), or the
-    vocabulary's first character for a text that has none."""
+    """What a model writes after when given no prompt (sample.py): a newline (the start of a line),
+    or the vocabulary's first character for a text that has none."""
     return "\n" if "\n" in chars else chars[0]
 
 
@@ -123,7 +124,7 @@ def main(argv=None):
     else:
         default_dir = DEFAULT_DATA_DIR
         path = Path(args.out_dir or default_dir) / "input.txt"
-        check_out_dir(path.parent, SHAKESPEARE_SHA256)
+        check_out_dir(path.parent, SHAKESPEARE_SHA256)  # a folder prepared from another text is refused
         if is_whole(path.parent):  # from a download, or from a copy given with --input: no network needed
             print(f"{path.parent} already holds tiny-shakespeare, prepared and whole; nothing to do")
             print(*next_command(path.parent), sep="\n")

@@ -8,7 +8,7 @@ The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
 a KV cache (engine/decode.py's stream): the same text as model.py's simple generate while
 prompt and text fit in block_size, and past that it starts its cache again from half a window;
---no_cache uses generate instead. A single sample is printed as it is generated.
+--no_cache uses generate instead. A single sample (with the cache) is printed as it is generated.
 """
 
 import sys
@@ -80,7 +80,7 @@ def main(argv=None):
             print(chars[column.item()], end="", flush=True)
         print()
         return 0
-    if args.no_cache:  # model.py's simple generate: no top-p
+    if args.no_cache:  # model.py's simple generate: no top-p (--top_p with --no_cache was refused above)
         options.pop("top_p")
         out = model.generate(idx, args.max_new_tokens, **options)  # (B, T + max_new_tokens)
     else:

@@ -70,7 +70,8 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 
 def lr_at(it, cfg, extended_at=None):
     """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) that reaches
-    cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above)."""
+    cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above).
+    extended_at is None, except after a --resume that raised max_iters (see decay_left)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -93,7 +94,7 @@ def uses_cuda_graphs(cfg):
 def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
                device=None, check_finite=True):
     """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches
-    (cfg.grad_accum, shared out among the DDP processes; their gradients add up); clip; step;
+    (cfg.grad_accum, shared out among the DDP processes; the gradient is their average); clip; step;
     zero the gradients. -> (the mean loss, whether the step was taken), as tensors on the
     device, so that the host need not wait for the device to get them.
 
@@ -115,9 +116,10 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
             scaler.scale(loss / micro_steps).backward()
         total = total + loss.detach()  # a new tensor: a CUDA graph's own output is overwritten next replay
     found_inf = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=device)
-    # a nan in any process skips the step in all of them: the MAX keeps found_inf 0 or 1 (fused AdamW skips on 1)
+    # a nan in any process skips the step in all of them: the MAX keeps found_inf 0 or 1 (step_unless skips on 1)
     found_inf = all_reduce_on_device(found_inf, dist.ReduceOp.MAX)
-    if scaler.is_enabled() and found_inf.item():  # fp16: GradScaler's step waits for the device anyway
+    # fp16 and a nan: skip the step here (reading found_inf waits, as GradScaler's step would anyway)
+    if scaler.is_enabled() and found_inf.item():
         optimizer.zero_grad(set_to_none=False)
         return total / micro_steps, found_inf == 0
     if cfg.grad_clip > 0:  # cap the gradient's length: one unlucky batch cannot throw the weights far
@@ -189,6 +191,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     raw_model = build_model(mcfg).to(device)
     # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
               raw_model=raw_model, model=raw_model, no_sync=nullcontext,
               # AdamW, decaying the 2-D weights only; --optimizer muon: Muon for the blocks' (machinery/optim.py)
