@@ -19,7 +19,7 @@ from engine.decode import generate_cached, stream
 from machinery.checkpoint import load_model, what_is_sampled
 from machinery.cli import ArgumentParser, HelpFormatter, dtype_name, parse_bool, parse_seed, pick_device, run_cli
 from machinery.data import read_prompt_file
-from machinery.settings import check_sample_flags, pick_dtype
+from machinery.settings import check_sample_flags, check_samples_fit, pick_dtype
 from prepare import decode, encode, start_char
 
 
@@ -64,6 +64,7 @@ def main(argv=None):
     chars = ckpt["vocab"]["chars"]
     prompt = prompt or start_char(chars)  # the model needs at least one character to start from
     prompt_ids = encode(prompt, chars)
+    check_samples_fit(model.config, args, len(prompt_ids) + args.max_new_tokens, dtype, device)  # before the batch
 
     model = model.eval().to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples

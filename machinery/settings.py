@@ -207,16 +207,38 @@ def check_fits(mcfg, device):
     if mcfg.model != "gpt":
         return
     weights = 12 * block_work(mcfg.n_layer, mcfg.n_embd) + (mcfg.vocab_size + mcfg.block_size) * mcfg.n_embd
-    if device.type == "cuda":
-        memory, where = torch.cuda.get_device_properties(device).total_memory, "this GPU's"
-    elif hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
-        memory, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's"
-    else:  # (Windows)
-        return
+    memory, where = memory_of(device)
     if 16 * weights > memory:
         raise UserError(f"a model of {mcfg.n_layer} layers {mcfg.n_embd} wide has about {weights / 1e9:,.1f} "
                         f"billion weights, and training them takes about {16 * weights / 1e9:,.0f} GB, more than "
                         f"{where} {memory / 1e9:,.0f} GB — use a smaller --n_layer or --n_embd")
+
+
+def memory_of(device):
+    """-> (bytes, "this GPU's" or "this machine's"): the GPU's memory on CUDA, else the machine's (inf where
+    it cannot be read, as on Windows)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory, "this GPU's"
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's"
+    return math.inf, ""
+
+
+def check_samples_fit(mcfg, args, length, dtype, device):
+    """sample.py's batch is generated at once: far too many samples would fill the memory until the system
+    stopped it. Per sample: the KV cache (keys and values of every layer, block_size positions), a forward's
+    activations, and, unless it is streamed, the text (an id in a tensor and in a Python list: about 44 bytes)."""
+    cache = 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize
+    activations = 4 * mcfg.block_size * (16 * mcfg.n_embd + mcfg.vocab_size + mcfg.n_head * mcfg.block_size)
+    streamed = args.num_samples == 1 and not args.no_cache
+    per_sample = (cache + activations if mcfg.model == "gpt" else 0) + (0 if streamed else 44 * length)
+    memory, where = memory_of(device)
+    if per_sample * args.num_samples > memory:
+        fewer = int(memory // per_sample) // 2  # (half: the model and Python need room too)
+        fix = f"ask for at most {fewer:,} samples" if fewer >= 1 else "give a smaller --max_new_tokens"
+        raise UserError(f"--num_samples {args.num_samples:,} of {length:,} characters take about "
+                        f"{per_sample * args.num_samples / 1e9:,.0f} GB with this model, more than {where} "
+                        f"{memory / 1e9:,.0f} GB — {fix}")
 
 
 def check_activation(name):

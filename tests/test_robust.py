@@ -18,6 +18,7 @@ from machinery import settings
 import config
 from machinery import optim
 import prepare
+import sample
 import train
 from conftest import TINY, file_size_limit
 from model import GPT, GPTConfig
@@ -199,6 +200,19 @@ def test_a_model_far_too_big_for_the_machine_is_refused_before_it_is_built(data_
                     "--n_layer", "1000", "--n_embd", "16384", "--n_head", "128"])
     assert not (tmp_path / "o").exists()
     settings.check_fits(GPTConfig(n_layer=6, n_embd=384, block_size=256, vocab_size=65), torch.device("cpu"))
+
+
+def test_far_too_many_samples_are_refused_before_the_batch_is_made(run_dir, capsys):
+    """sample.py --num_samples 100000000 filled the memory while it built the batch, until the system stopped it."""
+    with pytest.raises(UserError, match=r"^--num_samples 100,000,000,000 of 501 characters take about [\d,]+ GB with "
+                                        r"this model, more than this machine's [\d,]+ GB — ask for at most [\d,]+ "
+                                        r"samples$"):
+        sample.main(["--out_dir", str(run_dir), "--num_samples", "100000000000", "--device", "cpu"])
+    with pytest.raises(UserError, match=r"GB — give a smaller --max_new_tokens$"):  # one sample, not streamed
+        sample.main(["--out_dir", str(run_dir), "--no_cache", "--num_samples", "1", "--max_new_tokens", str(10 ** 13),
+                     "--device", "cpu"])
+    assert sample.main(["--out_dir", str(run_dir), "--num_samples", "64", "--max_new_tokens", "2"]) == 0
+    assert capsys.readouterr().out.count("---- sample") == 64
 
 
 def test_world_size_without_torchrun_is_one_process(monkeypatch, capsys):
