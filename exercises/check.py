@@ -156,6 +156,9 @@ def check_bigram(m):
                       "keepdim=True), so that row i is the distribution of what follows i")
     expect_shape(got, (6, 6), "probs (V, V) for vocab_size 6", "one row and one column per character of the "
                  "vocabulary, seen in ids or not: torch.zeros(vocab_size, vocab_size)")
+    if not got.is_floating_point():
+        raise Failure(f"probs (V, V): expected floating-point probabilities, got {dtype_name(got.dtype)}", "integer "
+                      "counts divided with // floor to 0: count in floats (torch.zeros makes them) and divide with /")
     bare = bigram_counts(ids, 6, 0.0)
     if matches(got[:5], (bare / bare.sum(dim=1, keepdim=True))[:5]):  # (row 5 has no counts at all)
         raise Failure("no smoothing was added", "add `smoothing` to every count before dividing")
@@ -164,6 +167,10 @@ def check_bigram(m):
     if matches(got, counts.T / counts.T.sum(dim=1, keepdim=True)):
         raise Failure("row i holds what comes before i, not after it: the pairs are the wrong way round",
                       "count (ids[:-1], ids[1:]): each character i, then the j that follows it")
+    short = bigram_counts(ids[:-1], 6, 1.0)  # the last pair left out
+    if matches(got, short / short.sum(dim=1, keepdim=True)):
+        raise Failure("the last pair was not counted", "a text of N characters has N - 1 pairs, (ids[i], ids[i + 1]) "
+                      "for i from 0 to N - 2: range(len(ids) - 1), or ids[:-1] with ids[1:]")
     apart = bigram_counts(ids, 6, 1.0, gap=2)
     if matches(got, apart / apart.sum(dim=1, keepdim=True)):
         raise Failure("the pairs are two characters apart", "a bigram is a character and the very next one: "
@@ -395,6 +402,16 @@ MLP_NONLINEARITIES = {"ReLU, the video's": F.relu,
                       "GELU's tanh approximation": lambda h: F.gelu(h, approximate="tanh")}
 
 
+def dropped_out(got, expected):
+    """Whether got is expected with dropout applied: some elements 0, the rest all scaled by one factor > 1."""
+    zeros = (got == 0) & (expected != 0)
+    kept = ~zeros & (expected.abs() > 1e-3)
+    if not zeros.any() or not kept.any():
+        return False
+    ratio = got[kept] / expected[kept]
+    return bool(ratio.min() > 1 and torch.allclose(ratio, ratio.mean().expand_as(ratio), rtol=1e-3))
+
+
 def check_block(m):
     config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=16, attention="manual")
     torch.manual_seed(0)
@@ -409,6 +426,10 @@ def check_block(m):
             if matches(got, other(x @ c_fc.T) @ c_proj.T):
                 raise Failure(f"mlp (B, T, C): the nonlinearity is {name}", "model.py's MLP uses nn.GELU(), the "
                               "exact GELU: F.gelu(h), with no approximate=")
+        if torch.is_tensor(got) and got.shape == x.shape and dropped_out(got, blk.mlp(x)):
+            raise Failure("mlp (B, T, C): some outputs are 0 and the others scaled up, as dropout does",
+                          "no dropout here: F.dropout drops whenever it is not told training=False; the GPT "
+                          "applies its dropout itself, as a module that evaluation switches off")
         expect(got, blk.mlp(x), "mlp (B, T, C), against model.py's MLP",
                "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
         attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
@@ -611,12 +632,17 @@ def check_sampling(m):
     three = torch.tensor([[0.4, 0.35, 0.25]]).log()  # where the order matters (below)
     cases = [(five, 1.0, None, None), (five, 0.5, None, None), (five, 2.0, None, None), (five, 0, None, None),
              (five, 1.0, 2, None), (five, 1.0, None, 0.75), (five, 0.7, 3, 0.6), (five, 1.0, None, 0.3),
+             (five, 1.0, 9, None),  # top_k above V keeps every character
              (three, 1.0, 2, 0.5),  # top-k, then top-p of what is left: [1, 0, 0]; top-p first: [0.53, 0.47, 0]
              (three, 0.5, None, 0.45)]  # the temperature first, then the cut: [1, 0, 0]; the other way: two kept
     for logits, temperature, top_k, top_p in cases:
         got = call(m.next_char_probs, logits, temperature=temperature, top_k=top_k, top_p=top_p)
         expected = probs_reference(logits, temperature, top_k, top_p)
         case = f"temperature {temperature}, top_k {top_k}, top_p {top_p}"
+        if temperature and torch.is_tensor(got) and got.shape == expected.shape and not matches(got, expected) and \
+                matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
+            raise Failure(f"probs, {case}: the right probabilities, in another order", "each column is a character: "
+                          "put what you kept back in the vocabulary's order, e.g. sorted.scatter(-1, order, kept)")
         if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape:
             top = logits.argmax(dim=-1)
             if matches(got, top_p_counting_itself(logits, temperature, top_k, top_p)) or \
@@ -631,6 +657,9 @@ def check_sampling(m):
         if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
             hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "
                     "(F.one_hot(argmax, V).to(logits.dtype)), not the character's id")
+        elif temperature == 0 and torch.is_tensor(got) and got.is_floating_point() and got.isnan().any():
+            hint = ("temperature 0 is greedy, not a division by 0: return a one-hot on the likeliest character, "
+                    "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
         elif torch.is_tensor(got) and got.shape[-1] == 1:
             hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"
         elif torch.is_tensor(got) and got.shape == expected.shape and (got < 0).any():
@@ -653,6 +682,9 @@ def check_kv_cache(m):
         raise Failure("with 5 positions cached, positions(3) gave [0, 1, 2]", "a cache that forgets its "
                       "position: the new characters come after the cached ones, at length, length + 1, ...")
     expect(positions, torch.arange(5, 8), "positions(3) with 5 positions cached")
+    if positions.is_floating_point():
+        raise Failure(f"positions(3) gave {dtype_name(positions.dtype)} numbers", "positions index the position "
+                      "embedding, which takes integers: torch.arange(start, end, device=device) makes them")
     elsewhere = cache.positions(3, device=torch.device("meta"))  # (a device with no data: any machine has it)
     if not (torch.is_tensor(elsewhere) and elsewhere.device.type == "meta"):
         raise Failure("positions(3, device) made its tensor on another device than the one given", "make it "
@@ -718,10 +750,12 @@ def check_babygpt(m):
         handle.remove()
     with torch.no_grad():
         ones = next_bit_probs(model)  # (8,): the repo's P(next bit = 1)
+    expect_shape(got, (8, 2), "probs (8, 2)", "one row per state, one column per next bit")
+    expect(got.sum(dim=1), torch.ones(8), "the sum of each row", "the softmax runs over the 2 next-bit scores, "
+           "dim=-1 of the logits (B, T, 2), at the last position")
     expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
            "state i's bits are i in binary, the first bit first ('001' is [0, 0, 1]); read the softmax at "
            "the last position")
-    expect(got.sum(dim=1), torch.ones(8), "the sum of each row")
 
 
 EXERCISES = [
@@ -884,7 +918,11 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (RuntimeError, r"Index tensor must have the same number of dimensions"): "gather's index needs the input's "
         "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1)",
     (TypeError, r"torch\.return_types\.(max|min)"): "x.max(dim) returns (values, indices): take .values "
-        "(x.max(dim, keepdim=True).values)"}
+        "(x.max(dim, keepdim=True).values)",
+    (RuntimeError, r"selected index k out of range"): "top_k may be as large as the vocabulary, or larger: "
+        "then every character stays (if top_k >= V, skip the cut)",
+    (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
+        "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 
 
 def error_hint(error, transposed_3d=False):

@@ -13,7 +13,8 @@ import torch
 def transition_probs(model):
     """model: a GPT with vocab_size 2 and block_size 3: model(idx), idx a long tensor (B, T) of ids, returns
     (logits, loss), logits (B, T, 2) (loss is None without targets).
-    -> (8, 2): row i is the state whose 3 bits are i in binary ('000', '001', ..., '111'), and its
+    -> (8, 2): row i is the state whose 3 bits are i in binary ('000', '001', ..., '111'; '001' is the
+       ids [0, 0, 1], the first bit first), and its
        two numbers are the probabilities of the next bit being 0 and 1: the softmax of the
        logits at the last of the 3 positions."""
     raise NotImplementedError("exercise 10 is yours to write: the 8 states as a (8, 3) batch of ids, one forward, "

@@ -646,6 +646,53 @@ def test_the_mistakes_of_a_fifth_learner_are_named():
     assert no_pi.what.endswith("cos(progress), without pi")
 
 
+def test_the_mistakes_of_a_sixth_learner_are_named():
+    """Found by a learner solving 1, 5, 8, 9 and 10 from the docstrings: hints that named another cause, or none."""
+    def integer_counts(ids, vocab_size, smoothing=1.0):
+        counts = torch.zeros(vocab_size, vocab_size, dtype=torch.long)
+        counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.long), accumulate=True)
+        counts += int(smoothing)
+        return counts // counts.sum(dim=1, keepdim=True)
+    assert "divide with /" in failed(1, bigram_probs=integer_counts).hint
+    one_short = lambda ids, vocab_size, smoothing=1.0: ANSWERS.bigram_probs(ids[:-1], vocab_size, smoothing)
+    assert failed(1, bigram_probs=one_short).what == "the last pair was not counted"
+
+    def dropping(x, c_fc, c_proj):
+        return F.dropout(F.gelu(x @ c_fc.T) @ c_proj.T, 0.1)
+    assert failed(5, mlp=dropping).hint.startswith("no dropout here")
+
+    def sorted_order(logits, temperature=1.0, top_k=None, top_p=None):  # the nucleus, never put back in place
+        probs = ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        return probs.sort(dim=-1, descending=True).values if temperature else probs
+    assert failed(8, next_char_probs=sorted_order).what.endswith("the right probabilities, in another order")
+    def divided_by_zero(logits, temperature=1.0, top_k=None, top_p=None):
+        return F.softmax(logits / temperature, dim=-1)
+    assert failed(8, next_char_probs=divided_by_zero).hint.startswith("temperature 0 is greedy, not a division")
+    def topk_always(logits, temperature=1.0, top_k=None, top_p=None):
+        if top_k is not None:
+            torch.topk(logits, top_k)  # raises for a top_k above V
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    assert "top_k >= V" in failed(8, next_char_probs=topk_always).hint
+
+    class FloatPositions(ANSWERS.KVCache):
+        def positions(self, T, device=None):
+            return torch.linspace(self.length, self.length + T - 1, T, device=device)
+    assert failed(9, KVCache=FloatPositions).what == "positions(3) gave float32 numbers"
+
+    class WrongAxis(ANSWERS.KVCache):
+        def append(self, layer, k, v):
+            self.k[layer] = k if self.k[layer] is None else torch.cat((self.k[layer], k), dim=1)
+            self.v[layer] = v if self.v[layer] is None else torch.cat((self.v[layer], v), dim=1)
+            return self.k[layer], self.v[layer]
+    assert failed(9, KVCache=WrongAxis).hint.startswith("torch.cat needs its tensors to match")
+
+    def over_positions(model):
+        states = torch.tensor([[int(b) for b in f"{i:03b}"] for i in range(8)])
+        return torch.softmax(model(states)[0], dim=1)[:, -1]
+    result = failed(10, transition_probs=over_positions)
+    assert result.what.startswith("the sum of each row") and "2 next-bit scores" in result.hint
+
+
 def test_a_loss_or_schedule_that_passes_once_but_not_in_training_is_caught():
     """Found by a review of `exercises train 6` and `7`: a loss with the right value and no gradient (or a wrong
     one) passed the check, and a schedule right only for the check's numbers did; past the check, a learning rate
