@@ -46,8 +46,8 @@ def pyplot():
 
 
 def label(char):
-    """A character as a readable tick label: the invisible ones get names."""
-    return {"\n": "\\n", " ": "␣", "\t": "\\t"}.get(char, char)
+    """A character as a readable tick label: the invisible ones get signs (as on the explore page)."""
+    return {"\n": "⏎", " ": "␣", "\t": "\\t"}.get(char, char)
 
 
 def save(path, write, flag="--save"):
@@ -86,7 +86,9 @@ def plot_loss(args, plt):
     ax.plot(iters, val, marker="o", markersize=3, label="val")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (nats per character)")
-    ax.set_title(f"{args.out_dir}: best val {min(val):.4f}", parse_math=False)  # a path may hold $...$
+    best = min(range(len(val)), key=val.__getitem__)
+    ax.set_title(f"the train and val loss of {args.out_dir} (best val {val[best]:.4f}, at iteration {iters[best]})",
+                 parse_math=False, fontsize=10)  # (parse_math: a path may hold $...$)
     ax.grid(alpha=0.3)
     ax.legend()
     save_png(fig, args.save or Path(args.out_dir) / "loss.png")
@@ -142,6 +144,9 @@ def plot_attention(args, plt):
     prompt = pick_prompt(args.prompt, model, chars)
     idx = prompt_ids(prompt, chars, cfg)  # (1, T)
     att = attention_weights(model, idx)[args.layer][0]  # (nh, T, T), one layer's
+    T = att.size(-1)
+    att = att.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("nan"))  # the masked future: grey
+    colours = plt.get_cmap("viridis").with_extremes(bad="lightgrey")  # (nan is "bad")
     ticks = [label(c) for c in prompt]
     cols = math.ceil(math.sqrt(cfg.n_head))  # a near-square grid
     rows = -(-cfg.n_head // cols)  # ceiling division
@@ -150,12 +155,13 @@ def plot_attention(args, plt):
         if h >= cfg.n_head:
             ax.axis("off")
             continue
-        ax.imshow(att[h].numpy(), cmap="viridis", vmin=0, vmax=1)
+        image = ax.imshow(att[h].numpy(), cmap=colours, vmin=0, vmax=1)
         ax.set_title(f"layer {args.layer}, head {h}", fontsize=9)
-        ax.set_xticks(range(len(ticks)), ticks, fontsize=6)
-        ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
+        ax.set_xticks(range(len(ticks)), ticks, fontsize=7)
+        ax.set_yticks(range(len(ticks)), ticks, fontsize=7)
     fig.supxlabel("looks at (key)")
     fig.supylabel("reading at (query)")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight (each row sums to 1; grey: the future, masked)")
     save_png(fig, args.save or path.parent / "attention.png")  # beside the checkpoint
 
 
@@ -171,16 +177,17 @@ def plot_embeddings(args, plt):
     model, ckpt, path = load_gpt(args)
     chars = ckpt["vocab"]["chars"]
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
-    groups = [("lower case", string.ascii_lowercase, "tab:blue"), ("upper case", string.ascii_uppercase, "tab:red")]
-    fig, ax = plt.subplots(figsize=(6, 6))
+    # the explore page's colours
+    groups = [("lower case", string.ascii_lowercase, "tab:blue"), ("upper case", string.ascii_uppercase, "tab:purple")]
+    fig, ax = plt.subplots(figsize=(8, 8))  # room for 65 labels, fewer of them on top of each other
     for i, c in enumerate(chars):
-        color = next((colour for _, members, colour in groups if c in members), "tab:green")
+        color = next((colour for _, members, colour in groups if c in members), "tab:gray")
         ax.annotate(label(c), points[i].tolist(), color=color, fontsize=9, ha="center", va="center")
     ax.set_xlim(points[:, 0].min() - 0.1, points[:, 0].max() + 0.1)
     ax.set_ylim(points[:, 1].min() - 0.1, points[:, 1].max() + 0.1)
     ax.set_xlabel(f"principal component 1 ({share[0]:.0%} of the variance)")
     ax.set_ylabel(f"principal component 2 ({share[1]:.0%})")
-    ax.set_title("character embeddings (blue: lower case, red: upper case, green: the rest)", fontsize=9)
+    ax.set_title("character embeddings (blue: lower case, purple: upper case, grey: the rest)", fontsize=10)
     save_png(fig, args.save or path.parent / "embeddings.png")
 
 

@@ -4,9 +4,10 @@
 # Run from the repo root of a CPU-only machine, with the text prepared and matplotlib installed:
 #   bash bench/results/2026-12-05-cpu/pictures.sh
 set -e
-out=/tmp/pictures; rm -rf $out
-python train.py --out_dir $out/pictures2 --eval_interval 50 2>/dev/null | grep -E "^iter|best val"
-python - "$out/pictures2" <<'PY'
+run=out/pictures2  # the folder docs/lessons.md names, which the pictures' titles show
+if [ -e $run ]; then echo "$run exists: move it aside first" >&2; exit 1; fi
+python train.py --out_dir $run --eval_interval 50 2>/dev/null | grep -E "^iter|best val"
+python - "$run" <<'PY'
 import sys
 import torch
 from lessons.inside import attention_weights
@@ -20,7 +21,7 @@ for h in range(att.size(0)):
     print(f"layer 0, head {h}: itself {att[h].diagonal().mean():.2f}, the one before "
           f"{att[h].diagonal(-1).mean():.2f}")
 PY
-# docs/loss.png, attention.png and embeddings.png (the log's run drew them by hand, with these very lines)
-python -m lessons.plot loss --out_dir $out/pictures2
-python -m lessons.plot attention --out_dir $out/pictures2 --layer 0 --prompt $'ROMEO:\nBut soft, what light'
-python -m lessons.plot embeddings --out_dir $out/pictures2
+# docs/loss.png, attention.png and embeddings.png (copied there from $run)
+python -m lessons.plot loss --out_dir $run
+python -m lessons.plot attention --out_dir $run
+python -m lessons.plot embeddings --out_dir $run
