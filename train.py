@@ -218,9 +218,14 @@ def extend_schedule(run, before):
     to 0 at the new last step. A finished run was at 0 already, so its extension trains on at min_lr."""
     if run.cfg.max_iters != before.max_iters and run.iter > run.cfg.warmup_iters:
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
-        run.say(f"note: the learning rate goes on from {lr_at(run.iter, run.cfg, run.extended_at):.2e}, where the "
-                f"run " + (f"was, down to --min_lr at iteration {run.cfg.max_iters}" if run.extended_at[1]
-                           else "ended: --min_lr"))
+        lr = lr_at(run.iter, run.cfg, run.extended_at)
+        if run.extended_at[1]:  # (with the --lr and --min_lr given now: the same share of the way between them)
+            run.say(f"note: the learning rate goes on down the decay from where the run was, "
+                    f"{run.extended_at[1]:.0%} of the way from --min_lr up to --lr: {lr:.2e} now, --min_lr at "
+                    f"iteration {run.cfg.max_iters}")
+        else:
+            run.say(f"note: the run had finished its decay, so the new steps train at --min_lr, {lr:.2e} (--lr has "
+                    f"no effect here)")
 
 
 def next_batch(run):

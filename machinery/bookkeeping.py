@@ -323,15 +323,41 @@ def claim_out_dir(run):
             if e.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: train without one
                 os.close(fd)
                 return
-            holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+            message = in_use(fd, run.out_dir)
             os.close(fd)
-            raise UserError(f"another train.py (process {holder}) is training in {run.out_dir} — wait for it to "
-                            f"end, or give this run another --out_dir") from None
+            raise UserError(message) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())  # whose lock it is, for the message above
         LOCKS[path] = [fd, 0]
     LOCKS[path][1] += 1
     weakref.finalize(run, let_go, path)
+
+
+def in_use(fd, out_dir):
+    """The line for a lock file (open at fd) that another process holds: whose it is, and what to do."""
+    holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
+    return (f"another train.py (process {holder}) is training in {out_dir} — wait for it to end, or give this run "
+            f"another --out_dir")
+
+
+def refuse_if_training(out_dir):
+    """The lock's line where another process trains in out_dir now: for a --resume that finds no checkpoint,
+    of a run that has not saved yet. This process's own lock is left alone (closing a descriptor of its
+    file would let it go)."""
+    path = (Path(out_dir) / "train.lock").resolve()
+    if fcntl is None or path in LOCKS or not path.is_file():
+        return
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: ours for a moment, let go by the close below
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            raise UserError(in_use(fd, out_dir)) from None
+    finally:
+        os.close(fd)
 
 
 def let_go(path):

@@ -21,7 +21,7 @@ from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
 from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, pick_device, unless_a_typo
 from machinery.data import load_data
-from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_to_overwrite
+from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
 
 
@@ -72,7 +72,11 @@ def build_config(preset, resume, overrides):
             best, latest = (shlex.quote(str(out_dir / name)) for name in ("best.pt", "latest.pt"))
             nothing = f"only best.pt is there; to resume from it, copy it: cp {best} {latest}"
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
-        ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
+
+        def missing():  # a run training there that has not saved yet: say so, not "nothing to resume"
+            refuse_if_training(out_dir)
+            return unless_a_typo(out_dir, "--out_dir", resumable, nothing)
+        ckpt = load_checkpoint(out_dir / "latest.pt", missing)
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "

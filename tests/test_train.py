@@ -395,6 +395,25 @@ def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path):
 
 
 @pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
+def test_a_resume_beside_a_run_that_has_not_saved_yet_is_told_so(data_dir, tmp_path):
+    """It said "no checkpoint ... run without --resume", and that, done, hit the lock's error."""
+    (tmp_path / "log.csv").write_text("")  # what a run in its first steps has: a lock, no checkpoint
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "f = open(sys.argv[1], 'w'); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                               "f.write(str(os.getpid())); f.flush(); print('held', flush=True)\n"
+                               "time.sleep(60)", str(tmp_path / "train.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(UserError, match=rf"^another train.py \(process {holder.pid}\) is training in .* — wait"):
+            train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--resume"])
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(UserError, match="there is nothing to resume"):  # the lock let go: the usual line
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--resume"])
+
+
+@pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
 def test_two_runs_in_one_process_share_the_lock_until_the_last_ends(tmp_path):
     """A lockf lock goes when any descriptor of its file closes: the first run's end must not take it
     from a second, still training in the same process (a notebook)."""
@@ -570,7 +589,8 @@ def test_training_longer_goes_on_from_the_learning_rate_the_run_had(data_dir, tm
     assert train.main(args) == 0
     capsys.readouterr()
     assert train.main(args + ["--resume", "--max_iters", "24"]) == 0
-    assert "note: the learning rate goes on from 8.00e-04, where the run ended: --min_lr" in capsys.readouterr().out
+    assert "note: the run had finished its decay, so the new steps train at --min_lr, 8.00e-04 (--lr has no effect " \
+        "here)" in capsys.readouterr().out
     rows = read_log(tmp_path / "o")
     assert [int(r["iter"]) for r in rows][-4:] == [12, 16, 20, 24]
     assert max(float(r["lr"]) for r in rows if int(r["iter"]) > 12) == pytest.approx(8e-4)  # min_lr, no jump
@@ -679,6 +699,12 @@ def test_an_extension_of_an_unfinished_run_decays_from_where_it_was():
     # a new --lr or --min_lr on a later resume still counts: the run keeps its place in the decay
     higher = dataclasses.replace(longer, lr=2e-3, min_lr=2e-4)
     assert train.lr_at(50, higher, extended_at) == pytest.approx(2 * at_50)
+    said = []  # the note at the start names the share of the way and the learning rate it gives
+    run = types.SimpleNamespace(cfg=higher, iter=50, extended_at=None, say=said.append)
+    train.extend_schedule(run, cfg)
+    assert said == [f"note: the learning rate goes on down the decay from where the run was, "
+                    f"{extended_at[1]:.0%} of the way from --min_lr up to --lr: {2 * at_50:.2e} now, --min_lr at "
+                    f"iteration 200"]
 
 
 @pytest.mark.parametrize("decay", list(config.DECAYS))
