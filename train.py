@@ -273,14 +273,14 @@ def main(argv=None):
     describe(run)
     open_log(run)
     run.t_train = time.perf_counter()
-    if run.iter == 0:
-        evaluate(run, lr=0.0, tokens_per_sec=0.0)  # the untrained model: about ln(vocab_size)
     bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
-    t_log, iter_log = time.perf_counter(), run.iter
     pending = []  # (iteration, loss, whether the step was taken), still on the device: read_steps
     try:
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
+            if run.iter == 0:
+                evaluate(run, lr=0.0, tokens_per_sec=0.0)  # the untrained model: about ln(vocab_size)
+            t_log, iter_log = time.perf_counter(), run.iter
             while run.iter < cfg.max_iters:
                 if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)
                     return save_on_ctrl_c(run, pending, bar)  # -> 130

@@ -470,6 +470,27 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
             assert torch.equal(a["model"][key], b["model"][key]), key
 
 
+def test_ctrl_c_in_the_first_evaluation_saves_and_the_resume_is_the_whole_run(data_dir, tmp_path, monkeypatch, capsys):
+    """A Ctrl-C before the first step (in the untrained model's evaluation, a minute on a busy CPU) printed
+    "interrupted" and saved nothing; now it ends that evaluation, saves latest.pt, and says how to go on."""
+    args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
+    estimate_loss = train.estimate_loss
+
+    def ctrl_c_in_the_first(*a, **k):
+        monkeypatch.setattr(train, "estimate_loss", estimate_loss)  # once
+        signal.raise_signal(signal.SIGINT)
+        return estimate_loss(*a, **k)
+    monkeypatch.setattr(train, "estimate_loss", ctrl_c_in_the_first)
+    parts = tmp_path / "parts"
+    capsys.readouterr()
+    assert train.main(args + ["--out_dir", str(parts)]) == 130
+    assert f"stopped at iteration 0; saved {parts / 'latest.pt'} — continue with" in capsys.readouterr().out
+    assert train.main(args + ["--out_dir", str(parts), "--resume"]) == 0
+    assert [(r["iter"], r["val_loss"]) for r in read_log(parts)] == \
+        [(r["iter"], r["val_loss"]) for r in read_log(tmp_path / "whole")]
+
+
 def test_resume_drops_log_rows_past_the_checkpoint(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s\n0,4,4,0,0,0\n4,3,3,1,1,1\n8,2,2,1,1,2\n")
