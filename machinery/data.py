@@ -346,6 +346,7 @@ def next_command(data_dir, passes=14):
     the CPU preset's steps would read it dozens of times and learn it by heart: then the command asks for about
     `passes` passes instead, with dropout 0.1, and a note says why (on a 50,000-character text,
     that scored val 1.66 where the preset's 800 steps scored 1.80 at best, then 3.14: docs/training.md).
+    Its evaluations read each split about 4 times, not the preset's 50 batches (20 times for that text's val).
     -> lines to print"""
     if is_default_data_dir(data_dir):  # where train.py looks by default
         return ["next: python train.py"]
@@ -353,14 +354,18 @@ def next_command(data_dir, passes=14):
     command = f"python train.py --data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(str(run_dir))}"
     cpu = PRESETS["shakespeare-cpu"]
     per_step = cpu["batch_size"] * cpu["block_size"]  # tokens a step reads
-    train_tokens = load_vocab(data_dir)["train_tokens"]
+    vocab = load_vocab(data_dir)
+    train_tokens = vocab["train_tokens"]
     preset_passes = cpu["max_iters"] * per_step / train_tokens
     if preset_passes <= 2 * passes:
         return [f"next: {command}"]
     steps = max(50, round(passes * train_tokens / per_step / 50) * 50)
     # a run this short would spend a third of itself (or all of it) in the preset's warmup: a tenth will do
     warmup = f" --warmup_iters {steps // 10}" if steps < 3 * cpu["warmup_iters"] else ""
+    # an evaluation of the preset's 50 batches would read a small val split dozens of times: 4 will do
+    eval_iters = min(cpu["eval_iters"], max(10, -(-4 * vocab["val_tokens"] // per_step)))
     return [f"note: the text is small ({train_tokens:,} training characters): the CPU preset's {cpu['max_iters']} "
             f"steps would read it {preset_passes:.0f} times and learn it by heart, so the command below reads it "
             f"about {steps * per_step / train_tokens:.0f} times, with dropout (docs/training.md, Overfitting)",
-            f"next: {command} --max_iters {steps} --eval_interval {max(10, steps // 4)} --dropout 0.1{warmup}"]
+            f"next: {command} --max_iters {steps} --eval_interval {max(10, steps // 4)} --eval_iters {eval_iters} "
+            f"--dropout 0.1{warmup}"]

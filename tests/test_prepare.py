@@ -352,7 +352,7 @@ def test_a_small_text_gets_a_command_that_fits_its_size(tmp_path, capsys):
     note, line = capsys.readouterr().out.strip().splitlines()[-2:]
     assert note.startswith("note: the text is small (45,000 training characters): the CPU preset's 800 steps "
                            "would read it 36 times") and "about 14 times, with dropout" in note
-    assert line.endswith("--max_iters 300 --eval_interval 75 --dropout 0.1")
+    assert line.endswith("--max_iters 300 --eval_interval 75 --eval_iters 10 --dropout 0.1")  # val: 5,000
 
 
 def test_a_tiny_text_gets_a_warmup_that_fits_its_run(tmp_path, capsys):
@@ -360,7 +360,7 @@ def test_a_tiny_text_gets_a_warmup_that_fits_its_run(tmp_path, capsys):
     (tmp_path / "tiny.txt").write_text(("To be, or not to be, that is the question. " * 120)[:5_000])
     assert prepare.main(["--input", str(tmp_path / "tiny.txt"), "--out_dir", str(tmp_path / "tiny")]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.endswith("--max_iters 50 --eval_interval 12 --dropout 0.1 --warmup_iters 5")
+    assert line.endswith("--max_iters 50 --eval_interval 12 --eval_iters 10 --dropout 0.1 --warmup_iters 5")
 
 
 def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_path):
