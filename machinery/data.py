@@ -147,6 +147,9 @@ def read_text(path):
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte-order mark of UTF-16 (Notepad's "Unicode")
         raise UserError(f"{path} is UTF-16, not UTF-8 — re-save it as UTF-8, for example: {to_utf8(path, 'utf-16')}")
     if b"\x00" in raw:
+        if without_bom := utf16_order(raw):  # UTF-16 with no byte-order mark: half its bytes are NUL
+            raise UserError(f"{path} looks like UTF-16 ({without_bom}), not UTF-8 — re-save it as UTF-8, for "
+                            f"example: {to_utf8(path, without_bom)}")
         raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
     try:
         text = raw.decode("utf-8")
@@ -158,6 +161,9 @@ def read_text(path):
     if "\r\n" in text:  # Windows line ends would make "\r" a character the model must learn to write
         text = text.replace("\r\n", "\n")
         print(f"note: {path} has Windows line ends (\\r\\n); each is read as one newline")
+    elif "\r" in text and "\n" not in text:  # old Macintosh line ends: \r alone, and no \n anywhere
+        text = text.replace("\r", "\n")
+        print(f"note: {path} has old Macintosh line ends (\\r); each is read as a newline")
     if len(text) < MIN_CHARS:
         characters = "character" if len(text) == 1 else "characters"
         raise UserError(f"{path} has only {len(text):,} {characters}, too few to split into train and val — "
@@ -173,6 +179,18 @@ def read_at_most(path, limit):
             pieces.append(piece)
             size += len(piece)
     return b"".join(pieces)
+
+
+def utf16_order(raw):
+    """"utf-16le" or "utf-16be" where raw reads as text in it (mostly ASCII, so every other byte NUL), else None."""
+    for order, nul_at in (("utf-16le", 1), ("utf-16be", 0)):
+        if len(raw) >= 4 and raw[nul_at::2].count(0) > 0.9 * (len(raw) // 2):
+            try:
+                raw.decode(order)
+                return order
+            except UnicodeDecodeError:
+                pass
+    return None
 
 
 def to_utf8(path, encoding):

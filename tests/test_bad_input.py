@@ -147,6 +147,9 @@ CASES = [
     ("prepare-utf16", prepare, ["--input", "texts/notepad.txt"], "texts/notepad.txt is UTF-16, not UTF-8 — re-save "
      "it as UTF-8, for example: iconv -f utf-16 -t utf-8 texts/notepad.txt > texts/notepad-utf8.txt",
      write("texts/notepad.txt", "To be, or not to be\n".encode("utf-16"))),
+    ("prepare-utf16-without-bom", prepare, ["--input", "texts/export.txt"], "texts/export.txt looks like UTF-16 "
+     "(utf-16le), not UTF-8 — re-save it as UTF-8, for example: iconv -f utf-16le -t utf-8 texts/export.txt > "
+     "texts/export-utf8.txt", write("texts/export.txt", "To be, or not to be\n".encode("utf-16-le"))),
     ("prepare-input-empty", prepare, ["--input", ""], "--input is empty — give a path", None),
     ("prepare-out-dir-has-other-data", prepare, ["--input", "texts/digits.txt", "--out_dir", "data"],
      "data already holds data prepared from a different text (play.txt; an edited file counts as different)",

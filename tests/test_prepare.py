@@ -42,7 +42,7 @@ def test_round_trip(corpus, data_dir):
 
 def test_windows_line_ends_and_a_byte_order_mark_stay_out_of_the_vocabulary(corpus, tmp_path, capsys):
     """A text saved on Windows (BOM, \\r\\n) prepares to the same ids as the same text saved elsewhere;
-    a lone \\r is kept (it is not a line end we know)."""
+    so does one with old Macintosh line ends (\\r alone); a lone \\r in a text with \\n is kept."""
     text = corpus.read_text(encoding="utf-8")
     windows = tmp_path / "windows.txt"
     windows.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
@@ -55,6 +55,11 @@ def test_windows_line_ends_and_a_byte_order_mark_stay_out_of_the_vocabulary(corp
     lone = tmp_path / "lone.txt"
     lone.write_text(text.replace("\n", "\r", 1), encoding="utf-8", newline="")
     assert prepare.read_text(lone)[0] == text.replace("\n", "\r", 1)
+    mac = tmp_path / "mac.txt"  # old Macintosh line ends: \r alone, no \n anywhere
+    mac.write_text(text.replace("\n", "\r"), encoding="utf-8", newline="")
+    capsys.readouterr()
+    assert prepare.read_text(mac)[0] == text
+    assert f"note: {mac} has old Macintosh line ends" in capsys.readouterr().out
 
 
 def test_build_vocab_matches_python():
