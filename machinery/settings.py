@@ -126,8 +126,10 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
                         f"resume with the --data_dir it was trained on")
     if ckpt is not None and ckpt["vocab"].get("source_sha256") != vocab.get("source_sha256"):
-        raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's "
-                        f"({ckpt['vocab'].get('source')}) — resume with the --data_dir it was trained on")
+        then = ckpt["vocab"].get("source")
+        then += ", as it was then: it has been edited since" if then == vocab.get("source") else ""
+        raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's ({then}) — "
+                        f"resume with the --data_dir it was trained on")
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)

@@ -298,6 +298,10 @@ CASES = [
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
     ("sample-run-inside-out", sample, [], "no checkpoint at out/best.pt — give --out_dir a run in it (out/bigram), "
      "or train a model first with `python train.py`", write("out/bigram/best.pt", b"a run's checkpoint, unread")),
+    ("sample-run-not-saved-yet", sample, ["--out_dir", "early"], "no checkpoint at early/best.pt — the run in it has "
+     "not saved one yet (its first evaluation after step 0 does) — wait for that, or, if it was stopped, start it "
+     "again with the command that began it", write("early/log.csv", b"iter,train_loss,val_loss,lr,tokens_per_sec,"
+                                                   b"elapsed_s\n0,4.2,4.2,0,0,1.5\n")),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
     ("sample-out-dir-is-a-checkpoint", sample, ["--out_dir", "run/best.pt"],

@@ -360,6 +360,18 @@ def test_a_small_text_gets_a_command_that_fits_its_size(tmp_path, capsys):
     assert line.endswith("--max_iters 300 --eval_interval 75 --eval_iters 10 --dropout 0.1")  # val: 5,000
 
 
+def test_the_printed_command_trains_into_a_free_run_folder(tmp_path, capsys, monkeypatch):
+    """An edited text, prepared again after its data folder was deleted: out/<name> holds the old text's run,
+    which train.py would refuse to overwrite, so the command names out/<name>-2."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("To be, or not to be, that is the question. " * 4000)
+    (tmp_path / "out" / "notes").mkdir(parents=True)
+    (tmp_path / "out" / "notes" / "latest.pt").write_bytes(b"the old text's run")
+    assert prepare.main(["--input", "notes.txt"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == \
+        "next: python train.py --data_dir data/notes --out_dir out/notes-2"
+
+
 def test_a_tiny_text_gets_a_warmup_that_fits_its_run(tmp_path, capsys):
     """5,000 characters: 50 steps, which the preset's 50-step warmup would fill: a tenth of them instead."""
     (tmp_path / "tiny.txt").write_text(("To be, or not to be, that is the question. " * 120)[:5_000])

@@ -2,6 +2,7 @@
 and the random states a resume restores."""
 
 import errno
+import json
 import random
 import re
 import shutil
@@ -302,6 +303,12 @@ def test_resume_refuses_other_data_with_the_same_characters(data_dir, corpus, tm
     assert prepare.main(["--input", str(shuffled), "--out_dir", str(tmp_path / "d2")]) == 0
     with pytest.raises(UserError, match="was prepared from another text than the checkpoint's"):
         train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d2")])
+    edited = tmp_path / "edited" / json.loads((data_dir / "vocab.json").read_text())["source"]  # its name, changed
+    edited.parent.mkdir()
+    edited.write_text("".join(reversed(lines)))
+    assert prepare.main(["--input", str(edited), "--out_dir", str(tmp_path / "d3")]) == 0
+    with pytest.raises(UserError, match=rf"\({edited.name}, as it was then: it has been edited since\) — resume"):
+        train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d3")])
 
 
 # ----------------------------------------------------------------------------
