@@ -220,8 +220,9 @@ def extend_schedule(run, before):
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
         lr = lr_at(run.iter, run.cfg, run.extended_at)
         if run.extended_at[1]:  # (with the --lr and --min_lr given now: the same share of the way between them)
+            share = f"{run.extended_at[1]:.0%}" if run.extended_at[1] >= 0.01 else "under 1%"
             run.say(f"note: the learning rate goes on down the decay from where the run was, "
-                    f"{run.extended_at[1]:.0%} of the way from --min_lr up to --lr: {lr:.2e} now, --min_lr at "
+                    f"{share} of the way from --min_lr up to --lr: {lr:.2e} now, --min_lr at "
                     f"iteration {run.cfg.max_iters}")
         else:
             run.say(f"note: the run had finished its decay, so the new steps train at --min_lr, {lr:.2e} (--lr has "
@@ -280,6 +281,7 @@ def main(argv=None):
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
             if run.iter == 0:
                 evaluate(run, lr=0.0, tokens_per_sec=0.0)  # the untrained model: about ln(vocab_size)
+                bar.reset(total=cfg.max_iters)  # (the bar's clock starts with the first step)
             t_log, iter_log = time.perf_counter(), run.iter
             while run.iter < cfg.max_iters:
                 if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)

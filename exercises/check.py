@@ -158,7 +158,8 @@ def check_bigram(m):
                  "vocabulary, seen in ids or not: torch.zeros(vocab_size, vocab_size)")
     if not got.is_floating_point():
         raise Failure(f"probs (V, V): expected floating-point probabilities, got {dtype_name(got.dtype)}", "integer "
-                      "counts divided with // floor to 0: count in floats (torch.zeros makes them) and divide with /")
+                      "counts, not divided, or divided with // (which floors them to 0): count in floats (torch.zeros "
+                      "makes them) and divide with /")
     bare = bigram_counts(ids, 6, 0.0)
     if matches(got[:5], (bare / bare.sum(dim=1, keepdim=True))[:5]):  # (row 5 has no counts at all)
         raise Failure("no smoothing was added", "add `smoothing` to every count before dividing")
@@ -545,8 +546,8 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
         ("the decay never gets near min_lr: cos(progress), without pi", "cos(pi * progress) falls from 1 to -1 as "
          "progress goes from 0 to 1; cos(progress) only to 0.54"),
     lambda it, c: c.lr:
-        ("the learning rate never decays after the warmup", "progress stays 0: `//` rounds (it - warmup_iters) "
-         "// (max_iters - warmup_iters) down to 0; divide with /"),
+        ("the learning rate never decays after the warmup", "no decay written after the warmup, or a progress that "
+         "stays 0: `//` rounds (it - warmup_iters) // (max_iters - warmup_iters) down to 0; divide with /"),
 }
 
 

@@ -226,7 +226,8 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     if checkpoint:
         return unless_a_typo(checkpoint, "--checkpoint", lambda p: holds_a_run(p) or is_a_checkpoint_file(p),
                              "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder")
-    if (Path(out_dir) / "log.csv").is_file():  # train.py's log, and no checkpoint: its first save is still to come
+    log = Path(out_dir) / "log.csv"
+    if log.is_file() and log.read_text(errors="replace").startswith("iter,train_loss,"):  # train.py's, no checkpoint
         return ("the run in it has not saved one yet (its first evaluation after step 0 does) — wait for that, or, "
                 "if it was stopped, start it again with the command that began it")
     if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)

@@ -364,7 +364,7 @@ def next_command(data_dir, passes=14):
     the CPU preset's steps would read it dozens of times and learn it by heart: then the command asks for about
     `passes` passes instead, with dropout 0.1, and a note says why (on a 50,000-character text,
     that scored val 1.66 where the preset's 800 steps scored 1.80 at best, then 3.14: docs/training.md).
-    Its evaluations read each split about 4 times, not the preset's 50 batches (20 times for that text's val).
+    Its evaluations read the val split about 4 times, not the preset's 50 batches (20 times for that text's).
     -> lines to print"""
     if is_default_data_dir(data_dir):  # where train.py looks by default
         return ["next: python train.py"]

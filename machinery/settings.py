@@ -126,10 +126,10 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
                         f"resume with the --data_dir it was trained on")
     if ckpt is not None and ckpt["vocab"].get("source_sha256") != vocab.get("source_sha256"):
-        then = ckpt["vocab"].get("source")
+        then = ckpt["vocab"].get("source") or "?"
         then += ", as it was then: it has been edited since" if then == vocab.get("source") else ""
         raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's ({then}) — "
-                        f"resume with the --data_dir it was trained on")
+                        f"resume with the --data_dir it was trained on, or train a new run with another --out_dir")
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)

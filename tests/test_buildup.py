@@ -143,7 +143,6 @@ def test_a_real_ladders_rows_say_where_a_rung_did_not_help(data_dir, capsys):
                                SimpleNamespace(seed=1337, quick=False))
     for before, r in zip(results, results[1:]):
         assert (r["note"] != "") == (r["val"] >= before["val"] - 0.005)
-    assert any(r["note"] for r in results[1:]) or all(b["val"] > r["val"] for b, r in zip(results, results[1:]))
 
 
 def test_notes_say_where_a_rung_did_not_help():
