@@ -92,13 +92,17 @@ def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=HelpFormatter)
     parser.add_argument("--steps", type=int, default=300, help="training iterations (full batch)")
-    parser.add_argument("--look_at", type=int, default=50, help="also show the chain after this many steps "
-                        "(50: where Karpathy's note shows it)")
+    parser.add_argument("--look_at", type=int, default=None, help="also show the chain after this many steps "
+                        "(default 50, where Karpathy's note shows it, when --steps goes past it)")
     parser.add_argument("--seed", type=parse_seed, default=1337, help="seed for the initial weights")
     parser.add_argument("--dot", default="out/babygpt.dot", help="where to write the chain (Graphviz)")
     args = parser.parse_args(argv)
     if args.steps < 0:
         raise UserError(f"--steps {args.steps} must be 0 or more — e.g. --steps 300")
+    if args.look_at is not None and not 0 <= args.look_at <= args.steps:
+        raise UserError(f"--look_at {args.look_at} is outside the training's 0 to {args.steps} steps — give one of "
+                        f"them, or leave it out")
+    args.look_at = 50 if args.look_at is None else args.look_at
     check_suffix(args.dot, ".dot", "babygpt.dot", "--dot")
     return args
 

@@ -385,6 +385,8 @@ CASES = [
 
     ("babygpt-dot-over-a-checkpoint", babygpt, ["--dot", "run/latest.pt"],
      "--dot run/latest.pt must end in .dot — e.g. --dot run/latest.dot", None),
+    ("babygpt-look-at-past-the-end", babygpt, ["--steps", "40", "--look_at", "400"],
+     "--look_at 400 is outside the training's 0 to 40 steps — give one of them, or leave it out", None),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],
