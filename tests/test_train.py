@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import types
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -371,6 +372,21 @@ def test_a_moved_run_resumes_where_it_is_now(data_dir, tmp_path, monkeypatch):
     assert torch.load(tmp_path / "out" / "latest.pt", weights_only=True)["iter"] == 16
 
 
+@contextmanager
+def another_process_holding(lock):
+    """A process that holds lock's file lock, as a train.py training there would, until the block ends. -> its pid"""
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
+                               "f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                               "f.truncate(0); f.write(str(os.getpid())); f.flush(); print('held', flush=True)\n"
+                               "time.sleep(60)", str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
 def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path):
     """While another process holds the folder's lock (as a train.py there would), a second run, new
@@ -379,18 +395,10 @@ def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path):
     run = ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
     assert train.main(TINY + run) == 0
     log = (tmp_path / "log.csv").read_bytes()
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
-                               "f = open(sys.argv[1], 'r+'); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-                               "f.truncate(); f.write(str(os.getpid())); f.flush(); print('held', flush=True)\n"
-                               "time.sleep(60)", str(tmp_path / "train.lock")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
-        with pytest.raises(UserError, match=rf"^another train.py \(process {holder.pid}\) is training in .* — wait"):
+    with another_process_holding(tmp_path / "train.lock") as pid:
+        with pytest.raises(UserError, match=rf"^another train.py \(process {pid}\) is training in .* — wait"):
             train.main(TINY + run + ["--resume", "--max_iters", "16"])
         assert (tmp_path / "log.csv").read_bytes() == log
-    finally:
-        holder.kill()
-        holder.wait()
     assert train.main(TINY + run + ["--resume", "--max_iters", "16"]) == 0
 
 
@@ -398,19 +406,12 @@ def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path):
 def test_a_resume_beside_a_run_that_has_not_saved_yet_is_told_so(data_dir, tmp_path):
     """It said "no checkpoint ... run without --resume", and that, done, hit the lock's error."""
     (tmp_path / "log.csv").write_text("")  # what a run in its first steps has: a lock, no checkpoint
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
-                               "f = open(sys.argv[1], 'w'); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-                               "f.write(str(os.getpid())); f.flush(); print('held', flush=True)\n"
-                               "time.sleep(60)", str(tmp_path / "train.lock")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
-        with pytest.raises(UserError, match=rf"^another train.py \(process {holder.pid}\) is training in .* — wait"):
-            train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--resume"])
-    finally:
-        holder.kill()
-        holder.wait()
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--resume"]
+    with another_process_holding(tmp_path / "train.lock") as pid:
+        with pytest.raises(UserError, match=rf"^another train.py \(process {pid}\) is training in .* — wait"):
+            train.main(argv)
     with pytest.raises(UserError, match="there is nothing to resume"):  # the lock let go: the usual line
-        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--resume"])
+        train.main(argv)
 
 
 @pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
