@@ -50,7 +50,7 @@ def check(numbers):
     return 0 if passed == len(results) else 1
 
 
-def train(number, data_dir):
+def train(number, data_dir, steps=2000):
     from exercises.check import run
     from exercises.plug import SAMPLER, check_trainable, train_both
     exercise = exercises_asked([number])[0]
@@ -63,10 +63,11 @@ def train(number, data_dir):
     module = importlib.import_module(f"exercises.{exercise.module}")  # (loaded by the check)
     data = load_data(data_dir)  # refused here, before a line is printed
     if number == SAMPLER:
-        return write(module, data, data_dir)
+        return write(module, data, data_dir, steps)
     print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's code for "
-          f"exercise {number} ({exercise.title}) and with yours (3 blocks, 32 wide, block 8, 2000 steps, on the CPU)")
-    rows = train_both(number, module, data)  # (an error in the learner's part, said in one line)
+          f"exercise {number} ({exercise.title}) and with yours (3 blocks, 32 wide, block 8, {steps} steps, on the "
+          f"CPU)")
+    rows = train_both(number, module, data, steps)  # (an error in the learner's part, said in one line)
     for who, val, seconds, text in rows:
         print(f"{who:>10}: val loss {val:.4f}, {seconds:.1f} s of training; it writes: {text!r}")
     gap = round(rows[1][1] - rows[0][1], 4) or 0.0  # (-0.0 is false: a gap under 5e-5 prints as +0.0000)
@@ -75,13 +76,13 @@ def train(number, data_dir):
     return 0
 
 
-def write(module, data, data_dir):
+def write(module, data, data_dir, steps):
     """Exercise 8: one GPT, written with the repo's sampling and with the learner's, from the same seed."""
     from exercises.plug import SAMPLER, SAMPLING, train_both
     sampling = ", ".join(f"{name} {value}" for name, value in SAMPLING.items())
-    print(f"training model.py's GPT once on {data_dir} (3 blocks, 32 wide, block 8, 2000 steps, on the CPU), then "
+    print(f"training model.py's GPT once on {data_dir} (3 blocks, 32 wide, block 8, {steps} steps, on the CPU), then "
           f"writing with the repo's sampling and with yours ({sampling}; the same seed)")
-    (_, val, seconds, repos), (_, _, _, yours) = train_both(SAMPLER, module, data)
+    (_, val, seconds, repos), (_, _, _, yours) = train_both(SAMPLER, module, data, steps)
     print(f"val loss {val:.4f}, {seconds:.1f} s of training")
     print(f"the repo's writes: {repos!r}\n     yours writes: {yours!r}")
     print("the same text: yours draws as the repo's does" if yours == repos else
@@ -99,10 +100,14 @@ def main(argv=None):
     t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss), "
                                             "7 (the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
+    t.add_argument("--steps", type=int, default=2000, help="training steps of each model (fewer: a quicker, rougher "
+                                                          "comparison)")
     args = parser.parse_args(argv)
     if args.command == "check":
         return check(args.numbers)
-    return train(args.number, args.data_dir)
+    if args.command == "train" and args.steps < 10:
+        raise UserError(f"--steps {args.steps} is too few to train on — give 10 or more (2000 by default)")
+    return train(args.number, args.data_dir, args.steps)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,22 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
+def test_train_takes_fewer_steps_for_a_quicker_look(data_dir, capsys, monkeypatch):
+    """2000 steps of two models took 25 to 28 s a run for a learner trying one fix after another."""
+    import exercises.check
+    import exercises.plug
+    from exercises.__main__ import main
+    from machinery.cli import UserError
+    monkeypatch.setattr(exercises.check, "run", lambda exercise: Result("passed"))
+    asked = []
+    monkeypatch.setattr(exercises.plug, "train_both", lambda number, module, data, steps: asked.append(steps) or
+                        [("the repo's", 2.0, 1.0, "ab"), ("yours", 2.0, 1.0, "ab")])
+    assert main(["train", "4", "--steps", "300", "--data_dir", str(data_dir)]) == 0
+    assert asked == [300] and "300 steps, on the CPU" in capsys.readouterr().out
+    with pytest.raises(UserError, match=r"^--steps 5 is too few to train on — give 10 or more"):
+        main(["train", "4", "--steps", "5"])
+
+
 def test_check_takes_several_numbers_in_the_order_given(capsys):
     from exercises.__main__ import main
     assert main(["check", "2", "1"]) == 1  # untouched: not started
@@ -747,9 +763,9 @@ def test_exercise_8_writes_with_the_learners_sampler_beside_the_repos(data_dir, 
     with pytest.raises(UserError, match=r"^exercise 8 passed its check, but writing with your sampler it raised "):
         train_both(8, answered(next_char_probs=two_rows), data, steps=30, eval_iters=4)
 
-    monkeypatch.setattr("exercises.plug.train_both", lambda number, module, data: [
+    monkeypatch.setattr("exercises.plug.train_both", lambda number, module, data, steps: [
         ("the repo's", 2.5, 1.0, "abc"), ("yours", 2.5, 1.0, "abd")])
-    assert command.write(ANSWERS, data, "data") == 0
+    assert command.write(ANSWERS, data, "data", 2000) == 0
     out = capsys.readouterr().out
     assert "the repo's writes: 'abc'\n     yours writes: 'abd'\ndifferent text: from the same seed" in out
 
