@@ -422,16 +422,16 @@ def check_block(m):
         for seed, ln in enumerate((blk.ln_1, blk.ln_2)):  # fresh gains are all 1: ln_1 and ln_2 would be alike
             ln.weight.normal_(1.0, 0.5, generator=seeded(seed))
         c_fc, c_proj = blk.mlp.c_fc.weight, blk.mlp.c_proj.weight
-        got = call(m.mlp, x, c_fc, c_proj)
+        got, expected = call(m.mlp, x, c_fc, c_proj), blk.mlp(x)
         for name, other in MLP_NONLINEARITIES.items():  # (the exact GELU's output differs from each by 1e-5 or more)
             if matches(got, other(x @ c_fc.T) @ c_proj.T):
                 raise Failure(f"mlp (B, T, C): the nonlinearity is {name}", "model.py's MLP uses nn.GELU(), the "
                               "exact GELU: F.gelu(h), with no approximate=")
-        if torch.is_tensor(got) and got.shape == x.shape and dropped_out(got, blk.mlp(x)):
+        if torch.is_tensor(got) and got.shape == x.shape and dropped_out(got, expected):
             raise Failure("mlp (B, T, C): some outputs are 0 and the others scaled up, as dropout does",
                           "no dropout here: F.dropout drops whenever it is not told training=False; the GPT "
                           "applies its dropout itself, as a module that evaluation switches off")
-        expect(got, blk.mlp(x), "mlp (B, T, C), against model.py's MLP",
+        expect(got, expected, "mlp (B, T, C), against model.py's MLP",
                "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
         attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
         got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
@@ -495,12 +495,12 @@ def check_cross_entropy(m):
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
         if matches(got, summed):
             raise Failure("the sum over the positions, not the mean", "divide by the number of positions, B*T")
+        against = f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}"
         if matches(got, expected * 5):  # a sum over each sequence, then the mean over the batch
-            raise Failure(f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}, "
-                          f"T = 5 times too much", "a sum over the T axis before the mean: the mean over all B*T "
-                          "positions, .mean() of the (B, T) losses")
+            raise Failure(f"{against}, T = 5 times too much", "a sum over the T axis before the mean: the mean over "
+                          "all B*T positions, .mean() of the (B, T) losses")
         if matches(got, expected - logits.max(dim=-1).values.mean()):
-            raise Failure(f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}",
+            raise Failure(against,
                           "each row's largest logit m was taken out of the exp but not added back: "
                           "logsumexp(x) = m + log(sum(exp(x - m)))")
         # logits[..., targets]: (B, T, B, T), every target's logit at every position, not one per position

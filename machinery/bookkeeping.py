@@ -21,7 +21,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.checkpoint import log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint
+from machinery.checkpoint import (LOG_HEADER, log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint,
+                                  written_by_train_py)
 from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
 
@@ -29,9 +30,6 @@ try:
     import fcntl  # the kernel's file locks: claim_out_dir
 except ImportError:  # Windows has none
     fcntl = None
-
-LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
-
 
 def trim_log(path, last_iter):
     """Drop log rows past the checkpoint we resume from: that work is being redone. A last row
@@ -139,16 +137,6 @@ def refuse_to_overwrite(out_dir):
     if log.is_file() and not written_by_train_py(log):
         raise UserError(f"{log} was not written by train.py, and a new run would write over it — move it away to "
                         f"keep it, or choose a new --out_dir")
-
-
-def written_by_train_py(log):
-    """Whether a log.csv begins with the header train.py writes (or is empty)."""
-    try:
-        with open(log, errors="replace") as f:
-            first = f.readline()
-    except OSError:
-        return False
-    return first == "" or first.strip() == LOG_HEADER
 
 
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
@@ -318,14 +306,13 @@ def claim_out_dir(run):
         except PermissionError:  # another user's lock file in a folder we may write: train without a lock
             return
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: train without one
-                os.close(fd)
-                return
-            message = in_use(fd, run.out_dir)
+            locked = lock(fd, run.out_dir)
+        except UserError:
             os.close(fd)
-            raise UserError(message) from None
+            raise
+        if not locked:  # a file system without locks: train without one
+            os.close(fd)
+            return
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())  # whose lock it is, for the message above
         LOCKS[path] = [fd, 0]
@@ -333,11 +320,18 @@ def claim_out_dir(run):
     weakref.finalize(run, let_go, path)
 
 
-def in_use(fd, out_dir):
-    """The line for a lock file (open at fd) that another process holds: whose it is, and what to do."""
+def lock(fd, out_dir):
+    """Lock train.lock (open at fd) for this process. -> True, or False on a file system without locks.
+    Where another process holds it: its line, whose lock it is and what to do, as a UserError."""
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            return False
     holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
-    return (f"another train.py (process {holder}) is training in {out_dir} — wait for it to end, or give this run "
-            f"another --out_dir")
+    raise UserError(f"another train.py (process {holder}) is training in {out_dir} — wait for it to end, or give "
+                    f"this run another --out_dir")
 
 
 def refuse_if_training(out_dir):
@@ -352,10 +346,7 @@ def refuse_if_training(out_dir):
     except OSError:
         return
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: ours for a moment, let go by the close below
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EACCES):
-            raise UserError(in_use(fd, out_dir)) from None
+        lock(fd, out_dir)  # free: ours for a moment, let go by the close below
     finally:
         os.close(fd)
 

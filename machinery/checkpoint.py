@@ -226,8 +226,7 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     if checkpoint:
         return unless_a_typo(checkpoint, "--checkpoint", lambda p: holds_a_run(p) or is_a_checkpoint_file(p),
                              "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder")
-    log = Path(out_dir) / "log.csv"
-    if log.is_file() and log.read_text(errors="replace").startswith("iter,train_loss,"):  # train.py's, no checkpoint
+    if (Path(out_dir) / "log.csv").is_file() and written_by_train_py(Path(out_dir) / "log.csv"):  # no checkpoint
         return ("the run in it has not saved one yet (its first evaluation after step 0 does) — wait for that, or, "
                 "if it was stopped, start it again with the command that began it")
     if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
@@ -244,6 +243,19 @@ def holds_a_run(folder, names=("best.pt", "latest.pt")):
 
 def is_a_checkpoint_file(path):
     return os.path.isfile(path) and Path(path).suffix == ".pt"
+
+
+LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
+
+
+def written_by_train_py(log):
+    """Whether a log.csv begins with the header train.py writes (or is empty)."""
+    try:
+        with open(log, errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return False
+    return first == "" or first.strip() == LOG_HEADER
 
 
 def log_rows(path):

@@ -368,11 +368,12 @@ def next_command(data_dir, passes=14):
     -> lines to print"""
     if is_default_data_dir(data_dir):  # where train.py looks by default
         return ["next: python train.py"]
-    run_dir = Path("out") / Path(data_dir).resolve().name
+    name = Path(data_dir).resolve().name
+    run_dir = Path("out") / name
     for n in range(2, 100):  # a run of an earlier version of the text may be there: train.py would refuse it
         if not (run_dir.is_dir() and any(run_dir.iterdir())):
             break
-        run_dir = Path("out") / f"{Path(data_dir).resolve().name}-{n}"
+        run_dir = Path("out") / f"{name}-{n}"
     command = f"python train.py --data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(str(run_dir))}"
     cpu = PRESETS["shakespeare-cpu"]
     per_step = cpu["batch_size"] * cpu["block_size"]  # tokens a step reads
