@@ -73,7 +73,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.dropout = config.dropout
         self.attention = config.attention
-        self.layer_idx = layer_idx  # which slot of a KV cache is ours
+        self.layer_idx = layer_idx  # which layer's keys and values in a KV cache are ours
         # one Linear makes queries, keys and values for all heads at once
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         # qk-norm: unit RMS per head, so the scores cannot blow up however large the weights grow
@@ -90,8 +90,8 @@ class CausalSelfAttention(nn.Module):
             self.add_module(f"hook_{name}", nn.Identity())
 
     def forward(self, x, cache=None, rotary=None):
-        """x (B, T, C) -> (B, T, C). cache: a KV cache when generating (engine/kv_cache.py; this
-        layer's slot grows by T); rotary: the (cos, sin) angles of these T positions, or None."""
+        """x (B, T, C) -> (B, T, C). cache: a KV cache when generating (engine/kv_cache.py: this layer's T new
+        keys and values go in after the cached ones); rotary: the (cos, sin) angles of these T positions, or None."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C): c_attn(x) is q, k, v side by side
         # split the channels into heads and move the head axis next to batch

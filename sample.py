@@ -8,6 +8,7 @@ The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
 a KV cache (engine/decode.py's stream): the same text as model.py's simple generate while
 prompt and text fit in block_size, and past that it starts its cache again from half a window;
+on a CUDA GPU each of its steps is one replay of a recorded CUDA graph (--cuda_graph false: not).
 --no_cache uses generate instead. A single sample (with the cache) is printed as it is generated.
 """
 

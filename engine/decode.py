@@ -34,7 +34,7 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
     starts again from the last half window (re-prefilled at positions 0 ..), and fills
     up again one character at a time. The model then always sees between half and a
     whole window of context, and a re-prefill of block_size/2 characters is paid once
-    every block_size/2 characters, so the cost per character stays bounded.
+    every block_size/2 + 1 characters, so the cost per character stays bounded.
 
     cuda_graph=True: each step is a replay of one recorded CUDA graph (GraphedStep), and
     the prompt goes in one character at a time. The logits agree with the plain path's
@@ -70,12 +70,14 @@ class GraphedStep:
     """One decoding step (one new character per row -> the logits of the next) recorded once
     as a CUDA graph and replayed for every character.
 
-    Batch-1 decoding of a model this small is launch-bound: a step is a few hundred tiny
-    kernels, and the CPU takes longer to launch each than the GPU takes to run it. A replay
-    launches them all at once. The graph reads its inputs from, and writes its logits to,
-    the same tensors every time, so a step copies the character in and reads the logits out.
+    A batch-1 step of a model this small is a few hundred tiny kernels, each launched from the
+    CPU; on an H100 the step waited neither for the arithmetic nor for memory (docs/sampling.md),
+    which leaves the launches. A replay launches them all at once. The graph reads its inputs
+    from, and writes its logits to, the same tensors every time, so a step copies the character
+    in and reads the logits out.
     The prompt goes through the same step, one character at a time: simple, and at most
-    block_size replays. Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic.
+    block_size replays. Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic
+    (sample.py itself records a graph on a CUDA GPU only, and refuses --cuda_graph elsewhere).
     """
 
     def __init__(self, model, batch_size):
@@ -89,7 +91,9 @@ class GraphedStep:
         self.graph = None
         if weight.device.type == "cuda":
             with torch.cuda.device(weight.device):  # the streams and the graph on the model's GPU
-                side = torch.cuda.Stream()  # warm up (lazy initialisations) off the main stream, as capture wants
+                # run the step a few times first, so that what PyTorch sets up lazily on a first call (kernel
+                # choices, workspaces) is not recorded into the graph; on a side stream, as graph recording wants
+                side = torch.cuda.Stream()
                 side.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(side):
                     for _ in range(3):
@@ -101,10 +105,11 @@ class GraphedStep:
         self.cache.reset()
 
     def run(self):
-        # the step must not depend on where generation is, as a Python number: a graph would keep the
-        # value it saw when recorded. So the model's own count stays 0, and the position is cache.pos
-        self.cache.length = 0
-        return self.model(self.token, cache=self.cache)[0][:, -1]
+        """The step: self.token at slot cache.pos -> the logits (B, V) of the next character."""
+        # where generation is must not enter as a Python number, which a graph would keep as recorded:
+        # StaticKVCache takes it from cache.pos, a tensor, and never reads cache.length
+        logits, _ = self.model(self.token, cache=self.cache)  # (B, 1, V)
+        return logits[:, -1]  # (B, V)
 
     def __call__(self, context):
         """Feed context (B, T) one character at a time, after the cached ones -> the logits (B, V)

@@ -1,10 +1,12 @@
 """KV caches: the keys and values of the positions generated so far, so that each new
 character costs one position's worth of work instead of the whole context's.
 
-model.py's attention uses a cache through four things: append(layer, k, v), mask(T),
-positions(T) and length. The caller moves length on after each forward (engine.decode.forward).
-Slot s always holds position s: past block_size a cache starts again from a shorter context
-(engine.decode), it never rolls, so a position scheme may read a key's position off its slot.
+model.py uses a cache through three calls: its attention's append(layer, k, v) and mask(T), and
+GPT.forward's positions(T). length, the positions filled, is the caller's to move on after each
+forward (engine.decode.forward). A slot is one position in time: slot s always holds position s.
+Past block_size a cache starts again from a shorter context (engine.decode); it never rolls, so a
+position scheme that needs each key's position (ALiBi's bias on the scores, say: README, Hack it)
+can read it off the slot.
 """
 
 import torch
@@ -17,15 +19,15 @@ class KVCache:
 
     Without it, each new character recomputes keys and values for the whole context;
     with it, a step computes them for one position and reads the rest from here.
-    Memory: 2 (keys and values) x n_layer x B x block_size x n_embd numbers,
-    allocated once on the first step and never grown.
+    Memory: 2 (keys and values) x n_layer x B x block_size x n_embd (= nh x hs) numbers,
+    allocated once on the first step and never grown: only length moves on.
     """
 
     def __init__(self, config, batch_size):
         self.config = config
         self.batch_size = batch_size
         self.k = self.v = None  # (n_layer, B, nh, block_size, hs) each, once allocated
-        self.length = 0  # positions filled: the caller moves it on after each forward (forward)
+        self.length = 0  # positions filled: the caller moves it on after each forward (engine.decode.forward)
         self.step_mask = None  # mask()'s last answer, for the other layers of the same step
 
     def append(self, layer, k, v):
@@ -34,7 +36,7 @@ class KVCache:
             c = self.config
             shape = (c.n_layer, self.batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
             self.k, self.v = k.new_empty(shape), v.new_empty(shape)
-        end = self.length + k.size(2)
+        end = self.length + k.size(2)  # dim 2 of k, and 3 of self.k, is time
         self.k[layer, :, :, self.length:end] = k
         self.v[layer, :, :, self.length:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
@@ -67,12 +69,15 @@ class StaticKVCache(KVCache):
 
     It takes one position per step, written at slot pos; attention reads all block_size slots,
     with a mask that hides the slots after pos (unwritten, or left over from before a reset).
+    Unlike KVCache's, its memory is allocated when it is made, before a graph records a step.
     """
 
     def __init__(self, config, batch_size, device, dtype):
         super().__init__(config, batch_size)
         c = config
         shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+        # zeros, not new_empty's garbage: attention multiplies every slot's value, masked or not, by its weight,
+        # and a masked slot's weight 0 times a nan left in unwritten memory would still be nan
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.pos = torch.zeros(1, dtype=torch.long, device=device)  # (1,): the slot this step writes
@@ -81,7 +86,7 @@ class StaticKVCache(KVCache):
     def append(self, layer, k, v):
         """k, v (B, nh, 1, hs) into slot pos -> every slot, 2 x (B, nh, block_size, hs)."""
         assert k.size(2) == 1, "a StaticKVCache takes one position per step"
-        self.k[layer].index_copy_(2, self.pos, k)
+        self.k[layer].index_copy_(2, self.pos, k)  # self.k[layer] (B, nh, block_size, hs): dim 2 is time
         self.v[layer].index_copy_(2, self.pos, v)
         return self.k[layer], self.v[layer]
 

@@ -3,8 +3,12 @@
 To generate, the simple way runs the whole text so far through the model for every new
 character (model.py's generate). But the keys and values of the earlier positions never change,
 so a cache can keep them: each step then feeds only the newest character, whose attention reads
-the cached keys and values. model.py's attention talks to a cache through append, positions and
-mask; the caller moves length on after each forward.
+the cached keys and values. model.py talks to a cache through append and mask (in its attention)
+and positions (in GPT.forward); the caller moves length on after each forward.
+
+This cache grows a tensor per layer with torch.cat: the simple way. The repo's (engine/kv_cache.py) is
+written differently on purpose: it fills one tensor of all block_size positions, allocated once, instead
+of copying the cache into a longer one at every step (and its StaticKVCache keeps one shape for a CUDA graph).
 
 Check it: python -m exercises check 9
 """
