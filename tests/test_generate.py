@@ -167,6 +167,14 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert kept(keep_top_p(logits, 0.99))[0] == [0, 1, 2, 3]
     assert kept(keep_top_p(logits, 1.0)) == [[0, 1, 2, 3]] * 2
     assert [len(kept(keep_top_p(logits, p))[1]) for p in (0.2, 0.4, 0.6, 0.9)] == [1, 2, 3, 4]  # ties: count
+    assert [len(kept(keep_top_p(logits, p))[1]) for p in (0.25, 0.5, 0.75)] == [1, 2, 3]  # reaching p exactly is enough
+
+
+def test_top_k_cuts_before_top_p():
+    """Of 0.4, 0.35, 0.25: top-k 2 keeps 0.4 and 0.35, renormalised to 0.53 and 0.47, so top-p 0.5
+    keeps the first alone. In the other order, top-p 0.5 would keep both, and top-k 2 both again."""
+    logits = torch.tensor([[0.4, 0.35, 0.25]]).log().expand(200, 3)
+    assert (sample_next(logits, top_k=2, top_p=0.5, generator=seeded()) == 0).all()
 
 
 def test_top_p_renormalises_what_it_keeps():

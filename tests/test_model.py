@@ -219,6 +219,16 @@ def test_rotary_scores_depend_only_on_distance():
     assert rotated.norm().item() == pytest.approx(q.norm().item())  # a rotation keeps lengths
 
 
+def test_rotary_angles_are_the_paper_s():
+    """Pair i turns by position * 10000^(-2i/hs): the other tests only see that angles grow with
+    the position, which any base would give (and a checkpoint trained with one base reads wrong with another)."""
+    cos, sin = model_module.rotary_angles(tiny(position="rotary", n_head=1, n_embd=8))  # hs 8: 4 pairs
+    theta = torch.tensor([1.0, 10000 ** -0.25, 10000 ** -0.5, 10000 ** -0.75])
+    for position in (1, 3):  # angles under pi, so that atan2 gives them back unwrapped
+        torch.testing.assert_close(torch.atan2(sin[position], cos[position]), position * theta)
+    assert torch.equal(cos[0], torch.ones(4)) and torch.equal(sin[0], torch.zeros(4))  # position 0: no turn
+
+
 def test_positions_reach_the_attention():
     """With one character repeated, only the positions tell the inputs apart. Learned positions
     make the outputs differ along the window; rotary ones turn q and k both (one alone would not

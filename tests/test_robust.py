@@ -329,10 +329,20 @@ def test_random_states_round_trip_through_a_checkpoint(tmp_path):
     assert first[2] == again[2] and first[3] == again[3] and torch.equal(first[4], again[4])
 
 
-def test_damaged_token_ids_are_caught(data_dir, tmp_path):
+@pytest.mark.parametrize("bad_id", [60000, "vocab_size"])  # the first id past the table, too: ids run 0 .. V-1
+def test_damaged_token_ids_are_caught(data_dir, tmp_path, bad_id):
     broken = shutil.copytree(data_dir, tmp_path / "broken")
+    if bad_id == "vocab_size":
+        bad_id = json.loads((broken / "vocab.json").read_text())["vocab_size"]
     with open(broken / "train.bin", "r+b") as f:
         f.seek(20)
-        f.write(np.array([60000], dtype=np.uint16).tobytes())
-    with pytest.raises(UserError, match=r"train.bin holds token id 60000, but the vocabulary has only \d+ characters"):
+        f.write(np.array([bad_id], dtype=np.uint16).tobytes())
+    with pytest.raises(UserError, match=rf"train.bin holds token id {bad_id}, but the vocabulary has only \d+ characters"):
         train.main(TINY + ["--data_dir", str(broken), "--out_dir", str(tmp_path / "o")])
+
+
+def test_a_val_split_of_exactly_block_size_tokens_is_refused(data_dir, tmp_path):
+    """A window needs block_size + 1 tokens (its targets are one further), so block_size is one too few."""
+    tokens = json.loads((data_dir / "vocab.json").read_text())["val_tokens"]
+    with pytest.raises(UserError, match=f"val.bin has {tokens:,} tokens, not more than block_size {tokens}"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--block_size", str(tokens)])

@@ -92,6 +92,22 @@ def test_streamed_sample_is_the_naive_sample(run_dir, capsys, sampling):
     assert text == reference_text(run_dir, "ROMEO:", 10, **settings) + "\n"
 
 
+def test_no_cache_means_model_py_s_generate_for_a_single_sample_too(run_dir, capsys, monkeypatch):
+    """A single sample streams from the cache, unless --no_cache: then the text comes from generate, at
+    the end. (The two give the same text within block_size, so only the path taken tells them apart.)"""
+    def no_engine(*args, **kwargs):
+        raise AssertionError("--no_cache used the KV-cache path")
+    monkeypatch.setattr(sample, "stream", no_engine)
+    monkeypatch.setattr(sample, "generate_cached", no_engine)
+    samples(capsys, ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "5", "--no_cache"])
+
+
+def test_top_p_1_keeps_every_character(run_dir, capsys):
+    """--top_p 1 is allowed (the whole distribution), and gives the text of no --top_p at all."""
+    args = ["--out_dir", str(run_dir), "--num_samples", "2", "--max_new_tokens", "20", "--seed", "5"]
+    assert samples(capsys, args + ["--top_p", "1"]) == samples(capsys, args)
+
+
 def test_streaming_flushes_each_character(run_dir, monkeypatch):
     written = []
     monkeypatch.setattr("builtins.print", lambda *a, end="\n", flush=False, file=None: written.append((a, end, flush)))

@@ -227,6 +227,22 @@ def test_accumulation_averages_and_clipping_bounds_the_norm():
     assert torch.cat([g.flatten() for g in clipped]).norm().item() == pytest.approx(1e-3, rel=1e-4)
 
 
+def test_a_step_reports_the_mean_loss_of_its_micro_batches():
+    """The loss train_step returns (the log's, the bar's) is the mean over its micro-batches, as
+    with one big batch: a sum would read grad_accum times too high."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=2, n_embd=16))
+    cfg = config.TrainConfig(optimizer="adamw", grad_clip=0.0)
+    optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
+    windows = [torch.randint(11, (4, 9), generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    with torch.no_grad():
+        expected = sum(model(w[:, :-1], w[:, 1:])[1].item() for w in windows) / 3
+    batches = iter((w[:, :-1], w[:, 1:]) for w in windows)
+    loss, taken = train.train_step(model, optimizer, torch.amp.GradScaler("cpu", enabled=False),
+                                   lambda: next(batches), 0.0, cfg, train.nullcontext(), 3, device=torch.device("cpu"))
+    assert loss.item() == pytest.approx(expected, rel=1e-5) and taken.item()
+
+
 def test_estimate_loss_is_repeatable_and_restores_train_mode():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=1, n_embd=8, dropout=0.5))
@@ -236,6 +252,11 @@ def test_estimate_loss_is_repeatable_and_restores_train_mode():
     b = train.estimate_loss(model, splits, cfg, 8, torch.device("cpu"), train.nullcontext())
     assert a == b  # same windows, dropout off
     assert model.training
+    model.eval()  # and it is the mean loss of the eval_iters batches a generator seeded with cfg.seed draws
+    generator = torch.Generator().manual_seed(cfg.seed)
+    batches = [train.get_batch(splits["val"], 4, 8, generator, torch.device("cpu")) for _ in range(3)]
+    with torch.no_grad():
+        assert a["val"] == pytest.approx(sum(model(x, y)[1].item() for x, y in batches) / 3, rel=1e-6)
 
 
 def test_a_slow_evaluation_shows_its_progress_in_process_0_only(monkeypatch, capsys):
@@ -543,6 +564,32 @@ def test_muon_decays_the_weights_apart_from_the_gradient(found_inf):
     torch.testing.assert_close(W.detach(), before * (1 - 0.1 * 0.5 if found_inf != 1.0 else 1.0))
 
 
+@pytest.mark.parametrize("shape", [(8, 2), (2, 8)], ids=["tall", "wide"])
+def test_muon_scales_up_the_update_of_a_tall_matrix_only(shape):
+    """Without momentum a step is exactly lr * sqrt(max(1, rows/cols)) * orthogonalize(grad)."""
+    W = torch.nn.Parameter(torch.randn(shape, generator=torch.Generator().manual_seed(0)))
+    grad = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    before, W.grad = W.detach().clone(), grad.clone()
+    optim.Muon([W], lr=0.1, momentum=0.0, weight_decay=0.0).step()
+    rows, cols = shape
+    torch.testing.assert_close(before - W.detach(), 0.1 * max(1, rows / cols) ** 0.5 * optim.orthogonalize(grad))
+
+
+def test_muon_looks_one_step_ahead_with_its_momentum():
+    """Nesterov momentum, worked out by hand for momentum 0.9: buf = 0.1 g1, then 0.09 g1 + 0.1 g2;
+    the second step orthogonalises g2 + 0.9 (buf - g2) = 0.081 g1 + 0.19 g2. (One step cannot show
+    it: the first update, 0.19 g1, orthogonalises to what g1 does.)"""
+    W = torch.nn.Parameter(torch.zeros(4, 4))
+    g1, g2 = (torch.randn(4, 4, generator=torch.Generator().manual_seed(i)) for i in (1, 2))
+    optimizer = optim.Muon([W], lr=0.1, momentum=0.9, weight_decay=0.0)
+    W.grad = g1.clone()
+    optimizer.step()
+    before, W.grad = W.detach().clone(), g2.clone()
+    optimizer.step()
+    torch.testing.assert_close(before - W.detach(), 0.1 * optim.orthogonalize(0.081 * g1 + 0.19 * g2),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_muon_decreases_the_loss_on_a_toy_problem():
     torch.manual_seed(0)
     target = torch.randn(24, 16)
@@ -617,6 +664,27 @@ def test_training_longer_goes_on_from_the_learning_rate_the_run_had(data_dir, tm
     assert [int(r["iter"]) for r in rows][-4:] == [12, 16, 20, 24]
     assert max(float(r["lr"]) for r in rows if int(r["iter"]) > 12) == pytest.approx(8e-4)  # min_lr, no jump
     assert float(rows[-1]["val_loss"]) < float(next(r for r in rows if r["iter"] == "12")["val_loss"])
+
+
+def test_an_extension_stopped_and_resumed_keeps_its_schedule(data_dir, tmp_path, monkeypatch):
+    """The checkpoint keeps where an extension's decay began (extended_at). Resumed without it, a
+    stopped extension would fall back to the cosine of the whole 24 steps and throw the lr back up."""
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
+    assert train.main(args) == 0
+    lr_at = train.lr_at
+
+    def ctrl_c_during_step_17(it, cfg, *rest):  # lr_at is called once at the top of each step
+        if it == 17:
+            signal.raise_signal(signal.SIGINT)
+        return lr_at(it, cfg, *rest)
+
+    monkeypatch.setattr(train, "lr_at", ctrl_c_during_step_17)
+    assert train.main(args + ["--resume", "--max_iters", "24"]) == 130
+    monkeypatch.setattr(train, "lr_at", lr_at)
+    assert train.main(args + ["--resume", "--max_iters", "24"]) == 0
+    rows = read_log(tmp_path / "o")
+    assert [int(r["iter"]) for r in rows][-4:] == [12, 16, 20, 24]
+    assert [float(r["lr"]) for r in rows[-3:]] == pytest.approx([8e-4] * 3)  # min_lr, before and after the stop
 
 
 def test_a_run_shorter_than_its_warmup_says_so(data_dir, tmp_path, capsys):
@@ -849,6 +917,15 @@ def test_a_run_that_ends_overfitting_says_so(data_dir, tmp_path, monkeypatch, ca
     rise = 1.1 * calls[3]["val"] / calls[2]["val"] - 1
     assert f"{rise:.0%} above its best, while the train loss went on falling" in capsys.readouterr().out
     assert torch.load(tmp_path / "memorising" / "best.pt", weights_only=True)["iter"] == 8  # not the worse 12
+
+
+def test_best_pt_is_the_lowest_val_loss_of_the_whole_run(data_dir, tmp_path, monkeypatch):
+    """Not merely better than the evaluation before: 2.2 at step 12 beats 2.5, but not 2.0 at step 4."""
+    val_losses = iter([3.0, 2.0, 2.5, 2.2])  # at steps 0, 4, 8 and 12
+    monkeypatch.setattr(train, "estimate_loss", lambda *a, **kw: {"train": 1.0, "val": next(val_losses)})
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]) == 0
+    best = torch.load(tmp_path / "o" / "best.pt", weights_only=True)
+    assert (best["iter"], best["best_val_loss"]) == (4, 2.0)
 
 
 def test_a_worse_evaluation_leaves_best_pt_alone(run_dir, data_dir, tmp_path, monkeypatch):
