@@ -72,9 +72,9 @@ class GraphedStep:
 
     A batch-1 step of a model this small is a few hundred tiny kernels, each launched from the
     CPU; on an H100 the step waited neither for the arithmetic nor for memory (docs/sampling.md),
-    which leaves the launches. A replay launches them all at once. The graph reads its inputs
-    from, and writes its logits to, the same tensors every time, so a step copies the character
-    in and reads the logits out.
+    which leaves the launches (an inference: no profile of it was taken). A replay launches
+    them all at once. The graph reads its inputs from, and writes its logits to, the same
+    tensors every time, so a step copies the character in and reads the logits out.
     The prompt goes through the same step, one character at a time: simple, and at most
     block_size replays. Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic
     (sample.py itself records a graph on a CUDA GPU only, and refuses --cuda_graph elsewhere).
@@ -107,7 +107,9 @@ class GraphedStep:
     def run(self):
         """The step: self.token at slot cache.pos -> the logits (B, V) of the next character."""
         # where generation is must not enter as a Python number, which a graph would keep as recorded:
-        # StaticKVCache takes it from cache.pos, a tensor, and never reads cache.length
+        # StaticKVCache takes it from cache.pos, a tensor. cache.length is 0 here, as a graph would see it,
+        # so that a change that reads it in the step fails the CPU tests too, not only on a GPU
+        self.cache.length = 0
         logits, _ = self.model(self.token, cache=self.cache)  # (B, 1, V)
         return logits[:, -1]  # (B, V)
 

@@ -76,8 +76,8 @@ class StaticKVCache(KVCache):
         super().__init__(config, batch_size)
         c = config
         shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
-        # zeros, not new_empty's garbage: attention multiplies every slot's value, masked or not, by its weight,
-        # and a masked slot's weight 0 times a nan left in unwritten memory would still be nan
+        # zeros, not new_empty's garbage: a nan left in an unwritten slot would come through the mask (sdpa adds
+        # the mask to the scores, and nan - inf is nan; a masked value is multiplied by weight 0, and 0 x nan is nan)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.pos = torch.zeros(1, dtype=torch.long, device=device)  # (1,): the slot this step writes

@@ -337,7 +337,8 @@ def test_damaged_token_ids_are_caught(data_dir, tmp_path, bad_id):
     with open(broken / "train.bin", "r+b") as f:
         f.seek(20)
         f.write(np.array([bad_id], dtype=np.uint16).tobytes())
-    with pytest.raises(UserError, match=rf"train.bin holds token id {bad_id}, but the vocabulary has only \d+ characters"):
+    message = rf"train.bin holds token id {bad_id}, but the vocabulary has only \d+ characters"
+    with pytest.raises(UserError, match=message):
         train.main(TINY + ["--data_dir", str(broken), "--out_dir", str(tmp_path / "o")])
 
 

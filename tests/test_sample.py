@@ -99,10 +99,12 @@ def test_no_cache_means_model_py_s_generate_for_a_single_sample_too(run_dir, cap
         raise AssertionError("--no_cache used the KV-cache path")
     monkeypatch.setattr(sample, "stream", no_engine)
     monkeypatch.setattr(sample, "generate_cached", no_engine)
-    samples(capsys, ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "5", "--no_cache"])
+    args = ["--out_dir", str(run_dir), "--prompt", "KING", "--num_samples", "1", "--max_new_tokens", "5", "--no_cache"]
+    text = reference_text(run_dir, "KING", 5, temperature=0.8)  # sample.py's default temperature
+    assert samples(capsys, args) == f"---------------- sample 1 of 1 ----------------\n{text}\n"
 
 
-def test_top_p_1_keeps_every_character(run_dir, capsys):
+def test_top_p_1_is_allowed_and_changes_nothing(run_dir, capsys):
     """--top_p 1 is allowed (the whole distribution), and gives the text of no --top_p at all."""
     args = ["--out_dir", str(run_dir), "--num_samples", "2", "--max_new_tokens", "20", "--seed", "5"]
     assert samples(capsys, args + ["--top_p", "1"]) == samples(capsys, args)
