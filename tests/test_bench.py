@@ -435,3 +435,16 @@ def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):
         with pytest.raises(UserError, match="--device cuda, but PyTorch sees no CUDA GPU"):
             suite.main(["--out_dir", str(tmp_path / "bench")])  # cuda is the suite's default
         assert not (tmp_path / "bench").exists()
+
+
+def test_score_reads_batches_of_batch_size_windows():
+    """bench.score's protocol: `batches` batches of `batch_size` windows each (not the other way round, which
+    scores as many windows, but two compared models would both be wrong alike)."""
+    import numpy as np
+    from model import GPT, GPTConfig
+    model = GPT(GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8)).eval()
+    seen = []
+    model.register_forward_hook(lambda module, inputs, output: seen.append(tuple(inputs[0].shape)))
+    val = np.random.default_rng(0).integers(0, 5, 200).astype(np.uint16)
+    score.score(model, val, batches=2, batch_size=3, seed=1337, device=torch.device("cpu"))
+    assert seen == [(3, 8), (3, 8)]  # 2 batches of 3 windows of block_size

@@ -190,3 +190,10 @@ def test_train_py_takes_the_switches_and_its_checkpoint_keeps_them(data_dir, tmp
     model, _, _ = load_model(None, out)
     assert (model.config.mlp, model.config.residual, model.config.layer_norm) == (False, False, False)
     assert parts(model)["mlps"] == 0 and parts(model)["layer_norms"] == 0 and not parts(model)["residual"]
+
+
+def test_the_bigram_rung_trains_without_weight_decay():
+    """A table has no depth to regularise: the bigram rung trains as the bigram preset does, without decay."""
+    sizes = buildup.SIZES["quick"]
+    assert buildup.training_config(sizes, 1, 1337, torch.device("cpu")).weight_decay == 0.0
+    assert buildup.training_config(sizes, 2, 1337, torch.device("cpu")).weight_decay == 0.1

@@ -234,3 +234,11 @@ def test_a_choice_one_typo_away_is_named():
         parser.parse_args(["--preset", "poems"])
     with pytest.raises(cli.UserError, match=r"invalid choice: 12 \(choose from"):  # 12 is no typo of 2
         parser.parse_args(["--heads", "12"])
+
+
+def test_a_seed_leaves_room_for_the_rank_in_64_bits():
+    import argparse
+    assert cli.parse_seed(str(2 ** 63 - 1)) == 2 ** 63 - 1 and cli.parse_seed(str(-2 ** 63)) == -2 ** 63
+    for seed in (2 ** 63, 2 ** 64 - 1):  # torch.manual_seed takes up to 2**64 - 1, but seed + rank would overflow
+        with pytest.raises(argparse.ArgumentTypeError, match="does not fit in 64 bits"):
+            cli.parse_seed(str(seed))

@@ -256,3 +256,16 @@ def test_the_static_cache_hides_the_slots_not_written_yet():
         cache.length = position
         logits, _ = model(torch.tensor([[token]]), cache=cache)
     torch.testing.assert_close(logits[0, -1], model(torch.tensor([[3, 1, 4]]))[0][0, -1], rtol=1e-5, atol=1e-5)
+
+
+def test_the_cuda_graph_step_reads_a_whole_prompt_character_by_character():
+    """A prompt of several characters in one call: the logits after its last, as the model gives them. (Sampled
+    tokens hardly tell: an untrained model's logits are so flat that a wrong context rarely changes a draw.)"""
+    model = make_model()
+    prompt = torch.tensor([[2, 9, 3, 5], [7, 1, 0, 2]])
+    step = GraphedStep(model, 2)
+    with torch.inference_mode():
+        torch.testing.assert_close(step(prompt), model(prompt)[0][:, -1], rtol=1e-5, atol=1e-5)
+        more = torch.tensor([[4, 4], [6, 8]])  # and a second piece after it, from the cache
+        whole = torch.cat((prompt, more), dim=1)
+        torch.testing.assert_close(step(more), model(whole)[0][:, -1], rtol=1e-5, atol=1e-5)

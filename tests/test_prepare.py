@@ -399,3 +399,25 @@ def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_pa
     (tmp_path / "vocab.json").write_text(json.dumps(good | {"chars": None}))
     with pytest.raises(cli.UserError, match="has a chars that prepare.py would not write"):
         data.load_data(tmp_path)
+
+
+def test_exactly_65536_characters_still_fit_uint16():
+    """ids run 0 .. 65,535: two bytes each, half of uint32's file."""
+    codepoints = [c for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c <= 0xDFFF][:2 ** 16]
+    chars, ids = prepare.build_vocab("".join(map(chr, codepoints)))
+    assert len(chars) == 2 ** 16 and ids.dtype == np.uint16 and ids.max() == 2 ** 16 - 1
+
+
+def test_with_no_newline_in_the_text_samples_start_from_its_first_character():
+    assert prepare.start_char(sorted(set("abc de fgh"))) == " "
+    assert prepare.start_char(sorted(set("abc\nde"))) == "\n"
+
+
+def test_a_small_text_s_evaluation_reads_its_val_split_at_least_four_times(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "small").mkdir()
+    vocab = {"format": data.VOCAB_FORMAT, "version": data.VOCAB_VERSION, "chars": ["a", "b"], "vocab_size": 2,
+             "dtype": "uint16", "train_tokens": 54_000, "val_tokens": 6_000}
+    (tmp_path / "small" / "vocab.json").write_text(json.dumps(vocab))
+    line = data.next_command("small")[-1]
+    assert "--eval_iters 12 " in line, line  # 4 x 6,000 val characters in windows of 32 x 64: 11.7 batches, rounded up

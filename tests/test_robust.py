@@ -347,3 +347,82 @@ def test_a_val_split_of_exactly_block_size_tokens_is_refused(data_dir, tmp_path)
     tokens = json.loads((data_dir / "vocab.json").read_text())["val_tokens"]
     with pytest.raises(UserError, match=f"val.bin has {tokens:,} tokens, not more than block_size {tokens}"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--block_size", str(tokens)])
+
+
+# ----------------------------------------------------------------------------
+# Found by breaking the code on purpose (each of these once passed every other test)
+
+
+def test_python_s_cached_gaussian_round_trips_through_a_checkpoint(tmp_path):
+    """random.gauss draws its numbers in pairs and keeps the second (gauss_next): part of the state too."""
+    generator = torch.Generator().manual_seed(3)
+    random.seed(4)
+    random.gauss(0.0, 1.0)  # the pair's second number is now cached
+    checkpoint.save_checkpoint(tmp_path / "s.pt", {"rng": checkpoint.rng_states(generator)})
+    first = random.gauss(0.0, 1.0)
+    states = torch.load(tmp_path / "s.pt", weights_only=True)["rng"]
+    random.seed(9)
+    checkpoint.set_rng_states(states, generator)
+    assert random.gauss(0.0, 1.0) == first
+
+
+def test_the_temp_files_of_every_file_a_run_writes_atomically_are_removed(tmp_path):
+    """latest.pt, best.pt and log.csv (trimmed on resume, atomically) each leave .NAME.<random>.tmp when killed."""
+    for name in (".latest.pt.a1.tmp", ".best.pt.b2.tmp", ".log.csv.c3.tmp", "notes.tmp", ".vocab.json.d4.tmp"):
+        (tmp_path / name).write_bytes(b"half")
+    assert checkpoint.remove_stale_temp_files(tmp_path) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".vocab.json.d4.tmp", "notes.tmp"]
+
+
+def test_a_damaged_latest_pt_is_told_to_copy_best_pt_only_where_there_is_one(tmp_path):
+    latest = tmp_path / "latest.pt"
+    latest.write_bytes(b"x")
+    assert checkpoint.way_around(latest) == "use a backup, or another checkpoint"  # no best.pt to copy
+    (tmp_path / "best.pt").write_bytes(b"x")
+    assert checkpoint.way_around(latest).startswith(f"to resume from the best evaluation instead, copy "
+                                                    f"{tmp_path / 'best.pt'} over it")
+
+
+def test_max_nan_skips_counts_skipped_steps_in_a_row_not_in_all(tmp_path):
+    from types import SimpleNamespace
+    run = SimpleNamespace(cfg=SimpleNamespace(max_nan_skips=1, lr=1e-3, min_lr=1e-4), bad_steps=0, rank=0,
+                          last_saved=None, out_dir=tmp_path, iter=4)
+
+    def step(i, loss):  # (iteration, loss, taken), as train_step leaves them: nan != nan, so a nan is not taken
+        return i, torch.tensor(loss), torch.tensor(loss == loss)
+
+    pending = [step(1, float("nan")), step(2, 1.0), step(3, float("nan")), step(4, 1.0), step(5, float("nan"))]
+    bookkeeping.read_steps(run, pending)  # three skipped, never two in a row: the run goes on
+    assert run.bad_steps == 1 and pending == []
+    with pytest.raises(UserError, match="the loss was nan or inf for 2 steps in a row, up to iteration 6"):
+        bookkeeping.read_steps(run, [step(6, float("nan"))])
+
+
+def test_a_resume_may_change_the_attention_kernel_but_not_the_model(run_dir, tmp_path):
+    """sdpa and the written-out attention compute the same function of the same weights: either resumes a run."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    values, _, _ = settings.build_config(None, True, {"out_dir": str(run), "attention": "manual", "dropout": 0.1})
+    assert values["attention"] == "manual" and values["dropout"] == 0.1
+    with pytest.raises(UserError, match=r"the checkpoint has n_embd=32 \(given: 64\)"):
+        settings.build_config(None, True, {"out_dir": str(run), "n_embd": 64})
+
+
+def test_check_fits_counts_16_bytes_a_weight(monkeypatch):
+    """The weight, its gradient and AdamW's two moments, 4 bytes each: a model whose weights alone fit, but
+    whose training state does not, is refused too."""
+    mcfg = GPTConfig(n_layer=12, n_head=12, n_embd=768, block_size=1024, vocab_size=65)  # about 86M weights
+    monkeypatch.setattr(settings, "memory_of", lambda device: (1e9, "this machine's"))  # 4 x 86M < 1 GB < 16 x 86M
+    with pytest.raises(UserError, match="a model of 12 layers 768 wide"):
+        settings.check_fits(mcfg, torch.device("cpu"))
+    monkeypatch.setattr(settings, "memory_of", lambda device: (2e9, "this machine's"))
+    settings.check_fits(mcfg, torch.device("cpu"))
+
+
+def test_a_file_written_atomically_gets_the_usual_permissions(tmp_path):
+    """mkstemp makes its file private (0600): checkpoints and logs must be readable as any new file is."""
+    import os
+    import stat
+    from machinery import cli
+    cli.write_atomically(tmp_path / "log.csv", lambda f: f.write(b"x\n"))
+    assert stat.S_IMODE(os.stat(tmp_path / "log.csv").st_mode) == 0o666 & ~cli.current_umask()

@@ -293,3 +293,13 @@ def test_sample_says_which_checkpoint_it_samples_and_whether_the_run_went_on(run
     log.write_text("not a log\n")  # whatever the log holds, sampling goes on
     assert sample.main(argv) == 0
     assert capsys.readouterr().err == said + "\n"
+
+
+def test_sampling_best_pt_points_to_latest_pt_only_where_there_is_one(tmp_path):
+    (tmp_path / "log.csv").write_text(f"{checkpoint.LOG_HEADER}\n8,1.0,2.0,0.001,100,1.0\n16,0.5,9.0,0.001,100,2.0\n")
+    ckpt = {"iter": 8, "best_val_loss": 2.0}
+    said = f"sampling {tmp_path / 'best.pt'}: iteration 8, val loss 2.0000, the run's best"
+    assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt) == said  # no latest.pt: nothing to point to
+    (tmp_path / "latest.pt").write_bytes(b"x")
+    assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt).startswith(
+        f"{said}; the run's last evaluation, at iteration 16, gave 9.0000")

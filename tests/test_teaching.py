@@ -288,3 +288,12 @@ def test_bigram_preset_and_unknown_model(data_dir, tmp_path):
     with pytest.raises(UserError, match="--model 'trigram' is unknown — use gpt or bigram"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--model", "trigram"])
     assert not any(tmp_path.iterdir())
+
+
+def test_each_arrow_of_the_chain_shifts_in_its_bit_with_its_probability():
+    probs = torch.linspace(0.1, 0.8, 8)  # P(next = 1) of states 000 .. 111
+    dot = babygpt.to_dot(probs)
+    p = probs[5].item()  # state 101
+    assert f'"101" -> "011" [label="{p:.2f}"' in dot  # 101, then a 1: 011
+    assert f'"101" -> "010" [label="{1 - p:.2f}"' in dot  # 101, then a 0: 010
+    assert dot.count("->") == 16

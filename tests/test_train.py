@@ -896,6 +896,7 @@ def test_the_overfitting_note_needs_val_up_and_train_down():
     assert note(None, {"train": 0.3, "val": 2.5}) is None  # no best in this command (a resume, say)
     assert note(best, {"train": 0.32, "val": 2.04}) is None  # within 2%
     assert note(best, {"train": 0.60, "val": 2.1678}) is None  # both rose: not memorising, something else
+    assert note(best, {"train": 0.58, "val": 2.1678}) is None  # the train loss flat: it did not go on falling
     said = note(best, {"train": 0.32, "val": 2.1678})
     assert said.startswith("note: the val loss ended at 2.1678, 8% above its best, while the train loss went on "
                            "falling") and "docs/training.md" in said
@@ -938,3 +939,24 @@ def test_a_worse_evaluation_leaves_best_pt_alone(run_dir, data_dir, tmp_path, mo
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "16"]) == 0
     assert torch.load(run / "latest.pt", weights_only=True)["iter"] == 16
     assert (run / "best.pt").read_bytes() == best
+
+
+def test_the_log_s_elapsed_time_goes_on_from_the_run_it_resumes(run_dir, data_dir, tmp_path):
+    """elapsed_s counts the whole run's training time (plots and times to a target read it), not this command's."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    before = torch.load(run / "latest.pt", weights_only=True)["elapsed_s"]
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "16"]) == 0
+    assert float(read_log(run)[-1]["elapsed_s"]) > before
+
+
+def test_a_folder_holding_only_best_pt_is_not_written_over(tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"a run's best")  # latest.pt lost, or deleted to save space
+    with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — add --resume"):
+        bookkeeping.refuse_to_overwrite(tmp_path)
+
+
+def test_a_constant_learning_rate_is_allowed():
+    settings.check_config(config.TrainConfig(lr=1e-3, min_lr=1e-3), GPTConfig())  # min_lr == lr: no decay, not above
+    with pytest.raises(UserError, match="is above --lr"):
+        settings.check_config(config.TrainConfig(lr=1e-3, min_lr=2e-3), GPTConfig())
