@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -448,3 +449,41 @@ def test_score_reads_batches_of_batch_size_windows():
     val = np.random.default_rng(0).integers(0, 5, 200).astype(np.uint16)
     score.score(model, val, batches=2, batch_size=3, seed=1337, device=torch.device("cpu"))
     assert seen == [(3, 8), (3, 8)]  # 2 batches of 3 windows of block_size
+
+
+def test_time_to_target_evaluates_at_the_last_step_too(monkeypatch, capsys):
+    """max_iters 6, eval_interval 4: evaluations at 4 and at the last step, 6, as train.py's."""
+    run = types.SimpleNamespace(iter=0, cfg=types.SimpleNamespace(max_iters=6, eval_interval=4), model=None,
+                                splits={"val": None}, mcfg=types.SimpleNamespace(block_size=8), device=None,
+                                autocast=None)
+    monkeypatch.setattr(speed, "sync", lambda device: None)
+    monkeypatch.setattr(train, "estimate_loss", lambda *args, **kwargs: {"val": 3.0 - run.iter / 10})
+    assert speed.time_to_target(2.0, run, lambda: setattr(run, "iter", run.iter + 1)) == 1
+    out = capsys.readouterr().out
+    assert [line.split(":")[0] for line in out.splitlines() if line.startswith("iter")] == ["iter 4", "iter 6"]
+
+
+def test_the_sample_benchmark_counts_every_sample_of_the_batch_over_the_median_run(monkeypatch, capsys):
+    """4 samples of 10 new characters, in runs of 1, 5 and 2 s: 40 characters over the median, 2 s."""
+    times = iter([1.0, 5.0, 2.0])
+    monkeypatch.setattr(speed, "timed", lambda fn, device: next(times))
+    rates = speed.timed_in_turn({"kv cache": lambda prompt, n, generator=None: None}, 4, 10, 3, torch.device("cpu"))
+    assert rates == {"kv cache": 20.0}
+
+
+def test_the_window_is_the_time_between_its_two_evaluation_lines():
+    from bench import suite
+    first, last = suite.WINDOW
+    lines = [(2.0, f"iter {first}: train loss 2.0, val loss 2.1"), (3.0, "x"), (5.5, f"step {last}: train loss 1.9, "
+                                                                                     f"val loss 2.0")]
+    assert suite.window_line(lines) == [f"evaluation lines {first} -> {last}: 3.50 s"]
+
+
+def test_nanogpts_best_val_loss_is_its_lowest_not_its_last():
+    from bench import suite
+    lines = [(1.0, "step 0: train loss 4.1, val loss 4.2"), (2.0, "iter 1: loss 3.0, time 10.0ms"),
+             (3.0, "step 250: train loss 1.5, val loss 1.6"), (3.5, "iter 250: loss 1.5, time 900.0ms"),
+             (4.0, "iter 251: loss 1.4, time 12.0ms"), (5.0, "step 500: train loss 1.2, val loss 1.7")]
+    out = suite.anchor_numbers(lines)
+    assert "nanoGPT best val loss 1.6 at step 250" in out
+    assert "nanoGPT step time: 11.00 ms (median of 2 logged steps)" in out  # the step with an evaluation left out

@@ -197,3 +197,11 @@ def test_the_bigram_rung_trains_without_weight_decay():
     sizes = buildup.SIZES["quick"]
     assert buildup.training_config(sizes, 1, 1337, torch.device("cpu")).weight_decay == 0.0
     assert buildup.training_config(sizes, 2, 1337, torch.device("cpu")).weight_decay == 0.1
+
+
+def test_what_a_rung_writes_is_the_characters_after_the_newline():
+    chars = list("\nabc")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, vocab_size=4, n_layer=1, n_head=1, n_embd=8))
+    text = buildup.sample_text(model, chars, torch.device("cpu"), length=20)
+    assert len(text) == 20 and set(text) <= set(chars)

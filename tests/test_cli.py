@@ -242,3 +242,12 @@ def test_a_seed_leaves_room_for_the_rank_in_64_bits():
     for seed in (2 ** 63, 2 ** 64 - 1):  # torch.manual_seed takes up to 2**64 - 1, but seed + rank would overflow
         with pytest.raises(argparse.ArgumentTypeError, match="does not fit in 64 bits"):
             cli.parse_seed(str(seed))
+
+
+FLAGS = ["--batch_size", "--block_size", "--eval_interval", "--eval_iters", "--log_interval", "--lr", "--max_iters"]
+
+
+def test_a_flag_named_by_a_piece_of_a_word_is_not_a_word_of_it():
+    """--size names a word of --batch_size; "val", a piece of "interval", names no word of --log_interval."""
+    assert cli.closest_flag("--size", FLAGS) == "--batch_size or --block_size"
+    assert "--log_interval" not in (cli.closest_flag("--val", FLAGS) or "")

@@ -804,3 +804,14 @@ def test_the_repo_s_own_part_plugged_in_gives_the_model_s_own_logits(number):
         expected = model(idx)[0]
         plugs(ANSWERS)[number](model)
         torch.testing.assert_close(model(idx)[0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_check_fails_unless_every_exercise_asked_for_passed(monkeypatch, capsys):
+    """One passed of two is a failure: the command's status is 1 (a CI step would otherwise go green)."""
+    import exercises.check
+    from exercises.__main__ import check
+    monkeypatch.setattr(exercises.check, "run", lambda exercise, module=None: Result(
+        "passed" if exercise.number == 1 else "failed", "" if exercise.number == 1 else "wrong", ""))
+    assert check([1, 2]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "1 of 2 passed"
+    assert check([1]) == 0

@@ -1,13 +1,17 @@
 """lessons/plot.py: each picture is a real PNG when matplotlib is installed, and without it the
 command says what to install. The drawing tests are skipped where matplotlib is absent."""
 
+import math
 import sys
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
 from lessons import plot
+from lessons.inside import attention_weights
+from machinery.checkpoint import load_model, read_log
 from conftest import TINY
 from machinery.cli import UserError, run_cli
 import train
@@ -117,3 +121,35 @@ def test_characters_the_font_lacks_get_one_note_not_a_warning_each(tmp_path, cap
     err = capsys.readouterr().err
     assert err == "note: the font has no glyph for 2 character(s), drawn as boxes: 日 本\n"
     assert (tmp_path / "cjk.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def drawn(monkeypatch):
+    """The figures the command draws, kept instead of written."""
+    figs = []
+    monkeypatch.setattr(plot, "save_png", lambda fig, path, flag="--save": figs.append(fig))
+    return figs
+
+
+def test_the_loss_picture_names_the_best_val_loss(run_dir, monkeypatch):
+    pytest.importorskip("matplotlib")
+    figs = drawn(monkeypatch)
+    assert plot.main(["loss", "--out_dir", str(run_dir)]) == 0
+    iters, _, val = read_log(run_dir / "log.csv")
+    best = min(range(len(val)), key=val.__getitem__)
+    assert best != max(range(len(val)), key=val.__getitem__)
+    assert f"(best val {val[best]:.4f}, at iteration {iters[best]})" in figs[0].axes[0].get_title()
+
+
+def test_the_attention_picture_draws_the_layer_asked_for(run_dir, monkeypatch):
+    """--layer 1 draws layer 1's weights, head by head, the masked future grey (nan)."""
+    pytest.importorskip("matplotlib")
+    figs = drawn(monkeypatch)
+    assert plot.main(["attention", "--out_dir", str(run_dir), "--prompt", "ROMEO:", "--layer", "1"]) == 0
+    model, ckpt, _ = load_model(None, str(run_dir))
+    model.eval()
+    att = attention_weights(model, plot.prompt_ids("ROMEO:", ckpt["vocab"]["chars"], model.config))[1][0]
+    T = att.size(-1)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    for h in range(model.config.n_head):
+        shown = torch.from_numpy(np.ma.filled(figs[0].axes[h].images[0].get_array(), np.nan).astype(np.float32))
+        assert torch.allclose(shown, att[h].masked_fill(future, math.nan), equal_nan=True)

@@ -421,3 +421,15 @@ def test_a_small_text_s_evaluation_reads_its_val_split_at_least_four_times(tmp_p
     (tmp_path / "small" / "vocab.json").write_text(json.dumps(vocab))
     line = data.next_command("small")[-1]
     assert "--eval_iters 12 " in line, line  # 4 x 6,000 val characters in windows of 32 x 64: 11.7 batches, rounded up
+
+
+def test_a_file_of_the_right_size_but_other_bytes_is_not_taken_for_the_download(tmp_path, capsys):
+    """The check of a file already there is its sha256, not only its size (a port nothing listens on: no download)."""
+    dest = tmp_path / "input.txt"
+    dest.write_bytes(b"b" * 100)
+    expected = hashlib.sha256(b"a" * 100).hexdigest()
+    with pytest.raises(UserError, match="exists but is not the expected file"):
+        data.download("http://127.0.0.1:9/input.txt", dest, expected, 100)
+    dest.write_bytes(b"a" * 100)
+    data.download("http://127.0.0.1:9/input.txt", dest, expected, 100)
+    assert "already here and verified" in capsys.readouterr().out

@@ -857,7 +857,7 @@ def test_a_bigram_prints_only_the_settings_it_uses(data_dir, tmp_path, capsys):
     assert "note: a bigram is a table, with no layers, heads or width: --n_layer --dropout change nothing" in out
     assert train.main(args + ["--resume", "--max_iters", "8", "--dropout", "0.2"]) == 0
     out = capsys.readouterr().out
-    assert "note: --dropout changes from 0.1" in out and "change nothing" not in out  # a resume says what changes
+    assert "note: --dropout changes from 0.1" in out and not re.search("changes? nothing", out)  # says what changes
 
 
 def test_the_progress_bar_draws_rarely_into_a_log_file(data_dir, tmp_path, capsys):
@@ -960,3 +960,108 @@ def test_a_constant_learning_rate_is_allowed():
     settings.check_config(config.TrainConfig(lr=1e-3, min_lr=1e-3), GPTConfig())  # min_lr == lr: no decay, not above
     with pytest.raises(UserError, match="is above --lr"):
         settings.check_config(config.TrainConfig(lr=1e-3, min_lr=2e-3), GPTConfig())
+
+
+def test_the_losses_are_read_every_log_interval_and_at_the_last_step(data_dir, tmp_path, monkeypatch):
+    """--log_interval 2: the loop reads the pending losses (and shows them) every 2 steps, not only at the
+    evaluations every 4, and once more at the last step, 11, which is neither."""
+    seen, real = [], train.read_steps
+    monkeypatch.setattr(train, "read_steps", lambda run, pending: seen.append(run.iter) or real(run, pending))
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--max_iters", "11"]) == 0
+    assert seen == [2, 4, 6, 8, 10, 11]
+
+
+def test_tokens_per_sec_is_each_windows_tokens_over_its_time(data_dir, tmp_path, monkeypatch):
+    """A clock that moves 0.5 s per step: every window between two readings trains 8 x 16 x 2 = 256 tokens
+    a step, so log.csv says 512 tokens/s at every evaluation (0 for the untrained model), whatever
+    the window's length (4 steps, then the last 2)."""
+    now, real_step = [0.0], train.train_step
+    monkeypatch.setattr(train, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def step(*args, **kwargs):
+        now[0] += 0.5
+        return real_step(*args, **kwargs)
+    monkeypatch.setattr(train, "train_step", step)
+    out = tmp_path / "o"
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--grad_accum", "2",
+                              "--max_iters", "10"]) == 0
+    rows = read_log(out)
+    assert [r["iter"] for r in rows] == ["0", "4", "8", "10"]
+    assert [float(r["tokens_per_sec"]) for r in rows] == [0.0, 512.0, 512.0, 512.0]
+
+
+def test_the_bar_shows_the_loss_of_the_last_step(data_dir, tmp_path, monkeypatch, capsys):
+    read, real = [], train.read_steps
+    monkeypatch.setattr(train, "read_steps", lambda run, pending: read.append(real(run, pending)) or read[-1])
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert read[-1][0] != read[-1][1]  # (steps 10 and 11 differ, so the bar shows which it read)
+    assert f"loss={read[-1][-1]:.4f}" in err and f"loss={read[-1][0]:.4f}" not in err
+
+
+def test_setup_compiles_the_ddp_wrapped_model(data_dir, tmp_path, monkeypatch):
+    """Under torchrun with --compile, what trains is torch.compile(DDP(model)): DDP wraps the model
+    first, and compile wraps that (the other way round, the DDP wrap would drop the compiled model)."""
+    monkeypatch.setattr(train.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(train, "wrap_ddp", lambda run: setattr(run, "model", ("ddp", run.model)))
+    monkeypatch.setattr(train.torch, "compile", lambda model, mode=None: ("compiled", model))
+    _, _, _, overrides = settings.parse_train_args(TINY + ["--data_dir", str(data_dir), "--out_dir",
+                                                           str(tmp_path / "o"), "--compile", "true"], "")
+    run = train.setup(None, False, overrides)
+    assert run.model == ("compiled", ("ddp", run.raw_model))
+
+
+def test_a_resumed_bigram_names_no_flag_as_changing_nothing(capsys):
+    """A resume says what each flag changes itself: print_settings adds no "changes nothing" note."""
+    cfg, mcfg = config.TrainConfig(), GPTConfig(model="bigram")
+    bookkeeping.print_settings("config: resuming", cfg, mcfg, {"dropout": 0.2}, resuming=True)
+    assert "nothing" not in capsys.readouterr().out
+    bookkeeping.print_settings("config: new", cfg, mcfg, {"dropout": 0.2}, resuming=False)
+    assert "--dropout changes nothing" in capsys.readouterr().out
+
+
+def test_finish_gives_the_best_val_loss_in_nats_and_in_bits(tmp_path, capsys):
+    run = types.SimpleNamespace(best_val=2 * math.log(2), losses_at_best=None, last_losses=None, eval_seconds=1.0,
+                                out_dir=tmp_path, say=print)
+    bookkeeping.finish(run, 3.0)
+    assert "best val loss 1.3863 nats per char = 2.0000 bits per char\n" in capsys.readouterr().out
+
+
+def test_ctrl_c_reads_the_steps_still_pending(tmp_path, monkeypatch, capsys):
+    """A skipped step since the last reading is still warned of when Ctrl-C stops the run."""
+    saved = []
+    monkeypatch.setattr(bookkeeping, "make_checkpoint", lambda run: {"iter": run.iter})
+    monkeypatch.setattr(bookkeeping, "save_checkpoint", lambda path, state: saved.append(state))
+    run = types.SimpleNamespace(iter=3, bad_steps=0, rank=0, out_dir=tmp_path,
+                                cfg=types.SimpleNamespace(max_nan_skips=5))
+    pending = [(1, torch.tensor(2.0), torch.tensor(True)), (2, torch.tensor(float("nan")), torch.tensor(False))]
+    assert bookkeeping.save_on_ctrl_c(run, pending, types.SimpleNamespace(close=lambda: None)) == 130
+    assert saved == [{"iter": 3}] and pending == [] and run.bad_steps == 1
+    assert "warning: the loss is nan at iteration 2; the step was skipped" in capsys.readouterr().out
+
+
+def describe_said(monkeypatch, capsys, iters_done, **train_fields):
+    """describe()'s lines for a CPU run of the CPU default's model, iters_done steps in."""
+    monkeypatch.setattr(bookkeeping, "busy_cpu_note", lambda threads: None)
+    monkeypatch.setattr(bookkeeping, "count_params", lambda model, non_embedding=False: 0)
+    cpu = bookkeeping.CPU_DEFAULT
+    mcfg = GPTConfig(**{k: cpu[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}, vocab_size=65)
+    cfg = config.TrainConfig(**{k: cpu[k] for k in ("batch_size", "grad_accum")}, **train_fields)
+    run = types.SimpleNamespace(cfg=cfg, mcfg=mcfg, device=torch.device("cpu"), dtype=torch.float32,
+                                use_compile=False, raw_model=types.SimpleNamespace(transformer={}), iter=iters_done,
+                                extended_at=None, world_size=1, slowdown_noted=False, say=print)
+    bookkeeping.describe(run)
+    return capsys.readouterr().out
+
+
+def test_the_work_note_counts_only_the_steps_left(monkeypatch, capsys):
+    """30 times the CPU default's steps: a note; resumed with one CPU default's worth left: none."""
+    steps = bookkeeping.CPU_DEFAULT["max_iters"]
+    assert "note: this run is about 30 times the work" in describe_said(monkeypatch, capsys, 0, max_iters=30 * steps)
+    assert "times the work" not in describe_said(monkeypatch, capsys, 29 * steps, max_iters=30 * steps)
+
+
+def test_a_run_as_long_as_its_warmup_gets_the_warmup_note(monkeypatch, capsys):
+    said = describe_said(monkeypatch, capsys, 0, max_iters=10, warmup_iters=10)
+    assert "note: the run's 10 iterations (max_iters) end inside its 10-step warmup" in said
+    assert "warmup" not in describe_said(monkeypatch, capsys, 0, max_iters=11, warmup_iters=10)
