@@ -457,6 +457,20 @@ def test_two_runs_in_one_process_share_the_lock_until_the_last_ends(tmp_path):
     assert free()
 
 
+def ctrl_c_during_step(step, monkeypatch):
+    """A Ctrl-C in the middle of that step (lr_at is called once at the top of each): the run finishes the
+    step, saves and stops. -> a function that takes the Ctrl-C away again, for the resume."""
+    lr_at = train.lr_at
+
+    def with_ctrl_c(it, cfg, *rest):
+        if it == step:
+            signal.raise_signal(signal.SIGINT)
+        return lr_at(it, cfg, *rest)
+
+    monkeypatch.setattr(train, "lr_at", with_ctrl_c)
+    return lambda: monkeypatch.setattr(train, "lr_at", lr_at)
+
+
 @pytest.mark.parametrize("levers", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]])
 def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypatch):
     """Ctrl-C mid-run, resume, and the losses and final weights match an uninterrupted run.
@@ -467,18 +481,11 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
     args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1", "--grad_accum", "2"] + levers
     assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
 
-    lr_at = train.lr_at
-
-    def ctrl_c_during_step_6(it, cfg, *rest):  # lr_at is called once at the top of each step
-        if it == 6:
-            signal.raise_signal(signal.SIGINT)
-        return lr_at(it, cfg, *rest)
-
-    monkeypatch.setattr(train, "lr_at", ctrl_c_during_step_6)
+    undo = ctrl_c_during_step(6, monkeypatch)
     parts = tmp_path / "parts"
     assert train.main(args + ["--out_dir", str(parts)]) == 130  # step 6 finishes, then it stops
     assert torch.load(parts / "latest.pt", weights_only=True)["iter"] == 7
-    monkeypatch.setattr(train, "lr_at", lr_at)
+    undo()
     assert train.main(args + ["--out_dir", str(parts), "--resume"]) == 0
 
     whole_log, parts_log = read_log(tmp_path / "whole"), read_log(parts)
@@ -671,16 +678,9 @@ def test_an_extension_stopped_and_resumed_keeps_its_schedule(data_dir, tmp_path,
     stopped extension would fall back to the cosine of the whole 24 steps and throw the lr back up."""
     args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
     assert train.main(args) == 0
-    lr_at = train.lr_at
-
-    def ctrl_c_during_step_17(it, cfg, *rest):  # lr_at is called once at the top of each step
-        if it == 17:
-            signal.raise_signal(signal.SIGINT)
-        return lr_at(it, cfg, *rest)
-
-    monkeypatch.setattr(train, "lr_at", ctrl_c_during_step_17)
+    undo = ctrl_c_during_step(17, monkeypatch)
     assert train.main(args + ["--resume", "--max_iters", "24"]) == 130
-    monkeypatch.setattr(train, "lr_at", lr_at)
+    undo()
     assert train.main(args + ["--resume", "--max_iters", "24"]) == 0
     rows = read_log(tmp_path / "o")
     assert [int(r["iter"]) for r in rows][-4:] == [12, 16, 20, 24]
