@@ -472,15 +472,15 @@ def test_the_sample_benchmark_counts_every_sample_of_the_batch_over_the_median_r
 
 
 def test_the_window_is_the_time_between_its_two_evaluation_lines():
-    from bench import suite
+    """Between the lines' own times (2.0 and 5.5 s after the job started), not from the job's start."""
     first, last = suite.WINDOW
-    lines = [(2.0, f"iter {first}: train loss 2.0, val loss 2.1"), (3.0, "x"), (5.5, f"step {last}: train loss 1.9, "
-                                                                                     f"val loss 2.0")]
+    lines = [(2.0, f"iter {first}: train loss 2.0, val loss 2.1"),
+             (3.0, "x"),
+             (5.5, f"step {last}: train loss 1.9, val loss 2.0")]
     assert suite.window_line(lines) == [f"evaluation lines {first} -> {last}: 3.50 s"]
 
 
 def test_nanogpts_best_val_loss_is_its_lowest_not_its_last():
-    from bench import suite
     lines = [(1.0, "step 0: train loss 4.1, val loss 4.2"), (2.0, "iter 1: loss 3.0, time 10.0ms"),
              (3.0, "step 250: train loss 1.5, val loss 1.6"), (3.5, "iter 250: loss 1.5, time 900.0ms"),
              (4.0, "iter 251: loss 1.4, time 12.0ms"), (5.0, "step 500: train loss 1.2, val loss 1.7")]

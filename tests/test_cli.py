@@ -1,5 +1,6 @@
 """The real command lines, in subprocesses, as a user runs them; then cli.py's "did you mean"."""
 
+import argparse
 import io
 import os
 import re
@@ -237,7 +238,6 @@ def test_a_choice_one_typo_away_is_named():
 
 
 def test_a_seed_leaves_room_for_the_rank_in_64_bits():
-    import argparse
     assert cli.parse_seed(str(2 ** 63 - 1)) == 2 ** 63 - 1 and cli.parse_seed(str(-2 ** 63)) == -2 ** 63
     for seed in (2 ** 63, 2 ** 64 - 1):  # torch.manual_seed takes up to 2**64 - 1, but seed + rank would overflow
         with pytest.raises(argparse.ArgumentTypeError, match="does not fit in 64 bits"):

@@ -11,7 +11,7 @@ import torch
 
 from lessons import plot
 from lessons.inside import attention_weights
-from machinery.checkpoint import load_model, read_log
+from machinery.checkpoint import load_model
 from conftest import TINY
 from machinery.cli import UserError, run_cli
 import train
@@ -130,24 +130,28 @@ def drawn(monkeypatch):
     return figs
 
 
-def test_the_loss_picture_names_the_best_val_loss(run_dir, monkeypatch):
+def test_the_loss_picture_names_the_best_val_loss(run_dir, tmp_path, monkeypatch):
+    """The lowest val loss, not the last: this log's rises again after iteration 4."""
     pytest.importorskip("matplotlib")
+    header, *rows = (run_dir / "log.csv").read_text().splitlines(keepends=True)
+    rows = [",".join([r.split(",")[0], r.split(",")[1], val] + r.split(",")[3:])
+            for r, val in zip(rows, ["4.0", "2.0", "2.5", "3.0"], strict=True)]  # iterations 0, 4, 8, 12
+    (tmp_path / "log.csv").write_text(header + "".join(rows))
     figs = drawn(monkeypatch)
-    assert plot.main(["loss", "--out_dir", str(run_dir)]) == 0
-    iters, _, val = read_log(run_dir / "log.csv")
-    best = min(range(len(val)), key=val.__getitem__)
-    assert best != max(range(len(val)), key=val.__getitem__)
-    assert f"(best val {val[best]:.4f}, at iteration {iters[best]})" in figs[0].axes[0].get_title()
+    assert plot.main(["loss", "--out_dir", str(tmp_path), "--save", str(tmp_path / "loss.png")]) == 0
+    assert "(best val 2.0000, at iteration 4)" in figs[0].axes[0].get_title()
 
 
-def test_the_attention_picture_draws_the_layer_asked_for(run_dir, monkeypatch):
-    """--layer 1 draws layer 1's weights, head by head, the masked future grey (nan)."""
+@pytest.mark.parametrize("layer", [0, 1])
+def test_the_attention_picture_draws_the_layer_asked_for(run_dir, tmp_path, monkeypatch, layer):
+    """--layer draws that layer's weights, head by head, the masked future grey (nan)."""
     pytest.importorskip("matplotlib")
     figs = drawn(monkeypatch)
-    assert plot.main(["attention", "--out_dir", str(run_dir), "--prompt", "ROMEO:", "--layer", "1"]) == 0
+    assert plot.main(["attention", "--out_dir", str(run_dir), "--prompt", "ROMEO:", "--layer", str(layer),
+                      "--save", str(tmp_path / "attention.png")]) == 0
     model, ckpt, _ = load_model(None, str(run_dir))
     model.eval()
-    att = attention_weights(model, plot.prompt_ids("ROMEO:", ckpt["vocab"]["chars"], model.config))[1][0]
+    att = attention_weights(model, plot.prompt_ids("ROMEO:", ckpt["vocab"]["chars"], model.config))[layer][0]
     T = att.size(-1)
     future = torch.ones(T, T, dtype=torch.bool).triu(1)
     for h in range(model.config.n_head):

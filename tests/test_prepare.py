@@ -408,7 +408,7 @@ def test_exactly_65536_characters_still_fit_uint16():
     assert len(chars) == 2 ** 16 and ids.dtype == np.uint16 and ids.max() == 2 ** 16 - 1
 
 
-def test_with_no_newline_in_the_text_samples_start_from_its_first_character():
+def test_with_no_newline_in_the_text_samples_start_from_the_vocabulary_s_first_character():
     assert prepare.start_char(sorted(set("abc de fgh"))) == " "
     assert prepare.start_char(sorted(set("abc\nde"))) == "\n"
 

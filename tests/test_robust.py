@@ -3,10 +3,13 @@ and the random states a resume restores."""
 
 import errno
 import json
+import os
 import random
 import re
 import shutil
+import stat
 import tempfile
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +26,7 @@ import sample
 import train
 from conftest import TINY, file_size_limit
 from model import GPT, GPTConfig
+from machinery import cli
 from machinery.cli import UserError
 from machinery import bookkeeping
 
@@ -355,15 +359,19 @@ def test_a_val_split_of_exactly_block_size_tokens_is_refused(data_dir, tmp_path)
 
 def test_python_s_cached_gaussian_round_trips_through_a_checkpoint(tmp_path):
     """random.gauss draws its numbers in pairs and keeps the second (gauss_next): part of the state too."""
-    generator = torch.Generator().manual_seed(3)
-    random.seed(4)
-    random.gauss(0.0, 1.0)  # the pair's second number is now cached
-    checkpoint.save_checkpoint(tmp_path / "s.pt", {"rng": checkpoint.rng_states(generator)})
-    first = random.gauss(0.0, 1.0)
-    states = torch.load(tmp_path / "s.pt", weights_only=True)["rng"]
-    random.seed(9)
-    checkpoint.set_rng_states(states, generator)
-    assert random.gauss(0.0, 1.0) == first
+    before = random.getstate(), torch.get_rng_state(), np.random.get_state()  # the global generators, given back
+    try:
+        generator = torch.Generator().manual_seed(3)
+        random.seed(4)
+        random.gauss(0.0, 1.0)  # the pair's second number is now cached
+        checkpoint.save_checkpoint(tmp_path / "s.pt", {"rng": checkpoint.rng_states(generator)})
+        first = random.gauss(0.0, 1.0)
+        states = torch.load(tmp_path / "s.pt", weights_only=True)["rng"]
+        random.seed(9)
+        checkpoint.set_rng_states(states, generator)
+        assert random.gauss(0.0, 1.0) == first
+    finally:
+        random.setstate(before[0]), torch.set_rng_state(before[1]), np.random.set_state(before[2])
 
 
 def test_the_temp_files_of_every_file_a_run_writes_atomically_are_removed(tmp_path):
@@ -384,7 +392,6 @@ def test_a_damaged_latest_pt_is_told_to_copy_best_pt_only_where_there_is_one(tmp
 
 
 def test_max_nan_skips_counts_skipped_steps_in_a_row_not_in_all(tmp_path):
-    from types import SimpleNamespace
     run = SimpleNamespace(cfg=SimpleNamespace(max_nan_skips=1, lr=1e-3, min_lr=1e-4), bad_steps=0, rank=0,
                           last_saved=None, out_dir=tmp_path, iter=4)
 
@@ -421,8 +428,9 @@ def test_check_fits_counts_16_bytes_a_weight(monkeypatch):
 
 def test_a_file_written_atomically_gets_the_usual_permissions(tmp_path):
     """mkstemp makes its file private (0600): checkpoints and logs must be readable as any new file is."""
-    import os
-    import stat
-    from machinery import cli
-    cli.write_atomically(tmp_path / "log.csv", lambda f: f.write(b"x\n"))
-    assert stat.S_IMODE(os.stat(tmp_path / "log.csv").st_mode) == 0o666 & ~cli.current_umask()
+    old = os.umask(0o022)  # the usual umask, whatever this machine's is: 0644, not 0600
+    try:
+        cli.write_atomically(tmp_path / "log.csv", lambda f: f.write(b"x\n"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "log.csv").st_mode) == 0o644
