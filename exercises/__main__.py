@@ -105,7 +105,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "check":
         return check(args.numbers)
-    if args.command == "train" and args.steps < 10:
+    if args.steps < 10:
         raise UserError(f"--steps {args.steps} is too few to train on — give 10 or more (2000 by default)")
     return train(args.number, args.data_dir, args.steps)
 

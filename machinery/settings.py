@@ -234,10 +234,11 @@ def check_samples_fit(mcfg, args, length, dtype, device):
     """sample.py's batch is generated at once: far too many samples would fill the memory until the system
     stopped it. Per sample: the KV cache (keys and values of every layer, block_size positions), a forward's
     activations, and, unless it is streamed, the text (an id in a tensor and in a Python list: about 44 bytes)."""
-    cache = 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize
-    activations = 4 * mcfg.block_size * (16 * mcfg.n_embd + mcfg.vocab_size + mcfg.n_head * mcfg.block_size)
     streamed = args.num_samples == 1 and not args.no_cache
-    per_sample = (cache + activations if mcfg.model == "gpt" else 0) + (0 if streamed else 44 * length)
+    per_sample = 0 if streamed else 44 * length  # the text
+    if mcfg.model == "gpt":  # (a bigram has no cache, and its activations are one row of its table)
+        per_sample += 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize  # the KV cache
+        per_sample += 4 * mcfg.block_size * (16 * mcfg.n_embd + mcfg.vocab_size + mcfg.n_head * mcfg.block_size)
     memory, where = memory_of(device)
     if per_sample * args.num_samples > memory:
         fewer = int(memory // per_sample) // 2  # (half: the model and Python need room too)
