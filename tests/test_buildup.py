@@ -1,8 +1,11 @@
 """lessons/buildup.py: the video's ladder, each rung model.py's GPT with one more part switched on."""
 
 import csv
+import dataclasses
 import json
+import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -117,6 +120,8 @@ def test_each_rung_gives_the_same_logits_with_the_kv_cache(rung):
 
 def test_quick_ladder_runs_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    drawn, draw = [], buildup.draw
+    monkeypatch.setattr(buildup, "draw", lambda *args, **kwargs: (drawn.append(kwargs), draw(*args, **kwargs)))
     assert buildup.main(["--quick", "--data_dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "the losses mean nothing yet" in out
@@ -131,6 +136,11 @@ def test_quick_ladder_runs_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     assert "what each rung writes" in out
     # --quick's losses mean nothing, so no rung is said to be worse than the one before
     assert not any("than rung" in r["note"] for r in rows)
+    assert [r["what"] for r in rows] == [rung.what for rung in buildup.ladder(buildup.SIZES["quick"], vocab_size)]
+    assert (f"val {float(rows[0]['val']):.4f} (bigram) -> {float(rows[-1]['val']):.4f} (the full GPT)") in out
+    written = out.split("what each rung writes")[1]
+    assert [int(n) for n in re.findall(r"^ +(\d+)  ['\"]", written, flags=re.M)] == list(range(1, 12))  # one per rung
+    assert drawn == [dict(quick=True)]  # the picture says that its losses mean nothing
 
 
 def test_a_real_ladders_rows_say_where_a_rung_did_not_help(data_dir, capsys):
@@ -207,3 +217,115 @@ def test_what_a_rung_writes_is_the_characters_after_the_newline():
     text = buildup.sample_text(model, chars, torch.device("cpu"), length=20, seed=3)
     ids = model.generate(torch.zeros(1, 1, dtype=torch.long), 20, generator=torch.Generator().manual_seed(3))
     assert text == "".join(chars[i] for i in ids[0, 1:].tolist())  # 20 characters, the newline left out
+
+
+def test_each_rung_trains_at_the_documented_settings():
+    """docs/lessons.md: lr 1e-3 (0.03 for the table), 5000 steps of batch 32; rung 11 at its own lr, steps
+    and batch; the schedule decays to a tenth and warms up over a tenth of the steps, at most 100."""
+    cpu = torch.device("cpu")
+    for sizes_name, full in (("cpu", dict(lr=5e-3, max_iters=1000, batch_size=32)),
+                             ("video", dict(lr=3e-4, max_iters=5000, batch_size=64))):
+        sizes = buildup.SIZES[sizes_name]
+        for rung in range(1, 12):
+            cfg = buildup.training_config(sizes, rung, 1337, cpu)
+            want = full if rung == 11 else dict(lr=0.03 if rung == 1 else 1e-3, max_iters=5000, batch_size=32)
+            got = dict(lr=cfg.lr, max_iters=cfg.max_iters, batch_size=cfg.batch_size)
+            assert got == pytest.approx(want), (sizes_name, rung)
+            assert cfg.min_lr == pytest.approx(cfg.lr / 10) and cfg.warmup_iters == 100, (sizes_name, rung)
+    assert buildup.training_config(buildup.SIZES["quick"], 3, 1337, cpu).warmup_iters == 2  # a tenth of 20 steps
+
+
+def test_a_gpu_without_bf16_trains_the_ladder_in_float32(monkeypatch):
+    """fp16 would round rung 6's tiny signals to 0: where train.py would pick it, the ladder takes float32."""
+    sizes = buildup.SIZES["video"]
+    monkeypatch.setattr(buildup, "pick_dtype", lambda name, device: torch.float16)
+    assert buildup.training_config(sizes, 6, 1337, torch.device("cpu")).dtype == "float32"
+    monkeypatch.setattr(buildup, "pick_dtype", lambda name, device: torch.bfloat16)
+    assert buildup.training_config(sizes, 6, 1337, torch.device("cpu")).dtype == "auto"
+
+
+def test_a_rung_trains_the_same_whatever_ran_before(data_dir):
+    """Every rung starts from the seed: the differences between rungs are the ideas', not the random state's."""
+    from machinery.data import load_data
+    _, splits = load_data(data_dir)
+    sizes = buildup.SIZES["quick"]
+    rung = buildup.ladder(sizes, V)[2]
+    cfg = dataclasses.replace(buildup.training_config(sizes, 3, 1337, torch.device("cpu")), max_iters=2)
+    runs = []
+    for other in (0, 1):
+        torch.manual_seed(other)  # what an earlier rung left behind
+        model, losses, _, _ = buildup.train_rung(rung.config, cfg, splits, torch.device("cpu"))
+        runs.append((model.state_dict(), losses))
+    assert runs[0][1] == runs[1][1]
+    for name, weights in runs[0][0].items():
+        assert torch.equal(weights, runs[1][0][name]), name
+
+
+def test_what_a_rung_writes_is_sampled_with_dropout_off():
+    """The full rung trains with dropout: its sample is the model's, in eval mode, not a dropped-out one."""
+    chars = list("\nabc")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=8, vocab_size=4, n_layer=1, n_head=1, n_embd=8, dropout=0.5))
+    model.train()  # as train_rung leaves it after a training step
+    text = buildup.sample_text(model, chars, torch.device("cpu"), length=30, seed=3)
+    assert not model.training
+    ids = model.generate(torch.zeros(1, 1, dtype=torch.long), 30, generator=torch.Generator().manual_seed(3))
+    assert text == "".join(chars[i] for i in ids[0, 1:].tolist())
+
+
+def test_a_rung_within_half_a_hundredth_is_no_better_not_worse():
+    assert buildup.note_for(3, 2.503, 2.5) == "no better than rung 2 at these sizes"
+    assert buildup.note_for(3, 2.497, 2.5) == "no better than rung 2 at these sizes"
+    assert buildup.note_for(3, 2.506, 2.5) == "worse than rung 2 at these sizes"
+
+
+def test_the_pictures_bars_start_at_zero(tmp_path, monkeypatch):
+    """Bars that start higher would exaggerate the differences between rungs."""
+    pytest.importorskip("matplotlib")
+    figs = []
+    monkeypatch.setattr(buildup, "save_png", lambda fig, path, flag="--save": figs.append(fig))
+    results = [dict(val=2.5 - 0.05 * i, short=f"rung {i}") for i in range(1, 12)]
+    buildup.draw(results, tmp_path / "ladder.png", quick=True)
+    ax = figs[0].axes[0]
+    assert ax.get_ylim()[0] == 0
+    assert [round(p.get_height(), 6) for p in ax.patches] == [round(r["val"], 6) for r in results]
+    assert "--quick" in ax.get_title()
+
+
+def test_auto_sizes_are_the_videos_on_cuda_and_the_cpus_elsewhere(data_dir, tmp_path, monkeypatch, capsys):
+    """--sizes auto (the default): the video's on a CUDA GPU, the CPU ladder elsewhere, each in its own folder."""
+    monkeypatch.chdir(tmp_path)
+    climbed = []
+
+    def climb(rungs, sizes, *args):
+        climbed.append(sizes)
+        return [dict(rung=n, short="", what="", params=0, train=2.0, val=2.0, seconds=0.0, note="")
+                for n in range(1, 12)], [""] * 11
+    monkeypatch.setattr(buildup, "climb", climb)
+    monkeypatch.setattr(buildup, "draw", lambda *args, **kwargs: None)
+    for device, name in (("cpu", "cpu"), ("cuda", "video")):
+        monkeypatch.setattr(buildup, "pick_device", lambda _, device=device: torch.device(device))
+        assert buildup.main(["--data_dir", str(data_dir)]) == 0
+        assert climbed[-1] is buildup.SIZES[name]
+        assert f"sizes: {name} " in capsys.readouterr().out
+        assert (tmp_path / "out" / "buildup" / name / "ladder.csv").is_file()
+
+
+@pytest.mark.parametrize("val_tokens", [20, 32])  # quick's rungs read 16 and 32 characters: both too few for 32
+def test_too_little_val_text_for_the_longest_block_is_refused_before_the_climb(data_dir, tmp_path, monkeypatch,
+                                                                               val_tokens):
+    """A window is block_size + 1 characters, so the val text must be longer than the longest rung's block."""
+    import shutil
+    from machinery.cli import UserError
+    short = tmp_path / "short"
+    shutil.copytree(data_dir, short)
+    vocab = json.loads((short / "vocab.json").read_text())
+    itemsize = np.dtype(vocab["dtype"]).itemsize
+    (short / "val.bin").write_bytes((short / "val.bin").read_bytes()[:val_tokens * itemsize])
+    (short / "vocab.json").write_text(json.dumps({**vocab, "val_tokens": val_tokens}))
+
+    def climb(*args):
+        raise AssertionError("the ladder began to climb")
+    monkeypatch.setattr(buildup, "climb", climb)
+    with pytest.raises(UserError, match="too little val text for block_size 32"):
+        buildup.main(["--quick", "--data_dir", str(short), "--out_dir", str(tmp_path / "ladder")])

@@ -100,9 +100,10 @@ def test_a_prompt_that_could_end_the_script_tag_stays_data():
     model = GPT(GPTConfig(vocab_size=len(chars), block_size=16, n_layer=1, n_head=1, n_embd=8)).eval()
     ckpt = {"vocab": {"chars": chars}, "iter": 0, "best_val_loss": 9.0, "train_config": {"out_dir": "out/x"}}
     prompt = "a</script>b"
-    html = plot.explore_page(plot.explore_data(model, ckpt, prompt, "x.pt"))
+    source = "runs/</script>/x.pt"  # the prompt goes in one character at a time; a path goes in whole
+    html = plot.explore_page(plot.explore_data(model, ckpt, prompt, source))
     assert html.count("</script>") == 2  # the data's own script tag and the code's
-    assert page_data(html)["prompt"] == list(prompt)
+    assert page_data(html)["prompt"] == list(prompt) and page_data(html)["checkpoint"] == source
 
 
 def test_a_model_of_other_text_writes_its_own_prompt(run_dir, tmp_path, capsys):
@@ -128,6 +129,35 @@ def test_the_default_prompt_is_kept_only_where_the_model_can_read_it(capsys):
     prompt = plot.pick_prompt(None, model, chars)  # all its characters, but a block too short for it
     assert len(prompt) == 16 and prompt[0] == "\n" and set(prompt) <= set(chars)
     assert plot.pick_prompt("", model, chars) == ""  # one given is kept, even empty (prompt_ids refuses it)
+
+
+def test_a_prompt_exactly_as_long_as_the_block_is_kept():
+    chars = sorted(set(plot.PROMPT))
+    model = GPT(GPTConfig(vocab_size=len(chars), block_size=len(plot.PROMPT), n_layer=1, n_head=1, n_embd=8)).eval()
+    assert plot.pick_prompt(None, model, chars) == plot.PROMPT
+
+
+def test_the_page_names_the_run_it_shows(run_dir, tmp_path):
+    """The heading's numbers: the checkpoint file, its block size, step and best val loss, and the embedding map."""
+    page = tmp_path / "page.html"
+    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
+    data = page_data(page.read_text(encoding="utf-8"))
+    model, ckpt, source = load_model(None, run_dir)
+    assert data["checkpoint"] == str(source) == str(run_dir / "best.pt")
+    assert data["block_size"] == model.config.block_size == 16 and data["iter"] == ckpt["iter"]
+    assert data["val_loss"] == round(ckpt["best_val_loss"], 4)
+    points, share = plot.pca_2d(model.transformer.wte.weight.detach().float())
+    torch.testing.assert_close(torch.tensor(data["embedding"]["points"]), points, atol=1e-4, rtol=0)
+    assert data["embedding"]["share"] == pytest.approx(share)
+
+
+def test_the_page_of_a_checkpoint_goes_beside_it(run_dir, tmp_path, monkeypatch):
+    """With --checkpoint, explore.html goes beside that file, not into --out_dir (out/, by default)."""
+    run = tmp_path / "elsewhere"
+    shutil.copytree(run_dir, run)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(plot.main, ["explore", "--checkpoint", str(run / "best.pt"), "--prompt", PROMPT]) == 0
+    assert (run / "explore.html").is_file() and not (tmp_path / "out").exists()
 
 
 def test_explore_needs_no_matplotlib(run_dir, tmp_path, monkeypatch):
@@ -166,3 +196,78 @@ def test_a_real_browser_draws_the_models_probabilities(run_dir, tmp_path):
         expected = (100 * F.softmax(logits / temperature, dim=-1)).topk(10).values.tolist()
         assert len(shown) == 10
         assert all(abs(a - b) <= 0.051 for a, b in zip(shown, expected)), (temperature, shown, expected)
+
+
+# A stand-in for the little of the DOM that explore.html's script touches: enough to run it in Node
+# and read back what it would show (the Chromium test above does it for real, where Chromium is).
+DOM = r"""
+const fs = require("fs");
+const html = fs.readFileSync(process.argv[2], "utf8");
+const [data, code] = [...html.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].map(m => m[1]);
+class El {
+  constructor() { this.children = []; this.style = {}; this.dataset = {}; this.found = {}; this.textContent = ""; this.className = ""; }
+  appendChild(c) { if (c.parentNode) c.parentNode.children.splice(c.parentNode.children.indexOf(c), 1); c.parentNode = this; this.children.push(c); return c; }
+  querySelector(s) { return this.found[s] ||= new El(); }
+  setAttribute(k, v) { this[k] = v; }
+  getContext() { return { fillRect() {}, strokeRect() {} }; }
+  set innerHTML(h) { this.html = h; this.children = []; this.found = {}; }
+  get innerHTML() { return this.html; }
+}
+const byId = {};
+const document = {
+  getElementById: id => byId[id] ||= Object.assign(new El(), id === "data" ? { textContent: data } : id === "temperature" ? { value: "1" } : {}),
+  querySelectorAll: s => document.getElementById({ "#prompt span": "prompt", ".map": "maps", "#emb text": "emb" }[s]).children,
+  createElement: () => new El(),
+  createElementNS: () => new El(),
+};
+const location = { hash: "#" + process.argv[3] };
+eval(code);
+const text = id => document.getElementById(id).textContent;
+console.log(JSON.stringify({
+  title: text("title"), about: text("about"), barsTitle: text("bars-title"), note: text("next-note"),
+  temperature: text("temperature-value"),
+  bars: document.getElementById("bars").children.map(b => ({ char: b.found[".char"].textContent, next: b.className === "bar next",
+                                                             percent: Number(/class="p">([0-9.]+)%/.exec(b.html)[1]) })),
+  prompt: document.getElementById("prompt").children.map(s => ({ shaded: s.style.background !== "none", at: s.className === "at" })),
+}));
+"""
+
+
+def run_page(page, link):
+    """explore.html's script, run by Node with the DOM stand-in above, at the link's #... -> what it shows."""
+    node = shutil.which("node") or pytest.skip("no Node here")
+    script = page.parent / "dom.js"
+    script.write_text(DOM)
+    p = subprocess.run([node, str(script), str(page), link], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
+    """The bars are softmax(logits / temperature), the 10 likeliest, the prompt's real next character green;
+    the prompt is shaded up to the character read at; the heading says what the model is."""
+    page = tmp_path / "page.html"
+    assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
+    model, ckpt, _ = load_model(None, run_dir)
+    chars, cfg = ckpt["vocab"]["chars"], model.config
+    logits = torch.tensor(page_data(page.read_text(encoding="utf-8"))["logits"], dtype=torch.float64)  # (T, V)
+    for at, temperature in ((5, 0.3), (5, 1.0), (11, 2.0)):
+        shown = run_page(page, f"at={at}&temperature={temperature}")
+        probs = F.softmax(logits[at] / temperature, dim=-1).tolist()
+        top = sorted(range(len(chars)), key=lambda i: -probs[i])[:10]  # (a stable sort, as the page's)
+        assert [b["char"] for b in shown["bars"]] == [plot.label(chars[i]) for i in top]
+        assert all(abs(b["percent"] - 100 * probs[i]) <= 0.051 for b, i in zip(shown["bars"], top))
+        assert [b["next"] for b in shown["bars"]] == [chars[i] == PROMPT[at + 1] for i in top]
+        assert shown["note"].startswith(f"In the prompt, {plot.label(PROMPT[at + 1])} comes next")
+        assert shown["note"].endswith(f"the model gives it {100 * probs[chars.index(PROMPT[at + 1])]:.1f}%.")
+        assert shown["temperature"] == f"{temperature:.2f}"
+        assert [s["shaded"] for s in shown["prompt"]] == [t <= at for t in range(len(PROMPT))]
+        assert [s["at"] for s in shown["prompt"]] == [t == at for t in range(len(PROMPT))]
+        assert shown["barsTitle"] == f'What comes after "{PROMPT[:at + 1][-12:]}"'.replace("\n", "⏎")
+    assert shown["about"] == (f"{cfg.n_layer} layers x {cfg.n_head} heads, {len(chars)} characters, block size "
+                              f"{cfg.block_size}; trained {ckpt['iter']} steps, val loss "
+                              f"{round(ckpt['best_val_loss'], 4)}.")
+    assert shown["title"] == f"What {run_dir / 'best.pt'} sees in a prompt"
+    last = run_page(page, "at=999")  # past the end: the last character
+    assert [s["at"] for s in last["prompt"]] == [False] * (len(PROMPT) - 1) + [True]
+    assert last["note"] == "The end of the prompt: this is what the model would write next."

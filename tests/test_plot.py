@@ -11,12 +11,21 @@ import torch
 
 from lessons import plot
 from lessons.inside import attention_weights
+from model import GPT, GPTConfig
 from machinery.checkpoint import load_model
 from conftest import TINY
 from machinery.cli import UserError, run_cli
 import train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """A command leaves its figure open (its process ends there); here, close them after each test."""
+    yield
+    if sys.modules.get("matplotlib.pyplot"):
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @pytest.mark.parametrize("command", [["loss"], ["attention", "--prompt", "KING HENRY:\nThe"], ["attention"],
@@ -75,6 +84,7 @@ def test_pca_finds_the_spread():
 
 @pytest.mark.parametrize("argv, message", [
     (["attention", "--layer", "2"], r"--layer 2 does not exist: the model has layers 0 \.\. 1"),
+    (["attention", "--layer", "-1"], r"--layer -1 does not exist: the model has layers 0 \.\. 1"),  # not the last
     (["attention", "--prompt", ""], "the prompt has 0 characters, and the model reads 1 to block_size 16 at once"),
     (["attention", "--prompt", "x" * 17],
      "the prompt has 17 characters, and the model reads 1 to block_size 16 at once"),
@@ -157,3 +167,89 @@ def test_the_attention_picture_draws_the_layer_asked_for(run_dir, tmp_path, monk
     for h in range(model.config.n_head):
         shown = torch.from_numpy(np.ma.filled(figs[0].axes[h].images[0].get_array(), np.nan).astype(np.float32))
         assert torch.allclose(shown, att[h].masked_fill(future, math.nan), equal_nan=True)
+        assert figs[0].axes[h].images[0].get_clim() == (0, 1)  # every head on one scale: 0 to 1
+
+
+def test_a_log_with_a_short_last_iteration_suggests_an_interval_of_at_least_1(run_dir, tmp_path, capsys):
+    """--eval_interval 0 would be no advice: a run of 8 iterations is told e.g. 1, not 8 // 10 = 0."""
+    pytest.importorskip("matplotlib")
+    lines = (run_dir / "log.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "log.csv").write_text("".join(lines[:4]))  # header, then iterations 0, 4, 8
+    assert plot.main(["loss", "--out_dir", str(tmp_path), "--save", str(tmp_path / "loss.png")]) == 0
+    assert "holds 3 evaluation(s)" in (err := capsys.readouterr().err) and "(e.g. 1)" in err
+
+
+def test_the_attention_picture_shows_newline_and_space_as_signs(run_dir, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    figs = drawn(monkeypatch)
+    assert plot.main(["attention", "--out_dir", str(run_dir), "--prompt", "KING HENRY:\nThe",
+                      "--save", str(tmp_path / "attention.png")]) == 0
+    for ticks in (figs[0].axes[0].get_xticklabels(), figs[0].axes[0].get_yticklabels()):
+        assert "".join(t.get_text() for t in ticks) == "KING␣HENRY:⏎The"
+
+
+def test_without_layer_the_attention_picture_is_layer_0(run_dir, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    figs = drawn(monkeypatch)
+    assert plot.main(["attention", "--out_dir", str(run_dir), "--prompt", "ROMEO:",
+                      "--save", str(tmp_path / "attention.png")]) == 0
+    assert [ax.get_title() for ax in figs[0].axes[:2]] == ["layer 0, head 0", "layer 0, head 1"]
+
+
+def test_the_attention_picture_draws_every_head_in_a_near_square_grid(tmp_path, monkeypatch):
+    """3 heads: a 2 x 2 grid, the fourth cell empty; each head's own weights in its cell."""
+    pytest.importorskip("matplotlib")
+    from types import SimpleNamespace
+    chars = sorted(set("ROMEO:"))
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(chars), block_size=8, n_layer=1, n_head=3, n_embd=12)).eval()
+    monkeypatch.setattr(plot, "load_gpt", lambda args: (model, {"vocab": {"chars": chars}}, tmp_path / "best.pt"))
+    figs = drawn(monkeypatch)
+    plot.plot_attention(SimpleNamespace(layer=0, prompt="ROMEO:", save=None), plot.pyplot())
+    att = attention_weights(model, plot.prompt_ids("ROMEO:", chars, model.config))[0][0]  # (3, T, T)
+    grid = figs[0].axes[:4]  # (the colour bar is an axes too, after them)
+    assert [ax.get_title() for ax in grid] == ["layer 0, head 0", "layer 0, head 1", "layer 0, head 2", ""]
+    assert not grid[3].axison and not grid[3].images
+    for h in range(3):
+        shown = np.ma.filled(grid[h].images[0].get_array(), np.nan)
+        assert np.allclose(np.tril(shown), att[h].numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("command, name", [("attention", "attention.png"), ("embeddings", "embeddings.png")])
+def test_default_picture_of_a_checkpoint_goes_beside_it(run_dir, tmp_path, monkeypatch, command, name):
+    """With --checkpoint, the picture goes beside that file, not into --out_dir (out/, by default)."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    saved = []
+    monkeypatch.setattr(plot, "save_png", lambda fig, path, flag="--save": saved.append(path))
+    assert plot.main([command, "--checkpoint", str(run_dir / "best.pt")]) == 0
+    assert saved == [run_dir / name]
+
+
+def test_pca_keeps_the_points_of_a_plane_as_they_are():
+    """Points that lie in a plane, in 5 dimensions: their 2-D coordinates keep every distance."""
+    torch.manual_seed(0)
+    flat = torch.randn(50, 2, dtype=torch.float64) * torch.tensor([3.0, 1.0], dtype=torch.float64)  # wider one way
+    basis, _ = torch.linalg.qr(torch.randn(5, 2, dtype=torch.float64))  # (5, 2): two orthonormal directions
+    points, share = plot.pca_2d(flat @ basis.T + 1.5)
+    def distances(x):  # (N, N), each one computed directly: exactly 0 from a point to itself
+        return torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
+    torch.testing.assert_close(distances(points), distances(flat))
+    assert points[:, 0].var() > points[:, 1].var()  # component 1 is the wider one
+    assert share[0] + share[1] == pytest.approx(1, abs=1e-5)
+    assert share[0] == pytest.approx(points[:, 0].var().item() / points.var(dim=0).sum().item(), abs=1e-5)
+
+
+def test_the_embeddings_picture_colours_and_labels(run_dir, tmp_path, monkeypatch):
+    """Blue lower case, purple upper case, grey the rest (as its title says), and each axis its own share."""
+    pytest.importorskip("matplotlib")
+    figs = drawn(monkeypatch)
+    assert plot.main(["embeddings", "--out_dir", str(run_dir), "--save", str(tmp_path / "e.png")]) == 0
+    model, ckpt, _ = load_model(None, str(run_dir))
+    ax = figs[0].axes[0]
+    colours = {t.get_text(): t.get_color() for t in ax.texts}
+    assert colours["a"] == "tab:blue" and colours["K"] == "tab:purple" and colours["⏎"] == colours[":"] == "tab:gray"
+    assert len(ax.texts) == len(ckpt["vocab"]["chars"])
+    _, share = plot.pca_2d(model.transformer.wte.weight.detach().float())
+    assert ax.get_xlabel() == f"principal component 1 ({share[0]:.0%} of the variance)"
+    assert ax.get_ylabel() == f"principal component 2 ({share[1]:.0%})"

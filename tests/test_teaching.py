@@ -1,5 +1,6 @@
 """The teaching tools: the baby GPT, the shape trace, and the bigram baseline."""
 
+import copy
 import csv
 import math
 import os
@@ -17,7 +18,7 @@ import sample
 import train
 from conftest import TINY
 from engine.decode import generate_cached
-from lessons.inside import WEIGHTS, recorded, trace_shapes, watch
+from lessons.inside import WEIGHTS, attention_weights, print_shapes, recorded, trace_shapes, watch
 from model import GPT, Bigram, GPTConfig, build_model
 from machinery.cli import UserError
 from machinery import settings
@@ -105,6 +106,57 @@ def test_babygpt_with_no_steps_reports_the_untrained_loss(tmp_path, capsys):
     assert loss == pytest.approx(math.log(2), abs=0.1)
 
 
+def test_babygpt_shows_and_writes_the_chain_of_its_seeded_model(tmp_path, capsys):
+    """The table holds each state's own P(next=1) before, at --look_at and at the end, from --seed's
+    model; the .dot file holds the final chain; "in training?" is yes for exactly the windows' states."""
+    torch.manual_seed(1337)
+    model = GPT(babygpt.CONFIG)
+    X, Y = babygpt.windows(babygpt.BITS, 3)
+    expected = {"before": babygpt.next_bit_probs(model)}
+
+    def look(step):
+        if step == 5:
+            expected["after 5"] = babygpt.next_bit_probs(model)
+    babygpt.train(model, X, Y, 12, after_step=look)
+    expected["after 12"] = babygpt.next_bit_probs(model)
+
+    torch.manual_seed(0)  # main seeds itself
+    dot = tmp_path / "baby.dot"
+    assert babygpt.main(["--steps", "12", "--look_at", "5", "--seed", "1337", "--dot", str(dot)]) == 0
+    rows = re.findall(r"^state ([01]{3}) +([0-9.]+) +([0-9.]+) +([0-9.]+) +(yes|no)$", capsys.readouterr().out,
+                      flags=re.M)
+    assert [r[0] for r in rows] == babygpt.STATES
+    for i, (state, *shown, seen) in enumerate(rows):
+        for column, value in zip(("before", "after 5", "after 12"), shown):
+            assert float(value) == pytest.approx(expected[column][i].item(), abs=5e-4), (state, column)
+        assert (seen == "yes") == (state in ("011", "101", "110", "111")), state
+    edges = parse_dot(dot.read_text())[1]
+    for state, p1 in zip(babygpt.STATES, expected["after 12"].tolist()):
+        assert (state, state[1:] + "1", f"{p1:.2f}") in edges
+
+
+def test_babygpt_trains_with_the_documented_adamw():
+    """Full batch, AdamW, lr 1e-3, weight decay 0.1 (docs/lessons.md): step for step the same weights."""
+    X, Y = babygpt.windows(babygpt.BITS, 3)
+    torch.manual_seed(1337)
+    model = GPT(babygpt.CONFIG)
+    reference = copy.deepcopy(model)
+    babygpt.train(model, X, Y, 3)
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-3, weight_decay=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        babygpt.last_position_loss(reference, X, Y).backward()
+        optimizer.step()
+    for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_babygpt_can_look_at_its_last_step(tmp_path, capsys):
+    """--look_at may be any step from 0 to --steps, the last one included."""
+    assert babygpt.main(["--steps", "3", "--look_at", "3", "--dot", str(tmp_path / "baby.dot")]) == 0
+    assert re.search(r"^P\(next=1\) +before +after 3 +in training\?$", capsys.readouterr().out, flags=re.M)
+
+
 def test_babygpt_refuses_negative_steps():
     with pytest.raises(UserError, match="--steps -1 must be 0 or more"):
         babygpt.main(["--steps", "-1"])
@@ -144,6 +196,21 @@ def test_trace_lists_every_shape_once():
     }
     assert sum("x 2, once per block" in line for line in lines) == 11  # the names inside a block
     assert "(B, nh, T, hs)" in lines[5]
+
+
+def test_a_shape_seen_once_is_not_said_to_repeat():
+    idx = torch.randint(11, (3, 8))
+    lines = trace_shapes(GPT(tiny_config()), idx, idx)
+    once = [line for line in lines if line.split("  ")[0] in ("idx", "token embedding wte(idx)", "loss")]
+    assert len(once) == 3 and not any("once per block" in line for line in once)
+
+
+def test_print_shapes_names_the_head_size(capsys):
+    """hs is C / nh (24 / 4 = 6 here; the model has 2 layers, so C / n_layer would say 12)."""
+    idx = torch.randint(11, (3, 8))
+    assert print_shapes(GPT(tiny_config()), idx, idx) == 0
+    assert capsys.readouterr().out.startswith("B=3 batch, T=8 time, C=24 channels, nh=4 heads, hs=6 head size, "
+                                              "S=T keys, V=11 vocabulary\n")
 
 
 def test_the_mlps_width_is_read_off_its_tensor():
@@ -203,6 +270,22 @@ def test_recording_changes_nothing(attention):
     for att in weights:  # (B, nh, T, T): rows are distributions, and nothing looks ahead
         torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 8))
         assert att.triu(diagonal=1).abs().max() == 0
+
+
+def test_attention_weights_are_each_layers_softmax_of_its_scores():
+    """What the pictures draw: per layer (B, nh, T, T), the masked scores through a softmax, rows summing to 1."""
+    torch.manual_seed(0)
+    model = GPT(tiny_config()).eval()
+    idx = torch.randint(11, (2, 8))
+    weights = attention_weights(model, idx)
+    with torch.no_grad(), watch(model) as records:
+        model(idx)
+    scores = recorded(records, "attn: scores q @ k^T / sqrt(hs)")
+    assert len(weights) == len(scores) == 2
+    future = torch.ones(8, 8, dtype=torch.bool).triu(1)
+    for att, score in zip(weights, scores):
+        torch.testing.assert_close(att, torch.softmax(score.masked_fill(future, float("-inf")), dim=-1))
+        torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 8))
 
 
 def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys):
