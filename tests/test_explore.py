@@ -20,10 +20,14 @@ PROMPT = "KING HENRY:\nThe"
 
 
 def page_data(html):
-    """The JSON the page carries, read back the way the browser does: the script tag's text."""
+    """The JSON the page carries, read back the way the browser does: the script tag's text, and no
+    Infinity or NaN in it (Python reads them; the browser's JSON.parse fails on them)."""
     found = re.findall(r'<script id="data" type="application/json">(.*?)</script>', html, flags=re.S)
     assert len(found) == 1
-    return json.loads(found[0])
+
+    def not_json(name):
+        raise AssertionError(f"{name} is not JSON: the page's JSON.parse would fail")
+    return json.loads(found[0], parse_constant=not_json)
 
 
 def reference_attention(model, idx):
@@ -205,8 +209,13 @@ const fs = require("fs");
 const html = fs.readFileSync(process.argv[2], "utf8");
 const [data, code] = [...html.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].map(m => m[1]);
 class El {
-  constructor() { this.children = []; this.style = {}; this.dataset = {}; this.found = {}; this.textContent = ""; this.className = ""; }
-  appendChild(c) { if (c.parentNode) c.parentNode.children.splice(c.parentNode.children.indexOf(c), 1); c.parentNode = this; this.children.push(c); return c; }
+  constructor() {
+    this.children = []; this.style = {}; this.dataset = {}; this.found = {}; this.textContent = ""; this.className = "";
+  }
+  appendChild(c) {
+    if (c.parentNode) c.parentNode.children.splice(c.parentNode.children.indexOf(c), 1);
+    c.parentNode = this; this.children.push(c); return c;
+  }
   querySelector(s) { return this.found[s] ||= new El(); }
   setAttribute(k, v) { this[k] = v; }
   getContext() { return { fillRect() {}, strokeRect() {} }; }
@@ -215,8 +224,10 @@ class El {
 }
 const byId = {};
 const document = {
-  getElementById: id => byId[id] ||= Object.assign(new El(), id === "data" ? { textContent: data } : id === "temperature" ? { value: "1" } : {}),
-  querySelectorAll: s => document.getElementById({ "#prompt span": "prompt", ".map": "maps", "#emb text": "emb" }[s]).children,
+  getElementById: id => byId[id] ||= Object.assign(new El(), id === "data" ? { textContent: data }
+                                                 : id === "temperature" ? { value: "1" } : {}),
+  querySelectorAll: s => document.getElementById({ "#prompt span": "prompt", ".map": "maps", "#emb text": "emb" }[s])
+                                 .children,
   createElement: () => new El(),
   createElementNS: () => new El(),
 };
@@ -226,9 +237,11 @@ const text = id => document.getElementById(id).textContent;
 console.log(JSON.stringify({
   title: text("title"), about: text("about"), barsTitle: text("bars-title"), note: text("next-note"),
   temperature: text("temperature-value"),
-  bars: document.getElementById("bars").children.map(b => ({ char: b.found[".char"].textContent, next: b.className === "bar next",
-                                                             percent: Number(/class="p">([0-9.]+)%/.exec(b.html)[1]) })),
-  prompt: document.getElementById("prompt").children.map(s => ({ shaded: s.style.background !== "none", at: s.className === "at" })),
+  bars: document.getElementById("bars").children.map(b => ({
+    char: b.found[".char"].textContent, next: b.className === "bar next",
+    percent: Number(/class="p">([0-9.]+)%/.exec(b.html)[1]) })),
+  prompt: document.getElementById("prompt").children.map(s => ({
+    shaded: s.style.background !== "none", at: s.className === "at" })),
 }));
 """
 
@@ -271,3 +284,14 @@ def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
     last = run_page(page, "at=999")  # past the end: the last character
     assert [s["at"] for s in last["prompt"]] == [False] * (len(PROMPT) - 1) + [True]
     assert last["note"] == "The end of the prompt: this is what the model would write next."
+
+
+def test_a_run_stopped_before_its_first_evaluation_gets_a_page(tmp_path):
+    """Its checkpoint's best val loss is inf, which JSON cannot hold: the page says "not evaluated yet"."""
+    chars = list("\nab")
+    model = GPT(GPTConfig(vocab_size=len(chars), block_size=8, n_layer=1, n_head=1, n_embd=8)).eval()
+    ckpt = {"vocab": {"chars": chars}, "iter": 3, "best_val_loss": math.inf, "train_config": {"out_dir": "out/x"}}
+    page = tmp_path / "page.html"
+    page.write_text(plot.explore_page(plot.explore_data(model, ckpt, "ab\nab", "out/x/latest.pt")), encoding="utf-8")
+    assert page_data(page.read_text(encoding="utf-8"))["val_loss"] is None
+    assert run_page(page, "at=0")["about"].endswith("trained 3 steps, not evaluated yet.")
