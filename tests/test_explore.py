@@ -287,11 +287,14 @@ def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
 
 
 def test_a_run_stopped_before_its_first_evaluation_gets_a_page(tmp_path):
-    """Its checkpoint's best val loss is inf, which JSON cannot hold: the page says "not evaluated yet"."""
-    chars = list("\nab")
+    """Its checkpoint's best val loss is inf, which JSON cannot hold: the page says "not evaluated yet".
+    (Its vocabulary has a tab: the bars show it as plot.label does.)"""
+    chars = list("\t\nab")
     model = GPT(GPTConfig(vocab_size=len(chars), block_size=8, n_layer=1, n_head=1, n_embd=8)).eval()
     ckpt = {"vocab": {"chars": chars}, "iter": 3, "best_val_loss": math.inf, "train_config": {"out_dir": "out/x"}}
     page = tmp_path / "page.html"
     page.write_text(plot.explore_page(plot.explore_data(model, ckpt, "ab\nab", "out/x/latest.pt")), encoding="utf-8")
     assert page_data(page.read_text(encoding="utf-8"))["val_loss"] is None
-    assert run_page(page, "at=0")["about"].endswith("trained 3 steps, not evaluated yet.")
+    shown = run_page(page, "at=0")
+    assert shown["about"].endswith("trained 3 steps, not evaluated yet.")
+    assert sorted(bar["char"] for bar in shown["bars"]) == sorted(plot.label(c) for c in chars)
