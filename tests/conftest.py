@@ -2,6 +2,7 @@
 
 import contextlib
 import random
+import sys
 
 import pytest
 
@@ -12,6 +13,14 @@ import train
 TINY = ["--device", "cpu", "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "16",
         "--batch_size", "8", "--max_iters", "12", "--eval_interval", "4", "--eval_iters", "2",
         "--log_interval", "2", "--warmup_iters", "2"]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """A command that draws leaves its figure open (its process ends there); here, close them after each test."""
+    yield
+    if sys.modules.get("matplotlib.pyplot"):
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @contextlib.contextmanager

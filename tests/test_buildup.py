@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import importlib.util
 import json
 import re
 
@@ -120,8 +121,8 @@ def test_each_rung_gives_the_same_logits_with_the_kv_cache(rung):
 
 def test_quick_ladder_runs_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    drawn, draw = [], buildup.draw
-    monkeypatch.setattr(buildup, "draw", lambda *args, **kwargs: (drawn.append(kwargs), draw(*args, **kwargs)))
+    figs, save_png = [], buildup.save_png
+    monkeypatch.setattr(buildup, "save_png", lambda fig, *args: (figs.append(fig), save_png(fig, *args)))
     assert buildup.main(["--quick", "--data_dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "the losses mean nothing yet" in out
@@ -140,7 +141,8 @@ def test_quick_ladder_runs_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     assert (f"val {float(rows[0]['val']):.4f} (bigram) -> {float(rows[-1]['val']):.4f} (the full GPT)") in out
     written = out.split("what each rung writes")[1]
     assert [int(n) for n in re.findall(r"^ +(\d+)  ['\"]", written, flags=re.M)] == list(range(1, 12))  # one per rung
-    assert drawn == [dict(quick=True)]  # the picture says that its losses mean nothing
+    if importlib.util.find_spec("matplotlib"):  # the picture says that its losses mean nothing
+        assert "--quick" in figs[0].axes[0].get_title()
 
 
 def test_a_real_ladders_rows_say_where_a_rung_did_not_help(data_dir, capsys):
@@ -280,7 +282,8 @@ def test_a_rung_within_half_a_hundredth_is_no_better_not_worse():
 
 
 def test_the_pictures_bars_start_at_zero(tmp_path, monkeypatch):
-    """Bars that start higher would exaggerate the differences between rungs."""
+    """Bars that start higher would exaggerate the differences between rungs (matplotlib starts them at 0
+    by itself: this guards against a raised bottom)."""
     pytest.importorskip("matplotlib")
     figs = []
     monkeypatch.setattr(buildup, "save_png", lambda fig, path, flag="--save": figs.append(fig))
@@ -311,7 +314,9 @@ def test_auto_sizes_are_the_videos_on_cuda_and_the_cpus_elsewhere(data_dir, tmp_
         assert (tmp_path / "out" / "buildup" / name / "ladder.csv").is_file()
 
 
-@pytest.mark.parametrize("val_tokens", [20, 32])  # quick's rungs read 16 and 32 characters: both too few for 32
+# 20: enough for quick's rungs 1 to 10 (block 16), not for rung 11 (block 32): the check must be of the longest;
+# 32: one short of a window of block 32
+@pytest.mark.parametrize("val_tokens", [20, 32])
 def test_too_little_val_text_for_the_longest_block_is_refused_before_the_climb(data_dir, tmp_path, monkeypatch,
                                                                                val_tokens):
     """A window is block_size + 1 characters, so the val text must be longer than the longest rung's block."""

@@ -142,7 +142,8 @@ def test_a_prompt_exactly_as_long_as_the_block_is_kept():
 
 
 def test_the_page_names_the_run_it_shows(run_dir, tmp_path):
-    """The heading's numbers: the checkpoint file, its block size, step and best val loss, and the embedding map."""
+    """The page's data names the checkpoint file, its block size, step and best val loss, and holds the
+    embedding map."""
     page = tmp_path / "page.html"
     assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
     data = page_data(page.read_text(encoding="utf-8"))
@@ -204,6 +205,9 @@ def test_a_real_browser_draws_the_models_probabilities(run_dir, tmp_path):
 
 # A stand-in for the little of the DOM that explore.html's script touches: enough to run it in Node
 # and read back what it would show (the Chromium test above does it for real, where Chromium is).
+# As in a browser, asking for an element the page does not have is an error. What it does not
+# check: the canvases draw nothing (the attention maps go unread), no hover, click or slider
+# handler ever fires, and the embedding map's SVG is not read.
 DOM = r"""
 const fs = require("fs");
 const html = fs.readFileSync(process.argv[2], "utf8");
@@ -211,12 +215,19 @@ const [data, code] = [...html.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].ma
 class El {
   constructor() {
     this.children = []; this.style = {}; this.dataset = {}; this.found = {}; this.textContent = ""; this.className = "";
+    this.html = "";
   }
   appendChild(c) {
     if (c.parentNode) c.parentNode.children.splice(c.parentNode.children.indexOf(c), 1);
     c.parentNode = this; this.children.push(c); return c;
   }
-  querySelector(s) { return this.found[s] ||= new El(); }
+  querySelector(s) {  // "canvas" or ".name": only what this element's innerHTML made
+    if (!this.html.includes(s === "canvas" ? "<canvas" : `class="${s.slice(1)}"`)) {
+      throw new Error(`querySelector("${s}") finds nothing`);
+    }
+    if (!this.found[s]) this.found[s] = new El();
+    return this.found[s];
+  }
   setAttribute(k, v) { this[k] = v; }
   getContext() { return { fillRect() {}, strokeRect() {} }; }
   set innerHTML(h) { this.html = h; this.children = []; this.found = {}; }
@@ -224,10 +235,17 @@ class El {
 }
 const byId = {};
 const document = {
-  getElementById: id => byId[id] ||= Object.assign(new El(), id === "data" ? { textContent: data }
-                                                 : id === "temperature" ? { value: "1" } : {}),
-  querySelectorAll: s => document.getElementById({ "#prompt span": "prompt", ".map": "maps", "#emb text": "emb" }[s])
-                                 .children,
+  getElementById(id) {
+    if (!html.includes(`id="${id}"`)) throw new Error(`the page has no element with id "${id}"`);
+    if (!byId[id]) {
+      const given = id === "data" ? { textContent: data } : id === "temperature" ? { value: "1" } : {};
+      byId[id] = Object.assign(new El(), given);
+    }
+    return byId[id];
+  },
+  querySelectorAll(s) {  // a copy: a browser's list does not change under its loop
+    return [...document.getElementById({ "#prompt span": "prompt", ".map": "maps", "#emb text": "emb" }[s]).children];
+  },
   createElement: () => new El(),
   createElementNS: () => new El(),
 };
@@ -241,7 +259,7 @@ console.log(JSON.stringify({
     char: b.found[".char"].textContent, next: b.className === "bar next",
     percent: Number(/class="p">([0-9.]+)%/.exec(b.html)[1]) })),
   prompt: document.getElementById("prompt").children.map(s => ({
-    shaded: s.style.background !== "none", at: s.className === "at" })),
+    background: s.style.background, at: s.className === "at" })),
 }));
 """
 
@@ -256,14 +274,25 @@ def run_page(page, link):
     return json.loads(p.stdout)
 
 
+def shaded(shown):
+    """The weights the prompt's colours stand for, up to the character read at (shade(w) is
+    rgb(255 - 225w, ...), and the characters after it have none)."""
+    colours = [s["background"] for s in shown["prompt"]]
+    at = colours.index("none") if "none" in colours else len(colours)
+    assert all(c == "none" for c in colours[at:])
+    return [(255 - float(re.match(r"rgb\(([-0-9.e]+),", c).group(1))) / 225 for c in colours[:at]]
+
+
 def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
     """The bars are softmax(logits / temperature), the 10 likeliest, the prompt's real next character green;
-    the prompt is shaded up to the character read at; the heading says what the model is."""
+    the prompt is coloured by the picked head's weights up to the character read at; the heading says what
+    the model is."""
     page = tmp_path / "page.html"
     assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
     model, ckpt, _ = load_model(None, run_dir)
     chars, cfg = ckpt["vocab"]["chars"], model.config
-    logits = torch.tensor(page_data(page.read_text(encoding="utf-8"))["logits"], dtype=torch.float64)  # (T, V)
+    data = page_data(page.read_text(encoding="utf-8"))
+    logits = torch.tensor(data["logits"], dtype=torch.float64)  # (T, V)
     for at, temperature in ((5, 0.3), (5, 1.0), (11, 2.0)):
         shown = run_page(page, f"at={at}&temperature={temperature}")
         probs = F.softmax(logits[at] / temperature, dim=-1).tolist()
@@ -274,27 +303,40 @@ def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
         assert shown["note"].startswith(f"In the prompt, {plot.label(PROMPT[at + 1])} comes next")
         assert shown["note"].endswith(f"the model gives it {100 * probs[chars.index(PROMPT[at + 1])]:.1f}%.")
         assert shown["temperature"] == f"{temperature:.2f}"
-        assert [s["shaded"] for s in shown["prompt"]] == [t <= at for t in range(len(PROMPT))]
+        assert shaded(shown) == pytest.approx(data["attention"][0][0][at])  # layer 0, head 0: the page's first
         assert [s["at"] for s in shown["prompt"]] == [t == at for t in range(len(PROMPT))]
         assert shown["barsTitle"] == f'What comes after "{PROMPT[:at + 1][-12:]}"'.replace("\n", "⏎")
     assert shown["about"] == (f"{cfg.n_layer} layers x {cfg.n_head} heads, {len(chars)} characters, block size "
                               f"{cfg.block_size}; trained {ckpt['iter']} steps, val loss "
                               f"{round(ckpt['best_val_loss'], 4)}.")
     assert shown["title"] == f"What {run_dir / 'best.pt'} sees in a prompt"
+    for layer, head in ((1, 0), (0, 1)):  # a link can pick the head that colours the prompt
+        picked = run_page(page, f"at=9&layer={layer}&head={head}")
+        assert shaded(picked) == pytest.approx(data["attention"][layer][head][9])
     last = run_page(page, "at=999")  # past the end: the last character
     assert [s["at"] for s in last["prompt"]] == [False] * (len(PROMPT) - 1) + [True]
     assert last["note"] == "The end of the prompt: this is what the model would write next."
 
 
-def test_a_run_stopped_before_its_first_evaluation_gets_a_page(tmp_path):
-    """Its checkpoint's best val loss is inf, which JSON cannot hold: the page says "not evaluated yet".
-    (Its vocabulary has a tab: the bars show it as plot.label does.)"""
-    chars = list("\t\nab")
+def tiny_page(tmp_path, chars, prompt, best_val_loss=1.5):
+    """explore.html for an untrained one-layer model of chars, saved by a run at iteration 3."""
     model = GPT(GPTConfig(vocab_size=len(chars), block_size=8, n_layer=1, n_head=1, n_embd=8)).eval()
-    ckpt = {"vocab": {"chars": chars}, "iter": 3, "best_val_loss": math.inf, "train_config": {"out_dir": "out/x"}}
+    ckpt = {"vocab": {"chars": chars}, "iter": 3, "best_val_loss": best_val_loss, "train_config": {"out_dir": "out/x"}}
     page = tmp_path / "page.html"
-    page.write_text(plot.explore_page(plot.explore_data(model, ckpt, "ab\nab", "out/x/latest.pt")), encoding="utf-8")
+    page.write_text(plot.explore_page(plot.explore_data(model, ckpt, prompt, "out/x/latest.pt")), encoding="utf-8")
+    return page
+
+
+def test_a_run_stopped_before_its_first_evaluation_gets_a_page(tmp_path):
+    """Its checkpoint's best val loss is inf, which JSON cannot hold: the page says "not evaluated yet"."""
+    page = tiny_page(tmp_path, list("\nab"), "ab\nab", best_val_loss=math.inf)
     assert page_data(page.read_text(encoding="utf-8"))["val_loss"] is None
-    shown = run_page(page, "at=0")
-    assert shown["about"].endswith("trained 3 steps, not evaluated yet.")
+    assert run_page(page, "at=0")["about"].endswith("trained 3 steps, not evaluated yet.")
+
+
+def test_the_page_shows_a_tab_as_backslash_t(tmp_path):
+    """As plot.label does: a tab is invisible, and would look like a space."""
+    chars = list("\t\nab")
+    shown = run_page(tiny_page(tmp_path, chars, "a\tb"), "at=2")
     assert sorted(bar["char"] for bar in shown["bars"]) == sorted(plot.label(c) for c in chars)
+    assert shown["barsTitle"] == 'What comes after "a\\tb"'

@@ -20,14 +20,6 @@ import train
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    """A command leaves its figure open (its process ends there); here, close them after each test."""
-    yield
-    if sys.modules.get("matplotlib.pyplot"):
-        sys.modules["matplotlib.pyplot"].close("all")
-
-
 @pytest.mark.parametrize("command", [["loss"], ["attention", "--prompt", "KING HENRY:\nThe"], ["attention"],
                                      ["embeddings"]])
 def test_each_plot_writes_a_png(run_dir, tmp_path, command, capsys):
@@ -170,13 +162,14 @@ def test_the_attention_picture_draws_the_layer_asked_for(run_dir, tmp_path, monk
         assert figs[0].axes[h].images[0].get_clim() == (0, 1)  # every head on one scale: 0 to 1
 
 
-def test_a_log_with_a_short_last_iteration_suggests_an_interval_of_at_least_1(run_dir, tmp_path, capsys):
+def test_a_log_ending_before_iteration_10_suggests_an_interval_of_at_least_1(run_dir, tmp_path, capsys):
     """--eval_interval 0 would be no advice: a run of 8 iterations is told e.g. 1, not 8 // 10 = 0."""
     pytest.importorskip("matplotlib")
     lines = (run_dir / "log.csv").read_text().splitlines(keepends=True)
     (tmp_path / "log.csv").write_text("".join(lines[:4]))  # header, then iterations 0, 4, 8
     assert plot.main(["loss", "--out_dir", str(tmp_path), "--save", str(tmp_path / "loss.png")]) == 0
-    assert "holds 3 evaluation(s)" in (err := capsys.readouterr().err) and "(e.g. 1)" in err
+    err = capsys.readouterr().err
+    assert "holds 3 evaluation(s)" in err and "(e.g. 1)" in err
 
 
 def test_the_attention_picture_shows_newline_and_space_as_signs(run_dir, tmp_path, monkeypatch):
@@ -208,6 +201,7 @@ def test_the_attention_picture_draws_every_head_in_a_near_square_grid(tmp_path, 
     plot.plot_attention(SimpleNamespace(layer=0, prompt="ROMEO:", save=None), plot.pyplot())
     att = attention_weights(model, plot.prompt_ids("ROMEO:", chars, model.config))[0][0]  # (3, T, T)
     grid = figs[0].axes[:4]  # (the colour bar is an axes too, after them)
+    assert grid[0].get_subplotspec().get_geometry()[:2] == (2, 2)  # rows, columns
     assert [ax.get_title() for ax in grid] == ["layer 0, head 0", "layer 0, head 1", "layer 0, head 2", ""]
     assert not grid[3].axison and not grid[3].images
     for h in range(3):

@@ -209,8 +209,7 @@ def test_print_shapes_names_the_head_size(capsys):
     """hs is C / nh (24 / 4 = 6 here; the model has 2 layers, so C / n_layer would say 12)."""
     idx = torch.randint(11, (3, 8))
     assert print_shapes(GPT(tiny_config()), idx, idx) == 0
-    assert capsys.readouterr().out.startswith("B=3 batch, T=8 time, C=24 channels, nh=4 heads, hs=6 head size, "
-                                              "S=T keys, V=11 vocabulary\n")
+    assert "nh=4 heads, hs=6 head size," in capsys.readouterr().out.splitlines()[0]
 
 
 def test_the_mlps_width_is_read_off_its_tensor():
