@@ -157,8 +157,9 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     with pytest.raises(UserError, match=r"exercise 3 does not pass yet \(failed: out \(B, T, hs\): at \(0, 1, 0\): "
                                         r"\.\.\.\) — make it pass first: python -m exercises check 3"):
         main(["train", "3"])
-    with pytest.raises(UserError, match="there is no exercise 11 — give 1 to 10"):
-        main(["check", "11"])
+    for number in ("11", "0", "-1"):  # (0 and -1 are no exercise either: not the last ones, read from the end)
+        with pytest.raises(UserError, match=f"there is no exercise {number} — give 1 to 10"):
+            main(["check", number])
     with pytest.raises(UserError, match="exercise 9 is checked, not trained with — train with exercises 3, 4, 5, 6, "
                                         "7, 8"):
         main(["train", "9", "--data_dir", "nowhere"])
@@ -179,6 +180,7 @@ def test_train_takes_fewer_steps_for_a_quicker_look(data_dir, capsys, monkeypatc
     assert asked == [300] and "300 steps, on the CPU" in capsys.readouterr().out
     with pytest.raises(UserError, match=r"^--steps 5 is too few to train on — give 10 or more"):
         main(["train", "4", "--steps", "5"])
+    assert main(["train", "4", "--steps", "10", "--data_dir", str(data_dir)]) == 0 and asked[-1] == 10  # the fewest
 
 
 def test_check_takes_several_numbers_in_the_order_given(capsys):
@@ -383,6 +385,20 @@ def test_a_file_that_does_not_load_is_a_failed_row_and_a_half_written_one_says_w
     assert "failed: it does not load: SyntaxError: expected ':' (line 1 of ex02_averaging.py)" in p.stdout
     assert "not finished (exercises/ex05_block.py): block still to write" in p.stdout
     assert p.stdout.count("not started (exercises/ex") == 8
+
+
+def test_an_error_is_placed_at_the_learner_s_line_that_raised_it(tmp_path):
+    """The line named is the last of the learner's file the error passed through (inside their helper), not the
+    line that called the helper."""
+    import importlib.util
+    path = tmp_path / "exercises" / "ex03_head.py"
+    path.parent.mkdir()
+    path.write_text("def helper(x):\n    raise ValueError('not yet')\n\n\n"
+                    "def attention_head(x, key, query, value):\n    return helper(x)\n")
+    spec = importlib.util.spec_from_file_location("learners_ex03", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert run(EXERCISES[2], module).what == "it raised ValueError: not yet (line 2 of ex03_head.py)"
 
 
 def test_a_half_written_exercise_is_not_finished_and_names_what_is_left():

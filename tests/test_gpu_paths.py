@@ -221,3 +221,4 @@ def test_without_triton_a_gpu_trains_uncompiled_and_says_so(monkeypatch, capsys)
     assert settings.use_compile(config.TrainConfig(compile=True), torch.device("cpu"))  # the CPU needs no Triton
     monkeypatch.setattr(settings, "has_triton", lambda: True)
     assert settings.use_compile(config.TrainConfig(), cuda) and not capsys.readouterr().out
+    assert settings.use_compile(config.TrainConfig(compile=False), cuda) is False  # --compile false is kept on a GPU

@@ -134,6 +134,18 @@ def test_a_prepare_stopped_before_its_vocab_json_may_run_again(corpus, tmp_path)
     assert (out / "vocab.json").is_file()
 
 
+def test_another_tool_s_bins_of_the_very_same_size_are_not_written_over(corpus, tmp_path):
+    """Bins without a vocab.json are prepare.py's own only if they hold the same ids: the same size is not enough."""
+    assert prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "ours")]) == 0
+    out = tmp_path / "d"
+    out.mkdir()
+    for name in ("train.bin", "val.bin"):
+        (out / name).write_bytes(bytes(len((tmp_path / "ours" / name).read_bytes())))  # the size, but zeros
+    with pytest.raises(UserError, match="holds train.bin and val.bin, with other ids and no vocab.json"):
+        prepare.main(["--input", str(corpus), "--out_dir", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["train.bin", "val.bin"] and not any((out / "val.bin").read_bytes())
+
+
 @pytest.mark.parametrize("content, message", [
     (b"abc\n" * 300 + b"\xff\xfe", r"not valid UTF-8 \(byte 1,200, line 301\)"),
     (b"text\x00with a NUL" * 100, "looks binary"),
@@ -173,6 +185,17 @@ def test_a_typo_in_data_dir_is_caught_but_another_name_is_not(tmp_path):
     assert prepared_near(tmp_path / "poems") is None  # 0.6 alike to notes: another text, not a typo
     assert prepared_near(tmp_path / "nowhere" / "shakespear") is None  # no such parent folder
 
+def test_a_text_of_exactly_the_fewest_characters_is_prepared(tmp_path):
+    """The error says "give at least 1,000": 1,000 characters are enough, 999 are not."""
+    path = tmp_path / "in.txt"
+    path.write_text("ab\n" * 333 + "c")  # 1,000 characters
+    assert prepare.main(["--input", str(path), "--out_dir", str(tmp_path / "d")]) == 0
+    path.write_text("ab\n" * 333)
+    with pytest.raises(UserError, match="has only 999 characters, too few to split into train and val — give at "
+                                        "least 1,000$"):
+        prepare.main(["--input", str(path), "--out_dir", str(tmp_path / "e")])
+
+
 def test_missing_input(tmp_path):
     with pytest.raises(UserError, match="no such file"):
         prepare.main(["--input", str(tmp_path / "nope.txt")])
@@ -184,12 +207,13 @@ def test_missing_input(tmp_path):
 
 @pytest.fixture
 def server():
-    """Serve `server.payload` at http://127.0.0.1:PORT/input.txt and count the requests."""
+    """Serve `server.payload` at http://127.0.0.1:PORT/input.txt, with HTTP status `server.status`, and count the
+    requests."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             httpd.hits += 1
-            self.send_response(200)
+            self.send_response(httpd.status)
             self.send_header("Content-Length", str(len(httpd.payload)))
             self.end_headers()
             self.wfile.write(httpd.payload)
@@ -198,7 +222,7 @@ def server():
             pass
 
     httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    httpd.hits, httpd.payload = 0, b"To be, or not to be, that is the question.\n" * 40
+    httpd.hits, httpd.status, httpd.payload = 0, 200, b"To be, or not to be, that is the question.\n" * 40
     httpd.url = f"http://127.0.0.1:{httpd.server_port}/input.txt"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -229,20 +253,48 @@ def test_download_does_not_replace_a_foreign_file(server, tmp_path):
     assert dest.read_text() == "my own notes" and server.hits == 0
 
 
-def test_download_failure_names_the_url(monkeypatch, tmp_path):
-    monkeypatch.setattr(prepare.time, "sleep", lambda s: None)  # skip the backoff waits
+def test_download_failure_names_the_url(monkeypatch, tmp_path, capsys):
+    waits = []
+    monkeypatch.setattr(prepare.time, "sleep", waits.append)  # skip the backoff waits, and note them
     url = "http://127.0.0.1:9/input.txt"  # port 9 (discard) is closed
-    with pytest.raises(UserError, match=r"could not download http://127\.0\.0\.1:9/input\.txt .*--input"):
+    with pytest.raises(UserError, match=r"could not download http://127\.0\.0\.1:9/input\.txt \(ConnectionError\) "
+                                        r"after 3 tries .*--input"):
         prepare.main(["--url", url, "--out_dir", str(tmp_path / "d")])
     assert not (tmp_path / "d").exists()  # not even an empty folder is left behind
+    assert waits == [1, 2]  # 3 tries: 1 s, then 2 s, between them
+    assert capsys.readouterr().err.count("download failed (ConnectionError); trying again in ") == 2
 
 
-@pytest.mark.parametrize("url", ["", "notaurl", "file:///etc/passwd", "https:/x", "http://[bad", "http://host:abc/"])
+def test_an_http_error_is_tried_again_then_one_line(server, monkeypatch, tmp_path):
+    """A 404 (a mirror's wrong path, say) is a failed try, not a page of HTML taken for the text."""
+    monkeypatch.setattr(prepare.time, "sleep", lambda s: None)
+    server.status = 404
+    with pytest.raises(UserError, match=r"could not download .*input\.txt \(HTTPError\) after 3 tries"):
+        prepare.download(server.url, tmp_path / "input.txt", hashlib.sha256(server.payload).hexdigest(),
+                         len(server.payload))
+    assert server.hits == 3 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["", "notaurl", "file:///etc/passwd", "file://localhost/etc/passwd", "https:/x",
+                                 "http://[bad", "http://host:abc/"])
 def test_a_url_no_try_could_fetch_is_refused_at_once(url, tmp_path):
     """Before, these were tried 3 times and blamed on the connection (or, for the last two, a traceback)."""
     with pytest.raises(UserError, match=f"^{re.escape(repr(url))} is not an address to download from"):
         prepare.main(["--url", url, "--out_dir", str(tmp_path / "d")])
     assert not (tmp_path / "d").exists()
+
+
+def test_a_download_into_another_text_s_data_is_refused_before_it_starts(corpus, server, tmp_path, monkeypatch):
+    """`python prepare.py --out_dir d`, where d holds your own text's data: nothing is fetched, and no input.txt
+    lands beside that data."""
+    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
+    monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))
+    out = tmp_path / "d"
+    assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(UserError, match="already holds data prepared from a different text"):
+        prepare.main(["--url", server.url, "--out_dir", str(out)])
+    assert server.hits == 0 and {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):

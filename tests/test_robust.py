@@ -415,6 +415,17 @@ def test_a_resume_may_change_the_attention_kernel_but_not_the_model(run_dir, tmp
         settings.build_config(None, True, {"out_dir": str(run), "n_embd": 64})
 
 
+def test_a_resume_that_changes_the_windows_an_evaluation_scores_says_so(run_dir):
+    """--batch_size, --eval_iters and --seed pick the windows an evaluation scores: changed on resume, the note
+    adds that the run's best val loss was scored on other ones; --lr picks none (build_config reads, writes nothing)."""
+    saved = checkpoint.load_checkpoint(run_dir / "latest.pt", "")["train_config"]
+    windows = "; evaluations now score other windows than the run's best val loss did"
+    for name, value in (("batch_size", 4), ("eval_iters", 3), ("seed", 7), ("lr", 1e-4)):
+        summary = settings.build_config(None, True, {"out_dir": str(run_dir), name: value})[2]
+        note = f"note: --{name} changes from {saved[name]} (the checkpoint's) to {value}"
+        assert note in summary and (note + windows in summary) == (name != "lr"), summary
+
+
 def test_check_fits_counts_16_bytes_a_weight(monkeypatch):
     """The weight, its gradient and AdamW's two moments, 4 bytes each: a model whose weights alone fit, but
     whose training state does not, is refused too."""

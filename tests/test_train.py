@@ -53,6 +53,9 @@ def test_flags_are_typed():
     _, _, _, values = settings.parse_train_args(["--lr", "3e-4", "--n_layer", "3", "--bias", "--compile", "false",
                                      "--data_dir", "d"])
     assert values == {"lr": 3e-4, "n_layer": 3, "bias": True, "compile": False, "data_dir": "d"}
+    for text, value in (("true", True), ("1", True), ("yes", True), ("On", True), ("false", False), ("0", False),
+                        ("no", False), ("OFF", False)):  # each spelling, in any case
+        assert settings.parse_train_args(["--bias", text])[3] == {"bias": value}, text
 
 
 def test_a_negative_number_is_a_value_not_a_flag():
@@ -104,6 +107,8 @@ def test_the_speedrun_preset_is_the_classic_model_scored_on_the_same_windows():
     (["--n_embd", "30", "--n_head", "4"], "not divisible by n_head"),
     (["--batch_size", "0"], "must be at least 1"),
     (["--dropout", "1.5"], "outside [0, 1)"),
+    (["--dropout", "1"], "--dropout 1.0 is outside [0, 1)"),  # 1 would drop every activation
+    (["--muon_lr", "0"], "--muon_lr is 0.0, but it must be above 0 and finite"),  # TINY's preset trains with Muon
     (["--lr", "nan"], "--lr is nan, but it must be above 0 and finite"),
     (["--lr", "inf"], "--lr is inf, but it must be above 0 and finite"),
     (["--min_lr", "-0.0001"], "--min_lr is -0.0001, but it must be 0 or more"),
@@ -153,6 +158,18 @@ def test_default_preset_follows_the_device(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     values, _, summary = settings.build_config(None, False, {})
     assert values == config.PRESETS["shakespeare-cpu"] and summary == "config: preset shakespeare-cpu"
+
+
+def test_the_default_preset_follows_the_device_asked_for(monkeypatch):
+    """Not only the device found: --device cpu on a machine with CUDA gets the laptop recipe, --device cuda:1 the
+    GPU one, and --help (its first look at the flags) shows the values of the preset that run would get."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    summary = settings.build_config(None, False, {"device": "cpu"})[2]
+    assert summary == "config: preset shakespeare-cpu, with --device cpu"
+    assert settings.preset_shown(["--device", "cpu"]) == ("shakespeare-cpu", False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert settings.default_preset("cuda:1") == "shakespeare"
+    assert settings.preset_shown(["--device", "cuda"]) == ("shakespeare", False)
 
 
 # ----------------------------------------------------------------------------
@@ -844,6 +861,7 @@ def test_a_run_prints_every_value_in_effect(data_dir, tmp_path, capsys):
     assert "lr=0.008 " in training and "optimizer=muon " in training and "max_iters=12 " in training
     assert "position=rotary " in model and "n_embd=32 " in model
     assert "model: 0.03M parameters, 2 layers" in printed.out  # rotary: no position embeddings to leave out
+    assert "device: cpu, dtype: float32, compile: False\n" in printed.out  # --dtype auto: bf16 is slower on a CPU
 
 
 def test_a_bigram_prints_only_the_settings_it_uses(data_dir, tmp_path, capsys):
@@ -874,6 +892,15 @@ def test_trace_shapes_shows_qk_norm_and_rotary(data_dir, tmp_path, capsys):
     assert re.search(r"attn: qk-norm\(q\), unit RMS per head \(k too\) +\(8, 2, 16, 16\)", printed)
     assert re.search(r"attn: rotary angles cos, sin +\(16, 8\) +\(T, hs/2\)", printed)
     assert re.search(r"attn: rotary\(q\), turned by position \(k too\) +\(8, 2, 16, 16\)", printed)
+
+
+def test_trace_shapes_traces_a_finished_run_s_model(run_dir, data_dir, capsys):
+    """--resume --trace_shapes trains nothing: a run at its --max_iters is traced, not refused (and left as it was)."""
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(run_dir), "--resume", "--trace_shapes"]
+    assert train.main(argv) == 0
+    assert "attn: rotary(q)" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
 
 
 def test_a_checkpoint_of_an_earlier_layout_is_refused_by_name(run_dir, data_dir, tmp_path):
@@ -955,6 +982,23 @@ def test_a_folder_holding_only_best_pt_is_not_written_over(tmp_path):
     (tmp_path / "best.pt").write_bytes(b"a run's best")  # latest.pt lost, or deleted to save space
     with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — add --resume"):
         bookkeeping.refuse_to_overwrite(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["batch_size", "grad_accum", "max_iters", "eval_interval", "eval_iters",
+                                  "log_interval", "block_size", "n_layer", "n_head", "n_embd"])
+def test_every_count_must_be_at_least_1(name):
+    """Else 0 fails later, far from its flag (--eval_interval 0 or --log_interval 0: a modulo by zero at the first
+    step), or not at all (--grad_accum 0: steps of no micro-batches, which train nothing)."""
+    cfg, mcfg = settings.split_config({**config.PRESETS["shakespeare-cpu"], "vocab_size": 65, name: 0})
+    with pytest.raises(UserError, match=f"^--{name} is 0, but it must be at least 1 — give a positive number$"):
+        settings.check_config(cfg, mcfg)
+
+
+def test_a_bigram_is_not_held_to_the_gpt_s_sizes():
+    """A table has no layers or heads: sizes a GPT could not take (30 wide in 4 heads, 0 layers) do not stop it."""
+    settings.check_config(config.TrainConfig(), GPTConfig(model="bigram", n_embd=30, n_head=4, n_layer=0))
+    with pytest.raises(UserError, match="n_embd 30 is not divisible by n_head 4"):
+        settings.check_config(config.TrainConfig(), GPTConfig(model="gpt", n_embd=30, n_head=4))
 
 
 def test_a_constant_learning_rate_is_allowed():
