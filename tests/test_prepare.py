@@ -185,6 +185,7 @@ def test_a_typo_in_data_dir_is_caught_but_another_name_is_not(tmp_path):
     assert prepared_near(tmp_path / "poems") is None  # 0.6 alike to notes: another text, not a typo
     assert prepared_near(tmp_path / "nowhere" / "shakespear") is None  # no such parent folder
 
+
 def test_a_text_of_exactly_the_fewest_characters_is_prepared(tmp_path):
     """The error says "give at least 1,000": 1,000 characters are enough, 999 are not."""
     path = tmp_path / "in.txt"
