@@ -225,7 +225,8 @@ def server():
     httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     httpd.hits, httpd.status, httpd.payload = 0, 200, b"To be, or not to be, that is the question.\n" * 40
     httpd.url = f"http://127.0.0.1:{httpd.server_port}/input.txt"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # (a short poll: shutdown() waits for the loop to look, 0.5 s a test by default)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs=dict(poll_interval=0.02), daemon=True)
     thread.start()
     yield httpd
     httpd.shutdown()
