@@ -391,7 +391,7 @@ def test_an_error_is_placed_at_the_learner_s_line_that_raised_it(tmp_path):
     """The line named is the last of the learner's file the error passed through (inside their helper), not the
     line that called the helper."""
     import importlib.util
-    path = tmp_path / "exercises" / "ex03_head.py"
+    path = tmp_path / "exercises" / "ex03_head.py"  # (check.py knows the learner's frames by "exercises/ex")
     path.parent.mkdir()
     path.write_text("def helper(x):\n    raise ValueError('not yet')\n\n\n"
                     "def attention_head(x, key, query, value):\n    return helper(x)\n")

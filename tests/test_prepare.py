@@ -5,6 +5,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import threading
 from pathlib import Path
 
@@ -19,6 +20,14 @@ from machinery import data
 
 # tiny-shakespeare's input.txt, where the machine has a copy (CI's has): the tests need no network
 SHAKESPEARE = Path(os.environ.get("SHAKESPEARE_TXT", "no such file"))
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """requests sends even 127.0.0.1 through an http_proxy the shell may have set: the local server and the
+    closed port must be reached directly, and nothing may leave the machine."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
 
 
 def read_bins(out_dir):
@@ -230,6 +239,8 @@ def server():
     thread.start()
     yield httpd
     httpd.shutdown()
+    httpd.server_close()
+    thread.join()
 
 
 def test_download_verifies_and_skips_a_verified_file(server, tmp_path):
@@ -257,19 +268,22 @@ def test_download_does_not_replace_a_foreign_file(server, tmp_path):
 
 def test_download_failure_names_the_url(monkeypatch, tmp_path, capsys):
     waits = []
-    monkeypatch.setattr(prepare.time, "sleep", waits.append)  # skip the backoff waits, and note them
-    url = "http://127.0.0.1:9/input.txt"  # port 9 (discard) is closed
-    with pytest.raises(UserError, match=r"could not download http://127\.0\.0\.1:9/input\.txt \(ConnectionError\) "
-                                        r"after 3 tries .*--input"):
-        prepare.main(["--url", url, "--out_dir", str(tmp_path / "d")])
+    monkeypatch.setattr("time.sleep", waits.append)  # (for the whole process) skip the backoff waits, and note them
+    with socket.socket() as closed:  # a port bound but not listening: a connection to it is refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/input.txt"
+        with pytest.raises(UserError, match=f"could not download {re.escape(url)} \\(ConnectionError\\) "
+                                            f"after 3 tries .*--input"):
+            prepare.main(["--url", url, "--out_dir", str(tmp_path / "d")])
     assert not (tmp_path / "d").exists()  # not even an empty folder is left behind
     assert waits == [1, 2]  # 3 tries: 1 s, then 2 s, between them
     assert capsys.readouterr().err.count("download failed (ConnectionError); trying again in ") == 2
 
 
 def test_an_http_error_is_tried_again_then_one_line(server, monkeypatch, tmp_path):
-    """A 404 (a mirror's wrong path, say) is a failed try, not a page of HTML taken for the text."""
-    monkeypatch.setattr(prepare.time, "sleep", lambda s: None)
+    """A 404 (a mirror's wrong path, say) is a failed try, never taken for the text: here its body is the very
+    text the download expects, so only the status can refuse it."""
+    monkeypatch.setattr("time.sleep", lambda s: None)
     server.status = 404
     with pytest.raises(UserError, match=r"could not download .*input\.txt \(HTTPError\) after 3 tries"):
         prepare.download(server.url, tmp_path / "input.txt", hashlib.sha256(server.payload).hexdigest(),
@@ -289,6 +303,7 @@ def test_a_url_no_try_could_fetch_is_refused_at_once(url, tmp_path):
 def test_a_download_into_another_text_s_data_is_refused_before_it_starts(corpus, server, tmp_path, monkeypatch):
     """`python prepare.py --out_dir d`, where d holds your own text's data: nothing is fetched, and no input.txt
     lands beside that data."""
+    # the server's text passes for tiny-shakespeare: without the check, the download would succeed
     monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
     monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))
     out = tmp_path / "d"

@@ -162,7 +162,7 @@ def test_default_preset_follows_the_device(monkeypatch, tmp_path):
 
 def test_the_default_preset_follows_the_device_asked_for(monkeypatch):
     """Not only the device found: --device cpu on a machine with CUDA gets the laptop recipe, --device cuda:1 the
-    GPU one, and --help (its first look at the flags) shows the values of the preset that run would get."""
+    GPU one, and --help's first look at the flags (preset_shown) picks the preset that run would get."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     summary = settings.build_config(None, False, {"device": "cpu"})[2]
     assert summary == "config: preset shakespeare-cpu, with --device cpu"
@@ -894,7 +894,7 @@ def test_trace_shapes_shows_qk_norm_and_rotary(data_dir, tmp_path, capsys):
     assert re.search(r"attn: rotary\(q\), turned by position \(k too\) +\(8, 2, 16, 16\)", printed)
 
 
-def test_trace_shapes_traces_a_finished_run_s_model(run_dir, data_dir, capsys):
+def test_trace_shapes_of_a_finished_run_is_traced_not_refused(run_dir, data_dir, capsys):
     """--resume --trace_shapes trains nothing: a run at its --max_iters is traced, not refused (and left as it was)."""
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(run_dir), "--resume", "--trace_shapes"]
