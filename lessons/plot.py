@@ -208,7 +208,7 @@ def explore_data(model, ckpt, prompt, source):
     attention = [[[row[:t + 1] for t, row in enumerate(head.tolist())] for head in weights[0]]
                  for weights in recorded(records, WEIGHTS)]  # each (1, nh, T, T)
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
-    best = ckpt["best_val_loss"]  # inf for a run stopped before its first evaluation: the page says so
+    best = ckpt["best_val_loss"]  # inf before the first evaluation after the start: the page says so
     return dict(prompt=list(prompt), chars=chars, block_size=cfg.block_size, iter=ckpt["iter"],
                 val_loss=round(best, 4) if math.isfinite(best) else None, checkpoint=str(source),
                 attention=rounded(attention), logits=rounded(logits[0].tolist()),  # logits: the page applies

@@ -307,7 +307,7 @@ def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
         assert [s["at"] for s in shown["prompt"]] == [t == at for t in range(len(PROMPT))]
         assert shown["barsTitle"] == f'What comes after "{PROMPT[:at + 1][-12:]}"'.replace("\n", "⏎")
     assert shown["about"] == (f"{cfg.n_layer} layers x {cfg.n_head} heads, {len(chars)} characters, block size "
-                              f"{cfg.block_size}; trained {ckpt['iter']} steps, val loss "
+                              f"{cfg.block_size}; trained {ckpt['iter']} steps, best val loss "
                               f"{round(ckpt['best_val_loss'], 4)}.")
     assert shown["title"] == f"What {run_dir / 'best.pt'} sees in a prompt"
     for layer, head in ((1, 0), (0, 1)):  # a link can pick the head that colours the prompt
@@ -328,10 +328,11 @@ def tiny_page(tmp_path, chars, prompt, best_val_loss=1.5):
 
 
 def test_a_run_stopped_before_its_first_evaluation_gets_a_page(tmp_path):
-    """Its checkpoint's best val loss is inf, which JSON cannot hold: the page says "not evaluated yet"."""
+    """(Stopped before its first evaluation after the start.) Its checkpoint's best val loss is inf, which JSON
+    cannot hold: the page says there is none yet."""
     page = tiny_page(tmp_path, list("\nab"), "ab\nab", best_val_loss=math.inf)
     assert page_data(page.read_text(encoding="utf-8"))["val_loss"] is None
-    assert run_page(page, "at=0")["about"].endswith("trained 3 steps, not evaluated yet.")
+    assert run_page(page, "at=0")["about"].endswith("trained 3 steps, no best val loss yet.")
 
 
 def test_the_page_shows_a_tab_as_backslash_t(tmp_path):
