@@ -631,11 +631,13 @@ ORDER_HINTS = {  # a step out of order -> what it says
 def check_sampling(m):
     five = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
     three = torch.tensor([[0.4, 0.35, 0.25]]).log()  # where the order matters (below)
+    close = torch.tensor([[1.0, 1.0005, 0.999]])  # greedy: [0, 1, 0]; a small temperature instead: [0.35, 0.58, 0.08]
     cases = [(five, 1.0, None, None), (five, 0.5, None, None), (five, 2.0, None, None), (five, 0, None, None),
              (five, 1.0, 2, None), (five, 1.0, None, 0.75), (five, 0.7, 3, 0.6), (five, 1.0, None, 0.3),
              (five, 1.0, 9, None),  # top_k above V keeps every character
              (three, 1.0, 2, 0.5),  # top-k, then top-p of what is left: [1, 0, 0]; top-p first: [0.53, 0.47, 0]
-             (three, 0.5, None, 0.45)]  # the temperature first, then the cut: [1, 0, 0]; the other way: two kept
+             (three, 0.5, None, 0.45),  # the temperature first, then the cut: [1, 0, 0]; the other way: two kept
+             (close, 0, None, None)]
     for logits, temperature, top_k, top_p in cases:
         got = call(m.next_char_probs, logits, temperature=temperature, top_k=top_k, top_p=top_p)
         expected = probs_reference(logits, temperature, top_k, top_p)
@@ -660,6 +662,10 @@ def check_sampling(m):
                     "(F.one_hot(argmax, V).to(logits.dtype)), not the character's id")
         elif temperature == 0 and torch.is_tensor(got) and got.is_floating_point() and got.isnan().any():
             hint = ("temperature 0 is greedy, not a division by 0: return a one-hot on the likeliest character, "
+                    "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
+        elif temperature == 0 and torch.is_tensor(got) and got.shape == expected.shape:
+            hint = ("temperature 0 is greedy: all of the probability on the likeliest character, exactly (a small "
+                    "temperature in its place is not greedy where two scores are close), "
                     "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
         elif torch.is_tensor(got) and got.shape[-1] == 1:
             hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"

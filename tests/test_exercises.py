@@ -700,6 +700,12 @@ def test_the_mistakes_of_a_sixth_learner_are_named():
     def divided_by_zero(logits, temperature=1.0, top_k=None, top_p=None):
         return F.softmax(logits / temperature, dim=-1)
     assert failed(8, next_char_probs=divided_by_zero).hint.startswith("temperature 0 is greedy, not a division")
+
+    def nearly_greedy(logits, temperature=1.0, top_k=None, top_p=None):  # 0 written as a small number
+        return ANSWERS.next_char_probs(logits, max(temperature, 1e-3), top_k, top_p)
+    result = failed(8, next_char_probs=nearly_greedy)
+    assert result.what.startswith("probs, temperature 0,") and "a small temperature in its place" in result.hint
+
     def topk_always(logits, temperature=1.0, top_k=None, top_p=None):
         if top_k is not None:
             torch.topk(logits, top_k)  # raises for a top_k above V
