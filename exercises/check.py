@@ -631,7 +631,7 @@ ORDER_HINTS = {  # a step out of order -> what it says
 def check_sampling(m):
     five = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
     three = torch.tensor([[0.4, 0.35, 0.25]]).log()  # where the order matters (below)
-    close = torch.tensor([[1.0, 1.0005, 0.999]])  # greedy: [0, 1, 0]; a small temperature instead: [0.35, 0.58, 0.08]
+    close = torch.tensor([[1.0, 1.0005, 0.999]])  # greedy: [0, 1, 0]; temperature 1e-3 instead: [0.33, 0.55, 0.12]
     cases = [(five, 1.0, None, None), (five, 0.5, None, None), (five, 2.0, None, None), (five, 0, None, None),
              (five, 1.0, 2, None), (five, 1.0, None, 0.75), (five, 0.7, 3, 0.6), (five, 1.0, None, 0.3),
              (five, 1.0, 9, None),  # top_k above V keeps every character
@@ -663,7 +663,8 @@ def check_sampling(m):
         elif temperature == 0 and torch.is_tensor(got) and got.is_floating_point() and got.isnan().any():
             hint = ("temperature 0 is greedy, not a division by 0: return a one-hot on the likeliest character, "
                     "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
-        elif temperature == 0 and torch.is_tensor(got) and got.shape == expected.shape:
+        elif temperature == 0 and torch.is_tensor(got) and got.shape == expected.shape and \
+                not ((got == 0) | (got == 1)).all():  # (a one-hot on the wrong character gets the plain hint)
             hint = ("temperature 0 is greedy: all of the probability on the likeliest character, exactly (a small "
                     "temperature in its place is not greedy where two scores are close), "
                     "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")

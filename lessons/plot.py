@@ -210,7 +210,7 @@ def explore_data(model, ckpt, prompt, source):
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
     best = ckpt["best_val_loss"]  # inf before the first evaluation after the start: the page says so
     return dict(prompt=list(prompt), chars=chars, block_size=cfg.block_size, iter=ckpt["iter"],
-                val_loss=round(best, 4) if math.isfinite(best) else None, checkpoint=str(source),
+                best_val_loss=round(best, 4) if math.isfinite(best) else None, checkpoint=str(source),
                 attention=rounded(attention), logits=rounded(logits[0].tolist()),  # logits: the page applies
                 embedding=dict(points=rounded(points.tolist()), share=share))    # the temperature itself
 

@@ -150,7 +150,7 @@ def test_the_page_names_the_run_it_shows(run_dir, tmp_path):
     model, ckpt, source = load_model(None, run_dir)
     assert data["checkpoint"] == str(source) == str(run_dir / "best.pt")
     assert data["block_size"] == model.config.block_size == 16 and data["iter"] == ckpt["iter"]
-    assert data["val_loss"] == round(ckpt["best_val_loss"], 4)
+    assert data["best_val_loss"] == round(ckpt["best_val_loss"], 4)
     points, share = plot.pca_2d(model.transformer.wte.weight.detach().float())
     torch.testing.assert_close(torch.tensor(data["embedding"]["points"]), points, atol=1e-4, rtol=0)
     assert data["embedding"]["share"] == pytest.approx(share)
@@ -331,7 +331,7 @@ def test_a_run_stopped_before_its_first_evaluation_gets_a_page(tmp_path):
     """(Stopped before its first evaluation after the start.) Its checkpoint's best val loss is inf, which JSON
     cannot hold: the page says there is none yet."""
     page = tiny_page(tmp_path, list("\nab"), "ab\nab", best_val_loss=math.inf)
-    assert page_data(page.read_text(encoding="utf-8"))["val_loss"] is None
+    assert page_data(page.read_text(encoding="utf-8"))["best_val_loss"] is None
     assert run_page(page, "at=0")["about"].endswith("trained 3 steps, no best val loss yet.")
 
 
