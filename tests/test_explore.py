@@ -60,6 +60,11 @@ def reference_attention(model, idx):
     return weights
 
 
+def one_layer_gpt(chars, block_size):
+    """An untrained GPT of one layer and one head, 8 wide, reading chars, in eval mode."""
+    return GPT(GPTConfig(vocab_size=len(chars), block_size=block_size, n_layer=1, n_head=1, n_embd=8)).eval()
+
+
 def test_the_page_holds_the_models_attention_and_probabilities(run_dir, tmp_path, capsys):
     page = tmp_path / "page.html"
     assert plot.main(["explore", "--out_dir", str(run_dir), "--prompt", PROMPT, "--save", str(page)]) == 0
@@ -101,7 +106,7 @@ def test_the_page_loads_nothing_from_the_network(run_dir, tmp_path):
 
 def test_a_prompt_that_could_end_the_script_tag_stays_data():
     chars = sorted(set("</script>ab\n"))
-    model = GPT(GPTConfig(vocab_size=len(chars), block_size=16, n_layer=1, n_head=1, n_embd=8)).eval()
+    model = one_layer_gpt(chars, 16)
     ckpt = {"vocab": {"chars": chars}, "iter": 0, "best_val_loss": 9.0, "train_config": {"out_dir": "out/x"}}
     prompt = "a</script>b"
     source = "runs/</script>/x.pt"  # the prompt goes in one character at a time; a path goes in whole
@@ -127,9 +132,9 @@ def test_a_model_of_other_text_writes_its_own_prompt(run_dir, tmp_path, capsys):
 
 def test_the_default_prompt_is_kept_only_where_the_model_can_read_it(capsys):
     chars = sorted(set(plot.PROMPT))
-    model = GPT(GPTConfig(vocab_size=len(chars), block_size=64, n_layer=1, n_head=1, n_embd=8)).eval()
+    model = one_layer_gpt(chars, 64)
     assert plot.pick_prompt(None, model, chars) == plot.PROMPT
-    model = GPT(GPTConfig(vocab_size=len(chars), block_size=16, n_layer=1, n_head=1, n_embd=8)).eval()
+    model = one_layer_gpt(chars, 16)
     prompt = plot.pick_prompt(None, model, chars)  # all its characters, but a block too short for it
     assert len(prompt) == 16 and prompt[0] == "\n" and set(prompt) <= set(chars)
     assert plot.pick_prompt("", model, chars) == ""  # one given is kept, even empty (prompt_ids refuses it)
@@ -137,7 +142,7 @@ def test_the_default_prompt_is_kept_only_where_the_model_can_read_it(capsys):
 
 def test_a_prompt_exactly_as_long_as_the_block_is_kept():
     chars = sorted(set(plot.PROMPT))
-    model = GPT(GPTConfig(vocab_size=len(chars), block_size=len(plot.PROMPT), n_layer=1, n_head=1, n_embd=8)).eval()
+    model = one_layer_gpt(chars, len(plot.PROMPT))
     assert plot.pick_prompt(None, model, chars) == plot.PROMPT
 
 
@@ -320,7 +325,7 @@ def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
 
 def tiny_page(tmp_path, chars, prompt, best_val_loss=1.5):
     """explore.html for an untrained one-layer model of chars, saved by a run at iteration 3."""
-    model = GPT(GPTConfig(vocab_size=len(chars), block_size=8, n_layer=1, n_head=1, n_embd=8)).eval()
+    model = one_layer_gpt(chars, 8)
     ckpt = {"vocab": {"chars": chars}, "iter": 3, "best_val_loss": best_val_loss, "train_config": {"out_dir": "out/x"}}
     page = tmp_path / "page.html"
     page.write_text(plot.explore_page(plot.explore_data(model, ckpt, prompt, "out/x/latest.pt")), encoding="utf-8")

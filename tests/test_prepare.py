@@ -243,6 +243,12 @@ def server():
     thread.join()
 
 
+def passes_for_shakespeare(monkeypatch, text):
+    """prepare.py takes text (bytes) for tiny-shakespeare: its sha256 and size are the ones it checks."""
+    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(text).hexdigest())
+    monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(text))
+
+
 def test_download_verifies_and_skips_a_verified_file(server, tmp_path):
     dest = tmp_path / "input.txt"
     sha = hashlib.sha256(server.payload).hexdigest()
@@ -304,8 +310,7 @@ def test_a_download_into_another_text_s_data_is_refused_before_it_starts(corpus,
     """`python prepare.py --out_dir d`, where d holds your own text's data: nothing is fetched, and no input.txt
     lands beside that data."""
     # the server's text passes for tiny-shakespeare: without the check, the download would succeed
-    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
-    monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))
+    passes_for_shakespeare(monkeypatch, server.payload)
     out = tmp_path / "d"
     assert prepare.main(["--input", str(corpus), "--out_dir", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -315,8 +320,7 @@ def test_a_download_into_another_text_s_data_is_refused_before_it_starts(corpus,
 
 
 def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
-    monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))
+    passes_for_shakespeare(monkeypatch, server.payload)
     out = tmp_path / "d"
     assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
     vocab, train, val = read_bins(out)
@@ -327,7 +331,7 @@ def test_main_downloads_then_encodes(server, tmp_path, monkeypatch):
 def test_shakespeare_prepared_from_a_local_copy_needs_no_download(server, tmp_path, monkeypatch, capsys):
     """The README's `python prepare.py`, run again where tiny-shakespeare was prepared with
     --input (no network): the data is there, so nothing is fetched or written."""
-    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
+    passes_for_shakespeare(monkeypatch, server.payload)
     local, out = tmp_path / "shakespeare.txt", tmp_path / "d"
     local.write_bytes(server.payload)
     assert prepare.main(["--input", str(local), "--out_dir", str(out)]) == 0
@@ -368,8 +372,7 @@ def test_a_foreign_vocab_json_is_kept_and_the_advice_works(corpus, tmp_path, cap
 def test_prepared_data_cut_short_is_made_whole_again(server, tmp_path, monkeypatch, capsys):
     """load_data says "run prepare.py again" for damaged bins: that run must not take the
     folder as prepared and do nothing."""
-    monkeypatch.setattr(prepare, "SHAKESPEARE_SHA256", hashlib.sha256(server.payload).hexdigest())
-    monkeypatch.setattr(prepare, "SHAKESPEARE_BYTES", len(server.payload))
+    passes_for_shakespeare(monkeypatch, server.payload)
     out = tmp_path / "d"
     assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
     whole = (out / "val.bin").read_bytes()
