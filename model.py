@@ -10,9 +10,9 @@ Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
 nh = n_head, hs = head size (C // nh), V = vocab_size, S = the keys' positions: T without a
 KV cache, the cached positions plus T with one (all block_size slots with CUDA graphs' fixed-size one).
 
-Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal),
-rotary positions and the MLP's nonlinearities, the MLP, the block, the GPT with its loss and simple
-`generate`, the Bigram (the baseline to beat), build_model. Fast generation (KV cache, CUDA graphs): engine/.
+Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal), rotary positions
+and the MLP's nonlinearities, the MLP, the block, what the GPT and the Bigram share (a simple `generate`, the
+loss), the GPT, the Bigram (the baseline to beat), build_model. Fast generation (KV cache, CUDA graphs): engine/.
 """
 
 import math

@@ -8,6 +8,9 @@
     python train.py --trace_shapes                   # print each tensor's shape in one forward pass
     torchrun --standalone --nproc_per_node=4 train.py --device cuda --grad_accum 4   # 4 GPUs, DDP
 
+DDP (DistributedDataParallel): one process per GPU, each with a copy of the model and its own batches; backward
+averages their gradients, so every copy takes the same step.
+
 Every field of TrainConfig (config.py) and GPTConfig (model.py) is a --flag (but vocab_size,
 which comes from the data). A value comes from, in increasing priority: the dataclass default,
 the preset (or the checkpoint's config when resuming), the command line.
@@ -16,8 +19,9 @@ Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and
 --resume), best.pt (the best validation loss so far, for sample.py) and log.csv.
 
 Read it top to bottom: the batch, the learning-rate schedule, one training step, evaluation,
-then the run: setup() builds it and main() is the training loop. The bookkeeping around them
-(settings, checkpoints, the log, Ctrl-C, several processes, the optimizers) is in machinery/.
+then the run: setup() builds it and main() is the training loop (cfg, throughout: config.py's
+TrainConfig). The bookkeeping around them (settings, checkpoints, the log, Ctrl-C, several
+processes, the optimizers) is in machinery/.
 """
 
 import math
@@ -71,7 +75,7 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 def lr_at(it, cfg, extended_at=None):
     """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) that reaches
     cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above).
-    extended_at is None, except after a --resume that raised max_iters (see decay_left)."""
+    extended_at is None, except after a --resume that changed max_iters (see decay_left)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -95,8 +99,9 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
                device=None, check_finite=True):
     """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches
     (cfg.grad_accum, shared out among the DDP processes; the gradient is their average); clip; step;
-    zero the gradients. -> (the mean loss, whether the step was taken), as tensors on the
-    device, so that the host need not wait for the device to get them.
+    zero the gradients. -> (the mean loss, whether it was finite, so the step was taken), as tensors
+    on the device, so that the host need not wait for the device to get them (in float16,
+    GradScaler may still skip a step whose gradients overflowed: it adjusts its scale and goes on).
 
     The rest is safety: a nan or inf loss (in any process) means the gradients are garbage, so
     the step is skipped and the weights never see them. scaler does nothing unless the dtype is
@@ -186,6 +191,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     rank, world_size, device = init_distributed(pick_device(cfg.device))
     if rank == 0:
         print_settings(summary, cfg, mcfg, overrides, resuming=ckpt is not None)
+    # autocast: the forward in bf16 or fp16 (the GPU default: bf16), the loss back in float32 (lm_loss in model.py);
+    # in float32, the CPU default, it does nothing
     dtype, autocast, use_compile = precision(cfg, device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     raw_model = build_model(mcfg).to(device)
@@ -194,7 +201,9 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
               raw_model=raw_model, model=raw_model, no_sync=nullcontext,
-              # AdamW, decaying the 2-D weights only; --optimizer muon: Muon for the blocks' (machinery/optim.py)
+              # AdamW, decaying the 2-D weights only; --optimizer muon (the CPU default's): Muon for the
+              # blocks' matrices, each update orthogonalised, at --muon_lr (the progress bar's lr: AdamW's)
+              # (machinery/optim.py)
               optimizer=make_optimizer(raw_model, cfg, device), scaler=scaler,
               data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
     if not training:  # --trace_shapes: the model as built is all it needs
