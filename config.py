@@ -6,7 +6,8 @@ increasing priority: the dataclass default, the preset (with no --preset: shakes
 shakespeare-cpu elsewhere; the checkpoint's config when resuming), the command line
 (machinery/settings.py layers them and checks them).
 
-To add a preset, add an entry to PRESETS: `python train.py --preset NAME` runs it.
+To add a preset, add an entry to PRESETS: `python train.py --preset NAME` runs it. A key it leaves out keeps
+the dataclass default, which is nanoGPT's GPU recipe: for a CPU, start from a copy of shakespeare-cpu.
 """
 
 import math

@@ -44,8 +44,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=parse_seed, default=1337, help="the same seed gives the same samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--dtype", default="float32", help="the weights' dtype while sampling: float32 (as trained), "
-                        "bfloat16 (half the bytes a step reads: faster for a large model on a CPU with bf16 "
-                        "instructions, slower for a small one or without them; the text differs by rounding), "
+                        "bfloat16 (half the bytes a step reads: faster for a large model on some CPUs, slower on "
+                        "others and for a small one, docs/sampling.md; the text differs by rounding), "
                         "float16, or auto (as train.py picks it)")
     parser.add_argument("--no_cache", action="store_true",
                         help="use the simple generate, which reruns the whole context per character (slow)")
