@@ -209,7 +209,19 @@ def load_weights(model, weights, path):
         raise UserError(f"the weights in {path} do not fit model.py as it is now: {'; '.join(differences[:2])}"
                         f"{more} — they were saved by other model code: undo the change to model.py, or train a "
                         f"new run")
+    check_finite(weights, path)
     model.load_state_dict(weights)
+
+
+def check_finite(weights, path):
+    """Refuse weights with a nan or inf in them: every score the model gives would be nan, and sampling
+    would stop at its first draw with PyTorch's RuntimeError. train.py never saves such weights (a nan
+    step is skipped), but a checkpoint edited or written by other code may hold them."""
+    bad = [name for name, tensor in weights.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise UserError(f"{path} holds nan or inf weights (in {bad[0]}{more}), so it cannot be used — use "
+                        f"another checkpoint, or train again")
 
 
 def load_model(checkpoint=None, out_dir="out"):

@@ -122,6 +122,10 @@ def setting(name, value):  # saved by a fork's model.py (a rotary run, an activa
     return edit
 
 
+def a_nan_weight(ckpt):  # written by other code: train.py never saves one
+    ckpt["model"]["transformer.h.0.attn.c_attn.weight"][0, 0] = float("nan")
+
+
 def newer_version(ckpt):
     ckpt["version"] = 99
 
@@ -331,6 +335,9 @@ CASES = [
     ("sample-model-activation-gone", sample, ["--checkpoint", "swiglu.pt"],
      "swiglu.pt has model settings that model.py no longer has (activation 'swiglu') — they were saved by other "
      "model code", edit_checkpoint("run/best.pt", "swiglu.pt", setting("activation", "swiglu"))),
+    ("sample-nan-weights", sample, ["--checkpoint", "nan.pt"],
+     "nan.pt holds nan or inf weights (in transformer.h.0.attn.c_attn.weight), so it cannot be used",
+     edit_checkpoint("run/best.pt", "nan.pt", a_nan_weight)),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 (greedy) or from 1e-4 to 1e4", None),
     ("sample-seed-too-large", sample, ["--out_dir", "run", "--seed", "99999999999999999999"],
