@@ -75,7 +75,7 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 def lr_at(it, cfg, extended_at=None):
     """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) that reaches
     cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above).
-    extended_at is None, except after a --resume that changed max_iters (see decay_left)."""
+    extended_at is None, except in a run whose max_iters a --resume changed after its warmup (see extend_schedule)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -191,8 +191,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     rank, world_size, device = init_distributed(pick_device(cfg.device))
     if rank == 0:
         print_settings(summary, cfg, mcfg, overrides, resuming=ckpt is not None)
-    # autocast: the forward in bf16 or fp16 (the GPU default: bf16), the loss back in float32 (lm_loss in model.py);
-    # in float32, the CPU default, it does nothing
+    # autocast: the forward in bf16 or fp16 (a GPU's default: bf16, or fp16 where it lacks bf16), the loss back in
+    # float32 (lm_loss in model.py); in float32, the CPU default, it does nothing
     dtype, autocast, use_compile = precision(cfg, device)
     torch.manual_seed(cfg.seed + rank)  # dropout differs per process; DDP copies process 0's weights
     raw_model = build_model(mcfg).to(device)

@@ -220,8 +220,8 @@ def check_finite(weights, path):
     bad = [name for name, tensor in weights.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
     if bad:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        raise UserError(f"{path} holds nan or inf weights (in {bad[0]}{more}), so it cannot be used — use "
-                        f"another checkpoint, or train again")
+        raise UserError(f"{path} holds nan or inf weights (in {bad[0]}{more}), so it cannot be used (train.py "
+                        f"never saves them) — {way_around(Path(path))}")
 
 
 def load_model(checkpoint=None, out_dir="out"):

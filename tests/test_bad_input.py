@@ -290,6 +290,11 @@ CASES = [
     ("train-resume-bit-flipped-checkpoint", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is damaged (its data fails the checksum saved with it), so it cannot be read — to resume from "
      "the best evaluation instead, copy run/best.pt over it, or use a backup", flip_a_bit("run/latest.pt")),
+    ("train-resume-nan-weights", train,
+     TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "24"],
+     "run/latest.pt holds nan or inf weights (in transformer.h.0.attn.c_attn.weight), so it cannot be used (train.py "
+     "never saves them) — to resume from the best evaluation instead, copy run/best.pt over it, or use a backup",
+     edit_checkpoint("run/latest.pt", "run/latest.pt", a_nan_weight)),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
     ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
@@ -336,8 +341,8 @@ CASES = [
      "swiglu.pt has model settings that model.py no longer has (activation 'swiglu') — they were saved by other "
      "model code", edit_checkpoint("run/best.pt", "swiglu.pt", setting("activation", "swiglu"))),
     ("sample-nan-weights", sample, ["--checkpoint", "nan.pt"],
-     "nan.pt holds nan or inf weights (in transformer.h.0.attn.c_attn.weight), so it cannot be used",
-     edit_checkpoint("run/best.pt", "nan.pt", a_nan_weight)),
+     "nan.pt holds nan or inf weights (in transformer.h.0.attn.c_attn.weight), so it cannot be used (train.py never "
+     "saves them) — use a backup, or another checkpoint", edit_checkpoint("run/best.pt", "nan.pt", a_nan_weight)),
     ("sample-negative-temperature", sample, ["--out_dir", "run", "--temperature", "-1"],
      "--temperature -1.0 must be 0 (greedy) or from 1e-4 to 1e4", None),
     ("sample-seed-too-large", sample, ["--out_dir", "run", "--seed", "99999999999999999999"],
