@@ -7,8 +7,8 @@ References:
 3) "Using the Output Embedding to Improve Language Models", Press & Wolf 2016: the tied head.
 
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
-nh = n_head, hs = head size (C // nh), V = vocab_size, S = the keys' positions: T without a
-KV cache, the cached positions plus T with one (all block_size slots with CUDA graphs' fixed-size one).
+nh = n_head, hs = head size (C // nh), V = vocab_size, S = the keys' positions: T in training; when generating with a
+KV cache (engine/ keeps each earlier character's keys and values), the kept ones plus T (CUDA graphs: block_size).
 
 Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal), rotary positions
 and the MLP's nonlinearities, the MLP, the block, what the GPT and the Bigram share (a simple `generate`, the

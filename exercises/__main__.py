@@ -2,7 +2,7 @@
 
     python -m exercises check          # every exercise: passed, failed (with what and a hint), not started
                                        # or not finished (a part still to write)
-    python -m exercises check 3        # one of them (or several: check 1 2 3)
+    python -m exercises check 3        # one of them (or several: check 1 2 3; ex03 or 03 names 3 too)
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
                                        # (3 to 5: attention, the block; 6: the loss; 7: the schedule;
                                        # 8: the repo's GPT trained once, then written with your sampler)
@@ -12,7 +12,9 @@ NotImplementedError: replace it with yours. The answers are the repo's own code,
 file names (docs/exercises.md).
 """
 
+import argparse
 import importlib
+import re
 import shlex
 import sys
 
@@ -23,6 +25,22 @@ if not __package__:  # run as a file (python exercises/__main__.py): the imports
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import DEFAULT_DATA_DIR, load_data
+
+
+def exercise_numbers(text):
+    """'3', '03', 'ex03', 'exercises/ex03_head.py' or '3,4' -> [3] or [3, 4]: a file's name works as its number."""
+    found = [re.fullmatch(r"(?:exercises/)?(?:ex)?(-?\d+)(?:_\w+)?(?:\.py)?", part) for part in text.split(",")]
+    if not all(found):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an exercise's number, such as 3 or ex03")
+    return [int(match.group(1)) for match in found]
+
+
+def exercise_number(text):
+    """One exercise's number, as exercise_numbers reads it."""
+    numbers = exercise_numbers(text)
+    if len(numbers) > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} names {len(numbers)} exercises; train with one at a time")
+    return numbers[0]
 
 
 def exercises_asked(numbers):
@@ -94,17 +112,18 @@ def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{check,train}")
     c = commands.add_parser("check", help="check one exercise, several, or all", formatter_class=HelpFormatter)
-    c.add_argument("numbers", type=int, nargs="*", metavar="number", help="the exercises' numbers (default: all)")
+    c.add_argument("numbers", type=exercise_numbers, nargs="*", metavar="number",
+                   help="the exercises' numbers, e.g. 3, 03 or ex03 (default: all)")
     t = commands.add_parser("train", formatter_class=HelpFormatter, help="train model.py's GPT with your part, "
                             "beside the repo's own (8: the repo's GPT, written with your sampler)")
-    t.add_argument("number", type=int, help="3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss), "
-                                            "7 (the schedule) or 8 (the sampler)")
+    t.add_argument("number", type=exercise_number, help="3 (a head), 4 (multi-head attention), 5 (the block), "
+                                                       "6 (the loss), 7 (the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     t.add_argument("--steps", type=int, default=2000, help="training steps of each model (fewer: a quicker, rougher "
                                                           "comparison)")
     args = parser.parse_args(argv)
     if args.command == "check":
-        return check(args.numbers)
+        return check([number for numbers in args.numbers for number in numbers])
     if args.steps < 10:
         raise UserError(f"--steps {args.steps} is too few to train on — give 10 or more (2000 by default)")
     return train(args.number, args.data_dir, args.steps)

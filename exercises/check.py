@@ -200,8 +200,9 @@ def check_averaging(m):
             raise Failure("column s was divided by row s's sum, not each row by its own", KEEPDIM)
         if matches(got, x.mean(dim=1, keepdim=True).expand_as(x)):
             raise Failure("every position averages all T positions, the future too",
-                          "no causal mask, or one filled with 0 before a softmax: exp(0) = 1 still weighs the "
-                          "future; fill it with float('-inf') (exp(-inf) = 0), or keep torch.tril's zeros")
+                          "no causal mask, or one filled with 0 before a softmax: weigh the past only, "
+                          "torch.tril(torch.ones(T, T)) with each row divided by its sum; with a softmax, fill the "
+                          "future with float('-inf') (exp(-inf) = 0): exp(0) = 1 still weighs the future")
         later = x.clone()
         later[:, 3:] += 10.0  # change positions 3.. : outputs 0..2 must not move
         if not matches(call(m.causal_average, later)[:, :3], got[:, :3]):
@@ -482,6 +483,10 @@ LOSS_ITSELF = {"F.cross_entropy": (F, "cross_entropy"), "F.log_softmax": (F, "lo
                "torch.special.log_softmax": (torch.special, "log_softmax")}
 
 
+NO_GRADIENT = ("compute it with tensor operations only (no .item(), .detach(), torch.tensor(...), numpy or "
+               "torch.no_grad), so that training can follow it back")
+
+
 def check_cross_entropy(m):
     logits = torch.randn(2, 5, 7, generator=seeded())
     targets = torch.randint(7, (2, 5), generator=seeded(1))
@@ -508,6 +513,8 @@ def check_cross_entropy(m):
             raise Failure("each position's loss took the logits of every target, not of its own",
                           "one logit per position, the one its own target names: "
                           "logits.gather(-1, targets.unsqueeze(-1)) (B, T, 1)")
+    if isinstance(got, numbers.Real):  # (a tensor's .item(): the number is right, but training cannot follow it)
+        raise Failure(f"the loss is a Python {type(got).__name__}, not a tensor", NO_GRADIENT)
     expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
            "logits[target]")
     expect(got_high, F.cross_entropy(high.view(-1, 7), targets.view(-1)), "the loss of large logits (+ 1000)",
@@ -519,9 +526,7 @@ def check_cross_entropy(m):
     mine, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
     got = call(m.cross_entropy, theirs, targets)  # (training follows the loss back to the logits)
     if not got.requires_grad:
-        raise Failure("the loss carries no gradient back to the logits", "compute it with tensor operations only "
-                      "(no .item(), .detach(), torch.tensor(...), numpy or torch.no_grad), so that training can "
-                      "follow it back")
+        raise Failure("the loss carries no gradient back to the logits", NO_GRADIENT)
     F.cross_entropy(mine.view(-1, 7), targets.view(-1)).backward()
     expect(torch.autograd.grad(got, theirs)[0], mine.grad, "the gradient of the loss with respect to the logits",
            "(softmax(logits) - one_hot(targets)) / (B*T): a part of the loss cut from the graph (.detach()) "
@@ -620,24 +625,36 @@ def temperature_last(logits, temperature, top_k, top_p):
     return probs_reference(probs_reference(logits, 1.0, top_k, top_p).log(), temperature, None, None)
 
 
-ORDER_HINTS = {  # a step out of order -> what it says
+def exactly_k(logits, temperature, top_k, top_p):
+    """torch.topk's k indices kept and no more: a character tied with the k-th is dropped (or kept) by chance."""
+    if top_k is None or top_k >= logits.size(-1):
+        return probs_reference(logits, temperature, top_k, top_p)
+    best = torch.topk(logits / temperature, top_k)
+    kept = torch.full_like(logits, float("-inf")).scatter(-1, best.indices, best.values)
+    return probs_reference(kept, 1.0, None, top_p)
+
+
+SAMPLING_MISTAKES = {  # a known wrong way -> what it says
     top_p_first: "top-p measured the mass of the whole distribution (done before top-k, or on top-k's probabilities "
                  "before they were renormalised): cut to the top_k first, renormalise what is left, and take the "
                  "nucleus of that",
     temperature_last: "the temperature came after the cuts: divide the logits by it first, so that it changes "
-                      "which characters top-p keeps"}
+                      "which characters top-p keeps",
+    exactly_k: "top-k kept exactly k characters, where one ties with the k-th: keep every character whose logit is "
+               "at least the k-th largest (torch.topk(...).values[:, [-1]]), so that a tie is never cut by chance"}
 
 
 def check_sampling(m):
     five = torch.tensor([[2.0, 0.5, 1.0, -1.0, 0.0], [0.1, 0.2, 3.0, 0.4, 0.3]])
     three = torch.tensor([[0.4, 0.35, 0.25]]).log()  # where the order matters (below)
     close = torch.tensor([[1.0, 1.0005, 0.999]])  # greedy: [0, 1, 0]; temperature 1e-3 instead: [0.33, 0.55, 0.12]
+    tied = torch.tensor([[2.0, 1.0, 0.0, 1.0]])  # top_k 2 keeps 3: the 2nd and the 4th tie
     cases = [(five, 1.0, None, None), (five, 0.5, None, None), (five, 2.0, None, None), (five, 0, None, None),
              (five, 1.0, 2, None), (five, 1.0, None, 0.75), (five, 0.7, 3, 0.6), (five, 1.0, None, 0.3),
              (five, 1.0, 9, None),  # top_k above V keeps every character
              (three, 1.0, 2, 0.5),  # top-k, then top-p of what is left: [1, 0, 0]; top-p first: [0.53, 0.47, 0]
              (three, 0.5, None, 0.45),  # the temperature first, then the cut: [1, 0, 0]; the other way: two kept
-             (close, 0, None, None)]
+             (close, 0, None, None), (tied, 1.0, 2, None)]
     for logits, temperature, top_k, top_p in cases:
         got = call(m.next_char_probs, logits, temperature=temperature, top_k=top_k, top_p=top_p)
         expected = probs_reference(logits, temperature, top_k, top_p)
@@ -653,9 +670,9 @@ def check_sampling(m):
                 raise Failure(f"{case}: the likeliest character got probability 0", "top-p that drops the "
                               "likeliest character: keep each character while the probabilities before it add up "
                               "to less than p, so the likeliest always stays, even when it alone is above p")
-        wrong_orders = [(hint, order(logits, temperature, top_k, top_p)) for order, hint in ORDER_HINTS.items()
-                        if temperature]  # (greedy has no order)
-        hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),
+        wrong_ways = [(hint, way(logits, temperature, top_k, top_p)) for way, hint in SAMPLING_MISTAKES.items()
+                      if temperature]  # (greedy has no order, and no cut)
+        hint = next((hint for hint, wrong in wrong_ways if not matches(wrong, expected) and matches(got, wrong)),
                     "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1")
         if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
             hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "
@@ -929,6 +946,8 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "(x.max(dim, keepdim=True).values)",
     (RuntimeError, r"selected index k out of range"): "top_k may be as large as the vocabulary, or larger: "
         "then every character stays (if top_k >= V, skip the cut)",
+    (RuntimeError, r"same dtype|expected scalar type"): "keep every tensor in the input's dtype (float32): "
+        ".double(), dtype=torch.float64 or a NumPy array make float64, which float32 weights refuse",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 
@@ -942,6 +961,7 @@ def error_hint(error, transposed_3d=False):
         return hint
     if not (isinstance(error, RuntimeError) and re.search(SHAPE_ERRORS, str(error))):
         return ""
-    hint = "the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's"
+    hint = ("the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's; "
+            "a size written in as a number (T = 8) fits one size only: take it from the input (T = x.size(1))")
     return hint + ("; .T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last two"
                    if transposed_3d else "")

@@ -15,7 +15,8 @@ def learning_rate(it, warmup_iters, max_iters, lr, min_lr):
 
     Warmup, for it < warmup_iters: lr * (it + 1) / (warmup_iters + 1), so that step 0 already
     moves a little and the last warmup step is just under lr. After it: with progress =
-    (it - warmup_iters) / (max_iters - warmup_iters), going 0 -> 1, the learning rate is
+    (it - warmup_iters) / (max_iters - warmup_iters), from 0 to just under 1 (it would be 1 at
+    step max_iters, one past the last), the learning rate is
     min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr).
     """
     raise NotImplementedError("exercise 7 is yours to write: a linear warmup, then the cosine. The repo's is "

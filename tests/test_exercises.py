@@ -731,6 +731,45 @@ def test_the_mistakes_of_a_sixth_learner_are_named():
     assert result.what.startswith("the sum of each row") and "2 next-bit scores" in result.hint
 
 
+def test_the_mistakes_of_a_seventh_learner_are_named():
+    """Found by a learner solving all ten: the video's T = 8 written in, a loss returned as .item(), top-k that keeps
+    exactly k where one ties, float64 mixed with float32, and exercises named by their files."""
+    def eight(x, key, query, value):  # right at T = 8 only: the check's first T is 7
+        q, k, v = x @ query, x @ key, x @ value
+        att = (q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))).masked_fill(torch.tril(torch.ones(8, 8)) == 0,
+                                                                            float("-inf"))
+        return F.softmax(att, dim=-1) @ v, F.softmax(att, dim=-1)
+    result = failed(3, attention_head=eight)
+    assert "must match the size" in result.what and "a size written in as a number (T = 8)" in result.hint
+
+    as_number = lambda logits, targets: ANSWERS.cross_entropy(logits, targets).item()
+    result = failed(6, cross_entropy=as_number)
+    assert result.what == "the loss is a Python float, not a tensor" and "no .item()" in result.hint
+
+    def exactly_k(logits, temperature=1.0, top_k=None, top_p=None):  # torch.topk's k, scattered: a tie is cut
+        if not temperature or top_k is None or top_k >= logits.size(-1):
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        best = torch.topk(logits / temperature, top_k)
+        kept = torch.full_like(logits, float("-inf")).scatter(-1, best.indices, best.values)
+        return ANSWERS.next_char_probs(kept, 1.0, None, top_p)
+    result = failed(8, next_char_probs=exactly_k)
+    assert "top_k 2" in result.what and result.hint.startswith("top-k kept exactly k characters")
+
+    def mixed(x, key, query, value):
+        weights = ANSWERS.attention_head(x, key, query, value)[1].double()
+        return weights @ (x @ value), weights
+    assert failed(3, attention_head=mixed).hint.startswith("keep every tensor in the input's dtype")
+    unmasked = lambda x: x.mean(dim=1, keepdim=True).expand_as(x)
+    assert "torch.tril(torch.ones(T, T)) with each row divided by its sum" in failed(2, causal_average=unmasked).hint
+
+    from exercises.__main__ import exercise_numbers
+    assert [exercise_numbers(name) for name in ("3", "03", "ex03", "exercises/ex03_head.py", "3,4")] == \
+        [[3], [3], [3], [3], [3, 4]]
+    for bad, said in (("check foo", "'foo' is not an exercise's number"), ("train 3,4", "'3,4' names 2 exercises")):
+        p = subprocess.run([sys.executable, "-m", "exercises", *bad.split()], cwd=ROOT, capture_output=True, text=True)
+        assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr
+
+
 def test_a_loss_or_schedule_that_passes_once_but_not_in_training_is_caught():
     """Found by a review of `exercises train 6` and `7`: a loss with the right value and no gradient (or a wrong
     one) passed the check, and a schedule right only for the check's numbers did; past the check, a learning rate
