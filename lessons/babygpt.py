@@ -104,6 +104,9 @@ def parse_args(argv):
                         f"them, or leave it out")
     args.look_at = 50 if args.look_at is None else args.look_at
     check_suffix(args.dot, ".dot", "babygpt.dot", "--dot")
+    png = Path(args.dot).with_suffix(".png")  # Graphviz draws it there: a .png without its .dot is not ours
+    if png.exists() and not Path(args.dot).exists():
+        raise UserError(f"{png} is there, and Graphviz would draw over it — choose another --dot, or move {png} away")
     return args
 
 

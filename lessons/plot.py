@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 if not __package__:  # run as a file (python lessons/plot.py): the imports below need python -m
     command = shlex.join(["python", "-m", "lessons.plot", *sys.argv[1:]])
@@ -140,7 +141,8 @@ def plot_attention(args, plt):
     chars = ckpt["vocab"]["chars"]
     cfg = model.config
     if not 0 <= args.layer < cfg.n_layer:
-        raise UserError(f"--layer {args.layer} does not exist: the model has layers 0 .. {cfg.n_layer - 1}")
+        raise UserError(f"--layer {args.layer} does not exist: the model has layers 0 .. {cfg.n_layer - 1} — give "
+                        f"one of them")
     prompt = pick_prompt(args.prompt, model, chars)
     idx = prompt_ids(prompt, chars, cfg)  # (1, T)
     att = attention_weights(model, idx)[args.layer][0]  # (nh, T, T), one layer's
@@ -170,7 +172,9 @@ def pca_2d(X):
     share of the variance each of the two explains."""
     X = X - X.mean(dim=0)  # PCA is about spread around the centre
     _, S, Vh = torch.linalg.svd(X, full_matrices=False)  # rows of Vh: directions, by variance
-    return X @ Vh[:2].T, (S[:2] ** 2 / (S ** 2).sum()).tolist()
+    points, share = X @ Vh[:2].T, S[:2] ** 2 / (S ** 2).sum()
+    # a vocabulary of one character: one direction, and no spread to share (0 / 0)
+    return F.pad(points, (0, 2 - points.size(1))), F.pad(share.nan_to_num(0.0), (0, 2 - share.size(0))).tolist()
 
 
 def plot_embeddings(args, plt):
@@ -223,7 +227,7 @@ def explore_page(data):
     template = (Path(__file__).parent / "explore.html").read_text(encoding="utf-8")
     assert template.count(DATA_TAG) == 1, "explore.html must have exactly one empty data tag"
     # a "<" in the JSON (a prompt with "</script>") could end the script tag early; \u003c is the same JSON
-    data = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    data = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")  # (NaN is no JSON)
     return template.replace(DATA_TAG, DATA_TAG.replace("><", f">{data}<"))
 
 

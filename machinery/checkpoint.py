@@ -242,11 +242,18 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
         return ("the run in it has not saved one yet (its first evaluation after step 0 does) — wait for that, or, "
                 "if it was stopped, start it again with the command that began it")
     if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
-        runs = [shlex.quote(str(folder)) for folder in sorted(Path(out_dir).glob("*")) if holds_a_run(folder)]
-        inside = f"give --out_dir a run in it ({', '.join(runs[:3])}{', ...' * (len(runs) > 3)}), or " if runs else ""
+        runs = runs_inside(out_dir)
+        inside = f"give --out_dir a run in it ({runs}), or " if runs else ""
         return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"{inside}train a model first with `python train.py`")
     flag = f" --out_dir {shlex.quote(str(out_dir))}"
     return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"train a model first with `python train.py{flag}`")
+
+
+def runs_inside(out_dir, names=("best.pt", "latest.pt")):
+    """The folders in out_dir that hold a run (out/bigram, say), quoted for a command line: up to 3, then '...';
+    "" for none."""
+    runs = [shlex.quote(str(folder)) for folder in sorted(Path(out_dir).glob("*")) if holds_a_run(folder, names)]
+    return ", ".join(runs[:3]) + ", ..." * (len(runs) > 3)
 
 
 def holds_a_run(folder, names=("best.pt", "latest.pt")):

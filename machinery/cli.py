@@ -306,7 +306,14 @@ def pick_device(name):
                         "(or auto), or install a CUDA build of PyTorch")
     if kind == "mps" and not mps:
         raise UserError("--device mps, but this machine has no Apple GPU — use --device cpu (or auto)")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:  # what follows the colon is not a number (cpu:abc, cuda:)
+        raise UserError(f"--device {name!r} is not a device — use auto, cpu, cuda, cuda:N or mps") from None
+    if kind == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}, but this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered "
+                        f"from 0 — use --device cuda")
+    return device
 
 
 def dtype_name(dtype):

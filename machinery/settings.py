@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from config import DECAYS, PRESETS, TrainConfig
-from machinery.checkpoint import holds_a_run, load_checkpoint, saved_model_config
+from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
 from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, pick_device, unless_a_typo
 from machinery.data import load_data
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
@@ -68,6 +68,8 @@ def build_config(preset, resume, overrides):
     ckpt, notes = None, []
     if resume:
         nothing = "there is nothing to resume; run without --resume"
+        if runs := runs_inside(out_dir, ["latest.pt"]):  # (prepare.py's next command trains into out/NAME)
+            nothing = f"give --out_dir a run in it ({runs}), or run without --resume"
         if (out_dir / "best.pt").is_file():  # latest.pt deleted, or a save that failed in between
             best, latest = (shlex.quote(str(out_dir / name)) for name in ("best.pt", "latest.pt"))
             nothing = f"only best.pt is there; to resume from it, copy it: cp {best} {latest}"

@@ -211,6 +211,7 @@ CASES = [
     ("train-unknown-attention", train, T + ["--attention", "flash"], "--attention 'flash' is unknown", None),
     ("train-negative-nan-skips", train, T + ["--max_nan_skips", "-1"], "--max_nan_skips -1 must be 0 or more", None),
     ("train-unknown-device", train, T + ["--device", "tpu"], "--device 'tpu' is unknown", None),
+    ("train-device-not-a-device", train, T + ["--device", "cpu:abc"], "--device 'cpu:abc' is not a device", None),
     ("train-cuda-without-gpu", train, T + ["--device", "cuda"], "PyTorch sees no CUDA GPU here", None),
     ("train-unknown-dtype", train, T + ["--dtype", "fp8"], "--dtype 'fp8' is unknown", None),
     ("train-muon-with-float16", train, T + ["--optimizer", "muon", "--dtype", "float16"],
@@ -254,6 +255,9 @@ CASES = [
     ("train-out-dir-not-writable", train, TINY + ["--data_dir", "data", "--out_dir", "texts/play.txt/out"],
      "cannot write in texts/play.txt/out (Not a directory)", None),
     ("train-resume-nothing", train, T + ["--resume"], "no checkpoint at new/latest.pt", None),
+    ("train-resume-runs-inside", train, TINY + ["--data_dir", "data", "--out_dir", "out", "--resume"],
+     "no checkpoint at out/latest.pt — give --out_dir a run in it (out/poems), or run without --resume",
+     lambda work: shutil.copytree(work / "run", work / "out" / "poems")),
     ("train-resume-only-best", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "no checkpoint at run/latest.pt — only best.pt is there; to resume from it, copy it: "
      "cp run/best.pt run/latest.pt",
@@ -399,6 +403,8 @@ CASES = [
      "--dot run/latest.pt must end in .dot — e.g. --dot run/latest.dot", None),
     ("babygpt-look-at-past-the-end", babygpt, ["--steps", "40", "--look_at", "400"],
      "--look_at 400 is outside the training's 0 to 40 steps — give one of them, or leave it out", None),
+    ("babygpt-png-not-its-own", babygpt, ["--dot", "texts/chart.dot"], "texts/chart.png is there, and Graphviz "
+     "would draw over it — choose another --dot, or move texts/chart.png away", write("texts/chart.png", b"\x89PNG")),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],

@@ -251,3 +251,14 @@ def test_a_flag_named_by_a_piece_of_a_word_is_not_a_word_of_it():
     """--size names a word of --batch_size; "val", a piece of "interval", names no word of --log_interval."""
     assert cli.closest_flag("--size", FLAGS) == "--batch_size or --block_size"
     assert "--log_interval" not in (cli.closest_flag("--val", FLAGS) or "")
+
+
+def test_a_device_is_checked_before_torch_sees_it(monkeypatch):
+    """A malformed name was PyTorch's traceback; a GPU's number past the last one failed later, inside torch."""
+    with pytest.raises(cli.UserError, match=r"--device 'cpu:abc' is not a device — use auto, cpu, cuda, cuda:N"):
+        cli.pick_device("cpu:abc")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # one GPU, as a machine with one would say
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert cli.pick_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(cli.UserError, match=r"--device cuda:1, but this machine has 1 CUDA GPU\(s\), numbered from 0"):
+        cli.pick_device("cuda:1")

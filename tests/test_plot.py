@@ -72,10 +72,12 @@ def test_pca_finds_the_spread():
     assert points.shape == (200, 2)
     assert share[0] > 0.99 and share[0] + share[1] <= 1
     assert points.mean(dim=0).abs().max() < 1e-4  # centred
+    points, share = plot.pca_2d(torch.randn(1, 8))  # a vocabulary of one character: a point, no spread (not nan)
+    assert points.shape == (1, 2) and share == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["attention", "--layer", "2"], r"--layer 2 does not exist: the model has layers 0 \.\. 1"),
+    (["attention", "--layer", "2"], r"--layer 2 does not exist: the model has layers 0 \.\. 1 — give one of them"),
     (["attention", "--layer", "-1"], r"--layer -1 does not exist: the model has layers 0 \.\. 1"),  # not the last
     (["attention", "--prompt", ""], "the prompt has 0 characters, and the model reads 1 to block_size 16 at once"),
     (["attention", "--prompt", "x" * 17],
