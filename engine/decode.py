@@ -13,7 +13,7 @@ from engine.kv_cache import KVCache, StaticKVCache
 from engine.sampling import sample_next
 
 
-def forward(model, idx, cache):
+def forward_cached(model, idx, cache):
     """model(idx) continuing the text in cache -> the logits (B, T, V); the cache moves on by T."""
     logits, _ = model(idx, cache=cache)
     cache.length += idx.size(1)
@@ -51,7 +51,7 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
         if cache.length + context.size(1) > block_size:  # full: start again from half a window
             cache.reset()
             context = recent[:, -keep:]
-        logits = graphed(context) if graphed else forward(model, context, cache)[:, -1, :]  # (B, V)
+        logits = graphed(context) if graphed else forward_cached(model, context, cache)[:, -1, :]  # (B, V)
         idx_next = sample_next(logits, temperature, top_k, top_p, generator)  # (B, 1)
         recent = torch.cat((recent, idx_next), dim=1)[:, -block_size:]
         context = idx_next

@@ -3,10 +3,10 @@ character costs one position's worth of work instead of the whole context's.
 
 model.py uses a cache through three calls: its attention's append(layer, k, v) and mask(T), and
 GPT.forward's positions(T). length, the positions filled, is the caller's to move on after each
-forward (engine.decode.forward). A slot is one position in time: slot s always holds position s.
+forward (engine.decode.forward_cached). A slot is one position in time: slot s always holds position s.
 Past block_size a cache starts again from a shorter context (engine.decode); it never rolls, so a
-position scheme that needs each key's position (ALiBi's bias on the scores, say: README, Hack it)
-can read it off the slot.
+position scheme that needs each key's position (a bias on the scores by distance, say) can read it
+off the slot.
 """
 
 import torch
@@ -27,7 +27,7 @@ class KVCache:
         self.config = config
         self.batch_size = batch_size
         self.k = self.v = None  # (n_layer, B, nh, block_size, hs) each, once allocated
-        self.length = 0  # positions filled: the caller moves it on after each forward (engine.decode.forward)
+        self.length = 0  # positions filled: the caller moves it on after each forward (engine.decode.forward_cached)
         self.step_mask = None  # mask()'s last answer, for the other layers of the same step
 
     def append(self, layer, k, v):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 
 def keep_top_k(logits, k):
-    """logits (B, V) -> the same, with all but the k highest set to -inf."""
+    """logits (B, V) -> the same, with all but the k highest (and any tied with the k-th) set to -inf."""
     if k >= logits.size(-1):
         return logits
     kth = torch.topk(logits, k).values[:, [-1]]  # (B, 1): the k-th best score
@@ -36,7 +36,7 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
     """
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.float() / temperature
+    logits = logits.float() / temperature  # (bf16 weights give bf16 logits: the softmax in float32)
     if top_k is not None:
         logits = keep_top_k(logits, top_k)
     if top_p is not None:

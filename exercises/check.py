@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 import train
 from config import TrainConfig
-from engine.decode import forward
+from engine.decode import forward_cached
 from engine.sampling import keep_top_k, keep_top_p
 from lessons.babygpt import CONFIG as BABY, next_bit_probs
 from machinery.cli import dtype_name
@@ -719,7 +719,7 @@ def check_kv_cache(m):
     cache.append(0, k1, v1)
     if cache.length != 0:
         raise Failure(f"append moved length on, from 0 to {cache.length}", "the caller moves length on, once "
-                      "every layer has appended (engine/decode.py's forward): append only keeps k and v")
+                      "every layer has appended (engine/decode.py's forward_cached): append only keeps k and v")
     cache.length = 5  # as the caller moves it on after a forward
     keys, values = cache.append(0, k2, v2)
     append_hint = ("append keeps what it is given (self.k[layer] = the keys so far, then this step's after them, "
@@ -733,14 +733,14 @@ def check_kv_cache(m):
     cache, out = m.KVCache(2), idx
     with torch.no_grad():
         full, _ = model(idx)
-        first = forward(model, idx, cache)  # the prompt: its keys and values go into the cache
+        first = forward_cached(model, idx, cache)  # the prompt: its keys and values go into the cache
         expect(first, full, "the logits of the prompt, through the cache", "append returns all the keys and "
                "values so far: the cached ones first, then this step's")
         logits = first
         for _ in range(12):
             context = logits[:, -1].argmax(dim=-1, keepdim=True)  # (B, 1): greedy, as generate at temperature 0
             out = torch.cat((out, context), dim=1)
-            logits = forward(model, context, cache)  # one new character; the rest comes from the cache
+            logits = forward_cached(model, context, cache)  # one new character; the rest comes from the cache
     expect(out, expected, "the characters generated with the cache, against model.generate without one",
            "each step feeds only the newest character; its attention reads the cached keys and values")
 

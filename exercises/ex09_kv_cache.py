@@ -29,8 +29,8 @@ class KVCache:
     def append(self, layer, k, v):
         """This step's keys and values, k and v (B, nh, T, hs), of layer `layer` -> all of them so far,
         (keys, values), each (B, nh, length + T, hs): the old ones first, then the new."""
-        raise NotImplementedError("exercise 9 is yours to write: keep k and v after the cached ones (torch.cat "
-                                  "on the time axis, dim 2). The repo's is engine/kv_cache.py")
+        raise NotImplementedError("exercise 9 is yours to write: keep k and v after the cached ones, along "
+                                  "the time axis. The repo's is engine/kv_cache.py")
 
     def positions(self, T, device=None):
         """(T,): the positions of the T new characters, which come after the cached ones."""

@@ -8,7 +8,7 @@ With two tokens (0 and 1) and a context of 3, the model can only ever be in one 
 Sampling a bit moves the chain to the state shifted by one (101, then 1 -> 011). So
 this GPT *is* a Markov chain with 8 states and 16 arrows, and training moves the
 numbers on the arrows. It trains on the 12 windows of one bit string, 111101111011110,
-and shows the chain before and after.
+and shows the chain before training, after 50 steps and at the end.
 
 The lesson and its setting are from Andrej Karpathy's note "GPT as a finite-state
 Markov chain" (2023); the code is this repo's model.py.
@@ -36,6 +36,7 @@ from machinery.bookkeeping import busy_cpu_note, count_params
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
 BITS = "111101111011110"
 STATES = [f"{i:03b}" for i in range(2 ** CONFIG.block_size)]  # "000" .. "111"
+LR, WEIGHT_DECAY = 1e-3, 0.1  # AdamW's, full-batch
 
 
 def windows(bits, context):
@@ -56,11 +57,11 @@ def next_bit_probs(model):
 
 def last_position_loss(model, X, Y):
     """The loss on the last position, the one that sees the whole state."""
-    logits, _ = model(X)  # (12, 3, 2)
+    logits, _ = model(X)  # (N, 3, 2): N windows of 3 bits, 2 scores each
     return F.cross_entropy(logits[:, -1, :], Y)
 
 
-def train(model, X, Y, steps, lr=1e-3, weight_decay=0.1, after_step=None):
+def train(model, X, Y, steps, lr=LR, weight_decay=WEIGHT_DECAY, after_step=None):
     """Full-batch AdamW on all 12 windows at once (last_position_loss). after_step(n) is called
     after step n. Returns the final loss."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -115,7 +116,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     model = GPT(CONFIG)
     X, Y = windows(BITS, CONFIG.block_size)
-    print(f"baby GPT: {count_params(model)} parameters; vocab {{0, 1}}, context {CONFIG.block_size}, "
+    print(f"baby GPT: {count_params(model):,} parameters; vocab {{0, 1}}, context {CONFIG.block_size}, "
           f"{CONFIG.n_layer} layers, {CONFIG.n_head} heads, {CONFIG.n_embd} wide, no bias")
     print(f"training on the {len(X)} windows of {BITS}: "
           + " ".join(f"{''.join(map(str, x.tolist()))}->{y}" for x, y in zip(X, Y.tolist())))
@@ -129,7 +130,7 @@ def main(argv=None):
             columns[f"after {step}"] = next_bit_probs(model)
     loss = train(model, X, Y, args.steps, after_step=look)
     columns[f"after {args.steps}"] = after = next_bit_probs(model)
-    print(f"after {args.steps} steps of AdamW (lr 1e-3, weight decay 0.1): loss {loss:.4f}\n")
+    print(f"after {args.steps} steps of AdamW (lr {LR:g}, weight decay {WEIGHT_DECAY:g}): loss {loss:.4f}\n")
     seen = {"".join(map(str, x.tolist())) for x in X}
     print("P(next=1)  " + "".join(f"{name:>11}" for name in columns) + "   in training?")
     for i, state in enumerate(STATES):

@@ -132,13 +132,15 @@ def training_config(sizes, rung, seed, device):
     """The TrainConfig (config.py) for rung (1-11): AdamW, warmup, cosine decay to a tenth of the lr."""
     lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == FULL else sizes.lr
     steps = sizes.full_steps if rung == FULL else sizes.steps
-    # train.py's choice (bf16 on a GPU that has it), but never fp16: it would round rung 6's tiny
-    # signals (down to 1e-14, docs/lessons.md) to 0, where fp16 stops at 6e-8
+    # train.py's choice (bf16 on a GPU that has it), but float32 rather than fp16: rung 6's gradients (down to
+    # 1.9e-5, docs/lessons.md) lie below fp16's normal numbers (6.1e-5), and the loss scaling that rescues them
+    # may skip steps, so the rungs would no longer train alike
     dtype = "float32" if pick_dtype("auto", device) == torch.float16 else "auto"
     return TrainConfig(device=str(device), dtype=dtype, compile=False,
                        seed=seed, batch_size=sizes.full_batch_size if rung == FULL else sizes.batch_size,
                        max_iters=steps, lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
-                       weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
+                       weight_decay=0.0 if rung == 1 else 0.1,  # (decay pulls a table towards 0: flatter than its counts)
+                       eval_iters=sizes.eval_iters)
 
 
 def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_at):
@@ -163,7 +165,7 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
     # a tensor on the device: reading a count back every step would make a GPU wait for the loop
     skipped = torch.zeros((), dtype=torch.long, device=device)
     steps = tqdm(range(cfg.max_iters), desc=desc, leave=False, dynamic_ncols=True,  # gone when done: a row follows
-                 mininterval=0.1 if sys.stderr.isatty() else 30)
+                 disable=not sys.stderr.isatty())  # (in a log, a bar that is never cleared clutters each row)
     for it in steps:
         _, taken = train_step(model, optimizer, scaler, next_batch, schedule(it, cfg), cfg, autocast,
                               micro_steps=1, device=device)
@@ -186,11 +188,14 @@ def row(rung, what, params, losses, seconds, note):
             f"{seconds:>6.1f} s  {note}")
 
 
+SAME = 0.005  # nats: val losses closer than this are "no better"; the last digits move from one CPU to another
+
+
 def note_for(rung, val, before, skipped=0, why=""):
     """Say so where a rung did not help at these sizes, rather than hide it, and why if the ladder knows."""
     notes = [f"{skipped} steps skipped for a nan or inf loss"] if skipped else []
-    if before is not None and val >= before - 0.005:
-        notes.insert(0, (f"no better than rung {rung - 1} at these sizes" if val < before + 0.005 else
+    if before is not None and val >= before - SAME:
+        notes.insert(0, (f"no better than rung {rung - 1} at these sizes" if val < before + SAME else
                          f"worse than rung {rung - 1} at these sizes") + (f", {why}" if why else ""))
     return "; ".join(notes)
 
@@ -235,8 +240,9 @@ def climb(rungs, sizes, splits, chars, device, args):
         model, losses, seconds, skipped = train_rung(rung.config, cfg, splits, device, desc=f"rung {number}")
         # (--quick's losses mean nothing: no rung is said to be worse than another)
         note = note_for(number, losses["val"], None if args.quick else before, skipped, rung.why)
-        print(row(number, rung.what, count_params(model), losses, seconds, note), flush=True)
-        results.append(dict(rung=number, short=rung.short, what=rung.what, params=count_params(model),
+        params = count_params(model)
+        print(row(number, rung.what, params, losses, seconds, note), flush=True)
+        results.append(dict(rung=number, short=rung.short, what=rung.what, params=params,
                             train=losses["train"], val=losses["val"], seconds=seconds, note=note))
         samples.append(sample_text(model, chars, device, seed=args.seed))
         before = losses["val"]
@@ -279,8 +285,8 @@ def main(argv=None):
     except OSError as e:
         raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
 
-    print(f"device: {device}, sizes: {name} (rungs 2-10: block {sizes.block_size}, {sizes.n_embd} wide, "
-          f"{sizes.steps} steps of batch {sizes.batch_size}; rung {FULL}: {sizes.full_steps} steps)")
+    print(f"device: {device}, sizes: {name} (rungs 1-10: block {sizes.block_size}, {sizes.steps} steps of batch "
+          f"{sizes.batch_size}; 2-10: {sizes.n_embd} wide; rung {FULL}: {sizes.full_steps} steps)")
     if name == "quick":
         print("quick: toy sizes and a few steps, to check that every rung runs; the losses mean nothing yet")
     if device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):

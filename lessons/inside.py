@@ -33,6 +33,7 @@ PLACES = [
     (r"transformer\.wte", "in", "idx", "B, T", None),
     (r"transformer\.wte", "out", "token embedding wte(idx)", "B, T, C", None),
     (r"transformer\.wpe", "out", "position embedding wpe(pos)", "T, C", None),
+    # tok + pos has no module of its own: the dropout after it reads the sum (rotary adds no positions to x)
     (r"transformer\.drop", "in", "x = tok + pos", "B, T, C", lambda c: c.position == "learned"),
     (r"hook_rotary", "out", "attn: rotary angles cos, sin", "T, hs/2", None),
     (r".*\.attn\.c_attn", "out", "attn: c_attn(x), q k v side by side", "B, T, 3C", None),

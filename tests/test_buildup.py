@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from lessons import buildup
-from engine.decode import forward
+from engine.decode import forward_cached
 from engine.kv_cache import KVCache
 from model import GPT, MLP, Bigram, Block, GPTConfig
 
@@ -114,8 +114,8 @@ def test_each_rung_gives_the_same_logits_with_the_kv_cache(rung):
         full, _ = model(idx)  # (2, T, V)
         assert full.std() > 0.5
         cache = KVCache(config, 2)
-        steps = [forward(model, idx[:, :5], cache)] + [forward(model, idx[:, t:t + 1], cache)
-                                                       for t in range(5, config.block_size)]
+        steps = [forward_cached(model, idx[:, :5], cache)] + [forward_cached(model, idx[:, t:t + 1], cache)
+                                                              for t in range(5, config.block_size)]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-9, rtol=1e-9)
 
 

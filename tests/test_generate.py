@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import model as model_module
-from engine.decode import GraphedStep, forward, generate_cached, stream
+from engine.decode import GraphedStep, forward_cached, generate_cached, stream
 from engine.kv_cache import KVCache, StaticKVCache
 from engine.sampling import keep_top_k, keep_top_p, sample_next
 from model import GPT, GPTConfig, causal_mask
@@ -39,7 +39,7 @@ def test_cached_logits_equal_full_forward(attention, B, T, chunks, n_head, n_emb
     full, _ = model(idx)
     cache, pieces, start = KVCache(model.config, B), [], 0
     for size in chunks:
-        logits = forward(model, idx[:, start:start + size], cache)
+        logits = forward_cached(model, idx[:, start:start + size], cache)
         pieces.append(logits)
         start += size
     assert cache.length == T
@@ -198,7 +198,7 @@ def test_every_position_scheme_continues_from_the_cache(attention, position):
     full, _ = model(idx)
     cache, pieces, start = KVCache(cfg, 2), [], 0
     for size in (5, 1, 10):
-        pieces.append(forward(model, idx[:, start:start + size], cache))
+        pieces.append(forward_cached(model, idx[:, start:start + size], cache))
         start += size
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
     prompt = idx[:, :3]

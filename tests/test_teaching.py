@@ -72,7 +72,7 @@ def test_babygpt_command_writes_a_chain(tmp_path, capsys):
     dot = tmp_path / "chain" / "baby.dot"
     assert babygpt.main(["--steps", "60", "--dot", str(dot)]) == 0
     out = capsys.readouterr().out
-    assert "baby GPT: 12512 parameters" in out
+    assert "baby GPT: 12,512 parameters" in out
     assert re.search(r"^P\(next=1\) +before +after 50 +after 60 +in training\?$", out, flags=re.M)  # --look_at 50
     assert len(re.findall(r"^state [01]{3}( +[0-9.]+){3} +(yes|no)$", out, flags=re.M)) == 8
     assert out.count(" yes") == 4  # 111, 110, 101, 011 occur in the bit string; the rest never do
