@@ -29,10 +29,11 @@ from machinery.data import DEFAULT_DATA_DIR, load_data
 
 def exercise_numbers(text):
     """'3', '03', 'ex03', 'exercises/ex03_head.py' or '3,4' -> [3] or [3, 4]: a file's name works as its number."""
-    found = [re.fullmatch(r"(?:exercises/)?(?:ex)?(-?\d+)(?:_\w+)?(?:\.py)?", part) for part in text.split(",")]
+    pattern = r"(?:.*[/\\])?ex(\d+)(?:_\w*)?(?:\.py)?|([+-]?\d+)"  # a file's name (any folder, any case), or a number
+    found = [re.fullmatch(pattern, part.strip(), flags=re.IGNORECASE) for part in text.split(",")]
     if not all(found):
         raise argparse.ArgumentTypeError(f"{text!r} is not an exercise's number, such as 3 or ex03")
-    return [int(match.group(1)) for match in found]
+    return [int(match.group(1) or match.group(2)) for match in found]
 
 
 def exercise_number(text):

@@ -514,7 +514,7 @@ def check_cross_entropy(m):
                           "one logit per position, the one its own target names: "
                           "logits.gather(-1, targets.unsqueeze(-1)) (B, T, 1)")
     if isinstance(got, numbers.Real):  # (a tensor's .item(): the number is right, but training cannot follow it)
-        raise Failure(f"the loss is a Python {type(got).__name__}, not a tensor", NO_GRADIENT)
+        raise Failure(f"the loss is a number ({type(got).__name__}), not a tensor", NO_GRADIENT)
     expect(got, expected, "the loss, against F.cross_entropy", "mean over positions of logsumexp(logits) - "
            "logits[target]")
     expect(got_high, F.cross_entropy(high.view(-1, 7), targets.view(-1)), "the loss of large logits (+ 1000)",
@@ -625,23 +625,12 @@ def temperature_last(logits, temperature, top_k, top_p):
     return probs_reference(probs_reference(logits, 1.0, top_k, top_p).log(), temperature, None, None)
 
 
-def exactly_k(logits, temperature, top_k, top_p):
-    """torch.topk's k indices kept and no more: a character tied with the k-th is dropped (or kept) by chance."""
-    if top_k is None or top_k >= logits.size(-1):
-        return probs_reference(logits, temperature, top_k, top_p)
-    best = torch.topk(logits / temperature, top_k)
-    kept = torch.full_like(logits, float("-inf")).scatter(-1, best.indices, best.values)
-    return probs_reference(kept, 1.0, None, top_p)
-
-
-SAMPLING_MISTAKES = {  # a known wrong way -> what it says
+SAMPLING_MISTAKES = {  # a step out of order -> what it says
     top_p_first: "top-p measured the mass of the whole distribution (done before top-k, or on top-k's probabilities "
                  "before they were renormalised): cut to the top_k first, renormalise what is left, and take the "
                  "nucleus of that",
     temperature_last: "the temperature came after the cuts: divide the logits by it first, so that it changes "
-                      "which characters top-p keeps",
-    exactly_k: "top-k kept exactly k characters, where one ties with the k-th: keep every character whose logit is "
-               "at least the k-th largest (torch.topk(...).values[:, [-1]]), so that a tie is never cut by chance"}
+                      "which characters top-p keeps"}
 
 
 def check_sampling(m):
@@ -670,8 +659,13 @@ def check_sampling(m):
                 raise Failure(f"{case}: the likeliest character got probability 0", "top-p that drops the "
                               "likeliest character: keep each character while the probabilities before it add up "
                               "to less than p, so the likeliest always stays, even when it alone is above p")
+        if top_k is not None and top_p is None and torch.is_tensor(got) and got.shape == expected.shape and \
+                ((got > 0).sum(dim=-1) == top_k).all() and ((expected > 0).sum(dim=-1) > top_k).any():
+            raise Failure(f"probs, {case}: exactly {top_k} kept, where another character ties with the k-th",
+                          "keep every character whose logit is at least the k-th largest (torch.topk(...).values"
+                          "[:, [-1]]): which of the tied ones torch.topk or a sort picks is chance")
         wrong_ways = [(hint, way(logits, temperature, top_k, top_p)) for way, hint in SAMPLING_MISTAKES.items()
-                      if temperature]  # (greedy has no order, and no cut)
+                      if temperature]  # (greedy has no order)
         hint = next((hint for hint, wrong in wrong_ways if not matches(wrong, expected) and matches(got, wrong)),
                     "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1")
         if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
@@ -946,8 +940,9 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "(x.max(dim, keepdim=True).values)",
     (RuntimeError, r"selected index k out of range"): "top_k may be as large as the vocabulary, or larger: "
         "then every character stays (if top_k >= V, skip the cut)",
-    (RuntimeError, r"same dtype|expected scalar type"): "keep every tensor in the input's dtype (float32): "
-        ".double(), dtype=torch.float64 or a NumPy array make float64, which float32 weights refuse",
+    (RuntimeError, r"same dtype|expected scalar type"): "two dtypes met in one operation: make every tensor in the "
+        "input's dtype (dtype=x.dtype, or .to(x.dtype)); .double(), NumPy arrays and integer tensors (torch.arange, "
+        "dtype=torch.long) are others",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 

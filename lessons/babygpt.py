@@ -107,7 +107,8 @@ def parse_args(argv):
     check_suffix(args.dot, ".dot", "babygpt.dot", "--dot")
     png = Path(args.dot).with_suffix(".png")  # Graphviz draws it there: a .png without its .dot is not ours
     if png.exists() and not Path(args.dot).exists():
-        raise UserError(f"{png} is there, and Graphviz would draw over it — choose another --dot, or move {png} away")
+        raise UserError(f"{png} is there, and the chain's drawing (Graphviz's -o) would go over it — choose another "
+                        f"--dot, or move {png} away")
     return args
 
 

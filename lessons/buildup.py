@@ -139,8 +139,8 @@ def training_config(sizes, rung, seed, device):
     return TrainConfig(device=str(device), dtype=dtype, compile=False,
                        seed=seed, batch_size=sizes.full_batch_size if rung == FULL else sizes.batch_size,
                        max_iters=steps, lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
-                       weight_decay=0.0 if rung == 1 else 0.1,  # (decay pulls a table towards 0: flatter than its counts)
-                       eval_iters=sizes.eval_iters)
+                       # rung 1 without decay, which would pull the table's scores towards 0: flatter than the counts
+                       weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
 
 
 def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_at):

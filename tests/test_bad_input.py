@@ -403,8 +403,9 @@ CASES = [
      "--dot run/latest.pt must end in .dot — e.g. --dot run/latest.dot", None),
     ("babygpt-look-at-past-the-end", babygpt, ["--steps", "40", "--look_at", "400"],
      "--look_at 400 is outside the training's 0 to 40 steps — give one of them, or leave it out", None),
-    ("babygpt-png-not-its-own", babygpt, ["--dot", "texts/chart.dot"], "texts/chart.png is there, and Graphviz "
-     "would draw over it — choose another --dot, or move texts/chart.png away", write("texts/chart.png", b"\x89PNG")),
+    ("babygpt-png-not-its-own", babygpt, ["--dot", "texts/chart.dot"], "texts/chart.png is there, and the chain's "
+     "drawing (Graphviz's -o) would go over it — choose another --dot, or move texts/chart.png away",
+     write("texts/chart.png", b"\x89PNG")),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],

@@ -1,6 +1,7 @@
 """The exercises: untouched, each says "not started"; answered with the repo's own code, each
 passes and trains to the repo's own loss; each named mistake fails with the hint that names it."""
 
+import argparse
 import math
 import os
 import shutil
@@ -744,27 +745,36 @@ def test_the_mistakes_of_a_seventh_learner_are_named():
 
     as_number = lambda logits, targets: ANSWERS.cross_entropy(logits, targets).item()
     result = failed(6, cross_entropy=as_number)
-    assert result.what == "the loss is a Python float, not a tensor" and "no .item()" in result.hint
+    assert result.what == "the loss is a number (float), not a tensor" and "no .item()" in result.hint
 
-    def exactly_k(logits, temperature=1.0, top_k=None, top_p=None):  # torch.topk's k, scattered: a tie is cut
-        if not temperature or top_k is None or top_k >= logits.size(-1):
-            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
-        best = torch.topk(logits / temperature, top_k)
-        kept = torch.full_like(logits, float("-inf")).scatter(-1, best.indices, best.values)
-        return ANSWERS.next_char_probs(kept, 1.0, None, top_p)
-    result = failed(8, next_char_probs=exactly_k)
-    assert "top_k 2" in result.what and result.hint.startswith("top-k kept exactly k characters")
+    for order in (lambda x: torch.topk(x, x.size(-1)).indices, lambda x: x.sort(dim=-1, stable=True).indices.flip(-1)):
+        def exactly_k(logits, temperature=1.0, top_k=None, top_p=None, order=order):  # the k first: a tie is cut
+            if not temperature or top_k is None or top_k >= logits.size(-1):
+                return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+            keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order(logits)[:, :top_k], True)
+            return ANSWERS.next_char_probs(logits.masked_fill(~keep, float("-inf")), temperature, None, top_p)
+        result = failed(8, next_char_probs=exactly_k)  # (whichever of the tied two it keeps)
+        assert result.what.endswith("top_k 2, top_p None: exactly 2 kept, where another character ties with the k-th")
+        assert result.hint.startswith("keep every character whose logit is at least the k-th largest")
 
     def mixed(x, key, query, value):
         weights = ANSWERS.attention_head(x, key, query, value)[1].double()
         return weights @ (x @ value), weights
-    assert failed(3, attention_head=mixed).hint.startswith("keep every tensor in the input's dtype")
+    assert failed(3, attention_head=mixed).hint.startswith("two dtypes met in one operation")
+    def integers(x):
+        weights = torch.tril(torch.ones(x.size(1), x.size(1), dtype=torch.long))
+        return (weights @ x) / weights.sum(dim=1, keepdim=True)
+    assert "integer tensors" in failed(2, causal_average=integers).hint
     unmasked = lambda x: x.mean(dim=1, keepdim=True).expand_as(x)
     assert "torch.tril(torch.ones(T, T)) with each row divided by its sum" in failed(2, causal_average=unmasked).hint
 
     from exercises.__main__ import exercise_numbers
-    assert [exercise_numbers(name) for name in ("3", "03", "ex03", "exercises/ex03_head.py", "3,4")] == \
-        [[3], [3], [3], [3], [3, 4]]
+    names = ("3", "03", " +3", "ex03", "EX03", "exercises/ex03_head.py", "./exercises/ex03_head.py",
+             "exercises\\ex03_head.py", "3,4")
+    assert [exercise_numbers(name) for name in names] == [[3]] * 8 + [[3, 4]]
+    for odd in ("3_4", "ex", "ex-3", "3,", "1e1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            exercise_numbers(odd)
     for bad, said in (("check foo", "'foo' is not an exercise's number"), ("train 3,4", "'3,4' names 2 exercises")):
         p = subprocess.run([sys.executable, "-m", "exercises", *bad.split()], cwd=ROOT, capture_output=True, text=True)
         assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr

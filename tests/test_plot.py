@@ -249,3 +249,8 @@ def test_the_embeddings_picture_colours_and_labels(run_dir, tmp_path, monkeypatc
     _, share = plot.pca_2d(model.transformer.wte.weight.detach().float())
     assert ax.get_xlabel() == f"principal component 1 ({share[0]:.0%} of the variance)"
     assert ax.get_ylabel() == f"principal component 2 ({share[1]:.0%})"
+
+
+def test_the_explore_page_refuses_a_nan_rather_than_write_json_no_browser_reads():
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        plot.explore_page({"share": [float("nan")]})
