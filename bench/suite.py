@@ -217,12 +217,16 @@ def run_job(argv, log_path, limit, env=None):
                 log.write(f"[{timed_lines[-1][0]:8.2f}] {line}")
                 log.flush()
 
-    reader = threading.Thread(target=copy_to_log)
+    reader = threading.Thread(target=copy_to_log, daemon=True)
     reader.start()
     try:
         code = process.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         code = None
+    except KeyboardInterrupt:  # Ctrl-C reaches the suite only (the job has its own session): pass it on
+        stop_gently(process)
+        reader.join()
+        raise
     seconds = time.perf_counter() - start
     stop_group(process)  # the job's leftovers too (a child still holding its output open)
     reader.join()
@@ -234,6 +238,18 @@ def run_job(argv, log_path, limit, env=None):
     if code is None:  # where a stopped training run had got to
         lines += [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if line.startswith(("iter ", "step "))][-1:]
     return code, seconds, lines
+
+
+def stop_gently(process, seconds=30):
+    """Ctrl-C to the job's group, as a terminal would send it (train.py then saves latest.pt), and, after
+    seconds or a second Ctrl-C, SIGKILL: a job left running would hold the GPU with no one to stop it."""
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=seconds)
+    except (ProcessLookupError, subprocess.TimeoutExpired, KeyboardInterrupt):
+        pass
+    finally:
+        stop_group(process)
 
 
 def stop_group(process):
@@ -377,6 +393,9 @@ def run_suite(args):
             results.append((name, lines))
         append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
         print(*(f"   {line}" for line in [brief] + lines), sep="\n", flush=True)
+        if label == "prepare" and failed:  # the jobs would train on what --data_dir held before, not on --input
+            raise UserError(f"--input {args.input} was not prepared into {args.data_dir} ({run_dir / 'prepare.log'} "
+                            f"says why) — fix that, or give another --data_dir")
     if medians := spread_lines(results):
         append(out_dir / "summary.txt", medians)
         print(*medians, sep="\n")

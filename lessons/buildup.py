@@ -43,7 +43,7 @@ from config import TrainConfig
 from model import GPTConfig, build_model
 from machinery.optim import make_optimizer
 from machinery.data import load_data
-from machinery.settings import pick_dtype, precision
+from machinery.settings import check_fits, pick_dtype, precision
 from prepare import decode, encode, start_char
 from lessons.plot import pyplot, save, save_png
 from train import estimate_loss, get_batch, lr_at, train_step
@@ -275,6 +275,8 @@ def main(argv=None):
     sizes = SIZES[name]
     vocab, splits = load_data(args.data_dir)
     rungs = ladder(sizes, vocab["vocab_size"])
+    for rung in rungs:  # refused now, not after the rungs before it have trained (a huge vocabulary: the bigram)
+        check_fits(rung.config, device)
     longest = max(rung.config.block_size for rung in rungs)
     if len(splits["val"]) <= longest:
         raise UserError(f"{args.data_dir} has too little val text for block_size {longest} — prepare a longer text")

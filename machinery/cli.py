@@ -19,8 +19,6 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
-import torch
-
 
 class UserError(Exception):
     """A mistake the user can fix. The message reads 'what went wrong — what to do'."""
@@ -116,7 +114,9 @@ def run_cli(main, argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as e:  # CUDA's OutOfMemoryError is a RuntimeError; the CPU's, one by its text
-        if not (isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)) or "can't allocate memory" in str(e)):
+        torch = sys.modules.get("torch")  # (prepare.py never imports it: this file leaves torch to those who need it)
+        cuda_oom = torch is not None and isinstance(e, torch.cuda.OutOfMemoryError)
+        if not (isinstance(e, MemoryError) or cuda_oom or "can't allocate memory" in str(e)):
             raise
         print(f"error: out of memory{asked_for(e)} — use smaller sizes: train.py's --batch_size, --block_size, "
               f"--n_layer or --n_embd, sample.py's --num_samples", file=sys.stderr)
@@ -295,6 +295,7 @@ def add_flags(parser, config_class, skip=(), preset=None, preset_values=None, ch
 
 def pick_device(name):
     """'auto' -> the best device present; anything else is checked to exist."""
+    import torch  # (here, not at the top: prepare.py starts a second sooner, and a Ctrl-C in that second is clean)
     cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if name == "auto":
         name = "cuda" if cuda else "mps" if mps else "cpu"

@@ -132,6 +132,9 @@ def read_text(path):
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
+    if path.name in ("train.bin", "val.bin", "vocab.json") and (path.parent / "vocab.json").is_file():
+        raise UserError(f"{path} is what prepare.py wrote, not a text — give --input the text file it was prepared "
+                        f"from")
     if not path.exists():
         if str(path) == "-":  # (the Unix habit for "read standard input")
             raise UserError("no such file: - — to read from a pipe, give --input /dev/stdin")
@@ -223,6 +226,9 @@ def how_to_prepare(data_dir):
 def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
     path = Path(data_dir) / "vocab.json"
+    if Path(data_dir).is_file() and (Path(data_dir).parent / "vocab.json").is_file():  # train.bin, say
+        raise UserError(f"--data_dir {data_dir} is a file of a prepared folder — give the folder: --data_dir "
+                        f"{shlex.quote(str(Path(data_dir).parent))}")
     if Path(data_dir).is_file():  # a text given where its prepared folder belongs
         name = shlex.quote(str(data_dir))
         raise UserError(f"--data_dir {name} is a file, not a prepared folder — prepare it first with `python "

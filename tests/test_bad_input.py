@@ -144,6 +144,8 @@ CASES = [
     ("prepare-input-dash", prepare, ["--input", "-"],
      "no such file: - — to read from a pipe, give --input /dev/stdin", None),
     ("prepare-empty-input", prepare, ["--input", "texts/empty.txt"], "has only 0 characters", None),
+    ("prepare-input-prepared-file", prepare, ["--input", "data/train.bin"],
+     "data/train.bin is what prepare.py wrote, not a text — give --input the text file it was prepared from", None),
     ("prepare-binary-input", prepare, ["--input", "texts/photo.bin"], "contains NUL bytes, so it looks binary", None),
     ("prepare-not-utf8", prepare, ["--input", "texts/latin1.txt"],
      "is not valid UTF-8 (byte 3, line 1) — re-save it as UTF-8; from Windows-1252 (most older Windows text), "
@@ -227,6 +229,8 @@ CASES = [
     ("train-data-dir-is-a-file", train, TINY + ["--data_dir", "texts/play.txt", "--out_dir", "new"],
      "--data_dir texts/play.txt is a file, not a prepared folder — prepare it first with `python prepare.py --input "
      "texts/play.txt`, then give the folder that prints", None),
+    ("train-data-dir-a-file-in-it", train, TINY + ["--data_dir", "data/train.bin", "--out_dir", "new"],
+     "--data_dir data/train.bin is a file of a prepared folder — give the folder: --data_dir data", None),
     ("train-data-dir-of-another-tool", train, TINY + ["--data_dir", "nano", "--out_dir", "new"],
      "nano holds a train.bin but no vocab.json — if prepare.py stopped before its end, run `python prepare.py "
      "--input YOUR_TEXT_FILE --out_dir nano` again; if it is another tool's data (nanoGPT's?), prepare the text into "

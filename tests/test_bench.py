@@ -4,8 +4,11 @@ suite at toy sizes (speed.suite). They print numbers; nothing here asserts how f
 import argparse
 import importlib.util
 import json
+import _thread
 import os
 import re
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -307,6 +310,20 @@ def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path
     assert len(lines) == 1 and re.fullmatch(r"iter 50: train loss 2.1, val loss 2.2 @ \d\.\d s", lines[0])
 
 
+def test_ctrl_c_in_the_suite_is_passed_on_to_its_job_and_stops_it(tmp_path):
+    """The job runs in its own session, out of the terminal's reach: a Ctrl-C left it training, with no limit."""
+    script = ("import signal, sys, time\n"
+              "def stop(*_):\n    print('saved latest.pt', flush=True)\n    sys.exit(130)\n"
+              "signal.signal(signal.SIGINT, stop)\nprint('training', flush=True)\ntime.sleep(60)")
+    timer = threading.Timer(1.5, _thread.interrupt_main)  # Ctrl-C, as the terminal sends it to the suite
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        suite.run_job(["-c", script], tmp_path / "job.log", 50)
+    assert time.perf_counter() - started < 20
+    assert (tmp_path / "job.log").read_text().splitlines()[-1].endswith("] saved latest.pt")  # stopped as by Ctrl-C
+
+
 def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_path):
     """The log shows when each line came (seconds since the job started); the time between the
     evaluation lines of WINDOW's iterations is measured the same way for nanoGPT's log and ours."""
@@ -377,6 +394,17 @@ def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path, c
     assert suite.main(argv) == 1
     why = "== classic-step: not started, the suite's --time_limit is spent"
     assert why in (tmp_path / "summary.txt").read_text() and why in capsys.readouterr().out  # said where seen
+
+
+def test_no_job_runs_once_the_text_given_could_not_be_prepared(data_dir, tmp_path, capsys):
+    """The data folder held another text: prepare.py refused to write over it, and the jobs went on to train on it."""
+    other = tmp_path / "other.txt"
+    other.write_text("To be, or not to be, that is the question.\n" * 40)
+    argv = ["--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "bench"),
+            "--input", str(other), "--jobs", "classic-step"]
+    with pytest.raises(UserError, match=f"--input {other} was not prepared into {data_dir} .*prepare.log says why"):
+        suite.main(argv)
+    assert "== classic-step" not in capsys.readouterr().out
 
 
 def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_among_all(tmp_path, monkeypatch, capsys):

@@ -437,6 +437,21 @@ def test_check_fits_counts_16_bytes_a_weight(monkeypatch):
     settings.check_fits(mcfg, torch.device("cpu"))
 
 
+def test_a_bigram_of_a_huge_vocabulary_is_refused_before_it_is_built(data_dir, tmp_path, monkeypatch):
+    """A text of 66,602 distinct characters made a 66,602 x 66,602 table: killed by the system, without a word
+    (train.py --preset bigram, and rung 1 of the ladder)."""
+    with pytest.raises(UserError, match=r"^a bigram of 1,000,000 characters is a table of 1,000,000 x 1,000,000 "
+                                        r"weights, and training them takes about 16,000 GB, more than this "
+                                        r"machine's [\d,]+ GB — train a GPT on this text instead"):
+        settings.check_fits(GPTConfig(model="bigram", vocab_size=1_000_000), torch.device("cpu"))
+    settings.check_fits(GPTConfig(model="bigram", vocab_size=65), torch.device("cpu"))
+    V = json.loads((data_dir / "vocab.json").read_text())["vocab_size"]
+    monkeypatch.setattr(settings, "memory_of", lambda device: (16 * V ** 2 - 1, "this machine's"))  # just too small
+    with pytest.raises(UserError, match=f"a bigram of {V} characters"):
+        buildup.main(["--quick", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "ladder")])
+    assert not (tmp_path / "ladder").exists()  # refused before its folder was made
+
+
 def test_a_file_written_atomically_gets_the_usual_permissions(tmp_path):
     """mkstemp makes its file private (0600): checkpoints and logs must be readable as any new file is."""
     old = os.umask(0o022)  # the usual umask, whatever this machine's is: 0644, not 0600
