@@ -137,7 +137,10 @@ def print_shapes(model, x, y):
 def print_run_shapes(run, get_batch):
     """train.py --trace_shapes: one training batch of the run's settings through the run's model,
     every shape printed (get_batch is train.py's, handed in: train.py imports this module). -> 0"""
-    x, y = get_batch(run.splits["train"], run.cfg.batch_size, run.mcfg.block_size,
+    if run.rank != 0:  # under torchrun each process has the same shapes: one table says it
+        return 0
+    # B: the rows of one process's micro-batch (under torchrun, its share of --batch_size)
+    x, y = get_batch(run.splits["train"], run.rows, run.mcfg.block_size,
                      torch.Generator().manual_seed(run.cfg.seed), run.device)
     return print_shapes(run.raw_model, x, y)
 

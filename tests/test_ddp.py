@@ -78,3 +78,10 @@ def test_a_batch_that_cannot_be_shared_is_refused_once_and_first(data_dir, tmp_p
     assert p.stderr.count(message) == 1  # said by process 0 alone
     assert p.stderr.index(message) < p.stderr.index("Traceback")  # before torchrun's own report of it
     assert not (tmp_path / "out").exists()
+
+
+def test_trace_shapes_under_torchrun_prints_one_table_of_one_processs_rows(data_dir, tmp_path):
+    """Each process printed the whole table, with B the whole micro-batch rather than its own share."""
+    p = torchrun(*TINY, "--data_dir", str(data_dir), "--batch_size", "8", "--trace_shapes", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("B=4 batch") == 1 and p.stdout.count("idx  ") == 1, p.stdout
