@@ -219,14 +219,14 @@ def run_job(argv, log_path, limit, env=None):
 
     reader = threading.Thread(target=copy_to_log, daemon=True)
     reader.start()
+    interrupted = False
     try:
         code = process.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         code = None
     except KeyboardInterrupt:  # Ctrl-C reaches the suite only (the job has its own session): pass it on
         stop_gently(process)
-        reader.join()
-        raise
+        code, interrupted = None, True
     seconds = time.perf_counter() - start
     stop_group(process)  # the job's leftovers too (a child still holding its output open)
     reader.join()
@@ -237,7 +237,16 @@ def run_job(argv, log_path, limit, env=None):
     lines += window_line(timed_lines) + (script_line(timed_lines, argv) if code == 0 else [])  # (finished runs)
     if code is None:  # where a stopped training run had got to
         lines += [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if line.startswith(("iter ", "step "))][-1:]
+    if interrupted:
+        raise Interrupted(seconds, lines)
     return code, seconds, lines
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a job, raised once the job has stopped, with what it printed so far (for summary.txt)."""
+    def __init__(self, seconds, lines):
+        super().__init__()
+        self.seconds, self.lines = seconds, lines
 
 
 def stop_gently(process, seconds=30):
@@ -383,7 +392,12 @@ def run_suite(args):
         else:
             print(f"== {label}: {shown(argv)}", flush=True)
             with cold_cache(job.env) as env:
-                code, seconds, lines = run_job(argv, run_dir / f"{label}.log", limit, env)
+                try:
+                    code, seconds, lines = run_job(argv, run_dir / f"{label}.log", limit, env)
+                except Interrupted as stop:  # keep what it measured, and the medians so far; then stop
+                    append(out_dir / "summary.txt", [f"== {label} (interrupted by Ctrl-C after {stop.seconds:.0f} s)"]
+                           + [f"   {line}" for line in stop.lines] + spread_lines(results + [(name, stop.lines)]))
+                    raise
             status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"
             cold = ", empty compile cache" if job.env == COLD_CACHE else ""
             head = f"== {label} ({status}{cold}): " + "".join(f"{k}={v} " for k, v in env.items()
@@ -394,8 +408,11 @@ def run_suite(args):
         append(out_dir / "summary.txt", [head] + [f"   {line}" for line in lines])  # kept if we are cut off
         print(*(f"   {line}" for line in [brief] + lines), sep="\n", flush=True)
         if label == "prepare" and failed:  # the jobs would train on what --data_dir held before, not on --input
-            raise UserError(f"--input {args.input} was not prepared into {args.data_dir} ({run_dir / 'prepare.log'} "
-                            f"says why) — fix that, or give another --data_dir")
+            if not (run_dir / "prepare.log").is_file():  # (not started)
+                raise UserError(f"--input {args.input} was not prepared: --time_limit {args.time_limit:g} s is too "
+                                f"short to start — give a larger --time_limit")
+            raise UserError(f"--input {args.input} was not prepared into {args.data_dir} — {run_dir / 'prepare.log'} "
+                            f"says why: fix that, and run again")
     if medians := spread_lines(results):
         append(out_dir / "summary.txt", medians)
         print(*medians, sep="\n")

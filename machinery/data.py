@@ -132,7 +132,7 @@ def read_text(path):
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder, not a file — give the path of one text file to --input")
-    if path.name in ("train.bin", "val.bin", "vocab.json") and (path.parent / "vocab.json").is_file():
+    if path.name in ("train.bin", "val.bin", "vocab.json") and written_by_prepare(path.parent):
         raise UserError(f"{path} is what prepare.py wrote, not a text — give --input the text file it was prepared "
                         f"from")
     if not path.exists():
@@ -226,7 +226,7 @@ def how_to_prepare(data_dir):
 def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
     path = Path(data_dir) / "vocab.json"
-    if Path(data_dir).is_file() and (Path(data_dir).parent / "vocab.json").is_file():  # train.bin, say
+    if Path(data_dir).is_file() and written_by_prepare(Path(data_dir).parent):  # its train.bin, say
         raise UserError(f"--data_dir {data_dir} is a file of a prepared folder — give the folder: --data_dir "
                         f"{shlex.quote(str(Path(data_dir).parent))}")
     if Path(data_dir).is_file():  # a text given where its prepared folder belongs
@@ -272,6 +272,14 @@ def vocab_checks(vocab):
             "dtype": vocab["dtype"] in ("uint16", "uint32"),
             "train_tokens": count(vocab["train_tokens"]),
             "val_tokens": count(vocab["val_tokens"])}
+
+
+def written_by_prepare(folder):
+    """Whether folder's vocab.json is prepare.py's (its format), not a file of the same name of somebody else's."""
+    try:
+        return json.loads((Path(folder) / "vocab.json").read_text(encoding="utf-8")).get("format") == VOCAB_FORMAT
+    except (OSError, ValueError, AttributeError):  # none, unreadable, not JSON, or JSON but not a dict
+        return False
 
 
 def is_prepared(folder):

@@ -218,8 +218,8 @@ def check_fits(mcfg, device):
         if 16 * V ** 2 > memory:
             raise UserError(f"a bigram of {V:,} characters is a table of {V:,} x {V:,} weights, and training them "
                             f"takes about {16 * V ** 2 / 1e9:,.0f} GB, more than {where} {memory / 1e9:,.0f} GB — "
-                            f"train a GPT on this text instead (its embeddings grow as {V:,} x n_embd), or use a "
-                            f"text of fewer distinct characters")
+                            f"use a text of fewer distinct characters, or train a GPT on this one (its embeddings "
+                            f"grow as {V:,} x n_embd)")
         return
     weights = 12 * block_work(mcfg.n_layer, mcfg.n_embd) + (mcfg.vocab_size + mcfg.block_size) * mcfg.n_embd
     if 16 * weights > memory:

@@ -314,13 +314,14 @@ def test_ctrl_c_in_the_suite_is_passed_on_to_its_job_and_stops_it(tmp_path):
     """The job runs in its own session, out of the terminal's reach: a Ctrl-C left it training, with no limit."""
     script = ("import signal, sys, time\n"
               "def stop(*_):\n    print('saved latest.pt', flush=True)\n    sys.exit(130)\n"
-              "signal.signal(signal.SIGINT, stop)\nprint('training', flush=True)\ntime.sleep(60)")
+              "signal.signal(signal.SIGINT, stop)\nprint('throughput: 9 tokens/s', flush=True)\ntime.sleep(60)")
     timer = threading.Timer(1.5, _thread.interrupt_main)  # Ctrl-C, as the terminal sends it to the suite
     timer.start()
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(suite.Interrupted) as stopped:  # (a KeyboardInterrupt, with what the job printed)
         suite.run_job(["-c", script], tmp_path / "job.log", 50)
-    assert time.perf_counter() - started < 20
+    assert time.perf_counter() - started < 20 and stopped.value.seconds < 20
+    assert [line.split(" @ ")[0] for line in stopped.value.lines] == ["throughput: 9 tokens/s"]
     assert (tmp_path / "job.log").read_text().splitlines()[-1].endswith("] saved latest.pt")  # stopped as by Ctrl-C
 
 
@@ -402,9 +403,12 @@ def test_no_job_runs_once_the_text_given_could_not_be_prepared(data_dir, tmp_pat
     other.write_text("To be, or not to be, that is the question.\n" * 40)
     argv = ["--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "bench"),
             "--input", str(other), "--jobs", "classic-step"]
-    with pytest.raises(UserError, match=f"--input {other} was not prepared into {data_dir} .*prepare.log says why"):
+    with pytest.raises(UserError, match=f"--input {other} was not prepared into {data_dir} — .*prepare.log says why"):
         suite.main(argv)
     assert "== classic-step" not in capsys.readouterr().out
+    with pytest.raises(UserError, match=f"--input {other} was not prepared: --time_limit 5 s is too short to start"):
+        suite.main(argv + ["--data_dir", str(tmp_path / "new"), "--out_dir", str(tmp_path / "bench2"), "--time_limit",
+                           "5"])
 
 
 def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_among_all(tmp_path, monkeypatch, capsys):

@@ -505,3 +505,19 @@ def test_a_file_of_the_right_size_but_other_bytes_is_not_taken_for_the_download(
     dest.write_bytes(b"a" * 100)
     data.download("http://127.0.0.1:9/input.txt", dest, expected, 100)
     assert "already here and verified" in capsys.readouterr().out
+
+
+def test_only_prepare_s_own_files_are_refused_as_a_text_or_a_data_dir(corpus, data_dir, tmp_path):
+    """A prepared folder's train.bin given as the text, or as --data_dir, is a slip; a text of the user's that is
+    named vocab.json, or sits beside a vocab.json of the user's, is not."""
+    with pytest.raises(UserError, match="is what prepare.py wrote, not a text"):
+        data.read_text(data_dir / "train.bin")
+    with pytest.raises(UserError, match=f"is a file of a prepared folder — give the folder: --data_dir {data_dir}"):
+        data.load_vocab(data_dir / "val.bin")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "vocab.json").write_text(corpus.read_text()[:5000])  # a text, whatever its name
+    assert data.read_text(mine / "vocab.json")[0].startswith(corpus.read_text()[:20])
+    (mine / "play.txt").write_text("play")
+    with pytest.raises(UserError, match="is a file, not a prepared folder — prepare it first"):
+        data.load_vocab(mine / "play.txt")

@@ -442,7 +442,8 @@ def test_a_bigram_of_a_huge_vocabulary_is_refused_before_it_is_built(data_dir, t
     (train.py --preset bigram, and rung 1 of the ladder)."""
     with pytest.raises(UserError, match=r"^a bigram of 1,000,000 characters is a table of 1,000,000 x 1,000,000 "
                                         r"weights, and training them takes about 16,000 GB, more than this "
-                                        r"machine's [\d,]+ GB — train a GPT on this text instead"):
+                                        r"machine's [\d,]+ GB — use a text of fewer distinct "
+                                        r"characters, or train a GPT on this one"):
         settings.check_fits(GPTConfig(model="bigram", vocab_size=1_000_000), torch.device("cpu"))
     settings.check_fits(GPTConfig(model="bigram", vocab_size=65), torch.device("cpu"))
     V = json.loads((data_dir / "vocab.json").read_text())["vocab_size"]
