@@ -132,9 +132,9 @@ def training_config(sizes, rung, seed, device):
     """The TrainConfig (config.py) for rung (1-11): AdamW, warmup, cosine decay to a tenth of the lr."""
     lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == FULL else sizes.lr
     steps = sizes.full_steps if rung == FULL else sizes.steps
-    # train.py's choice (bf16 on a GPU that has it), but float32 rather than fp16: rung 6's gradients (at most
-    # 1.9e-5, docs/lessons.md) lie below fp16's normal numbers (6.1e-5), and the loss scaling that rescues them
-    # may skip steps, so the rungs would no longer train alike
+    # train.py's choice (bf16 on a GPU that has it), but float32 rather than fp16: the gradients of rung 6's first
+    # attention (at most 1.9e-5, docs/lessons.md) lie below fp16's normal numbers (6.1e-5), and the loss scaling
+    # that rescues them may skip steps, so the rungs would no longer train alike
     dtype = "float32" if pick_dtype("auto", device) == torch.float16 else "auto"
     return TrainConfig(device=str(device), dtype=dtype, compile=False,
                        seed=seed, batch_size=sizes.full_batch_size if rung == FULL else sizes.batch_size,
