@@ -219,14 +219,13 @@ def run_job(argv, log_path, limit, env=None):
 
     reader = threading.Thread(target=copy_to_log, daemon=True)
     reader.start()
-    interrupted = False
+    interrupted = None  # after a Ctrl-C: how the job ended
     try:
         code = process.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         code = None
     except KeyboardInterrupt:  # Ctrl-C reaches the suite only (the job has its own session): pass it on
-        stop_gently(process)
-        code, interrupted = None, True
+        code, interrupted = None, "it stopped" if stop_gently(process) else "it did not stop, and was killed"
     seconds = time.perf_counter() - start
     stop_group(process)  # the job's leftovers too (a child still holding its output open)
     reader.join()
@@ -238,27 +237,33 @@ def run_job(argv, log_path, limit, env=None):
     if code is None:  # where a stopped training run had got to
         lines += [f"{line.strip()} @ {t:.1f} s" for t, line in timed_lines if line.startswith(("iter ", "step "))][-1:]
     if interrupted:
-        raise Interrupted(seconds, lines)
+        raise Interrupted(seconds, lines, interrupted)
     return code, seconds, lines
 
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a job, raised once the job has stopped, with what it printed so far (for summary.txt)."""
-    def __init__(self, seconds, lines):
+    def __init__(self, seconds, lines, how):
         super().__init__()
-        self.seconds, self.lines = seconds, lines
+        self.seconds, self.lines, self.how = seconds, lines, how
 
 
 def stop_gently(process, seconds=30):
     """Ctrl-C to the job's group, as a terminal would send it (train.py then saves latest.pt), and, after
-    seconds or a second Ctrl-C, SIGKILL: a job left running would hold the GPU with no one to stop it."""
+    seconds or a second Ctrl-C, SIGKILL: a job left running would hold the GPU with no one to stop it.
+    -> whether the job stopped by itself"""
+    stopped = False
     try:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=seconds)
-    except (ProcessLookupError, subprocess.TimeoutExpired, KeyboardInterrupt):
+        stopped = True
+    except ProcessLookupError:  # gone already
+        stopped = True
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
         pass
     finally:
         stop_group(process)
+    return stopped
 
 
 def stop_group(process):
@@ -395,7 +400,8 @@ def run_suite(args):
                 try:
                     code, seconds, lines = run_job(argv, run_dir / f"{label}.log", limit, env)
                 except Interrupted as stop:  # keep what it measured, and the medians so far; then stop
-                    append(out_dir / "summary.txt", [f"== {label} (interrupted by Ctrl-C after {stop.seconds:.0f} s)"]
+                    append(out_dir / "summary.txt", [f"== {label} (interrupted by Ctrl-C after {stop.seconds:.0f} s: "
+                                                     f"{stop.how})"]
                            + [f"   {line}" for line in stop.lines] + spread_lines(results + [(name, stop.lines)]))
                     raise
             status = f"stopped at its {limit:.0f} s limit" if code is None else f"exit {code}, {seconds:.0f} s"

@@ -7,6 +7,8 @@ import json
 import _thread
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -322,6 +324,11 @@ def test_ctrl_c_in_the_suite_is_passed_on_to_its_job_and_stops_it(tmp_path):
         suite.run_job(["-c", script], tmp_path / "job.log", 50)
     assert time.perf_counter() - started < 20 and stopped.value.seconds < 20
     assert [line.split(" @ ")[0] for line in stopped.value.lines] == ["throughput: 9 tokens/s"]
+    assert stopped.value.how == "it stopped"
+    deaf = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                             "print(1, flush=True); time.sleep(60)"], stdout=subprocess.PIPE, start_new_session=True)
+    deaf.stdout.readline()  # (its handler is set)
+    assert suite.stop_gently(deaf, seconds=1) is False and deaf.poll() is not None  # killed, not left running
     assert (tmp_path / "job.log").read_text().splitlines()[-1].endswith("] saved latest.pt")  # stopped as by Ctrl-C
 
 
