@@ -625,7 +625,7 @@ def temperature_last(logits, temperature, top_k, top_p):
     return probs_reference(probs_reference(logits, 1.0, top_k, top_p).log(), temperature, None, None)
 
 
-SAMPLING_MISTAKES = {  # a step out of order -> what it says
+ORDER_HINTS = {  # a step out of order -> what it says
     top_p_first: "top-p measured the mass of the whole distribution (done before top-k, or on top-k's probabilities "
                  "before they were renormalised): cut to the top_k first, renormalise what is left, and take the "
                  "nucleus of that",
@@ -664,9 +664,9 @@ def check_sampling(m):
             raise Failure(f"probs, {case}: exactly {top_k} kept, where another character ties with the k-th",
                           "keep every character whose logit is at least the k-th largest (torch.topk(...).values"
                           "[:, [-1]]): which of the tied ones torch.topk or a sort picks is chance")
-        wrong_ways = [(hint, way(logits, temperature, top_k, top_p)) for way, hint in SAMPLING_MISTAKES.items()
-                      if temperature]  # (greedy has no order)
-        hint = next((hint for hint, wrong in wrong_ways if not matches(wrong, expected) and matches(got, wrong)),
+        wrong_orders = [(hint, order(logits, temperature, top_k, top_p)) for order, hint in ORDER_HINTS.items()
+                        if temperature]  # (greedy has no order)
+        hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),
                     "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1")
         if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
             hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "

@@ -226,11 +226,11 @@ def how_to_prepare(data_dir):
 def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
     path = Path(data_dir) / "vocab.json"
-    if Path(data_dir).is_file() and written_by_prepare(Path(data_dir).parent):  # its train.bin, say
-        raise UserError(f"--data_dir {data_dir} is a file of a prepared folder — give the folder: --data_dir "
-                        f"{shlex.quote(str(Path(data_dir).parent))}")
-    if Path(data_dir).is_file():  # a text given where its prepared folder belongs
-        name = shlex.quote(str(data_dir))
+    if Path(data_dir).is_file():
+        if written_by_prepare(Path(data_dir).parent):  # its train.bin, say
+            raise UserError(f"--data_dir {data_dir} is a file of a prepared folder — give the folder: --data_dir "
+                            f"{shlex.quote(str(Path(data_dir).parent))}")
+        name = shlex.quote(str(data_dir))  # a text given where its prepared folder belongs
         raise UserError(f"--data_dir {name} is a file, not a prepared folder — prepare it first with `python "
                         f"prepare.py --input {name}`, then give the folder that prints")
     if not path.is_file() and (Path(data_dir) / "train.bin").is_file():  # nanoGPT's (with meta.pkl), say

@@ -212,20 +212,19 @@ def check_fits(mcfg, device):
     memory one layer at a time, for minutes, until the system stopped it with no message of ours.
     Training needs 16 bytes a weight (the weight, its gradient and AdamW's two moments, in float32);
     the count is the GPT's leading terms (an MLP 4 times as wide, the embeddings), the check loose."""
-    memory, where = memory_of(device)
+    V = mcfg.vocab_size
     if mcfg.model == "bigram":  # a V x V table: a text of many distinct characters makes it huge
-        V = mcfg.vocab_size
-        if 16 * V ** 2 > memory:
-            raise UserError(f"a bigram of {V:,} characters is a table of {V:,} x {V:,} weights, and training them "
-                            f"takes about {16 * V ** 2 / 1e9:,.0f} GB, more than {where} {memory / 1e9:,.0f} GB — "
-                            f"use a text of fewer distinct characters, or train a GPT on this one (its embeddings "
-                            f"grow as {V:,} x n_embd)")
-        return
-    weights = 12 * block_work(mcfg.n_layer, mcfg.n_embd) + (mcfg.vocab_size + mcfg.block_size) * mcfg.n_embd
+        weights, what = V ** 2, f"a bigram of {V:,} characters is a table of {V:,} x {V:,} weights"
+        fix = (f"use a text of fewer distinct characters, or train a GPT on this one (its embeddings grow as "
+               f"{V:,} x n_embd)")
+    else:
+        weights = 12 * block_work(mcfg.n_layer, mcfg.n_embd) + (V + mcfg.block_size) * mcfg.n_embd
+        what = f"a model of {mcfg.n_layer} layers {mcfg.n_embd} wide has about {weights / 1e9:,.1f} billion weights"
+        fix = "use a smaller --n_layer or --n_embd"
+    memory, where = memory_of(device)
     if 16 * weights > memory:
-        raise UserError(f"a model of {mcfg.n_layer} layers {mcfg.n_embd} wide has about {weights / 1e9:,.1f} "
-                        f"billion weights, and training them takes about {16 * weights / 1e9:,.0f} GB, more than "
-                        f"{where} {memory / 1e9:,.0f} GB — use a smaller --n_layer or --n_embd")
+        raise UserError(f"{what}, and training them takes about {16 * weights / 1e9:,.0f} GB, more than {where} "
+                        f"{memory / 1e9:,.0f} GB — {fix}")
 
 
 def memory_of(device):
