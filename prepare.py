@@ -98,7 +98,7 @@ def prepare(text, out_dir, source_sha256, source_name):
     # the ids as raw uint16 (or uint32) bytes, which train.py maps from disk; vocab.json last, once they are whole
     write_prepared(out_dir, {"train.bin": train, "val.bin": val}, vocab)
 
-    print(f"characters: {len(ids):,}, vocabulary: {len(chars)} ({vocab['dtype']}), "
+    print(f"characters: {len(ids):,}, vocabulary: {len(chars):,} ({vocab['dtype']}), "
           f"encoded in {seconds:.2f} s")
     print(f"train: {len(train):,} tokens, val: {len(val):,} tokens -> {out_dir}/")
     return vocab

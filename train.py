@@ -227,11 +227,12 @@ def extend_schedule(run, before):
     to 0 at the new last step. A finished run was at 0 already, so its extension trains on at min_lr."""
     if run.cfg.max_iters != before.max_iters and run.iter > run.cfg.warmup_iters:
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
-        lr = lr_at(run.iter, run.cfg, run.extended_at)
+        lr, last = (lr_at(it, run.cfg, run.extended_at) for it in (run.iter, run.cfg.max_iters))
         if run.extended_at[1]:  # (with the --lr and --min_lr given now: the same share of the way between them)
             share = f"{run.extended_at[1]:.0%}" if run.extended_at[1] >= 0.01 else "under 1%"
+            at_end = "--min_lr" if math.isclose(last, run.cfg.min_lr) else f"{last:.2e}"  # (a decay that stays up)
             run.say(f"note: the learning rate goes on down the decay from where the run was, "
-                    f"{share} of the way from --min_lr up to --lr: {lr:.2e} now, --min_lr at "
+                    f"{share} of the way from --min_lr up to --lr: {lr:.2e} now, {at_end} at "
                     f"iteration {run.cfg.max_iters}")
         else:
             run.say(f"note: the run had finished its decay, so the new steps train at --min_lr, {lr:.2e} (--lr has "

@@ -66,7 +66,30 @@ def check(numbers):
             print(f"{'':>3}  {'':<32}  hint: {result.hint}")
     passed = sum(r.status == "passed" for _, r in results)
     print(f"{passed} of {len(results)} passed")
+    print(next_step(results))
     return 0 if passed == len(results) else 1
+
+
+def next_step(results):
+    """The line that ends check's table: the first exercise to write or fix, else what comes after."""
+    from exercises.check import EXERCISES
+    from exercises.plug import TRAINABLE
+    for exercise, result in results:
+        again = f"then: python -m exercises check {exercise.number}"
+        if result.status == "failed":
+            return f"next: fix exercise {exercise.number} (above: what went wrong), {again}"
+        if result.status == "not started":
+            return (f"next: in exercises/{exercise.module}.py, write {' and '.join(exercise.parts)} in place of "
+                    f"the `raise NotImplementedError(...)` (docs/exercises.md), {again}")
+        if result.status == "not finished":
+            return f"next: write the part left in exercises/{exercise.module}.py, {again}"
+    trainable = [exercise.number for exercise, _ in results if exercise.number in TRAINABLE]
+    if trainable:
+        return f"next: train the GPT with yours: python -m exercises train {trainable[0]}"
+    following = results[-1][0].number  # (the number after the last one checked: EXERCISES counts from 0)
+    if following < len(EXERCISES):
+        return f"next: exercise {following + 1}, in exercises/{EXERCISES[following].module}.py"
+    return "next: every exercise at once: python -m exercises check"
 
 
 def train(number, data_dir, steps=2000):

@@ -64,7 +64,7 @@ class StopOnCtrlC:
     def handle(self, signum, frame):
         self.requested = True
         signal.signal(signal.SIGINT, self.previous)
-        tqdm.write("stopping after this step (Ctrl-C again to stop at once)...")
+        tqdm.write("stopping after this step, or this evaluation (Ctrl-C again to stop at once)...")
 
     def __exit__(self, *exc):
         if self.enabled:
@@ -229,7 +229,7 @@ def busy_cpu_note(threads, busy=None, cores=None, then="start this"):
     if kept < 1 or idle >= threads:  # no core kept busy (a browser idles at a few percent), or room for all
         return None
     return (f"note: other programs keep {busy:.1f} of the {cores} cores busy, so PyTorch's {threads} threads wait "
-            f"on them (beside one busy core of 2, a run took 3 times as long: docs/training.md, A busy CPU) — "
+            f"on them (beside one busy core of 2, a run took 3 to 6 times as long: docs/training.md, A busy CPU) — "
             f"{then} with OMP_NUM_THREADS={idle} in front")
 
 

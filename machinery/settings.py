@@ -11,6 +11,7 @@ import importlib.util
 import math
 import os
 import shlex
+import typing
 from contextlib import nullcontext
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
-from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, pick_device, unless_a_typo
+from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, closest, flag_type, pick_device, unless_a_typo
 from machinery.data import load_data
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
@@ -47,7 +48,38 @@ def preset_shown(argv):
     except UserError:  # (a mistake here is the full parser's to report)
         known = argparse.Namespace(preset=None, device="auto")
     named = known.preset in PRESETS
-    return (known.preset if named else default_preset(known.device)), named
+    shown = known.preset if named else default_preset(known.device)
+    check_preset(shown)  # (--help shows its values)
+    return shown, named
+
+
+def check_preset(name):
+    """A preset is a plain dict, so a key with a typo (nlayer) would be skipped without a word, and a value
+    of the wrong type ("2") would fail deep inside: check each as its --flag would be checked."""
+    hints = {**typing.get_type_hints(TrainConfig, include_extras=True),
+             **typing.get_type_hints(GPTConfig, include_extras=True)}
+    hints.pop("vocab_size")  # (it comes from the data)
+    where = f"config.PRESETS['{name}']"
+    for key, value in PRESETS[name].items():
+        if key not in hints:
+            guess = closest(key, hints)
+            raise UserError(f"{where} has {key!r}, which is not a setting — " + (
+                f"did you mean {guess!r}?" if guess else "`python train.py --help` lists them"))
+        kind = flag_type(hints[key])[0]
+        fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))  # (True is an int too)
+        fits = fits or (kind is float and type(value) is int) or (value is None and is_optional(hints[key]))
+        if not fits:
+            default = getattr(TrainConfig, key, getattr(GPTConfig, key, None))
+            raise UserError(f"{where} gives {key} the {type(value).__name__} {value!r}, but its type is "
+                            f"{kind.__name__} — e.g. {key}={default!r}")
+        if key in choices() and value not in choices()[key]:
+            raise UserError(f"{where} gives {key} {value!r}, which is not one of: {', '.join(choices()[key])} — "
+                            f"fix it in config.py")
+
+
+def is_optional(hint):
+    """Annotated[Optional[bool], "help"] -> True: None is a value too (--compile's: the device decides)."""
+    return type(None) in typing.get_args(hint.__origin__)
 
 
 def split_config(values):
@@ -88,11 +120,15 @@ def build_config(preset, resume, overrides):
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         # the run goes on in the folder it was read from, even if it was trained in another (then moved)
         values["out_dir"] = out_dir_given
+        if (decay := values.get("decay", TrainConfig.decay)) not in DECAYS:  # a fork's shape, removed since
+            raise UserError(f"{out_dir / 'latest.pt'} was trained with --decay {decay!r}, which config.DECAYS no "
+                            f"longer has — put it back there to resume the run (its schedule goes on from there)")
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values.
         # A preset's model is what it spells out over GPTConfig's defaults (classic-cpu's positions: learned)
         implied = {}
         if preset:
+            check_preset(preset)
             implied = {k: v for k, v in asdict(GPTConfig()).items() if k != "vocab_size"}
             implied["optimizer"] = TrainConfig.optimizer
         given = {**implied, **PRESETS.get(preset, {}), **overrides}
@@ -110,6 +146,7 @@ def build_config(preset, resume, overrides):
                  for k, v in overrides.items() if k in values and values[k] != v]
     else:
         preset = preset or default_preset(overrides.get("device", "auto"))
+        check_preset(preset)
         values = dict(PRESETS[preset])
         source = f"preset {preset}"
     values.update(overrides)
@@ -265,6 +302,15 @@ def check_activation(name):
     if not isinstance(made, torch.nn.Module):
         raise UserError(f"model.ACTIVATIONS['{name}'] must make a module when called with nothing, as nn.GELU does "
                         f"(not a function, F.gelu, nor an instance, nn.GELU()) — the MLP makes one per block")
+    # c_fc gives it inputs_per_output x the width it must return: a gated one that does not say so (nn.GLU) would
+    # fail at the first step, in a shape error inside c_proj
+    inputs = getattr(made, "inputs_per_output", 1)
+    with torch.no_grad():
+        width = made(torch.zeros(1, 1, 4 * inputs)).shape[-1]  # (B, T, 4 * inputs) -> (B, T, 4) in the MLP
+    if width != 4:
+        raise UserError(f"model.ACTIVATIONS['{name}'] turns {4 * inputs} inputs into {width} outputs, where the MLP "
+                        f"needs 4 (its inputs_per_output is {inputs}) — a gated one (SwiGLU) says so on its class, "
+                        f"inputs_per_output = {4 * inputs // width if width else 2} (README: Hack it)")
 
 
 def check_heads(mcfg):

@@ -22,6 +22,7 @@ from lessons import plot
 import prepare
 import sample
 import train
+from config import PRESETS
 from conftest import TINY
 from machinery.cli import run_cli
 
@@ -191,8 +192,7 @@ CASES = [
     ("train-data-without-its-flag", train, ["data"],
      "unknown argument data — did you mean --data_dir data? (--help lists every flag)", None),
     ("train-preset-without-value", train, T + ["--preset", "--max_iters", "5"],
-     "argument --preset: expected one argument — give --preset one of: shakespeare, shakespeare-cpu, "
-     "classic-cpu, cpu-speedrun, speedrun, bigram", None),
+     f"argument --preset: expected one argument — give --preset one of: {', '.join(PRESETS)}", None),
     ("train-not-a-number", train, T + ["--lr", "fast"], "invalid float value: 'fast'", None),
     ("train-not-a-bool", train, T + ["--bias", "maybe"], "expected true or false, got 'maybe'", None),
     ("train-zero-size", train, T + ["--n_layer", "0"], "--n_layer is 0, but it must be at least 1", None),
@@ -284,8 +284,8 @@ CASES = [
      "the checkpoint has position=rotary (given: learned), qk_norm=True (given: False), optimizer=muon (given: "
      "adamw); its weights (and optimizer state) belong to that setup", None),
     ("train-resume-position-gone", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
-     "run/latest.pt has model settings that model.py no longer has (position 'none') — they were saved by other "
-     "model code", edit_checkpoint("run/latest.pt", "run/latest.pt", setting("position", "none"))),
+     "run/latest.pt has model settings that model.py no longer has (position 'xpos') — they were saved by other "
+     "model code", edit_checkpoint("run/latest.pt", "run/latest.pt", setting("position", "xpos"))),
     ("train-resume-finished", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "the run in run is at iteration 12 and --max_iters is 12, so there is nothing to train — to train on, give a "
      "larger one, e.g. --max_iters 24", None),
@@ -345,9 +345,9 @@ CASES = [
     ("sample-model-setting-gone", sample, ["--checkpoint", "gone.pt"],
      "gone.pt has model settings that model.py no longer has (swiglu) — they were saved by other model "
      "code: undo the change to model.py, or train a new run", edit_checkpoint("run/best.pt", "gone.pt", add_a_setting)),
-    ("sample-model-activation-gone", sample, ["--checkpoint", "swiglu.pt"],
-     "swiglu.pt has model settings that model.py no longer has (activation 'swiglu') — they were saved by other "
-     "model code", edit_checkpoint("run/best.pt", "swiglu.pt", setting("activation", "swiglu"))),
+    ("sample-model-activation-gone", sample, ["--checkpoint", "snake.pt"],
+     "snake.pt has model settings that model.py no longer has (activation 'snake') — they were saved by other "
+     "model code", edit_checkpoint("run/best.pt", "snake.pt", setting("activation", "snake"))),
     ("sample-nan-weights", sample, ["--checkpoint", "nan.pt"],
      "nan.pt holds nan or inf weights (in transformer.h.0.attn.c_attn.weight), so it cannot be used (train.py never "
      "saves them) — use a backup, or another checkpoint", edit_checkpoint("run/best.pt", "nan.pt", a_nan_weight)),

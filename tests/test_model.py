@@ -2,6 +2,7 @@
 
 import functools
 import math
+import re
 
 import pytest
 import torch
@@ -23,7 +24,12 @@ LEVERS = [dict(position="rotary"), dict(qk_norm=True), dict(activation="relu2"),
 LEVER_IDS = ["+".join(f"{k}={v}" for k, v in d.items()) for d in LEVERS]
 
 
-@pytest.mark.parametrize("levers", [{}] + LEVERS, ids=["classic"] + LEVER_IDS)
+# and a fork's new position scheme (the two here are classic's and one of the LEVERS)
+NEW_POSITIONS = [dict(position=p) for p in model_module.POSITIONS if p not in ("learned", "rotary")]
+
+
+@pytest.mark.parametrize("levers", [{}] + LEVERS + NEW_POSITIONS,
+                         ids=["classic"] + LEVER_IDS + [f"position={d['position']}" for d in NEW_POSITIONS])
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])
 def test_causal(attention, levers):
     """Changing the token at t never changes the logits before t (and does change them at t)."""
@@ -247,6 +253,25 @@ def test_positions_reach_the_attention():
     assert scores[5, 3].item() != pytest.approx(scores[5, 4].item(), rel=1e-3)
 
 
+@pytest.mark.parametrize("position", model_module.POSITIONS)  # a fork's new scheme, too
+def test_every_position_scheme_tells_orders_apart(position):
+    """One layer of attention alone sees a set: shuffle the characters before the last one, and without
+    positions its logits stay the same. Every scheme must change them (an ALiBi bias that is worked out
+    but never reaches the attention would not). Whether a scheme computes what it should is a test of
+    its own, as test_positions_reach_the_attention is for these two. (One layer: in a second, each
+    earlier character's vector already depends on what came before it, so the mask alone leaks order.)"""
+    torch.manual_seed(0)
+    idx = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6, 5, 3]])
+    shuffled = torch.cat([idx[:, :-1].flip(1), idx[:, -1:]], dim=1)  # the same characters, the same last one
+    model = GPT(tiny(position=position, n_layer=1)).double().eval()
+    last = lambda x: model(x)[0][0, -1]  # (V,)
+    assert not torch.allclose(last(idx), last(shuffled))
+    if position == "learned":  # the premise: with the positions' vectors all 0, order is lost
+        with torch.no_grad():
+            model.transformer.wpe.weight.zero_()
+        torch.testing.assert_close(last(idx), last(shuffled))
+
+
 def test_rotary_has_no_position_weights_and_relu2_squares():
     rotary = GPT(tiny(position="rotary"))
     assert "transformer.wpe.weight" not in rotary.state_dict()
@@ -289,6 +314,26 @@ def test_an_activation_entry_that_makes_no_module_is_refused_in_a_line(entry, mo
         train.main(args)
     monkeypatch.setitem(model_module.ACTIVATIONS, "relu", functools.partial(torch.nn.GELU, approximate="tanh"))
     assert train.main(args + ["--max_iters", "2"]) == 0  # what makes a module is all the MLP asks
+
+
+def test_a_gated_activation_that_does_not_say_so_is_refused_in_a_line(monkeypatch, data_dir, tmp_path):
+    """torch's own nn.GLU halves its input: without inputs_per_output = 2 on its class, c_proj met half
+    the width it expects, and the run stopped at its first evaluation in a shape error."""
+    import train
+    from conftest import TINY
+    from machinery.cli import UserError
+
+    class GLU(torch.nn.GLU):  # the same, saying so
+        inputs_per_output = 2
+    monkeypatch.setitem(model_module.ACTIVATIONS, "glu", torch.nn.GLU)
+    args = TINY + ["--activation", "glu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
+    with pytest.raises(UserError, match=re.escape(
+            "model.ACTIVATIONS['glu'] turns 4 inputs into 2 outputs, where the MLP needs 4 (its inputs_per_output is "
+            "1) — a gated one (SwiGLU) says so on its class, inputs_per_output = 2 (README: Hack it)")):
+        train.main(args)
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setitem(model_module.ACTIVATIONS, "glu", GLU)
+    assert train.main(args + ["--max_iters", "2"]) == 0
 
 
 def test_classic_shape_is_unchanged_by_the_levers():
