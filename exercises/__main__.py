@@ -73,7 +73,7 @@ def check(numbers):
 def next_step(results):
     """The line that ends check's table: the first exercise to write or fix, else what comes after."""
     from exercises.check import EXERCISES
-    from exercises.plug import TRAINABLE
+    from exercises.plug import SAMPLER, TRAINABLE
     for exercise, result in results:
         again = f"then: python -m exercises check {exercise.number}"
         if result.status == "failed":
@@ -83,10 +83,11 @@ def next_step(results):
                     f"the `raise NotImplementedError(...)` (docs/exercises.md), {again}")
         if result.status == "not finished":
             return f"next: write the part left in exercises/{exercise.module}.py, {again}"
-    trainable = [exercise.number for exercise, _ in results if exercise.number in TRAINABLE]
-    if trainable:
-        return f"next: train the GPT with yours: python -m exercises train {trainable[0]}"
-    following = results[-1][0].number  # (the number after the last one checked: EXERCISES counts from 0)
+    trainable = sorted(exercise.number for exercise, _ in results if exercise.number in TRAINABLE)
+    if trainable:  # (8 is the sampler: the repo's GPT writes with it)
+        what = "write with your sampler" if trainable[0] == SAMPLER else "train the GPT with yours"
+        return f"next: {what}: python -m exercises train {trainable[0]}"
+    following = max(exercise.number for exercise, _ in results)  # (the one after: EXERCISES counts from 0)
     if following < len(EXERCISES):
         return f"next: exercise {following + 1}, in exercises/{EXERCISES[following].module}.py"
     return "next: every exercise at once: python -m exercises check"

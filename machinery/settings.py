@@ -70,8 +70,9 @@ def check_preset(name):
         fits = fits or (kind is float and type(value) is int) or (value is None and is_optional(hints[key]))
         if not fits:
             default = getattr(TrainConfig, key, getattr(GPTConfig, key, None))
+            example = kind() if default is None else default  # (--compile's default, None, is no example of a bool)
             raise UserError(f"{where} gives {key} the {type(value).__name__} {value!r}, but its type is "
-                            f"{kind.__name__} — e.g. {key}={default!r}")
+                            f"{kind.__name__} — e.g. {key}={example!r}")
         if key in choices() and value not in choices()[key]:
             raise UserError(f"{where} gives {key} {value!r}, which is not one of: {', '.join(choices()[key])} — "
                             f"fix it in config.py")
@@ -120,9 +121,12 @@ def build_config(preset, resume, overrides):
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         # the run goes on in the folder it was read from, even if it was trained in another (then moved)
         values["out_dir"] = out_dir_given
-        if (decay := values.get("decay", TrainConfig.decay)) not in DECAYS:  # a fork's shape, removed since
+        # a fork's decay, removed since: a new --max_iters would go on down it from where the run was (extend_schedule)
+        decay, max_iters = values.get("decay", TrainConfig.decay), overrides.get("max_iters", values["max_iters"])
+        if decay not in DECAYS and ("decay" not in overrides or max_iters != values["max_iters"]):
             raise UserError(f"{out_dir / 'latest.pt'} was trained with --decay {decay!r}, which config.DECAYS no "
-                            f"longer has — put it back there to resume the run (its schedule goes on from there)")
+                            f"longer has — put it back there, or resume with another --decay ({', '.join(DECAYS)}) "
+                            f"and the run's --max_iters, {values['max_iters']}")
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values.
         # A preset's model is what it spells out over GPTConfig's defaults (classic-cpu's positions: learned)
@@ -221,7 +225,7 @@ def check_config(cfg, mcfg):
             raise UserError(f"--{name} {value!r} is unknown — use {', '.join(allowed[:-1])} or {allowed[-1]}")
     if gpt:
         check_heads(mcfg)
-        check_activation(mcfg.activation)
+        check_activation(mcfg)
     if cfg.max_nan_skips < 0:
         raise UserError(f"--max_nan_skips {cfg.max_nan_skips} must be 0 or more — e.g. 3")
     positive = ("lr",) + (("muon_lr",) if cfg.optimizer == "muon" else ())
@@ -292,9 +296,11 @@ def check_samples_fit(mcfg, args, length, dtype, device):
                         f"{memory / 1e9:,.0f} GB — {fix}")
 
 
-def check_activation(name):
+def check_activation(mcfg):
     """The MLP calls ACTIVATIONS[name]() to make its nonlinearity: a fork's new entry must make a module
-    that way (nn.GELU does, and so does functools.partial(nn.GELU, approximate="tanh"))."""
+    that way (nn.GELU does, and so does functools.partial(nn.GELU, approximate="tanh")), and hand
+    c_proj the 4 x n_embd it takes."""
+    name = mcfg.activation
     try:
         made = ACTIVATIONS[name]()
     except TypeError:  # F.gelu wants its input, and so does an instance, nn.GELU()
@@ -302,15 +308,17 @@ def check_activation(name):
     if not isinstance(made, torch.nn.Module):
         raise UserError(f"model.ACTIVATIONS['{name}'] must make a module when called with nothing, as nn.GELU does "
                         f"(not a function, F.gelu, nor an instance, nn.GELU()) — the MLP makes one per block")
-    # c_fc gives it inputs_per_output x the width it must return: a gated one that does not say so (nn.GLU) would
-    # fail at the first step, in a shape error inside c_proj
-    inputs = getattr(made, "inputs_per_output", 1)
+    # c_fc gives it inputs_per_output x 4 x n_embd: a gated one that does not say so (nn.GLU) would fail
+    # at the first step, in a shape error inside c_proj (an error in the fork's own code still traces back)
+    inputs, hidden = getattr(made, "inputs_per_output", 1), 4 * mcfg.n_embd
     with torch.no_grad():
-        width = made(torch.zeros(1, 1, 4 * inputs)).shape[-1]  # (B, T, 4 * inputs) -> (B, T, 4) in the MLP
-    if width != 4:
-        raise UserError(f"model.ACTIVATIONS['{name}'] turns {4 * inputs} inputs into {width} outputs, where the MLP "
-                        f"needs 4 (its inputs_per_output is {inputs}) — a gated one (SwiGLU) says so on its class, "
-                        f"inputs_per_output = {4 * inputs // width if width else 2} (README: Hack it)")
+        width = made(torch.zeros(1, 1, inputs * hidden)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP
+    if width != hidden:
+        gated = width < inputs * hidden and inputs * hidden % width == 0  # (it keeps one output of every few)
+        fix = (f"a gated one (SwiGLU) says so on its class, inputs_per_output = {inputs * hidden // width} (README: "
+               f"Hack it)" if gated else "its output must be as wide as c_proj's input")
+        raise UserError(f"model.ACTIVATIONS['{name}'] turns {inputs * hidden} inputs into {width} outputs, where the "
+                        f"MLP needs {hidden} (4 x n_embd; its inputs_per_output is {inputs}) — {fix}")
 
 
 def check_heads(mcfg):

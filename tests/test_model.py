@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import model as model_module
 from lessons.inside import recorded, watch
@@ -325,15 +326,30 @@ def test_a_gated_activation_that_does_not_say_so_is_refused_in_a_line(monkeypatc
 
     class GLU(torch.nn.GLU):  # the same, saying so
         inputs_per_output = 2
+
+    class CReLU(torch.nn.Module):  # twice as wide out as in: no inputs_per_output fixes that
+        def forward(self, x):
+            return torch.cat([F.relu(x), F.relu(-x)], dim=-1)
+
+    class GroupSoftmax(torch.nn.Module):  # works on groups of 8 channels: a narrower trial input would break it
+        def forward(self, x):
+            return x.unflatten(-1, (-1, 8)).softmax(-1).flatten(-2)
     monkeypatch.setitem(model_module.ACTIVATIONS, "glu", torch.nn.GLU)
     args = TINY + ["--activation", "glu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
-    with pytest.raises(UserError, match=re.escape(
-            "model.ACTIVATIONS['glu'] turns 4 inputs into 2 outputs, where the MLP needs 4 (its inputs_per_output is "
-            "1) — a gated one (SwiGLU) says so on its class, inputs_per_output = 2 (README: Hack it)")):
+    with pytest.raises(UserError, match=re.escape(  # (TINY: n_embd 32)
+            "model.ACTIVATIONS['glu'] turns 128 inputs into 64 outputs, where the MLP needs 128 (4 x n_embd; its "
+            "inputs_per_output is 1) — a gated one (SwiGLU) says so on its class, inputs_per_output = 2 (README: Hack "
+            "it)")):
         train.main(args)
     assert not (tmp_path / "o").exists()
-    monkeypatch.setitem(model_module.ACTIVATIONS, "glu", GLU)
-    assert train.main(args + ["--max_iters", "2"]) == 0
+    monkeypatch.setitem(model_module.ACTIVATIONS, "glu", CReLU)
+    with pytest.raises(UserError, match=re.escape("turns 128 inputs into 256 outputs, where the MLP needs 128 (4 x "
+                                                  "n_embd; its inputs_per_output is 1) — its output must be as wide "
+                                                  "as c_proj's input")):
+        train.main(args)
+    for works in (GLU, GroupSoftmax):
+        monkeypatch.setitem(model_module.ACTIVATIONS, "glu", works)
+        assert train.main(args + ["--max_iters", "2", "--out_dir", str(tmp_path / works.__name__)]) == 0
 
 
 def test_classic_shape_is_unchanged_by_the_levers():

@@ -79,8 +79,11 @@ def test_presets_only_name_real_fields():
     (dict(nlayer=2), "config.PRESETS['mine'] has 'nlayer', which is not a setting — did you mean 'n_layer'?"),
     (dict(n_layer="2"), "config.PRESETS['mine'] gives n_layer the str '2', but its type is int — e.g. n_layer=6"),
     (dict(qk_norm=1), "config.PRESETS['mine'] gives qk_norm the int 1, but its type is bool — e.g. qk_norm=False"),
+    (dict(n_layer=True), "config.PRESETS['mine'] gives n_layer the bool True, but its type is int — e.g. n_layer=6"),
+    (dict(compile="yes"), "config.PRESETS['mine'] gives compile the str 'yes', but its type is bool — e.g. "
+                          "compile=False"),
     (dict(activation="swigloo"), "config.PRESETS['mine'] gives activation 'swigloo', which is not one of: gelu"),
-], ids=["key", "type", "bool", "name"])
+], ids=["key", "type", "bool", "bool-for-int", "optional", "name"])
 def test_a_preset_with_a_slip_is_refused_in_a_line(slip, message, monkeypatch, data_dir, tmp_path):
     """A preset is a plain dict: a key with a typo was skipped without a word (the run trained the
     default's 6 layers), and a string where a number belongs failed deep inside. Its --help says so too."""
@@ -89,6 +92,8 @@ def test_a_preset_with_a_slip_is_refused_in_a_line(slip, message, monkeypatch, d
         with pytest.raises(UserError) as refused:
             train.main(["--preset", "mine", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")] + args)
         assert str(refused.value).startswith(message)
+    with pytest.raises(UserError, match=re.escape(message)):  # (train.setup, which bench.speed calls too)
+        settings.build_config("mine", False, {})
     assert not (tmp_path / "o").exists()
     monkeypatch.setitem(config.PRESETS, "mine", {**config.PRESETS["shakespeare-cpu"], "lr": 1, "compile": None})
     settings.check_preset("mine")  # an int for a float is a number still, and None is --compile's own "auto"
@@ -846,16 +851,22 @@ def test_the_note_of_an_extension_names_where_a_flat_decay_ends(monkeypatch):
 
 
 def test_a_run_whose_decay_was_removed_since_is_refused_in_a_line(monkeypatch, data_dir, tmp_path):
-    """Its place on the schedule is worked out with its own decay: without it, the resume failed in a KeyError."""
+    """Its place on the schedule is worked out with its own decay: without it, a resume with a new --max_iters
+    failed in a KeyError, and one without --decay blamed a flag never given. Another --decay with the run's
+    --max_iters needs no old decay, and goes on."""
     monkeypatch.setitem(config.DECAYS, "step", lambda progress: float(progress < 0.5))
-    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--decay", "step"]
-    assert train.main(args + ["--max_iters", "4"]) == 0
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--max_iters", "12"]
+    take_ctrl_c_away = ctrl_c_during_step(6, monkeypatch)  # (saved at iteration 7 of 12)
+    assert train.main(args + ["--decay", "step"]) == 130
+    take_ctrl_c_away()
     monkeypatch.delitem(config.DECAYS, "step")
-    for decay in ([], ["--decay", "cosine"]):
+    for changes in ([], ["--decay", "cosine", "--max_iters", "20"]):
         with pytest.raises(UserError, match=re.escape(
                 f"{tmp_path / 'latest.pt'} was trained with --decay 'step', which config.DECAYS no longer has — put "
-                f"it back there to resume the run")):
-            train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--resume"] + decay)
+                f"it back there, or resume with another --decay ({', '.join(config.DECAYS)}) and the run's "
+                f"--max_iters, 12")):
+            train.main(args + ["--resume"] + changes)
+    assert train.main(args + ["--resume", "--decay", "cosine"]) == 0
 
 
 @pytest.mark.parametrize("decay", list(config.DECAYS))
