@@ -87,9 +87,10 @@ def next_step(results):
     if trainable:  # (8 is the sampler: the repo's GPT writes with it)
         what = "write with your sampler" if trainable[0] == SAMPLER else "train the GPT with yours"
         return f"next: {what}: python -m exercises train {trainable[0]}"
-    following = max(exercise.number for exercise, _ in results)  # (the one after: EXERCISES counts from 0)
-    if following < len(EXERCISES):
-        return f"next: exercise {following + 1}, in exercises/{EXERCISES[following].module}.py"
+    checked = {exercise.number for exercise, _ in results}
+    following = [number for number in range(min(checked), len(EXERCISES) + 1) if number not in checked]
+    if following:  # the first one not checked after the first one checked
+        return f"next: exercise {following[0]}, in exercises/{EXERCISES[following[0] - 1].module}.py"
     return "next: every exercise at once: python -m exercises check"
 
 

@@ -124,9 +124,11 @@ def build_config(preset, resume, overrides):
         # a fork's decay, removed since: a new --max_iters would go on down it from where the run was (extend_schedule)
         decay, max_iters = values.get("decay", TrainConfig.decay), overrides.get("max_iters", values["max_iters"])
         if decay not in DECAYS and ("decay" not in overrides or max_iters != values["max_iters"]):
+            finished = ckpt["iter"] >= values["max_iters"]  # (then only a new --max_iters trains it on)
+            other = "" if finished else (f", or resume with another --decay ({', '.join(DECAYS)}) and the run's "
+                                         f"--max_iters, {values['max_iters']}")
             raise UserError(f"{out_dir / 'latest.pt'} was trained with --decay {decay!r}, which config.DECAYS no "
-                            f"longer has — put it back there, or resume with another --decay ({', '.join(DECAYS)}) "
-                            f"and the run's --max_iters, {values['max_iters']}")
+                            f"longer has — put it back there{other} (a new --max_iters goes on down it)")
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values.
         # A preset's model is what it spells out over GPTConfig's defaults (classic-cpu's positions: learned)
@@ -312,11 +314,12 @@ def check_activation(mcfg):
     # at the first step, in a shape error inside c_proj (an error in the fork's own code still traces back)
     inputs, hidden = getattr(made, "inputs_per_output", 1), 4 * mcfg.n_embd
     with torch.no_grad():
-        width = made(torch.zeros(1, 1, inputs * hidden)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP
+        width = made(torch.zeros(2, 2, inputs * hidden)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP
     if width != hidden:
         gated = width < inputs * hidden and inputs * hidden % width == 0  # (it keeps one output of every few)
         fix = (f"a gated one (SwiGLU) says so on its class, inputs_per_output = {inputs * hidden // width} (README: "
-               f"Hack it)" if gated else "its output must be as wide as c_proj's input")
+               f"Hack it)" if gated else "it keeps every input: leave inputs_per_output out" if width == inputs * hidden
+               else "its output must be as wide as c_proj's input")
         raise UserError(f"model.ACTIVATIONS['{name}'] turns {inputs * hidden} inputs into {width} outputs, where the "
                         f"MLP needs {hidden} (4 x n_embd; its inputs_per_output is {inputs}) — {fix}")
 

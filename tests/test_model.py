@@ -3,6 +3,7 @@
 import functools
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -342,6 +343,10 @@ def test_a_gated_activation_that_does_not_say_so_is_refused_in_a_line(monkeypatc
             "it)")):
         train.main(args)
     assert not (tmp_path / "o").exists()
+    with pytest.raises(UserError) as quoted:  # docs/errors.md quotes it for GPTConfig's 384 wide, word for word
+        settings.check_activation(GPTConfig(activation="glu"))
+    docs = " ".join((Path(__file__).parents[1] / "docs" / "errors.md").read_text(encoding="utf-8").split())
+    assert f'"{quoted.value}" (for the 384-wide GPU preset)' in docs
     monkeypatch.setitem(model_module.ACTIVATIONS, "glu", CReLU)
     with pytest.raises(UserError, match=re.escape("turns 128 inputs into 256 outputs, where the MLP needs 128 (4 x "
                                                   "n_embd; its inputs_per_output is 1) — its output must be as wide "

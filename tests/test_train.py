@@ -856,6 +856,8 @@ def test_a_run_whose_decay_was_removed_since_is_refused_in_a_line(monkeypatch, d
     --max_iters needs no old decay, and goes on."""
     monkeypatch.setitem(config.DECAYS, "step", lambda progress: float(progress < 0.5))
     args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path), "--max_iters", "12"]
+    finished = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "done"), "--max_iters", "4"]
+    assert train.main(finished + ["--decay", "step"]) == 0
     take_ctrl_c_away = ctrl_c_during_step(6, monkeypatch)  # (saved at iteration 7 of 12)
     assert train.main(args + ["--decay", "step"]) == 130
     take_ctrl_c_away()
@@ -864,9 +866,13 @@ def test_a_run_whose_decay_was_removed_since_is_refused_in_a_line(monkeypatch, d
         with pytest.raises(UserError, match=re.escape(
                 f"{tmp_path / 'latest.pt'} was trained with --decay 'step', which config.DECAYS no longer has — put "
                 f"it back there, or resume with another --decay ({', '.join(config.DECAYS)}) and the run's "
-                f"--max_iters, 12")):
+                f"--max_iters, 12 (a new --max_iters goes on down it)")):
             train.main(args + ["--resume"] + changes)
     assert train.main(args + ["--resume", "--decay", "cosine"]) == 0
+    with pytest.raises(UserError, match=re.escape(  # finished: only the old decay lets a new --max_iters go on
+            f"{tmp_path / 'done' / 'latest.pt'} was trained with --decay 'step', which config.DECAYS no longer has — "
+            f"put it back there (a new --max_iters goes on down it)")):
+        train.main(finished + ["--resume", "--decay", "cosine", "--max_iters", "8"])
 
 
 @pytest.mark.parametrize("decay", list(config.DECAYS))
