@@ -59,7 +59,7 @@ def check_preset(name):
     hints = {**typing.get_type_hints(TrainConfig, include_extras=True),
              **typing.get_type_hints(GPTConfig, include_extras=True)}
     hints.pop("vocab_size")  # (it comes from the data)
-    where = f"config.PRESETS['{name}']"
+    where, named = f"config.PRESETS['{name}']", choices()
     for key, value in PRESETS[name].items():
         if key not in hints:
             guess = closest(key, hints)
@@ -73,8 +73,8 @@ def check_preset(name):
             example = kind() if default is None else default  # (--compile's default, None, is no example of a bool)
             raise UserError(f"{where} gives {key} the {type(value).__name__} {value!r}, but its type is "
                             f"{kind.__name__} — e.g. {key}={example!r}")
-        if key in choices() and value not in choices()[key]:
-            raise UserError(f"{where} gives {key} {value!r}, which is not one of: {', '.join(choices()[key])} — "
+        if key in named and value not in named[key]:
+            raise UserError(f"{where} gives {key} {value!r}, which is not one of: {', '.join(named[key])} — "
                             f"fix it in config.py")
 
 
