@@ -6,9 +6,9 @@ References:
    pre-LayerNorm blocks, a final LayerNorm, and the initialisation used here.
 3) "Using the Output Embedding to Improve Language Models", Press & Wolf 2016: the tied head.
 
-Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels),
-nh = n_head, hs = head size (C // nh), V = vocab_size, S = the keys' positions: T in training; when generating with a
-KV cache (engine/ keeps each earlier character's keys and values), the kept ones plus T (CUDA graphs: block_size).
+Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels), nh = n_head, hs = head size
+(C // nh), V = vocab_size, S = the keys' positions: T in training; generating with a KV cache (engine/ keeps each
+earlier character's keys and values, so a new one computes only its own), those kept plus T (CUDA graphs: block_size).
 
 Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal), rotary positions
 and the MLP's nonlinearities, the MLP, the block, what the GPT and the Bigram share (a simple `generate`, the
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 @dataclass
 class GPTConfig:
     # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help.
-    # The defaults are nanoGPT's GPU model; config.py's presets change them (the CPU default: 4 x 128, rotary)
+    # Defaults: nanoGPT's GPU model. config.py's presets change them (CPU default: 4 x 128, block 64, rotary, qk-norm)
     block_size: Annotated[int, "context length: how many characters the model sees at once"] = 256
     vocab_size: Annotated[int, "number of distinct characters (set from the data)"] = 65
     n_layer: Annotated[int, "number of transformer blocks"] = 6
@@ -76,7 +76,8 @@ class CausalSelfAttention(nn.Module):
         self.layer_idx = layer_idx  # which layer's keys and values in a KV cache are ours
         # one Linear makes queries, keys and values for all heads at once
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        # qk-norm: unit RMS per head, so the scores cannot blow up however large the weights grow
+        # qk-norm: each head's q and k divided by their root-mean-square (a LayerNorm without the mean or the gain),
+        # so the scores cannot blow up however large the weights grow
         hs = config.n_embd // config.n_head
         self.q_norm = nn.RMSNorm(hs, elementwise_affine=False) if config.qk_norm else nn.Identity()
         self.k_norm = nn.RMSNorm(hs, elementwise_affine=False) if config.qk_norm else nn.Identity()
@@ -143,10 +144,9 @@ POSITIONS = ("learned", "rotary")
 
 
 def rotary_angles(config, device=None):
-    """cos and sin (block_size, hs/2) for rotary position embeddings (Su et al. 2021, "RoFormer").
-    Channel pair i of a head turns by position * theta_i, theta_i = 10000^(-2i/hs): fast turns
-    for fine position, slow ones for coarse. Position then enters q.k only as how far apart the
-    two positions are."""
+    """cos and sin (block_size, hs/2) for rotary position embeddings (Su et al. 2021, "RoFormer"). Channel pair i
+    of a head turns by position * theta_i, theta_i = 10000^(-2i/hs): fast turns for fine position, slow ones for
+    coarse. Position then enters q.k only as how far apart the two positions are."""
     hs = config.n_embd // config.n_head
     theta = 10000.0 ** (-torch.arange(0, hs, 2, device=device).float() / hs)  # (hs/2,)
     angles = torch.outer(torch.arange(config.block_size, device=device).float(), theta)  # (block_size, hs/2)
@@ -253,7 +253,7 @@ class LanguageModel(nn.Module):
 
 def lm_loss(logits, targets):
     """Mean cross-entropy of logits (B, T, V) against the next characters targets (B, T), as B*T rows (one per
-    prediction, the form F.cross_entropy takes), in float32 (autocast's may be bf16); None without targets."""
+    prediction: F.cross_entropy's form), in float32 (train.py's autocast may give bf16 logits); None if no targets."""
     if targets is None:
         return None
     B, T, V = logits.shape
@@ -288,8 +288,8 @@ class GPT(LanguageModel):
             self.transformer.wte.weight = self.lm_head.weight  # both (V, C): a Linear stores (out, in)
         if config.init == "gpt2":  # (else each layer keeps PyTorch's own initialisation, as in the video)
             self.apply(self._init_weights)
-            # GPT-2: the projections that write into the residual stream get a smaller
-            # std, so the stream's variance does not grow with depth (2 per block)
+            # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get
+            # std 0.02 / sqrt(2 * n_layer): the stream sums 2 * n_layer writes, so its variance does not grow with depth
             for block in self.transformer.h:
                 for writer in (block.attn, block.mlp):
                     if writer is not None:  # (the ladder's early rungs have no MLP)

@@ -41,7 +41,7 @@ def build_vocab(text):
     """Return (chars, ids): the sorted distinct characters and the text as their ids.
 
     In plain Python that is chars = sorted(set(text)); ids = encode(text, chars), with encode
-    below (sample.py's, for a prompt). Here it is vectorized: UTF-32 gives one 32-bit code
+    below (which sample.py uses too, for a prompt). Here it is vectorized: UTF-32 gives one 32-bit code
     point per character, so numpy can find the vocabulary (np.unique sorts) and each
     character's rank in it (np.searchsorted) without a Python loop over a million characters.
     """
@@ -95,7 +95,8 @@ def prepare(text, out_dir, source_sha256, source_name):
         "source": source_name,
         "source_sha256": source_sha256,
     }
-    # the ids as raw uint16 (or uint32) bytes, which train.py maps from disk; vocab.json last, once they are whole
+    # the ids as raw uint16 (or uint32) bytes, which train.py maps from disk (machinery/data.py's load_data);
+    # vocab.json last, once they are whole
     write_prepared(out_dir, {"train.bin": train, "val.bin": val}, vocab)
 
     print(f"characters: {len(ids):,}, vocabulary: {len(chars):,} ({vocab['dtype']}), "

@@ -7,8 +7,10 @@
 The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
 a KV cache (engine/decode.py's stream): the same text as model.py's simple generate while
-prompt and text fit in block_size, and past that it starts its cache again from half a window;
-on a CUDA GPU each of its steps is one replay of a recorded CUDA graph (--cuda_graph false: not).
+prompt and text fit in block_size. Past that (the model knows block_size positions only), generate
+reads the last block_size characters at every step; stream empties its cache and reads the last
+block_size/2 again, so each new character sees between half a window and a whole one. On a CUDA
+GPU each of its steps is one replay of a recorded CUDA graph (--cuda_graph false: not).
 --no_cache uses generate instead. A single sample (with the cache) is printed as it is generated.
 """
 
@@ -65,7 +67,8 @@ def main(argv=None):
     chars = ckpt["vocab"]["chars"]
     prompt = prompt or start_char(chars)  # the model needs at least one character to start from
     prompt_ids = encode(prompt, chars)
-    check_samples_fit(model.config, args, len(prompt_ids) + args.max_new_tokens, dtype, device)  # before the batch
+    # refuse a --num_samples whose KV caches and activations would not fit in memory, before allocating any
+    check_samples_fit(model.config, args, len(prompt_ids) + args.max_new_tokens, dtype, device)
 
     model = model.eval().to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples

@@ -51,8 +51,8 @@ from model import build_model
 
 def get_batch(data, batch_size, block_size, generator, device, rank=0, world_size=1):
     """Random windows of the text: y is x shifted left by one, the next character at each step.
-    data: one split's ids, the .bin file prepare.py wrote, mapped from disk as a numpy array (uint16;
-    uint32 for a vocabulary past 65,536 characters).
+    data: one split's ids, the .bin file prepare.py wrote, mapped from disk as a numpy array (np.memmap, by
+    machinery/data.py's load_data; uint16, or uint32 for a vocabulary past 65,536 characters).
 
     With several processes, each one draws the windows of all of them from the same
     generator and keeps its own row: together they use exactly the batches that one
@@ -91,7 +91,8 @@ def decay_left(it, cfg, extended_at=None):
 
 
 def uses_cuda_graphs(cfg):
-    """Whether torch.compile records CUDA graphs: those modes replay each step's kernels from one launch."""
+    """Whether torch.compile records CUDA graphs (GPU only): a step's hundreds of small GPU operations (kernels),
+    recorded once, then replayed with one call from the CPU instead of one call each."""
     return cfg.compile_mode in ("reduce-overhead", "max-autotune")
 
 
@@ -184,6 +185,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     new_run: refuse an out_dir that holds a run; training: refuse a resume with nothing left
     to train. -> Run"""
     # cfg: config.py's TrainConfig; mcfg: model.py's GPTConfig; splits: {"train", "val"} -> data for get_batch
+    # (machinery/settings.py reads the flags and the checkpoint; machinery/data.py, the bins)
     cfg, mcfg, vocab, splits, ckpt, summary = load_settings(preset, resume, overrides, new_run, training)
     # rows: this process's sequences per micro-batch; micro_steps: its micro-batches per optimizer step.
     # Worked out before the processes meet, so that a refusal is the first thing a torchrun user sees
@@ -201,9 +203,10 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
               raw_model=raw_model, model=raw_model, no_sync=nullcontext,
-              # AdamW, decaying the 2-D weights only; --optimizer muon (the CPU default's): Muon for the
-              # blocks' matrices, each update orthogonalised, at --muon_lr (the progress bar's lr: AdamW's)
-              # (machinery/optim.py)
+              # AdamW (the video's), decaying the 2-D weights only. --optimizer muon (the CPU default's; not in
+              # the video): for the blocks' matrices, momentum whose update is first made orthogonal (its singular
+              # values set to about 1), so a matrix moves as far in every direction; it gave a lower loss in the
+              # same steps (docs/speed.md). At --muon_lr; the progress bar's lr is AdamW's (machinery/optim.py)
               optimizer=make_optimizer(raw_model, cfg, device), scaler=scaler,
               data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
     if not training:  # --trace_shapes: the model as built is all it needs
@@ -211,7 +214,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     if ckpt is not None:
         for note in restore_checkpoint(run, ckpt):
             run.say(note)
-        extend_schedule(run, split_config(ckpt["train_config"])[0])
+        extend_schedule(run, split_config(ckpt["train_config"])[0])  # [0]: the TrainConfig it was saved with
         configure_groups(run.optimizer, cfg)  # these flags may have changed
     if dist.is_initialized():  # averages the gradients over the processes during backward
         wrap_ddp(run)
@@ -281,7 +284,7 @@ def main(argv=None):
         from lessons.inside import print_run_shapes
         return print_run_shapes(run, get_batch)
     cfg = run.cfg
-    describe(run)
+    describe(run)  # the start-up lines: the device, the model's size, the batch
     open_log(run)
     run.t_train = time.perf_counter()
     bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
@@ -305,7 +308,8 @@ def main(argv=None):
                 run.iter += 1
                 bar.update(1)
 
-                # once in a while: read the losses (the one wait for the device), show them and the speed
+                # once in a while: read the losses (the one wait for the device; read_steps also warns of a
+                # skipped nan step, and stops the run after --max_nan_skips in a row), show them and the speed
                 last = run.iter == cfg.max_iters
                 if run.iter % cfg.log_interval == 0 or run.iter % cfg.eval_interval == 0 or last:
                     losses = read_steps(run, pending)
@@ -318,7 +322,8 @@ def main(argv=None):
                     t_log, iter_log = time.perf_counter(), run.iter
     finally:  # however the loop ends: an error's line must not land on the bar's
         bar.close()
-    finish(run, time.perf_counter() - t_start)  # the best val loss, the time, the checkpoints
+    # the best val loss (in nats, as cross-entropy's natural log gives it, and in bits), the time, the checkpoints
+    finish(run, time.perf_counter() - t_start)
     return 0
 
 
