@@ -36,8 +36,8 @@ from config import PRESETS, TrainConfig
 from engine.decode import generate_cached
 from machinery.bookkeeping import count_params, tokens_per_iter
 from machinery.checkpoint import load_model
-from machinery.cli import (ArgumentParser, HelpFormatter, UserError, add_flags, dtype_name, parse_bool, pick_device,
-                           run_cli)
+from machinery.cli import (MAX_COUNT, ArgumentParser, HelpFormatter, UserError, add_flags, dtype_name, parse_bool,
+                           pick_device, run_cli)
 from machinery.settings import pick_dtype, preset_shown, registries, split_config
 from model import GPT, GPTConfig
 
@@ -289,8 +289,7 @@ def main(argv=None):
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
         for name in ("steps", "warmup"):
-            if getattr(args, name) < 1:
-                raise UserError(f"--{name} {getattr(args, name)} must be at least 1 — fix the flag")
+            check_count(args, name)
         if args.target is not None and not args.target > 0:  # (nan too; inf: the first evaluation, as --smoke's)
             raise UserError(f"--target {args.target} is a val loss no run reaches: a loss is above 0 — e.g. "
                             f"--target 1.47")
@@ -299,9 +298,17 @@ def main(argv=None):
                             f"H100's bf16 peak")
         return bench_train(args, overrides)
     for name in ("batch_size", "max_new_tokens", "repeats"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name} {getattr(args, name)} must be at least 1 — fix the flag")
+        check_count(args, name)
     return bench_sample(args)
+
+
+def check_count(args, name):
+    """A count flag from 1 to MAX_COUNT, else the one-line error."""
+    value = getattr(args, name)
+    if value < 1:
+        raise UserError(f"--{name} {value} must be at least 1 — fix the flag")
+    if value > MAX_COUNT:
+        raise UserError(f"--{name} {value:,} is past the {MAX_COUNT:,} a count may be — give a smaller number")
 
 
 if __name__ == "__main__":

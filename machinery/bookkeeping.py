@@ -35,7 +35,11 @@ def trim_log(path, last_iter):
     """Drop log rows past the checkpoint we resume from: that work is being redone. A last row
     cut short goes too (checkpoint.log_rows); any other line that is not a row is refused."""
     header = LOG_HEADER.split(",")
-    _, rows = log_rows(path)
+    try:
+        _, rows = log_rows(path)
+    except UnicodeDecodeError:  # (train.py writes ASCII only)
+        raise UserError(f"{path} holds bytes that are not text, so train.py did not write them — fix or delete "
+                        f"those lines, then resume") from None
     for number, row in rows:
         if not (len(row) == len(header) and row[0].isdigit()):
             raise UserError(f"{path} line {number} is not a row train.py wrote ({','.join(row)[:40]!r}) — "

@@ -134,7 +134,12 @@ def run_cli(main, argv=None):
         print(f"error: permission denied: {e.filename or e} — check its permissions and its folders', or choose "
               f"another path", file=sys.stderr)
         return 2
-    except OSError as e:  # python train.py > train.log, on a disk that fills up (a save says so itself)
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:  # a file or folder name past the file system's limit (255 bytes, often)
+            print(f"error: a name in {e.filename} is longer than the file system allows — use a shorter one",
+                  file=sys.stderr)
+            return 2
+        # python train.py > train.log, on a disk that fills up (a save says so itself)
         if e.errno != errno.ENOSPC or e.filename is not None:  # (a print's error names no file)
             raise
         stdout_to_devnull()
@@ -172,8 +177,8 @@ def flag_for_a_path(word, flags):
     inside it), a run folder's (one that holds a run, or an empty one), a checkpoint's or a text's."""
     from machinery.checkpoint import holds_a_run  # (here, not above: both modules import this one)
     from machinery.data import is_prepared
-    path = Path(word).expanduser()
     try:
+        path = Path(word).expanduser()  # (~nobody, no such user: a RuntimeError)
         if path.is_dir():
             inside = list(path.iterdir())
             prepared = [path] if is_prepared(path) else [p for p in inside if is_prepared(p)]
@@ -184,7 +189,7 @@ def flag_for_a_path(word, flags):
             wanted = ["--checkpoint"] if path.suffix == ".pt" else ["--input", "--prompt_file"]
         else:
             return None
-    except OSError:  # a folder we may not look into
+    except (OSError, RuntimeError):  # a folder we may not look into, a name too long
         return None
     return next((f"{flag} {shlex.quote(word)}" for flag in wanted if flag in flags), None)
 
@@ -247,6 +252,7 @@ def parse_bool(text):
     return value
 
 
+MAX_COUNT = 10 ** 9  # the most steps, batches or sizes a flag may ask for: far past any run, short of an overflow
 SEEDS = range(-2 ** 63, 2 ** 63)  # what torch.manual_seed takes (64 bits), with room for seed + rank
 
 

@@ -264,14 +264,14 @@ def vocab_checks(vocab):
     chars_fit = (isinstance(chars, list) and len(chars) > 0
                  and all(isinstance(c, str) and len(c) == 1 for c in chars) and len(set(chars)) == len(chars))
 
-    def count(value):
-        return type(value) is int and value >= 0  # (not a bool, a float or a string of digits)
+    def count(value, least=0):
+        return type(value) is int and value >= least  # (not a bool, a float or a string of digits)
 
     return {"chars": chars_fit,
             "vocab_size": count(vocab["vocab_size"]) and (not chars_fit or vocab["vocab_size"] == len(chars)),
             "dtype": vocab["dtype"] in ("uint16", "uint32"),
-            "train_tokens": count(vocab["train_tokens"]),
-            "val_tokens": count(vocab["val_tokens"])}
+            "train_tokens": count(vocab["train_tokens"], 1),  # (prepare.py refuses a text too short for both)
+            "val_tokens": count(vocab["val_tokens"], 1)}
 
 
 def written_by_prepare(folder):

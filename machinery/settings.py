@@ -20,7 +20,8 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
-from machinery.cli import ArgumentParser, SEEDS, UserError, add_flags, closest, flag_type, pick_device, unless_a_typo
+from machinery.cli import (MAX_COUNT, SEEDS, ArgumentParser, UserError, add_flags, closest, flag_type, pick_device,
+                           unless_a_typo)
 from machinery.data import load_data
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
@@ -219,6 +220,8 @@ def check_config(cfg, mcfg):
         value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
         if value < 1:
             raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
+        if value > MAX_COUNT:  # (past 2 ** 63, torch and tqdm fail with an overflow)
+            raise UserError(f"--{name} is {value:,}, past the {MAX_COUNT:,} a count may be — give a smaller number")
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     for name, allowed in choices().items():
@@ -331,7 +334,7 @@ def check_heads(mcfg):
     unit = mcfg.n_head * pair  # n_embd must be a multiple of this
     if mcfg.n_embd % unit == 0:
         return
-    heads = [h for h in range(1, 2 * mcfg.n_head + 1) if mcfg.n_embd % (h * pair) == 0]
+    heads = [h for h in range(1, min(2 * mcfg.n_head, mcfg.n_embd) + 1) if mcfg.n_embd % (h * pair) == 0]
     fix = (f"--n_head {min(heads, key=lambda h: (abs(h - mcfg.n_head), -h))} or " if heads else "") + \
         f"--n_embd {max(1, round(mcfg.n_embd / unit)) * unit}"
     if mcfg.n_embd % mcfg.n_head:
@@ -357,7 +360,7 @@ def parse_train_args(argv, description=None):
                   "(shakespeare on CUDA, shakespeare-cpu elsewhere)")
                + "; `--preset NAME --help` shows another's. With --resume, the run's own values are the defaults.")
     parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "
-                        "on CUDA, shakespeare-cpu elsewhere); flags given after it override it")
+                        "on CUDA, shakespeare-cpu elsewhere); other flags, before or after it, override it")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
     parser.add_argument("--trace_shapes", action="store_true",
                         help="run one batch through the model, print every tensor's shape, and stop (no training)")

@@ -52,9 +52,15 @@ def remove(path):
 
 def append(path, line):
     def setup(work):
-        with open(work / path, "a") as f:
+        with open(work / path, "ab" if isinstance(line, bytes) else "a") as f:
             f.write(line)
     return setup
+
+
+def empty_val(work):
+    """val.bin emptied, and vocab.json edited to match: each agrees with the other, but there is nothing to score."""
+    edit_vocab(val_tokens=0)(work)
+    truncate("data/val.bin", 0)(work)
 
 
 def edit_vocab(**changes):
@@ -197,6 +203,8 @@ CASES = [
     ("train-not-a-bool", train, T + ["--bias", "maybe"], "expected true or false, got 'maybe'", None),
     ("train-zero-size", train, T + ["--n_layer", "0"], "--n_layer is 0, but it must be at least 1", None),
     ("train-negative-size", train, T + ["--batch_size", "-4"], "--batch_size is -4, but it must be at least 1", None),
+    ("train-count-too-large", train, T + ["--max_iters", "9223372036854775808"],
+     "--max_iters is 9,223,372,036,854,775,808, past the 1,000,000,000 a count may be — give a smaller number", None),
     ("train-heads-do-not-divide", train, T + ["--n_embd", "30", "--n_head", "4"],
      "n_embd 30 is not divisible by n_head 4 — pick sizes where it is, e.g. --n_head 5 or --n_embd 32", None),
     ("train-dropout-out-of-range", train, T + ["--dropout", "1.5"], "--dropout 1.5 is outside [0, 1)", None),
@@ -242,6 +250,8 @@ CASES = [
     ("train-vocab-edited-badly", train, T, "data/vocab.json has a vocab_size and a train_tokens that prepare.py "
      "would not write (edited by hand?) — delete it, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
      "data`", edit_vocab(vocab_size=99, train_tokens="1000")),
+    ("train-vocab-empty-split", train, T, "data/vocab.json has a val_tokens that prepare.py would not write (edited "
+     "by hand?)", empty_val),
     ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",
      truncate("data/val.bin", 101)),
     ("train-bin-shorter-than-vocab-says", train, T, "val.bin has 50 tokens, but vocab.json says",
@@ -295,6 +305,10 @@ CASES = [
      TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
      "run/log.csv line 6 is not a row train.py wrote ('note: lr too high?') — fix or delete that line, then resume",
      append("run/log.csv", "note: lr too high?\n")),
+    ("train-resume-log-not-text", train,
+     TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
+     "run/log.csv holds bytes that are not text, so train.py did not write them — fix or delete those lines, then "
+     "resume", append("run/log.csv", b"16,2.9\xff\xfe\n")),
     ("train-resume-bit-flipped-checkpoint", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is damaged (its data fails the checksum saved with it), so it cannot be read — to resume from "
      "the best evaluation instead, copy run/best.pt over it, or use a backup", flip_a_bit("run/latest.pt")),

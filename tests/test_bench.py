@@ -218,6 +218,8 @@ def test_nanogpts_own_model_computes_our_loss_from_the_same_weights(classic_runs
 def test_bad_benchmark_flags():
     with pytest.raises(UserError, match="--steps 0 must be at least 1"):
         speed.main(["train", "--steps", "0"])
+    with pytest.raises(UserError, match="--batch_size 9,223,372,036,854,775,808 is past the 1,000,000,000"):
+        speed.main(["sample", "--batch_size", str(2 ** 63)])  # (torch's overflow, a traceback, without the check)
     for target in ("0", "-1", "nan"):  # trained every step, then said it was not reached
         with pytest.raises(UserError, match=f"--target {float(target)} is a val loss no run reaches"):
             speed.main(["train", "--target", target])

@@ -15,6 +15,7 @@ from machinery import cli
 import config
 from conftest import TINY
 from machinery import settings
+from model import GPTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,6 +181,39 @@ def test_running_out_of_memory_is_one_line(capsys):
         assert capsys.readouterr().err == f"error: out of memory{said}{advice}"
     with pytest.raises(RuntimeError, match="a bug"):  # any other RuntimeError keeps its traceback
         cli.run_cli(raising(RuntimeError("a bug")))
+
+
+@pytest.mark.skipif(os.pathconf("/tmp", "PC_NAME_MAX") > 300, reason="this file system allows names of 301 bytes")
+def test_a_name_longer_than_the_file_system_allows_is_one_line(corpus, data_dir, tmp_path, monkeypatch, capsys):
+    """Path.exists() and its kin raise this error instead of answering False: every script says it in one line."""
+    import prepare, sample, train
+    monkeypatch.chdir(tmp_path)
+    long = "x" * 301
+    cases = [(prepare.main, ["--input", long]),
+             (prepare.main, ["--input", str(corpus), "--out_dir", long]),
+             (train.main, TINY + ["--data_dir", long]),
+             (train.main, TINY + ["--data_dir", str(data_dir), "--out_dir", long]),
+             (sample.main, ["--out_dir", long]),
+             (sample.main, ["--checkpoint", f"{long}.pt"])]
+    for main, argv in cases:
+        assert cli.run_cli(main, argv) == 2
+        err = capsys.readouterr().err
+        assert re.fullmatch(r"error: a name in .*x{301}.* is longer than the file system allows — use a shorter "
+                            r"one\n", err), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stray_word_like_a_home_folder_is_an_unknown_argument(capsys):
+    """The shell leaves ~name as it is when there is no user of that name; Python's expanduser then raises."""
+    import sample
+    assert cli.run_cli(sample.main, ["~nosuchuser-here/run"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown argument ~nosuchuser-here/run — valid flags: ")
+
+
+def test_a_head_count_far_past_the_width_is_told_at_once():
+    """The fix it suggests comes from head counts up to the width, not up to twice the count asked for."""
+    with pytest.raises(cli.UserError, match=r"n_embd 30 is not divisible by n_head 999999999 — .* --n_head 30 or "):
+        settings.check_heads(GPTConfig(n_embd=30, n_head=999_999_999))
 
 
 def test_a_file_to_write_must_have_its_kind_of_name(tmp_path):
