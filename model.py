@@ -27,7 +27,8 @@ import torch.nn.functional as F
 @dataclass
 class GPTConfig:
     # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help.
-    # Defaults: nanoGPT's GPU model. config.py's presets change them (CPU default: 4 x 128, block 64, rotary, qk-norm)
+    # The defaults are nanoGPT's GPU model; config.py's presets change them (shakespeare-cpu, the CPU default:
+    # 4 layers, 4 heads, 128 wide, block 64, rotary positions, qk-norm)
     block_size: Annotated[int, "context length: how many characters the model sees at once"] = 256
     vocab_size: Annotated[int, "number of distinct characters (set from the data)"] = 65
     n_layer: Annotated[int, "number of transformer blocks"] = 6
@@ -76,8 +77,8 @@ class CausalSelfAttention(nn.Module):
         self.layer_idx = layer_idx  # which layer's keys and values in a KV cache are ours
         # one Linear makes queries, keys and values for all heads at once
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        # qk-norm: each head's q and k divided by their root-mean-square (a LayerNorm without the mean or the gain),
-        # so the scores cannot blow up however large the weights grow
+        # qk-norm: each head's q and k divided by their root-mean-square (LayerNorm without subtracting the mean
+        # or a gain), so the scores cannot blow up however large the weights grow
         hs = config.n_embd // config.n_head
         self.q_norm = nn.RMSNorm(hs, elementwise_affine=False) if config.qk_norm else nn.Identity()
         self.k_norm = nn.RMSNorm(hs, elementwise_affine=False) if config.qk_norm else nn.Identity()
@@ -252,8 +253,8 @@ class LanguageModel(nn.Module):
 
 
 def lm_loss(logits, targets):
-    """Mean cross-entropy of logits (B, T, V) against the next characters targets (B, T), as B*T rows (one per
-    prediction: F.cross_entropy's form), in float32 (train.py's autocast may give bf16 logits); None if no targets."""
+    """Mean cross-entropy of logits (B, T, V) against the next characters, targets (B, T), taken as B*T rows (the
+    form F.cross_entropy wants) in float32 (train.py's autocast may make logits bf16 or fp16); None without targets."""
     if targets is None:
         return None
     B, T, V = logits.shape
@@ -306,9 +307,8 @@ class GPT(LanguageModel):
     def forward(self, idx, targets=None, cache=None):
         """idx (B, T) of ids -> (logits (B, T, V), mean cross-entropy or None).
 
-        With a KV cache (engine/kv_cache.py), idx continues the text the cache holds: its
-        positions start after the cached ones, and its keys and values go into the cache (the
-        caller then moves cache.length on by T).
+        With a KV cache (engine/kv_cache.py), idx continues the text the cache holds: its positions start after the
+        cached ones, and its keys and values go into the cache (the caller then moves cache.length on by T).
         """
         B, T = idx.shape
         assert T <= self.config.block_size, f"{T} positions, but the model knows only {self.config.block_size}"

@@ -41,8 +41,8 @@ def build_vocab(text):
     """Return (chars, ids): the sorted distinct characters and the text as their ids.
 
     In plain Python that is chars = sorted(set(text)); ids = encode(text, chars), with encode
-    below (which sample.py uses too, for a prompt). Here it is vectorized: UTF-32 gives one 32-bit code
-    point per character, so numpy can find the vocabulary (np.unique sorts) and each
+    below (which sample.py uses too, for a prompt). Here it is vectorized: UTF-32 gives one
+    32-bit code point per character, so numpy can find the vocabulary (np.unique sorts) and each
     character's rank in it (np.searchsorted) without a Python loop over a million characters.
     """
     codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)

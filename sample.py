@@ -8,9 +8,10 @@ The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
 a KV cache (engine/decode.py's stream): the same text as model.py's simple generate while
 prompt and text fit in block_size. Past that (the model knows block_size positions only), generate
-reads the last block_size characters at every step; stream empties its cache and reads the last
-block_size/2 again, so each new character sees between half a window and a whole one. On a CUDA
-GPU each of its steps is one replay of a recorded CUDA graph (--cuda_graph false: not).
+reads the last block_size characters at every step; stream, each time its cache is full, empties it,
+reads the last block_size/2 characters again, and fills it one character at a time, so each new
+character sees between half a window and a whole one. On a CUDA GPU each of its steps is one replay
+of a recorded CUDA graph (--cuda_graph false: not).
 --no_cache uses generate instead. A single sample (with the cache) is printed as it is generated.
 """
 

@@ -203,10 +203,11 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
               raw_model=raw_model, model=raw_model, no_sync=nullcontext,
-              # AdamW (the video's), decaying the 2-D weights only. --optimizer muon (the CPU default's; not in
-              # the video): for the blocks' matrices, momentum whose update is first made orthogonal (its singular
-              # values set to about 1), so a matrix moves as far in every direction; it gave a lower loss in the
-              # same steps (docs/speed.md). At --muon_lr; the progress bar's lr is AdamW's (machinery/optim.py)
+              # AdamW, as in the video (weight decay on the 2-D weights only is nanoGPT's). --optimizer muon (the
+              # CPU default's; not in the video): the blocks' matrices take momentum steps, each first made
+              # orthogonal (rescaled to move the matrix about equally far in every direction it points), which gave
+              # a lower loss in the same steps (docs/speed.md); the embeddings and gains stay on AdamW. At
+              # --muon_lr; the progress bar's lr is AdamW's (machinery/optim.py)
               optimizer=make_optimizer(raw_model, cfg, device), scaler=scaler,
               data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
     if not training:  # --trace_shapes: the model as built is all it needs
@@ -308,8 +309,9 @@ def main(argv=None):
                 run.iter += 1
                 bar.update(1)
 
-                # once in a while: read the losses (the one wait for the device; read_steps also warns of a
-                # skipped nan step, and stops the run after --max_nan_skips in a row), show them and the speed
+                # once in a while: read the losses (the one wait for the device; read_steps also warns of each
+                # step skipped for a nan or inf loss, and stops the run when more than --max_nan_skips come in a
+                # row), show them and the speed
                 last = run.iter == cfg.max_iters
                 if run.iter % cfg.log_interval == 0 or run.iter % cfg.eval_interval == 0 or last:
                     losses = read_steps(run, pending)

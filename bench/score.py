@@ -27,7 +27,8 @@ if not __package__:  # run as a file (python bench/score.py): the imports below 
 
 from config import TrainConfig
 from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, dtype_name, parse_seed, pick_device, run_cli
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, dtype_name, parse_seed, pick_device,
+                           refuse_too_large, run_cli)
 from machinery.data import load_data
 from machinery.settings import pick_dtype
 from model import GPT, GPTConfig
@@ -113,6 +114,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.batches < 1 or args.batch_size < 1:
         raise UserError("--batches and --batch_size must be at least 1 — e.g. 200 and 64, nanoGPT's protocol")
+    refuse_too_large("--batches", args.batches)
+    refuse_too_large("--batch_size", args.batch_size)
     device = pick_device(args.device)
     dtype = pick_dtype(args.dtype, device)
     found = checkpoints_in(args.paths)

@@ -36,8 +36,8 @@ from config import PRESETS, TrainConfig
 from engine.decode import generate_cached
 from machinery.bookkeeping import count_params, tokens_per_iter
 from machinery.checkpoint import load_model
-from machinery.cli import (MAX_COUNT, ArgumentParser, HelpFormatter, UserError, add_flags, dtype_name, parse_bool,
-                           pick_device, run_cli)
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, add_flags, dtype_name, parse_bool,
+                           pick_device, refuse_too_large, run_cli)
 from machinery.settings import pick_dtype, preset_shown, registries, split_config
 from model import GPT, GPTConfig
 
@@ -303,12 +303,11 @@ def main(argv=None):
 
 
 def check_count(args, name):
-    """A count flag from 1 to MAX_COUNT, else the one-line error."""
+    """A count flag from 1 to machinery/cli.py's MAX_COUNT, else the one-line error."""
     value = getattr(args, name)
     if value < 1:
         raise UserError(f"--{name} {value} must be at least 1 — fix the flag")
-    if value > MAX_COUNT:
-        raise UserError(f"--{name} {value:,} is past the {MAX_COUNT:,} a count may be — give a smaller number")
+    refuse_too_large(f"--{name}", value)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ if not __package__:  # run as a file (python exercises/__main__.py): the imports
     print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
-from machinery.cli import MAX_COUNT, ArgumentParser, HelpFormatter, UserError, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, refuse_too_large, run_cli
 from machinery.data import DEFAULT_DATA_DIR, load_data
 
 
@@ -152,8 +152,7 @@ def main(argv=None):
         return check([number for numbers in args.numbers for number in numbers])
     if args.steps < 10:
         raise UserError(f"--steps {args.steps} is too few to train on — give 10 or more (2000 by default)")
-    if args.steps > MAX_COUNT:
-        raise UserError(f"--steps {args.steps:,} is past the {MAX_COUNT:,} a count may be — give a smaller number")
+    refuse_too_large("--steps", args.steps)
     return train(args.number, args.data_dir, args.steps)
 
 

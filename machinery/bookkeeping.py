@@ -37,9 +37,14 @@ def trim_log(path, last_iter):
     header = LOG_HEADER.split(",")
     try:
         _, rows = log_rows(path)
-    except UnicodeDecodeError:  # (train.py writes ASCII only)
-        raise UserError(f"{path} holds bytes that are not text, so train.py did not write them — fix or delete "
-                        f"those lines, then resume") from None
+    except UnicodeDecodeError:  # (train.py writes ASCII only): say which line
+        for number, line in enumerate(Path(path).read_bytes().split(b"\n"), start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path} line {number} holds bytes that are not text, so train.py did not write "
+                                f"it — fix or delete that line, then resume") from None
+        raise
     for number, row in rows:
         if not (len(row) == len(header) and row[0].isdigit()):
             raise UserError(f"{path} line {number} is not a row train.py wrote ({','.join(row)[:40]!r}) — "

@@ -136,8 +136,8 @@ def run_cli(main, argv=None):
         return 2
     except OSError as e:
         if e.errno == errno.ENAMETOOLONG:  # a file or folder name past the file system's limit (255 bytes, often)
-            print(f"error: a name in {e.filename} is longer than the file system allows — use a shorter one",
-                  file=sys.stderr)
+            print(f"error: a name in {e.filename2 or e.filename or e} is longer than the file system allows — use a "
+                  f"shorter one", file=sys.stderr)
             return 2
         # python train.py > train.log, on a disk that fills up (a save says so itself)
         if e.errno != errno.ENOSPC or e.filename is not None:  # (a print's error names no file)
@@ -253,6 +253,12 @@ def parse_bool(text):
 
 
 MAX_COUNT = 10 ** 9  # the most steps, batches or sizes a flag may ask for: far past any run, short of an overflow
+
+
+def refuse_too_large(flag, value):
+    """A count past MAX_COUNT: one line here, not an overflow deep in torch or tqdm (from 2 ** 63)."""
+    if value > MAX_COUNT:
+        raise UserError(f"{flag} is {value:,}, above {MAX_COUNT:,}, the most a count may be — give a smaller number")
 SEEDS = range(-2 ** 63, 2 ** 63)  # what torch.manual_seed takes (64 bits), with room for seed + rank
 
 

@@ -20,8 +20,8 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
-from machinery.cli import (MAX_COUNT, SEEDS, ArgumentParser, UserError, add_flags, closest, flag_type, pick_device,
-                           unless_a_typo)
+from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, closest, flag_type, pick_device,
+                           refuse_too_large, unless_a_typo)
 from machinery.data import load_data
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
@@ -184,9 +184,10 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
         raise UserError(f"the run in {cfg.out_dir} is at iteration {ckpt['iter']} and --max_iters is "
                         f"{cfg.max_iters}, so there is nothing to train — to train on, give a larger one, e.g. "
                         f"--max_iters {2 * ckpt['iter']} (the learning rate goes on from where the run was)")
-    if len(splits["val"]) <= mcfg.block_size:
-        raise UserError(f"{Path(cfg.data_dir) / 'val.bin'} has {len(splits['val']):,} tokens, not more than "
-                        f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
+    for split in ("val", "train"):  # (prepare.py's train is 9 times val: short only where a file was edited)
+        if len(splits[split]) <= mcfg.block_size:
+            raise UserError(f"{Path(cfg.data_dir) / f'{split}.bin'} has {len(splits[split]):,} tokens, not more than "
+                            f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
     if new_run:  # last, so that a mistake in the flags is told first, not after a change of --out_dir
         refuse_to_overwrite(Path(cfg.out_dir))
     return cfg, mcfg, vocab, splits, ckpt, summary
@@ -220,8 +221,7 @@ def check_config(cfg, mcfg):
         value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
         if value < 1:
             raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
-        if value > MAX_COUNT:  # (past 2 ** 63, torch and tqdm fail with an overflow)
-            raise UserError(f"--{name} is {value:,}, past the {MAX_COUNT:,} a count may be — give a smaller number")
+        refuse_too_large(f"--{name}", value)
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     for name, allowed in choices().items():
@@ -334,7 +334,10 @@ def check_heads(mcfg):
     unit = mcfg.n_head * pair  # n_embd must be a multiple of this
     if mcfg.n_embd % unit == 0:
         return
-    heads = [h for h in range(1, min(2 * mcfg.n_head, mcfg.n_embd) + 1) if mcfg.n_embd % (h * pair) == 0]
+    # the head counts h that fit (h * pair divides n_embd), from n_embd's divisors: a loop over every h up to the one
+    # asked for would take a minute for --n_head 1000000000
+    divisors = {d for i in range(1, math.isqrt(mcfg.n_embd) + 1) if mcfg.n_embd % i == 0 for d in (i, mcfg.n_embd // i)}
+    heads = [d // pair for d in divisors if d % pair == 0 and d // pair <= 2 * mcfg.n_head]
     fix = (f"--n_head {min(heads, key=lambda h: (abs(h - mcfg.n_head), -h))} or " if heads else "") + \
         f"--n_embd {max(1, round(mcfg.n_embd / unit)) * unit}"
     if mcfg.n_embd % mcfg.n_head:

@@ -57,6 +57,12 @@ def append(path, line):
     return setup
 
 
+def short_train(work):
+    """train.bin cut to 10 tokens, and vocab.json edited to match: too few for one window of the block."""
+    edit_vocab(train_tokens=10)(work)
+    truncate("data/train.bin", 20)(work)
+
+
 def empty_val(work):
     """val.bin emptied, and vocab.json edited to match: each agrees with the other, but there is nothing to score."""
     edit_vocab(val_tokens=0)(work)
@@ -203,8 +209,9 @@ CASES = [
     ("train-not-a-bool", train, T + ["--bias", "maybe"], "expected true or false, got 'maybe'", None),
     ("train-zero-size", train, T + ["--n_layer", "0"], "--n_layer is 0, but it must be at least 1", None),
     ("train-negative-size", train, T + ["--batch_size", "-4"], "--batch_size is -4, but it must be at least 1", None),
-    ("train-count-too-large", train, T + ["--max_iters", "9223372036854775808"],
-     "--max_iters is 9,223,372,036,854,775,808, past the 1,000,000,000 a count may be — give a smaller number", None),
+    ("train-count-too-large", train, T + ["--eval_iters", "9223372036854775808"],
+     "--eval_iters is 9,223,372,036,854,775,808, above 1,000,000,000, the most a count may be — give a smaller number",
+     None),
     ("train-heads-do-not-divide", train, T + ["--n_embd", "30", "--n_head", "4"],
      "n_embd 30 is not divisible by n_head 4 — pick sizes where it is, e.g. --n_head 5 or --n_embd 32", None),
     ("train-dropout-out-of-range", train, T + ["--dropout", "1.5"], "--dropout 1.5 is outside [0, 1)", None),
@@ -259,6 +266,8 @@ CASES = [
     ("train-token-id-too-big", train, T, "holds token id 60000, but the vocabulary has only", big_token_id),
     ("train-val-shorter-than-block", train, T + ["--block_size", "5000"],
      "data/val.bin has 2,128 tokens, not more than block_size 5000", None),
+    ("train-train-shorter-than-block", train, T, "data/train.bin has 10 tokens, not more than block_size 16 — use a "
+     "longer text or a smaller --block_size", short_train),
     ("train-out-dir-holds-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run"],
      "run already holds a run (latest.pt) — add --resume", None),
     ("train-out-dir-holds-another-log", train, TINY + ["--data_dir", "data", "--out_dir", "mine"],
@@ -307,8 +316,8 @@ CASES = [
      append("run/log.csv", "note: lr too high?\n")),
     ("train-resume-log-not-text", train,
      TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
-     "run/log.csv holds bytes that are not text, so train.py did not write them — fix or delete those lines, then "
-     "resume", append("run/log.csv", b"16,2.9\xff\xfe\n")),
+     "run/log.csv line 6 holds bytes that are not text, so train.py did not write it — fix or delete that line, "
+     "then resume", append("run/log.csv", b"16,2.9\xff\xfe\n")),
     ("train-resume-bit-flipped-checkpoint", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is damaged (its data fails the checksum saved with it), so it cannot be read — to resume from "
      "the best evaluation instead, copy run/best.pt over it, or use a backup", flip_a_bit("run/latest.pt")),

@@ -4,6 +4,7 @@ import argparse
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -210,10 +211,21 @@ def test_a_stray_word_like_a_home_folder_is_an_unknown_argument(capsys):
     assert capsys.readouterr().err.startswith("error: unknown argument ~nosuchuser-here/run — valid flags: ")
 
 
-def test_a_head_count_far_past_the_width_is_told_at_once():
-    """The fix it suggests comes from head counts up to the width, not up to twice the count asked for."""
-    with pytest.raises(cli.UserError, match=r"n_embd 30 is not divisible by n_head 999999999 — .* --n_head 30 or "):
-        settings.check_heads(GPTConfig(n_embd=30, n_head=999_999_999))
+def test_the_head_count_a_bad_width_is_offered_is_found_at_once():
+    """The fix it suggests comes from n_embd's divisors: a search over every head count up to the one asked for
+    (or up to the width) ran for a minute at a billion. The alarm turns such a search into a failure."""
+    def too_slow(signum, frame):
+        raise TimeoutError("check_heads searched for 10 s")
+    signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(10)
+    try:
+        for n_embd, n_head, fix in ((30, 999_999_999, "--n_head 30 or --n_embd 999999999"),
+                                    (999_999_999, 1_000_000_000, "--n_head 999999999 or --n_embd 1000000000"),
+                                    (384, 5, "--n_head 6 or --n_embd 385"), (384, 7, "--n_head 8 or --n_embd 385")):
+            with pytest.raises(cli.UserError, match=f"is not divisible by n_head {n_head} — .* e.g. {fix}$"):
+                settings.check_heads(GPTConfig(n_embd=n_embd, n_head=n_head))
+    finally:
+        signal.alarm(0)
 
 
 def test_a_file_to_write_must_have_its_kind_of_name(tmp_path):

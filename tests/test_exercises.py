@@ -238,7 +238,7 @@ def test_train_takes_fewer_steps_for_a_quicker_look(data_dir, capsys, monkeypatc
     assert asked == [300] and "300 steps, on the CPU" in capsys.readouterr().out
     with pytest.raises(UserError, match=r"^--steps 5 is too few to train on — give 10 or more"):
         main(["train", "4", "--steps", "5"])
-    with pytest.raises(UserError, match=r"^--steps 1,000,000,001 is past the 1,000,000,000 a count may be"):
+    with pytest.raises(UserError, match=r"^--steps is 1,000,000,001, above 1,000,000,000, the most a count may be"):
         main(["train", "4", "--steps", "1000000001"])  # (at 2 ** 63, an overflow deep in the training loop)
     assert main(["train", "4", "--steps", "10", "--data_dir", str(data_dir)]) == 0 and asked[-1] == 10  # the fewest
 

@@ -463,7 +463,8 @@ def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_pa
                       ({"chars": ["ab"] + chars[1:]}, ["chars"]),
                       ({"vocab_size": len(chars) + 1}, ["vocab_size"]), ({"vocab_size": True}, ["vocab_size"]),
                       ({"dtype": "float64"}, ["dtype"]), ({"dtype": None}, ["dtype"]),
-                      ({"train_tokens": -1, "val_tokens": 2.0}, ["train_tokens", "val_tokens"])]:
+                      ({"train_tokens": -1, "val_tokens": 2.0}, ["train_tokens", "val_tokens"]),
+                      ({"train_tokens": 0}, ["train_tokens"])]:  # (prepare.py refuses a text too short for both)
         checks = data.vocab_checks(good | edit)
         assert [key for key, fits in checks.items() if not fits] == bad, edit
     for name in ("train.bin", "val.bin"):  # (a copy: data_dir is shared by other tests)
