@@ -2,6 +2,10 @@
 earlier ones' keys and values from a KV cache (stream), and on a GPU each such step can be
 one replay of a recorded CUDA graph (GraphedStep).
 
+A CUDA graph records the GPU work of one call and replays it with one launch from the CPU. A
+replay repeats the recording exactly (the same tensors, shapes and Python numbers), so whatever
+changes from step to step, the character and its position, must sit in a tensor the graph reads.
+
 model.py's generate is the simple reference: it reruns the whole context for every new
 character. Tests hold stream to the same tokens within block_size (past it, stream starts
 its cache again from half a window, while generate slides its window one character at a time).
@@ -60,8 +64,9 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
 
 def generate_cached(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, generator=None,
                     cuda_graph=False):
-    """`stream`, collected -> (B, T + max_new_tokens). Within block_size it is exactly
-    what model.generate returns, only faster; past it, see stream."""
+    """`stream`, collected -> (B, T + max_new_tokens). Within block_size it is what model.generate
+    returns, only faster (to float rounding: the logits differ in the last bits, so a draw that falls
+    that close to the boundary between two characters could differ); past it, see stream."""
     columns = stream(model, idx, max_new_tokens, temperature, top_k, top_p, generator, cuda_graph)
     return torch.cat([idx] + [column[:, None] for column in columns], dim=1)  # (B, T + new)
 
@@ -125,5 +130,5 @@ class GraphedStep:
                 self.logits = self.run()
             else:
                 self.graph.replay()  # refills self.logits
-            self.cache.length = position + 1
+            self.cache.length = position + 1  # (run set it to 0, as a graph sees it: the true count back)
         return self.logits

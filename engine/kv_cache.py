@@ -1,12 +1,16 @@
 """KV caches: the keys and values of the positions generated so far, so that each new
 character costs one position's worth of work instead of the whole context's.
 
+Why they can be kept: attention is causal, so position s's key and value depend only on the
+characters 0 .. s, and text added after it never changes them. And only the newest position's
+query is needed, because only its output predicts the next character: queries are not kept.
+
 model.py uses a cache through three calls: its attention's append(layer, k, v) and mask(T), and
 GPT.forward's positions(T). length, the positions filled, is the caller's to move on after each
 forward (engine.decode.forward_cached). A slot is one position in time: slot s always holds position s.
-Past block_size a cache starts again from a shorter context (engine.decode); it never rolls, so a
-position scheme that needs each key's position (a bias on the scores by distance, say) can read it
-off the slot.
+Past block_size a cache starts again from a shorter context (engine.decode); it never overwrites its
+oldest slot to go on (a ring buffer), so a position scheme that needs each key's position (a bias on
+the scores by distance, say) can read it off the slot.
 """
 
 import torch
@@ -27,7 +31,9 @@ class KVCache:
         self.config = config
         self.batch_size = batch_size
         self.k = self.v = None  # (n_layer, B, nh, block_size, hs) each, once allocated
-        self.length = 0  # positions filled: the caller moves it on after each forward (engine.decode.forward_cached)
+        # positions filled: the caller moves it on after each forward (engine.decode.forward_cached), not
+        # append, which every layer calls for the same new positions: it may move only after the last layer
+        self.length = 0
         self.step_mask = None  # mask()'s last answer, for the other layers of the same step
 
     def append(self, layer, k, v):
@@ -63,9 +69,9 @@ class KVCache:
 
 
 class StaticKVCache(KVCache):
-    """A KV cache that a CUDA graph can use (GraphedStep): its tensors keep one shape and one
-    address, and where it writes comes from a tensor on the device, not from a Python number,
-    so one recorded step serves every position.
+    """A KV cache that a CUDA graph can use (GraphedStep; engine/decode.py says what a graph is):
+    its tensors keep one shape and one address, and where it writes comes from a tensor on the
+    device, not from a Python number, so one recorded step serves every position.
 
     It takes one position per step, written at slot pos; attention reads all block_size slots,
     with a mask that hides the slots after pos (unwritten, or left over from before a reset).

@@ -18,13 +18,14 @@ def keep_top_k(logits, k):
 
 def keep_top_p(logits, p):
     """logits (B, V) -> the same, keeping only the nucleus: the fewest likeliest
-    characters whose probabilities add up to at least p (the likeliest always stays)."""
+    characters whose probabilities add up to at least p (for any p > 0, the likeliest stays)."""
     if p >= 1.0:
         return logits
     probs, order = F.softmax(logits, dim=-1).sort(dim=-1, descending=True)  # (B, V) each
     mass_before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the likelier characters
     drop_sorted = mass_before >= p  # already enough without this one
-    drop = drop_sorted.scatter(-1, order, drop_sorted)  # (B, V): back in vocabulary order
+    # un-sort: sorted column j is character order[j], so its flag goes back to column order[j]
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # (B, V): in vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 
 

@@ -15,8 +15,8 @@ ladder runs the code you read in model.py, nothing else.
 
 Each rung trains from scratch with the same batches and is scored on the same val
 windows (train.py's estimate_loss), so the rows compare like with like; rung 11 also reads
-a longer context, which is part of its "scale". The table prints as it goes, then what
-each rung writes, and the val losses go to <out_dir>/ladder.csv and, with matplotlib
+a longer context, which is part of its "scale". The table prints as it goes, then the text
+each rung generates (a 70-character sample), and the val losses go to <out_dir>/ladder.csv and, with matplotlib
 installed, a picture, ladder.png (out_dir: out/buildup/<sizes>, so a --quick run never
 overwrites a real one).
 """
@@ -108,6 +108,7 @@ def ladder(sizes, vocab_size):
          dict(model="gpt", n_layer=0, mlp=False, residual=False, layer_norm=False, tie_head=False, init="pytorch"),
          "as in the video: with no attention yet, each position still reads one character, as the bigram does"),
         ("1 head", "one self-attention head", dict(n_layer=1, n_head=1)),
+        # C/nh channels a head: as many weights as the one head before, so the parameter count stays the same
         ("heads", f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
         ("MLP", "a feed-forward layer (MLP) after attention", dict(mlp=True)),
         ("blocks", f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer),
@@ -130,7 +131,12 @@ def ladder(sizes, vocab_size):
 
 def training_config(sizes, rung, seed, device):
     """The TrainConfig (config.py) for rung (1-11): AdamW, warmup, cosine decay to a tenth of the lr."""
-    lr = BIGRAM_LR if rung == 1 else sizes.full_lr if rung == FULL else sizes.lr
+    if rung == 1:
+        lr = BIGRAM_LR
+    elif rung == FULL:
+        lr = sizes.full_lr
+    else:
+        lr = sizes.lr
     steps = sizes.full_steps if rung == FULL else sizes.steps
     # train.py's choice (bf16 on a GPU that has it), but float32 rather than fp16: the gradients of rung 6's first
     # attention (at most 1.9e-5, docs/lessons.md) lie below fp16's normal numbers (6.1e-5), and the loss scaling
@@ -194,9 +200,13 @@ SAME = 0.005  # nats: val losses closer than this are "no better"; the last digi
 def note_for(rung, val, before, skipped=0, why=""):
     """Say so where a rung did not help at these sizes, rather than hide it, and why if the ladder knows."""
     notes = [f"{skipped} steps skipped for a nan or inf loss"] if skipped else []
-    if before is not None and val >= before - SAME:
-        notes.insert(0, (f"no better than rung {rung - 1} at these sizes" if val < before + SAME else
-                         f"worse than rung {rung - 1} at these sizes") + (f", {why}" if why else ""))
+    if before is None or val < before - SAME:  # the first rung, or a rung that helped
+        return "; ".join(notes)
+    if val < before + SAME:
+        verdict = f"no better than rung {rung - 1} at these sizes"
+    else:
+        verdict = f"worse than rung {rung - 1} at these sizes"
+    notes.insert(0, f"{verdict}, {why}" if why else verdict)
     return "; ".join(notes)
 
 

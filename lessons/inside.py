@@ -4,7 +4,12 @@
     python train.py --trace_shapes       # the same for your own config and data
 
 A forward hook on a module runs each time the module does, and sees what went in and what
-came out. model.py's modules have names (transformer.h.0.attn.c_attn, ...), and where a value
+came out. The whole idea, on its own:
+
+    handle = model.lm_head.register_forward_hook(lambda module, inputs, output: print(output.shape))
+    model(idx)       # prints torch.Size([B, T, V]) as the head runs
+    handle.remove()
+ model.py's modules have names (transformer.h.0.attn.c_attn, ...), and where a value
 has no module of its own, it passes through a probe: an nn.Identity named hook_* that changes
 nothing, as TransformerLens's HookPoint does. watch() hooks the places listed in PLACES and
 records what each one sees, in the order the forward pass gets there.
@@ -61,24 +66,24 @@ WEIGHTS = "attn: weights, softmax(scores)"
 def watch(model, places=PLACES):
     """`with watch(model) as records: model(idx)` -> records fills with (label, axes, tensor) as the
     forward pass reaches each place. Attention is written out meanwhile (its scores and weights
-    exist only there; the fused kernel never makes them), and the hooks go again afterwards."""
+    exist only there; the fused kernel never makes them), and the hooks are removed afterwards."""
     records, handles = [], []
 
-    def hook_for(here):
+    def hook_for(wanted):
+        """A forward hook that records, for each (side, label, axes) wanted at its module, that side's tensor."""
         def hook(module, inputs, output):
-            for side, label, axes in here:
-                value = inputs[0] if side == "in" else output[1] if side == "loss" else output
-                value = value[0] if isinstance(value, tuple) else value  # (rotary's cos and sin: cos)
+            for side, label, axes in wanted:
+                value = seen(side, inputs, output)
                 if value is not None:
-                    width = f"{value.size(-1) / model.config.n_embd:g}C" if value.dim() else ""
+                    width = f"{value.size(-1) / model.config.n_embd:g}C" if "{width}" in axes else ""
                     records.append((label.format(**vars(model.config)), axes.format(width=width), value.detach()))
         return hook
 
     for name, module in model.named_modules():
-        here = [(side, label, axes) for pattern, side, label, axes, has in places
-                if re.fullmatch(pattern, name) and (has is None or has(model.config))]
-        if here:
-            handles.append(module.register_forward_hook(hook_for(here)))
+        wanted = [(side, label, axes) for pattern, side, label, axes, has in places
+                  if re.fullmatch(pattern, name) and (has is None or has(model.config))]
+        if wanted:
+            handles.append(module.register_forward_hook(hook_for(wanted)))
     attentions = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
     kept = [m.attention for m in attentions]
     for m in attentions:
@@ -90,6 +95,18 @@ def watch(model, places=PLACES):
             handle.remove()
         for m, attention in zip(attentions, kept):
             m.attention = attention
+
+
+def seen(side, inputs, output):
+    """What a hook sees on one side of its module: "in", the first input; "loss", the model's second
+    output; "out", the output (of a probe that passes a pair on, rotary's cos and sin: the cos)."""
+    if side == "in":
+        value = inputs[0]
+    elif side == "loss":
+        value = output[1]
+    else:
+        value = output
+    return value[0] if isinstance(value, tuple) else value
 
 
 def recorded(records, label):
@@ -148,7 +165,8 @@ def print_run_shapes(run, get_batch):
 def main(argv=None):
     """Follow one batch through a small GPT, shape by shape. The sizes differ from each other on
     purpose, so each number in a shape names one axis; only S, the number of keys, equals T,
-    because without a KV cache every position is a key."""
+    because without a KV cache the keys are the same T positions as the queries (with one, S is
+    the cached positions plus T)."""
     ArgumentParser(description="Follow one batch through a small GPT and print every tensor's shape, with its "
                                "axes. (train.py --trace_shapes does it for your own config.)").parse_args(argv)
     config = GPTConfig(block_size=8, vocab_size=65, n_layer=2, n_head=4, n_embd=48)
