@@ -271,7 +271,8 @@ ATTENTION_HINTS = {
     "flip": "the mask is the wrong way round: it hides the past and keeps the future; mask where "
             "torch.tril(...) == 0, the s > t part, not where triu(...) == 0",
     "kq": "the scores are k @ q^T, the transpose of q @ k^T: row t must hold query t against every key, "
-          "q @ k.transpose(-2, -1)",
+          "q @ k.transpose(-2, -1); or q and k swapped: the arguments come key first, (x, key, query, value), so "
+          "k = x @ key and q = x @ query",
     "after": "the future is masked after the softmax: fill the future's scores with -inf before it, so that the "
              "softmax shares all the weight among the past",
     "join": "the heads were joined without moving the head axis back: (B, nh, T, hs) reshaped straight to "
@@ -289,6 +290,24 @@ ATTENTION_HINTS = {
 # where the causality check fails with no named mistake: besides the mask, a view that mixed positions
 MIXED = ("; or positions mixed by a view or reshape: k^T is k.transpose(-2, -1), while k.view(B, hs, T) "
          "keeps the memory's order and mixes positions")
+
+
+# the same, where the weights themselves are causal: the mask is there, so the leak is elsewhere
+MIXED_ONLY = ("the weights hide the future, yet the output leaks it: positions mixed by a view or reshape; k^T is "
+              "k.transpose(-2, -1), while k.view(B, hs, T) keeps the memory's order and mixes positions")
+
+# for a function called twice on the same input (dropout draws a new mask each time)
+RANDOM_HINT = ("no dropout here (the video's Head has it): the GPT applies its own dropout outside this function, "
+               "as a module that evaluation switches off, and the check compares without it")
+
+
+def same_each_call(fn, first, what):
+    """A second call of fn() must give what the first did: a random draw (dropout) in the learner's code fails here,
+    by name, before its changing output is blamed on a mask or a softmax."""
+    again = fn()
+    if torch.is_tensor(first) and torch.is_tensor(again) and first.shape == again.shape and \
+            not matches(again.nan_to_num(), first.nan_to_num()):  # (a nan in both: the same, a mistake told later)
+        raise Failure(f"{what}: two calls on the same input gave different outputs", RANDOM_HINT)
 
 
 def attention_hint(got, mistakes):
@@ -315,29 +334,35 @@ def check_head(m):
     # scaled as a trained layer's are (std 1/sqrt(C)), so that the softmax is not one-hot and each mistake shows
     key, query, value = (torch.randn(8, 4, generator=seeded(i)) / math.sqrt(8) for i in (1, 2, 3))
     got = call(m.attention_head, x, key, query, value)
-    if not (isinstance(got, tuple) and len(got) == 2):
+    if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
     out, weights = got
     expect_shape(out, (2, 7, 4), "out (B, T, hs)", "out = weights @ v: (B, T, T) @ (B, T, hs)")
     expect_shape(weights, (2, 7, 7), "weights (B, T, T)", "one row per query, one column per key")
+    same_each_call(lambda: call(m.attention_head, x, key, query, value)[1], weights, "weights (B, T, T)")
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "times": {"scale": "times"},
              "flip": {"flip": True}, "kq": {"order": True}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
-    expect(weights.sum(dim=-1), torch.ones(2, 7), "the sum of each row of the weights", hint or
+    sums = weights.sum(dim=-1)  # (B, T)
+    if not hint and any(matches(sums, torch.full((2, 7), f)) for f in (0.5, 2.0)):  # (hs = 4: 1/sqrt(hs), sqrt(hs))
+        hint = "the scaling belongs on the scores, before the softmax: softmax(q @ k^T / sqrt(hs)), not after it"
+    expect(sums, torch.ones(2, 7), "the sum of each row of the weights", hint or
            "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
-    check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or ATTENTION_HINTS["mask"] + MIXED)
+    leak = MIXED_ONLY if (weights.triu(diagonal=1) == 0).all() else ATTENTION_HINTS["mask"] + MIXED
+    check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or leak)
     # the weights first: where they are wrong, out is too, and the mistake is in them
     expect(weights, expected_weights, "weights (B, T, T)", hint or "weights = the softmax over the keys of the "
            "masked, scaled scores q @ k^T / sqrt(hs)", dtype=True)
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v", dtype=True)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
-    x, weights = torch.randn(1, 5, 6, generator=seeded(4)), [torch.randn(6, 3, generator=seeded(i)) for i in (5, 6, 7)]
-    what = "out (B, T, hs) for T = 5, hs = 3"
+    # T = 11: past the video's block_size of 8, which a learner may write in as its tril buffer's size
+    x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 3, generator=seeded(i)) for i in (5, 6, 7)]
+    what = "out (B, T, hs) for T = 11, hs = 3"
     got = at_another_size(what, m.attention_head, x, *weights)
-    expect(got[0] if isinstance(got, tuple) else got, head_reference(x, *weights)[0], what, SIZE_HINT)
+    expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x, *weights)[0], what, SIZE_HINT)
 
 
 def gradients_reach(fn, weights, names):
@@ -380,6 +405,7 @@ def check_multihead(m):
     got = call(m.multi_head_attention, x, c_attn, c_proj, 4)
     expect_shape(got, (2, 8, 16), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
                  "then c_proj")
+    same_each_call(lambda: call(m.multi_head_attention, x, c_attn, c_proj, 4), got, "out (B, T, C)")
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
              "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"}, "flip": {"flip": True}}
@@ -393,9 +419,9 @@ def check_multihead(m):
     expect(got, expected, "out (B, T, C), against model.py's CausalSelfAttention", hint or
            "each head h reads channels h*hs .. (h+1)*hs of q, k and v; join the heads back in order", dtype=True)
     gradients_reach(lambda w: call(m.multi_head_attention, x, w[0], w[1], 4), [c_attn, c_proj], ["c_attn", "c_proj"])
-    x, c_attn, c_proj = (torch.randn(*shape, generator=seeded(i)) / 3 for i, shape in enumerate(((1, 5, 12), (36, 12),
+    x, c_attn, c_proj = (torch.randn(*shape, generator=seeded(i)) / 3 for i, shape in enumerate(((1, 11, 12), (36, 12),
                                                                                                  (12, 12))))
-    what = "out (B, T, C) for T = 5, C = 12, n_head 2"
+    what = "out (B, T, C) for T = 11, C = 12, n_head 2"
     expect(at_another_size(what, m.multi_head_attention, x, c_attn, c_proj, 2),
            multihead_reference(x, c_attn, c_proj, 2), what, SIZE_HINT)
 
@@ -520,6 +546,12 @@ def check_cross_entropy(m):
     expect(got_high, F.cross_entropy(high.view(-1, 7), targets.view(-1)), "the loss of large logits (+ 1000)",
            "exp overflows: subtract each row's largest logit before exp (log-sum-exp), which changes nothing in "
            "the softmax")
+    one_max = big.max()  # for the whole tensor: a row far below it has every exp(x - m) = 0, and log(0) = -inf
+    if matches(got_big, (one_max + torch.exp(big - one_max).sum(dim=-1).log() -
+                         big.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()):
+        raise Failure(f"the loss of very large logits (x 1000): {got_big.item():.6g}", "m must be each row's max, "
+                      "logits.max(dim=-1, keepdim=True).values: with one max for the whole tensor, a row far below "
+                      "it has every exp(x - m) = 0")
     expect(got_big, F.cross_entropy(big.view(-1, 7), targets.view(-1)),
            "the loss of very large logits (x 1000)", "a probability rounded to 0, and log(0) = -inf: never take the "
            "log of a softmax; the loss is logsumexp(logits) - logits[target], with the max taken out and added back")
@@ -616,6 +648,15 @@ def top_p_counting_itself(logits, temperature, top_k, top_p):
     return kept / kept.sum(dim=-1, keepdim=True)
 
 
+def top_p_unsorted(logits, temperature, top_k, top_p):
+    """Another: the nucleus found in sorted order, but its mask applied to the logits in the vocabulary's order."""
+    logits = logits / temperature
+    logits = keep_top_k(logits, top_k) if top_k is not None else logits
+    ordered = F.softmax(logits, dim=-1).sort(dim=-1, descending=True).values
+    drop_sorted = ordered.cumsum(dim=-1) - ordered >= top_p  # (sorted order: never scattered back)
+    return F.softmax(logits.masked_fill(drop_sorted, float("-inf")), dim=-1)
+
+
 def top_p_first(logits, temperature, top_k, top_p):
     logits = logits / temperature
     return probs_reference(keep_top_p(logits, top_p) if top_p is not None else logits, 1.0, top_k, None)
@@ -652,6 +693,11 @@ def check_sampling(m):
                 matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
             raise Failure(f"probs, {case}: the right probabilities, in another order", "each column is a character: "
                           "put what you kept back in the vocabulary's order, e.g. sorted.scatter(-1, order, kept)")
+        if top_p is not None and temperature and torch.is_tensor(got) and got.shape == expected.shape and \
+                matches(got, top_p_unsorted(logits, temperature, top_k, top_p)) and not matches(got, expected):
+            raise Failure(f"probs, {case}: top-p's mask is in sorted order", "the mask was found on the sorted "
+                          "probabilities: map it back to the vocabulary's order, mask.scatter(-1, order, mask) "
+                          "(order from the sort), before applying it to the logits")
         if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape:
             top = logits.argmax(dim=-1)
             if matches(got, top_p_counting_itself(logits, temperature, top_k, top_p)) or \
@@ -683,6 +729,10 @@ def check_sampling(m):
             hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"
         elif torch.is_tensor(got) and got.shape == expected.shape and (got < 0).any():
             hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
+        elif torch.is_tensor(got) and got.shape == expected.shape and got.is_floating_point() and \
+                not matches(got.sum(dim=-1), torch.ones(got.size(0))) and hint.startswith("temperature divides"):
+            hint = (f"the rows sum to {got.sum(dim=-1).min().item():.2f} (at the least), not 1: renormalise what "
+                    f"is kept, the softmax of the kept logits (the others at -inf), or divide by the kept sum")
         expect(got, expected, f"probs, {case}", hint)
         if not got.is_floating_point():  # (greedy's one-hot too: torch.multinomial draws from floats only)
             raise Failure(f"probs, {case}: expected floating-point probabilities, got {dtype_name(got.dtype)}",
@@ -700,7 +750,12 @@ def check_kv_cache(m):
     if torch.is_tensor(positions) and positions.tolist() == [0, 1, 2]:
         raise Failure("with 5 positions cached, positions(3) gave [0, 1, 2]", "a cache that forgets its "
                       "position: the new characters come after the cached ones, at length, length + 1, ...")
-    expect(positions, torch.arange(5, 8), "positions(3) with 5 positions cached")
+    if cache.length != 5:
+        raise Failure(f"positions(3) moved length on, from 5 to {cache.length}", "positions only says where the "
+                      "new characters go; the caller moves length on after the forward (engine/decode.py's "
+                      "forward_cached)")
+    expect(positions, torch.arange(5, 8), "positions(3) with 5 positions cached", "positions 0 .. length - 1 are "
+           "cached, so the new ones are length .. length + T - 1: torch.arange(length, length + T)")
     if positions.is_floating_point():
         raise Failure(f"positions(3) gave {dtype_name(positions.dtype)} numbers", "positions index the position "
                       "embedding, which takes integers: torch.arange(start, end, device=device) makes them")
@@ -708,16 +763,17 @@ def check_kv_cache(m):
     if not (torch.is_tensor(elsewhere) and elsewhere.device.type == "meta"):
         raise Failure("positions(3, device) made its tensor on another device than the one given", "make it "
                       "there, torch.arange(..., device=device): on a GPU, positions on the CPU would not do")
-    cache = m.KVCache(1)
+    cache = m.KVCache(2)
     k1, v1, k2, v2 = (torch.randn(2, 3, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
     cache.append(0, k1, v1)
     if cache.length != 0:
         raise Failure(f"append moved length on, from 0 to {cache.length}", "the caller moves length on, once "
                       "every layer has appended (engine/decode.py's forward_cached): append only keeps k and v")
+    cache.append(1, -k1, -v1)  # the other layer's, which must not mix with layer 0's
     cache.length = 5  # as the caller moves it on after a forward
     keys, values = cache.append(0, k2, v2)
     append_hint = ("append keeps what it is given (self.k[layer] = the keys so far, then this step's after them, "
-                   "on the time axis, dim 2) and returns all of them")
+                   "on the time axis, dim 2) and returns all of them; each layer its own, self.k[layer]")
     expect(keys, torch.cat((k1, k2), dim=2), "the keys append returns on its second call", append_hint)
     expect(values, torch.cat((v1, v2), dim=2), "the values append returns on its second call", append_hint)
     torch.manual_seed(0)
@@ -959,6 +1015,9 @@ def error_hint(error, transposed_3d=False):
     if not (isinstance(error, RuntimeError) and re.search(SHAPE_ERRORS, str(error))):
         return ""
     hint = ("the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's; "
-            "a size written in as a number (T = 8) fits one size only: take it from the input (T = x.size(1))")
+            "a size written in as a number (T = 8, say) fits one size only: take it from the input (T = x.size(1))")
+    if "mat1 and mat2" in str(error):  # a 2-D weight on the wrong side, or the wrong way round
+        hint += ("; (a, n) @ (n, b): the inner sizes must agree; a weight given as (in, out) is used as x @ w, an "
+                 "nn.Linear's, (out, in), as x @ w.T")
     return hint + ("; .T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last two"
                    if transposed_3d else "")

@@ -612,7 +612,7 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
                                                                              float("-inf"))
         return F.softmax(att, dim=-1) @ v, F.softmax(att, dim=-1)
     result = failed(3, attention_head=seven)
-    assert result.what.startswith("out (B, T, hs) for T = 5, hs = 3: it raised RuntimeError") and \
+    assert result.what.startswith("out (B, T, hs) for T = 11, hs = 3: it raised RuntimeError") and \
         "not a number written in" in result.hint
     hs_four = lambda x, c_attn, c_proj, n_head: ANSWERS.multi_head_attention(x, c_attn, c_proj, x.size(-1) // 4)
     assert "not a number written in" in failed(4, multi_head_attention=hs_four).hint
@@ -813,7 +813,7 @@ def test_the_mistakes_of_a_seventh_learner_are_named():
                                                                             float("-inf"))
         return F.softmax(att, dim=-1) @ v, F.softmax(att, dim=-1)
     result = failed(3, attention_head=eight)
-    assert "must match the size" in result.what and "a size written in as a number (T = 8)" in result.hint
+    assert "must match the size" in result.what and "a size written in as a number (T = 8, say)" in result.hint
 
     as_number = lambda logits, targets: ANSWERS.cross_entropy(logits, targets).item()
     result = failed(6, cross_entropy=as_number)
@@ -976,3 +976,66 @@ def test_the_last_line_of_check_says_what_to_do_next(monkeypatch, capsys):
     assert said(1, 2) == said(2, 1) == said(2, 2) == "next: exercise 3, in exercises/ex03_head.py"
     assert said(1, 9) == "next: exercise 2, in exercises/ex02_averaging.py"  # (not 10: 2 to 8 are unchecked)
     assert said(10) == "next: every exercise at once: python -m exercises check"
+
+
+def test_the_mistakes_of_an_eighth_learner_are_named():
+    """Found by a learner solving 3, 6, 8 and 9 with mistakes made on purpose: hints that pointed elsewhere."""
+    def head(x, key, query, value, scale_after=False, dropout=0.0, size=None, keys_from=None, as_list=False):
+        T = x.size(1)
+        q, k, v = x @ query, x @ (keys_from if keys_from is not None else key), x @ value
+        att = q @ k.transpose(-2, -1) / (1 if scale_after else math.sqrt(k.size(-1)))
+        tril = torch.tril(torch.ones(size or T, size or T))[:T, :T]  # (the video's buffer, if size is given)
+        weights = F.softmax(att.masked_fill(tril == 0, float("-inf")), dim=-1)
+        weights = weights / math.sqrt(k.size(-1)) if scale_after else F.dropout(weights, dropout)
+        return [weights @ v, weights] if as_list else (weights @ v, weights)
+    dropping = failed(3, attention_head=lambda *a: head(*a, dropout=0.2))
+    assert dropping.what.endswith("two calls on the same input gave different outputs")
+    assert dropping.hint.startswith("no dropout here")
+    assert run(EXERCISES[2], answered(attention_head=lambda *a: head(*a, as_list=True))).status == "passed"
+    assert failed(3, attention_head=lambda *a: head(*a, size=8)).what.startswith("out (B, T, hs) for T = 11")
+    assert failed(3, attention_head=lambda *a: head(*a, scale_after=True)).hint.startswith(
+        "the scaling belongs on the scores")
+    swapped = lambda x, key, query, value: head(x, query, key, value)  # k from query, q from key
+    assert "the arguments come key first" in failed(3, attention_head=swapped).hint
+    transposed = lambda x, key, query, value: head(x, key.T, query, value)  # x @ key.T: (C, hs) used as (hs, C)
+    assert "(in, out) is used as x @ w" in failed(3, attention_head=transposed).hint
+
+    def one_max(logits, targets):
+        m = logits.max()  # one for the whole tensor, not each row's
+        lse = m + (logits - m).exp().sum(dim=-1).log()
+        return (lse - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()
+    assert failed(6, cross_entropy=one_max).hint.startswith("m must be each row's max")
+
+    class MovesLength(ANSWERS.KVCache):
+        def positions(self, T, device=None):
+            self.length += T
+            return torch.arange(self.length - T, self.length, device=device)
+    assert failed(9, KVCache=MovesLength).what == "positions(3) moved length on, from 5 to 8"
+
+    class OneAhead(ANSWERS.KVCache):
+        def positions(self, T, device=None):
+            return torch.arange(self.length + 1, self.length + 1 + T, device=device)
+    assert "torch.arange(length, length + T)" in failed(9, KVCache=OneAhead).hint
+
+    class OneLayer(ANSWERS.KVCache):
+        def append(self, layer, k, v):
+            return super().append(0, k, v)  # every layer's keys in layer 0's place
+    assert "each layer its own, self.k[layer]" in failed(9, KVCache=OneLayer).hint
+
+    def unscattered(logits, temperature=1.0, top_k=None, top_p=None):  # the nucleus's mask left in sorted order
+        if not temperature or top_p is None:
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        logits = logits / temperature
+        if top_k is not None and top_k < logits.size(-1):
+            logits = logits.masked_fill(logits < torch.topk(logits, top_k).values[:, [-1]], float("-inf"))
+        sorted_probs, _ = F.softmax(logits, dim=-1).sort(dim=-1, descending=True)
+        remove = sorted_probs.cumsum(dim=-1) - sorted_probs >= top_p  # (sorted order)
+        return F.softmax(logits.masked_fill(remove, float("-inf")), dim=-1)  # never scattered back
+    assert failed(8, next_char_probs=unscattered).what.endswith("top-p's mask is in sorted order")
+
+    def not_renormalised(logits, temperature=1.0, top_k=None, top_p=None):  # the nucleus cut, never rescaled
+        probs = ANSWERS.next_char_probs(logits, temperature, top_k, None)
+        if not temperature or top_p is None:
+            return probs
+        return probs * (ANSWERS.next_char_probs(logits, temperature, top_k, top_p) > 0)
+    assert failed(8, next_char_probs=not_renormalised).hint.startswith("the rows sum to")
