@@ -130,5 +130,6 @@ class GraphedStep:
                 self.logits = self.run()
             else:
                 self.graph.replay()  # refills self.logits
-            self.cache.length = position + 1  # (run set it to 0, as a graph sees it: the true count back)
+            # the caller moves length on, as forward_cached does (without a graph, run had set it to 0)
+            self.cache.length = position + 1
         return self.logits

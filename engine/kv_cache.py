@@ -8,9 +8,9 @@ query is needed, because only its output predicts the next character: queries ar
 model.py uses a cache through three calls: its attention's append(layer, k, v) and mask(T), and
 GPT.forward's positions(T). length, the positions filled, is the caller's to move on after each
 forward (engine.decode.forward_cached). A slot is one position in time: slot s always holds position s.
-Past block_size a cache starts again from a shorter context (engine.decode); it never overwrites its
-oldest slot to go on (a ring buffer), so a position scheme that needs each key's position (a bias on
-the scores by distance, say) can read it off the slot.
+Past block_size a cache starts again from a shorter context (engine.decode); it is not a ring
+buffer, which would overwrite its oldest slot to go on, so a position scheme that needs each key's
+position (a bias on the scores by distance, say) can read it off the slot.
 """
 
 import torch

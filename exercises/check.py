@@ -306,7 +306,8 @@ def same_each_call(fn, first, what):
     by name, before its changing output is blamed on a mask or a softmax."""
     again = fn()
     if torch.is_tensor(first) and torch.is_tensor(again) and first.shape == again.shape and \
-            not matches(again.nan_to_num(), first.nan_to_num()):  # (a nan in both: the same, a mistake told later)
+            not matches(again.nan_to_num(), first.nan_to_num()):  # (a nan in both calls counts as the same; what
+        # the nan means is told later)
         raise Failure(f"{what}: two calls on the same input gave different outputs", RANDOM_HINT)
 
 
@@ -339,7 +340,9 @@ def check_head(m):
     out, weights = got
     expect_shape(out, (2, 7, 4), "out (B, T, hs)", "out = weights @ v: (B, T, T) @ (B, T, hs)")
     expect_shape(weights, (2, 7, 7), "weights (B, T, T)", "one row per query, one column per key")
-    same_each_call(lambda: call(m.attention_head, x, key, query, value)[1], weights, "weights (B, T, T)")
+    again = call(m.attention_head, x, key, query, value)  # (dropout may be on the way to out only)
+    same_each_call(lambda: again[1], weights, "weights (B, T, T)")
+    same_each_call(lambda: again[0], out, "out (B, T, hs)")
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "times": {"scale": "times"},
@@ -730,9 +733,10 @@ def check_sampling(m):
         elif torch.is_tensor(got) and got.shape == expected.shape and (got < 0).any():
             hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
         elif torch.is_tensor(got) and got.shape == expected.shape and got.is_floating_point() and \
-                not matches(got.sum(dim=-1), torch.ones(got.size(0))) and hint.startswith("temperature divides"):
-            hint = (f"the rows sum to {got.sum(dim=-1).min().item():.2f} (at the least), not 1: renormalise what "
-                    f"is kept, the softmax of the kept logits (the others at -inf), or divide by the kept sum")
+                not matches(got.sum(dim=-1), torch.ones(got.size(0))) and hint.startswith("temperature divides") \
+                and matches(got / got.sum(dim=-1, keepdim=True), expected):  # (right, but for the scale)
+            hint = (f"the rows sum to {got.sum(dim=-1).min().item():.2f}, not 1: renormalise what is kept, the "
+                    f"softmax of the kept logits (the others at -inf), or divide by the kept sum")
         expect(got, expected, f"probs, {case}", hint)
         if not got.is_floating_point():  # (greedy's one-hot too: torch.multinomial draws from floats only)
             raise Failure(f"probs, {case}: expected floating-point probabilities, got {dtype_name(got.dtype)}",

@@ -126,7 +126,7 @@ def main(argv=None):
           f"{CONFIG.n_layer} layers, {CONFIG.n_head} heads, {CONFIG.n_embd} wide, no bias")
     print(f"training on the {len(X)} windows of {BITS}: "
           + " ".join(f"{''.join(map(str, x.tolist()))}->{y}" for x, y in zip(X, Y.tolist())))
-    # other programs keeping the cores busy turn these seconds into minutes, unless OMP_NUM_THREADS is lowered
+    # beside a program that keeps a core busy this takes several times as long, unless OMP_NUM_THREADS is lowered
     if note := busy_cpu_note(torch.get_num_threads()):
         print(note)
 

@@ -108,7 +108,7 @@ def ladder(sizes, vocab_size):
          dict(model="gpt", n_layer=0, mlp=False, residual=False, layer_norm=False, tie_head=False, init="pytorch"),
          "as in the video: with no attention yet, each position still reads one character, as the bigram does"),
         ("1 head", "one self-attention head", dict(n_layer=1, n_head=1)),
-        # C/nh channels a head: as many weights as the one head before, so the parameter count stays the same
+        # nh heads of C/nh channels each: together as many weights as the one head before, so the count stays
         ("heads", f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
         ("MLP", "a feed-forward layer (MLP) after attention", dict(mlp=True)),
         ("blocks", f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer),
@@ -200,7 +200,7 @@ SAME = 0.005  # nats: val losses closer than this are "no better"; the last digi
 def note_for(rung, val, before, skipped=0, why=""):
     """Say so where a rung did not help at these sizes, rather than hide it, and why if the ladder knows."""
     notes = [f"{skipped} steps skipped for a nan or inf loss"] if skipped else []
-    if before is None or val < before - SAME:  # the first rung, or a rung that helped
+    if before is None or not val >= before - SAME:  # the first rung, a rung that helped (or a nan: no verdict)
         return "; ".join(notes)
     if val < before + SAME:
         verdict = f"no better than rung {rung - 1} at these sizes"

@@ -9,7 +9,8 @@ came out. The whole idea, on its own:
     handle = model.lm_head.register_forward_hook(lambda module, inputs, output: print(output.shape))
     model(idx)       # prints torch.Size([B, T, V]) as the head runs
     handle.remove()
- model.py's modules have names (transformer.h.0.attn.c_attn, ...), and where a value
+
+model.py's modules have names (transformer.h.0.attn.c_attn, ...), and where a value
 has no module of its own, it passes through a probe: an nn.Identity named hook_* that changes
 nothing, as TransformerLens's HookPoint does. watch() hooks the places listed in PLACES and
 records what each one sees, in the order the forward pass gets there.

@@ -700,6 +700,7 @@ def test_the_mistakes_of_a_fifth_learner_are_named():
     B = 2
     viewed = failed(3, attention_head=head(scores=lambda q, k, hs: q @ k.view(B, hs, -1) / hs ** 0.5))
     assert "k.transpose(-2, -1)" in viewed.hint and "k.view(B, hs, T)" in viewed.hint
+    assert viewed.hint.startswith("the weights hide the future")  # (the mask is there: not "no causal mask")
     triu = failed(3, attention_head=head(keep=lambda ones: torch.triu(ones) == 0))
     assert triu.hint.startswith("the mask is the wrong way round")
     present = failed(3, attention_head=head(keep=lambda ones: torch.tril(ones) == 1))
@@ -991,6 +992,23 @@ def test_the_mistakes_of_an_eighth_learner_are_named():
     dropping = failed(3, attention_head=lambda *a: head(*a, dropout=0.2))
     assert dropping.what.endswith("two calls on the same input gave different outputs")
     assert dropping.hint.startswith("no dropout here")
+
+    def dropping_out(x, key, query, value):  # dropout on the way to out only: the weights come back whole
+        out, weights = head(x, key, query, value)
+        return F.dropout(weights, 0.2) @ (x @ value), weights
+    assert failed(3, attention_head=dropping_out).what == "out (B, T, hs): two calls on the same input gave " \
+        "different outputs"
+
+    def multi(x, c_attn, c_proj, n_head, dropout=0.0, size=None):  # the video's MultiHeadAttention, written out
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (x @ c_attn.T).split(C, dim=2))
+        tril = torch.tril(torch.ones(size or T, size or T))[:T, :T]
+        att = (q @ k.transpose(-2, -1) / math.sqrt(C // n_head)).masked_fill(tril == 0, float("-inf"))
+        y = F.dropout(F.softmax(att, dim=-1), dropout) @ v
+        return y.transpose(1, 2).reshape(B, T, C) @ c_proj.T
+    assert run(EXERCISES[3], answered(multi_head_attention=multi)).status == "passed"
+    assert failed(4, multi_head_attention=lambda *a: multi(*a, dropout=0.2)).hint.startswith("no dropout here")
+    assert failed(4, multi_head_attention=lambda *a: multi(*a, size=8)).what.startswith("out (B, T, C) for T = 11")
     assert run(EXERCISES[2], answered(attention_head=lambda *a: head(*a, as_list=True))).status == "passed"
     assert failed(3, attention_head=lambda *a: head(*a, size=8)).what.startswith("out (B, T, hs) for T = 11")
     assert failed(3, attention_head=lambda *a: head(*a, scale_after=True)).hint.startswith(
