@@ -20,6 +20,7 @@ import threading
 import traceback
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -958,8 +959,24 @@ def time_limit(seconds):
 
 
 def raised(error):
-    """An error from the learner's code, in one line: what, and where in their file."""
-    return f"it raised {type(error).__name__}: {error}{in_their_file(error)}"
+    """An error from the learner's code, in one line: what, and where in their file (or, where it came from the
+    repo's code, which line of it, and that what the learner's code gave it is the likely cause)."""
+    return f"it raised {type(error).__name__}: {error}{in_their_file(error) or in_the_repo(error)}"
+
+
+def in_the_repo(error):
+    """' (in model.py line N, on what your code gave it)': the last line of the repo's own code (not the checker's,
+    the tests' or torch's) that error passed through, or ''. Exercise 9's cache, say, is called from model.py's attention."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def ours(filename):
+        path = Path(filename)
+        return path.is_relative_to(repo) and path.relative_to(repo).parts[0] not in ("exercises", "tests")
+    frame = next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if ours(f.filename)), None)
+    if frame is None:
+        return ""
+    where = Path(frame.filename).relative_to(repo).as_posix()
+    return f" (in {where} line {frame.lineno}, on what your code gave it)"
 
 
 def in_their_file(error):
@@ -1020,6 +1037,8 @@ def error_hint(error, transposed_3d=False):
         return ""
     hint = ("the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's; "
             "a size written in as a number (T = 8, say) fits one size only: take it from the input (T = x.size(1))")
+    if "must match the size" in str(error):  # broadcasting: often a reduction that dropped its axis
+        hint += "; a max, sum or mean over an axis (dim=-1) drops that axis unless keepdim=True"
     if "mat1 and mat2" in str(error):  # a 2-D weight on the wrong side, or the wrong way round
         hint += ("; (a, n) @ (n, b): the inner sizes must agree; a weight given as (in, out) is used as x @ w, an "
                  "nn.Linear's, (out, in), as x @ w.T")

@@ -6,6 +6,7 @@ import ast
 import importlib
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from exercise_answers import ANSWERS
 from exercises.check import EXERCISES, Result, head_reference, part_of, run, untouched
 from exercises.plug import train_both
 from machinery.data import load_data
+from model import GPT, GPTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -1024,6 +1026,12 @@ def test_the_mistakes_of_an_eighth_learner_are_named():
         return (lse - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()
     assert failed(6, cross_entropy=one_max).hint.startswith("m must be each row's max")
 
+    def no_keepdim(logits, targets):
+        m = logits.max(dim=-1).values  # (B, T): against logits (B, T, V), it does not line up
+        lse = m + (logits - m).exp().sum(dim=-1).log()
+        return (lse - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()
+    assert "unless keepdim=True" in failed(6, cross_entropy=no_keepdim).hint
+
     class MovesLength(ANSWERS.KVCache):
         def positions(self, T, device=None):
             self.length += T
@@ -1057,3 +1065,13 @@ def test_the_mistakes_of_an_eighth_learner_are_named():
             return probs
         return probs * (ANSWERS.next_char_probs(logits, temperature, top_k, top_p) > 0)
     assert failed(8, next_char_probs=not_renormalised).hint.startswith("the rows sum to")
+
+
+def test_an_error_raised_in_the_repos_code_names_its_line():
+    """What a learner's part hands the repo's code (exercise 9's cache, called from model.py's attention) can fail
+    there: the line says where, as it names the learner's own line for an error in their file."""
+    from exercises.check import raised
+    model = GPT(GPTConfig(block_size=4, vocab_size=5, n_layer=1, n_head=1, n_embd=8))
+    with pytest.raises(AssertionError) as error:
+        model(torch.zeros(1, 6, dtype=torch.long))  # 6 positions: more than block_size
+    assert re.search(r"\(in model\.py line \d+, on what your code gave it\)$", raised(error.value)), raised(error.value)
