@@ -28,7 +28,7 @@ import numpy as np
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import (DEFAULT_DATA_DIR, SHAKESPEARE_BYTES, SHAKESPEARE_SHA256, SHAKESPEARE_URL, VOCAB_FORMAT,
                             VOCAB_VERSION, char_label, check_out_dir, download, is_whole, make_dir, next_command,
-                            read_text, write_prepared)
+                            not_shakespeare_note, read_text, write_prepared)
 
 TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 
@@ -122,6 +122,8 @@ def main(argv=None):
         # tiny-shakespeare given by hand lands where the download would have gone,
         # so `python train.py` finds it without extra flags
         default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else f"data/{path.stem}"
+        if note := not_shakespeare_note(path, sha):  # (an input.txt cut short, say)
+            print(note)
     else:
         default_dir = DEFAULT_DATA_DIR
         path = Path(args.out_dir or default_dir) / "input.txt"

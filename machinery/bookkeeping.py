@@ -444,6 +444,8 @@ def finish(run, seconds):
     run.say(f"wall time {seconds:.1f} s (evaluation {run.eval_seconds:.1f} s of it)")
     run.say(f"checkpoints: {run.out_dir / 'best.pt'} (best val, for sample.py), "
             f"{run.out_dir / 'latest.pt'} (for --resume)")
+    if run.out_dir != Path(TrainConfig.out_dir):  # sample.py alone would read out/, another run's
+        run.say(f"next: python sample.py --out_dir {shlex.quote(str(run.out_dir))}")
     if dist.is_initialized():  # leave together: process 0 may still be saving when the others finish,
         dist.barrier()         # and gloo can abort a process that tears down while a peer is busy
         dist.destroy_process_group()

@@ -216,6 +216,15 @@ def is_default_data_dir(path):
     return Path(path).resolve() == Path(DEFAULT_DATA_DIR).resolve()
 
 
+def not_shakespeare_note(path, sha):
+    """A note for a text named like tiny-shakespeare's file, input.txt, whose bytes are not it (a copy cut short, or
+    edited): it is prepared as a text of the user's own, and `python train.py` alone would not find it. Else None."""
+    if Path(path).name != "input.txt" or sha == SHAKESPEARE_SHA256:
+        return None
+    return (f"note: {path} is named like tiny-shakespeare's file, but its bytes differ (sha256), so it is prepared as "
+            f"a text of your own: train it with the command below, not with `python train.py` alone")
+
+
 def how_to_prepare(data_dir):
     """The command that prepares data_dir: the download for the default folder, else your text."""
     if is_default_data_dir(data_dir):
@@ -238,8 +247,10 @@ def load_vocab(data_dir):
                         f"run `{how_to_prepare(data_dir)}` again; if it is another tool's data (nanoGPT's?), "
                         f"prepare the text into a new folder, with --out_dir")
     if not path.is_file():
+        offline = " (offline: `python prepare.py --input` your copy of its input.txt)" if \
+            is_default_data_dir(data_dir) else ""
         fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
-                            f"run `{how_to_prepare(data_dir)}` first, or check the path")
+                            f"run `{how_to_prepare(data_dir)}` first{offline}, or check the path")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))

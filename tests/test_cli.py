@@ -41,6 +41,9 @@ def test_prepare_train_sample(corpus, tmp_path):
         assert line in t.stdout
     assert "it/s" in t.stderr  # the progress bar
     assert {"best.pt", "latest.pt", "log.csv"} <= {f.name for f in (tmp_path / "out").iterdir()}
+    assert "next: python sample.py" not in t.stdout  # out/: where sample.py reads by default
+    elsewhere = run("train.py", "--data_dir", "data/play", *TINY, "--out_dir", "out/play", cwd=tmp_path)
+    assert elsewhere.stdout.splitlines()[-1] == "next: python sample.py --out_dir out/play", elsewhere.stdout
 
     s = run("sample.py", "--prompt", "KING", "--max_new_tokens", "40", "--num_samples", "2", cwd=tmp_path)
     assert s.returncode == 0, s.stderr
@@ -63,7 +66,8 @@ def test_prepare_train_sample(corpus, tmp_path):
     (["train.py", "--max_iterations", "3"], "unknown argument --max_iterations — did you mean --max_iters? (--help"),
     (["train.py", "--zzz"], "unknown argument --zzz — valid flags: --activation --attention"),  # no close match
     (["train.py", "--data_dir", "nowhere"], "run `python prepare.py --input YOUR_TEXT_FILE --out_dir nowhere` first"),
-    (["train.py"], "no prepared data in data/shakespeare (no vocab.json) — run `python prepare.py` first"),
+    (["train.py"], "no prepared data in data/shakespeare (no vocab.json) — run `python prepare.py` first (offline: "
+                   "`python prepare.py --input` your copy of its input.txt), or check the path"),
     (["sample.py"], "train a model first"),
     (["sample.py", "--top_p", "2"], "--top_p 2.0 must be above 0 and at most 1"),
     (["bench.speed", "sample", "--repeat", "2"], "did you mean --repeats?"),

@@ -522,3 +522,17 @@ def test_only_prepare_s_own_files_are_refused_as_a_text_or_a_data_dir(corpus, da
     (mine / "play.txt").write_text("play")
     with pytest.raises(UserError, match="is a file, not a prepared folder — prepare it first"):
         data.load_vocab(mine / "play.txt")
+
+
+def test_an_input_txt_that_is_not_tiny_shakespeare_says_so(corpus, tmp_path, monkeypatch, capsys):
+    """A copy cut short (or edited) is prepared as a text of one's own, in data/input/, where `python train.py` alone
+    would not find it: prepare.py says so, where an input.txt is most likely meant to be tiny-shakespeare."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "input.txt").write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "notes.txt").write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")
+    assert prepare.main(["--input", "input.txt"]) == 0
+    assert capsys.readouterr().out.startswith("note: input.txt is named like tiny-shakespeare's file, but its bytes "
+                                              "differ (sha256), so it is prepared as a text of your own")
+    assert (tmp_path / "data" / "input" / "vocab.json").is_file()
+    assert prepare.main(["--input", "notes.txt"]) == 0
+    assert "tiny-shakespeare" not in capsys.readouterr().out  # any other name: plainly a text of one's own
