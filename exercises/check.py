@@ -306,9 +306,9 @@ def same_each_call(fn, first, what):
     """A second call of fn() must give what the first did: a random draw (dropout) in the learner's code fails here,
     by name, before its changing output is blamed on a mask or a softmax."""
     again = fn()
+    # (a nan in both calls counts as the same: what the nan means is told later)
     if torch.is_tensor(first) and torch.is_tensor(again) and first.shape == again.shape and \
-            not matches(again.nan_to_num(), first.nan_to_num()):  # (a nan in both calls counts as the same; what
-        # the nan means is told later)
+            not matches(again.nan_to_num(), first.nan_to_num()):
         raise Failure(f"{what}: two calls on the same input gave different outputs", RANDOM_HINT)
 
 
@@ -964,26 +964,28 @@ def raised(error):
     return f"it raised {type(error).__name__}: {error}{in_their_file(error) or in_the_repo(error)}"
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def last_frame(error, wanted):
+    """The last frame of error's traceback whose file wanted(Path) accepts, or None."""
+    return next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if wanted(Path(f.filename))), None)
+
+
 def in_the_repo(error):
     """' (in model.py line N, on what your code gave it)': the last line of the repo's own code (not the checker's,
-    the tests' or torch's) that error passed through, or ''. Exercise 9's cache, say, is called from model.py's attention."""
-    repo = Path(__file__).resolve().parents[1]
-
-    def ours(filename):
-        path = Path(filename)
-        return path.is_relative_to(repo) and path.relative_to(repo).parts[0] not in ("exercises", "tests")
-    frame = next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if ours(f.filename)), None)
+    the tests' or torch's) that error passed through, or ''. Exercise 9's cache is called from model.py, say."""
+    frame = last_frame(error, lambda path: path.is_relative_to(REPO) and
+                       path.relative_to(REPO).parts[0] not in ("exercises", "tests"))
     if frame is None:
         return ""
-    where = Path(frame.filename).relative_to(repo).as_posix()
-    return f" (in {where} line {frame.lineno}, on what your code gave it)"
+    return f" (in {Path(frame.filename).relative_to(REPO).as_posix()} line {frame.lineno}, on what your code gave it)"
 
 
 def in_their_file(error):
     """' (line N of exNN_name.py)': the last line of the learner's file that error passed through, or ''."""
-    frame = next((f for f in reversed(traceback.extract_tb(error.__traceback__)) if "exercises/ex" in f.filename),
-                 None)
-    return f" (line {frame.lineno} of {frame.filename.rsplit('/', 1)[-1]})" if frame else ""
+    frame = last_frame(error, lambda path: path.parent.name == "exercises" and path.name.startswith("ex"))
+    return f" (line {frame.lineno} of {Path(frame.filename).name})" if frame else ""
 
 
 SHAPE_ERRORS = (r"size of tensor|shapes cannot be multiplied|must match the size|expanded size|mat1 and mat2|"

@@ -259,6 +259,8 @@ def refuse_too_large(flag, value):
     """A count past MAX_COUNT: one line here, not an overflow deep in torch or tqdm (from 2 ** 63)."""
     if value > MAX_COUNT:
         raise UserError(f"{flag} is {value:,}, above {MAX_COUNT:,}, the most a count may be — give a smaller number")
+
+
 SEEDS = range(-2 ** 63, 2 ** 63)  # what torch.manual_seed takes (64 bits), with room for seed + rank
 
 
