@@ -140,11 +140,14 @@ def build_config(preset, resume, overrides):
             implied["optimizer"] = TrainConfig.optimizer
         given = {**implied, **PRESETS.get(preset, {}), **overrides}
         model_keys = BIGRAM_FIELDS if values.get("model") == "bigram" else ckpt["model_config"]  # (a table's few)
-        fixed = [f"{k}={values[k]} (given: {v})" for k, v in given.items() if k in values and values[k] != v
+        def origin(k):  # where the command's value came from: one the user never typed is the preset's, or the default
+            return "given" if k in overrides else f"preset {preset}" if k in PRESETS.get(preset, {}) else "default"
+        fixed = [f"{k}={values[k]} ({origin(k)}: {v})" for k, v in given.items() if k in values and values[k] != v
                  and ((k in model_keys and k not in ("dropout", "attention")) or k == "optimizer")]
         if fixed:
             raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
-                            f"to that setup — resume with the preset and flags the run was started with")
+                            f"to that setup — resume with the preset and flags the run was started with, or "
+                            f"with --resume and --out_dir alone")
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
                                                                                      if preset else "")
         # training settings may change: the optimizer keeps its state, the schedule follows the new values

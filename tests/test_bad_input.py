@@ -295,13 +295,14 @@ CASES = [
      "digits has a different vocabulary from the checkpoint", None),
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
-     "the checkpoint has block_size=16 (given: 256), n_layer=2 (given: 6), n_head=2 (given: 6), n_embd=32 (given: "
-     "384), position=rotary (given: learned), qk_norm=True (given: False), optimizer=muon (given: adamw); its weights "
-     "(and optimizer state) belong to that setup — resume with the preset and flags the run was started with", None),
+     "the checkpoint has block_size=16 (preset shakespeare: 256), n_layer=2 (preset shakespeare: 6), n_head=2 "
+     "(preset shakespeare: 6), n_embd=32 (preset shakespeare: 384), position=rotary (default: learned), qk_norm=True "
+     "(default: False), optimizer=muon (default: adamw); its weights (and optimizer state) belong to that setup — "
+     "resume with the preset and flags the run was started with, or with --resume and --out_dir alone", None),
     ("train-resume-preset-of-another-model", train,
      TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "classic-cpu"],
-     "the checkpoint has position=rotary (given: learned), qk_norm=True (given: False), optimizer=muon (given: "
-     "adamw); its weights (and optimizer state) belong to that setup", None),
+     "the checkpoint has position=rotary (default: learned), qk_norm=True (default: False), optimizer=muon "
+     "(default: adamw); its weights (and optimizer state) belong to that setup", None),
     ("train-resume-position-gone", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt has model settings that model.py no longer has (position 'xpos') — they were saved by other "
      "model code", edit_checkpoint("run/latest.pt", "run/latest.pt", setting("position", "xpos"))),

@@ -135,6 +135,20 @@ def test_a_path_this_user_may_not_enter_is_one_line(capsys):
                                        "folders', or choose another path\n")
 
 
+def test_a_ctrl_c_under_torchrun_is_said_once_with_how_to_go_on(monkeypatch, capsys):
+    """torchrun stops every process at once: each printed a bare 'interrupted' above torchrun's traceback."""
+    def main(argv):
+        raise KeyboardInterrupt
+    monkeypatch.delenv("RANK", raising=False)
+    assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == "interrupted\n"  # one process
+    monkeypatch.setenv("RANK", "1")
+    assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == (
+        "interrupted — every process stopped at once: --resume goes on from the last evaluation's latest.pt "
+        "(docs/multi-gpu.md)\n")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full, a file that is always full")
 def test_output_to_a_full_disk_is_one_line(corpus, tmp_path):
     """python prepare.py > log on a disk that fills up: the print fails, and says so in one line."""

@@ -449,7 +449,15 @@ def test_a_tiny_text_gets_a_warmup_that_fits_its_run(tmp_path, capsys):
     (tmp_path / "tiny.txt").write_text(("To be, or not to be, that is the question. " * 120)[:5_000])
     assert prepare.main(["--input", str(tmp_path / "tiny.txt"), "--out_dir", str(tmp_path / "tiny")]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.endswith("--max_iters 50 --eval_interval 12 --eval_iters 10 --dropout 0.1 --warmup_iters 5")
+    assert line.endswith("--max_iters 50 --eval_interval 10 --eval_iters 10 --dropout 0.1 --warmup_iters 5")
+
+
+def test_the_printed_evaluations_divide_the_run(tmp_path, capsys):
+    """250 steps: an interval of 250 // 4 = 62 would evaluate at 248 and again at 250, so 50 (5 evaluations)."""
+    (tmp_path / "mid.txt").write_text(("To be, or not to be, that is the question. " * 1000)[:41_000])
+    assert prepare.main(["--input", str(tmp_path / "mid.txt"), "--out_dir", str(tmp_path / "mid")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "--max_iters 250 --eval_interval 50 " in line
 
 
 def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_path):

@@ -419,7 +419,7 @@ def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
     prepare.main(["--input", str(other / "t.txt"), "--out_dir", str(other)])
     with pytest.raises(UserError, match="different vocabulary"):
         train.main(args + ["--resume", "--data_dir", str(other)])
-    with pytest.raises(UserError, match=r"n_layer=2 \(given: 6\)"):  # another preset's model
+    with pytest.raises(UserError, match=r"n_layer=2 \(preset shakespeare: 6\)"):  # another preset's model
         train.main(["--data_dir", str(data_dir), "--out_dir", str(out), "--resume", "--preset", "shakespeare"])
     with pytest.raises(UserError, match="nothing to resume"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new"), "--resume"])
