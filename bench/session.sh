@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A GPU session's measurements in one command on a bare machine (first run on 2026-12-04, as
-# docs/results/2026-12-04-h200/run.sh at commit 7a4b23a: results/2026-12-04-h200.md):
+# docs/results/2026-12-04-h200/run.sh at commit 7a4b23a: now bench/results/2026-12-04-h200.md):
 #
 #   bash bench/session.sh OUT SECONDS                        # on the GPU
 #   bash bench/session.sh OUT SECONDS --smoke --device cpu   # the same at toy sizes

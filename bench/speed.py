@@ -11,7 +11,8 @@ time without the evaluations and without the compile warm-up, which it runs firs
 on its own.
 
 Speed does not depend on what the weights are, so without --checkpoint the model is
-a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters).
+a freshly initialised one of the `shakespeare` preset's shape (10.65M parameters without
+the position embeddings, as nanoGPT counts them).
 """
 
 import copy
@@ -93,8 +94,8 @@ def bench_sample(args):
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * dtypes[0].itemsize / 1e6
-    print(f"model: {source}; {count_params(model, non_embedding=True) / 1e6:.2f}M parameters "
-          f"({weights_mb:.1f} MB of {names[0]} weights), block_size {cfg.block_size}")
+    print(f"model: {source}; {count_params(model, non_embedding=True) / 1e6:.2f}M parameters without position "
+          f"embeddings ({weights_mb:.1f} MB of {names[0]} weights, all of them), block_size {cfg.block_size}")
     print(f"device: {device}, torch threads: {torch.get_num_threads()}, batch {B}, {n} new tokens, "
           f"median of {args.repeats}")
     if isinstance(model, GPT):
