@@ -112,9 +112,12 @@ def run_cli(main, argv=None):
         return 2
     except KeyboardInterrupt:
         # under torchrun a Ctrl-C stops every process at once (StopOnCtrlC says why): process 0 says so, once
-        if os.environ.get("RANK", "0") == "0":
-            print("interrupted" + (" — every process stopped at once: --resume goes on from the last evaluation's "
-                                   "latest.pt (docs/multi-gpu.md)" if "RANK" in os.environ else ""), file=sys.stderr)
+        torchrun = "RANK" in os.environ
+        if not torchrun:
+            print("interrupted", file=sys.stderr)
+        elif os.environ["RANK"] == "0":
+            print("interrupted — every process stopped at once: --resume goes on from the last evaluation's "
+                  "latest.pt (docs/multi-gpu.md)", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as e:  # CUDA's OutOfMemoryError is a RuntimeError; the CPU's, one by its text
         torch = sys.modules.get("torch")  # (prepare.py never imports it: this file leaves torch to those who need it)
