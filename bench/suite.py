@@ -96,7 +96,8 @@ def suite_jobs(run_dir, target):
     classic_step = ["-m", "bench.speed", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
     ddp = str(Path(run_dir) / "ddp")  # a DDP run, resumed in one process, sampled on the CPU
     return {
-        "cuda-tests": Job(["-m", "pytest", "-q", "tests/test_cuda.py"], 300),
+        # (no:cacheprovider: no .pytest_cache left in the repo by a job that only reads it)
+        "cuda-tests": Job(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 300),
         "classic-step": Job(classic_step, 120),
         "classic-step-nocheck": Job(classic_step + ["--nan_check", "false"], 120),
         "classic-step-graphs": Job(classic_step + ["--compile_mode", "reduce-overhead"], 180),

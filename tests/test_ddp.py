@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import torch.distributed as dist
 
 from machinery import bookkeeping
@@ -49,6 +50,7 @@ def test_two_processes_are_one_process_also_after_resume(data_dir, tmp_path):
     assert {f.name for f in (tmp_path / "two").iterdir()} == {"best.pt", "latest.pt", "log.csv"} | lock
     ckpt = checkpoint.load_checkpoint(tmp_path / "two" / "latest.pt", "")
     assert "module." not in next(iter(ckpt["model"])) and len(ckpt["rng"]["torch_ranks"]) == 2
+    assert not torch.equal(*ckpt["rng"]["torch_ranks"])  # seeded per process: their dropout masks differ
     resumed = torchrun(*args, "--out_dir", "two", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
 

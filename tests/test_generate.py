@@ -146,6 +146,15 @@ def test_temperature_sharpens_before_top_p_cuts():
     assert cut.eq(0).all()
 
 
+def test_bf16_logits_are_drawn_from_a_float32_softmax():
+    """sample.py --dtype bfloat16 gives bf16 logits: divided by the temperature and softmaxed in bf16, 10 of
+    these 2,000 draws would differ from the float32 ones (its 8-bit mantissa rounds the probabilities)."""
+    torch.manual_seed(0)
+    logits = (3 * torch.randn(2000, 65)).bfloat16()  # (B, V)
+    assert torch.equal(sample_next(logits, temperature=0.7, generator=seeded()),
+                       sample_next(logits.float(), temperature=0.7, generator=seeded()))
+
+
 def kept(logits):
     return [torch.isfinite(row).nonzero().flatten().tolist() for row in logits]
 
@@ -238,6 +247,23 @@ def test_the_cuda_graph_step_of_a_bigram_gives_its_tokens():
     idx = torch.randint(11, (2, 3))
     cached = generate_cached(model, idx, 40, generator=seeded())
     assert torch.equal(cached, generate_cached(model, idx, 40, generator=seeded(), cuda_graph=True))
+
+
+def test_a_cache_past_block_size_and_a_graph_of_a_training_or_hooked_model_are_refused():
+    """Positions past block_size have no meaning (learned ones: no row; rotary: angles never trained), and
+    a recorded graph would freeze dropout's mask or a hook's records: programming errors, so asserts."""
+    model = make_model(block_size=8)
+    cache = KVCache(model.config, 1)
+    cache.length = 6
+    assert cache.positions(2).tolist() == [6, 7]
+    with pytest.raises(AssertionError, match="9 positions, but the model knows only block_size 8"):
+        cache.positions(3)
+    with pytest.raises(AssertionError, match="in eval mode, unhooked"):
+        GraphedStep(make_model().train(), 1)
+    hooked = make_model()
+    hooked.lm_head.register_forward_hook(lambda *args: None)
+    with pytest.raises(AssertionError, match="in eval mode, unhooked"):
+        GraphedStep(hooked, 1)
 
 
 def test_the_static_cache_hides_the_slots_not_written_yet():

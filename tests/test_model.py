@@ -81,6 +81,30 @@ def test_dropout_only_in_training(attention):
     assert torch.equal(model(idx)[0], model(idx)[0])
 
 
+# where dropout acts: a module's name (its ending), or the number the fused kernel takes (attn.dropout)
+DROPOUT_SITES = {"embeddings": "transformer.drop", "attention's output": "attn.resid_dropout",
+                 "the MLP's output": "mlp.dropout", "written-out attention's weights": "attn.attn_dropout",
+                 "fused attention's weights": "attn.dropout"}
+
+
+@pytest.mark.parametrize("site", DROPOUT_SITES)
+def test_each_dropout_site_drops_on_its_own(site):
+    """With every other site off, this one alone must make two training passes differ: a site dropped
+    from the forward pass would hide behind the others in the test above."""
+    fused = site.startswith("fused")
+    torch.manual_seed(0)
+    model = GPT(tiny(dropout=0.5, attention="sdpa" if fused else "manual"))
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Dropout) and not name.endswith(DROPOUT_SITES[site]):
+            module.p = 0.0
+    if not fused:
+        for block in model.transformer.h:
+            block.attn.dropout = 0.0
+    idx = torch.randint(11, (2, 16))
+    model.train()
+    assert not torch.equal(model(idx)[0], model(idx)[0]), f"no dropout on {site}"
+
+
 PINNED = ("this test pins the `shakespeare` preset to nanoGPT's recipe on purpose, so that its numbers stay "
           "comparable: to try another nonlinearity or MLP, add it to model.ACTIVATIONS and pick it with "
           "--activation NAME (README, \"Hack it\"), which leaves this preset as it is; to change the recipe "
@@ -166,9 +190,12 @@ def test_generate_shapes_and_context_crop():
     torch.manual_seed(0)
     model = GPT(tiny()).eval()
     idx = torch.randint(11, (2, 5))
+    lengths = []  # the context each step reads: it grows to block_size, then stays there (the oldest drop out)
+    model.register_forward_pre_hook(lambda module, args: lengths.append(args[0].size(1)))
     out = model.generate(idx, max_new_tokens=40)  # well past block_size 16
     assert out.shape == (2, 45) and torch.equal(out[:, :5], idx)
     assert out.min() >= 0 and out.max() < 11
+    assert lengths == list(range(5, 16)) + [16] * 29
 
 
 def test_generate_top_k_1_is_greedy():

@@ -67,12 +67,15 @@ def test_a_few_nan_steps_are_skipped(data_dir, tmp_path, monkeypatch, capsys):
     assert all(torch.isfinite(w).all() for w in weights.values())  # the nan never reached the weights
 
 
-def test_a_skipped_step_leaves_the_weights_alone():
+@pytest.mark.parametrize("fp16", [False, True], ids=["float32", "fp16"])
+def test_a_skipped_step_leaves_the_weights_alone(fp16):
+    """In fp16 too, where the GradScaler would read a nan as an overflow and halve its loss scale."""
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=5, n_layer=1, n_head=1, n_embd=8))
-    cfg = config.TrainConfig(grad_clip=1.0)
+    cfg = config.TrainConfig(grad_clip=1.0, **({"optimizer": "adamw"} if fp16 else {}))  # (Muon refuses fp16)
     optimizer = optim.make_optimizer(model, cfg, torch.device("cpu"))
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    scaler = torch.amp.GradScaler("cpu", enabled=fp16)
+    scale = scaler.get_scale()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randint(5, (2, 8))
 
@@ -87,6 +90,7 @@ def test_a_skipped_step_leaves_the_weights_alone():
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert all(not p.grad.any() for p in model.parameters())  # the garbage is gone: zeroed in place
+    assert scaler.get_scale() == scale
 
 
 def test_too_many_nan_steps_stop_and_name_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch):
@@ -271,6 +275,25 @@ def test_resume_notes_changed_training_settings(data_dir, tmp_path, capsys):
     assert "note: --lr changes from 0.008 (the checkpoint's) to 0.0005" in printed
     assert "note: --dropout changes from 0.0 (the checkpoint's) to 0.1" in printed
     assert "note: --n_layer" not in printed  # given, but unchanged
+
+
+def test_resume_puts_changed_optimizer_settings_into_the_groups(data_dir, tmp_path):
+    """load_state_dict brings back the saved groups, with the old run's weight decay, betas and Muon lr:
+    the new values must replace them (configure_groups), not only be noted."""
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    changed = ["--weight_decay", "0.05", "--beta2", "0.9", "--muon_lr", "0.004", "--lr", "0.002"]
+    assert train.main(argv + ["--resume", "--max_iters", "13"] + changed) == 0
+    saved = torch.load(out / "latest.pt", weights_only=True)["optimizer"]
+    groups = [g for state in saved.get("optimizers", [saved]) for g in state["param_groups"]]
+    assert {g["kind"] for g in groups} == {"decay", "no_decay", "muon"}
+    for g in groups:
+        assert g["weight_decay"] == (0.0 if g["kind"] == "no_decay" else 0.05)
+        if g["kind"] == "muon":
+            assert g["lr_scale"] == pytest.approx(0.004 / 0.002)  # Muon's lr is muon_lr where AdamW's is lr
+        else:
+            assert g["betas"] == (0.9, 0.9)
 
 
 def test_a_training_setting_that_config_py_no_longer_has_does_not_stop_a_resume(data_dir, tmp_path):

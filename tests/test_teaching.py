@@ -241,12 +241,14 @@ def test_the_probes_give_back_the_scores(position, qk_norm):
     with torch.no_grad(), watch(model, [(rf".*\.attn\.{name}", "out", name, "", None) for name in names]) as records:
         model(torch.randint(11, (2, 8)))
     seen = {label: value for label, _, value in records}
-    attn = model.transformer.h[0].attn
     if position == "rotary":
         q, k = seen["hook_rot_q"], seen["hook_rot_k"]
     else:
         assert "hook_rot_k" not in seen
-        q, k = attn.q_norm(seen["hook_q"]), attn.k_norm(seen["hook_k"])
+
+        def rms(t):  # qk-norm written out, not the model's own q_norm and k_norm: a no-op there would pass
+            return t / t.pow(2).mean(-1, keepdim=True).add(torch.finfo(t.dtype).eps).sqrt() if qk_norm else t
+        q, k = rms(seen["hook_q"]), rms(seen["hook_k"])
     assert seen["hook_q"].shape == seen["hook_k"].shape == (2, 4, 8, 6)  # (B, nh, T, hs)
     torch.testing.assert_close(q @ k.transpose(-2, -1) / math.sqrt(6), seen["hook_scores"])
 

@@ -245,8 +245,9 @@ def test_weight_decay_only_on_matrices():
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 
-def gradients_the_optimizer_sees(micro_steps, grad_clip):
-    """One train_step, every micro-batch the same batch -> the .grad tensors at optimizer.step."""
+def gradients_the_optimizer_sees(micro_steps, grad_clip, scaled=False):
+    """One train_step, every micro-batch the same batch -> the .grad tensors at optimizer.step.
+    scaled: through fp16's GradScaler, which multiplies the loss by 65,536 and must divide it out again."""
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=2, n_embd=16))
     cfg = config.TrainConfig(optimizer="adamw", grad_clip=grad_clip)
@@ -254,7 +255,7 @@ def gradients_the_optimizer_sees(micro_steps, grad_clip):
     seen = []
     optimizer.step = lambda: seen.append([p.grad.clone() for p in model.parameters()])
     x = torch.randint(11, (4, 9), generator=torch.Generator().manual_seed(1))
-    train.train_step(model, optimizer, torch.amp.GradScaler("cpu", enabled=False), lambda: (x[:, :-1], x[:, 1:]),
+    train.train_step(model, optimizer, torch.amp.GradScaler("cpu", enabled=scaled), lambda: (x[:, :-1], x[:, 1:]),
                      1e-3, cfg, train.nullcontext(), micro_steps, device=torch.device("cpu"))
     return seen[0]
 
@@ -265,8 +266,9 @@ def test_accumulation_averages_and_clipping_bounds_the_norm():
     hardly notice a gradient's scale, so whole runs would not catch either going wrong."""
     for one, three in zip(gradients_the_optimizer_sees(1, 0.0), gradients_the_optimizer_sees(3, 0.0), strict=True):
         torch.testing.assert_close(three, one)
-    clipped = gradients_the_optimizer_sees(1, 1e-3)
-    assert torch.cat([g.flatten() for g in clipped]).norm().item() == pytest.approx(1e-3, rel=1e-4)
+    for scaled in (False, True):  # with fp16's loss scaling, clipping must see the true gradients, not 65,536 x
+        clipped = gradients_the_optimizer_sees(1, 1e-3, scaled)
+        assert torch.cat([g.flatten() for g in clipped]).norm().item() == pytest.approx(1e-3, rel=1e-4), scaled
 
 
 def test_a_step_reports_the_mean_loss_of_its_micro_batches():
@@ -513,12 +515,13 @@ def ctrl_c_during_step(step, monkeypatch):
     return lambda: monkeypatch.setattr(train, "lr_at", lr_at)
 
 
-@pytest.mark.parametrize("levers", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"]])
+@pytest.mark.parametrize("levers", [[], ["--optimizer", "muon", "--position", "rotary", "--qk_norm"],
+                                    ["--dtype", "float16", "--optimizer", "adamw"]], ids=["classic", "levers", "fp16"])
 def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypatch):
     """Ctrl-C mid-run, resume, and the losses and final weights match an uninterrupted run.
 
     Dropout and gradient accumulation are on, so the torch RNG and the data RNG
-    both have to be restored exactly.
+    both have to be restored exactly; in fp16, the loss scaler's state too.
     """
     args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1", "--grad_accum", "2"] + levers
     assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
@@ -536,7 +539,7 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
     for name in ("latest.pt", "best.pt"):
         a = torch.load(tmp_path / "whole" / name, weights_only=True)
         b = torch.load(parts / name, weights_only=True)
-        assert a["iter"] == b["iter"]
+        assert a["iter"] == b["iter"] and a["scaler"] == b["scaler"]  # ({} but in fp16: its scale and count)
         for key in a["model"]:
             assert torch.equal(a["model"][key], b["model"][key]), key
 
@@ -1012,10 +1015,11 @@ def test_a_run_that_ends_overfitting_says_so(data_dir, tmp_path, monkeypatch, ca
 
 
 def test_best_pt_is_the_lowest_val_loss_of_the_whole_run(data_dir, tmp_path, monkeypatch):
-    """Not merely better than the evaluation before: 2.2 at step 12 beats 2.5, but not 2.0 at step 4."""
-    val_losses = iter([3.0, 2.0, 2.5, 2.2])  # at steps 0, 4, 8 and 12
+    """Not merely better than the evaluation before: 2.2 at step 12 beats 2.5, but not 2.0 at step 4;
+    and 2.0 again at step 16 is no better, so best.pt keeps the first."""
+    val_losses = iter([3.0, 2.0, 2.5, 2.2, 2.0])  # at steps 0, 4, 8, 12 and 16
     monkeypatch.setattr(train, "estimate_loss", lambda *a, **kw: {"train": 1.0, "val": next(val_losses)})
-    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]) == 0
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--max_iters", "16"]) == 0
     best = torch.load(tmp_path / "o" / "best.pt", weights_only=True)
     assert (best["iter"], best["best_val_loss"]) == (4, 2.0)
 
