@@ -16,7 +16,7 @@ set -uo pipefail
 out=${1:?OUT folder}; budget=${2:?SECONDS}; shift 2
 py=${PYTHON:-python3}
 suite="$py -m bench.suite --anchor .gpu/nanogpt $*"
-# the next measurements, in order (docs/speed.md, "The plan for the next GPU session")
+# the next measurements, in order (docs/speed.md, "The plan for the next GPU measurements")
 jobs=${JOBS:-speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,\
 speedrun,speedrun-one-thread,classic-target,speedrun,speedrun-one-thread,classic-target}
 mkdir -p "$out"

@@ -206,7 +206,8 @@ def bench_train(args, overrides):
     run, step, restart = training(args.preset, overrides, args.nan_check)
     device, tokens_per_step, flops = run.device, tokens_per_iter(run), flops_per_token(run.raw_model)
     millions = count_params(run.raw_model, non_embedding=True) / 1e6
-    print(f"model: {millions:.2f}M parameters, {flops / 1e6:.1f} MFLOP per token; {tokens_per_step:,} tokens per step")
+    print(f"model: {millions:.2f}M parameters without position embeddings, {flops / 1e6:.1f} MFLOP per token; "
+          f"{tokens_per_step:,} tokens per step")
 
     t0 = time.perf_counter()
     for _ in range(args.warmup):  # compile, allocator, thread pools

@@ -96,7 +96,7 @@ def suite_jobs(run_dir, target):
     classic_step = ["-m", "bench.speed", "train", "--preset", "shakespeare", "--steps", "100", "--warmup", "20"]
     ddp = str(Path(run_dir) / "ddp")  # a DDP run, resumed in one process, sampled on the CPU
     return {
-        # (no:cacheprovider: no .pytest_cache left in the repo by a job that only reads it)
+        # no:cacheprovider: the job runs pytest inside the repo, which would leave a .pytest_cache folder there
         "cuda-tests": Job(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"], 300),
         "classic-step": Job(classic_step, 120),
         "classic-step-nocheck": Job(classic_step + ["--nan_check", "false"], 120),

@@ -111,13 +111,14 @@ def run_cli(main, argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # under torchrun a Ctrl-C stops every process at once (StopOnCtrlC says why): process 0 says so, once
-        torchrun = "RANK" in os.environ
-        if not torchrun:
+        # under torchrun with several processes a Ctrl-C stops them all at once (StopOnCtrlC says why):
+        # process 0 says so, once
+        several = "RANK" in os.environ and os.environ.get("WORLD_SIZE", "1") != "1"
+        if not several:
             print("interrupted", file=sys.stderr)
         elif os.environ["RANK"] == "0":
-            print("interrupted — every process stopped at once: --resume goes on from the last evaluation's "
-                  "latest.pt (docs/multi-gpu.md)", file=sys.stderr)
+            print("interrupted — every process stopped at once: --resume goes on from the latest.pt of the last "
+                  "evaluation, if one was saved (docs/multi-gpu.md)", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as e:  # CUDA's OutOfMemoryError is a RuntimeError; the CPU's, one by its text
         torch = sys.modules.get("torch")  # (prepare.py never imports it: this file leaves torch to those who need it)

@@ -412,7 +412,7 @@ def next_command(data_dir, passes=14):
     warmup = f" --warmup_iters {steps // 10}" if steps < 3 * cpu["warmup_iters"] else ""
     # an evaluation of the preset's 50 batches would read a small val split dozens of times: 4 will do
     eval_iters = min(cpu["eval_iters"], max(10, -(-4 * vocab["val_tokens"] // per_step)))
-    # 4 or 5 evaluations, at steps that divide the run: 250 // 4 = 62 would evaluate at 248 and again at 250
+    # 4 or 5 evaluations, at an interval that divides the run: 250 // 4 = 62 would evaluate at 248, then at 250
     interval = steps // 4 if steps % 4 == 0 else steps // 5
     return [f"note: the text is small ({train_tokens:,} training characters): the CPU preset's {cpu['max_iters']} "
             f"steps would read it {preset_passes:.0f} times and learn it by heart, so the command below reads it "

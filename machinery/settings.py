@@ -141,8 +141,12 @@ def build_config(preset, resume, overrides):
         given = {**implied, **PRESETS.get(preset, {}), **overrides}
         model_keys = BIGRAM_FIELDS if values.get("model") == "bigram" else ckpt["model_config"]  # (a table's few)
 
-        def origin(k):  # where the command's value came from: one the user never typed is the preset's, or the default
-            return "given" if k in overrides else f"preset {preset}" if k in PRESETS.get(preset, {}) else "default"
+        def origin(k):  # where the command's value came from: one the user never typed is the preset's, or a default
+            if k in overrides:
+                return "given"
+            if k in PRESETS.get(preset, {}):
+                return f"preset {preset}"
+            return "TrainConfig's default" if k == "optimizer" else "GPTConfig's default"
 
         fixed = [f"{k}={values[k]} ({origin(k)}: {v})" for k, v in given.items() if k in values and values[k] != v
                  and ((k in model_keys and k not in ("dropout", "attention")) or k == "optimizer")]

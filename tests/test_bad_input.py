@@ -296,13 +296,14 @@ CASES = [
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
      "the checkpoint has block_size=16 (preset shakespeare: 256), n_layer=2 (preset shakespeare: 6), n_head=2 "
-     "(preset shakespeare: 6), n_embd=32 (preset shakespeare: 384), position=rotary (default: learned), qk_norm=True "
-     "(default: False), optimizer=muon (default: adamw); its weights (and optimizer state) belong to that setup — "
-     "resume with the preset and flags the run was started with, or with --resume and --out_dir alone", None),
+     "(preset shakespeare: 6), n_embd=32 (preset shakespeare: 384), position=rotary (GPTConfig's default: learned), "
+     "qk_norm=True (GPTConfig's default: False), optimizer=muon (TrainConfig's default: adamw); its weights (and "
+     "optimizer state) belong to that setup — resume with the preset and flags the run was started with, or with "
+     "--resume and --out_dir alone", None),
     ("train-resume-preset-of-another-model", train,
      TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "classic-cpu"],
-     "the checkpoint has position=rotary (default: learned), qk_norm=True (default: False), optimizer=muon "
-     "(default: adamw); its weights (and optimizer state) belong to that setup", None),
+     "the checkpoint has position=rotary (GPTConfig's default: learned), qk_norm=True (GPTConfig's default: False), "
+     "optimizer=muon (TrainConfig's default: adamw); its weights (and optimizer state) belong to that setup", None),
     ("train-resume-position-gone", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt has model settings that model.py no longer has (position 'xpos') — they were saved by other "
      "model code", edit_checkpoint("run/latest.pt", "run/latest.pt", setting("position", "xpos"))),

@@ -141,12 +141,15 @@ def test_a_ctrl_c_under_torchrun_is_said_once_with_how_to_go_on(monkeypatch, cap
         raise KeyboardInterrupt
     monkeypatch.delenv("RANK", raising=False)
     assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == "interrupted\n"  # one process
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")  # torchrun with one process: a Ctrl-C stops it as without torchrun
+    assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == "interrupted\n"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == (
+        "interrupted — every process stopped at once: --resume goes on from the latest.pt of the last evaluation, "
+        "if one was saved (docs/multi-gpu.md)\n")
     monkeypatch.setenv("RANK", "1")
     assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == ""
-    monkeypatch.setenv("RANK", "0")
-    assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == (
-        "interrupted — every process stopped at once: --resume goes on from the last evaluation's latest.pt "
-        "(docs/multi-gpu.md)\n")
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full, a file that is always full")

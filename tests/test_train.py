@@ -423,6 +423,9 @@ def test_resume_refuses_another_model_shape_or_vocabulary(data_dir, tmp_path):
         train.main(args + ["--resume", "--data_dir", str(other)])
     with pytest.raises(UserError, match=r"n_layer=2 \(preset shakespeare: 6\)"):  # another preset's model
         train.main(["--data_dir", str(data_dir), "--out_dir", str(out), "--resume", "--preset", "shakespeare"])
+    with pytest.raises(UserError, match=r"block_size=16 \(preset shakespeare: 256\), n_layer=2 \(given: 4\)"):
+        train.main(["--data_dir", str(data_dir), "--out_dir", str(out), "--resume", "--preset", "shakespeare",
+                    "--n_layer", "4"])  # a flag over the preset's value is the user's
     with pytest.raises(UserError, match="nothing to resume"):
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new"), "--resume"])
 
