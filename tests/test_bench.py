@@ -7,6 +7,7 @@ import json
 import _thread
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -322,10 +323,15 @@ def test_ctrl_c_in_the_suite_is_passed_on_to_its_job_and_stops_it(tmp_path):
               "def stop(*_):\n    print('saved latest.pt', flush=True)\n    sys.exit(130)\n"
               "signal.signal(signal.SIGINT, stop)\nprint('throughput: 9 tokens/s', flush=True)\ntime.sleep(60)")
     timer = threading.Timer(1.5, _thread.interrupt_main)  # Ctrl-C, as the terminal sends it to the suite
+    # Python's own handler: under a shell's background job SIGINT is ignored, and interrupt_main with it
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
     started = time.perf_counter()
-    with pytest.raises(suite.Interrupted) as stopped:  # (a KeyboardInterrupt, with what the job printed)
-        suite.run_job(["-c", script], tmp_path / "job.log", 50)
+    try:
+        with pytest.raises(suite.Interrupted) as stopped:  # (a KeyboardInterrupt, with what the job printed)
+            suite.run_job(["-c", script], tmp_path / "job.log", 50)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     assert time.perf_counter() - started < 20 and stopped.value.seconds < 20
     assert [line.split(" @ ")[0] for line in stopped.value.lines] == ["throughput: 9 tokens/s"]
     assert stopped.value.how == "it stopped"
