@@ -25,7 +25,7 @@ def keep_top_p(logits, p):
     mass_before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the likelier characters
     drop_sorted = mass_before >= p  # already enough without this one
     # un-sort: sorted column j is character order[j], so its flag goes back to column order[j]
-    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # (B, V): in vocabulary order
+    drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)  # (B, V): in vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 
 

@@ -631,6 +631,10 @@ def check_schedule(m):
     expect(got, torch.tensor([train.lr_at(it, cfg) for it in its]), what, hint, worst=True, **exact)
 
 
+# the probs check's hint where no particular mistake is recognised
+PROBS_HINT = "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1"
+
+
 def probs_reference(logits, temperature, top_k, top_p):
     if temperature == 0:
         return F.one_hot(logits.argmax(dim=-1), logits.size(-1)).to(logits.dtype)
@@ -654,11 +658,11 @@ def top_p_counting_itself(logits, temperature, top_k, top_p):
 
 def top_p_unsorted(logits, temperature, top_k, top_p):
     """Another: the nucleus found in sorted order, but its mask applied to the logits in the vocabulary's order."""
-    logits = logits / temperature
-    logits = keep_top_k(logits, top_k) if top_k is not None else logits
-    ordered = F.softmax(logits, dim=-1).sort(dim=-1, descending=True).values
+    probs = probs_reference(logits, temperature, top_k, None)
+    ordered = probs.sort(dim=-1, descending=True).values
     drop_sorted = ordered.cumsum(dim=-1) - ordered >= top_p  # (sorted order: never scattered back)
-    return F.softmax(logits.masked_fill(drop_sorted, float("-inf")), dim=-1)
+    kept = probs.masked_fill(drop_sorted, 0.0)
+    return kept / kept.sum(dim=-1, keepdim=True)
 
 
 def top_p_first(logits, temperature, top_k, top_p):
@@ -717,7 +721,7 @@ def check_sampling(m):
         wrong_orders = [(hint, order(logits, temperature, top_k, top_p)) for order, hint in ORDER_HINTS.items()
                         if temperature]  # (greedy has no order)
         hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),
-                    "temperature divides the logits; top-k, then top-p, cut; the softmax of what is left sums to 1")
+                    PROBS_HINT)
         if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
             hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "
                     "(F.one_hot(argmax, V).to(logits.dtype)), not the character's id")
@@ -734,7 +738,7 @@ def check_sampling(m):
         elif torch.is_tensor(got) and got.shape == expected.shape and (got < 0).any():
             hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
         elif torch.is_tensor(got) and got.shape == expected.shape and got.is_floating_point() and \
-                not matches(got.sum(dim=-1), torch.ones(got.size(0))) and hint.startswith("temperature divides") \
+                not matches(got.sum(dim=-1), torch.ones(got.size(0))) and hint == PROBS_HINT \
                 and matches(got / got.sum(dim=-1, keepdim=True), expected):  # (right, but for the scale)
             hint = (f"the rows sum to {got.sum(dim=-1).min().item():.2f}, not 1: renormalise what is kept, the "
                     f"softmax of the kept logits (the others at -inf), or divide by the kept sum")
