@@ -19,7 +19,7 @@ import textwrap
 import threading
 import traceback
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NamedTuple
 
@@ -372,15 +372,49 @@ def check_head(m):
 def gradients_reach(fn, weights, names):
     """Every weight must get a gradient from fn(weights).sum(): each one is used."""
     weights = [w.clone().requires_grad_() for w in weights]
-    out = fn(weights)
-    if not out.requires_grad:
+    if not fn(weights).requires_grad:
         raise Failure("the output carries no gradient back to the weights", "compute it with tensor operations "
                       "only (no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach them")
-    out.pow(2).sum().backward()
-    for w, name in zip(weights, names):
-        if w.grad is None or (w.grad == 0).all(dim=-1).any():
+    for g, name in zip(gradients(lambda: fn(weights).pow(2).sum(), weights), names):
+        if g is None or (g == 0).all(dim=-1).any():
             raise Failure(f"part of {name} gets no gradient", f"every part of {name} must be used (every head, "
                           f"every channel), and stay in the graph: no .detach() or torch.no_grad() on its way")
+
+
+def expect_gradients(fn, reference, inputs, what, hint):
+    """The gradients of fn().pow(2).sum() with respect to inputs ({name: tensor}) must be those of reference()."""
+    if not fn().requires_grad:
+        raise Failure(f"{what}: the output carries no gradient back", "compute it with tensor operations only "
+                      "(no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach the weights")
+    got = gradients(lambda: fn().pow(2).sum(), list(inputs.values()))
+    expected = torch.autograd.grad(reference().pow(2).sum(), list(inputs.values()))
+    for name, g, e in zip(inputs, got, expected):
+        if g is None:
+            raise Failure(f"{what}: {name} gets no gradient", f"{name} must be used, and stay in the graph: no "
+                          f".detach() or torch.no_grad() on its way")
+        expect(g, e, f"{what}: the gradient of its output with respect to {name}", hint)
+
+
+INPLACE_HINT = ("an in-place operation (+=, /=, x[...] = or a method ending in _) changed a tensor that "
+                "training's backward pass needs: write x = x + ..., which makes a new tensor")
+
+
+def gradients(scalar, inputs):
+    """torch.autograd.grad(scalar(), inputs), None for an input not used. A backward pass that an in-place
+    operation broke fails by name, with the learner's line that kept the tensor it changed: autograd's anomaly
+    mode, on a second run, records where each operation ran."""
+    try:
+        return torch.autograd.grad(scalar(), inputs, allow_unused=True)
+    except RuntimeError as e:
+        if "modified by an inplace operation" not in str(e):
+            raise
+    with warnings.catch_warnings(record=True) as caught, torch.autograd.detect_anomaly(check_nan=False):
+        warnings.simplefilter("always")  # (its report of where the failing operation ran comes as a warning)
+        with suppress(RuntimeError):
+            torch.autograd.grad(scalar(), inputs, allow_unused=True)
+    kept = re.findall(r'File ".*[/\\](ex\d\d_\w+\.py)", line (\d+)', "\n".join(str(w.message) for w in caught))
+    where = f" (kept for it at line {kept[-1][1]} of {kept[-1][0]})" if kept else ""
+    raise Failure(f"the backward pass failed: an in-place operation changed a tensor it needs{where}", INPLACE_HINT)
 
 
 def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join=True, proj=False,
@@ -478,6 +512,14 @@ def check_block(m):
         expect(got, blk(x), "block (B, T, C), against model.py's Block",
                "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x)): ln_1 before attention, ln_2 "
                "before the MLP", dtype=True)
+    # training runs backward through both, so the gradients must be model.py's too: the values can match while
+    # an in-place `x += ...` breaks backward (LayerNorm keeps its input for it), or a .detach() cuts a path
+    x = x.clone().requires_grad_()
+    expect_gradients(lambda: call(m.mlp, x, c_fc, c_proj), lambda: blk.mlp(x), {"x": x, "c_fc": c_fc,
+                     "c_proj": c_proj}, "mlp", "c_proj(gelu(c_fc(x))), each step a new tensor")
+    expect_gradients(lambda: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), lambda: blk(x),
+                     {"x": x, **dict(blk.named_parameters())}, "block", "x = x + attention(ln_1(x)), then "
+                     "x = x + feed_forward(ln_2(x)): each sum a new tensor, every path in the graph")
 
 
 # ----------------------------------------------------------------------------
@@ -564,7 +606,7 @@ def check_cross_entropy(m):
     if not got.requires_grad:
         raise Failure("the loss carries no gradient back to the logits", NO_GRADIENT)
     F.cross_entropy(mine.view(-1, 7), targets.view(-1)).backward()
-    expect(torch.autograd.grad(got, theirs)[0], mine.grad, "the gradient of the loss with respect to the logits",
+    expect(gradients(lambda: call(m.cross_entropy, theirs, targets), [theirs])[0], mine.grad, "the gradient of the loss with respect to the logits",
            "(softmax(logits) - one_hot(targets)) / (B*T): a part of the loss cut from the graph (.detach()) "
            "changes it (the max taken out may be detached: it cancels)")
 
@@ -597,11 +639,15 @@ def check_schedule(m):
     its = list(range(110))
     expected = torch.tensor([train.lr_at(it, cfg) for it in its])
     values = [m.learning_rate(it, 10, 110, 1e-3, 1e-4) for it in its]
-    if not all(isinstance(v, numbers.Real) or torch.is_tensor(v) and v.numel() == 1 for v in values):  # (numpy's too)
-        kind = next(type(v).__name__ for v in values if not isinstance(v, (numbers.Real, torch.Tensor)))
-        if kind == "NoneType":
+    def one_number(v):  # what float() reads: a number (numpy's too), or a tensor or array holding one
+        return isinstance(v, numbers.Real) or hasattr(v, "shape") and math.prod(v.shape) == 1
+    if not all(one_number(v) for v in values):
+        wrong = next(v for v in values if not one_number(v))
+        if wrong is None:
             raise Failure("learning_rate returned None, not a number", "does it end without a `return`?")
-        raise Failure(f"learning_rate returned a {kind}, not a number", "return the learning rate of step it")
+        kind = type(wrong).__name__ + (f" of shape {tuple(wrong.shape)}" if hasattr(wrong, "shape") else "")
+        raise Failure(f"learning_rate returned a {kind}, not a number", "return one number: the learning rate of "
+                      "step it")
     got = torch.tensor([float(v) for v in values])
     for shift in (1, -1):
         shifted = torch.tensor([train.lr_at(max(0, it + shift), cfg) for it in its])
@@ -754,7 +800,9 @@ def check_sampling(m):
 
 def check_kv_cache(m):
     cache = m.KVCache(2)
-    cache.length = 5
+    for layer in range(2):  # 5 positions cached, as a forward of 5 characters leaves them (B 2, nh 3, hs 4)
+        cache.k[layer], cache.v[layer] = torch.zeros(2, 3, 5, 4), torch.zeros(2, 3, 5, 4)
+    cache.length = 5  # (the caller moved length on)
     positions = cache.positions(3)
     if torch.is_tensor(positions) and positions.tolist() == [0, 1, 2]:
         raise Failure("with 5 positions cached, positions(3) gave [0, 1, 2]", "a cache that forgets its "
@@ -1028,6 +1076,7 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (RuntimeError, r"same dtype|expected scalar type"): "two dtypes met in one operation: make every tensor in the "
         "input's dtype (dtype=x.dtype, or .to(x.dtype)); .double(), NumPy arrays and integer tensors (torch.arange, "
         "dtype=torch.long) are others",
+    (RuntimeError, r"modified by an inplace operation"): INPLACE_HINT,
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 

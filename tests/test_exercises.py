@@ -1075,3 +1075,73 @@ def test_an_error_raised_in_the_repos_code_names_its_line():
     with pytest.raises(AssertionError) as error:
         model(torch.zeros(1, 6, dtype=torch.long))  # 6 positions: more than block_size
     assert re.search(r"\(in model\.py line \d+, on what your code gave it\)$", raised(error.value)), raised(error.value)
+
+
+def learners_module(tmp_path, name, source):
+    """source as the learner's exercises/NAME, loaded (check.py knows the learner's lines by "exercises/ex")."""
+    import importlib.util
+    path = tmp_path / "exercises" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"learners_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_right_answers_written_another_way_pass(tmp_path):
+    """Found by writing 72 right answers in other styles: three were refused."""
+    import numpy as np
+
+    def schedule(it, warmup_iters, max_iters, lr, min_lr):  # numpy's where gives a 0-d array, which float() reads
+        progress = (it - warmup_iters) / (max_iters - warmup_iters)
+        return np.where(it < warmup_iters, lr * (it + 1) / (warmup_iters + 1),
+                        min_lr + 0.5 * (1 + np.cos(np.pi * progress)) * (lr - min_lr))
+    assert run(EXERCISES[6], answered(learning_rate=schedule)).status == "passed"
+
+    class FromKeys(ANSWERS.KVCache):  # the positions counted from the keys cached, not from length
+        def positions(self, T, device=None):
+            start = 0 if self.k[0] is None else self.k[0].size(2)
+            return torch.arange(start, start + T, device=device)
+    assert run(EXERCISES[8], answered(KVCache=FromKeys)).status == "passed"
+
+    def block(x, attention, feed_forward, ln_1, ln_2):  # each sum a new tensor, by another name
+        h = x + attention(ln_1(x))
+        return h + feed_forward(ln_2(h))
+    assert run(EXERCISES[4], answered(block=block)).status == "passed"
+    assert failed(7, learning_rate=lambda *args: [0.1]).what == "learning_rate returned a list, not a number"
+    shaped = failed(7, learning_rate=lambda *args: torch.ones(2))
+    assert shaped.what == "learning_rate returned a Tensor of shape (2,), not a number"
+
+
+def test_an_in_place_operation_that_breaks_training_is_named_with_its_line(tmp_path):
+    """`x += ...` after a LayerNorm has kept x, or `w /= ...` after exp has kept w: the values are right, and
+    backward fails. The check runs backward, as training does, and names the learner's line that kept the tensor."""
+    from exercises.check import INPLACE_HINT
+    block = learners_module(tmp_path, "ex05_block.py", "import torch.nn.functional as F\n\n\n"
+                            "def mlp(x, c_fc, c_proj):\n    return F.gelu(x @ c_fc.T) @ c_proj.T\n\n\n"
+                            "def block(x, attention, feed_forward, ln_1, ln_2):\n"
+                            "    x = x + attention(ln_1(x))\n"
+                            "    x += feed_forward(ln_2(x))\n"
+                            "    return x\n")
+    result = run(EXERCISES[4], block)
+    assert result.what == "the backward pass failed: an in-place operation changed a tensor it needs (kept for it " \
+                          "at line 10 of ex05_block.py)"
+    assert result.hint == INPLACE_HINT
+    head = learners_module(tmp_path, "ex03_head.py", "import torch\n\n\n"
+                           "def attention_head(x, key, query, value):\n"
+                           "    q, k, v = x @ query, x @ key, x @ value\n"
+                           "    T = x.size(1)\n"
+                           "    s = (q @ k.transpose(-2, -1) / k.size(-1) ** 0.5).masked_fill("
+                           "torch.ones(T, T).tril() == 0, float('-inf'))\n"
+                           "    w = torch.exp(s - s.amax(-1, keepdim=True))\n"
+                           "    w /= w.sum(-1, keepdim=True)\n"
+                           "    return w @ v, w\n")
+    assert run(EXERCISES[2], head).what.endswith("(kept for it at line 8 of ex03_head.py)")
+
+    def cut(x, attention, feed_forward, ln_1, ln_2):  # the values right, the residual path cut from the graph
+        x = x.detach() + attention(ln_1(x))
+        return x + feed_forward(ln_2(x))
+    assert failed(5, block=cut).what.startswith("block: the gradient of its output with respect to x: at ")
+    assert failed(5, mlp=lambda x, c_fc, c_proj: F.gelu(x @ c_fc.T).detach() @ c_proj.T).what == \
+        "mlp: x gets no gradient"
