@@ -27,8 +27,8 @@ import torch.nn.functional as F
 @dataclass
 class GPTConfig:
     # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help.
-    # The defaults are nanoGPT's GPU model; config.py's presets change them (shakespeare-cpu, the CPU default:
-    # 4 layers, 4 heads, 128 wide, block 64, rotary positions, qk-norm)
+    # The defaults: nanoGPT's GPU recipe's model, without its dropout of 0.2 (the shakespeare preset has it); presets
+    # change them (config.py; shakespeare-cpu, the CPU default: 4 layers, 4 heads, 128 wide, block 64, rotary, qk-norm)
     block_size: Annotated[int, "context length: how many characters the model sees at once"] = 256
     vocab_size: Annotated[int, "number of distinct characters (set from the data)"] = 65
     n_layer: Annotated[int, "number of transformer blocks"] = 6
@@ -86,8 +86,8 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
         # probes: layers that change nothing, where a forward hook can watch a value with no module of its own
-        # (lessons/inside.py), as TransformerLens's HookPoint. The loop makes self.hook_q ... self.hook_mix, named
-        # as there: hook_q/k/v just split into heads (before qk-norm, rotary, the cache); hook_rot_q/k after rotary
+        # (lessons/inside.py), as TransformerLens's HookPoint. The loop makes self.hook_q ... self.hook_mix; named as
+        # TransformerLens's: hook_q/k/v, split into heads (before qk-norm, rotary, the cache), hook_rot_q/k (after it)
         for name in ("q", "k", "v", "rot_q", "rot_k", "scores", "mask", "weights", "mix"):
             self.add_module(f"hook_{name}", nn.Identity())
 
@@ -132,8 +132,8 @@ class CausalSelfAttention(nn.Module):
         return self.hook_mix(att @ v)  # (B, nh, T, hs): a weighted average of the values
 
     def sdpa_attention(self, q, k, v, mask=None):
-        """The same computation as manual_attention, in one fused kernel (FlashAttention
-        on recent GPUs) that never materialises the T x S matrix."""
+        """The same computation as manual_attention, in one fused kernel (FlashAttention on recent GPUs) that never
+        materialises the T x S matrix; on a CPU, dropout sends PyTorch back to the written-out math, which does."""
         dropout_p = self.dropout if self.training else 0.0
         if mask is None:  # is_causal: the video's tril, right only when T == S (a cache passes its own mask)
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
@@ -287,7 +287,7 @@ class GPT(LanguageModel):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_head:  # weight tying: reading a character in and writing it out share one matrix
             self.transformer.wte.weight = self.lm_head.weight  # both (V, C): a Linear stores (out, in)
-        if config.init == "gpt2":  # (else each layer keeps PyTorch's own initialisation, as in the video)
+        if config.init == "gpt2":  # (else PyTorch's own initialisation, as in the video; a tied pair, the head's)
             self.apply(self._init_weights)
             # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get
             # std 0.02 / sqrt(2 * n_layer): the stream sums 2 * n_layer writes, so its variance does not grow with depth

@@ -16,7 +16,7 @@ which comes from the data). A value comes from, in increasing priority: the data
 the preset (or the checkpoint's config when resuming), the command line.
 
 Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and on Ctrl-C, for
---resume), best.pt (the best validation loss so far, for sample.py) and log.csv.
+--resume), best.pt (the best validation loss so far, for sample.py), log.csv, and train.lock (one run at a time).
 
 Read it top to bottom: the batch, the learning-rate schedule, one training step, evaluation,
 then the run: setup() builds it and main() is the training loop (cfg, throughout: config.py's
