@@ -75,11 +75,12 @@ class GraphedStep:
     """One decoding step (one new character per row -> the logits of the next) recorded once
     as a CUDA graph and replayed for every character.
 
-    A batch-1 step of a model this small is a few hundred tiny kernels, each launched from the
-    CPU; on an H100 the step waited neither for the arithmetic nor for memory (docs/sampling.md),
-    which leaves the launches (an inference: no profile of it was taken). A replay launches
-    them all at once. The graph reads its inputs from, and writes its logits to, the same
-    tensors every time, so a step copies the character in and reads the logits out.
+    A batch-1 step of a model this small is about a hundred tiny kernels (on a CPU, the default
+    model's step runs 101 operations that compute, beside 160 views: docs/sampling.md), each
+    launched from the CPU; on an H100 the step waited neither for the arithmetic nor for memory
+    (docs/sampling.md), which leaves the launches (an inference: no profile of it was taken). A
+    replay launches them all at once. The graph reads its inputs from, and writes its logits to,
+    the same tensors every time, so a step copies the character in and reads the logits out.
     The prompt goes through the same step, one character at a time: simple, and at most
     block_size replays. Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic
     (sample.py itself records a graph on a CUDA GPU only, and refuses --cuda_graph elsewhere).

@@ -1,5 +1,6 @@
 """KV caches: the keys and values of the positions generated so far, so that each new
-character costs one position's worth of work instead of the whole context's.
+character's projections and MLP cost one position's worth of work instead of the whole
+context's (its attention still reads every cached key and value).
 
 Why they can be kept: attention is causal, so position s's key and value depend only on the
 characters 0 .. s, and text added after it never changes them. And only the newest position's

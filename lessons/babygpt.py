@@ -68,11 +68,8 @@ def last_position_loss(model, X, Y):
 
 def train(model, X, Y, steps, lr=LR, weight_decay=WEIGHT_DECAY, after_step=None):
     """Full-batch AdamW on all 12 windows at once (last_position_loss). after_step(n) is called
-    after step n. Returns the final loss."""
+    after step n. Returns the loss of the model as it ends: after the last update."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    if steps == 0:  # the model as built
-        with torch.no_grad():
-            return last_position_loss(model, X, Y).item()
     for step in range(1, steps + 1):
         loss = last_position_loss(model, X, Y)
         optimizer.zero_grad(set_to_none=True)
@@ -80,7 +77,8 @@ def train(model, X, Y, steps, lr=LR, weight_decay=WEIGHT_DECAY, after_step=None)
         optimizer.step()
         if after_step:
             after_step(step)
-    return loss.item()
+    with torch.no_grad():  # (each step's loss came before its update; 0 steps: the model as built)
+        return last_position_loss(model, X, Y).item()
 
 
 def to_dot(probs):

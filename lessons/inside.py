@@ -157,7 +157,7 @@ def print_run_shapes(run, get_batch):
     every shape printed (get_batch is train.py's, handed in: train.py imports this module). -> 0"""
     if run.rank != 0:  # under torchrun each process has the same shapes: one table says it
         return 0
-    # B: the rows of one process's micro-batch (under torchrun, its share of --batch_size)
+    # B: the rows of one process's micro-batch (under torchrun, machinery/ddp.py's share_batch says how many)
     x, y = get_batch(run.splits["train"], run.rows, run.mcfg.block_size,
                      torch.Generator().manual_seed(run.cfg.seed), run.device)
     return print_shapes(run.raw_model, x, y)

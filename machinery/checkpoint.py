@@ -6,7 +6,7 @@ loading one can never run code. It holds:
     format, version      "char-gpt-checkpoint", 1: anything else is refused by name
     model_config         GPTConfig as a dict: enough to rebuild the model
     train_config         TrainConfig as a dict: the settings a resume starts from
-    vocab                the characters in id order (sample.py needs nothing else)
+    vocab                vocab.json's dict: chars, the characters in id order (sample.py needs nothing else)
     model                the uncompiled model's state_dict (no "_orig_mod." prefixes)
     optimizer, scaler    their state_dicts (the scaler's is empty without fp16)
     iter, best_val_loss  where the run is, and the best val loss so far
@@ -44,7 +44,7 @@ CKPT_VERSION = 1
 
 
 def make_checkpoint(run):
-    """A train.Run -> its checkpoint (collective under DDP: every process must call it, for the
+    """A Run (machinery/bookkeeping.py) -> its checkpoint (collective under DDP: every process must call it, for the
     random states)."""
     return {
         "format": CKPT_FORMAT, "version": CKPT_VERSION,
@@ -58,7 +58,7 @@ def make_checkpoint(run):
 
 
 def restore_checkpoint(run, ckpt):
-    """Put a checkpoint's state back into a freshly built train.Run. -> notes on what could not
+    """Put a checkpoint's state back into a freshly built Run. -> notes on what could not
     be restored as it was."""
     load_weights(run.raw_model, ckpt["model"], run.out_dir / "latest.pt")
     load_state(run.optimizer, ckpt["optimizer"])

@@ -34,7 +34,7 @@ SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2d
 DEFAULT_DATA_DIR = "data/shakespeare"
 
 
-MAX_BYTES = 256 << 20  # 256 MiB of text: 2.5 times enwik8, the usual large character-level benchmark
+MAX_BYTES = 256 << 20  # 256 MiB of text: 2.7 times enwik8, the usual large character-level benchmark
 MIN_CHARS = 1000  # below this the 10% validation split is too small to mean anything
 
 

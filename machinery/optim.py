@@ -102,11 +102,12 @@ def step_unless(optimizer, found_inf):
 
 
 def orthogonalize(G, steps=5):
-    """G (..., m, n) -> about U Vᵀ, where G = U S Vᵀ: the same directions, every singular
-    value near 1. A Newton-Schulz iteration does it with matmuls only; its quintic
-    coefficients are tuned to push singular values from anywhere in (0, 1] towards 1 in
-    five steps (Jordan et al. 2024). Dividing by the Frobenius norm first puts them in
-    (0, 1]. Leading dimensions are a batch: several matrices of one shape at once."""
+    """G (..., m, n) -> roughly U Vᵀ, where G = U S Vᵀ: the same directions, the singular values
+    pulled together near 1. A Newton-Schulz iteration does it with matmuls only. Dividing by the
+    Frobenius norm first puts the singular values in (0, 1]; the quintic's coefficients (Jordan
+    et al. 2024) trade exactness for speed: five steps take any of them from 0.01 to 1 into about
+    0.7 to 1.1, not to 1 itself (smaller ones stay smaller). Leading dimensions are a batch:
+    several matrices of one shape at once."""
     a, b, c = 3.4445, -4.7750, 2.0315
     X = G / (G.norm(dim=(-2, -1), keepdim=True) + 1e-7)
     tall = X.size(-2) > X.size(-1)
@@ -122,7 +123,7 @@ class Muon(torch.optim.Optimizer):
     """MomentUm Orthogonalized by Newton-Schulz, for weight matrices (Jordan et al. 2024).
 
     SGD with Nesterov momentum, except that the update is orthogonalized first: a raw
-    gradient is dominated by a few directions, and Muon moves the weight the same
+    gradient is dominated by a few directions, and Muon moves the weight about the same
     amount in every direction the gradient points to. Weight decay is decoupled, as in AdamW.
 
     Matrices of the same shape (every block's attention projection, say) are stacked and
