@@ -46,7 +46,8 @@ class Exercise(NamedTuple):
     title: str
     module: str    # exercises.<module>: the file the learner edits
     check: object  # check(module) -> None, or raises Failure
-    parts: tuple  # the names of its blanks, the functions the learner writes (a method: Class.method)
+    parts: tuple  # the names of its blanks, the functions the learner writes (a method: Class.method), in the
+    # order the check tries them
 
 
 def shape_mismatch(got, shape):
@@ -101,7 +102,7 @@ def call(fn, *args, **kwargs):
     for name, given, copy in zip(names, args, copies):
         if torch.is_tensor(given) and not torch.equal(given, copy):
             raise Failure(f"{fn.__name__} changed its input {name} in place", f"work on a new tensor: `{name} = "
-                          f"{name} / ...` makes one, where `{name} /= ...` (or -=, or a method ending in _) writes "
+                          f"{name} + ...` makes one, where `{name} += ...` (or -=, /=, or a method ending in _) writes "
                           f"into the caller's")
     if result is None:
         raise Failure(f"{fn.__name__} returned None", "does it end without a `return`?")
@@ -482,12 +483,20 @@ def check_block(m):
     config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=16, attention="manual")
     torch.manual_seed(0)
     blk = Block(config).eval()  # the repo's own
-    x = torch.randn(2, 8, 16, generator=seeded())
     with torch.no_grad():
         for seed, ln in enumerate((blk.ln_1, blk.ln_2)):  # fresh gains are all 1: ln_1 and ln_2 would be alike
             ln.weight.normal_(1.0, 0.5, generator=seeded(seed))
-        c_fc, c_proj = blk.mlp.c_fc.weight, blk.mlp.c_proj.weight
-        got, expected = call(m.mlp, x, c_fc, c_proj), blk.mlp(x)
+    x = torch.randn(2, 8, 16, generator=seeded())
+    check_mlp(m, blk.mlp, x)  # whole, first: an exercise "not finished" with the block to write has a right MLP
+    check_residual_block(m, blk, x)
+
+
+# training runs backward through each part, so its gradients must be model.py's too: the values can match while an
+# in-place `x += ...` breaks backward (a LayerNorm keeps its input for it), or a .detach() cuts a path
+def check_mlp(m, mlp, x):
+    c_fc, c_proj = mlp.c_fc.weight, mlp.c_proj.weight
+    with torch.no_grad():
+        got, expected = call(m.mlp, x, c_fc, c_proj), mlp(x)
         for name, other in MLP_NONLINEARITIES.items():  # (the exact GELU's output differs from each by 1e-5 or more)
             if matches(got, other(x @ c_fc.T) @ c_proj.T):
                 raise Failure(f"mlp (B, T, C): the nonlinearity is {name}", "model.py's MLP uses nn.GELU(), the "
@@ -498,7 +507,14 @@ def check_block(m):
                           "applies its dropout itself, as a module that evaluation switches off")
         expect(got, expected, "mlp (B, T, C), against model.py's MLP",
                "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
-        attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
+    x = x.clone().requires_grad_()
+    expect_gradients(lambda: call(m.mlp, x, c_fc, c_proj), lambda: mlp(x), {"x": x, "c_fc": c_fc, "c_proj": c_proj},
+                     "mlp", "c_proj(gelu(c_fc(x))), each step a new tensor")
+
+
+def check_residual_block(m, blk, x):
+    attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
+    with torch.no_grad():
         got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
         if torch.is_tensor(got) and got.shape == x.shape:
             post = blk.ln_1(x + attention(x))
@@ -512,11 +528,7 @@ def check_block(m):
         expect(got, blk(x), "block (B, T, C), against model.py's Block",
                "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x)): ln_1 before attention, ln_2 "
                "before the MLP", dtype=True)
-    # training runs backward through both, so the gradients must be model.py's too: the values can match while
-    # an in-place `x += ...` breaks backward (LayerNorm keeps its input for it), or a .detach() cuts a path
     x = x.clone().requires_grad_()
-    expect_gradients(lambda: call(m.mlp, x, c_fc, c_proj), lambda: blk.mlp(x), {"x": x, "c_fc": c_fc,
-                     "c_proj": c_proj}, "mlp", "c_proj(gelu(c_fc(x))), each step a new tensor")
     expect_gradients(lambda: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), lambda: blk(x),
                      {"x": x, **dict(blk.named_parameters())}, "block", "x = x + attention(ln_1(x)), then "
                      "x = x + feed_forward(ln_2(x)): each sum a new tensor, every path in the graph")
@@ -606,9 +618,9 @@ def check_cross_entropy(m):
     if not got.requires_grad:
         raise Failure("the loss carries no gradient back to the logits", NO_GRADIENT)
     F.cross_entropy(mine.view(-1, 7), targets.view(-1)).backward()
-    expect(gradients(lambda: call(m.cross_entropy, theirs, targets), [theirs])[0], mine.grad, "the gradient of the loss with respect to the logits",
-           "(softmax(logits) - one_hot(targets)) / (B*T): a part of the loss cut from the graph (.detach()) "
-           "changes it (the max taken out may be detached: it cancels)")
+    expect(gradients(lambda: call(m.cross_entropy, theirs, targets), [theirs])[0], mine.grad,
+           "the gradient of the loss with respect to the logits", "(softmax(logits) - one_hot(targets)) / (B*T): a "
+           "part of the loss cut from the graph (.detach()) changes it (the max taken out may be detached: it cancels)")
 
 
 def cosine(progress, lr, min_lr):
@@ -900,7 +912,7 @@ EXERCISES = [
     Exercise(7, "warmup and cosine decay", "ex07_schedule", check_schedule, ("learning_rate",)),
     Exercise(8, "temperature, top-k, top-p", "ex08_sampling", check_sampling, ("next_char_probs",)),
     Exercise(9, "generation with a KV cache", "ex09_kv_cache", check_kv_cache,
-             ("KVCache.append", "KVCache.positions")),
+             ("KVCache.positions", "KVCache.append")),
     Exercise(10, "the baby GPT's transitions", "ex10_babygpt", check_babygpt, ("transition_probs",)),
 ]
 
@@ -943,8 +955,12 @@ def not_implemented(exercise, module, error):
                      None)
     blanks = [name for name, fn in parts.items() if untouched(fn)]
     if raised_in in blanks:
-        return Result("not started") if len(blanks) == len(parts) else Result(
-            "not finished", f"{' and '.join(blanks)} still to write")
+        if len(blanks) == len(parts):
+            return Result("not started")
+        written = next(name for name in parts if name not in blanks)  # (two parts at most)
+        checked = exercise.parts.index(written) < exercise.parts.index(raised_in)  # (checked in parts' order)
+        return Result("not finished", f"{' and '.join(blanks)} still to write ({written} "
+                      + ("passed its check)" if checked else f"is checked once {raised_in} is written)"))
     if raised_in:
         return Result("failed", f"{raised_in} still raises NotImplementedError", "delete the `raise "
                       "NotImplementedError(...)` line that came with the file: your code above it never returns")

@@ -407,7 +407,7 @@ def test_an_input_changed_in_place_is_named_not_blamed_on_the_reference():
         logits -= logits.max(dim=-1, keepdim=True).values  # the caller's logits change
         return ANSWERS.cross_entropy(logits, targets)
     result = failed(6, cross_entropy=shifted_in_place)
-    assert result.what == "shifted_in_place changed its input logits in place" and "logits /= ..." in result.hint
+    assert result.what == "shifted_in_place changed its input logits in place" and "logits += ..." in result.hint
 
     def divided_in_place(logits, temperature=1.0, top_k=None, top_p=None):
         if temperature:
@@ -447,7 +447,7 @@ def test_a_file_that_does_not_load_is_a_failed_row_and_a_half_written_one_says_w
                        timeout=300, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
     assert "Traceback" not in p.stderr + p.stdout and p.returncode == 1
     assert "failed: it does not load: SyntaxError: expected ':' (line 1 of ex02_averaging.py)" in p.stdout
-    assert "not finished (exercises/ex05_block.py): block still to write" in p.stdout
+    assert "not finished (exercises/ex05_block.py): block still to write (mlp passed its check)" in p.stdout
     assert p.stdout.count("not started (exercises/ex") == 8
 
 
@@ -468,13 +468,25 @@ def test_an_error_is_placed_at_the_learner_s_line_that_raised_it(tmp_path):
 def test_a_half_written_exercise_is_not_finished_and_names_what_is_left():
     def unwritten(*args, **kwargs):
         raise NotImplementedError("exercise 5 is yours to write")
-    assert run(EXERCISES[4], answered(block=unwritten)) == ("not finished", "block still to write", "")
+    # the part written is checked first, where it comes first, and the row says so
+    assert run(EXERCISES[4], answered(block=unwritten)) == ("not finished", "block still to write (mlp passed its "
+                                                                            "check)", "")
+    assert run(EXERCISES[4], answered(mlp=unwritten)) == ("not finished", "mlp still to write (block is checked "
+                                                                          "once mlp is written)", "")
     assert run(EXERCISES[4], answered(mlp=unwritten, block=unwritten)).status == "not started"
 
     class Half(ANSWERS.KVCache):
         def positions(self, T, device=None):
             raise NotImplementedError("exercise 9 is yours to write")
-    assert run(EXERCISES[8], answered(KVCache=Half)) == ("not finished", "KVCache.positions still to write", "")
+    assert run(EXERCISES[8], answered(KVCache=Half)) == ("not finished", "KVCache.positions still to write "
+                                                         "(KVCache.append is checked once KVCache.positions is "
+                                                         "written)", "")
+
+    class OtherHalf(ANSWERS.KVCache):
+        def append(self, layer, k, v):
+            raise NotImplementedError("exercise 9 is yours to write")
+    assert run(EXERCISES[8], answered(KVCache=OtherHalf)).what == "KVCache.append still to write (KVCache.positions " \
+                                                                  "passed its check)"
 
     def written_above_the_raise(x, c_fc, c_proj):  # the learner's code, with the blank's raise left below it
         ANSWERS.mlp(x, c_fc, c_proj)
