@@ -373,10 +373,11 @@ def check_head(m):
 def gradients_reach(fn, weights, names):
     """Every weight must get a gradient from fn(weights).sum(): each one is used."""
     weights = [w.clone().requires_grad_() for w in weights]
-    if not fn(weights).requires_grad:
+    out = fn(weights)
+    if not out.requires_grad:
         raise Failure("the output carries no gradient back to the weights", "compute it with tensor operations "
                       "only (no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach them")
-    for g, name in zip(gradients(lambda: fn(weights).pow(2).sum(), weights), names):
+    for g, name in zip(gradients(out.pow(2).sum(), weights, lambda: fn(weights).pow(2).sum()), names):
         if g is None or (g == 0).all(dim=-1).any():
             raise Failure(f"part of {name} gets no gradient", f"every part of {name} must be used (every head, "
                           f"every channel), and stay in the graph: no .detach() or torch.no_grad() on its way")
@@ -384,10 +385,11 @@ def gradients_reach(fn, weights, names):
 
 def expect_gradients(fn, reference, inputs, what, hint):
     """The gradients of fn().pow(2).sum() with respect to inputs ({name: tensor}) must be those of reference()."""
-    if not fn().requires_grad:
+    out = fn()
+    if not out.requires_grad:
         raise Failure(f"{what}: the output carries no gradient back", "compute it with tensor operations only "
                       "(no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach the weights")
-    got = gradients(lambda: fn().pow(2).sum(), list(inputs.values()))
+    got = gradients(out.pow(2).sum(), list(inputs.values()), lambda: fn().pow(2).sum())
     expected = torch.autograd.grad(reference().pow(2).sum(), list(inputs.values()))
     for name, g, e in zip(inputs, got, expected):
         if g is None:
@@ -396,26 +398,27 @@ def expect_gradients(fn, reference, inputs, what, hint):
         expect(g, e, f"{what}: the gradient of its output with respect to {name}", hint)
 
 
-INPLACE_HINT = ("an in-place operation (+=, /=, x[...] = or a method ending in _) changed a tensor that "
-                "training's backward pass needs: write x = x + ..., which makes a new tensor")
+INPLACE_HINT = ("write x = x + ..., a new tensor, rather than x += ... (or -=, /=, x[...] = or a method ending in _), "
+                "which changes the one backward saved")
 
 
-def gradients(scalar, inputs):
-    """torch.autograd.grad(scalar(), inputs), None for an input not used. A backward pass that an in-place
-    operation broke fails by name, with the learner's line that kept the tensor it changed: autograd's anomaly
-    mode, on a second run, records where each operation ran."""
+def gradients(out, inputs, again):
+    """torch.autograd.grad(out, inputs) for a scalar out, None for an input not used. again() makes out anew: where
+    an in-place operation broke the backward pass, it runs once more under autograd's anomaly mode, which records
+    where each operation ran, to name the learner's line that saved the tensor."""
     try:
-        return torch.autograd.grad(scalar(), inputs, allow_unused=True)
+        return torch.autograd.grad(out, inputs, allow_unused=True)
     except RuntimeError as e:
         if "modified by an inplace operation" not in str(e):
             raise
     with warnings.catch_warnings(record=True) as caught, torch.autograd.detect_anomaly(check_nan=False):
         warnings.simplefilter("always")  # (its report of where the failing operation ran comes as a warning)
         with suppress(RuntimeError):
-            torch.autograd.grad(scalar(), inputs, allow_unused=True)
-    kept = re.findall(r'File ".*[/\\](ex\d\d_\w+\.py)", line (\d+)', "\n".join(str(w.message) for w in caught))
-    where = f" (kept for it at line {kept[-1][1]} of {kept[-1][0]})" if kept else ""
-    raise Failure(f"the backward pass failed: an in-place operation changed a tensor it needs{where}", INPLACE_HINT)
+            torch.autograd.grad(again(), inputs, allow_unused=True)
+    ran = re.findall(r'File "(.+?)", line (\d+)', "\n".join(str(w.message) for w in caught))
+    theirs = [(Path(file).name, line) for file, line in ran if learners(Path(file))]
+    at = f" at line {theirs[-1][1]} of {theirs[-1][0]}" if theirs else ""
+    raise Failure(f"training's backward pass failed: a tensor it saved{at} was then changed in place", INPLACE_HINT)
 
 
 def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join=True, proj=False,
@@ -618,8 +621,10 @@ def check_cross_entropy(m):
     if not got.requires_grad:
         raise Failure("the loss carries no gradient back to the logits", NO_GRADIENT)
     F.cross_entropy(mine.view(-1, 7), targets.view(-1)).backward()
-    expect(gradients(lambda: call(m.cross_entropy, theirs, targets), [theirs])[0], mine.grad,
-           "the gradient of the loss with respect to the logits", "(softmax(logits) - one_hot(targets)) / (B*T): a "
+    grad = gradients(got, [theirs], lambda: call(m.cross_entropy, theirs, targets))[0]
+    if grad is None:  # (a new tensor made from the loss's value: it needs a gradient, but not from the logits)
+        raise Failure("the loss carries no gradient back to the logits", NO_GRADIENT)
+    expect(grad, mine.grad, "the gradient of the loss with respect to the logits", "(softmax(logits) - one_hot(targets)) / (B*T): a "
            "part of the loss cut from the graph (.detach()) changes it (the max taken out may be detached: it cancels)")
 
 
@@ -646,13 +651,23 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
 }
 
 
+def one_number(v):
+    """Whether v is one number, as float() reads it: a Python or NumPy number, a 0-d array, a tensor of one element
+    (not a string)."""
+    if isinstance(v, (str, bytes)):
+        return False
+    try:
+        float(v)
+    except (TypeError, ValueError):  # (None, a list, an array or tensor of several numbers)
+        return False
+    return True
+
+
 def check_schedule(m):
     cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
     its = list(range(110))
     expected = torch.tensor([train.lr_at(it, cfg) for it in its])
     values = [m.learning_rate(it, 10, 110, 1e-3, 1e-4) for it in its]
-    def one_number(v):  # what float() reads: a number (numpy's too), or a tensor or array holding one
-        return isinstance(v, numbers.Real) or hasattr(v, "shape") and math.prod(v.shape) == 1
     if not all(one_number(v) for v in values):
         wrong = next(v for v in values if not one_number(v))
         if wrong is None:
@@ -1050,9 +1065,14 @@ def in_the_repo(error):
     return f" (in {Path(frame.filename).relative_to(REPO).as_posix()} line {frame.lineno}, on what your code gave it)"
 
 
+def learners(path):
+    """Whether the file at path is one of the learner's: exercises/exNN_name.py."""
+    return path.parent.name == "exercises" and path.name.startswith("ex")
+
+
 def in_their_file(error):
     """' (line N of exNN_name.py)': the last line of the learner's file that error passed through, or ''."""
-    frame = last_frame(error, lambda path: path.parent.name == "exercises" and path.name.startswith("ex"))
+    frame = last_frame(error, learners)
     return f" (line {frame.lineno} of {Path(frame.filename).name})" if frame else ""
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 def mlp(x, c_fc, c_proj):
     """x (B, T, C); c_fc (4C, C) and c_proj (C, 4C), nn.Linear weights.
     -> (B, T, C): c_proj applied to gelu(c_fc applied to x) (a Linear's weight w applies as x @ w.T; the
-    exact GELU, F.gelu's default, not its tanh approximation)
+    exact GELU, F.gelu's default, not its tanh approximation).
     No dropout: the GPT applies its own, as a module that evaluation switches off."""
     raise NotImplementedError("exercise 5 is yours to write: widen with c_fc, GELU, back with c_proj. The video's "
                               "FeedForward (with ReLU); the repo's is model.py's MLP")

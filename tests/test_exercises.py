@@ -454,14 +454,8 @@ def test_a_file_that_does_not_load_is_a_failed_row_and_a_half_written_one_says_w
 def test_an_error_is_placed_at_the_learner_s_line_that_raised_it(tmp_path):
     """The line named is the last of the learner's file the error passed through (inside their helper), not the
     line that called the helper."""
-    import importlib.util
-    path = tmp_path / "exercises" / "ex03_head.py"  # (check.py knows the learner's frames by "exercises/ex")
-    path.parent.mkdir()
-    path.write_text("def helper(x):\n    raise ValueError('not yet')\n\n\n"
-                    "def attention_head(x, key, query, value):\n    return helper(x)\n")
-    spec = importlib.util.spec_from_file_location("learners_ex03", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = learners_module(tmp_path, "ex03_head.py", "def helper(x):\n    raise ValueError('not yet')\n\n\n"
+                             "def attention_head(x, key, query, value):\n    return helper(x)\n")
     assert run(EXERCISES[2], module).what == "it raised ValueError: not yet (line 2 of ex03_head.py)"
 
 
@@ -1090,7 +1084,7 @@ def test_an_error_raised_in_the_repos_code_names_its_line():
 
 
 def learners_module(tmp_path, name, source):
-    """source as the learner's exercises/NAME, loaded (check.py knows the learner's lines by "exercises/ex")."""
+    """source as the learner's exercises/NAME, loaded (check.py's learners() knows their files by exercises/ex*)."""
     import importlib.util
     path = tmp_path / "exercises" / name
     path.parent.mkdir(exist_ok=True)
@@ -1124,6 +1118,9 @@ def test_right_answers_written_another_way_pass(tmp_path):
     assert failed(7, learning_rate=lambda *args: [0.1]).what == "learning_rate returned a list, not a number"
     shaped = failed(7, learning_rate=lambda *args: torch.ones(2))
     assert shaped.what == "learning_rate returned a Tensor of shape (2,), not a number"
+    assert failed(7, learning_rate=lambda *args: np.ones((1, 2))).what == "learning_rate returned a ndarray of " \
+                                                                          "shape (1, 2), not a number"
+    assert failed(7, learning_rate=lambda *args: "0.001").what == "learning_rate returned a str, not a number"
 
 
 def test_an_in_place_operation_that_breaks_training_is_named_with_its_line(tmp_path):
@@ -1137,8 +1134,8 @@ def test_an_in_place_operation_that_breaks_training_is_named_with_its_line(tmp_p
                             "    x += feed_forward(ln_2(x))\n"
                             "    return x\n")
     result = run(EXERCISES[4], block)
-    assert result.what == "the backward pass failed: an in-place operation changed a tensor it needs (kept for it " \
-                          "at line 10 of ex05_block.py)"
+    assert result.what == "training's backward pass failed: a tensor it saved at line 10 of ex05_block.py was then " \
+                          "changed in place"
     assert result.hint == INPLACE_HINT
     head = learners_module(tmp_path, "ex03_head.py", "import torch\n\n\n"
                            "def attention_head(x, key, query, value):\n"
@@ -1149,7 +1146,7 @@ def test_an_in_place_operation_that_breaks_training_is_named_with_its_line(tmp_p
                            "    w = torch.exp(s - s.amax(-1, keepdim=True))\n"
                            "    w /= w.sum(-1, keepdim=True)\n"
                            "    return w @ v, w\n")
-    assert run(EXERCISES[2], head).what.endswith("(kept for it at line 8 of ex03_head.py)")
+    assert "a tensor it saved at line 8 of ex03_head.py was" in run(EXERCISES[2], head).what  # (exp saves its output)
 
     def cut(x, attention, feed_forward, ln_1, ln_2):  # the values right, the residual path cut from the graph
         x = x.detach() + attention(ln_1(x))
@@ -1157,3 +1154,19 @@ def test_an_in_place_operation_that_breaks_training_is_named_with_its_line(tmp_p
     assert failed(5, block=cut).what.startswith("block: the gradient of its output with respect to x: at ")
     assert failed(5, mlp=lambda x, c_fc, c_proj: F.gelu(x @ c_fc.T).detach() @ c_proj.T).what == \
         "mlp: x gets no gradient"
+
+    def rewrapped(logits, targets):  # a learner's fix for "no gradient": a new tensor that asks for one
+        return torch.tensor(ANSWERS.cross_entropy(logits, targets).item(), requires_grad=True)
+    assert failed(6, cross_entropy=rewrapped).what == "the loss carries no gradient back to the logits"
+
+
+def test_a_right_answer_runs_once_per_check_of_its_output():
+    """A learner's print() in their part shows once for each input the check tries, not once more for each look
+    at its gradients (the second run, in autograd's anomaly mode, is for a backward pass that failed only)."""
+    calls = []
+
+    def block(*args):
+        calls.append(1)
+        return ANSWERS.block(*args)
+    assert run(EXERCISES[4], answered(block=block)).status == "passed"
+    assert len(calls) == 2  # the values, then the gradients
