@@ -1170,3 +1170,14 @@ def test_a_right_answer_runs_once_per_check_of_its_output():
         return ANSWERS.block(*args)
     assert run(EXERCISES[4], answered(block=block)).status == "passed"
     assert len(calls) == 2  # the values, then the gradients
+
+
+def test_the_docs_notebook_way_checks_a_function_with_no_file(capsys):
+    """docs/exercises.md's cell for a notebook, run as written, on a right answer and on one without the scaling."""
+    docs = (ROOT / "docs" / "exercises.md").read_text()
+    cell = re.search(r"\*\*In a notebook\*\*.*?```python\n(.*?)```", docs, re.S)[1]
+    exec(cell, {"attention_head": ANSWERS.attention_head})
+    assert capsys.readouterr().out == "passed  \n"
+    unscaled = wrong_head(scale=False)
+    exec(cell, {"attention_head": lambda x, key, query, value: unscaled(x, key, query, value)})
+    assert capsys.readouterr().out.startswith("failed weights (B, T, T): at (0, 1, 0): expected 0.840517, got ")
