@@ -214,9 +214,10 @@ def check_averaging(m):
         if matches(got, tril @ x / 6):
             raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
     expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)")
-    x = torch.randn(1, 4, 2, generator=seeded(1))
-    expect(at_another_size("out (B, T, C) for T = 4", m.causal_average, x), x.cumsum(dim=1) /
-           torch.arange(1, 5)[:, None], "out (B, T, C) for T = 4", SIZE_HINT)
+    # T = 11: longer than the first call's 6 (weights kept from it would not do) and the video's block_size of 8
+    x = torch.randn(1, 11, 2, generator=seeded(1))
+    expect(at_another_size("out (B, T, C) for T = 11", m.causal_average, x), x.cumsum(dim=1) /
+           torch.arange(1, 12)[:, None], "out (B, T, C) for T = 11", SIZE_HINT)
 
 
 # ----------------------------------------------------------------------------
@@ -363,11 +364,19 @@ def check_head(m):
            "masked, scaled scores q @ k^T / sqrt(hs)", dtype=True)
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v", dtype=True)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
-    # T = 11: past the video's block_size of 8, which a learner may write in as its tril buffer's size
-    x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 3, generator=seeded(i)) for i in (5, 6, 7)]
-    what = "out (B, T, hs) for T = 11, hs = 3"
+    sharp = key * 10, query * 10, value  # scores up to 240, as sharp attention in a trained model can have
+    expect(call(m.attention_head, x, *sharp)[0], head_reference(x, *sharp)[0], "out (B, T, hs) for scores of a "
+           "few hundred", OVERFLOW_HINT)
+    # T = 11: past the video's block_size of 8, which a learner may write in as its tril buffer's size; hs = 2, where
+    # the first size's was C / 2
+    x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 2, generator=seeded(i)) for i in (5, 6, 7)]
+    what = "out (B, T, hs) for T = 11, hs = 2"
     got = at_another_size(what, m.attention_head, x, *weights)
     expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x, *weights)[0], what, SIZE_HINT)
+
+
+OVERFLOW_HINT = ("exp overflows above 88 (to inf, then inf / inf = nan): take each row's max out of the scores "
+                 "before exp, which changes nothing in the softmax (F.softmax does it)")
 
 
 def gradients_reach(fn, weights, names):
@@ -466,6 +475,9 @@ def check_multihead(m):
     what = "out (B, T, C) for T = 11, C = 12, n_head 2"
     expect(at_another_size(what, m.multi_head_attention, x, c_attn, c_proj, 2),
            multihead_reference(x, c_attn, c_proj, 2), what, SIZE_HINT)
+    sharp = c_attn * 20  # scores of a few hundred, as sharp attention in a trained model can have
+    expect(call(m.multi_head_attention, x, sharp, c_proj, 2), multihead_reference(x, sharp, c_proj, 2),
+           "out (B, T, C) for scores of a few hundred", OVERFLOW_HINT)
 
 
 MLP_NONLINEARITIES = {"ReLU, the video's": F.relu,
@@ -580,9 +592,10 @@ def check_cross_entropy(m):
     expected = F.cross_entropy(logits.view(-1, 7), targets.view(-1))
     big = logits * 1000  # exp(1000) overflows float32, and a probability of exp(-1000) rounds to 0
     high = logits + 1000  # overflows too, but no probability is tiny: only a missing max fails here
+    low = logits - 1000  # every exp underflows to 0 unless each row's max, below 0 here too, comes out first
     with forbidden(LOSS_ITSELF, "logsumexp of each row (its max m + log(sum(exp(x - m)))), minus the target's logit"):
         got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
-        got_high = call(m.cross_entropy, high, targets)
+        got_high, got_low = call(m.cross_entropy, high, targets), call(m.cross_entropy, low, targets)
     if torch.is_tensor(got) and got.dim() == 0:
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")
         if matches(got, summed):
@@ -607,6 +620,9 @@ def check_cross_entropy(m):
     expect(got_high, F.cross_entropy(high.view(-1, 7), targets.view(-1)), "the loss of large logits (+ 1000)",
            "exp overflows: subtract each row's largest logit before exp (log-sum-exp), which changes nothing in "
            "the softmax")
+    expect(got_low, F.cross_entropy(low.view(-1, 7), targets.view(-1)), "the loss of logits far below 0 (- 1000)",
+           "every exp underflows to 0, and log(0) = -inf: subtract each row's largest logit, whatever its sign (not "
+           "clamped at 0), so that the largest exp is exp(0) = 1")
     one_max = big.max()  # for the whole tensor: a row far below it has every exp(x - m) = 0, and log(0) = -inf
     if matches(got_big, (one_max + torch.exp(big - one_max).sum(dim=-1).log() -
                          big.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()):
@@ -624,8 +640,9 @@ def check_cross_entropy(m):
     grad = gradients(got, [theirs], lambda: call(m.cross_entropy, theirs, targets))[0]
     if grad is None:  # (a new tensor made from the loss's value: it needs a gradient, but not from the logits)
         raise Failure("the loss carries no gradient back to the logits", NO_GRADIENT)
-    expect(grad, mine.grad, "the gradient of the loss with respect to the logits", "(softmax(logits) - one_hot(targets)) / (B*T): a "
-           "part of the loss cut from the graph (.detach()) changes it (the max taken out may be detached: it cancels)")
+    expect(grad, mine.grad, "the gradient of the loss with respect to the logits", "(softmax(logits) - "
+           "one_hot(targets)) / (B*T): a part of the loss cut from the graph (.detach()) changes it (the max taken "
+           "out may be detached: it cancels)")
 
 
 def cosine(progress, lr, min_lr):
@@ -702,6 +719,10 @@ def check_schedule(m):
     got = at_another_size(what, lambda: torch.tensor([float(m.learning_rate(it, 100, 2000, 6e-4, 6e-5))
                                                       for it in its]), hint=hint)
     expect(got, torch.tensor([train.lr_at(it, cfg) for it in its]), what, hint, worst=True, **exact)
+    cfg = TrainConfig(lr=1e-3, min_lr=3e-4, warmup_iters=5, max_iters=50)  # min_lr not lr / 10, as above and in nanoGPT
+    got = torch.tensor([float(m.learning_rate(it, 5, 50, 1e-3, 3e-4)) for it in range(50)])
+    expect(got, torch.tensor([train.lr_at(it, cfg) for it in range(50)]), "the learning rate of warmup 5, max 50, "
+           "lr 1e-3, min_lr 3e-4", "the decay ends at the min_lr given (here not lr / 10)", worst=True, **exact)
 
 
 # the probs check's hint where no particular mistake is recognised
@@ -725,6 +746,16 @@ def top_p_counting_itself(logits, temperature, top_k, top_p):
     probs = probs_reference(logits, temperature, top_k, None)
     ordered, order = probs.sort(dim=-1, descending=True)
     drop = ordered.cumsum(dim=-1) >= top_p
+    kept = probs.masked_fill(drop.scatter(-1, order, drop), 0.0)
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
+def top_p_reaching(logits, temperature, top_k, top_p):
+    """Top-p that keeps a character while the mass before it is at most p (<=, where the docstring has <): the
+    nucleus of Hugging Face's sampler, which also keeps a character that the ones before it bring to p exactly."""
+    probs = probs_reference(logits, temperature, top_k, None)
+    ordered, order = probs.sort(dim=-1, descending=True)
+    drop = ordered.cumsum(dim=-1) - ordered > top_p
     kept = probs.masked_fill(drop.scatter(-1, order, drop), 0.0)
     return kept / kept.sum(dim=-1, keepdim=True)
 
@@ -760,16 +791,35 @@ def check_sampling(m):
     three = torch.tensor([[0.4, 0.35, 0.25]]).log()  # where the order matters (below)
     close = torch.tensor([[1.0, 1.0005, 0.999]])  # greedy: [0, 1, 0]; temperature 1e-3 instead: [0.33, 0.55, 0.12]
     tied = torch.tensor([[2.0, 1.0, 0.0, 1.0]])  # top_k 2 keeps 3: the 2nd and the 4th tie
+    even = torch.zeros(1, 4)  # 0.25 each, exactly: top_p 0.5 keeps 2 (before the 3rd, 0.5 is not under 0.5)
+    top_tie = torch.tensor([[1.0, 3.0, 3.0, 0.0]])  # greedy: all on the 2nd or on the 3rd, not half on each
     cases = [(five, 1.0, None, None), (five, 0.5, None, None), (five, 2.0, None, None), (five, 0, None, None),
              (five, 1.0, 2, None), (five, 1.0, None, 0.75), (five, 0.7, 3, 0.6), (five, 1.0, None, 0.3),
              (five, 1.0, 9, None),  # top_k above V keeps every character
              (three, 1.0, 2, 0.5),  # top-k, then top-p of what is left: [1, 0, 0]; top-p first: [0.53, 0.47, 0]
              (three, 0.5, None, 0.45),  # the temperature first, then the cut: [1, 0, 0]; the other way: two kept
-             (close, 0, None, None), (tied, 1.0, 2, None)]
+             (close, 0, None, None), (tied, 1.0, 2, None), (even, 1.0, None, 0.5), (top_tie, 0, None, None)]
     for logits, temperature, top_k, top_p in cases:
         got = call(m.next_char_probs, logits, temperature=temperature, top_k=top_k, top_p=top_p)
         expected = probs_reference(logits, temperature, top_k, top_p)
         case = f"temperature {temperature}, top_k {top_k}, top_p {top_p}"
+        if logits is even and torch.is_tensor(got) and got.shape == expected.shape and \
+                matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
+            continue  # (which 2 of the 4 tied characters stay is up to the sort's order)
+        if temperature == 0 and torch.is_tensor(got) and got.shape == expected.shape and got.is_floating_point():
+            top = logits == logits.max(dim=-1, keepdim=True).values
+            one_hot = ((got == 0) | (got == 1)).all() and matches(got.sum(dim=-1), torch.ones(len(got)))
+            if one_hot and top[got == 1].all():
+                continue  # (of characters tied for the top, greedy may take any one)
+            if (got.sum(dim=-1) > 1).any() and top[got > 0].all():
+                raise Failure(f"probs, {case}: probability 1 on each character tied for the top", "greedy takes one "
+                              "character, so the row sums to 1: F.one_hot(logits.argmax(dim=-1), V) (argmax takes "
+                              "the first of them)")
+        if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape and \
+                matches(got, top_p_reaching(logits, temperature, top_k, top_p)) and not matches(got, expected):
+            raise Failure(f"probs, {case}: a character kept where the probabilities before it add up to p exactly",
+                          "keep each character while the probabilities before it add up to less than p (<, not <=): "
+                          "with four at 0.25 and p 0.5, two stay")
         if temperature and torch.is_tensor(got) and got.shape == expected.shape and not matches(got, expected) and \
                 matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
             raise Failure(f"probs, {case}: the right probabilities, in another order", "each column is a character: "
@@ -877,6 +927,11 @@ def check_kv_cache(m):
             logits = forward_cached(model, context, cache)  # one new character; the rest comes from the cache
     expect(out, expected, "the characters generated with the cache, against model.generate without one",
            "each step feeds only the newest character; its attention reads the cached keys and values")
+    cache = m.KVCache(2)  # a prompt in two pieces: T > 1 new positions after cached ones, as append's docstring allows
+    with torch.no_grad():
+        pieces = torch.cat((forward_cached(model, out[:, :5], cache), forward_cached(model, out[:, 5:9], cache)), 1)
+        expect(pieces, model(out[:, :9])[0], "the logits of 9 characters fed as 5, then 4, through the cache",
+               "append keeps the cached keys and adds this step's after them, however many positions each has")
 
 
 TUPLE_HINT = "model(idx) returns a tuple, (logits, loss): logits, _ = model(idx)"

@@ -21,7 +21,7 @@ def next_char_probs(logits, temperature=1.0, top_k=None, top_p=None):
     renormalised, to its nucleus (if top_p is given): sort those probabilities in decreasing
     order and keep each character while the probabilities before it add up to less than top_p
     (so the likeliest one always stays); renormalise what is kept. (Of characters tied at top-p's edge,
-    which stay is up to the sort's order: the check does not ask.)
+    which stay is up to the sort's order: the check takes any.)
     """
     raise NotImplementedError("exercise 8 is yours to write: temperature, then top-k, then top-p, then "
                               "renormalise. The repo's is engine/sampling.py")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from exercise_answers import ANSWERS
-from exercises.check import EXERCISES, Result, head_reference, part_of, run, untouched
+from exercises.check import EXERCISES, Result, head_reference, part_of, run, top_p_reaching, untouched
 from exercises.plug import train_both
 from machinery.data import load_data
 from model import GPT, GPTConfig
@@ -620,12 +620,12 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
                                                                              float("-inf"))
         return F.softmax(att, dim=-1) @ v, F.softmax(att, dim=-1)
     result = failed(3, attention_head=seven)
-    assert result.what.startswith("out (B, T, hs) for T = 11, hs = 3: it raised RuntimeError") and \
+    assert result.what.startswith("out (B, T, hs) for T = 11, hs = 2: it raised RuntimeError") and \
         "not a number written in" in result.hint
     hs_four = lambda x, c_attn, c_proj, n_head: ANSWERS.multi_head_attention(x, c_attn, c_proj, x.size(-1) // 4)
     assert "not a number written in" in failed(4, multi_head_attention=hs_four).hint
     six = lambda x: torch.tril(torch.ones(6, 6)) / torch.arange(1, 7)[:, None] @ x
-    assert failed(2, causal_average=six).what.startswith("out (B, T, C) for T = 4")
+    assert failed(2, causal_average=six).what.startswith("out (B, T, C) for T = 11")
 
     def mistake(**flag):
         return lambda x, c_attn, c_proj, n_head: multihead_reference(x, c_attn, c_proj, n_head, **flag)
@@ -1181,3 +1181,65 @@ def test_the_docs_notebook_way_checks_a_function_with_no_file(capsys):
     unscaled = wrong_head(scale=False)
     exec(cell, {"attention_head": lambda x, key, query, value: unscaled(x, key, query, value)})
     assert capsys.readouterr().out.startswith("failed weights (B, T, T): at (0, 1, 0): expected 0.840517, got ")
+
+
+def test_wrong_answers_the_check_once_passed_fail():
+    """Found by hunting for wrong answers that pass: each was right only on the check's inputs."""
+    def schedule(it, warmup_iters, max_iters, lr, min_lr):  # build-nanogpt's min_lr = max_lr * 0.1, over the argument
+        return ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, lr * 0.1)
+    assert failed(7, learning_rate=schedule).hint == "the decay ends at the min_lr given (here not lr / 10)"
+
+    def unstable(x, key, query, value):  # the softmax written out, without taking each row's max out
+        T = x.size(1)
+        e = ((x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5).exp() * torch.tril(torch.ones(T, T))
+        weights = e / e.sum(dim=-1, keepdim=True)
+        return weights @ (x @ value), weights
+    assert failed(3, attention_head=unstable).hint.startswith("exp overflows above 88")
+
+    def half_width(x, key, query, value):  # the head size taken as C // 2, which it is at the first size only
+        out, weights = ANSWERS.attention_head(x, key * (key.size(-1) / (x.size(-1) // 2)) ** 0.5, query, value)
+        return out, weights
+    assert failed(3, attention_head=half_width).what.startswith("out (B, T, hs) for T = 11, hs = 2")
+
+    def clamped(logits, targets):  # a max below 0 clamped to 0: every exp of logits far below 0 underflows
+        m = logits.max(dim=-1, keepdim=True).values.clamp(min=0)
+        picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        return (m.squeeze(-1) + (logits - m).exp().sum(dim=-1).log() - picked).mean()
+    assert failed(6, cross_entropy=clamped).what.startswith("the loss of logits far below 0 (- 1000)")
+
+    def reaching(logits, temperature=1.0, top_k=None, top_p=None):  # top-p keeping a character the mass before it
+        if not temperature or top_p is None:  # brings to p exactly (<= where the docstring has <)
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        return top_p_reaching(logits, temperature, top_k, top_p)
+    assert failed(8, next_char_probs=reaching).what.endswith("where the probabilities before it add up to p exactly")
+
+    def all_tied(logits, temperature=1.0, top_k=None, top_p=None):  # greedy as a mask of every maximum
+        if temperature:
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        return (logits == logits.max(dim=-1, keepdim=True).values).to(logits.dtype)
+    assert failed(8, next_char_probs=all_tied).what.endswith("probability 1 on each character tied for the top")
+
+    class Restarting(ANSWERS.KVCache):  # several new positions taken for a new prompt: the cache starts again
+        def append(self, layer, k, v):
+            if k.size(2) > 1:
+                self.k[layer], self.v[layer] = None, None
+            return super().append(layer, k, v)
+    assert failed(9, KVCache=Restarting).what.startswith("it raised RuntimeError")
+
+    tril = torch.tril(torch.ones(8, 8))  # the video's buffer of block_size 8, sliced to T
+
+    def buffered(x):
+        T = x.size(1)
+        return (tril[:T, :T] / tril[:T, :T].sum(dim=1, keepdim=True)) @ x
+    assert failed(2, causal_average=buffered).what.startswith("out (B, T, C) for T = 11: it raised")
+
+
+def test_a_tie_may_be_broken_either_way():
+    """Greedy over characters tied for the top, or top-p's edge among tied ones: any one of them is right."""
+    def last_of_the_tied(logits, temperature=1.0, top_k=None, top_p=None):  # argmax from the other end
+        if temperature:
+            flipped = ANSWERS.next_char_probs(logits.flip(-1), temperature, top_k, top_p)
+            return flipped.flip(-1)  # (a sort in the other order: top-p's tied edge broken the other way too)
+        V = logits.size(-1)
+        return F.one_hot(V - 1 - logits.flip(-1).argmax(dim=-1), V).to(logits.dtype)
+    assert run(EXERCISES[7], answered(next_char_probs=last_of_the_tied)).status == "passed"
