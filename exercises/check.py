@@ -190,6 +190,11 @@ def check_bigram(m):
     half = bigram_counts(ids, 6, 0.5)
     expect(call(m.bigram_probs, ids, 6, smoothing=0.5), half / half.sum(dim=1, keepdim=True),
            "probs (V, V) with smoothing 0.5", "add the `smoothing` given, not a fixed 1")
+    ids = torch.tensor([0, 1] * 300)  # each pair 300 times: tiny-shakespeare's commonest occurs tens of thousands
+    many = bigram_counts(ids, 2, 1.0)
+    expect(call(m.bigram_probs, ids, 2, smoothing=1.0), many / many.sum(dim=1, keepdim=True), "probs (V, V) of a "
+           "pair repeated 300 times", "a count past its integer type's largest (255 for uint8) wraps around: count "
+           "in floats (torch.zeros' default) or int64")
 
 
 def check_averaging(m):

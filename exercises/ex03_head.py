@@ -20,8 +20,9 @@ def attention_head(x, key, query, value):
     where nn.Linear computes x @ W.T.)
     -> (out, weights): out (B, T, hs), the weighted average of the values; weights (B, T, T),
        softmax(q @ k^T / sqrt(hs)) with the future masked out (weights[b, t, s] = 0 for s > t),
-       so that each row sums to 1. No dropout here (the video's Head has it): the GPT applies its
-       own, outside this function, and the check compares without it.
+       so that each row sums to 1, also for scores in the hundreds (F.softmax is; a softmax written
+       out must take each row's max out before exp). No dropout here (the video's Head has it): the
+       GPT applies its own, outside this function, and the check compares without it.
     """
     raise NotImplementedError("exercise 3 is yours to write: q, k, v, the scaled scores, the causal mask, the "
                               "softmax over the keys, then weights @ v. The video's Head; the repo's is "

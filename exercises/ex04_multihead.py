@@ -19,7 +19,8 @@ def multi_head_attention(x, c_attn, c_proj, n_head):
     as y @ c_proj.T. n_head divides C.
     -> (B, T, C): for each head, causal attention of its q, k, v (hs channels each: head h has
        channels h*hs .. (h+1)*hs of each of q, k and v), the heads joined back to (B, T, C), then c_proj.
-       No dropout here: the GPT applies its own, outside this function.
+       Its softmax holds for scores in the hundreds too, as exercise 3's. No dropout here: the GPT
+       applies its own, outside this function.
     """
     raise NotImplementedError("exercise 4 is yours to write: split c_attn's output into q, k, v, each into n_head "
                               "heads (view, then transpose to (B, nh, T, hs)), attend, join, project. The "

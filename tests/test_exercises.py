@@ -1226,6 +1226,13 @@ def test_wrong_answers_the_check_once_passed_fail():
             return super().append(layer, k, v)
     assert failed(9, KVCache=Restarting).what.startswith("it raised RuntimeError")
 
+    def small_counts(ids, vocab_size, smoothing=1.0):  # counts in uint8, which wrap around past 255
+        counts = torch.zeros(vocab_size, vocab_size, dtype=torch.uint8)
+        counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.uint8), accumulate=True)
+        counts = counts.float() + smoothing
+        return counts / counts.sum(dim=1, keepdim=True)
+    assert failed(1, bigram_probs=small_counts).what.startswith("probs (V, V) of a pair repeated 300 times")
+
     tril = torch.tril(torch.ones(8, 8))  # the video's buffer of block_size 8, sliced to T
 
     def buffered(x):
