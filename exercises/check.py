@@ -123,6 +123,12 @@ SIZE_HINT = ("it is right at one size only: take every size from the inputs' sha
              "k.size(-1) or C // n_head), not a number written in, so that the GPT can call it at any size")
 
 
+AVERAGE_SIZE_HINT = ("it is right at one size only: make the weights from this call's T = x.size(1), not from a "
+                     "number written in or a matrix kept from an earlier call")
+HEAD_SIZE_HINT = ("it is right at one size only: take every size from the inputs' shapes (T = x.size(1), hs = "
+                  "k.size(-1)), not a number written in or worked out from C, so that the GPT can call it at any size")
+
+
 def at_another_size(what, fn, *args, hint=SIZE_HINT):
     """fn(*args) at a second size, once the first passed: a size written into the code (a 7 for T, a 4 for hs)
     fails here, by name, where it would break in training. -> the result"""
@@ -193,8 +199,8 @@ def check_bigram(m):
     ids = torch.tensor([0, 1] * 300)  # each pair 300 times: tiny-shakespeare's commonest occurs tens of thousands
     many = bigram_counts(ids, 2, 1.0)
     expect(call(m.bigram_probs, ids, 2, smoothing=1.0), many / many.sum(dim=1, keepdim=True), "probs (V, V) of a "
-           "pair repeated 300 times", "a count past its integer type's largest (255 for uint8) wraps around: count "
-           "in floats (torch.zeros' default) or int64")
+           "pair repeated 300 times", "count in float32 (torch.zeros' default) or int64: in a smaller type a count "
+           "wraps around (uint8 past 255) or stops growing (bfloat16 past 256)")
 
 
 def check_averaging(m):
@@ -221,8 +227,8 @@ def check_averaging(m):
     expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)")
     # T = 11: longer than the first call's 6 (weights kept from it would not do) and the video's block_size of 8
     x = torch.randn(1, 11, 2, generator=seeded(1))
-    expect(at_another_size("out (B, T, C) for T = 11", m.causal_average, x), x.cumsum(dim=1) /
-           torch.arange(1, 12)[:, None], "out (B, T, C) for T = 11", SIZE_HINT)
+    expect(at_another_size("out (B, T, C) for T = 11", m.causal_average, x, hint=AVERAGE_SIZE_HINT), x.cumsum(dim=1)
+           / torch.arange(1, 12)[:, None], "out (B, T, C) for T = 11", AVERAGE_SIZE_HINT)
 
 
 # ----------------------------------------------------------------------------
@@ -376,12 +382,13 @@ def check_head(m):
     # the first size's was C / 2
     x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 2, generator=seeded(i)) for i in (5, 6, 7)]
     what = "out (B, T, hs) for T = 11, hs = 2"
-    got = at_another_size(what, m.attention_head, x, *weights)
-    expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x, *weights)[0], what, SIZE_HINT)
+    got = at_another_size(what, m.attention_head, x, *weights, hint=HEAD_SIZE_HINT)
+    expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x, *weights)[0], what, HEAD_SIZE_HINT)
 
 
-OVERFLOW_HINT = ("exp overflows above 88 (to inf, then inf / inf = nan): take each row's max out of the scores "
-                 "before exp, which changes nothing in the softmax (F.softmax does it)")
+OVERFLOW_HINT = ("exp of scores this large gives inf, or 0 / 0, and then nan: take out of each row's scores, before "
+                 "exp, the max of those the mask leaves (not of the future's, nor of the whole tensor), which changes "
+                 "nothing in the softmax (F.softmax does it)")
 
 
 def gradients_reach(fn, weights, names):
@@ -816,10 +823,10 @@ def check_sampling(m):
             one_hot = ((got == 0) | (got == 1)).all() and matches(got.sum(dim=-1), torch.ones(len(got)))
             if one_hot and top[got == 1].all():
                 continue  # (of characters tied for the top, greedy may take any one)
-            if (got.sum(dim=-1) > 1).any() and top[got > 0].all():
-                raise Failure(f"probs, {case}: probability 1 on each character tied for the top", "greedy takes one "
-                              "character, so the row sums to 1: F.one_hot(logits.argmax(dim=-1), V) (argmax takes "
-                              "the first of them)")
+            if ((got > 0).sum(dim=-1) > 1).any() and top[got > 0].all():  # (every character given some is a top)
+                raise Failure(f"probs, {case}: the probability on several characters tied for the top", "greedy "
+                              "gives all of it to one character, also where several tie: F.one_hot(logits.argmax("
+                              "dim=-1), V) (argmax takes the first of them)")
         if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape and \
                 matches(got, top_p_reaching(logits, temperature, top_k, top_p)) and not matches(got, expected):
             raise Failure(f"probs, {case}: a character kept where the probabilities before it add up to p exactly",
@@ -933,10 +940,12 @@ def check_kv_cache(m):
     expect(out, expected, "the characters generated with the cache, against model.generate without one",
            "each step feeds only the newest character; its attention reads the cached keys and values")
     cache = m.KVCache(2)  # a prompt in two pieces: T > 1 new positions after cached ones, as append's docstring allows
+    what = "the logits of 9 characters fed as 5, then 4, through the cache"
+    hint = "append keeps the cached keys and adds this step's after them, however many positions each has"
     with torch.no_grad():
-        pieces = torch.cat((forward_cached(model, out[:, :5], cache), forward_cached(model, out[:, 5:9], cache)), 1)
-        expect(pieces, model(out[:, :9])[0], "the logits of 9 characters fed as 5, then 4, through the cache",
-               "append keeps the cached keys and adds this step's after them, however many positions each has")
+        pieces = at_another_size(what, lambda: torch.cat((forward_cached(model, out[:, :5], cache),
+                                                          forward_cached(model, out[:, 5:9], cache)), dim=1), hint=hint)
+        expect(pieces, model(out[:, :9])[0], what, hint)
 
 
 TUPLE_HINT = "model(idx) returns a tuple, (logits, loss): logits, _ = model(idx)"

@@ -15,13 +15,13 @@ import torch
 def next_char_probs(logits, temperature=1.0, top_k=None, top_p=None):
     """logits (B, V) -> probs (B, V), the distribution the next character is drawn from.
 
-    temperature 0: all the probability on the likeliest character (greedy). Otherwise softmax
-    of logits / temperature, restricted first to the top_k likeliest (if top_k is given; a top_k
-    of V or more keeps them all, and characters tied with the k-th are kept too), then,
-    renormalised, to its nucleus (if top_p is given): sort those probabilities in decreasing
-    order and keep each character while the probabilities before it add up to less than top_p
-    (so the likeliest one always stays); renormalise what is kept. (Of characters tied at top-p's edge,
-    which stay is up to the sort's order: the check takes any.)
+    temperature 0: all the probability on the likeliest character (greedy; where several tie, on any
+    one). Otherwise softmax of logits / temperature, restricted first to the top_k likeliest (if
+    top_k is given; a top_k of V or more keeps them all, and characters tied with the k-th are kept
+    too), then, renormalised, to its nucleus (if top_p is given): sort those probabilities in
+    decreasing order and keep each character while the probabilities before it add up to less than
+    top_p (so the likeliest one always stays); renormalise what is kept. (Of characters tied at
+    top-p's edge, which stay is up to the sort's order: the check takes any.)
     """
     raise NotImplementedError("exercise 8 is yours to write: temperature, then top-k, then top-p, then "
                               "renormalise. The repo's is engine/sampling.py")

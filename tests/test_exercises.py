@@ -1194,7 +1194,7 @@ def test_wrong_answers_the_check_once_passed_fail():
         e = ((x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5).exp() * torch.tril(torch.ones(T, T))
         weights = e / e.sum(dim=-1, keepdim=True)
         return weights @ (x @ value), weights
-    assert failed(3, attention_head=unstable).hint.startswith("exp overflows above 88")
+    assert failed(3, attention_head=unstable).hint.startswith("exp of scores this large gives inf")
 
     def half_width(x, key, query, value):  # the head size taken as C // 2, which it is at the first size only
         out, weights = ANSWERS.attention_head(x, key * (key.size(-1) / (x.size(-1) // 2)) ** 0.5, query, value)
@@ -1217,14 +1217,23 @@ def test_wrong_answers_the_check_once_passed_fail():
         if temperature:
             return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
         return (logits == logits.max(dim=-1, keepdim=True).values).to(logits.dtype)
-    assert failed(8, next_char_probs=all_tied).what.endswith("probability 1 on each character tied for the top")
+    assert failed(8, next_char_probs=all_tied).what.endswith("the probability on several characters tied for the top")
+
+    def split(logits, temperature=1.0, top_k=None, top_p=None):  # greedy as an even split over a tie at the top
+        if temperature:
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        top = (logits == logits.max(dim=-1, keepdim=True).values).to(logits.dtype)
+        return top / top.sum(dim=-1, keepdim=True)
+    assert failed(8, next_char_probs=split).hint.startswith("greedy gives all of it to one character")
 
     class Restarting(ANSWERS.KVCache):  # several new positions taken for a new prompt: the cache starts again
         def append(self, layer, k, v):
             if k.size(2) > 1:
                 self.k[layer], self.v[layer] = None, None
             return super().append(layer, k, v)
-    assert failed(9, KVCache=Restarting).what.startswith("it raised RuntimeError")
+    restarted = failed(9, KVCache=Restarting)
+    assert restarted.what.startswith("the logits of 9 characters fed as 5, then 4, through the cache: it raised")
+    assert restarted.hint.startswith("append keeps the cached keys and adds this step's after them")
 
     def small_counts(ids, vocab_size, smoothing=1.0):  # counts in uint8, which wrap around past 255
         counts = torch.zeros(vocab_size, vocab_size, dtype=torch.uint8)
