@@ -391,13 +391,18 @@ OVERFLOW_HINT = ("exp of scores this large gives inf, or 0 / 0, and then nan: ta
                  "nothing in the softmax (F.softmax does it)")
 
 
+def carries_gradient(out, what):
+    """out must be in autograd's graph: training follows it back to the weights."""
+    if not out.requires_grad:
+        raise Failure(f"{what} carries no gradient back to the weights", "compute it with tensor operations only "
+                      "(no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach them")
+
+
 def gradients_reach(fn, weights, names):
     """Every weight must get a gradient from fn(weights).sum(): each one is used."""
     weights = [w.clone().requires_grad_() for w in weights]
     out = fn(weights)
-    if not out.requires_grad:
-        raise Failure("the output carries no gradient back to the weights", "compute it with tensor operations "
-                      "only (no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach them")
+    carries_gradient(out, "the output")
     for g, name in zip(gradients(out.pow(2).sum(), weights, lambda: fn(weights).pow(2).sum()), names):
         if g is None or (g == 0).all(dim=-1).any():
             raise Failure(f"part of {name} gets no gradient", f"every part of {name} must be used (every head, "
@@ -407,9 +412,7 @@ def gradients_reach(fn, weights, names):
 def expect_gradients(fn, reference, inputs, what, hint):
     """The gradients of fn().pow(2).sum() with respect to inputs ({name: tensor}) must be those of reference()."""
     out = fn()
-    if not out.requires_grad:
-        raise Failure(f"{what}: the output carries no gradient back", "compute it with tensor operations only "
-                      "(no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach the weights")
+    carries_gradient(out, f"{what}: the output")
     got = gradients(out.pow(2).sum(), list(inputs.values()), lambda: fn().pow(2).sum())
     expected = torch.autograd.grad(reference().pow(2).sum(), list(inputs.values()))
     for name, g, e in zip(inputs, got, expected):
@@ -752,33 +755,32 @@ def probs_reference(logits, temperature, top_k, top_p):
     return F.softmax(logits, dim=-1)
 
 
+def top_p_dropping(logits, temperature, top_k, dropped, unsort=True):
+    """probs_reference's top-p with another rule: dropped(ordered) -> which of the probabilities, sorted in
+    decreasing order, go; unsort=False leaves that mask in sorted order. -> the renormalised probabilities"""
+    probs = probs_reference(logits, temperature, top_k, None)
+    ordered, order = probs.sort(dim=-1, descending=True)
+    drop = dropped(ordered)
+    kept = probs.masked_fill(drop.scatter(-1, order, drop) if unsort else drop, 0.0)
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
 def top_p_counting_itself(logits, temperature, top_k, top_p):
     """The common top-p mistake: keep a character while the mass up to and including it is under p,
     which drops the likeliest one whenever it alone is above p."""
-    probs = probs_reference(logits, temperature, top_k, None)
-    ordered, order = probs.sort(dim=-1, descending=True)
-    drop = ordered.cumsum(dim=-1) >= top_p
-    kept = probs.masked_fill(drop.scatter(-1, order, drop), 0.0)
-    return kept / kept.sum(dim=-1, keepdim=True)
+    return top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=-1) >= top_p)
 
 
 def top_p_reaching(logits, temperature, top_k, top_p):
     """Top-p that keeps a character while the mass before it is at most p (<=, where the docstring has <): the
     nucleus of Hugging Face's sampler, which also keeps a character that the ones before it bring to p exactly."""
-    probs = probs_reference(logits, temperature, top_k, None)
-    ordered, order = probs.sort(dim=-1, descending=True)
-    drop = ordered.cumsum(dim=-1) - ordered > top_p
-    kept = probs.masked_fill(drop.scatter(-1, order, drop), 0.0)
-    return kept / kept.sum(dim=-1, keepdim=True)
+    return top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=-1) - ordered > top_p)
 
 
 def top_p_unsorted(logits, temperature, top_k, top_p):
     """Another: the nucleus found in sorted order, but its mask applied to the logits in the vocabulary's order."""
-    probs = probs_reference(logits, temperature, top_k, None)
-    ordered = probs.sort(dim=-1, descending=True).values
-    drop_sorted = ordered.cumsum(dim=-1) - ordered >= top_p  # (sorted order: never scattered back)
-    kept = probs.masked_fill(drop_sorted, 0.0)
-    return kept / kept.sum(dim=-1, keepdim=True)
+    return top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=-1) - ordered >= top_p,
+                          unsort=False)
 
 
 def top_p_first(logits, temperature, top_k, top_p):
