@@ -23,7 +23,7 @@ if not __package__:  # run as a file (python exercises/__main__.py): the imports
     print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, refuse_too_large, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, refuse_an_old_torch, refuse_too_large, run_cli
 from machinery.data import DEFAULT_DATA_DIR, load_data
 
 
@@ -97,6 +97,7 @@ def next_step(results):
 def train(number, data_dir, steps=2000):
     from exercises.check import run
     from exercises.plug import SAMPLER, check_trainable, train_both
+    refuse_an_old_torch()  # (run_cli's check came before torch was imported: train.py's defaults need 2.4)
     exercise = exercises_asked([number])[0]
     check_trainable(number)
     result = run(exercise)

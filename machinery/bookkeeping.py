@@ -111,7 +111,8 @@ class Run:
     model: object               # what trains: raw_model, wrapped in DDP and/or compiled
     no_sync: object             # DDP's "no gradient exchange yet" context (nullcontext without DDP)
     optimizer: object
-    scaler: torch.amp.GradScaler
+    scaler: object              # torch.amp.GradScaler, for float16 (not named: PyTorch 2.1 lacks it, and an
+                                # older PyTorch must get as far as run_cli's check of its version)
     data_generator: torch.Generator  # draws the training batches; the same in every process
     iter: int = 0                    # steps done
     best_val: float = float("inf")

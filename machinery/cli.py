@@ -97,9 +97,23 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+OLDEST_TORCH = (2, 4)  # the first with nn.RMSNorm (model.py's qk-norm); requirements.txt asks for it too
+
+
+def refuse_an_old_torch():
+    """A PyTorch older than OLDEST_TORCH would fail deep in model.py with an AttributeError: say so first."""
+    torch = sys.modules.get("torch")  # (prepare.py never imports it)
+    found = re.match(r"(\d+)\.(\d+)", torch.__version__) if torch is not None else None
+    if found and tuple(map(int, found.groups())) < OLDEST_TORCH:
+        raise UserError(f"this needs PyTorch {'.'.join(map(str, OLDEST_TORCH))} or newer, and this Python has "
+                        f"{torch.__version__} — upgrade it (pip install -U torch; without a GPU, as the README's "
+                        f"Set-up says)")
+
+
 def run_cli(main, argv=None):
     """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
     try:
+        refuse_an_old_torch()
         code = main(argv)
         sys.stdout.flush()  # a pipe holds the output back until here; a reader gone by now is caught below
         return code

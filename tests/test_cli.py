@@ -205,6 +205,25 @@ def test_running_out_of_memory_is_one_line(capsys):
         cli.run_cli(raising(RuntimeError("a bug")))
 
 
+def test_a_pytorch_older_than_2_4_is_one_line(monkeypatch, capsys):
+    """2.3 has no nn.RMSNorm (qk-norm, in the CPU default) and 2.1 no torch.amp.GradScaler: each script stopped
+    with an AttributeError (tried on 2.1.2 and 2.3.1). Every script that imports torch now says so first."""
+    import exercises.__main__ as exercises_command
+    for version, refused in (("2.3.1+cu121", True), ("1.13.1", True), ("2.4.0", False), ("2.15.0+cu132", False),
+                             ("2.6.0a0+git1234", False)):
+        monkeypatch.setattr(torch, "__version__", version)
+        assert cli.run_cli(lambda argv: 0) == (2 if refused else 0)
+        assert capsys.readouterr().err == (f"error: this needs PyTorch 2.4 or newer, and this Python has {version} — "
+                                           f"upgrade it (pip install -U torch; without a GPU, as the README's Set-up "
+                                           f"says)\n" if refused else "")
+    # exercises/ imports torch only once a command needs it: its training checks again then
+    monkeypatch.setattr(torch, "__version__", "2.3.1")
+    with pytest.raises(cli.UserError, match="needs PyTorch 2.4 or newer"):
+        exercises_command.main(["train", "4"])
+    monkeypatch.delitem(sys.modules, "torch")  # prepare.py never imports it: nothing to check
+    assert cli.run_cli(lambda argv: 0) == 0
+
+
 @pytest.mark.skipif(os.pathconf("/tmp", "PC_NAME_MAX") > 300, reason="this file system allows names of 301 bytes")
 def test_a_name_longer_than_the_file_system_allows_is_one_line(corpus, data_dir, tmp_path, monkeypatch, capsys):
     """Path.exists() and its kin raise this error instead of answering False: every script says it in one line."""
