@@ -97,7 +97,7 @@ def next_step(results):
 def train(number, data_dir, steps=2000):
     from exercises.check import run
     from exercises.plug import SAMPLER, check_trainable, train_both
-    refuse_an_old_torch()  # (run_cli's check came before torch was imported: train.py's defaults need 2.4)
+    refuse_an_old_torch()  # (run_cli's check ran before torch was imported; this trains through train.py)
     exercise = exercises_asked([number])[0]
     check_trainable(number)
     result = run(exercise)

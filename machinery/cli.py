@@ -101,7 +101,8 @@ OLDEST_TORCH = (2, 4)  # the first with nn.RMSNorm (model.py's qk-norm); require
 
 
 def refuse_an_old_torch():
-    """A PyTorch older than OLDEST_TORCH would fail deep in model.py with an AttributeError: say so first."""
+    """A PyTorch older than OLDEST_TORCH fails with an AttributeError, 2.3 deep in model.py, 2.1 at an import
+    (machinery/bookkeeping.py names none of what it lacks, so as to get this far): say so first."""
     torch = sys.modules.get("torch")  # (prepare.py never imports it)
     found = re.match(r"(\d+)\.(\d+)", torch.__version__) if torch is not None else None
     if found and tuple(map(int, found.groups())) < OLDEST_TORCH:

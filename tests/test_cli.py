@@ -205,23 +205,42 @@ def test_running_out_of_memory_is_one_line(capsys):
         cli.run_cli(raising(RuntimeError("a bug")))
 
 
+PRETEND_AN_OLD_TORCH = """import runpy, sys, torch
+torch.__version__ = "2.1.2"
+del torch.amp.GradScaler, torch.nn.RMSNorm  # what 2.1 lacks
+sys.argv = sys.argv[1:]
+if sys.argv[0].endswith(".py"):
+    runpy.run_path(sys.argv[0], run_name="__main__")
+else:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
 def test_a_pytorch_older_than_2_4_is_one_line(monkeypatch, capsys):
-    """2.3 has no nn.RMSNorm (qk-norm, in the CPU default) and 2.1 no torch.amp.GradScaler: each script stopped
-    with an AttributeError (tried on 2.1.2 and 2.3.1). Every script that imports torch now says so first."""
-    import exercises.__main__ as exercises_command
+    """requirements.txt asks for 2.4. 2.3.1 stopped train.py and sample.py with an AttributeError (no nn.RMSNorm,
+    for the CPU default's qk-norm), 2.1.2 most scripts at import (no torch.amp.GradScaler). Every script that
+    imports torch at its start now says so first; so does exercises' training, which imports it later
+    (`exercises check` runs on 2.3 and 2.1: it is left to run)."""
     for version, refused in (("2.3.1+cu121", True), ("1.13.1", True), ("2.4.0", False), ("2.15.0+cu132", False),
-                             ("2.6.0a0+git1234", False)):
+                             ("2.6.0a0+git1234", False), ("2.10.0", False)):
         monkeypatch.setattr(torch, "__version__", version)
         assert cli.run_cli(lambda argv: 0) == (2 if refused else 0)
         assert capsys.readouterr().err == (f"error: this needs PyTorch 2.4 or newer, and this Python has {version} — "
                                            f"upgrade it (pip install -U torch; without a GPU, as the README's Set-up "
                                            f"says)\n" if refused else "")
-    # exercises/ imports torch only once a command needs it: its training checks again then
+    # exercises/ imports torch only once a command needs it, after run_cli's check: its training checks again
+    import exercises.__main__ as exercises_command
     monkeypatch.setattr(torch, "__version__", "2.3.1")
     with pytest.raises(cli.UserError, match="needs PyTorch 2.4 or newer"):
         exercises_command.main(["train", "4"])
     monkeypatch.delitem(sys.modules, "torch")  # prepare.py never imports it: nothing to check
     assert cli.run_cli(lambda argv: 0) == 0
+    # as a user meets it: train.py's imports must get as far as the check, and the check come before the work
+    done = subprocess.run([sys.executable, "-c", PRETEND_AN_OLD_TORCH, "train.py"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (2, "error: this needs PyTorch 2.4 or newer, and this Python has 2.1.2 "
+                                                 "— upgrade it (pip install -U torch; without a GPU, as the README's "
+                                                 "Set-up says)\n")
 
 
 @pytest.mark.skipif(os.pathconf("/tmp", "PC_NAME_MAX") > 300, reason="this file system allows names of 301 bytes")
