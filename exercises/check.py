@@ -817,10 +817,10 @@ def check_sampling(m):
         got = call(m.next_char_probs, logits, temperature=temperature, top_k=top_k, top_p=top_p)
         expected = probs_reference(logits, temperature, top_k, top_p)
         case = f"temperature {temperature}, top_k {top_k}, top_p {top_p}"
-        if logits is even and torch.is_tensor(got) and got.shape == expected.shape and \
-                matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
+        fits = torch.is_tensor(got) and got.shape == expected.shape  # (B, V): the mistakes below can be told apart
+        if logits is even and fits and matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
             continue  # (which 2 of the 4 tied characters stay is up to the sort's order)
-        if temperature == 0 and torch.is_tensor(got) and got.shape == expected.shape and got.is_floating_point():
+        if temperature == 0 and fits and got.is_floating_point():
             top = logits == logits.max(dim=-1, keepdim=True).values
             one_hot = ((got == 0) | (got == 1)).all() and matches(got.sum(dim=-1), torch.ones(len(got)))
             if one_hot and top[got == 1].all():
@@ -829,28 +829,28 @@ def check_sampling(m):
                 raise Failure(f"probs, {case}: the probability on several characters tied for the top", "greedy "
                               "gives all of it to one character, also where several tie: F.one_hot(logits.argmax("
                               "dim=-1), V) (argmax takes the first of them)")
-        if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape and \
+        if top_p is not None and fits and \
                 matches(got, top_p_reaching(logits, temperature, top_k, top_p)) and not matches(got, expected):
             raise Failure(f"probs, {case}: a character kept where the probabilities before it add up to p exactly",
                           "keep each character while the probabilities before it add up to less than p (<, not <=): "
                           "with four at 0.25 and p 0.5, two stay")
-        if temperature and torch.is_tensor(got) and got.shape == expected.shape and not matches(got, expected) and \
+        if temperature and fits and not matches(got, expected) and \
                 matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
             raise Failure(f"probs, {case}: the right probabilities, in another order", "each column is a character: "
                           "put what you kept back in the vocabulary's order, e.g. sorted.scatter(-1, order, kept)")
-        if top_p is not None and temperature and torch.is_tensor(got) and got.shape == expected.shape and \
+        if top_p is not None and temperature and fits and \
                 matches(got, top_p_unsorted(logits, temperature, top_k, top_p)) and not matches(got, expected):
             raise Failure(f"probs, {case}: top-p's mask is in sorted order", "the mask was found on the sorted "
                           "probabilities: map it back to the vocabulary's order, mask.scatter(-1, order, mask) "
                           "(order from the sort), before applying it to the logits")
-        if top_p is not None and torch.is_tensor(got) and got.shape == expected.shape:
+        if top_p is not None and fits:
             top = logits.argmax(dim=-1)
             if matches(got, top_p_counting_itself(logits, temperature, top_k, top_p)) or \
                     not (got.gather(1, top[:, None]) > 0).all():  # (0, or nan where nothing was kept)
                 raise Failure(f"{case}: the likeliest character got probability 0", "top-p that drops the "
                               "likeliest character: keep each character while the probabilities before it add up "
                               "to less than p, so the likeliest always stays, even when it alone is above p")
-        if top_k is not None and top_p is None and torch.is_tensor(got) and got.shape == expected.shape and \
+        if top_k is not None and top_p is None and fits and \
                 ((got > 0).sum(dim=-1) == top_k).all() and ((expected > 0).sum(dim=-1) > top_k).any():
             raise Failure(f"probs, {case}: exactly {top_k} kept, where another character ties with the k-th",
                           "keep every character whose logit is at least the k-th largest (torch.topk(...).values"
@@ -865,16 +865,16 @@ def check_sampling(m):
         elif temperature == 0 and torch.is_tensor(got) and got.is_floating_point() and got.isnan().any():
             hint = ("temperature 0 is greedy, not a division by 0: return a one-hot on the likeliest character, "
                     "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
-        elif temperature == 0 and torch.is_tensor(got) and got.shape == expected.shape and \
+        elif temperature == 0 and fits and \
                 not ((got == 0) | (got == 1)).all():  # (a one-hot on the wrong character gets the plain hint)
             hint = ("temperature 0 is greedy: all of the probability on the likeliest character, exactly (a small "
                     "temperature in its place is not greedy where two scores are close), "
                     "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
         elif torch.is_tensor(got) and got.shape[-1] == 1:
             hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"
-        elif torch.is_tensor(got) and got.shape == expected.shape and (got < 0).any():
+        elif fits and (got < 0).any():
             hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
-        elif torch.is_tensor(got) and got.shape == expected.shape and got.is_floating_point() and \
+        elif fits and got.is_floating_point() and \
                 not matches(got.sum(dim=-1), torch.ones(got.size(0))) and hint == PROBS_HINT \
                 and matches(got / got.sum(dim=-1, keepdim=True), expected):  # (right, but for the scale)
             hint = (f"the rows sum to {got.sum(dim=-1).min().item():.2f}, not 1: renormalise what is kept, the "
