@@ -262,8 +262,8 @@ def lm_loss(logits, targets):
 
 
 class GPT(LanguageModel):
-    """Token embedding (+ position embedding) -> n_layer Blocks -> a final LayerNorm -> the tied
-    head: idx (B, T) -> logits (B, T, V), and the loss when targets are given."""
+    """Token embedding (+ position embedding) -> n_layer Blocks -> a final LayerNorm -> the head (tied to the
+    token embedding unless tie_head is false): idx (B, T) -> logits (B, T, V), and the loss when given targets."""
 
     def __init__(self, config):
         super().__init__()

@@ -77,7 +77,7 @@ def main(argv=None):
                    generator=torch.Generator(device).manual_seed(args.seed))
     cuda_graph = device.type == "cuda" if args.cuda_graph is None else args.cuda_graph
     in_dtype = f", weights in {dtype_name(dtype)}" if dtype != torch.float32 else ""
-    print(what_is_sampled(path, ckpt) + in_dtype, file=sys.stderr)  # on stderr: the samples alone go to stdout
+    print(what_is_sampled(path, ckpt) + in_dtype, file=sys.stderr)  # on stderr: stdout gets the samples (and headers)
 
     if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes
         print("---------------- sample 1 of 1 ----------------")
