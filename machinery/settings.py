@@ -199,6 +199,11 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
                             f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
     if new_run:  # last, so that a mistake in the flags is told first, not after a change of --out_dir
         refuse_to_overwrite(Path(cfg.out_dir))
+    # another train.py in out_dir now: open_log's lock would refuse a run that writes there too, but only after
+    # its start-up lines (and a busy-CPU note, the busy CPU being that run's). Process 0 alone looks: two that
+    # looked at once would each find the other's look. (bench.speed's runs write nothing: new_run and resume False)
+    if training and (new_run or resume) and os.environ.get("RANK", "0") == "0":
+        refuse_if_training(cfg.out_dir)
     return cfg, mcfg, vocab, splits, ckpt, summary
 
 

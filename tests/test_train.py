@@ -456,16 +456,25 @@ def another_process_holding(lock):
 
 
 @pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
-def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path):
+def test_one_run_at_a_time_in_an_out_dir(data_dir, tmp_path, capsys):
     """While another process holds the folder's lock (as a train.py there would), a second run, new
-    or resumed, is refused before it touches log.csv; once that process has ended, the same command
-    trains. This process trains there twice: it never shuts itself out."""
+    or resumed, is refused before it touches log.csv, and before its start-up lines; once that process
+    has ended, the same command trains. This process trains there twice: it never shuts itself out."""
     run = ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
     assert train.main(TINY + run) == 0
     log = (tmp_path / "log.csv").read_bytes()
-    with another_process_holding(tmp_path / "train.lock") as pid:
-        with pytest.raises(UserError, match=rf"^another train.py \(process {pid}\) is training in .* — wait"):
-            train.main(TINY + run + ["--resume", "--max_iters", "16"])
+    fresh = ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "new")]  # a new run, before its first save
+    (tmp_path / "new").mkdir()
+    with another_process_holding(tmp_path / "train.lock") as pid, \
+            another_process_holding(tmp_path / "new" / "train.lock") as new_pid:
+        capsys.readouterr()
+        for argv, holder in ((run + ["--resume", "--max_iters", "16"], pid), (fresh, new_pid)):
+            with pytest.raises(UserError, match=rf"^another train.py \(process {holder}\) is training in .* — wait"):
+                train.main(TINY + argv)
+            assert capsys.readouterr() == ("", "")  # (it printed the settings, and a busy-CPU note, first)
+        # bench.speed's run writes nothing in out_dir: it goes on beside a train.py there
+        sizes = {"device": "cpu", "n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16}
+        assert train.setup(None, False, {**sizes, "data_dir": str(data_dir), "out_dir": str(tmp_path)}, new_run=False)
         assert (tmp_path / "log.csv").read_bytes() == log
     assert train.main(TINY + run + ["--resume", "--max_iters", "16"]) == 0
 
