@@ -11,6 +11,7 @@ import importlib.util
 import math
 import os
 import shlex
+import sys
 import typing
 from contextlib import nullcontext
 from dataclasses import asdict, fields
@@ -451,6 +452,10 @@ def check_sample_flags(args):
         raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
     if not (args.temperature == 0 or 1e-4 <= args.temperature <= 1e4):  # also catches nan; 1e-45 would overflow
         raise UserError(f"--temperature {args.temperature} must be 0 (greedy) or from 1e-4 to 1e4 — try 0.8")
+    if args.temperature == 0 and not args.prompt and args.prompt_file is None:  # (the help says so; few read it)
+        print("note: --temperature 0 takes the likeliest character every time: from the default prompt, a newline, "
+              "that can be newline after newline, an empty-looking sample — give a --prompt, e.g. --prompt ROMEO:",
+              file=sys.stderr)
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
     if args.top_p is not None and not 0 < args.top_p <= 1:

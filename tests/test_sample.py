@@ -152,6 +152,16 @@ def test_greedy_ignores_the_seed(run_dir, capsys):
     assert first == second  # greedy: every sample in the batch is the same text
 
 
+def test_greedy_from_the_default_prompt_says_to_give_one(run_dir, capsys):
+    """From a newline, the CPU default's model greedily writes newline after newline: a blank screen, unexplained."""
+    args = ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "5"]
+    said = "note: --temperature 0 takes the likeliest character every time"
+    for more, noted in ((["--temperature", "0"], True), (["--temperature", "0", "--prompt", "KING"], False),
+                        ([], False)):
+        assert sample.main(args + more) == 0
+        assert (said in capsys.readouterr().err) == noted, more
+
+
 def test_sampling_turns_dropout_off(run_dir, tmp_path, capsys):
     """A run trained with dropout samples without it: the same text as with no dropout at all."""
     ckpt = torch.load(run_dir / "best.pt", weights_only=True)
