@@ -1,7 +1,7 @@
 """Exercises: write a part of the GPT yourself, check it against the repo's own, train with it.
 
     python -m exercises check          # every exercise: passed, failed (with what and a hint), not started
-                                       # or not finished (a part still to write)
+                                       # or not finished (a part still to write); so does python -m exercises
     python -m exercises check 3        # one of them (or several: check 1 2 3; ex03 or 03 names 3 too)
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
                                        # (3 to 5: attention, the block; 6: the loss; 7: the schedule;
@@ -137,8 +137,8 @@ def write(module, data, data_dir, steps):
 
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,train}")
-    c = commands.add_parser("check", help="check one exercise, several, or all", formatter_class=HelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="{check,train}")
+    c = commands.add_parser("check", help="check one exercise, several, or all (the default)", formatter_class=HelpFormatter)
     c.add_argument("numbers", type=exercise_numbers, nargs="*", metavar="number",
                    help="the exercises' numbers, e.g. 3, 03 or ex03 (default: all)")
     t = commands.add_parser("train", formatter_class=HelpFormatter, help="train model.py's GPT with your part, "
@@ -149,8 +149,8 @@ def main(argv=None):
     t.add_argument("--steps", type=int, default=2000, help="training steps of each model (fewer: a quicker, rougher "
                                                           "comparison)")
     args = parser.parse_args(argv)
-    if args.command == "check":
-        return check([number for numbers in args.numbers for number in numbers])
+    if args.command in ("check", None):  # (python -m exercises alone: check them all)
+        return check([number for numbers in getattr(args, "numbers", []) for number in numbers])
     if args.steps < 10:
         raise UserError(f"--steps {args.steps} is too few to train on — give 10 or more (2000 by default)")
     refuse_too_large("--steps", args.steps)

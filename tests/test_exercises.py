@@ -206,6 +206,16 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
     assert left_in.what == "it called exit()" and left_in.hint.startswith("take it out")
 
 
+def test_the_command_alone_checks_them_all(capsys, monkeypatch):
+    """`python -m exercises` said "the following arguments are required"; what a learner wants then is the table."""
+    from exercises.__main__ import main
+    import exercises.check
+    monkeypatch.setattr(exercises.check, "run", lambda exercise: Result("not started"))  # (the learner's files aside)
+    assert main([]) == main(["check"]) == 1
+    alone, check = capsys.readouterr().out.split("     exercise ")[1:]
+    assert alone == check and alone.count("not started") == 10
+
+
 def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     from exercises.__main__ import main
     from machinery.cli import UserError
