@@ -138,7 +138,8 @@ def write(module, data, data_dir, steps):
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="{check,train}")
-    c = commands.add_parser("check", help="check one exercise, several, or all (the default)", formatter_class=HelpFormatter)
+    c = commands.add_parser("check", help="check one exercise, several, or all (the default)",
+                            formatter_class=HelpFormatter)
     c.add_argument("numbers", type=exercise_numbers, nargs="*", metavar="number",
                    help="the exercises' numbers, e.g. 3, 03 or ex03 (default: all)")
     t = commands.add_parser("train", formatter_class=HelpFormatter, help="train model.py's GPT with your part, "

@@ -452,10 +452,6 @@ def check_sample_flags(args):
         raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
     if not (args.temperature == 0 or 1e-4 <= args.temperature <= 1e4):  # also catches nan; 1e-45 would overflow
         raise UserError(f"--temperature {args.temperature} must be 0 (greedy) or from 1e-4 to 1e4 — try 0.8")
-    if args.temperature == 0 and not args.prompt and args.prompt_file is None:  # (the help says so; few read it)
-        print("note: --temperature 0 takes the likeliest character every time: from the default prompt, a newline, "
-              "that can be newline after newline, an empty-looking sample — give a --prompt, e.g. --prompt ROMEO:",
-              file=sys.stderr)
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
     if args.top_p is not None and not 0 < args.top_p <= 1:
@@ -471,3 +467,7 @@ def check_sample_flags(args):
     device = pick_device(args.device)  # (sample.py picks it again: a check here, not the choice)
     if args.cuda_graph and device.type != "cuda":
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
+    if args.temperature == 0 and not args.prompt and args.prompt_file is None:  # (after the errors; --help says it too)
+        print("note: --temperature 0 takes the likeliest character every time: from the default prompt, a newline, "
+              "that can be newline after newline, an empty-looking sample — give a --prompt, e.g. --prompt ROMEO:",
+              file=sys.stderr)
