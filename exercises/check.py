@@ -967,25 +967,31 @@ class LogitsAndLoss(tuple):
 
 
 def check_babygpt(m):
-    torch.manual_seed(0)
-    model = GPT(BABY).eval()
-    handle = model.register_forward_hook(lambda module, inputs, output: LogitsAndLoss(output))
-    try:
-        got = m.transition_probs(model)
-    except TypeError as e:  # a torch function given the tuple: "... must be Tensor, not LogitsAndLoss"
-        if "LogitsAndLoss" not in str(e):
-            raise
-        raise Failure(raised(e).replace("LogitsAndLoss", "tuple"), TUPLE_HINT) from None
-    finally:
-        handle.remove()
-    with torch.no_grad():
-        ones = next_bit_probs(model)  # (8,): the repo's P(next bit = 1)
-    expect_shape(got, (8, 2), "probs (8, 2)", "one row per state, one column per next bit")
-    expect(got.sum(dim=1), torch.ones(8), "the sum of each row", "the softmax runs over the 2 next-bit scores, "
-           "dim=-1 of the logits (B, T, 2), at the last position")
-    expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
-           "state i's bits are i in binary, the first bit first ('001' is [0, 0, 1]); read the softmax at "
-           "the last position")
+    first = None
+    for seed in (0, 1):  # two models: probabilities kept from the first call (a global, a cache) would not fit both
+        torch.manual_seed(seed)
+        model = GPT(BABY).eval()
+        handle = model.register_forward_hook(lambda module, inputs, output: LogitsAndLoss(output))
+        try:
+            got = m.transition_probs(model)
+        except TypeError as e:  # a torch function given the tuple: "... must be Tensor, not LogitsAndLoss"
+            if "LogitsAndLoss" not in str(e):
+                raise
+            raise Failure(raised(e).replace("LogitsAndLoss", "tuple"), TUPLE_HINT) from None
+        finally:
+            handle.remove()
+        with torch.no_grad():
+            ones = next_bit_probs(model)  # (8,): the repo's P(next bit = 1)
+        expect_shape(got, (8, 2), "probs (8, 2)", "one row per state, one column per next bit")
+        if first is not None and matches(got, first):
+            raise Failure("probs (8, 2): a second model, of other weights, got the first one's probabilities",
+                          "read them off the model given, at each call: keep nothing from one call to the next")
+        expect(got.sum(dim=1), torch.ones(8), "the sum of each row", "the softmax runs over the 2 next-bit scores, "
+               "dim=-1 of the logits (B, T, 2), at the last position")
+        expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
+               "state i's bits are i in binary, the first bit first ('001' is [0, 0, 1]); read the softmax at "
+               "the last position")
+        first = got.detach().clone()
 
 
 EXERCISES = [

@@ -674,6 +674,12 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
         states = torch.tensor([[int(b) for b in f"{i:03b}"] for i in range(8)])
         return model(states)[0][:, -1].softmax(dim=-1)
     assert run(EXERCISES[9], answered(transition_probs=first_of_two)).status == "passed"
+    kept = []
+    def remembered(model):  # the first model's answer, kept in a global and handed back: it passed, on one model
+        kept.append(kept[0] if kept else first_of_two(model))
+        return kept[-1]
+    assert failed(10, transition_probs=remembered).what == ("probs (8, 2): a second model, of other weights, got "
+                                                            "the first one's probabilities")
     renamed = SimpleNamespace(**{name: fn for name, fn in vars(ANSWERS).items() if name != "causal_average"})
     result = run(EXERCISES[1], renamed)
     assert result.status == "failed" and result.hint.startswith("keep the name the file gives it, causal_average")
