@@ -23,7 +23,7 @@ from engine.decode import generate_cached, stream
 from machinery.checkpoint import load_model, what_is_sampled
 from machinery.cli import ArgumentParser, HelpFormatter, dtype_name, parse_bool, parse_seed, pick_device, run_cli
 from machinery.data import read_prompt_file
-from machinery.settings import check_sample_flags, check_samples_fit, pick_dtype
+from machinery.settings import check_sample_flags, check_samples_fit, note_a_greedy_start, pick_dtype
 from prepare import decode, encode, start_char
 
 
@@ -70,6 +70,7 @@ def main(argv=None):
     prompt_ids = encode(prompt, chars)
     # refuse a --num_samples whose KV caches and activations would not fit in memory, before allocating any
     check_samples_fit(model.config, args, len(prompt_ids) + args.max_new_tokens, dtype, device)
+    note_a_greedy_start(args, prompt, start_char(chars))  # --temperature 0 from a newline: newline after newline
 
     model = model.eval().to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples

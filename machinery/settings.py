@@ -467,7 +467,13 @@ def check_sample_flags(args):
     device = pick_device(args.device)  # (sample.py picks it again: a check here, not the choice)
     if args.cuda_graph and device.type != "cuda":
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
-    if args.temperature == 0 and not args.prompt and args.prompt_file is None:  # (after the errors; --help says it too)
-        print("note: --temperature 0 takes the likeliest character every time: from the default prompt, a newline, "
-              "that can be newline after newline, an empty-looking sample — give a --prompt, e.g. --prompt ROMEO:",
+
+
+def note_a_greedy_start(args, prompt, start):
+    """--temperature 0 from the one character a sample starts from when given no prompt (start: a newline): the
+    likeliest next one can be the same again and again, as the CPU default's model writes newline after newline,
+    a sample that looks empty. --help says so; few read it. Said after every error, as a note, on stderr."""
+    if args.temperature == 0 and args.max_new_tokens > 0 and prompt == start:
+        print(f"note: --temperature 0 takes the likeliest character every time, and after {start!r} alone that can "
+              f"be {start!r} again and again, an empty-looking sample — give a --prompt, e.g. --prompt ROMEO:",
               file=sys.stderr)

@@ -152,14 +152,22 @@ def test_greedy_ignores_the_seed(run_dir, capsys):
     assert first == second  # greedy: every sample in the batch is the same text
 
 
-def test_greedy_from_the_default_prompt_says_to_give_one(run_dir, capsys):
-    """From a newline, the CPU default's model greedily writes newline after newline: a blank screen, unexplained."""
+def test_greedy_from_the_default_prompt_says_to_give_one(run_dir, tmp_path, capsys):
+    """From a newline, the CPU default's model greedily writes newline after newline: a blank screen, unexplained.
+    Said for any prompt that comes down to the start character alone, and after every error, never before one."""
     args = ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "5"]
-    said = "note: --temperature 0 takes the likeliest character every time"
-    for more, noted in ((["--temperature", "0"], True), (["--temperature", "0", "--prompt", "KING"], False),
-                        ([], False)):
+    said = "note: --temperature 0 takes the likeliest character every time, and after '\\n' alone"
+    (tmp_path / "empty.txt").write_text("")
+    greedy = ["--temperature", "0"]
+    for more, noted in ((greedy, True), (greedy + ["--prompt", ""], True), (greedy + ["--prompt_file",
+                        str(tmp_path / "empty.txt")], True), (greedy + ["--prompt", "KING"], False), ([], False),
+                        (greedy + ["--max_new_tokens", "0"], False)):
         assert sample.main(args + more) == 0
         assert (said in capsys.readouterr().err) == noted, more
+    for wrong in (["--out_dir", str(tmp_path / "none")], ["--num_samples", "100000000"]):  # no run; too many
+        with pytest.raises(UserError):
+            sample.main(args + greedy + wrong)
+        assert said not in capsys.readouterr().err, wrong
 
 
 def test_sampling_turns_dropout_off(run_dir, tmp_path, capsys):
