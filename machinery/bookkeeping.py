@@ -345,9 +345,8 @@ def lock(fd, out_dir):
 
 
 def refuse_if_training(out_dir):
-    """The lock's line where another process trains in out_dir now: before a run's start-up lines, and for a
-    --resume that finds no checkpoint, of a run that has not saved yet. This process's own lock is left alone
-    (closing a descriptor of its file would let it go)."""
+    """The lock's line where another process trains in out_dir now, before a run reads its settings (open_log's
+    lock comes later). This process's own lock is left alone (closing a descriptor of its file would let it go)."""
     path = (Path(out_dir) / "train.lock").resolve()
     if fcntl is None or path in LOCKS or not path.is_file():
         return

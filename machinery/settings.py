@@ -110,10 +110,7 @@ def build_config(preset, resume, overrides):
             nothing = f"only best.pt is there; to resume from it, copy it: cp {best} {latest}"
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
 
-        def missing():  # a run training there that has not saved yet: say so, not "nothing to resume"
-            refuse_if_training(out_dir)
-            return unless_a_typo(out_dir, "--out_dir", resumable, nothing)
-        ckpt = load_checkpoint(out_dir / "latest.pt", missing)
+        ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "
@@ -176,6 +173,12 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     every check that can fail before the first step. new_run: refuse an out_dir that holds a run;
     training: refuse a resume with nothing left to train.
     -> (TrainConfig, GPTConfig, vocab, {"train": ids, "val": ids}, the checkpoint or None, the summary line)"""
+    # another train.py in out_dir now: said first, before "nothing to resume" (a run that has not saved yet) and
+    # before the start-up lines (with a busy-CPU note, the busy CPU being that run's), not at open_log's lock.
+    # Process 0 alone looks: two that looked at once would each find the other's look. (A run that writes there:
+    # new or resumed; bench.speed's and --trace_shapes' write nothing)
+    if training and (new_run or resume) and os.environ.get("RANK", "0") == "0":
+        refuse_if_training(overrides.get("out_dir", TrainConfig.out_dir))
     values, ckpt, summary = build_config(preset, resume, overrides)
     vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
@@ -200,11 +203,6 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
                             f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
     if new_run:  # last, so that a mistake in the flags is told first, not after a change of --out_dir
         refuse_to_overwrite(Path(cfg.out_dir))
-    # another train.py in out_dir now: open_log's lock would refuse a run that writes there too, but only after
-    # its start-up lines (and a busy-CPU note, the busy CPU being that run's). Process 0 alone looks: two that
-    # looked at once would each find the other's look. (bench.speed's runs write nothing: new_run and resume False)
-    if training and (new_run or resume) and os.environ.get("RANK", "0") == "0":
-        refuse_if_training(cfg.out_dir)
     return cfg, mcfg, vocab, splits, ckpt, summary
 
 
