@@ -290,6 +290,24 @@ def test_the_static_cache_hides_the_slots_not_written_yet():
     torch.testing.assert_close(logits[0, -1], model(torch.tensor([[3, 1, 4]]))[0][0, -1], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_a_fresh_static_cache_has_no_nan_to_leak_through_its_mask(attention, monkeypatch):
+    """Its unwritten slots are zeros, not empty memory: a nan there comes through the mask (0 x nan is nan).
+    In deterministic mode, torch fills empty memory with nan, as a GPU's reused memory may hold it."""
+    monkeypatch.setattr(torch.utils.deterministic, "fill_uninitialized_memory", True)
+    model = make_model(attention=attention, block_size=8)
+    try:
+        torch.use_deterministic_algorithms(True)
+        cache = StaticKVCache(model.config, 1, torch.device("cpu"), torch.float32)
+        for position, token in enumerate([3, 1, 4]):
+            cache.pos.fill_(position)
+            cache.length = position
+            logits, _ = model(torch.tensor([[token]]), cache=cache)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    torch.testing.assert_close(logits[0, -1], model(torch.tensor([[3, 1, 4]]))[0][0, -1], rtol=1e-5, atol=1e-5)
+
+
 def test_the_cuda_graph_step_reads_a_whole_prompt_character_by_character():
     """A prompt of several characters in one call: the logits after its last, as the model gives them. (Sampled
     tokens hardly tell: an untrained model's logits are so flat that a wrong context rarely changes a draw.)"""
