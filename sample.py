@@ -2,7 +2,7 @@
 
     python sample.py                                   # 3 samples from out/best.pt
     python sample.py --prompt "ROMEO:" --num_samples 1 --max_new_tokens 1000
-    python sample.py --prompt_file scene.txt --temperature 0   # greedy: always the likeliest
+    python sample.py --prompt_file YOUR_TEXT.txt --temperature 0   # greedy: always the likeliest
 
 The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
@@ -44,7 +44,8 @@ def parse_args(argv):
     parser.add_argument("--top_k", type=int, default=None, help="sample only from the k likeliest characters")
     parser.add_argument("--top_p", type=float, default=None,
                         help="sample only from the likeliest characters that together have probability p")
-    parser.add_argument("--seed", type=parse_seed, default=1337, help="the same seed gives the same samples")
+    parser.add_argument("--seed", type=parse_seed, default=1337,
+                        help="the same seed (and --num_samples: a batch draws together) gives the same samples")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--dtype", default="float32", help="the weights' dtype while sampling: float32 (as trained), "
                         "bfloat16 (half the bytes a step reads: faster for a large model on some CPUs, slower on "

@@ -33,8 +33,10 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
     step feeds only the newest character, which attends to the cached keys and values.
 
     Past block_size: the positions stop at block_size - 1 (the learned table, and
-    rotary's too), and sliding the window by one would give every cached key a new
-    position, so the whole cache would be stale. Instead, when the cache is full, it
+    rotary's too), so the window must move on, and its oldest character leaves it. Every
+    later character attended to that one in the first layer, so from the second layer on
+    their keys and values would change: the cache would be stale (with learned positions,
+    every cached key would also sit at a position it no longer has). Instead, when the cache is full, it
     starts again from the last half window (re-prefilled at positions 0 ..), and fills
     up again one character at a time. The model then always sees between half and a
     whole window of context, and a re-prefill of block_size/2 characters is paid once

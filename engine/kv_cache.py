@@ -9,9 +9,10 @@ query is needed, because only its output predicts the next character: queries ar
 model.py uses a cache through three calls: its attention's append(layer, k, v) and mask(T), and
 GPT.forward's positions(T). length, the positions filled, is the caller's to move on after each
 forward (engine.decode.forward_cached). A slot is one position in time: slot s always holds position s.
-Past block_size a cache starts again from a shorter context (engine.decode); it is not a ring
-buffer, which would overwrite its oldest slot to go on, so a position scheme that needs each key's
-position (a bias on the scores by distance, say) can read it off the slot.
+Past block_size a cache starts again from a shorter context (engine.decode's stream says why: from
+the second layer on, the cached keys and values depend on the character that leaves the window). So it
+is not a ring buffer, which would overwrite its oldest slot to go on; and a position scheme that needs
+each key's position (a bias on the scores by distance, say) can read it off the slot.
 """
 
 import torch
@@ -70,7 +71,8 @@ class KVCache:
 
 
 class StaticKVCache(KVCache):
-    """A KV cache that a CUDA graph can use (GraphedStep; engine/decode.py says what a graph is):
+    """A KV cache that a CUDA graph (a recording of one step's GPU work, replayed with one launch:
+    engine/decode.py's GraphedStep) can use:
     its tensors keep one shape and one address, and where it writes comes from a tensor on the
     device, not from a Python number, so one recorded step serves every position.
 

@@ -32,8 +32,8 @@ def keep_top_p(logits, p):
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     """Scores of the last position (B, V) -> the next ids (B, 1).
 
-    temperature 0 is greedy (always the likeliest); otherwise top-k, then top-p,
-    narrow the choice before drawing from the softmax.
+    temperature 0 is greedy (always the likeliest); otherwise the scores are divided by it, and
+    then top-k, then top-p (on those tempered scores), narrow the choice before drawing from the softmax.
     """
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
