@@ -6,7 +6,8 @@
 #   bash bench/session.sh OUT SECONDS --smoke --device cpu   # the same at toy sizes
 #
 # It reads the text from .gpu/input.txt and a nanoGPT checkout from .gpu/nanogpt (docs/speed.md says how),
-# writes its summaries into OUT and a tarball of every log, and ends within about SECONDS.
+# runs in a new folder under /tmp, writes its summaries into OUT (new or empty) and a tarball of every
+# log, and ends within about SECONDS.
 #   1. Warm-up, thrown away: nanoGPT's recipe and ours for 20 steps each, and one speedrun, fill the
 #      compile cache. Beside them, where nothing is timed, the GPU paths: tests/test_cuda.py, and
 #      torchrun over NCCL, resumed in one process, sampled on the CPU.
@@ -14,13 +15,18 @@
 # PHASE1=0 skips the first part (a second command on the same, still warm machine).
 set -uo pipefail
 out=${1:?OUT folder}; budget=${2:?SECONDS}; shift 2
+refuse() { echo "error: $1" >&2; exit 2; }
+[ -z "$(ls -A "$out" 2>/dev/null)" ] || refuse "$out is not empty — give a new or empty folder for this command's output"
+mkdir -p "$out" && out=$(cd "$out" && pwd) || refuse "cannot make $out — give a folder you can write"
+cd "$(dirname "$0")/.."
+[ -f .gpu/input.txt ] && [ -d .gpu/nanogpt ] \
+  || refuse "no .gpu/input.txt or .gpu/nanogpt in $(pwd) — put the text and a nanoGPT checkout there (docs/speed.md)"
+work=$(mktemp -d /tmp/session.XXXXXX)  # this command's runs: nothing of an earlier command's is read or packed
 py=${PYTHON:-python3}
 suite="$py -m bench.suite --anchor .gpu/nanogpt $*"
 # the next measurements, in order (docs/speed.md, "The plan for the next GPU measurements")
 jobs=${JOBS:-speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,\
 speedrun,speedrun-one-thread,classic-target,speedrun,speedrun-one-thread,classic-target}
-mkdir -p "$out"
-
 {
   date -u
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true
@@ -33,23 +39,30 @@ print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', platform
 } > "$out/machine.txt" 2>&1
 
 if [ "${PHASE1:-1}" = 1 ]; then
-  $suite --out_dir /tmp/paths --time_limit 200 --jobs cuda-tests > "$out/1-cuda-tests.txt" 2>&1 &
-  $suite --out_dir /tmp/ddp --data_dir /tmp/ddp-data --input .gpu/input.txt --time_limit 200 \
+  $suite --out_dir "$work/paths" --time_limit 200 --jobs cuda-tests > "$out/1-cuda-tests.txt" 2>&1 &
+  paths=$!
+  $suite --out_dir "$work/ddp" --data_dir "$work/ddp-data" --input .gpu/input.txt --time_limit 200 \
     --jobs ddp,resume,sample-on-cpu > "$out/1-ddp.txt" 2>&1 &
-  $suite --out_dir /tmp/bench --input .gpu/input.txt --time_limit 200 \
+  ddp=$!
+  $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit 200 \
     --jobs anchor-warmup,classic-warmup,speedrun > "$out/1-warmup.txt" 2>&1
-  wait
+  codes="$? $(wait $paths; echo $?) $(wait $ddp; echo $?)"
   echo "phase 1 done at ${SECONDS} s"
 fi
 
 left=$((budget - SECONDS - 20))  # 20 s to pack the logs
 echo "phase 2: ${left} s for ${jobs}"
-$suite --out_dir /tmp/bench --input .gpu/input.txt --time_limit "$left" --jobs "$jobs" 2>&1 \
+$suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit "$left" --jobs "$jobs" 2>&1 \
   | tee "$out/2-measured.txt" \
   | grep -E '^(==|   (reached|did not|evaluation lines|nanoGPT step time|warm-up|error))'
+codes="${codes:-} ${PIPESTATUS[0]}"
 
-tar czf "$out/logs.tar.gz" --exclude='*.pt' --exclude='*.bin' --exclude='*.pkl' -C /tmp bench paths ddp 2>/dev/null
+tar czf "$out/logs.tar.gz" --exclude='*.pt' --exclude='*.bin' --exclude='*.pkl' -C "$work" . 2>/dev/null
 echo "done at ${SECONDS} s"
-grep -hE '^== .*(median|passed|failed|exit [^0])' /tmp/paths/summary.txt /tmp/ddp/summary.txt \
-  "$out/2-measured.txt" || true
-grep -hE 'passed|failed|best val loss|DDP over' /tmp/paths/summary.txt /tmp/ddp/summary.txt || true
+# this command's lines only: the suite prints each job's head indented, its medians not
+grep -hE '^ *== .*(median|passed|failed|exit [^0])' "$out"/1-*.txt "$out/2-measured.txt" 2>/dev/null
+grep -hE 'passed|failed|best val loss|DDP over' "$out"/1-cuda-tests.txt "$out"/1-ddp.txt 2>/dev/null
+# a suite that refused to start (exit 2: its one-line error is in OUT) fails the command; a job that
+# failed, or that the time limit left out (exit 1), is in the lines above
+case " $codes " in *" 2 "*) echo "error: a suite command refused to start — its error is in $out" >&2; exit 2;; esac
+exit 0

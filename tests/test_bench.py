@@ -308,6 +308,22 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     assert all("--device cpu" in line or " cpu " in line for line in listed if "pytest" not in line)
 
 
+def test_the_gpu_session_script_refuses_before_it_runs_anything(tmp_path):
+    """bench/session.sh, in a copy of the repo without .gpu/ (its whole run is docs/speed.md's smoke command):
+    one line and exit 2, where it used to go on, report an earlier command's numbers and exit 0."""
+    (tmp_path / "repo" / "bench").mkdir(parents=True)
+    script = tmp_path / "repo" / "bench" / "session.sh"
+    script.write_text((Path(__file__).parents[1] / "bench" / "session.sh").read_text())
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "machine.txt").write_text("an earlier command's")
+    for out, error in (("full", "is not empty — give a new or empty folder"),
+                       ("new", "no .gpu/input.txt or .gpu/nanogpt")):
+        done = subprocess.run(["bash", str(script), out, "60"], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 2 and done.stdout == "", out
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and error in done.stderr, done.stderr
+    assert (tmp_path / "full" / "machine.txt").read_text() == "an earlier command's"
+
+
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):
     # a child that outlives its parent is stopped with it (nanoGPT's script, torchrun and the compile's workers)
     child = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"
