@@ -356,6 +356,8 @@ def run_suite(args):
             print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
         return 0
     plan = suite_plan(args, out_dir)  # an unknown job is refused before anything is made
+    if not args.target > 0:  # bench.speed's own check, here before the jobs ahead of it have run (nan too)
+        raise UserError(f"--target {args.target} is a val loss no run reaches: a loss is above 0 — e.g. --target 1.47")
     if args.time_limit is not None and not 0 < args.time_limit < math.inf:
         raise UserError(f"--time_limit {args.time_limit:g} must be a number of seconds above 0 — e.g. 540, or "
                         f"leave it out for each job's own limit")
