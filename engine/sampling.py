@@ -24,6 +24,7 @@ def keep_top_p(logits, p):
     probs, order = F.softmax(logits, dim=-1).sort(dim=-1, descending=True)  # (B, V) each
     mass_before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the likelier characters
     drop_sorted = mass_before >= p  # already enough without this one
+    drop_sorted[:, 0] = False  # the likeliest stays, even for a p so small that it rounds to 0 in float32
     # un-sort: sorted column j is character order[j], so its flag goes back to column order[j]
     drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)  # (B, V): in vocabulary order
     return logits.masked_fill(drop, float("-inf"))

@@ -174,6 +174,7 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     probs = torch.tensor([[0.05, 0.5, 0.15, 0.3], [0.25, 0.25, 0.25, 0.25]])  # sorted: 0.5, 0.3, 0.15, 0.05
     logits = probs.log()
     assert kept(keep_top_p(logits, 0.4))[0] == [1]  # the likeliest alone reaches 0.4
+    assert kept(keep_top_p(logits, 1e-50))[0] == [1]  # p rounds to 0 in float32: the likeliest still stays
     assert kept(keep_top_p(logits, 0.75))[0] == [1, 3]  # 0.5 + 0.3
     assert kept(keep_top_p(logits, 0.85))[0] == [1, 2, 3]  # 0.5 + 0.3 + 0.15
     assert kept(keep_top_p(logits, 0.99))[0] == [0, 1, 2, 3]
