@@ -231,13 +231,29 @@ def draw(results, path, quick=False):
     save_png(fig, path, "--out_dir")
 
 
+COLUMNS = ["rung", "what", "params", "train", "val", "seconds", "note"]  # ladder.csv's
+
+
 def write_csv(results, path):
     """One row per rung: what it adds, its size, its losses and its training time."""
     table = io.StringIO()
-    writer = csv.DictWriter(table, ["rung", "what", "params", "train", "val", "seconds", "note"], extrasaction="ignore")
+    writer = csv.DictWriter(table, COLUMNS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(results)
     save(path, lambda f: f.write(table.getvalue().encode()), "--out_dir")
+
+
+def refuse_to_write_over_other_files(out_dir):
+    """A ladder.csv, or a ladder.png without one, that an earlier climb did not write is not replaced."""
+    csv_path, png_path = out_dir / "ladder.csv", out_dir / "ladder.png"
+    try:
+        ours = csv_path.read_bytes().startswith(",".join(COLUMNS).encode()) if csv_path.exists() else None
+    except OSError:  # (a folder of that name, say)
+        ours = False
+    if ours is False or (ours is None and png_path.exists()):
+        other = csv_path if ours is False else png_path
+        raise UserError(f"{other} was not written by lessons.buildup, and a climb would replace it — choose "
+                        f"another --out_dir")
 
 
 def climb(rungs, sizes, splits, chars, device, args):
@@ -296,6 +312,7 @@ def main(argv=None):
         tempfile.TemporaryFile(dir=out_dir).close()  # may we write there? Find out now, not after the climb
     except OSError as e:
         raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
+    refuse_to_write_over_other_files(out_dir)
 
     print(f"device: {device}, sizes: {name} (rungs 1-10: block {sizes.block_size}, {sizes.steps} steps of batch "
           f"{sizes.batch_size}; 2-10: {sizes.n_embd} wide; rung {FULL}: {sizes.full_steps} steps)")

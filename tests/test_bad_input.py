@@ -439,6 +439,8 @@ CASES = [
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],
      "cannot write in texts/play.txt/out (Not a directory)", None),
+    ("buildup-out-dir-holds-another-ladder", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts"],
+     "texts/ladder.csv was not written by lessons.buildup", write("texts/ladder.csv", b"my notes\n")),
     ("buildup-unknown-sizes", buildup, ["--sizes", "huge"], "invalid choice: 'huge'", None),
 ]
 

@@ -14,6 +14,7 @@ import torch.nn as nn
 from lessons import buildup
 from engine.decode import forward_cached
 from engine.kv_cache import KVCache
+from machinery.cli import UserError
 from model import GPT, MLP, Bigram, Block, GPTConfig
 
 V = 65
@@ -143,6 +144,21 @@ def test_quick_ladder_runs_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     assert [int(n) for n in re.findall(r"^ +(\d+)  ['\"]", written, flags=re.M)] == list(range(1, 12))  # one per rung
     if importlib.util.find_spec("matplotlib"):  # the picture says that its losses mean nothing
         assert "--quick" in figs[0].axes[0].get_title()
+
+
+def test_a_climb_does_not_replace_a_ladder_csv_or_png_it_did_not_write(data_dir, tmp_path):
+    """Refused before the first rung trains. An earlier climb's ladder.csv, and the picture beside it, it replaces."""
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "ladder.csv").write_text("my own notes\n")
+    (tmp_path / "png").mkdir()
+    (tmp_path / "png" / "ladder.png").write_bytes(b"my picture")
+    for name, what in (("csv", "ladder.csv"), ("png", "ladder.png")):
+        with pytest.raises(UserError, match=f"{what} was not written by lessons.buildup, and a climb would replace"):
+            buildup.main(["--quick", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / name)])
+    assert (tmp_path / "csv" / "ladder.csv").read_text() == "my own notes\n"
+    assert (tmp_path / "png" / "ladder.png").read_bytes() == b"my picture"
+    (tmp_path / "png" / "ladder.csv").write_text(",".join(buildup.COLUMNS) + "\n")  # a climb's: allowed
+    buildup.refuse_to_write_over_other_files(tmp_path / "png")
 
 
 def test_a_real_ladders_rows_say_where_a_rung_did_not_help(data_dir, capsys):
