@@ -424,6 +424,9 @@ def use_compile(cfg, device):
     without it (Windows, most often) would fail at the first step with a long traceback from inside
     the compiler, so here the default trains eagerly with a note, and --compile true is refused."""
     wanted = cfg.compile if cfg.compile is not None else device.type == "cuda"
+    if wanted and device.type == "cpu" and has_cpp_compiler() is False:  # (a Mac without Xcode's tools, say)
+        raise UserError("--compile on a CPU needs a C++ compiler, and torch.compile finds none (g++ or clang++ "
+                        "on the PATH, or $CXX) — install one, or leave out --compile to train without compiling")
     if not wanted or device.type != "cuda" or has_triton():
         return wanted
     if cfg.compile:
@@ -435,6 +438,20 @@ def use_compile(cfg, device):
 
 def has_triton():
     return importlib.util.find_spec("triton") is not None
+
+
+def has_cpp_compiler():
+    """Whether torch.compile finds the C++ compiler it builds a CPU's kernels with; None where this
+    PyTorch has no way to ask. Without one it would fail at the first step, deep inside the compiler."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:
+        return None
+    try:
+        get_cpp_compiler()  # runs `g++ --version` (or $CXX's, clang++ on a Mac)
+    except RuntimeError:  # torch._inductor.exc.InvalidCxxCompiler
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------

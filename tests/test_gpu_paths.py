@@ -213,6 +213,7 @@ def test_without_triton_a_gpu_trains_uncompiled_and_says_so(monkeypatch, capsys)
     """torch.compile on a GPU writes Triton kernels: without Triton (Windows, often) the default
     trains eagerly with a note, and an explicit --compile true is a one-line error."""
     monkeypatch.setattr(settings, "has_triton", lambda: False)
+    monkeypatch.setattr(settings, "has_cpp_compiler", lambda: True)
     cuda = torch.device("cuda")
     assert settings.use_compile(config.TrainConfig(), cuda) is False
     assert "note: no Triton here, so torch.compile is off" in capsys.readouterr().out
@@ -222,3 +223,18 @@ def test_without_triton_a_gpu_trains_uncompiled_and_says_so(monkeypatch, capsys)
     monkeypatch.setattr(settings, "has_triton", lambda: True)
     assert settings.use_compile(config.TrainConfig(), cuda) and not capsys.readouterr().out
     assert settings.use_compile(config.TrainConfig(compile=False), cuda) is False  # --compile false is kept on a GPU
+
+
+def test_without_a_cpp_compiler_compile_on_a_cpu_is_one_line(monkeypatch):
+    """torch.compile builds a CPU's kernels with a C++ compiler: without one (a Mac without Xcode's tools, say),
+    the first step failed deep inside the compiler. Here torch looks for one that does not exist."""
+    inductor_config = pytest.importorskip("torch._inductor.config")
+    pytest.importorskip("torch._inductor.cpp_builder")
+    assert settings.has_cpp_compiler() in (True, False)
+    monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "/no/such/g++"))
+    monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
+    assert settings.has_cpp_compiler() is False
+    with pytest.raises(settings.UserError, match="--compile on a CPU needs a C\\+\\+ compiler, and torch.compile finds "
+                       "none .* — install one, or leave out --compile"):
+        settings.use_compile(config.TrainConfig(compile=True), torch.device("cpu"))
+    assert settings.use_compile(config.TrainConfig(), torch.device("cpu")) is False  # off by default: not asked
