@@ -41,6 +41,9 @@ def checkpoints_in(paths):
     """-> [(path, named)]: the files named (named=True), and every best.pt (ours) and ckpt.pt (nanoGPT's)
     under the folders named."""
     found = []
+    if "" in paths:  # Path("") is the current folder: an unset "$VARIABLE" would score everything under it
+        raise UserError("a path is empty — give checkpoints (.pt) or folders that hold them (an unset \"$VARIABLE\" "
+                        "gives an empty one)")
     for path in map(Path, paths):
         if path.is_dir():
             found += [(p, False) for p in sorted(path.rglob("*.pt")) if p.name in ("best.pt", "ckpt.pt")]

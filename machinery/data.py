@@ -352,7 +352,8 @@ def write_prepared(out_dir, bins, vocab):
     """Write the bins ({name: ids}), then vocab.json (the dict vocab), each atomically. vocab.json
     goes last: its presence means the bins beside it are complete. Another tool's bins are not
     written over (check_bins); a full disk, or a folder we may not write in, is one line."""
-    payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8")
+    # "replace": the bytes of a file name that are not UTF-8 (a Latin-1 café.txt) become "?" in vocab.json's source
+    payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8", "replace")
     check_bins(out_dir, bins)
     try:
         for name, ids in bins.items():
@@ -372,15 +373,23 @@ def is_whole(data_dir):
         return False
 
 
+MAX_PROMPT_CHARS = 10_000_000  # the model reads only a prompt's last block_size: past this, a wrong file (/dev/zero)
+
+
 def read_prompt_file(path):
     try:
-        return Path(path).read_text(encoding="utf-8-sig")  # -sig: without the byte-order mark some editors write
+        with open(path, encoding="utf-8-sig") as f:  # -sig: without the byte-order mark some editors write
+            text = f.read(MAX_PROMPT_CHARS + 1)
     except FileNotFoundError:
         raise UserError(f"prompt file {path} does not exist — check the path") from None
     except UnicodeDecodeError as e:
         raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
     except OSError as e:
         raise UserError(f"cannot read prompt file {path}: {e.strerror} — check the path and permissions") from None
+    if len(text) > MAX_PROMPT_CHARS:
+        raise UserError(f"prompt file {path} is over {MAX_PROMPT_CHARS:,} characters — the model reads only its last "
+                        f"block_size: give a shorter one")
+    return text
 
 
 def next_command(data_dir, passes=14):

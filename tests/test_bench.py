@@ -160,6 +160,8 @@ def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, cap
     torch.save({"weights": 1}, tmp_path / "foreign.pt")
     with pytest.raises(UserError, match="neither this repo's checkpoint nor nanoGPT's"):
         score.main([str(tmp_path / "foreign.pt"), "--data_dir", str(data_dir)])
+    with pytest.raises(UserError, match="a path is empty — give checkpoints"):  # not: all under this folder
+        score.main([str(tmp_path / "foreign.pt"), "", "--data_dir", str(data_dir)])
     (tmp_path / "runs" / "a").mkdir(parents=True)
     (tmp_path / "runs" / "b").mkdir()
     (tmp_path / "runs" / "a" / "best.pt").write_bytes((classic_run / "best.pt").read_bytes())

@@ -71,6 +71,19 @@ def test_windows_line_ends_and_a_byte_order_mark_stay_out_of_the_vocabulary(corp
     assert f"note: {mac} has old Macintosh line ends" in capsys.readouterr().out
 
 
+def test_a_file_name_that_is_not_utf8_is_prepared(tmp_path, capsys):
+    """A Latin-1 café.txt (an old zip's): its name's odd byte cannot go into vocab.json as it is (a traceback,
+    before): there it is a "?"."""
+    name = os.fsdecode(b"caf\xe9.txt")
+    try:
+        (tmp_path / name).write_text("To be, or not to be\n" * 50)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes UTF-8 names only")
+    assert prepare.main(["--input", str(tmp_path / name), "--out_dir", str(tmp_path / "out")]) == 0
+    vocab = json.loads((tmp_path / "out" / "vocab.json").read_text(encoding="utf-8"))
+    assert vocab["source"] == "caf?.txt" and vocab["train_tokens"] == 900
+
+
 def test_build_vocab_matches_python():
     text = "héllo, wörld! \n\t 日本語 🙂 zz"
     chars, ids = prepare.build_vocab(text)

@@ -1,5 +1,6 @@
 """sample.py: it needs only the checkpoint, it is repeatable, and it refuses bad input clearly."""
 
+import os
 import pickle
 import re
 
@@ -14,7 +15,7 @@ import prepare
 import sample
 import train
 from machinery.cli import UserError
-from machinery import bookkeeping
+from machinery import bookkeeping, data
 
 
 def samples(capsys, argv):
@@ -189,6 +190,19 @@ def test_prompt_file(run_dir, tmp_path, capsys):
     windows.write_bytes(b"\xef\xbb\xbfJULIET:\r\nWhat")
     from_windows = samples(capsys, args + ["--prompt_file", str(windows)])
     assert from_windows == samples(capsys, args + ["--prompt_file", str(path)])
+
+
+def test_a_prompt_file_past_the_limit_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
+    """/dev/zero, or a whole dataset: read until the kernel killed the process, before."""
+    monkeypatch.setattr(data, "MAX_PROMPT_CHARS", 12)
+    (tmp_path / "twelve.txt").write_text("JULIET:\nWhat")
+    assert data.read_prompt_file(tmp_path / "twelve.txt") == "JULIET:\nWhat"
+    (tmp_path / "thirteen.txt").write_text("JULIET:\nWhat?")
+    with pytest.raises(UserError, match="thirteen.txt is over 12 characters — the model reads only its last"):
+        data.read_prompt_file(tmp_path / "thirteen.txt")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(UserError, match="/dev/zero is over 12 characters"):
+            data.read_prompt_file("/dev/zero")
 
 
 def test_generating_three_windows(run_dir, capsys):
