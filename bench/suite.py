@@ -465,7 +465,7 @@ def spread_lines(results):
 
 
 def append(path, lines):
-    with open(path, "a") as f:
+    with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:  # (a name's non-UTF-8 bytes: as they are)
         f.write("".join(f"{line}\n" for line in lines))
 
 

@@ -88,7 +88,8 @@ def plot_loss(args, plt):
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss (nats per character)")
     best = min(range(len(val)), key=val.__getitem__)
-    ax.set_title(f"the train and val loss of {args.out_dir} (best val {val[best]:.4f}, at iteration {iters[best]})",
+    shown = args.out_dir.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # (a Latin-1 name's byte: �)
+    ax.set_title(f"the train and val loss of {shown} (best val {val[best]:.4f}, at iteration {iters[best]})",
                  parse_math=False, fontsize=10)  # (parse_math: a path may hold $...$)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -2,6 +2,7 @@
 command says what to install. The drawing tests are skipped where matplotlib is absent."""
 
 import math
+import os
 import sys
 import warnings
 
@@ -140,10 +141,16 @@ def test_the_loss_picture_names_the_best_val_loss(run_dir, tmp_path, monkeypatch
     header, *rows = (run_dir / "log.csv").read_text().splitlines(keepends=True)
     rows = [",".join([r.split(",")[0], r.split(",")[1], val] + r.split(",")[3:])
             for r, val in zip(rows, ["4.0", "2.0", "2.5", "3.0"], strict=True)]  # iterations 0, 4, 8, 12
-    (tmp_path / "log.csv").write_text(header + "".join(rows))
+    try:  # in a folder whose name is not UTF-8, a Latin-1 café (its title: a TypeError from matplotlib, before)
+        out = tmp_path / os.fsdecode(b"caf\xe9")
+        out.mkdir()
+    except (OSError, UnicodeError):  # a file system of UTF-8 names only
+        out = tmp_path
+    (out / "log.csv").write_text(header + "".join(rows))
     figs = drawn(monkeypatch)
-    assert plot.main(["loss", "--out_dir", str(tmp_path), "--save", str(tmp_path / "loss.png")]) == 0
+    assert plot.main(["loss", "--out_dir", str(out), "--save", str(tmp_path / "loss.png")]) == 0
     assert "(best val 2.0000, at iteration 4)" in figs[0].axes[0].get_title()
+    figs[0].axes[0].get_title().encode("utf-8")  # text that a font can draw: no byte of a file name left in it
 
 
 @pytest.mark.parametrize("layer", [0, 1])
