@@ -302,6 +302,8 @@ def read_log(path):
             raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "
                             f"--out_dir {shlex.quote(str(path.parent.parent))}") from None
         raise UserError(f"cannot read {path} ({e.strerror}) — point --out_dir at a run's folder") from None
+    except OSError as e:  # a folder of that name, say, or one we may not read
+        raise UserError(f"cannot read {path} ({e.strerror}) — point --out_dir at a run's folder") from None
     except (KeyError, ValueError):
         raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None
     if not points:

@@ -99,6 +99,9 @@ def test_missing_or_foreign_log(tmp_path):
     (tmp_path / "log.csv").write_text("a,b\n1,2\n")
     with pytest.raises(UserError, match="is not a log.csv written by train.py"):
         plot.main(["loss", "--out_dir", str(tmp_path)])
+    (tmp_path / "folder" / "log.csv").mkdir(parents=True)  # (an IsADirectoryError's traceback, before)
+    with pytest.raises(UserError, match=r"cannot read .*log.csv \(Is a directory\) — point --out_dir at a run's"):
+        plot.main(["loss", "--out_dir", str(tmp_path / "folder")])
 
 
 def test_a_bigram_has_nothing_to_draw(data_dir, tmp_path):
