@@ -46,7 +46,9 @@ if [ "${PHASE1:-1}" = 1 ]; then
   ddp=$!
   $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit 200 \
     --jobs anchor-warmup,classic-warmup,speedrun > "$out/1-warmup.txt" 2>&1
-  codes="$? $(wait $paths; echo $?) $(wait $ddp; echo $?)"
+  codes=$?
+  wait $paths; codes="$codes $?"  # (here, not in a $(...): a subshell cannot wait for this shell's jobs)
+  wait $ddp; codes="$codes $?"
   echo "phase 1 done at ${SECONDS} s"
 fi
 

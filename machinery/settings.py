@@ -425,8 +425,9 @@ def use_compile(cfg, device):
     the compiler, so here the default trains eagerly with a note, and --compile true is refused."""
     wanted = cfg.compile if cfg.compile is not None else device.type == "cuda"
     if wanted and device.type == "cpu" and has_cpp_compiler() is False:  # (a Mac without Xcode's tools, say)
-        raise UserError("--compile on a CPU needs a C++ compiler, and torch.compile finds none (g++ or clang++ "
-                        "on the PATH, or $CXX) — install one, or leave out --compile to train without compiling")
+        raise UserError("--compile on a CPU needs a C++ compiler, and torch.compile finds none (g++, clang++ on "
+                        "a Mac, or the one $CXX names) — install one, or leave out --compile to train without "
+                        "compiling")
     if not wanted or device.type != "cuda" or has_triton():
         return wanted
     if cfg.compile:

@@ -326,6 +326,29 @@ def test_the_gpu_session_script_refuses_before_it_runs_anything(tmp_path):
     assert (tmp_path / "full" / "machine.txt").read_text() == "an earlier command's"
 
 
+def test_the_gpu_session_script_waits_for_its_first_part_and_fails_on_a_refusal(tmp_path):
+    """Its first part runs three suites side by side: what follows waits for all three (a `wait` inside a $(...),
+    a subshell, had not), and one that refuses to start (exit 2) fails the command. A stand-in for python
+    plays the suites: the GPU tests take a second; the DDP suite exits with DDP_EXIT."""
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    (repo / "bench" / "session.sh").write_text((Path(__file__).parents[1] / "bench" / "session.sh").read_text())
+    (repo / ".gpu" / "nanogpt").mkdir(parents=True)
+    (repo / ".gpu" / "input.txt").write_text("text")
+    python = tmp_path / "python"
+    python.write_text('#!/usr/bin/env bash\ncase "$*" in\n'
+                      '  *cuda-tests*) sleep 1; echo "   == cuda-tests (exit 0, 1 s): 5 passed";;\n'
+                      '  *ddp,resume*) echo "error: refused"; exit "$DDP_EXIT";;\nesac\n')
+    python.chmod(0o755)
+    for ddp_exit in (0, 2):
+        env = dict(os.environ, PYTHON=str(python), DDP_EXIT=str(ddp_exit))
+        done = subprocess.run(["bash", str(repo / "bench" / "session.sh"), f"out{ddp_exit}", "60"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True)
+        assert done.returncode == ddp_exit, done.stderr
+        assert "5 passed" in done.stdout.split("\ndone at ")[1]  # in the summary at the end: it waited for the tests
+    assert done.stderr == f"error: a suite command refused to start — its error is in {tmp_path / 'out2'}\n"
+
+
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):
     # a child that outlives its parent is stopped with it (nanoGPT's script, torchrun and the compile's workers)
     child = "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"

@@ -295,8 +295,9 @@ def test_the_static_cache_hides_the_slots_not_written_yet():
 def test_a_fresh_static_cache_has_no_nan_to_leak_through_its_mask(attention, monkeypatch):
     """Its unwritten slots are zeros, not empty memory: a nan there comes through the mask (0 x nan is nan).
     In deterministic mode, torch fills empty memory with nan, as a GPU's reused memory may hold it."""
-    monkeypatch.setattr(torch.utils.deterministic, "fill_uninitialized_memory", True)
+    monkeypatch.setattr(torch.utils.deterministic, "fill_uninitialized_memory", True)  # (the default, made sure of)
     model = make_model(attention=attention, block_size=8)
+    was = torch.are_deterministic_algorithms_enabled()
     try:
         torch.use_deterministic_algorithms(True)
         cache = StaticKVCache(model.config, 1, torch.device("cpu"), torch.float32)
@@ -305,7 +306,7 @@ def test_a_fresh_static_cache_has_no_nan_to_leak_through_its_mask(attention, mon
             cache.length = position
             logits, _ = model(torch.tensor([[token]]), cache=cache)
     finally:
-        torch.use_deterministic_algorithms(False)
+        torch.use_deterministic_algorithms(was)
     torch.testing.assert_close(logits[0, -1], model(torch.tensor([[3, 1, 4]]))[0][0, -1], rtol=1e-5, atol=1e-5)
 
 
