@@ -30,7 +30,7 @@ from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint
 from machinery.cli import (ArgumentParser, HelpFormatter, UserError, dtype_name, parse_seed, pick_device,
                            refuse_too_large, run_cli)
 from machinery.data import load_data
-from machinery.settings import pick_dtype
+from machinery.settings import memory_of, pick_dtype
 from model import GPT, GPTConfig
 from train import estimate_loss
 
@@ -96,6 +96,19 @@ def mismatch(model, chars, vocab, val):
     return None
 
 
+def check_batch_fits(config, batch_size, device, path):
+    """A batch of windows goes through the model at once: one too large for the memory was stopped by the
+    system without a word. Its activations per window, counted as sample.py's check counts them."""
+    per_window = 4 * config.block_size * config.vocab_size  # the logits (a bigram's all)
+    if config.model == "gpt":
+        per_window += 4 * config.block_size * (16 * config.n_embd + config.n_head * config.block_size)
+    memory, where = memory_of(device)
+    if per_window * batch_size > memory:
+        raise UserError(f"--batch_size {batch_size:,} windows through {path} take about "
+                        f"{per_window * batch_size / 1e9:,.0f} GB at once, more than {where} {memory / 1e9:,.0f} GB "
+                        f"— give at most {max(1, int(memory // per_window) // 2):,}")
+
+
 def score(model, val, batches, batch_size, seed, device):
     """Mean cross-entropy over batches x batch_size windows of val, drawn as train.py's evaluation draws
     them (its estimate_loss, with these settings; no autocast: each model in its weights' dtype)."""
@@ -143,6 +156,7 @@ def main(argv=None):
         if why:  # found in a folder, which may hold other runs: the others are still scored
             print(f"skipped {path}: {why}")
             continue
+        check_batch_fits(model.config, args.batch_size, device, path)
         loss = score(model.to(dtype), splits["val"], args.batches, args.batch_size, args.seed, device)
         print(f"val loss {loss:.4f} ({loss / math.log(2):.4f} bits per char): {path} ({whose}, "
               f"block {model.config.block_size})")

@@ -162,6 +162,9 @@ def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, cap
         score.main([str(tmp_path / "foreign.pt"), "--data_dir", str(data_dir)])
     with pytest.raises(UserError, match="a path is empty — give checkpoints"):  # not: all under this folder
         score.main([str(tmp_path / "foreign.pt"), "", "--data_dir", str(data_dir)])
+    with pytest.raises(UserError, match=r"--batch_size 1,000,000,000 windows through .* GB at once, more than .* — "
+                                        r"give at most [\d,]+$"):  # (the system stopped it without a word, before)
+        score.main([str(classic_run / "best.pt"), "--data_dir", str(data_dir), "--batch_size", "1000000000"])
     (tmp_path / "runs" / "a").mkdir(parents=True)
     (tmp_path / "runs" / "b").mkdir()
     (tmp_path / "runs" / "a" / "best.pt").write_bytes((classic_run / "best.pt").read_bytes())
