@@ -30,7 +30,7 @@ from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint
 from machinery.cli import (ArgumentParser, HelpFormatter, UserError, dtype_name, parse_seed, pick_device,
                            refuse_too_large, run_cli)
 from machinery.data import load_data
-from machinery.settings import memory_of, pick_dtype
+from machinery.settings import forward_bytes, memory_of, pick_dtype
 from model import GPT, GPTConfig
 from train import estimate_loss
 
@@ -98,10 +98,8 @@ def mismatch(model, chars, vocab, val):
 
 def check_batch_fits(config, batch_size, device, path):
     """A batch of windows goes through the model at once: one too large for the memory was stopped by the
-    system without a word. Its activations per window, counted as sample.py's check counts them."""
-    per_window = 4 * config.block_size * config.vocab_size  # the logits (a bigram's all)
-    if config.model == "gpt":
-        per_window += 4 * config.block_size * (16 * config.n_embd + config.n_head * config.block_size)
+    system without a word."""
+    per_window = forward_bytes(config)
     memory, where = memory_of(device)
     if per_window * batch_size > memory:
         raise UserError(f"--batch_size {batch_size:,} windows through {path} take about "

@@ -38,7 +38,7 @@ from engine.decode import generate_cached
 from machinery.bookkeeping import count_params, tokens_per_iter
 from machinery.checkpoint import load_model
 from machinery.cli import (ArgumentParser, HelpFormatter, UserError, add_flags, dtype_name, parse_bool,
-                           pick_device, refuse_too_large, run_cli)
+                           pick_device, refuse_an_unreachable_target, refuse_too_large, run_cli)
 from machinery.settings import pick_dtype, preset_shown, registries, split_config
 from model import GPT, GPTConfig
 
@@ -292,9 +292,7 @@ def main(argv=None):
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
         for name in ("steps", "warmup"):
             check_count(args, name)
-        if args.target is not None and not args.target > 0:  # (nan too; inf: the first evaluation, as --smoke's)
-            raise UserError(f"--target {args.target} is a val loss no run reaches: a loss is above 0 — e.g. "
-                            f"--target 1.47")
+        refuse_an_unreachable_target(args.target)
         if args.peak_tflops is not None and not 0 < args.peak_tflops < math.inf:
             raise UserError(f"--peak_tflops {args.peak_tflops} must be a number of TFLOP/s above 0 — e.g. 989, an "
                             f"H100's bf16 peak")

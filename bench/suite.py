@@ -38,7 +38,8 @@ if not __package__:  # run as a file (python bench/suite.py): the imports below 
     sys.exit(2)
 
 from config import TrainConfig
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, closest, pick_device, run_cli
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, closest, pick_device,
+                           refuse_an_unreachable_target, run_cli)
 
 REPO = Path(__file__).resolve().parent.parent
 NANOGPT = Path(__file__).resolve().parent / "nanogpt.sh"  # runs nanoGPT's recipe from a checkout of it
@@ -356,8 +357,7 @@ def run_suite(args):
             print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
         return 0
     plan = suite_plan(args, out_dir)  # an unknown job is refused before anything is made
-    if not args.target > 0:  # bench.speed's own check, here before the jobs ahead of it have run (nan too)
-        raise UserError(f"--target {args.target} is a val loss no run reaches: a loss is above 0 — e.g. --target 1.47")
+    refuse_an_unreachable_target(args.target)  # here, not in the job that needs it, after the jobs ahead of it
     if args.time_limit is not None and not 0 < args.time_limit < math.inf:
         raise UserError(f"--time_limit {args.time_limit:g} must be a number of seconds above 0 — e.g. 540, or "
                         f"leave it out for each job's own limit")

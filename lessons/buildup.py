@@ -246,12 +246,14 @@ def write_csv(results, path):
 def refuse_to_write_over_other_files(out_dir):
     """A ladder.csv, or a ladder.png without one, that an earlier climb did not write is not replaced."""
     csv_path, png_path = out_dir / "ladder.csv", out_dir / "ladder.png"
-    try:
-        ours = csv_path.read_bytes().startswith(",".join(COLUMNS).encode()) if csv_path.exists() else None
-    except OSError:  # (a folder of that name, say)
-        ours = False
-    if ours is False or (ours is None and png_path.exists()):
-        other = csv_path if ours is False else png_path
+    if csv_path.exists():  # a climb's begins with its header
+        try:
+            other = None if csv_path.read_bytes().startswith(",".join(COLUMNS).encode()) else csv_path
+        except OSError:  # (a folder of that name, say)
+            other = csv_path
+    else:  # a climb's picture lies beside its ladder.csv
+        other = png_path if png_path.exists() else None
+    if other:
         raise UserError(f"{other} was not written by lessons.buildup, and a climb would replace it — choose "
                         f"another --out_dir")
 

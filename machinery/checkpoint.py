@@ -297,12 +297,10 @@ def read_log(path):
     except FileNotFoundError:
         raise UserError(f"no training log at {path} — train first with `python train.py`, "
                         f"or point --out_dir at a run") from None
-    except NotADirectoryError as e:
-        if Path(path).parent.is_file():  # --out_dir out/run/best.pt
+    except OSError as e:  # log.csv a folder, say, or one we may not read
+        if isinstance(e, NotADirectoryError) and Path(path).parent.is_file():  # --out_dir out/run/best.pt
             raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "
                             f"--out_dir {shlex.quote(str(path.parent.parent))}") from None
-        raise UserError(f"cannot read {path} ({e.strerror}) — point --out_dir at a run's folder") from None
-    except OSError as e:  # a folder of that name, say, or one we may not read
         raise UserError(f"cannot read {path} ({e.strerror}) — point --out_dir at a run's folder") from None
     except (KeyError, ValueError):
         raise UserError(f"{path} is not a log.csv written by train.py — point --out_dir at a run") from None

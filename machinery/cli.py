@@ -283,6 +283,13 @@ def refuse_too_large(flag, value):
         raise UserError(f"{flag} is {value:,}, above {MAX_COUNT:,}, the most a count may be — give a smaller number")
 
 
+def refuse_an_unreachable_target(target):
+    """bench.speed's and bench.suite's --target: a val loss to train down to (inf: the first evaluation, as
+    --smoke's)."""
+    if target is not None and not target > 0:  # (nan too)
+        raise UserError(f"--target {target} is a val loss no run reaches: a loss is above 0 — e.g. --target 1.47")
+
+
 SEEDS = range(-2 ** 63, 2 ** 63)  # what torch.manual_seed takes (64 bits), with room for seed + rank
 
 

@@ -296,6 +296,14 @@ def memory_of(device):
     return math.inf, ""
 
 
+def forward_bytes(mcfg):
+    """About the bytes one row's forward pass holds at once, in float32: a block's activations (16 x n_embd a
+    position) and its attention scores (n_head x block_size), and the logits (vocab_size). A bigram's are its
+    logits alone."""
+    per_position = mcfg.vocab_size + (16 * mcfg.n_embd + mcfg.n_head * mcfg.block_size if mcfg.model == "gpt" else 0)
+    return 4 * mcfg.block_size * per_position
+
+
 def check_samples_fit(mcfg, args, length, dtype, device):
     """sample.py's batch is generated at once: far too many samples would fill the memory until the system
     stopped it. Per sample: the KV cache (keys and values of every layer, block_size positions), a forward's
@@ -304,7 +312,7 @@ def check_samples_fit(mcfg, args, length, dtype, device):
     per_sample = 0 if streamed else 44 * length  # the text
     if mcfg.model == "gpt":  # (a bigram has no cache, and its activations are one row of its table)
         per_sample += 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize  # the KV cache
-        per_sample += 4 * mcfg.block_size * (16 * mcfg.n_embd + mcfg.vocab_size + mcfg.n_head * mcfg.block_size)
+        per_sample += forward_bytes(mcfg)
     memory, where = memory_of(device)
     if per_sample * args.num_samples > memory:
         fewer = int(memory // per_sample) // 2  # (half: the model and Python need room too)
