@@ -27,10 +27,10 @@ if not __package__:  # run as a file (python bench/score.py): the imports below 
 
 from config import TrainConfig
 from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
-from machinery.cli import (ArgumentParser, HelpFormatter, UserError, dtype_name, parse_seed, pick_device,
-                           refuse_too_large, run_cli)
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_count, dtype_name, parse_seed,
+                           pick_device, run_cli)
 from machinery.data import load_data
-from machinery.settings import forward_bytes, memory_of, pick_dtype
+from machinery.settings import forward_bytes, pick_dtype, refuse_past_memory
 from model import GPT, GPTConfig
 from train import estimate_loss
 
@@ -99,12 +99,8 @@ def mismatch(model, chars, vocab, val):
 def check_batch_fits(config, batch_size, device, path):
     """A batch of windows goes through the model at once: one too large for the memory was stopped by the
     system without a word."""
-    per_window = forward_bytes(config)
-    memory, where = memory_of(device)
-    if per_window * batch_size > memory:
-        raise UserError(f"--batch_size {batch_size:,} windows through {path} take about "
-                        f"{per_window * batch_size / 1e9:,.0f} GB at once, more than {where} {memory / 1e9:,.0f} GB "
-                        f"— give at most {max(1, int(memory // per_window) // 2):,}")
+    refuse_past_memory(f"--batch_size {batch_size:,} windows through {path}", batch_size, forward_bytes(config),
+                       device, otherwise="score it on a machine with more memory")
 
 
 def score(model, val, batches, batch_size, seed, device):
@@ -126,10 +122,8 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", help="the weights' dtype while scoring: float32 (as "
                         "trained), bfloat16, float16, or auto (as train.py picks it)")
     args = parser.parse_args(argv)
-    if args.batches < 1 or args.batch_size < 1:
-        raise UserError("--batches and --batch_size must be at least 1 — e.g. 200 and 64, nanoGPT's protocol")
-    refuse_too_large("--batches", args.batches)
-    refuse_too_large("--batch_size", args.batch_size)
+    check_count("--batches", args.batches, fix="e.g. 200, nanoGPT's protocol")
+    check_count("--batch_size", args.batch_size, fix="e.g. 64, nanoGPT's protocol")
     device = pick_device(args.device)
     dtype = pick_dtype(args.dtype, device)
     found = checkpoints_in(args.paths)

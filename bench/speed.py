@@ -37,9 +37,10 @@ from config import PRESETS, TrainConfig
 from engine.decode import generate_cached
 from machinery.bookkeeping import count_params, tokens_per_iter
 from machinery.checkpoint import load_model
-from machinery.cli import (ArgumentParser, HelpFormatter, UserError, add_flags, dtype_name, parse_bool,
-                           pick_device, refuse_an_unreachable_target, refuse_too_large, run_cli)
-from machinery.settings import pick_dtype, preset_shown, registries, split_config
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, add_flags, check_count, dtype_name, parse_bool,
+                           pick_device, refuse_an_unreachable_target, run_cli)
+from machinery.settings import (pick_dtype, preset_shown, refuse_past_memory, registries, sample_bytes,
+                                split_config)
 from model import GPT, GPTConfig
 
 # bf16 dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s, by what the device's name
@@ -90,8 +91,12 @@ def bench_sample(args):
     if len(set(names)) < len(names):
         raise UserError(f"--dtype {args.dtype} names {', '.join(names)}: one twice — give each dtype once")
     model, source = model_to_time(args.checkpoint, device)
-    model = model.to(dtypes[0])
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
+    # each path generates the batch at once, its text a (B, n + 1) tensor of 8-byte ids
+    each = sample_bytes(cfg, n + 1, max(dtypes, key=lambda dtype: dtype.itemsize), text_bytes=8)
+    refuse_past_memory(f"--batch_size {B:,} samples of {n + 1:,} characters", B, each, device,
+                       otherwise="give a smaller --max_new_tokens")
+    model = model.to(dtypes[0])
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
     cache_mb = 2 * cfg.n_layer * B * cfg.block_size * cfg.n_embd * dtypes[0].itemsize / 1e6
     print(f"model: {source}; {count_params(model, non_embedding=True) / 1e6:.2f}M parameters without position "
@@ -291,23 +296,15 @@ def main(argv=None):
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
         for name in ("steps", "warmup"):
-            check_count(args, name)
+            check_count(f"--{name}", getattr(args, name))
         refuse_an_unreachable_target(args.target)
         if args.peak_tflops is not None and not 0 < args.peak_tflops < math.inf:
             raise UserError(f"--peak_tflops {args.peak_tflops} must be a number of TFLOP/s above 0 — e.g. 989, an "
                             f"H100's bf16 peak")
         return bench_train(args, overrides)
     for name in ("batch_size", "max_new_tokens", "repeats"):
-        check_count(args, name)
+        check_count(f"--{name}", getattr(args, name))
     return bench_sample(args)
-
-
-def check_count(args, name):
-    """A count flag from 1 to machinery/cli.py's MAX_COUNT, else the one-line error."""
-    value = getattr(args, name)
-    if value < 1:
-        raise UserError(f"--{name} {value} must be at least 1 — fix the flag")
-    refuse_too_large(f"--{name}", value)
 
 
 if __name__ == "__main__":

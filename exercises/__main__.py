@@ -23,7 +23,7 @@ if not __package__:  # run as a file (python exercises/__main__.py): the imports
     print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, refuse_an_old_torch, refuse_too_large, run_cli
+from machinery.cli import ArgumentParser, HelpFormatter, UserError, check_count, refuse_an_old_torch, run_cli
 from machinery.data import DEFAULT_DATA_DIR, load_data
 
 
@@ -152,9 +152,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command in ("check", None):  # (python -m exercises alone: check them all)
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])
-    if args.steps < 10:
-        raise UserError(f"--steps {args.steps} is too few to train on — give 10 or more (2000 by default)")
-    refuse_too_large("--steps", args.steps)
+    check_count("--steps", args.steps, fix="fewer are too few to train on (2000 by default)", least=10)
     return train(args.number, args.data_dir, args.steps)
 
 

@@ -171,9 +171,10 @@ def main(argv=None):
     ArgumentParser(description="Follow one batch through a small GPT and print every tensor's shape, with its "
                                "axes. (train.py --trace_shapes does it for your own config.)").parse_args(argv)
     config = GPTConfig(block_size=8, vocab_size=65, n_layer=2, n_head=4, n_embd=48)
+    B = 3  # (not 2: "x 2, once per block" counts the 2 layers)
     torch.manual_seed(0)
-    idx = torch.randint(config.vocab_size, (2, config.block_size))  # (B, T): a batch of character ids
-    targets = torch.randint(config.vocab_size, (2, config.block_size))  # (B, T): the characters that follow
+    idx = torch.randint(config.vocab_size, (B, config.block_size))  # (B, T): a batch of character ids
+    targets = torch.randint(config.vocab_size, (B, config.block_size))  # (B, T): the characters that follow
     return print_shapes(GPT(config), idx, targets)
 
 

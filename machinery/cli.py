@@ -277,8 +277,11 @@ def parse_bool(text):
 MAX_COUNT = 10 ** 9  # the most steps, batches or sizes a flag may ask for: far past any run, short of an overflow
 
 
-def refuse_too_large(flag, value):
-    """A count past MAX_COUNT: one line here, not an overflow deep in torch or tqdm (from 2 ** 63)."""
+def check_count(flag, value, fix="fix the flag", least=1):
+    """A count flag (steps, batches, sizes, samples) from `least` to MAX_COUNT, else one line. Past MAX_COUNT it
+    would be an overflow deep in torch or tqdm (from 2 ** 63), not a run."""
+    if value < least:
+        raise UserError(f"{flag} {value} must be at least {least} — {fix}")
     if value > MAX_COUNT:
         raise UserError(f"{flag} is {value:,}, above {MAX_COUNT:,}, the most a count may be — give a smaller number")
 

@@ -21,8 +21,8 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
-from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, closest, flag_type, pick_device,
-                           refuse_too_large, unless_a_typo)
+from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
+                           pick_device, unless_a_typo)
 from machinery.data import load_data
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
@@ -232,9 +232,7 @@ def check_config(cfg, mcfg):
     for name in ("batch_size", "grad_accum", "max_iters", "eval_interval", "eval_iters", "log_interval",
                  "block_size") + (("n_layer", "n_head", "n_embd") if gpt else ()):
         value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
-        if value < 1:
-            raise UserError(f"--{name} is {value}, but it must be at least 1 — give a positive number")
-        refuse_too_large(f"--{name}", value)
+        check_count(f"--{name}", value, fix="give a positive number")
     if not 0 <= mcfg.dropout < 1:
         raise UserError(f"--dropout {mcfg.dropout} is outside [0, 1) — use e.g. 0.0 or 0.2")
     for name, allowed in choices().items():
@@ -304,22 +302,35 @@ def forward_bytes(mcfg):
     return 4 * mcfg.block_size * per_position
 
 
-def check_samples_fit(mcfg, args, length, dtype, device):
-    """sample.py's batch is generated at once: far too many samples would fill the memory until the system
-    stopped it. Per sample: the KV cache (keys and values of every layer, block_size positions), a forward's
-    activations, and, unless it is streamed, the text (an id in a tensor and in a Python list: about 44 bytes)."""
-    streamed = args.num_samples == 1 and not args.no_cache
-    per_sample = 0 if streamed else 44 * length  # the text
-    if mcfg.model == "gpt":  # (a bigram has no cache, and its activations are one row of its table)
-        per_sample += 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize  # the KV cache
-        per_sample += forward_bytes(mcfg)
+def sample_bytes(mcfg, length, dtype, text_bytes):
+    """About the bytes one sample of `length` characters holds while it is generated: the KV cache (keys and
+    values of every layer, block_size positions, in the weights' dtype), a forward's activations, and its text
+    (text_bytes a character). A bigram has no cache, and its activations are one row of its table."""
+    text = text_bytes * length
+    if mcfg.model != "gpt":
+        return text
+    return text + 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize + forward_bytes(mcfg)
+
+
+def refuse_past_memory(asked, count, each, device, otherwise):
+    """count things of `each` bytes, held at once, past the memory: the system would stop the process without
+    a word, so it is refused first. asked: the flags, as the line says them; otherwise: the fix when not even
+    one fits."""
     memory, where = memory_of(device)
-    if per_sample * args.num_samples > memory:
-        fewer = int(memory // per_sample) // 2  # (half: the model and Python need room too)
-        fix = f"ask for at most {fewer:,} samples" if fewer >= 1 else "give a smaller --max_new_tokens"
-        raise UserError(f"--num_samples {args.num_samples:,} of {length:,} characters take about "
-                        f"{per_sample * args.num_samples / 1e9:,.0f} GB with this model, more than {where} "
+    if count * each > memory:
+        fewer = int(memory // each) // 2  # (half: the model and Python need room too)
+        fix = f"give at most {fewer:,}" if fewer >= 1 else otherwise
+        raise UserError(f"{asked} take about {count * each / 1e9:,.0f} GB at once, more than {where} "
                         f"{memory / 1e9:,.0f} GB — {fix}")
+
+
+def check_samples_fit(mcfg, args, length, dtype, device):
+    """sample.py's batch is generated at once: far too many samples would fill the memory. A streamed sample's
+    text is printed as it comes; the others' is kept, an id in a tensor and in a Python list (about 44 bytes)."""
+    streamed = args.num_samples == 1 and not args.no_cache
+    each = sample_bytes(mcfg, length, dtype, text_bytes=0 if streamed else 44)
+    refuse_past_memory(f"--num_samples {args.num_samples:,} of {length:,} characters", args.num_samples, each,
+                       device, otherwise="give a smaller --max_new_tokens")
 
 
 def check_activation(mcfg):
@@ -470,8 +481,7 @@ def has_cpp_compiler():
 def check_sample_flags(args):
     """sample.py's values that cannot work, the pairs of flags that contradict each other, and
     --cuda_graph off a GPU (last, so that a flag's mistake is told before a missing GPU)."""
-    if args.num_samples < 1:
-        raise UserError(f"--num_samples {args.num_samples} must be at least 1 — fix the flag")
+    check_count("--num_samples", args.num_samples)
     if args.max_new_tokens < 0:
         raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
     if not (args.temperature == 0 or 1e-4 <= args.temperature <= 1e4):  # also catches nan; 1e-45 would overflow

@@ -194,7 +194,7 @@ def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, cap
         score.main([str(data_dir), "--data_dir", str(data_dir)])
     with pytest.raises(UserError, match="no such file or folder"):
         score.main([str(tmp_path / "nowhere"), "--data_dir", str(data_dir)])
-    with pytest.raises(UserError, match="--batches and --batch_size must be at least 1"):
+    with pytest.raises(UserError, match="^--batches 0 must be at least 1 — e.g. 200, nanoGPT's protocol$"):
         score.main([str(tmp_path), "--data_dir", str(data_dir), "--batches", "0"])
     with pytest.raises(UserError, match="^--batches is 9,223,372,036,854,775,808, above 1,000,000,000"):  # (an
         score.main([str(tmp_path), "--data_dir", str(data_dir), "--batches", str(2 ** 63)])  # overflow, was)
@@ -228,6 +228,10 @@ def test_bad_benchmark_flags():
         speed.main(["train", "--steps", "0"])
     with pytest.raises(UserError, match="^--batch_size is 9,223,372,036,854,775,808, above 1,000,000,000, the most"):
         speed.main(["sample", "--batch_size", str(2 ** 63)])  # (torch's overflow, a traceback, without the check)
+    # a batch too big for the memory ran until the system stopped it
+    with pytest.raises(UserError, match=r"^--batch_size 1,000,000 samples of 11 characters take about [\d,]+ GB at "
+                                        r"once, more than this machine's [\d,]+ GB — give at most [\d,]+$"):
+        speed.main(["sample", "--batch_size", "1000000", "--max_new_tokens", "10"])
     for target in ("0", "-1", "nan"):  # trained every step, then said it was not reached
         with pytest.raises(UserError, match=f"--target {float(target)} is a val loss no run reaches"):
             speed.main(["train", "--target", target])

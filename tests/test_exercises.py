@@ -248,7 +248,7 @@ def test_train_takes_fewer_steps_for_a_quicker_look(data_dir, capsys, monkeypatc
                         [("the repo's", 2.0, 1.0, "ab"), ("yours", 2.0, 1.0, "ab")])
     assert main(["train", "4", "--steps", "300", "--data_dir", str(data_dir)]) == 0
     assert asked == [300] and "300 steps, on the CPU" in capsys.readouterr().out
-    with pytest.raises(UserError, match=r"^--steps 5 is too few to train on — give 10 or more"):
+    with pytest.raises(UserError, match=r"^--steps 5 must be at least 10 — fewer are too few to train on \(2000 by default\)$"):
         main(["train", "4", "--steps", "5"])
     with pytest.raises(UserError, match=r"^--steps is 1,000,000,001, above 1,000,000,000, the most a count may be"):
         main(["train", "4", "--steps", "1000000001"])  # (at 2 ** 63, an overflow deep in the training loop)

@@ -307,8 +307,12 @@ def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys)
 def test_the_shape_lesson_runs_as_a_module():
     p = subprocess.run([sys.executable, "-m", "lessons.inside"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert p.returncode == 0, p.stderr
-    assert re.search(r"^attn: q, split into heads +\(2, 4, 8, 12\) ", p.stdout, re.M)
-    assert re.search(r"^mlp: gelu\(c_fc\(x\)\) +\(2, 8, 192\) ", p.stdout, re.M)
+    assert re.search(r"^attn: q, split into heads +\(3, 4, 8, 12\) +\(B, nh, T, hs\)  x 2, once per block$", p.stdout,
+                     re.M)
+    assert re.search(r"^mlp: gelu\(c_fc\(x\)\) +\(3, 8, 192\) ", p.stdout, re.M)
+    sizes = dict(re.findall(r"(\w+)=(\d+) ", p.stdout.splitlines()[0]))  # B, T, C, nh, hs, V
+    assert len(sizes) == 6 and len(set(sizes.values())) == 6  # each size names one axis
+    assert "2" not in sizes.values()  # nor is it the count of "x 2, once per block"
 
 
 def test_the_shape_lesson_stops_quietly_at_a_closed_pipe(tmp_path):

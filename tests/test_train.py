@@ -1070,7 +1070,7 @@ def test_every_count_must_be_at_least_1(name):
     """Else 0 fails later, far from its flag (--eval_interval 0 or --log_interval 0: a modulo by zero at the first
     step), or not at all (--grad_accum 0: steps of no micro-batches, which train nothing)."""
     cfg, mcfg = settings.split_config({**config.PRESETS["shakespeare-cpu"], "vocab_size": 65, name: 0})
-    with pytest.raises(UserError, match=f"^--{name} is 0, but it must be at least 1 — give a positive number$"):
+    with pytest.raises(UserError, match=f"^--{name} 0 must be at least 1 — give a positive number$"):
         settings.check_config(cfg, mcfg)
 
 
