@@ -211,6 +211,10 @@ def check_averaging(m):
         tril = torch.tril(torch.ones(6, 6))
         if matches(got, (tril / tril.sum(dim=1)) @ x):  # (T, T) / (T,): column s divided by s + 1
             raise Failure("column s was divided by row s's sum, not each row by its own", KEEPDIM)
+        if got[:, 0].isnan().all() and not got[:, 1:].isnan().any():
+            raise Failure("position 0's output is nan: 0 / 0, an average of nothing",
+                          "position t averages x[:, 0 .. t], itself included: torch.tril's diagonal 0 (its default), "
+                          "not -1")
         if matches(got, x.mean(dim=1, keepdim=True).expand_as(x)):
             raise Failure("every position averages all T positions, the future too",
                           "no causal mask, or one filled with 0 before a softmax: weigh the past only, "
@@ -252,9 +256,11 @@ def weights_reference(att, mask=True, dim=-1, after=False, fill=float("-inf"), d
 
 def scaled(att, hs, C, scale=True):
     """The scores att / sqrt(hs); the flags make the known mistakes (False: not scaled; "C": by the
-    width of x; "times": multiplied by sqrt(hs))."""
+    width of x; "times": multiplied by sqrt(hs); "hs": divided by hs itself)."""
     if scale == "times":
         return att * math.sqrt(hs)
+    if scale == "hs":
+        return att / hs
     return att / math.sqrt(C if scale == "C" else hs) if scale else att
 
 
@@ -282,6 +288,8 @@ ATTENTION_HINTS = {
                "sqrt(hs), the head size (k.size(-1))",
     "times": "the scores were multiplied by sqrt(hs): divide them by it, so that they stay about 1 in size "
              "whatever the head size",
+    "root": "the scores were divided by hs, the head size: divide them by its square root, math.sqrt(hs) (a sum "
+            "of hs products of size about 1 is about sqrt(hs) in size)",
     "flip": "the mask is the wrong way round: it hides the past and keeps the future; mask where "
             "torch.tril(...) == 0, the s > t part, not where triu(...) == 0",
     "kq": "the scores are k @ q^T, the transpose of q @ k^T: row t must hold query t against every key, "
@@ -360,7 +368,7 @@ def check_head(m):
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "times": {"scale": "times"},
-             "flip": {"flip": True}, "kq": {"order": True}}
+             "root": {"scale": "hs"}, "flip": {"flip": True}, "kq": {"order": True}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
     sums = weights.sum(dim=-1)  # (B, T)
@@ -463,18 +471,20 @@ def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join
 
 
 def check_multihead(m):
-    config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=16, attention="manual")
+    # hs = 6: not n_head, nor sqrt(C), so that a scaling by either is told apart from the right one
+    config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=24, attention="manual")
     torch.manual_seed(0)
     attn = CausalSelfAttention(config).eval()  # the repo's own, with its own weights
-    x = torch.randn(2, 8, 16, generator=seeded())
+    x = torch.randn(2, 8, 24, generator=seeded())
     c_attn, c_proj = attn.c_attn.weight.detach(), attn.c_proj.weight.detach()
     got = call(m.multi_head_attention, x, c_attn, c_proj, 4)
-    expect_shape(got, (2, 8, 16), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
+    expect_shape(got, (2, 8, 24), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
                  "then c_proj")
     same_each_call(lambda: call(m.multi_head_attention, x, c_attn, c_proj, 4), got, "out (B, T, C)")
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
-             "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"}, "flip": {"flip": True}}
+             "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"},
+             "root": {"scale": "hs"}, "flip": {"flip": True}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
@@ -919,7 +929,12 @@ def check_kv_cache(m):
                       "every layer has appended (engine/decode.py's forward_cached): append only keeps k and v")
     cache.append(1, -k1, -v1)  # the other layer's, which must not mix with layer 0's
     cache.length = 5  # as the caller moves it on after a forward
-    keys, values = cache.append(0, k2, v2)
+    returned = cache.append(0, k2, v2)
+    if not (isinstance(returned, (tuple, list)) and len(returned) == 2):
+        got = "None" if returned is None else f"a {type(returned).__name__}"
+        raise Failure(f"append returned {got}, not the pair (keys, values)", "does it end without a `return`? it "
+                      "returns all the keys and all the values so far: return self.k[layer], self.v[layer]")
+    keys, values = returned
     append_hint = ("append keeps what it is given (self.k[layer] = the keys so far, then this step's after them, "
                    "on the time axis, dim 2) and returns all of them; each layer its own, self.k[layer]")
     expect(keys, torch.cat((k1, k2), dim=2), "the keys append returns on its second call", append_hint)
@@ -1033,6 +1048,18 @@ def untouched(fn):
     return len(body) == 1 and isinstance(body[0], ast.Raise) and "NotImplementedError" in ast.unparse(body[0])
 
 
+def first_line(fn):
+    """The line number, in its file, of fn's first statement after its docstring (None if unknown)."""
+    try:
+        lines, start = inspect.getsourcelines(inspect.unwrap(fn))
+        body = ast.parse(textwrap.dedent("".join(lines))).body[0].body
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):  # (no source to read)
+        return None
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    return start + body[0].lineno - 1 if body else None
+
+
 def not_implemented(exercise, module, error):
     """A NotImplementedError -> not started (every part as it came), not finished (the parts still to write
     named), or failed: raised by a part the learner wrote (its raise line left below their code), or by
@@ -1053,6 +1080,12 @@ def not_implemented(exercise, module, error):
         checked = exercise.parts.index(written) < exercise.parts.index(raised_in)  # (checked in parts' order)
         return Result("not finished", f"{' and '.join(blanks)} still to write ({written} "
                       + ("passed its check)" if checked else f"is checked once {raised_in} is written)"))
+    if raised_in and "is yours to write" not in str(error):  # a raise of the learner's own: a case left for later
+        return Result("failed", f"{raised_in} raised NotImplementedError: {error}", "a raise of yours ran: the "
+                      "check tries every case the docstring names, so write the one it stands in for")
+    if raised_in and first_line(parts[raised_in]) == tb.tb_lineno:  # the file's raise first, the learner's below
+        return Result("failed", f"{raised_in} still raises NotImplementedError", "delete the `raise "
+                      "NotImplementedError(...)` line that came with the file: your code below it never runs")
     if raised_in:
         return Result("failed", f"{raised_in} still raises NotImplementedError", "delete the `raise "
                       "NotImplementedError(...)` line that came with the file: your code above it never returns")
@@ -1190,6 +1223,9 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "input's dtype (dtype=x.dtype, or .to(x.dtype)); .double(), NumPy arrays and integer tensors (torch.arange, "
         "dtype=torch.long) are others",
     (RuntimeError, r"modified by an inplace operation"): INPLACE_HINT,
+    (ValueError, r"values to unpack"): "the names on the left and the values on the right differ in number: print "
+        "what was unpacked (a tensor unpacks along its first axis); split(C, dim=2) cuts pieces of C each (q, k, v), "
+        "chunk(3, dim=2) cuts 3 pieces",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 

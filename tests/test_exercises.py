@@ -248,7 +248,8 @@ def test_train_takes_fewer_steps_for_a_quicker_look(data_dir, capsys, monkeypatc
                         [("the repo's", 2.0, 1.0, "ab"), ("yours", 2.0, 1.0, "ab")])
     assert main(["train", "4", "--steps", "300", "--data_dir", str(data_dir)]) == 0
     assert asked == [300] and "300 steps, on the CPU" in capsys.readouterr().out
-    with pytest.raises(UserError, match=r"^--steps 5 must be at least 10 — fewer are too few to train on \(2000 by default\)$"):
+    with pytest.raises(UserError, match=r"^--steps 5 must be at least 10 — fewer are too few to train on \(2000 by "
+                                        r"default\)$"):
         main(["train", "4", "--steps", "5"])
     with pytest.raises(UserError, match=r"^--steps is 1,000,000,001, above 1,000,000,000, the most a count may be"):
         main(["train", "4", "--steps", "1000000001"])  # (at 2 ** 63, an overflow deep in the training loop)
@@ -437,7 +438,7 @@ def test_a_wrong_kind_of_output_is_said_before_causality_is_tested():
     def heads_not_joined(x, c_attn, c_proj, n_head):
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).view(2, 8, n_head, -1).transpose(1, 2)
     not_joined = failed(4, multi_head_attention=heads_not_joined)
-    assert not_joined.what == "out (B, T, C): expected shape (2, 8, 16), got (2, 4, 8, 4)"
+    assert not_joined.what == "out (B, T, C): expected shape (2, 8, 24), got (2, 4, 8, 6)"
     def detached(x, c_attn, c_proj, n_head):
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head).detach()
     assert failed(4, multi_head_attention=detached).what == "the output carries no gradient back to the weights"
@@ -504,6 +505,20 @@ def test_a_half_written_exercise_is_not_finished_and_names_what_is_left():
         raise NotImplementedError("exercise 1 is yours to write")
     result = run(EXERCISES[0], answered(bigram_probs=counted_above_the_raise))
     assert result.status == "failed" and result.what == "bigram_probs still raises NotImplementedError"
+
+    def counted_below_the_raise(ids, vocab_size, smoothing=1.0):
+        raise NotImplementedError("exercise 1 is yours to write")
+        return ANSWERS.bigram_probs(ids, vocab_size, smoothing)
+    assert run(EXERCISES[0], answered(bigram_probs=counted_below_the_raise)).hint.endswith("your code below it "
+                                                                                            "never runs")
+
+    def top_p_for_later(logits, temperature=1.0, top_k=None, top_p=None):  # a raise of the learner's own
+        if top_p is not None:
+            raise NotImplementedError("top-p: later")
+        return ANSWERS.next_char_probs(logits, temperature, top_k)
+    result = run(EXERCISES[7], answered(next_char_probs=top_p_for_later))
+    assert result.what == "next_char_probs raised NotImplementedError: top-p: later"
+    assert result.hint.startswith("a raise of yours ran")
 
     @torch.no_grad()  # called through the decorator's own function: still the blank
     def decorated_blank(model):
@@ -632,8 +647,8 @@ def test_the_mistakes_of_a_fourth_learner_are_named():
     result = failed(3, attention_head=seven)
     assert result.what.startswith("out (B, T, hs) for T = 11, hs = 2: it raised RuntimeError") and \
         "not a number written in" in result.hint
-    hs_four = lambda x, c_attn, c_proj, n_head: ANSWERS.multi_head_attention(x, c_attn, c_proj, x.size(-1) // 4)
-    assert "not a number written in" in failed(4, multi_head_attention=hs_four).hint
+    four_heads = lambda x, c_attn, c_proj, n_head: ANSWERS.multi_head_attention(x, c_attn, c_proj, 4)
+    assert "not a number written in" in failed(4, multi_head_attention=four_heads).hint
     six = lambda x: torch.tril(torch.ones(6, 6)) / torch.arange(1, 7)[:, None] @ x
     assert failed(2, causal_average=six).what.startswith("out (B, T, C) for T = 11")
 
@@ -1275,3 +1290,40 @@ def test_a_tie_may_be_broken_either_way():
         V = logits.size(-1)
         return F.one_hot(V - 1 - logits.flip(-1).argmax(dim=-1), V).to(logits.dtype)
     assert run(EXERCISES[7], answered(next_char_probs=last_of_the_tied)).status == "passed"
+
+
+def test_the_mistakes_of_a_ninth_learner_are_named():
+    """Found by a learner making the video's likely mistakes on purpose: each was caught, but these hints named
+    another mistake, or none."""
+    def tril_below(x):  # the diagonal hidden too: position 0 averages nothing, 0 / 0
+        weights = torch.tril(torch.ones(x.size(1), x.size(1)), diagonal=-1)
+        return weights / weights.sum(dim=1, keepdim=True) @ x
+    nan = failed(2, causal_average=tril_below)
+    assert nan.what.startswith("position 0's output is nan") and nan.hint.endswith("not -1")
+
+    def by_hs(x, c_attn, c_proj, n_head):  # the square root forgotten
+        from exercises.check import multihead_reference
+        return multihead_reference(x, c_attn, c_proj, n_head, scale="hs")
+    assert failed(4, multi_head_attention=by_hs).hint.startswith("the scores were divided by hs")
+    assert failed(3, attention_head=wrong_head(scale="hs")).hint.startswith("the scores were divided by hs")
+
+    def by_n_head(x, c_attn, c_proj, n_head):  # hs = n_head = 4 and sqrt(C) = 4 once hid this, or named sqrt(C)
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (x @ c_attn.T).split(C, dim=2))
+        att = (q @ k.transpose(-2, -1) / math.sqrt(n_head)).masked_fill(torch.ones(T, T).triu(1) == 1, -math.inf)
+        return (F.softmax(att, dim=-1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
+    assert "for T = 11" not in failed(4, multi_head_attention=by_n_head).what  # (caught at the first size)
+
+    def split_in_three(x, c_attn, c_proj, n_head):  # split's size taken for chunk's count
+        q, k, v = (x @ c_attn.T).split(3, dim=2)
+    unpacked = failed(4, multi_head_attention=split_in_three)
+    assert unpacked.what.startswith("it raised ValueError: too many values to unpack") and "chunk(3" in unpacked.hint
+
+    for returned in (None, "keys"):
+        class Returning(ANSWERS.KVCache):
+            def append(self, layer, k, v, returned=returned):
+                keys, values = super().append(layer, k, v)
+                return None if returned is None else keys
+        no_pair = failed(9, KVCache=Returning)
+        assert no_pair.what == f"append returned {'None' if returned is None else 'a Tensor'}, not the pair (keys, " \
+            f"values)" and no_pair.hint.startswith("does it end without a `return`?")
