@@ -99,8 +99,8 @@ def mismatch(model, chars, vocab, val):
 def check_batch_fits(config, batch_size, device, path):
     """A batch of windows goes through the model at once: one too large for the memory was stopped by the
     system without a word."""
-    refuse_past_memory(f"--batch_size {batch_size:,} windows through {path}", batch_size, forward_bytes(config),
-                       device, otherwise="score it on a machine with more memory")
+    refuse_past_memory("--batch_size", batch_size, f"windows through {path}", forward_bytes(config), device,
+                       otherwise="score it on a machine with more memory")
 
 
 def score(model, val, batches, batch_size, seed, device):

@@ -94,7 +94,7 @@ def bench_sample(args):
     cfg, B, n = model.config, args.batch_size, args.max_new_tokens
     # each path generates the batch at once, its text a (B, n + 1) tensor of 8-byte ids
     each = sample_bytes(cfg, n + 1, max(dtypes, key=lambda dtype: dtype.itemsize), text_bytes=8)
-    refuse_past_memory(f"--batch_size {B:,} samples of {n + 1:,} characters", B, each, device,
+    refuse_past_memory("--batch_size", B, f"samples of {n + 1:,} characters", each, device,
                        otherwise="give a smaller --max_new_tokens")
     model = model.to(dtypes[0])
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6

@@ -152,7 +152,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command in ("check", None):  # (python -m exercises alone: check them all)
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])
-    check_count("--steps", args.steps, fix="fewer are too few to train on (2000 by default)", least=10)
+    check_count("--steps", args.steps, fix="give 10 or more (2000 by default)", least=10)
     return train(args.number, args.data_dir, args.steps)
 
 

@@ -922,7 +922,8 @@ def check_kv_cache(m):
         raise Failure("positions(3, device) made its tensor on another device than the one given", "make it "
                       "there, torch.arange(..., device=device): on a GPU, positions on the CPU would not do")
     cache = m.KVCache(2)
-    k1, v1, k2, v2 = (torch.randn(2, 3, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
+    # (B, nh, T, hs) with B = 3: the keys alone, returned for the pair, do not unpack into two
+    k1, v1, k2, v2 = (torch.randn(3, 2, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
     cache.append(0, k1, v1)
     if cache.length != 0:
         raise Failure(f"append moved length on, from 0 to {cache.length}", "the caller moves length on, once "
@@ -930,10 +931,12 @@ def check_kv_cache(m):
     cache.append(1, -k1, -v1)  # the other layer's, which must not mix with layer 0's
     cache.length = 5  # as the caller moves it on after a forward
     returned = cache.append(0, k2, v2)
-    if not (isinstance(returned, (tuple, list)) and len(returned) == 2):
-        got = "None" if returned is None else f"a {type(returned).__name__}"
-        raise Failure(f"append returned {got}, not the pair (keys, values)", "does it end without a `return`? it "
-                      "returns all the keys and all the values so far: return self.k[layer], self.v[layer]")
+    pair = "it returns all the keys and all the values so far: return self.k[layer], self.v[layer]"
+    if returned is None:
+        raise Failure("append returned None, not the pair (keys, values)", f"does it end without a `return`? {pair}")
+    if not isinstance(returned, (tuple, list, torch.Tensor)) or len(returned) != 2:  # (a stack of the two will do)
+        shape = f" of shape {tuple(returned.shape)}" if torch.is_tensor(returned) else ""
+        raise Failure(f"append returned a {type(returned).__name__}{shape}, not the pair (keys, values)", pair)
     keys, values = returned
     append_hint = ("append keeps what it is given (self.k[layer] = the keys so far, then this step's after them, "
                    "on the time axis, dim 2) and returns all of them; each layer its own, self.k[layer]")
@@ -1081,8 +1084,9 @@ def not_implemented(exercise, module, error):
         return Result("not finished", f"{' and '.join(blanks)} still to write ({written} "
                       + ("passed its check)" if checked else f"is checked once {raised_in} is written)"))
     if raised_in and "is yours to write" not in str(error):  # a raise of the learner's own: a case left for later
-        return Result("failed", f"{raised_in} raised NotImplementedError: {error}", "a raise of yours ran: the "
-                      "check tries every case the docstring names, so write the one it stands in for")
+        return Result("failed", f"{raised_in} raised NotImplementedError{f': {error}' if str(error) else ''}",
+                      "a raise of yours ran: the check tries every case the docstring names, so write the one it "
+                      "stands in for")
     if raised_in and first_line(parts[raised_in]) == tb.tb_lineno:  # the file's raise first, the learner's below
         return Result("failed", f"{raised_in} still raises NotImplementedError", "delete the `raise "
                       "NotImplementedError(...)` line that came with the file: your code below it never runs")

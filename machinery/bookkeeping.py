@@ -140,10 +140,7 @@ def refuse_to_overwrite(out_dir):
     """A new run would write over the checkpoints of the run already in out_dir, or over a log.csv
     that train.py did not write. (One it wrote, without a checkpoint, open_log keeps under another name.)"""
     for name in ("latest.pt", "best.pt"):
-        if (out_dir / name).is_dir():  # (train.py would fail at its first save, after the first evaluation)
-            raise UserError(f"{out_dir / name} is a folder, where train.py saves a checkpoint — move it away, or "
-                            f"choose a new --out_dir")
-        if (out_dir / name).exists():
+        if (out_dir / name).is_file():  # (a folder of that name: open_log refuses it)
             raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
                             f"or choose a new --out_dir")
     log = out_dir / "log.csv"
@@ -286,6 +283,10 @@ def open_log(run):
     log_path = run.out_dir / "log.csv"
     if run.rank != 0:
         return
+    for name in ("latest.pt", "best.pt"):  # a new run's, or a resumed one's: the first save would fail, an hour on
+        if (run.out_dir / name).is_dir():
+            raise UserError(f"{run.out_dir / name} is a folder, where train.py saves a checkpoint — move it away, or "
+                            f"choose another --out_dir")
     try:
         run.out_dir.mkdir(parents=True, exist_ok=True)
         claim_out_dir(run)
@@ -294,11 +295,11 @@ def open_log(run):
         else:
             keep_a_log_without_checkpoints(run, log_path)
             write_atomically(log_path, lambda f: f.write(f"{LOG_HEADER}\n".encode()))
-    except OSError as e:  # name what failed: a log.csv or train.lock that is a folder, say, not out_dir itself
-        failed = Path(e.filename2 or e.filename or run.out_dir)  # (a rename names its target second)
-        if failed == run.out_dir:
-            raise UserError(f"cannot write in {run.out_dir} ({e.strerror}) — choose another --out_dir") from None
-        raise UserError(f"cannot write {failed} ({e.strerror}) — move it away, or choose another --out_dir") from None
+    except IsADirectoryError as e:  # a log.csv or train.lock that is a folder: named (a rename names its target second)
+        raise UserError(f"cannot write {e.filename2 or e.filename} ({e.strerror}) — move it away, or choose another "
+                        f"--out_dir") from None
+    except OSError as e:
+        raise UserError(f"cannot write in {run.out_dir} ({e.strerror}) — choose another --out_dir") from None
     if removed := remove_stale_temp_files(run.out_dir):
         run.say(f"removed {removed} half-written temp file(s) in {run.out_dir}, left by a run that was killed "
                 f"mid-save")

@@ -159,7 +159,7 @@ def read_pt(path, missing_hint):
     dicts; never code), or None when it is not such a file."""
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{path} is a folder, not a checkpoint — move it away, or point to a .pt file")
+        raise UserError(f"{path} is a folder, not a checkpoint — move it away")
     if not path.is_file():
         raise UserError(f"no checkpoint at {path} — {missing_hint() if callable(missing_hint) else missing_hint}")
     try:

@@ -312,15 +312,15 @@ def sample_bytes(mcfg, length, dtype, text_bytes):
     return text + 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize + forward_bytes(mcfg)
 
 
-def refuse_past_memory(asked, count, each, device, otherwise):
-    """count things of `each` bytes, held at once, past the memory: the system would stop the process without
-    a word, so it is refused first. asked: the flags, as the line says them; otherwise: the fix when not even
-    one fits."""
+def refuse_past_memory(flag, count, of, each, device, otherwise):
+    """flag's count of things of `each` bytes, held at once, past the memory: the system would stop the process
+    without a word, so it is refused first. of: what they are, as the line says it; otherwise: the fix when not
+    even one fits."""
     memory, where = memory_of(device)
     if count * each > memory:
         fewer = int(memory // each) // 2  # (half: the model and Python need room too)
-        fix = f"give at most {fewer:,}" if fewer >= 1 else otherwise
-        raise UserError(f"{asked} take about {count * each / 1e9:,.0f} GB at once, more than {where} "
+        fix = f"give {flag} {fewer:,} or fewer" if fewer >= 1 else otherwise
+        raise UserError(f"{flag} {count:,} {of} take about {count * each / 1e9:,.0f} GB at once, more than {where} "
                         f"{memory / 1e9:,.0f} GB — {fix}")
 
 
@@ -329,8 +329,8 @@ def check_samples_fit(mcfg, args, length, dtype, device):
     text is printed as it comes; the others' is kept, an id in a tensor and in a Python list (about 44 bytes)."""
     streamed = args.num_samples == 1 and not args.no_cache
     each = sample_bytes(mcfg, length, dtype, text_bytes=0 if streamed else 44)
-    refuse_past_memory(f"--num_samples {args.num_samples:,} of {length:,} characters", args.num_samples, each,
-                       device, otherwise="give a smaller --max_new_tokens")
+    refuse_past_memory("--num_samples", args.num_samples, f"of {length:,} characters", each, device,
+                       otherwise="give a smaller --max_new_tokens")
 
 
 def check_activation(mcfg):

@@ -248,8 +248,7 @@ def test_train_takes_fewer_steps_for_a_quicker_look(data_dir, capsys, monkeypatc
                         [("the repo's", 2.0, 1.0, "ab"), ("yours", 2.0, 1.0, "ab")])
     assert main(["train", "4", "--steps", "300", "--data_dir", str(data_dir)]) == 0
     assert asked == [300] and "300 steps, on the CPU" in capsys.readouterr().out
-    with pytest.raises(UserError, match=r"^--steps 5 must be at least 10 — fewer are too few to train on \(2000 by "
-                                        r"default\)$"):
+    with pytest.raises(UserError, match=r"^--steps 5 must be at least 10 — give 10 or more \(2000 by default\)$"):
         main(["train", "4", "--steps", "5"])
     with pytest.raises(UserError, match=r"^--steps is 1,000,000,001, above 1,000,000,000, the most a count may be"):
         main(["train", "4", "--steps", "1000000001"])  # (at 2 ** 63, an overflow deep in the training loop)
@@ -1319,11 +1318,20 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
     unpacked = failed(4, multi_head_attention=split_in_three)
     assert unpacked.what.startswith("it raised ValueError: too many values to unpack") and "chunk(3" in unpacked.hint
 
-    for returned in (None, "keys"):
+    for returned, said in ((None, "None"), ("keys", "a Tensor of shape (3, 2, 6, 4)"), ("stacked", None)):
         class Returning(ANSWERS.KVCache):
             def append(self, layer, k, v, returned=returned):
                 keys, values = super().append(layer, k, v)
-                return None if returned is None else keys
+                return {None: None, "keys": keys, "stacked": torch.stack((keys, values))}[returned]
+        if said is None:  # the two in one tensor unpack as the pair does: right
+            assert run(EXERCISES[8], answered(KVCache=Returning)).status == "passed"
+            continue
         no_pair = failed(9, KVCache=Returning)
-        assert no_pair.what == f"append returned {'None' if returned is None else 'a Tensor'}, not the pair (keys, " \
-            f"values)" and no_pair.hint.startswith("does it end without a `return`?")
+        assert no_pair.what == f"append returned {said}, not the pair (keys, values)"
+        assert no_pair.hint.startswith("does it end without a `return`?") == (returned is None)
+
+    def bare_raise(logits, temperature=1.0, top_k=None, top_p=None):
+        if top_p is not None:
+            raise NotImplementedError
+        return ANSWERS.next_char_probs(logits, temperature, top_k)
+    assert failed(8, next_char_probs=bare_raise).what == "next_char_probs raised NotImplementedError"

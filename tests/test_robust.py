@@ -203,9 +203,28 @@ def test_a_folder_where_a_run_keeps_a_file_is_named(data_dir, tmp_path):
     (tmp_path / "latest.pt").mkdir()
     with pytest.raises(UserError, match=r"latest.pt is a folder, where train.py saves a checkpoint — move it away"):
         train.main(argv)
-    with pytest.raises(UserError, match=r"latest.pt is a folder, not a checkpoint — move it away, or point to a .pt"):
+    with pytest.raises(UserError, match=r"latest.pt is a folder, not a checkpoint — move it away$"):
         train.main(argv + ["--resume"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt"]  # nothing written
+    run = tmp_path / "run"  # a resumed run whose best.pt is a folder: it failed at its first save, after training
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run)]) == 0
+    (run / "best.pt").unlink()
+    (run / "best.pt").mkdir()
+    log = (run / "log.csv").read_text()
+    with pytest.raises(UserError, match=r"best.pt is a folder, where train.py saves a checkpoint — move it away"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "16"])
+    assert (run / "log.csv").read_text() == log
+
+
+def test_an_out_dir_that_cannot_be_written_is_named_not_a_file_in_it(data_dir, tmp_path):
+    """The error of a folder we may not write named the temp file that could not be made in it, as one to move
+    away (mkstemp puts its name in the error). Only a file of the run's that is a folder is named."""
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "o" / ".log.csv.x1y2.tmp"))
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(tempfile, "mkstemp", refused)
+        with pytest.raises(UserError, match=r"^cannot write in .*/o \(Permission denied\) — choose another --out_dir$"):
+            train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
 
 
 def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
@@ -232,7 +251,8 @@ def test_a_model_far_too_big_for_the_machine_is_refused_before_it_is_built(data_
 def test_far_too_many_samples_are_refused_before_the_batch_is_made(run_dir, capsys):
     """sample.py --num_samples 100000000 filled the memory while it built the batch, until the system stopped it."""
     with pytest.raises(UserError, match=r"^--num_samples 100,000,000 of 501 characters take about [\d,]+ GB at "
-                                        r"once, more than this machine's [\d,]+ GB — give at most [\d,]+$"):
+                                        r"once, more than this machine's [\d,]+ GB — give --num_samples [\d,]+ or "
+                                        r"fewer$"):
         sample.main(["--out_dir", str(run_dir), "--num_samples", "100000000", "--device", "cpu"])
     with pytest.raises(UserError, match=r"GB — give a smaller --max_new_tokens$"):  # one sample, not streamed
         sample.main(["--out_dir", str(run_dir), "--no_cache", "--num_samples", "1", "--max_new_tokens", str(10 ** 13),
