@@ -492,6 +492,17 @@ def test_a_resume_beside_a_run_that_has_not_saved_yet_is_told_so(data_dir, tmp_p
 
 
 @pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
+def test_under_torchrun_process_0_alone_looks_for_another_run(data_dir, tmp_path, monkeypatch):
+    """The others, looking at once, would each find another's look (the lock, held for a moment) and refuse."""
+    overrides = {"data_dir": str(data_dir), "out_dir": str(tmp_path), "device": "cpu"}
+    with another_process_holding(tmp_path / "train.lock") as pid:
+        with pytest.raises(UserError, match=rf"^another train.py \(process {pid}\) is training in"):
+            settings.load_settings(None, False, overrides)  # process 0, or no torchrun
+        monkeypatch.setenv("RANK", "1")
+        assert settings.load_settings(None, False, overrides)  # process 1 leaves it to process 0
+
+
+@pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
 def test_two_runs_in_one_process_share_the_lock_until_the_last_ends(tmp_path):
     """A lockf lock goes when any descriptor of its file closes: the first run's end must not take it
     from a second, still training in the same process (a notebook)."""
