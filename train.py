@@ -2,7 +2,7 @@
 
     python train.py                                  # best device found, its default preset
     python train.py --device cuda                    # the GPU recipe, bf16 autocast, compiled
-    python train.py --preset shakespeare-cpu --max_iters 500 --dropout 0.1
+    python train.py --preset shakespeare-cpu --max_iters 500 --dropout 0.1 --out_dir out/long
     python train.py --resume                         # carry on from out/latest.pt
     python train.py --preset bigram --out_dir out/bigram   # the baseline: a table of character pairs
     python train.py --trace_shapes                   # print each tensor's shape in one forward pass
