@@ -288,6 +288,11 @@ ATTENTION_HINTS = {
                "sqrt(hs), the head size (k.size(-1))",
     "times": "the scores were multiplied by sqrt(hs): divide them by it, so that they stay about 1 in size "
              "whatever the head size",
+    "across": "every position but the last is nan: the softmax ran across another axis (the heads, dim=1, or the "
+              "batch), where a masked score meets only other -inf's, and the softmax of all -inf is nan; it must run "
+              "over the keys, dim=-1",
+    "heads": "scaled by sqrt(n_head), the number of heads: divide the scores by sqrt(hs), the head size "
+             "(k.size(-1)), the number of products each one sums",
     "root": "the scores were divided by hs, the head size: divide them by its square root, math.sqrt(hs) (a sum "
             "of hs products of size about 1 is about sqrt(hs) in size)",
     "flip": "the mask is the wrong way round: it hides the past and keeps the future; mask where "
@@ -341,6 +346,8 @@ def attention_hint(got, mistakes):
             return ATTENTION_HINTS["nan"]
         if rows[:, -1].all() and not rows[:, :-1].any():  # the last alone: only the future was kept
             return ATTENTION_HINTS["present"]
+        if rows[:, :-1].all() and not rows[:, -1].any():  # all but the last, which has no future to mask
+            return ATTENTION_HINTS["across"]
     return next((ATTENTION_HINTS[name] for name, wrong in mistakes.items() if matches(got, wrong)), "")
 
 
@@ -456,15 +463,16 @@ def gradients(out, inputs, again):
 def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join=True, proj=False,
                         **weights_mistake):
     """model.py's CausalSelfAttention, written out with the given weights; the flags make the known
-    mistakes (order: q and k swapped; join=False: no transpose back; proj: c_proj without .T; the
-    others: weights_reference's)."""
+    mistakes (order: q and k swapped; join=False: no transpose back; proj: c_proj without .T; scale "nh":
+    by sqrt(n_head); the others: scaled's and weights_reference's)."""
     B, T, C = x.shape
     hs = C // n_head
     q, k, v = (x @ c_attn.T).split(C, dim=2)
     if order:  # read as k, q, v
         q, k = k, q
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-    att = scaled(q @ k.transpose(-2, -1), hs, C, scale)
+    att = q @ k.transpose(-2, -1)  # (B, nh, T, T)
+    att = att / math.sqrt(n_head) if scale == "nh" else scaled(att, hs, C, scale)
     y = weights_reference(att, **weights_mistake) @ v  # (B, nh, T, hs)
     y = (y.transpose(1, 2) if join else y).reshape(B, T, C)
     return y @ (c_proj if proj else c_proj.T)
@@ -484,7 +492,7 @@ def check_multihead(m):
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
              "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"},
-             "root": {"scale": "hs"}, "flip": {"flip": True}}
+             "root": {"scale": "hs"}, "heads": {"scale": "nh"}, "flip": {"flip": True}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or

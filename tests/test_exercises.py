@@ -1311,7 +1311,15 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
         q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (x @ c_attn.T).split(C, dim=2))
         att = (q @ k.transpose(-2, -1) / math.sqrt(n_head)).masked_fill(torch.ones(T, T).triu(1) == 1, -math.inf)
         return (F.softmax(att, dim=-1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
-    assert "for T = 11" not in failed(4, multi_head_attention=by_n_head).what  # (caught at the first size)
+    by_n_head_failed = failed(4, multi_head_attention=by_n_head)
+    assert "for T = 11" not in by_n_head_failed.what and by_n_head_failed.hint.startswith("scaled by sqrt(n_head)")
+
+    def over_the_heads(x, c_attn, c_proj, n_head):  # the softmax over dim 1: nan wherever the future was masked
+        B, T, C = x.shape
+        q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in (x @ c_attn.T).split(C, dim=2))
+        att = (q @ k.transpose(-2, -1) / math.sqrt(C // n_head)).masked_fill(torch.ones(T, T).triu(1) == 1, -math.inf)
+        return (F.softmax(att, dim=1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
+    assert failed(4, multi_head_attention=over_the_heads).hint.startswith("every position but the last is nan")
 
     def split_in_three(x, c_attn, c_proj, n_head):  # split's size taken for chunk's count
         q, k, v = (x @ c_attn.T).split(3, dim=2)
