@@ -159,7 +159,7 @@ def apply_rotary(x, cos, sin):
     Pair i is channel i with channel i + hs/2 (the head split in halves, not neighbours 2i, 2i+1
     as in the RoFormer paper): the same rotation, with channels in another order."""
     x1, x2 = x.float().chunk(2, dim=-1)  # 2 x (B, nh, T, hs/2)
-    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)  # cos, sin broadcast over B, nh
 
 
 class ReLUSquared(nn.Module):
@@ -248,7 +248,7 @@ class LanguageModel(nn.Module):
                     logits = logits.masked_fill(logits < kth, float("-inf"))
                 probs = F.softmax(logits, dim=-1)  # (B, V)
                 idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
-            idx = torch.cat((idx, idx_next), dim=1)
+            idx = torch.cat((idx, idx_next), dim=1)  # (B, T + 1): the context grows by one
         return idx
 
 

@@ -141,11 +141,16 @@ def main(argv=None):
     for i, state in enumerate(STATES):
         print(f"state {state}" + "".join(f"{p[i].item():11.3f}" for p in columns.values())
               + f"   {'yes' if state in seen else 'no'}")
+    write_chain(Path(args.dot), after)
+    return 0
 
-    dot = Path(args.dot)
+
+def write_chain(dot, probs):
+    """The trained chain (probs: P(next=1) of each state) as a Graphviz file at dot, drawn beside it as a .png
+    where Graphviz is installed."""
     try:
         dot.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(dot, lambda f: f.write(to_dot(after).encode()))
+        write_atomically(dot, lambda f: f.write(to_dot(probs).encode()))
     except OSError as e:
         raise UserError(f"cannot write {dot} ({e.strerror}) — choose another --dot path") from None
     print(f"\nwrote the chain to {dot}")
@@ -157,7 +162,6 @@ def main(argv=None):
     else:
         print(f"to draw it, install Graphviz and run: dot -Tpng {shlex.quote(str(dot))} -o "
               f"{shlex.quote(str(dot.with_suffix('.png')))}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -185,8 +185,8 @@ def sample_text(model, chars, device, length=70, seed=0):
     """What the rung writes: length characters after a newline (prepare.start_char), sampled at temperature 1."""
     model.eval()
     start = torch.tensor([encode(start_char(chars), chars)], device=device)  # (1, 1)
-    ids = model.generate(start, length, generator=torch.Generator(device).manual_seed(seed))
-    return decode(ids[0, 1:].tolist(), chars)
+    ids = model.generate(start, length, generator=torch.Generator(device).manual_seed(seed))  # (1, 1 + length)
+    return decode(ids[0, 1:].tolist(), chars)  # (the sample, without its start character)
 
 
 def row(rung, what, params, losses, seconds, note):
@@ -291,15 +291,29 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def sizes_named(args, device):
+    """Which of SIZES the climb uses: --quick's, --sizes', or by default the video's on a GPU, the CPU's elsewhere."""
+    if args.quick:
+        return "quick"
+    if args.sizes == "auto":
+        return "video" if device.type == "cuda" else "cpu"
+    return args.sizes
+
+
+def check_out_dir(out_dir):
+    """out_dir made, writable, and without another program's ladder files: found out now, not after the climb."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as e:
+        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
+    refuse_to_write_over_other_files(out_dir)
+
+
 def main(argv=None):
     args = parse_args(argv)
     device = pick_device(args.device)
-    if args.quick:
-        name = "quick"
-    elif args.sizes == "auto":
-        name = "video" if device.type == "cuda" else "cpu"
-    else:
-        name = args.sizes
+    name = sizes_named(args, device)
     sizes = SIZES[name]
     vocab, splits = load_data(args.data_dir)
     rungs = ladder(sizes, vocab["vocab_size"])
@@ -309,12 +323,7 @@ def main(argv=None):
     if len(splits["val"]) <= longest:
         raise UserError(f"{args.data_dir} has too little val text for block_size {longest} — prepare a longer text")
     out_dir = Path(args.out_dir or f"out/buildup/{name}")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=out_dir).close()  # may we write there? Find out now, not after the climb
-    except OSError as e:
-        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — choose another --out_dir") from None
-    refuse_to_write_over_other_files(out_dir)
+    check_out_dir(out_dir)
 
     print(f"device: {device}, sizes: {name} (rungs 1-10: block {sizes.block_size}, {sizes.steps} steps of batch "
           f"{sizes.batch_size}; 2-10: {sizes.n_embd} wide; rung {FULL}: {sizes.full_steps} steps)")

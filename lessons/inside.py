@@ -32,9 +32,9 @@ if not __package__:  # run as a file (python lessons/inside.py): the imports bel
 from machinery.cli import ArgumentParser, run_cli
 from model import GPT, CausalSelfAttention, GPTConfig
 
-# Where to look: (the module's name, as a pattern; its input or its output; the label; the
-# axes of the value; whether the config has this place). The labels with a "{...}" take the config's values;
-# the MLP's "{width}" is its hidden width in units of C, as the tensor has it (a fork may widen it).
+# Where to look: (the module's name, as a pattern; its input, its output, or "loss", the model's second output;
+# the label; the axes of the value; whether the config has this place). The labels with a "{...}" take the config's
+# values; the MLP's "{width}" is its hidden width in units of C, as the tensor has it (a fork may widen it).
 PLACES = [
     (r"transformer\.wte", "in", "idx", "B, T", None),
     (r"transformer\.wte", "out", "token embedding wte(idx)", "B, T, C", None),
@@ -85,15 +85,25 @@ def watch(model, places=PLACES):
                   if re.fullmatch(pattern, name) and (has is None or has(model.config))]
         if wanted:
             handles.append(module.register_forward_hook(hook_for(wanted)))
+    with written_out(model):
+        try:
+            yield records
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+@contextmanager
+def written_out(model):
+    """Every attention layer of model written out (attention="manual") until the block ends, then as it was: the
+    scores and weights exist only there; the fused kernel never makes them."""
     attentions = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
     kept = [m.attention for m in attentions]
     for m in attentions:
         m.attention = "manual"
     try:
-        yield records
+        yield
     finally:
-        for handle in handles:
-            handle.remove()
         for m, attention in zip(attentions, kept):
             m.attention = attention
 

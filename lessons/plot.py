@@ -172,8 +172,8 @@ def pca_2d(X):
     """Points (N, C) -> (N, 2) along their two directions of greatest variance, and the
     share of the variance each of the two explains."""
     X = X - X.mean(dim=0)  # PCA is about spread around the centre
-    _, S, Vh = torch.linalg.svd(X, full_matrices=False)  # rows of Vh: directions, by variance
-    points, share = X @ Vh[:2].T, S[:2] ** 2 / (S ** 2).sum()
+    _, S, Vh = torch.linalg.svd(X, full_matrices=False)  # S (k,), Vh (k, C), k = min(N, C); rows of Vh: directions
+    points, share = X @ Vh[:2].T, S[:2] ** 2 / (S ** 2).sum()  # (N, C) @ (C, 2) -> (N, 2); the two shares
     # a vocabulary of one character: one direction, and no spread to share (0 / 0)
     return F.pad(points, (0, 2 - points.size(1))), F.pad(share.nan_to_num(0.0), (0, 2 - share.size(0))).tolist()
 
