@@ -309,6 +309,9 @@ ATTENTION_HINTS = {
     "nan": "position 0's output is nan: every one of its scores was masked, and the softmax of all -inf is nan; "
            "position t sees the keys 0 .. t, itself included: torch.tril's diagonal 0 (its default), not -1",
     "proj": "c_proj is an nn.Linear's weight, (out, in): apply it as y @ c_proj.T, as nn.Linear does",
+    "no_proj": "c_proj left out: the joined heads go through it last, y @ c_proj.T, as in model.py's "
+               "CausalSelfAttention: it mixes what the heads found",
+    "qvk": "v and k swapped: c_attn's output holds q, k and v in that order, q, k, v = (x @ c_attn.T).split(C, dim=2)",
     "order": "q and k swapped: c_attn's output holds q, k and v in that order, q, k, v = (x @ c_attn.T).split(C, "
              "dim=2), and the scores are q @ k^T, not k @ q^T",
     "present": "the last position's output is nan: every one of its scores was masked, as the mask hides the past "
@@ -463,19 +466,21 @@ def gradients(out, inputs, again):
 def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join=True, proj=False,
                         **weights_mistake):
     """model.py's CausalSelfAttention, written out with the given weights; the flags make the known
-    mistakes (order: q and k swapped; join=False: no transpose back; proj: c_proj without .T; scale "nh":
-    by sqrt(n_head); the others: scaled's and weights_reference's)."""
+    mistakes (order: q and k swapped, "qvk": k and v; join=False: no transpose back; proj: c_proj without .T,
+    "none": left out; scale "nh": by sqrt(n_head); the others: scaled's and weights_reference's)."""
     B, T, C = x.shape
     hs = C // n_head
     q, k, v = (x @ c_attn.T).split(C, dim=2)
-    if order:  # read as k, q, v
+    if order == "qvk":  # read as q, v, k
+        k, v = v, k
+    elif order:  # read as k, q, v
         q, k = k, q
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
     att = q @ k.transpose(-2, -1)  # (B, nh, T, T)
     att = att / math.sqrt(n_head) if scale == "nh" else scaled(att, hs, C, scale)
     y = weights_reference(att, **weights_mistake) @ v  # (B, nh, T, hs)
     y = (y.transpose(1, 2) if join else y).reshape(B, T, C)
-    return y @ (c_proj if proj else c_proj.T)
+    return y if proj == "none" else y @ (c_proj if proj else c_proj.T)
 
 
 def check_multihead(m):
@@ -492,7 +497,8 @@ def check_multihead(m):
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "join": {"join": False},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
              "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"},
-             "root": {"scale": "hs"}, "heads": {"scale": "nh"}, "flip": {"flip": True}}
+             "root": {"scale": "hs"}, "heads": {"scale": "nh"}, "flip": {"flip": True}, "no_proj": {"proj": "none"},
+             "qvk": {"order": "qvk"}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or

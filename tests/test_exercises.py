@@ -1320,6 +1320,10 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
         att = (q @ k.transpose(-2, -1) / math.sqrt(C // n_head)).masked_fill(torch.ones(T, T).triu(1) == 1, -math.inf)
         return (F.softmax(att, dim=1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
     assert failed(4, multi_head_attention=over_the_heads).hint.startswith("every position but the last is nan")
+    from exercises.check import multihead_reference
+    for flag, hint in (({"proj": "none"}, "c_proj left out"), ({"order": "qvk"}, "v and k swapped")):
+        wrong = lambda x, c_attn, c_proj, n_head, flag=flag: multihead_reference(x, c_attn, c_proj, n_head, **flag)
+        assert failed(4, multi_head_attention=wrong).hint.startswith(hint)
 
     def split_in_three(x, c_attn, c_proj, n_head):  # split's size taken for chunk's count
         q, k, v = (x @ c_attn.T).split(3, dim=2)
