@@ -879,6 +879,11 @@ def check_sampling(m):
             raise Failure(f"probs, {case}: exactly {top_k} kept, where another character ties with the k-th",
                           "keep every character whose logit is at least the k-th largest (torch.topk(...).values"
                           "[:, [-1]]): which of the tied ones torch.topk or a sort picks is chance")
+        kept, keeps = ((got > 0).sum(dim=-1), (expected > 0).sum(dim=-1)) if fits else (None, None)
+        if top_k is not None and top_p is None and fits and (kept != keeps).any():  # (k - 1 or k + 1, say)
+            raise Failure(f"probs, {case}: {kept.tolist()} characters kept in the rows, where top_k {top_k} keeps "
+                          f"{keeps.tolist()}", "the k likeliest stay: every character whose logit is at least the "
+                          "k-th largest, torch.topk(logits, k).values[:, [-1]] (the last of the k, not its neighbour)")
         wrong_orders = [(hint, order(logits, temperature, top_k, top_p)) for order, hint in ORDER_HINTS.items()
                         if temperature]  # (greedy has no order)
         hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),

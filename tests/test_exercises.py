@@ -1320,6 +1320,13 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
         att = (q @ k.transpose(-2, -1) / math.sqrt(C // n_head)).masked_fill(torch.ones(T, T).triu(1) == 1, -math.inf)
         return (F.softmax(att, dim=1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
     assert failed(4, multi_head_attention=over_the_heads).hint.startswith("every position but the last is nan")
+    def one_more(logits, temperature=1.0, top_k=None, top_p=None):  # the (k + 1)-th logit as the threshold
+        if top_k is not None and top_k < logits.size(-1):
+            logits = logits.masked_fill(logits < torch.topk(logits, top_k + 1).values[:, [-1]], -math.inf)
+            top_k = None
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    assert failed(8, next_char_probs=one_more).what.endswith("[3, 3] characters kept in the rows, where top_k 2 keeps "
+                                                             "[2, 2]")
     from exercises.check import multihead_reference
     for flag, hint in (({"proj": "none"}, "c_proj left out"), ({"order": "qvk"}, "v and k swapped")):
         wrong = lambda x, c_attn, c_proj, n_head, flag=flag: multihead_reference(x, c_attn, c_proj, n_head, **flag)
