@@ -701,6 +701,9 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
     lambda it, c: cosine((it - c.warmup_iters) / (c.max_iters - c.warmup_iters) / math.pi, c.lr, c.min_lr):
         ("the decay never gets near min_lr: cos(progress), without pi", "cos(pi * progress) falls from 1 to -1 as "
          "progress goes from 0 to 1; cos(progress) only to 0.54"),
+    lambda it, c: cosine(1 - (it - c.warmup_iters) / (c.max_iters - c.warmup_iters), c.lr, c.min_lr):
+        ("the decay runs backwards: from min_lr up to lr after the warmup", "0.5 * (1 + cos(pi * progress)) is 1 at "
+         "progress 0 and 0 at 1; with 1 - cos it runs the other way"),
     lambda it, c: c.lr:
         ("the learning rate never decays after the warmup", "no decay written after the warmup, or a progress that "
          "stays 0: `//` rounds (it - warmup_iters) // (max_iters - warmup_iters) down to 0; divide with /"),

@@ -1327,6 +1327,12 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
         return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
     assert failed(8, next_char_probs=one_more).what.endswith("[3, 3] characters kept in the rows, where top_k 2 keeps "
                                                              "[2, 2]")
+    def rising(it, warmup_iters, max_iters, lr, min_lr):  # 1 - cos: the cosine upside down
+        if it < warmup_iters:
+            return lr * (it + 1) / (warmup_iters + 1)
+        progress = (it - warmup_iters) / (max_iters - warmup_iters)
+        return min_lr + 0.5 * (1 - math.cos(math.pi * progress)) * (lr - min_lr)
+    assert failed(7, learning_rate=rising).what == "the decay runs backwards: from min_lr up to lr after the warmup"
     from exercises.check import multihead_reference
     for flag, hint in (({"proj": "none"}, "c_proj left out"), ({"order": "qvk"}, "v and k swapped")):
         wrong = lambda x, c_attn, c_proj, n_head, flag=flag: multihead_reference(x, c_attn, c_proj, n_head, **flag)
