@@ -575,10 +575,15 @@ def check_residual_block(m, blk, x):
             if matches(got, blk.ln_2(post + feed_forward(post))):
                 raise Failure("the LayerNorms come after the sums (post-norm)", "pre-norm: each part reads "
                               "ln(x), and its result is added to x itself: x = x + attention(ln_1(x))")
-            no_residual = attention(blk.ln_1(x))
-            if matches(got, feed_forward(blk.ln_2(no_residual))):
+            a = attention(blk.ln_1(x))  # (B, T, C): what attention adds to x
+            if matches(got, feed_forward(blk.ln_2(a))):
                 raise Failure("no residual connections", "add each part's result to x (x + f(ln(x))), "
                               "instead of replacing x with it")
+            for missing, wrong in (("attention's", a + feed_forward(blk.ln_2(a))),  # x replaced by a, then added to
+                                   ("the MLP's", feed_forward(blk.ln_2(x + a)))):  # x + a replaced by the MLP's
+                if matches(got, wrong):
+                    raise Failure(f"{missing} residual connection is missing", "both parts add their result to x: "
+                                  "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")
         expect(got, blk(x), "block (B, T, C), against model.py's Block",
                "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x)): ln_1 before attention, ln_2 "
                "before the MLP", dtype=True)

@@ -1327,6 +1327,16 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
         return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
     assert failed(8, next_char_probs=one_more).what.endswith("[3, 3] characters kept in the rows, where top_k 2 keeps "
                                                              "[2, 2]")
+    def one_residual(x, attention, feed_forward, ln_1, ln_2):  # the MLP's sum forgotten
+        x = x + attention(ln_1(x))
+        return feed_forward(ln_2(x))
+    assert failed(5, block=one_residual).what == "the MLP's residual connection is missing"
+
+    def the_other(x, attention, feed_forward, ln_1, ln_2):  # attention's sum forgotten
+        x = attention(ln_1(x))
+        return x + feed_forward(ln_2(x))
+    assert failed(5, block=the_other).what == "attention's residual connection is missing"
+
     def rising(it, warmup_iters, max_iters, lr, min_lr):  # 1 - cos: the cosine upside down
         if it < warmup_iters:
             return lr * (it + 1) / (warmup_iters + 1)
