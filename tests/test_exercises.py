@@ -1327,6 +1327,14 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
         return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
     assert failed(8, next_char_probs=one_more).what.endswith("[3, 3] characters kept in the rows, where top_k 2 keeps "
                                                              "[2, 2]")
+
+    def filled_with_minus_100(logits, temperature=1.0, top_k=None, top_p=None):  # right: exp(-100) is about 0
+        if temperature and top_k is not None and top_k < logits.size(-1):
+            logits = logits / temperature
+            logits = logits.masked_fill(logits < torch.topk(logits, top_k).values[:, [-1]], -100.0)
+            temperature, top_k = 1.0, None
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    assert run(EXERCISES[7], answered(next_char_probs=filled_with_minus_100)).status == "passed"
     def one_residual(x, attention, feed_forward, ln_1, ln_2):  # the MLP's sum forgotten
         x = x + attention(ln_1(x))
         return feed_forward(ln_2(x))
