@@ -96,13 +96,6 @@ def mismatch(model, chars, vocab, val):
     return None
 
 
-def check_batch_fits(config, batch_size, device, path):
-    """A batch of windows goes through the model at once: one too large for the memory was stopped by the
-    system without a word."""
-    refuse_past_memory("--batch_size", batch_size, f"windows through {path}", forward_bytes(config), device,
-                       otherwise="score it on a machine with more memory")
-
-
 def score(model, val, batches, batch_size, seed, device):
     """Mean cross-entropy over batches x batch_size windows of val, drawn as train.py's evaluation draws
     them (its estimate_loss, with these settings; no autocast: each model in its weights' dtype)."""
@@ -148,7 +141,9 @@ def main(argv=None):
         if why:  # found in a folder, which may hold other runs: the others are still scored
             print(f"skipped {path}: {why}")
             continue
-        check_batch_fits(model.config, args.batch_size, device, path)
+        # a batch of windows goes through the model at once: one too large was stopped by the system without a word
+        refuse_past_memory("--batch_size", args.batch_size, f"windows through {path}", forward_bytes(model.config),
+                           device, otherwise="score it on a machine with more memory")
         loss = score(model.to(dtype), splits["val"], args.batches, args.batch_size, args.seed, device)
         print(f"val loss {loss:.4f} ({loss / math.log(2):.4f} bits per char): {path} ({whose}, "
               f"block {model.config.block_size})")

@@ -1068,26 +1068,29 @@ def part_of(module, name):
     return module
 
 
-def untouched(fn):
-    """Whether fn is still the blank the file came with: nothing but (a docstring and) raise NotImplementedError."""
+def statements(fn):
+    """fn's statements after its docstring, and the line of its file where its source starts; (None, None)
+    where there is no source to read."""
     try:
-        body = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0].body
-    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):  # (no source to read)
-        return False
+        lines, start = inspect.getsourcelines(inspect.unwrap(fn))
+        body = ast.parse(textwrap.dedent("".join(lines))).body[0].body
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+        return None, None
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the docstring
-    return len(body) == 1 and isinstance(body[0], ast.Raise) and "NotImplementedError" in ast.unparse(body[0])
+    return body, start
+
+
+def untouched(fn):
+    """Whether fn is still the blank the file came with: nothing but (a docstring and) raise NotImplementedError."""
+    body, _ = statements(fn)
+    return body is not None and len(body) == 1 and isinstance(body[0], ast.Raise) and \
+        "NotImplementedError" in ast.unparse(body[0])
 
 
 def first_line(fn):
     """The line number, in its file, of fn's first statement after its docstring (None if unknown)."""
-    try:
-        lines, start = inspect.getsourcelines(inspect.unwrap(fn))
-        body = ast.parse(textwrap.dedent("".join(lines))).body[0].body
-    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):  # (no source to read)
-        return None
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # the docstring
+    body, start = statements(fn)
     return start + body[0].lineno - 1 if body else None
 
 

@@ -48,6 +48,7 @@ from prepare import decode, encode, start_char
 from lessons.plot import pyplot, save, save_png
 from train import estimate_loss, get_batch, lr_at, train_step
 from machinery.bookkeeping import busy_cpu_note, count_params
+from machinery.checkpoint import first_line_of
 
 
 @dataclass
@@ -246,11 +247,8 @@ def write_csv(results, path):
 def refuse_to_write_over_other_files(out_dir):
     """A ladder.csv, or a ladder.png without one, that an earlier climb did not write is not replaced."""
     csv_path, png_path = out_dir / "ladder.csv", out_dir / "ladder.png"
-    if csv_path.exists():  # a climb's begins with its header
-        try:
-            other = None if csv_path.read_bytes().startswith(",".join(COLUMNS).encode()) else csv_path
-        except OSError:  # (a folder of that name, say)
-            other = csv_path
+    if csv_path.exists():  # a climb's begins with its header (a folder of that name cannot be read: not ours)
+        other = None if (first_line_of(csv_path) or "").strip() == ",".join(COLUMNS) else csv_path
     else:  # a climb's picture lies beside its ladder.csv
         other = png_path if png_path.exists() else None
     if other:

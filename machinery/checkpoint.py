@@ -269,14 +269,19 @@ def is_a_checkpoint_file(path):
 LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
 
 
+def first_line_of(path):
+    """A text file's first line, as read ("" for an empty file); None where it cannot be read (a folder, say)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.readline()
+    except OSError:
+        return None
+
+
 def written_by_train_py(log):
     """Whether a log.csv begins with the header train.py writes (or is empty)."""
-    try:
-        with open(log, errors="replace") as f:
-            first = f.readline()
-    except OSError:
-        return False
-    return first == "" or first.strip() == LOG_HEADER
+    first = first_line_of(log)
+    return first is not None and (first == "" or first.strip() == LOG_HEADER)
 
 
 def log_rows(path):

@@ -304,12 +304,10 @@ def forward_bytes(mcfg):
 
 def sample_bytes(mcfg, length, dtype, text_bytes):
     """About the bytes one sample of `length` characters holds while it is generated: the KV cache (keys and
-    values of every layer, block_size positions, in the weights' dtype), a forward's activations, and its text
-    (text_bytes a character). A bigram has no cache, and its activations are one row of its table."""
-    text = text_bytes * length
-    if mcfg.model != "gpt":
-        return text
-    return text + 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize + forward_bytes(mcfg)
+    values of every layer, block_size positions, in the weights' dtype; a bigram has none), a forward's
+    activations, and its text (text_bytes a character)."""
+    cache = 2 * mcfg.n_layer * mcfg.block_size * mcfg.n_embd * dtype.itemsize if mcfg.model == "gpt" else 0
+    return text_bytes * length + cache + forward_bytes(mcfg)
 
 
 def refuse_past_memory(flag, count, of, each, device, otherwise):
