@@ -155,9 +155,24 @@ KEEPDIM = ("a divisor of shape (V,) (or (T,)), as x.sum(dim=1) gives, lines up w
            "make it a column, (V, 1), one per row: x.sum(dim=1, keepdim=True), or [:, None]")
 
 
+def counted_short(m, error, vocab_size):
+    """Whether error is a view of a bincount that stopped at the largest pair it saw, short of V * V."""
+    size = re.search(r"is invalid for input of size (\d+)", str(error))
+    try:
+        return bool(size) and int(size.group(1)) < vocab_size ** 2 and "bincount" in inspect.getsource(m.bigram_probs)
+    except (OSError, TypeError):  # (no source to read: a function made at run time)
+        return False
+
+
 def check_bigram(m):
     ids = torch.randint(5, (400,), generator=seeded())  # ids 0 .. 4 of a vocabulary of 6: the last never seen
-    got = call(m.bigram_probs, ids, 6, smoothing=1.0)
+    try:
+        got = call(m.bigram_probs, ids, 6, smoothing=1.0)
+    except RuntimeError as e:
+        if not counted_short(m, e, 6):
+            raise
+        raise Failure(raised(e), "torch.bincount's result ends at the largest value it counted (here the last id "
+                      "never occurs, so its pairs are missing): give it minlength=vocab_size ** 2") from None
     counts = bigram_counts(ids, 6, 1.0)
     if matches(got, counts / counts.sum(dim=0, keepdim=True)):
         raise Failure("the columns sum to 1, not the rows", "normalise each row: divide by counts.sum(dim=1, "
@@ -168,6 +183,12 @@ def check_bigram(m):
         raise Failure(f"probs (V, V): expected floating-point probabilities, got {dtype_name(got.dtype)}", "integer "
                       "counts, not divided, or divided with // (which floors them to 0): count in floats (torch.zeros "
                       "makes them) and divide with /")
+    if matches(got.exp(), counts / counts.sum(dim=1, keepdim=True)):
+        raise Failure("these are log-probabilities", "return the probabilities themselves, the counts divided by "
+                      "their row's sum, with no log: the log comes later, in the loss")
+    if matches(got, counts.softmax(dim=1)):
+        raise Failure("the counts went through a softmax", "softmax takes exp first, so a pair seen 10 times is "
+                      "e^9 times likelier than one seen once, not 10 times: divide the counts by their row's sum")
     bare = bigram_counts(ids, 6, 0.0)
     if matches(got[:5], (bare / bare.sum(dim=1, keepdim=True))[:5]):  # (row 5 has no counts at all)
         raise Failure("no smoothing was added", "add `smoothing` to every count before dividing")
@@ -314,6 +335,9 @@ ATTENTION_HINTS = {
     "qvk": "v and k swapped: c_attn's output holds q, k and v in that order, q, k, v = (x @ c_attn.T).split(C, dim=2)",
     "order": "q and k swapped: c_attn's output holds q, k and v in that order, q, k, v = (x @ c_attn.T).split(C, "
              "dim=2), and the scores are q @ k^T, not k @ q^T",
+    "times_inf": "every position's output is nan: every score was -inf, or a nan came in, as 0 * float('-inf') "
+                 "gives in a mask made by multiplying by -inf; masked_fill(mask, float('-inf')) sets the masked "
+                 "scores alone",
     "present": "the last position's output is nan: every one of its scores was masked, as the mask hides the past "
                "and the present and keeps the future; mask where torch.tril(...) == 0, not where it is 1"}
 
@@ -351,15 +375,33 @@ def attention_hint(got, mistakes):
             return ATTENTION_HINTS["present"]
         if rows[:, :-1].all() and not rows[:, -1].any():  # all but the last, which has no future to mask
             return ATTENTION_HINTS["across"]
+        if rows.all():
+            return ATTENTION_HINTS["times_inf"]
     return next((ATTENTION_HINTS[name] for name, wrong in mistakes.items() if matches(got, wrong)), "")
 
 
-def check_causal(fn, x, hint):
-    """fn(x) at positions < 4 must not change when x changes at positions >= 4 (fn's output: the shape checked)."""
+def later_changed(x):
+    """x (B, T, ...) with its positions from 4 on changed: what positions 0 .. 3 must not see."""
     later = x.clone()
     later[:, 4:] += 3.0
-    if not matches(fn(later)[:, :4].nan_to_num(), fn(x)[:, :4].nan_to_num()):  # (a nan where it was: no change)
-        raise Failure("an earlier position's output changed when a later input did", hint)
+    return later
+
+
+def check_causal(fn, x, hint, what=""):
+    """fn(x) at positions < 4 must not change when x changes at positions >= 4 (fn's output: the shape checked).
+    what: the case, where it is not the first."""
+    # (a nan where it was counts as no change)
+    if not matches(fn(later_changed(x))[:, :4].nan_to_num(), fn(x)[:, :4].nan_to_num()):
+        raise Failure(f"{what}{': ' if what else ''}an earlier position's output changed when a later input did", hint)
+
+
+def check_sharp(fn, x, expected, what):
+    """fn(x) for scores of a few hundred, as sharp attention in a trained model can have: a finite mask lets the
+    future in here, and an exp taken before the row's max is subtracted overflows (where the max is the whole
+    tensor's, a later input moves it, and the earlier positions' output changes too: the overflow is named then)."""
+    overflowed = any(not got.isfinite().all() for got in (fn(x), fn(later_changed(x))) if torch.is_tensor(got))
+    check_causal(fn, x, OVERFLOW_HINT if overflowed else FINITE_MASK_HINT, what)
+    expect(fn(x), expected, what, OVERFLOW_HINT)
 
 
 def check_head(m):
@@ -393,9 +435,9 @@ def check_head(m):
            "masked, scaled scores q @ k^T / sqrt(hs)", dtype=True)
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v", dtype=True)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
-    sharp = key * 10, query * 10, value  # scores up to 240, as sharp attention in a trained model can have
-    expect(call(m.attention_head, x, *sharp)[0], head_reference(x, *sharp)[0], "out (B, T, hs) for scores of a "
-           "few hundred", OVERFLOW_HINT)
+    sharp = key * 10, query * 10, value  # scores up to 240
+    check_sharp(lambda x: call(m.attention_head, x, *sharp)[0], x, head_reference(x, *sharp)[0],
+                "out (B, T, hs) for scores of a few hundred")
     # T = 11: past the video's block_size of 8, which a learner may write in as its tril buffer's size; hs = 2, where
     # the first size's was C / 2
     x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 2, generator=seeded(i)) for i in (5, 6, 7)]
@@ -404,6 +446,9 @@ def check_head(m):
     expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x, *weights)[0], what, HEAD_SIZE_HINT)
 
 
+FINITE_MASK_HINT = ("the future leaks in once the scores are large: a mask that adds a finite number (-100) to the "
+                    "future's scores is outweighed by scores of a few hundred; masked_fill(..., float('-inf')) "
+                    "hides the future whatever the scores")
 OVERFLOW_HINT = ("exp of scores this large gives inf, or 0 / 0, and then nan: take out of each row's scores, before "
                  "exp, the max of those the mask leaves (not of the future's, nor of the whole tensor), which changes "
                  "nothing in the softmax (F.softmax does it)")
@@ -514,9 +559,9 @@ def check_multihead(m):
     what = "out (B, T, C) for T = 11, C = 12, n_head 2"
     expect(at_another_size(what, m.multi_head_attention, x, c_attn, c_proj, 2),
            multihead_reference(x, c_attn, c_proj, 2), what, SIZE_HINT)
-    sharp = c_attn * 20  # scores of a few hundred, as sharp attention in a trained model can have
-    expect(call(m.multi_head_attention, x, sharp, c_proj, 2), multihead_reference(x, sharp, c_proj, 2),
-           "out (B, T, C) for scores of a few hundred", OVERFLOW_HINT)
+    sharp = c_attn * 20  # scores of a few hundred
+    check_sharp(lambda x: call(m.multi_head_attention, x, sharp, c_proj, 2), x,
+                multihead_reference(x, sharp, c_proj, 2), "out (B, T, C) for scores of a few hundred")
 
 
 MLP_NONLINEARITIES = {"ReLU, the video's": F.relu,

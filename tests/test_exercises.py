@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from exercise_answers import ANSWERS
-from exercises.check import EXERCISES, Result, head_reference, part_of, run, top_p_reaching, untouched
+from exercises.check import EXERCISES, FINITE_MASK_HINT, Result, head_reference, part_of, run, top_p_reaching, untouched
 from exercises.plug import train_both
 from machinery.data import load_data
 from model import GPT, GPTConfig
@@ -1225,6 +1225,63 @@ def test_wrong_answers_the_check_once_passed_fail():
         weights = e / e.sum(dim=-1, keepdim=True)
         return weights @ (x @ value), weights
     assert failed(3, attention_head=unstable).hint.startswith("exp of scores this large gives inf")
+
+    def added_mask(x, key, query, value):  # -100 added to the future's scores: outweighed by scores in the hundreds
+        T = x.size(1)
+        att = (x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5
+        weights = (att - 100 * torch.ones(T, T).triu(diagonal=1)).softmax(dim=-1)
+        return weights @ (x @ value), weights
+    finite = failed(3, attention_head=added_mask)
+    assert finite.what == ("out (B, T, hs) for scores of a few hundred: an earlier position's output changed when a "
+                           "later input did") and finite.hint == FINITE_MASK_HINT
+
+    def added_mask_heads(x, c_attn, c_proj, n_head):  # the same in exercise 4
+        B, T, C = x.shape
+        q, k, v = ((t.view(B, T, n_head, -1).transpose(1, 2)) for t in (x @ c_attn.T).split(C, dim=2))
+        att = q @ k.transpose(-2, -1) / k.size(-1) ** 0.5 - 100 * torch.ones(T, T).triu(diagonal=1)
+        return (att.softmax(dim=-1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
+    assert failed(4, multi_head_attention=added_mask_heads).hint == FINITE_MASK_HINT
+
+    def times_inf(x, key, query, value):  # the mask multiplied by -inf: 0 * -inf is nan, below the diagonal too
+        T = x.size(1)
+        att = (x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5
+        weights = (att + float("-inf") * torch.ones(T, T).triu(diagonal=1)).softmax(dim=-1)
+        return weights @ (x @ value), weights
+    assert failed(3, attention_head=times_inf).hint.startswith("every position's output is nan: every score was -inf")
+
+    def filled_with_minus_100(x, key, query, value):  # right: -100 written over the future's scores leaves exp(-100)
+        T = x.size(1)
+        att = (x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5
+        weights = att.masked_fill(torch.ones(T, T).triu(diagonal=1) == 1, -100.0).softmax(dim=-1)
+        return weights @ (x @ value), weights
+    assert run(EXERCISES[2], answered(attention_head=filled_with_minus_100)).status == "passed"
+
+    def whole_max(x, key, query, value):  # the whole tensor's max taken out: a later input moves it, so that the
+        # earlier positions' output changes too, yet what is wrong is the exp's overflow
+        T = x.size(1)
+        att = ((x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5).masked_fill(
+            torch.ones(T, T).triu(diagonal=1) == 1, float("-inf"))
+        e = (att - att.max()).exp()
+        weights = e / e.sum(dim=-1, keepdim=True)
+        return weights @ (x @ value), weights
+    assert failed(3, attention_head=whole_max).hint.startswith("exp of scores this large gives inf")
+
+    def log_probs(ids, vocab_size, smoothing=1.0):
+        return ANSWERS.bigram_probs(ids, vocab_size, smoothing).log()
+    assert failed(1, bigram_probs=log_probs).what == "these are log-probabilities"
+
+    def softmaxed(ids, vocab_size, smoothing=1.0):  # the counts taken as logits: exp(count), not count
+        counts = torch.zeros(vocab_size, vocab_size)
+        counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1), accumulate=True)
+        return (counts + smoothing).softmax(dim=1)
+    assert failed(1, bigram_probs=softmaxed).what == "the counts went through a softmax"
+
+    def counted_without_minlength(ids, vocab_size, smoothing=1.0):  # bincount stops at the largest pair it saw
+        counts = torch.bincount(ids[:-1] * vocab_size + ids[1:]).view(vocab_size, vocab_size) + smoothing
+        return counts / counts.sum(dim=1, keepdim=True)
+    short = failed(1, bigram_probs=counted_without_minlength)
+    assert short.what.startswith("it raised RuntimeError: shape '[6, 6]' is invalid for input of size 29")
+    assert short.hint.endswith("give it minlength=vocab_size ** 2")
 
     def half_width(x, key, query, value):  # the head size taken as C // 2, which it is at the first size only
         out, weights = ANSWERS.attention_head(x, key * (key.size(-1) / (x.size(-1) // 2)) ** 0.5, query, value)
