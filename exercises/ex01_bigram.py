@@ -20,4 +20,5 @@ def bigram_probs(ids, vocab_size, smoothing=1.0):
        its sum, so that every row sums to 1.
     """
     raise NotImplementedError("exercise 1 is yours to write: count the pairs (ids[:-1], ids[1:]) into a (V, V) "
-                              "table. The video's bigram; the repo's learned one is model.py's Bigram")
+                              "table. The video's bigram; the repo counts its own in exercises/check.py's "
+                              "bigram_counts (model.py's Bigram learns one instead)")

@@ -168,6 +168,14 @@ def build_config(preset, resume, overrides):
     return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
 
 
+def trained_on(ckpt, data_dir):
+    """What to resume with: the checkpoint's --data_dir, named where it is another folder than data_dir (where it is
+    the same, its data was prepared again since)."""
+    then = ckpt["train_config"]["data_dir"]
+    return "resume with the --data_dir it was trained on" + (f" ({shlex.quote(then)})" if Path(then) != Path(data_dir)
+                                                              else "")
+
+
 def load_settings(preset, resume, overrides, new_run=True, training=True):
     """A run's settings, checked, with its data: the layers of build_config, the data they name, and
     every check that can fail before the first step. new_run: refuse an out_dir that holds a run;
@@ -183,12 +191,12 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
-                        f"resume with the --data_dir it was trained on")
+                        f"{trained_on(ckpt, values['data_dir'])}")
     if ckpt is not None and ckpt["vocab"].get("source_sha256") != vocab.get("source_sha256"):
         then = ckpt["vocab"].get("source") or "?"
         then += ", as it was then: it has been edited since" if then == vocab.get("source") else ""
         raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's ({then}) — "
-                        f"resume with the --data_dir it was trained on, or train a new run with another --out_dir")
+                        f"{trained_on(ckpt, values['data_dir'])}, or train a new run with another --out_dir")
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)

@@ -50,6 +50,16 @@ def remove(path):
     return setup
 
 
+def trained_on(data_dir):
+    """run/latest.pt as if it had been trained from this folder on data_dir (the template's run names a folder of
+    the test machine)."""
+    def setup(work):
+        ckpt = torch.load(work / "run" / "latest.pt", weights_only=True)
+        ckpt["train_config"]["data_dir"] = data_dir
+        torch.save(ckpt, work / "run" / "latest.pt")
+    return setup
+
+
 def append(path, line):
     def setup(work):
         with open(work / path, "ab" if isinstance(line, bytes) else "a") as f:
@@ -290,9 +300,11 @@ CASES = [
     ("train-resume-other-shape", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--n_embd", "64"],
      "the checkpoint has n_embd=32 (given: 64); its weights (and optimizer state) belong to that setup", None),
     ("train-resume-other-text", train, TINY + ["--data_dir", "reversed", "--out_dir", "run", "--resume"],
-     "reversed was prepared from another text than the checkpoint's (play.txt)", None),
+     "reversed was prepared from another text than the checkpoint's (play.txt) — resume with the --data_dir it was "
+     "trained on (data)", trained_on("data")),
     ("train-resume-other-vocabulary", train, TINY + ["--data_dir", "digits", "--out_dir", "run", "--resume"],
-     "digits has a different vocabulary from the checkpoint", None),
+     "digits has a different vocabulary from the checkpoint — resume with the --data_dir it was trained on (data)",
+     trained_on("data")),
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
      "the checkpoint has block_size=16 (preset shakespeare: 256), n_layer=2 (preset shakespeare: 6), n_head=2 "
@@ -346,6 +358,9 @@ CASES = [
                                                    b"elapsed_s\n0,4.2,4.2,0,0,1.5\n")),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
+    ("sample-out-dir-is-prepared-data", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — data holds "
+     "prepared data, not a run: give --out_dir the folder train.py wrote, or train one: `python train.py --data_dir "
+     "data --out_dir out/data`", None),
     ("sample-out-dir-is-a-checkpoint", sample, ["--out_dir", "run/best.pt"],
      "--out_dir run/best.pt is a file, not a run's folder — use --checkpoint run/best.pt, or --out_dir run", None),
     ("sample-checkpoint-missing-file", sample, ["--checkpoint", "run/nope.pt"],

@@ -37,7 +37,10 @@ def imports(path, top_level_only=False):
 
 
 def test_the_top_level_is_the_lesson():
-    assert {p.stem for p in ROOT.glob("*.py")} == set(SCRIPTS) | {"config"}
+    extra = {p.name for p in ROOT.glob("*.py")} - {f"{name}.py" for name in [*SCRIPTS, "config"]}
+    assert not extra, (f"{', '.join(sorted(extra))} at the top level, which holds the lesson alone: put a script of "
+                       f"your own in a folder (scratch/, say)")
+    assert all((ROOT / f"{name}.py").exists() for name in [*SCRIPTS, "config"])
     for name, budget in SCRIPTS.items():
         lines = len((ROOT / f"{name}.py").read_text().splitlines())
         assert lines <= budget, (f"{name}.py has {lines} lines, over its budget of {budget}: move what is not the "

@@ -358,15 +358,22 @@ def test_resume_refuses_a_different_model(data_dir, tmp_path, flag, value):
 
 
 def test_resume_refuses_other_data_with_the_same_characters(data_dir, corpus, tmp_path):
-    out = tmp_path / "o"
-    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    """Another folder's data names the folder the run was trained on; the same folder, prepared again, does not."""
+    out, mine = tmp_path / "o", tmp_path / "mine"
+    shutil.copytree(data_dir, mine)
+    argv = TINY + ["--data_dir", str(mine), "--out_dir", str(out)]
     assert train.main(argv) == 0
     shuffled = tmp_path / "shuffled.txt"  # the same characters, another text
     lines = corpus.read_text().splitlines(keepends=True)
     shuffled.write_text("".join(reversed(lines)))
     assert prepare.main(["--input", str(shuffled), "--out_dir", str(tmp_path / "d2")]) == 0
-    with pytest.raises(UserError, match="was prepared from another text than the checkpoint's"):
+    with pytest.raises(UserError, match=f"was prepared from another text than the checkpoint's .* — resume with the "
+                                        f"--data_dir it was trained on \\({re.escape(str(mine))}\\), or train"):
         train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d2")])
+    shutil.rmtree(mine)
+    assert prepare.main(["--input", str(shuffled), "--out_dir", str(mine)]) == 0
+    with pytest.raises(UserError, match="— resume with the --data_dir it was trained on, or train"):
+        train.main(argv + ["--resume"])
     edited = tmp_path / "edited" / json.loads((data_dir / "vocab.json").read_text())["source"]  # its name, changed
     edited.parent.mkdir()
     edited.write_text("".join(reversed(lines)))

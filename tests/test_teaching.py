@@ -5,6 +5,7 @@ import csv
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -271,6 +272,20 @@ def test_recording_changes_nothing(attention):
     for att in weights:  # (B, nh, T, T): rows are distributions, and nothing looks ahead
         torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 8))
         assert att.triu(diagonal=1).abs().max() == 0
+
+
+def test_the_lessons_doc_snippet_prints_a_runs_attention_weights(run_dir, tmp_path, monkeypatch, capsys):
+    """docs/lessons.md's snippet, run as written in a folder whose out/ holds a trained run."""
+    snippet = re.search(r"The weights themselves.*?```python\n(.*?)```", (ROOT / "docs" / "lessons.md").read_text(),
+                        re.S)[1]
+    shutil.copytree(run_dir, tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    exec(snippet, {})
+    rows = capsys.readouterr().out.strip().splitlines()  # tensor([[1.0000, 0.0000, ...], ...]): 6 rows, one per
+    # position of "ROMEO:", each summing to 1 with nothing after the diagonal
+    weights = torch.tensor([[float(v) for v in re.findall(r"\d\.\d+", row)] for row in rows])
+    assert weights.shape == (6, 6) and (weights.triu(diagonal=1) == 0).all()
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(6), atol=0.03, rtol=0)
 
 
 def test_attention_weights_are_each_layers_softmax_of_its_scores():
