@@ -194,6 +194,8 @@ def describe(run):
     if run.device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):
         run.say(note)
         run.slowdown_noted = True  # said once is enough (note_a_slowdown)
+    if note := evaluation_note(cfg, run.iter):
+        run.say(note)
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
         run.say(f"note: the run's {cfg.max_iters} iterations (max_iters) end inside its {cfg.warmup_iters}-step "
                 f"warmup (warmup_iters), so the learning rate never reaches its peak, lr={cfg.lr:g} — "
@@ -271,6 +273,23 @@ def times_the_cpu_default(cfg, mcfg, steps):
     cpu = CPU_DEFAULT
     cpu_tokens = cpu["batch_size"] * cpu["grad_accum"] * cpu["block_size"] * cpu["max_iters"]
     return block_work(mcfg.n_layer, mcfg.n_embd) * tokens / (block_work(cpu["n_layer"], cpu["n_embd"]) * cpu_tokens)
+
+
+def evaluation_note(cfg, start):
+    """A note where evaluating will be more work than training, from step start on: a preset that keeps the
+    dataclass's 200 evaluation batches for a few dozen steps, usually. An evaluation runs eval_iters batches of each
+    split forward only, about a third of a training batch's work (which adds the backward pass); None otherwise."""
+    steps = cfg.max_iters - start
+    # step 0's (a new run's), one every eval_interval steps, and the last step's
+    evaluations = ((start == 0) + cfg.max_iters // cfg.eval_interval - start // cfg.eval_interval
+                   + (cfg.max_iters % cfg.eval_interval != 0))
+    times = evaluations * 2 * cfg.eval_iters / 3 / max(1, steps * cfg.grad_accum)
+    if steps <= 0 or times <= 1:
+        return None
+    many = evaluations != 1
+    return (f"note: its {evaluations} evaluation{'s' * many} of {cfg.eval_iters} batches per split "
+            f"{'are' if many else 'is'} about {times:.0f} times the work of its {steps} training steps — a smaller "
+            f"--eval_iters (the CPU default's is {CPU_DEFAULT['eval_iters']}) gives a rougher val loss sooner")
 
 
 def tokens_per_iter(run):

@@ -785,6 +785,24 @@ def test_a_gpu_sized_run_on_a_cpu_says_so(data_dir, tmp_path, capsys, monkeypatc
            "22 hours there (the progress bar estimates it here) — a smaller --max_iters" in capsys.readouterr().out
 
 
+def test_evaluating_more_than_training_gets_a_note(data_dir, tmp_path, capsys):
+    """A preset of 50 steps, 2 layers 64 wide, with 100 evaluation batches spent 39.8 s of its 54.9 s evaluating
+    (2-core Intel Xeon VM, one thread; the note's estimate: 3 times the training's work): a note says so at the start.
+    No preset of the repo's gets it."""
+    for name, preset in config.PRESETS.items():
+        assert bookkeeping.evaluation_note(settings.split_config({**preset, "vocab_size": 65})[0], 0) is None, name
+    cfg = config.TrainConfig(max_iters=50)  # eval_interval 250, eval_iters 200: step 0's evaluation and step 50's
+    assert bookkeeping.evaluation_note(cfg, 0) == (
+        "note: its 2 evaluations of 200 batches per split are about 5 times the work of its 50 training steps — a "
+        "smaller --eval_iters (the CPU default's is 50) gives a rougher val loss sooner")
+    assert "its 1 evaluation of 200 batches per split is about 13 times the work of its 10 training steps" in \
+        bookkeeping.evaluation_note(cfg, 40)  # resumed at 40: the last step's evaluation alone
+    assert bookkeeping.evaluation_note(config.TrainConfig(max_iters=50, eval_iters=20), 0) is None
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
+    assert train.main(args + ["--eval_iters", "50"]) == 0  # 4 evaluations of 50 batches, 12 steps
+    assert "note: its 4 evaluations of 50 batches per split are about 11 times the work" in capsys.readouterr().out
+
+
 def test_a_busy_cpu_gets_a_note_with_the_threads_to_use(data_dir, tmp_path, capsys, monkeypatch):
     """Beside a program spinning one of 2 cores, 2 threads took 19.7 s where 1 took 10.7 (docs/training.md):
     a core or more kept busy, with threads it would slow, gets a note naming OMP_NUM_THREADS."""
