@@ -8,7 +8,7 @@ shakespeare-cpu elsewhere; the checkpoint's config when resuming), the command l
 
 To add a preset, add an entry to PRESETS: `python train.py --preset NAME` runs it. A key it leaves out keeps
 the dataclass default, which is nanoGPT's GPU recipe, but for its dropout (0 here, 0.2 there): for a CPU, start from
-a copy of shakespeare-cpu, as `PRESETS["tiny"] = dict(PRESETS["shakespeare-cpu"], n_layer=2)` below the dict does.
+a copy of shakespeare-cpu: `PRESETS["tiny"] = dict(PRESETS["shakespeare-cpu"], n_layer=2)`, below the dict.
 """
 
 import math

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 @dataclass
 class GPTConfig:
     # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help.
-    # The defaults: nanoGPT's GPU recipe's model, without its dropout of 0.2 (the shakespeare preset has it); presets
+    # The defaults: nanoGPT's shakespeare_char model without its dropout of 0.2 (the shakespeare preset has it); presets
     # change them (config.py; shakespeare-cpu, the CPU default: 4 layers, 4 heads, 128 wide, block 64, rotary, qk-norm)
     block_size: Annotated[int, "context length: how many characters the model sees at once"] = 256
     vocab_size: Annotated[int, "number of distinct characters (set from the data)"] = 65
@@ -238,7 +238,7 @@ class LanguageModel(nn.Module):
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size:]  # (B, <= block_size)
             logits, _ = self(context)
-            logits = logits[:, -1, :].float()  # (B, V): the scores for the next character
+            logits = logits[:, -1, :].float()  # (B, V): the last position's scores, those for the next character
             if temperature == 0:  # greedy: always the likeliest
                 idx_next = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:

@@ -6,8 +6,8 @@
 
 The checkpoint carries the model config, the weights and the vocabulary, so this
 needs nothing else: not the data directory, not the training flags. Generation uses
-a KV cache (engine/decode.py's stream): the same text as model.py's simple generate while
-prompt and text fit in block_size. Past that (the model knows block_size positions only), generate
+a KV cache (engine/decode.py's stream): the same text as model.py's simple generate (to float
+rounding) while prompt and text fit in block_size. Past that (the model knows block_size positions only), generate
 reads the last block_size characters at every step; stream, each time its cache is full, empties it,
 reads the last block_size/2 characters again, and fills it one character at a time, so each new
 character sees between half a window and a whole one. On a CUDA GPU each of its steps is one replay

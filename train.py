@@ -15,8 +15,8 @@ Every field of TrainConfig (config.py) and GPTConfig (model.py) is a --flag (but
 which comes from the data). A value comes from, in increasing priority: the dataclass default,
 the preset (or the checkpoint's config when resuming), the command line.
 
-Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and on Ctrl-C, for
---resume), best.pt (the best validation loss so far, for sample.py), log.csv, and train.lock (one run at a time).
+Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and, without torchrun, on Ctrl-C,
+for --resume), best.pt (the best validation loss so far, for sample.py), log.csv, and train.lock (one run at a time).
 
 Read it top to bottom: the batch, the learning-rate schedule, one training step, evaluation,
 then the run: setup() builds it and main() is the training loop (cfg, throughout: config.py's
@@ -35,13 +35,14 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import DECAYS
-from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, finish, nan_error, note_a_slowdown,
-                                   open_log, print_settings, read_steps, save_on_ctrl_c, tokens_per_iter)
+from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, extension_note, finish, nan_error,
+                                   note_a_slowdown, open_log, print_settings, read_steps, save_on_ctrl_c,
+                                   tokens_per_iter)
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
 from machinery.ddp import all_reduce_on_device, init_distributed, launched_processes, share_batch, wrap_ddp
 from machinery.optim import configure_groups, make_optimizer, set_lr, step_unless
-from machinery.settings import load_settings, parse_train_args, precision, split_config
+from machinery.settings import load_settings, mark_step, parse_train_args, precision, split_config
 from model import build_model
 
 
@@ -90,12 +91,6 @@ def decay_left(it, cfg, extended_at=None):
     return height * DECAYS[cfg.decay](min(max(progress, 0.0), 1.0))
 
 
-def uses_cuda_graphs(cfg):
-    """Whether torch.compile records CUDA graphs (GPU only): a step's hundreds of small GPU operations (kernels),
-    recorded once, then replayed with one call from the CPU instead of one call each."""
-    return cfg.compile_mode in ("reduce-overhead", "max-autotune")
-
-
 def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
                device=None, check_finite=True):
     """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches
@@ -114,8 +109,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
         # DDP averages the gradients over the processes during backward; that is only
         # needed once, on the last micro-batch: before it, no_sync just accumulates
         with no_sync() if micro < micro_steps - 1 else nullcontext():
-            if uses_cuda_graphs(cfg):  # a new step: the graphs may reuse the last step's output memory
-                torch.compiler.cudagraph_mark_step_begin()
+            mark_step(cfg)  # (for CUDA graphs only: machinery/settings.py)
             with autocast:
                 _, loss = model(x, y)
             # dividing by micro_steps makes the summed gradients an average over the micro-batches
@@ -124,7 +118,8 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
     found_inf = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=device)
     # a nan in any process skips the step in all of them: the MAX keeps found_inf 0 or 1 (step_unless skips on 1)
     found_inf = all_reduce_on_device(found_inf, dist.ReduceOp.MAX)
-    # fp16 and a nan: skip the step here (reading found_inf waits, as GradScaler's step would anyway)
+    # fp16 and a nan: skip the step here, or GradScaler would take the nan for an overflow and halve its scale
+    # (reading found_inf waits for the device, as GradScaler's step would anyway)
     if scaler.is_enabled() and found_inf.item():
         optimizer.zero_grad(set_to_none=False)
         return total / micro_steps, found_inf == 0
@@ -165,8 +160,7 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
             # drawn even when this process sits the round out, so that the generators stay in step
             x, y = get_batch(data, cfg.batch_size, block_size, generator, device, rank, world_size)
             if round_start + rank < cfg.eval_iters:
-                if uses_cuda_graphs(cfg):
-                    torch.compiler.cudagraph_mark_step_begin()
+                mark_step(cfg)
                 with autocast:
                     _, loss = model(x, y)
                 total += loss
@@ -200,15 +194,15 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     raw_model = build_model(mcfg).to(device)
     # fp16 has a narrow range: scale the loss up so small gradients do not round to zero
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    # AdamW, as in the video (weight decay on the 2-D weights only is nanoGPT's). --optimizer muon (the CPU
+    # default's; not in the video): the blocks' matrices take momentum steps, each first made orthogonal (rescaled
+    # to move the matrix about equally far in every direction it points), which gave a lower loss in the same steps
+    # (docs/speed.md); the embeddings and gains stay on AdamW. At --muon_lr; the progress bar's lr is AdamW's
+    # (machinery/optim.py)
+    optimizer = make_optimizer(raw_model, cfg, device)
     # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
-              raw_model=raw_model, model=raw_model, no_sync=nullcontext,
-              # AdamW, as in the video (weight decay on the 2-D weights only is nanoGPT's). --optimizer muon (the
-              # CPU default's; not in the video): the blocks' matrices take momentum steps, each first made
-              # orthogonal (rescaled to move the matrix about equally far in every direction it points), which gave
-              # a lower loss in the same steps (docs/speed.md); the embeddings and gains stay on AdamW. At
-              # --muon_lr; the progress bar's lr is AdamW's (machinery/optim.py)
-              optimizer=make_optimizer(raw_model, cfg, device), scaler=scaler,
+              raw_model=raw_model, model=raw_model, no_sync=nullcontext, optimizer=optimizer, scaler=scaler,
               data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
     if not training:  # --trace_shapes: the model as built is all it needs
         return run
@@ -232,15 +226,7 @@ def extend_schedule(run, before):
     if run.cfg.max_iters != before.max_iters and run.iter > run.cfg.warmup_iters:
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
         lr, last = (lr_at(it, run.cfg, run.extended_at) for it in (run.iter, run.cfg.max_iters))
-        if run.extended_at[1]:  # (with the --lr and --min_lr given now: the same share of the way between them)
-            share = f"{run.extended_at[1]:.0%}" if run.extended_at[1] >= 0.01 else "under 1%"
-            at_end = "--min_lr" if math.isclose(last, run.cfg.min_lr) else f"{last:.2e}"  # (a decay that stays up)
-            run.say(f"note: the learning rate goes on down the decay from where the run was, "
-                    f"{share} of the way from --min_lr up to --lr: {lr:.2e} now, {at_end} at "
-                    f"iteration {run.cfg.max_iters}")
-        else:
-            run.say(f"note: the run had finished its decay, so the new steps train at --min_lr, {lr:.2e} (--lr has "
-                    f"no effect here)")
+        run.say(extension_note(run, lr, last))  # where on the decay it goes on (machinery/bookkeeping.py)
 
 
 def next_batch(run):
@@ -250,7 +236,7 @@ def next_batch(run):
 
 
 def evaluate(run, lr, tokens_per_sec):
-    """Measure both splits, log them, and save latest.pt (and best.pt when val improved)."""
+    """Measure both splits, log them, and, after iteration 0, save latest.pt (and best.pt when val improved)."""
     t0 = time.perf_counter()
     losses = estimate_loss(run.model, run.splits, run.cfg, run.mcfg.block_size, run.device, run.autocast,
                            run.rank, run.world_size)
@@ -309,9 +295,9 @@ def main(argv=None):
                 run.iter += 1
                 bar.update(1)
 
-                # once in a while: read the losses (the one wait for the device; read_steps also warns of each
-                # step skipped for a nan or inf loss, and stops the run when more than --max_nan_skips come in a
-                # row), show them and the speed
+                # once in a while: read the losses (on CUDA in bf16 or float32, the loop's one wait for the device;
+                # read_steps also warns of each step skipped for a nan or inf loss, and stops the run when more
+                # than --max_nan_skips come in a row), show them and the speed
                 last = run.iter == cfg.max_iters
                 if run.iter % cfg.log_interval == 0 or run.iter % cfg.eval_interval == 0 or last:
                     losses = read_steps(run, pending)

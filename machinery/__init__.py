@@ -1,4 +1,4 @@
-"""The machinery the four scripts share, out of the lesson's way.
+"""The machinery the top-level files share, out of the lesson's way.
 
     cli.py         the command line: UserError and its one-line message, flags made from the
                    config dataclasses, the device, crash-safe file writes
@@ -10,5 +10,6 @@
     ddp.py         several processes under torchrun: joining, sharing the batch, summing
     optim.py       AdamW's parameter groups, Muon, and the step a nan skips
 
-Nothing here imports a script (prepare.py, train.py, sample.py).
+Nothing here imports a script (prepare.py, train.py, sample.py); it reads model.py and config.py, the
+model and the settings, which import nothing of the repo's.
 """

@@ -275,6 +275,19 @@ def times_the_cpu_default(cfg, mcfg, steps):
     return block_work(mcfg.n_layer, mcfg.n_embd) * tokens / (block_work(cpu["n_layer"], cpu["n_embd"]) * cpu_tokens)
 
 
+def extension_note(run, lr, last):
+    """What a resume with a new max_iters does to the learning rate (train.py's extend_schedule, which has set
+    run.extended_at): lr now, last at the new max_iters."""
+    if not run.extended_at[1]:
+        return (f"note: the run had finished its decay, so the new steps train at --min_lr, {lr:.2e} (--lr has no "
+                f"effect here)")
+    # (with the --lr and --min_lr given now: the same share of the way between them)
+    share = f"{run.extended_at[1]:.0%}" if run.extended_at[1] >= 0.01 else "under 1%"
+    at_end = "--min_lr" if math.isclose(last, run.cfg.min_lr) else f"{last:.2e}"  # (a decay that stays up)
+    return (f"note: the learning rate goes on down the decay from where the run was, {share} of the way from "
+            f"--min_lr up to --lr: {lr:.2e} now, {at_end} at iteration {run.cfg.max_iters}")
+
+
 def evaluation_note(cfg, start):
     """A note where evaluating will be more work than training, from step start on: a preset that keeps the
     dataclass's 200 evaluation batches for a few dozen steps, usually. An evaluation runs eval_iters batches of each

@@ -462,6 +462,14 @@ def use_compile(cfg, device):
     return False
 
 
+def mark_step(cfg):
+    """Where torch.compile records CUDA graphs (GPU only: a step's hundreds of small GPU operations, the kernels,
+    recorded once, then replayed with one call from the CPU instead of one call each), tell it that a new step
+    begins: the graphs may then reuse the last step's output memory. Nothing in any other mode."""
+    if cfg.compile_mode in ("reduce-overhead", "max-autotune"):
+        torch.compiler.cudagraph_mark_step_begin()
+
+
 def has_triton():
     return importlib.util.find_spec("triton") is not None
 

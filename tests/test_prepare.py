@@ -107,6 +107,18 @@ def test_wide_vocabulary_gets_uint32():
     assert ids.max() == len(chars) - 1
 
 
+def test_the_vocabulary_is_printed_in_id_order_and_a_big_one_cut(tmp_path, capsys):
+    text = tmp_path / "play.txt"
+    text.write_text("to be, or not to be\n" * 60)
+    assert prepare.main(["--input", str(text), "--out_dir", str(tmp_path / "small")]) == 0
+    assert "the vocabulary, in id order: '\\n ,benort'\n" in capsys.readouterr().out  # \n first: its code is 10
+    wide = tmp_path / "wide.txt"
+    wide.write_text("".join(chr(c) for c in range(0x4E00, 0x4E00 + 500)) * 4)  # 500 distinct characters
+    assert prepare.main(["--input", str(wide), "--out_dir", str(tmp_path / "wide")]) == 0
+    shown = capsys.readouterr().out.split("the vocabulary, in id order: ")[1].splitlines()[0]
+    assert shown == repr("".join(chr(c) for c in range(0x4E00, 0x4E00 + 100)) + "...")
+
+
 @pytest.mark.skipif(not SHAKESPEARE.is_file(), reason="needs tiny-shakespeare's input.txt: set SHAKESPEARE_TXT")
 def test_tiny_shakespeare_stats(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default out_dir is relative
