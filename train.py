@@ -95,7 +95,7 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
                device=None, check_finite=True):
     """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches
     (cfg.grad_accum, shared out among the DDP processes; the gradient is their average); clip; step;
-    zero the gradients. -> (the mean loss, whether it was finite, so the step was taken), as tensors
+    zero the gradients. -> (the mean loss, whether it was finite: if not, the step was skipped), as tensors
     on the device, so that the host need not wait for the device to get them (in float16,
     GradScaler may still skip a step whose gradients overflowed: it adjusts its scale and goes on).
 
@@ -276,7 +276,9 @@ def main(argv=None):
     run.t_train = time.perf_counter()
     bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
-    pending = []  # (iteration, loss, whether the step was taken), still on the device: read_steps
+    # loss.item() at every step would make the host wait for the device at every step (nanoGPT's sync point): the
+    # losses wait here, on the device, and read_steps reads them all at once, every log_interval steps
+    pending = []  # (iteration, loss, whether it was finite)
     try:
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
             if run.iter == 0:
@@ -289,9 +291,9 @@ def main(argv=None):
 
                 # one step: the learning rate of the schedule, then forward, backward and update
                 lr = lr_at(run.iter, cfg, run.extended_at)
-                loss, taken = train_step(run.model, run.optimizer, run.scaler, lambda: next_batch(run), lr, cfg,
+                loss, finite = train_step(run.model, run.optimizer, run.scaler, lambda: next_batch(run), lr, cfg,
                                          run.autocast, run.micro_steps, run.no_sync, run.device)
-                pending.append((run.iter, loss, taken))
+                pending.append((run.iter, loss, finite))
                 run.iter += 1
                 bar.update(1)
 

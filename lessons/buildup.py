@@ -174,9 +174,9 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
     steps = tqdm(range(cfg.max_iters), desc=desc, leave=False, dynamic_ncols=True,  # gone when done: a row follows
                  disable=not sys.stderr.isatty())  # (in a log, a bar that is never cleared clutters each row)
     for it in steps:
-        _, taken = train_step(model, optimizer, scaler, next_batch, schedule(it, cfg), cfg, autocast,
+        _, finite = train_step(model, optimizer, scaler, next_batch, schedule(it, cfg), cfg, autocast,
                               micro_steps=1, device=device)
-        skipped += ~taken
+        skipped += ~finite
     skipped = skipped.item()  # wait for the device: a GPU runs behind the Python loop
     seconds = time.perf_counter() - t0
     return model, estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast), seconds, skipped

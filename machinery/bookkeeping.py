@@ -428,8 +428,8 @@ def read_steps(run, pending):
     if not pending:
         return []
     losses = torch.stack([loss for _, loss, _ in pending]).tolist()
-    taken = torch.stack([ok for _, _, ok in pending]).tolist()
-    for (i, _, _), loss, ok in zip(pending, losses, taken):
+    finite = torch.stack([ok for _, _, ok in pending]).tolist()
+    for (i, _, _), loss, ok in zip(pending, losses, finite):
         run.bad_steps = 0 if ok else run.bad_steps + 1
         if run.bad_steps and run.rank == 0:  # skipped already (train_step): the weights never saw it
             tqdm.write(f"warning: the loss is {loss} at iteration {i}; the step was skipped "
