@@ -101,8 +101,8 @@ def prepare(text, out_dir, source_sha256, source_name):
 
     print(f"characters: {len(ids):,}, vocabulary: {len(chars):,} ({vocab['dtype']}), "
           f"encoded in {seconds:.2f} s")
-    shown = "".join(chars[:100]) + ("..." if len(chars) > 100 else "")  # (a big vocabulary would fill the screen)
-    print(f"the vocabulary, in id order: {shown!r}")
+    more = f" and {len(chars) - 100:,} more" if len(chars) > 100 else ""  # (a big vocabulary would fill the screen)
+    print(f"the vocabulary, in id order: {''.join(chars[:100])!r}{more}")
     print(f"train: {len(train):,} tokens, val: {len(val):,} tokens -> {out_dir}/")
     return vocab
 

@@ -15,7 +15,7 @@ Every field of TrainConfig (config.py) and GPTConfig (model.py) is a --flag (but
 which comes from the data). A value comes from, in increasing priority: the dataclass default,
 the preset (or the checkpoint's config when resuming), the command line.
 
-Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and, without torchrun, on Ctrl-C,
+Files in --out_dir: latest.pt (written at every evaluation after iteration 0 and, in a single process, on Ctrl-C,
 for --resume), best.pt (the best validation loss so far, for sample.py), log.csv, and train.lock (one run at a time).
 
 Read it top to bottom: the batch, the learning-rate schedule, one training step, evaluation,

@@ -291,18 +291,23 @@ def extension_note(run, lr, last):
 def evaluation_note(cfg, start):
     """A note where evaluating will be more work than training, from step start on: a preset that keeps the
     dataclass's 200 evaluation batches for a few dozen steps, usually. An evaluation runs eval_iters batches of each
-    split forward only, about a third of a training batch's work (which adds the backward pass); None otherwise."""
+    split forward only, about a third of a training batch's work (which adds the backward pass; with Muon, a
+    little more), so the estimate runs a little high; None below 1.5 times."""
     steps = cfg.max_iters - start
     # step 0's (a new run's), one every eval_interval steps, and the last step's
     evaluations = ((start == 0) + cfg.max_iters // cfg.eval_interval - start // cfg.eval_interval
                    + (cfg.max_iters % cfg.eval_interval != 0))
     times = evaluations * 2 * cfg.eval_iters / 3 / max(1, steps * cfg.grad_accum)
-    if steps <= 0 or times <= 1:
+    if steps <= 0 or times < 1.5:
         return None
+    fixes = ["a larger --eval_interval evaluates less often"] if evaluations > 2 else []
+    if cfg.eval_iters > CPU_DEFAULT["eval_iters"] or not fixes:
+        fixes.append(f"a smaller --eval_iters (the CPU default's is {CPU_DEFAULT['eval_iters']}) gives a rougher val "
+                     f"loss sooner")
     many = evaluations != 1
-    return (f"note: its {evaluations} evaluation{'s' * many} of {cfg.eval_iters} batches per split "
-            f"{'are' if many else 'is'} about {times:.0f} times the work of its {steps} training steps — a smaller "
-            f"--eval_iters (the CPU default's is {CPU_DEFAULT['eval_iters']}) gives a rougher val loss sooner")
+    return (f"note: this run's {evaluations} evaluation{'s' * many} of {cfg.eval_iters} batches per split "
+            f"{'are' if many else 'is'} about {times:.0f} times the work of its {steps} training steps — "
+            + "; ".join(fixes))
 
 
 def tokens_per_iter(run):

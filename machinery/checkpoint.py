@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 
 from machinery.cli import UserError, unless_a_typo, write_atomically
+from machinery.data import written_by_prepare
 from machinery.optim import load_state
 from model import ACTIVATIONS, POSITIONS, GPTConfig, build_model
 
@@ -243,7 +244,7 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
     if (Path(out_dir) / "log.csv").is_file() and written_by_train_py(Path(out_dir) / "log.csv"):  # no checkpoint
         return ("the run in it has not saved one yet (its first evaluation after step 0 does) — wait for that, or, "
                 "if it was stopped, start it again with the command that began it")
-    if (Path(out_dir) / "vocab.json").is_file():  # prepare.py's folder, given for train.py's
+    if written_by_prepare(out_dir):  # prepare.py's folder, given for train.py's
         command = shlex.join(["python", "train.py", "--data_dir", str(out_dir), "--out_dir",
                               str(Path("out") / Path(out_dir).resolve().name)])
         return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote, or train one: "

@@ -169,11 +169,13 @@ def build_config(preset, resume, overrides):
 
 
 def trained_on(ckpt, data_dir):
-    """What to resume with: the checkpoint's --data_dir, named where it is another folder than data_dir (where it is
-    the same, its data was prepared again since)."""
+    """What to resume with: the checkpoint's --data_dir (as the run was given it: relative to where it started),
+    or, where that is data_dir itself, prepared again since the run, its text prepared again elsewhere."""
     then = ckpt["train_config"]["data_dir"]
-    return "resume with the --data_dir it was trained on" + (f" ({shlex.quote(then)})" if Path(then) != Path(data_dir)
-                                                              else "")
+    if Path(then).resolve() == Path(data_dir).resolve():
+        return ("it was prepared again since the run began: prepare the run's text into another folder and resume "
+                "with that --data_dir")
+    return f"resume with the --data_dir it was trained on ({shlex.quote(then)})"
 
 
 def load_settings(preset, resume, overrides, new_run=True, training=True):

@@ -1249,7 +1249,8 @@ def test_wrong_answers_the_check_once_passed_fail():
         return weights @ (x @ value), weights
     assert failed(3, attention_head=times_inf).hint.startswith("every position's output is nan: every score was -inf")
 
-    def filled_with_minus_100(x, key, query, value):  # right: -100 written over the future's scores leaves exp(-100)
+    def filled_with_minus_100(x, key, query, value):  # passes: -100 written over the future's scores leaves it
+        # exp(-100) here, next to scores far above -100 (a row whose every score was below -100 would leak: untried)
         T = x.size(1)
         att = (x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5
         weights = att.masked_fill(torch.ones(T, T).triu(diagonal=1) == 1, -100.0).softmax(dim=-1)
@@ -1269,6 +1270,9 @@ def test_wrong_answers_the_check_once_passed_fail():
     def log_probs(ids, vocab_size, smoothing=1.0):
         return ANSWERS.bigram_probs(ids, vocab_size, smoothing).log()
     assert failed(1, bigram_probs=log_probs).what == "these are log-probabilities"
+    def log2_probs(ids, vocab_size, smoothing=1.0):  # in bits: a log all the same
+        return ANSWERS.bigram_probs(ids, vocab_size, smoothing).log2()
+    assert failed(1, bigram_probs=log2_probs).what == "these are log-probabilities"
 
     def softmaxed(ids, vocab_size, smoothing=1.0):  # the counts taken as logits: exp(count), not count
         counts = torch.zeros(vocab_size, vocab_size)

@@ -358,7 +358,7 @@ def test_resume_refuses_a_different_model(data_dir, tmp_path, flag, value):
 
 
 def test_resume_refuses_other_data_with_the_same_characters(data_dir, corpus, tmp_path):
-    """Another folder's data names the folder the run was trained on; the same folder, prepared again, does not."""
+    """Another folder's data names the folder the run was trained on; the same folder, prepared again, says so."""
     out, mine = tmp_path / "o", tmp_path / "mine"
     shutil.copytree(data_dir, mine)
     argv = TINY + ["--data_dir", str(mine), "--out_dir", str(out)]
@@ -372,8 +372,9 @@ def test_resume_refuses_other_data_with_the_same_characters(data_dir, corpus, tm
         train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d2")])
     shutil.rmtree(mine)
     assert prepare.main(["--input", str(shuffled), "--out_dir", str(mine)]) == 0
-    with pytest.raises(UserError, match="— resume with the --data_dir it was trained on, or train"):
-        train.main(argv + ["--resume"])
+    with pytest.raises(UserError, match="— it was prepared again since the run began: prepare the run's text into "
+                                        "another folder and resume with that --data_dir, or train a new run"):
+        train.main(argv + ["--resume", "--data_dir", f"{mine}/../mine"])  # (the same folder, spelt otherwise)
     edited = tmp_path / "edited" / json.loads((data_dir / "vocab.json").read_text())["source"]  # its name, changed
     edited.parent.mkdir()
     edited.write_text("".join(reversed(lines)))

@@ -793,14 +793,19 @@ def test_evaluating_more_than_training_gets_a_note(data_dir, tmp_path, capsys):
         assert bookkeeping.evaluation_note(settings.split_config({**preset, "vocab_size": 65})[0], 0) is None, name
     cfg = config.TrainConfig(max_iters=50)  # eval_interval 250, eval_iters 200: step 0's evaluation and step 50's
     assert bookkeeping.evaluation_note(cfg, 0) == (
-        "note: its 2 evaluations of 200 batches per split are about 5 times the work of its 50 training steps — a "
-        "smaller --eval_iters (the CPU default's is 50) gives a rougher val loss sooner")
-    assert "its 1 evaluation of 200 batches per split is about 13 times the work of its 10 training steps" in \
+        "note: this run's 2 evaluations of 200 batches per split are about 5 times the work of its 50 training steps "
+        "— a smaller --eval_iters (the CPU default's is 50) gives a rougher val loss sooner")
+    assert "this run's 1 evaluation of 200 batches per split is about 13 times the work of its 10 training steps" in \
         bookkeeping.evaluation_note(cfg, 40)  # resumed at 40: the last step's evaluation alone
     assert bookkeeping.evaluation_note(config.TrainConfig(max_iters=50, eval_iters=20), 0) is None
+    assert bookkeeping.evaluation_note(config.TrainConfig(max_iters=200), 0) is None  # 1.3 times: no note
+    often = bookkeeping.evaluation_note(config.TrainConfig(max_iters=100, eval_interval=1, eval_iters=20), 0)
+    assert often.endswith("about 13 times the work of its 100 training steps — a larger --eval_interval evaluates "
+                          "less often")  # (20 batches are fewer than the CPU default's 50: not named)
     args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
     assert train.main(args + ["--eval_iters", "50"]) == 0  # 4 evaluations of 50 batches, 12 steps
-    assert "note: its 4 evaluations of 50 batches per split are about 11 times the work" in capsys.readouterr().out
+    assert "note: this run's 4 evaluations of 50 batches per split are about 11 times the work of its 12 training " \
+           "steps — a larger --eval_interval evaluates less often\n" in capsys.readouterr().out
 
 
 def test_a_busy_cpu_gets_a_note_with_the_threads_to_use(data_dir, tmp_path, capsys, monkeypatch):
