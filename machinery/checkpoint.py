@@ -245,6 +245,8 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
         return ("the run in it has not saved one yet (its first evaluation after step 0 does) — wait for that, or, "
                 "if it was stopped, start it again with the command that began it")
     if written_by_prepare(out_dir):  # prepare.py's folder, given for train.py's
+        if runs := "out" if holds_a_run("out") else runs_inside("out"):  # the default's run, or those inside it
+            return f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote, such as {runs}"
         command = shlex.join(["python", "train.py", "--data_dir", str(out_dir), "--out_dir",
                               str(Path("out") / Path(out_dir).resolve().name)])
         return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote, or train one: "

@@ -361,6 +361,9 @@ CASES = [
     ("sample-out-dir-is-prepared-data", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — data holds "
      "prepared data, not a run: give --out_dir the folder train.py wrote, or train one: `python train.py --data_dir "
      "data --out_dir out/data`", None),
+    ("sample-out-dir-is-prepared-data-beside-a-run", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — "
+     "data holds prepared data, not a run: give --out_dir the folder train.py wrote, such as out/poems",
+     lambda work: shutil.copytree(work / "run", work / "out" / "poems")),
     ("sample-out-dir-is-a-checkpoint", sample, ["--out_dir", "run/best.pt"],
      "--out_dir run/best.pt is a file, not a run's folder — use --checkpoint run/best.pt, or --out_dir run", None),
     ("sample-checkpoint-missing-file", sample, ["--checkpoint", "run/nope.pt"],
