@@ -277,7 +277,7 @@ def main(argv=None):
     bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
     # loss.item() at every step would make the host wait for the device at every step (nanoGPT's sync point): the
-    # losses wait here, on the device, and read_steps reads them all at once, every log_interval steps
+    # losses wait here, on the device, and read_steps reads them all at once, at each log line and evaluation
     pending = []  # (iteration, loss, whether it was finite)
     try:
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
@@ -292,7 +292,7 @@ def main(argv=None):
                 # one step: the learning rate of the schedule, then forward, backward and update
                 lr = lr_at(run.iter, cfg, run.extended_at)
                 loss, finite = train_step(run.model, run.optimizer, run.scaler, lambda: next_batch(run), lr, cfg,
-                                         run.autocast, run.micro_steps, run.no_sync, run.device)
+                                          run.autocast, run.micro_steps, run.no_sync, run.device)
                 pending.append((run.iter, loss, finite))
                 run.iter += 1
                 bar.update(1)

@@ -156,14 +156,16 @@ KEEPDIM = ("a divisor of shape (V,) (or (T,)), as x.sum(dim=1) gives, lines up w
 
 
 def counted_short(m, error, vocab_size):
-    """Whether error is a view of a bincount that stopped at the largest pair it saw, short of V * V (bincount in
-    the learner's file, in bigram_probs or a helper of theirs)."""
+    """Whether error is a view of a bincount that stopped at the largest pair it saw, short of V * V (bincount
+    called in the learner's file, in bigram_probs or a helper of theirs; a comment that names it does not count)."""
     size = re.search(r"is invalid for input of size (\d+)", str(error))
     try:
-        source = inspect.getsource(inspect.getmodule(m.bigram_probs) or m.bigram_probs)
-    except (OSError, TypeError):  # (no source to read: a function made at run time)
+        tree = ast.parse(inspect.getsource(inspect.getmodule(m.bigram_probs) or m.bigram_probs))
+    except (OSError, TypeError, SyntaxError):  # (no source to read: a function made at run time)
         return False
-    return bool(size) and int(size.group(1)) < vocab_size ** 2 and "bincount" in source
+    called = any(isinstance(node, ast.Attribute) and node.attr == "bincount" or
+                 isinstance(node, ast.Name) and node.id == "bincount" for node in ast.walk(tree))
+    return bool(size) and int(size.group(1)) < vocab_size ** 2 and called
 
 
 def check_bigram(m):

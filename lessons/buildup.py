@@ -175,7 +175,7 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
                  disable=not sys.stderr.isatty())  # (in a log, a bar that is never cleared clutters each row)
     for it in steps:
         _, finite = train_step(model, optimizer, scaler, next_batch, schedule(it, cfg), cfg, autocast,
-                              micro_steps=1, device=device)
+                               micro_steps=1, device=device)
         skipped += ~finite
     skipped = skipped.item()  # wait for the device: a GPU runs behind the Python loop
     seconds = time.perf_counter() - t0

@@ -300,14 +300,17 @@ def evaluation_note(cfg, start):
     times = evaluations * 2 * cfg.eval_iters / 3 / max(1, steps * cfg.grad_accum)
     if steps <= 0 or times < 1.5:
         return None
-    fixes = ["a larger --eval_interval evaluates less often"] if evaluations > 2 else []
-    if cfg.eval_iters > CPU_DEFAULT["eval_iters"] or not fixes:
+    fewest = (start == 0) + 1  # a new run's first and last, a resumed one's last
+    fixes = ["a larger --eval_interval evaluates less often"] if evaluations > fewest else []
+    if cfg.eval_iters > CPU_DEFAULT["eval_iters"]:
         fixes.append(f"a smaller --eval_iters (the CPU default's is {CPU_DEFAULT['eval_iters']}) gives a rougher val "
                      f"loss sooner")
+    if not fixes:  # a run of a few steps
+        fixes.append("a smaller --eval_iters gives a rougher val loss sooner, a larger --max_iters more training")
     many = evaluations != 1
     return (f"note: this run's {evaluations} evaluation{'s' * many} of {cfg.eval_iters} batches per split "
-            f"{'are' if many else 'is'} about {times:.0f} times the work of its {steps} training steps — "
-            + "; ".join(fixes))
+            f"{'are' if many else 'is'} about {times:.0f} times the work of its {steps} training "
+            f"step{'s' * (steps != 1)} — " + "; ".join(fixes))
 
 
 def tokens_per_iter(run):

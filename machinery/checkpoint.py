@@ -245,12 +245,11 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
         return ("the run in it has not saved one yet (its first evaluation after step 0 does) — wait for that, or, "
                 "if it was stopped, start it again with the command that began it")
     if written_by_prepare(out_dir):  # prepare.py's folder, given for train.py's
-        if runs := "out" if holds_a_run("out") else runs_inside("out"):  # the default's run, or those inside it
-            return f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote, such as {runs}"
+        runs = "out" if holds_a_run("out") else runs_inside("out")  # the default's run, or those inside it
         command = shlex.join(["python", "train.py", "--data_dir", str(out_dir), "--out_dir",
                               str(Path("out") / Path(out_dir).resolve().name)])
-        return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote, or train one: "
-                f"`{command}`")
+        return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote"
+                + (f", such as {runs}" if runs else "") + f", or train one on it: `{command}`")
     if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
         runs = runs_inside(out_dir)
         inside = f"give --out_dir a run in it ({runs}), or " if runs else ""

@@ -23,7 +23,7 @@ from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, unless_a_typo)
-from machinery.data import load_data
+from machinery.data import load_data, load_vocab
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
 
@@ -168,14 +168,19 @@ def build_config(preset, resume, overrides):
     return values, ckpt, "\n".join([f"config: {source}" + (f", with {given}" if given else "")] + notes)
 
 
-def trained_on(ckpt, data_dir):
-    """What to resume with: the checkpoint's --data_dir (as the run was given it: relative to where it started),
-    or, where that is data_dir itself, prepared again since the run, its text prepared again elsewhere."""
+def trained_on(ckpt):
+    """What to resume with, where the data given is not the run's: the --data_dir the run was trained on, where it
+    still holds the run's text (the checkpoint has it as given, relative to the folder the run started in: read from
+    here), else the run's text, prepared again into a folder of its own."""
     then = ckpt["train_config"]["data_dir"]
-    if Path(then).resolve() == Path(data_dir).resolve():
-        return ("it was prepared again since the run began: prepare the run's text into another folder and resume "
-                "with that --data_dir")
-    return f"resume with the --data_dir it was trained on ({shlex.quote(then)})"
+    try:
+        vocab = load_vocab(then)
+    except UserError:  # gone, or never prepared as seen from here
+        vocab = {}
+    runs = ckpt["vocab"]
+    if vocab.get("chars") == runs["chars"] and vocab.get("source_sha256") == runs.get("source_sha256"):
+        return f"resume with the --data_dir it was trained on ({shlex.quote(then)})"
+    return f"prepare the run's text ({runs.get('source') or '?'}) into a folder of its own and resume with it"
 
 
 def load_settings(preset, resume, overrides, new_run=True, training=True):
@@ -193,12 +198,12 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
-                        f"{trained_on(ckpt, values['data_dir'])}")
+                        f"{trained_on(ckpt)}, or train a new run with another --out_dir")
     if ckpt is not None and ckpt["vocab"].get("source_sha256") != vocab.get("source_sha256"):
         then = ckpt["vocab"].get("source") or "?"
         then += ", as it was then: it has been edited since" if then == vocab.get("source") else ""
         raise UserError(f"{values['data_dir']} was prepared from another text than the checkpoint's ({then}) — "
-                        f"{trained_on(ckpt, values['data_dir'])}, or train a new run with another --out_dir")
+                        f"{trained_on(ckpt)}, or train a new run with another --out_dir")
     values["vocab_size"] = vocab["vocab_size"]
     cfg, mcfg = split_config(values)
     check_config(cfg, mcfg)

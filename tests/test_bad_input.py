@@ -303,8 +303,11 @@ CASES = [
      "reversed was prepared from another text than the checkpoint's (play.txt) — resume with the --data_dir it was "
      "trained on (data)", trained_on("data")),
     ("train-resume-other-vocabulary", train, TINY + ["--data_dir", "digits", "--out_dir", "run", "--resume"],
-     "digits has a different vocabulary from the checkpoint — resume with the --data_dir it was trained on (data)",
-     trained_on("data")),
+     "digits has a different vocabulary from the checkpoint — resume with the --data_dir it was trained on (data), "
+     "or train a new run with another --out_dir", trained_on("data")),
+    ("train-resume-data-prepared-again", train, TINY + ["--data_dir", "reversed", "--out_dir", "run", "--resume"],
+     "reversed was prepared from another text than the checkpoint's (play.txt) — prepare the run's text (play.txt) "
+     "into a folder of its own and resume with it, or train a new run with another --out_dir", trained_on("reversed")),
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
      "the checkpoint has block_size=16 (preset shakespeare: 256), n_layer=2 (preset shakespeare: 6), n_head=2 "
@@ -359,10 +362,15 @@ CASES = [
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
     ("sample-out-dir-is-prepared-data", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — data holds "
-     "prepared data, not a run: give --out_dir the folder train.py wrote, or train one: `python train.py --data_dir "
-     "data --out_dir out/data`", None),
+     "prepared data, not a run: give --out_dir the folder train.py wrote, or train one on it: `python train.py "
+     "--data_dir data --out_dir out/data`", None),
     ("sample-out-dir-is-prepared-data-beside-a-run", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — "
-     "data holds prepared data, not a run: give --out_dir the folder train.py wrote, such as out/poems",
+     "data holds prepared data, not a run: give --out_dir the folder train.py wrote, such as out, or train one on "
+     "it: `python train.py --data_dir data --out_dir out/data`",
+     lambda work: shutil.copytree(work / "run", work / "out")),
+    ("sample-out-dir-is-prepared-data-beside-runs", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — "
+     "data holds prepared data, not a run: give --out_dir the folder train.py wrote, such as out/poems, or train one "
+     "on it: `python train.py --data_dir data --out_dir out/data`",
      lambda work: shutil.copytree(work / "run", work / "out" / "poems")),
     ("sample-out-dir-is-a-checkpoint", sample, ["--out_dir", "run/best.pt"],
      "--out_dir run/best.pt is a file, not a run's folder — use --checkpoint run/best.pt, or --out_dir run", None),

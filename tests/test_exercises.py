@@ -4,6 +4,7 @@ passes and trains to the repo's own loss; each named mistake fails with the hint
 import argparse
 import ast
 import importlib
+import importlib.util
 import math
 import os
 import re
@@ -204,6 +205,20 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
         exit()  # which ended `exercises check` at once, with nothing said and exit code 0
     left_in = failed(10, transition_probs=debugging)
     assert left_in.what == "it called exit()" and left_in.hint.startswith("take it out")
+
+
+def test_a_view_error_without_bincount_gets_no_bincount_hint(tmp_path):
+    """The bincount hint needs bincount called in the learner's file: a comment naming it is not a call."""
+    path = tmp_path / "ex01_mine.py"
+    path.write_text("import torch\n\n\ndef bigram_probs(ids, vocab_size, smoothing=1.0):\n"
+                    "    # TODO: torch.bincount, later\n"
+                    "    return torch.zeros(vocab_size * vocab_size - 7).view(vocab_size, vocab_size)\n")
+    spec = importlib.util.spec_from_file_location("ex01_mine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = run(EXERCISES[0], module)
+    assert result.what.startswith("it raised RuntimeError: shape '[6, 6]' is invalid for input of size 29")
+    assert "bincount" not in result.hint and result.hint.startswith("the shapes do not line up")
 
 
 def test_the_command_alone_checks_them_all(capsys, monkeypatch):
@@ -1284,6 +1299,7 @@ def test_wrong_answers_the_check_once_passed_fail():
         counts = torch.bincount(ids[:-1] * vocab_size + ids[1:]).view(vocab_size, vocab_size) + smoothing
         return counts / counts.sum(dim=1, keepdim=True)
     short = failed(1, bigram_probs=counted_without_minlength)
+    assert "minlength" in short.hint
     assert short.what.startswith("it raised RuntimeError: shape '[6, 6]' is invalid for input of size 29")
     assert short.hint.endswith("give it minlength=vocab_size ** 2")
 

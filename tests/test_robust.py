@@ -372,15 +372,20 @@ def test_resume_refuses_other_data_with_the_same_characters(data_dir, corpus, tm
         train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d2")])
     shutil.rmtree(mine)
     assert prepare.main(["--input", str(shuffled), "--out_dir", str(mine)]) == 0
-    with pytest.raises(UserError, match="— it was prepared again since the run began: prepare the run's text into "
-                                        "another folder and resume with that --data_dir, or train a new run"):
+    source = json.loads((data_dir / "vocab.json").read_text())["source"]
+    again = f"— prepare the run's text \\({re.escape(source)}\\) into a folder of its own and resume with it, or "
+    with pytest.raises(UserError, match=again):
         train.main(argv + ["--resume", "--data_dir", f"{mine}/../mine"])  # (the same folder, spelt otherwise)
     edited = tmp_path / "edited" / json.loads((data_dir / "vocab.json").read_text())["source"]  # its name, changed
     edited.parent.mkdir()
     edited.write_text("".join(reversed(lines)))
     assert prepare.main(["--input", str(edited), "--out_dir", str(tmp_path / "d3")]) == 0
-    with pytest.raises(UserError, match=rf"\({edited.name}, as it was then: it has been edited since\) — resume"):
+    with pytest.raises(UserError, match=rf"\({edited.name}, as it was then: it has been edited since\) — prepare "
+                                        rf"the run's text \({re.escape(source)}\)"):  # (mine holds another text now)
         train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d3")])
+    shutil.rmtree(mine)  # the run's folder gone: its text named again
+    with pytest.raises(UserError, match=again):
+        train.main(argv + ["--resume", "--data_dir", str(tmp_path / "d2")])
 
 
 # ----------------------------------------------------------------------------

@@ -282,9 +282,9 @@ def test_a_step_reports_the_mean_loss_of_its_micro_batches():
     with torch.no_grad():
         expected = sum(model(w[:, :-1], w[:, 1:])[1].item() for w in windows) / 3
     batches = iter((w[:, :-1], w[:, 1:]) for w in windows)
-    loss, taken = train.train_step(model, optimizer, torch.amp.GradScaler("cpu", enabled=False),
-                                   lambda: next(batches), 0.0, cfg, train.nullcontext(), 3, device=torch.device("cpu"))
-    assert loss.item() == pytest.approx(expected, rel=1e-5) and taken.item()
+    loss, finite = train.train_step(model, optimizer, torch.amp.GradScaler("cpu", enabled=False),
+                                    lambda: next(batches), 0.0, cfg, train.nullcontext(), 3, device=torch.device("cpu"))
+    assert loss.item() == pytest.approx(expected, rel=1e-5) and finite.item()
 
 
 def test_estimate_loss_is_repeatable_and_restores_train_mode():
@@ -799,6 +799,11 @@ def test_evaluating_more_than_training_gets_a_note(data_dir, tmp_path, capsys):
         bookkeeping.evaluation_note(cfg, 40)  # resumed at 40: the last step's evaluation alone
     assert bookkeeping.evaluation_note(config.TrainConfig(max_iters=50, eval_iters=20), 0) is None
     assert bookkeeping.evaluation_note(config.TrainConfig(max_iters=200), 0) is None  # 1.3 times: no note
+    resumed = bookkeeping.evaluation_note(config.TrainConfig(max_iters=60, eval_interval=20, eval_iters=200), 20)
+    assert "2 evaluations" in resumed and "a larger --eval_interval" in resumed  # (a resumed run's fewest: 1)
+    short = bookkeeping.evaluation_note(config.TrainConfig(max_iters=1, eval_iters=20), 0)
+    assert short.endswith("its 1 training step — a smaller --eval_iters gives a rougher val loss sooner, a larger "
+                          "--max_iters more training")
     often = bookkeeping.evaluation_note(config.TrainConfig(max_iters=100, eval_interval=1, eval_iters=20), 0)
     assert often.endswith("about 13 times the work of its 100 training steps — a larger --eval_interval evaluates "
                           "less often")  # (20 batches are fewer than the CPU default's 50: not named)
