@@ -403,9 +403,10 @@ def check_sharp(fn, x, expected, what):
     """fn(x) for scores of a few hundred, as sharp attention in a trained model can have: a finite mask lets the
     future in here, and an exp taken before the row's max is subtracted overflows (where the max is the whole
     tensor's, a later input moves it, and the earlier positions' output changes too: the overflow is named then)."""
-    overflowed = any(not got.isfinite().all() for got in (fn(x), fn(later_changed(x))) if torch.is_tensor(got))
+    got = fn(x)
+    overflowed = any(not out.isfinite().all() for out in (got, fn(later_changed(x))) if torch.is_tensor(out))
     check_causal(fn, x, OVERFLOW_HINT if overflowed else FINITE_MASK_HINT, what)
-    expect(fn(x), expected, what, OVERFLOW_HINT)
+    expect(got, expected, what, OVERFLOW_HINT)
 
 
 def check_head(m):

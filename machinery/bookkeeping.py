@@ -294,11 +294,13 @@ def evaluation_note(cfg, start):
     split forward only, about a third of a training batch's work (which adds the backward pass; with Muon, a
     little more), so the estimate runs a little high; None below 1.5 times."""
     steps = cfg.max_iters - start
+    if steps <= 0:
+        return None
     # step 0's (a new run's), one every eval_interval steps, and the last step's
     evaluations = ((start == 0) + cfg.max_iters // cfg.eval_interval - start // cfg.eval_interval
                    + (cfg.max_iters % cfg.eval_interval != 0))
-    times = evaluations * 2 * cfg.eval_iters / 3 / max(1, steps * cfg.grad_accum)
-    if steps <= 0 or times < 1.5:
+    times = evaluations * 2 * cfg.eval_iters / 3 / (steps * cfg.grad_accum)
+    if times < 1.5:
         return None
     fewest = (start == 0) + 1  # a new run's first and last, a resumed one's last
     fixes = ["a larger --eval_interval evaluates less often"] if evaluations > fewest else []

@@ -177,10 +177,10 @@ def trained_on(ckpt):
         vocab = load_vocab(then)
     except UserError:  # gone, or never prepared as seen from here
         vocab = {}
-    runs = ckpt["vocab"]
-    if vocab.get("chars") == runs["chars"] and vocab.get("source_sha256") == runs.get("source_sha256"):
+    run_vocab = ckpt["vocab"]
+    if vocab.get("chars") == run_vocab["chars"] and vocab.get("source_sha256") == run_vocab.get("source_sha256"):
         return f"resume with the --data_dir it was trained on ({shlex.quote(then)})"
-    return f"prepare the run's text ({runs.get('source') or '?'}) into a folder of its own and resume with it"
+    return f"prepare the run's text ({run_vocab.get('source') or '?'}) into a folder of its own and resume with it"
 
 
 def load_settings(preset, resume, overrides, new_run=True, training=True):
@@ -503,7 +503,7 @@ def check_sample_flags(args):
     """sample.py's values that cannot work, the pairs of flags that contradict each other, and
     --cuda_graph off a GPU (last, so that a flag's mistake is told before a missing GPU)."""
     check_count("--num_samples", args.num_samples)
-    if args.max_new_tokens < 0:
+    if args.max_new_tokens < 0:  # (no upper bound here: a length past the memory is check_samples_fit's refusal)
         raise UserError(f"--max_new_tokens {args.max_new_tokens} must be at least 0 — fix the flag")
     if not (args.temperature == 0 or 1e-4 <= args.temperature <= 1e4):  # also catches nan; 1e-45 would overflow
         raise UserError(f"--temperature {args.temperature} must be 0 (greedy) or from 1e-4 to 1e4 — try 0.8")

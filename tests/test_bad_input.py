@@ -50,16 +50,6 @@ def remove(path):
     return setup
 
 
-def trained_on(data_dir):
-    """run/latest.pt as if it had been trained from this folder on data_dir (the template's run names a folder of
-    the test machine)."""
-    def setup(work):
-        ckpt = torch.load(work / "run" / "latest.pt", weights_only=True)
-        ckpt["train_config"]["data_dir"] = data_dir
-        torch.save(ckpt, work / "run" / "latest.pt")
-    return setup
-
-
 def append(path, line):
     def setup(work):
         with open(work / path, "ab" if isinstance(line, bytes) else "a") as f:
@@ -125,6 +115,13 @@ def edit_checkpoint(source, target, edit):
         edit(ckpt)
         torch.save(ckpt, work / target)
     return setup
+
+
+def trained_on(data_dir):
+    """run/latest.pt as if it had been trained from this folder on data_dir (the template's run names a folder of
+    the test machine)."""
+    return edit_checkpoint("run/latest.pt", "run/latest.pt",
+                           lambda ckpt: ckpt["train_config"].update(data_dir=data_dir))
 
 
 def rename_c_fc(ckpt):  # model.py's MLP.c_fc, called fc_in when the run was saved

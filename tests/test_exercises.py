@@ -4,7 +4,6 @@ passes and trains to the repo's own loss; each named mistake fails with the hint
 import argparse
 import ast
 import importlib
-import importlib.util
 import math
 import os
 import re
@@ -19,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from exercise_answers import ANSWERS
-from exercises.check import EXERCISES, FINITE_MASK_HINT, Result, head_reference, part_of, run, top_p_reaching, untouched
+from exercises.check import (EXERCISES, FINITE_MASK_HINT, Result, bigram_counts, head_reference, part_of, run,
+                             top_p_reaching, untouched)
 from exercises.plug import train_both
 from machinery.data import load_data
 from model import GPT, GPTConfig
@@ -209,13 +209,9 @@ def test_other_mistakes_get_the_first_mismatch_and_a_hint():
 
 def test_a_view_error_without_bincount_gets_no_bincount_hint(tmp_path):
     """The bincount hint needs bincount called in the learner's file: a comment naming it is not a call."""
-    path = tmp_path / "ex01_mine.py"
-    path.write_text("import torch\n\n\ndef bigram_probs(ids, vocab_size, smoothing=1.0):\n"
-                    "    # TODO: torch.bincount, later\n"
-                    "    return torch.zeros(vocab_size * vocab_size - 7).view(vocab_size, vocab_size)\n")
-    spec = importlib.util.spec_from_file_location("ex01_mine", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = learners_module(tmp_path, "ex01_mine.py", "import torch\n\n\ndef bigram_probs(ids, vocab_size, "
+                             "smoothing=1.0):\n    # TODO: torch.bincount, later\n"
+                             "    return torch.zeros(vocab_size * vocab_size - 7).view(vocab_size, vocab_size)\n")
     result = run(EXERCISES[0], module)
     assert result.what.startswith("it raised RuntimeError: shape '[6, 6]' is invalid for input of size 29")
     assert "bincount" not in result.hint and result.hint.startswith("the shapes do not line up")
@@ -1264,12 +1260,9 @@ def test_wrong_answers_the_check_once_passed_fail():
         return weights @ (x @ value), weights
     assert failed(3, attention_head=times_inf).hint.startswith("every position's output is nan: every score was -inf")
 
-    def filled_with_minus_100(x, key, query, value):  # passes: -100 written over the future's scores leaves it
-        # exp(-100) here, next to scores far above -100 (a row whose every score was below -100 would leak: untried)
-        T = x.size(1)
-        att = (x @ query) @ (x @ key).transpose(-2, -1) / key.size(-1) ** 0.5
-        weights = att.masked_fill(torch.ones(T, T).triu(diagonal=1) == 1, -100.0).softmax(dim=-1)
-        return weights @ (x @ value), weights
+    # passes: -100 written over the future's scores leaves it exp(-100) here, next to scores far above -100 (a row
+    # whose every score was below -100 would leak: untried)
+    filled_with_minus_100 = wrong_head(fill=-100.0)
     assert run(EXERCISES[2], answered(attention_head=filled_with_minus_100)).status == "passed"
 
     def whole_max(x, key, query, value):  # the whole tensor's max taken out: a later input moves it, so that the
@@ -1290,9 +1283,7 @@ def test_wrong_answers_the_check_once_passed_fail():
     assert failed(1, bigram_probs=log2_probs).what == "these are log-probabilities"
 
     def softmaxed(ids, vocab_size, smoothing=1.0):  # the counts taken as logits: exp(count), not count
-        counts = torch.zeros(vocab_size, vocab_size)
-        counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1), accumulate=True)
-        return (counts + smoothing).softmax(dim=1)
+        return bigram_counts(ids, vocab_size, smoothing).softmax(dim=1)
     assert failed(1, bigram_probs=softmaxed).what == "the counts went through a softmax"
 
     def counted_without_minlength(ids, vocab_size, smoothing=1.0):  # bincount stops at the largest pair it saw
