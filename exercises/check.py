@@ -359,14 +359,14 @@ RANDOM_HINT = ("no dropout here (the video's Head has it): the GPT applies its o
                "as a module that evaluation switches off, and the check compares without it")
 
 
-def same_each_call(fn, first, what):
+def same_each_call(fn, first, what, hint=RANDOM_HINT):
     """A second call of fn() must give what the first did: a random draw (dropout) in the learner's code fails here,
     by name, before its changing output is blamed on a mask or a softmax."""
     again = fn()
     # (a nan in both calls counts as the same: what the nan means is told later)
     if torch.is_tensor(first) and torch.is_tensor(again) and first.shape == again.shape and \
             not matches(again.nan_to_num(), first.nan_to_num()):
-        raise Failure(f"{what}: two calls on the same input gave different outputs", RANDOM_HINT)
+        raise Failure(f"{what}: two calls on the same input gave different outputs", hint)
 
 
 def attention_hint(got, mistakes):
@@ -583,6 +583,11 @@ def dropped_out(got, expected):
     return bool(ratio.min() > 1 and torch.allclose(ratio, ratio.mean().expand_as(ratio), rtol=1e-3))
 
 
+# for the MLP and the block: dropout inside them (the video's FeedForward ends with it)
+PART_DROPOUT_HINT = ("no dropout here: F.dropout drops whenever it is not told training=False; the GPT applies its "
+                     "dropout itself, as a module that evaluation switches off, and the check compares without it")
+
+
 def check_block(m):
     config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=16, attention="manual")
     torch.manual_seed(0)
@@ -607,8 +612,9 @@ def check_mlp(m, mlp, x):
                               "exact GELU: F.gelu(h), with no approximate=")
         if torch.is_tensor(got) and got.shape == x.shape and dropped_out(got, expected):
             raise Failure("mlp (B, T, C): some outputs are 0 and the others scaled up, as dropout does",
-                          "no dropout here: F.dropout drops whenever it is not told training=False; the GPT "
-                          "applies its dropout itself, as a module that evaluation switches off")
+                          PART_DROPOUT_HINT)
+        if not matches(got, expected):  # (a second call only then: a learner's print() in a right one shows once)
+            same_each_call(lambda: call(m.mlp, x, c_fc, c_proj), got, "mlp (B, T, C)", PART_DROPOUT_HINT)
         expect(got, expected, "mlp (B, T, C), against model.py's MLP",
                "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
     x = x.clone().requires_grad_()
@@ -620,6 +626,9 @@ def check_residual_block(m, blk, x):
     attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
     with torch.no_grad():
         got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
+        if not matches(got, blk(x)):
+            same_each_call(lambda: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), got,
+                           "block (B, T, C)", PART_DROPOUT_HINT)
         if torch.is_tensor(got) and got.shape == x.shape:
             post = blk.ln_1(x + attention(x))
             if matches(got, blk.ln_2(post + feed_forward(post))):
@@ -698,6 +707,11 @@ def check_cross_entropy(m):
         if matches(got, expected * 5):  # a sum over each sequence, then the mean over the batch
             raise Failure(f"{against}, T = 5 times too much", "a sum over the T axis before the mean: the mean over "
                           "all B*T positions, .mean() of the (B, T) losses")
+        for shifted in ((logits[:, :-1], targets[:, 1:]), (logits[:, 1:], targets[:, :-1])):  # a shift of their own
+            if matches(got, F.cross_entropy(shifted[0].reshape(-1, 7), shifted[1].reshape(-1))):
+                raise Failure(f"{against}: each position scored against another position's target", "targets[b, t] "
+                              "is already the character after position t (get_batch shifted it): compare logits[b, t] "
+                              "with targets[b, t], with no shift of your own")
         if matches(got, expected - logits.max(dim=-1).values.mean()):
             raise Failure(against,
                           "each row's largest logit m was taken out of the exp but not added back: "
@@ -853,6 +867,13 @@ def top_p_counting_itself(logits, temperature, top_k, top_p):
     return top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=-1) >= top_p)
 
 
+def top_p_stopping_short(logits, temperature, top_k, top_p):
+    """Another: keep a character while the mass up to and including it is at most p, the likeliest always: this
+    drops the one that carries the mass past p, which the nucleus keeps."""
+    return top_p_dropping(logits, temperature, top_k,
+                          lambda ordered: (ordered.cumsum(dim=-1) > top_p) & (torch.arange(ordered.size(-1)) > 0))
+
+
 def top_p_reaching(logits, temperature, top_k, top_p):
     """Top-p that keeps a character while the mass before it is at most p (<=, where the docstring has <): the
     nucleus of Hugging Face's sampler, which also keeps a character that the ones before it bring to p exactly."""
@@ -925,6 +946,11 @@ def check_sampling(m):
             raise Failure(f"probs, {case}: top-p's mask is in sorted order", "the mask was found on the sorted "
                           "probabilities: map it back to the vocabulary's order, mask.scatter(-1, order, mask) "
                           "(order from the sort), before applying it to the logits")
+        if top_p is not None and fits and \
+                matches(got, top_p_stopping_short(logits, temperature, top_k, top_p)) and not matches(got, expected):
+            raise Failure(f"probs, {case}: the character that carries the mass past p was dropped", "keep each "
+                          "character while the probabilities before it (not up to and including it) add up to less "
+                          "than p: the one that crosses p stays, so what is kept holds at least p")
         if top_p is not None and fits:
             top = logits.argmax(dim=-1)
             if matches(got, top_p_counting_itself(logits, temperature, top_k, top_p)) or \
@@ -962,6 +988,13 @@ def check_sampling(m):
             hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"
         elif fits and (got < 0).any():
             hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
+        elif fits and temperature not in (0, 1) and (matches(got, F.softmax(logits, dim=-1) / temperature) or
+                                                     matches(got, probs_reference(logits, 1.0, top_k, top_p))):
+            hint = ("the temperature divided the probabilities, which renormalising undoes: divide the logits by it, "
+                    "before the softmax")
+        elif fits and len(got) > 1 and not matches(got.sum(dim=-1), torch.ones(len(got))) and \
+                matches(got.sum(dim=0), torch.ones(got.size(-1))):
+            hint = "each column sums to 1, not each row: the softmax runs over the characters, dim=-1 (dim=0 is B)"
         elif fits and got.is_floating_point() and \
                 not matches(got.sum(dim=-1), torch.ones(got.size(0))) and hint == PROBS_HINT \
                 and matches(got / got.sum(dim=-1, keepdim=True), expected):  # (right, but for the scale)
@@ -1311,6 +1344,11 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (ValueError, r"values to unpack"): "the names on the left and the values on the right differ in number: print "
         "what was unpacked (a tensor unpacks along its first axis); split(C, dim=2) cuts pieces of C each (q, k, v), "
         "chunk(3, dim=2) cuts 3 pieces",
+    (TypeError, r"expected Tensor as element \d+ in argument \d+, but got NoneType"): "torch.cat was given None: "
+        "a slot with nothing in it yet (a KV cache's before its first append) has nothing to join, so keep the new "
+        "tensor as it is there (if self.k[layer] is None: ...)",
+    (RuntimeError, r"'indices' to have one of the following scalar types"): "ids index an embedding's rows, so they "
+        "must be integers: make them with dtype=torch.long (torch.tensor of Python ints is long already)",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 
@@ -1326,8 +1364,9 @@ def error_hint(error, transposed_3d=False):
         return ""
     hint = ("the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's; "
             "a size written in as a number (T = 8, say) fits one size only: take it from the input (T = x.size(1))")
-    if "must match the size" in str(error):  # broadcasting: often a reduction that dropped its axis
-        hint += "; a max, sum or mean over an axis (dim=-1) drops that axis unless keepdim=True"
+    if "must match the size" in str(error):  # broadcasting: often a reduction that dropped its axis, or the wrong one
+        hint += ("; a max, sum or mean over an axis (dim=-1) drops that axis unless keepdim=True, and over the wrong "
+                 "axis (dim=1 of a (B, T, ...) tensor is T) it drops the wrong one")
     if "mat1 and mat2" in str(error):  # a 2-D weight on the wrong side, or the wrong way round
         hint += ("; (a, n) @ (n, b): the inner sizes must agree; a weight given as (in, out) is used as x @ w, an "
                  "nn.Linear's, (out, in), as x @ w.T")

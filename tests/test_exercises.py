@@ -1446,3 +1446,58 @@ def test_the_mistakes_of_a_ninth_learner_are_named():
             raise NotImplementedError
         return ANSWERS.next_char_probs(logits, temperature, top_k)
     assert failed(8, next_char_probs=bare_raise).what == "next_char_probs raised NotImplementedError"
+
+
+def test_the_mistakes_of_a_tenth_learner_are_named():
+    """Found by a learner making likely mistakes in exercises 5 to 10 on purpose: each was caught, but these hints
+    named another mistake, or none."""
+    def dropout_inside(x, c_fc, c_proj):  # the video's FeedForward has dropout; here on the hidden layer
+        return F.dropout(F.gelu(x @ c_fc.T), 0.2) @ c_proj.T
+    inside = failed(5, mlp=dropout_inside)
+    assert inside.what.endswith("two calls on the same input gave different outputs") and "F.dropout" in inside.hint
+
+    def dropout_on_the_branches(x, attention, feed_forward, ln_1, ln_2):
+        x = x + F.dropout(attention(ln_1(x)), 0.1)
+        return x + F.dropout(feed_forward(ln_2(x)), 0.1)
+    assert failed(5, block=dropout_on_the_branches).what.startswith("block (B, T, C): two calls")
+
+    def shifted_again(logits, targets):  # the targets are already the next characters
+        return ANSWERS.cross_entropy(logits[:, :-1], targets[:, 1:])
+    assert failed(6, cross_entropy=shifted_again).what.endswith("each position scored against another position's "
+                                                                  "target")
+
+    def wrong_axis(logits, targets):  # the sum over T: (B, V), which does not line up with the max's (B, T)
+        m = logits.max(dim=-1, keepdim=True).values
+        return (m.squeeze(-1) + torch.exp(logits - m).sum(dim=1).log()).mean()
+    assert failed(6, cross_entropy=wrong_axis).hint.endswith("it drops the wrong one")
+
+    def past_p_dropped(logits, temperature=1.0, top_k=None, top_p=None):  # up to and including, the first kept
+        probs = ANSWERS.next_char_probs(logits, temperature, top_k)
+        ordered, order = probs.sort(dim=-1, descending=True)
+        drop = ordered.cumsum(dim=-1) > (top_p if top_p is not None else 2.0)
+        drop[:, 0] = False
+        kept = probs.masked_fill(drop.scatter(-1, order, drop), 0.0)
+        return kept / kept.sum(dim=-1, keepdim=True)
+    assert failed(8, next_char_probs=past_p_dropped).what.endswith("carries the mass past p was dropped")
+
+    def over_the_batch(logits, temperature=1.0, top_k=None, top_p=None):
+        return F.softmax(logits, dim=0)
+    assert failed(8, next_char_probs=over_the_batch).hint.startswith("each column sums to 1, not each row")
+
+    def probabilities_divided(logits, temperature=1.0, top_k=None, top_p=None):
+        if temperature == 0:
+            return ANSWERS.next_char_probs(logits, 0)
+        probs = F.softmax(logits, dim=-1) / temperature
+        return probs / probs.sum(dim=-1, keepdim=True)  # which undoes the temperature
+    assert failed(8, next_char_probs=probabilities_divided).hint.startswith("the temperature divided the probabilities")
+
+    class NoFirstCall(ANSWERS.KVCache):  # torch.cat on the empty slot
+        def append(self, layer, k, v):
+            self.k[layer], self.v[layer] = torch.cat((self.k[layer], k), dim=2), torch.cat((self.v[layer], v), dim=2)
+            return self.k[layer], self.v[layer]
+    assert failed(9, KVCache=NoFirstCall).hint.startswith("torch.cat was given None")
+
+    def float_ids(model):
+        states = torch.tensor([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)], dtype=torch.float)
+        return F.softmax(model(states)[0][:, -1], dim=-1)
+    assert failed(10, transition_probs=float_ids).hint.startswith("ids index an embedding's rows")
