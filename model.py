@@ -36,7 +36,7 @@ class GPTConfig:
     n_embd: Annotated[int, "width (C): the vector each position carries through the blocks, the residual stream"] = 384
     dropout: Annotated[float, "dropout probability during training"] = 0.0
     bias: Annotated[bool, "use biases in the Linear and LayerNorm layers"] = False
-    attention: Annotated[str, "'sdpa' (fused PyTorch kernel) or 'manual' (written out)"] = "sdpa"
+    attention: Annotated[str, "'sdpa' (F.scaled_dot_product_attention: fused) or 'manual' (written out)"] = "sdpa"
     model: Annotated[str, "'gpt' (the transformer) or 'bigram' (a lookup table: the baseline to beat)"] = "gpt"
     # levers for speed (docs/speed.md: time to a target loss); the classic recipe keeps them off
     position: Annotated[str, "how positions enter: 'learned' (a vector per position, GPT-2), 'rotary' "
@@ -287,7 +287,7 @@ class GPT(LanguageModel):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_head:  # weight tying: reading a character in and writing it out share one matrix
             self.transformer.wte.weight = self.lm_head.weight  # both (V, C): a Linear stores (out, in)
-        if config.init == "gpt2":  # (else PyTorch's own initialisation, as in the video; a tied pair, the head's)
+        if config.init == "gpt2":  # (else PyTorch's own, as in the video; a tied pair keeps the head's uniform init)
             self.apply(self._init_weights)
             # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get
             # std 0.02 / sqrt(2 * n_layer): the stream sums 2 * n_layer writes, so its variance does not grow with depth

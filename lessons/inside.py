@@ -41,7 +41,7 @@ PLACES = [
     (r"transformer\.wpe", "out", "position embedding wpe(pos)", "T, C", None),
     # tok + pos has no module of its own: the dropout after it reads the sum (rotary adds no positions to x)
     (r"transformer\.drop", "in", "x = tok + pos", "B, T, C", lambda c: c.position == "learned"),
-    (r"hook_rotary", "out", "attn: rotary angles cos, sin", "T, hs/2", None),
+    (r"hook_rotary", "out", "rotary angles for attention: cos (sin too)", "T, hs/2", None),
     (r".*\.attn\.c_attn", "out", "attn: c_attn(x), q k v side by side", "B, T, 3C", None),
     (r".*\.attn\.hook_q", "out", "attn: q, split into heads", "B, nh, T, hs", None),
     (r".*\.attn\.hook_k", "out", "attn: k, split into heads", "B, nh, T, hs", None),
@@ -184,7 +184,8 @@ def main(argv=None):
     B = 3  # (not 2: "x 2, once per block" counts the 2 layers)
     torch.manual_seed(0)
     idx = torch.randint(config.vocab_size, (B, config.block_size))  # (B, T): a batch of character ids
-    targets = torch.randint(config.vocab_size, (B, config.block_size))  # (B, T): the characters that follow
+    # random ids stand in for the characters that follow: only the shapes matter here
+    targets = torch.randint(config.vocab_size, (B, config.block_size))  # (B, T)
     return print_shapes(GPT(config), idx, targets)
 
 

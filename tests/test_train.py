@@ -1009,7 +1009,7 @@ def test_trace_shapes_shows_qk_norm_and_rotary(data_dir, tmp_path, capsys):
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o"), "--trace_shapes"]) == 0
     printed = capsys.readouterr().out
     assert re.search(r"attn: qk-norm\(q\), unit RMS per head \(k too\) +\(8, 2, 16, 16\)", printed)
-    assert re.search(r"attn: rotary angles cos, sin +\(16, 8\) +\(T, hs/2\)", printed)
+    assert re.search(r"rotary angles for attention: cos \(sin too\) +\(16, 8\) +\(T, hs/2\)", printed)
     assert re.search(r"attn: rotary\(q\), turned by position \(k too\) +\(8, 2, 16, 16\)", printed)
 
 
