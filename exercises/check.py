@@ -586,6 +586,9 @@ def dropped_out(got, expected):
 # for the MLP and the block: dropout inside them (the video's FeedForward ends with it)
 PART_DROPOUT_HINT = ("no dropout here: F.dropout drops whenever it is not told training=False; the GPT applies its "
                      "dropout itself, as a module that evaluation switches off, and the check compares without it")
+# for the MLP or the block whose two calls differ: dropout, or weights drawn afresh at each call
+PART_RANDOM_HINT = (PART_DROPOUT_HINT + ". Or a weight made inside the function (nn.Linear(...), torch.randn): use "
+                    "the weights given")
 
 
 def check_block(m):
@@ -613,8 +616,8 @@ def check_mlp(m, mlp, x):
         if torch.is_tensor(got) and got.shape == x.shape and dropped_out(got, expected):
             raise Failure("mlp (B, T, C): some outputs are 0 and the others scaled up, as dropout does",
                           PART_DROPOUT_HINT)
-        if not matches(got, expected):  # (a second call only then: a learner's print() in a right one shows once)
-            same_each_call(lambda: call(m.mlp, x, c_fc, c_proj), got, "mlp (B, T, C)", PART_DROPOUT_HINT)
+        if not matches(got, expected):  # (a second call only then: none for a right one)
+            same_each_call(lambda: call(m.mlp, x, c_fc, c_proj), got, "mlp (B, T, C)", PART_RANDOM_HINT)
         expect(got, expected, "mlp (B, T, C), against model.py's MLP",
                "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
     x = x.clone().requires_grad_()
@@ -628,7 +631,7 @@ def check_residual_block(m, blk, x):
         got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
         if not matches(got, blk(x)):
             same_each_call(lambda: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), got,
-                           "block (B, T, C)", PART_DROPOUT_HINT)
+                           "block (B, T, C)", PART_RANDOM_HINT)
         if torch.is_tensor(got) and got.shape == x.shape:
             post = blk.ln_1(x + attention(x))
             if matches(got, blk.ln_2(post + feed_forward(post))):
@@ -988,10 +991,12 @@ def check_sampling(m):
             hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"
         elif fits and (got < 0).any():
             hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
-        elif fits and temperature not in (0, 1) and (matches(got, F.softmax(logits, dim=-1) / temperature) or
-                                                     matches(got, probs_reference(logits, 1.0, top_k, top_p))):
-            hint = ("the temperature divided the probabilities, which renormalising undoes: divide the logits by it, "
-                    "before the softmax")
+        elif fits and temperature not in (0, 1) and matches(got, F.softmax(logits, dim=-1) / temperature):
+            hint = (f"the temperature divided the probabilities (the rows sum to 1/{temperature}): divide the logits "
+                    f"by it, before the softmax")
+        elif fits and temperature not in (0, 1) and matches(got, probs_reference(logits, 1.0, top_k, top_p)):
+            hint = ("the temperature changed nothing: divide the logits by it, before the softmax (probabilities "
+                    "divided by it are the same once renormalised)")
         elif fits and len(got) > 1 and not matches(got.sum(dim=-1), torch.ones(len(got))) and \
                 matches(got.sum(dim=0), torch.ones(got.size(-1))):
             hint = "each column sums to 1, not each row: the softmax runs over the characters, dim=-1 (dim=0 is B)"
@@ -1344,9 +1349,9 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (ValueError, r"values to unpack"): "the names on the left and the values on the right differ in number: print "
         "what was unpacked (a tensor unpacks along its first axis); split(C, dim=2) cuts pieces of C each (q, k, v), "
         "chunk(3, dim=2) cuts 3 pieces",
-    (TypeError, r"expected Tensor as element \d+ in argument \d+, but got NoneType"): "torch.cat was given None: "
-        "a slot with nothing in it yet (a KV cache's before its first append) has nothing to join, so keep the new "
-        "tensor as it is there (if self.k[layer] is None: ...)",
+    (TypeError, r"expected Tensor as element \d+ in argument \d+, but got NoneType"): "torch.cat (or stack) was "
+        "given None: a function that ends without a `return` gives None, and so does a slot not filled yet (a KV "
+        "cache's, before its first append: keep the new tensor as it is there, if self.k[layer] is None: ...)",
     (RuntimeError, r"'indices' to have one of the following scalar types"): "ids index an embedding's rows, so they "
         "must be integers: make them with dtype=torch.long (torch.tensor of Python ints is long already)",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "

@@ -1,7 +1,7 @@
 """The baby GPT: a GPT is a finite-state Markov chain.
 
     python -m lessons.babygpt                  # the chain before, after 50 steps and after 300; writes out/babygpt.dot
-    python -m lessons.babygpt --steps 1000     # longer: the states it saw sharpen, the unseen ones drift
+    python -m lessons.babygpt --steps 1000     # longer: the seen states sharpen (111 stays split), the unseen drift
 
 A Markov chain is a set of states with a probability on each arrow from one state to the
 next, where the next step depends only on the state it is in, not on how it got there.

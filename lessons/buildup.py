@@ -131,8 +131,8 @@ def ladder(sizes, vocab_size):
 
 
 def training_config(sizes, rung, seed, device):
-    """The TrainConfig (config.py) for rung (1-11): AdamW, warmup, cosine decay to a tenth of the lr; the rest
-    TrainConfig's defaults, nanoGPT's (weight decay 0.1 on the matrices, beta2 0.99, gradients clipped at 1)."""
+    """The TrainConfig (config.py) for rung (1-11): AdamW, warmup, cosine decay to a tenth of the lr, weight decay
+    0.1 on the matrices (0 for rung 1's table); the rest TrainConfig's defaults (beta2 0.99, gradients clipped at 1)."""
     if rung == 1:
         lr = BIGRAM_LR
     elif rung == FULL:

@@ -1489,13 +1489,29 @@ def test_the_mistakes_of_a_tenth_learner_are_named():
             return ANSWERS.next_char_probs(logits, 0)
         probs = F.softmax(logits, dim=-1) / temperature
         return probs / probs.sum(dim=-1, keepdim=True)  # which undoes the temperature
-    assert failed(8, next_char_probs=probabilities_divided).hint.startswith("the temperature divided the probabilities")
+    assert failed(8, next_char_probs=probabilities_divided).hint.startswith("the temperature changed nothing")
+
+    def not_renormalised(logits, temperature=1.0, top_k=None, top_p=None):
+        return F.softmax(logits, dim=-1) / (temperature or 1.0)
+    assert failed(8, next_char_probs=not_renormalised).hint.startswith("the temperature divided the probabilities "
+                                                                       "(the rows sum to 1/0.5)")
 
     class NoFirstCall(ANSWERS.KVCache):  # torch.cat on the empty slot
         def append(self, layer, k, v):
             self.k[layer], self.v[layer] = torch.cat((self.k[layer], k), dim=2), torch.cat((self.v[layer], v), dim=2)
             return self.k[layer], self.v[layer]
-    assert failed(9, KVCache=NoFirstCall).hint.startswith("torch.cat was given None")
+    assert "before its first append" in failed(9, KVCache=NoFirstCall).hint
+
+    def heads_not_returned(x, c_attn, c_proj, n_head):  # a helper per head that forgets its return
+        def head(h):
+            x @ c_attn.T
+        return torch.cat([head(h) for h in range(n_head)], dim=-1) @ c_proj.T
+    no_return = failed(4, multi_head_attention=heads_not_returned)
+    assert "a function that ends without a `return` gives None" in no_return.hint
+
+    def weight_of_its_own(x, c_fc, c_proj):  # a fresh nn.Linear where c_proj was given
+        return torch.nn.Linear(4 * x.size(-1), x.size(-1), bias=False)(F.gelu(x @ c_fc.T))
+    assert failed(5, mlp=weight_of_its_own).hint.endswith("use the weights given")
 
     def float_ids(model):
         states = torch.tensor([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)], dtype=torch.float)
