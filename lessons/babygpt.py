@@ -34,8 +34,8 @@ if not __package__:  # run as a file (python lessons/babygpt.py): the imports be
     sys.exit(2)
 
 from model import GPT, GPTConfig
-from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_suffix, parse_seed, run_cli,
-                            write_atomically)
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_suffix, parse_seed, refuse_to_write_over,
+                            run_cli, write_atomically)
 from machinery.bookkeeping import busy_cpu_note, count_params
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
@@ -108,6 +108,7 @@ def parse_args(argv):
                         f"them, or leave it out")
     args.look_at = 50 if args.look_at is None else args.look_at
     check_suffix(args.dot, ".dot", "babygpt.dot", "--dot")
+    refuse_to_write_over(args.dot, b"digraph markov_chain", "lessons.babygpt", "--dot")  # (to_dot's first line)
     png = Path(args.dot).with_suffix(".png")  # Graphviz draws it there: a .png without its .dot is not ours
     if png.exists() and not Path(args.dot).exists():
         raise UserError(f"{png} is there, and the chain's drawing (Graphviz's -o) would go over it — choose another "

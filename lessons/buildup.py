@@ -230,7 +230,7 @@ def draw(results, path, quick=False):
     ax.set_title("the GPT, built up one idea at a time: val loss after each rung" +
                  (" (--quick: toy sizes, the losses mean nothing)" if quick else ""), fontsize=10 if quick else None)
     ax.grid(axis="y", alpha=0.3)
-    save_png(fig, path, "--out_dir")
+    save_png(fig, path, "--out_dir", "lessons.buildup")
 
 
 COLUMNS = ["rung", "what", "params", "train", "val", "seconds", "note"]  # ladder.csv's

@@ -30,7 +30,7 @@ if not __package__:  # run as a file (python lessons/plot.py): the imports below
 
 from lessons.inside import WEIGHTS, attention_weights, recorded, watch
 from model import Bigram
-from machinery.cli import ArgumentParser, UserError, check_suffix, run_cli, write_atomically
+from machinery.cli import ArgumentParser, UserError, check_suffix, refuse_to_write_over, run_cli, write_atomically
 from machinery.checkpoint import load_model, read_log
 from prepare import decode, encode, start_char
 
@@ -51,10 +51,17 @@ def label(char):
     return {"\n": "⏎", " ": "␣", "\t": "\\t"}.get(char, char)
 
 
-def save(path, write, flag="--save"):
+# what this script's own files hold near their start, which it may write over (a file of the user's, it refuses)
+MATPLOTLIB_PNG = b"Software\x00Matplotlib"  # a PNG's metadata, as savefig writes it
+EXPLORE_PAGE = b"python -m lessons.plot explore"  # explore.html's first comment
+
+
+def save(path, write, flag="--save", mark=None, script="lessons.plot"):
     """Write the file at path with write(f), atomically, making its folder; one line, naming the flag
-    that chose the path, when it cannot."""
+    that chose the path, when it cannot. mark: what a file there already must hold for it to be replaced."""
     path = Path(path)
+    if mark is not None:
+        refuse_to_write_over(path, mark, script, flag)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, write)
@@ -63,12 +70,12 @@ def save(path, write, flag="--save"):
     print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB)")
 
 
-def save_png(fig, path, flag="--save"):
+def save_png(fig, path, flag="--save", script="lessons.plot"):
     """Write fig as a PNG. Characters the font has no glyph for (CJK, emoji) are drawn as boxes:
     one note says which, where matplotlib would warn once per character."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), flag)
+        save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), flag, MATPLOTLIB_PNG, script)
     boxes = set()
     for w in caught:
         if glyph := re.match(r"Glyph (\d+) .*missing from (current )?font", str(w.message)):
@@ -236,7 +243,8 @@ def write_explore(args):
     model, ckpt, source = load_gpt(args)
     prompt = pick_prompt(args.prompt, model, ckpt["vocab"]["chars"])
     page = explore_page(explore_data(model, ckpt, prompt, source))
-    save(args.save or source.parent / "explore.html", lambda f: f.write(page.encode("utf-8")))  # beside the checkpoint
+    save(args.save or source.parent / "explore.html", lambda f: f.write(page.encode("utf-8")),  # beside the checkpoint
+         mark=EXPLORE_PAGE)
     print("open it in a browser: no network needed")
 
 

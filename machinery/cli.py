@@ -41,19 +41,22 @@ class ArgumentParser(argparse.ArgumentParser):
             self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def parse_args(self, args=None, namespace=None):
-        # the shell turns ~ into your home folder in `--out_dir ~/runs`, but not in `--out_dir=~/runs`,
-        # which would make a folder named "~" here: for the flags that take a path, do what it would have done
-        args = [re.sub(rf"^({PATH_FLAG}=)(~(?=/|$))", lambda m: m[1] + os.path.expanduser(m[2]), a)
-                for a in (sys.argv[1:] if args is None else args)]
-        args, unknown = self.parse_known_args(args, namespace)
+        args, unknown = self.parse_known_args(sys.argv[1:] if args is None else args, namespace)
         actions = list(self._actions)
         for a in self._actions:  # after a subcommand (bench.speed sample ...), its flags are the valid ones
             if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
                 actions += a.choices[getattr(args, a.dest)]._actions
-        for a in actions:  # --out_dir "$DIR" with DIR unset: an empty path, which would mean this folder
-            if getattr(args, a.dest, None) == "" and any(re.fullmatch(PATH_FLAG, s) for s in a.option_strings):
+        for a in actions:
+            if not any(re.fullmatch(PATH_FLAG, s) for s in a.option_strings):
+                continue
+            value = getattr(args, a.dest, None)
+            if value == "":  # --out_dir "$DIR" with DIR unset: an empty path, which would mean this folder
                 raise UserError(f"{a.option_strings[0]} is empty — give a path (an unset \"$VARIABLE\" gives an "
                                 f"empty one)")
+            # the shell turns ~ into your home folder in `--out_dir ~/runs`, but not in `--out_dir=~/runs` or in a
+            # quoted "~/runs", which would make a folder named "~" here: do what it would have done
+            if isinstance(value, str) and re.match(r"~(/|$)", value):
+                setattr(args, a.dest, os.path.expanduser(value))
         if unknown:
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
@@ -366,6 +369,24 @@ def pick_device(name):
 def dtype_name(dtype):
     """torch.bfloat16 -> 'bfloat16', the name --dtype takes."""
     return str(dtype).removeprefix("torch.")
+
+
+def refuse_to_write_over(path, mark, script, flag):
+    """Before a script writes a file at path: one of the user's there already, which does not hold mark (bytes that
+    the script's own files have near their start) is refused, as is a file where a folder on the way should be."""
+    path = Path(path)
+    if blocked := next((p for p in path.parents if p.is_file()), None):  # (mkdir would say "File exists")
+        raise UserError(f"cannot write {path}: {blocked} is a file, not a folder — choose another {flag}")
+    try:
+        with open(path, "rb") as f:
+            ours = mark in f.read(300)
+    except FileNotFoundError:
+        ours = True  # nothing there to lose
+    except OSError:  # a folder of that name, say
+        ours = False
+    if not ours:
+        raise UserError(f"{path} was not written by {script}, and this would replace it — choose another {flag}, or "
+                        f"move it away")
 
 
 def write_atomically(path, write):

@@ -450,6 +450,11 @@ CASES = [
      "the prompt has 45 characters, and the model reads 1 to block_size 16 at once", None),
     ("explore-empty-prompt", plot, ["explore", "--out_dir", "run", "--prompt", ""],
      "the prompt has 0 characters, and the model reads 1 to block_size 16 at once", None),
+    ("explore-save-over-a-page-of-the-users", plot, ["explore", "--out_dir", "run", "--save", "texts/page.html"],
+     "texts/page.html was not written by lessons.plot, and this would replace it — choose another --save, or move it "
+     "away", write("texts/page.html", b"<html>my page</html>")),
+    ("explore-save-inside-a-file", plot, ["explore", "--out_dir", "run", "--save", "texts/play.txt/page.html"],
+     "cannot write texts/play.txt/page.html: texts/play.txt is a file, not a folder — choose another --save", None),
 
     ("babygpt-dot-over-a-checkpoint", babygpt, ["--dot", "run/latest.pt"],
      "--dot run/latest.pt must end in .dot — e.g. --dot run/latest.dot", None),
@@ -458,6 +463,11 @@ CASES = [
     ("babygpt-png-not-its-own", babygpt, ["--dot", "texts/chart.dot"], "texts/chart.png is there, and the chain's "
      "drawing (Graphviz's -o) would go over it — choose another --dot, or move texts/chart.png away",
      write("texts/chart.png", b"\x89PNG")),
+    ("babygpt-dot-not-its-own", babygpt, ["--dot", "texts/chain.dot"], "texts/chain.dot was not written by "
+     "lessons.babygpt, and this would replace it — choose another --dot, or move it away",
+     write("texts/chain.dot", b"digraph mine {}\n")),
+    ("babygpt-dot-inside-a-file", babygpt, ["--dot", "texts/play.txt/chain.dot"],
+     "cannot write texts/play.txt/chain.dot: texts/play.txt is a file, not a folder — choose another --dot", None),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],

@@ -163,12 +163,13 @@ def test_output_to_a_full_disk_is_one_line(corpus, tmp_path):
                         "training run that saved a checkpoint goes on with --resume)\n")
 
 
-def test_a_tilde_after_an_equals_sign_is_the_home_folder(corpus, tmp_path):
-    """The shell expands ~ in `--input ~/play.txt` but not in `--input=~/play.txt`."""
+def test_a_tilde_after_an_equals_sign_or_quoted_is_the_home_folder(corpus, tmp_path):
+    """The shell expands ~ in `--input ~/play.txt` but not in `--input=~/play.txt`, nor in a quoted "~/data" (as
+    from OUT="~/data" and --out_dir "$OUT"), which made a folder named ~ here."""
     home = tmp_path / "home"
     home.mkdir()
     (home / "play.txt").write_text(corpus.read_text())
-    p = subprocess.run([sys.executable, str(ROOT / "prepare.py"), "--input=~/play.txt", "--out_dir=~/data"],
+    p = subprocess.run([sys.executable, str(ROOT / "prepare.py"), "--input=~/play.txt", "--out_dir", "~/data"],
                        cwd=tmp_path, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert (home / "data" / "vocab.json").is_file() and not (tmp_path / "~").exists()

@@ -42,6 +42,20 @@ def test_default_picture_goes_beside_the_run(run_dir, tmp_path, name):
     assert (run / "loss.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_a_picture_of_its_own_is_redrawn_and_one_of_the_users_is_kept(run_dir, tmp_path, capsys):
+    """A rerun draws over the picture it drew before (matplotlib names itself in the PNG); a PNG of the user's with
+    the name given is refused, whole."""
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "loss.png"
+    for _ in range(2):
+        assert plot.main(["loss", "--out_dir", str(run_dir), "--save", str(png)]) == 0
+    theirs = tmp_path / "holiday.png"
+    theirs.write_bytes(PNG_MAGIC + b"a photo")
+    assert run_cli(plot.main, ["loss", "--out_dir", str(run_dir), "--save", str(theirs)]) == 2
+    assert f"{theirs} was not written by lessons.plot" in capsys.readouterr().err
+    assert theirs.read_bytes() == PNG_MAGIC + b"a photo"
+
+
 def test_a_short_log_gets_a_note(run_dir, tmp_path, capsys):
     """A run shorter than --eval_interval logs only its first and last evaluations."""
     pytest.importorskip("matplotlib")
