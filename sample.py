@@ -30,7 +30,7 @@ from prepare import decode, encode, start_char
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=HelpFormatter)
-    parser.add_argument("--out_dir", default="out", help="the training run to sample from (uses its best.pt, "
+    parser.add_argument("--out_dir", help="the training run to sample from (default: out; uses its best.pt, "
                         "or latest.pt before there is a best)")
     parser.add_argument("--checkpoint", help="a checkpoint file (or a run's folder) to use instead of <out_dir>")
     parser.add_argument("--prompt", help="text to continue (default, or when empty: a newline, or the "

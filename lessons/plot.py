@@ -257,7 +257,9 @@ def parse_args(argv):
                        ("explore", "a page to play with: attention, next-character bars with a temperature "
                                    "slider, and the embeddings, for a prompt (one HTML file, no network)")):
         p = commands.add_parser(name, help=help, description=help)
-        p.add_argument("--out_dir", default="out", help="the training run to draw (default: out)")
+        # (None: out; given beside --checkpoint, one of the two would be ignored, and load_model refuses them)
+        p.add_argument("--out_dir", default="out" if name == "loss" else None,
+                       help="the training run to draw (default: out)")
         ext = "html" if name == "explore" else "png"
         beside = "log.csv" if name == "loss" else "the checkpoint"
         p.add_argument("--save", help=f"the {ext.upper()} file to write (default: {name}.{ext} beside {beside})")

@@ -36,7 +36,7 @@ def trim_log(path, last_iter):
     cut short goes too (checkpoint.log_rows); any other line that is not a row is refused."""
     header = LOG_HEADER.split(",")
     try:
-        _, rows = log_rows(path)
+        rows_header, rows = log_rows(path)
     except UnicodeDecodeError:  # (train.py writes ASCII only): say which line
         for number, line in enumerate(Path(path).read_bytes().split(b"\n"), start=1):
             try:
@@ -45,6 +45,9 @@ def trim_log(path, last_iter):
                 raise UserError(f"{path} line {number} holds bytes that are not text, so train.py did not write "
                                 f"it — fix or delete that line, then resume") from None
         raise
+    if rows_header and rows_header != header:  # (a first row taken for the header would be lost)
+        raise UserError(f"{path} line 1 is not train.py's header, {LOG_HEADER} — put that line back first, then "
+                        f"resume")
     for number, row in rows:
         if not (len(row) == len(header) and row[0].isdigit()):
             raise UserError(f"{path} line {number} is not a row train.py wrote ({','.join(row)[:40]!r}) — "

@@ -110,13 +110,16 @@ def remove_stale_temp_files(out_dir):
 
 
 def damage(path):
-    """torch.save writes a zip archive, whose directory is at the end: a file that begins as a zip
-    but has no directory has lost its end (a copy or download that stopped); one whose directory is
+    """An empty file is no checkpoint. torch.save writes a zip archive, whose directory is at the end: a file that
+    begins as a zip but has no directory has lost its end (a copy or download that stopped); one whose directory is
     garbled, or whose data fails the checksum the zip keeps for it (a flipped bit: torch.load does
     not check it), is damaged. -> what is wrong, or None (not a zip, or a whole one)"""
     with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            return None
+        start = f.read(4)
+    if not start:  # (train.py writes by renaming a whole file into place: a copy that failed, say)
+        return "is empty (0 bytes)"
+    if start != b"PK\x03\x04":
+        return None
     try:
         with zipfile.ZipFile(path) as archive:  # (torch.serialization.set_crc32_options(False) saves every CRC as 0)
             checked = any(info.CRC for info in archive.infolist())
@@ -227,9 +230,12 @@ def check_finite(weights, path):
                         f"never saves them) — {way_around(Path(path))}")
 
 
-def load_model(checkpoint=None, out_dir="out"):
-    """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir), -> (the model on
+def load_model(checkpoint=None, out_dir=None):
+    """--checkpoint's file, or else a run's folder (--checkpoint's or --out_dir, by default out), -> (the model on
     the CPU in training mode, its checkpoint, the file it came from)."""
+    if checkpoint is not None and out_dir is not None:  # one of them would be ignored
+        raise UserError(f"--checkpoint {checkpoint} and --out_dir {out_dir} both given — use one of them")
+    out_dir = "out" if out_dir is None else out_dir
     path = checkpoint_path(checkpoint, out_dir)
     ckpt = load_checkpoint(path, lambda: no_checkpoint_hint(checkpoint, out_dir))
     return model_from_checkpoint(ckpt, path), ckpt, path

@@ -6,6 +6,7 @@ be UTF-8 text of a sane size) and reads the folder back (load_vocab, load_data),
 the bins agree with vocab.json.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -360,8 +361,9 @@ def write_prepared(out_dir, bins, vocab):
             write_atomically(Path(out_dir) / name, lambda f: f.write(ids.tobytes()))  # (called at once, here)
         write_atomically(Path(out_dir) / "vocab.json", lambda f: f.write(payload))
     except OSError as e:
-        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — free some disk space, or choose "
-                        f"another --out_dir") from None
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # (not a read-only folder, which space won't fix)
+        space = "free some disk space, or " if full else ""
+        raise UserError(f"cannot write in {out_dir} ({e.strerror}) — {space}choose another --out_dir") from None
 
 
 def is_whole(data_dir):

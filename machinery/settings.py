@@ -102,6 +102,9 @@ def build_config(preset, resume, overrides):
     out_dir = Path(out_dir_given)
     ckpt, notes = None, []
     if resume:
+        if out_dir.is_file():  # --out_dir out/run/latest.pt: the file, given to the flag for a folder
+            raise UserError(f"--out_dir {out_dir} is a file, not a run's folder — use --out_dir "
+                            f"{shlex.quote(str(out_dir.parent))}")
         nothing = "there is nothing to resume; run without --resume"
         if runs := runs_inside(out_dir, ["latest.pt"]):  # (prepare.py's next command trains into out/NAME)
             nothing = f"give --out_dir a run in it ({runs}), or run without --resume"
@@ -195,7 +198,13 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     if training and (new_run or resume) and os.environ.get("RANK", "0") == "0":
         refuse_if_training(overrides.get("out_dir", TrainConfig.out_dir))
     values, ckpt, summary = build_config(preset, resume, overrides)
-    vocab, splits = load_data(values.get("data_dir", TrainConfig.data_dir))
+    data_dir = values.get("data_dir", TrainConfig.data_dir)
+    if ckpt is not None and "data_dir" not in overrides and not (Path(data_dir) / "vocab.json").is_file():
+        raise UserError(f"the run in {values.get('out_dir', TrainConfig.out_dir)} was trained on --data_dir "
+                        f"{shlex.quote(data_dir)}, which holds no prepared data now — if that folder moved, resume "
+                        f"with --data_dir NEW_PLACE; if not, prepare the run's text "
+                        f"({ckpt['vocab'].get('source') or '?'}) there again")
+    vocab, splits = load_data(data_dir)
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
                         f"{trained_on(ckpt)}, or train a new run with another --out_dir")

@@ -57,6 +57,12 @@ def append(path, line):
     return setup
 
 
+def drop_first_line(path):
+    def setup(work):
+        (work / path).write_text("".join((work / path).read_text().splitlines(keepends=True)[1:]))
+    return setup
+
+
 def short_train(work):
     """train.bin cut to 10 tokens, and vocab.json edited to match: too few for one window of the block."""
     edit_vocab(train_tokens=10)(work)
@@ -292,6 +298,12 @@ CASES = [
      "no checkpoint at run/latest.pt — only best.pt is there; to resume from it, copy it: "
      "cp run/best.pt run/latest.pt",
      remove("run/latest.pt")),
+    ("train-resume-out-dir-is-the-checkpoint", train, TINY + ["--data_dir", "data", "--out_dir", "run/latest.pt",
+                                                              "--resume"],
+     "--out_dir run/latest.pt is a file, not a run's folder — use --out_dir run", None),
+    ("train-resume-empty-checkpoint", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt is empty (0 bytes), so it cannot be read — to resume from the best evaluation instead, copy "
+     "run/best.pt over it, or use a backup", truncate("run/latest.pt", 0)),
     ("train-resume-out-dir-typo", train, TINY + ["--data_dir", "data", "--out_dir", "rn", "--resume"],
      "no checkpoint at rn/latest.pt — did you mean --out_dir run? If not, there is nothing to resume", None),
     ("train-resume-other-shape", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--n_embd", "64"],
@@ -305,6 +317,9 @@ CASES = [
     ("train-resume-data-prepared-again", train, TINY + ["--data_dir", "reversed", "--out_dir", "run", "--resume"],
      "reversed was prepared from another text than the checkpoint's (play.txt) — prepare the run's text (play.txt) "
      "into a folder of its own and resume with it, or train a new run with another --out_dir", trained_on("reversed")),
+    ("train-resume-data-moved", train, TINY + ["--out_dir", "run", "--resume", "--max_iters", "16"],
+     "the run in run was trained on --data_dir moved, which holds no prepared data now — if that folder moved, "
+     "resume with --data_dir NEW_PLACE; if not, prepare the run's text (play.txt) there again", trained_on("moved")),
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
      "the checkpoint has block_size=16 (preset shakespeare: 256), n_layer=2 (preset shakespeare: 6), n_head=2 "
@@ -328,6 +343,10 @@ CASES = [
      TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
      "run/log.csv line 6 is not a row train.py wrote ('note: lr too high?') — fix or delete that line, then resume",
      append("run/log.csv", "note: lr too high?\n")),
+    ("train-resume-log-header-gone", train,
+     TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
+     "run/log.csv line 1 is not train.py's header, iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s — put that "
+     "line back first, then resume", drop_first_line("run/log.csv")),
     ("train-resume-log-not-text", train,
      TINY + ["--data_dir", "data", "--out_dir", "run", "--resume", "--max_iters", "16"],
      "run/log.csv line 6 holds bytes that are not text, so train.py did not write it — fix or delete that line, "
@@ -418,6 +437,8 @@ CASES = [
      "unknown argument --temp — did you mean --temperature? (--help lists every flag)", None),
     ("sample-prompt-and-prompt-file", sample, ["--out_dir", "run", "--prompt", "A", "--prompt_file", "texts/play.txt"],
      "--prompt and --prompt_file both given", None),
+    ("sample-checkpoint-and-out-dir", sample, ["--checkpoint", "run/best.pt", "--out_dir", "run"],
+     "--checkpoint run/best.pt and --out_dir run both given — use one of them", None),
     ("sample-prompt-starts-with-a-dash", sample, ["--out_dir", "run", "--prompt", "-ROMEO"],
      "argument --prompt: expected one argument — give --prompt a value; one starting with a dash goes after =, as in "
      "--prompt=-TEXT",

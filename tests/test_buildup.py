@@ -302,7 +302,7 @@ def test_the_pictures_bars_start_at_zero(tmp_path, monkeypatch):
     by itself: this guards against a raised bottom)."""
     pytest.importorskip("matplotlib")
     figs = []
-    monkeypatch.setattr(buildup, "save_png", lambda fig, path, flag="--save": figs.append(fig))
+    monkeypatch.setattr(buildup, "save_png", lambda fig, *where: figs.append(fig))
     results = [dict(val=2.5 - 0.05 * i, short=f"rung {i}") for i in range(1, 12)]
     buildup.draw(results, tmp_path / "ladder.png", quick=True)
     ax = figs[0].axes[0]

@@ -98,7 +98,7 @@ def test_pca_finds_the_spread():
     (["attention", "--prompt", "x" * 17],
      "the prompt has 17 characters, and the model reads 1 to block_size 16 at once"),
     (["attention", "--prompt", "KING ~"], "not in the model's vocabulary: '~'"),
-    (["embeddings", "--checkpoint", "missing.pt"], "no checkpoint at missing.pt"),
+    (["embeddings", "--checkpoint", "missing.pt"], "--checkpoint missing.pt and --out_dir .* both given"),  # (not one)
 ])
 def test_bad_input(run_dir, argv, message):
     pytest.importorskip("matplotlib")

@@ -201,6 +201,14 @@ def test_an_unreadable_input_or_a_full_disk_is_one_line(corpus, tmp_path, monkey
             prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "out")])
     assert not (tmp_path / "out" / "vocab.json").exists()  # so no one takes the folder for prepared data
 
+    def read_only(path, write):  # (as root, chmod cannot make a folder read-only)
+        raise OSError(30, "Read-only file system")
+    monkeypatch.setattr(data, "write_atomically", read_only)
+    with pytest.raises(UserError) as refused:
+        prepare.main(["--input", str(corpus), "--out_dir", str(tmp_path / "ro")])
+    assert str(refused.value).endswith("ro (Read-only file system) — choose another --out_dir")
+    monkeypatch.undo()
+
     def no_permission(path, limit):  # as root, chmod cannot take the permission away
         raise PermissionError(13, "Permission denied")
     monkeypatch.setattr(data, "read_at_most", no_permission)
