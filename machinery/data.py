@@ -306,6 +306,9 @@ def load_data(data_dir):
         path = Path(data_dir) / f"{split}.bin"
         dtype = np.dtype(vocab["dtype"])
         expected = vocab[f"{split}_tokens"] * dtype.itemsize
+        if path.is_dir():
+            raise UserError(f"{path} is a folder, where prepare.py writes the ids — move it away, then run "
+                            f"prepare.py again")
         if not path.is_file():
             raise UserError(f"{path} is missing — run prepare.py again")
         size = path.stat().st_size
@@ -325,7 +328,10 @@ def load_data(data_dir):
 
 def check_out_dir(out_dir, source_sha256):
     """Refuse to overwrite data that was prepared from a different text (an edited one too: a run
-    trained on the old data may still need it)."""
+    trained on the old data may still need it), and a training run's folder (train.py's checkpoints)."""
+    if any((Path(out_dir) / name).is_file() for name in ("best.pt", "latest.pt")):
+        raise UserError(f"{out_dir} holds a training run (its checkpoints) — prepare the data into a folder of its "
+                        f"own, such as --out_dir data/{Path(out_dir).resolve().name}")
     if not is_prepared(out_dir):
         return
     vocab = load_vocab(out_dir)
@@ -383,7 +389,8 @@ def read_prompt_file(path):
         with open(path, encoding="utf-8-sig") as f:  # -sig: without the byte-order mark some editors write
             text = f.read(MAX_PROMPT_CHARS + 1)
     except FileNotFoundError:
-        raise UserError(f"prompt file {path} does not exist — check the path") from None
+        pipe = " (to read from a pipe, give --prompt_file /dev/stdin)" if path == "-" else ""
+        raise UserError(f"prompt file {path} does not exist — check the path{pipe}") from None
     except UnicodeDecodeError as e:
         raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
     except OSError as e:

@@ -520,6 +520,9 @@ def check_sample_flags(args):
         raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UserError(f"--top_p {args.top_p} must be above 0 and at most 1 — try 0.9")
+    if args.prompt is not None and any("\udc80" <= c <= "\udcff" for c in args.prompt):  # (Python's stand-ins)
+        raise UserError("--prompt holds bytes that are not UTF-8 (from a terminal set to another encoding?) — give "
+                        "it as UTF-8 text, or put it in a UTF-8 file for --prompt_file")
     if args.prompt is not None and args.prompt_file is not None:
         raise UserError("--prompt and --prompt_file both given — use one of them")
     if args.top_p is not None and args.no_cache:

@@ -50,6 +50,13 @@ def remove(path):
     return setup
 
 
+def folder_in_place(path):
+    def setup(work):
+        (work / path).unlink()
+        (work / path).mkdir()
+    return setup
+
+
 def append(path, line):
     def setup(work):
         with open(work / path, "ab" if isinstance(line, bytes) else "a") as f:
@@ -208,6 +215,9 @@ CASES = [
      "prepares (it reads the whole text into memory, at 4 bytes a character) — give a smaller text, or a piece of it",
      None),
 
+    ("prepare-into-a-run", prepare, ["--input", "texts/play.txt", "--out_dir", "run"],
+     "run holds a training run (its checkpoints) — prepare the data into a folder of its own, such as --out_dir "
+     "data/run", None),
     ("train-unknown-preset", train, T + ["--preset", "shakespear"],
      "invalid choice: 'shakespear' — did you mean shakespeare? (--help lists the choices)", None),
     ("train-flag-given-a-value", train, T + ["--resume=true"],
@@ -259,6 +269,9 @@ CASES = [
      "texts/play.txt`, then give the folder that prints", None),
     ("train-data-dir-a-file-in-it", train, TINY + ["--data_dir", "data/train.bin", "--out_dir", "new"],
      "--data_dir data/train.bin is a file of a prepared folder — give the folder: --data_dir data", None),
+    ("train-bin-is-a-folder", train, TINY + ["--data_dir", "data", "--out_dir", "new"],
+     "data/train.bin is a folder, where prepare.py writes the ids — move it away, then run prepare.py again",
+     folder_in_place("data/train.bin")),
     ("train-data-dir-of-another-tool", train, TINY + ["--data_dir", "nano", "--out_dir", "new"],
      "nano holds a train.bin but no vocab.json — if prepare.py stopped before its end, run `python prepare.py "
      "--input YOUR_TEXT_FILE --out_dir nano` again; if it is another tool's data (nanoGPT's?), prepare the text into "
@@ -431,6 +444,11 @@ CASES = [
      None),
     ("sample-missing-prompt-file", sample, ["--out_dir", "run", "--prompt_file", "texts/nope.txt"],
      "prompt file texts/nope.txt does not exist", None),
+    ("sample-prompt-file-dash", sample, ["--out_dir", "run", "--prompt_file", "-"],
+     "prompt file - does not exist — check the path (to read from a pipe, give --prompt_file /dev/stdin)", None),
+    ("sample-prompt-not-utf8", sample, ["--out_dir", "run", "--prompt", "KING\udcff"],
+     "--prompt holds bytes that are not UTF-8 (from a terminal set to another encoding?) — give it as UTF-8 text, or "
+     "put it in a UTF-8 file for --prompt_file", None),
     ("sample-prompt-file-not-utf8", sample, ["--out_dir", "run", "--prompt_file", "texts/latin1.txt"],
      "prompt file texts/latin1.txt is not UTF-8 text", None),
     ("sample-flag-begun", sample, ["--out_dir", "run", "--temp", "1"],
