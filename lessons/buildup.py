@@ -38,14 +38,15 @@ if not __package__:  # run as a file (python lessons/buildup.py): the imports be
     print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
-from machinery.cli import ArgumentParser, HelpFormatter, UserError, parse_seed, pick_device, run_cli
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, parse_seed, pick_device, refuse_to_write_over,
+                           run_cli)
 from config import TrainConfig
 from model import GPTConfig, build_model
 from machinery.optim import make_optimizer
 from machinery.data import load_data
 from machinery.settings import check_fits, pick_dtype, precision
 from prepare import decode, encode, start_char
-from lessons.plot import pyplot, save, save_png
+from lessons.plot import MATPLOTLIB_PNG, pyplot, save, save_png
 from train import estimate_loss, get_batch, lr_at, train_step
 from machinery.bookkeeping import busy_cpu_note, count_params
 from machinery.checkpoint import first_line_of
@@ -255,6 +256,7 @@ def refuse_to_write_over_other_files(out_dir):
     if other:
         raise UserError(f"{other} was not written by lessons.buildup, and a climb would replace it — choose "
                         f"another --out_dir")
+    refuse_to_write_over(png_path, MATPLOTLIB_PNG, "lessons.buildup", "--out_dir")  # beside a csv of ours
 
 
 def climb(rungs, sizes, splits, chars, device, args):

@@ -30,7 +30,8 @@ if not __package__:  # run as a file (python lessons/plot.py): the imports below
 
 from lessons.inside import WEIGHTS, attention_weights, recorded, watch
 from model import Bigram
-from machinery.cli import ArgumentParser, UserError, check_suffix, refuse_to_write_over, run_cli, write_atomically
+from machinery.cli import (ArgumentParser, UserError, check_suffix, refuse_stray_bytes, refuse_to_write_over, run_cli,
+                           write_atomically)
 from machinery.checkpoint import load_model, read_log
 from prepare import decode, encode, start_char
 
@@ -125,6 +126,7 @@ def pick_prompt(prompt, model, chars):
     lack its characters, a small one its length), it writes its own: a newline and up to 39
     characters (seeded: the same every time)."""
     if prompt is not None:
+        refuse_stray_bytes(prompt)
         return prompt
     if set(PROMPT) <= set(chars) and len(PROMPT) <= model.config.block_size:
         return PROMPT

@@ -300,7 +300,7 @@ def written_by_train_py(log):
 def log_rows(path):
     """log.csv -> (its header, [(line number, row)]). Rows are appended, not written atomically:
     a last row cut short (a crash while it was appended) is left out, and so are blank lines."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # (-sig: a byte-order mark an editor may add)
         lines = [(number, row) for number, row in enumerate(csv.reader(f), start=1) if row]
     header, rows = (lines[0][1], lines[1:]) if lines else ([], [])
     if rows and len(rows[-1][1]) < len(header) and rows[-1][1][0].isdigit():

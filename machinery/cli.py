@@ -371,6 +371,14 @@ def dtype_name(dtype):
     return str(dtype).removeprefix("torch.")
 
 
+def refuse_stray_bytes(prompt):
+    """A --prompt with bytes that are not UTF-8, which Python holds as stand-ins (U+DC80 to U+DCFF): one line that
+    says so, rather than naming the stand-ins as characters the model lacks."""
+    if any("\udc80" <= c <= "\udcff" for c in prompt):
+        raise UserError("--prompt holds bytes that are not UTF-8 (from a terminal set to another encoding?) — give "
+                        "it as UTF-8 text")
+
+
 def refuse_to_write_over(path, mark, script, flag):
     """Before a script writes a file at path: one of the user's there already, which does not hold mark (bytes that
     the script's own files have near their start) is refused, as is a file where a folder on the way should be."""

@@ -328,16 +328,18 @@ def load_data(data_dir):
 
 def check_out_dir(out_dir, source_sha256):
     """Refuse to overwrite data that was prepared from a different text (an edited one too: a run
-    trained on the old data may still need it), and a training run's folder (train.py's checkpoints)."""
-    if any((Path(out_dir) / name).is_file() for name in ("best.pt", "latest.pt")):
+    trained on the old data may still need it), and new data in a training run's folder (its checkpoints)."""
+    from machinery.checkpoint import holds_a_run  # (here, not above: checkpoint.py imports this module)
+    if is_prepared(out_dir):
+        vocab = load_vocab(out_dir)
+        if vocab.get("source_sha256") != source_sha256:
+            raise UserError(f"{out_dir} already holds data prepared from a different text ({vocab.get('source')}; "
+                            f"an edited file counts as different) — choose another --out_dir, or delete {out_dir} "
+                            f"first")
+    elif holds_a_run(out_dir):
+        name = Path(out_dir).resolve().name
         raise UserError(f"{out_dir} holds a training run (its checkpoints) — prepare the data into a folder of its "
-                        f"own, such as --out_dir data/{Path(out_dir).resolve().name}")
-    if not is_prepared(out_dir):
-        return
-    vocab = load_vocab(out_dir)
-    if vocab.get("source_sha256") != source_sha256:
-        raise UserError(f"{out_dir} already holds data prepared from a different text ({vocab.get('source')}; "
-                        f"an edited file counts as different) — choose another --out_dir, or delete {out_dir} first")
+                        f"own, such as --out_dir {shlex.quote(str(Path('data') / (name + '-data')))}")
 
 
 def check_bins(out_dir, bins):
@@ -389,8 +391,9 @@ def read_prompt_file(path):
         with open(path, encoding="utf-8-sig") as f:  # -sig: without the byte-order mark some editors write
             text = f.read(MAX_PROMPT_CHARS + 1)
     except FileNotFoundError:
-        pipe = " (to read from a pipe, give --prompt_file /dev/stdin)" if path == "-" else ""
-        raise UserError(f"prompt file {path} does not exist — check the path{pipe}") from None
+        if path == "-":
+            raise UserError("no such file: - — to read from a pipe, give --prompt_file /dev/stdin") from None
+        raise UserError(f"prompt file {path} does not exist — check the path") from None
     except UnicodeDecodeError as e:
         raise UserError(f"prompt file {path} is not UTF-8 text (byte {e.start}) — save it as UTF-8") from None
     except OSError as e:

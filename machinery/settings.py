@@ -22,8 +22,8 @@ import torch
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
-                           pick_device, unless_a_typo)
-from machinery.data import load_data, load_vocab
+                           pick_device, refuse_stray_bytes, unless_a_typo)
+from machinery.data import how_to_prepare, load_data, load_vocab
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
 
@@ -103,8 +103,9 @@ def build_config(preset, resume, overrides):
     ckpt, notes = None, []
     if resume:
         if out_dir.is_file():  # --out_dir out/run/latest.pt: the file, given to the flag for a folder
-            raise UserError(f"--out_dir {out_dir} is a file, not a run's folder — use --out_dir "
-                            f"{shlex.quote(str(out_dir.parent))}")
+            fix = f"use --out_dir {shlex.quote(str(out_dir.parent))}" if holds_a_run(out_dir.parent, ["latest.pt"]) \
+                else "give --out_dir the run's folder"
+            raise UserError(f"--out_dir {out_dir} is a file, not a run's folder — {fix}")
         nothing = "there is nothing to resume; run without --resume"
         if runs := runs_inside(out_dir, ["latest.pt"]):  # (prepare.py's next command trains into out/NAME)
             nothing = f"give --out_dir a run in it ({runs}), or run without --resume"
@@ -200,10 +201,12 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     values, ckpt, summary = build_config(preset, resume, overrides)
     data_dir = values.get("data_dir", TrainConfig.data_dir)
     if ckpt is not None and "data_dir" not in overrides and not (Path(data_dir) / "vocab.json").is_file():
+        # (a relative path is as the run was given it: from the folder it was started in)
+        started = "" if Path(data_dir).is_absolute() else ", seen from here (or resume from the folder it began in)"
         raise UserError(f"the run in {values.get('out_dir', TrainConfig.out_dir)} was trained on --data_dir "
-                        f"{shlex.quote(data_dir)}, which holds no prepared data now — if that folder moved, resume "
-                        f"with --data_dir NEW_PLACE; if not, prepare the run's text "
-                        f"({ckpt['vocab'].get('source') or '?'}) there again")
+                        f"{shlex.quote(data_dir)}, which holds no prepared data now{started} — if that folder moved, "
+                        f"resume with --data_dir NEW_PLACE; if not, prepare the run's text "
+                        f"({ckpt['vocab'].get('source') or '?'}) there again: {how_to_prepare(data_dir)}")
     vocab, splits = load_data(data_dir)
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
@@ -520,9 +523,8 @@ def check_sample_flags(args):
         raise UserError(f"--top_k {args.top_k} must be at least 1 — or leave it out to use all characters")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UserError(f"--top_p {args.top_p} must be above 0 and at most 1 — try 0.9")
-    if args.prompt is not None and any("\udc80" <= c <= "\udcff" for c in args.prompt):  # (Python's stand-ins)
-        raise UserError("--prompt holds bytes that are not UTF-8 (from a terminal set to another encoding?) — give "
-                        "it as UTF-8 text, or put it in a UTF-8 file for --prompt_file")
+    if args.prompt is not None:
+        refuse_stray_bytes(args.prompt)
     if args.prompt is not None and args.prompt_file is not None:
         raise UserError("--prompt and --prompt_file both given — use one of them")
     if args.top_p is not None and args.no_cache:

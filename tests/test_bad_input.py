@@ -217,7 +217,7 @@ CASES = [
 
     ("prepare-into-a-run", prepare, ["--input", "texts/play.txt", "--out_dir", "run"],
      "run holds a training run (its checkpoints) — prepare the data into a folder of its own, such as --out_dir "
-     "data/run", None),
+     "data/run-data", None),
     ("train-unknown-preset", train, T + ["--preset", "shakespear"],
      "invalid choice: 'shakespear' — did you mean shakespeare? (--help lists the choices)", None),
     ("train-flag-given-a-value", train, T + ["--resume=true"],
@@ -331,8 +331,10 @@ CASES = [
      "reversed was prepared from another text than the checkpoint's (play.txt) — prepare the run's text (play.txt) "
      "into a folder of its own and resume with it, or train a new run with another --out_dir", trained_on("reversed")),
     ("train-resume-data-moved", train, TINY + ["--out_dir", "run", "--resume", "--max_iters", "16"],
-     "the run in run was trained on --data_dir moved, which holds no prepared data now — if that folder moved, "
-     "resume with --data_dir NEW_PLACE; if not, prepare the run's text (play.txt) there again", trained_on("moved")),
+     "the run in run was trained on --data_dir moved, which holds no prepared data now, seen from here (or resume "
+     "from the folder it began in) — if that folder moved, resume with --data_dir NEW_PLACE; if not, prepare the "
+     "run's text (play.txt) there again: python prepare.py --input YOUR_TEXT_FILE --out_dir moved",
+     trained_on("moved")),
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],
      "the checkpoint has block_size=16 (preset shakespeare: 256), n_layer=2 (preset shakespeare: 6), n_head=2 "
@@ -445,10 +447,10 @@ CASES = [
     ("sample-missing-prompt-file", sample, ["--out_dir", "run", "--prompt_file", "texts/nope.txt"],
      "prompt file texts/nope.txt does not exist", None),
     ("sample-prompt-file-dash", sample, ["--out_dir", "run", "--prompt_file", "-"],
-     "prompt file - does not exist — check the path (to read from a pipe, give --prompt_file /dev/stdin)", None),
+     "no such file: - — to read from a pipe, give --prompt_file /dev/stdin", None),
     ("sample-prompt-not-utf8", sample, ["--out_dir", "run", "--prompt", "KING\udcff"],
-     "--prompt holds bytes that are not UTF-8 (from a terminal set to another encoding?) — give it as UTF-8 text, or "
-     "put it in a UTF-8 file for --prompt_file", None),
+     "--prompt holds bytes that are not UTF-8 (from a terminal set to another encoding?) — give it as UTF-8 text",
+     None),
     ("sample-prompt-file-not-utf8", sample, ["--out_dir", "run", "--prompt_file", "texts/latin1.txt"],
      "prompt file texts/latin1.txt is not UTF-8 text", None),
     ("sample-flag-begun", sample, ["--out_dir", "run", "--temp", "1"],
@@ -489,6 +491,9 @@ CASES = [
      "the prompt has 45 characters, and the model reads 1 to block_size 16 at once", None),
     ("explore-empty-prompt", plot, ["explore", "--out_dir", "run", "--prompt", ""],
      "the prompt has 0 characters, and the model reads 1 to block_size 16 at once", None),
+    ("explore-prompt-not-utf8", plot, ["explore", "--out_dir", "run", "--prompt", "KING\udcff"],
+     "--prompt holds bytes that are not UTF-8 (from a terminal set to another encoding?) — give it as UTF-8 text",
+     None),
     ("explore-save-over-a-page-of-the-users", plot, ["explore", "--out_dir", "run", "--save", "texts/page.html"],
      "texts/page.html was not written by lessons.plot, and this would replace it — choose another --save, or move it "
      "away", write("texts/page.html", b"<html>my page</html>")),

@@ -106,6 +106,12 @@ def test_bad_input(run_dir, argv, message):
         plot.main(argv + ["--out_dir", str(run_dir)])
 
 
+def test_a_missing_checkpoint_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # (no --out_dir: given beside --checkpoint, it is refused)
+    with pytest.raises(UserError, match="no checkpoint at missing.pt"):
+        plot.main(["embeddings", "--checkpoint", "missing.pt"])
+
+
 def test_missing_or_foreign_log(tmp_path):
     pytest.importorskip("matplotlib")
     with pytest.raises(UserError, match="no training log at .*train first"):

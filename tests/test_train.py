@@ -1230,3 +1230,14 @@ def test_a_run_as_long_as_its_warmup_gets_the_warmup_note(monkeypatch, capsys):
     said = describe_said(monkeypatch, capsys, 0, max_iters=10, warmup_iters=10)
     assert "note: the run's 10 iterations (max_iters) end inside its 10-step warmup" in said
     assert "warmup" not in describe_said(monkeypatch, capsys, 0, max_iters=11, warmup_iters=10)
+
+
+def test_a_log_an_editor_saved_with_a_byte_order_mark_still_resumes(tmp_path):
+    """log.csv opened and saved in an editor that adds a byte-order mark: its header is still train.py's, so a resume
+    trims it as it would the log train.py wrote, where it used to refuse line 1."""
+    from machinery.bookkeeping import trim_log
+    from machinery.checkpoint import LOG_HEADER
+    log = tmp_path / "log.csv"
+    log.write_text(f"{LOG_HEADER}\n0,4.17,4.17,0.0,0.0,0.1\n4,3.90,3.91,0.001,900.0,1.2\n", encoding="utf-8-sig")
+    trim_log(log, 0)
+    assert log.read_text() == f"{LOG_HEADER}\n0,4.17,4.17,0.0,0.0,0.1\n"
