@@ -586,9 +586,11 @@ def dropped_out(got, expected):
 # for the MLP and the block: dropout inside them (the video's FeedForward ends with it)
 PART_DROPOUT_HINT = ("no dropout here: F.dropout drops whenever it is not told training=False; the GPT applies its "
                      "dropout itself, as a module that evaluation switches off, and the check compares without it")
-# for the MLP or the block whose two calls differ: dropout, or weights drawn afresh at each call
-PART_RANDOM_HINT = (PART_DROPOUT_HINT + ". Or a weight made inside the function (nn.Linear(...), torch.randn): use "
-                    "the weights given")
+# for the MLP or the block whose two calls differ: dropout, or weights (a part) made afresh at each call
+MLP_RANDOM_HINT = (PART_DROPOUT_HINT + ". Or a weight made inside the function (nn.Linear(...), torch.randn): use "
+                   "the weights given")
+BLOCK_RANDOM_HINT = (PART_DROPOUT_HINT + ". Or a part made inside the function (nn.LayerNorm(...), nn.Linear(...)): "
+                     "use the parts given")
 
 
 def check_block(m):
@@ -617,7 +619,7 @@ def check_mlp(m, mlp, x):
             raise Failure("mlp (B, T, C): some outputs are 0 and the others scaled up, as dropout does",
                           PART_DROPOUT_HINT)
         if not matches(got, expected):  # (a second call only then: none for a right one)
-            same_each_call(lambda: call(m.mlp, x, c_fc, c_proj), got, "mlp (B, T, C)", PART_RANDOM_HINT)
+            same_each_call(lambda: call(m.mlp, x, c_fc, c_proj), got, "mlp (B, T, C)", MLP_RANDOM_HINT)
         expect(got, expected, "mlp (B, T, C), against model.py's MLP",
                "c_proj(gelu(c_fc(x))): x @ c_fc.T, F.gelu, then @ c_proj.T", dtype=True)
     x = x.clone().requires_grad_()
@@ -631,7 +633,7 @@ def check_residual_block(m, blk, x):
         got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
         if not matches(got, blk(x)):
             same_each_call(lambda: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), got,
-                           "block (B, T, C)", PART_RANDOM_HINT)
+                           "block (B, T, C)", BLOCK_RANDOM_HINT)
         if torch.is_tensor(got) and got.shape == x.shape:
             post = blk.ln_1(x + attention(x))
             if matches(got, blk.ln_2(post + feed_forward(post))):
@@ -992,8 +994,8 @@ def check_sampling(m):
         elif fits and (got < 0).any():
             hint = "probabilities, not log-probabilities: a softmax, not a log_softmax"
         elif fits and temperature not in (0, 1) and matches(got, F.softmax(logits, dim=-1) / temperature):
-            hint = (f"the temperature divided the probabilities (the rows sum to 1/{temperature}): divide the logits "
-                    f"by it, before the softmax")
+            hint = (f"the temperature divided the probabilities (the rows sum to 1/T = {1 / temperature:g}): divide "
+                    f"the logits by it, before the softmax")
         elif fits and temperature not in (0, 1) and matches(got, probs_reference(logits, 1.0, top_k, top_p)):
             hint = ("the temperature changed nothing: divide the logits by it, before the softmax (probabilities "
                     "divided by it are the same once renormalised)")
@@ -1351,7 +1353,7 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "chunk(3, dim=2) cuts 3 pieces",
     (TypeError, r"expected Tensor as element \d+ in argument \d+, but got NoneType"): "torch.cat (or stack) was "
         "given None: a function that ends without a `return` gives None, and so does a slot not filled yet (a KV "
-        "cache's, before its first append: keep the new tensor as it is there, if self.k[layer] is None: ...)",
+        "cache's, before its first append: there, store k as it is, if self.k[layer] is None: self.k[layer] = k)",
     (RuntimeError, r"'indices' to have one of the following scalar types"): "ids index an embedding's rows, so they "
         "must be integers: make them with dtype=torch.long (torch.tensor of Python ints is long already)",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "

@@ -247,7 +247,8 @@ def write_csv(results, path):
 
 
 def refuse_to_write_over_other_files(out_dir):
-    """A ladder.csv, or a ladder.png without one, that an earlier climb did not write is not replaced."""
+    """A ladder.csv, or a ladder.png without one, that an earlier climb did not write is not replaced; nor is a
+    ladder.png beside a climb's csv that matplotlib did not draw."""
     csv_path, png_path = out_dir / "ladder.csv", out_dir / "ladder.png"
     if csv_path.exists():  # a climb's begins with its header (a folder of that name cannot be read: not ours)
         other = None if (first_line_of(csv_path) or "").strip() == ",".join(COLUMNS) else csv_path

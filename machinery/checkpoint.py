@@ -285,7 +285,7 @@ LOG_HEADER = "iter,train_loss,val_loss,lr,tokens_per_sec,elapsed_s"
 def first_line_of(path):
     """A text file's first line, as read ("" for an empty file); None where it cannot be read (a folder, say)."""
     try:
-        with open(path, errors="replace") as f:
+        with open(path, errors="replace", encoding="utf-8-sig") as f:  # (-sig: an editor's byte-order mark)
             return f.readline()
     except OSError:
         return None

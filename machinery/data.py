@@ -337,9 +337,8 @@ def check_out_dir(out_dir, source_sha256):
                             f"an edited file counts as different) — choose another --out_dir, or delete {out_dir} "
                             f"first")
     elif holds_a_run(out_dir):
-        name = Path(out_dir).resolve().name
         raise UserError(f"{out_dir} holds a training run (its checkpoints) — prepare the data into a folder of its "
-                        f"own, such as --out_dir {shlex.quote(str(Path('data') / (name + '-data')))}")
+                        f"own: leave --out_dir out, and prepare.py picks data/ and the text's name")
 
 
 def check_bins(out_dir, bins):

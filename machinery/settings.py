@@ -202,11 +202,11 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     data_dir = values.get("data_dir", TrainConfig.data_dir)
     if ckpt is not None and "data_dir" not in overrides and not (Path(data_dir) / "vocab.json").is_file():
         # (a relative path is as the run was given it: from the folder it was started in)
-        started = "" if Path(data_dir).is_absolute() else ", seen from here (or resume from the folder it began in)"
+        started = "" if Path(data_dir).is_absolute() else " (a path from the folder the run was started in)"
         raise UserError(f"the run in {values.get('out_dir', TrainConfig.out_dir)} was trained on --data_dir "
-                        f"{shlex.quote(data_dir)}, which holds no prepared data now{started} — if that folder moved, "
-                        f"resume with --data_dir NEW_PLACE; if not, prepare the run's text "
-                        f"({ckpt['vocab'].get('source') or '?'}) there again: {how_to_prepare(data_dir)}")
+                        f"{shlex.quote(data_dir)}{started}, which holds no prepared data now — resume from that "
+                        f"folder, or with --data_dir NEW_PLACE if the data moved, or prepare the run's text "
+                        f"({ckpt['vocab'].get('source') or '?'}) again: {how_to_prepare(data_dir)}")
     vocab, splits = load_data(data_dir)
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "

@@ -216,8 +216,8 @@ CASES = [
      None),
 
     ("prepare-into-a-run", prepare, ["--input", "texts/play.txt", "--out_dir", "run"],
-     "run holds a training run (its checkpoints) — prepare the data into a folder of its own, such as --out_dir "
-     "data/run-data", None),
+     "run holds a training run (its checkpoints) — prepare the data into a folder of its own: leave --out_dir out, "
+     "and prepare.py picks data/ and the text's name", None),
     ("train-unknown-preset", train, T + ["--preset", "shakespear"],
      "invalid choice: 'shakespear' — did you mean shakespeare? (--help lists the choices)", None),
     ("train-flag-given-a-value", train, T + ["--resume=true"],
@@ -331,9 +331,9 @@ CASES = [
      "reversed was prepared from another text than the checkpoint's (play.txt) — prepare the run's text (play.txt) "
      "into a folder of its own and resume with it, or train a new run with another --out_dir", trained_on("reversed")),
     ("train-resume-data-moved", train, TINY + ["--out_dir", "run", "--resume", "--max_iters", "16"],
-     "the run in run was trained on --data_dir moved, which holds no prepared data now, seen from here (or resume "
-     "from the folder it began in) — if that folder moved, resume with --data_dir NEW_PLACE; if not, prepare the "
-     "run's text (play.txt) there again: python prepare.py --input YOUR_TEXT_FILE --out_dir moved",
+     "the run in run was trained on --data_dir moved (a path from the folder the run was started in), which holds "
+     "no prepared data now — resume from that folder, or with --data_dir NEW_PLACE if the data moved, or prepare the "
+     "run's text (play.txt) again: python prepare.py --input YOUR_TEXT_FILE --out_dir moved",
      trained_on("moved")),
     ("train-resume-other-preset", train,
      ["--data_dir", "data", "--out_dir", "run", "--resume", "--preset", "shakespeare"],

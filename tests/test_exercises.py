@@ -1494,7 +1494,7 @@ def test_the_mistakes_of_a_tenth_learner_are_named():
     def not_renormalised(logits, temperature=1.0, top_k=None, top_p=None):
         return F.softmax(logits, dim=-1) / (temperature or 1.0)
     assert failed(8, next_char_probs=not_renormalised).hint.startswith("the temperature divided the probabilities "
-                                                                       "(the rows sum to 1/0.5)")
+                                                                       "(the rows sum to 1/T = 2)")
 
     class NoFirstCall(ANSWERS.KVCache):  # torch.cat on the empty slot
         def append(self, layer, k, v):

@@ -1234,10 +1234,11 @@ def test_a_run_as_long_as_its_warmup_gets_the_warmup_note(monkeypatch, capsys):
 
 def test_a_log_an_editor_saved_with_a_byte_order_mark_still_resumes(tmp_path):
     """log.csv opened and saved in an editor that adds a byte-order mark: its header is still train.py's, so a resume
-    trims it as it would the log train.py wrote, where it used to refuse line 1."""
+    trims it as it would the log train.py wrote, and a new run takes it for train.py's."""
     from machinery.bookkeeping import trim_log
-    from machinery.checkpoint import LOG_HEADER
+    from machinery.checkpoint import LOG_HEADER, written_by_train_py
     log = tmp_path / "log.csv"
     log.write_text(f"{LOG_HEADER}\n0,4.17,4.17,0.0,0.0,0.1\n4,3.90,3.91,0.001,900.0,1.2\n", encoding="utf-8-sig")
+    assert written_by_train_py(log)  # (a new run beside it, with no checkpoints, keeps it)
     trim_log(log, 0)
     assert log.read_text() == f"{LOG_HEADER}\n0,4.17,4.17,0.0,0.0,0.1\n"
