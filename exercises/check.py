@@ -630,8 +630,8 @@ def check_mlp(m, mlp, x):
 def check_residual_block(m, blk, x):
     attention, feed_forward = blk.attn, blk.mlp  # the repo's own parts, called as functions
     with torch.no_grad():
-        got = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2)
-        if not matches(got, blk(x)):
+        got, expected = call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), blk(x)
+        if not matches(got, expected):
             same_each_call(lambda: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), got,
                            "block (B, T, C)", BLOCK_RANDOM_HINT)
         if torch.is_tensor(got) and got.shape == x.shape:
@@ -648,7 +648,7 @@ def check_residual_block(m, blk, x):
                 if matches(got, wrong):
                     raise Failure(f"{missing} residual connection is missing", "both parts add their result to x: "
                                   "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")
-        expect(got, blk(x), "block (B, T, C), against model.py's Block",
+        expect(got, expected, "block (B, T, C), against model.py's Block",
                "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x)): ln_1 before attention, ln_2 "
                "before the MLP", dtype=True)
     x = x.clone().requires_grad_()

@@ -23,7 +23,7 @@ from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
-from machinery.data import how_to_prepare, load_data, load_vocab
+from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
 from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
 
@@ -200,7 +200,7 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
         refuse_if_training(overrides.get("out_dir", TrainConfig.out_dir))
     values, ckpt, summary = build_config(preset, resume, overrides)
     data_dir = values.get("data_dir", TrainConfig.data_dir)
-    if ckpt is not None and "data_dir" not in overrides and not (Path(data_dir) / "vocab.json").is_file():
+    if ckpt is not None and "data_dir" not in overrides and not is_prepared(data_dir):
         # (a relative path is as the run was given it: from the folder it was started in)
         started = "" if Path(data_dir).is_absolute() else " (a path from the folder the run was started in)"
         raise UserError(f"the run in {values.get('out_dir', TrainConfig.out_dir)} was trained on --data_dir "
