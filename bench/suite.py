@@ -348,6 +348,10 @@ def suite_plan(args, run_dir):
 
 def run_suite(args):
     out_dir = Path(args.out_dir)
+    refuse_an_unreachable_target(args.target)  # (before --list too: it lists what would run)
+    if args.time_limit is not None and not 0 < args.time_limit < math.inf:
+        raise UserError(f"--time_limit {args.time_limit:g} must be a number of seconds above 0 — e.g. 540, or "
+                        f"leave it out for each job's own limit")
     if args.list:
         for label, _, job in suite_plan(args, out_dir / "<date-time>"):
             argv = job.cmd if label == "prepare" else job_argv(job.cmd, args)
@@ -357,10 +361,6 @@ def run_suite(args):
             print(f"{label}: {env}{shown(argv)}  (limit {job.limit:g} s){cold}")
         return 0
     plan = suite_plan(args, out_dir)  # an unknown job is refused before anything is made
-    refuse_an_unreachable_target(args.target)  # here, not in the job that needs it, after the jobs ahead of it
-    if args.time_limit is not None and not 0 < args.time_limit < math.inf:
-        raise UserError(f"--time_limit {args.time_limit:g} must be a number of seconds above 0 — e.g. 540, or "
-                        f"leave it out for each job's own limit")
     if args.input and not Path(args.input).is_file():
         raise UserError(f"--input {args.input}: no such file — give the path of a text file to prepare")
     anchors = list(dict.fromkeys(name for _, name, job in plan if job.cmd[0] == "bash"))

@@ -233,6 +233,15 @@ def how_to_prepare(data_dir):
     return f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}"
 
 
+def again(data_dir, vocab=None):
+    """The way to make a damaged prepared folder whole: prepare.py writes over data from the same text,
+    and tiny-shakespeare's (its vocab.json says so) needs no --input, wherever it was prepared."""
+    command = how_to_prepare(data_dir)
+    if vocab and vocab.get("source_sha256") == SHAKESPEARE_SHA256 and not is_default_data_dir(data_dir):
+        command = f"python prepare.py --out_dir {shlex.quote(str(data_dir))}"
+    return f"run `{command}` again"
+
+
 def load_vocab(data_dir):
     """Read vocab.json from a prepared data directory (the reader of what prepare() writes)."""
     path = Path(data_dir) / "vocab.json"
@@ -245,7 +254,7 @@ def load_vocab(data_dir):
                         f"prepare.py --input {name}`, then give the folder that prints")
     if not path.is_file() and (Path(data_dir) / "train.bin").is_file():  # nanoGPT's (with meta.pkl), say
         raise UserError(f"{data_dir} holds a train.bin but no vocab.json — if prepare.py stopped before its end, "
-                        f"run `{how_to_prepare(data_dir)}` again; if it is another tool's data (nanoGPT's?), "
+                        f"{again(data_dir)}; if it is another tool's data (nanoGPT's?), "
                         f"prepare the text into a new folder, with --out_dir")
     if not path.is_file():
         offline = " (offline: `python prepare.py --input` your copy of its input.txt)" if \
@@ -307,22 +316,22 @@ def load_data(data_dir):
         dtype = np.dtype(vocab["dtype"])
         expected = vocab[f"{split}_tokens"] * dtype.itemsize
         if path.is_dir():
-            raise UserError(f"{path} is a folder, where prepare.py writes the ids — move it away, then run "
-                            f"prepare.py again")
+            raise UserError(f"{path} is a folder, where prepare.py writes the ids — move it away, then "
+                            f"{again(data_dir, vocab)}")
         if not path.is_file():
-            raise UserError(f"{path} is missing — run prepare.py again")
+            raise UserError(f"{path} is missing — {again(data_dir, vocab)}")
         size = path.stat().st_size
         if size % dtype.itemsize:
             raise UserError(f"{path} has {size:,} bytes, not a whole number of {dtype.name} tokens, so it is "
-                            f"damaged — run prepare.py again")
+                            f"damaged — {again(data_dir, vocab)}")
         if size != expected:
             raise UserError(f"{path} has {size // dtype.itemsize:,} tokens, but vocab.json says "
-                            f"{vocab[f'{split}_tokens']:,} — run prepare.py again")
+                            f"{vocab[f'{split}_tokens']:,} — {again(data_dir, vocab)}")
         splits[split] = np.memmap(path, dtype=dtype, mode="r")
         largest = splits[split].max() if len(splits[split]) else 0  # one pass, about 1 ms per MB
         if largest >= vocab["vocab_size"]:
             raise UserError(f"{path} holds token id {largest}, but the vocabulary has only "
-                            f"{vocab['vocab_size']} characters — the data is damaged; run prepare.py again")
+                            f"{vocab['vocab_size']} characters — the data is damaged; {again(data_dir, vocab)}")
     return vocab, splits
 
 

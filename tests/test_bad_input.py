@@ -270,7 +270,8 @@ CASES = [
     ("train-data-dir-a-file-in-it", train, TINY + ["--data_dir", "data/train.bin", "--out_dir", "new"],
      "--data_dir data/train.bin is a file of a prepared folder — give the folder: --data_dir data", None),
     ("train-bin-is-a-folder", train, TINY + ["--data_dir", "data", "--out_dir", "new"],
-     "data/train.bin is a folder, where prepare.py writes the ids — move it away, then run prepare.py again",
+     "data/train.bin is a folder, where prepare.py writes the ids — move it away, then run `python prepare.py "
+     "--input YOUR_TEXT_FILE --out_dir data` again",
      folder_in_place("data/train.bin")),
     ("train-data-dir-of-another-tool", train, TINY + ["--data_dir", "nano", "--out_dir", "new"],
      "nano holds a train.bin but no vocab.json — if prepare.py stopped before its end, run `python prepare.py "

@@ -523,14 +523,15 @@ def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):
         suite.main(["--jobs", "sampel", "--list"])
     with pytest.raises(UserError, match="--jobs is empty — name the jobs"):  # not: run them all
         suite.main(["--jobs", "", "--list"])
-    for limit in ("0", "-1", "nan"):  # not: no limit, or every job refused
-        with pytest.raises(UserError, match=f"--time_limit {limit} must be a number of seconds above 0"):
-            suite.main(["--device", "cpu", "--jobs", "classic-step", "--time_limit", limit,
-                        "--out_dir", str(tmp_path / "never")])
-    for target in ("0", "-1", "nan"):  # refused by the job that needs it, after the jobs before it had run
-        with pytest.raises(UserError, match=f"--target {float(target)} is a val loss no run reaches"):
-            suite.main(["--device", "cpu", "--jobs", "classic-step,speedrun", "--target", target,
-                        "--out_dir", str(tmp_path / "never")])
+    for listed in ([], ["--list"]):  # --list too: it lists what would run, not what would be refused
+        for limit in ("0", "-1", "nan"):  # not: no limit, or every job refused
+            with pytest.raises(UserError, match=f"--time_limit {limit} must be a number of seconds above 0"):
+                suite.main(["--device", "cpu", "--jobs", "classic-step", "--time_limit", limit,
+                            "--out_dir", str(tmp_path / "never")] + listed)
+        for target in ("0", "-1", "nan"):  # not: refused by the job that needs it, after the jobs before it had run
+            with pytest.raises(UserError, match=f"--target {float(target)} is a val loss no run reaches"):
+                suite.main(["--device", "cpu", "--jobs", "classic-step,speedrun", "--target", target,
+                            "--out_dir", str(tmp_path / "never")] + listed)
     assert not (tmp_path / "never").exists()
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="cannot write in .*file/bench .* — choose another --out_dir"):

@@ -403,16 +403,17 @@ def test_a_foreign_vocab_json_is_kept_and_the_advice_works(corpus, tmp_path, cap
 
 
 def test_prepared_data_cut_short_is_made_whole_again(server, tmp_path, monkeypatch, capsys):
-    """load_data says "run prepare.py again" for damaged bins: that run must not take the
-    folder as prepared and do nothing."""
+    """load_data says to run prepare.py again for damaged bins, with the command (no --input for
+    tiny-shakespeare's, wherever it is): that run must not take the folder as prepared and do nothing."""
     passes_for_shakespeare(monkeypatch, server.payload)
+    monkeypatch.setattr(data, "SHAKESPEARE_SHA256", prepare.SHAKESPEARE_SHA256)  # (for the refusal's command)
     out = tmp_path / "d"
     assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
     whole = (out / "val.bin").read_bytes()
     (out / "input.txt").unlink()  # as if prepared from a local copy: the text must come again
     with open(out / "val.bin", "r+b") as f:
         f.truncate(10)
-    with pytest.raises(UserError, match="run prepare.py again"):
+    with pytest.raises(UserError, match=re.escape(f"run `python prepare.py --out_dir {out}` again")):
         data.load_data(out)
     capsys.readouterr()
     assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
