@@ -42,10 +42,10 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
     whole window of context, and a re-prefill of block_size/2 characters is paid once
     every block_size/2 + 1 characters, so the cost per character stays bounded.
 
-    cuda_graph=True: each step is a replay of one recorded CUDA graph (GraphedStep), and
-    the prompt goes in one character at a time. The logits agree with the plain path's
-    to float rounding, so the tokens are the same unless a draw falls that close to the
-    boundary between two characters.
+    cuda_graph=True: each step is a replay of one recorded CUDA graph (GraphedStep), and the
+    prompt (and the half window) goes in one character at a time. The logits agree with the
+    plain path's to float rounding, so the tokens are the same unless a draw falls that close
+    to the boundary between two characters.
     """
     block_size = model.config.block_size
     keep = max(1, block_size // 2)  # the context kept when the cache is full
@@ -77,15 +77,17 @@ class GraphedStep:
     """One decoding step (one new character per row -> the logits of the next) recorded once
     as a CUDA graph and replayed for every character.
 
-    A batch-1 step of a model this small is about a hundred tiny kernels (on a CPU, the default
-    model's step runs 101 operations that compute, beside 160 views: docs/sampling.md), each
+    A batch-1 step of a model this small is about a hundred tiny kernels (on a CPU, the shakespeare
+    preset's step runs 101 operations that compute, beside 160 views: docs/sampling.md), each
     launched from the CPU; on an H100 the step waited neither for the arithmetic nor for memory
     (docs/sampling.md), which leaves the launches (an inference: no profile of it was taken). A
     replay launches them all at once. The graph reads its inputs from, and writes its logits to,
     the same tensors every time, so a step copies the character in and reads the logits out.
     The prompt goes through the same step, one character at a time: simple, and at most
-    block_size replays. Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic
-    (sample.py itself records a graph on a CUDA GPU only, and refuses --cuda_graph elsewhere).
+    block_size replays. So does the half window after each reset (stream): past block_size that
+    is about two replays a character, where the plain path re-runs the half window in one pass.
+    Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic (sample.py
+    itself records a graph on a CUDA GPU only, and refuses --cuda_graph true elsewhere).
     """
 
     def __init__(self, model, batch_size):

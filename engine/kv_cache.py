@@ -13,6 +13,9 @@ Past block_size a cache starts again from a shorter context (engine.decode's str
 the second layer on, the cached keys and values depend on the character that leaves the window). So it
 is not a ring buffer, which would overwrite its oldest slot to go on; and a position scheme that needs
 each key's position (a bias on the scores by distance, say) can read it off the slot.
+
+Shapes as in model.py: B = batch, nh = n_head, hs = head size, T = the new positions of this
+forward, S = the keys' positions attention reads (cached + T; a StaticKVCache's: block_size).
 """
 
 import torch
@@ -57,7 +60,8 @@ class KVCache:
 
     def mask(self, T):
         """(T, S) bool: which of the S = cached + T keys each of the T new queries may see. None on
-        the first pass, when S == T and attention's usual triangle does it."""
+        the first pass, when S == T and attention's usual triangle does it (model.py's
+        sdpa_attention passes is_causal, and manual_attention makes causal_mask(T, T))."""
         if self.length == 0:
             return None
         if self.step_mask is None or self.step_mask.shape != (T, self.length + T):
@@ -73,8 +77,10 @@ class KVCache:
 class StaticKVCache(KVCache):
     """A KV cache that a CUDA graph (a recording of one step's GPU work, replayed with one launch:
     engine/decode.py's GraphedStep) can use:
-    its tensors keep one shape and one address, and where it writes comes from a tensor on the
-    device, not from a Python number, so one recorded step serves every position.
+    its tensors keep one shape and one address (hence "static"), and where it writes comes from a
+    tensor on the device, not from a Python number, so one recorded step serves every position.
+    length, a Python number, is bookkeeping outside the step only (where GraphedStep sets pos, and
+    when stream resets): the recorded step reads pos.
 
     It takes one position per step, written at slot pos; attention reads all block_size slots,
     with a mask that hides the slots after pos (unwritten, or left over from before a reset).
