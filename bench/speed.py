@@ -187,8 +187,12 @@ def training(preset, overrides, nan_check=True):
           f"{t2 - t1:.2f} s, the rest of train.setup {time.perf_counter() - t2:.2f} s)")
     print(f"device: {run.device}, dtype: {dtype_name(run.dtype)}, compile: {run.use_compile}, "
           f"torch threads: {torch.get_num_threads()}")
+    # the random state too, as train.py's first step finds it: seeding again would replay the draws that made the
+    # weights, and give dropout other masks than train.py's (on a CPU; a GPU's own generator is not drawn from yet)
     initial = {"model": copy.deepcopy(run.raw_model.state_dict()),
-               "optimizer": copy.deepcopy(run.optimizer.state_dict())}
+               "optimizer": copy.deepcopy(run.optimizer.state_dict()),
+               "rng": torch.get_rng_state(),
+               "cuda_rng": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None}
 
     def step():
         lr = train.lr_at(run.iter, run.cfg)
@@ -197,11 +201,13 @@ def training(preset, overrides, nan_check=True):
         run.iter += 1
 
     def restart():
-        """Back to the initial weights, optimizer and batches (the compiled code stays)."""
+        """Back to the initial weights, optimizer, batches and dropout masks (the compiled code stays)."""
         run.raw_model.load_state_dict(initial["model"])
         run.optimizer.load_state_dict(initial["optimizer"])
         run.data_generator.manual_seed(run.cfg.seed)
-        torch.manual_seed(run.cfg.seed)
+        torch.set_rng_state(initial["rng"])
+        if initial["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(initial["cuda_rng"], run.device)
         run.iter = 0
 
     return run, step, restart
@@ -240,7 +246,7 @@ def bench_train(args, overrides):
 
 
 def time_to_target(target, run, step):
-    """Train as train.py would (same batches, same schedule) until an evaluation's val loss
+    """Train as train.py would (same batches, schedule and dropout masks) until an evaluation's val loss
     is at or below target; the clock stops during evaluations."""
     cfg, train_s, eval_s = run.cfg, 0.0, 0.0
     start = time.perf_counter()

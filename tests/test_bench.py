@@ -2,6 +2,7 @@
 suite at toy sizes (speed.suite). They print numbers; nothing here asserts how fast anything is."""
 
 import argparse
+import csv
 import importlib.util
 import json
 import _thread
@@ -49,6 +50,19 @@ def test_time_to_target(data_dir, capsys):
     assert speed.main(argv + ["--target", "0.1"]) == 1
     out = capsys.readouterr().out
     assert out.count("training time") == 3 and "did not reach val loss 0.1 in 12 iterations" in out
+
+
+def test_time_to_target_trains_as_train_py_does_dropout_too(data_dir, tmp_path, capsys):
+    """--target's val losses are train.py's, step for step: the same batches, schedule and dropout masks
+    (the warm-up steps drew masks of their own; a reseed would have replayed the weights' draws)."""
+    flags = ["--data_dir", str(data_dir), *TINY, "--dropout", "0.2"]
+    assert train.main(flags + ["--out_dir", str(tmp_path / "run")]) == 0
+    with open(tmp_path / "run" / "log.csv", newline="") as f:
+        logged = {int(row["iter"]): f"{float(row['val_loss']):.4f}" for row in csv.DictReader(f) if row["val_loss"]}
+    capsys.readouterr()
+    assert speed.main(["train", *flags, "--warmup", "2", "--target", "0.1"]) == 1  # (not reached: all 12 steps)
+    printed = dict(re.findall(r"iter (\d+): val loss ([\d.]+), training time", capsys.readouterr().out))
+    assert {int(i): loss for i, loss in printed.items()} == {i: loss for i, loss in logged.items() if i > 0}
 
 
 def test_flops_per_token_counts_weights_and_attention():
