@@ -229,8 +229,8 @@ def test_without_a_cpp_compiler_compile_on_a_cpu_is_one_line(monkeypatch):
     """torch.compile builds a CPU's kernels with a C++ compiler: without one (a Mac without Xcode's tools, say),
     the first step failed deep inside the compiler. Here torch looks for one that does not exist."""
     inductor_config = pytest.importorskip("torch._inductor.config")
-    pytest.importorskip("torch._inductor.cpp_builder")
-    assert settings.has_cpp_compiler() in (True, False)
+    if settings.has_cpp_compiler() is None:  # (PyTorch 2.4's cpp_builder has no get_cpp_compiler)
+        pytest.skip("this PyTorch has no way to ask for its C++ compiler")
     monkeypatch.setattr(inductor_config.cpp, "cxx", (None, "/no/such/g++"))
     monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
     assert settings.has_cpp_compiler() is False
