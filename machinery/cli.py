@@ -310,8 +310,14 @@ def parse_seed(text):
     return value
 
 
-def flag_type(hint):
-    """Annotated[Optional[bool], "help"] -> (bool, "help")."""
+def flag_type(hint, where):
+    """Annotated[Optional[bool], "help"] -> (bool, "help"). where: the field, to name in the error for a field
+    a fork declared without its help (a plain `mlp_ratio: int = 4`), which would fail in an AttributeError."""
+    if typing.get_origin(hint) is not typing.Annotated:
+        name = where.rsplit(".", 1)[-1]
+        kind = getattr(hint, "__name__", hint)
+        raise UserError(f"{where} has no help: declare it as {name}: Annotated[{kind}, \"what it does\"] = its "
+                        f"default, as the other fields are (it becomes a --flag with that help)")
     kind, help = hint.__origin__, hint.__metadata__[0]
     if typing.get_origin(kind) is typing.Union:  # Optional[X] is Union[X, None]
         kind = typing.get_args(kind)[0]
@@ -326,7 +332,7 @@ def add_flags(parser, config_class, skip=(), preset=None, preset_values=None, ch
     for f in fields(config_class):
         if f.name in skip:
             continue
-        kind, help = flag_type(hints[f.name])
+        kind, help = flag_type(hints[f.name], f"{config_class.__module__}.{config_class.__name__}.{f.name}")
         if f.name in (choices or {}):
             help += f"; one of: {', '.join(choices[f.name])}"
         if kind is bool:  # "--bias" alone means true; "--bias false" also works

@@ -67,7 +67,8 @@ def check_preset(name):
             guess = closest(key, hints)
             raise UserError(f"{where} has {key!r}, which is not a setting — " + (
                 f"did you mean {guess!r}?" if guess else "`python train.py --help` lists them"))
-        kind = flag_type(hints[key])[0]
+        owner = "config.TrainConfig" if hasattr(TrainConfig, key) else "model.GPTConfig"
+        kind = flag_type(hints[key], f"{owner}.{key}")[0]
         fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))  # (True is an int too)
         fits = fits or (kind is float and type(value) is int) or (value is None and is_optional(hints[key]))
         if not fits:
@@ -266,6 +267,7 @@ def check_config(cfg, mcfg):
         value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
         if value not in allowed:
             raise UserError(f"--{name} {value!r} is unknown — use {', '.join(allowed[:-1])} or {allowed[-1]}")
+    check_decay(cfg)
     if gpt:
         check_heads(mcfg)
         check_activation(mcfg)
@@ -356,6 +358,19 @@ def check_samples_fit(mcfg, args, length, dtype, device):
     each = sample_bytes(mcfg, length, dtype, text_bytes=0 if streamed else 44)
     refuse_past_memory("--num_samples", args.num_samples, f"of {length:,} characters", each, device,
                        otherwise="give a smaller --max_new_tokens")
+
+
+def check_decay(cfg):
+    """config.DECAYS[name](progress) is the share of lr - min_lr left at that point of the decay: a fork's entry
+    that does not start at 1, or leaves [0, 1], would train at an lr above --lr or below --min_lr without a word.
+    (It may stay above 0, a flat lr: an extension's note then says where it ends.)"""
+    shape = DECAYS[cfg.decay]
+    for progress in (i / 20 for i in range(21)):
+        share = shape(progress)
+        if not (math.isclose(share, 1.0) if progress == 0 else 0 <= share <= 1):
+            must = "1 there (the lr, as the warmup ends)" if progress == 0 else "from 0 (min_lr) to 1 (lr)"
+            raise UserError(f"config.DECAYS['{cfg.decay}'] gives {share:g} at progress {progress:g}, but a decay gives "
+                            f"the share of lr - min_lr left: {must} — fix it in config.py")
 
 
 def check_activation(mcfg):

@@ -368,3 +368,17 @@ def test_a_device_is_checked_before_torch_sees_it(monkeypatch):
     assert cli.pick_device("cuda:0") == torch.device("cuda:0")
     with pytest.raises(cli.UserError, match=r"--device cuda:1, but this machine has 1 CUDA GPU\(s\), numbered from 0"):
         cli.pick_device("cuda:1")
+
+
+def test_a_setting_declared_without_its_help_is_named_in_a_line():
+    """A fork's `mlp_ratio: int = 4` in GPTConfig, without Annotated's help, made every train.py
+    command, --help too, fail in an AttributeError."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Mine:
+        mlp_ratio: int = 4
+    with pytest.raises(cli.UserError, match=re.escape(
+            f"{Mine.__module__}.Mine.mlp_ratio has no help: declare it as mlp_ratio: Annotated[int, \"what it does\"] "
+            f"= its default, as the other fields are (it becomes a --flag with that help)")):
+        cli.add_flags(argparse.ArgumentParser(), Mine)

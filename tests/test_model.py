@@ -331,6 +331,18 @@ def test_an_unknown_lever_is_refused_not_read_as_another(monkeypatch):
     settings.check_config(*bigram)  # --activation relu passes the command line's check too
 
 
+@pytest.mark.parametrize("name", list(model_module.ACTIVATIONS))
+def test_every_activation_in_the_registry_builds_and_learns(name):
+    """Each entry, a fork's too: the command line's check (inputs_per_output, a module made with nothing)
+    passes, and the MLP it is in gives every position a gradient through c_fc."""
+    settings.check_activation(tiny(activation=name))
+    model = GPT(tiny(activation=name))
+    logits, loss = model(torch.randint(0, 11, (2, 8)), torch.randint(0, 11, (2, 8)))
+    loss.backward()
+    c_fc = model.transformer.h[0].mlp.c_fc.weight
+    assert logits.shape == (2, 8, 11) and torch.isfinite(loss) and c_fc.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("entry", [torch.nn.functional.relu, torch.nn.ReLU()], ids=["function", "instance"])
 def test_an_activation_entry_that_makes_no_module_is_refused_in_a_line(entry, monkeypatch, data_dir, tmp_path):
     """A hacker's slips: F.relu or nn.ReLU() in ACTIVATIONS failed deep in the forward pass, with a traceback."""

@@ -68,11 +68,31 @@ def test_a_negative_number_is_a_value_not_a_flag():
                                                   "beta1": 0.9}))
 
 
-def test_presets_only_name_real_fields():
-    names = {f.name for cls in (config.TrainConfig, GPTConfig) for f in dataclasses.fields(cls)}
-    for name, preset in config.PRESETS.items():
-        assert set(preset) <= names
-        settings.check_preset(name)  # and each value has its flag's type, and a name the registries have
+@pytest.mark.parametrize("name", list(config.PRESETS))
+def test_every_preset_names_real_settings_of_their_types(name):
+    settings.check_preset(name)  # each key a setting (or a typo's fix), each value its flag's type and choices
+
+
+@pytest.mark.parametrize("name", list(config.DECAYS))
+def test_every_decay_starts_at_lr_and_stays_between_min_lr_and_lr(name):
+    settings.check_decay(config.TrainConfig(decay=name))  # (a fork's entry too: train.py checks it the same way)
+
+
+@pytest.mark.parametrize("shape, message", [
+    (lambda progress: 2 * (1 - progress), "config.DECAYS['mine'] gives 2 at progress 0, but a decay gives the share "
+                                          "of lr - min_lr left: 1 there (the lr, as the warmup ends) — fix it in "
+                                          "config.py"),
+    (lambda progress: progress, "config.DECAYS['mine'] gives 0 at progress 0"),  # climbing
+    (lambda progress: 1 - 2 * progress, "config.DECAYS['mine'] gives -0.1 at progress 0.55, but a decay gives the "
+                                        "share of lr - min_lr left: from 0 (min_lr) to 1 (lr) — fix it in config.py")])
+def test_a_decay_off_its_range_is_refused_in_a_line(shape, message, monkeypatch, data_dir, tmp_path):
+    """A fork's decay that starts above 1 trained at twice --lr, and one that climbed, from 0, without a word."""
+    monkeypatch.setitem(config.DECAYS, "mine", shape)
+    with pytest.raises(UserError, match=re.escape(message)):
+        train.main(TINY + ["--decay", "mine", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
+    monkeypatch.setitem(config.DECAYS, "mine", lambda progress: float(progress < 0.5))  # a step: its range
+    settings.check_decay(config.TrainConfig(decay="mine"))
 
 
 @pytest.mark.parametrize("slip, message", [
