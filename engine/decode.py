@@ -40,7 +40,9 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
     starts again from the last half window (re-prefilled at positions 0 ..), and fills
     up again one character at a time. The model then always sees between half and a
     whole window of context, and a re-prefill of block_size/2 characters is paid once
-    every block_size/2 + 1 characters, so the cost per character stays bounded.
+    every block_size/2 + 1 characters, so the cost per character stays bounded. (With
+    block_size 8, once the prompt is past: the characters sampled read 4, 5, 6, 7, 8, 4, ...
+    characters of context; the step that re-prefills the 4 samples one too.)
 
     cuda_graph=True: each step is a replay of one recorded CUDA graph (GraphedStep), and the
     prompt (and the half window) goes in one character at a time. The logits agree with the
