@@ -315,7 +315,7 @@ def flag_type(hint, where):
     a fork declared without its help (a plain `mlp_ratio: int = 4`), which would fail in an AttributeError."""
     if typing.get_origin(hint) is not typing.Annotated:
         name = where.rsplit(".", 1)[-1]
-        kind = getattr(hint, "__name__", hint)
+        kind = hint.__name__ if isinstance(hint, type) else repr(hint).replace("typing.", "")  # (list[int])
         raise UserError(f"{where} has no help: declare it as {name}: Annotated[{kind}, \"what it does\"] = its "
                         f"default, as the other fields are (it becomes a --flag with that help)")
     kind, help = hint.__origin__, hint.__metadata__[0]

@@ -234,12 +234,16 @@ def how_to_prepare(data_dir):
 
 
 def again(data_dir, vocab=None):
-    """The way to make a damaged prepared folder whole: prepare.py writes over data from the same text,
-    and tiny-shakespeare's (its vocab.json says so) needs no --input, wherever it was prepared."""
-    command = how_to_prepare(data_dir)
-    if vocab and vocab.get("source_sha256") == SHAKESPEARE_SHA256 and not is_default_data_dir(data_dir):
-        command = f"python prepare.py --out_dir {shlex.quote(str(data_dir))}"
-    return f"run `{command}` again"
+    """The way to make a damaged prepared folder whole: prepare.py writes over data from the same text.
+    vocab.json says which: tiny-shakespeare's is downloaded again, wherever it was prepared; a text of your
+    own must be given again, in the default folder too."""
+    if not vocab:
+        return f"run `{how_to_prepare(data_dir)}` again"
+    folder = shlex.quote(str(data_dir))
+    if vocab.get("source_sha256") != SHAKESPEARE_SHA256:
+        return f"run `python prepare.py --input YOUR_TEXT_FILE --out_dir {folder}` again"
+    command = "python prepare.py" + ("" if is_default_data_dir(data_dir) else f" --out_dir {folder}")
+    return f"run `{command}` again (offline: with --input and your copy of its input.txt)"
 
 
 def load_vocab(data_dir):

@@ -234,10 +234,11 @@ def test_without_a_cpp_compiler_compile_on_a_cpu_is_one_line(monkeypatch):
     monkeypatch.delenv("TORCH_INDUCTOR_INSTALL_GXX", raising=False)
     # (inductor's own patch, not monkeypatch's: under PyTorch 2.14 the latter's undo left cpp.cxx unset, and a
     # later test's compile check failed in an AttributeError)
+    ours = inductor_config.cpp.cxx
     with inductor_config.patch({"cpp.cxx": (None, "/no/such/g++")}):
         assert settings.has_cpp_compiler() is False
         with pytest.raises(settings.UserError, match="--compile on a CPU needs a C\\+\\+ compiler, and torch.compile "
                            "finds none .* — install one, or leave out --compile"):
             settings.use_compile(config.TrainConfig(compile=True), torch.device("cpu"))
         assert settings.use_compile(config.TrainConfig(), torch.device("cpu")) is False  # off by default: not asked
-    assert inductor_config.cpp.cxx != (None, "/no/such/g++")
+    assert inductor_config.cpp.cxx == ours

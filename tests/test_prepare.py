@@ -5,6 +5,7 @@ import http.server
 import json
 import os
 import re
+import shlex
 import socket
 import threading
 from pathlib import Path
@@ -413,12 +414,25 @@ def test_prepared_data_cut_short_is_made_whole_again(server, tmp_path, monkeypat
     (out / "input.txt").unlink()  # as if prepared from a local copy: the text must come again
     with open(out / "val.bin", "r+b") as f:
         f.truncate(10)
-    with pytest.raises(UserError, match=re.escape(f"run `python prepare.py --out_dir {out}` again")):
+    with pytest.raises(UserError, match=re.escape(f"run `python prepare.py --out_dir {out}` again (offline: ")):
         data.load_data(out)
     capsys.readouterr()
     assert prepare.main(["--url", server.url, "--out_dir", str(out)]) == 0
     assert "nothing to do" not in capsys.readouterr().out and server.hits == 2
     assert (out / "val.bin").read_bytes() == whole
+
+
+def test_damaged_data_is_told_the_command_for_its_own_text(tmp_path, monkeypatch):
+    """again(): vocab.json says which text the folder holds, and so which command prepares it again; a text
+    of your own in the default folder must not be sent to the download, which refuses that folder."""
+    monkeypatch.chdir(tmp_path)
+    shakespeare, mine = {"source_sha256": data.SHAKESPEARE_SHA256}, {"source_sha256": "0" * 64}
+    assert data.again(data.DEFAULT_DATA_DIR, shakespeare) == (
+        "run `python prepare.py` again (offline: with --input and your copy of its input.txt)")
+    assert data.again("other dir", shakespeare).startswith("run `python prepare.py --out_dir 'other dir'` again")
+    for folder in (data.DEFAULT_DATA_DIR, "other dir"):
+        assert data.again(folder, mine) == (
+            f"run `python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(folder)}` again")
 
 
 def test_the_default_folder_needs_no_flags_to_train():
