@@ -88,8 +88,9 @@ class GraphedStep:
     The prompt goes through the same step, one character at a time: simple, and at most
     block_size replays. So does the half window after each reset (stream): past block_size that
     is about two replays a character, where the plain path re-runs the half window in one pass.
-    Off a GPU the step runs eagerly, which lets a CPU test check its arithmetic (sample.py
-    itself records a graph on a CUDA GPU only, and refuses --cuda_graph true elsewhere).
+    Off a GPU nothing is recorded: the step runs call by call (eagerly), which lets a CPU test
+    check its arithmetic (sample.py itself records a graph on a CUDA GPU only, and refuses
+    --cuda_graph true elsewhere).
     """
 
     def __init__(self, model, batch_size):
