@@ -41,7 +41,7 @@ class TrainConfig:
     optimizer: Annotated[str, "'adamw', or 'muon': Muon for the blocks' weight matrices, AdamW for the rest"] = "adamw"
     muon_lr: Annotated[float, "Muon's peak learning rate (it follows the same warmup and decay as lr)"] = 0.02
     max_nan_skips: Annotated[int, "nan/inf losses to skip in a row before stopping (0: stop at the first)"] = 3
-    eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps"] = 250
+    eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps, and at the last"] = 250
     eval_iters: Annotated[int, "batches per split in each evaluation"] = 200
     log_interval: Annotated[int, "read the loss back and show it, the lr and tok/s every this many steps"] = 10
 

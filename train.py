@@ -55,9 +55,10 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
     data: one split's ids, the .bin file prepare.py wrote, mapped from disk as a numpy array (np.memmap, by
     machinery/data.py's load_data; uint16, or uint32 for a vocabulary past 65,536 characters).
 
-    With several processes, each one draws the windows of all of them from the same
-    generator and keeps its own row: together they use exactly the batches that one
-    process would draw in turn, and every generator stays in the same state.
+    With several processes (DDP; rank: this one's number, 0 .. world_size - 1), each one draws the
+    windows of all of them from the same generator and keeps row rank of that (world_size, B) draw:
+    together they use exactly the batches that one process would draw in turn, and every generator
+    stays in the same state.
     """
     # a window is block_size + 1 ids (x, and y one further); [rank]: this process's row of all of them
     starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)[rank]  # (B,)
@@ -76,7 +77,9 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 def lr_at(it, cfg, extended_at=None):
     """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) that reaches
     cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above).
-    extended_at is None, except in a run whose max_iters a --resume changed after its warmup (see extend_schedule)."""
+    extended_at is None, except in a run whose max_iters a --resume changed after its warmup: then it is (the
+    step the resume began at, decay_left there), and the decay goes on from there down to 0 at the new max_iters
+    (extend_schedule, below)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -93,16 +96,18 @@ def decay_left(it, cfg, extended_at=None):
 
 def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
                device=None, check_finite=True):
-    """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches
-    (cfg.grad_accum, shared out among the DDP processes; the gradient is their average); clip; step;
-    zero the gradients. -> (the mean loss, whether it was finite: if not, the step was skipped), as tensors
+    """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches (in one
+    process cfg.grad_accum; under DDP, this process's share of them, or all of them with fewer rows each:
+    machinery/ddp.py's share_batch), the gradient their average; clip; step; zero the gradients.
+    autocast: the context the forward runs in (bf16 or fp16 on a GPU; in float32 it does nothing: setup says
+    how it is chosen). -> (this process's mean loss, whether it was finite: if not, the step was skipped), as tensors
     on the device, so that the host need not wait for the device to get them (in float16,
     GradScaler may still skip a step whose gradients overflowed: it adjusts its scale and goes on).
 
     The rest is safety: a nan or inf loss (in any process) means the gradients are garbage, so
     the step is skipped and the weights never see them. scaler does nothing unless the dtype is
     float16; check_finite=False is for `python -m bench.speed train --nan_check false` only."""
-    set_lr(optimizer, lr)
+    set_lr(optimizer, lr)  # into every group: AdamW's as it is, Muon's scaled by muon_lr / lr (machinery/optim.py)
     total = torch.zeros((), device=device)
     for micro in range(micro_steps):
         x, y = next_batch()
@@ -143,7 +148,9 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
 
     The windows come from their own generator, seeded the same every time: every
     evaluation scores the same text, so two evaluations compare like with like,
-    and the training batches do not depend on how often we evaluate. Several
+    and the training batches do not depend on how often we evaluate. (Its seed is the
+    training batches' too, so the train split's windows are the first steps' own: text
+    the model has trained on, as a long run trains on all of train.bin many times over.) Several
     processes share the eval_iters batches out and add up their results, so all
     of them get the number that one process would.
     """
@@ -197,8 +204,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # AdamW, as in the video (weight decay on the 2-D weights only is nanoGPT's). --optimizer muon (the CPU
     # default's; not in the video): the blocks' matrices take momentum steps, each first made orthogonal (rescaled
     # to move the matrix about equally far in every direction it points), which gave a lower loss in the same steps
-    # (docs/speed.md); the embeddings and gains stay on AdamW. At --muon_lr; the progress bar's lr is AdamW's
-    # (machinery/optim.py)
+    # (docs/speed.md); the embeddings and the LayerNorms' gains (their weights) stay on AdamW. At --muon_lr; the
+    # progress bar's lr is AdamW's (machinery/optim.py)
     optimizer = make_optimizer(raw_model, cfg, device)
     # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
