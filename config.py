@@ -38,7 +38,8 @@ class TrainConfig:
     beta2: Annotated[float, "AdamW beta2 (nanoGPT's 0.99, not Adam's 0.999: the running variance of the "
                             "gradients keeps up in a short run)"] = 0.99
     grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0
-    optimizer: Annotated[str, "'adamw', or 'muon': Muon for the blocks' weight matrices, AdamW for the rest"] = "adamw"
+    optimizer: Annotated[str, "'adamw', or 'muon': Muon (momentum steps made orthogonal; train.py's setup says "
+                              "more) for the blocks' weight matrices, AdamW for the rest"] = "adamw"
     muon_lr: Annotated[float, "Muon's peak learning rate (it follows the same warmup and decay as lr)"] = 0.02
     max_nan_skips: Annotated[int, "nan/inf losses to skip in a row before stopping (0: stop at the first)"] = 3
     eval_interval: Annotated[int, "evaluate and save a checkpoint every this many steps, and at the last"] = 250
