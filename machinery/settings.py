@@ -133,6 +133,8 @@ def build_config(preset, resume, overrides):
                                          f"--max_iters, {values['max_iters']}")
             raise UserError(f"{out_dir / 'latest.pt'} was trained with --decay {decay!r}, which config.DECAYS no "
                             f"longer has — put it back there{other} (a new --max_iters goes on down it)")
+        if decay in DECAYS and max_iters != values["max_iters"]:  # extend_schedule reads the run's own decay (edited
+            check_decay(TrainConfig(decay=decay))  # since, perhaps) to find where it was, whatever --decay says
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values.
         # A preset's model is what it spells out over GPTConfig's defaults (classic-cpu's positions: learned)

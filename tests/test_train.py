@@ -83,8 +83,9 @@ def test_every_decay_starts_at_lr_and_stays_between_min_lr_and_lr(name):
                                           "of lr - min_lr left: 1 there (the lr, as the warmup ends) — fix it in "
                                           "config.py"),
     (lambda progress: progress, "config.DECAYS['mine'] gives 0 at progress 0"),  # climbing
-    (lambda progress: 1 - 2 * progress, "config.DECAYS['mine'] gives -0.1 at progress 0.55, but a decay gives the "
-                                        "share of lr - min_lr left: from 0 (min_lr) to 1 (lr) — fix it in config.py")])
+    (lambda progress: 1 - 2 * progress, "config.DECAYS['mine'] gives -0.1 at progress 0.55, but a decay gives "
+                                        "the share of lr - min_lr left: from 0 (min_lr) to 1 (lr) — fix it in "
+                                        "config.py")])
 def test_a_decay_off_its_range_is_refused_in_a_line(shape, message, monkeypatch, data_dir, tmp_path):
     """A fork's decay that starts above 1 trained at twice --lr, and one that climbed, from 0, without a word."""
     monkeypatch.setitem(config.DECAYS, "mine", shape)
@@ -93,6 +94,12 @@ def test_a_decay_off_its_range_is_refused_in_a_line(shape, message, monkeypatch,
     assert not (tmp_path / "o").exists()
     monkeypatch.setitem(config.DECAYS, "mine", lambda progress: float(progress < 0.5))  # a step: its range
     settings.check_decay(config.TrainConfig(decay="mine"))
+    # a run's own decay, edited since: a resume with a new --max_iters goes on down it, whatever --decay says
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "run"), "--max_iters", "4"]
+    assert train.main(args + ["--decay", "mine"]) == 0
+    monkeypatch.setitem(config.DECAYS, "mine", shape)
+    with pytest.raises(UserError, match=re.escape(message)):
+        train.main(args + ["--resume", "--decay", "cosine", "--max_iters", "8"])
 
 
 @pytest.mark.parametrize("slip, message", [
