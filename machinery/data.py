@@ -226,24 +226,25 @@ def not_shakespeare_note(path, sha):
             f"a text of your own: train it with the command below, not with `python train.py` alone")
 
 
-def how_to_prepare(data_dir):
-    """The command that prepares data_dir: the download for the default folder, else your text."""
-    if is_default_data_dir(data_dir):
-        return "python prepare.py"
-    return f"python prepare.py --input YOUR_TEXT_FILE --out_dir {shlex.quote(str(data_dir))}"
+def how_to_prepare(data_dir, vocab=None):
+    """The command that prepares data_dir: tiny-shakespeare's download where the folder is for it (the default
+    one, or one whose vocab.json says it was prepared from it), else your text, which must be given again."""
+    folder = shlex.quote(str(data_dir))
+    shakespeare = vocab.get("source_sha256") == SHAKESPEARE_SHA256 if vocab else is_default_data_dir(data_dir)
+    if not shakespeare:
+        return f"python prepare.py --input YOUR_TEXT_FILE --out_dir {folder}"
+    return "python prepare.py" + ("" if is_default_data_dir(data_dir) else f" --out_dir {folder}")
+
+
+def offline_hint(command):
+    """For a command that downloads: how to run it without a network."""
+    return "" if "--input" in command else " (offline: with --input and your copy of its input.txt)"
 
 
 def again(data_dir, vocab=None):
-    """The way to make a damaged prepared folder whole: prepare.py writes over data from the same text.
-    vocab.json says which: tiny-shakespeare's is downloaded again, wherever it was prepared; a text of your
-    own must be given again, in the default folder too."""
-    if not vocab:
-        return f"run `{how_to_prepare(data_dir)}` again"
-    folder = shlex.quote(str(data_dir))
-    if vocab.get("source_sha256") != SHAKESPEARE_SHA256:
-        return f"run `python prepare.py --input YOUR_TEXT_FILE --out_dir {folder}` again"
-    command = "python prepare.py" + ("" if is_default_data_dir(data_dir) else f" --out_dir {folder}")
-    return f"run `{command}` again (offline: with --input and your copy of its input.txt)"
+    """The way to make a damaged prepared folder whole: prepare.py writes over data from the same text."""
+    command = how_to_prepare(data_dir, vocab)
+    return f"run `{command}` again{offline_hint(command)}"
 
 
 def load_vocab(data_dir):
@@ -261,10 +262,9 @@ def load_vocab(data_dir):
                         f"{again(data_dir)}; if it is another tool's data (nanoGPT's?), "
                         f"prepare the text into a new folder, with --out_dir")
     if not path.is_file():
-        offline = " (offline: `python prepare.py --input` your copy of its input.txt)" if \
-            is_default_data_dir(data_dir) else ""
+        command = how_to_prepare(data_dir)
         fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
-                            f"run `{how_to_prepare(data_dir)}` first{offline}, or check the path")
+                            f"run `{command}` first{offline_hint(command)}, or check the path")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))

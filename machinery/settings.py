@@ -133,8 +133,9 @@ def build_config(preset, resume, overrides):
                                          f"--max_iters, {values['max_iters']}")
             raise UserError(f"{out_dir / 'latest.pt'} was trained with --decay {decay!r}, which config.DECAYS no "
                             f"longer has — put it back there{other} (a new --max_iters goes on down it)")
-        if decay in DECAYS and max_iters != values["max_iters"]:  # extend_schedule reads the run's own decay (edited
-            check_decay(TrainConfig(decay=decay))  # since, perhaps) to find where it was, whatever --decay says
+        # extend_schedule reads the run's own decay (edited since, perhaps) to find where it was, whatever --decay says
+        if decay in DECAYS and max_iters != values["max_iters"]:
+            check_decay(decay)
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values.
         # A preset's model is what it spells out over GPTConfig's defaults (classic-cpu's positions: learned)
@@ -209,7 +210,7 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
         raise UserError(f"the run in {values.get('out_dir', TrainConfig.out_dir)} was trained on --data_dir "
                         f"{shlex.quote(data_dir)}{started}, which holds no prepared data now — resume from that "
                         f"folder, or with --data_dir NEW_PLACE if the data moved, or prepare the run's text "
-                        f"({ckpt['vocab'].get('source') or '?'}) again: {how_to_prepare(data_dir)}")
+                        f"({ckpt['vocab'].get('source') or '?'}) again: {how_to_prepare(data_dir, ckpt['vocab'])}")
     vocab, splits = load_data(data_dir)
     if ckpt is not None and ckpt["vocab"]["chars"] != vocab["chars"]:
         raise UserError(f"{values['data_dir']} has a different vocabulary from the checkpoint — "
@@ -269,7 +270,7 @@ def check_config(cfg, mcfg):
         value = getattr(cfg if hasattr(cfg, name) else mcfg, name)
         if value not in allowed:
             raise UserError(f"--{name} {value!r} is unknown — use {', '.join(allowed[:-1])} or {allowed[-1]}")
-    check_decay(cfg)
+    check_decay(cfg.decay)
     if gpt:
         check_heads(mcfg)
         check_activation(mcfg)
@@ -362,16 +363,16 @@ def check_samples_fit(mcfg, args, length, dtype, device):
                        otherwise="give a smaller --max_new_tokens")
 
 
-def check_decay(cfg):
+def check_decay(name):
     """config.DECAYS[name](progress) is the share of lr - min_lr left at that point of the decay: a fork's entry
     that does not start at 1, or leaves [0, 1], would train at an lr above --lr or below --min_lr without a word.
     (It may stay above 0, a flat lr: an extension's note then says where it ends.)"""
-    shape = DECAYS[cfg.decay]
+    shape = DECAYS[name]
     for progress in (i / 20 for i in range(21)):
         share = shape(progress)
         if not (math.isclose(share, 1.0) if progress == 0 else 0 <= share <= 1):
             must = "1 there (the lr, as the warmup ends)" if progress == 0 else "from 0 (min_lr) to 1 (lr)"
-            raise UserError(f"config.DECAYS['{cfg.decay}'] gives {share:g} at progress {progress:g}, but a decay gives "
+            raise UserError(f"config.DECAYS['{name}'] gives {share:g} at progress {progress:g}, but a decay gives "
                             f"the share of lr - min_lr left: {must} — fix it in config.py")
 
 

@@ -2,7 +2,6 @@
 suite at toy sizes (speed.suite). They print numbers; nothing here asserts how fast anything is."""
 
 import argparse
-import csv
 import importlib.util
 import json
 import _thread
@@ -22,6 +21,7 @@ import torch
 import train
 from bench import score, speed, suite
 from conftest import TINY
+from machinery.checkpoint import read_log
 from machinery.cli import UserError
 
 NANOGPT = os.environ.get("NANOGPT_DIR")  # a nanoGPT checkout, if the machine has one (CI's has)
@@ -57,8 +57,8 @@ def test_time_to_target_trains_as_train_py_does_dropout_too(data_dir, tmp_path, 
     (the warm-up steps drew masks of their own; a reseed would have replayed the weights' draws)."""
     flags = ["--data_dir", str(data_dir), *TINY, "--dropout", "0.2"]
     assert train.main(flags + ["--out_dir", str(tmp_path / "run")]) == 0
-    with open(tmp_path / "run" / "log.csv", newline="") as f:
-        logged = {int(row["iter"]): f"{float(row['val_loss']):.4f}" for row in csv.DictReader(f) if row["val_loss"]}
+    iters, _, val_losses = read_log(tmp_path / "run" / "log.csv")
+    logged = {i: f"{loss:.4f}" for i, loss in zip(iters, val_losses)}
     capsys.readouterr()
     assert speed.main(["train", *flags, "--warmup", "2", "--target", "0.1"]) == 1  # (not reached: all 12 steps)
     printed = dict(re.findall(r"iter (\d+): val loss ([\d.]+), training time", capsys.readouterr().out))

@@ -67,7 +67,7 @@ def test_prepare_train_sample(corpus, tmp_path):
     (["train.py", "--zzz"], "unknown argument --zzz — valid flags: --activation --attention"),  # no close match
     (["train.py", "--data_dir", "nowhere"], "run `python prepare.py --input YOUR_TEXT_FILE --out_dir nowhere` first"),
     (["train.py"], "no prepared data in data/shakespeare (no vocab.json) — run `python prepare.py` first (offline: "
-                   "`python prepare.py --input` your copy of its input.txt), or check the path"),
+                   "with --input and your copy of its input.txt), or check the path"),
     (["sample.py"], "train a model first"),
     (["sample.py", "--top_p", "2"], "--top_p 2.0 must be above 0 and at most 1"),
     (["bench.speed", "sample", "--repeat", "2"], "did you mean --repeats?"),

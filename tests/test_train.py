@@ -75,7 +75,7 @@ def test_every_preset_names_real_settings_of_their_types(name):
 
 @pytest.mark.parametrize("name", list(config.DECAYS))
 def test_every_decay_starts_at_lr_and_stays_between_min_lr_and_lr(name):
-    settings.check_decay(config.TrainConfig(decay=name))  # (a fork's entry too: train.py checks it the same way)
+    settings.check_decay(name)  # (a fork's entry too: train.py checks it the same way)
 
 
 @pytest.mark.parametrize("shape, message", [
@@ -93,7 +93,7 @@ def test_a_decay_off_its_range_is_refused_in_a_line(shape, message, monkeypatch,
         train.main(TINY + ["--decay", "mine", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
     monkeypatch.setitem(config.DECAYS, "mine", lambda progress: float(progress < 0.5))  # a step: its range
-    settings.check_decay(config.TrainConfig(decay="mine"))
+    settings.check_decay("mine")
     # a run's own decay, edited since: a resume with a new --max_iters goes on down it, whatever --decay says
     args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "run"), "--max_iters", "4"]
     assert train.main(args + ["--decay", "mine"]) == 0
