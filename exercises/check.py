@@ -440,9 +440,11 @@ def check_head(m):
            "masked, scaled scores q @ k^T / sqrt(hs)", dtype=True)
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v", dtype=True)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
-    sharp = key * 10, query * 10, value  # scores up to 240
-    check_sharp(lambda x: call(m.attention_head, x, *sharp)[0], x, head_reference(x, *sharp)[0],
-                "out (B, T, hs) for scores of a few hundred")
+    # scores up to 240; then q = -k, where each query's score for its own key is about -200: row 0 sees only that
+    # key, so a future filled with -100 (masked_fill) outscores it
+    for sharp in ((key * 10, query * 10, value), (key * 10, -key * 10, value)):
+        check_sharp(lambda x, sharp=sharp: call(m.attention_head, x, *sharp)[0], x, head_reference(x, *sharp)[0],
+                    "out (B, T, hs) for scores of a few hundred")
     # T = 11: past the video's block_size of 8, which a learner may write in as its tril buffer's size; hs = 2, where
     # the first size's was C / 2
     x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 2, generator=seeded(i)) for i in (5, 6, 7)]
@@ -451,9 +453,9 @@ def check_head(m):
     expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x, *weights)[0], what, HEAD_SIZE_HINT)
 
 
-FINITE_MASK_HINT = ("the future leaks in once the scores are large: a mask that adds a finite number (-100) to the "
-                    "future's scores is outweighed by scores of a few hundred; masked_fill(..., float('-inf')) "
-                    "hides the future whatever the scores")
+FINITE_MASK_HINT = ("the future leaks in once the scores are large: a finite mask, -100 added to the future's scores "
+                    "or written over them, is outweighed by scores of a few hundred, or outscores a row's own of "
+                    "-200; masked_fill(..., float('-inf')) hides the future whatever the scores")
 OVERFLOW_HINT = ("exp of scores this large gives inf, or 0 / 0, and then nan: take out of each row's scores, before "
                  "exp, the max of those the mask leaves (not of the future's, nor of the whole tensor), which changes "
                  "nothing in the softmax (F.softmax does it)")
@@ -564,9 +566,11 @@ def check_multihead(m):
     what = "out (B, T, C) for T = 11, C = 12, n_head 2"
     expect(at_another_size(what, m.multi_head_attention, x, c_attn, c_proj, 2),
            multihead_reference(x, c_attn, c_proj, 2), what, SIZE_HINT)
-    sharp = c_attn * 20  # scores of a few hundred
-    check_sharp(lambda x: call(m.multi_head_attention, x, sharp, c_proj, 2), x,
-                multihead_reference(x, sharp, c_proj, 2), "out (B, T, C) for scores of a few hundred")
+    # scores of a few hundred; then q = -k (c_attn's rows: q, k, v), as in check_head
+    q_rows, k_rows, v_rows = (c_attn * 20).split(12)
+    for sharp in (torch.cat([q_rows, k_rows, v_rows]), torch.cat([-k_rows, k_rows, v_rows])):
+        check_sharp(lambda x, sharp=sharp: call(m.multi_head_attention, x, sharp, c_proj, 2), x,
+                    multihead_reference(x, sharp, c_proj, 2), "out (B, T, C) for scores of a few hundred")
 
 
 MLP_NONLINEARITIES = {"ReLU, the video's": F.relu,
@@ -687,7 +691,8 @@ LOSS_ITSELF = {"F.cross_entropy": (F, "cross_entropy"), "F.log_softmax": (F, "lo
                "torch.log_softmax": (torch, "log_softmax"), ".log_softmax()": (torch.Tensor, "log_softmax"),
                "torch.logsumexp": (torch, "logsumexp"), ".logsumexp()": (torch.Tensor, "logsumexp"),
                "torch.special.logsumexp": (torch.special, "logsumexp"),
-               "torch.special.log_softmax": (torch.special, "log_softmax")}
+               "torch.special.log_softmax": (torch.special, "log_softmax"),
+               "torch.logcumsumexp": (torch, "logcumsumexp"), ".logcumsumexp()": (torch.Tensor, "logcumsumexp")}
 
 
 NO_GRADIENT = ("compute it with tensor operations only (no .item(), .detach(), torch.tensor(...), numpy or "
@@ -928,6 +933,10 @@ def check_sampling(m):
         fits = torch.is_tensor(got) and got.shape == expected.shape  # (B, V): the mistakes below can be told apart
         if logits is even and fits and matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
             continue  # (which 2 of the 4 tied characters stay is up to the sort's order)
+        if logits is even and fits and (got > 0).all():  # (a cut at the nucleus's smallest probability keeps all 4)
+            raise Failure(f"probs, {case}: every character tied at top-p's edge kept", "top-p keeps the fewest: of "
+                          "the characters tied at its edge, only as many as reach p stay (two of four at 0.25 for p "
+                          "0.5), whichever the sort puts first; top-k, not top-p, keeps every tie")
         if temperature == 0 and fits and got.is_floating_point():
             top = logits == logits.max(dim=-1, keepdim=True).values
             one_hot = ((got == 0) | (got == 1)).all() and matches(got.sum(dim=-1), torch.ones(len(got)))

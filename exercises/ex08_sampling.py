@@ -20,8 +20,9 @@ def next_char_probs(logits, temperature=1.0, top_k=None, top_p=None):
     top_k is given; a top_k of V or more keeps them all, and characters tied with the k-th are kept
     too), then, renormalised, to its nucleus (if top_p is given): sort those probabilities in
     decreasing order and keep each character while the probabilities before it add up to less than
-    top_p (so the likeliest one always stays); renormalise what is kept. (Of characters tied at
-    top-p's edge, which stay is up to the sort's order: the check takes any.)
+    top_p (so the likeliest one always stays); renormalise what is kept. Top-p keeps the fewest: unlike
+    top-k, it does not keep every character tied at its edge, only as many as it needs, those the sort
+    puts first (the check takes any of them).
     """
     raise NotImplementedError("exercise 8 is yours to write: temperature, then top-k, then top-p, then "
                               "renormalise. The repo's is engine/sampling.py")

@@ -346,6 +346,31 @@ def test_the_mistakes_a_second_learner_met_are_named_too():
     assert "expected dtype float32, got float64" in failed(5, mlp=mlp_in_float64).what
 
 
+def test_the_mistakes_a_third_learner_met_are_named_too():
+    """Exercises 6, 8 and 9 tried as a learner: logcumsumexp's last column for logsumexp, top-p cut at the
+    nucleus's smallest probability (which keeps every tie), and the given mask made on the CPU always."""
+    def with_logcumsumexp(logits, targets):
+        lse = torch.logcumsumexp(logits, dim=-1)[..., -1]
+        return (lse - logits.gather(-1, targets[..., None])[..., 0]).mean()
+    assert failed(6, cross_entropy=with_logcumsumexp).what.startswith("it calls torch.logcumsumexp")
+
+    def cut_at_a_probability(logits, temperature=1.0, top_k=None, top_p=None):
+        if top_p is None or temperature == 0:
+            return ANSWERS.next_char_probs(logits, temperature, top_k)
+        probs = ANSWERS.next_char_probs(logits, temperature, top_k)
+        sorted_probs = probs.sort(dim=-1, descending=True).values
+        inside = (sorted_probs.cumsum(dim=-1) - sorted_probs) < top_p  # the nucleus, in sorted order
+        edge = sorted_probs.masked_fill(~inside, 2.0).min(dim=-1, keepdim=True).values
+        kept = probs * (probs >= edge)
+        return kept / kept.sum(dim=-1, keepdim=True)
+    assert "every character tied at top-p's edge kept" in failed(8, next_char_probs=cut_at_a_probability).what
+
+    from exercises import ex09_kv_cache
+    cache = ex09_kv_cache.KVCache(1)  # the shipped file's mask: given, not the learner's
+    cache.k[0], cache.length = torch.zeros(1, 1, 3, 2, device="meta"), 3
+    assert cache.mask(1).device.type == "meta"
+
+
 def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypatch):
     """Should a part pass its check and still break in the GPT, `exercises train` says so in one line; an
     error in the repo's own training is the repo's bug, and keeps its traceback."""
@@ -1260,10 +1285,13 @@ def test_wrong_answers_the_check_once_passed_fail():
         return weights @ (x @ value), weights
     assert failed(3, attention_head=times_inf).hint.startswith("every position's output is nan: every score was -inf")
 
-    # passes: -100 written over the future's scores leaves it exp(-100) here, next to scores far above -100 (a row
-    # whose every score was below -100 would leak: untried)
-    filled_with_minus_100 = wrong_head(fill=-100.0)
-    assert run(EXERCISES[2], answered(attention_head=filled_with_minus_100)).status == "passed"
+    # -100 written over the future's scores: harmless beside scores above -100, a leak in a row whose own are below
+    assert failed(3, attention_head=wrong_head(fill=-100.0)).hint == FINITE_MASK_HINT
+
+    def filled_heads(x, c_attn, c_proj, n_head):
+        from exercises.check import multihead_reference
+        return multihead_reference(x, c_attn, c_proj, n_head, fill=-100.0)
+    assert failed(4, multi_head_attention=filled_heads).hint == FINITE_MASK_HINT
 
     def whole_max(x, key, query, value):  # the whole tensor's max taken out: a later input moves it, so that the
         # earlier positions' output changes too, yet what is wrong is the exp's overflow
