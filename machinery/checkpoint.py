@@ -315,7 +315,9 @@ def read_log(path):
         columns = [dict(zip(header, row)) for _, row in rows]
         points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in columns]
     except FileNotFoundError:
-        raise UserError(f"no training log at {path} — train first with `python train.py`, "
+        run = Path(path).parent
+        flag = "" if run == Path("out") else f" --out_dir {shlex.quote(str(run))}"  # as sample.py's hint
+        raise UserError(f"no training log at {path} — train first with `python train.py{flag}`, "
                         f"or point --out_dir at a run") from None
     except OSError as e:  # log.csv a folder, say, or one we may not read
         if isinstance(e, NotADirectoryError) and Path(path).parent.is_file():  # --out_dir out/run/best.pt

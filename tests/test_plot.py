@@ -114,7 +114,8 @@ def test_a_missing_checkpoint_is_named(tmp_path, monkeypatch):
 
 def test_missing_or_foreign_log(tmp_path):
     pytest.importorskip("matplotlib")
-    with pytest.raises(UserError, match="no training log at .*train first"):
+    command = f"python train.py --out_dir {tmp_path}"
+    with pytest.raises(UserError, match=f"no training log at .*train first with `{command}`"):
         plot.main(["loss", "--out_dir", str(tmp_path)])
     (tmp_path / "log.csv").write_text("a,b\n1,2\n")
     with pytest.raises(UserError, match="is not a log.csv written by train.py"):
