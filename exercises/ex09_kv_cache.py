@@ -39,4 +39,4 @@ class KVCache:
 
     def mask(self, T):
         """(T, S) bool: which of the S = length + T keys each new query may see (given, not an exercise)."""
-        return None if self.length == 0 else causal_mask(T, self.length + T, self.k[0].device)
+        return None if self.length == 0 else causal_mask(T, self.length + T)

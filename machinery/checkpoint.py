@@ -260,8 +260,12 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
         runs = runs_inside(out_dir)
         inside = f"give --out_dir a run in it ({runs}), or " if runs else ""
         return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"{inside}train a model first with `python train.py`")
-    flag = f" --out_dir {shlex.quote(str(out_dir))}"
-    return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"train a model first with `python train.py{flag}`")
+    return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"train a model first with `{train_command(out_dir)}`")
+
+
+def train_command(out_dir):
+    """The command that trains into out_dir: --out_dir given unless it is the default, out."""
+    return "python train.py" + ("" if Path(out_dir) == Path("out") else f" --out_dir {shlex.quote(str(out_dir))}")
 
 
 def runs_inside(out_dir, names=("best.pt", "latest.pt")):
@@ -315,9 +319,7 @@ def read_log(path):
         columns = [dict(zip(header, row)) for _, row in rows]
         points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in columns]
     except FileNotFoundError:
-        run = Path(path).parent
-        flag = "" if run == Path("out") else f" --out_dir {shlex.quote(str(run))}"  # as sample.py's hint
-        raise UserError(f"no training log at {path} — train first with `python train.py{flag}`, "
+        raise UserError(f"no training log at {path} — train first with `{train_command(Path(path).parent)}`, "
                         f"or point --out_dir at a run") from None
     except OSError as e:  # log.csv a folder, say, or one we may not read
         if isinstance(e, NotADirectoryError) and Path(path).parent.is_file():  # --out_dir out/run/best.pt

@@ -85,7 +85,7 @@ class KVCache:
         return torch.arange(self.length, self.length + T, device=device)
 
     def mask(self, T):
-        return None if self.length == 0 else causal_mask(T, self.length + T, self.k[0].device)
+        return None if self.length == 0 else causal_mask(T, self.length + T)
 
 
 @torch.no_grad()

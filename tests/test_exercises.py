@@ -347,8 +347,8 @@ def test_the_mistakes_a_second_learner_met_are_named_too():
 
 
 def test_the_mistakes_a_third_learner_met_are_named_too():
-    """Exercises 6, 8 and 9 tried as a learner: logcumsumexp's last column for logsumexp, top-p cut at the
-    nucleus's smallest probability (which keeps every tie), and the given mask made on the CPU always."""
+    """Exercises 1, 6 and 8 tried as learners: logcumsumexp's last column for logsumexp, top-p cut at the
+    nucleus's smallest probability (which keeps every tie), and counts in float16 or int16."""
     def with_logcumsumexp(logits, targets):
         lse = torch.logcumsumexp(logits, dim=-1)[..., -1]
         return (lse - logits.gather(-1, targets[..., None])[..., 0]).mean()
@@ -365,10 +365,15 @@ def test_the_mistakes_a_third_learner_met_are_named_too():
         return kept / kept.sum(dim=-1, keepdim=True)
     assert "every character tied at top-p's edge kept" in failed(8, next_char_probs=cut_at_a_probability).what
 
-    from exercises import ex09_kv_cache
-    cache = ex09_kv_cache.KVCache(1)  # the shipped file's mask: given, not the learner's
-    cache.k[0], cache.length = torch.zeros(1, 1, 3, 2, device="meta"), 3
-    assert cache.mask(1).device.type == "meta"
+    def counted_in(dtype):  # a float16 count stops at 2,048, an int16 one wraps past 32,767
+        def bigram_probs(ids, vocab_size, smoothing=1.0):
+            counts = torch.zeros(vocab_size, vocab_size, dtype=dtype)
+            counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=dtype), accumulate=True)
+            counts = counts.float() + smoothing
+            return counts / counts.sum(dim=1, keepdim=True)
+        return bigram_probs
+    for dtype in (torch.float16, torch.int16):
+        assert "float16 past 2,048" in failed(1, bigram_probs=counted_in(dtype)).hint
 
 
 def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypatch):
@@ -1366,7 +1371,7 @@ def test_wrong_answers_the_check_once_passed_fail():
         counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.uint8), accumulate=True)
         counts = counts.float() + smoothing
         return counts / counts.sum(dim=1, keepdim=True)
-    assert failed(1, bigram_probs=small_counts).what.startswith("probs (V, V) of a pair repeated 300 times")
+    assert failed(1, bigram_probs=small_counts).what.startswith("probs (V, V) of pairs repeated thousands of times")
 
     tril = torch.tril(torch.ones(8, 8))  # the video's buffer of block_size 8, sliced to T
 
