@@ -198,7 +198,8 @@ def saved_model_config(ckpt, path):
             gone.append(f"{name} {saved[name]!r}")
     if gone:
         raise UserError(f"{path} has model settings that model.py no longer has ({', '.join(gone)}) — "
-                        f"they were saved by other model code: undo the change to model.py, or train a new run")
+                        f"they were saved by other model code: bring back the model.py that saved them, or train a "
+                        f"new run")
     return GPTConfig(**ckpt["model_config"])
 
 
@@ -213,8 +214,8 @@ def load_weights(model, weights, path):
     if differences:  # (two: a renamed layer shows both its names)
         more = f" (and {len(differences) - 2} more)" if len(differences) > 2 else ""
         raise UserError(f"the weights in {path} do not fit model.py as it is now: {'; '.join(differences[:2])}"
-                        f"{more} — they were saved by other model code: undo the change to model.py, or train a "
-                        f"new run")
+                        f"{more} — they were saved by other model code: bring back the model.py that saved them, or "
+                        f"train a new run")
     check_finite(weights, path)
     model.load_state_dict(weights)
 

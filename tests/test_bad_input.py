@@ -256,8 +256,8 @@ CASES = [
     ("train-unknown-dtype", train, T + ["--dtype", "fp8"], "--dtype 'fp8' is unknown", None),
     ("train-muon-with-float16", train, T + ["--optimizer", "muon", "--dtype", "float16"],
      "--optimizer muon does not work with float16's loss scaling — use --dtype bfloat16", None),
-    ("train-unknown-optimizer", train, T + ["--optimizer", "sgd"], "--optimizer 'sgd' is unknown — use adamw or muon",
-     None),
+    ("train-unknown-optimizer", train, T + ["--optimizer", "adam"],
+     "--optimizer 'adam' is unknown — use adamw or muon", None),
     ("train-unknown-compile-mode", train, T + ["--compile_mode", "fast"], "--compile_mode 'fast' is unknown — use "
      "default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs", None),
     ("train-no-data", train, TINY + ["--data_dir", "nowhere", "--out_dir", "new"], "no prepared data in nowhere", None),
@@ -380,8 +380,8 @@ CASES = [
     ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
                                                        "--max_iters", "24"],
      "the weights in run/latest.pt do not fit model.py as it is now: transformer.h.0.mlp.c_fc.weight is (96, 32) "
-     "in the checkpoint, (128, 32) in model.py — they were saved by other model code: undo the change to model.py, "
-     "or train a new run", edit_checkpoint("run/latest.pt", "run/latest.pt", narrow_c_fc)),
+     "in the checkpoint, (128, 32) in model.py — they were saved by other model code: bring back the model.py that "
+     "saved them, or train a new run", edit_checkpoint("run/latest.pt", "run/latest.pt", narrow_c_fc)),
 
     ("sample-no-checkpoint", sample, ["--out_dir", "new"],
      "no checkpoint at new/best.pt — train a model first with `python train.py --out_dir new`", None),
@@ -427,7 +427,8 @@ CASES = [
      "saved by other model code", edit_checkpoint("run/best.pt", "renamed.pt", rename_c_fc)),
     ("sample-model-setting-gone", sample, ["--checkpoint", "gone.pt"],
      "gone.pt has model settings that model.py no longer has (swiglu) — they were saved by other model "
-     "code: undo the change to model.py, or train a new run", edit_checkpoint("run/best.pt", "gone.pt", add_a_setting)),
+     "code: bring back the model.py that saved them, or train a new run",
+     edit_checkpoint("run/best.pt", "gone.pt", add_a_setting)),
     ("sample-model-activation-gone", sample, ["--checkpoint", "snake.pt"],
      "snake.pt has model settings that model.py no longer has (activation 'snake') — they were saved by other "
      "model code", edit_checkpoint("run/best.pt", "snake.pt", setting("activation", "snake"))),

@@ -18,7 +18,7 @@ import train
 from conftest import TINY
 from engine.decode import generate_cached
 from engine.kv_cache import StaticKVCache
-from model import GPT, GPTConfig
+from model import GPT, GPTConfig, POSITIONS
 from test_gpu_paths import gradients_of_two_steps
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -144,7 +144,7 @@ def test_kv_cache_gives_the_tokens_of_the_naive_path_on_the_gpu():
     assert torch.equal(*seeded)
 
 
-@pytest.mark.parametrize("position", ["learned", "rotary"])
+@pytest.mark.parametrize("position", POSITIONS)  # a new name too, as in test_generate.py
 @pytest.mark.parametrize("batch", [1, 3])
 def test_the_cuda_graph_decode_gives_the_tokens_of_the_kv_cache(position, batch, graph_replays):
     """GraphedStep records one decoding step and replays it: the same tokens as the KV cache's
