@@ -27,7 +27,8 @@ class TrainConfig:
                                  "replayed from one launch), max-autotune or max-autotune-no-cudagraphs"] = "default"
     seed: Annotated[int, "random seed for the weights, the batches and dropout"] = 1337
     batch_size: Annotated[int, "sequences per micro-batch"] = 64
-    grad_accum: Annotated[int, "micro-batches per optimizer step (gradient accumulation)"] = 1
+    grad_accum: Annotated[int, "micro-batches per optimizer step (gradient accumulation: a batch bigger than "
+                                "memory holds)"] = 1
     max_iters: Annotated[int, "optimizer steps in the whole run"] = 5000
     lr: Annotated[float, "peak learning rate, reached after warmup"] = 1e-3
     min_lr: Annotated[float, "learning rate at the end of the decay"] = 1e-4
@@ -73,15 +74,15 @@ PRESETS = {
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=50),
     # the video's GPT on a CPU, with GPT-2's and nanoGPT's details (GELU, the tied head, GPT-2's init, the schedule:
     # the README lists them): the shakespeare-cpu shape with none of the speed levers (learned positions, AdamW),
-    # rung 11 of the ladder's model and recipe (lessons/buildup.py): val 1.8222 in 141 to 156 s of train.py's clock on
-    # a 2-core AMD EPYC (its weights score the ladder's 1.8209 on the ladder's 200 val batches of 32; this, on 50)
+    # rung 11 of the ladder's model and recipe (lessons/buildup.py): val 1.8222 on 50 val batches (on the ladder's
+    # 200: 1.8209), in 141 to 156 s of train.py's clock on a 2-core AMD EPYC
     "classic-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=50),
-    # the CPU speedrun: the same recipe on 2 layers, a schedule 250 steps long, an evaluation every 50 steps; it
-    # passes val 1.886 (where nanoGPT's CPU recipe ends by its own evaluation; 1.8980 on the windows of bench/score.py)
-    # in about 14 s of training steps on 2 CPU cores (docs/speed.md)
+    # the CPU speedrun: shakespeare-cpu's recipe on 2 layers, a schedule 250 steps long, an evaluation every 50 steps;
+    # it passes val 1.886 (where nanoGPT's CPU recipe ends by its own evaluation; 1.8980 on the windows of
+    # bench/score.py) in about 14 s of training steps on 2 CPU cores (docs/speed.md)
     "cpu-speedrun": dict(
         n_layer=2, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,

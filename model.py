@@ -7,8 +7,8 @@ References:
 3) "Using the Output Embedding to Improve Language Models", Press & Wolf 2016: the tied head.
 
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels), nh = n_head, hs = head size
-(C // nh), V = vocab_size, S = the keys' positions: T in training; generating with a KV cache (engine/ keeps each
-earlier character's keys and values, so a new one computes only its own), those kept plus T (CUDA graphs: block_size).
+(C // nh), V = vocab_size, S = the keys' positions: T in training; with a KV cache (engine/ keeps each earlier
+character's keys and values, so a new one computes only its own), those kept plus T (in a fixed-size one: block_size).
 
 Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal), rotary positions
 and the MLP's nonlinearities, the MLP, the block, what the GPT and the Bigram share (a simple `generate`, the
@@ -75,7 +75,7 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.attention = config.attention
         self.layer_idx = layer_idx  # which layer's keys and values in a KV cache are ours
-        # one Linear makes queries, keys and values for all heads at once
+        # one Linear for every head's query, key and value: the video's per-Head Linears, stacked
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         # qk-norm: each head's q and k divided by their root-mean-square (LayerNorm without subtracting the mean
         # or a gain), so the scores cannot blow up however large the weights grow
@@ -85,9 +85,9 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
-        # probes: layers that change nothing, where a forward hook can watch a value with no module of its own
-        # (lessons/inside.py), as TransformerLens's HookPoint. The loop makes self.hook_q ... self.hook_mix; named as
-        # TransformerLens's: hook_q/k/v, split into heads (before qk-norm, rotary, the cache), hook_rot_q/k (after it)
+        # probes (self.hook_q ... self.hook_mix): layers that change nothing, where a forward hook can watch a value
+        # (lessons/inside.py), named as TransformerLens's HookPoints: hook_q/k/v, split into heads (before qk-norm,
+        # rotary, the cache), hook_rot_q/k after rotary; scores ... mix fire in manual_attention only (sdpa fuses them)
         for name in ("q", "k", "v", "rot_q", "rot_k", "scores", "mask", "weights", "mix"):
             self.add_module(f"hook_{name}", nn.Identity())
 
@@ -107,7 +107,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T (or block_size)
-            mask = cache.mask(T)  # (T or 1, S): which keys each new query may see (None: the usual triangle)
+            mask = cache.mask(T)  # (T, S): the keys each new query may see (None on a first pass, S == T: the triangle)
         if self.attention == "manual":
             y = self.manual_attention(q, k, v, mask)
         else:
@@ -176,7 +176,7 @@ ACTIVATIONS = {"gelu": nn.GELU, "relu2": ReLUSquared}
 
 
 class MLP(nn.Module):
-    """Per-position thinking: widen 4x, a nonlinearity (GELU; or ReLU², a speed lever), project back."""
+    """Per-position thinking: widen 4x, GELU (GPT-2's; the video's: ReLU) or ReLU² (a speed lever), project back."""
 
     def __init__(self, config):
         super().__init__()
@@ -290,7 +290,7 @@ class GPT(LanguageModel):
         if config.init == "gpt2":  # (else PyTorch's own, as in the video; a tied pair keeps the head's uniform init)
             self.apply(self._init_weights)
             # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get
-            # std 0.02 / sqrt(2 * n_layer): the stream sums 2 * n_layer writes, so its variance does not grow with depth
+            # std 0.02 / sqrt(2 * n_layer): so the sum of the stream's 2 * n_layer writes has one variance at any depth
             for block in self.transformer.h:
                 for writer in (block.attn, block.mlp):
                     if writer is not None:  # (the ladder's early rungs have no MLP)
@@ -338,7 +338,7 @@ class Bigram(LanguageModel):
         super().__init__()
         self.config = config
         self.table = nn.Embedding(config.vocab_size, config.vocab_size)  # (V, V)
-        nn.init.zeros_(self.table.weight)  # start uniform: every character equally likely
+        nn.init.zeros_(self.table.weight)  # start uniform: loss ln V (the video's N(0, 1) table starts higher)
 
     def forward(self, idx, targets=None, cache=None):  # (a cache has nothing to hold: a bigram reads one character)
         logits = self.table(idx)  # (B, T, V): row idx[b, t] of the table

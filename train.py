@@ -63,7 +63,8 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
     # a window is block_size + 1 ids (x, and y one further); [rank]: this process's row of all of them
     starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)[rank]  # (B,)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T+1): indices of each window
-    windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather
+    windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather; int64: the
+    # type of ids that nn.Embedding and cross_entropy take (the bins hold uint16 or uint32)
     x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # (B, T) each
     if device.type == "cuda":  # page-locked memory lets the copy overlap with compute
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
@@ -77,9 +78,11 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
 def lr_at(it, cfg, extended_at=None):
     """Linear warmup to cfg.lr, then a decay (a cosine, unless --decay says otherwise) that reaches
     cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above).
-    extended_at is None, except in a run whose max_iters a --resume changed after its warmup: then it is (the
-    step the resume began at, decay_left there), and the decay goes on from there down to 0 at the new max_iters
-    (extend_schedule, below)."""
+    Why not the video's constant lr: the first steps' gradients come from random weights, and AdamW's running
+    averages of them are still noisy, so small steps are safer there; at the end, small steps settle into a
+    minimum that large ones would bounce around. extended_at is None, except in a run whose max_iters a --resume changed
+    after its warmup: then it is (the step the resume began at, decay_left there), and the decay goes on from
+    there to min_lr at the new max_iters (extend_schedule, below)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -102,7 +105,8 @@ def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_st
     autocast: the context the forward runs in (bf16 or fp16 on a GPU; in float32 it does nothing: setup says
     how it is chosen). -> (this process's mean loss, whether it was finite: if not, the step was skipped), as tensors
     on the device, so that the host need not wait for the device to get them (in float16,
-    GradScaler may still skip a step whose gradients overflowed: it adjusts its scale and goes on).
+    GradScaler, which scales the loss up so that small gradients do not round to 0, may still skip a step
+    whose gradients overflowed: it adjusts its scale and goes on).
 
     The rest is safety: a nan or inf loss (in any process) means the gradients are garbage, so
     the step is skipped and the weights never see them. scaler does nothing unless the dtype is
@@ -229,7 +233,7 @@ def extend_schedule(run, before):
     """A resume with a new max_iters goes on down the decay from where the run was: run.extended_at
     becomes (this iteration, decay_left here). Restarting the schedule would throw the learning
     rate back up and undo what the run had learned, so the decay goes on from where it was, down
-    to 0 at the new last step. A finished run was at 0 already, so its extension trains on at min_lr."""
+    to min_lr at the new last step. A finished run was at min_lr already, so its extension trains on at it."""
     if run.cfg.max_iters != before.max_iters and run.iter > run.cfg.warmup_iters:
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
         lr, last = (lr_at(it, run.cfg, run.extended_at) for it in (run.iter, run.cfg.max_iters))
@@ -283,8 +287,8 @@ def main(argv=None):
     run.t_train = time.perf_counter()
     bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
-    # loss.item() at every step would make the host wait for the device at every step (nanoGPT's sync point): the
-    # losses wait here, on the device, and read_steps reads them all at once, at each log line and evaluation
+    # every step's loss is kept, for read_steps to check each for nan; loss.item() on each would make the host wait
+    # for the device at every step, so the losses wait here, on the device, and are read at each log line
     pending = []  # (iteration, loss, whether it was finite)
     try:
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
