@@ -937,8 +937,8 @@ def check_sampling(m):
         fits = torch.is_tensor(got) and got.shape == expected.shape  # (B, V): the mistakes below can be told apart
         if logits is even and fits and matches(got.sort(dim=-1).values, expected.sort(dim=-1).values):
             continue  # (which 2 of the 4 tied characters stay is up to the sort's order)
-        if logits is even and fits and matches(got, torch.full_like(expected, 0.25)):  # (a cut at the nucleus's
-            # smallest probability keeps all 4)
+        # a cut at the nucleus's smallest probability (probs >= it) keeps all 4
+        if logits is even and fits and matches(got, torch.full_like(expected, 0.25)):
             raise Failure(f"probs, {case}: every character tied at top-p's edge kept", "top-p keeps the fewest: of "
                           "the characters tied at its edge, only as many as reach p stay (two of four at 0.25 for p "
                           "0.5), whichever the sort puts first; top-k, not top-p, keeps every tie")
