@@ -34,8 +34,8 @@ if not __package__:  # run as a file (python lessons/babygpt.py): the imports be
     sys.exit(2)
 
 from model import GPT, GPTConfig
-from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_suffix, parse_seed, refuse_to_write_over,
-                            run_cli, write_atomically)
+from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_count, check_suffix, parse_seed,
+                            refuse_to_write_over, run_cli, write_atomically)
 from machinery.bookkeeping import busy_cpu_note, count_params
 
 CONFIG = GPTConfig(block_size=3, vocab_size=2, n_layer=4, n_head=4, n_embd=16, bias=False)
@@ -103,6 +103,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.steps < 0:
         raise UserError(f"--steps {args.steps} must be 0 or more — e.g. --steps 300")
+    check_count("--steps", args.steps, least=0)  # (and not past MAX_COUNT: a run that would never end)
     if args.look_at is not None and not 0 <= args.look_at <= args.steps:
         raise UserError(f"--look_at {args.look_at} is outside the training's 0 to {args.steps} steps — give one of "
                         f"them, or leave it out")

@@ -314,6 +314,9 @@ def check_out_dir(out_dir):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.quick and args.sizes != "auto":  # --quick's toy sizes take --sizes' place: one of them would be ignored
+        raise UserError(f"--quick and --sizes {args.sizes} both given — --quick climbs at toy sizes: drop one of "
+                        f"them")
     device = pick_device(args.device)
     name = sizes_named(args, device)
     sizes = SIZES[name]

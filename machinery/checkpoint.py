@@ -320,8 +320,7 @@ def read_log(path):
         columns = [dict(zip(header, row)) for _, row in rows]
         points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in columns]
     except FileNotFoundError:
-        raise UserError(f"no training log at {path} — train first with `{train_command(Path(path).parent)}`, "
-                        f"or point --out_dir at a run") from None
+        raise UserError(f"no training log at {path} — {no_checkpoint_hint(out_dir=Path(path).parent)}") from None
     except OSError as e:  # log.csv a folder, say, or one we may not read
         if isinstance(e, NotADirectoryError) and Path(path).parent.is_file():  # --out_dir out/run/best.pt
             raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "

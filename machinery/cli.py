@@ -116,6 +116,9 @@ def refuse_an_old_torch():
 
 def run_cli(main, argv=None):
     """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
+    for name in ("stdout", "stderr"):  # closed (python train.py >&-): None in Python, so its writes go nowhere
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
     try:
         refuse_an_old_torch()
         code = main(argv)
@@ -139,6 +142,8 @@ def run_cli(main, argv=None):
                   "evaluation, if one was saved (docs/multi-gpu.md)", file=sys.stderr)
         return 130
     except (MemoryError, RuntimeError) as e:  # CUDA's OutOfMemoryError is a RuntimeError; the CPU's, one by its text
+        if str(e).startswith("Symlink loop from"):  # Path.resolve() on a link to itself (Python 3.12 and older)
+            return loop_of_links(str(e).removeprefix("Symlink loop from "))
         torch = sys.modules.get("torch")  # (prepare.py never imports it: this file leaves torch to those who need it)
         cuda_oom = torch is not None and isinstance(e, torch.cuda.OutOfMemoryError)
         if not (isinstance(e, MemoryError) or cuda_oom or "can't allocate memory" in str(e)):
@@ -149,7 +154,7 @@ def run_cli(main, argv=None):
     except UnicodeEncodeError as e:  # printing a character the output's encoding lacks (Windows: cp1252)
         if codecs.lookup(sys.stdout.encoding).name == "utf-8":  # it has them all: something else went wrong
             raise
-        print(f"error: the output's encoding, {sys.stdout.encoding}, has no {ascii(e.object[e.start:e.end])} — set "
+        print(f"error: the output's encoding, {sys.stdout.encoding}, has no {ascii(e.object[e.start])} — set "
               f"PYTHONIOENCODING=utf-8 and run again", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (python sample.py | head): stop quietly
@@ -160,6 +165,8 @@ def run_cli(main, argv=None):
               f"another path", file=sys.stderr)
         return 2
     except OSError as e:
+        if e.errno == errno.ELOOP:  # a link to itself, opened (Python 3.13's resolve() no longer refuses it)
+            return loop_of_links(repr(e.filename))
         if e.errno == errno.ENAMETOOLONG:  # a file or folder name past the file system's limit (255 bytes, often)
             print(f"error: a name in {e.filename2 or e.filename or e} is longer than the file system allows — use a "
                   f"shorter one", file=sys.stderr)
@@ -171,6 +178,13 @@ def run_cli(main, argv=None):
         print("error: the disk that the output goes to is full — free some space there and run again (a training "
               "run that saved a checkpoint goes on with --resume)", file=sys.stderr)
         return 2
+
+
+def loop_of_links(name):
+    """One line for a path through a symbolic link that leads back to itself, which no open gets past: exit 2."""
+    print(f"error: {name} is a symbolic link that leads back to itself — point it at a real file or folder, or give "
+          f"another path", file=sys.stderr)
+    return 2
 
 
 def stdout_to_devnull():

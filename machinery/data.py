@@ -99,6 +99,10 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
                 write_atomically(dest, fetch)
                 return
             except requests.RequestException as e:
+                status = getattr(e.response, "status_code", None)
+                if status in (401, 403, 404, 410):  # no such file for us there: another try would get the same
+                    raise UserError(f"{url} answered {status} ({e.response.reason}) — fix --url, or pass a local "
+                                    f"copy with --input FILE") from None
                 if attempt == tries:
                     raise UserError(
                         f"could not download {url} ({type(e).__name__}) after {tries} tries — "
@@ -268,17 +272,17 @@ def load_vocab(data_dir):
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # (RecursionError: lists in lists, thousands deep)
         vocab = None
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
         # prepare.py would refuse to write over it too (check_out_dir): it cannot tell whose it is
-        raise UserError(f"{path} was not written by prepare.py — delete it, then run `{how_to_prepare(data_dir)}`")
+        raise UserError(f"{path} was not written by prepare.py — move it away, then run `{how_to_prepare(data_dir)}`")
     if missing := [key for key in ("chars", "vocab_size", "dtype", "train_tokens", "val_tokens") if key not in vocab]:
-        raise UserError(f"{path} has no {' or '.join(missing)} (edited by hand?) — delete it, then run "
+        raise UserError(f"{path} has no {' or '.join(missing)} (edited by hand?) — move it away, then run "
                         f"`{how_to_prepare(data_dir)}`")
     if bad := [key for key, fits in vocab_checks(vocab).items() if not fits]:
         raise UserError(f"{path} has a {' and a '.join(bad)} that prepare.py would not write (edited by hand?) — "
-                        f"delete it, then run `{how_to_prepare(data_dir)}`")
+                        f"move it away, then run `{how_to_prepare(data_dir)}`")
     return vocab
 
 

@@ -278,11 +278,14 @@ CASES = [
      "--input YOUR_TEXT_FILE --out_dir nano` again; if it is another tool's data (nanoGPT's?), prepare the text into "
      "a new folder, with --out_dir", write("nano/train.bin", b"nanoGPT's ids, say")),
     ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
+    ("train-vocab-nested-deep", train, T, "data/vocab.json was not written by prepare.py — move it away, then run "
+     "`python prepare.py --input YOUR_TEXT_FILE --out_dir data`", write("data/vocab.json", b"[" * 10 ** 5)),
     ("train-vocab-missing-keys", train, T, "data/vocab.json has no chars or vocab_size or dtype or train_tokens or "
-     "val_tokens (edited by hand?) — delete it, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir data`",
+     "val_tokens (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
+     "data`",
      write("data/vocab.json", b'{"format": "char-gpt-vocab"}')),
     ("train-vocab-edited-badly", train, T, "data/vocab.json has a vocab_size and a train_tokens that prepare.py "
-     "would not write (edited by hand?) — delete it, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
+     "would not write (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
      "data`", edit_vocab(vocab_size=99, train_tokens="1000")),
     ("train-vocab-empty-split", train, T, "data/vocab.json has a val_tokens that prepare.py would not write (edited "
      "by hand?)", empty_val),
@@ -506,6 +509,8 @@ CASES = [
      "--dot run/latest.pt must end in .dot — e.g. --dot run/latest.dot", None),
     ("babygpt-look-at-past-the-end", babygpt, ["--steps", "40", "--look_at", "400"],
      "--look_at 400 is outside the training's 0 to 40 steps — give one of them, or leave it out", None),
+    ("babygpt-steps-past-the-most", babygpt, ["--steps", "99999999999"],
+     "--steps is 99,999,999,999, above 1,000,000,000, the most a count may be — give a smaller number", None),
     ("babygpt-png-not-its-own", babygpt, ["--dot", "texts/chart.dot"], "texts/chart.png is there, and the chain's "
      "drawing (Graphviz's -o) would go over it — choose another --dot, or move texts/chart.png away",
      write("texts/chart.png", b"\x89PNG")),
@@ -521,6 +526,8 @@ CASES = [
     ("buildup-out-dir-holds-another-ladder", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts"],
      "texts/ladder.csv was not written by lessons.buildup", write("texts/ladder.csv", b"my notes\n")),
     ("buildup-unknown-sizes", buildup, ["--sizes", "huge"], "invalid choice: 'huge'", None),
+    ("buildup-quick-and-sizes", buildup, ["--quick", "--sizes", "cpu"],
+     "--quick and --sizes cpu both given — --quick climbs at toy sizes: drop one of them", None),
 ]
 
 

@@ -14,6 +14,7 @@ import torch
 
 from machinery import cli
 import config
+import train
 from conftest import TINY
 from machinery import settings
 from model import GPTConfig
@@ -181,9 +182,29 @@ def test_an_output_that_cannot_hold_a_character_is_one_line(monkeypatch, capsys)
     assert cli.run_cli(lambda argv: print("a smile: \U0001f600")) == 2
     assert capsys.readouterr().err == ("error: the output's encoding, cp1252, has no '\\U0001f600' — set "
                                        "PYTHONIOENCODING=utf-8 and run again\n")
+    assert cli.run_cli(lambda argv: print("不知" * 50)) == 2  # a whole vocabulary of them: the first is named
+    assert capsys.readouterr().err.startswith("error: the output's encoding, cp1252, has no '\\u4e0d' — set")
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
     with pytest.raises(UnicodeEncodeError):  # UTF-8 has every character: that advice would not help
         cli.run_cli(lambda argv: print("half a surrogate: \udcff"))
+
+
+def test_a_closed_stdout_or_stderr_is_not_a_traceback(corpus, tmp_path):
+    """python prepare.py >&- (or 2>&-): Python's sys.stdout is then None; the work is done all the same."""
+    for closed, argv in ((">&-", ["prepare.py", "--input", str(corpus), "--out_dir", "d"]),
+                         ("2>&-", ["train.py", "--data_dir", "d", *TINY])):
+        command = " ".join([sys.executable, str(ROOT / argv[0]), *argv[1:], closed])
+        p = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr
+    assert (tmp_path / "d" / "vocab.json").is_file() and (tmp_path / "out" / "best.pt").is_file()
+
+
+def test_a_link_to_itself_is_one_line(data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    os.symlink("self", "self")
+    for argv in (["--data_dir", "self"], ["--data_dir", str(data_dir), "--out_dir", "self"]):
+        assert cli.run_cli(train.main, argv + TINY) == 2
+        assert "is a symbolic link that leads back to itself — point it at a real file" in capsys.readouterr().err
 
 
 def test_running_out_of_memory_is_one_line(capsys):

@@ -112,11 +112,16 @@ def test_a_missing_checkpoint_is_named(tmp_path, monkeypatch):
         plot.main(["embeddings", "--checkpoint", "missing.pt"])
 
 
-def test_missing_or_foreign_log(tmp_path):
+def test_missing_or_foreign_log(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     command = f"python train.py --out_dir {tmp_path}"
-    with pytest.raises(UserError, match=f"no training log at .*train first with `{command}`"):
+    with pytest.raises(UserError, match=f"no training log at .*train a model first with `{command}`"):
         plot.main(["loss", "--out_dir", str(tmp_path)])
+    monkeypatch.chdir(tmp_path)  # runs in folders inside out/, none in out itself: as sample.py, it names them
+    (tmp_path / "out" / "bigram").mkdir(parents=True)
+    (tmp_path / "out" / "bigram" / "best.pt").write_bytes(b"")
+    with pytest.raises(UserError, match=r"no training log at out/log.csv — give --out_dir a run in it \(out/bigram"):
+        plot.main(["loss"])
     (tmp_path / "log.csv").write_text("a,b\n1,2\n")
     with pytest.raises(UserError, match="is not a log.csv written by train.py"):
         plot.main(["loss", "--out_dir", str(tmp_path)])

@@ -321,14 +321,19 @@ def test_download_failure_names_the_url(monkeypatch, tmp_path, capsys):
 
 
 def test_an_http_error_is_tried_again_then_one_line(server, monkeypatch, tmp_path):
-    """A 404 (a mirror's wrong path, say) is a failed try, never taken for the text: here its body is the very
-    text the download expects, so only the status can refuse it."""
+    """A 503 (a busy server) is a failed try, never taken for the text: here its body is the very text the
+    download expects, so only the status can refuse it. A 404 (a mirror's wrong path, say) is not tried again."""
     monkeypatch.setattr("time.sleep", lambda s: None)
-    server.status = 404
+    server.status = 503
     with pytest.raises(UserError, match=r"could not download .*input\.txt \(HTTPError\) after 3 tries"):
         prepare.download(server.url, tmp_path / "input.txt", hashlib.sha256(server.payload).hexdigest(),
                          len(server.payload))
     assert server.hits == 3 and list(tmp_path.iterdir()) == []
+    server.status = 404
+    with pytest.raises(UserError, match=r"input\.txt answered 404 \(Not Found\) — fix --url"):
+        prepare.download(server.url, tmp_path / "input.txt", hashlib.sha256(server.payload).hexdigest(),
+                         len(server.payload))
+    assert server.hits == 4 and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("url", ["", "notaurl", "file:///etc/passwd", "file://localhost/etc/passwd", "https:/x",
@@ -390,13 +395,13 @@ def test_an_edited_text_is_not_prepared_over_its_old_data(corpus, tmp_path):
 
 def test_a_foreign_vocab_json_is_kept_and_the_advice_works(corpus, tmp_path, capsys):
     """prepare.py cannot tell which text a vocab.json it did not write belongs to: it refuses to
-    write over it, and the error's advice (delete it, prepare again) gets the folder prepared."""
+    write over it, and the error's advice (move it away, prepare again) gets the folder prepared."""
     out = tmp_path / "d"
     out.mkdir()
     (out / "vocab.json").write_text("garbage")
     argv = ["--input", str(corpus), "--out_dir", str(out)]
-    with pytest.raises(UserError, match=re.escape(f"{out / 'vocab.json'} was not written by prepare.py — delete it, "
-                                                  f"then run `python prepare.py --input YOUR_TEXT_FILE --out_dir ")):
+    advice = "move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
+    with pytest.raises(UserError, match=re.escape(f"{out / 'vocab.json'} was not written by prepare.py — {advice}")):
         prepare.main(argv)
     assert (out / "vocab.json").read_text() == "garbage"
     (out / "vocab.json").unlink()
