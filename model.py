@@ -107,7 +107,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T (or block_size)
-            mask = cache.mask(T)  # (T, S): the keys each new query may see (None on a first pass, S == T: the triangle)
+            mask = cache.mask(T)  # (T, S): the keys each new query may see (None, a KVCache's first pass: the triangle)
         if self.attention == "manual":
             y = self.manual_attention(q, k, v, mask)
         else:
@@ -125,7 +125,7 @@ class CausalSelfAttention(nn.Module):
         T, S, hs = q.size(-2), k.size(-2), q.size(-1)
         # / √hs: q·k adds up hs products, so its spread grows like √hs, and the softmax would go one-hot
         att = self.hook_scores(q @ k.transpose(-2, -1) / math.sqrt(hs))  # (B, nh, T, S): how much t attends to s
-        mask = self.hook_mask(causal_mask(T, S, q.device) if mask is None else mask)  # (T, S), or a cache's (T or 1, S)
+        mask = self.hook_mask(causal_mask(T, S, q.device) if mask is None else mask)  # (T, S): the triangle, or a cache's
         att = att.masked_fill(~mask, float("-inf"))  # no peeking at the future
         att = self.hook_weights(F.softmax(att, dim=-1))  # (B, nh, T, S): each row sums to 1
         att = self.attn_dropout(att)
@@ -290,7 +290,7 @@ class GPT(LanguageModel):
         if config.init == "gpt2":  # (else PyTorch's own, as in the video; a tied pair keeps the head's uniform init)
             self.apply(self._init_weights)
             # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get
-            # std 0.02 / sqrt(2 * n_layer): so the sum of the stream's 2 * n_layer writes has one variance at any depth
+            # std 0.02 / sqrt(2 * n_layer): the stream's 2 * n_layer writes then sum to one variance whatever n_layer
             for block in self.transformer.h:
                 for writer in (block.attn, block.mlp):
                     if writer is not None:  # (the ladder's early rungs have no MLP)

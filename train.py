@@ -63,8 +63,8 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
     # a window is block_size + 1 ids (x, and y one further); [rank]: this process's row of all of them
     starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)[rank]  # (B,)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T+1): indices of each window
-    windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather; int64: the
-    # type of ids that nn.Embedding and cross_entropy take (the bins hold uint16 or uint32)
+    windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather; int64:
+    # cross_entropy's targets must be (the bins hold uint16 or uint32)
     x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # (B, T) each
     if device.type == "cuda":  # page-locked memory lets the copy overlap with compute
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
@@ -287,8 +287,8 @@ def main(argv=None):
     run.t_train = time.perf_counter()
     bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
-    # every step's loss is kept, for read_steps to check each for nan; loss.item() on each would make the host wait
-    # for the device at every step, so the losses wait here, on the device, and are read at each log line
+    # every step's loss is kept, and whether it was finite, for read_steps; loss.item() on each would make the host
+    # wait for the device at every step, so they wait here, on the device, to be read at each log and evaluation
     pending = []  # (iteration, loss, whether it was finite)
     try:
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:

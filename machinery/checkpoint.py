@@ -242,9 +242,9 @@ def load_model(checkpoint=None, out_dir=None):
     return model_from_checkpoint(ckpt, path), ckpt, path
 
 
-def no_checkpoint_hint(checkpoint=None, out_dir="out"):
+def no_checkpoint_hint(checkpoint=None, out_dir="out", names=("best.pt", "latest.pt")):
     """What to do when there is no checkpoint: fix a typo in the path, fix --checkpoint's path,
-    or train into that folder."""
+    or train into that folder. A run is a folder holding one of names (read_log's: log.csv)."""
     if checkpoint:
         return unless_a_typo(checkpoint, "--checkpoint", lambda p: holds_a_run(p) or is_a_checkpoint_file(p),
                              "check the path: --checkpoint takes a .pt file written by train.py, or a run's folder")
@@ -252,16 +252,18 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out"):
         return ("the run in it has not saved one yet (its first evaluation after step 0 does) — wait for that, or, "
                 "if it was stopped, start it again with the command that began it")
     if written_by_prepare(out_dir):  # prepare.py's folder, given for train.py's
-        runs = "out" if holds_a_run("out") else runs_inside("out")  # the default's run, or those inside it
+        runs = "out" if holds_a_run("out", names) else runs_inside("out", names)  # the default's, or those in it
         command = shlex.join(["python", "train.py", "--data_dir", str(out_dir), "--out_dir",
                               str(Path("out") / Path(out_dir).resolve().name)])
         return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote"
                 + (f", such as {runs}" if runs else "") + f", or train one on it: `{command}`")
     if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
-        runs = runs_inside(out_dir)
+        runs = runs_inside(out_dir, names)
         inside = f"give --out_dir a run in it ({runs}), or " if runs else ""
-        return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"{inside}train a model first with `python train.py`")
-    return unless_a_typo(out_dir, "--out_dir", holds_a_run, f"train a model first with `{train_command(out_dir)}`")
+        return unless_a_typo(out_dir, "--out_dir", lambda p: holds_a_run(p, names),
+                             f"{inside}train a model first with `python train.py`")
+    return unless_a_typo(out_dir, "--out_dir", lambda p: holds_a_run(p, names),
+                         f"train a model first with `{train_command(out_dir)}`")
 
 
 def train_command(out_dir):
@@ -320,7 +322,8 @@ def read_log(path):
         columns = [dict(zip(header, row)) for _, row in rows]
         points = [(int(r["iter"]), float(r["train_loss"]), float(r["val_loss"])) for r in columns]
     except FileNotFoundError:
-        raise UserError(f"no training log at {path} — {no_checkpoint_hint(out_dir=Path(path).parent)}") from None
+        hint = no_checkpoint_hint(out_dir=Path(path).parent, names=("log.csv",))
+        raise UserError(f"no training log at {path} — {hint}") from None
     except OSError as e:  # log.csv a folder, say, or one we may not read
         if isinstance(e, NotADirectoryError) and Path(path).parent.is_file():  # --out_dir out/run/best.pt
             raise UserError(f"--out_dir {path.parent} is a file, not a run's folder — use "

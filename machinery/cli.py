@@ -118,7 +118,7 @@ def run_cli(main, argv=None):
     """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
     for name in ("stdout", "stderr"):  # closed (python train.py >&-): None in Python, so its writes go nowhere
         if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w"))
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # (every character: none can fail)
     try:
         refuse_an_old_torch()
         code = main(argv)
@@ -182,8 +182,8 @@ def run_cli(main, argv=None):
 
 def loop_of_links(name):
     """One line for a path through a symbolic link that leads back to itself, which no open gets past: exit 2."""
-    print(f"error: {name} is a symbolic link that leads back to itself — point it at a real file or folder, or give "
-          f"another path", file=sys.stderr)
+    print(f"error: {name} goes through a symbolic link that leads back to itself — point the link at a real file or "
+          f"folder, or give another path", file=sys.stderr)
     return 2
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 import unicodedata
 import urllib.parse
+from http import HTTPStatus
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +102,9 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
             except requests.RequestException as e:
                 status = getattr(e.response, "status_code", None)
                 if status in (401, 403, 404, 410):  # no such file for us there: another try would get the same
-                    raise UserError(f"{url} answered {status} ({e.response.reason}) — fix --url, or pass a local "
-                                    f"copy with --input FILE") from None
+                    reason = e.response.reason or HTTPStatus(status).phrase  # (a server may send no phrase)
+                    raise UserError(f"{url} answered {status} ({reason}) — fix --url, or pass a local copy with "
+                                    f"--input FILE") from None
                 if attempt == tries:
                     raise UserError(
                         f"could not download {url} ({type(e).__name__}) after {tries} tries — "
@@ -307,7 +309,8 @@ def written_by_prepare(folder):
     """Whether folder's vocab.json is prepare.py's (its format), not a file of the same name of somebody else's."""
     try:
         return json.loads((Path(folder) / "vocab.json").read_text(encoding="utf-8")).get("format") == VOCAB_FORMAT
-    except (OSError, ValueError, AttributeError):  # none, unreadable, not JSON, or JSON but not a dict
+    except (OSError, ValueError, AttributeError, RecursionError):  # none, unreadable, not JSON (or nested thousands
+        # deep), or JSON but not a dict
         return False
 
 

@@ -3,6 +3,7 @@ command says what to install. The drawing tests are skipped where matplotlib is 
 
 import math
 import os
+import re
 import sys
 import warnings
 
@@ -117,10 +118,13 @@ def test_missing_or_foreign_log(tmp_path, monkeypatch):
     command = f"python train.py --out_dir {tmp_path}"
     with pytest.raises(UserError, match=f"no training log at .*train a model first with `{command}`"):
         plot.main(["loss", "--out_dir", str(tmp_path)])
-    monkeypatch.chdir(tmp_path)  # runs in folders inside out/, none in out itself: as sample.py, it names them
+    monkeypatch.chdir(tmp_path)  # logs in folders inside out/, none in out itself: as sample.py, it names them
     (tmp_path / "out" / "bigram").mkdir(parents=True)
-    (tmp_path / "out" / "bigram" / "best.pt").write_bytes(b"")
-    with pytest.raises(UserError, match=r"no training log at out/log.csv — give --out_dir a run in it \(out/bigram"):
+    (tmp_path / "out" / "bigram" / "log.csv").write_text("iter,train_loss,val_loss\n")
+    (tmp_path / "out" / "no_log").mkdir()
+    (tmp_path / "out" / "no_log" / "best.pt").write_bytes(b"")  # (a checkpoint alone: nothing to plot)
+    hint = "give --out_dir a run in it (out/bigram), or train a model first"
+    with pytest.raises(UserError, match=re.escape(f"no training log at out/log.csv — {hint}")):
         plot.main(["loss"])
     (tmp_path / "log.csv").write_text("a,b\n1,2\n")
     with pytest.raises(UserError, match="is not a log.csv written by train.py"):
