@@ -166,7 +166,7 @@ def run_cli(main, argv=None):
         return 2
     except OSError as e:
         if e.errno == errno.ELOOP:  # a link to itself, opened (Python 3.13's resolve() no longer refuses it)
-            return loop_of_links(repr(e.filename))
+            return loop_of_links(repr(e.filename) if e.filename else "a path")
         if e.errno == errno.ENAMETOOLONG:  # a file or folder name past the file system's limit (255 bytes, often)
             print(f"error: a name in {e.filename2 or e.filename or e} is longer than the file system allows — use a "
                   f"shorter one", file=sys.stderr)

@@ -272,10 +272,7 @@ def load_vocab(data_dir):
         fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
                             f"run `{command}` first{offline_hint(command)}, or check the path")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
-    try:
-        vocab = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):  # (RecursionError: lists in lists, thousands deep)
-        vocab = None
+    vocab = read_json(path)
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
         # prepare.py would refuse to write over it too (check_out_dir): it cannot tell whose it is
         raise UserError(f"{path} was not written by prepare.py — move it away, then run `{how_to_prepare(data_dir)}`")
@@ -308,10 +305,19 @@ def vocab_checks(vocab):
 def written_by_prepare(folder):
     """Whether folder's vocab.json is prepare.py's (its format), not a file of the same name of somebody else's."""
     try:
-        return json.loads((Path(folder) / "vocab.json").read_text(encoding="utf-8")).get("format") == VOCAB_FORMAT
-    except (OSError, ValueError, AttributeError, RecursionError):  # none, unreadable, not JSON (or nested thousands
-        # deep), or JSON but not a dict
+        vocab = read_json(Path(folder) / "vocab.json")
+    except OSError:  # none, or unreadable
         return False
+    return isinstance(vocab, dict) and vocab.get("format") == VOCAB_FORMAT
+
+
+def read_json(path):
+    """path's JSON, or None where it holds no JSON (bytes that are not UTF-8, or lists in lists thousands deep,
+    past Python's recursion limit, too). An OSError is the caller's."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return None
 
 
 def is_prepared(folder):
