@@ -1,14 +1,24 @@
-"""Shared fixtures: a small generated corpus, prepared once, and a tiny training config."""
+"""Shared fixtures: a small generated corpus, prepared once, and a tiny training config; and a command line
+run in a process of its own, forked rather than started, so that it does not wait for torch's import."""
 
 import contextlib
+import multiprocessing
+import os
 import random
+import runpy
+import subprocess
 import sys
+import tempfile
+import threading
+from pathlib import Path
 
 import pytest
+from tqdm import tqdm
 
 import prepare
 import train
 
+ROOT = Path(__file__).resolve().parents[1]
 # a model small enough that a dozen steps take well under a second on a CPU
 TINY = ["--device", "cpu", "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "16",
         "--batch_size", "8", "--max_iters", "12", "--eval_interval", "4", "--eval_iters", "2",
@@ -69,3 +79,47 @@ def run_dir(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]) == 0
     return out
+
+
+def forkserver():
+    """A start method that forks each process from a server which has already imported what the
+    commands import: torch, the scripts, and torch._dynamo, which torch.optim imports when the first
+    optimizer is made. A fork starts in a fraction of a second, where a fresh `python train.py`
+    spends about 2 s importing torch before it does anything."""
+    forks = multiprocessing.get_context("forkserver")
+    forks.set_forkserver_preload(["train", "sample", "prepare", "torch._dynamo"])
+    return forks
+
+
+def run_as_main(argv, cwd, env, stdout, stderr):
+    """In a forked process: what `python SCRIPT.py ...` or `python -m MODULE ...` does in the folder cwd,
+    its output appended to the files stdout and stderr (which may be one file). Its progress bars get a thread lock rather than tqdm's multiprocessing one, whose semaphore a
+    killed process would leave behind for the server to warn about."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    for path, fd in ((stdout, 1), (stderr, 2)):
+        with open(path, "a") as f:
+            os.dup2(f.fileno(), fd)
+    tqdm.set_lock(threading.RLock())
+    sys.argv = ["", *argv[1:]]
+    if argv[0].endswith(".py"):
+        runpy.run_path(str(ROOT / argv[0]), run_name="__main__")  # sets sys.argv[0] to the script
+    else:
+        runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+
+
+def run_command(*argv, cwd, env=None, timeout=300):
+    """python SCRIPT.py ..., or python -m FOLDER.NAME ..., in a process of its own (forked, see forkserver)
+    -> subprocess.CompletedProcess with its exit code and its output, as subprocess.run gives them."""
+    env = {**os.environ, **(env or {})}
+    with tempfile.TemporaryDirectory() as logs:
+        stdout, stderr = Path(logs) / "stdout", Path(logs) / "stderr"
+        proc = forkserver().Process(target=run_as_main, args=(argv, cwd, env, stdout, stderr))
+        proc.start()
+        proc.join(timeout)
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
+            raise subprocess.TimeoutExpired(argv, timeout)
+        return subprocess.CompletedProcess(argv, proc.exitcode, stdout.read_text(), stderr.read_text())

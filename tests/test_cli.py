@@ -1,4 +1,4 @@
-"""The real command lines, in subprocesses, as a user runs them; then cli.py's "did you mean"."""
+"""The real command lines, each in a process of its own, as a user runs them; then cli.py's "did you mean"."""
 
 import argparse
 import io
@@ -15,7 +15,7 @@ import torch
 from machinery import cli
 import config
 import train
-from conftest import TINY
+from conftest import TINY, run_command
 from machinery import settings
 from model import GPTConfig
 
@@ -23,11 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*argv, cwd):
-    """python SCRIPT.py ..., or python -m FOLDER.NAME ... (found from any folder, as from the repo's)."""
-    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)}  # argparse wraps --help to the terminal's width
-    script = [str(ROOT / argv[0])] if argv[0].endswith(".py") else ["-m", argv[0]]
-    return subprocess.run([sys.executable, *script, *argv[1:]], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    """python SCRIPT.py ..., or python -m FOLDER.NAME ..., each a process of its own (conftest.run_command)."""
+    return run_command(*argv, cwd=cwd, env={"COLUMNS": "100"})  # argparse wraps --help to the terminal's width
 
 
 def test_prepare_train_sample(corpus, tmp_path):

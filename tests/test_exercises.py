@@ -17,6 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import run_command
 from exercise_answers import ANSWERS
 from exercises.check import (EXERCISES, FINITE_MASK_HINT, Result, bigram_counts, head_reference, part_of, run,
                              top_p_reaching, untouched)
@@ -928,7 +929,7 @@ def test_the_mistakes_of_a_seventh_learner_are_named():
         with pytest.raises(argparse.ArgumentTypeError):
             exercise_numbers(odd)
     for bad, said in (("check foo", "'foo' is not an exercise's number"), ("train 3,4", "'3,4' names 2 exercises")):
-        p = subprocess.run([sys.executable, "-m", "exercises", *bad.split()], cwd=ROOT, capture_output=True, text=True)
+        p = run_command("exercises", *bad.split(), cwd=ROOT)
         assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr
 
 

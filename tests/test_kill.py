@@ -3,26 +3,22 @@ checkpoint saves, resuming after each kill. No checkpoint may ever be unreadable
 resume must work, and the finished run must match one that was never interrupted.
 
 Each killed run is a process of its own, forked from a server process that has imported
-torch and train.py once (multiprocessing's forkserver): it starts in a fraction of a second,
-where a fresh `python train.py` needs about 3 s before its first step. The run that finishes is a
-fresh `python train.py --resume`."""
+torch and train.py once (conftest.forkserver): it starts in a fraction of a second, where a fresh
+`python train.py` needs about 3 s before its first step. The run that finishes is a fresh
+`python train.py --resume`."""
 
 import csv
-import multiprocessing
 import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from machinery import checkpoint
 import train
-from machinery.cli import run_cli
+from conftest import forkserver, run_as_main
 
 ROOT = Path(__file__).resolve().parents[1]
 # big enough that a checkpoint (weights and AdamW state, about 5 MB) takes a while to
@@ -31,26 +27,6 @@ ARGS = ["--device", "cpu", "--n_layer", "2", "--n_head", "2", "--n_embd", "128",
         "--batch_size", "8", "--max_iters", "120", "--eval_interval", "2", "--eval_iters", "1",
         "--warmup_iters", "2", "--log_interval", "2", "--dropout", "0.1", "--grad_accum", "2"]
 KILLS = 20
-
-
-def forkserver():
-    """A start method that forks each run from a server which has already imported what
-    `python train.py` imports: torch, train.py, and torch._dynamo, which torch.optim imports
-    when the first optimizer is made."""
-    forks = multiprocessing.get_context("forkserver")
-    forks.set_forkserver_preload(["train", "torch._dynamo"])
-    return forks
-
-
-def run_train(argv, log):
-    """What `python train.py ARGV` does, its output appended to the file log. Its progress bar
-    gets a thread lock rather than tqdm's multiprocessing one, whose semaphore a SIGKILL would
-    leave behind for the server to warn about."""
-    tqdm.set_lock(threading.RLock())
-    with open(log, "a") as f:
-        os.dup2(f.fileno(), sys.stdout.fileno())
-        os.dup2(f.fileno(), sys.stderr.fileno())
-    sys.exit(run_cli(train.main, argv))
 
 
 def log_rows(out):
@@ -105,8 +81,9 @@ def test_sigkill_never_loses_a_run(data_dir, tmp_path):
     while kills < KILLS:
         resume = ["--resume"] if (out / "latest.pt").exists() else []
         t0 = time.monotonic()
-        proc = forks.Process(target=run_train, daemon=True,  # daemon: killed, not awaited, if the test fails
-                             args=(ARGS + ["--data_dir", str(data_dir), "--out_dir", str(out), *resume], log))
+        argv = ["train.py", *ARGS, "--data_dir", str(data_dir), "--out_dir", str(out), *resume]
+        proc = forks.Process(target=run_as_main, daemon=True,  # daemon: killed, not awaited, if the test fails
+                             args=(argv, tmp_path, dict(os.environ), log, log))
         proc.start()
         rows = log_rows(out) + rng.randint(0, 3)  # let it get this many log rows further first
         if kills % 2 == 0:  # in the middle of a save: the moment its temp file appears

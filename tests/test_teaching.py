@@ -17,7 +17,7 @@ from lessons import babygpt
 from machinery import checkpoint
 import sample
 import train
-from conftest import TINY
+from conftest import TINY, run_command
 from engine.decode import generate_cached
 from lessons.inside import WEIGHTS, attention_weights, print_shapes, recorded, trace_shapes, watch
 from model import GPT, Bigram, GPTConfig, build_model
@@ -320,7 +320,7 @@ def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys)
 
 
 def test_the_shape_lesson_runs_as_a_module():
-    p = subprocess.run([sys.executable, "-m", "lessons.inside"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    p = run_command("lessons.inside", cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
     assert re.search(r"^attn: q, split into heads +\(3, 4, 8, 12\) +\(B, nh, T, hs\)  x 2, once per block$", p.stdout,
                      re.M)
