@@ -276,9 +276,13 @@ def load_vocab(data_dir):
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
         # prepare.py would refuse to write over it too (check_out_dir): it cannot tell whose it is
         raise UserError(f"{path} was not written by prepare.py — move it away, then run `{how_to_prepare(data_dir)}`")
-    if missing := [key for key in ("chars", "vocab_size", "dtype", "train_tokens", "val_tokens") if key not in vocab]:
+    keys = ("chars", "vocab_size", "dtype", "train_tokens", "val_tokens", "version")
+    if missing := [key for key in keys if key not in vocab]:
         raise UserError(f"{path} has no {' or '.join(missing)} (edited by hand?) — move it away, then run "
                         f"`{how_to_prepare(data_dir)}`")
+    if vocab["version"] != VOCAB_VERSION:  # another prepare.py's: its keys may mean other things
+        raise UserError(f"{path} is vocab.json version {vocab['version']!r}, where this prepare.py writes version "
+                        f"{VOCAB_VERSION} — move it away, then run `{how_to_prepare(data_dir)}`")
     if bad := [key for key, fits in vocab_checks(vocab).items() if not fits]:
         raise UserError(f"{path} has a {' and a '.join(bad)} that prepare.py would not write (edited by hand?) — "
                         f"move it away, then run `{how_to_prepare(data_dir)}`")
@@ -289,8 +293,8 @@ def vocab_checks(vocab):
     """{key: whether vocab.json's value is one prepare.py could have written}: a hand edit that got
     past these would fail later, far from its cause (a vocab_size over the characters, at sampling)."""
     chars = vocab["chars"]
-    chars_fit = (isinstance(chars, list) and len(chars) > 0
-                 and all(isinstance(c, str) and len(c) == 1 for c in chars) and len(set(chars)) == len(chars))
+    chars_fit = (isinstance(chars, list) and len(chars) > 0 and all(isinstance(c, str) and len(c) == 1 for c in chars)
+                 and chars == sorted(set(chars)))  # each once, in order: another order decodes to other text
 
     def count(value, least=0):
         return type(value) is int and value >= least  # (not a bool, a float or a string of digits)

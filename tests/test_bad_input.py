@@ -281,12 +281,15 @@ CASES = [
     ("train-vocab-nested-deep", train, T, "data/vocab.json was not written by prepare.py — move it away, then run "
      "`python prepare.py --input YOUR_TEXT_FILE --out_dir data`", write("data/vocab.json", b"[" * 10 ** 5)),
     ("train-vocab-missing-keys", train, T, "data/vocab.json has no chars or vocab_size or dtype or train_tokens or "
-     "val_tokens (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
+     "val_tokens or version (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
      "data`",
      write("data/vocab.json", b'{"format": "char-gpt-vocab"}')),
     ("train-vocab-edited-badly", train, T, "data/vocab.json has a vocab_size and a train_tokens that prepare.py "
      "would not write (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
      "data`", edit_vocab(vocab_size=99, train_tokens="1000")),
+    ("train-vocab-other-version", train, T, "data/vocab.json is vocab.json version 2, where this prepare.py writes "
+     "version 1 — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir data`",
+     edit_vocab(version=2)),
     ("train-vocab-empty-split", train, T, "data/vocab.json has a val_tokens that prepare.py would not write (edited "
      "by hand?)", empty_val),
     ("train-bin-not-whole-tokens", train, T, "val.bin has 101 bytes, not a whole number of uint16 tokens",

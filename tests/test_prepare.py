@@ -520,6 +520,7 @@ def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_pa
     assert not [key for key, fits in data.vocab_checks(good).items() if not fits]
     chars = good["chars"]
     for edit, bad in [({"chars": chars + chars[:1]}, ["chars"]),  # a character twice
+                      ({"chars": chars[::-1]}, ["chars"]),  # prepare.py's are sorted; reversed, "a" decodes as "z"
                       ({"chars": None}, ["chars"]), ({"chars": []}, ["chars"]),
                       ({"chars": ["ab"] + chars[1:]}, ["chars"]),
                       ({"vocab_size": len(chars) + 1}, ["vocab_size"]), ({"vocab_size": True}, ["vocab_size"]),
