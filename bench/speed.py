@@ -287,7 +287,8 @@ def main(argv=None):
     t = commands.add_parser("train", help="training step time, throughput, MFU, memory; or time to a val loss",
                             formatter_class=HelpFormatter)
     t.add_argument("--preset", choices=PRESETS, help="a train.py preset (default: as train.py picks)")
-    t.add_argument("--steps", type=int, default=20, help="timed steps; the median is reported")
+    t.add_argument("--steps", type=int, default=20, help="timed steps; the median is reported (not with --target, "
+                   "which trains up to --max_iters)")
     t.add_argument("--warmup", type=int, default=5, help="untimed steps first (compiling happens here)")
     t.add_argument("--target", type=float, help="train until the val loss reaches this, and report the time")
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
