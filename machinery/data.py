@@ -364,8 +364,8 @@ def check_out_dir(out_dir, source_sha256):
         vocab = load_vocab(out_dir)
         if vocab.get("source_sha256") != source_sha256:
             raise UserError(f"{out_dir} already holds data prepared from a different text ({vocab.get('source')}; "
-                            f"an edited file counts as different) — choose another --out_dir, or delete {out_dir} "
-                            f"first")
+                            f"an edited file counts as different) — choose another --out_dir, or move {out_dir} "
+                            f"away first")
     elif holds_a_run(out_dir):
         raise UserError(f"{out_dir} holds a training run (its checkpoints) — prepare the data into a folder of its "
                         f"own: leave --out_dir out, and prepare.py picks data/ and the text's name")

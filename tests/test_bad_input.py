@@ -191,8 +191,8 @@ CASES = [
      "texts/export-utf8.txt", write("texts/export.txt", "To be, or not to be\n".encode("utf-16-le"))),
     ("prepare-input-empty", prepare, ["--input", ""], "--input is empty — give a path", None),
     ("prepare-out-dir-has-other-data", prepare, ["--input", "texts/digits.txt", "--out_dir", "data"],
-     "data already holds data prepared from a different text (play.txt; an edited file counts as different)",
-     None),
+     "data already holds data prepared from a different text (play.txt; an edited file counts as different) — "
+     "choose another --out_dir, or move data away first", None),
     ("prepare-out-dir-has-other-bins", prepare, ["--input", "texts/play.txt", "--out_dir", "nano"],
      "nano holds train.bin, with other ids and no vocab.json (another tool's data, such as nanoGPT's?) — choose "
      "another --out_dir, or move them away first", write("nano/train.bin", b"nanoGPT's ids, say")),
