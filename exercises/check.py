@@ -256,7 +256,7 @@ def check_averaging(m):
                           "and a softmax gives a 0 the weight exp(0) = 1: fill the future with float('-inf')")
         if matches(got, tril @ x / 6):
             raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
-    expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)")
+    expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)", dtype=True)
     # T = 11: longer than the first call's 6 (weights kept from it would not do) and the video's block_size of 8
     x = torch.randn(1, 11, 2, generator=seeded(1))
     expect(at_another_size("out (B, T, C) for T = 11", m.causal_average, x, hint=AVERAGE_SIZE_HINT), x.cumsum(dim=1)

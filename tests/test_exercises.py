@@ -1551,3 +1551,16 @@ def test_the_mistakes_of_a_tenth_learner_are_named():
         states = torch.tensor([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)], dtype=torch.float)
         return F.softmax(model(states)[0][:, -1], dim=-1)
     assert failed(10, transition_probs=float_ids).hint.startswith("ids index an embedding's rows")
+
+
+
+def test_an_average_in_float64_is_refused_as_the_other_parts_are():
+    """Exercise 2's weights @ x is attention's: float64 from .double() or dtype=torch.float64 fails as in 3 to 5."""
+    def built_in_float64(x):
+        T = x.size(1)
+        weights = torch.tril(torch.ones(T, T, dtype=torch.float64))
+        return weights / weights.sum(dim=1, keepdim=True) @ x.double()
+    for wrong in (built_in_float64, lambda x: ANSWERS.causal_average(x).double()):
+        result = failed(2, causal_average=wrong)
+        assert result.what == "out (B, T, C): expected dtype float32, got float64"
+        assert result.hint.startswith("keep the input's dtype (float32)")
