@@ -1116,11 +1116,28 @@ class LogitsAndLoss(tuple):
         raise Failure(f"model(idx)'s output was used as a tensor (.{name})", TUPLE_HINT)
 
 
+MODE_HINT = ("leave the model in the mode it came in: the caller chose it, and a switch outlasts your function (a "
+             "model switched to train mode evaluates with its dropout on; one left in eval mode trains on without "
+             "it). The repo's next_bit_probs switches nothing; to switch anyway, put the mode back: was_training = "
+             "model.training, then model.eval(), and at the end model.train(was_training)")
+
+
+def mode_kept(model, training):
+    """model, given in train mode (training) or eval mode, must come back in it, every part of it."""
+    modes = {part.training for part in model.modules()}
+    if modes != {training}:
+        given, left = ("train", "eval") if training else ("eval", "train")
+        whom = "the model" if len(modes) == 1 else "part of the model"
+        raise Failure(f"transition_probs left {whom} in {left} mode; it was given in {given} mode", MODE_HINT)
+
+
 def check_babygpt(m):
     first = None
-    for seed in (0, 1):  # two models: probabilities kept from the first call (a global, a cache) would not fit both
+    # two models: probabilities kept from the first call (a global, a cache) would not fit both; the second in train
+    # mode, as lessons/babygpt.py reads its chain during training (BABY has no dropout: the probabilities are alike)
+    for seed, training in ((0, False), (1, True)):
         torch.manual_seed(seed)
-        model = GPT(BABY).eval()
+        model = GPT(BABY).train(training)
         handle = model.register_forward_hook(lambda module, inputs, output: LogitsAndLoss(output))
         try:
             got = m.transition_probs(model)
@@ -1141,6 +1158,7 @@ def check_babygpt(m):
         expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
                "state i's bits are i in binary, the first bit first ('001' is [0, 0, 1]); read the softmax at "
                "the last position")
+        mode_kept(model, training)
         first = got.detach().clone()
 
 

@@ -1564,3 +1564,37 @@ def test_an_average_in_float64_is_refused_as_the_other_parts_are():
         result = failed(2, causal_average=wrong)
         assert result.what == "out (B, T, C): expected dtype float32, got float64"
         assert result.hint.startswith("keep the input's dtype (float32)")
+
+
+
+def test_a_model_left_in_another_mode_than_it_was_given_is_named():
+    """Exercise 10 reads the chain off the caller's model: a switch to eval or train mode that is not undone lasts
+    after it returns (nanoGPT's estimate_loss ends with model.train(), which turns an evaluating model's dropout
+    on). Switching and putting the mode back passes, as does not switching at all."""
+    def eval_then_train(model):  # nanoGPT's pair, around the reading
+        model.eval()
+        probs = ANSWERS.transition_probs(model)
+        model.train()
+        return probs
+    result = failed(10, transition_probs=eval_then_train)
+    assert result.what == "transition_probs left the model in train mode; it was given in eval mode"
+    assert "model.train(was_training)" in result.hint
+
+    def eval_only(model):
+        model.eval()
+        return ANSWERS.transition_probs(model)
+    result = failed(10, transition_probs=eval_only)
+    assert result.what == "transition_probs left the model in eval mode; it was given in train mode"
+
+    def part_switched(model):
+        model.transformer.h[0].train()
+        return ANSWERS.transition_probs(model)
+    assert failed(10, transition_probs=part_switched).what.startswith("transition_probs left part of the model")
+
+    def put_back(model):
+        was_training = model.training
+        model.eval()
+        probs = ANSWERS.transition_probs(model)
+        model.train(was_training)
+        return probs
+    assert run(EXERCISES[9], answered(transition_probs=put_back)).status == "passed"
