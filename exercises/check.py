@@ -14,7 +14,9 @@ import inspect
 import math
 import numbers
 import re
+import shlex
 import signal
+import sys
 import textwrap
 import threading
 import traceback
@@ -22,6 +24,11 @@ import warnings
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NamedTuple
+
+if not __package__:  # run as a file (python exercises/check.py): the imports below need python -m
+    print(f"error: run it as a module, from the repo's folder — "
+          f"{shlex.join(['python', '-m', 'exercises', 'check', *sys.argv[1:]])}", file=sys.stderr)
+    sys.exit(2)
 
 import torch
 import torch.nn.functional as F

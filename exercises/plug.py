@@ -10,6 +10,13 @@ alone: a right answer trains to the repo's val loss, to float rounding.
 """
 
 import math
+import shlex
+import sys
+
+if not __package__:  # run as a file (python exercises/plug.py): the imports below need python -m
+    print(f"error: run it as a module, from the repo's folder — "
+          f"{shlex.join(['python', '-m', 'exercises', 'train', *sys.argv[1:]])}", file=sys.stderr)
+    sys.exit(2)
 
 import torch
 
