@@ -83,18 +83,25 @@ def run_dir(data_dir, tmp_path_factory):
 
 def forkserver():
     """A start method that forks each process from a server which has already imported what the
-    commands import: torch, the scripts, and torch._dynamo, which torch.optim imports when the first
-    optimizer is made. A fork starts in a fraction of a second, where a fresh `python train.py`
-    spends about 2 s importing torch before it does anything."""
+    commands import: torch, train.py, sample.py, prepare.py, torch._dynamo (which torch.optim imports
+    when the first optimizer is made), and pytest (which conftest, the home of run_as_main, imports).
+    A fork starts in a fraction of a second, where a fresh `python train.py` spends about 2 s importing
+    torch before it does anything. There is one server per pytest process, started at its first fork:
+    it keeps the environment of that moment, and finds the scripts to import only when pytest runs
+    from the repo's folder (elsewhere each fork imports them itself)."""
     forks = multiprocessing.get_context("forkserver")
-    forks.set_forkserver_preload(["train", "sample", "prepare", "torch._dynamo"])
+    forks.set_forkserver_preload(["train", "sample", "prepare", "torch._dynamo", "pytest"])
     return forks
 
 
 def run_as_main(argv, cwd, env, stdout, stderr):
-    """In a forked process: what `python SCRIPT.py ...` or `python -m MODULE ...` does in the folder cwd,
-    its output appended to the files stdout and stderr (which may be one file). Its progress bars get a thread lock rather than tqdm's multiprocessing one, whose semaphore a
-    killed process would leave behind for the server to warn about."""
+    """In a forked process: what `python SCRIPT.py ...` (SCRIPT in the repo's folder) or `python -m MODULE ...`
+    does in the folder cwd, its output appended to the files stdout and stderr (which may be one file). What a
+    real process does before and after its script is not the same: what the modules above print as they are
+    imported went to the server's output, env comes too late for what Python and torch read at start-up
+    (PYTHONPATH, the thread count), and there is no interpreter shutdown (test_cli holds a real process's
+    output to a forked one's). Its progress bars get a thread lock rather than tqdm's multiprocessing one,
+    whose semaphore a killed process would leave to multiprocessing's resource tracker to warn about."""
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -115,6 +122,8 @@ def run_command(*argv, cwd, env=None, timeout=300):
     env = {**os.environ, **(env or {})}
     with tempfile.TemporaryDirectory() as logs:
         stdout, stderr = Path(logs) / "stdout", Path(logs) / "stderr"
+        stdout.touch()  # (a fork that dies before it opens them gets its exit code, not a missing file)
+        stderr.touch()
         proc = forkserver().Process(target=run_as_main, args=(argv, cwd, env, stdout, stderr))
         proc.start()
         proc.join(timeout)

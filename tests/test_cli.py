@@ -27,6 +27,19 @@ def run(*argv, cwd):
     return run_command(*argv, cwd=cwd, env={"COLUMNS": "100"})  # argparse wraps --help to the terminal's width
 
 
+@pytest.mark.parametrize("argv", [["sample.py", "--top_p", "2"], ["bench.speed", "sample", "--repeat", "2"],
+                                  ["lessons.inside"]])
+def test_a_command_forked_says_what_a_fresh_python_says(argv, tmp_path):
+    """run() forks from a process that has imported torch: what a module prints as it is imported, or Python
+    at its shutdown, would reach only a fresh process's output. Here both run, and must say the same."""
+    script = [str(ROOT / argv[0])] if argv[0].endswith(".py") else ["-m", argv[0]]
+    fresh = subprocess.run([sys.executable, *script, *argv[1:]], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, "COLUMNS": "100", "PYTHONPATH": str(ROOT)}, timeout=300)
+    forked = run(*argv, cwd=tmp_path)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert fresh.stdout + fresh.stderr
+
+
 def test_prepare_train_sample(corpus, tmp_path):
     p = run("prepare.py", "--input", str(corpus), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
