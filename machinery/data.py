@@ -276,13 +276,14 @@ def load_vocab(data_dir):
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
         # prepare.py would refuse to write over it too (check_out_dir): it cannot tell whose it is
         raise UserError(f"{path} was not written by prepare.py — move it away, then run `{how_to_prepare(data_dir)}`")
+    version = vocab.get("version", VOCAB_VERSION)  # (a missing one is named with the other missing keys below)
+    if type(version) is not int or version != VOCAB_VERSION:  # another prepare.py's: its keys may mean other things
+        raise UserError(f"{path} is vocab.json version {version!r}, where this prepare.py writes version "
+                        f"{VOCAB_VERSION} — move it away, then run `{how_to_prepare(data_dir)}`")
     keys = ("chars", "vocab_size", "dtype", "train_tokens", "val_tokens", "version")
     if missing := [key for key in keys if key not in vocab]:
         raise UserError(f"{path} has no {' or '.join(missing)} (edited by hand?) — move it away, then run "
                         f"`{how_to_prepare(data_dir)}`")
-    if vocab["version"] != VOCAB_VERSION:  # another prepare.py's: its keys may mean other things
-        raise UserError(f"{path} is vocab.json version {vocab['version']!r}, where this prepare.py writes version "
-                        f"{VOCAB_VERSION} — move it away, then run `{how_to_prepare(data_dir)}`")
     if bad := [key for key, fits in vocab_checks(vocab).items() if not fits]:
         raise UserError(f"{path} has a {' and a '.join(bad)} that prepare.py would not write (edited by hand?) — "
                         f"move it away, then run `{how_to_prepare(data_dir)}`")

@@ -1553,7 +1553,6 @@ def test_the_mistakes_of_a_tenth_learner_are_named():
     assert failed(10, transition_probs=float_ids).hint.startswith("ids index an embedding's rows")
 
 
-
 def test_an_average_in_float64_is_refused_as_the_other_parts_are():
     """Exercise 2's weights @ x is attention's: float64 from .double() or dtype=torch.float64 fails as in 3 to 5."""
     def built_in_float64(x):
@@ -1564,7 +1563,6 @@ def test_an_average_in_float64_is_refused_as_the_other_parts_are():
         result = failed(2, causal_average=wrong)
         assert result.what == "out (B, T, C): expected dtype float32, got float64"
         assert result.hint.startswith("keep the input's dtype (float32)")
-
 
 
 def test_a_model_left_in_another_mode_than_it_was_given_is_named():
@@ -1598,7 +1596,6 @@ def test_a_model_left_in_another_mode_than_it_was_given_is_named():
         model.train(was_training)
         return probs
     assert run(EXERCISES[9], answered(transition_probs=put_back)).status == "passed"
-
 
 
 @pytest.mark.parametrize("name, instead", [("check", "check 3"), ("plug", "train 3")])

@@ -534,6 +534,10 @@ def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_pa
     (tmp_path / "vocab.json").write_text(json.dumps(good | {"chars": None}))
     with pytest.raises(cli.UserError, match="has a chars that prepare.py would not write"):
         data.load_data(tmp_path)
+    for version in (2, True, 1.0, "1"):  # (True == 1.0 == 1 in Python)
+        (tmp_path / "vocab.json").write_text(json.dumps(good | {"version": version, "dtype": None}))
+        with pytest.raises(cli.UserError, match=f"is vocab.json version {re.escape(repr(version))}, where"):
+            data.load_data(tmp_path)  # said before its keys: another version's may differ
 
 
 def test_exactly_65536_characters_still_fit_uint16():
