@@ -118,7 +118,8 @@ def run_as_main(argv, cwd, env, stdout, stderr):
 
 def run_command(*argv, cwd, env=None, timeout=300):
     """python SCRIPT.py ..., or python -m FOLDER.NAME ..., in a process of its own (forked, see forkserver)
-    -> subprocess.CompletedProcess with its exit code and its output, as subprocess.run gives them."""
+    -> subprocess.CompletedProcess with its exit code and its output, as subprocess.run gives them. env is added
+    to this process's environment (subprocess.run's env= would replace it)."""
     env = {**os.environ, **(env or {})}
     with tempfile.TemporaryDirectory() as logs:
         stdout, stderr = Path(logs) / "stdout", Path(logs) / "stderr"
