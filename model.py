@@ -125,7 +125,7 @@ class CausalSelfAttention(nn.Module):
         T, S, hs = q.size(-2), k.size(-2), q.size(-1)
         # / √hs: q·k adds up hs products, so its spread grows like √hs, and the softmax would go one-hot
         att = self.hook_scores(q @ k.transpose(-2, -1) / math.sqrt(hs))  # (B, nh, T, S): how much t attends to s
-        mask = self.hook_mask(causal_mask(T, S, q.device) if mask is None else mask)  # (T, S): the triangle, or a cache's
+        mask = self.hook_mask(causal_mask(T, S, q.device) if mask is None else mask)  # (T, S): the triangle or cache's
         att = att.masked_fill(~mask, float("-inf"))  # no peeking at the future
         att = self.hook_weights(F.softmax(att, dim=-1))  # (B, nh, T, S): each row sums to 1
         att = self.attn_dropout(att)

@@ -257,13 +257,12 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out", names=("best.pt", "latest
                               str(Path("out") / Path(out_dir).resolve().name)])
         return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote"
                 + (f", such as {runs}" if runs else "") + f", or train one on it: `{command}`")
+    inside = ""
     if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
         runs = runs_inside(out_dir, names)
         inside = f"give --out_dir a run in it ({runs}), or " if runs else ""
-        return unless_a_typo(out_dir, "--out_dir", lambda p: holds_a_run(p, names),
-                             f"{inside}train a model first with `python train.py`")
     return unless_a_typo(out_dir, "--out_dir", lambda p: holds_a_run(p, names),
-                         f"train a model first with `{train_command(out_dir)}`")
+                         f"{inside}train a model first with `{train_command(out_dir)}`")
 
 
 def train_command(out_dir):

@@ -281,8 +281,8 @@ CASES = [
     ("train-vocab-nested-deep", train, T, "data/vocab.json was not written by prepare.py — move it away, then run "
      "`python prepare.py --input YOUR_TEXT_FILE --out_dir data`", write("data/vocab.json", b"[" * 10 ** 5)),
     ("train-vocab-missing-keys", train, T, "data/vocab.json has no chars or vocab_size or dtype or train_tokens or "
-     "val_tokens or version (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
-     "data`",
+     "val_tokens or version (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE "
+     "--out_dir data`",
      write("data/vocab.json", b'{"format": "char-gpt-vocab"}')),
     ("train-vocab-edited-badly", train, T, "data/vocab.json has a vocab_size and a train_tokens that prepare.py "
      "would not write (edited by hand?) — move it away, then run `python prepare.py --input YOUR_TEXT_FILE --out_dir "
