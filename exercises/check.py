@@ -25,9 +25,12 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NamedTuple
 
-if not __package__:  # run as a file (python exercises/check.py): the imports below need python -m
-    print(f"error: run it as a module, from the repo's folder — "
-          f"{shlex.join(['python', '-m', 'exercises', 'check', *sys.argv[1:]])}", file=sys.stderr)
+# python exercises/check.py (the imports below need python -m), or python -m exercises.check: the commands
+# are exercises/__main__.py's
+if not __package__ or __name__ == "__main__":
+    command = shlex.join(["python", "-m", "exercises", "check", *sys.argv[1:]])
+    print(f"error: exercises/check.py is not a command of its own — from the repo's folder: {command}",
+          file=sys.stderr)
     sys.exit(2)
 
 import torch

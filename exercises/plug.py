@@ -13,9 +13,12 @@ import math
 import shlex
 import sys
 
-if not __package__:  # run as a file (python exercises/plug.py): the imports below need python -m
-    print(f"error: run it as a module, from the repo's folder — "
-          f"{shlex.join(['python', '-m', 'exercises', 'train', *sys.argv[1:]])}", file=sys.stderr)
+# python exercises/plug.py (the imports below need python -m), or python -m exercises.plug: the commands
+# are exercises/__main__.py's
+if not __package__ or __name__ == "__main__":
+    command = shlex.join(["python", "-m", "exercises", "train", *(sys.argv[1:] or ["--help"])])
+    print(f"error: exercises/plug.py is not a command of its own — from the repo's folder: {command}",
+          file=sys.stderr)
     sys.exit(2)
 
 import torch

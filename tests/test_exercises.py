@@ -1598,10 +1598,13 @@ def test_a_model_left_in_another_mode_than_it_was_given_is_named():
     assert run(EXERCISES[9], answered(transition_probs=put_back)).status == "passed"
 
 
-@pytest.mark.parametrize("name, instead", [("check", "check 3"), ("plug", "train 3")])
-def test_a_checker_file_run_by_itself_says_how_to_run_the_exercises(name, instead):
-    """python exercises/check.py puts exercises/ first on sys.path, where the repo's modules are not found."""
-    run = subprocess.run([sys.executable, f"exercises/{name}.py", "3"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)
+@pytest.mark.parametrize("name, how, instead", [
+    ("check", ["exercises/check.py", "3"], "check 3"), ("check", ["-m", "exercises.check"], "check"),
+    ("plug", ["exercises/plug.py", "3"], "train 3"), ("plug", ["-m", "exercises.plug"], "train --help")])
+def test_a_checker_file_run_by_itself_says_how_to_run_the_exercises(name, how, instead):
+    """python exercises/check.py puts exercises/ first on sys.path, where the repo's modules are not found;
+    python -m exercises.check ran nothing and said nothing."""
+    run = subprocess.run([sys.executable, *how], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (run.returncode, run.stdout) == (2, "")
-    assert run.stderr == f"error: run it as a module, from the repo's folder — python -m exercises {instead}\n"
+    assert run.stderr == (f"error: exercises/{name}.py is not a command of its own — from the repo's folder: "
+                          f"python -m exercises {instead}\n")
