@@ -72,16 +72,16 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config, layer_idx=0):
         super().__init__()
         self.n_head = config.n_head
-        self.dropout = config.dropout
+        self.dropout_p = config.dropout  # the fused kernel's (sdpa_attention); the written-out math's is a module
         self.attention = config.attention
         self.layer_idx = layer_idx  # which layer's keys and values in a KV cache are ours
         # one Linear for every head's query, key and value: the video's per-Head Linears, stacked
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         # qk-norm: each head's q and k divided by their root-mean-square (LayerNorm without subtracting the mean
         # or a gain), so the scores cannot blow up however large the weights grow
-        hs = config.n_embd // config.n_head
-        self.q_norm = nn.RMSNorm(hs, elementwise_affine=False) if config.qk_norm else nn.Identity()
-        self.k_norm = nn.RMSNorm(hs, elementwise_affine=False) if config.qk_norm else nn.Identity()
+        self.head_size = config.n_embd // config.n_head  # hs: each head's share of the channels
+        self.q_norm = nn.RMSNorm(self.head_size, elementwise_affine=False) if config.qk_norm else nn.Identity()
+        self.k_norm = nn.RMSNorm(self.head_size, elementwise_affine=False) if config.qk_norm else nn.Identity()
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -97,9 +97,9 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C): c_attn(x) is q, k, v side by side
         # split the channels into heads and move the head axis next to batch
-        q = self.hook_q(q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
-        k = self.hook_k(k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
-        v = self.hook_v(v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2))  # (B, nh, T, hs)
+        q = self.hook_q(q.view(B, T, self.n_head, self.head_size).transpose(1, 2))  # (B, nh, T, hs)
+        k = self.hook_k(k.view(B, T, self.n_head, self.head_size).transpose(1, 2))  # (B, nh, T, hs)
+        v = self.hook_v(v.view(B, T, self.n_head, self.head_size).transpose(1, 2))  # (B, nh, T, hs)
         q, k = self.q_norm(q), self.k_norm(k)  # (nn.Identity without qk-norm)
         if rotary is not None:  # positions enter here, as angles (apply_rotary, below), instead of being added to x
             q, k = self.hook_rot_q(apply_rotary(q, *rotary)), self.hook_rot_k(apply_rotary(k, *rotary))
@@ -134,7 +134,7 @@ class CausalSelfAttention(nn.Module):
     def sdpa_attention(self, q, k, v, mask=None):
         """The same computation as manual_attention, in one fused kernel (FlashAttention on recent GPUs) that never
         materialises the T x S matrix; on a CPU, dropout sends PyTorch back to the written-out math, which does."""
-        dropout_p = self.dropout if self.training else 0.0
+        dropout_p = self.dropout_p if self.training else 0.0
         if mask is None:  # is_causal: the video's tril, right only when T == S (a cache passes its own mask)
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
@@ -314,11 +314,11 @@ class GPT(LanguageModel):
         assert T <= self.config.block_size, f"{T} positions, but the model knows only {self.config.block_size}"
         # (T,): 0, 1, ..., or with a KV cache the positions after the cached ones (engine/kv_cache.py)
         positions = cache.positions(T, idx.device) if cache is not None else torch.arange(T, device=idx.device)
-        x = tok_emb = self.transformer.wte(idx)  # (B, T, C)
+        x = self.transformer.wte(idx)  # (B, T, C): each character's vector (the video's tok_emb)
         rotary = None
         if self.config.position == "learned":
             pos_emb = self.transformer.wpe(positions)  # (T, C)
-            x = tok_emb + pos_emb  # (B, T, C): broadcast over the batch
+            x = x + pos_emb  # (B, T, C): pos_emb broadcast over the batch
         if self.config.position == "rotary":  # the angles of these positions, for attention to turn q and k by
             rotary = self.hook_rotary((self.rotary_cos[positions], self.rotary_sin[positions]))  # 2 x (T, hs/2)
         x = self.transformer.drop(x)  # (B, T, C)

@@ -14,7 +14,8 @@ the downloaded input.txt, when there is a download):
                 the sha256 of the source text, so the bins can always be decoded
 
 Read it top to bottom: the tokenizer (build_vocab for a whole text; encode and decode with
-a vocabulary), then prepare(), which makes the three files. Getting the text (the download,
+a vocabulary; start_char, what sample.py starts from without a prompt), then prepare(), which
+makes the three files. Getting the text (the download,
 the encoding checks), writing the files safely and reading them back (load_data) are in
 machinery/data.py.
 """

@@ -67,11 +67,12 @@ def main(argv=None):
     # the checkpoint's GPTConfig builds the model (model.py's build_model), then its weights go in (machinery/)
     model, ckpt, path = load_model(args.checkpoint, args.out_dir)
     chars = ckpt["vocab"]["chars"]
-    prompt = prompt or start_char(chars)  # the model needs at least one character to start from
+    start = start_char(chars)  # a newline, where the text has one (prepare.py)
+    prompt = prompt or start  # the model needs at least one character to start from
     prompt_ids = encode(prompt, chars)
     # refuse a --num_samples whose KV caches and activations would not fit in memory, before allocating any
     check_samples_fit(model.config, args, len(prompt_ids) + args.max_new_tokens, dtype, device)
-    note_a_greedy_start(args, prompt, start_char(chars))  # --temperature 0 from a newline: newline after newline
+    note_a_greedy_start(args, prompt, start)  # --temperature 0 from a newline: newline after newline
 
     model = model.eval().to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples

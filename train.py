@@ -2,7 +2,7 @@
 
     python train.py                                  # best device found, its default preset
     python train.py --device cuda                    # the GPU recipe, bf16 autocast, compiled
-    python train.py --preset shakespeare-cpu --max_iters 500 --dropout 0.1 --out_dir out/long
+    python train.py --preset shakespeare-cpu --max_iters 3000 --dropout 0.1 --out_dir out/long
     python train.py --resume                         # carry on from out/latest.pt
     python train.py --preset bigram --out_dir out/bigram   # the baseline: a table of character pairs
     python train.py --trace_shapes                   # print each tensor's shape in one forward pass
@@ -97,24 +97,25 @@ def decay_left(it, cfg, extended_at=None):
     return height * DECAYS[cfg.decay](min(max(progress, 0.0), 1.0))
 
 
-def train_step(model, optimizer, scaler, next_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
+def train_step(model, optimizer, scaler, get_micro_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
                device=None, check_finite=True):
-    """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches (in one
-    process cfg.grad_accum; under DDP, this process's share of them, or all of them with fewer rows each:
-    machinery/ddp.py's share_batch), the gradient their average; clip; step; zero the gradients.
-    autocast: the context the forward runs in (bf16 or fp16 on a GPU; in float32 it does nothing: setup says
-    how it is chosen). -> (this process's mean loss, whether it was finite: if not, the step was skipped), as tensors
-    on the device, so that the host need not wait for the device to get them (in float16,
-    GradScaler, which scales the loss up so that small gradients do not round to 0, may still skip a step
-    whose gradients overflowed: it adjusts its scale and goes on).
+    """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches, their gradients
+    averaged; clip; step; zero the gradients. -> (this process's mean loss, whether it was finite), as tensors on
+    the device, so that the host need not wait for the device to read them.
 
-    The rest is safety: a nan or inf loss (in any process) means the gradients are garbage, so
-    the step is skipped and the weights never see them. scaler does nothing unless the dtype is
-    float16; check_finite=False is for `python -m bench.speed train --nan_check false` only."""
+    get_micro_batch() -> (x, y), the next micro-batch. micro_steps: cfg.grad_accum in one process; under DDP, this
+    process's share of them, or all of them with fewer rows each (machinery/ddp.py's share_batch). autocast: the
+    context the forward runs in (bf16 or fp16 on a GPU; in float32 it does nothing: setup says how it is chosen).
+
+    The rest is safety: a nan or inf loss (in any process) means the gradients are garbage, so the step is
+    skipped and the weights never see them. scaler (GradScaler) does nothing unless the dtype is float16: it
+    scales the loss up so that small gradients do not round to 0, and may skip a step whose gradients overflowed
+    (it adjusts its scale and goes on). check_finite=False is for `python -m bench.speed train --nan_check false`
+    only."""
     set_lr(optimizer, lr)  # into every group: AdamW's as it is, Muon's scaled by muon_lr / lr (machinery/optim.py)
     total = torch.zeros((), device=device)
     for micro in range(micro_steps):
-        x, y = next_batch()
+        x, y = get_micro_batch()  # (B, T) each: ids, and the ids one position on
         # DDP averages the gradients over the processes during backward; that is only
         # needed once, on the last micro-batch: before it, no_sync just accumulates
         with no_sync() if micro < micro_steps - 1 else nullcontext():
@@ -264,8 +265,7 @@ def evaluate(run, lr, tokens_per_sec):
         return
     is_best = losses["val"] < run.best_val  # the same in every process: the losses were summed over all
     if is_best:
-        run.losses_at_best = losses
-    run.best_val = min(run.best_val, losses["val"])
+        run.best_val, run.losses_at_best = losses["val"], losses
     state = make_checkpoint(run)  # every process: it gathers their random states
     if run.rank == 0:  # best first: killed between the two, a resume redoes this evaluation and both agree
         if is_best:

@@ -81,10 +81,10 @@ def test_dropout_only_in_training(attention):
     assert torch.equal(model(idx)[0], model(idx)[0])
 
 
-# where dropout acts: a module's name (its ending), or the number the fused kernel takes (attn.dropout)
+# where dropout acts: a module's name (its ending), or the number the fused kernel takes (attn.dropout_p)
 DROPOUT_SITES = {"embeddings": "transformer.drop", "attention's output": "attn.resid_dropout",
                  "the MLP's output": "mlp.dropout", "written-out attention's weights": "attn.attn_dropout",
-                 "fused attention's weights": "attn.dropout"}
+                 "fused attention's weights": "attn.dropout_p"}
 
 
 @pytest.mark.parametrize("site", DROPOUT_SITES)
@@ -99,7 +99,7 @@ def test_each_dropout_site_drops_on_its_own(site):
             module.p = 0.0
     if not fused:
         for block in model.transformer.h:
-            block.attn.dropout = 0.0
+            block.attn.dropout_p = 0.0
     idx = torch.randint(11, (2, 16))
     model.train()
     assert not torch.equal(model(idx)[0], model(idx)[0]), f"no dropout on {site}"
