@@ -21,8 +21,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.checkpoint import (LOG_HEADER, log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint,
-                                  written_by_train_py)
+from machinery.checkpoint import (LOG_HEADER, holds_a_run, log_rows, make_checkpoint, remove_stale_temp_files,
+                                  save_checkpoint, written_by_train_py)
 from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
 
@@ -139,13 +139,19 @@ class Run:
             print(*args, **kwargs)
 
 
-def refuse_to_overwrite(out_dir):
+def refuse_to_overwrite(out_dir, preset=None):
     """A new run would write over the checkpoints of the run already in out_dir, or over a log.csv
-    that train.py did not write. (One it wrote, without a checkpoint, open_log keeps under another name.)"""
+    that train.py did not write. (One it wrote, without a checkpoint, open_log keeps under another name.)
+    preset: the one named on the command line, if any: then the fix is most likely another out_dir."""
     for name in ("latest.pt", "best.pt"):
         if (out_dir / name).is_file():  # (a folder of that name: open_log refuses it)
-            raise UserError(f"{out_dir} already holds a run ({name}) — add --resume to continue it, "
-                            f"or choose a new --out_dir")
+            fix = "add --resume to continue it, or choose a new --out_dir"
+            if preset:  # another recipe, usually (the README's classic-cpu after the default): --resume refuses it
+                free = Path(TrainConfig.out_dir) / preset
+                e_g = "" if holds_a_run(free) or free == out_dir else f" (e.g. --out_dir {shlex.quote(str(free))})"
+                fix = f"choose a new --out_dir for this --preset {preset} run{e_g}, or add --resume to continue " \
+                      f"that one"
+            raise UserError(f"{out_dir} already holds a run ({name}) — {fix}")
     log = out_dir / "log.csv"
     if log.is_file() and not written_by_train_py(log):
         raise UserError(f"{log} was not written by train.py, and a new run would write over it — move it away to "

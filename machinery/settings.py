@@ -233,7 +233,7 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
             raise UserError(f"{Path(cfg.data_dir) / f'{split}.bin'} has {len(splits[split]):,} tokens, not more than "
                             f"block_size {mcfg.block_size} — use a longer text or a smaller --block_size")
     if new_run:  # last, so that a mistake in the flags is told first, not after a change of --out_dir
-        refuse_to_overwrite(Path(cfg.out_dir))
+        refuse_to_overwrite(Path(cfg.out_dir), preset)
     return cfg, mcfg, vocab, splits, ckpt, summary
 
 
