@@ -183,7 +183,7 @@ def model_from_checkpoint(ckpt, path="the checkpoint"):
     """A loaded checkpoint (read from path) -> the model it holds, weights in place (on the CPU,
     in training mode)."""
     model = build_model(saved_model_config(ckpt, path))
-    load_weights(model, ckpt["model"], path)
+    load_weights(model, ckpt["model"], path, added_since(ckpt))
     return model
 
 
@@ -203,9 +203,22 @@ def saved_model_config(ckpt, path):
     return GPTConfig(**ckpt["model_config"])
 
 
-def load_weights(model, weights, path):
+def added_since(ckpt, given=()):
+    """The GPTConfig settings a checkpoint was saved without, which model.py has gained since, in words ("" for
+    none): their defaults stand in, and one that does not rebuild the old model changes it, so it is said.
+    given: settings a flag gives a value (--resume's), which stands in instead."""
+    added = {f.name: f.default for f in fields(GPTConfig) if f.name not in ckpt["model_config"] and f.name not in given}
+    if not added:
+        return ""
+    defaults = ", ".join(f"{value!r}" for value in added.values())
+    return (f"saved before model.py had {', '.join(added)}: GPTConfig's default{'s' * (len(added) > 1)} "
+            f"({defaults}) stand{'s' * (len(added) == 1)} in")
+
+
+def load_weights(model, weights, path, added=""):
     """Strict: every tensor the model has, of the same shape, and no other. A mismatch means that
-    model.py has changed since the checkpoint at path was saved (a renamed layer, another width)."""
+    model.py has changed since the checkpoint at path was saved (a renamed layer, another width).
+    added: added_since's words, which name the likely cause."""
     ours = model.state_dict()
     differences = [f"model.py has {name}, the checkpoint does not" for name in ours if name not in weights]
     differences += [f"the checkpoint has {name}, model.py does not" for name in weights if name not in ours]
@@ -214,8 +227,8 @@ def load_weights(model, weights, path):
     if differences:  # (two: a renamed layer shows both its names)
         more = f" (and {len(differences) - 2} more)" if len(differences) > 2 else ""
         raise UserError(f"the weights in {path} do not fit model.py as it is now: {'; '.join(differences[:2])}"
-                        f"{more} — they were saved by other model code: bring back the model.py that saved them, or "
-                        f"train a new run")
+                        f"{more}{'; it was ' + added if added else ''} — they were saved by other model code: bring "
+                        f"back the model.py that saved them, or train a new run")
     check_finite(weights, path)
     model.load_state_dict(weights)
 
@@ -409,13 +422,14 @@ def what_is_sampled(path, ckpt):
     """One line on which checkpoint this samples, and from how far into its run. A best.pt
     whose run went on past it (its val loss did not improve after) points to its latest.pt."""
     line = f"sampling {path}: iteration {ckpt['iter']:,}"
-    if path.name != "best.pt":
-        return line
-    line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
-    last = last_evaluation(path.parent / "log.csv")
-    if last and last[0] > ckpt["iter"] and (path.parent / "latest.pt").is_file():
-        line += (f"; the run's last evaluation, at iteration {last[0]:,}, gave {last[1]:.4f} "
-                 f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples the run's last state)")
+    if path.name == "best.pt":
+        line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
+        last = last_evaluation(path.parent / "log.csv")
+        if last and last[0] > ckpt["iter"] and (path.parent / "latest.pt").is_file():
+            line += (f"; the run's last evaluation, at iteration {last[0]:,}, gave {last[1]:.4f} "
+                     f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples the run's last state)")
+    if added := added_since(ckpt):
+        line += f"; it was {added}"
     return line
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from config import DECAYS, PRESETS, TrainConfig
-from machinery.checkpoint import holds_a_run, load_checkpoint, runs_inside, saved_model_config
+from machinery.checkpoint import added_since, holds_a_run, load_checkpoint, runs_inside, saved_model_config
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
@@ -166,6 +166,8 @@ def build_config(preset, resume, overrides):
         notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" + (
                  "; evaluations now score other windows than the run's best val loss did" if k in EVALUATION else "")
                  for k, v in overrides.items() if k in values and values[k] != v]
+        if added := added_since(ckpt, overrides):  # a setting model.py gained since: its default may change the model
+            notes.append(f"note: {out_dir / 'latest.pt'} was {added}")
     else:
         preset = preset or default_preset(overrides.get("device", "auto"))
         check_preset(preset)

@@ -3,6 +3,7 @@
 import os
 import pickle
 import re
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import prepare
 import sample
 import train
 from machinery.cli import UserError
+from model import GPTConfig
 from machinery import bookkeeping, data
 
 
@@ -181,6 +183,23 @@ def test_sampling_turns_dropout_off(run_dir, tmp_path, capsys):
         samples(capsys, args + ["--checkpoint", str(run_dir / "best.pt")])
 
 
+def test_a_setting_model_py_gained_since_a_run_was_saved_is_named(run_dir, tmp_path, capsys):
+    """A run saved before GPTConfig had a setting gets its default, which may build another model than the run's:
+    sample.py says so, and an error over the weights' shapes names it as the likely cause."""
+    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+    del ckpt["model_config"]["qk_norm"]  # as if model.py had gained qk_norm after the run (which trained with it)
+    torch.save(ckpt, tmp_path / "older.pt")
+    args = ["--checkpoint", str(tmp_path / "older.pt"), "--num_samples", "1", "--max_new_tokens", "5"]
+    assert sample.main(args) == 0
+    said = capsys.readouterr().err
+    assert "; it was saved before model.py had qk_norm: GPTConfig's default (False) stands in" in said
+    del ckpt["model_config"]["n_embd"]  # a default that builds other shapes: 384 wide, the run 32
+    torch.save(ckpt, tmp_path / "older.pt")
+    with pytest.raises(UserError, match=r" more\); it was saved before model.py had n_embd, qk_norm: GPTConfig's "
+                                        r"defaults \(384, False\) stand in — they were saved by other model code"):
+        sample.main(args)
+
+
 def test_prompt_file(run_dir, tmp_path, capsys):
     path = tmp_path / "scene.txt"
     path.write_text("JULIET:\nWhat", encoding="utf-8")
@@ -331,7 +350,7 @@ def test_sample_says_which_checkpoint_it_samples_and_whether_the_run_went_on(run
 
 def test_sampling_best_pt_points_to_latest_pt_only_where_there_is_one(tmp_path):
     (tmp_path / "log.csv").write_text(f"{checkpoint.LOG_HEADER}\n8,1.0,2.0,0.001,100,1.0\n16,0.5,9.0,0.001,100,2.0\n")
-    ckpt = {"iter": 8, "best_val_loss": 2.0}
+    ckpt = {"iter": 8, "best_val_loss": 2.0, "model_config": asdict(GPTConfig())}  # (every setting model.py has)
     said = f"sampling {tmp_path / 'best.pt'}: iteration 8, val loss 2.0000, the run's best"
     assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt) == said  # no latest.pt: nothing to point to
     (tmp_path / "latest.pt").write_bytes(b"x")

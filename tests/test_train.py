@@ -1125,6 +1125,22 @@ def test_the_log_s_elapsed_time_goes_on_from_the_run_it_resumes(run_dir, data_di
     assert 1000 < float(read_log(run)[-1]["elapsed_s"]) < 1060
 
 
+def test_a_resume_names_a_setting_model_py_gained_since_the_run_was_saved(run_dir, data_dir, tmp_path, capsys):
+    """Its default stands in (here, no qk-norm for a run that trained with it): said, unless a flag gives it."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    ckpt = torch.load(run / "latest.pt", weights_only=True)
+    del ckpt["model_config"]["qk_norm"]
+    checkpoint.save_checkpoint(run / "latest.pt", ckpt)
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume"]
+    assert train.main(args + ["--max_iters", "14"]) == 0
+    note = "was saved before model.py had qk_norm: GPTConfig's default (False) stands in"
+    assert f"note: {run / 'latest.pt'} {note}\n" in capsys.readouterr().out
+    checkpoint.save_checkpoint(run / "latest.pt", ckpt)  # (the resume saved qk_norm in it)
+    assert train.main(args + ["--max_iters", "14", "--qk_norm", "true"]) == 0
+    assert note not in capsys.readouterr().out
+
+
 def test_a_folder_holding_only_best_pt_is_not_written_over(tmp_path):
     (tmp_path / "best.pt").write_bytes(b"a run's best")  # latest.pt lost, or deleted to save space
     with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — add --resume"):
