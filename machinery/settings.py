@@ -438,7 +438,8 @@ def parse_train_args(argv, description=None):
         epilog=f"Presets: {', '.join(PRESETS)}. The defaults above are those of preset {shown}"
                + ("" if named else ", which a run without --preset gets on this machine "
                   "(shakespeare on CUDA, shakespeare-cpu elsewhere)")
-               + "; `--preset NAME --help` shows another's. With --resume, the run's own values are the defaults.")
+               + "; `--preset NAME --help` shows another's. With --resume, a flag left out keeps the run's own value, "
+                 "not the default above.")
     parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "
                         "on CUDA, shakespeare-cpu elsewhere); other flags, before or after it, override it")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
