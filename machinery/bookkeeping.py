@@ -21,8 +21,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.checkpoint import (LOG_HEADER, holds_a_run, log_rows, make_checkpoint, remove_stale_temp_files,
-                                  save_checkpoint, written_by_train_py)
+from machinery.checkpoint import (LOG_HEADER, log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint,
+                                  written_by_train_py)
 from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
 
@@ -146,11 +146,11 @@ def refuse_to_overwrite(out_dir, preset=None):
     for name in ("latest.pt", "best.pt"):
         if (out_dir / name).is_file():  # (a folder of that name: open_log refuses it)
             fix = "add --resume to continue it, or choose a new --out_dir"
-            if preset:  # another recipe, usually (the README's classic-cpu after the default): --resume refuses it
+            if preset:  # another recipe, usually (the README's classic-cpu after the default), which --resume refuses
                 free = Path(TrainConfig.out_dir) / preset
-                e_g = "" if holds_a_run(free) or free == out_dir else f" (e.g. --out_dir {shlex.quote(str(free))})"
-                fix = f"choose a new --out_dir for this --preset {preset} run{e_g}, or add --resume to continue " \
-                      f"that one"
+                e_g = "" if free.exists() else f" (e.g. --out_dir {shlex.quote(str(free))})"
+                fix = (f"choose a new --out_dir for this --preset {preset} run{e_g}, or continue that one: "
+                       f"python train.py --resume --out_dir {shlex.quote(str(out_dir))}")
             raise UserError(f"{out_dir} already holds a run ({name}) — {fix}")
     log = out_dir / "log.csv"
     if log.is_file() and not written_by_train_py(log):

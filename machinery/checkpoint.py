@@ -61,7 +61,7 @@ def make_checkpoint(run):
 def restore_checkpoint(run, ckpt):
     """Put a checkpoint's state back into a freshly built Run. -> notes on what could not
     be restored as it was."""
-    load_weights(run.raw_model, ckpt["model"], run.out_dir / "latest.pt")
+    load_weights(run.raw_model, ckpt["model"], run.out_dir / "latest.pt", added_since(ckpt, asdict(run.mcfg)))
     load_state(run.optimizer, ckpt["optimizer"])
     notes = []
     if run.scaler.is_enabled() and not ckpt["scaler"]:  # a float32 or bf16 run, resumed in float16
@@ -203,11 +203,14 @@ def saved_model_config(ckpt, path):
     return GPTConfig(**ckpt["model_config"])
 
 
-def added_since(ckpt, given=()):
+def added_since(ckpt, in_effect=None):
     """The GPTConfig settings a checkpoint was saved without, which model.py has gained since, in words ("" for
-    none): their defaults stand in, and one that does not rebuild the old model changes it, so it is said.
-    given: settings a flag gives a value (--resume's), which stands in instead."""
-    added = {f.name: f.default for f in fields(GPTConfig) if f.name not in ckpt["model_config"] and f.name not in given}
+    none): their defaults stand in, and one that does not rebuild the old model changes it. Which do is not known
+    here, so every one is named. in_effect: the values the model is built with (--resume's flags); a setting given
+    another value than its default is left out."""
+    in_effect = in_effect or {}
+    added = {f.name: f.default for f in fields(GPTConfig)
+             if f.name not in ckpt["model_config"] and in_effect.get(f.name, f.default) == f.default}
     if not added:
         return ""
     defaults = ", ".join(f"{value!r}" for value in added.values())
@@ -226,9 +229,13 @@ def load_weights(model, weights, path, added=""):
                     for name, tensor in ours.items() if name in weights and weights[name].shape != tensor.shape]
     if differences:  # (two: a renamed layer shows both its names)
         more = f" (and {len(differences) - 2} more)" if len(differences) > 2 else ""
+        fix = "they were saved by other model code: bring back the model.py that saved them, or train a new run"
+        if added:  # the likely cause: a default that is not the run's value
+            more += f"; it was {added}"
+            fix = ("the run had other values: give them (to --resume as flags, else as GPTConfig's defaults), or "
+                   "bring back the model.py that saved it")
         raise UserError(f"the weights in {path} do not fit model.py as it is now: {'; '.join(differences[:2])}"
-                        f"{more}{'; it was ' + added if added else ''} — they were saved by other model code: bring "
-                        f"back the model.py that saved them, or train a new run")
+                        f"{more} — {fix}")
     check_finite(weights, path)
     model.load_state_dict(weights)
 

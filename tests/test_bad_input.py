@@ -304,8 +304,8 @@ CASES = [
     ("train-out-dir-holds-a-run", train, TINY + ["--data_dir", "data", "--out_dir", "run"],
      "run already holds a run (latest.pt) — add --resume", None),
     ("train-out-dir-holds-a-run-other-preset", train, ["--preset", "classic-cpu"] + TINY + ["--data_dir", "data",
-     "--out_dir", "run"], "choose a new --out_dir for this --preset classic-cpu run (e.g. --out_dir out/classic-cpu)",
-     None),  # (a new recipe, more often than not: --resume would refuse its settings)
+     "--out_dir", "run"], "choose a new --out_dir for this --preset classic-cpu run (e.g. --out_dir out/classic-cpu), "
+     "or continue that one: python train.py --resume --out_dir run", None),  # (--resume --preset: refused, if other)
     ("train-out-dir-holds-another-log", train, TINY + ["--data_dir", "data", "--out_dir", "mine"],
      "mine/log.csv was not written by train.py, and a new run would write over it — move it away to keep it, or "
      "choose a new --out_dir", write("mine/log.csv", b"my,important\n1,2\n")),

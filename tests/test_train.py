@@ -1126,19 +1126,45 @@ def test_the_log_s_elapsed_time_goes_on_from_the_run_it_resumes(run_dir, data_di
 
 
 def test_a_resume_names_a_setting_model_py_gained_since_the_run_was_saved(run_dir, data_dir, tmp_path, capsys):
-    """Its default stands in (here, no qk-norm for a run that trained with it): said, unless a flag gives it."""
+    """Its default stands in (here, no qk-norm for a run that trained with it): said, with the flag to give the run's
+    value, unless a flag gives another; a default that breaks the weights' shapes is named in the error."""
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     ckpt = torch.load(run / "latest.pt", weights_only=True)
     del ckpt["model_config"]["qk_norm"]
     checkpoint.save_checkpoint(run / "latest.pt", ckpt)
-    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume"]
-    assert train.main(args + ["--max_iters", "14"]) == 0
-    note = "was saved before model.py had qk_norm: GPTConfig's default (False) stands in"
-    assert f"note: {run / 'latest.pt'} {note}\n" in capsys.readouterr().out
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "14"]
+    assert train.main(args) == 0
+    note = "was saved before model.py had qk_norm: GPTConfig's default (False) stands in — if the run had other"
+    assert f"note: {run / 'latest.pt'} {note}" in capsys.readouterr().out
     checkpoint.save_checkpoint(run / "latest.pt", ckpt)  # (the resume saved qk_norm in it)
-    assert train.main(args + ["--max_iters", "14", "--qk_norm", "true"]) == 0
+    assert train.main(args + ["--qk_norm", "true"]) == 0
     assert note not in capsys.readouterr().out
+    del ckpt["model_config"]["n_embd"]  # TINY gives --n_embd 32: the run's value, so only qk_norm is named
+    checkpoint.save_checkpoint(run / "latest.pt", ckpt)
+    assert train.main(args) == 0
+    assert "before model.py had qk_norm: GPTConfig's default" in capsys.readouterr().out
+    checkpoint.save_checkpoint(run / "latest.pt", ckpt)
+    width = args.index("--n_embd")
+    no_width = args[:width] + args[width + 2:]  # (TINY's --n_embd 32 left out: the default, 384, stands in)
+    with pytest.raises(UserError, match=r" more\); it was saved before model.py had n_embd, qk_norm: GPTConfig's "
+                                        r"defaults \(384, False\) stand in — the run had other values: give them"):
+        train.main(no_width)
+
+
+def test_a_new_run_with_a_preset_into_a_run_s_folder_is_pointed_to_another(tmp_path, monkeypatch):
+    """With a --preset named, a new out_dir comes first (the README's classic-cpu after the default, say), and
+    out/PRESET is suggested only where nothing of that name is there yet."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "latest.pt").write_bytes(b"a run")
+    with pytest.raises(UserError, match=r"^out already holds a run \(latest.pt\) — choose a new --out_dir for this "
+                                        r"--preset bigram run \(e.g. --out_dir out/bigram\), or continue that one: "
+                                        r"python train.py --resume --out_dir out$"):
+        bookkeeping.refuse_to_overwrite(Path("out"), "bigram")
+    (tmp_path / "out" / "bigram").mkdir()
+    with pytest.raises(UserError, match=r"for this --preset bigram run, or continue"):
+        bookkeeping.refuse_to_overwrite(Path("out"), "bigram")
 
 
 def test_a_folder_holding_only_best_pt_is_not_written_over(tmp_path):
