@@ -15,9 +15,8 @@ the downloaded input.txt, when there is a download):
 
 Read it top to bottom: the tokenizer (build_vocab for a whole text; encode and decode with
 a vocabulary; start_char, what sample.py starts from without a prompt), then prepare(), which
-makes the three files. Getting the text (the download,
-the encoding checks), writing the files safely and reading them back (load_data) are in
-machinery/data.py.
+makes the three files. Getting the text (the download, the encoding checks), writing the files
+safely and reading them back (load_data) are in machinery/data.py.
 """
 
 import sys
