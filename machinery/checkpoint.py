@@ -203,18 +203,19 @@ def saved_model_config(ckpt, path):
     return GPTConfig(**ckpt["model_config"])
 
 
-def added_since(ckpt, in_effect=None):
-    """The GPTConfig settings a checkpoint was saved without, which model.py has gained since, in words ("" for
-    none): their defaults stand in, and one that does not rebuild the old model changes it. Which do is not known
-    here, so every one is named. in_effect: the values the model is built with (--resume's flags); a setting given
-    another value than its default is left out."""
+def added_since(ckpt, in_effect=None, config=GPTConfig):
+    """The settings of config (GPTConfig, or TrainConfig for a resume) that a checkpoint was saved without, which
+    model.py (or config.py) has gained since, in words ("" for none): their defaults stand in, and one that does not
+    rebuild the old run changes it. Which do is not known here, so every one is named. in_effect: the values the run
+    is built with (--resume's flags); a setting given another value than its default is left out."""
     in_effect = in_effect or {}
-    added = {f.name: f.default for f in fields(GPTConfig)
-             if f.name not in ckpt["model_config"] and in_effect.get(f.name, f.default) == f.default}
+    saved, file = (ckpt["model_config"], "model.py") if config is GPTConfig else (ckpt["train_config"], "config.py")
+    added = {f.name: f.default for f in fields(config)
+             if f.name not in saved and in_effect.get(f.name, f.default) == f.default}
     if not added:
         return ""
     defaults = ", ".join(f"{value!r}" for value in added.values())
-    return (f"saved before model.py had {', '.join(added)}: GPTConfig's default{'s' * (len(added) > 1)} "
+    return (f"saved before {file} had {', '.join(added)}: {config.__name__}'s default{'s' * (len(added) > 1)} "
             f"({defaults}) stand{'s' * (len(added) == 1)} in")
 
 

@@ -166,9 +166,10 @@ def build_config(preset, resume, overrides):
         notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" + (
                  "; evaluations now score other windows than the run's best val loss did" if k in EVALUATION else "")
                  for k, v in overrides.items() if k in values and values[k] != v]
-        if added := added_since(ckpt, overrides):  # a setting model.py gained since: its default may change the model
-            notes.append(f"note: {out_dir / 'latest.pt'} was {added} — if the run had other values, give them as "
-                         f"flags: the checkpoints this resume saves keep the values it trains with")
+        for config in (TrainConfig, GPTConfig):  # a setting gained since: its default may change the run
+            if added := added_since(ckpt, overrides, config):
+                notes.append(f"note: {out_dir / 'latest.pt'} was {added} — if the run had other values, give them "
+                             f"as flags: the checkpoints this resume saves keep the values it trains with")
     else:
         preset = preset or default_preset(overrides.get("device", "auto"))
         check_preset(preset)

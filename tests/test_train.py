@@ -1140,6 +1140,10 @@ def test_a_resume_names_a_setting_model_py_gained_since_the_run_was_saved(run_di
     checkpoint.save_checkpoint(run / "latest.pt", ckpt)  # (the resume saved qk_norm in it)
     assert train.main(args + ["--qk_norm", "true"]) == 0
     assert note not in capsys.readouterr().out
+    del ckpt["train_config"]["muon_lr"]  # a training setting config.py gained since, as well
+    checkpoint.save_checkpoint(run / "latest.pt", ckpt)
+    assert train.main(args) == 0
+    assert "was saved before config.py had muon_lr: TrainConfig's default (0.02) stands in" in capsys.readouterr().out
     del ckpt["model_config"]["n_embd"]  # TINY gives --n_embd 32: the run's value, so only qk_norm is named
     checkpoint.save_checkpoint(run / "latest.pt", ckpt)
     assert train.main(args) == 0
