@@ -21,8 +21,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.checkpoint import (LOG_HEADER, log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint,
-                                  written_by_train_py)
+from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, log_rows, make_checkpoint, remove_stale_temp_files,
+                                  save_checkpoint, written_by_train_py)
 from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
 
@@ -156,9 +156,6 @@ def refuse_to_overwrite(out_dir, preset=None):
     if log.is_file() and not written_by_train_py(log):
         raise UserError(f"{log} was not written by train.py, and a new run would write over it — move it away to "
                         f"keep it, or choose a new --out_dir")
-
-
-BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
 
 
 def print_settings(summary, cfg, mcfg, overrides, resuming):

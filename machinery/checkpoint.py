@@ -203,6 +203,9 @@ def saved_model_config(ckpt, path):
     return GPTConfig(**ckpt["model_config"])
 
 
+BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
+
+
 def added_since(ckpt, in_effect=None, config=GPTConfig):
     """The settings of config (GPTConfig, or TrainConfig for a resume) that a checkpoint was saved without, which
     model.py (or config.py) has gained since, in words ("" for none): their defaults stand in, and one that does not
@@ -212,6 +215,8 @@ def added_since(ckpt, in_effect=None, config=GPTConfig):
     saved, file = (ckpt["model_config"], "model.py") if config is GPTConfig else (ckpt["train_config"], "config.py")
     added = {f.name: f.default for f in fields(config)
              if f.name not in saved and in_effect.get(f.name, f.default) == f.default}
+    if config is GPTConfig and saved.get("model") == "bigram":  # a table: the GPT's settings change nothing
+        added = {name: value for name, value in added.items() if name in BIGRAM_FIELDS}
     if not added:
         return ""
     defaults = ", ".join(f"{value!r}" for value in added.values())

@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 
 from config import DECAYS, PRESETS, TrainConfig
-from machinery.checkpoint import added_since, holds_a_run, load_checkpoint, runs_inside, saved_model_config
+from machinery.checkpoint import (BIGRAM_FIELDS, added_since, holds_a_run, load_checkpoint, runs_inside,
+                                  saved_model_config)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
-from machinery.bookkeeping import BIGRAM_FIELDS, block_work, refuse_if_training, refuse_to_overwrite
+from machinery.bookkeeping import block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, POSITIONS, GPTConfig
 
 

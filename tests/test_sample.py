@@ -200,6 +200,14 @@ def test_a_setting_model_py_gained_since_a_run_was_saved_is_named(run_dir, tmp_p
         sample.main(args)
 
 
+def test_a_bigram_is_said_to_lack_only_the_settings_a_table_uses():
+    """A table has no layers, heads or width: a GPT setting gained since changes nothing in it, so is not named."""
+    ckpt = {"model_config": {"model": "bigram", "vocab_size": 65}}  # as if saved before block_size and the GPT's
+    assert checkpoint.added_since(ckpt) == "saved before model.py had block_size: GPTConfig's default (256) stands in"
+    ckpt["model_config"]["block_size"] = 8
+    assert checkpoint.added_since(ckpt) == ""
+
+
 def test_prompt_file(run_dir, tmp_path, capsys):
     path = tmp_path / "scene.txt"
     path.write_text("JULIET:\nWhat", encoding="utf-8")
