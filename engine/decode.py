@@ -138,6 +138,6 @@ class GraphedStep:
                 self.logits = self.run()
             else:
                 self.graph.replay()  # refills self.logits
-            # the caller moves length on, as forward_cached does (without a graph, run had set it to 0)
+            # length moves on here, as forward_cached moves it on the plain path (without a graph, run had set it to 0)
             self.cache.length = position + 1
         return self.logits

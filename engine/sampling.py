@@ -1,7 +1,8 @@
 """Choosing the next character from the model's scores: temperature, top-k and top-p.
 
 With top_p None, sample_next draws exactly what model.py's simple generate draws from the same
-generator (a test holds them equal), so the fast path and the simple one give the same text.
+logits and the same generator (a test holds them equal); engine/decode.py says when the fast
+path's logits differ from the simple one's, and with them the text.
 """
 
 import torch

@@ -13,12 +13,12 @@ two changes (tie_head, init), and rung 11 adds dropout and scale: the classic GP
 positions, AdamW: what the shakespeare preset trains, at smaller sizes on a CPU). So the
 ladder runs the code you read in model.py, nothing else.
 
-Each rung trains from scratch with the same batches and is scored on the same val
-windows (train.py's estimate_loss), so the rows compare like with like; rung 11 also reads
-a longer context, which is part of its "scale". The table prints as it goes, then the text
-each rung generates (a 70-character sample), and the val losses go to <out_dir>/ladder.csv and, with matplotlib
-installed, a picture, ladder.png (out_dir: out/buildup/<sizes>, so a --quick run never
-overwrites a real one).
+Each rung trains from scratch with the same batches, and rungs 1 to 10 are scored on the same
+val windows (train.py's estimate_loss), so their rows compare like with like; rung 11 reads a
+longer context, and so longer windows, which is part of its "scale". The table prints as it
+goes, then the text each rung generates (a 70-character sample); the rows (losses, sizes,
+seconds) go to <out_dir>/ladder.csv and, with matplotlib installed, a picture, ladder.png
+(out_dir: out/buildup/<sizes>, so a --quick run never overwrites a real one).
 """
 
 import csv
@@ -145,6 +145,7 @@ def training_config(sizes, rung, seed, device):
     # attention (at most 1.9e-5, docs/lessons.md) lie below fp16's normal numbers (6.1e-5), and the loss scaling
     # that rescues them may skip steps, so the rungs would no longer train alike
     dtype = "float32" if pick_dtype("auto", device) == torch.float16 else "auto"
+    # compile=False: compiling 11 different models would take longer than it saves
     return TrainConfig(device=str(device), dtype=dtype, compile=False,
                        seed=seed, batch_size=sizes.full_batch_size if rung == FULL else sizes.batch_size,
                        max_iters=steps, lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
@@ -162,12 +163,12 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
     if plug is not None:
         plug(model)
     optimizer = make_optimizer(model, cfg, device)
-    # bf16 on a GPU; no torch.compile: compiling 11 different models would take longer than it saves
-    dtype, autocast, _ = precision(cfg, device)
+    dtype, autocast, _ = precision(cfg, device)  # bf16 on a GPU (_: whether to compile, off in training_config)
+    # train_step takes a GradScaler; it is never on here, since training_config keeps away from float16
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(cfg.seed)  # the same batches for every rung
 
-    def next_batch():
+    def get_micro_batch():  # the whole batch: one micro-batch a step (micro_steps=1 below)
         return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
 
     t0 = time.perf_counter()
@@ -176,7 +177,7 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
     steps = tqdm(range(cfg.max_iters), desc=desc, leave=False, dynamic_ncols=True,  # gone when done: a row follows
                  disable=not sys.stderr.isatty())  # (in a log, a bar that is never cleared clutters each row)
     for it in steps:
-        _, finite = train_step(model, optimizer, scaler, next_batch, schedule(it, cfg), cfg, autocast,
+        _, finite = train_step(model, optimizer, scaler, get_micro_batch, schedule(it, cfg), cfg, autocast,
                                micro_steps=1, device=device)
         skipped += ~finite
     skipped = skipped.item()  # wait for the device: a GPU runs behind the Python loop
@@ -184,7 +185,10 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
     return model, estimate_loss(model, splits, cfg, mcfg.block_size, device, autocast), seconds, skipped
 
 
-def sample_text(model, chars, device, length=70, seed=0):
+SAMPLE_LENGTH = 70  # characters each rung writes
+
+
+def sample_text(model, chars, device, length=SAMPLE_LENGTH, seed=0):
     """What the rung writes: length characters after a newline (prepare.start_char), sampled at temperature 1."""
     model.eval()
     start = torch.tensor([encode(start_char(chars), chars)], device=device)  # (1, 1)
@@ -337,7 +341,8 @@ def main(argv=None):
     if device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):
         print(note)
     results, samples = climb(rungs, sizes, splits, vocab["chars"], device, args)
-    print("\nwhat each rung writes (70 characters after a newline, temperature 1):")
+    start = start_char(vocab["chars"])  # a newline, unless the text has none
+    print(f"\nwhat each rung writes ({SAMPLE_LENGTH} characters after {start!r}, temperature 1):")
     for rung, text in enumerate(samples, start=1):
         print(f"{rung:>4}  {text!r}")
     total = sum(r["seconds"] for r in results)

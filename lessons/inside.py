@@ -35,6 +35,8 @@ from model import GPT, CausalSelfAttention, GPTConfig
 # Where to look: (the module's name, as a pattern; its input, its output, or "loss", the model's second output;
 # the label; the axes of the value; whether the config has this place). The labels with a "{...}" take the config's
 # values; the MLP's "{width}" is its hidden width in units of C, as the tensor has it (a fork may widen it).
+# q_norm and drop run in every config (nn.Identity without qk-norm; drop, after the embeddings, always), hence their
+# conditions; the rotary probes fire only when rotary is used.
 PLACES = [
     (r"transformer\.wte", "in", "idx", "B, T", None),
     (r"transformer\.wte", "out", "token embedding wte(idx)", "B, T, C", None),
@@ -60,7 +62,7 @@ PLACES = [
     (r"table", "out", "logits = table[idx]", "B, T, V", None),
     (r"", "loss", "loss", "a number: mean over B*T", None),  # the model's own output: (logits, loss)
 ]
-WEIGHTS = "attn: weights, softmax(scores)"
+WEIGHTS = next(label for pattern, _, label, _, _ in PLACES if pattern.endswith("hook_weights"))  # (lessons/plot.py)
 
 
 @contextmanager
@@ -142,10 +144,10 @@ def trace_shapes(model, idx, targets=None):
     counts = Counter(label for label, _, _ in records)
     named = max(len(label) for label, _, _ in records)  # the columns fit the longest label and shape
     width = max(len(str(tuple(tensor.shape))) for _, _, tensor in records)
-    lines, seen = [], set()
+    lines, shown = [], set()
     for label, axes, tensor in records:
-        if label not in seen:
-            seen.add(label)
+        if label not in shown:
+            shown.add(label)
             repeat = f"  x {counts[label]}, once per block" if counts[label] > 1 else ""
             lines.append(f"{label:<{named}}  {str(tuple(tensor.shape)):<{width}}  ({axes}){repeat}")
     return lines
