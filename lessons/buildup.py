@@ -131,26 +131,26 @@ def ladder(sizes, vocab_size):
     return rungs
 
 
-def training_config(sizes, rung, seed, device):
-    """The TrainConfig (config.py) for rung (1-11): AdamW, warmup, cosine decay to a tenth of the lr, weight decay
+def training_config(sizes, number, seed, device):
+    """The TrainConfig (config.py) for rung number (1-11): AdamW, warmup, cosine decay to a tenth of the lr, weight decay
     0.1 on the matrices (0 for rung 1's table); the rest TrainConfig's defaults (beta2 0.99, gradients clipped at 1)."""
-    if rung == 1:
+    if number == 1:
         lr = BIGRAM_LR
-    elif rung == FULL:
+    elif number == FULL:
         lr = sizes.full_lr
     else:
         lr = sizes.lr
-    steps = sizes.full_steps if rung == FULL else sizes.steps
+    steps = sizes.full_steps if number == FULL else sizes.steps
     # train.py's choice (bf16 on a GPU that has it), but float32 rather than fp16: the gradients of rung 6's first
     # attention (at most 1.9e-5, docs/lessons.md) lie below fp16's normal numbers (6.1e-5), and the loss scaling
     # that rescues them may skip steps, so the rungs would no longer train alike
     dtype = "float32" if pick_dtype("auto", device) == torch.float16 else "auto"
     # compile=False: compiling 11 different models would take longer than it saves
     return TrainConfig(device=str(device), dtype=dtype, compile=False,
-                       seed=seed, batch_size=sizes.full_batch_size if rung == FULL else sizes.batch_size,
+                       seed=seed, batch_size=sizes.full_batch_size if number == FULL else sizes.batch_size,
                        max_iters=steps, lr=lr, min_lr=lr / 10, warmup_iters=min(100, steps // 10),
                        # rung 1 without decay, which would pull the table's scores towards 0: flatter than the counts
-                       weight_decay=0.0 if rung == 1 else 0.1, eval_iters=sizes.eval_iters)
+                       weight_decay=0.0 if number == 1 else 0.1, eval_iters=sizes.eval_iters)
 
 
 def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_at):
@@ -196,23 +196,23 @@ def sample_text(model, chars, device, length=SAMPLE_LENGTH, seed=0):
     return decode(ids[0, 1:].tolist(), chars)  # (the sample, without its start character)
 
 
-def row(rung, what, params, losses, seconds, note):
-    return (f"{rung:>4}  {what:<46} {params:>10,}  {losses['train']:>6.4f}  {losses['val']:>6.4f}  "
+def row(number, what, params, losses, seconds, note):
+    return (f"{number:>4}  {what:<46} {params:>10,}  {losses['train']:>6.4f}  {losses['val']:>6.4f}  "
             f"{seconds:>6.1f} s  {note}")
 
 
 SAME = 0.005  # nats: val losses closer than this are "no better"; the last digits move from one CPU to another
 
 
-def note_for(rung, val, before, skipped=0, why=""):
+def note_for(number, val, before, skipped=0, why=""):
     """Say so where a rung did not help at these sizes, rather than hide it, and why if the ladder knows."""
     notes = [f"{skipped} steps skipped for a nan or inf loss"] if skipped else []
     if before is None or not val >= before - SAME:  # the first rung, a rung that helped (or a nan: no verdict)
         return "; ".join(notes)
     if val < before + SAME:
-        verdict = f"no better than rung {rung - 1} at these sizes"
+        verdict = f"no better than rung {number - 1} at these sizes"
     else:
-        verdict = f"worse than rung {rung - 1} at these sizes"
+        verdict = f"worse than rung {number - 1} at these sizes"
     notes.insert(0, f"{verdict}, {why}" if why else verdict)
     return "; ".join(notes)
 
@@ -343,8 +343,8 @@ def main(argv=None):
     results, samples = climb(rungs, sizes, splits, vocab["chars"], device, args)
     start = start_char(vocab["chars"])  # a newline, unless the text has none
     print(f"\nwhat each rung writes ({SAMPLE_LENGTH} characters after {start!r}, temperature 1):")
-    for rung, text in enumerate(samples, start=1):
-        print(f"{rung:>4}  {text!r}")
+    for number, text in enumerate(samples, start=1):
+        print(f"{number:>4}  {text!r}")
     total = sum(r["seconds"] for r in results)
     print(f"\ntraining time {total:.1f} s in all; val {results[0]['val']:.4f} (bigram) -> "
           f"{results[-1]['val']:.4f} (the full GPT) nats per character")
