@@ -132,8 +132,9 @@ def ladder(sizes, vocab_size):
 
 
 def training_config(sizes, number, seed, device):
-    """The TrainConfig (config.py) for rung number (1-11): AdamW, warmup, cosine decay to a tenth of the lr, weight decay
-    0.1 on the matrices (0 for rung 1's table); the rest TrainConfig's defaults (beta2 0.99, gradients clipped at 1)."""
+    """The TrainConfig (config.py) for rung number (1-11): AdamW, warmup, cosine decay to a tenth of the lr, weight
+    decay 0.1 on the matrices (0 for rung 1's table); the rest TrainConfig's defaults (beta2 0.99, gradients clipped
+    at 1)."""
     if number == 1:
         lr = BIGRAM_LR
     elif number == FULL:
@@ -163,8 +164,9 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
     if plug is not None:
         plug(model)
     optimizer = make_optimizer(model, cfg, device)
-    dtype, autocast, _ = precision(cfg, device)  # bf16 on a GPU (_: whether to compile, off in training_config)
-    # train_step takes a GradScaler; it is never on here, since training_config keeps away from float16
+    # bf16 on a GPU that has it, else float32 (_: whether to compile, off in training_config)
+    dtype, autocast, _ = precision(cfg, device)
+    # train_step takes a GradScaler; it is on only for a float16 cfg, which training_config never gives
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     generator = torch.Generator().manual_seed(cfg.seed)  # the same batches for every rung
 
@@ -189,7 +191,8 @@ SAMPLE_LENGTH = 70  # characters each rung writes
 
 
 def sample_text(model, chars, device, length=SAMPLE_LENGTH, seed=0):
-    """What the rung writes: length characters after a newline (prepare.start_char), sampled at temperature 1."""
+    """What the rung writes: length characters after prepare.start_char (a newline, where the text has one),
+    sampled at temperature 1."""
     model.eval()
     start = torch.tensor([encode(start_char(chars), chars)], device=device)  # (1, 1)
     ids = model.generate(start, length, generator=torch.Generator(device).manual_seed(seed))  # (1, 1 + length)

@@ -145,12 +145,15 @@ def refuse_to_overwrite(out_dir, preset=None):
     preset: the one named on the command line, if any: then the fix is most likely another out_dir."""
     for name in ("latest.pt", "best.pt"):
         if (out_dir / name).is_file():  # (a folder of that name: open_log refuses it)
-            fix = "add --resume to continue it, or choose a new --out_dir"
+            # --resume reads latest.pt: with best.pt alone (latest.pt deleted, say), a copy of it comes first
+            best, latest = (shlex.quote(str(out_dir / name)) for name in ("best.pt", "latest.pt"))
+            first = "" if name == "latest.pt" else f"copy best.pt to latest.pt (cp {best} {latest}), then "
+            fix = f"{first}add --resume to continue it, or choose a new --out_dir"
             if preset:  # another recipe, usually (the README's classic-cpu after the default), which --resume refuses
                 free = Path(TrainConfig.out_dir) / preset
                 e_g = "" if free.exists() else f" (e.g. --out_dir {shlex.quote(str(free))})"
                 fix = (f"choose a new --out_dir for this --preset {preset} run{e_g}, or continue that one: "
-                       f"python train.py --resume --out_dir {shlex.quote(str(out_dir))}")
+                       f"{first}python train.py --resume --out_dir {shlex.quote(str(out_dir))}")
             raise UserError(f"{out_dir} already holds a run ({name}) — {fix}")
     log = out_dir / "log.csv"
     if log.is_file() and not written_by_train_py(log):

@@ -61,7 +61,9 @@ def make_checkpoint(run):
 def restore_checkpoint(run, ckpt):
     """Put a checkpoint's state back into a freshly built Run. -> notes on what could not
     be restored as it was."""
-    load_weights(run.raw_model, ckpt["model"], run.out_dir / "latest.pt", added_since(ckpt, asdict(run.mcfg)))
+    # a setting the checkpoint lacks has no value of the run's: one other than its default came from a flag
+    flagged = {f.name for f in fields(run.mcfg) if getattr(run.mcfg, f.name) != f.default}
+    load_weights(run.raw_model, ckpt["model"], run.out_dir / "latest.pt", added_since(ckpt, flagged))
     load_state(run.optimizer, ckpt["optimizer"])
     notes = []
     if run.scaler.is_enabled() and not ckpt["scaler"]:  # a float32 or bf16 run, resumed in float16
@@ -206,15 +208,13 @@ def saved_model_config(ckpt, path):
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)
 
 
-def added_since(ckpt, in_effect=None, config=GPTConfig):
+def added_since(ckpt, given=(), config=GPTConfig):
     """The settings of config (GPTConfig, or TrainConfig for a resume) that a checkpoint was saved without, which
     model.py (or config.py) has gained since, in words ("" for none): their defaults stand in, and one that does not
-    rebuild the old run changes it. Which do is not known here, so every one is named. in_effect: the values the run
-    is built with (--resume's flags); a setting given another value than its default is left out."""
-    in_effect = in_effect or {}
+    rebuild the old run changes it. Which do is not known here, so every one is named. given: settings that a flag
+    (--resume's) gives, left out."""
     saved, file = (ckpt["model_config"], "model.py") if config is GPTConfig else (ckpt["train_config"], "config.py")
-    added = {f.name: f.default for f in fields(config)
-             if f.name not in saved and in_effect.get(f.name, f.default) == f.default}
+    added = {f.name: f.default for f in fields(config) if f.name not in saved and f.name not in given}
     if config is GPTConfig and saved.get("model") == "bigram":  # a table: the GPT's settings change nothing
         added = {name: value for name, value in added.items() if name in BIGRAM_FIELDS}
     if not added:
@@ -236,10 +236,10 @@ def load_weights(model, weights, path, added=""):
     if differences:  # (two: a renamed layer shows both its names)
         more = f" (and {len(differences) - 2} more)" if len(differences) > 2 else ""
         fix = "they were saved by other model code: bring back the model.py that saved them, or train a new run"
-        if added:  # the likely cause: a default that is not the run's value
+        if added:  # a likely cause: a default that is not the run's value
             more += f"; it was {added}"
-            fix = ("the run had other values: give them (to --resume as flags, else as GPTConfig's defaults), or "
-                   "bring back the model.py that saved it")
+            fix = (f"if the run had other values, give them (to --resume as flags, else as GPTConfig's defaults); "
+                   f"if not, {fix}")
         raise UserError(f"the weights in {path} do not fit model.py as it is now: {'; '.join(differences[:2])}"
                         f"{more} — {fix}")
     check_finite(weights, path)

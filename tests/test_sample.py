@@ -196,7 +196,7 @@ def test_a_setting_model_py_gained_since_a_run_was_saved_is_named(run_dir, tmp_p
     del ckpt["model_config"]["n_embd"]  # a default that builds other shapes: 384 wide, the run 32
     torch.save(ckpt, tmp_path / "older.pt")
     with pytest.raises(UserError, match=r" more\); it was saved before model.py had n_embd, qk_norm: GPTConfig's "
-                                        r"defaults \(384, False\) stand in — the run had other values: give them"):
+                                        r"defaults \(384, False\) stand in — if the run had other values, give them"):
         sample.main(args)
 
 

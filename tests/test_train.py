@@ -1140,6 +1140,9 @@ def test_a_resume_names_a_setting_model_py_gained_since_the_run_was_saved(run_di
     checkpoint.save_checkpoint(run / "latest.pt", ckpt)  # (the resume saved qk_norm in it)
     assert train.main(args + ["--qk_norm", "true"]) == 0
     assert note not in capsys.readouterr().out
+    checkpoint.save_checkpoint(run / "latest.pt", ckpt)
+    assert train.main(args + ["--qk_norm", "false"]) == 0  # the default, given: no note either
+    assert note not in capsys.readouterr().out
     del ckpt["train_config"]["muon_lr"]  # a training setting config.py gained since, as well
     checkpoint.save_checkpoint(run / "latest.pt", ckpt)
     assert train.main(args) == 0
@@ -1152,8 +1155,10 @@ def test_a_resume_names_a_setting_model_py_gained_since_the_run_was_saved(run_di
     width = args.index("--n_embd")
     no_width = args[:width] + args[width + 2:]  # (TINY's --n_embd 32 left out: the default, 384, stands in)
     with pytest.raises(UserError, match=r" more\); it was saved before model.py had n_embd, qk_norm: GPTConfig's "
-                                        r"defaults \(384, False\) stand in — the run had other values: give them"):
+                                        r"defaults \(384, False\) stand in — if the run had other values, give them"):
         train.main(no_width)
+    with pytest.raises(UserError, match=r"it was saved before model.py had n_embd: GPTConfig's default \(384\) "):
+        train.main(no_width + ["--qk_norm", "true"])  # (the flag's value is no default standing in)
 
 
 def test_a_new_run_with_a_preset_into_a_run_s_folder_is_pointed_to_another(tmp_path, monkeypatch):
@@ -1171,10 +1176,16 @@ def test_a_new_run_with_a_preset_into_a_run_s_folder_is_pointed_to_another(tmp_p
         bookkeeping.refuse_to_overwrite(Path("out"), "bigram")
 
 
-def test_a_folder_holding_only_best_pt_is_not_written_over(tmp_path):
+def test_a_folder_holding_only_best_pt_is_not_written_over(tmp_path, monkeypatch):
+    """--resume reads latest.pt, so the fix copies best.pt to it first."""
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "best.pt").write_bytes(b"a run's best")  # latest.pt lost, or deleted to save space
-    with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — add --resume"):
-        bookkeeping.refuse_to_overwrite(tmp_path)
+    with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — copy best.pt to latest.pt \(cp best.pt "
+                                        r"latest.pt\), then add --resume to continue it, or choose a new --out_dir$"):
+        bookkeeping.refuse_to_overwrite(Path("."))
+    with pytest.raises(UserError, match=r"or continue that one: copy best.pt to latest.pt \(cp best.pt latest.pt\), "
+                                        r"then python train.py --resume --out_dir \.$"):
+        bookkeeping.refuse_to_overwrite(Path("."), "bigram")
 
 
 @pytest.mark.parametrize("name", ["batch_size", "grad_accum", "max_iters", "eval_interval", "eval_iters",
