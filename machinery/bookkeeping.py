@@ -21,8 +21,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, log_rows, make_checkpoint, remove_stale_temp_files,
-                                  save_checkpoint, written_by_train_py)
+from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, copy_best_to_latest, log_rows, make_checkpoint,
+                                  remove_stale_temp_files, save_checkpoint, written_by_train_py)
 from machinery.cli import UserError, dtype_name, write_atomically
 from model import GPTConfig
 
@@ -146,8 +146,7 @@ def refuse_to_overwrite(out_dir, preset=None):
     for name in ("latest.pt", "best.pt"):
         if (out_dir / name).is_file():  # (a folder of that name: open_log refuses it)
             # --resume reads latest.pt: with best.pt alone (latest.pt deleted, say), a copy of it comes first
-            best, latest = (shlex.quote(str(out_dir / name)) for name in ("best.pt", "latest.pt"))
-            first = "" if name == "latest.pt" else f"copy best.pt to latest.pt (cp {best} {latest}), then "
+            first = "" if name == "latest.pt" else f"copy best.pt to latest.pt ({copy_best_to_latest(out_dir)}), then "
             fix = f"{first}add --resume to continue it, or choose a new --out_dir"
             if preset:  # another recipe, usually (the README's classic-cpu after the default), which --resume refuses
                 free = Path(TrainConfig.out_dir) / preset
@@ -330,7 +329,8 @@ def tokens_per_iter(run):
 
 def open_log(run):
     """Make out_dir and log.csv (trimmed to the checkpoint on resume) before training: fail now,
-    not after the first hour."""
+    not after the first hour. On the way: refuse a folder where a checkpoint goes, take out_dir's lock
+    (one run at a time), and remove the temp files of a run killed mid-save."""
     log_path = run.out_dir / "log.csv"
     if run.rank != 0:
         return

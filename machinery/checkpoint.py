@@ -98,8 +98,13 @@ def how_to_go_on(folder):
     if (folder / "latest.pt").exists():
         return "resume with --resume"
     if (folder / "best.pt").exists():
-        return f"copy {folder / 'best.pt'} to {folder / 'latest.pt'} and resume with --resume"
+        return f"copy best.pt to latest.pt ({copy_best_to_latest(folder)}) and resume with --resume"
     return "run the same command again"
+
+
+def copy_best_to_latest(folder):
+    """The command that puts a run's best.pt where --resume reads, latest.pt (deleted, or never written)."""
+    return shlex.join(["cp", str(Path(folder) / "best.pt"), str(Path(folder) / "latest.pt")])
 
 
 def remove_stale_temp_files(out_dir):

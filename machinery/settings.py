@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from config import DECAYS, PRESETS, TrainConfig
-from machinery.checkpoint import (BIGRAM_FIELDS, added_since, holds_a_run, load_checkpoint, runs_inside,
-                                  saved_model_config)
+from machinery.checkpoint import (BIGRAM_FIELDS, added_since, copy_best_to_latest, holds_a_run, load_checkpoint,
+                                  runs_inside, saved_model_config)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
@@ -112,8 +112,7 @@ def build_config(preset, resume, overrides):
         if runs := runs_inside(out_dir, ["latest.pt"]):  # (prepare.py's next command trains into out/NAME)
             nothing = f"give --out_dir a run in it ({runs}), or run without --resume"
         if (out_dir / "best.pt").is_file():  # latest.pt deleted, or a save that failed in between
-            best, latest = (shlex.quote(str(out_dir / name)) for name in ("best.pt", "latest.pt"))
-            nothing = f"only best.pt is there; to resume from it, copy it: cp {best} {latest}"
+            nothing = f"only best.pt is there; to resume from it, copy it: {copy_best_to_latest(out_dir)}"
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
 
         ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
@@ -200,7 +199,8 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
     """A run's settings, checked, with its data: the layers of build_config, the data they name, and
     every check that can fail before the first step. new_run: refuse an out_dir that holds a run;
     training: refuse a resume with nothing left to train.
-    -> (TrainConfig, GPTConfig, vocab, {"train": ids, "val": ids}, the checkpoint or None, the summary line)"""
+    -> (TrainConfig, GPTConfig, vocab, {"train": ids, "val": ids}, the checkpoint or None, the summary: where the
+    values came from, then any notes, a line each)"""
     # another train.py in out_dir now: said first, before "nothing to resume" (a run that has not saved yet) and
     # before the start-up lines (with a busy-CPU note, the busy CPU being that run's), not at open_log's lock.
     # Process 0 alone looks: two that looked at once would each find the other's look. (A run that writes there:

@@ -155,8 +155,9 @@ def test_a_failed_save_says_what_to_do_with_what_the_folder_holds(tmp_path, monk
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint, "write_atomically", full_disk)
+    copy = f"cp {tmp_path / 'best.pt'} {tmp_path / 'latest.pt'}"
     for there, then in (((), "run the same command again"),
-                        (("best.pt",), f"copy {tmp_path / 'best.pt'} to {tmp_path / 'latest.pt'} and resume"),
+                        (("best.pt",), f"copy best.pt to latest.pt ({copy}) and resume"),
                         (("best.pt", "latest.pt"), "resume with --resume")):
         for name in there:
             (tmp_path / name).write_bytes(b"a checkpoint")
@@ -223,7 +224,8 @@ def test_an_out_dir_that_cannot_be_written_is_named_not_a_file_in_it(data_dir, t
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "o" / ".log.csv.x1y2.tmp"))
     with pytest.MonkeyPatch.context() as m:
         m.setattr(tempfile, "mkstemp", refused)
-        with pytest.raises(UserError, match=r"^cannot write in .*/o \(Permission denied\) — choose another --out_dir$"):
+        with pytest.raises(UserError, match=r"^cannot write in .*/o \(Permission denied\) — "
+                                            r"choose another --out_dir$"):
             train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
 
 
