@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 
 from machinery.cli import UserError, unless_a_typo, write_atomically
-from machinery.data import written_by_prepare
+from machinery.data import run_dir_for, written_by_prepare
 from machinery.optim import load_state
 from model import ACTIVATIONS, POSITIONS, GPTConfig, build_model
 
@@ -284,8 +284,7 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out", names=("best.pt", "latest
                 "if it was stopped, start it again with the command that began it")
     if written_by_prepare(out_dir):  # prepare.py's folder, given for train.py's
         runs = "out" if holds_a_run("out", names) else runs_inside("out", names)  # the default's, or those in it
-        command = shlex.join(["python", "train.py", "--data_dir", str(out_dir), "--out_dir",
-                              str(Path("out") / Path(out_dir).resolve().name)])
+        command = shlex.join(["python", "train.py", "--data_dir", str(out_dir), "--out_dir", str(run_dir_for(out_dir))])
         return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote"
                 + (f", such as {runs}" if runs else "") + f", or train one on it: `{command}`")
     inside = ""

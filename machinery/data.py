@@ -434,6 +434,18 @@ def read_prompt_file(path):
     return text
 
 
+def run_dir_for(data_dir):
+    """A run folder of its own for a prepared folder's text: out/NAME, or out/NAME-2 and on where that holds
+    something already (a run of an earlier version of the text, say, which train.py would refuse to write over)."""
+    name = Path(data_dir).resolve().name
+    run_dir = Path("out") / name
+    for n in range(2, 100):
+        if not (run_dir.is_dir() and any(run_dir.iterdir())):
+            break
+        run_dir = Path("out") / f"{name}-{n}"
+    return run_dir
+
+
 def next_command(data_dir, passes=14):
     """What prepare.py prints last: the train.py command; for data outside the default folder, with
     its --data_dir and a run folder of its own (out/ may hold another text's run). On a small text,
@@ -444,13 +456,7 @@ def next_command(data_dir, passes=14):
     -> lines to print"""
     if is_default_data_dir(data_dir):  # where train.py looks by default
         return ["next: python train.py"]
-    name = Path(data_dir).resolve().name
-    run_dir = Path("out") / name
-    for n in range(2, 100):  # a run of an earlier version of the text may be there: train.py would refuse it
-        if not (run_dir.is_dir() and any(run_dir.iterdir())):
-            break
-        run_dir = Path("out") / f"{name}-{n}"
-    command = f"python train.py --data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(str(run_dir))}"
+    command = shlex.join(["python", "train.py", "--data_dir", str(data_dir), "--out_dir", str(run_dir_for(data_dir))])
     cpu = PRESETS["shakespeare-cpu"]
     per_step = cpu["batch_size"] * cpu["block_size"]  # tokens a step reads
     vocab = load_vocab(data_dir)

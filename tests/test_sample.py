@@ -3,6 +3,7 @@
 import os
 import pickle
 import re
+import shutil
 from dataclasses import asdict
 
 import numpy as np
@@ -208,6 +209,17 @@ def test_a_bigram_is_said_to_lack_only_the_settings_a_table_uses():
     assert checkpoint.added_since(ckpt) == ""
 
 
+def test_prepared_data_given_as_a_run_is_offered_a_run_folder_train_py_takes(data_dir, tmp_path, monkeypatch):
+    """out/data holds a run already, which train.py would refuse to write over: the command offered uses out/data-2,
+    as prepare.py's own next command does."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(data_dir, "data")
+    (tmp_path / "out" / "data").mkdir(parents=True)
+    (tmp_path / "out" / "data" / "latest.pt").write_bytes(b"a run")
+    hint = checkpoint.no_checkpoint_hint(out_dir="data")
+    assert hint.endswith("or train one on it: `python train.py --data_dir data --out_dir out/data-2`"), hint
+
+
 def test_prompt_file(run_dir, tmp_path, capsys):
     path = tmp_path / "scene.txt"
     path.write_text("JULIET:\nWhat", encoding="utf-8")
@@ -318,7 +330,6 @@ def test_a_text_without_a_newline_samples_with_no_prompt(tmp_path, capsys):
 
 
 def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys):
-    import shutil
     run = shutil.copytree(run_dir, tmp_path / "run")
     (run / "best.pt").unlink()  # as if stopped before its first evaluation after the start
     assert sample.main(["--out_dir", str(run), "--max_new_tokens", "20", "--device", "cpu"]) == 0
@@ -337,7 +348,6 @@ def test_a_run_folder_is_a_checkpoint_too(run_dir, capsys):
 
 
 def test_sample_says_which_checkpoint_it_samples_and_whether_the_run_went_on(run_dir, tmp_path, capsys):
-    import shutil
     run = shutil.copytree(run_dir, tmp_path / "run")
     best = torch.load(run / "best.pt", weights_only=True)
     said = f"sampling {run / 'best.pt'}: iteration {best['iter']}, val loss {best['best_val_loss']:.4f}, the run's best"
