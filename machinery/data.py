@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from config import PRESETS
+from config import PRESETS, TrainConfig
 from machinery.cli import UserError, unless_a_typo, write_atomically
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -33,7 +33,7 @@ SHAKESPEARE_BYTES = 1_115_394
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 
 
-DEFAULT_DATA_DIR = "data/shakespeare"
+DEFAULT_DATA_DIR = TrainConfig.data_dir  # where prepare.py writes tiny-shakespeare: where train.py reads
 
 
 MAX_BYTES = 256 << 20  # 256 MiB of text: 2.7 times enwik8, the usual large character-level benchmark
