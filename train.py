@@ -63,7 +63,7 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
     # a window is block_size + 1 ids (x, and y one further); [rank]: this process's row of all of them
     starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)[rank]  # (B,)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T+1): indices of each window
-    # int64: cross_entropy's targets must be (the bins hold uint16 or uint32)
+    # int64, the type cross_entropy's targets must have (the bins hold uint16 or uint32)
     windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather
     x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()  # (B, T) each
     if device.type == "cuda":  # page-locked memory lets the copy overlap with compute
