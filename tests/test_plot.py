@@ -108,6 +108,7 @@ def test_bad_input(run_dir, argv, message):
 
 
 def test_a_missing_checkpoint_is_named(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")  # (without it, the command stops first at "pip install matplotlib")
     monkeypatch.chdir(tmp_path)  # (no --out_dir: given beside --checkpoint, it is refused)
     with pytest.raises(UserError, match="no checkpoint at missing.pt"):
         plot.main(["embeddings", "--checkpoint", "missing.pt"])
