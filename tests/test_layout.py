@@ -63,6 +63,14 @@ def test_the_readme_is_an_entry_point_and_its_file_table_is_a_reading_order():
         assert not upward, f"{name}.py imports {upward}, which the README's table lists below it"
 
 
+def test_docs_say_what_each_test_file_checks():
+    """docs/tests.md has a row for each file of tests/, so a file added there gets one too."""
+    listed = set(re.findall(r"^\| (test_\w+\.py) \|", (ROOT / "docs" / "tests.md").read_text(), re.M))
+    present = {p.name for p in (ROOT / "tests").glob("test_*.py")}
+    assert listed == present, (f"docs/tests.md's table of test files lacks {sorted(present - listed)} and has "
+                               f"{sorted(listed - present)}, which tests/ has not")
+
+
 @pytest.mark.parametrize("folder, allowed", [
     ("model", set()),  # the model needs only torch
     ("machinery", {"machinery", "model", "config"}),  # never a script
