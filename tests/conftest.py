@@ -48,7 +48,7 @@ def file_size_limit(size):
 
 
 def make_text(n_lines=600, seed=0):
-    """Play-like text: speaker names and lines of words, about 25k characters."""
+    """Play-like text: speaker names and lines of words, about 21,000 characters."""
     rng = random.Random(seed)
     words = "the king my lord love thou art not what sweet night and death of to be or a".split()
     lines = []
