@@ -26,7 +26,7 @@ from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_co
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
 from machinery.bookkeeping import block_work, refuse_if_training, refuse_to_overwrite
-from model import ACTIVATIONS, POSITIONS, GPTConfig
+from model import ACTIVATIONS, MLP, POSITIONS, GPTConfig
 
 
 # ----------------------------------------------------------------------------
@@ -384,7 +384,7 @@ def check_decay(name):
 def check_activation(mcfg):
     """The MLP calls ACTIVATIONS[name]() to make its nonlinearity: a fork's new entry must make a module
     that way (nn.GELU does, and so does functools.partial(nn.GELU, approximate="tanh")), and hand
-    c_proj the 4 x n_embd it takes."""
+    c_proj the width it takes (4 x n_embd, as model.py's MLP has it)."""
     name = mcfg.activation
     try:
         made = ACTIVATIONS[name]()
@@ -393,18 +393,19 @@ def check_activation(mcfg):
     if not isinstance(made, torch.nn.Module):
         raise UserError(f"model.ACTIVATIONS['{name}'] must make a module when called with nothing, as nn.GELU does "
                         f"(not a function, F.gelu, nor an instance, nn.GELU()) — the MLP makes one per block")
-    # c_fc gives it inputs_per_output x 4 x n_embd: a gated one that does not say so (nn.GLU) would fail
+    # c_fc gives it inputs_per_output x c_proj's width: a gated one that does not say so (nn.GLU) would fail
     # at the first step, in a shape error inside c_proj (an error in the fork's own code still traces back)
-    inputs, hidden = getattr(made, "inputs_per_output", 1), 4 * mcfg.n_embd
+    mlp = MLP(mcfg)  # the widths model.py gives it, also where a fork has changed them
+    inputs, given, hidden = getattr(made, "inputs_per_output", 1), mlp.c_fc.out_features, mlp.c_proj.in_features
     with torch.no_grad():
-        width = made(torch.zeros(2, 2, inputs * hidden)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP
+        width = made(torch.zeros(2, 2, given)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP
     if width != hidden:
-        gated = width < inputs * hidden and inputs * hidden % width == 0  # (it keeps one output of every few)
-        fix = (f"a gated one (SwiGLU) says so on its class, inputs_per_output = {inputs * hidden // width} (README: "
-               f"Hack it)" if gated else "it keeps every input: leave inputs_per_output out" if width == inputs * hidden
+        gated = width < given and given % width == 0  # (it keeps one output of every few)
+        fix = (f"a gated one (SwiGLU) says so on its class, inputs_per_output = {given // width} (README: "
+               f"Hack it)" if gated else "it keeps every input: leave inputs_per_output out" if width == given
                else "its output must be as wide as c_proj's input")
-        raise UserError(f"model.ACTIVATIONS['{name}'] turns {inputs * hidden} inputs into {width} outputs, where the "
-                        f"MLP needs {hidden} (4 x n_embd; its inputs_per_output is {inputs}) — {fix}")
+        raise UserError(f"model.ACTIVATIONS['{name}'] turns {given} inputs into {width} outputs, where the "
+                        f"MLP's c_proj takes {hidden} (its inputs_per_output is {inputs}) — {fix}")
 
 
 def check_heads(mcfg):

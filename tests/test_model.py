@@ -378,9 +378,9 @@ def test_a_gated_activation_that_does_not_say_so_is_refused_in_a_line(monkeypatc
     monkeypatch.setitem(model_module.ACTIVATIONS, "glu", torch.nn.GLU)
     args = TINY + ["--activation", "glu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
     with pytest.raises(UserError, match=re.escape(  # (TINY: n_embd 32)
-            "model.ACTIVATIONS['glu'] turns 128 inputs into 64 outputs, where the MLP needs 128 (4 x n_embd; its "
-            "inputs_per_output is 1) — a gated one (SwiGLU) says so on its class, inputs_per_output = 2 (README: Hack "
-            "it)")):
+            "model.ACTIVATIONS['glu'] turns 128 inputs into 64 outputs, where the MLP's c_proj takes 128 (its "
+            "inputs_per_output is 1) — a gated one (SwiGLU) says so on its class, inputs_per_output = 2 (README: "
+            "Hack it)")):
         train.main(args)
     assert not (tmp_path / "o").exists()
     with pytest.raises(UserError) as quoted:  # docs/errors.md quotes it for GPTConfig's 384 wide, word for word
@@ -388,14 +388,34 @@ def test_a_gated_activation_that_does_not_say_so_is_refused_in_a_line(monkeypatc
     docs = " ".join((Path(__file__).parents[1] / "docs" / "errors.md").read_text(encoding="utf-8").split())
     assert f'"{quoted.value}" (for the 384-wide GPU preset)' in docs
     monkeypatch.setitem(model_module.ACTIVATIONS, "glu", CReLU)
-    with pytest.raises(UserError, match=re.escape("turns 128 inputs into 256 outputs, where the MLP needs 128 (4 x "
-                                                  "n_embd; its inputs_per_output is 1) — its output must be as wide "
+    with pytest.raises(UserError, match=re.escape("turns 128 inputs into 256 outputs, where the MLP's c_proj takes "
+                                                  "128 (its inputs_per_output is 1) — its output must be as wide "
                                                   "as c_proj's input")):
         train.main(args)
     for works in (GLU, GroupSoftmax):
         monkeypatch.setitem(model_module.ACTIVATIONS, "glu", works)
         assert train.main(args + ["--max_iters", "2", "--out_dir", str(tmp_path / works.__name__)]) == 0
 
+
+def test_the_activation_check_reads_the_mlps_widths_from_model_py(monkeypatch):
+    """A fork that narrows the MLP to 2 x n_embd is checked against its own widths, not the 4 x n_embd of the
+    MLP as shipped: the numbers the refusal gives are the fork's, and a gated activation that says so passes."""
+    from machinery.cli import UserError
+
+    class Narrow(model_module.MLP):
+        def __init__(self, config):
+            super().__init__(config)
+            inputs, C = getattr(self.act, "inputs_per_output", 1), config.n_embd
+            self.c_fc, self.c_proj = torch.nn.Linear(C, inputs * 2 * C), torch.nn.Linear(2 * C, C)
+
+    class GLU(torch.nn.GLU):
+        inputs_per_output = 2
+    monkeypatch.setattr(settings, "MLP", Narrow)
+    for name, made in (("glu", torch.nn.GLU), ("swiglu", GLU)):
+        monkeypatch.setitem(model_module.ACTIVATIONS, name, made)
+    with pytest.raises(UserError, match=re.escape("turns 64 inputs into 32 outputs, where the MLP's c_proj takes 64 ")):
+        settings.check_activation(GPTConfig(n_embd=32, activation="glu"))
+    settings.check_activation(GPTConfig(n_embd=32, activation="swiglu"))
 
 def test_classic_shape_is_unchanged_by_the_levers():
     """The `shakespeare` preset's model: the same parameter names and count as nanoGPT's. Each assert
