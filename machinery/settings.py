@@ -395,7 +395,8 @@ def check_activation(mcfg):
                         f"(not a function, F.gelu, nor an instance, nn.GELU()) — the MLP makes one per block")
     # c_fc gives it inputs_per_output x c_proj's width: a gated one that does not say so (nn.GLU) would fail
     # at the first step, in a shape error inside c_proj (an error in the fork's own code still traces back)
-    mlp = MLP(mcfg)  # the widths model.py gives it, also where a fork has changed them
+    with torch.device("meta"):  # (shapes only: no memory, no initialisation)
+        mlp = MLP(mcfg)  # the widths model.py gives it, also where a fork has changed them
     inputs, given, hidden = getattr(made, "inputs_per_output", 1), mlp.c_fc.out_features, mlp.c_proj.in_features
     with torch.no_grad():
         width = made(torch.zeros(2, 2, given)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP
