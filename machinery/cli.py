@@ -24,6 +24,7 @@ class UserError(Exception):
     """A mistake the user can fix. The message reads 'what went wrong — what to do'."""
 
 
+REPO = Path(__file__).resolve().parent.parent  # the five scripts' folder, where data/ and out/ are meant to be
 PATH_FLAG = r"--\w*(?:dir|input|checkpoint|file|save|dot|anchor)"  # the flags that take a path
 
 
@@ -266,10 +267,25 @@ def near_miss(path, fits):
     return path.parent / guess if guess else None
 
 
+def in_the_repo(path, fits):
+    """REPO / path, where a script run from another folder (python ../char-gpt/sample.py) finds nothing at a relative
+    path but the repo's folder holds what fits: the scripts read and write data/ and out/ where they are run, not
+    where they are. Else None."""
+    path = Path(path)
+    if path.is_absolute() or not path.parts or Path(path.parts[0]).exists() or Path.cwd().resolve() == REPO:
+        return None  # (a data/ or out/ here: the user works in this folder, and its own hints fit better)
+    return REPO / path if fits(REPO / path) else None
+
+
 def unless_a_typo(path, flag, fits, hint):
-    """hint, led by "did you mean FLAG X? If not," where X, beside path, fits and is one typo from it."""
-    near = near_miss(path, fits)
-    return f"did you mean {flag} {shlex.quote(str(near))}? If not, {hint}" if near else hint
+    """hint, led by "did you mean FLAG X? If not," where X, beside path, fits and is one typo from it; or by
+    "did you mean the repo's X?" where the repo's folder holds what fits and the script was run in another."""
+    if near := near_miss(path, fits):
+        return f"did you mean {flag} {shlex.quote(str(near))}? If not, {hint}"
+    if there := in_the_repo(path, fits):
+        return (f"did you mean the repo's {there}? The scripts read and write in the folder they are run from: "
+                f"`cd {shlex.quote(str(REPO))}`, then the same command. If not, {hint}")
+    return hint
 
 
 def check_suffix(path, suffix, name, flag):

@@ -17,12 +17,21 @@ from tqdm import tqdm
 
 import prepare
 import train
+from machinery import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+# where cli.in_the_repo looks, in each test and each forked command: nowhere, so that what the repo's own data/ and
+# out/ hold (the user's runs) cannot change a test's messages
+NO_REPO = ROOT / "tests" / "no-such-folder"
 # a model small enough that a dozen steps take well under a second on a CPU
 TINY = ["--device", "cpu", "--n_layer", "2", "--n_head", "2", "--n_embd", "32", "--block_size", "16",
         "--batch_size", "8", "--max_iters", "12", "--eval_interval", "4", "--eval_iters", "2",
         "--log_interval", "2", "--warmup_iters", "2"]
+
+
+@pytest.fixture(autouse=True)
+def repo_holds_nothing(monkeypatch):
+    monkeypatch.setattr(cli, "REPO", NO_REPO)
 
 
 @pytest.fixture(autouse=True)
@@ -95,14 +104,15 @@ def forkserver():
 
 
 def run_as_main(argv, cwd, env, stdout, stderr):
-    """In a forked process: what `python SCRIPT.py ...` (SCRIPT in the repo's folder) or `python -m MODULE ...`
-    does in the folder cwd, its output appended to the files stdout and stderr (which may be one file). What a
-    real process does before and after its script is not the same: what the modules above print as they are
-    imported went to the server's output, env comes too late for what Python and torch read at start-up
-    (PYTHONPATH, the thread count), and there is no interpreter shutdown (test_cli holds a real process's
-    output to a forked one's). Its progress bars get a thread lock rather than tqdm's multiprocessing one,
-    whose semaphore a killed process would leave to multiprocessing's resource tracker to warn about."""
+    """In a forked process: what `python SCRIPT.py ...` (SCRIPT in the repo's folder) or `python -m MODULE ...` does
+    in the folder cwd (with cli.REPO at NO_REPO), its output appended to the files stdout and stderr (which may be
+    one file). What a real process does before and after its script is not the same: what the modules above print as
+    they are imported went to the server's output, env comes too late for what Python and torch read at start-up
+    (PYTHONPATH, the thread count), and there is no interpreter shutdown (test_cli holds a real process's output to
+    a forked one's). Its progress bars get a thread lock rather than tqdm's multiprocessing one, whose semaphore a
+    killed process would leave to multiprocessing's resource tracker to warn about."""
     os.chdir(cwd)
+    cli.REPO = NO_REPO
     os.environ.clear()
     os.environ.update(env)
     for path, fd in ((stdout, 1), (stderr, 2)):

@@ -4,6 +4,8 @@ import argparse
 import io
 import os
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import torch
 
 from machinery import cli
 import config
+import sample
 import train
 from conftest import TINY, run_command
 from machinery import settings
@@ -365,6 +368,37 @@ def test_near_miss_offers_only_another_path_that_would_do(tmp_path):
     assert cli.near_miss(tmp_path / "run", is_dir) is None  # itself is no fix, even when it exists
     assert cli.near_miss(tmp_path / "run3", is_dir) is None  # run and run2 are other runs, not typos of it
     assert cli.near_miss(tmp_path / "nowhere" / "rn", is_dir) is None  # no such parent folder
+
+
+def test_a_script_run_from_another_folder_is_sent_to_the_repos_folder(data_dir, run_dir, tmp_path, monkeypatch,
+                                                                      capsys):
+    """python ../char-gpt/sample.py: the scripts read data/ and out/ in the folder they are run from, so from
+    another they find nothing. Where the repo's folder holds what they looked for, the line says how to get there."""
+    repo, elsewhere = tmp_path / "char-gpt", tmp_path / "notes"
+    shutil.copytree(data_dir, repo / "data" / "shakespeare")
+    shutil.copytree(run_dir, repo / "out")
+    elsewhere.mkdir()
+    monkeypatch.setattr(cli, "REPO", repo)
+    monkeypatch.chdir(elsewhere)
+    go = f"The scripts read and write in the folder they are run from: `cd {shlex.quote(str(repo))}`, then the same"
+    assert cli.run_cli(sample.main, []) == 2
+    assert capsys.readouterr().err == (f"error: no checkpoint at out/best.pt — did you mean the repo's "
+                                       f"{repo / 'out'}? {go} command. If not, train a model first with "
+                                       f"`python train.py`\n")
+    assert cli.run_cli(train.main, ["--device", "cpu"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: no prepared data in data/shakespeare (no vocab.json) — "
+                                              f"did you mean the repo's {repo / 'data' / 'shakespeare'}? {go} "
+                                              f"command. If not, run `python prepare.py` first")
+
+    (elsewhere / "out").mkdir()  # an out/ of its own: the user works in this folder, and its hints fit
+    assert cli.run_cli(sample.main, []) == 2
+    assert "repo's" not in capsys.readouterr().err
+    monkeypatch.chdir(repo / "out")  # in the repo, though not at its top: it still points there
+    assert cli.run_cli(sample.main, ["--out_dir", "out"]) == 2
+    assert f"did you mean the repo's {repo / 'out'}?" in capsys.readouterr().err
+    monkeypatch.chdir(repo)  # where the scripts are: no other folder to point to
+    assert cli.run_cli(sample.main, ["--out_dir", "runs"]) == 2
+    assert "repo's" not in capsys.readouterr().err
 
 
 def test_a_choice_one_typo_away_is_named():
