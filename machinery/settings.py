@@ -447,7 +447,9 @@ def parse_train_args(argv, description=None):
                  "not the default above.")
     parser.add_argument("--preset", choices=PRESETS, help="a named recipe (default: shakespeare "
                         "on CUDA, shakespeare-cpu elsewhere); other flags, before or after it, override it")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in out_dir/latest.pt, with "
+                        "its saved settings: the defaults below are a new run's (a flag given still changes --lr "
+                        "and the like)")
     parser.add_argument("--trace_shapes", action="store_true",
                         help="run one batch through the model, print every tensor's shape, and stop (no training)")
     add_flags(parser, TrainConfig, preset=shown, preset_values=PRESETS[shown], choices=registries())
