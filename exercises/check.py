@@ -120,8 +120,11 @@ def call(fn, *args, **kwargs):
 
 
 def expect_shape(got, shape, what, hint=""):
-    """got must be a tensor of this shape (before a check that would index it)."""
+    """got must be a tensor of this shape (before a check that would index it). hint is about the shape: for no
+    tensor at all, the message is the hint, but for several, such as exercise 3's (out, weights) carried on."""
     if message := shape_mismatch(got, shape):
+        if not torch.is_tensor(got):
+            hint = "return one tensor, as the docstring says, not several" if isinstance(got, (tuple, list)) else ""
         raise Failure(f"{what}: {message}", hint)
 
 
@@ -262,8 +265,9 @@ def check_averaging(m):
         later[:, 3:] += 10.0  # change positions 3.. : outputs 0..2 must not move
         if not matches(call(m.causal_average, later)[:, :3], got[:, :3]):
             raise Failure("an earlier position's output changed when a later input did",
-                          "no causal mask: the future leaks in; the weights must be lower-triangular (torch.tril), "
-                          "and a softmax gives a 0 the weight exp(0) = 1: fill the future with float('-inf')")
+                          "the future leaks in, with no causal mask or one that lets it through: the weights must "
+                          "be lower-triangular (torch.tril, not triu), and a softmax gives a 0 the weight exp(0) = 1: "
+                          "fill the future with float('-inf')")
         if matches(got, tril @ x / 6):
             raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
     expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)", dtype=True)
@@ -1377,9 +1381,10 @@ def watching_T(seen):
 
 
 ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
-    (RuntimeError, r"view size is not compatible"): "after a transpose the memory is no longer in the view's "
-        "order: .reshape(...), or .contiguous().view(...); to split heads, view to (B, T, nh, hs), then "
-        "transpose(1, 2)",
+    (RuntimeError, r"view size is not compatible"): "after a transpose, or on a piece that chunk or split cut from "
+        "the last axis, the memory is no longer in the view's order: .reshape(...), or .contiguous().view(...); to "
+        "split heads, view to (B, T, nh, hs), then transpose(1, 2) (straight to (B, nh, T, hs) mixes positions "
+        "with heads)",
     (RuntimeError, r"Index tensor must have the same number of dimensions"): "gather's index needs the input's "
         "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1)",
     (TypeError, r"torch\.return_types\.(max|min)"): "x.max(dim) returns (values, indices): take .values "

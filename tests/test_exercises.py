@@ -1608,3 +1608,29 @@ def test_a_checker_file_run_by_itself_says_how_to_run_the_exercises(name, how, i
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == (f"error: exercises/{name}.py is not a command of its own — from the repo's folder: "
                           f"python -m exercises {instead}\n")
+
+
+def test_the_mistakes_of_an_eleventh_learner_are_named():
+    """Found by a learner solving 1, 2, 4 and 7 with mistakes made on purpose: hints that pointed elsewhere."""
+    def multi(x, c_attn, c_proj, n_head, pair=False, heads_first=False):
+        B, T, C = x.shape
+        shape = (B, n_head, T, C // n_head) if heads_first else (B, T, n_head, C // n_head)
+        q, k, v = (t.view(shape) if heads_first else t.view(shape).transpose(1, 2) for t in (x @ c_attn.T).chunk(3, 2))
+        att = (q @ k.transpose(-2, -1) / math.sqrt(C // n_head)).masked_fill(torch.ones(T, T).triu(1) == 1, -math.inf)
+        weights = F.softmax(att, dim=-1)
+        y = (weights @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
+        return (y, weights) if pair else y
+    pair = failed(4, multi_head_attention=lambda *a: multi(*a, pair=True))  # exercise 3's habit, carried on
+    assert (pair.what, pair.hint) == ("out (B, T, C): expected a tensor, got tuple",
+                                      "return one tensor, as the docstring says, not several")
+    heads_first = failed(4, multi_head_attention=lambda *a: multi(*a, heads_first=True))  # no transpose, but chunk's
+    assert heads_first.hint.startswith("after a transpose, or on a piece that chunk or split cut from the last axis")
+    assert "then transpose(1, 2) (straight to (B, nh, T, hs) mixes positions with heads)" in heads_first.hint
+
+    def averaged(x, weights):
+        return weights(x.size(1)) @ x
+    upper = lambda T: torch.triu(torch.ones(T, T)) / torch.triu(torch.ones(T, T)).sum(dim=1, keepdim=True)
+    through_softmax = lambda T: F.softmax(torch.tril(torch.ones(T, T)), dim=-1)  # the mask's 0s weigh exp(0) = 1
+    for weights in (upper, through_softmax):  # a mask, of the wrong kind: not "no causal mask" alone
+        leaks = failed(2, causal_average=lambda x: averaged(x, weights))
+        assert leaks.hint.startswith("the future leaks in, with no causal mask or one that lets it through")
