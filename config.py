@@ -6,9 +6,9 @@ increasing priority: the dataclass default, the preset (with no --preset: shakes
 shakespeare-cpu elsewhere; the checkpoint's config when resuming), the command line
 (machinery/settings.py layers them and checks them).
 
-To add a preset, add an entry to PRESETS: `python train.py --preset NAME` runs it. A key it leaves out keeps
-the dataclass default, which is nanoGPT's GPU recipe, but for its dropout (0 here, 0.2 there): for a CPU, start from
-a copy of shakespeare-cpu: `PRESETS["tiny"] = dict(PRESETS["shakespeare-cpu"], n_layer=2)`, below the dict.
+To add a preset, add an entry to PRESETS: `python train.py --preset NAME --out_dir out/NAME` runs it. A key it leaves
+out keeps the dataclass default, nanoGPT's GPU recipe but for its dropout (0 here, 0.2 there): for a CPU, start from a
+copy of shakespeare-cpu, `PRESETS["tiny"] = dict(PRESETS["shakespeare-cpu"], n_layer=2)` below the dict.
 """
 
 import math

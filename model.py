@@ -77,9 +77,9 @@ class CausalSelfAttention(nn.Module):
         self.layer_idx = layer_idx  # which layer's keys and values in a KV cache are ours
         # one Linear for every head's query, key and value: the video's per-Head Linears, stacked
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.head_size = config.n_embd // config.n_head  # hs: each head's share of the channels
         # qk-norm: each head's q and k divided by their root-mean-square (LayerNorm without subtracting the mean
         # or a gain), so the scores cannot blow up however large the weights grow
-        self.head_size = config.n_embd // config.n_head  # hs: each head's share of the channels
         self.q_norm = nn.RMSNorm(self.head_size, elementwise_affine=False) if config.qk_norm else nn.Identity()
         self.k_norm = nn.RMSNorm(self.head_size, elementwise_affine=False) if config.qk_norm else nn.Identity()
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
@@ -163,8 +163,8 @@ def apply_rotary(x, cos, sin):
 
 
 class ReLUSquared(nn.Module):
-    """relu(x)², a cheaper nonlinearity than GELU that trained as well or better in "Primer"
-    (So et al. 2021); on this text it trained a little worse (docs/speed.md), so the presets keep GELU."""
+    """relu(x)², simpler arithmetic than GELU, which trained as well or better in "Primer" (So et al. 2021);
+    on this text it trained a little worse and ran 11% slower on a CPU (docs/speed.md), so the presets keep GELU."""
 
     def forward(self, x):
         return F.relu(x).square()
@@ -176,7 +176,7 @@ ACTIVATIONS = {"gelu": nn.GELU, "relu2": ReLUSquared}
 
 
 class MLP(nn.Module):
-    """Per-position thinking: widen 4x, GELU (GPT-2's; the video's: ReLU) or ReLU² (a speed lever), project back."""
+    """Per-position thinking: widen 4x, GELU (GPT-2's; the video's: ReLU) or ReLU² (a lever tried), project back."""
 
     def __init__(self, config):
         super().__init__()
@@ -275,7 +275,7 @@ class GPT(LanguageModel):
         parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding
         if config.position == "learned":
             parts["wpe"] = nn.Embedding(config.block_size, config.n_embd)  # learned position embedding
-        if config.position == "rotary":  # fixed angles, not weights (persistent=False keeps them out of checkpoints)
+        elif config.position == "rotary":  # fixed angles, not weights (persistent=False keeps them out of checkpoints)
             cos, sin = rotary_angles(config)
             self.register_buffer("rotary_cos", cos, persistent=False)  # (block_size, hs/2)
             self.register_buffer("rotary_sin", sin, persistent=False)
@@ -289,8 +289,8 @@ class GPT(LanguageModel):
             self.transformer.wte.weight = self.lm_head.weight  # both (V, C): a Linear stores (out, in)
         if config.init == "gpt2":  # (else PyTorch's own, as in the video; a tied pair keeps the head's uniform init)
             self.apply(self._init_weights)
-            # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get
-            # std 0.02 / sqrt(2 * n_layer): the stream's 2 * n_layer writes then sum to one variance whatever n_layer
+            # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get std
+            # 0.02 / sqrt(2 * n_layer): the stream's 2 * n_layer writes then sum to the same variance whatever n_layer
             for block in self.transformer.h:
                 for writer in (block.attn, block.mlp):
                     if writer is not None:  # (the ladder's early rungs have no MLP)
@@ -319,7 +319,7 @@ class GPT(LanguageModel):
         if self.config.position == "learned":
             pos_emb = self.transformer.wpe(positions)  # (T, C)
             x = x + pos_emb  # (B, T, C): pos_emb broadcast over the batch
-        if self.config.position == "rotary":  # the angles of these positions, for attention to turn q and k by
+        elif self.config.position == "rotary":  # the angles of these positions, for attention to turn q and k by
             rotary = self.hook_rotary((self.rotary_cos[positions], self.rotary_sin[positions]))  # 2 x (T, hs/2)
         x = self.transformer.drop(x)  # (B, T, C)
         for block in self.transformer.h:

@@ -86,7 +86,7 @@ def main(argv=None):
         print("---------------- sample 1 of 1 ----------------")
         print(prompt, end="", flush=True)
         for column in stream(model, idx, args.max_new_tokens, cuda_graph=cuda_graph, **options):  # column: (1,)
-            print(chars[column.item()], end="", flush=True)
+            print(decode(column.tolist(), chars), end="", flush=True)
         print()
         return 0
     if args.no_cache:  # model.py's simple generate: no top-p (--top_p with --no_cache was refused above)
