@@ -98,8 +98,8 @@ def train(number, data_dir, steps=2000):
     from exercises.check import run
     from exercises.plug import SAMPLER, check_trainable, train_both
     refuse_an_old_torch()  # (run_cli's check ran before torch was imported; this trains through train.py)
-    exercise = exercises_asked([number])[0]
     check_trainable(number)
+    exercise = exercises_asked([number])[0]
     result = run(exercise)
     if result.status != "passed":
         why = f"{result.status}: {result.what}" if result.what else result.status  # (not started has no what)

@@ -24,7 +24,7 @@ if not __package__ or __name__ == "__main__":
 import torch
 
 from config import TrainConfig
-from exercises.check import probs_reference, raised
+from exercises.check import EXERCISES, probs_reference, raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
 from model import GPTConfig, build_model, lm_loss
@@ -134,7 +134,9 @@ def configs(number, vocab_size, steps=2000, eval_iters=200):
 
 def check_trainable(number):
     if number not in TRAINABLE:
-        raise UserError(f"exercise {number} is checked, not trained with — train with exercises "
+        what = f"exercise {number} is checked, not trained with" if 1 <= number <= len(EXERCISES) else (
+            f"there is no exercise {number}")
+        raise UserError(f"{what} — train with exercises "
                         f"{', '.join(map(str, TRAINABLE))} (attention, multi-head attention, the block, the loss, "
                         f"the schedule, the sampler)")
 

@@ -245,6 +245,8 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     with pytest.raises(UserError, match="exercise 9 is checked, not trained with — train with exercises 3, 4, 5, 6, "
                                         "7, 8"):
         main(["train", "9", "--data_dir", "nowhere"])
+    with pytest.raises(UserError, match="there is no exercise 11 — train with exercises 3, 4, 5, 6, 7, 8"):
+        main(["train", "11"])  # (not "give 1 to 10": 1, 2, 9 and 10 are checked, not trained with)
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
