@@ -120,8 +120,9 @@ def call(fn, *args, **kwargs):
 
 
 def expect_shape(got, shape, what, hint=""):
-    """got must be a tensor of this shape (before a check that would index it). hint is about the shape: for no
-    tensor at all, the message is the hint, but for several, such as exercise 3's (out, weights) carried on."""
+    """got must be a tensor of this shape (before a check that would index it). hint is for a tensor of another
+    shape: for None the message says enough, and a tuple or list (exercise 3's (out, weights), carried on) gets its
+    own."""
     if message := shape_mismatch(got, shape):
         if not torch.is_tensor(got):
             hint = "return one tensor, as the docstring says, not several" if isinstance(got, (tuple, list)) else ""

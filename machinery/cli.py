@@ -273,7 +273,7 @@ def in_the_repo(path, fits):
     where they are. Else None."""
     path = Path(path)
     if path.is_absolute() or not path.parts or Path(path.parts[0]).exists() or Path.cwd().resolve() == REPO:
-        return None  # (a data/ or out/ here: the user works in this folder, and its own hints fit better)
+        return None  # (its first part here, a data/ or an out/: the user works in this folder, and its hints fit)
     return REPO / path if fits(REPO / path) else None
 
 
