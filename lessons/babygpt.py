@@ -101,9 +101,7 @@ def parse_args(argv):
     parser.add_argument("--seed", type=parse_seed, default=1337, help="seed for the initial weights")
     parser.add_argument("--dot", default="out/babygpt.dot", help="where to write the chain (Graphviz)")
     args = parser.parse_args(argv)
-    if args.steps < 0:
-        raise UserError(f"--steps {args.steps} must be 0 or more — e.g. --steps 300")
-    check_count("--steps", args.steps, least=0)  # (and not past MAX_COUNT: a run that would never end)
+    check_count("--steps", args.steps, "e.g. --steps 300", least=0)  # (nor past MAX_COUNT: a run that would never end)
     if args.look_at is not None and not 0 <= args.look_at <= args.steps:
         raise UserError(f"--look_at {args.look_at} is outside the training's 0 to {args.steps} steps — give one of "
                         f"them, or leave it out")

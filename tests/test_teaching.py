@@ -159,7 +159,7 @@ def test_babygpt_can_look_at_its_last_step(tmp_path, capsys):
 
 
 def test_babygpt_refuses_negative_steps():
-    with pytest.raises(UserError, match="--steps -1 must be 0 or more"):
+    with pytest.raises(UserError, match="--steps -1 must be at least 0 — e.g. --steps 300"):
         babygpt.main(["--steps", "-1"])
 
 
