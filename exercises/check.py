@@ -65,7 +65,8 @@ def shape_mismatch(got, shape):
     if got is None:
         return "expected a tensor, got None: does the function end without a `return`?"
     if not torch.is_tensor(got):
-        return f"expected a tensor, got {type(got).__name__}"
+        kind = "tuple" if isinstance(got, LogitsAndLoss) else type(got).__name__  # (LogitsAndLoss: the check's own)
+        return f"expected a tensor, got {'torch.return_types.' if is_values_and_indices(got) else ''}{kind}"
     if tuple(got.shape) != tuple(shape):
         return f"expected shape {tuple(shape)}, got {tuple(got.shape)}"
     return None
@@ -119,13 +120,21 @@ def call(fn, *args, **kwargs):
     return result
 
 
+MAX_HINT = "x.max(dim) returns (values, indices): take .values (x.max(dim, keepdim=True).values)"
+
+
+def is_values_and_indices(got):
+    return type(got).__module__ == "torch.return_types"  # what x.max(dim), x.min(dim), x.sort() return
+
+
 def expect_shape(got, shape, what, hint=""):
     """got must be a tensor of this shape (before a check that would index it). hint is for a tensor of another
-    shape: for None the message says enough, and a tuple or list (exercise 3's (out, weights), carried on) gets its
-    own."""
+    shape: what is no tensor gets its own (the model's (logits, loss) as it came; exercise 3's (out, weights) carried
+    on; a list), or none where the message says enough (None: no return; a number)."""
     if message := shape_mismatch(got, shape):
         if not torch.is_tensor(got):
-            hint = "return one tensor, as the docstring says, not several" if isinstance(got, (tuple, list)) else ""
+            hint = TUPLE_HINT if isinstance(got, LogitsAndLoss) else MAX_HINT if is_values_and_indices(got) else (
+                "return one tensor, as the docstring says" if isinstance(got, (tuple, list)) else "")
         raise Failure(f"{what}: {message}", hint)
 
 
@@ -1388,8 +1397,7 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "with heads)",
     (RuntimeError, r"Index tensor must have the same number of dimensions"): "gather's index needs the input's "
         "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1)",
-    (TypeError, r"torch\.return_types\.(max|min)"): "x.max(dim) returns (values, indices): take .values "
-        "(x.max(dim, keepdim=True).values)",
+    (TypeError, r"torch\.return_types\.(max|min)"): MAX_HINT,
     (RuntimeError, r"selected index k out of range"): "top_k may be as large as the vocabulary, or larger: "
         "then every character stays (if top_k >= V, skip the cut)",
     (RuntimeError, r"same dtype|expected scalar type"): "two dtypes met in one operation: make every tensor in the "

@@ -267,14 +267,18 @@ def near_miss(path, fits):
     return path.parent / guess if guess else None
 
 
-def in_the_repo(path, fits):
+def repo_holds(path, fits):
     """REPO / path, where a script run from another folder (python ../char-gpt/sample.py) finds nothing at a relative
     path but the repo's folder holds what fits: the scripts read and write data/ and out/ where they are run, not
     where they are. Else None."""
     path = Path(path)
-    if path.is_absolute() or not path.parts or Path(path.parts[0]).exists() or Path.cwd().resolve() == REPO:
+    if path.is_absolute() or not path.parts or Path(path.parts[0]).exists():
         return None  # (its first part here, a data/ or an out/: the user works in this folder, and its hints fit)
-    return REPO / path if fits(REPO / path) else None
+    try:
+        elsewhere = Path.cwd().resolve() != REPO
+    except OSError:  # a folder deleted under the shell: nothing to compare
+        return None
+    return REPO / path if elsewhere and fits(REPO / path) else None
 
 
 def unless_a_typo(path, flag, fits, hint):
@@ -282,9 +286,9 @@ def unless_a_typo(path, flag, fits, hint):
     "did you mean the repo's X?" where the repo's folder holds what fits and the script was run in another."""
     if near := near_miss(path, fits):
         return f"did you mean {flag} {shlex.quote(str(near))}? If not, {hint}"
-    if there := in_the_repo(path, fits):
+    if there := repo_holds(path, fits):
         return (f"did you mean the repo's {there}? The scripts read and write in the folder they are run from: "
-                f"`cd {shlex.quote(str(REPO))}`, then the same command. If not, {hint}")
+                f"`cd {shlex.quote(str(REPO))}` and run it there. If not, {hint}")
     return hint
 
 

@@ -380,15 +380,14 @@ def test_a_script_run_from_another_folder_is_sent_to_the_repos_folder(data_dir, 
     elsewhere.mkdir()
     monkeypatch.setattr(cli, "REPO", repo)
     monkeypatch.chdir(elsewhere)
-    go = f"The scripts read and write in the folder they are run from: `cd {shlex.quote(str(repo))}`, then the same"
+    go = f"The scripts read and write in the folder they are run from: `cd {shlex.quote(str(repo))}` and run it there"
     assert cli.run_cli(sample.main, []) == 2
     assert capsys.readouterr().err == (f"error: no checkpoint at out/best.pt — did you mean the repo's "
-                                       f"{repo / 'out'}? {go} command. If not, train a model first with "
-                                       f"`python train.py`\n")
+                                       f"{repo / 'out'}? {go}. If not, train a model first with `python train.py`\n")
     assert cli.run_cli(train.main, ["--device", "cpu"]) == 2
     assert capsys.readouterr().err.startswith(f"error: no prepared data in data/shakespeare (no vocab.json) — "
-                                              f"did you mean the repo's {repo / 'data' / 'shakespeare'}? {go} "
-                                              f"command. If not, run `python prepare.py` first")
+                                              f"did you mean the repo's {repo / 'data' / 'shakespeare'}? {go}. If "
+                                              f"not, run `python prepare.py` first")
 
     (elsewhere / "out").mkdir()  # an out/ of its own: the user works in this folder, and its hints fit
     assert cli.run_cli(sample.main, []) == 2
@@ -399,6 +398,13 @@ def test_a_script_run_from_another_folder_is_sent_to_the_repos_folder(data_dir, 
     monkeypatch.chdir(repo)  # where the scripts are: no other folder to point to
     assert cli.run_cli(sample.main, ["--out_dir", "runs"]) == 2
     assert "repo's" not in capsys.readouterr().err
+    gone = tmp_path / "gone"  # a folder deleted under the shell: the usual line, not a traceback
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert cli.run_cli(sample.main, []) == 2
+    assert capsys.readouterr().err == ("error: no checkpoint at out/best.pt — train a model first with "
+                                       "`python train.py`\n")
 
 
 def test_a_choice_one_typo_away_is_named():

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from conftest import run_command
 from exercise_answers import ANSWERS
-from exercises.check import (EXERCISES, FINITE_MASK_HINT, Result, bigram_counts, head_reference, part_of, run,
-                             top_p_reaching, untouched)
+from exercises.check import (EXERCISES, FINITE_MASK_HINT, TUPLE_HINT, Result, bigram_counts, head_reference,
+                             part_of, run, top_p_reaching, untouched)
 from exercises.plug import train_both
 from machinery.data import load_data
 from model import GPT, GPTConfig
@@ -1624,10 +1624,16 @@ def test_the_mistakes_of_an_eleventh_learner_are_named():
         return (y, weights) if pair else y
     pair = failed(4, multi_head_attention=lambda *a: multi(*a, pair=True))  # exercise 3's habit, carried on
     assert (pair.what, pair.hint) == ("out (B, T, C): expected a tensor, got tuple",
-                                      "return one tensor, as the docstring says, not several")
+                                      "return one tensor, as the docstring says")
     heads_first = failed(4, multi_head_attention=lambda *a: multi(*a, heads_first=True))  # no transpose, but chunk's
     assert heads_first.hint.startswith("after a transpose, or on a piece that chunk or split cut from the last axis")
     assert "then transpose(1, 2) (straight to (B, nh, T, hs) mixes positions with heads)" in heads_first.hint
+
+    as_came = failed(10, transition_probs=lambda model: model(torch.zeros(8, 3, dtype=torch.long)))  # no [0]
+    assert (as_came.what, as_came.hint) == ("probs (8, 2): expected a tensor, got tuple", TUPLE_HINT)
+    maxed = failed(4, multi_head_attention=lambda *a: multi(*a).max(dim=-1, keepdim=True))  # (no .values)
+    assert maxed.what == "out (B, T, C): expected a tensor, got torch.return_types.max"
+    assert maxed.hint.startswith("x.max(dim) returns (values, indices): take .values")
 
     def averaged(x, weights):
         return weights(x.size(1)) @ x
