@@ -329,7 +329,8 @@ def head_reference(x, key, query, value, scale=True, order=False, **weights_mist
 
 ATTENTION_HINTS = {
     "mask": "no causal mask: position t must not see positions after it; set the scores of s > t to -inf before "
-            "the softmax (torch.tril, masked_fill: a 0 there still gets the weight exp(0) = 1)",
+            "the softmax (torch.tril, masked_fill: a 0 there still gets the weight exp(0) = 1); masked_fill returns "
+            "a new tensor, so keep it: att = att.masked_fill(...)",
     "dim": "softmax over the wrong axis: it must run over the keys (dim=-1), so that each row of the weights "
            "sums to 1",
     "scale": "no 1/sqrt(hs) scaling: divide the scores by sqrt(head size) before the softmax, or the softmax "
@@ -444,6 +445,8 @@ def check_head(m):
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise Failure("it must return (out, weights)", "return both: the output and the attention weights")
     out, weights = got
+    if all(torch.is_tensor(t) for t in got) and (out.shape, weights.shape) == ((2, 7, 7), (2, 7, 4)):
+        raise Failure("out and weights came back in the other order", "return (out, weights), out first")
     expect_shape(out, (2, 7, 4), "out (B, T, hs)", "out = weights @ v: (B, T, T) @ (B, T, hs)")
     expect_shape(weights, (2, 7, 7), "weights (B, T, T)", "one row per query, one column per key")
     again = call(m.attention_head, x, key, query, value)  # (dropout may be on the way to out only)
@@ -924,6 +927,15 @@ def top_p_unsorted(logits, temperature, top_k, top_p):
                           unsort=False)
 
 
+def sums_the_logits(m):
+    """Whether m's top-p ran its sum over the sorted logits, not over their probabilities: on logits that add up to
+    p far sooner than their probabilities do, it keeps what that sum would (two of five, where the nucleus keeps
+    four)."""
+    logits = torch.tensor([[0.5, 0.4, 0.3, 0.2, 0.1]])  # probabilities 0.24 .. 0.16: the nucleus of 0.75 keeps 4
+    got = call(m.next_char_probs, logits, temperature=1.0, top_k=None, top_p=0.75)
+    return torch.is_tensor(got) and matches(got, F.pad(F.softmax(logits[:, :2], dim=-1), (0, 3)))  # (1, 5)
+
+
 def top_p_first(logits, temperature, top_k, top_p):
     logits = logits / temperature
     return probs_reference(keep_top_p(logits, top_p) if top_p is not None else logits, 1.0, top_k, None)
@@ -975,6 +987,10 @@ def check_sampling(m):
                 raise Failure(f"probs, {case}: the probability on several characters tied for the top", "greedy "
                               "gives all of it to one character, also where several tie: F.one_hot(logits.argmax("
                               "dim=-1), V) (argmax takes the first of them)")
+        if top_p is not None and fits and not matches(got, expected) and sums_the_logits(m):
+            raise Failure(f"probs, {case}: top-p's running sum was taken over the logits", "the nucleus is a share "
+                          "of the probability: sort the probabilities (softmax of the logits), not the logits, and "
+                          "add those up")
         if top_p is not None and fits and \
                 matches(got, top_p_reaching(logits, temperature, top_k, top_p)) and not matches(got, expected):
             raise Failure(f"probs, {case}: a character kept where the probabilities before it add up to p exactly",
@@ -1127,6 +1143,12 @@ def check_kv_cache(m):
 TUPLE_HINT = "model(idx) returns a tuple, (logits, loss): logits, _ = model(idx)"
 
 
+def as_typed(index):
+    """An index as it was written: (slice(None), -1) -> ':, -1'."""
+    return ", ".join(":" if part == slice(None) else repr(part) for part in (
+        index if isinstance(index, tuple) else (index,)))
+
+
 class LogitsAndLoss(tuple):
     """What the GPT returns, (logits, loss), as exercise 10's check hands it over: taken for the logits
     (indexed as a tensor is, or a tensor's method called on it), it fails with the hint that says so."""
@@ -1134,7 +1156,7 @@ class LogitsAndLoss(tuple):
     def __getitem__(self, index):
         if isinstance(index, int):  # model(idx)[0]: the logits, rightly
             return super().__getitem__(index)
-        raise Failure(f"model(idx)'s output was indexed as a tensor ([{index!r}])", TUPLE_HINT)
+        raise Failure(f"model(idx)'s output was indexed as a tensor ([{as_typed(index)}])", TUPLE_HINT)
 
     def __getattr__(self, name):  # (only for names a tuple lacks: .softmax, .shape, ...)
         raise Failure(f"model(idx)'s output was used as a tensor (.{name})", TUPLE_HINT)
@@ -1177,8 +1199,8 @@ def check_babygpt(m):
         if first is not None and matches(got, first):
             raise Failure("probs (8, 2): a second model, of other weights, got the first one's probabilities",
                           "read them off the model given, at each call: keep nothing from one call to the next")
-        expect(got.sum(dim=1), torch.ones(8), "the sum of each row", "the softmax runs over the 2 next-bit scores, "
-               "dim=-1 of the logits (B, T, 2), at the last position")
+        expect(got.sum(dim=1), torch.ones(8), "the sum of each row", "probabilities are a softmax of the logits, "
+               "run over the 2 next-bit scores (dim=-1 of the logits (B, T, 2)), at the last position")
         expect(got, torch.stack((1 - ones, ones), dim=1), "probs (8, 2), against lessons/babygpt.py",
                "state i's bits are i in binary, the first bit first ('001' is [0, 0, 1]); read the softmax at "
                "the last position")
@@ -1412,6 +1434,9 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "cache's, before its first append: there, store k as it is, if self.k[layer] is None: self.k[layer] = k)",
     (RuntimeError, r"'indices' to have one of the following scalar types"): "ids index an embedding's rows, so they "
         "must be integers: make them with dtype=torch.long (torch.tensor of Python ints is long already)",
+    (RuntimeError, r"upper bound and lower bound inconsistent"): "torch.arange(start, end) counts up from start to "
+        "end - 1: the end must not come before the start (T positions from length: torch.arange(length, length + "
+        "T))",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 

@@ -1642,3 +1642,41 @@ def test_the_mistakes_of_an_eleventh_learner_are_named():
     for weights in (upper, through_softmax):  # a mask, of the wrong kind: not "no causal mask" alone
         leaks = failed(2, causal_average=lambda x: averaged(x, weights))
         assert leaks.hint.startswith("the future leaks in, with no causal mask or one that lets it through")
+
+
+def test_the_mistakes_of_a_twelfth_learner_are_named():
+    """Found by a learner solving 3, 5, 6, 8, 9 and 10 with mistakes made on purpose: hints that pointed elsewhere,
+    or said nothing."""
+    def head(x, key, query, value, swap=False, keep_mask=True):
+        T = x.size(1)
+        att = (x @ query) @ (x @ key).transpose(-2, -1) / math.sqrt(key.size(-1))
+        masked = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))  # a new tensor
+        weights = F.softmax(masked if keep_mask else att, dim=-1)
+        return (weights, weights @ (x @ value)) if swap else (weights @ (x @ value), weights)
+    swapped = failed(3, attention_head=lambda *a: head(*a, swap=True))
+    assert (swapped.what, swapped.hint) == ("out and weights came back in the other order",
+                                            "return (out, weights), out first")
+    assert "masked_fill returns a new tensor, so keep it" in failed(3, attention_head=lambda *a: head(
+        *a, keep_mask=False)).hint
+
+    def summing_logits(logits, temperature=1.0, top_k=None, top_p=None):  # the nucleus measured in logits
+        if not temperature or top_p is None:
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        logits = logits / temperature
+        if top_k is not None and top_k < logits.size(-1):
+            logits = logits.masked_fill(logits < torch.topk(logits, top_k).values[:, [-1]], float("-inf"))
+        ordered, order = logits.sort(dim=-1, descending=True)
+        drop = ordered.cumsum(dim=-1) - ordered >= top_p
+        return F.softmax(logits.masked_fill(drop.scatter(-1, order, drop), float("-inf")), dim=-1)
+    assert failed(8, next_char_probs=summing_logits).what.endswith("top-p's running sum was taken over the logits")
+
+    class CountsToT(ANSWERS.KVCache):
+        def positions(self, T, device=None):
+            return torch.arange(self.length, T, device=device)  # (the end is length + T)
+    assert "torch.arange(length, length + T)" in failed(9, KVCache=CountsToT).hint
+
+    ids = torch.tensor([[int(bit) for bit in f"{state:03b}"] for state in range(8)])  # (8, 3)
+    no_softmax = failed(10, transition_probs=lambda model: model(ids)[0][:, -1])  # the logits themselves
+    assert no_softmax.hint.startswith("probabilities are a softmax of the logits")
+    indexed = failed(10, transition_probs=lambda model: F.softmax(model(ids)[:, -1, :], dim=-1))
+    assert indexed.what == "model(idx)'s output was indexed as a tensor ([:, -1, :])"
