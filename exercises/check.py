@@ -932,7 +932,10 @@ def sums_the_logits(m):
     p far sooner than their probabilities do, it keeps what that sum would (two of five, where the nucleus keeps
     four)."""
     logits = torch.tensor([[0.5, 0.4, 0.3, 0.2, 0.1]])  # probabilities 0.24 .. 0.16: the nucleus of 0.75 keeps 4
-    got = call(m.next_char_probs, logits, temperature=1.0, top_k=None, top_p=0.75)
+    try:
+        got = call(m.next_char_probs, logits, temperature=1.0, top_k=None, top_p=0.75)
+    except Exception:  # (an error here is not what the failing case met: that case's own message stands)
+        return False
     return torch.is_tensor(got) and matches(got, F.pad(F.softmax(logits[:, :2], dim=-1), (0, 3)))  # (1, 5)
 
 
