@@ -238,7 +238,7 @@ def draw(results, path, quick=False):
     ax.set_title("the GPT, built up one idea at a time: val loss after each rung" +
                  (" (--quick: toy sizes, the losses mean nothing)" if quick else ""), fontsize=10 if quick else None)
     ax.grid(axis="y", alpha=0.3)
-    save_png(fig, path, "--out_dir", "lessons.buildup")
+    save_png(fig, path, "--out_dir")
 
 
 COLUMNS = ["rung", "what", "params", "train", "val", "seconds", "note"]  # ladder.csv's
@@ -264,7 +264,7 @@ def refuse_to_write_over_other_files(out_dir):
     if other:
         raise UserError(f"{other} was not written by lessons.buildup, and a climb would replace it — choose "
                         f"another --out_dir")
-    refuse_to_write_over(png_path, MATPLOTLIB_PNG, "lessons.buildup", "--out_dir")  # beside a csv of ours
+    refuse_to_write_over(png_path, MATPLOTLIB_PNG, "matplotlib", "--out_dir")  # beside a csv of ours
 
 
 def climb(rungs, sizes, splits, chars, device, args):

@@ -57,12 +57,12 @@ MATPLOTLIB_PNG = b"Software\x00Matplotlib"  # a PNG's metadata, as savefig write
 EXPLORE_PAGE = b"python -m lessons.plot explore"  # explore.html's first comment
 
 
-def save(path, write, flag="--save", mark=None, script="lessons.plot"):
+def save(path, write, flag="--save", mark=None, writer="lessons.plot"):
     """Write the file at path with write(f), atomically, making its folder; one line, naming the flag
     that chose the path, when it cannot. mark: what a file there already must hold for it to be replaced."""
     path = Path(path)
     if mark is not None:
-        refuse_to_write_over(path, mark, script, flag)
+        refuse_to_write_over(path, mark, writer, flag)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, write)
@@ -71,12 +71,13 @@ def save(path, write, flag="--save", mark=None, script="lessons.plot"):
     print(f"wrote {path} ({path.stat().st_size / 1000:.0f} KB)")
 
 
-def save_png(fig, path, flag="--save", script="lessons.plot"):
-    """Write fig as a PNG. Characters the font has no glyph for (CJK, emoji) are drawn as boxes:
-    one note says which, where matplotlib would warn once per character."""
+def save_png(fig, path, flag="--save"):
+    """Write fig as a PNG, over a PNG that matplotlib drew (an earlier run's, or yours). Characters the font has no
+    glyph for (CJK, emoji) are drawn as boxes: one note says which, where matplotlib would warn once per character."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), flag, MATPLOTLIB_PNG, script)
+        save(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), flag, MATPLOTLIB_PNG,
+             "matplotlib")
     boxes = set()
     for w in caught:
         if glyph := re.match(r"Glyph (\d+) .*missing from (current )?font", str(w.message)):

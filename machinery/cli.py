@@ -419,9 +419,10 @@ def refuse_stray_bytes(prompt):
                         "it as UTF-8 text")
 
 
-def refuse_to_write_over(path, mark, script, flag):
+def refuse_to_write_over(path, mark, writer, flag):
     """Before a script writes a file at path: one of the user's there already, which does not hold mark (bytes that
-    the script's own files have near their start) is refused, as is a file where a folder on the way should be."""
+    the files of writer, the script or matplotlib, have near their start) is refused, as is a file where a folder on
+    the way should be."""
     path = Path(path)
     if blocked := next((p for p in path.parents if p.is_file()), None):  # (mkdir would say "File exists")
         raise UserError(f"cannot write {path}: {blocked} is a file, not a folder — choose another {flag}")
@@ -433,7 +434,7 @@ def refuse_to_write_over(path, mark, script, flag):
     except OSError:  # a folder of that name, say
         ours = False
     if not ours:
-        raise UserError(f"{path} was not written by {script}, and this would replace it — choose another {flag}, or "
+        raise UserError(f"{path} was not written by {writer}, and this would replace it — choose another {flag}, or "
                         f"move it away")
 
 

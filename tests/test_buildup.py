@@ -158,7 +158,7 @@ def test_a_climb_does_not_replace_a_ladder_csv_or_png_it_did_not_write(data_dir,
     assert (tmp_path / "csv" / "ladder.csv").read_text() == "my own notes\n"
     assert (tmp_path / "png" / "ladder.png").read_bytes() == b"my picture"
     (tmp_path / "png" / "ladder.csv").write_text(",".join(buildup.COLUMNS) + "\n")  # a climb's
-    with pytest.raises(UserError, match="ladder.png was not written by lessons.buildup"):  # but not the picture
+    with pytest.raises(UserError, match="ladder.png was not written by matplotlib"):  # but not the picture
         buildup.refuse_to_write_over_other_files(tmp_path / "png")
     (tmp_path / "png" / "ladder.png").write_bytes(b"\x89PNG\r\n\x1a\n...tEXtSoftware\x00Matplotlib version")
     buildup.refuse_to_write_over_other_files(tmp_path / "png")  # a climb's picture, which matplotlib drew: allowed

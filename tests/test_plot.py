@@ -53,7 +53,7 @@ def test_a_picture_of_its_own_is_redrawn_and_one_of_the_users_is_kept(run_dir, t
     theirs = tmp_path / "holiday.png"
     theirs.write_bytes(PNG_MAGIC + b"a photo")
     assert run_cli(plot.main, ["loss", "--out_dir", str(run_dir), "--save", str(theirs)]) == 2
-    assert f"{theirs} was not written by lessons.plot" in capsys.readouterr().err
+    assert f"{theirs} was not written by matplotlib, and this would replace it" in capsys.readouterr().err
     assert theirs.read_bytes() == PNG_MAGIC + b"a photo"
 
 
