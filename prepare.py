@@ -27,8 +27,8 @@ import numpy as np
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import (DEFAULT_DATA_DIR, SHAKESPEARE_BYTES, SHAKESPEARE_SHA256, SHAKESPEARE_URL, VOCAB_FORMAT,
-                            VOCAB_VERSION, char_label, check_out_dir, download, is_whole, make_dir, next_command,
-                            not_shakespeare_note, read_text, write_prepared)
+                            VOCAB_VERSION, check_out_dir, download, is_whole, make_dir, next_command,
+                            not_in_vocabulary, not_shakespeare_note, read_text, write_prepared)
 
 TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 
@@ -57,8 +57,7 @@ def encode(text, chars):
     stoi = {c: i for i, c in enumerate(chars)}
     unknown = sorted(set(text) - stoi.keys())
     if unknown:
-        raise UserError(f"the prompt has characters not in the model's vocabulary: "
-                        f"{' '.join(char_label(c) for c in unknown)} — leave them out")
+        raise UserError(not_in_vocabulary(text, unknown))  # (machinery/data.py: names each one)
     return [stoi[c] for c in text]
 
 

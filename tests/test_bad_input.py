@@ -476,6 +476,9 @@ CASES = [
      None),
     ("sample-unknown-characters", sample, ["--out_dir", "run", "--prompt", "KING ~"],
      "not in the model's vocabulary: '~'", None),
+    ("sample-prompt-typed-newline", sample, ["--out_dir", "run", "--prompt", "KING:\\nO"],  # (as --help shows one)
+     "'\\\\' — leave them out (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash",
+     None),
     ("sample-cuda-without-gpu", sample, ["--out_dir", "run", "--device", "cuda"], "PyTorch sees no CUDA GPU here",
      None),
     ("sample-cuda-graph-off-the-gpu", sample, ["--out_dir", "run", "--device", "cpu", "--cuda_graph", "true"],
