@@ -221,8 +221,10 @@ def char_label(c):
 def not_in_vocabulary(text, unknown):
     """The line for a prompt with characters the model never saw. A backslash before an n is likelier a new line
     typed in a shell's quotes ("ROMEO:\\nBut", as --help shows a default) than a backslash meant."""
-    typed = " (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash, or use " \
-        "--prompt_file)" if "\\" in unknown and "\\n" in text else ""
+    typed = ""
+    if "\\" in unknown and "\\n" in text:
+        typed = (" (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash, or use "
+                 "--prompt_file)")
     return (f"the prompt has characters not in the model's vocabulary: {' '.join(char_label(c) for c in unknown)} "
             f"— leave them out{typed}")
 
