@@ -287,11 +287,11 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out", names=("best.pt", "latest
         command = shlex.join(["python", "train.py", "--data_dir", str(out_dir), "--out_dir", str(run_dir_for(out_dir))])
         return (f"{out_dir} holds prepared data, not a run: give --out_dir the folder train.py wrote"
                 + (f", such as {runs}" if runs else "") + f", or train one on it: `{command}`")
-    inside = ""
-    if Path(out_dir) == Path("out"):  # the default: a run may be in a folder inside it (out/bigram, say)
+    inside, default = "", Path(out_dir) == Path("out")
+    if default:  # the default: a run may be in a folder inside it (out/bigram, say)
         runs = runs_inside(out_dir, names)
         inside = f"give --out_dir a run in it ({runs}), or " if runs else ""
-    return unless_a_typo(out_dir, "--out_dir", lambda p: holds_a_run(p, names),
+    return unless_a_typo(out_dir, "--out_dir", lambda p: holds_a_run(p, names) or (default and runs_inside(p, names)),
                          f"{inside}train a model first with `{train_command(out_dir)}`")
 
 

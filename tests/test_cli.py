@@ -389,6 +389,13 @@ def test_a_script_run_from_another_folder_is_sent_to_the_repos_folder(data_dir, 
                                               f"did you mean the repo's {repo / 'data' / 'shakespeare'}? {go}. If "
                                               f"not, run `python prepare.py` first")
 
+    (repo / "out").rename(repo / "play")  # a run in a folder inside the repo's out/ (prepare.py's next: says so)
+    (repo / "out").mkdir()
+    (repo / "play").rename(repo / "out" / "play")
+    assert cli.run_cli(sample.main, []) == 2
+    assert capsys.readouterr().err.startswith(f"error: no checkpoint at out/best.pt — did you mean the repo's "
+                                              f"{repo / 'out'}? {go}.")
+
     (elsewhere / "out").mkdir()  # an out/ of its own: the user works in this folder, and its hints fit
     assert cli.run_cli(sample.main, []) == 2
     assert "repo's" not in capsys.readouterr().err
