@@ -129,13 +129,20 @@ def is_values_and_indices(got):
 
 def expect_shape(got, shape, what, hint=""):
     """got must be a tensor of this shape (before a check that would index it). hint is for a tensor of another
-    shape: what is no tensor gets its own (the model's (logits, loss) as it came; exercise 3's (out, weights) carried
-    on; a list), or none where the message says enough (None: no return; a number)."""
+    shape: what is no tensor gets its own (not_a_tensor_hint)."""
     if message := shape_mismatch(got, shape):
-        if not torch.is_tensor(got):
-            hint = TUPLE_HINT if isinstance(got, LogitsAndLoss) else MAX_HINT if is_values_and_indices(got) else (
-                "return one tensor, as the docstring says" if isinstance(got, (tuple, list)) else "")
-        raise Failure(f"{what}: {message}", hint)
+        raise Failure(f"{what}: {message}", hint if torch.is_tensor(got) else not_a_tensor_hint(got))
+
+
+def not_a_tensor_hint(got):
+    """What to do where a tensor was asked for; "" where the message says enough (None: no return; a number)."""
+    if isinstance(got, LogitsAndLoss):  # the model's (logits, loss), as it came
+        return TUPLE_HINT
+    if is_values_and_indices(got):  # x.max(dim)'s
+        return MAX_HINT
+    if isinstance(got, (tuple, list)):  # exercise 3's (out, weights), carried on, say
+        return "return one tensor, as the docstring says"
+    return ""
 
 
 def seeded(seed=0):
