@@ -170,6 +170,18 @@ def at_another_size(what, fn, *args, hint=SIZE_HINT):
         raise Failure(f"{what}: {raised(e)}", hint) from None
 
 
+@contextmanager
+def hinting(pattern, hint):
+    """An error of the learner's code whose message matches pattern fails with this hint, one that names the
+    mistake where the message alone could mean many (the generic hints are error_hint's)."""
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, Failure) or not re.search(pattern, str(e)):
+            raise
+        raise Failure(raised(e), hint) from None
+
+
 # ----------------------------------------------------------------------------
 # 1-2: counting, averaging
 
@@ -573,6 +585,11 @@ def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join
     return y if proj == "none" else y @ (c_proj if proj else c_proj.T)
 
 
+HEADS_APART = ("the heads reached c_proj apart, hs channels each: join them side by side first, on the last "
+               "axis, to (B, T, C): torch.cat(heads, dim=-1) for a list of (B, T, hs), y.transpose(1, 2).reshape(B, "
+               "T, C) for (B, nh, T, hs); a cat on another axis (dim=1 is time) stacks them instead")
+
+
 def check_multihead(m):
     # hs = 6: not n_head, nor sqrt(C), so that a scaling by either is told apart from the right one
     config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=4, n_embd=24, attention="manual")
@@ -580,7 +597,8 @@ def check_multihead(m):
     attn = CausalSelfAttention(config).eval()  # the repo's own, with its own weights
     x = torch.randn(2, 8, 24, generator=seeded())
     c_attn, c_proj = attn.c_attn.weight.detach(), attn.c_proj.weight.detach()
-    got = call(m.multi_head_attention, x, c_attn, c_proj, 4)
+    with hinting(r"mat1 and mat2 shapes cannot be multiplied \(\d+x6 and", HEADS_APART):  # (hs = 6: one head's)
+        got = call(m.multi_head_attention, x, c_attn, c_proj, 4)
     expect_shape(got, (2, 8, 24), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
                  "then c_proj")
     same_each_call(lambda: call(m.multi_head_attention, x, c_attn, c_proj, 4), got, "out (B, T, C)")
@@ -737,6 +755,11 @@ NO_GRADIENT = ("compute it with tensor operations only (no .item(), .detach(), t
                "torch.no_grad), so that training can follow it back")
 
 
+GATHERED = ("a (B, T) tensor met a (B, T, 1) one, which lines up as (1, B, T) against (B, T, 1): gather keeps the "
+            "axis it gathered along, so logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1); .squeeze(-1) makes it "
+            "(B, T), as a logsumexp over dim=-1 is")
+
+
 def check_cross_entropy(m):
     logits = torch.randn(2, 5, 7, generator=seeded())
     targets = torch.randint(7, (2, 5), generator=seeded(1))
@@ -745,7 +768,8 @@ def check_cross_entropy(m):
     high = logits + 1000  # overflows too, but no probability is tiny: only a missing max fails here
     low = logits - 1000  # every exp underflows to 0 unless each row's max, below 0 here too, comes out first
     with forbidden(LOSS_ITSELF, "logsumexp of each row (its max m + log(sum(exp(x - m)))), minus the target's logit"):
-        got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
+        with hinting(r"\((2|5)\) must match the size of tensor b \((5|2)\) at non-singleton dimension 1", GATHERED):
+            got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
         got_high, got_low = call(m.cross_entropy, high, targets), call(m.cross_entropy, low, targets)
     if torch.is_tensor(got) and got.dim() == 0:
         summed = F.cross_entropy(logits.view(-1, 7), targets.view(-1), reduction="sum")

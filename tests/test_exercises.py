@@ -1680,3 +1680,29 @@ def test_the_mistakes_of_a_twelfth_learner_are_named():
     assert no_softmax.hint.startswith("probabilities are a softmax of the logits")
     indexed = failed(10, transition_probs=lambda model: F.softmax(model(ids)[:, -1, :], dim=-1))
     assert indexed.what == "model(idx)'s output was indexed as a tensor ([:, -1, :])"
+
+
+def test_heads_left_apart_and_a_gather_left_unsqueezed_are_named():
+    """Mistakes that a shapes error alone leaves open: exercise 4's heads joined on the time axis, or not joined, reach
+    c_proj hs wide; exercise 6's gather keeps its last axis, which lines up against the (B, T) logsumexp wrongly."""
+    def heads(x, c_attn, c_proj, n_head, dim=1, join=True):
+        B, T, C = x.shape
+        hs = C // n_head
+        q, k, v = (x @ c_attn.T).split(C, dim=2)
+        outs = []
+        for h in range(n_head):
+            s = slice(h * hs, (h + 1) * hs)
+            att = (q[..., s] @ k[..., s].transpose(-2, -1) / math.sqrt(hs)).masked_fill(
+                torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+            outs.append(F.softmax(att, dim=-1) @ v[..., s])  # (B, T, hs)
+        y = torch.cat(outs, dim=dim) if join else torch.stack(outs, dim=1)  # (B, nh*T, hs) or (B, nh, T, hs)
+        return y @ c_proj.T
+    for wrong in (dict(dim=1), dict(join=False)):
+        assert failed(4, multi_head_attention=lambda *a, wrong=wrong: heads(*a, **wrong)).hint.startswith(
+            "the heads reached c_proj apart")
+
+    def unsqueezed(logits, targets):
+        m = logits.max(dim=-1, keepdim=True).values  # (B, T, 1)
+        logsumexp = m.squeeze(-1) + (logits - m).exp().sum(dim=-1).log()  # (B, T)
+        return (logsumexp - logits.gather(-1, targets.unsqueeze(-1))).mean()  # (B, T) against (B, T, 1)
+    assert "gather keeps the axis it gathered along" in failed(6, cross_entropy=unsqueezed).hint
