@@ -328,6 +328,7 @@ def test_the_shape_lesson_runs_as_a_module():
     sizes = dict(re.findall(r"(\w+)=(\d+) ", p.stdout.splitlines()[0]))  # B, T, C, nh, hs, V
     assert len(sizes) == 6 and len(set(sizes.values())) == 6  # each size names one axis
     assert "2" not in sizes.values()  # nor is it the count of "x 2, once per block"
+    assert f"```\n{p.stdout}```" in (ROOT / "docs" / "lessons.md").read_text()  # the output it shows
 
 
 def test_the_shape_lesson_stops_quietly_at_a_closed_pipe(tmp_path):
