@@ -199,7 +199,8 @@ def describe(run):
                 f"2 cores: about {took} there (the progress bar estimates it here) — "
                 + ("on a CPU, the shakespeare-cpu preset's model is the size to train" if wider else
                    "a smaller --max_iters trains for less"))
-    if run.device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):
+    # (said as the run starts: Ctrl-C saves it, and --resume goes on with the threads the note names)
+    if run.device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")):
         run.say(note)
         run.slowdown_noted = True  # said once is enough (note_a_slowdown)
     if note := evaluation_note(cfg, run.iter):
@@ -233,7 +234,7 @@ def cores_busy(seconds=0.1):
         return None
 
 
-def busy_cpu_note(threads, busy=None, cores=None, then="start this"):
+def busy_cpu_note(threads, busy=None, cores=None, then="Ctrl-C and start it again"):
     """A note when other programs keep cores busy: PyTorch's threads (one per core) wait on the
     slowest, so beside a busy program fewer threads do better (docs/training.md, A busy CPU).
     busy, cores: the cores kept busy and those usable (default: this machine's, now); then: what to

@@ -858,7 +858,9 @@ def test_a_busy_cpu_gets_a_note_with_the_threads_to_use(data_dir, tmp_path, caps
     monkeypatch.setattr(bookkeeping.torch, "get_num_threads", lambda: 2)
     args = TINY + ["--data_dir", str(data_dir), "--max_iters", "2", "--eval_iters", "1"]
     assert train.main(args + ["--out_dir", str(tmp_path / "busy")]) == 0
-    assert "note: other programs keep 1.2 of the 2 cores busy" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "note: other programs keep 1.2 of the 2 cores busy" in said
+    assert "— Ctrl-C and --resume it with OMP_NUM_THREADS=1 in front\n" in said  # it has started by now
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user chose already
     assert train.main(args + ["--out_dir", str(tmp_path / "chosen")]) == 0
     assert "cores busy" not in capsys.readouterr().out
