@@ -7,8 +7,8 @@ References:
 3) "Using the Output Embedding to Improve Language Models", Press & Wolf 2016: the tied head.
 
 Shapes in the comments: B = batch, T = time (characters), C = n_embd (channels), nh = n_head, hs = head size
-(C // nh), V = vocab_size, S = the keys' positions: T in training; with a KV cache (engine/ keeps each earlier
-character's keys and values, so a new one computes only its own), those kept plus T (in a fixed-size one: block_size).
+(C // nh), V = vocab_size, S = how many keys each query is scored against: T in training. (When generating, the
+KV cache of engine/ keeps the earlier characters' keys and values, so a new one computes only its own: S is more.)
 
 Read it top to bottom: the config, attention (written out, and fused: tests hold the two equal), rotary positions
 and the MLP's nonlinearities, the MLP, the block, what the GPT and the Bigram share (a simple `generate`, the
@@ -72,7 +72,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config, layer_idx=0):
         super().__init__()
         self.n_head = config.n_head
-        self.dropout_p = config.dropout  # the fused kernel's (sdpa_attention); the written-out math's is a module
+        self.dropout_p = config.dropout  # for sdpa_attention's fused kernel; manual_attention's is attn_dropout
         self.attention = config.attention
         self.layer_idx = layer_idx  # which layer's keys and values in a KV cache are ours
         # one Linear for every head's query, key and value: the video's per-Head Linears, stacked
@@ -107,7 +107,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             # generating: remember this step's keys and values, attend to all so far
             k, v = cache.append(self.layer_idx, k, v)  # 2 x (B, nh, S, hs), S = earlier + T (or block_size)
-            mask = cache.mask(T)  # (T, S): the keys each new query may see (None, a KVCache's first pass: the triangle)
+            mask = cache.mask(T)  # (T, S): the keys each new query may see; None where it is the plain triangle
         if self.attention == "manual":
             y = self.manual_attention(q, k, v, mask)
         else:
@@ -287,7 +287,7 @@ class GPT(LanguageModel):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_head:  # weight tying: reading a character in and writing it out share one matrix
             self.transformer.wte.weight = self.lm_head.weight  # both (V, C): a Linear stores (out, in)
-        if config.init == "gpt2":  # (else PyTorch's own, as in the video; a tied pair keeps the head's uniform init)
+        if config.init == "gpt2":  # (else PyTorch's own init, as in the video's GPT; tied, the head's uniform one)
             self.apply(self._init_weights)
             # GPT-2: the 2 projections per block that write into the residual stream (attn's and mlp's c_proj) get std
             # 0.02 / sqrt(2 * n_layer): the stream's 2 * n_layer writes then sum to the same variance whatever n_layer

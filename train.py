@@ -153,9 +153,9 @@ def estimate_loss(model, splits, cfg, block_size, device, autocast, rank=0, worl
 
     The windows come from their own generator, seeded the same every time: every
     evaluation scores the same text, so two evaluations compare like with like,
-    and the training batches do not depend on how often we evaluate. (Its seed is the
-    training batches' too, so the train split's windows are the first steps' own: text
-    the model has trained on, as a long run trains on all of train.bin many times over.) Several
+    and the training batches do not depend on how often we evaluate. (The training batches
+    use the same seed, so the train split's windows are those of the run's first steps: text
+    the model has trained on, as a long run has all of train.bin, many times over.) Several
     processes share the eval_iters batches out and add up their results, so all
     of them get the number that one process would.
     """
