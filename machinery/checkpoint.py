@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from machinery.cli import UserError, unless_a_typo, write_atomically
+from machinery.cli import UserError, folders_inside, unless_a_typo, write_atomically
 from machinery.data import run_dir_for, written_by_prepare
 from machinery.optim import load_state
 from model import ACTIVATIONS, POSITIONS, GPTConfig, build_model
@@ -303,8 +303,7 @@ def train_command(out_dir):
 def runs_inside(out_dir, names=("best.pt", "latest.pt")):
     """The folders in out_dir that hold a run (out/bigram, say), quoted for a command line: up to 3, then '...';
     "" for none."""
-    runs = [shlex.quote(str(folder)) for folder in sorted(Path(out_dir).glob("*")) if holds_a_run(folder, names)]
-    return ", ".join(runs[:3]) + ", ..." * (len(runs) > 3)
+    return folders_inside(out_dir, lambda folder: holds_a_run(folder, names))
 
 
 def holds_a_run(folder, names=("best.pt", "latest.pt")):

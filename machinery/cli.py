@@ -281,6 +281,16 @@ def repo_holds(path, fits):
     return REPO / path if elsewhere and fits(REPO / path) else None
 
 
+def folders_inside(folder, fits):
+    """The folders in folder that fits accepts (out/bigram, data/shakespeare), quoted for a command line: up to 3,
+    then '...'; "" for none, or for a folder that cannot be listed."""
+    try:
+        found = [shlex.quote(str(path)) for path in sorted(Path(folder).iterdir()) if fits(path)]
+    except OSError:  # no such folder, or not one
+        return ""
+    return ", ".join(found[:3]) + ", ..." * (len(found) > 3)
+
+
 def unless_a_typo(path, flag, fits, hint):
     """hint, led by "did you mean FLAG X? If not," where X, beside path, fits and is one typo from it; or by
     "did you mean the repo's X?" where the repo's folder holds what fits and the script was run in another."""

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.cli import UserError, unless_a_typo, write_atomically
+from machinery.cli import UserError, folders_inside, unless_a_typo, write_atomically
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 
@@ -278,6 +278,9 @@ def load_vocab(data_dir):
         raise UserError(f"{data_dir} holds a train.bin but no vocab.json — if prepare.py stopped before its end, "
                         f"{again(data_dir)}; if it is another tool's data (nanoGPT's?), "
                         f"prepare the text into a new folder, with --out_dir")
+    if not path.is_file() and (inside := folders_inside(data_dir, is_prepared)):  # data, given for data/shakespeare
+        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — give --data_dir a prepared folder inside "
+                        f"it: {inside}")
     if not path.is_file():
         command = how_to_prepare(data_dir)
         fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
@@ -338,6 +341,7 @@ def read_json(path):
 
 def is_prepared(folder):
     return os.path.isfile(Path(folder) / "vocab.json")  # (False, not an error, if unreadable)
+
 
 
 def load_data(data_dir):

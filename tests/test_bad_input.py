@@ -264,6 +264,9 @@ CASES = [
     ("train-data-dir-typo", train, TINY + ["--data_dir", "dta", "--out_dir", "new"],
      "no prepared data in dta (no vocab.json) — did you mean the prepared folder beside it, --data_dir data? If not, "
      "run `python prepare.py", None),
+    ("train-data-dir-holds-prepared-folders", train, TINY + ["--data_dir", "sets", "--out_dir", "new"],
+     "no prepared data in sets (no vocab.json) — give --data_dir a prepared folder inside it: sets/play",
+     lambda work: shutil.copytree(work / "data", work / "sets" / "play")),
     ("train-data-dir-is-a-file", train, TINY + ["--data_dir", "texts/play.txt", "--out_dir", "new"],
      "--data_dir texts/play.txt is a file, not a prepared folder — prepare it first with `python prepare.py --input "
      "texts/play.txt`, then give the folder that prints", None),
