@@ -116,6 +116,8 @@ def main(argv=None):
     parser.add_argument("--url", default=SHAKESPEARE_URL,
                         help="where to download tiny-shakespeare from (a mirror must serve the same bytes)")
     args = parser.parse_args(argv)
+    if args.input is not None and args.url != SHAKESPEARE_URL:  # (a file given is read, never downloaded)
+        raise UserError("--input and --url both given — --url is where the download comes from: drop one of them")
 
     if args.input is not None:
         path = Path(args.input)

@@ -174,6 +174,8 @@ CASES = [
     ("prepare-missing-input", prepare, ["--input", "texts/nope.txt"], "no such file: texts/nope.txt", None),
     ("prepare-input-typo", prepare, ["--input", "texts/play.tx"],
      "no such file: texts/play.tx — did you mean --input texts/play.txt?", None),
+    ("prepare-input-and-url", prepare, ["--input", "texts/play.txt", "--url", "https://example.com/other.txt"],
+     "--input and --url both given — --url is where the download comes from: drop one of them", None),
     ("prepare-input-dash", prepare, ["--input", "-"],
      "no such file: - — to read from a pipe, give --input /dev/stdin", None),
     ("prepare-empty-input", prepare, ["--input", "texts/empty.txt"], "has only 0 characters", None),
