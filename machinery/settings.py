@@ -290,6 +290,10 @@ def check_config(cfg, mcfg):
             finite = " and finite" if isinstance(value, float) else ""
             raise UserError(f"--{name} is {value}, but it must be {lowest}{finite} — e.g. the preset's value, "
                             f"which --help shows")
+    for name in positive:  # a step of 1e300 overflows float32 inside the optimizer, a traceback deep in torch
+        if getattr(cfg, name) > MAX_LR:
+            raise UserError(f"--{name} is {getattr(cfg, name):g}, above {MAX_LR:g}, far past any learning rate that "
+                            f"trains — e.g. the preset's value, which --help shows")
     if cfg.min_lr > cfg.lr:  # the "decay" would climb from lr to min_lr
         raise UserError(f"--min_lr {cfg.min_lr:g} is above --lr {cfg.lr:g} — give a lower --min_lr too, e.g. "
                         f"--min_lr {cfg.lr / 10:g} (a tenth, as every preset's)")
@@ -299,6 +303,9 @@ def check_config(cfg, mcfg):
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — "
                             f"e.g. --{name} {getattr(TrainConfig, name)}")
+
+
+MAX_LR = 1e6  # an AdamW step is at most lr / (1 - beta1) a weight, and Muon's a few times lr: well inside float32
 
 
 def check_fits(mcfg, device):

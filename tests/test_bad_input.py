@@ -242,6 +242,8 @@ CASES = [
     ("train-dropout-out-of-range", train, T + ["--dropout", "1.5"], "--dropout 1.5 is outside [0, 1)", None),
     ("train-zero-lr", train, T + ["--lr", "0"],
      "--lr is 0.0, but it must be above 0 and finite — e.g. the preset's value, which --help shows", None),
+    ("train-huge-lr", train, T + ["--lr", "1e300"], "--lr is 1e+300, above 1e+06, far past any learning rate that "
+     "trains — e.g. the preset's value, which --help shows", None),
     ("train-beta-out-of-range", train, T + ["--beta2", "1.5"],
      "--beta2 1.5 is outside [0, 1) — e.g. --beta2 0.99", None),
     ("train-min-lr-above-lr", train, T + ["--lr", "1e-4"],

@@ -1293,7 +1293,7 @@ def test_ctrl_c_reads_the_steps_still_pending(tmp_path, monkeypatch, capsys):
 
 def describe_said(monkeypatch, capsys, iters_done, **train_fields):
     """describe()'s lines for a CPU run of the CPU default's model, iters_done steps in."""
-    monkeypatch.setattr(bookkeeping, "busy_cpu_note", lambda threads: None)
+    monkeypatch.setattr(bookkeeping, "busy_cpu_note", lambda threads, then=None: None)
     monkeypatch.setattr(bookkeeping, "count_params", lambda model, non_embedding=False: 0)
     cpu = bookkeeping.CPU_DEFAULT
     mcfg = GPTConfig(**{k: cpu[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}, vocab_size=65)
