@@ -58,6 +58,16 @@ def make_checkpoint(run):
     }
 
 
+# what each reader takes from a checkpoint, and its kind: one a hand edit dropped is named, not a KeyError later
+READ = {"model": dict, "model_config": dict, "train_config": dict, "vocab": dict, "iter": int}  # every reader
+RESUMED = {"optimizer": dict, "scaler": dict, "rng": dict, "best_val_loss": (int, float), "elapsed_s": (int, float)}
+
+
+def lacks(ckpt, kinds):
+    """The keys of kinds that ckpt has no value of that kind under, joined by "or"; "" for none."""
+    return " or ".join(key for key, kind in kinds.items() if not isinstance(ckpt.get(key), kind))
+
+
 def restore_checkpoint(run, ckpt):
     """Put a checkpoint's state back into a freshly built Run. -> notes on what could not
     be restored as it was."""
@@ -162,6 +172,8 @@ def check_ours(ckpt, path):
     if ckpt.get("version") != CKPT_VERSION:
         raise UserError(f"{path} has checkpoint version {ckpt.get('version')}, this code reads "
                         f"{CKPT_VERSION} — use the matching version of this repo")
+    if missing := lacks(ckpt, READ):
+        raise UserError(f"{path} has no {missing} as train.py saves it (edited by hand?) — {way_around(path)}")
     return ckpt
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from config import DECAYS, PRESETS, TrainConfig
-from machinery.checkpoint import (BIGRAM_FIELDS, added_since, copy_best_to_latest, holds_a_run, load_checkpoint,
-                                  runs_inside, saved_model_config)
+from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, copy_best_to_latest, holds_a_run, lacks,
+                                  load_checkpoint, runs_inside, saved_model_config)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
@@ -116,6 +116,9 @@ def build_config(preset, resume, overrides):
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
 
         ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
+        if missing := lacks(ckpt, RESUMED):  # (cut out to share the weights, say: sampling needs none of them)
+            raise UserError(f"{out_dir / 'latest.pt'} has no {missing} as train.py saves it, which a resume needs "
+                            f"(edited by hand?) — start a new run (sample.py still reads it)")
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "

@@ -391,6 +391,10 @@ CASES = [
      "run/latest.pt holds nan or inf weights (in transformer.h.0.attn.c_attn.weight), so it cannot be used (train.py "
      "never saves them) — to resume from the best evaluation instead, copy run/best.pt over it, or use a backup",
      edit_checkpoint("run/latest.pt", "run/latest.pt", a_nan_weight)),
+    ("train-resume-no-optimizer", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt has no optimizer as train.py saves it, which a resume needs (edited by hand?) — start a new run "
+     "(sample.py still reads it)",
+     edit_checkpoint("run/latest.pt", "run/latest.pt", lambda ckpt: ckpt.pop("optimizer"))),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
     ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
@@ -407,6 +411,9 @@ CASES = [
      "not saved one yet (its first evaluation after step 0 does) — wait for that, or, if it was stopped, start it "
      "again with the command that began it", write("early/log.csv", b"iter,train_loss,val_loss,lr,tokens_per_sec,"
                                                    b"elapsed_s\n0,4.2,4.2,0,0,1.5\n")),
+    ("sample-checkpoint-no-vocab", sample, ["--out_dir", "run"], "run/best.pt has no vocab as train.py saves it "
+     "(edited by hand?) — sample from --checkpoint run/latest.pt instead, or use a backup",
+     edit_checkpoint("run/best.pt", "run/best.pt", lambda ckpt: ckpt.update(vocab=None))),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
     ("sample-out-dir-is-prepared-data", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — data holds "
