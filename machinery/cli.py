@@ -79,6 +79,11 @@ class ArgumentParser(argparse.ArgumentParser):
                                 f"did you mean {guess}? (--help lists the choices)")
         super()._check_value(action, value)
 
+    def _print_message(self, message, file=None):
+        """--help's text, written without argparse's `except OSError: pass`: a full disk is said (run_cli)."""
+        if message:
+            (file or sys.stderr).write(message)
+
     def error(self, message):
         if flag := re.fullmatch(r"argument (--\w+): ignored explicit argument .*", message):  # --resume=true
             raise UserError(f"{message} — {flag[1]} takes no value: write {flag[1]} alone")
@@ -122,7 +127,10 @@ def run_cli(main, argv=None):
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # (every character: none can fail)
     try:
         refuse_an_old_torch()
-        code = main(argv)
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's, after --help or a usage error: its output must get out too
+            code = e.code
         sys.stdout.flush()  # a pipe holds the output back until here; a reader gone by now is caught below
         return code
     except UserError as e:

@@ -175,6 +175,10 @@ def test_output_to_a_full_disk_is_one_line(corpus, tmp_path):
     assert p.returncode == 2
     assert p.stderr == ("error: the disk that the output goes to is full — free some space there and run again (a "
                         "training run that saved a checkpoint goes on with --resume)\n")
+    with open("/dev/full", "w") as full:  # --help: argparse's exit, which used to leave the failed write unsaid
+        p = subprocess.run([sys.executable, str(ROOT / "prepare.py"), "--help"], cwd=tmp_path, stdout=full,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.startswith("error: the disk that the output goes to is full")
 
 
 def test_a_tilde_after_an_equals_sign_or_quoted_is_the_home_folder(corpus, tmp_path):
