@@ -343,7 +343,6 @@ def is_prepared(folder):
     return os.path.isfile(Path(folder) / "vocab.json")  # (False, not an error, if unreadable)
 
 
-
 def load_data(data_dir):
     """-> (vocab dict, {'train': ids, 'val': ids}), the ids memory-mapped (read once here, to check them)."""
     vocab = load_vocab(data_dir)

@@ -265,6 +265,11 @@ def choices():
             "init": ("gpt2", "pytorch"), "compile_mode": COMPILE_MODES, "dtype": ("auto", *DTYPES)} | registries()
 
 
+# a learning rate of 1e300 overflows float32 in the optimizer; below this, AdamW's step size, lr / (1 - beta1 ** step),
+# and Muon's, a few times lr, stay well inside it, and no learning rate this large trains
+MAX_LR = 1e6
+
+
 def check_config(cfg, mcfg):
     """Catch impossible settings before they turn into a traceback deep inside torch."""
     gpt = mcfg.model == "gpt"  # a bigram is a table: the GPT's sizes do not apply to it
@@ -293,7 +298,7 @@ def check_config(cfg, mcfg):
             finite = " and finite" if isinstance(value, float) else ""
             raise UserError(f"--{name} is {value}, but it must be {lowest}{finite} — e.g. the preset's value, "
                             f"which --help shows")
-    for name in positive:  # a step of 1e300 overflows float32 inside the optimizer, a traceback deep in torch
+    for name in positive:  # (MAX_LR, above: else a traceback deep in torch)
         if getattr(cfg, name) > MAX_LR:
             raise UserError(f"--{name} is {getattr(cfg, name):g}, above {MAX_LR:g}, far past any learning rate that "
                             f"trains — e.g. the preset's value, which --help shows")
@@ -306,9 +311,6 @@ def check_config(cfg, mcfg):
         if not 0 <= getattr(cfg, name) < 1:
             raise UserError(f"--{name} {getattr(cfg, name)} is outside [0, 1) — "
                             f"e.g. --{name} {getattr(TrainConfig, name)}")
-
-
-MAX_LR = 1e6  # an AdamW step is at most lr / (1 - beta1) a weight, and Muon's a few times lr: well inside float32
 
 
 def check_fits(mcfg, device):
