@@ -171,13 +171,16 @@ def at_another_size(what, fn, *args, hint=SIZE_HINT):
 
 
 @contextmanager
-def hinting(pattern, hint):
-    """An error of the learner's code whose message matches pattern fails with this hint, one that names the
-    mistake where the message alone could mean many (the generic hints are error_hint's)."""
+def hinting(pattern, hint, on_line=""):
+    """An error of the learner's code whose message matches pattern (raised by a line of theirs that matches
+    on_line) fails with this hint, one that names the mistake where the message alone could mean many (the generic
+    hints are error_hint's)."""
     try:
         yield
     except Exception as e:
-        if isinstance(e, Failure) or not re.search(pattern, str(e)):
+        theirs = last_frame(e, lambda path: "torch" not in path.parts)  # the line that called into torch
+        line = getattr(theirs, "line", "") or ""
+        if isinstance(e, Failure) or not re.search(pattern, str(e)) or not re.search(on_line, line):
             raise
         raise Failure(raised(e), hint) from None
 
@@ -597,7 +600,7 @@ def check_multihead(m):
     attn = CausalSelfAttention(config).eval()  # the repo's own, with its own weights
     x = torch.randn(2, 8, 24, generator=seeded())
     c_attn, c_proj = attn.c_attn.weight.detach(), attn.c_proj.weight.detach()
-    with hinting(r"mat1 and mat2 shapes cannot be multiplied \(\d+x6 and", HEADS_APART):  # (hs = 6: one head's)
+    with hinting(r"mat1 and mat2 shapes cannot be multiplied \(\d+x6 and 24x24\)", HEADS_APART):  # hs wide, c_proj
         got = call(m.multi_head_attention, x, c_attn, c_proj, 4)
     expect_shape(got, (2, 8, 24), "out (B, T, C)", "join the heads back: (B, nh, T, hs) -> (B, T, nh * hs), "
                  "then c_proj")
@@ -768,7 +771,8 @@ def check_cross_entropy(m):
     high = logits + 1000  # overflows too, but no probability is tiny: only a missing max fails here
     low = logits - 1000  # every exp underflows to 0 unless each row's max, below 0 here too, comes out first
     with forbidden(LOSS_ITSELF, "logsumexp of each row (its max m + log(sum(exp(x - m)))), minus the target's logit"):
-        with hinting(r"\((2|5)\) must match the size of tensor b \((5|2)\) at non-singleton dimension 1", GATHERED):
+        with hinting(r"\((2|5)\) must match the size of tensor b \((5|2)\) at non-singleton dimension 1", GATHERED,
+                     on_line="gather"):  # (a max over dim=1 raises the same: its line has no gather)
             got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
         got_high, got_low = call(m.cross_entropy, high, targets), call(m.cross_entropy, low, targets)
     if torch.is_tensor(got) and got.dim() == 0:

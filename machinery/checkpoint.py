@@ -59,8 +59,9 @@ def make_checkpoint(run):
 
 
 # what each reader takes from a checkpoint, and its kind: one a hand edit dropped is named, not a KeyError later
-READ = {"model": dict, "model_config": dict, "train_config": dict, "vocab": dict, "iter": int}  # every reader
-RESUMED = {"optimizer": dict, "scaler": dict, "rng": dict, "best_val_loss": (int, float), "elapsed_s": (int, float)}
+READ = {"model": dict, "model_config": dict, "train_config": dict, "vocab": dict, "iter": int,  # every reader
+        "best_val_loss": (int, float)}
+RESUMED = {"optimizer": dict, "scaler": dict, "rng": dict, "elapsed_s": (int, float)}  # a resume, besides
 
 
 def lacks(ckpt, kinds):

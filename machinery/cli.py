@@ -81,8 +81,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def _print_message(self, message, file=None):
         """--help's text, written without argparse's `except OSError: pass`: a full disk is said (run_cli)."""
-        if message:
-            (file or sys.stderr).write(message)
+        if message and (file := file or sys.stderr) is not None:  # (None: a stream closed before run_cli)
+            file.write(message)
 
     def error(self, message):
         if flag := re.fullmatch(r"argument (--\w+): ignored explicit argument .*", message):  # --resume=true
@@ -129,7 +129,7 @@ def run_cli(main, argv=None):
         refuse_an_old_torch()
         try:
             code = main(argv)
-        except SystemExit as e:  # argparse's, after --help or a usage error: its output must get out too
+        except SystemExit as e:  # argparse's, after --help (its errors are UserErrors here): flushed below too
             code = e.code
         sys.stdout.flush()  # a pipe holds the output back until here; a reader gone by now is caught below
         return code

@@ -21,7 +21,7 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, copy_best_to_latest, holds_a_run, lacks,
-                                  load_checkpoint, runs_inside, saved_model_config)
+                                  load_checkpoint, runs_inside, saved_model_config, way_around)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
@@ -118,7 +118,7 @@ def build_config(preset, resume, overrides):
         ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
         if missing := lacks(ckpt, RESUMED):  # (cut out to share the weights, say: sampling needs none of them)
             raise UserError(f"{out_dir / 'latest.pt'} has no {missing} as train.py saves it, which a resume needs "
-                            f"(edited by hand?) — start a new run (sample.py still reads it)")
+                            f"(edited by hand?) — {way_around(out_dir / 'latest.pt')}")
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "

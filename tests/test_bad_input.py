@@ -392,8 +392,8 @@ CASES = [
      "never saves them) — to resume from the best evaluation instead, copy run/best.pt over it, or use a backup",
      edit_checkpoint("run/latest.pt", "run/latest.pt", a_nan_weight)),
     ("train-resume-no-optimizer", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
-     "run/latest.pt has no optimizer as train.py saves it, which a resume needs (edited by hand?) — start a new run "
-     "(sample.py still reads it)",
+     "run/latest.pt has no optimizer as train.py saves it, which a resume needs (edited by hand?) — to resume from "
+     "the best evaluation instead, copy run/best.pt over it, or use a backup",
      edit_checkpoint("run/latest.pt", "run/latest.pt", lambda ckpt: ckpt.pop("optimizer"))),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),

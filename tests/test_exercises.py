@@ -1706,3 +1706,14 @@ def test_heads_left_apart_and_a_gather_left_unsqueezed_are_named():
         logsumexp = m.squeeze(-1) + (logits - m).exp().sum(dim=-1).log()  # (B, T)
         return (logsumexp - logits.gather(-1, targets.unsqueeze(-1))).mean()  # (B, T) against (B, T, 1)
     assert "gather keeps the axis it gathered along" in failed(6, cross_entropy=unsqueezed).hint
+
+    def max_over_time(logits, targets):  # 2-D cross-entropy's habit: the max over dim=1, which here is T
+        m = logits.max(dim=1).values  # (B, V), where (B, T, 1) was wanted: the same message as the gather's
+        logsumexp = m + (logits - m).exp().sum(dim=-1).log()
+        return (logsumexp - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()
+    assert "gather" not in failed(6, cross_entropy=max_over_time).hint
+
+    def heads_sliced_first(x, c_attn, c_proj, n_head):  # x cut into heads before c_attn: not c_proj's mistake
+        hs = x.size(-1) // n_head
+        return torch.cat([x[..., h * hs:(h + 1) * hs] @ c_attn.T for h in range(n_head)], dim=-1) @ c_proj.T
+    assert not failed(4, multi_head_attention=heads_sliced_first).hint.startswith("the heads reached c_proj apart")

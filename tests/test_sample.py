@@ -48,6 +48,18 @@ def test_needs_only_the_checkpoint(run_dir, tmp_path, capsys):
                                                 "--max_new_tokens", "5"])
 
 
+def test_a_best_pt_cut_down_to_share_samples(run_dir, tmp_path, capsys):
+    """The optimizer's state and the random states make most of a checkpoint, and sampling needs none of them: a
+    best.pt without them samples as the whole one does (--resume refuses it: train-resume-no-optimizer)."""
+    ckpt = checkpoint.load_checkpoint(run_dir / "best.pt", "")
+    kept = {key: ckpt[key] for key in ("format", "version", *checkpoint.READ)}
+    (tmp_path / "share").mkdir()
+    torch.save(kept, tmp_path / "share" / "best.pt")
+    args = ["--num_samples", "1", "--max_new_tokens", "20", "--seed", "3"]
+    whole = samples(capsys, ["--out_dir", str(run_dir)] + args)
+    assert samples(capsys, ["--out_dir", str(tmp_path / "share")] + args).split("---", 1)[1] == whole.split("---", 1)[1]
+
+
 @pytest.mark.skipif(not hasattr(torch.serialization, "set_crc32_options"),
                     reason="this PyTorch writes every checksum (set_crc32_options came after 2.4)")
 def test_a_checkpoint_saved_without_checksums_is_read(run_dir, tmp_path, capsys):
