@@ -155,7 +155,7 @@ def way_around(path):
     if path.name == "latest.pt" and best.is_file():
         return f"to resume from the best evaluation instead, copy {best} over it, or use a backup"
     if path.name == "best.pt" and latest.is_file():
-        return f"sample from --checkpoint {latest} instead, or use a backup"
+        return f"give --checkpoint {latest} instead, or use a backup"  # (sample.py's flag, and the pictures')
     return "use a backup, or another checkpoint"
 
 

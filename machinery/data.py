@@ -445,6 +445,8 @@ def read_prompt_file(path):
     if len(text) > MAX_PROMPT_CHARS:
         raise UserError(f"prompt file {path} is over {MAX_PROMPT_CHARS:,} characters — the model reads only its last "
                         f"block_size: give a shorter one")
+    if "\x00" in text:  # (a train.bin of small ids decodes: its bytes are ASCII's control characters and NUL)
+        raise UserError(f"prompt file {path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
     return text
 
 

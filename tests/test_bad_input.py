@@ -412,7 +412,7 @@ CASES = [
      "again with the command that began it", write("early/log.csv", b"iter,train_loss,val_loss,lr,tokens_per_sec,"
                                                    b"elapsed_s\n0,4.2,4.2,0,0,1.5\n")),
     ("sample-checkpoint-no-vocab", sample, ["--out_dir", "run"], "run/best.pt has no vocab as train.py saves it "
-     "(edited by hand?) — sample from --checkpoint run/latest.pt instead, or use a backup",
+     "(edited by hand?) — give --checkpoint run/latest.pt instead, or use a backup",
      edit_checkpoint("run/best.pt", "run/best.pt", lambda ckpt: ckpt.update(vocab=None))),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
@@ -438,7 +438,7 @@ CASES = [
     ("sample-malicious-pickle", sample, ["--checkpoint", "evil.pt"], "evil.pt is not a checkpoint of this project",
      write("evil.pt", pickle.dumps(Evil()))),
     ("sample-truncated-checkpoint", sample, ["--out_dir", "run"], "run/best.pt was cut short (a copy that stopped?), "
-     "so it cannot be read — sample from --checkpoint run/latest.pt instead, or use a backup",
+     "so it cannot be read — give --checkpoint run/latest.pt instead, or use a backup",
      truncate("run/best.pt", 20000)),
     ("sample-damaged-checkpoint", sample, ["--checkpoint", "damaged.pt"], "damaged.pt is damaged, so it cannot be "
      "read — use a backup, or another checkpoint", garble_a_name("run/best.pt", "damaged.pt")),
@@ -478,6 +478,8 @@ CASES = [
      None),
     ("sample-prompt-file-not-utf8", sample, ["--out_dir", "run", "--prompt_file", "texts/latin1.txt"],
      "prompt file texts/latin1.txt is not UTF-8 text", None),
+    ("sample-prompt-file-binary", sample, ["--out_dir", "run", "--prompt_file", "data/train.bin"],
+     "prompt file data/train.bin contains NUL bytes, so it looks binary — give a UTF-8 text file", None),
     ("sample-flag-begun", sample, ["--out_dir", "run", "--temp", "1"],
      "unknown argument --temp — did you mean --temperature? (--help lists every flag)", None),
     ("sample-prompt-and-prompt-file", sample, ["--out_dir", "run", "--prompt", "A", "--prompt_file", "texts/play.txt"],
