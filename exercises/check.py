@@ -1061,6 +1061,12 @@ def check_sampling(m):
                           "keep every character whose logit is at least the k-th largest (torch.topk(...).values"
                           "[:, [-1]]): which of the tied ones torch.topk or a sort picks is chance")
         kept, keeps = ((got > 0).sum(dim=-1), (expected > 0).sum(dim=-1)) if fits else (None, None)
+        if top_k is not None and top_k < logits.size(-1) and top_p is None and fits and temperature and \
+                (kept == logits.size(-1)).all() and not matches(got, expected) and \
+                not matches(got, F.softmax(logits / temperature, dim=-1)):  # (a -100 fill is right: exp(-100) ~ 0)
+            raise Failure(f"probs, {case}: every character kept some probability, where top_k {top_k} keeps "
+                          f"{keeps.tolist()}", "the logits past the k-th were set to a number the softmax still "
+                          "weighs (0 is a logit like any other): set them to float('-inf'), whose exp is 0")
         if top_k is not None and top_p is None and fits and (kept != keeps).any() and \
                 not matches(got, expected):  # (k - 1 or k + 1, say; a dropped one at 1e-44, from a -100 fill, is right)
             raise Failure(f"probs, {case}: {kept.tolist()} characters kept in the rows, where top_k {top_k} keeps "
@@ -1152,6 +1158,13 @@ def check_kv_cache(m):
                    "on the time axis, dim 2) and returns all of them; each layer its own, self.k[layer]")
     expect(keys, torch.cat((k1, k2), dim=2), "the keys append returns on its second call", append_hint)
     expect(values, torch.cat((v1, v2), dim=2), "the values append returns on its second call", append_hint)
+    cache.length = 6
+    keys = cache.append(0, k1[:, :, :1], v1[:, :, :1])[0]  # a third call: the second's keys must be kept too
+    if torch.is_tensor(keys) and matches(keys, torch.cat((k1, k1[:, :, :1]), dim=2)):
+        raise Failure("append's third call returned the first call's keys and its own: the second's were not kept",
+                      "keep what append joins, self.k[layer] = torch.cat(...), then return self.k[layer]: joined "
+                      "and returned but not stored, each step's keys are gone by the next")
+    expect(keys, torch.cat((k1, k2, k1[:, :, :1]), dim=2), "the keys append returns on its third call", append_hint)
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16)).eval()
     idx = torch.randint(11, (2, 4), generator=seeded())

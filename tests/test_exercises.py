@@ -1717,3 +1717,23 @@ def test_heads_left_apart_and_a_gather_left_unsqueezed_are_named():
         hs = x.size(-1) // n_head
         return torch.cat([x[..., h * hs:(h + 1) * hs] @ c_attn.T for h in range(n_head)], dim=-1) @ c_proj.T
     assert not failed(4, multi_head_attention=heads_sliced_first).hint.startswith("the heads reached c_proj apart")
+
+
+def test_the_mistakes_of_a_thirteenth_learner_are_named():
+    """Found by a learner solving 3, 5, 7, 8 and 9 with mistakes made on purpose: hints that pointed elsewhere."""
+    def zero_fill(logits, temperature=1.0, top_k=None, top_p=None):  # top-k's dropped logits set to 0, not -inf
+        if not temperature or top_k is None:
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        logits = logits / temperature
+        if top_k < logits.size(-1):
+            logits = logits.masked_fill(logits < torch.topk(logits, top_k).values[:, [-1]], 0.0)
+        return ANSWERS.next_char_probs(logits, 1.0, None, top_p)
+    assert "set them to float('-inf')" in failed(8, next_char_probs=zero_fill).hint
+
+    class JoinedNotKept(ANSWERS.KVCache):  # the first step's keys stored; each later step's joined, then lost
+        def append(self, layer, k, v):
+            if self.k[layer] is None:
+                self.k[layer], self.v[layer] = k, v
+                return k, v
+            return torch.cat((self.k[layer], k), dim=2), torch.cat((self.v[layer], v), dim=2)
+    assert failed(9, KVCache=JoinedNotKept).what.startswith("append's third call returned the first call's keys")
