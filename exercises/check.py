@@ -1488,6 +1488,8 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (RuntimeError, r"upper bound and lower bound inconsistent"): "torch.arange(start, end) counts up from start to "
         "end - 1: the end must not come before the start (T positions from length: torch.arange(length, length + "
         "T))",
+    (RuntimeError, r"masked_fill_? only supports boolean masks"): "masked_fill's mask says where to fill, True or "
+        "False: a mask of 0s and 1s (torch.tril(torch.ones(T, T))) becomes one by a comparison, == 0 for the future",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
 

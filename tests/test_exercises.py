@@ -1737,3 +1737,10 @@ def test_the_mistakes_of_a_thirteenth_learner_are_named():
                 return k, v
             return torch.cat((self.k[layer], k), dim=2), torch.cat((self.v[layer], v), dim=2)
     assert failed(9, KVCache=JoinedNotKept).what.startswith("append's third call returned the first call's keys")
+
+    def float_mask(x, key, query, value):  # tril's 0s and 1s given to masked_fill as they are
+        T = x.size(1)
+        att = (x @ query) @ (x @ key).transpose(-2, -1) / math.sqrt(key.size(-1))
+        weights = F.softmax(att.masked_fill(torch.triu(torch.ones(T, T), diagonal=1), float("-inf")), dim=-1)
+        return weights @ (x @ value), weights
+    assert failed(3, attention_head=float_mask).hint.startswith("masked_fill's mask says where to fill, True or False")
