@@ -72,9 +72,10 @@ def shape_mismatch(got, shape):
     return None
 
 
-def first_mismatch(got, expected, atol=1e-5, rtol=1e-4, worst=False):
+def first_mismatch(got, expected, atol=1e-5, rtol=1e-4, worst=False, where=None):
     """None if got matches expected; else where, and how: the shape, or the first element that differs
-    (worst: the one that differs most, where the first may differ by a hair)."""
+    (worst: the one that differs most, where the first may differ by a hair). where(index) names the element
+    (a schedule's step, say), in place of its index."""
     if message := shape_mismatch(got, expected.shape):
         return message
     got, expected = got.detach().double(), expected.detach().double()
@@ -86,7 +87,7 @@ def first_mismatch(got, expected, atol=1e-5, rtol=1e-4, worst=False):
         at = tuple((gap == gap.max()).nonzero()[0].tolist())
     else:
         at = tuple(bad.nonzero()[0].tolist())
-    return f"at {at}: expected {expected[at].item():.6g}, got {got[at].item():.6g}"
+    return f"at {where(at) if where else at}: expected {expected[at].item():.6g}, got {got[at].item():.6g}"
 
 
 def expect(got, expected, what, hint="", dtype=False, **tolerance):
@@ -867,6 +868,11 @@ def one_number(v):
     return True
 
 
+def at_step(its):
+    """first_mismatch's where for a schedule computed at the steps its: the step, not the list's index."""
+    return lambda at: f"step {its[at[0]]}"
+
+
 def check_schedule(m):
     cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
     its = list(range(110))
@@ -898,18 +904,20 @@ def check_schedule(m):
                 raise Failure(what, hint)
     expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",
            "warmup: lr * (it + 1) / (warmup_iters + 1); then min_lr + 0.5 * (1 + cos(pi * progress)) * "
-           "(lr - min_lr)", worst=True, **exact)
+           "(lr - min_lr)", worst=True, where=at_step(its), **exact)
     cfg = TrainConfig(lr=6e-4, min_lr=6e-5, warmup_iters=100, max_iters=2000)  # exercises train's, but its lr
     its, what = range(0, 2000, 7), "the learning rate of warmup 100, max 2000, lr 6e-4, min_lr 6e-5"
     hint = ("it is right for one set of numbers only: use the arguments given (warmup_iters, max_iters, lr, "
             "min_lr), not numbers written in")
     got = at_another_size(what, lambda: torch.tensor([float(m.learning_rate(it, 100, 2000, 6e-4, 6e-5))
                                                       for it in its]), hint=hint)
-    expect(got, torch.tensor([train.lr_at(it, cfg) for it in its]), what, hint, worst=True, **exact)
+    expect(got, torch.tensor([train.lr_at(it, cfg) for it in its]), what, hint, worst=True, where=at_step(its),
+           **exact)
     cfg = TrainConfig(lr=1e-3, min_lr=3e-4, warmup_iters=5, max_iters=50)  # min_lr not lr / 10, as above and in nanoGPT
     got = torch.tensor([float(m.learning_rate(it, 5, 50, 1e-3, 3e-4)) for it in range(50)])
     expect(got, torch.tensor([train.lr_at(it, cfg) for it in range(50)]), "the learning rate of warmup 5, max 50, "
-           "lr 1e-3, min_lr 3e-4", "the decay ends at the min_lr given (here not lr / 10)", worst=True, **exact)
+           "lr 1e-3, min_lr 3e-4", "the decay ends at the min_lr given (here not lr / 10)", worst=True,
+           where=at_step(range(50)), **exact)
 
 
 # the probs check's hint where no particular mistake is recognised

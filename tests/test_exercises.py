@@ -652,7 +652,7 @@ def test_a_wrong_schedule_is_shown_where_it_is_most_wrong():
     def off(it, warmup_iters, max_iters, lr, min_lr):
         return ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr) + 1e-6 * it / max_iters  # off from 1
     assert failed(7, learning_rate=off).what.startswith("the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, "
-                                                        "warmup 10, max 110): at (109,): ")
+                                                        "warmup 10, max 110): at step 109: ")
 
 
 @pytest.mark.filterwarnings("ignore:The use of `x.T`")  # (torch's own warning about a 3-D .T)
@@ -1744,3 +1744,8 @@ def test_the_mistakes_of_a_thirteenth_learner_are_named():
         weights = F.softmax(att.masked_fill(torch.triu(torch.ones(T, T), diagonal=1), float("-inf")), dim=-1)
         return weights @ (x @ value), weights
     assert failed(3, attention_head=float_mask).hint.startswith("masked_fill's mask says where to fill, True or False")
+
+    def warmup_written_in(it, warmup_iters, max_iters, lr, min_lr):  # right for the first numbers the check tries
+        return ANSWERS.learning_rate(it, 10, max_iters, lr, min_lr)
+    where = re.search(r"at step (\d+): ", failed(7, learning_rate=warmup_written_in).what)
+    assert where and int(where[1]) % 7 == 0  # the step itself, of every 7th step tried, not the list's index
