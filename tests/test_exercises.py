@@ -1748,4 +1748,5 @@ def test_the_mistakes_of_a_thirteenth_learner_are_named():
     def warmup_written_in(it, warmup_iters, max_iters, lr, min_lr):  # right for the first numbers the check tries
         return ANSWERS.learning_rate(it, 10, max_iters, lr, min_lr)
     where = re.search(r"at step (\d+): ", failed(7, learning_rate=warmup_written_in).what)
-    assert where and int(where[1]) % 7 == 0  # the step itself, of every 7th step tried, not the list's index
+    # warmup 10 where it is 100: furthest off at step 14, the list's third (every 7th step is tried): the step, not 2
+    assert where and where[1] == "14"
