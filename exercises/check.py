@@ -853,6 +853,23 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
     lambda it, c: c.lr:
         ("the learning rate never decays after the warmup", "no decay written after the warmup, or a progress that "
          "stays 0: `//` rounds (it - warmup_iters) // (max_iters - warmup_iters) down to 0; divide with /"),
+    lambda it, c: cosine((it - c.warmup_iters) / c.max_iters, c.lr, c.min_lr):
+        ("the decay stops short of min_lr: progress divided by max_iters", "the decay lasts max_iters - "
+         "warmup_iters steps: progress = (it - warmup_iters) / (max_iters - warmup_iters)"),
+    lambda it, c: cosine((it - c.warmup_iters) / (c.max_iters - c.warmup_iters), c.lr + c.min_lr, c.min_lr):
+        ("the decay starts at lr + min_lr: the cosine spans lr, on top of min_lr", "the cosine spans lr - min_lr: "
+         "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr) falls from lr to min_lr"),
+    lambda it, c: max(c.min_lr, cosine((it - c.warmup_iters) / (c.max_iters - c.warmup_iters), c.lr, 0.0)):
+        ("the decay is cut off at min_lr, not laid on top of it", "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - "
+         "min_lr): the whole cosine, from lr down to min_lr, not a cosine to 0 held up at min_lr"),
+}
+WARMUP_MISTAKES = {  # the warmup at step it, as a mistake makes it -> (what, hint)
+    lambda it, c: c.lr * (it + 1) / c.warmup_iters:
+        ("the warmup reaches lr a step early, at step warmup_iters - 1", "lr * (it + 1) / (warmup_iters + 1): the "
+         "last warmup step is just under lr, and the decay starts from lr at step warmup_iters"),
+    lambda it, c: c.min_lr + (c.lr - c.min_lr) * (it + 1) / (c.warmup_iters + 1):
+        ("the warmup climbs from min_lr, not from near 0", "lr * (it + 1) / (warmup_iters + 1): small steps while "
+         "the weights are random; min_lr is where the decay ends"),
 }
 
 
@@ -898,10 +915,12 @@ def check_schedule(m):
                       "weights: the warmup is lr * (it + 1) / (warmup_iters + 1), as the docstring says")
     exact = dict(rtol=1e-6, atol=1e-9)  # the mistakes below differ from the schedule by as little as 2e-7
     if first_mismatch(got, expected, **exact):  # wrong: is it a mistake with a name?
-        for mistake, (what, hint) in SCHEDULE_MISTAKES.items():
-            wrong = torch.tensor([mistake(it, cfg) if it >= cfg.warmup_iters else expected[it].item() for it in its])
-            if not first_mismatch(got, wrong, **exact):
-                raise Failure(what, hint)
+        for mistakes, in_warmup in ((SCHEDULE_MISTAKES, False), (WARMUP_MISTAKES, True)):  # (the rest kept right)
+            for mistake, (what, hint) in mistakes.items():
+                wrong = torch.tensor([mistake(it, cfg) if (it < cfg.warmup_iters) == in_warmup else
+                                      expected[it].item() for it in its])
+                if not first_mismatch(got, wrong, **exact):
+                    raise Failure(what, hint)
     expect(got, expected, "the learning rate at steps 0 .. 109 (lr 1e-3, min_lr 1e-4, warmup 10, max 110)",
            "warmup: lr * (it + 1) / (warmup_iters + 1); then min_lr + 0.5 * (1 + cos(pi * progress)) * "
            "(lr - min_lr)", worst=True, where=at_step(its), **exact)

@@ -1750,3 +1750,25 @@ def test_the_mistakes_of_a_thirteenth_learner_are_named():
     where = re.search(r"at step (\d+): ", failed(7, learning_rate=warmup_written_in).what)
     # warmup 10 where it is 100: furthest off at step 14, the list's third (every 7th step is tried): the step, not 2
     assert where and where[1] == "14"
+
+
+
+def decayed(progress, lr, min_lr, shape=lambda progress: 0.5 * (1 + math.cos(math.pi * progress))):
+    return min_lr + shape(progress) * (lr - min_lr)
+
+
+@pytest.mark.parametrize("decay, warmup, named", [  # (it, w, m, lr, min_lr) -> a mistake's lr; None: the right one
+    (lambda it, w, m, lr, min_lr: decayed((it - w) / m, lr, min_lr), None, "progress divided by max_iters"),
+    (lambda it, w, m, lr, min_lr: decayed((it - w) / (m - w), lr + min_lr, min_lr), None,
+     "the decay starts at lr + min_lr"),
+    (lambda it, w, m, lr, min_lr: max(min_lr, decayed((it - w) / (m - w), lr, 0.0)), None,
+     "the decay is cut off at min_lr"),
+    (None, lambda it, w, m, lr, min_lr: lr * (it + 1) / w, "the warmup reaches lr a step early"),
+    (None, lambda it, w, m, lr, min_lr: min_lr + (lr - min_lr) * (it + 1) / (w + 1), "the warmup climbs from min_lr"),
+])
+def test_a_learners_schedule_mistakes_are_named(decay, warmup, named):
+    """From a learner's mistakes in exercise 7: each got the formula restated, and each is named now."""
+    def schedule(it, warmup_iters, max_iters, lr, min_lr):
+        mistake = warmup if it < warmup_iters else decay
+        return (mistake or ANSWERS.learning_rate)(it, warmup_iters, max_iters, lr, min_lr)
+    assert named in failed(7, learning_rate=schedule).what
