@@ -712,6 +712,15 @@ def check_residual_block(m, blk, x):
                 if matches(got, wrong):
                     raise Failure(f"{missing} residual connection is missing", "both parts add their result to x: "
                                   "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")
+            mlp_first = x + feed_forward(blk.ln_2(x))
+            for what, wrong in (("attention and the MLP both read the block's input (a parallel block, GPT-J's)",
+                                 x + a + feed_forward(blk.ln_2(x))),
+                                ("the MLP read attention's output alone, not x with it added",
+                                 x + a + feed_forward(blk.ln_2(a))),
+                                ("the MLP came before attention", mlp_first + attention(blk.ln_1(mlp_first)))):
+                if matches(got, wrong):
+                    raise Failure(what, "one after the other: x = x + attention(ln_1(x)); then the MLP reads that "
+                                  "new x, x = x + feed_forward(ln_2(x))")
         expect(got, expected, "block (B, T, C), against model.py's Block",
                "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x)): ln_1 before attention, ln_2 "
                "before the MLP", dtype=True)

@@ -1772,3 +1772,15 @@ def test_a_learners_schedule_mistakes_are_named(decay, warmup, named):
         mistake = warmup if it < warmup_iters else decay
         return (mistake or ANSWERS.learning_rate)(it, warmup_iters, max_iters, lr, min_lr)
     assert named in failed(7, learning_rate=schedule).what
+
+
+@pytest.mark.parametrize("block, named", [
+    (lambda x, attention, feed_forward, ln_1, ln_2: x + attention(ln_1(x)) + feed_forward(ln_2(x)), "parallel block"),
+    (lambda x, attention, feed_forward, ln_1, ln_2: x + attention(ln_1(x)) + feed_forward(ln_2(attention(ln_1(x)))),
+     "the MLP read attention's output alone"),
+    (lambda x, attention, feed_forward, ln_1, ln_2: ANSWERS.block(x, feed_forward, attention, ln_2, ln_1),
+     "the MLP came before attention"),
+])
+def test_a_learners_block_mistakes_are_named(block, named):
+    """From a learner's mistakes in exercise 5: each got the block's formula restated, and each is named now."""
+    assert named in failed(5, block=block).what
