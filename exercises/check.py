@@ -331,11 +331,13 @@ def weights_reference(att, mask=True, dim=-1, after=False, fill=float("-inf"), d
 
 def scaled(att, hs, C, scale=True):
     """The scores att / sqrt(hs); the flags make the known mistakes (False: not scaled; "C": by the
-    width of x; "times": multiplied by sqrt(hs); "hs": divided by hs itself)."""
+    width of x; "T": by the number of positions; "times": multiplied by sqrt(hs); "hs": divided by hs itself)."""
     if scale == "times":
         return att * math.sqrt(hs)
     if scale == "hs":
         return att / hs
+    if scale == "T":
+        return att / math.sqrt(att.size(-1))
     return att / math.sqrt(C if scale == "C" else hs) if scale else att
 
 
@@ -362,6 +364,8 @@ ATTENTION_HINTS = {
             "weight; masked_fill(..., float('-inf'))",
     "scale_C": "scaled by sqrt(C), the width of x: the scores sum over a head's hs channels, so divide them by "
                "sqrt(hs), the head size (k.size(-1))",
+    "scale_T": "scaled by sqrt(T), the number of positions (q.size(1)): the scores sum over a head's hs channels, so "
+               "divide them by sqrt(hs), the head size, the last axis (k.size(-1))",
     "times": "the scores were multiplied by sqrt(hs): divide them by it, so that they stay about 1 in size "
              "whatever the head size",
     "across": "every position but the last is nan: the softmax ran across another axis than the keys' (the heads in "
@@ -478,7 +482,7 @@ def check_head(m):
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "times": {"scale": "times"},
-             "root": {"scale": "hs"}, "flip": {"flip": True}, "kq": {"order": True}}
+             "root": {"scale": "hs"}, "flip": {"flip": True}, "kq": {"order": True}, "scale_T": {"scale": "T"}}
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
     sums = weights.sum(dim=-1)  # (B, T)
@@ -491,6 +495,9 @@ def check_head(m):
     # the weights first: where they are wrong, out is too, and the mistake is in them
     expect(weights, expected_weights, "weights (B, T, T)", hint or "weights = the softmax over the keys of the "
            "masked, scaled scores q @ k^T / sqrt(hs)", dtype=True)
+    if matches(weights, expected_weights) and any(matches(out, weights @ (x @ w)) for w in (key, query)):
+        raise Failure("out is the weights times the keys or the queries, not the values", "each position passes on "
+                      "its value: v = x @ value, out = weights @ v")
     expect(out, expected_out, "out (B, T, hs)", hint or "out = weights @ v", dtype=True)
     gradients_reach(lambda w: call(m.attention_head, x, *w)[0], [key, query, value], ["key", "query", "value"])
     # scores up to 240; then q = -k, where each query's score for its own key is negative (row 0's: -309 and -565):

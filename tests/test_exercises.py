@@ -1784,3 +1784,18 @@ def test_a_learners_schedule_mistakes_are_named(decay, warmup, named):
 def test_a_learners_block_mistakes_are_named(block, named):
     """From a learner's mistakes in exercise 5: each got the block's formula restated, and each is named now."""
     assert named in failed(5, block=block).what
+
+
+def test_a_head_that_passes_on_its_keys_or_is_scaled_by_the_positions_is_named():
+    """From a learner's mistakes in exercise 3: v made from the key, and hs read from the time axis (q.size(1))."""
+    def head(x, key, query, value, v_from=None, hs_axis=-1):
+        q, k = x @ query, x @ key
+        v = x @ (v_from if v_from is not None else value)
+        T = x.size(1)
+        att = (q @ k.transpose(-2, -1) / math.sqrt(q.size(hs_axis))).masked_fill(
+            torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+        weights = F.softmax(att, dim=-1)
+        return weights @ v, weights
+    assert failed(3, attention_head=lambda x, key, query, value: head(x, key, query, value, v_from=key)).what == (
+        "out is the weights times the keys or the queries, not the values")
+    assert failed(3, attention_head=lambda *a: head(*a, hs_axis=1)).hint.startswith("scaled by sqrt(T)")
