@@ -278,13 +278,13 @@ def load_vocab(data_dir):
         raise UserError(f"{data_dir} holds a train.bin but no vocab.json — if prepare.py stopped before its end, "
                         f"{again(data_dir)}; if it is another tool's data (nanoGPT's?), "
                         f"prepare the text into a new folder, with --out_dir")
-    if not path.is_file() and (inside := folders_inside(data_dir, is_prepared)):  # data, given for data/shakespeare
-        raise UserError(f"no prepared data in {data_dir} (no vocab.json) — give --data_dir a prepared folder inside "
-                        f"it: {inside}")
     if not path.is_file():
-        command = how_to_prepare(data_dir)
-        fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
-                            f"run `{command}` first{offline_hint(command)}, or check the path")
+        if inside := folders_inside(data_dir, is_prepared):  # data, given for data/shakespeare
+            fix = f"give --data_dir a prepared folder inside it: {inside}"
+        else:
+            command = how_to_prepare(data_dir)
+            fix = unless_a_typo(data_dir, "the prepared folder beside it, --data_dir", is_prepared,
+                                f"run `{command}` first{offline_hint(command)}, or check the path")
         raise UserError(f"no prepared data in {data_dir} (no vocab.json) — {fix}")
     vocab = read_json(path)
     if not isinstance(vocab, dict) or vocab.get("format") != VOCAB_FORMAT:
