@@ -171,6 +171,8 @@ def print_settings(summary, cfg, mcfg, overrides, resuming):
     if ignored and not resuming:  # (a resume says what each flag changes)
         print(f"note: a bigram is a table, with no layers, heads or width: {' '.join(ignored)} "
               f"change{'s' if len(ignored) == 1 else ''} nothing")
+    if "muon_lr" in overrides and cfg.optimizer == "adamw" and not resuming:
+        print("note: --muon_lr is Muon's learning rate: with --optimizer adamw it changes nothing (--lr is AdamW's)")
 
 
 def describe(run):

@@ -1271,6 +1271,16 @@ def test_a_resumed_bigram_names_no_flag_as_changing_nothing(capsys):
     assert "--dropout changes nothing" in capsys.readouterr().out
 
 
+def test_muon_lr_under_adamw_is_named_as_changing_nothing(capsys):
+    """--muon_lr sets only Muon's learning rate: given to an AdamW run, it is said to change nothing."""
+    adamw, muon = config.TrainConfig(optimizer="adamw"), config.TrainConfig(optimizer="muon")
+    bookkeeping.print_settings("config: new", adamw, GPTConfig(), {"muon_lr": 0.1}, resuming=False)
+    assert "note: --muon_lr is Muon's learning rate: with --optimizer adamw it changes nothing" in capsys.readouterr().out
+    for cfg, resuming in ((muon, False), (adamw, True)):  # (a resume says what each flag changes)
+        bookkeeping.print_settings("config", cfg, GPTConfig(), {"muon_lr": 0.1}, resuming=resuming)
+        assert "nothing" not in capsys.readouterr().out
+
+
 def test_finish_gives_the_best_val_loss_in_nats_and_in_bits(tmp_path, capsys):
     run = types.SimpleNamespace(best_val=2 * math.log(2), losses_at_best=None, last_losses=None, eval_seconds=1.0,
                                 out_dir=tmp_path, say=print)
