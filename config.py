@@ -64,7 +64,7 @@ PRESETS = {
         n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
         batch_size=64, grad_accum=1, max_iters=5000, lr=1e-3, min_lr=1e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=200),
-    # under 3 minutes on 2 CPU cores: nanoGPT's CPU model shape with the levers that
+    # under 3 minutes start to end on a 2-core AMD EPYC VM: nanoGPT's CPU model shape with the levers that
     # measured best there (docs/speed.md): Muon, rotary positions, QK-norm, a high
     # learning rate and batch 32 (a CPU does 32 windows more efficiently than nanoGPT's 12)
     "shakespeare-cpu": dict(
@@ -82,7 +82,8 @@ PRESETS = {
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=50),
     # the CPU speedrun: shakespeare-cpu's recipe on 2 layers, a schedule 250 steps long (warmup 30), an evaluation
     # every 50 steps; it passes val 1.886 (where nanoGPT's CPU recipe ends by its own evaluation; 1.8980 on the
-    # windows of bench/score.py) in about 14 s of training steps on 2 CPU cores (docs/speed.md), and ends near 1.81
+    # windows of bench/score.py) in about 14 s of training steps on a 2-core AMD EPYC VM (docs/speed.md), and ends
+    # near 1.81
     "cpu-speedrun": dict(
         n_layer=2, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,
