@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 @dataclass
 class GPTConfig:
-    # Annotated[type, help]: train.py's command line (machinery/settings.py) makes each field a --flag with this help.
+    # Annotated[type, help]: each field but vocab_size is a --flag of train.py with this help (machinery/settings.py).
     # The defaults: nanoGPT's shakespeare_char model without its dropout of 0.2 (the shakespeare preset has it); presets
     # change them (config.py; shakespeare-cpu, the CPU default: 4 layers, 4 heads, 128 wide, block 64, rotary, qk-norm)
     block_size: Annotated[int, "context length: how many characters the model sees at once"] = 256
@@ -85,9 +85,9 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
-        # probes (self.hook_q ... self.hook_mix): layers that change nothing, where a forward hook can watch a value
-        # (lessons/inside.py), named as TransformerLens's HookPoints: hook_q/k/v, split into heads (before qk-norm,
-        # rotary, the cache), hook_rot_q/k after rotary; scores ... mix fire in manual_attention only (sdpa fuses them)
+        # probes: each hook_NAME is an nn.Identity, so read self.hook_q(q) as q; lessons/inside.py hangs forward hooks
+        # on them to watch the values (named as TransformerLens's HookPoints): hook_q/k/v split into heads (before
+        # qk-norm, rotary, the cache), hook_rot_q/k after rotary; scores ... mix in manual_attention only (sdpa fuses)
         for name in ("q", "k", "v", "rot_q", "rot_k", "scores", "mask", "weights", "mix"):
             self.add_module(f"hook_{name}", nn.Identity())
 
@@ -312,8 +312,8 @@ class GPT(LanguageModel):
         """
         B, T = idx.shape
         assert T <= self.config.block_size, f"{T} positions, but the model knows only {self.config.block_size}"
-        # (T,): 0, 1, ..., or with a KV cache the positions after the cached ones (engine/kv_cache.py)
-        positions = cache.positions(T, idx.device) if cache is not None else torch.arange(T, device=idx.device)
+        # (T,): 0, 1, ..., or, generating with a KV cache, the positions after the cached ones (engine/kv_cache.py)
+        positions = torch.arange(T, device=idx.device) if cache is None else cache.positions(T, idx.device)
         x = self.transformer.wte(idx)  # (B, T, C): each character's vector (the video's tok_emb)
         rotary = None
         if self.config.position == "learned":

@@ -13,7 +13,7 @@ the downloaded input.txt, when there is a download):
     vocab.json  the characters in id order, the integer dtype, the counts and
                 the sha256 of the source text, so the bins can always be decoded
 
-Read it top to bottom: the tokenizer (build_vocab for a whole text; encode and decode with
+Read it top to bottom: the tokenizer (vocab_and_ids for a whole text; encode and decode with
 a vocabulary; start_char, what sample.py starts from without a prompt), then prepare(), which
 makes the three files. Getting the text (the download, the encoding checks), writing the files
 safely and reading them back (load_data) are in machinery/data.py.
@@ -37,7 +37,7 @@ TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 # The tokenizer: characters <-> ids
 
 
-def build_vocab(text):
+def vocab_and_ids(text):
     """Return (chars, ids): the sorted distinct characters and the text as their ids.
 
     In plain Python that is chars = sorted(set(text)); ids = encode(text, chars), with encode
@@ -78,7 +78,7 @@ def prepare(text, out_dir, source_sha256, source_name):
     make_dir(out_dir)
 
     t0 = time.perf_counter()
-    chars, ids = build_vocab(text)
+    chars, ids = vocab_and_ids(text)
     n_train = int(len(ids) * TRAIN_FRACTION)
     train, val = ids[:n_train], ids[n_train:]
     seconds = time.perf_counter() - t0

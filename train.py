@@ -60,8 +60,9 @@ def get_batch(data, batch_size, block_size, generator, device, rank=0, world_siz
     together they use exactly the batches that one process would draw in turn, and every generator
     stays in the same state.
     """
-    # a window is block_size + 1 ids (x, and y one further); [rank]: this process's row of all of them
-    starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)[rank]  # (B,)
+    # a window is block_size + 1 ids (x, and y one further); every process's starts, drawn alike in each
+    starts = torch.randint(len(data) - block_size, (world_size, batch_size), generator=generator)  # (world_size, B)
+    starts = starts[rank]  # (B,): this process's row (in one process, the only row)
     offsets = starts[:, None] + torch.arange(block_size + 1)  # (B, T+1): indices of each window
     # int64, the type cross_entropy's targets must have (the bins hold uint16 or uint32)
     windows = torch.from_numpy(data[offsets.numpy()].astype(np.int64))  # (B, T+1), one gather
@@ -80,9 +81,9 @@ def lr_at(it, cfg, extended_at=None):
     cfg.min_lr at step max_iters, as nanoGPT's does (the last step taken, max_iters - 1, is a hair above).
     Why not the video's constant lr: the first steps' gradients come from random weights, and AdamW's running
     averages of them are still noisy, so small steps are safer there; at the end, small steps settle into a
-    minimum that large ones would bounce around. extended_at is None, except in a run whose max_iters a --resume changed
-    after its warmup: then it is (the step the resume began at, decay_left there), and the decay goes on from
-    there to min_lr at the new max_iters (extend_schedule, below)."""
+    minimum that large ones would bounce around. extended_at (skip it on a first read) is None, except in a run
+    whose max_iters a --resume changed after its warmup: then it is (the step the resume began at, decay_left
+    there), and the decay goes on from there to min_lr at the new max_iters (extend_schedule, below)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -92,7 +93,7 @@ def decay_left(it, cfg, extended_at=None):
     """Where the decay is at step it: 1 at its start (lr), 0 at its end (min_lr). Its shape is
     config.DECAYS[cfg.decay]: by default nanoGPT's cosine, 0.5 * (1 + cos(pi * progress)).
     extended_at: only for a run resumed with a new max_iters (see extend_schedule)."""
-    start, height = extended_at or (cfg.warmup_iters, 1.0)
+    start, height = extended_at or (cfg.warmup_iters, 1.0)  # as a run starts: from the warmup's end, at full height
     progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1 (below 0 inside the warmup)
     return height * DECAYS[cfg.decay](min(max(progress, 0.0), 1.0))
 
@@ -100,8 +101,8 @@ def decay_left(it, cfg, extended_at=None):
 def train_step(model, optimizer, scaler, get_micro_batch, lr, cfg, autocast, micro_steps, no_sync=nullcontext,
                device=None, check_finite=True):
     """One optimizer step: set the lr; forward and backward on each of micro_steps micro-batches, their gradients
-    averaged; clip; step; zero the gradients. -> (this process's mean loss, whether it was finite), as tensors on
-    the device, so that the host need not wait for the device to read them.
+    averaged; clip; step; zero the gradients. -> (this process's mean loss, whether every process's was finite), as
+    tensors on the device, so that the host need not wait for the device to read them.
 
     get_micro_batch() -> (x, y), the next micro-batch. micro_steps: cfg.grad_accum in one process; under DDP, this
     process's share of them, or all of them with fewer rows each (machinery/ddp.py's share_batch). autocast: the
@@ -209,8 +210,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # AdamW, as in the video (weight decay on the 2-D weights only is nanoGPT's). --optimizer muon (the CPU
     # default's; not in the video): the blocks' matrices take momentum steps, each first made orthogonal (rescaled
     # to move the matrix about equally far in every direction it points), which gave a lower loss in the same steps
-    # (docs/speed.md); the embeddings and the LayerNorms' gains (their weights) stay on AdamW. At --muon_lr; the
-    # progress bar's lr is AdamW's (machinery/optim.py)
+    # (docs/speed.md); the rest (the embeddings, the LayerNorms' gains, any biases, an untied head) stays on AdamW.
+    # At --muon_lr; the progress bar's lr is AdamW's (machinery/optim.py)
     optimizer = make_optimizer(raw_model, cfg, device)
     # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,

@@ -85,9 +85,9 @@ def test_a_file_name_that_is_not_utf8_is_prepared(tmp_path, capsys):
     assert vocab["source"] == "caf?.txt" and vocab["train_tokens"] == 900
 
 
-def test_build_vocab_matches_python():
+def test_vocab_and_ids_match_python():
     text = "héllo, wörld! \n\t 日本語 🙂 zz"
-    chars, ids = prepare.build_vocab(text)
+    chars, ids = prepare.vocab_and_ids(text)
     assert chars == sorted(set(text))
     assert ids.tolist() == [chars.index(c) for c in text] == prepare.encode(text, chars)  # as its docstring says
 
@@ -103,7 +103,7 @@ def test_an_unknown_character_is_named_so_that_an_invisible_one_shows():
 def test_wide_vocabulary_gets_uint32():
     # more than 65,536 distinct characters do not fit uint16 (surrogates are not characters)
     text = "".join(chr(c) for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c <= 0xDFFF)
-    chars, ids = prepare.build_vocab(text)
+    chars, ids = prepare.vocab_and_ids(text)
     assert ids.dtype == np.uint32 and len(chars) == len(text)
     assert ids.max() == len(chars) - 1
 
@@ -543,7 +543,7 @@ def test_vocab_json_edited_by_hand_is_refused_before_it_is_used(data_dir, tmp_pa
 def test_exactly_65536_characters_still_fit_uint16():
     """ids run 0 .. 65,535: two bytes each, half of uint32's file."""
     codepoints = [c for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c <= 0xDFFF][:2 ** 16]
-    chars, ids = prepare.build_vocab("".join(map(chr, codepoints)))
+    chars, ids = prepare.vocab_and_ids("".join(map(chr, codepoints)))
     assert len(chars) == 2 ** 16 and ids.dtype == np.uint16 and ids.max() == 2 ** 16 - 1
 
 
