@@ -247,10 +247,20 @@ def check_bigram(m):
     if matches(got, counts.T / counts.T.sum(dim=1, keepdim=True)):
         raise Failure("row i holds what comes before i, not after it: the pairs are the wrong way round",
                       "count (ids[:-1], ids[1:]): each character i, then the j that follows it")
-    short = bigram_counts(ids[:-1], 6, 1.0)  # the last pair left out
-    if matches(got, short / short.sum(dim=1, keepdim=True)):
-        raise Failure("the last pair was not counted", "a text of N characters has N - 1 pairs, (ids[i], ids[i + 1]) "
-                      "for i from 0 to N - 2: range(len(ids) - 1), or ids[:-1] with ids[1:]")
+    if matches(got, torch.div(counts, counts.sum(dim=1, keepdim=True), rounding_mode="floor")):
+        raise Failure("the probabilities were divided with //, which floors each one to 0", "divide with /")
+    if matches(got, (counts / counts.sum(dim=1, keepdim=True)).T):
+        raise Failure("row i holds what comes before i: the table is transposed", "row i, column j: how often j "
+                      "follows i, each row divided by its own sum; return it as it is, not its .T")
+    for end, short in (("last", ids[:-1]), ("first", ids[1:])):  # a pair left out at either end
+        short = bigram_counts(short, 6, 1.0)
+        if matches(got, short / short.sum(dim=1, keepdim=True)):
+            raise Failure(f"the {end} pair was not counted", "a text of N characters has N - 1 pairs, (ids[i], "
+                          "ids[i + 1]) for i from 0 to N - 2: range(len(ids) - 1), or ids[:-1] with ids[1:]")
+    around = bigram_counts(torch.cat([ids, ids[:1]]), 6, 1.0)  # torch.roll's pair: the last, then the first
+    if matches(got, around / around.sum(dim=1, keepdim=True)):
+        raise Failure("one pair too many: the last character followed by the first", "torch.roll(ids, -1) wraps "
+                      "around; the text ends at its last character: ids[:-1] with ids[1:]")
     apart = bigram_counts(ids, 6, 1.0, gap=2)
     if matches(got, apart / apart.sum(dim=1, keepdim=True)):
         raise Failure("the pairs are two characters apart", "a bigram is a character and the very next one: "
@@ -293,7 +303,16 @@ def check_averaging(m):
             raise Failure("every position averages all T positions, the future too",
                           "no causal mask, or one filled with 0 before a softmax: weigh the past only, "
                           "torch.tril(torch.ones(T, T)) with each row divided by its sum; with a softmax, fill the "
-                          "future with float('-inf') (exp(-inf) = 0): exp(0) = 1 still weighs the future")
+                          "future with float('-inf') (exp(-inf) = 0): exp(0) = 1 still weighs the future; "
+                          "masked_fill returns a new tensor, so keep it: wei = wei.masked_fill(...)")
+        weights = tril / tril.sum(dim=1, keepdim=True)  # (T, T): row t averages 0 .. t
+        if matches(got, weights.T @ x):  # (x^T @ weights)^T
+            raise Failure("position t averages t .. T - 1, the future: the weights were applied from the other side",
+                          "out = wei @ x, (T, T) @ (B, T, C): row t of wei weighs the positions for output t; x^T @ "
+                          "wei, transposed back, weighs them with wei's columns")
+        peek = torch.tril(torch.ones(6, 6), diagonal=1)
+        if matches(got, peek / peek.sum(dim=1, keepdim=True) @ x):
+            raise Failure("position t averages 0 .. t + 1, one position of the future", ATTENTION_HINTS["peek"])
         later = x.clone()
         later[:, 3:] += 10.0  # change positions 3.. : outputs 0..2 must not move
         if not matches(call(m.causal_average, later)[:, :3], got[:, :3]):
@@ -308,6 +327,7 @@ def check_averaging(m):
     x = torch.randn(1, 11, 2, generator=seeded(1))
     expect(at_another_size("out (B, T, C) for T = 11", m.causal_average, x, hint=AVERAGE_SIZE_HINT), x.cumsum(dim=1)
            / torch.arange(1, 12)[:, None], "out (B, T, C) for T = 11", AVERAGE_SIZE_HINT)
+    carries_gradient(call(m.causal_average, x.requires_grad_()), "out (B, T, C)", "x")  # (in a GPT, x is learned)
 
 
 # ----------------------------------------------------------------------------
@@ -371,8 +391,9 @@ ATTENTION_HINTS = {
     "across": "every position but the last is nan: the softmax ran across another axis than the keys' (the heads in "
               "exercise 4, or the batch), where a masked score meets only other -inf's, and the softmax of all -inf "
               "is nan; it must run over the keys, dim=-1",
-    "heads": "scaled by sqrt(n_head), the number of heads: divide the scores by sqrt(hs), the head size "
-             "(k.size(-1)), the number of products each one sums",
+    "heads": "scaled by sqrt(n_head), the number of heads (2 here, as is sqrt(hs) rounded down, int(hs ** 0.5)): "
+             "divide the scores by math.sqrt(hs), the head size (k.size(-1)), the number of products each one sums",
+    "late": "the scaling belongs on the scores, before the softmax: softmax(q @ k^T / sqrt(hs)), not after it",
     "root": "the scores were divided by hs, the head size: divide them by its square root, math.sqrt(hs) (a sum "
             "of hs products of size about 1 is about sqrt(hs) in size)",
     "flip": "the mask is the wrong way round: it hides the past and keeps the future; mask where "
@@ -487,7 +508,7 @@ def check_head(m):
     hint = attention_hint(out, mistakes)
     sums = weights.sum(dim=-1)  # (B, T)
     if not hint and any(matches(sums, torch.full((2, 7), f)) for f in (0.5, 2.0)):  # (hs = 4: 1/sqrt(hs), sqrt(hs))
-        hint = "the scaling belongs on the scores, before the softmax: softmax(q @ k^T / sqrt(hs)), not after it"
+        hint = ATTENTION_HINTS["late"]
     expect(sums, torch.ones(2, 7), "the sum of each row of the weights", hint or
            "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
     leak = MIXED_ONLY if (weights.triu(diagonal=1) == 0).all() else ATTENTION_HINTS["mask"] + MIXED
@@ -522,10 +543,10 @@ OVERFLOW_HINT = ("exp of scores this large gives inf, or 0 / 0, and then nan: ta
                  "nothing in the softmax (F.softmax does it)")
 
 
-def carries_gradient(out, what):
+def carries_gradient(out, what, to="the weights"):
     """out must be in autograd's graph: training follows it back to the weights."""
-    if not out.requires_grad:
-        raise Failure(f"{what} carries no gradient back to the weights", "compute it with tensor operations only "
+    if not (torch.is_tensor(out) and out.requires_grad):
+        raise Failure(f"{what} carries no gradient back to {to}", "compute it with tensor operations only "
                       "(no torch.no_grad, .detach(), .item() or .numpy()), so that training can reach them")
 
 
@@ -580,7 +601,8 @@ def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join
                         **weights_mistake):
     """model.py's CausalSelfAttention, written out with the given weights; the flags make the known
     mistakes (order: q and k swapped, "qvk": k and v; join=False: no transpose back; proj: c_proj without .T,
-    "none": left out; scale "nh": by sqrt(n_head); the others: scaled's and weights_reference's)."""
+    "none": left out; scale "nh": by sqrt(n_head), "late": the weights by sqrt(hs), after the softmax; the others:
+    scaled's and weights_reference's)."""
     B, T, C = x.shape
     hs = C // n_head
     q, k, v = (x @ c_attn.T).split(C, dim=2)
@@ -590,8 +612,9 @@ def multihead_reference(x, c_attn, c_proj, n_head, scale=True, order=False, join
         q, k = k, q
     q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
     att = q @ k.transpose(-2, -1)  # (B, nh, T, T)
-    att = att / math.sqrt(n_head) if scale == "nh" else scaled(att, hs, C, scale)
+    att = att / math.sqrt(n_head) if scale == "nh" else scaled(att, hs, C, scale != "late" and scale)
     y = weights_reference(att, **weights_mistake) @ v  # (B, nh, T, hs)
+    y = y / math.sqrt(hs) if scale == "late" else y
     y = (y.transpose(1, 2) if join else y).reshape(B, T, C)
     return y if proj == "none" else y @ (c_proj if proj else c_proj.T)
 
@@ -617,7 +640,7 @@ def check_multihead(m):
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
              "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"},
              "root": {"scale": "hs"}, "heads": {"scale": "nh"}, "flip": {"flip": True}, "no_proj": {"proj": "none"},
-             "qvk": {"order": "qvk"}}
+             "qvk": {"order": "qvk"}, "scale_T": {"scale": "T"}, "late": {"scale": "late"}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
@@ -633,6 +656,10 @@ def check_multihead(m):
     what = "out (B, T, C) for T = 11, C = 12, n_head 2"
     expect(at_another_size(what, m.multi_head_attention, x, c_attn, c_proj, 2),
            multihead_reference(x, c_attn, c_proj, 2), what, SIZE_HINT)
+    # hs = 4, where both sizes above have 6, and T = 11 > C = 8: a head size written in, or a mask made C by C, fails
+    narrow = [torch.randn(*shape, generator=seeded(i)) / 3 for i, shape in enumerate(((1, 11, 8), (24, 8), (8, 8)))]
+    what = "out (B, T, C) for T = 11, C = 8, n_head 2"
+    expect(at_another_size(what, m.multi_head_attention, *narrow, 2), multihead_reference(*narrow, 2), what, SIZE_HINT)
     # scores of a few hundred; then q = -k (c_attn's rows: q, k, v), as in check_head (row 0's own: -101 and -167)
     q_rows, k_rows, v_rows = (c_attn * 20).split(12)
     for sharp in (torch.cat([q_rows, k_rows, v_rows]), torch.cat([-k_rows, k_rows, v_rows])):
@@ -780,6 +807,11 @@ GATHERED = ("a (B, T) tensor met a (B, T, 1) one, which lines up as (1, B, T) ag
             "(B, T), as a logsumexp over dim=-1 is")
 
 
+FROM_TARGETS = ("it is right only when the targets name the last character: a width read off the targets "
+                "(F.one_hot(targets) without num_classes, targets.max() + 1) is then too narrow; take it from the "
+                "logits, F.one_hot(targets, num_classes=logits.size(-1)), or pick with gather")
+
+
 def check_cross_entropy(m):
     logits = torch.randn(2, 5, 7, generator=seeded())
     targets = torch.randint(7, (2, 5), generator=seeded(1))
@@ -844,6 +876,10 @@ def check_cross_entropy(m):
     expect(grad, mine.grad, "the gradient of the loss with respect to the logits", "(softmax(logits) - "
            "one_hot(targets)) / (B*T): a part of the loss cut from the graph (.detach()) changes it (the max taken "
            "out may be detached: it cancels)")
+    # the targets above name the last character, 6; these never do: a width read off them is one short
+    fewer, what = targets.clamp(max=5), "the loss for targets that never name the last character"
+    expect(at_another_size(what, m.cross_entropy, logits, fewer, hint=FROM_TARGETS),
+           F.cross_entropy(logits.view(-1, 7), fewer.view(-1)), what, FROM_TARGETS)
 
 
 def cosine(progress, lr, min_lr):
@@ -1299,6 +1335,10 @@ def check_babygpt(m):
                "state i's bits are i in binary, the first bit first ('001' is [0, 0, 1]); read the softmax at "
                "the last position")
         mode_kept(model, training)
+        if not all(p.requires_grad for p in model.parameters()):
+            raise Failure("transition_probs left the model's weights with requires_grad=False", "leave the weights as "
+                          "they came: model.requires_grad_(False) outlasts your function, and training could no "
+                          "longer change them; to read the model without building a graph, use with torch.no_grad():")
         first = got.detach().clone()
 
 
@@ -1412,7 +1452,7 @@ def run(exercise, module=None):
     except AttributeError as e:
         renamed = module is not None and getattr(e, "obj", None) is module  # (the check names each function)
         return Result("failed", raised(e), f"keep the name the file gives it, {e.name}: the check calls it by that "
-                      f"name" if renamed else "")
+                      f"name" if renamed else error_hint(e))
     except Exception as e:  # the learner's code raised
         return Result("failed", raised(e), error_hint(e, bool(seen)))
     except SystemExit as e:  # an exit() left from debugging: it would end the whole check, silently
@@ -1534,7 +1574,11 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (RuntimeError, r"masked_fill_? only supports boolean masks"): "masked_fill's mask says where to fill, True or "
         "False: a mask of 0s and 1s (torch.tril(torch.ones(T, T))) becomes one by a comparison, == 0 for the future",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
-        "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2"}
+        "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2",
+    (TypeError, r"tuple of ints,? ?(but got|not) float"): "a size must be an integer, and / gives a float (24 / 4 is "
+        "6.0): C // n_head, or int(...)",
+    (AttributeError, r"'tuple' object has no attribute"): "a tuple where a tensor was wanted: " + TUPLE_HINT + ", and "
+        "a function that returns two values gives a tuple"}
 
 
 def error_hint(error, transposed_3d=False):

@@ -1752,6 +1752,75 @@ def test_the_mistakes_of_a_thirteenth_learner_are_named():
     assert where and where[1] == "14"
 
 
+def test_the_mistakes_of_a_fourteenth_learner_are_named():
+    """Found by a learner solving 1, 2, 4, 6 and 10 with mistakes made on purpose: answers the check passed, and
+    hints that pointed elsewhere or restated the formula."""
+    def bigram(tweak_ids=lambda ids: ids, divide=torch.true_divide, transpose=False):
+        def bigram_probs(ids, vocab_size, smoothing=1.0):
+            counts = bigram_counts(tweak_ids(ids), vocab_size, smoothing).float()
+            probs = divide(counts, counts.sum(dim=1, keepdim=True))
+            return probs.T if transpose else probs
+        return bigram_probs
+    assert failed(1, bigram_probs=bigram(divide=torch.floor_divide)).what.startswith("the probabilities were divided "
+                                                                                      "with //")
+    assert failed(1, bigram_probs=bigram(transpose=True)).what.startswith("row i holds what comes before i")
+    assert failed(1, bigram_probs=bigram(lambda ids: ids[1:])).what == "the first pair was not counted"
+    assert failed(1, bigram_probs=bigram(lambda ids: torch.cat([ids, ids[:1]]))).what.startswith("one pair too many")
+
+    def average(diagonal=0, side=False, kept=True, grad=True):
+        def causal_average(x):
+            T = x.size(1)
+            with torch.enable_grad() if grad else torch.no_grad():
+                wei = torch.zeros(T, T)
+                filled = wei.masked_fill(torch.tril(torch.ones(T, T), diagonal=diagonal) == 0, float("-inf"))
+                wei = F.softmax(filled if kept else wei, dim=-1)
+                return (x.transpose(1, 2) @ wei).transpose(1, 2) if side else wei @ x
+        return causal_average
+    assert failed(2, causal_average=average(side=True)).hint.startswith("out = wei @ x")
+    assert failed(2, causal_average=average(diagonal=1)).hint.startswith("the mask lets position t see t + 1")
+    assert "masked_fill returns a new tensor" in failed(2, causal_average=average(kept=False)).hint
+    assert failed(2, causal_average=average(grad=False)).what == "out (B, T, C) carries no gradient back to x"
+
+    def multihead(hs=None, mask_size=None, scale=True):
+        def multi_head_attention(x, c_attn, c_proj, n_head):
+            B, T, C = x.shape
+            size = hs or C // n_head
+            q, k, v = ((t.view(B, T, -1, size).transpose(1, 2)) for t in (x @ c_attn.T).split(C, dim=2))
+            att = q @ k.transpose(-2, -1)
+            att = att / (size ** 0.5 if scale is True else scale(T, size))
+            n = mask_size(C) if mask_size else T
+            att = att.masked_fill(torch.tril(torch.ones(n, n))[:T, :T] == 0, float("-inf"))
+            return (F.softmax(att, dim=-1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
+        return multi_head_attention
+    for wrong in (multihead(hs=6), multihead(mask_size=lambda C: C), multihead(scale=lambda T, hs: 6 ** 0.5)):
+        assert failed(4, multi_head_attention=wrong).what.startswith("out (B, T, C) for T = 11, C = 8, n_head 2")
+    assert failed(4, multi_head_attention=multihead(scale=lambda T, hs: T ** 0.5)).hint.startswith("scaled by sqrt(T)")
+    assert "2 here, as is sqrt(hs) rounded down" in failed(4, multi_head_attention=multihead(
+        scale=lambda T, hs: int(hs ** 0.5))).hint
+
+    def one_hot_loss(logits, targets):  # the one-hot's width read off the targets
+        m = logits.max(dim=-1, keepdim=True).values
+        lse = (m + (logits - m).exp().sum(dim=-1, keepdim=True).log()).squeeze(-1)
+        return (lse - (logits * F.one_hot(targets)).sum(dim=-1)).mean()
+    assert failed(6, cross_entropy=one_hot_loss).hint.startswith("it is right only when the targets name the last")
+
+    def frozen(model):
+        model.requires_grad_(False)
+        return ANSWERS.transition_probs(model)
+    assert failed(10, transition_probs=frozen).what.startswith("transition_probs left the model's weights with "
+                                                              "requires_grad=False")
+
+    def forward_called(model):  # model.forward skips the check's wrapping of the output: a plain tuple
+        ids = torch.tensor([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)])
+        return model.forward(ids).softmax(dim=-1)[:, -1]
+    assert "model(idx) returns a tuple, (logits, loss)" in failed(10, transition_probs=forward_called).hint
+
+    def float_size(x, c_attn, c_proj, n_head):
+        B, T, C = x.shape
+        q, k, v = ((t.view(B, T, n_head, C / n_head).transpose(1, 2)) for t in (x @ c_attn.T).split(C, dim=2))
+        return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head)
+    assert failed(4, multi_head_attention=float_size).hint.startswith("a size must be an integer")
+
 
 def decayed(progress, lr, min_lr, shape=lambda progress: 0.5 * (1 + math.cos(math.pi * progress))):
     return min_lr + shape(progress) * (lr - min_lr)
