@@ -269,6 +269,20 @@ def test_train_takes_fewer_steps_for_a_quicker_look(data_dir, capsys, monkeypatc
     assert main(["train", "4", "--steps", "10", "--data_dir", str(data_dir)]) == 0 and asked[-1] == 10  # the fewest
 
 
+def test_train_says_whether_the_two_losses_are_the_same(data_dir, capsys, monkeypatch):
+    """A gap of -0.0014 read like an improvement to a learner whose scaling was written in: it is named."""
+    import exercises.check
+    import exercises.plug
+    from exercises.__main__ import main
+    monkeypatch.setattr(exercises.check, "run", lambda exercise: Result("passed"))
+    for yours, said in ((2.00004, "+0.0000: the same, to float rounding"),
+                        (1.9986, "-0.0014: more than float rounding (about 1e-4 or less): yours computes something")):
+        monkeypatch.setattr(exercises.plug, "train_both", lambda number, module, data, steps: [
+            ("the repo's", 2.0, 1.0, "ab"), ("yours", yours, 1.0, "ab")])
+        assert main(["train", "4", "--data_dir", str(data_dir)]) == 0
+        assert f"difference: {said}" in capsys.readouterr().out
+
+
 def test_check_takes_several_numbers_in_the_order_given(capsys, monkeypatch):
     import exercises.check
     from exercises.__main__ import main
