@@ -117,8 +117,9 @@ def train(number, data_dir, steps=2000):
         print(f"{who:>10}: val loss {val:.4f}, {seconds:.1f} s of training; it writes: {text!r}")
     gap = round(rows[1][1] - rows[0][1], 4) or 0.0  # (-0.0 is false: a gap under 5e-5 prints as +0.0000)
     same = abs(gap) <= 1e-4  # float rounding: the same sums, added up in another order
-    print(f"difference: {gap:+.4f}: " + ("the same, to float rounding (about 1e-4 or less)" if same else
-                                         "more than float rounding (about 1e-4 or less): yours computes something else"))
+    verdict = ("the same, to float rounding (about 1e-4 or less)" if same else
+               "more than float rounding (about 1e-4 or less): yours computes something else")
+    print(f"difference: {gap:+.4f}: {verdict}")
     return 0
 
 
