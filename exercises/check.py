@@ -322,6 +322,10 @@ def check_averaging(m):
                           "fill the future with float('-inf')")
         if matches(got, tril @ x / 6):
             raise Failure("every row was divided by T", "row t averages t + 1 positions: divide it by t + 1")
+        if matches(got, tril / tril.sum(dim=0, keepdim=True) @ x):
+            raise Failure("each column of the weights sums to 1, not each row", "row t weighs the positions for "
+                          "output t: divide each row by its own sum, wei.sum(dim=1, keepdim=True), or take the "
+                          "softmax over dim=-1")
     expect(got, expected, "out (B, T, C)", "out[:, t] is x[:, :t + 1].mean(dim=1)", dtype=True)
     # T = 11: longer than the first call's 6 (weights kept from it would not do) and the video's block_size of 8
     x = torch.randn(1, 11, 2, generator=seeded(1))
@@ -832,6 +836,15 @@ def check_cross_entropy(m):
         if matches(got, expected * 5):  # a sum over each sequence, then the mean over the batch
             raise Failure(f"{against}, T = 5 times too much", "a sum over the T axis before the mean: the mean over "
                           "all B*T positions, .mean() of the (B, T) losses")
+        if matches(got, expected * 2):  # the mean over each sequence, then the sum over the batch
+            raise Failure(f"{against}, B = 2 times too much", "a sum over the batch axis: the mean over all B*T "
+                          "positions, .mean() of the (B, T) losses")
+        if matches(got, -expected):
+            raise Failure(f"{against}: the sign is flipped", "the loss is logsumexp(logits) - logits[target], "
+                          "minus the log-probability of the target, so that it is 0 or more and falls as it improves")
+        if matches(got, expected / math.log(2)):
+            raise Failure(f"{against}: in bits, not nats", "use exp and the natural log (torch.exp, torch.log), not "
+                          "exp2 and log2: F.cross_entropy's loss is in nats, and so is every loss the repo prints")
         for shifted in ((logits[:, :-1], targets[:, 1:]), (logits[:, 1:], targets[:, :-1])):  # a shift of their own
             if matches(got, F.cross_entropy(shifted[0].reshape(-1, 7), shifted[1].reshape(-1))):
                 raise Failure(f"{against}: each position scored against another position's target", "targets[b, t] "

@@ -190,7 +190,7 @@ def test_a_cache_that_forgets_its_position_is_named():
 
 
 def test_other_mistakes_get_the_first_mismatch_and_a_hint():
-    result = failed(6, cross_entropy=lambda logits, targets: ANSWERS.cross_entropy(logits, targets) * 2)
+    result = failed(6, cross_entropy=lambda logits, targets: ANSWERS.cross_entropy(logits, targets) * 3)
     assert result.what.startswith("the loss, against F.cross_entropy: at (): expected ") and result.hint
     def naive(logits, targets):  # right, until exp overflows
         probs = torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)
@@ -1834,6 +1834,23 @@ def test_the_mistakes_of_a_fourteenth_learner_are_named():
         q, k, v = ((t.view(B, T, n_head, C / n_head).transpose(1, 2)) for t in (x @ c_attn.T).split(C, dim=2))
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head)
     assert failed(4, multi_head_attention=float_size).hint.startswith("a size must be an integer")
+
+    def loss(scale=1.0, per_sequence=False):
+        def cross_entropy(logits, targets):
+            m = logits.max(dim=-1, keepdim=True).values
+            lse = (m + (logits - m).exp().sum(dim=-1, keepdim=True).log()).squeeze(-1)  # (B, T)
+            losses = (lse - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)) * scale  # (B, T)
+            return losses.mean(dim=1).sum() if per_sequence else losses.mean()
+        return cross_entropy
+    assert failed(6, cross_entropy=loss(per_sequence=True)).what.endswith("B = 2 times too much")
+    assert failed(6, cross_entropy=loss(-1.0)).what.endswith("the sign is flipped")
+    assert failed(6, cross_entropy=loss(1 / math.log(2))).what.endswith("in bits, not nats")
+
+    def by_columns(x):
+        T = x.size(1)
+        wei = torch.zeros(T, T).masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+        return F.softmax(wei, dim=0) @ x
+    assert failed(2, causal_average=by_columns).what == "each column of the weights sums to 1, not each row"
 
 
 def decayed(progress, lr, min_lr, shape=lambda progress: 0.5 * (1 + math.cos(math.pi * progress))):
