@@ -717,6 +717,14 @@ def check_mlp(m, mlp, x):
             if matches(got, other(x @ c_fc.T) @ c_proj.T):
                 raise Failure(f"mlp (B, T, C): the nonlinearity is {name}", "model.py's MLP uses nn.GELU(), the "
                               "exact GELU: F.gelu(h), with no approximate=")
+        gelu = F.gelu
+        for what, wrong in (("GELU applied twice", gelu(gelu(x @ c_fc.T)) @ c_proj.T),
+                            ("GELU before c_fc, on x", gelu(x) @ c_fc.T @ c_proj.T),
+                            ("GELU after c_proj", gelu(x @ c_fc.T @ c_proj.T)),
+                            ("no GELU", x @ c_fc.T @ c_proj.T)):
+            if matches(got, wrong):
+                raise Failure(f"mlp (B, T, C): {what}", "one GELU, between the two layers: x @ c_fc.T widens x to "
+                              "4C, F.gelu bends it there, then @ c_proj.T brings it back to C")
         if torch.is_tensor(got) and got.shape == x.shape and dropped_out(got, expected):
             raise Failure("mlp (B, T, C): some outputs are 0 and the others scaled up, as dropout does",
                           PART_DROPOUT_HINT)

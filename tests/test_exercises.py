@@ -1852,6 +1852,12 @@ def test_the_mistakes_of_a_fourteenth_learner_are_named():
         return F.softmax(wei, dim=0) @ x
     assert failed(2, causal_average=by_columns).what == "each column of the weights sums to 1, not each row"
 
+    for what, wrong in (("GELU applied twice", lambda x, c_fc, c_proj: F.gelu(F.gelu(x @ c_fc.T)) @ c_proj.T),
+                        ("GELU before c_fc, on x", lambda x, c_fc, c_proj: F.gelu(x) @ c_fc.T @ c_proj.T),
+                        ("GELU after c_proj", lambda x, c_fc, c_proj: F.gelu(x @ c_fc.T @ c_proj.T)),
+                        ("no GELU", lambda x, c_fc, c_proj: x @ c_fc.T @ c_proj.T)):
+        assert failed(5, mlp=wrong).what == f"mlp (B, T, C): {what}"
+
 
 def decayed(progress, lr, min_lr, shape=lambda progress: 0.5 * (1 + math.cos(math.pi * progress))):
     return min_lr + shape(progress) * (lr - min_lr)
