@@ -1458,7 +1458,8 @@ def run(exercise, module=None):
     try:
         with time_limit(LIMIT):
             module = module or importlib.import_module(f"exercises.{exercise.module}")
-            with watching_T(seen):
+            # (with gradients on whatever another file's top line set: torch.set_grad_enabled(False) is global)
+            with watching_T(seen), torch.enable_grad():
                 exercise.check(module)
     except TookTooLong as e:
         return Result("failed", f"still running after {LIMIT} s of computing{in_their_file(e)}", "a loop that never "
@@ -1470,6 +1471,11 @@ def run(exercise, module=None):
     except SyntaxError as e:  # (raised by the import, before any of the file's lines runs)
         return Result("failed", f"it does not load: SyntaxError: {e.msg} (line {e.lineno} of "
                                 f"{exercise.module}.py)", "fix the line, or the one before it")
+    except ModuleNotFoundError as e:
+        if e.name != f"exercises.{exercise.module}":  # (a module the learner's file imports)
+            return Result("failed", raised(e), error_hint(e, bool(seen)))
+        return Result("failed", f"exercises/{exercise.module}.py is not there", "put it back as it came, with git "
+                      f"checkout exercises/{exercise.module}.py, and write your answer in it")
     except AttributeError as e:
         renamed = module is not None and getattr(e, "obj", None) is module  # (the check names each function)
         return Result("failed", raised(e), f"keep the name the file gives it, {e.name}: the check calls it by that "

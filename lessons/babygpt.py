@@ -112,6 +112,7 @@ def parse_args(argv):
     if png.exists() and not Path(args.dot).exists():
         raise UserError(f"{png} is there, and the chain's drawing (Graphviz's -o) would go over it — choose another "
                         f"--dot, or move {png} away")
+    refuse_to_write_over(png, b"\x89PNG", "Graphviz", "--dot")  # (beside our .dot: a picture, at least)
     return args
 
 

@@ -439,11 +439,18 @@ def refuse_stray_bytes(prompt):
 
 def refuse_to_write_over(path, mark, writer, flag):
     """Before a script writes a file at path: one of the user's there already, which does not hold mark (bytes that
-    the files of writer, the script or matplotlib, have near their start) is refused, as is a file where a folder on
-    the way should be."""
+    the files of writer, the script or matplotlib, have near their start) is refused, as are a folder at path, a
+    file where a folder on the way should be, and a folder that cannot be written in: found out now, not after the
+    work whose result it is."""
     path = Path(path)
     if blocked := next((p for p in path.parents if p.is_file()), None):  # (mkdir would say "File exists")
         raise UserError(f"cannot write {path}: {blocked} is a file, not a folder — choose another {flag}")
+    if path.is_dir():
+        raise UserError(f"cannot write {path}: it is a folder — choose another {flag}")
+    try:  # a file made and removed in the nearest folder that is there (the rest are made as it is written)
+        tempfile.TemporaryFile(dir=next(p for p in path.parents if p.is_dir())).close()
+    except OSError as e:
+        raise UserError(f"cannot write {path} ({e.strerror}) — choose another {flag}") from None
     try:
         with open(path, "rb") as f:
             ours = mark in f.read(300)

@@ -509,6 +509,9 @@ CASES = [
     ("plot-unknown-picture", plot, ["attn"], "invalid choice: 'attn' — did you mean attention?", None),
     ("plot-save-over-a-checkpoint", plot, ["loss", "--out_dir", "run", "--save", "run/best.pt"],
      "--save run/best.pt must end in .png — e.g. --save run/best.png", None),
+    ("plot-save-a-folder", plot, ["loss", "--out_dir", "run", "--save", "texts/loss.png"],
+     "cannot write texts/loss.png: it is a folder — choose another --save",
+     lambda work: (work / "texts" / "loss.png").mkdir(parents=True)),
     ("explore-save-over-the-data", plot, ["explore", "--out_dir", "run", "--save", "data/vocab.json"],
      "--save data/vocab.json must end in .html — e.g. --save data/vocab.html", None),
     ("explore-no-checkpoint", plot, ["explore", "--out_dir", "new"],
@@ -544,6 +547,12 @@ CASES = [
      write("texts/chain.dot", b"digraph mine {}\n")),
     ("babygpt-dot-inside-a-file", babygpt, ["--dot", "texts/play.txt/chain.dot"],
      "cannot write texts/play.txt/chain.dot: texts/play.txt is a file, not a folder — choose another --dot", None),
+    ("babygpt-png-beside-its-dot-not-a-picture", babygpt, ["--dot", "texts/chain.dot"], "texts/chain.png was not "
+     "written by Graphviz, and this would replace it — choose another --dot, or move it away",
+     lambda work: (write("texts/chain.dot", b"digraph markov_chain {\n}\n")(work),
+                   write("texts/chain.png", b"my notes on the chain\n")(work))),
+    ("babygpt-dot-where-nothing-can-be-written", babygpt, ["--dot", "/proc/chain.dot"],  # found before it trains
+     "cannot write /proc/chain.dot (No such file or directory) — choose another --dot", None),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],

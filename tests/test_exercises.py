@@ -1766,6 +1766,26 @@ def test_the_mistakes_of_a_thirteenth_learner_are_named():
     assert where and where[1] == "14"
 
 
+def test_a_missing_file_and_another_files_grad_mode_are_told_apart(tmp_path, monkeypatch):
+    """A file moved away said "it raised ModuleNotFoundError"; a torch.set_grad_enabled(False) on exercise 1's
+    top line failed 3 to 6, each told to take no_grad out of its own code."""
+    import exercises
+    from exercises.check import run
+    work = tmp_path / "exercises"
+    shutil.copytree(ROOT / "exercises", work, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(exercises, "__path__", [str(work)])
+    for name in [n for n in sys.modules if n.startswith("exercises.ex")]:
+        monkeypatch.delitem(sys.modules, name)
+    (work / "ex03_head.py").unlink()
+    assert run(EXERCISES[3 - 1]) == Result("failed", "exercises/ex03_head.py is not there", "put it back as it came, "
+                                          "with git checkout exercises/ex03_head.py, and write your answer in it")
+    try:
+        torch.set_grad_enabled(False)  # as exercise 1's file, imported first, would leave it
+        assert run(EXERCISES[6 - 1], answered()).status == "passed"
+    finally:
+        torch.set_grad_enabled(True)
+
+
 def test_the_mistakes_of_a_fourteenth_learner_are_named():
     """Found by a learner solving 1, 2, 4, 6 and 10 with mistakes made on purpose: answers the check passed, and
     hints that pointed elsewhere or restated the formula."""
