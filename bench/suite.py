@@ -102,8 +102,7 @@ def suite_jobs(run_dir, target):
         "classic-step": Job(classic_step, 120),
         "classic-step-nocheck": Job(classic_step + ["--nan_check", "false"], 120),
         "classic-step-graphs": Job(classic_step + ["--compile_mode", "reduce-overhead"], 180),
-        "classic-train": Job(["train.py", "--preset", "shakespeare", "--out_dir", str(Path(run_dir) / "classic")],
-                             450),
+        "classic-train": Job(["train.py", "--preset", "shakespeare", "--out_dir", "{job_dir}"], 450),
         "sample": Job(["-m", "bench.speed", "sample"], 100),
         "anchor": Job(["bash", "nanogpt.sh", str(Path(run_dir) / "anchor")], 420),
         "anchor-warmup": Job(anchor(WARMUP), 150),
@@ -132,11 +131,10 @@ def suite_jobs(run_dir, target):
         # the batch of the classic preset, and 4 times the steps: the same tokens, and the same windows scored
         "speedrun-b64": Job(speedrun("--batch_size", "64", "--max_iters", "2000", "--eval_interval", "200",
                                      "--eval_iters", "200"), 120),
-        "speedrun-train": Job(["train.py", "--preset", "speedrun", "--out_dir", str(Path(run_dir) / "speedrun")],
-                              150),
+        "speedrun-train": Job(["train.py", "--preset", "speedrun", "--out_dir", "{job_dir}"], 150),
         "levers-large": Job(["train.py", "--preset", "shakespeare", *LEVERS, "--n_layer", "8", "--n_head", "8",
                              "--n_embd", "512", "--dropout", "0.25", "--lr", "3e-3", "--min_lr", "3e-4",
-                             "--out_dir", str(Path(run_dir) / "large")], 540),
+                             "--out_dir", "{job_dir}"], 540),
         # last, so that a command of all the jobs scores every model it trained
         "score": Job(["-m", "bench.score", str(run_dir)], 300),
     }
@@ -321,7 +319,8 @@ def shown(argv):
 
 def suite_plan(args, run_dir):
     """-> [(label, name, Job)] of the runs this suite command makes, in order. A job named more than
-    once runs each time: its label is its name, then name-2, name-3..."""
+    once runs each time: its label is its name, then name-2, name-3..., and a job that trains a run of its own does
+    so in a folder of that name ({job_dir}); ddp, resume and sample-on-cpu share one run, in the folder ddp."""
     jobs = suite_jobs(run_dir, args.target)
     if args.jobs == "":  # --jobs "$JOBS" with JOBS unset: not "no --jobs", which runs them all
         raise UserError("--jobs is empty — name the jobs (--list shows them), or leave the flag out for all")
@@ -388,7 +387,7 @@ def run_suite(args):
         limit = job.limit
         if args.time_limit is not None:
             limit = min(limit, args.time_limit - (time.perf_counter() - start))
-        classic = run_dir / "classic" / "best.pt"  # the sample job times the model this command trained
+        classic = run_dir / "classic-train" / "best.pt"  # the sample job times the model this command trained
         argv = job.cmd if label == "prepare" else job_argv(job.cmd, args, classic if classic.is_file() else None)
         argv = [a.replace("{job_dir}", str(run_dir / label)) for a in argv]
         if limit < 10:

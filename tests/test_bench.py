@@ -288,9 +288,9 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
         cmd = [a.replace("{job_dir}", str(tmp_path / job)) for a in suite.job_argv(all_jobs[job].cmd, smoke)]
         main = speed.main if cmd[:2] == ["-m", "bench.speed"] else train.main
         assert main(cmd[2:] if cmd[0] == "-m" else cmd[1:]) == 0, job
-    assert (tmp_path / "speedrun" / "best.pt").is_file()  # speedrun-train's run (its folder: suite_jobs' run_dir)
+    assert (tmp_path / "speedrun-train" / "best.pt").is_file()  # speedrun-train's run (its folder: its job's)
     first = next(p for p in out.iterdir() if p.is_dir())
-    runs = {"classic", "large", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
+    runs = {"classic-train", "levers-large", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
     assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare", "speedrun-2"] + jobs} | runs
     summary = (out / "summary.txt").read_text()
     assert summary.startswith(f"== suite in {first}: machine ") and "torch " + torch.__version__ in summary
@@ -314,16 +314,16 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     # the training script's clock: for nanoGPT from nanogpt.sh's line, after its copy and its data
     for job in ["classic-train"] + (["anchor"] if "anchor" in jobs else []):
         assert re.search(rf"== {job} \(.*\n(   .*\n)*   training script: [\d.]+ s from its start", summary), job
-    assert re.search(rf"val loss [\d.]+ \(.*\): {first}/classic/best.pt \(this repo, block 16\)", summary)
+    assert re.search(rf"val loss [\d.]+ \(.*\): {first}/classic-train/best.pt \(this repo, block 16\)", summary)
     assert "DDP over gloo: 1 process x 1 micro-batch(es) of 4 rows" in (first / "ddp.log").read_text()
     assert "iterations 4 -> 6" in (first / "resume.log").read_text()  # on from the DDP run's checkpoint
-    assert f"--checkpoint {first / 'classic' / 'best.pt'}" in summary  # the model this command trained
+    assert f"--checkpoint {first / 'classic-train' / 'best.pt'}" in summary  # the model this command trained
 
     import time
     time.sleep(1)  # the next command's folder is named by the second it starts
-    assert suite.main(argv + ["--jobs", "classic-train,sample"]) == 0
+    assert suite.main(argv + ["--jobs", "classic-train,sample,classic-train"]) == 0  # twice: a folder each
     second = max(p for p in out.iterdir() if p.is_dir())
-    assert second != first and (second / "classic" / "best.pt").is_file()
+    assert second != first and all((second / run / "best.pt").is_file() for run in ("classic-train", "classic-train-2"))
     again = (out / "summary.txt").read_text()
     assert again.startswith(summary) and again.count("== suite in ") == 2  # appended, nothing lost
     capsys.readouterr()
