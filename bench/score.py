@@ -25,6 +25,8 @@ if not __package__:  # run as a file (python bench/score.py): the imports below 
     print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
+import torch
+
 from config import TrainConfig
 from machinery.checkpoint import check_ours, load_weights, model_from_checkpoint, read_pt
 from machinery.cli import (ArgumentParser, HelpFormatter, UserError, check_count, dtype_name, parse_seed,
@@ -75,11 +77,20 @@ def nanogpt_model(ckpt, path):
     if missing:
         raise UserError(f"{path} looks like nanoGPT's, but its model_args lack {', '.join(missing)} — give a "
                         f"ckpt.pt that nanoGPT's train.py wrote")
-    config = GPTConfig(**{k: args[k] for k in NANOGPT_SETTINGS}, bias=bool(args.get("bias", True)))
+    sizes = {k: args[k] for k in NANOGPT_SETTINGS}
+    named = isinstance(ckpt["model"], dict) and all(isinstance(k, str) and torch.is_tensor(v)
+                                                    for k, v in ckpt["model"].items())
     # a compiled run saves its weights under _orig_mod.; attn.bias is the causal mask of its
     # written-out attention (a buffer, not a weight: model.py makes its mask as it goes)
-    weights = {re.sub(r"^_orig_mod\.", "", k): v for k, v in ckpt["model"].items()}
+    weights = {re.sub(r"^_orig_mod\.", "", k): v for k, v in ckpt["model"].items()} if named else {}
     weights = {k: v for k, v in weights.items() if not k.endswith(".attn.bias")}
+    wte = weights.get("transformer.wte.weight")  # (vocab_size, n_embd): checked before a model of these sizes is made
+    if (min(sizes.values()) < 1 or sizes["n_embd"] % sizes["n_head"] or wte is None
+            or tuple(wte.shape) != (sizes["vocab_size"], sizes["n_embd"])):
+        raise UserError(f"{path} looks like nanoGPT's, but its weights do not make the GPT its model_args describe "
+                        f"({', '.join(f'{k}={v}' for k, v in sizes.items())}) — give a ckpt.pt that nanoGPT's "
+                        f"train.py wrote")
+    config = GPTConfig(**sizes, bias=bool(args.get("bias", True)))
     model = GPT(config)
     load_weights(model, weights, path)
     return model

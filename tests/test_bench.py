@@ -171,6 +171,14 @@ def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, cap
     torch.save({"model": {}, "model_args": {"n_layer": 2}}, tmp_path / "odd.pt")
     with pytest.raises(UserError, match="its model_args lack n_head, n_embd, block_size, vocab_size"):
         score.main([str(tmp_path / "odd.pt"), "--data_dir", str(data_dir)])
+    nano = as_nanogpt_checkpoint(ckpt)
+    for edit in ({"n_head": 3}, {"n_embd": -32}, {"vocab_size": 10 ** 12}, {"n_head": 0}):  # found by a bad-input hunt
+        torch.save(dict(nano, model_args={**nano["model_args"], **edit}), tmp_path / "edited.pt")
+        with pytest.raises(UserError, match="its weights do not make the GPT its model_args describe"):
+            score.main([str(tmp_path / "edited.pt"), "--data_dir", str(data_dir)])
+    torch.save(dict(nano, model=[1]), tmp_path / "edited.pt")
+    with pytest.raises(UserError, match="its weights do not make the GPT its model_args describe"):
+        score.main([str(tmp_path / "edited.pt"), "--data_dir", str(data_dir)])
     torch.save({"weights": 1}, tmp_path / "foreign.pt")
     with pytest.raises(UserError, match="neither this repo's checkpoint nor nanoGPT's"):
         score.main([str(tmp_path / "foreign.pt"), "--data_dir", str(data_dir)])
