@@ -162,7 +162,7 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
             try:
                 model, losses, seconds, _ = train_rung(mcfg, cfg, splits, device, desc=who, **part)
                 text = sample_text(model, vocab["chars"], device)  # (a part may train, and fail at another T)
-            except Exception as e:
+            except (Exception, SystemExit) as e:  # (an exit() left in your code ended the command, saying nothing)
                 if not part:  # the repo's own code: a bug of the repo's, with its traceback
                     raise
                 raise UserError(f"exercise {number} passed its check, but in the GPT with your part {raised(e)} — "
@@ -179,7 +179,7 @@ def write_both(module, chars, mcfg, cfg, splits, device):
     def yours(model):
         try:
             return write_with(model, chars, device, module.next_char_probs)
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             raise UserError(f"exercise {SAMPLER} passed its check, but writing with your sampler {raised(e)} — fix "
                             f"what it names, then check and train again") from None
     yours(build_model(mcfg).to(device))  # a few characters from an untrained GPT first: a sampler that breaks, at once

@@ -414,6 +414,9 @@ def test_an_error_in_training_with_a_passing_part_is_one_line(data_dir, monkeypa
     with pytest.raises(UserError, match=r"in the GPT with your part it raised RuntimeError: mixed dtype \(CPU\), in "
                                         r"yours"):  # trained, then failed in sampling (a size written in, say)
         train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
+    monkeypatch.setattr(plug, "sample_text", lambda model, *args: model == "yours" and sys.exit(3))  # left in
+    with pytest.raises(UserError, match=r"in the GPT with your part it raised SystemExit: 3"):
+        train_both(4, ANSWERS, load_data(data_dir), steps=2, eval_iters=1)
 
 
 def test_the_docs_example_is_what_the_check_prints(capsys, monkeypatch):
