@@ -1600,6 +1600,9 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "T))",
     (RuntimeError, r"masked_fill_? only supports boolean masks"): "masked_fill's mask says where to fill, True or "
         "False: a mask of 0s and 1s (torch.tril(torch.ones(T, T))) becomes one by a comparison, == 0 for the future",
+    (RuntimeError, r"where expected condition to be a boolean tensor"): "torch.where's condition says which to take, "
+        "True or False: a mask of 0s and 1s (torch.tril(torch.ones(T, T))) becomes one by a comparison, == 1 for "
+        "the past and present",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2",
     (TypeError, r"tuple of ints,? ?(but got|not) float"): "a size must be an integer, and / gives a float (24 / 4 is "

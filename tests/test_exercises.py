@@ -1858,6 +1858,13 @@ def test_the_mistakes_of_a_fourteenth_learner_are_named():
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head)
     assert failed(4, multi_head_attention=float_size).hint.startswith("a size must be an integer")
 
+    def where_of_floats(x, key, query, value):  # torch.where given tril's 0s and 1s as its condition
+        T = x.size(1)
+        att = (x @ query) @ (x @ key).transpose(-2, -1) / math.sqrt(key.size(-1))
+        weights = F.softmax(torch.where(torch.tril(torch.ones(T, T)), att, float("-inf")), dim=-1)
+        return weights @ (x @ value), weights
+    assert failed(3, attention_head=where_of_floats).hint.startswith("torch.where's condition says which to take")
+
     def loss(scale=1.0, per_sequence=False):
         def cross_entropy(logits, targets):
             m = logits.max(dim=-1, keepdim=True).values
