@@ -1129,6 +1129,12 @@ def check_sampling(m):
             raise Failure(f"probs, {case}: top-p's running sum was taken over the logits", "the nucleus is a share "
                           "of the probability: sort the probabilities (softmax of the logits), not the logits, and "
                           "add those up")
+        down_the_batch = (lambda ordered: ordered.cumsum(dim=0) - ordered >= top_p,  # (the rule right, or counting
+                          lambda ordered: ordered.cumsum(dim=0) >= top_p)  # the character itself too)
+        if top_p is not None and fits and len(logits) > 1 and not matches(got, expected) and any(
+                matches(got, top_p_dropping(logits, temperature, top_k, rule)) for rule in down_the_batch):
+            raise Failure(f"probs, {case}: top-p's running sum ran down the batch", "add up each row's sorted "
+                          "probabilities along its characters, cumsum(dim=-1): dim=0 runs across the batch's rows")
         if top_p is not None and fits and \
                 matches(got, top_p_reaching(logits, temperature, top_k, top_p)) and not matches(got, expected):
             raise Failure(f"probs, {case}: a character kept where the probabilities before it add up to p exactly",
@@ -1186,6 +1192,9 @@ def check_sampling(m):
                 not ((got == 0) | (got == 1)).all():  # (a one-hot on the wrong character gets the plain hint)
             hint = ("temperature 0 is greedy: all of the probability on the likeliest character, exactly (a small "
                     "temperature in its place is not greedy where two scores are close), "
+                    "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
+        elif temperature == 0 and fits and matches(got, (logits == logits.max()).to(got.dtype)):
+            hint = ("greedy took one max for the whole batch, so a row without it got nothing: take each row's, "
                     "F.one_hot(logits.argmax(dim=-1), V).to(logits.dtype)")
         elif torch.is_tensor(got) and got.shape[-1] == 1:
             hint = "return the (B, V) probabilities, not a drawn character: the caller draws (torch.multinomial)"

@@ -1865,6 +1865,22 @@ def test_the_mistakes_of_a_fourteenth_learner_are_named():
         return weights @ (x @ value), weights
     assert failed(3, attention_head=where_of_floats).hint.startswith("torch.where's condition says which to take")
 
+    def one_max(logits, temperature=1.0, top_k=None, top_p=None):  # greedy's max over the whole batch
+        if temperature == 0:
+            return (logits == logits.max()).to(logits.dtype)
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    assert failed(8, next_char_probs=one_max).hint.startswith("greedy took one max for the whole batch")
+
+    def summed_down_the_batch(logits, temperature=1.0, top_k=None, top_p=None):  # top-p's cumsum over dim=0
+        probs = ANSWERS.next_char_probs(logits, temperature, top_k, None)
+        if top_p is None or not temperature:
+            return probs
+        ordered, order = probs.sort(dim=-1, descending=True)
+        drop = ordered.cumsum(dim=0) - ordered >= top_p
+        kept = probs.masked_fill(drop.scatter(-1, order, drop), 0.0)
+        return kept / kept.sum(dim=-1, keepdim=True)
+    assert failed(8, next_char_probs=summed_down_the_batch).what.endswith("top-p's running sum ran down the batch")
+
     def loss(scale=1.0, per_sequence=False):
         def cross_entropy(logits, targets):
             m = logits.max(dim=-1, keepdim=True).values
