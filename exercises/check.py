@@ -717,10 +717,9 @@ def check_mlp(m, mlp, x):
             if matches(got, other(x @ c_fc.T) @ c_proj.T):
                 raise Failure(f"mlp (B, T, C): the nonlinearity is {name}", "model.py's MLP uses nn.GELU(), the "
                               "exact GELU: F.gelu(h), with no approximate=")
-        gelu = F.gelu
-        for what, wrong in (("GELU applied twice", gelu(gelu(x @ c_fc.T)) @ c_proj.T),
-                            ("GELU before c_fc, on x", gelu(x) @ c_fc.T @ c_proj.T),
-                            ("GELU after c_proj", gelu(x @ c_fc.T @ c_proj.T)),
+        for what, wrong in (("GELU applied twice", F.gelu(F.gelu(x @ c_fc.T)) @ c_proj.T),
+                            ("GELU before c_fc, on x", F.gelu(x) @ c_fc.T @ c_proj.T),
+                            ("GELU after c_proj", F.gelu(x @ c_fc.T @ c_proj.T)),
                             ("no GELU", x @ c_fc.T @ c_proj.T)):
             if matches(got, wrong):
                 raise Failure(f"mlp (B, T, C): {what}", "one GELU, between the two layers: x @ c_fc.T widens x to "
