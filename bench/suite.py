@@ -319,8 +319,9 @@ def shown(argv):
 
 def suite_plan(args, run_dir):
     """-> [(label, name, Job)] of the runs this suite command makes, in order. A job named more than
-    once runs each time: its label is its name, then name-2, name-3..., and a job that trains a run of its own does
-    so in a folder of that name ({job_dir}); ddp, resume and sample-on-cpu share one run, in the folder ddp."""
+    once runs each time: its label is its name, then name-2, name-3..., and the jobs that train a run of train.py's
+    own (classic-train, cpu-speedrun-train, speedrun-train, levers-large) do so in a folder of that name
+    ({job_dir}); ddp, resume and sample-on-cpu share one run, in the folder ddp, and anchor writes in anchor."""
     jobs = suite_jobs(run_dir, args.target)
     if args.jobs == "":  # --jobs "$JOBS" with JOBS unset: not "no --jobs", which runs them all
         raise UserError("--jobs is empty — name the jobs (--list shows them), or leave the flag out for all")

@@ -248,7 +248,8 @@ def check_bigram(m):
         raise Failure("row i holds what comes before i, not after it: the pairs are the wrong way round",
                       "count (ids[:-1], ids[1:]): each character i, then the j that follows it")
     if matches(got, torch.div(counts, counts.sum(dim=1, keepdim=True), rounding_mode="floor")):
-        raise Failure("the probabilities were divided with //, which floors each one to 0", "divide with /")
+        raise Failure("every probability is 0", "divided with //? It floors each probability, all below 1, to 0: "
+                      "divide with /")
     if matches(got, (counts / counts.sum(dim=1, keepdim=True)).T):
         raise Failure("row i holds what comes before i: the table is transposed", "row i, column j: how often j "
                       "follows i, each row divided by its own sum; return it as it is, not its .T")
@@ -1463,11 +1464,11 @@ def run(exercise, module=None):
     here so that a file that does not load is a failure too. An error in the learner's code is a
     failure, said in one line."""
     seen = []  # the shapes of the 3-D tensors the learner's code took .T of
+    grad = torch.is_grad_enabled()  # a file's torch.set_grad_enabled(False) is global: its own check meets it, no other
     try:
         with time_limit(LIMIT):
             module = module or importlib.import_module(f"exercises.{exercise.module}")
-            # (with gradients on whatever another file's top line set: torch.set_grad_enabled(False) is global)
-            with watching_T(seen), torch.enable_grad():
+            with watching_T(seen):
                 exercise.check(module)
     except TookTooLong as e:
         return Result("failed", f"still running after {LIMIT} s of computing{in_their_file(e)}", "a loop that never "
@@ -1493,6 +1494,8 @@ def run(exercise, module=None):
     except SystemExit as e:  # an exit() left from debugging: it would end the whole check, silently
         return Result("failed", f"it called exit(){in_their_file(e)}", "take it out: print what you want to see, "
                       "and let the function return")
+    finally:
+        torch.set_grad_enabled(grad)
     return Result("passed")
 
 
@@ -1613,10 +1616,13 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "the past and present",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2",
-    (TypeError, r"tuple of ints,? ?(but got|not) float"): "a size must be an integer, and / gives a float (24 / 4 is "
-        "6.0): C // n_head, or int(...)",
-    (AttributeError, r"'tuple' object has no attribute"): "a tuple where a tensor was wanted: " + TUPLE_HINT + ", and "
-        "a function that returns two values gives a tuple"}
+    (RuntimeError, r"Can't call numpy\(\) on Tensor that requires grad"): "stay with torch's operations: NumPy is "
+        "outside autograd's graph, so training could not follow your output back to what made it",
+    (TypeError, r"tuple of ints,? ?(but got|not) float|found element of type float"): "a size must be an integer, "
+        "and / gives a float (24 / 4 is 6.0): C // n_head, or int(...)",
+    (AttributeError, r"'tuple' object has no attribute"): "a tuple where a tensor was wanted: split and chunk give "
+        "a tuple of tensors (q, k, v = (x @ c_attn.T).split(C, dim=2)), so does a function that returns two values, "
+        "and " + TUPLE_HINT}
 
 
 def error_hint(error, transposed_3d=False):

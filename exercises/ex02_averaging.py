@@ -16,7 +16,8 @@ def causal_average(x):
     sequences, T: the positions (time), C: the channels each position carries.)
 
     Build a (T, T) matrix of weights whose row t holds 1 / (t + 1) at columns 0 .. t and 0 after
-    them (torch.tril helps), and multiply: weights @ x, broadcast over the batch.
+    them (torch.tril helps), and multiply: weights @ x, broadcast over the batch. In torch's operations
+    only: in a GPT, x is learned, and training follows the output back to it.
     """
     raise NotImplementedError("exercise 2 is yours to write: a (T, T) lower-triangular matrix of weights, each row "
                               "summing to 1, times x. The video's 'mathematical trick in self-attention'; "

@@ -447,10 +447,12 @@ def refuse_to_write_over(path, mark, writer, flag):
         raise UserError(f"cannot write {path}: {blocked} is a file, not a folder — choose another {flag}")
     if path.is_dir():
         raise UserError(f"cannot write {path}: it is a folder — choose another {flag}")
-    try:  # a file made and removed in the nearest folder that is there (the rest are made as it is written)
-        tempfile.TemporaryFile(dir=next(p for p in path.parents if p.is_dir())).close()
+    folder = next(p for p in path.parents if p.is_dir())  # the nearest one there (the rest are made as it is written)
+    try:  # a file made and removed there
+        tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
-        raise UserError(f"cannot write {path} ({e.strerror}) — choose another {flag}") from None
+        raise UserError(f"cannot write {path}: {folder} takes no new file ({e.strerror}) — choose another {flag}") \
+            from None
     try:
         with open(path, "rb") as f:
             ours = mark in f.read(300)

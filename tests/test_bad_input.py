@@ -552,7 +552,7 @@ CASES = [
      lambda work: (write("texts/chain.dot", b"digraph markov_chain {\n}\n")(work),
                    write("texts/chain.png", b"my notes on the chain\n")(work))),
     ("babygpt-dot-where-nothing-can-be-written", babygpt, ["--dot", "/proc/chain.dot"],  # found before it trains
-     "cannot write /proc/chain.dot (No such file or directory) — choose another --dot", None),
+     "cannot write /proc/chain.dot: /proc takes no new file (No such file or directory) — choose another --dot", None),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],

@@ -1782,9 +1782,17 @@ def test_a_missing_file_and_another_files_grad_mode_are_told_apart(tmp_path, mon
     (work / "ex03_head.py").unlink()
     assert run(EXERCISES[3 - 1]) == Result("failed", "exercises/ex03_head.py is not there", "put it back as it came, "
                                           "with git checkout exercises/ex03_head.py, and write your answer in it")
+    def switching_off(ids, vocab_size, smoothing=1.0):
+        torch.set_grad_enabled(False)  # as a top line of exercise 1's file does, on import, for the whole process
+        return ANSWERS.bigram_probs(ids, vocab_size, smoothing)
     try:
-        torch.set_grad_enabled(False)  # as exercise 1's file, imported first, would leave it
-        assert run(EXERCISES[6 - 1], answered()).status == "passed"
+        assert run(EXERCISES[1 - 1], answered(bigram_probs=switching_off)).status == "passed"
+        assert torch.is_grad_enabled() and run(EXERCISES[6 - 1], answered()).status == "passed"
+        def own_switch(logits, targets):
+            torch.set_grad_enabled(False)
+            return ANSWERS.cross_entropy(logits, targets)
+        own = run(EXERCISES[6 - 1], answered(cross_entropy=own_switch))  # its own switch: its own failure
+        assert own.what == "the loss carries no gradient back to the logits" and torch.is_grad_enabled()
     finally:
         torch.set_grad_enabled(True)
 
@@ -1798,8 +1806,7 @@ def test_the_mistakes_of_a_fourteenth_learner_are_named():
             probs = divide(counts, counts.sum(dim=1, keepdim=True))
             return probs.T if transpose else probs
         return bigram_probs
-    assert failed(1, bigram_probs=bigram(divide=torch.floor_divide)).what.startswith("the probabilities were divided "
-                                                                                      "with //")
+    assert failed(1, bigram_probs=bigram(divide=torch.floor_divide)).hint.startswith("divided with //?")
     assert failed(1, bigram_probs=bigram(transpose=True)).what.startswith("row i holds what comes before i")
     assert failed(1, bigram_probs=bigram(lambda ids: ids[1:])).what == "the first pair was not counted"
     assert failed(1, bigram_probs=bigram(lambda ids: torch.cat([ids, ids[:1]]))).what.startswith("one pair too many")
@@ -1857,6 +1864,17 @@ def test_the_mistakes_of_a_fourteenth_learner_are_named():
         q, k, v = ((t.view(B, T, n_head, C / n_head).transpose(1, 2)) for t in (x @ c_attn.T).split(C, dim=2))
         return ANSWERS.multi_head_attention(x, c_attn, c_proj, n_head)
     assert failed(4, multi_head_attention=float_size).hint.startswith("a size must be an integer")
+
+    def split_as_one(x, c_attn, c_proj, n_head):  # split's tuple taken for a tensor
+        qkv = (x @ c_attn.T).split(x.size(-1), dim=2)
+        return qkv.view(x.shape)
+    assert failed(4, multi_head_attention=split_as_one).hint.startswith("a tuple where a tensor was wanted: split and")
+
+    def through_numpy(x):
+        T = x.size(1)
+        wei = torch.tril(torch.ones(T, T))
+        return torch.from_numpy((wei / wei.sum(dim=1, keepdim=True)).numpy() @ x.numpy())
+    assert failed(2, causal_average=through_numpy).hint.startswith("stay with torch's operations")
 
     def where_of_floats(x, key, query, value):  # torch.where given tril's 0s and 1s as its condition
         T = x.size(1)
