@@ -40,7 +40,8 @@ from machinery.bookkeeping import (Run, StopOnCtrlC, append_log, describe, exten
                                    tokens_per_iter)
 from machinery.checkpoint import make_checkpoint, restore_checkpoint, save_checkpoint
 from machinery.cli import pick_device, run_cli
-from machinery.ddp import all_reduce_on_device, init_distributed, launched_processes, share_batch, wrap_ddp
+from machinery.ddp import (all_reduce_on_device, init_distributed, launched_processes, nan_anywhere, share_batch,
+                           wrap_ddp)
 from machinery.optim import configure_groups, make_optimizer, set_lr, step_unless
 from machinery.settings import load_settings, mark_step, parse_train_args, precision, split_config
 from model import build_model
@@ -126,9 +127,7 @@ def train_step(model, optimizer, scaler, get_micro_batch, lr, cfg, autocast, mic
             # dividing by micro_steps makes the summed gradients an average over the micro-batches
             scaler.scale(loss / micro_steps).backward()
         total = total + loss.detach()  # a new tensor: a CUDA graph's own output is overwritten next replay
-    found_inf = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=device)
-    # a nan in any process skips the step in all of them: the MAX keeps found_inf 0 or 1 (step_unless skips on 1)
-    found_inf = all_reduce_on_device(found_inf, dist.ReduceOp.MAX)
+    found_inf = nan_anywhere(total, check_finite)  # 1 if a loss in any process was nan or inf: no process steps
     # fp16 and a nan: skip the step here, or GradScaler would take the nan for an overflow and halve its scale
     # (reading found_inf waits for the device, as GradScaler's step would anyway)
     if scaler.is_enabled() and found_inf.item():

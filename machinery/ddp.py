@@ -67,6 +67,13 @@ def all_reduce_on_device(t, op=dist.ReduceOp.SUM):
     return t
 
 
+def nan_anywhere(total, check_finite=True):
+    """1.0 if the loss total is nan or inf in any process, else 0.0, a tensor on the device (read without a wait
+    for it). The MAX over the processes makes them skip a step together. check_finite=False: always 0.0."""
+    found = (~torch.isfinite(total)).float() if check_finite else torch.zeros((), device=total.device)
+    return all_reduce_on_device(found, dist.ReduceOp.MAX)
+
+
 def wrap_ddp(run):
     """run.model in DistributedDataParallel, which averages the gradients over the processes during
     backward; run.no_sync is then its "no gradient exchange yet" context, for gradient accumulation."""
