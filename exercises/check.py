@@ -1478,8 +1478,9 @@ def run(exercise, module=None):
     except Failure as f:
         return Result("failed", f.what, f.hint)
     except SyntaxError as e:  # (raised by the import, before any of the file's lines runs)
-        return Result("failed", f"it does not load: SyntaxError: {e.msg} (line {e.lineno} of "
-                                f"{exercise.module}.py)", "fix the line, or the one before it")
+        where = f"line {e.lineno} of " if e.lineno else ""  # (none for a NUL byte: the file is not text)
+        return Result("failed", f"it does not load: SyntaxError: {e.msg} ({where}{exercise.module}.py)",
+                      "fix the line, or the one before it" if e.lineno else "save it again as text, in UTF-8")
     except ModuleNotFoundError as e:
         if e.name != f"exercises.{exercise.module}":  # (a module the learner's file imports)
             return Result("failed", raised(e), error_hint(e, bool(seen)))

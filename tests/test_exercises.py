@@ -520,6 +520,10 @@ def test_a_file_that_does_not_load_is_a_failed_row_and_a_half_written_one_says_w
     assert "failed: it does not load: SyntaxError: expected ':' (line 1 of ex02_averaging.py)" in p.stdout
     assert "not finished (exercises/ex05_block.py): block still to write (mlp passed its check)" in p.stdout
     assert p.stdout.count("not started (exercises/ex") == 8
+    (package / "ex02_averaging.py").write_bytes(b"def causal_average(x):\n    return x\x00\n")  # saved as no text
+    p = subprocess.run([sys.executable, "-m", "exercises", "check", "2"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+    assert "null bytes (ex02_averaging.py)" in p.stdout and "save it again as text, in UTF-8" in p.stdout, p.stdout
 
 
 def test_an_error_is_placed_at_the_learner_s_line_that_raised_it(tmp_path):
