@@ -86,7 +86,7 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
         # probes: each hook_NAME is an nn.Identity, so read self.hook_q(q) as q; lessons/inside.py hangs forward hooks
-        # on them to watch the values (named as TransformerLens's HookPoints): hook_q/k/v split into heads (before
+        # on them to watch the values (as TransformerLens's HookPoints): hook_q/k/v, split into heads (before
         # qk-norm, rotary, the cache), hook_rot_q/k after rotary; scores ... mix in manual_attention only (sdpa fuses)
         for name in ("q", "k", "v", "rot_q", "rot_k", "scores", "mask", "weights", "mix"):
             self.add_module(f"hook_{name}", nn.Identity())

@@ -5,5 +5,5 @@
     babygpt.py    a GPT small enough to draw: every state and its next-bit probabilities
     plot.py       the loss curves, the attention weights, the embeddings; explore.html, a page to play with
 
-Each runs as `python -m lessons.NAME --help`.
+Each runs as `python -m lessons.NAME`; `--help` lists its options.
 """

@@ -104,11 +104,13 @@ class Rung:
 def ladder(sizes, vocab_size):
     """-> [Rung], each the one before plus one idea."""
     config = dict(vocab_size=vocab_size, block_size=sizes.block_size, n_embd=sizes.n_embd, dropout=0.0, bias=False)
-    ideas = [  # (short label, what it adds, the GPTConfig fields that add it, why it may not help)
+    # (short label, what it adds, the GPTConfig fields that add it, why it may not help); each change lands on top of
+    # every one before it: rung 3 keeps rung 2's switches (mlp off, ...) and changes n_layer and n_head alone
+    ideas = [
         ("bigram", "bigram: a table of next-character scores", dict(model="bigram")),
         ("embeddings", "token + position embeddings, and a head",  # the video's head and initialisation
          dict(model="gpt", n_layer=0, mlp=False, residual=False, layer_norm=False, tie_head=False, init="pytorch"),
-         "as in the video: with no attention yet, each position still reads one character, as the bigram does"),
+         "with no attention yet, each position still reads one character, as the bigram does"),
         ("1 head", "one self-attention head", dict(n_layer=1, n_head=1)),
         # nh heads of C/nh channels each: together as many weights as the one head before, so the count stays
         ("heads", f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
