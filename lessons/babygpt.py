@@ -61,8 +61,8 @@ def next_bit_probs(model):
 
 
 def last_position_loss(model, X, Y):
-    """The loss on the last position, the one that sees the whole state: the chain's arrows leave whole states (as
-    in Karpathy's note; train.py's loss scores every position, the earlier ones seeing fewer bits)."""
+    """The loss on the last position, the one that sees the whole state: the chain's arrows leave whole states
+    (train.py's loss scores every position, the earlier ones seeing fewer bits)."""
     logits, _ = model(X)  # (N, 3, 2): N windows of 3 bits, 2 scores each
     return F.cross_entropy(logits[:, -1, :], Y)
 
