@@ -67,6 +67,8 @@ def shape_mismatch(got, shape):
     if not torch.is_tensor(got):
         kind = "tuple" if isinstance(got, LogitsAndLoss) else type(got).__name__  # (LogitsAndLoss: the check's own)
         return f"expected a tensor, got {'torch.return_types.' if is_values_and_indices(got) else ''}{kind}"
+    if tuple(got.shape) != tuple(shape) and len(shape) > 1 and shape[0] == 1 and tuple(got.shape) == tuple(shape[1:]):
+        return f"expected shape {tuple(shape)}, got {tuple(got.shape)}: the batch's axis of 1 dropped (by a squeeze()?)"
     if tuple(got.shape) != tuple(shape):
         return f"expected shape {tuple(shape)}, got {tuple(got.shape)}"
     return None
@@ -151,13 +153,15 @@ def seeded(seed=0):
 
 
 SIZE_HINT = ("it is right at one size only: take every size from the inputs' shapes (T = x.size(1), hs = "
-             "k.size(-1) or C // n_head), not a number written in, so that the GPT can call it at any size")
+             "k.size(-1) or C // n_head), not a number written in or a matrix kept from an earlier call, so that the "
+             "GPT can call it at any size")
 
 
 AVERAGE_SIZE_HINT = ("it is right at one size only: make the weights from this call's T = x.size(1), not from a "
                      "number written in or a matrix kept from an earlier call")
 HEAD_SIZE_HINT = ("it is right at one size only: take every size from the inputs' shapes (T = x.size(1), hs = "
-                  "k.size(-1)), not a number written in or worked out from C, so that the GPT can call it at any size")
+                  "k.size(-1)), not a number written in or worked out from C, nor a matrix kept from an earlier call, "
+                  "so that the GPT can call it at any size")
 
 
 def at_another_size(what, fn, *args, hint=SIZE_HINT):
@@ -516,6 +520,9 @@ def check_head(m):
         hint = ATTENTION_HINTS["late"]
     expect(sums, torch.ones(2, 7), "the sum of each row of the weights", hint or
            "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
+    if matches(weights, expected_weights) and matches(out, weights.transpose(-2, -1) @ (x @ value)):
+        raise Failure("out is the weights' transpose times the values: each position gathers the later ones'",
+                      "out = weights @ v, (B, T, T) @ (B, T, hs): row t of the weights weighs the values for position t")
     leak = MIXED_ONLY if (weights.triu(diagonal=1) == 0).all() else ATTENTION_HINTS["mask"] + MIXED
     check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or leak)
     # the weights first: where they are wrong, out is too, and the mistake is in them
@@ -673,7 +680,9 @@ def check_multihead(m):
 
 
 MLP_NONLINEARITIES = {"ReLU, the video's": F.relu,
-                      "GELU's tanh approximation": lambda h: F.gelu(h, approximate="tanh")}
+                      "GELU's tanh approximation": lambda h: F.gelu(h, approximate="tanh"),
+                      "GELU's sigmoid approximation": lambda h: h * torch.sigmoid(1.702 * h),
+                      "SiLU": F.silu}
 
 
 def dropped_out(got, expected):
@@ -718,13 +727,16 @@ def check_mlp(m, mlp, x):
             if matches(got, other(x @ c_fc.T) @ c_proj.T):
                 raise Failure(f"mlp (B, T, C): the nonlinearity is {name}", "model.py's MLP uses nn.GELU(), the "
                               "exact GELU: F.gelu(h), with no approximate=")
-        for what, wrong in (("GELU applied twice", F.gelu(F.gelu(x @ c_fc.T)) @ c_proj.T),
-                            ("GELU before c_fc, on x", F.gelu(x) @ c_fc.T @ c_proj.T),
-                            ("GELU after c_proj", F.gelu(x @ c_fc.T @ c_proj.T)),
-                            ("no GELU", x @ c_fc.T @ c_proj.T)):
+        one_gelu = ("one GELU, between the two layers: x @ c_fc.T widens x to 4C, F.gelu bends it there, then "
+                    "@ c_proj.T brings it back to C")
+        for what, wrong, hint in (("GELU applied twice", F.gelu(F.gelu(x @ c_fc.T)) @ c_proj.T, one_gelu),
+                                  ("GELU before c_fc, on x", F.gelu(x) @ c_fc.T @ c_proj.T, one_gelu),
+                                  ("GELU after c_proj", F.gelu(x @ c_fc.T @ c_proj.T), one_gelu),
+                                  ("no GELU", x @ c_fc.T @ c_proj.T, one_gelu),
+                                  ("x added to the MLP's output", x + expected, "the MLP returns its update alone: "
+                                   "the block adds it to x (the residual connection), once")):
             if matches(got, wrong):
-                raise Failure(f"mlp (B, T, C): {what}", "one GELU, between the two layers: x @ c_fc.T widens x to "
-                              "4C, F.gelu bends it there, then @ c_proj.T brings it back to C")
+                raise Failure(f"mlp (B, T, C): {what}", hint)
         if torch.is_tensor(got) and got.shape == x.shape and dropped_out(got, expected):
             raise Failure("mlp (B, T, C): some outputs are 0 and the others scaled up, as dropout does",
                           PART_DROPOUT_HINT)
@@ -922,7 +934,11 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
          "progress goes from 0 to 1; cos(progress) only to 0.54"),
     lambda it, c: cosine(1 - (it - c.warmup_iters) / (c.max_iters - c.warmup_iters), c.lr, c.min_lr):
         ("the decay runs backwards: from min_lr up to lr after the warmup", "0.5 * (1 + cos(pi * progress)) is 1 at "
-         "progress 0 and 0 at 1; with 1 - cos it runs the other way"),
+         "progress 0 and 0 at 1, and it scales lr - min_lr on top of min_lr; with 1 - cos, or lr and min_lr "
+         "swapped, it runs the other way"),
+    lambda it, c: c.lr - (c.lr - c.min_lr) * (it - c.warmup_iters) / (c.max_iters - c.warmup_iters):
+        ("the decay is a straight line, not a cosine", "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr): "
+         "flat at first, steepest in the middle, flat again at the end"),
     lambda it, c: c.lr:
         ("the learning rate never decays after the warmup", "no decay written after the warmup, or a progress that "
          "stays 0: `//` rounds (it - warmup_iters) // (max_iters - warmup_iters) down to 0; divide with /"),
@@ -1000,7 +1016,7 @@ def check_schedule(m):
     cfg = TrainConfig(lr=6e-4, min_lr=6e-5, warmup_iters=100, max_iters=2000)  # exercises train's, but its lr
     its, what = range(0, 2000, 7), "the learning rate of warmup 100, max 2000, lr 6e-4, min_lr 6e-5"
     hint = ("it is right for one set of numbers only: use the arguments given (warmup_iters, max_iters, lr, "
-            "min_lr), not numbers written in")
+            "min_lr), not numbers written in, nor values kept from an earlier call, or rounded")
     got = at_another_size(what, lambda: torch.tensor([float(m.learning_rate(it, 100, 2000, 6e-4, 6e-5))
                                                       for it in its]), hint=hint)
     expect(got, torch.tensor([train.lr_at(it, cfg) for it in its]), what, hint, worst=True, where=at_step(its),
@@ -1083,6 +1099,15 @@ def temperature_last(logits, temperature, top_k, top_p):
     return probs_reference(probs_reference(logits, 1.0, top_k, top_p).log(), temperature, None, None)
 
 
+def temperature_twice(logits, temperature, top_k, top_p):
+    """Top-p that measures its nucleus on logits divided by the temperature once more: softmax(logits / T) taken
+    of logits that were divided by T already."""
+    logits = keep_top_k(logits / temperature, top_k) if top_k is not None else logits / temperature
+    if top_p is not None:
+        logits = logits.masked_fill(keep_top_p(logits / temperature, top_p).isinf(), float("-inf"))
+    return F.softmax(logits, dim=-1)
+
+
 ORDER_HINTS = {  # a step out of order -> what it says
     top_p_first: "top-p measured the mass of the whole distribution (done before top-k, or on top-k's probabilities "
                  "before they were renormalised): cut to the top_k first, renormalise what is left, and take the "
@@ -1098,12 +1123,14 @@ def check_sampling(m):
     tied = torch.tensor([[2.0, 1.0, 0.0, 1.0]])  # top_k 2 keeps 3: the 2nd and the 4th tie
     even = torch.zeros(1, 4)  # 0.25 each, exactly: top_p 0.5 keeps 2 (before the 3rd, 0.5 is not under 0.5)
     top_tie = torch.tensor([[1.0, 3.0, 3.0, 0.0]])  # greedy: all on the 2nd or on the 3rd, not half on each
+    steps = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
     cases = [(five, 1.0, None, None), (five, 0.5, None, None), (five, 2.0, None, None), (five, 0, None, None),
              (five, 1.0, 2, None), (five, 1.0, None, 0.75), (five, 0.7, 3, 0.6), (five, 1.0, None, 0.3),
              (five, 1.0, 9, None),  # top_k above V keeps every character
              (three, 1.0, 2, 0.5),  # top-k, then top-p of what is left: [1, 0, 0]; top-p first: [0.53, 0.47, 0]
              (three, 0.5, None, 0.45),  # the temperature first, then the cut: [1, 0, 0]; the other way: two kept
-             (close, 0, None, None), (tied, 1.0, 2, None), (even, 1.0, None, 0.5), (top_tie, 0, None, None)]
+             (close, 0, None, None), (tied, 1.0, 2, None), (even, 1.0, None, 0.5), (top_tie, 0, None, None),
+             (steps, 0.5, None, 0.9)]  # at T 0.5, 0.88 and 0.12: a second division by T keeps the first alone
     for logits, temperature, top_k, top_p in cases:
         got = call(m.next_char_probs, logits, temperature=temperature, top_k=top_k, top_p=top_p)
         expected = probs_reference(logits, temperature, top_k, top_p)
@@ -1129,6 +1156,11 @@ def check_sampling(m):
             raise Failure(f"probs, {case}: top-p's running sum was taken over the logits", "the nucleus is a share "
                           "of the probability: sort the probabilities (softmax of the logits), not the logits, and "
                           "add those up")
+        if top_p is not None and temperature not in (0, 1) and fits and not matches(got, expected) and \
+                matches(got, temperature_twice(logits, temperature, top_k, top_p)):
+            raise Failure(f"probs, {case}: top-p's nucleus measured with the temperature applied twice", "top-p "
+                          "measured the probabilities with the temperature applied twice: the logits are divided by "
+                          "it already, so take the nucleus of softmax(logits) as they are")
         down_the_batch = (lambda ordered: ordered.cumsum(dim=0) - ordered >= top_p,  # (the rule right, or counting
                           lambda ordered: ordered.cumsum(dim=0) >= top_p)  # the character itself too)
         if top_p is not None and fits and len(logits) > 1 and not matches(got, expected) and any(
@@ -1176,13 +1208,18 @@ def check_sampling(m):
         if top_k is not None and top_p is None and fits and (kept != keeps).any() and \
                 not matches(got, expected):  # (k - 1 or k + 1, say; a dropped one at 1e-44, from a -100 fill, is right)
             raise Failure(f"probs, {case}: {kept.tolist()} characters kept in the rows, where top_k {top_k} keeps "
-                          f"{keeps.tolist()}", "the k likeliest stay: every character whose logit is at least the "
-                          "k-th largest, torch.topk(logits, k).values[:, [-1]] (the last of the k, not its neighbour)")
+                          f"{keeps.tolist()}", "the k likeliest of each row stay: every character whose logit is at "
+                          "least its row's k-th largest, torch.topk(logits, k, dim=-1).values[:, [-1]] (the last of "
+                          "the k, not its neighbour; one cut per row, not one for the batch; topk counts from the "
+                          "largest, kthvalue and an ascending sort from the smallest)")
         wrong_orders = [(hint, order(logits, temperature, top_k, top_p)) for order, hint in ORDER_HINTS.items()
                         if temperature]  # (greedy has no order)
         hint = next((hint for hint, wrong in wrong_orders if not matches(wrong, expected) and matches(got, wrong)),
                     PROBS_HINT)
-        if temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
+        if temperature == 0 and torch.is_tensor(got) and got.shape == (len(logits), 1, logits.size(-1)):
+            hint = ("greedy's one-hot has an axis too many: argmax(dim=-1, keepdim=True) is (B, 1), and its one-hot "
+                    "(B, 1, V); take argmax(dim=-1), (B,), whose one-hot is (B, V)")
+        elif temperature == 0 and torch.is_tensor(got) and got.shape[-1] != logits.size(-1):
             hint = ("temperature 0 is greedy: a (B, V) distribution with all of it on the likeliest character "
                     "(F.one_hot(argmax, V).to(logits.dtype)), not the character's id")
         elif temperature == 0 and torch.is_tensor(got) and got.is_floating_point() and got.isnan().any():

@@ -1927,6 +1927,58 @@ def test_the_mistakes_of_a_fourteenth_learner_are_named():
         assert failed(5, mlp=wrong).what == f"mlp (B, T, C): {what}"
 
 
+def test_the_mistakes_of_a_fifteenth_learner_are_named():
+    """Found by a learner solving 3, 5, 7, 8 and 9 again: a sampler the check passed, and hints that named another
+    cause."""
+    def twice(logits, temperature=1.0, top_k=None, top_p=None):  # top-p's nucleus measured at T twice
+        if not temperature or top_p is None:
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        logits = logits / temperature
+        if top_k is not None and top_k < logits.size(-1):
+            logits = logits.masked_fill(logits < torch.topk(logits, top_k).values[:, [-1]], float("-inf"))
+        probs, order = F.softmax(logits / temperature, dim=-1).sort(dim=-1, descending=True)
+        drop = (probs.cumsum(dim=-1) - probs >= top_p).scatter(-1, order, probs.cumsum(dim=-1) - probs >= top_p)
+        return F.softmax(logits.masked_fill(drop, float("-inf")), dim=-1)
+    assert failed(8, next_char_probs=twice).hint.startswith("top-p measured the probabilities with the temperature "
+                                                             "applied twice")
+
+    def greedy_kept_axis(logits, temperature=1.0, top_k=None, top_p=None):
+        if not temperature:
+            return F.one_hot(logits.argmax(dim=-1, keepdim=True), logits.size(-1)).to(logits.dtype)
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    assert failed(8, next_char_probs=greedy_kept_axis).hint.startswith("greedy's one-hot has an axis too many")
+
+    def transposed_onto_v(x, key, query, value):
+        out, weights = ANSWERS.attention_head(x, key, query, value)
+        return weights.transpose(-2, -1) @ (x @ value), weights
+    assert failed(3, attention_head=transposed_onto_v).what.startswith("out is the weights' transpose times the values")
+
+    def squeezed(x, key, query, value):
+        return tuple(t.squeeze() for t in ANSWERS.attention_head(x, key, query, value))
+    assert failed(3, attention_head=squeezed).what.endswith("the batch's axis of 1 dropped (by a squeeze()?)")
+
+    mlp_mistakes = {"x added to the MLP's output": lambda x, c_fc, c_proj: x + ANSWERS.mlp(x, c_fc, c_proj),
+                    "the nonlinearity is SiLU": lambda x, c_fc, c_proj: F.silu(x @ c_fc.T) @ c_proj.T}
+    for what, wrong in mlp_mistakes.items():
+        assert failed(5, mlp=wrong).what == f"mlp (B, T, C): {what}"
+
+    def schedule(decay):
+        def learning_rate(it, warmup_iters, max_iters, lr, min_lr):
+            if it < warmup_iters:
+                return lr * (it + 1) / (warmup_iters + 1)
+            return decay((it - warmup_iters) / (max_iters - warmup_iters), lr, min_lr)
+        return learning_rate
+    assert failed(7, learning_rate=schedule(lambda p, lr, min_lr: lr - (lr - min_lr) * p)).what == (
+        "the decay is a straight line, not a cosine")
+    swapped = failed(7, learning_rate=schedule(lambda p, lr, min_lr: decayed(p, min_lr, lr)))
+    assert swapped.what.startswith("the decay runs backwards") and "lr and min_lr swapped" in swapped.hint
+    seen = {}
+
+    def kept(it, warmup_iters, max_iters, lr, min_lr):  # a memo keyed on the step alone
+        return seen.setdefault(it, ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr))
+    assert "nor values kept from an earlier call" in failed(7, learning_rate=kept).hint
+
+
 def decayed(progress, lr, min_lr, shape=lambda progress: 0.5 * (1 + math.cos(math.pi * progress))):
     return min_lr + shape(progress) * (lr - min_lr)
 
