@@ -522,7 +522,8 @@ def check_head(m):
            "each row of weights must sum to 1: the softmax runs over the keys (dim=-1), after the mask")
     if matches(weights, expected_weights) and matches(out, weights.transpose(-2, -1) @ (x @ value)):
         raise Failure("out is the weights' transpose times the values: each position gathers the later ones'",
-                      "out = weights @ v, (B, T, T) @ (B, T, hs): row t of the weights weighs the values for position t")
+                      "out = weights @ v, (B, T, T) @ (B, T, hs): row t of the weights weighs the values for "
+                      "position t")
     leak = MIXED_ONLY if (weights.triu(diagonal=1) == 0).all() else ATTENTION_HINTS["mask"] + MIXED
     check_causal(lambda x: call(m.attention_head, x, key, query, value)[0], x, hint or leak)
     # the weights first: where they are wrong, out is too, and the mistake is in them
