@@ -999,6 +999,9 @@ def check_schedule(m):
             raise Failure(f"the schedule is {'ahead of' if shift > 0 else 'behind'} the repo's by one step",
                           "off by one step: step 0 already takes lr * 1 / (warmup_iters + 1), and the cosine "
                           "starts at step warmup_iters with lr itself")
+    if matches(got, torch.full_like(got, 1e-3)):
+        raise Failure("the learning rate is lr at every step, the video's constant", "warm up, then decay, as the "
+                      "docstring says: small steps while the weights are random, small ones again at the end")
     from_zero = torch.tensor([1e-3 * it / 10 if it < 10 else train.lr_at(it, cfg) for it in its])
     if matches(got, from_zero):
         raise Failure("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the "
@@ -1100,6 +1103,10 @@ def temperature_last(logits, temperature, top_k, top_p):
     return probs_reference(probs_reference(logits, 1.0, top_k, top_p).log(), temperature, None, None)
 
 
+def temperature_times(logits, temperature, top_k, top_p):
+    return probs_reference(logits, 1 / temperature, top_k, top_p)
+
+
 def temperature_twice(logits, temperature, top_k, top_p):
     """Top-p that measures its nucleus on logits divided by the temperature once more: softmax(logits / T) taken
     of logits that were divided by T already."""
@@ -1109,12 +1116,14 @@ def temperature_twice(logits, temperature, top_k, top_p):
     return F.softmax(logits, dim=-1)
 
 
-ORDER_HINTS = {  # a step out of order -> what it says
+ORDER_HINTS = {  # a step out of order, or done the other way round -> what it says
     top_p_first: "top-p measured the mass of the whole distribution (done before top-k, or on top-k's probabilities "
                  "before they were renormalised): cut to the top_k first, renormalise what is left, and take the "
                  "nucleus of that",
     temperature_last: "the temperature came after the cuts: divide the logits by it first, so that it changes "
-                      "which characters top-p keeps"}
+                      "which characters top-p keeps",
+    temperature_times: "the logits were multiplied by the temperature: divide them by it, so that one below 1 "
+                       "sharpens the distribution and one above 1 flattens it"}
 
 
 def check_sampling(m):
@@ -1653,6 +1662,8 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (RuntimeError, r"where expected condition to be a boolean tensor"): "torch.where's condition says which to take, "
         "True or False: a mask of 0s and 1s (torch.tril(torch.ones(T, T))) becomes one by a comparison, == 1 for "
         "the past and present",
+    (RuntimeError, r"Boolean value of Tensor with more than one value is ambiguous"): "a tensor of several numbers is "
+        "neither true nor false: to ask whether a slot is filled, test it with `is None` (if self.k[layer] is None)",
     (RuntimeError, r"Sizes of tensors must match except in dimension"): "torch.cat needs its tensors to match on "
         "every axis but the one it joins (dim=): print their shapes; in (B, nh, T, hs), time is dim=2",
     (RuntimeError, r"Can't call numpy\(\) on Tensor that requires grad"): "stay with torch's operations: NumPy is "

@@ -1977,6 +1977,21 @@ def test_the_mistakes_of_a_fifteenth_learner_are_named():
     def kept(it, warmup_iters, max_iters, lr, min_lr):  # a memo keyed on the step alone
         return seen.setdefault(it, ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr))
     assert "nor values kept from an earlier call" in failed(7, learning_rate=kept).hint
+    assert failed(7, learning_rate=lambda it, warmup_iters, max_iters, lr, min_lr: lr).what.endswith(
+        "the video's constant")
+
+    def multiplied(logits, temperature=1.0, top_k=None, top_p=None):
+        return ANSWERS.next_char_probs(logits * temperature * temperature if temperature else logits, temperature,
+                                       top_k, top_p)  # (the answer divides by it once: times it, in all)
+    assert failed(8, next_char_probs=multiplied).hint.startswith("the logits were multiplied by the temperature")
+
+    class AskedIfFilled(ANSWERS.KVCache):  # a slot tested by its truth, not with `is None`
+        def append(self, layer, k, v):
+            if not self.k[layer]:
+                self.k[layer], self.v[layer] = k, v
+                return k, v
+            return super().append(layer, k, v)
+    assert failed(9, KVCache=AskedIfFilled).hint.startswith("a tensor of several numbers is neither true nor false")
 
 
 def decayed(progress, lr, min_lr, shape=lambda progress: 0.5 * (1 + math.cos(math.pi * progress))):
