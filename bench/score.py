@@ -78,11 +78,11 @@ def nanogpt_model(ckpt, path):
         raise UserError(f"{path} looks like nanoGPT's, but its model_args lack {', '.join(missing)} — give a "
                         f"ckpt.pt that nanoGPT's train.py wrote")
     sizes = {k: args[k] for k in NANOGPT_SETTINGS}
-    named = isinstance(ckpt["model"], dict) and all(isinstance(k, str) and torch.is_tensor(v)
-                                                    for k, v in ckpt["model"].items())
+    of_tensors = isinstance(ckpt["model"], dict) and all(isinstance(k, str) and torch.is_tensor(v)
+                                                         for k, v in ckpt["model"].items())
     # a compiled run saves its weights under _orig_mod.; attn.bias is the causal mask of its
     # written-out attention (a buffer, not a weight: model.py makes its mask as it goes)
-    weights = {re.sub(r"^_orig_mod\.", "", k): v for k, v in ckpt["model"].items()} if named else {}
+    weights = {re.sub(r"^_orig_mod\.", "", k): v for k, v in ckpt["model"].items()} if of_tensors else {}
     weights = {k: v for k, v in weights.items() if not k.endswith(".attn.bias")}
     wte = weights.get("transformer.wte.weight")  # (vocab_size, n_embd): checked before a model of these sizes is made
     if (min(sizes.values()) < 1 or sizes["n_embd"] % sizes["n_head"] or wte is None
