@@ -771,6 +771,27 @@ def check_residual_block(m, blk, x):
                 if matches(got, wrong):
                     raise Failure(f"{missing} residual connection is missing", "both parts add their result to x: "
                                   "x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")
+            normed = blk.ln_1(x)  # x itself normalised: the stream carries ln_1(x) on, not x
+            then = normed + attention(normed)
+            stream_normed = then + feed_forward(blk.ln_2(then))
+            stale = x + a + feed_forward(blk.ln_2(blk.ln_1(x)))  # the MLP reads ln_1(x) through ln_2, not x + a
+            after = x + a
+            ended_normed = blk.ln_2(after + feed_forward(blk.ln_2(after)))
+            half = x + 0.5 * a
+            half = half + 0.5 * feed_forward(blk.ln_2(half))
+            for what, wrong, hint in (("x itself was normalised (x = ln_1(x)): the residual stream carries ln_1(x) "
+                                       "on", stream_normed, "normalise a copy that the part reads, and add the "
+                                       "result to x as it was: x = x + attention(ln_1(x))"),
+                                      ("the MLP read the block's input normalised, not x after attention",
+                                       stale, "the MLP reads x after attention's sum: x = x + attention(ln_1(x)), "
+                                       "then x = x + feed_forward(ln_2(x)), with that new x"),
+                                      ("the block's output went through ln_2", ended_normed, "the block returns x "
+                                       "itself, after the two sums: each LayerNorm only feeds its part (the GPT "
+                                       "has a final one of its own, ln_f, before the head)"),
+                                      ("each part's result was scaled by 0.5", half, "add each part's result "
+                                       "whole: x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")):
+                if matches(got, wrong):
+                    raise Failure(what, hint)
             mlp_first = x + feed_forward(blk.ln_2(x))
             for what, wrong in (("attention and the MLP both read the block's input (a parallel block, GPT-J's)",
                                  x + a + feed_forward(blk.ln_2(x))),

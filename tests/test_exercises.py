@@ -1993,6 +1993,28 @@ def test_the_mistakes_of_a_fifteenth_learner_are_named():
             return super().append(layer, k, v)
     assert failed(9, KVCache=AskedIfFilled).hint.startswith("a tensor of several numbers is neither true nor false")
 
+    def stream_normed(x, attention, feed_forward, ln_1, ln_2):
+        x = ln_1(x)
+        x = x + attention(x)
+        return x + feed_forward(ln_2(x))
+
+    def stale(x, attention, feed_forward, ln_1, ln_2):
+        h = ln_1(x)
+        x = x + attention(h)
+        return x + feed_forward(ln_2(h))
+
+    def ended_normed(x, attention, feed_forward, ln_1, ln_2):
+        return ln_2(ANSWERS.block(x, attention, feed_forward, ln_1, ln_2))
+
+    def halved(x, attention, feed_forward, ln_1, ln_2):
+        x = x + 0.5 * attention(ln_1(x))
+        return x + 0.5 * feed_forward(ln_2(x))
+    for wrong, what in ((stream_normed, "x itself was normalised (x = ln_1(x))"),
+                        (stale, "the MLP read the block's input normalised"),
+                        (ended_normed, "the block's output went through ln_2"),
+                        (halved, "each part's result was scaled by 0.5")):
+        assert failed(5, block=wrong).what.startswith(what)
+
 
 def decayed(progress, lr, min_lr, shape=lambda progress: 0.5 * (1 + math.cos(math.pi * progress))):
     return min_lr + shape(progress) * (lr - min_lr)
