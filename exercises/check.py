@@ -958,6 +958,14 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
         ("the decay runs backwards: from min_lr up to lr after the warmup", "0.5 * (1 + cos(pi * progress)) is 1 at "
          "progress 0 and 0 at 1, and it scales lr - min_lr on top of min_lr; with 1 - cos, or lr and min_lr "
          "swapped, it runs the other way"),
+    lambda it, c: c.min_lr + (1 + math.cos(math.pi * (it - c.warmup_iters) / (c.max_iters - c.warmup_iters))) * (
+            c.lr - c.min_lr):
+        ("the decay starts at twice lr - min_lr: the 0.5 left out", "0.5 * (1 + cos(pi * progress)) goes from 1 "
+         "to 0; without the 0.5, 1 + cos goes from 2 to 0"),
+    lambda it, c: c.min_lr + math.cos(math.pi / 2 * (it - c.warmup_iters) / (c.max_iters - c.warmup_iters)) * (
+            c.lr - c.min_lr):
+        ("the decay is a quarter of a cosine, cos(pi / 2 * progress)", "0.5 * (1 + cos(pi * progress)): a half "
+         "cosine, flat at both ends, from lr down to min_lr"),
     lambda it, c: c.lr - (c.lr - c.min_lr) * (it - c.warmup_iters) / (c.max_iters - c.warmup_iters):
         ("the decay is a straight line, not a cosine", "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr): "
          "flat at first, steepest in the middle, flat again at the end"),
@@ -975,6 +983,9 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
          "min_lr): the whole cosine, from lr down to min_lr, not a cosine to 0 held up at min_lr"),
 }
 WARMUP_MISTAKES = {  # the warmup at step it, as a mistake makes it -> (what, hint)
+    lambda it, c: c.lr * it / (c.warmup_iters + 1):
+        ("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the weights: the warmup "
+         "is lr * (it + 1) / (warmup_iters + 1), as the docstring says"),
     lambda it, c: c.lr * (it + 1) / c.warmup_iters:
         ("the warmup reaches lr a step early, at step warmup_iters - 1", "lr * (it + 1) / (warmup_iters + 1): the "
          "last warmup step is just under lr, and the decay starts from lr at step warmup_iters"),

@@ -1970,6 +1970,13 @@ def test_the_mistakes_of_a_fifteenth_learner_are_named():
         return learning_rate
     assert failed(7, learning_rate=schedule(lambda p, lr, min_lr: lr - (lr - min_lr) * p)).what == (
         "the decay is a straight line, not a cosine")
+    assert failed(7, learning_rate=schedule(lambda p, lr, min_lr: min_lr + (1 + math.cos(math.pi * p)) * (
+        lr - min_lr))).what.endswith("the 0.5 left out")
+    assert failed(7, learning_rate=schedule(lambda p, lr, min_lr: min_lr + math.cos(math.pi / 2 * p) * (
+        lr - min_lr))).what.startswith("the decay is a quarter of a cosine")
+    assert failed(7, learning_rate=lambda it, warmup_iters, max_iters, lr, min_lr: lr * it / (warmup_iters + 1) if (
+        it < warmup_iters) else ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr)).what.startswith(
+        "the warmup starts at 0")
     swapped = failed(7, learning_rate=schedule(lambda p, lr, min_lr: decayed(p, min_lr, lr)))
     assert swapped.what.startswith("the decay runs backwards") and "lr and min_lr swapped" in swapped.hint
     seen = {}
