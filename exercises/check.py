@@ -982,10 +982,11 @@ SCHEDULE_MISTAKES = {  # the decay at step it of cfg's schedule as a mistake mak
         ("the decay is cut off at min_lr, not laid on top of it", "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - "
          "min_lr): the whole cosine, from lr down to min_lr, not a cosine to 0 held up at min_lr"),
 }
+FROM_ZERO = ("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the weights: the "
+             "warmup is lr * (it + 1) / (warmup_iters + 1), as the docstring says")
 WARMUP_MISTAKES = {  # the warmup at step it, as a mistake makes it -> (what, hint)
-    lambda it, c: c.lr * it / (c.warmup_iters + 1):
-        ("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the weights: the warmup "
-         "is lr * (it + 1) / (warmup_iters + 1), as the docstring says"),
+    lambda it, c: c.lr * it / c.warmup_iters: FROM_ZERO,
+    lambda it, c: c.lr * it / (c.warmup_iters + 1): FROM_ZERO,
     lambda it, c: c.lr * (it + 1) / c.warmup_iters:
         ("the warmup reaches lr a step early, at step warmup_iters - 1", "lr * (it + 1) / (warmup_iters + 1): the "
          "last warmup step is just under lr, and the decay starts from lr at step warmup_iters"),
@@ -1034,10 +1035,6 @@ def check_schedule(m):
     if matches(got, torch.full_like(got, 1e-3)):
         raise Failure("the learning rate is lr at every step, the video's constant", "warm up, then decay, as the "
                       "docstring says: small steps while the weights are random, small ones again at the end")
-    from_zero = torch.tensor([1e-3 * it / 10 if it < 10 else train.lr_at(it, cfg) for it in its])
-    if matches(got, from_zero):
-        raise Failure("the warmup starts at 0: step 0's learning rate is 0", "a step at lr 0 does not move the "
-                      "weights: the warmup is lr * (it + 1) / (warmup_iters + 1), as the docstring says")
     exact = dict(rtol=1e-6, atol=1e-9)  # the mistakes below differ from the schedule by as little as 2e-7
     if first_mismatch(got, expected, **exact):  # wrong: is it a mistake with a name?
         for mistakes, in_warmup in ((SCHEDULE_MISTAKES, False), (WARMUP_MISTAKES, True)):  # (the rest kept right)
