@@ -1339,6 +1339,11 @@ def check_kv_cache(m):
         shape = f" of shape {tuple(returned.shape)}" if torch.is_tensor(returned) else ""
         raise Failure(f"append returned a {type(returned).__name__}{shape}, not the pair (keys, values)", pair)
     keys, values = returned
+    if all(torch.is_tensor(t) for t in returned) and matches(keys, torch.cat((v1, v2), dim=2)) and \
+            matches(values, torch.cat((k1, k2), dim=2)):
+        raise Failure("append returned the values for the keys and the keys for the values", "keys first: "
+                      "self.k[layer] takes k, self.v[layer] takes v, and append returns (self.k[layer], "
+                      "self.v[layer])")
     append_hint = ("append keeps what it is given (self.k[layer] = the keys so far, then this step's after them, "
                    "on the time axis, dim 2) and returns all of them; each layer its own, self.k[layer]")
     expect(keys, torch.cat((k1, k2), dim=2), "the keys append returns on its second call", append_hint)
@@ -1350,6 +1355,11 @@ def check_kv_cache(m):
                       "keep what append joins, self.k[layer] = torch.cat(...), then return self.k[layer]: joined "
                       "and returned but not stored, each step's keys are gone by the next")
     expect(keys, torch.cat((k1, k2, k1[:, :, :1]), dim=2), "the keys append returns on its third call", append_hint)
+    keys = m.KVCache(2).append(0, k2, v2)[0]  # a new cache's first append: only what it was given
+    if torch.is_tensor(keys) and keys.shape != k2.shape:
+        raise Failure(f"a new cache's first append returned {keys.size(2)} positions, not its own 1: another cache's "
+                      f"keys came with it", "keep the keys on the cache itself (self.k = [None] * n_layer in "
+                      "__init__), not on the class: a class attribute is shared by every cache")
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=16)).eval()
     idx = torch.randint(11, (2, 4), generator=seeded())

@@ -2016,6 +2016,19 @@ def test_the_mistakes_of_a_fifteenth_learner_are_named():
     def halved(x, attention, feed_forward, ln_1, ln_2):
         x = x + 0.5 * attention(ln_1(x))
         return x + 0.5 * feed_forward(ln_2(x))
+    class Swapped(ANSWERS.KVCache):  # the values kept where the keys go
+        def append(self, layer, k, v):
+            return super().append(layer, v, k)
+
+    class Shared(ANSWERS.KVCache):  # one store on the class, for every cache
+        store = {}
+
+        def append(self, layer, k, v):
+            Shared.store[layer] = k if layer not in Shared.store else torch.cat((Shared.store[layer], k), dim=2)
+            return Shared.store[layer], super().append(layer, k, v)[1]
+    assert failed(9, KVCache=Swapped).what == "append returned the values for the keys and the keys for the values"
+    assert "another cache's keys came with it" in failed(9, KVCache=Shared).what
+
     for wrong, what in ((stream_normed, "x itself was normalised (x = ln_1(x))"),
                         (stale, "the MLP read the block's input normalised"),
                         (ended_normed, "the block's output went through ln_2"),
