@@ -67,7 +67,7 @@ def shape_mismatch(got, shape):
     if not torch.is_tensor(got):
         kind = "tuple" if isinstance(got, LogitsAndLoss) else type(got).__name__  # (LogitsAndLoss: the check's own)
         return f"expected a tensor, got {'torch.return_types.' if is_values_and_indices(got) else ''}{kind}"
-    if tuple(got.shape) != tuple(shape) and len(shape) > 1 and shape[0] == 1 and tuple(got.shape) == tuple(shape[1:]):
+    if len(shape) > 1 and shape[0] == 1 and tuple(got.shape) == tuple(shape[1:]):
         return f"expected shape {tuple(shape)}, got {tuple(got.shape)}: the batch's axis of 1 dropped (by a squeeze()?)"
     if tuple(got.shape) != tuple(shape):
         return f"expected shape {tuple(shape)}, got {tuple(got.shape)}"
@@ -1105,6 +1105,13 @@ def top_p_reaching(logits, temperature, top_k, top_p):
     return top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=-1) - ordered > top_p)
 
 
+def top_p_down_the_batch(logits, temperature, top_k, top_p):
+    """Top-p whose running sum ran down the batch (cumsum(dim=0)), not along each row: with the rule right, and
+    counting the character itself too. -> [the probabilities of each]"""
+    return [top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=0) - ordered >= top_p),
+            top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=0) >= top_p)]
+
+
 def top_p_unsorted(logits, temperature, top_k, top_p):
     """Another: the nucleus found in sorted order, but its mask applied to the logits in the vocabulary's order."""
     return top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=-1) - ordered >= top_p,
@@ -1200,10 +1207,8 @@ def check_sampling(m):
             raise Failure(f"probs, {case}: top-p's nucleus measured with the temperature applied twice", "top-p "
                           "measured the probabilities with the temperature applied twice: the logits are divided by "
                           "it already, so take the nucleus of softmax(logits) as they are")
-        down_the_batch = (lambda ordered: ordered.cumsum(dim=0) - ordered >= top_p,  # (the rule right, or counting
-                          lambda ordered: ordered.cumsum(dim=0) >= top_p)  # the character itself too)
         if top_p is not None and fits and len(logits) > 1 and not matches(got, expected) and any(
-                matches(got, top_p_dropping(logits, temperature, top_k, rule)) for rule in down_the_batch):
+                matches(got, wrong) for wrong in top_p_down_the_batch(logits, temperature, top_k, top_p)):
             raise Failure(f"probs, {case}: top-p's running sum ran down the batch", "add up each row's sorted "
                           "probabilities along its characters, cumsum(dim=-1): dim=0 runs across the batch's rows")
         if top_p is not None and fits and \
