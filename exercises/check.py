@@ -360,11 +360,18 @@ def weights_reference(att, mask=True, dim=-1, after=False, fill=float("-inf"), d
 
 def scaled(att, hs, C, scale=True):
     """The scores att / sqrt(hs); the flags make the known mistakes (False: not scaled; "C": by the
-    width of x; "T": by the number of positions; "times": multiplied by sqrt(hs); "hs": divided by hs itself)."""
+    width of x; "T": by the number of positions; "B": by the batch size; "times": multiplied by sqrt(hs); "hs":
+    divided by hs itself; "pow": by hs ** 1/2 unbracketed, hs then 2; "pow_paren": by (hs ** 1/2), hs / 2)."""
     if scale == "times":
         return att * math.sqrt(hs)
     if scale == "hs":
         return att / hs
+    if scale == "pow":
+        return att / hs ** 1 / 2
+    if scale == "pow_paren":
+        return att / (hs ** 1 / 2)
+    if scale == "B":
+        return att / math.sqrt(att.size(0))
     if scale == "T":
         return att / math.sqrt(att.size(-1))
     return att / math.sqrt(C if scale == "C" else hs) if scale else att
@@ -380,6 +387,10 @@ def head_reference(x, key, query, value, scale=True, order=False, **weights_mist
     att = weights_reference(att, **weights_mistake)
     return att @ v, att
 
+
+# ** comes before / in Python, so hs ** 1/2 is hs / 2, and a / hs ** 1/2 is a / hs / 2
+POW_HINT = ("hs ** 1/2 is (hs ** 1) / 2, half of hs, not its square root: ** binds before /, so write hs ** 0.5 or "
+            "math.sqrt(hs) (and scores / hs ** 1/2 divides by hs, then by 2)")
 
 ATTENTION_HINTS = {
     "mask": "no causal mask: position t must not see positions after it; set the scores of s > t to -inf before "
@@ -402,6 +413,10 @@ ATTENTION_HINTS = {
               "is nan; it must run over the keys, dim=-1",
     "heads": "scaled by sqrt(n_head), the number of heads (2 here, as is sqrt(hs) rounded down, int(hs ** 0.5)): "
              "divide the scores by math.sqrt(hs), the head size (k.size(-1)), the number of products each one sums",
+    "scale_B": "scaled by sqrt(B), the batch size (x.size(0)): the scores sum over a head's hs channels, so divide "
+               "them by sqrt(hs), the head size, the last axis (k.size(-1))",
+    "pow": POW_HINT,
+    "pow_paren": POW_HINT,
     "late": "the scaling belongs on the scores, before the softmax: softmax(q @ k^T / sqrt(hs)), not after it",
     "root": "the scores were divided by hs, the head size: divide them by its square root, math.sqrt(hs) (a sum "
             "of hs products of size about 1 is about sqrt(hs) in size)",
@@ -512,7 +527,8 @@ def check_head(m):
     expected_out, expected_weights = head_reference(x, key, query, value)
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "times": {"scale": "times"},
-             "root": {"scale": "hs"}, "flip": {"flip": True}, "kq": {"order": True}, "scale_T": {"scale": "T"}}
+             "root": {"scale": "hs"}, "flip": {"flip": True}, "kq": {"order": True}, "scale_T": {"scale": "T"},
+             "scale_B": {"scale": "B"}, "pow": {"scale": "pow"}}  # (hs / 2 is sqrt(hs) here: the second size's)
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
     sums = weights.sum(dim=-1)  # (B, T)
@@ -544,7 +560,9 @@ def check_head(m):
     x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 2, generator=seeded(i)) for i in (5, 6, 7)]
     what = "out (B, T, hs) for T = 11, hs = 2"
     got = at_another_size(what, m.attention_head, x, *weights, hint=HEAD_SIZE_HINT)
-    expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x, *weights)[0], what, HEAD_SIZE_HINT)
+    out = got[0] if isinstance(got, (tuple, list)) else got
+    halved = matches(out, head_reference(x, *weights, scale="pow_paren")[0])  # (hs ** 1/2 bracketed: hs / 2)
+    expect(out, head_reference(x, *weights)[0], what, POW_HINT if halved else HEAD_SIZE_HINT)
 
 
 FINITE_MASK_HINT = ("the future leaks in once the scores are large: a finite mask, -100 added to the future's scores "
@@ -653,7 +671,8 @@ def check_multihead(m):
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "proj": {"proj": True},
              "order": {"order": True}, "after": {"after": True}, "times": {"scale": "times"},
              "root": {"scale": "hs"}, "heads": {"scale": "nh"}, "flip": {"flip": True}, "no_proj": {"proj": "none"},
-             "qvk": {"order": "qvk"}, "scale_T": {"scale": "T"}, "late": {"scale": "late"}}
+             "qvk": {"order": "qvk"}, "scale_T": {"scale": "T"}, "late": {"scale": "late"},
+             "scale_B": {"scale": "B"}, "pow": {"scale": "pow"}, "pow_paren": {"scale": "pow_paren"}}
     mistakes = {name: multihead_reference(x, c_attn, c_proj, 4, **flag) for name, flag in flags.items()}
     hint = attention_hint(got, mistakes)
     check_causal(lambda x: call(m.multi_head_attention, x, c_attn, c_proj, 4), x, hint or
@@ -1112,6 +1131,17 @@ def top_p_down_the_batch(logits, temperature, top_k, top_p):
             top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=0) >= top_p)]
 
 
+def top_p_row_0s(logits, temperature, top_k, top_p):
+    """Top-p that cuts row 0's nucleus from every row, as code written for a batch of 1 does (the ids to drop found
+    in row 0, then logits[:, ids] = -inf)."""
+    probs = probs_reference(logits, temperature, top_k, None)  # (B, V)
+    ordered, order = probs.sort(dim=-1, descending=True)
+    drop = (ordered.cumsum(dim=-1) - ordered >= top_p)[0]  # (V,): row 0's, in sorted order
+    drop[0] = False
+    kept = probs.masked_fill(drop.scatter(-1, order[0], drop), 0.0)  # (B, V): one (V,) mask for every row
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
 def top_p_unsorted(logits, temperature, top_k, top_p):
     """Another: the nucleus found in sorted order, but its mask applied to the logits in the vocabulary's order."""
     return top_p_dropping(logits, temperature, top_k, lambda ordered: ordered.cumsum(dim=-1) - ordered >= top_p,
@@ -1153,9 +1183,9 @@ def temperature_twice(logits, temperature, top_k, top_p):
 
 
 ORDER_HINTS = {  # a step out of order, or done the other way round -> what it says
-    top_p_first: "top-p measured the mass of the whole distribution (done before top-k, or on top-k's probabilities "
-                 "before they were renormalised): cut to the top_k first, renormalise what is left, and take the "
-                 "nucleus of that",
+    top_p_first: "top-p measured the mass of the whole distribution (done before top-k, top-k skipped where top-p is "
+                 "given, or top-p run on top-k's probabilities before they were renormalised): cut to the top_k first, "
+                 "renormalise what is left, and take the nucleus of that",
     temperature_last: "the temperature came after the cuts: divide the logits by it first, so that it changes "
                       "which characters top-p keeps",
     temperature_times: "the logits were multiplied by the temperature: divide them by it, so that one below 1 "
@@ -1211,6 +1241,16 @@ def check_sampling(m):
                 matches(got, wrong) for wrong in top_p_down_the_batch(logits, temperature, top_k, top_p)):
             raise Failure(f"probs, {case}: top-p's running sum ran down the batch", "add up each row's sorted "
                           "probabilities along its characters, cumsum(dim=-1): dim=0 runs across the batch's rows")
+        if top_p is not None and fits and len(logits) > 1 and not matches(got, expected) and \
+                matches(got, top_p_row_0s(logits, temperature, top_k, top_p)):
+            raise Failure(f"probs, {case}: row 0's nucleus was cut from every row", "each row has a nucleus of its "
+                          "own: keep the mask (B, V), one row per row of logits, and map it back with each row's own "
+                          "order, mask.scatter(-1, order, mask)")
+        if top_k is not None and top_p is not None and fits and not matches(got, expected) and \
+                not matches(got, top_p_first(logits, temperature, top_k, top_p)) and any(
+                matches(got, probs_reference(logits, temperature, *cut)) for cut in ((top_k, None), (None, top_p))):
+            raise Failure(f"probs, {case}: only one of top-k and top-p cut", "with both given, both cut: top-k, then "
+                          "top-p of what top-k kept (an if for each, not an if and an elif)")
         if top_p is not None and fits and \
                 matches(got, top_p_reaching(logits, temperature, top_k, top_p)) and not matches(got, expected):
             raise Failure(f"probs, {case}: a character kept where the probabilities before it add up to p exactly",

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from conftest import run_command
 from exercise_answers import ANSWERS
+from engine.sampling import keep_top_k
 from exercises.check import (EXERCISES, FINITE_MASK_HINT, TUPLE_HINT, Result, bigram_counts, head_reference,
                              part_of, run, top_p_reaching, untouched)
 from exercises.plug import train_both
@@ -2082,3 +2083,40 @@ def test_a_head_that_passes_on_its_keys_or_is_scaled_by_the_positions_is_named()
     assert failed(3, attention_head=lambda x, key, query, value: head(x, key, query, value, v_from=key)).what == (
         "out is the weights times the keys or the queries, not the values")
     assert failed(3, attention_head=lambda *a: head(*a, hs_axis=1)).hint.startswith("scaled by sqrt(T)")
+
+
+def test_the_mistakes_of_a_sixteenth_learner_are_named():
+    """hs ** 1/2 for the square root (** binds before /), a scale by the batch size, and top-p's two batch slips."""
+    def head(scale):
+        def attention_head(x, key, query, value):
+            q, k, v = x @ query, x @ key, x @ value  # (B, T, hs)
+            att = scale(q @ k.transpose(-2, -1), x.size(0), k.size(-1))
+            T = x.size(1)
+            att = att.masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf")).softmax(dim=-1)
+            return att @ v, att
+        return attention_head
+    for scale in (lambda att, B, hs: att / hs**1/2, lambda att, B, hs: att / (hs**1/2)):  # (as a learner writes them)
+        assert failed(3, attention_head=head(scale)).hint.startswith("hs ** 1/2 is (hs ** 1) / 2")
+    assert failed(3, attention_head=head(lambda att, B, hs: att / math.sqrt(B))).hint.startswith("scaled by sqrt(B)")
+
+    def multi_head_attention(x, c_attn, c_proj, n_head):
+        B, T, C = x.shape
+        hs = C // n_head
+        q, k, v = ((x @ c_attn.T).split(C, dim=2)[i].view(B, T, n_head, hs).transpose(1, 2) for i in range(3))
+        att = (q @ k.transpose(-2, -1) / (hs**1/2)).masked_fill(torch.tril(torch.ones(T, T)) == 0, float("-inf"))
+        return (att.softmax(dim=-1) @ v).transpose(1, 2).reshape(B, T, C) @ c_proj.T
+    assert failed(4, multi_head_attention=multi_head_attention).hint.startswith("hs ** 1/2 is (hs ** 1) / 2")
+
+    def elif_(logits, temperature=1.0, top_k=None, top_p=None):  # top-k, or else top-p
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p if top_k is None else None)
+    assert failed(8, next_char_probs=elif_).what.endswith("only one of top-k and top-p cut")
+
+    def row_0s(logits, temperature=1.0, top_k=None, top_p=None):  # written for a batch of 1
+        if not temperature or top_p is None:
+            return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+        logits = keep_top_k(logits / temperature, top_k) if top_k is not None else logits / temperature
+        probs, order = F.softmax(logits, dim=-1)[0].sort(descending=True)
+        ids = order[1:][(probs.cumsum(dim=-1) - probs)[1:] >= top_p]  # row 0's ids past the nucleus
+        logits[:, ids] = float("-inf")
+        return F.softmax(logits, dim=-1)
+    assert failed(8, next_char_probs=row_0s).what.endswith("row 0's nucleus was cut from every row")
