@@ -317,6 +317,9 @@ def check_suffix(path, suffix, name, flag):
     path = Path(path)
     if path.suffix.lower() == suffix:
         return
+    if path.name.lower() == suffix:  # (".png" is a hidden file's whole name to Path, with no suffix)
+        raise UserError(f"{flag} {path} has no name before its {suffix} — e.g. {flag} "
+                        f"{shlex.quote(str(path.with_name(name)))}")
     fix = path / name if path.is_dir() or path.name in ("", "..") else path.with_suffix(suffix)
     raise UserError(f"{flag} {path} must end in {suffix} — e.g. {flag} {shlex.quote(str(fix))}")
 

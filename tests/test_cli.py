@@ -339,6 +339,10 @@ def test_a_file_to_write_must_have_its_kind_of_name(tmp_path):
                                                 f"--save {re.escape(str(fix))}$"):
             cli.check_suffix(path, ".png", "loss.png", "--save")
     cli.check_suffix("LOSS.PNG", ".png", "loss.png", "--save")  # any case
+    for path, fix in ((".png", "loss.png"), (tmp_path / ".PNG", tmp_path / "loss.png")):  # all suffix, no name
+        with pytest.raises(cli.UserError, match=f"--save {re.escape(str(path))} has no name before its .png — e.g. "
+                                                f"--save {re.escape(str(fix))}$"):
+            cli.check_suffix(path, ".png", "loss.png", "--save")
 
 
 @pytest.mark.parametrize("command", ["prepare.py", "train.py", "sample.py", "bench.speed", "bench.speed train",
