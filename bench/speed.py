@@ -289,7 +289,8 @@ def main(argv=None):
     t.add_argument("--preset", choices=PRESETS, help="a train.py preset (default: as train.py picks)")
     t.add_argument("--steps", type=int, default=20, help="timed steps; the median is reported (not with --target, "
                    "which trains up to --max_iters)")
-    t.add_argument("--warmup", type=int, default=5, help="untimed steps first (compiling happens here)")
+    t.add_argument("--warmup", type=int, default=5,
+                   help="untimed steps first (compiling happens here; 0: the first timed step pays for it)")
     t.add_argument("--target", type=float, help="train until the val loss reaches this, and report the time")
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
     t.add_argument("--nan_check", type=parse_bool, default=True, nargs="?", const=True, metavar="BOOL",
@@ -302,8 +303,8 @@ def main(argv=None):
     if args.command == "train":
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
-        for name in ("steps", "warmup"):
-            check_count(f"--{name}", getattr(args, name))
+        check_count("--steps", args.steps)
+        check_count("--warmup", args.warmup, least=0)  # (0: the first timed step pays for compiling, a cold start)
         refuse_an_unreachable_target(args.target)
         if args.peak_tflops is not None and not 0 < args.peak_tflops < math.inf:
             raise UserError(f"--peak_tflops {args.peak_tflops} must be a number of TFLOP/s above 0 — e.g. 989, an "

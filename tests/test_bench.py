@@ -41,6 +41,8 @@ def test_train_benchmark_reports_its_numbers(data_dir, tmp_path, monkeypatch, ca
         speed.main(argv + ["--out_dir", "out/bench"])
     assert speed.main(argv + ["--nan_check", "false"]) == 0  # without the per-step wait for the device
     assert re.search(r"step time: [\d.]+ ms", capsys.readouterr().out)
+    assert speed.main(argv + ["--warmup", "0"]) == 0  # a cold start: the first timed step compiles
+    assert re.search(r"warm-up: 0 steps .*\nstep time: [\d.]+ ms", capsys.readouterr().out)
 
 
 def test_time_to_target(data_dir, capsys):
