@@ -36,13 +36,15 @@ class ArgumentParser(argparse.ArgumentParser):
         if run_as is not None and "prog" not in kwargs:  # (else argparse says "usage: __main__.py" or "speed.py")
             kwargs["prog"] = f"python -m {run_as.name.removesuffix('.__main__')}"
         super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
+        self.words = []  # the command line parse_args was given
         if sys.version_info < (3, 14):  # (3.14's argparse does this itself)
             # argparse took -1e-4 for a flag, so `--min_lr -1e-4` said "expected one argument"; read such
             # a number as a value, and the config's own check says what is wrong with it
             self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
     def parse_args(self, args=None, namespace=None):
-        args, unknown = self.parse_known_args(sys.argv[1:] if args is None else args, namespace)
+        self.words = list(sys.argv[1:] if args is None else args)  # (for a command's flag given before it, below)
+        args, unknown = self.parse_known_args(self.words, namespace)
         actions = list(self._actions)
         for a in self._actions:  # after a subcommand (bench.speed sample ...), its flags are the valid ones
             if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
@@ -59,6 +61,7 @@ class ArgumentParser(argparse.ArgumentParser):
             if isinstance(value, str) and re.match(r"~(/|$)", value):
                 setattr(args, a.dest, os.path.expanduser(value))
         if unknown:
+            self.refuse_a_flag_before_its_command(unknown[0])
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
             guess = flag_for_a_path(unknown[0], flags) or guess  # python prepare.py notes.txt
@@ -70,6 +73,10 @@ class ArgumentParser(argparse.ArgumentParser):
     def _check_value(self, action, value):
         """A value not among the choices, but one typo from one of them, gets that one alone."""
         choices = action.choices
+        if isinstance(action, argparse._SubParsersAction) and value not in choices and value in self.words:
+            before = self.words[:self.words.index(value)]  # (--device cpu train: "cpu", taken for the command)
+            if before:
+                self.refuse_a_flag_before_its_command(before[-1], value)
         # words only: 12 is not a typo of 2, and a list given as a whole has no one word to fix
         if (choices is not None and value not in choices and isinstance(value, str)
                 and all(isinstance(c, str) for c in choices)):
@@ -78,6 +85,18 @@ class ArgumentParser(argparse.ArgumentParser):
                 raise UserError(f"argument {argparse._get_action_name(action)}: invalid choice: {value!r} — "
                                 f"did you mean {guess}? (--help lists the choices)")
         super()._check_value(action, value)
+
+    def refuse_a_flag_before_its_command(self, *words):
+        """words (a flag, and the value argparse took for the command, if it did), given before a command whose
+        flag it is (python -m bench.speed --device cpu train): the same words, after the command, is the fix."""
+        flag = words[0].split("=")[0]
+        commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
+        if flag in self._option_string_actions or not any(flag in c._option_string_actions for c in commands.values()):
+            return
+        at = self.words.index(words[0])
+        fixed = self.words[:at] + self.words[at + len(words):] + list(words)
+        raise UserError(f"{flag} belongs to the command: give it after the command — e.g. {self.prog} "
+                        f"{shlex.join(fixed)}")
 
     def _print_message(self, message, file=None):
         """--help's text, written without argparse's `except OSError: pass`: a full disk is said (run_cli)."""

@@ -8,8 +8,10 @@ import os
 import pickle
 import re
 import shutil
+import sys
 import warnings
 import zipfile
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import numpy as np
@@ -507,6 +509,9 @@ CASES = [
      None),
 
     ("plot-unknown-picture", plot, ["attn"], "invalid choice: 'attn' — did you mean attention?", None),
+    ("plot-flag-before-its-picture", plot, ["--out_dir", "run", "loss"],
+     "--out_dir belongs to the command: give it after the command — e.g. python -m lessons.plot loss --out_dir run",
+     None),
     ("plot-save-over-a-checkpoint", plot, ["loss", "--out_dir", "run", "--save", "run/best.pt"],
      "--save run/best.pt must end in .png — e.g. --save run/best.png", None),
     ("plot-save-a-folder", plot, ["loss", "--out_dir", "run", "--save", "texts/loss.png"],
@@ -598,6 +603,8 @@ def test_bad_input(case_id, script, argv, message, setup, template, tmp_path, mo
     if setup:
         setup(work)
     monkeypatch.chdir(work)
+    if "." in script.__name__:  # (lessons.plot: its usage and its fixes say `python -m lessons.plot`, not pytest's)
+        monkeypatch.setattr(sys.modules["__main__"], "__spec__", ModuleSpec(script.__name__, None))
     before = snapshot(work)
     capsys.readouterr()
 

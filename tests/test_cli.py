@@ -434,6 +434,29 @@ def test_a_choice_one_typo_away_is_named():
         parser.parse_args(["--heads", "12"])
 
 
+def test_a_commands_flag_given_before_the_command_is_moved_after_it():
+    """python -m exercises --steps 10 train 3: argparse took 10 for the command, or said "did you mean --steps?" of
+    --steps=10 itself."""
+    parser = cli.ArgumentParser(prog="python -m tool")
+    parser.add_argument("--quiet", action="store_true")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("check").add_argument("--device")
+    train = commands.add_parser("train")
+    train.add_argument("numbers", nargs="*")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--fast", action="store_true")
+    for argv, flag, fix in ((["--steps", "10", "train", "3"], "--steps", "train 3 --steps 10"),
+                            (["--steps=10", "train"], "--steps", "train --steps=10"),
+                            (["--quiet", "--fast", "train"], "--fast", "--quiet train --fast"),
+                            (["--device", "cpu", "check"], "--device", "check --device cpu")):
+        with pytest.raises(cli.UserError, match=f"^{flag} belongs to the command: give it after the command — e.g. "
+                                                f"python -m tool {fix}$"):
+            parser.parse_args(argv)
+    assert parser.parse_args(["--quiet", "train", "3", "--fast"]).fast  # (a flag of its own stays before it)
+    with pytest.raises(cli.UserError, match="invalid choice: 'trian' — did you mean train"):  # (not a flag's value)
+        parser.parse_args(["--quiet", "trian"])
+
+
 def test_a_seed_leaves_room_for_the_rank_in_64_bits():
     assert cli.parse_seed(str(2 ** 63 - 1)) == 2 ** 63 - 1 and cli.parse_seed(str(-2 ** 63)) == -2 ** 63
     for seed in (2 ** 63, 2 ** 64 - 1):  # torch.manual_seed takes up to 2**64 - 1, but seed + rank would overflow
