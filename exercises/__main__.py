@@ -5,7 +5,8 @@
     python -m exercises check 3        # one of them (or several: check 1 2 3; ex03 or 03 names 3 too)
     python -m exercises train 4        # a short CPU training with your part in model.py's GPT, beside the repo's
                                        # (3 to 5: attention, the block; 6: the loss; 7: the schedule;
-                                       # 8: the repo's GPT trained once, then written with your sampler)
+                                       # 8: the repo's GPT trained once, then written with your sampler;
+                                       # 1: your bigram table, counted, scored and written with)
 
 Each exercise is one file, exercises/exNN_*.py, with a function (or two) whose body says
 NotImplementedError: replace it with yours. The answers are the repo's own code, which each
@@ -73,7 +74,7 @@ def check(numbers):
 def next_step(results):
     """The line that ends check's table: the first exercise to write or fix, else what comes after."""
     from exercises.check import EXERCISES
-    from exercises.plug import SAMPLER, TRAINABLE
+    from exercises.plug import BIGRAM, SAMPLER, TRAINABLE
     for exercise, result in results:
         again = f"then: python -m exercises check {exercise.number}"
         if result.status == "failed":
@@ -84,8 +85,9 @@ def next_step(results):
         if result.status == "not finished":
             return f"next: write the part left in exercises/{exercise.module}.py, {again}"
     trainable = sorted(exercise.number for exercise, _ in results if exercise.number in TRAINABLE)
-    if trainable:  # (8 is the sampler: the repo's GPT writes with it)
-        what = "write with your sampler" if trainable[0] == SAMPLER else "train the GPT with yours"
+    if trainable:  # (1 is a table, counted; 8 is the sampler: the repo's GPT writes with it)
+        what = {SAMPLER: "write with your sampler", BIGRAM: "score your table and write with it"}.get(
+            trainable[0], "train the GPT with yours")
         return f"next: {what}: python -m exercises train {trainable[0]}"
     checked = {exercise.number for exercise, _ in results}
     following = [number for number in range(min(checked), len(EXERCISES) + 1) if number not in checked]
@@ -96,7 +98,7 @@ def next_step(results):
 
 def train(number, data_dir, steps=2000):
     from exercises.check import run
-    from exercises.plug import SAMPLER, check_trainable, train_both
+    from exercises.plug import BIGRAM, SAMPLER, check_trainable, count_both, train_both
     refuse_an_old_torch()  # (run_cli's check ran before torch was imported; this trains through train.py)
     check_trainable(number)
     exercise = exercises_asked([number])[0]
@@ -109,17 +111,27 @@ def train(number, data_dir, steps=2000):
     data = load_data(data_dir)  # refused here, before a line is printed
     if number == SAMPLER:
         return write(module, data, data_dir, steps)
-    print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's code for "
-          f"exercise {number} ({exercise.title}) and with yours (3 blocks, 32 wide, block 8, {steps} steps, on the "
-          f"CPU)")
-    rows = train_both(number, module, data, steps)  # (an error in the learner's part, said in one line)
+    if number == BIGRAM:
+        splits = data[1]
+        print(f"counting the bigram table of {data_dir}'s train split ({len(splits['train']):,} characters) twice, "
+              f"with the repo's count and with yours (smoothing 1); then scoring each on the val split's "
+              f"{len(splits['val']):,} and writing with it as model.py's Bigram's table")
+        rows, doing = count_both(module, data), "counting"
+    else:
+        print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's code for "
+              f"exercise {number} ({exercise.title}) and with yours (3 blocks, 32 wide, block 8, {steps} steps, on "
+              f"the CPU)")
+        rows, doing = train_both(number, module, data, steps), "training"  # (an error in yours: one line)
     for who, val, seconds, text in rows:
-        print(f"{who:>10}: val loss {val:.4f}, {seconds:.1f} s of training; it writes: {text!r}")
+        print(f"{who:>10}: val loss {val:.4f}, {seconds:.1f} s of {doing}; it writes: {text!r}")
     gap = round(rows[1][1] - rows[0][1], 4) or 0.0  # (-0.0 is false: a gap under 5e-5 prints as +0.0000)
     same = abs(gap) <= 1e-4  # float rounding: the same sums, added up in another order
     verdict = ("the same, to float rounding (about 1e-4 or less)" if same else
                "more than float rounding (about 1e-4 or less): yours computes something else")
     print(f"difference: {gap:+.4f}: {verdict}")
+    if number == BIGRAM:
+        print(f"model.py's Bigram learns such a table by gradient descent instead: python train.py --preset bigram "
+              f"--data_dir {shlex.quote(str(data_dir))} --out_dir out/bigram")
     return 0
 
 
@@ -145,12 +157,14 @@ def main(argv=None):
     c.add_argument("numbers", type=exercise_numbers, nargs="*", metavar="number",
                    help="the exercises' numbers, e.g. 3, 03 or ex03 (default: all)")
     t = commands.add_parser("train", formatter_class=HelpFormatter, help="train model.py's GPT with your part, "
-                            "beside the repo's own (8: the repo's GPT, written with your sampler)")
-    t.add_argument("number", type=exercise_number, help="3 (a head), 4 (multi-head attention), 5 (the block), "
-                                                       "6 (the loss), 7 (the schedule) or 8 (the sampler)")
+                            "beside the repo's own (8: the repo's GPT, written with your sampler; 1: your "
+                            "bigram table, counted)")
+    t.add_argument("number", type=exercise_number, help="1 (the bigram table: counted, not trained), 3 (a head), "
+                                                       "4 (multi-head attention), 5 (the block), 6 (the loss), 7 "
+                                                       "(the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     t.add_argument("--steps", type=int, default=2000, help="training steps of each model (fewer: a quicker, rougher "
-                                                          "comparison)")
+                                                          "comparison; 1 counts, and takes none)")
     args = parser.parse_args(argv)
     if args.command in ("check", None):  # (python -m exercises alone: check them all)
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])

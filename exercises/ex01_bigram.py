@@ -5,6 +5,7 @@ one only. Its table of scores can be learned (train.py --preset bigram, model.py
 simply counted, which is what you do here.
 
 Check it: python -m exercises check 1
+Score it on the val split, and write with it: python -m exercises train 1
 """
 
 import torch

@@ -12,6 +12,7 @@ alone: a right answer trains to the repo's val loss, to float rounding.
 import math
 import shlex
 import sys
+import time
 
 # python exercises/plug.py (the imports below need python -m), or python -m exercises.plug: the commands
 # are exercises/__main__.py's
@@ -21,10 +22,11 @@ if not __package__ or __name__ == "__main__":
           file=sys.stderr)
     sys.exit(2)
 
+import numpy as np
 import torch
 
 from config import TrainConfig
-from exercises.check import EXERCISES, probs_reference, raised
+from exercises.check import EXERCISES, bigram_counts, probs_reference, raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
 from model import GPTConfig, build_model, lm_loss
@@ -100,6 +102,7 @@ def schedule(module):
     return learning_rate
 
 
+BIGRAM = 1  # the exercise whose part is counted, not trained: the table itself
 SAMPLER = 8  # the exercise whose part writes, not trains
 SAMPLING = {"temperature": 0.8, "top_k": 20, "top_p": 0.9}  # every step of exercise 8 at work
 
@@ -119,7 +122,7 @@ def write_with(model, chars, device, next_char_probs, length=100, seed=0):
     return decode(idx[0, 1:].tolist(), chars)
 
 
-TRAINABLE = (3, 4, 5, 6, 7, SAMPLER)
+TRAINABLE = (BIGRAM, 3, 4, 5, 6, 7, SAMPLER)
 
 
 def configs(number, vocab_size, steps=2000, eval_iters=200):
@@ -136,9 +139,8 @@ def check_trainable(number):
     if number not in TRAINABLE:
         what = f"exercise {number} is checked, not trained with" if 1 <= number <= len(EXERCISES) else (
             f"there is no exercise {number}")
-        raise UserError(f"{what} — train with exercises "
-                        f"{', '.join(map(str, TRAINABLE))} (attention, multi-head attention, the block, the loss, "
-                        f"the schedule, the sampler)")
+        raise UserError(f"{what} — train with exercises {', '.join(map(str, TRAINABLE))} (the bigram table, "
+                        f"attention, multi-head attention, the block, the loss, the schedule, the sampler)")
 
 
 def train_both(number, module, data, steps=2000, eval_iters=200):
@@ -171,6 +173,38 @@ def train_both(number, module, data, steps=2000, eval_iters=200):
     finally:
         torch.set_num_threads(threads)
     return rows
+
+
+def count_both(module, data):
+    """Exercise 1: the bigram table counted from the train split, by the repo's count and by the learner's; each
+    scored on every pair of the val split, and written with as model.py's Bigram's table (its log: the scores whose
+    softmax gives it back). -> [(who, val loss, seconds of counting, written text)], as train_both's"""
+    vocab, splits = data
+    V, chars = vocab["vocab_size"], vocab["chars"]
+    train, val = (torch.from_numpy(splits[split].astype(np.int64)) for split in ("train", "val"))  # (N,) each
+    rows = []
+    for who, count in (("the repo's", bigram_probs), ("yours", module.bigram_probs)):
+        start = time.perf_counter()
+        try:
+            probs = count(train, V).double()  # (V, V)
+        except (Exception, SystemExit) as e:
+            if who == "the repo's":
+                raise
+            raise UserError(f"exercise {BIGRAM} passed its check, but on the prepared text {raised(e)} — fix "
+                            f"what it names, then check and train again") from None
+        seconds = time.perf_counter() - start
+        val_loss = -probs[val[:-1], val[1:]].log().mean().item()  # the mean over every pair (i, j) of -log p(j | i)
+        model = build_model(GPTConfig(model="bigram", vocab_size=V))
+        with torch.no_grad():
+            model.table.weight.copy_(probs.log())
+        rows.append((who, val_loss, seconds, sample_text(model, chars, torch.device("cpu"))))
+    return rows
+
+
+def bigram_probs(ids, vocab_size, smoothing=1.0):
+    """The repo's answer to exercise 1: the pairs counted (exercises/check.py's way), each row divided by its sum."""
+    counts = bigram_counts(ids, vocab_size, smoothing)  # (V, V)
+    return counts / counts.sum(dim=1, keepdim=True)
 
 
 def write_both(module, chars, mcfg, cfg, splits, device):

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,8 @@ from exercise_answers import ANSWERS
 from engine.sampling import keep_top_k
 from exercises.check import (EXERCISES, FINITE_MASK_HINT, TUPLE_HINT, Result, bigram_counts, head_reference,
                              part_of, run, top_p_reaching, untouched)
-from exercises.plug import train_both
+from exercises.plug import count_both, train_both
+from machinery.cli import UserError
 from machinery.data import load_data
 from model import GPT, GPTConfig
 
@@ -107,6 +109,32 @@ def test_training_with_the_repos_own_part_gives_the_repos_own_loss(number, data_
     float rounding (a few steps here; `python -m exercises train N` runs 2000)."""
     (_, repo, _, _), (_, yours, _, text) = train_both(number, ANSWERS, load_data(data_dir), steps=30, eval_iters=4)
     assert abs(yours - repo) < 1e-4 and math.isfinite(repo) and repo < 4.0 and text
+
+
+def test_exercise_1s_table_is_counted_scored_and_written_with_beside_the_repos(data_dir, capsys, monkeypatch):
+    """A table is counted, not trained: `train 1` scores the learner's on every pair of the val split, and writes with
+    it as model.py's Bigram's table."""
+    import exercises.check
+    from exercises.__main__ import main
+    data = load_data(data_dir)
+    (_, repo, _, repos_text), (_, yours, _, text) = count_both(ANSWERS, data)
+    train, val = (data[1][split].astype(np.int64) for split in ("train", "val"))
+    counts = np.ones((data[0]["vocab_size"],) * 2)  # smoothing 1, then the pairs, counted by NumPy
+    np.add.at(counts, (train[:-1], train[1:]), 1)
+    assert repo == pytest.approx(-np.log((counts / counts.sum(axis=1, keepdims=True))[val[:-1], val[1:]]).mean())
+    assert yours == pytest.approx(repo, abs=1e-6) and text == repos_text and text
+    backwards = SimpleNamespace(bigram_probs=lambda ids, V, smoothing=1.0: ANSWERS.bigram_probs(ids.flip(0), V))
+    assert count_both(backwards, data)[1][1] > repo + 0.01  # row i: what comes before i
+    monkeypatch.setattr(exercises.check, "run", lambda exercise: Result("passed"))
+    monkeypatch.setitem(sys.modules, "exercises.ex01_bigram", ANSWERS)  # (the learner's file aside)
+    assert main(["train", "1", "--data_dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"     yours: val loss {repo:.4f}, " in out and "s of counting; it writes: " in out
+    assert "difference: +0.0000: the same, to float rounding" in out and "python train.py --preset bigram" in out
+    broken = SimpleNamespace(bigram_probs=lambda ids, V, smoothing=1.0: torch.zeros(V, V).view(V * V + 1))
+    with pytest.raises(UserError, match=r"^exercise 1 passed its check, but on the prepared text it raised "
+                                        r"RuntimeError: .* — fix what it names, then check and train again$"):
+        count_both(broken, data)
 
 
 def test_the_exercises_train_on_one_thread_and_give_the_others_back(data_dir, monkeypatch):
@@ -243,11 +271,11 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     for number in ("11", "0", "-1"):  # (0 and -1 are no exercise either: not the last ones, read from the end)
         with pytest.raises(UserError, match=f"there is no exercise {number} — give 1 to 10"):
             main(["check", number])
-    with pytest.raises(UserError, match="exercise 9 is checked, not trained with — train with exercises 3, 4, 5, 6, "
-                                        "7, 8"):
+    with pytest.raises(UserError, match="exercise 9 is checked, not trained with — train with exercises 1, 3, 4, 5, "
+                                        "6, 7, 8"):
         main(["train", "9", "--data_dir", "nowhere"])
-    with pytest.raises(UserError, match="there is no exercise 11 — train with exercises 3, 4, 5, 6, 7, 8"):
-        main(["train", "11"])  # (not "give 1 to 10": 1, 2, 9 and 10 are checked, not trained with)
+    with pytest.raises(UserError, match="there is no exercise 11 — train with exercises 1, 3, 4, 5, 6, 7, 8"):
+        main(["train", "11"])  # (not "give 1 to 10": 2, 9 and 10 are checked, not trained with)
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
@@ -1078,8 +1106,9 @@ def test_the_last_line_of_check_says_what_to_do_next(monkeypatch, capsys):
     assert said(5, 4) == "next: write the part left in exercises/ex05_block.py, then: python -m exercises check 5"
     assert said(6, 4) == "next: train the GPT with yours: python -m exercises train 4"
     assert said(8) == "next: write with your sampler: python -m exercises train 8"
-    assert said(1, 2) == said(2, 1) == said(2, 2) == "next: exercise 3, in exercises/ex03_head.py"
-    assert said(1, 9) == "next: exercise 2, in exercises/ex02_averaging.py"  # (not 10: 2 to 8 are unchecked)
+    assert said(1, 2) == said(2, 1) == "next: score your table and write with it: python -m exercises train 1"
+    assert said(2, 2) == "next: exercise 3, in exercises/ex03_head.py"
+    assert said(2, 9) == "next: exercise 3, in exercises/ex03_head.py"  # (not 10: 3 to 8 are unchecked)
     assert said(10) == "next: every exercise at once: python -m exercises check"
 
 
