@@ -115,7 +115,7 @@ def train(number, data_dir, steps=2000):
         splits = data[1]
         print(f"counting the bigram table of {data_dir}'s train split ({len(splits['train']):,} characters) twice, "
               f"with the repo's count and with yours (smoothing 1); then scoring each on the val split's "
-              f"{len(splits['val']):,} and writing with it as model.py's Bigram's table")
+              f"{len(splits['val']):,} characters and writing with it as model.py's Bigram's table")
         rows, doing = count_both(module, data), "counting"
     else:
         print(f"training model.py's GPT twice on {data_dir}, the same batches and seed: with the repo's code for "
