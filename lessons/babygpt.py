@@ -127,7 +127,7 @@ def main(argv=None):
     print(f"training on the {len(X)} windows of {BITS}: "
           + " ".join(f"{''.join(map(str, x.tolist()))}->{y}" for x, y in zip(X, Y.tolist())))
     # beside a program that keeps a core busy this takes several times as long, unless OMP_NUM_THREADS is lowered
-    if note := busy_cpu_note(torch.get_num_threads()):
+    if note := busy_cpu_note(torch.get_num_threads())[0]:
         print(note)
 
     columns = {"before": next_bit_probs(model)}  # P(next=1) for each state, at each point shown

@@ -343,7 +343,7 @@ def main(argv=None):
           f"{sizes.batch_size}; 2-10: {sizes.n_embd} wide; rung {FULL}: {sizes.full_steps} steps)")
     if name == "quick":
         print("quick: toy sizes and a few steps, to check that every rung runs; the losses mean nothing yet")
-    if device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())):
+    if device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads())[0]):
         print(note)
     results, samples = climb(rungs, sizes, splits, vocab["chars"], device, args)
     start = start_char(vocab["chars"])  # a newline, unless the text has none

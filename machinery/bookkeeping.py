@@ -89,8 +89,9 @@ def save_on_ctrl_c(run, pending, bar):
     read_steps(run, pending)
     save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
     bar.close()
+    threads = f"OMP_NUM_THREADS={run.threads_advised} " if run.threads_advised else ""  # (as the note said)
     print(f"stopped at iteration {run.iter}; saved {run.out_dir / 'latest.pt'} — continue with: "
-          f"python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
+          f"{threads}python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
     return 130
 
 
@@ -128,7 +129,7 @@ class Run:
     t_train: float = 0.0                 # when this process started training
     eval_seconds: float = 0.0
     fastest: float = 0.0                 # tokens/s: the fastest window an evaluation saw (note_a_slowdown)
-    slowdown_noted: bool = False
+    threads_advised: Optional[int] = None  # OMP_NUM_THREADS, where a busy-CPU note named it (save_on_ctrl_c)
 
     @property
     def out_dir(self):
@@ -202,9 +203,10 @@ def describe(run):
                 + ("on a CPU, the shakespeare-cpu preset's model is the size to train" if wider else
                    "a smaller --max_iters trains for less"))
     # (said as the run starts: Ctrl-C saves it, and --resume goes on with the threads the note names)
-    if run.device.type == "cpu" and (note := busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")):
-        run.say(note)
-        run.slowdown_noted = True  # said once is enough (note_a_slowdown)
+    if run.device.type == "cpu":  # (said once is enough: note_a_slowdown says nothing after it)
+        note, run.threads_advised = busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")
+        if note:
+            run.say(note)
     if note := evaluation_note(cfg, run.iter):
         run.say(note)
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
@@ -240,31 +242,30 @@ def busy_cpu_note(threads, busy=None, cores=None, then="Ctrl-C and start it agai
     """A note when other programs keep cores busy: PyTorch's threads (one per core) wait on the
     slowest, so beside a busy program fewer threads do better (docs/training.md, A busy CPU).
     busy, cores: the cores kept busy and those usable (default: this machine's, now); then: what to
-    do with OMP_NUM_THREADS in front. -> the note, or None"""
+    do with OMP_NUM_THREADS in front. -> (the note, the threads it names), or (None, None)"""
     if threads < 2 or "OMP_NUM_THREADS" in os.environ:  # one thread waits on no other; or chosen already
-        return None
+        return None, None
     busy = cores_busy() if busy is None else busy
     if busy is None:
-        return None
+        return None, None
     cores = cores or len(usable_cores())
     kept = math.floor(busy + 0.5)  # the cores kept busy, half a core and up counted as one
     idle = max(1, min(threads, cores - kept))  # as many threads as the busy cores leave room for
     if kept < 1 or idle >= threads:  # no core kept busy (a browser idles at a few percent), or room for all
-        return None
+        return None, None
     return (f"note: other programs keep {busy:.1f} of the {cores} cores busy, so PyTorch's {threads} threads wait "
             f"on them (beside one busy core of 2, a run took 3 to 6 times as long: docs/training.md, A busy CPU) — "
-            f"{then} with OMP_NUM_THREADS={idle} in front")
+            f"{then} with OMP_NUM_THREADS={idle} in front"), idle
 
 
 def note_a_slowdown(run, tokens_per_sec):
     """On a CPU, once a command: the busy-CPU note of the start-up, when a program that began later has slowed
     the run to under half its speed (the window before this evaluation, against the fastest before it)."""
     fastest, run.fastest = run.fastest, max(run.fastest, tokens_per_sec)
-    if run.device.type != "cpu" or run.world_size > 1 or run.slowdown_noted or tokens_per_sec >= fastest / 2:
+    if run.device.type != "cpu" or run.world_size > 1 or run.threads_advised or tokens_per_sec >= fastest / 2:
         return  # (under torchrun, the other busy processes are the run's own)
-    note = busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")
+    note, run.threads_advised = busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")
     if note:  # (None: no other program to blame, or OMP_NUM_THREADS chosen already)
-        run.slowdown_noted = True
         tqdm.write(f"note: this run has slowed from {fastest:,.0f} to {tokens_per_sec:,.0f} tokens/s: "
                    + note.removeprefix("note: "))
 

@@ -845,7 +845,8 @@ def test_a_busy_cpu_gets_a_note_with_the_threads_to_use(data_dir, tmp_path, caps
     """Beside a program spinning one of 2 cores, 2 threads took 19.7 s where 1 took 10.7 (docs/training.md):
     a core or more kept busy, with threads it would slow, gets a note naming OMP_NUM_THREADS."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    note = bookkeeping.busy_cpu_note
+    note = lambda *args, **kwargs: bookkeeping.busy_cpu_note(*args, **kwargs)[0]  # (the threads it names: below)
+    assert bookkeeping.busy_cpu_note(8, busy=2.0, cores=8)[1] == 6
     assert "OMP_NUM_THREADS=1 in front" in note(2, busy=1.0, cores=2)
     assert "OMP_NUM_THREADS=6 in front" in note(8, busy=2.0, cores=8)
     assert "OMP_NUM_THREADS=1 in front" in note(8, busy=7.6, cores=8)
@@ -873,7 +874,7 @@ def test_a_run_slowed_by_a_program_started_beside_it_gets_the_note_once(capsys, 
     monkeypatch.setattr(bookkeeping, "cores_busy", lambda: busy[0])
     monkeypatch.setattr(bookkeeping, "usable_cores", lambda: [0, 1])
     monkeypatch.setattr(bookkeeping.torch, "get_num_threads", lambda: 2)
-    run = types.SimpleNamespace(device=torch.device("cpu"), world_size=1, fastest=0.0, slowdown_noted=False)
+    run = types.SimpleNamespace(device=torch.device("cpu"), world_size=1, fastest=0.0, threads_advised=None)
 
     def said(tokens_per_sec):
         bookkeeping.note_a_slowdown(run, tokens_per_sec)
@@ -887,9 +888,9 @@ def test_a_run_slowed_by_a_program_started_beside_it_gets_the_note_once(capsys, 
                             "took 3 to 6 times as long: docs/training.md, A busy CPU) — Ctrl-C and --resume it "
                             "with OMP_NUM_THREADS=1 in front\n")
     assert said(5000.0) == ""  # once is enough
-    gpu = types.SimpleNamespace(device=torch.device("cuda"), world_size=1, fastest=18000.0, slowdown_noted=False)
+    gpu = types.SimpleNamespace(device=torch.device("cuda"), world_size=1, fastest=18000.0, threads_advised=None)
     bookkeeping.note_a_slowdown(gpu, 5000.0)
-    assert capsys.readouterr().out == "" and not gpu.slowdown_noted  # a GPU's threads are not the CPU's
+    assert capsys.readouterr().out == "" and not gpu.threads_advised  # a GPU's threads are not the CPU's
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="cores_busy reads Linux's /proc/stat")
@@ -1293,7 +1294,7 @@ def test_ctrl_c_reads_the_steps_still_pending(tmp_path, monkeypatch, capsys):
     saved = []
     monkeypatch.setattr(bookkeeping, "make_checkpoint", lambda run: {"iter": run.iter})
     monkeypatch.setattr(bookkeeping, "save_checkpoint", lambda path, state: saved.append(state))
-    run = types.SimpleNamespace(iter=3, bad_steps=0, rank=0, out_dir=tmp_path,
+    run = types.SimpleNamespace(iter=3, bad_steps=0, rank=0, out_dir=tmp_path, threads_advised=None,
                                 cfg=types.SimpleNamespace(max_nan_skips=5))
     pending = [(1, torch.tensor(2.0), torch.tensor(True)), (2, torch.tensor(float("nan")), torch.tensor(False))]
     assert bookkeeping.save_on_ctrl_c(run, pending, types.SimpleNamespace(close=lambda: None)) == 130
@@ -1301,16 +1302,27 @@ def test_ctrl_c_reads_the_steps_still_pending(tmp_path, monkeypatch, capsys):
     assert "warning: the loss is nan at iteration 2; the step was skipped" in capsys.readouterr().out
 
 
+def test_ctrl_c_after_a_busy_cpu_note_continues_with_the_threads_it_named(tmp_path, monkeypatch, capsys):
+    """The newcomer pasted the resume command that Ctrl-C printed, and the run went on at the busy speed."""
+    monkeypatch.setattr(bookkeeping, "make_checkpoint", lambda run: {"iter": run.iter})
+    monkeypatch.setattr(bookkeeping, "save_checkpoint", lambda path, state: None)
+    for advised, command in ((1, "OMP_NUM_THREADS=1 python train.py --resume"), (None, "python train.py --resume")):
+        run = types.SimpleNamespace(iter=3, bad_steps=0, rank=0, out_dir=tmp_path / "run", threads_advised=advised,
+                                    cfg=types.SimpleNamespace(max_nan_skips=5))
+        assert bookkeeping.save_on_ctrl_c(run, [], types.SimpleNamespace(close=lambda: None)) == 130
+        assert capsys.readouterr().out.endswith(f" — continue with: {command} --out_dir {tmp_path / 'run'}\n")
+
+
 def describe_said(monkeypatch, capsys, iters_done, **train_fields):
     """describe()'s lines for a CPU run of the CPU default's model, iters_done steps in."""
-    monkeypatch.setattr(bookkeeping, "busy_cpu_note", lambda threads, then=None: None)
+    monkeypatch.setattr(bookkeeping, "busy_cpu_note", lambda threads, then=None: (None, None))
     monkeypatch.setattr(bookkeeping, "count_params", lambda model, non_embedding=False: 0)
     cpu = bookkeeping.CPU_DEFAULT
     mcfg = GPTConfig(**{k: cpu[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}, vocab_size=65)
     cfg = config.TrainConfig(**{k: cpu[k] for k in ("batch_size", "grad_accum")}, **train_fields)
     run = types.SimpleNamespace(cfg=cfg, mcfg=mcfg, device=torch.device("cpu"), dtype=torch.float32,
                                 use_compile=False, raw_model=types.SimpleNamespace(transformer={}), iter=iters_done,
-                                extended_at=None, world_size=1, slowdown_noted=False, say=print)
+                                extended_at=None, world_size=1, threads_advised=None, say=print)
     bookkeeping.describe(run)
     return capsys.readouterr().out
 
