@@ -159,6 +159,9 @@ def print_shapes(model, x, y):
     gpt = "" if cfg.model == "bigram" else (f"C={cfg.n_embd} channels, nh={cfg.n_head} heads, "  # (a table has none)
                                             f"hs={cfg.n_embd // cfg.n_head} head size, S=T keys, ")
     print(f"B={B} batch, T={T} time, {gpt}V={cfg.vocab_size} vocabulary")
+    if gpt and cfg.attention != "manual":  # (written_out, above: the fused kernel makes no scores to show)
+        print(f"(attention written out for this pass, as attention=manual does, so that its scores and weights show; "
+              f"the model's own is {cfg.attention})")
     for line in trace_shapes(model, x, y):
         print(line)
     return 0

@@ -311,12 +311,14 @@ def test_train_trace_shapes_prints_and_trains_nothing(data_dir, run_dir, capsys)
     assert train.main(argv) == 0
     out = capsys.readouterr().out
     assert "B=8 batch, T=16 time, C=32 channels, nh=2 heads, hs=16 head size" in out
+    assert "(attention written out for this pass, as attention=manual does, so that its scores and weights show; " \
+           "the model's own is sdpa)\n" in out  # (the run's settings, printed above it, say sdpa)
     assert re.search(r"attn: scores q @ k\^T / sqrt\(hs\) +\(8, 2, 16, 16\) +\(B, nh, T, S\)", out)
     assert re.search(r"logits = lm_head\(ln_f\(x\)\) +\(8, 16, 43\) +\(B, T, V\)", out)  # 43 characters
     assert "train loss" not in out
     assert {f.name: f.stat().st_mtime_ns for f in run_dir.iterdir()} == before
     assert train.main(argv + ["--preset", "bigram"]) == 0  # a table: no channels or heads to name
-    assert "B=8 batch, T=16 time, V=43 vocabulary\n" in capsys.readouterr().out
+    assert "B=8 batch, T=16 time, V=43 vocabulary\nidx" in capsys.readouterr().out  # (no attention to write out)
 
 
 def test_the_shape_lesson_runs_as_a_module():
