@@ -186,8 +186,9 @@ def describe(run):
     if mcfg.model == "bigram":
         run.say(f"model: bigram, a {mcfg.vocab_size} x {mcfg.vocab_size} table, {n:,} parameters")
     else:
-        learned = "" if "wpe" not in run.raw_model.transformer else (  # rotary positions are angles, not weights
-            f" ({count_params(run.raw_model, non_embedding=True) / 1e6:.2f}M without position embeddings)")
+        # nanoGPT's count leaves the position embeddings out (rotary's are angles, not weights); said where it differs
+        without = f"{count_params(run.raw_model, non_embedding=True) / 1e6:.2f}M"
+        learned = "" if without == f"{n / 1e6:.2f}M" else f" ({without} without position embeddings)"
         run.say(f"model: {n / 1e6:.2f}M parameters{learned}, {mcfg.n_layer} layer{'s' * (mcfg.n_layer != 1)}, "
                 f"{mcfg.n_head} head{'s' * (mcfg.n_head != 1)}, "
                 f"{mcfg.n_embd} wide, block {mcfg.block_size}, vocab {mcfg.vocab_size}")

@@ -1313,10 +1313,11 @@ def test_ctrl_c_after_a_busy_cpu_note_continues_with_the_threads_it_named(tmp_pa
         assert capsys.readouterr().out.endswith(f" — continue with: {command} --out_dir {tmp_path / 'run'}\n")
 
 
-def describe_said(monkeypatch, capsys, iters_done, **train_fields):
-    """describe()'s lines for a CPU run of the CPU default's model, iters_done steps in."""
+def describe_said(monkeypatch, capsys, iters_done, params=(0, 0), **train_fields):
+    """describe()'s lines for a CPU run of the CPU default's model, iters_done steps in; params: what count_params
+    gives, with the position embeddings and without."""
     monkeypatch.setattr(bookkeeping, "busy_cpu_note", lambda threads, then=None: (None, None))
-    monkeypatch.setattr(bookkeeping, "count_params", lambda model, non_embedding=False: 0)
+    monkeypatch.setattr(bookkeeping, "count_params", lambda model, non_embedding=False: params[non_embedding])
     cpu = bookkeeping.CPU_DEFAULT
     mcfg = GPTConfig(**{k: cpu[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}, vocab_size=65)
     cfg = config.TrainConfig(**{k: cpu[k] for k in ("batch_size", "grad_accum")}, **train_fields)
@@ -1325,6 +1326,13 @@ def describe_said(monkeypatch, capsys, iters_done, **train_fields):
                                 extended_at=None, world_size=1, threads_advised=None, say=print)
     bookkeeping.describe(run)
     return capsys.readouterr().out
+
+
+def test_the_count_without_position_embeddings_is_said_where_it_differs(monkeypatch, capsys):
+    """nanoGPT's convention (10.65M for its Shakespeare model); "0.80M parameters (0.80M without ...)" said nothing."""
+    said = describe_said(monkeypatch, capsys, 0, params=(10_745_088, 10_646_784))
+    assert "model: 10.75M parameters (10.65M without position embeddings), 4 layers" in said
+    assert "model: 0.80M parameters, 4 layers" in describe_said(monkeypatch, capsys, 0, params=(804_096, 795_904))
 
 
 def test_the_work_note_counts_only_the_steps_left(monkeypatch, capsys):
