@@ -31,7 +31,7 @@ class TrainConfig:
                                 "memory holds)"] = 1
     max_iters: Annotated[int, "optimizer steps in the whole run"] = 5000
     lr: Annotated[float, "peak learning rate, reached after warmup"] = 1e-3
-    min_lr: Annotated[float, "learning rate at the end of the decay"] = 1e-4
+    min_lr: Annotated[float, "the learning rate the decay falls to (at its end, for cosine and linear)"] = 1e-4
     warmup_iters: Annotated[int, "steps of linear warmup up to lr"] = 100
     decay: Annotated[str, "the shape of the fall from lr to min_lr after warmup, a name in config.DECAYS"] = "cosine"
     weight_decay: Annotated[float, "weight decay (AdamW's and Muon's), applied to 2-D weights only"] = 0.1

@@ -297,7 +297,7 @@ def test_every_position_scheme_tells_orders_apart(position):
     assert not torch.allclose(last(idx), last(shuffled)), (
         f"position={position}: a shuffled order gives one layer the same last logits, so the scheme never reaches "
         f"the attention (a scheme of no positions at all fails here by design: order is then only what the mask "
-        f"leaks, from a second layer on)")
+        f"leaks, from a second layer on; for such a scheme, skip it here with pytest.skip)")
     if position == "learned":  # the premise: with the positions' vectors all 0, order is lost
         with torch.no_grad():
             model.transformer.wpe.weight.zero_()
