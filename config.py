@@ -34,8 +34,8 @@ class TrainConfig:
     min_lr: Annotated[float, "the learning rate the decay falls to (at its end, for cosine and linear)"] = 1e-4
     warmup_iters: Annotated[int, "steps of linear warmup up to lr"] = 100
     decay: Annotated[str, "the shape of the fall from lr to min_lr after warmup, a name in config.DECAYS"] = "cosine"
-    weight_decay: Annotated[float, "weight decay (AdamW's and Muon's), applied to 2-D weights only"] = 0.1
-    beta1: Annotated[float, "AdamW beta1"] = 0.9
+    weight_decay: Annotated[float, "each step multiplies the 2-D weights by 1 - lr x this (AdamW's and Muon's)"] = 0.1
+    beta1: Annotated[float, "AdamW beta1: how slowly its running mean of the gradients (momentum) forgets"] = 0.9
     beta2: Annotated[float, "AdamW beta2 (nanoGPT's 0.99, not Adam's 0.999: the running variance of the "
                             "gradients keeps up in a short run)"] = 0.99
     grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0
