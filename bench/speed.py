@@ -304,7 +304,7 @@ def main(argv=None):
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
         check_count("--steps", args.steps)
-        check_count("--warmup", args.warmup, least=0)  # (0: the first timed step pays for compiling, a cold start)
+        check_count("--warmup", args.warmup, least=0)  # (0: a cold start)
         refuse_an_unreachable_target(args.target)
         if args.peak_tflops is not None and not 0 < args.peak_tflops < math.inf:
             raise UserError(f"--peak_tflops {args.peak_tflops} must be a number of TFLOP/s above 0 — e.g. 989, an "

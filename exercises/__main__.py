@@ -164,7 +164,7 @@ def main(argv=None):
                                                        "(the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     t.add_argument("--steps", type=int, default=2000, help="training steps of each model (fewer: a quicker, rougher "
-                                                          "comparison; 1 counts, and takes none)")
+                                                          "comparison; exercise 1 counts, and takes no steps)")
     args = parser.parse_args(argv)
     if args.command in ("check", None):  # (python -m exercises alone: check them all)
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])

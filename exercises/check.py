@@ -201,6 +201,12 @@ def bigram_counts(ids, vocab_size, smoothing, gap=1):
     return pairs.view(vocab_size, vocab_size).double() + smoothing
 
 
+def bigram_reference(ids, vocab_size, smoothing=1.0):
+    """Exercise 1's table, the repo's way: the pairs counted, each row divided by its sum. (V, V)"""
+    counts = bigram_counts(ids, vocab_size, smoothing)
+    return counts / counts.sum(dim=1, keepdim=True)
+
+
 KEEPDIM = ("a divisor of shape (V,) (or (T,)), as x.sum(dim=1) gives, lines up with the last axis, the columns: "
            "make it a column, (V, 1), one per row: x.sum(dim=1, keepdim=True), or [:, None]")
 
@@ -227,7 +233,7 @@ def check_bigram(m):
             raise
         raise Failure(raised(e), "torch.bincount's result ends at the largest value it counted (here the last id "
                       "never occurs, so its pairs are missing): give it minlength=vocab_size ** 2") from None
-    counts = bigram_counts(ids, 6, 1.0)
+    counts, expected = bigram_counts(ids, 6, 1.0), bigram_reference(ids, 6)
     if matches(got, counts / counts.sum(dim=0, keepdim=True)):
         raise Failure("the columns sum to 1, not the rows", "normalise each row: divide by counts.sum(dim=1, "
                       "keepdim=True), so that row i is the distribution of what follows i")
@@ -237,7 +243,7 @@ def check_bigram(m):
         raise Failure(f"probs (V, V): expected floating-point probabilities, got {dtype_name(got.dtype)}", "integer "
                       "counts, not divided, or divided with // (which floors them to 0): count in floats (torch.zeros "
                       "makes them) and divide with /")
-    if any(matches(base ** got, counts / counts.sum(dim=1, keepdim=True)) for base in (math.e, 2, 10)):
+    if any(matches(base ** got, expected) for base in (math.e, 2, 10)):
         raise Failure("these are log-probabilities", "return the probabilities themselves, the counts divided by "
                       "their row's sum, with no log: the log comes later, in the loss")
     if matches(got, counts.softmax(dim=1)):
@@ -254,7 +260,7 @@ def check_bigram(m):
     if matches(got, torch.div(counts, counts.sum(dim=1, keepdim=True), rounding_mode="floor")):
         raise Failure("every probability is 0", "divided with //? It floors each probability, all below 1, to 0: "
                       "divide with /")
-    if matches(got, (counts / counts.sum(dim=1, keepdim=True)).T):
+    if matches(got, expected.T):
         raise Failure("row i holds what comes before i: the table is transposed", "row i, column j: how often j "
                       "follows i, each row divided by its own sum; return it as it is, not its .T")
     for end, short in (("last", ids[:-1]), ("first", ids[1:])):  # a pair left out at either end
@@ -277,7 +283,7 @@ def check_bigram(m):
                       "use counts.index_put_((i, j), ones, accumulate=True), torch.bincount, or a loop")
     expect(got.sum(dim=1), torch.ones(6), "the sum of each row",
            "each row is a distribution: divide the counts of row i by their sum")
-    expect(got, counts / counts.sum(dim=1, keepdim=True), "probs (V, V)", "row i, column j: (the count of i "
+    expect(got, expected, "probs (V, V)", "row i, column j: (the count of i "
            "followed by j, plus smoothing), divided by its row's sum")
     half = bigram_counts(ids, 6, 0.5)
     expect(call(m.bigram_probs, ids, 6, smoothing=0.5), half / half.sum(dim=1, keepdim=True),

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from config import TrainConfig
-from exercises.check import EXERCISES, bigram_counts, probs_reference, raised
+from exercises.check import EXERCISES, bigram_reference, probs_reference, raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
 from model import GPTConfig, build_model, lm_loss
@@ -183,10 +183,10 @@ def count_both(module, data):
     V, chars = vocab["vocab_size"], vocab["chars"]
     train, val = (torch.from_numpy(splits[split].astype(np.int64)) for split in ("train", "val"))  # (N,) each
     rows = []
-    for who, count in (("the repo's", bigram_probs), ("yours", module.bigram_probs)):
+    for who, count in (("the repo's", bigram_reference), ("yours", module.bigram_probs)):
         start = time.perf_counter()
         try:
-            probs = count(train, V).double()  # (V, V)
+            probs = count(train, V, smoothing=1.0).double()  # (V, V): the check's smoothing, not a default of yours
             seconds = time.perf_counter() - start
             val_loss = -probs[val[:-1], val[1:]].log().mean().item()  # the mean over the pairs (i, j) of -log p(j | i)
             model = build_model(GPTConfig(model="bigram", vocab_size=V))
@@ -199,12 +199,6 @@ def count_both(module, data):
                             f"what it names, then check and train again") from None
         rows.append((who, val_loss, seconds, sample_text(model, chars, torch.device("cpu"))))
     return rows
-
-
-def bigram_probs(ids, vocab_size, smoothing=1.0):
-    """The repo's answer to exercise 1: the pairs counted (exercises/check.py's way), each row divided by its sum."""
-    counts = bigram_counts(ids, vocab_size, smoothing)  # (V, V)
-    return counts / counts.sum(dim=1, keepdim=True)
 
 
 def write_both(module, chars, mcfg, cfg, splits, device):

@@ -61,7 +61,7 @@ class ArgumentParser(argparse.ArgumentParser):
             if isinstance(value, str) and re.match(r"~(/|$)", value):
                 setattr(args, a.dest, os.path.expanduser(value))
         if unknown:
-            self.refuse_a_flag_before_its_command(unknown[0])
+            self.refuse_a_flag_before_its_command(self.words.index(unknown[0]))
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
             guess = flag_for_a_path(unknown[0], flags) or guess  # python prepare.py notes.txt
@@ -73,10 +73,8 @@ class ArgumentParser(argparse.ArgumentParser):
     def _check_value(self, action, value):
         """A value not among the choices, but one typo from one of them, gets that one alone."""
         choices = action.choices
-        if isinstance(action, argparse._SubParsersAction) and value not in choices and value in self.words:
-            before = self.words[:self.words.index(value)]  # (--device cpu train: "cpu", taken for the command)
-            if before:
-                self.refuse_a_flag_before_its_command(before[-1], value)
+        if isinstance(action, argparse._SubParsersAction) and value not in choices and value in self.words[1:]:
+            self.refuse_a_flag_before_its_command(self.words.index(value) - 1)  # (--device cpu train: "cpu")
         # words only: 12 is not a typo of 2, and a list given as a whole has no one word to fix
         if (choices is not None and value not in choices and isinstance(value, str)
                 and all(isinstance(c, str) for c in choices)):
@@ -86,15 +84,19 @@ class ArgumentParser(argparse.ArgumentParser):
                                 f"did you mean {guess}? (--help lists the choices)")
         super()._check_value(action, value)
 
-    def refuse_a_flag_before_its_command(self, *words):
-        """words (a flag, and the value argparse took for the command, if it did), given before a command whose
-        flag it is (python -m bench.speed --device cpu train): the same words, after the command, is the fix."""
-        flag = words[0].split("=")[0]
+    def refuse_a_flag_before_its_command(self, at):
+        """self.words[at], a flag this parser lacks, and a command after it that has it (python -m bench.speed
+        --device cpu train): the fix is the flag, with its value, moved after the command."""
+        token = self.words[at]
+        flag = token.split("=")[0]
         commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
-        if flag in self._option_string_actions or not any(flag in c._option_string_actions for c in commands.values()):
+        # the first command after it that has it (not its value: --prompt loss attention is attention's --prompt)
+        action = next((commands[word]._option_string_actions[flag] for word in self.words[at + 1:]
+                       if word in commands and flag in commands[word]._option_string_actions), None)
+        if action is None or flag in self._option_string_actions:
             return
-        at = self.words.index(words[0])
-        fixed = self.words[:at] + self.words[at + len(words):] + list(words)
+        moved = self.words[at:at + 1 + ("=" not in token and action.nargs is None)]  # with its value, if it takes one
+        fixed = self.words[:at] + self.words[at + len(moved):] + moved
         raise UserError(f"{flag} belongs to the command: give it after the command — e.g. {self.prog} "
                         f"{shlex.join(fixed)}")
 

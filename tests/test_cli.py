@@ -455,6 +455,14 @@ def test_a_commands_flag_given_before_the_command_is_moved_after_it():
     assert parser.parse_args(["--quiet", "train", "3", "--fast"]).fast  # (a flag of its own stays before it)
     with pytest.raises(cli.UserError, match="invalid choice: 'trian' — did you mean train"):  # (not a flag's value)
         parser.parse_args(["--quiet", "trian"])
+    # after its command, or before one that lacks it, or with no command: not moved (the review's cases)
+    for argv in (["check", "--steps", "10"], ["check", "--device", "cpu", "--steps", "10"], ["--steps", "10", "check"],
+                 ["--steps", "10"], ["--steps=10"], ["--device", "cpu"]):
+        with pytest.raises(cli.UserError) as refused:
+            parser.parse_args(argv)
+        assert "belongs to the command" not in str(refused.value), argv
+    with pytest.raises(cli.UserError, match="e.g. python -m tool check --device train$"):  # its value, a command's name
+        parser.parse_args(["--device", "train", "check"])
 
 
 def test_a_seed_leaves_room_for_the_rank_in_64_bits():

@@ -123,6 +123,9 @@ def test_exercise_1s_table_is_counted_scored_and_written_with_beside_the_repos(d
     np.add.at(counts, (train[:-1], train[1:]), 1)
     assert repo == pytest.approx(-np.log((counts / counts.sum(axis=1, keepdims=True))[val[:-1], val[1:]]).mean())
     assert yours == pytest.approx(repo, abs=1e-6) and text == repos_text and text
+    for signature in (lambda ids, V, smoothing: ANSWERS.bigram_probs(ids, V, smoothing),  # the check passes it
+                      lambda ids, V, smoothing=0.0: ANSWERS.bigram_probs(ids, V, smoothing)):
+        assert count_both(SimpleNamespace(bigram_probs=signature), data)[1][1] == pytest.approx(repo, abs=1e-6)
     backwards = SimpleNamespace(bigram_probs=lambda ids, V, smoothing=1.0: ANSWERS.bigram_probs(ids.flip(0), V))
     assert count_both(backwards, data)[1][1] > repo + 0.01  # row i: what comes before i
     monkeypatch.setattr(exercises.check, "run", lambda exercise: Result("passed"))
