@@ -61,7 +61,8 @@ class ArgumentParser(argparse.ArgumentParser):
             if isinstance(value, str) and re.match(r"~(/|$)", value):
                 setattr(args, a.dest, os.path.expanduser(value))
         if unknown:
-            self.refuse_a_flag_before_its_command(self.words.index(unknown[0]))
+            if unknown[0] in self.words:  # (as typed: argparse hands back the words it could not place)
+                self.refuse_a_flag_before_its_command(self.words.index(unknown[0]))
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
             guess = flag_for_a_path(unknown[0], flags) or guess  # python prepare.py notes.txt
@@ -73,8 +74,9 @@ class ArgumentParser(argparse.ArgumentParser):
     def _check_value(self, action, value):
         """A value not among the choices, but one typo from one of them, gets that one alone."""
         choices = action.choices
-        if isinstance(action, argparse._SubParsersAction) and value not in choices and value in self.words[1:]:
-            self.refuse_a_flag_before_its_command(self.words.index(value) - 1)  # (--device cpu train: "cpu")
+        at = self.words.index(value) if value in self.words else 0
+        if isinstance(action, argparse._SubParsersAction) and value not in choices and at:  # --device cpu train
+            self.refuse_a_flag_before_its_command(at - 1)  # (argparse took "cpu" for the command)
         # words only: 12 is not a typo of 2, and a list given as a whole has no one word to fix
         if (choices is not None and value not in choices and isinstance(value, str)
                 and all(isinstance(c, str) for c in choices)):
