@@ -534,7 +534,7 @@ def check_head(m):
     flags = {"mask": {"mask": False}, "dim": {"dim": -2}, "scale": {"scale": False}, "after": {"after": True},
              "zero": {"fill": 0.0}, "scale_C": {"scale": "C"}, "peek": {"diagonal": 1}, "times": {"scale": "times"},
              "root": {"scale": "hs"}, "flip": {"flip": True}, "kq": {"order": True}, "scale_T": {"scale": "T"},
-             "scale_B": {"scale": "B"}, "pow": {"scale": "pow"}}  # (hs / 2 is sqrt(hs) here: the second size's)
+             "scale_B": {"scale": "B"}, "pow": {"scale": "pow"}}  # (no "pow_paren": hs / 2 = sqrt(hs) at hs 4)
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
     sums = weights.sum(dim=-1)  # (B, T)
