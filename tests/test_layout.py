@@ -72,6 +72,14 @@ def test_docs_say_what_each_test_file_checks():
                                f"{sorted(listed - present)}, which tests/ has not")
 
 
+def test_the_words_page_names_only_what_the_code_has():
+    """docs/words.md points at functions and names: a rename in the code renames them there too."""
+    code = "\n".join(path.read_text() for path in MODULES.values())
+    named = set(re.findall(r"`([A-Za-z_][\w.]*)`", (ROOT / "docs" / "words.md").read_text()))
+    missing = sorted(name for name in named if not re.search(rf"\b{re.escape(name.split('.')[-1])}\b", code))
+    assert not missing, f"docs/words.md names {missing}, which no .py file of the repo has: rename them there"
+
+
 @pytest.mark.parametrize("folder, allowed", [
     ("model", set()),  # the model needs only torch
     ("machinery", {"machinery", "model", "config"}),  # never a script
