@@ -111,7 +111,9 @@ def call(fn, *args, **kwargs):
     changed an input in place fails here, by name: the caller's tensor would change under it; so does
     one that returns nothing (every exercise's function returns something)."""
     copies = [a.clone() if torch.is_tensor(a) else a for a in args]
+    grad = torch.is_grad_enabled()
     result = fn(*copies, **kwargs)
+    autograd_kept(fn.__name__, grad)
     names = list(inspect.signature(fn).parameters)
     for name, given, copy in zip(names, args, copies):
         if torch.is_tensor(given) and not torch.equal(given, copy):
@@ -121,6 +123,16 @@ def call(fn, *args, **kwargs):
     if result is None:
         raise Failure(f"{fn.__name__} returned None", "does it end without a `return`?")
     return result
+
+
+def autograd_kept(name, was_on):
+    """A learner's function must leave autograd as it found it: torch.set_grad_enabled(False) in it (or a
+    no_grad() entered and never left) switches gradients off for every caller after it, training too."""
+    if was_on and not torch.is_grad_enabled():
+        raise Failure(f"{name} left autograd switched off when it returned (torch.set_grad_enabled(False), or a "
+                      f"no_grad() entered and never left)", "for the whole program: training after it gets no "
+                      "gradients; read without a graph inside `with torch.no_grad():`, which switches it back on at "
+                      "its end")
 
 
 MAX_HINT = "x.max(dim) returns (values, indices): take .values (x.max(dim, keepdim=True).values)"
@@ -310,6 +322,9 @@ def check_averaging(m):
             raise Failure("position 0's output is nan: 0 / 0, an average of nothing",
                           "position t averages x[:, 0 .. t], itself included: torch.tril's diagonal 0 (its default), "
                           "not -1")
+        if not got[:, 0].isfinite().any() and matches(got[:, 1:], x.cumsum(dim=1)[:, 1:] / torch.arange(1, 6)[:, None]):
+            raise Failure("position 0's output is inf or nan: a division by 0", "position t averages t + 1 positions, "
+                          "and torch.arange(T) counts from 0: divide by torch.arange(1, T + 1)")
         if matches(got, x.mean(dim=1, keepdim=True).expand_as(x)):
             raise Failure("every position averages all T positions, the future too",
                           "no causal mask, or one filled with 0 before a softmax: weigh the past only, "
@@ -342,6 +357,10 @@ def check_averaging(m):
     x = torch.randn(1, 11, 2, generator=seeded(1))
     expect(at_another_size("out (B, T, C) for T = 11", m.causal_average, x, hint=AVERAGE_SIZE_HINT), x.cumsum(dim=1)
            / torch.arange(1, 12)[:, None], "out (B, T, C) for T = 11", AVERAGE_SIZE_HINT)
+    # then T = 4, shorter than any before: weights kept from the longest call, and only ever grown, would not do
+    expect(at_another_size("out (B, T, C) for T = 4, after T = 11", m.causal_average, x[:, :4], hint=AVERAGE_SIZE_HINT),
+           x[:, :4].cumsum(dim=1) / torch.arange(1, 5)[:, None], "out (B, T, C) for T = 4, after T = 11",
+           AVERAGE_SIZE_HINT)
     carries_gradient(call(m.causal_average, x.requires_grad_()), "out (B, T, C)", "x")  # (in a GPT, x is learned)
 
 
@@ -569,6 +588,10 @@ def check_head(m):
     out = got[0] if isinstance(got, (tuple, list)) else got
     halved = matches(out, head_reference(x, *weights, scale="pow_paren")[0])  # (hs ** 1/2 bracketed: hs / 2)
     expect(out, head_reference(x, *weights)[0], what, POW_HINT if halved else HEAD_SIZE_HINT)
+    what = "out (B, T, hs) for T = 4, after T = 11"  # shorter than any before: a mask kept, and only ever grown
+    got = at_another_size(what, m.attention_head, x[:, :4], *weights, hint=HEAD_SIZE_HINT)
+    expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x[:, :4], *weights)[0], what,
+           HEAD_SIZE_HINT)
 
 
 FINITE_MASK_HINT = ("the future leaks in once the scores are large: a finite mask, -100 added to the future's scores "
@@ -698,6 +721,9 @@ def check_multihead(m):
     narrow = [torch.randn(*shape, generator=seeded(i)) / 3 for i, shape in enumerate(((1, 11, 8), (24, 8), (8, 8)))]
     what = "out (B, T, C) for T = 11, C = 8, n_head 2"
     expect(at_another_size(what, m.multi_head_attention, *narrow, 2), multihead_reference(*narrow, 2), what, SIZE_HINT)
+    short = [narrow[0][:, :4], *narrow[1:]]  # T = 4, shorter than any before: a mask kept, and only ever grown
+    what = "out (B, T, C) for T = 4, after T = 11"
+    expect(at_another_size(what, m.multi_head_attention, *short, 2), multihead_reference(*short, 2), what, SIZE_HINT)
     # scores of a few hundred; then q = -k (c_attn's rows: q, k, v), as in check_head (row 0's own: -101 and -167)
     q_rows, k_rows, v_rows = (c_attn * 20).split(12)
     for sharp in (torch.cat([q_rows, k_rows, v_rows]), torch.cat([-k_rows, k_rows, v_rows])):
@@ -901,8 +927,12 @@ def check_cross_entropy(m):
             raise Failure("the sum over the positions, not the mean", "divide by the number of positions, B*T")
         against = f"the loss, against F.cross_entropy: expected {expected.item():.6g}, got {got.item():.6g}"
         if matches(got, expected * 5):  # a sum over each sequence, then the mean over the batch
-            raise Failure(f"{against}, T = 5 times too much", "a sum over the T axis before the mean: the mean over "
-                          "all B*T positions, .mean() of the (B, T) losses")
+            raise Failure(f"{against}, T = 5 times too much", "a sum over the T axis before the mean, or the sum "
+                          "divided by len(targets), which is B: the mean over all B*T positions, .mean() of the (B, T) "
+                          "losses, or the sum / targets.numel()")
+        if matches(got, expected / 7):  # the sum divided by logits.numel(), B*T*V
+            raise Failure(f"{against}, V = 7 times too little", "the sum divided by logits.numel(), B*T*V: divide "
+                          "by the number of positions, B*T, targets.numel()")
         if matches(got, expected * 2):  # the mean over each sequence, then the sum over the batch
             raise Failure(f"{against}, B = 2 times too much", "a sum over the batch axis: the mean over all B*T "
                           "positions, .mean() of the (B, T) losses")
@@ -1044,12 +1074,17 @@ def check_schedule(m):
     expected = torch.tensor([train.lr_at(it, cfg) for it in its])
     values = [m.learning_rate(it, 10, 110, 1e-3, 1e-4) for it in its]
     if not all(one_number(v) for v in values):
-        wrong = next(v for v in values if not one_number(v))
+        at, wrong = next((it, v) for it, v in zip(its, values) if not one_number(v))
+        # at some steps only: a step no branch covers, as `if it < warmup_iters ... elif it > warmup_iters` leaves one
+        some = any(one_number(v) for v in values)
+        step = f" at step {at} (warmup_iters 10, max_iters 110)" if some else ""
         if wrong is None:
-            raise Failure("learning_rate returned None, not a number", "does it end without a `return`?")
+            raise Failure(f"learning_rate returned None{step}, not a number", "is there a branch with no `return` for "
+                          "this step? < and > leave out the step where they meet" if some else "does it end without "
+                          "a `return`?")
         kind = type(wrong).__name__ + (f" of shape {tuple(wrong.shape)}" if hasattr(wrong, "shape") else "")
-        raise Failure(f"learning_rate returned a {kind}, not a number", "return one number: the learning rate of "
-                      "step it")
+        raise Failure(f"learning_rate returned a {kind}{step}, not a number", "return one number: the learning rate "
+                      "of step it")
     got = torch.tensor([float(v) for v in values])
     for shift in (1, -1):
         shifted = torch.tensor([train.lr_at(max(0, it + shift), cfg) for it in its])
@@ -1376,7 +1411,7 @@ def check_kv_cache(m):
     cache = m.KVCache(2)
     # (B, nh, T, hs) with B = 3: the keys alone, returned for the pair, do not unpack into two
     k1, v1, k2, v2 = (torch.randn(3, 2, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
-    cache.append(0, k1, v1)
+    first = cache.append(0, k1, v1)  # (told below, after a None from every call)
     if cache.length != 0:
         raise Failure(f"append moved length on, from 0 to {cache.length}", "the caller moves length on, once "
                       "every layer has appended (engine/decode.py's forward_cached): append only keeps k and v")
@@ -1386,6 +1421,9 @@ def check_kv_cache(m):
     pair = "it returns all the keys and all the values so far: return self.k[layer], self.v[layer]"
     if returned is None:
         raise Failure("append returned None, not the pair (keys, values)", f"does it end without a `return`? {pair}")
+    if first is None:
+        raise Failure("append returned None on a layer's first call, not the pair (keys, values)", "return in every "
+                      f"branch, the first call's (where the layer's slot is empty) too: {pair}")
     if not isinstance(returned, (tuple, list, torch.Tensor)) or len(returned) != 2:  # (a stack of the two will do)
         shape = f" of shape {tuple(returned.shape)}" if torch.is_tensor(returned) else ""
         raise Failure(f"append returned a {type(returned).__name__}{shape}, not the pair (keys, values)", pair)
@@ -1482,6 +1520,7 @@ def check_babygpt(m):
         torch.manual_seed(seed)
         model = GPT(BABY).train(training)
         handle = model.register_forward_hook(lambda module, inputs, output: LogitsAndLoss(output))
+        grad = torch.is_grad_enabled()
         try:
             got = m.transition_probs(model)
         except TypeError as e:  # a torch function given the tuple: "... must be Tensor, not LogitsAndLoss"
@@ -1490,6 +1529,12 @@ def check_babygpt(m):
             raise Failure(raised(e).replace("LogitsAndLoss", "tuple"), TUPLE_HINT) from None
         finally:
             handle.remove()
+        autograd_kept("transition_probs", grad)
+        if {p.dtype for p in model.parameters()} != {torch.float32}:  # (model.double() converts the model in place)
+            dtype = dtype_name(next(model.parameters()).dtype)
+            raise Failure(f"transition_probs converted the caller's model to {dtype}", "leave the model as it "
+                          "came: .double(), .half() and .to(dtype) convert it in place, and training goes on with it "
+                          "in float32; convert what it returns instead, if anything")
         with torch.no_grad():
             ones = next_bit_probs(model)  # (8,): the repo's P(next bit = 1)
         expect_shape(got, (8, 2), "probs (8, 2)", "one row per state, one column per next bit")
@@ -1760,6 +1805,17 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "outside autograd's graph, so training could not follow your output back to what made it",
     (TypeError, r"tuple of ints,? ?(but got|not) float|found element of type float"): "a size must be an integer, "
         "and / gives a float (24 / 4 is 6.0): C // n_head, or int(...)",
+    (ValueError, r"expected sequence of length \d+ at dim"): "torch.tensor was given rows of different lengths: "
+        "every row needs as many numbers (bin(1) is '0b1', bin(5) '0b101': format(i, '03b') pads to 3 bits)",
+    (TypeError, r"__init__\(\) missing \d+ required positional argument"): "keep the signature the file gives "
+        "(KVCache(n_layer)): its callers pass what its docstring says, no more",
+    (IndexError, r"indexing tensors could not be broadcast together"): "index tensors pair up element by element, "
+        "after broadcasting against each other: torch.arange(B)[:, None] (B, 1), torch.arange(T) (T,) and targets "
+        "(B, T) make (B, T); or logits.gather(-1, targets.unsqueeze(-1))",
+    (AssertionError, r"Torch not compiled with CUDA"): "a device written in: make new tensors where the input is, "
+        "device=x.device (or the model's: next(model.parameters()).device), so that the code runs on any machine",
+    (RuntimeError, r"Expected all tensors to be on the same device"): "tensors on two devices met: make new tensors "
+        "where the input is, device=x.device (or the model's: next(model.parameters()).device)",
     (AttributeError, r"'tuple' object has no attribute"): "a tuple where a tensor was wanted: split and chunk give "
         "a tuple of tensors (q, k, v = (x @ c_attn.T).split(C, dim=2)), so does a function that returns two values, "
         "and " + TUPLE_HINT}

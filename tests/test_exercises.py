@@ -1820,17 +1820,22 @@ def test_a_missing_file_and_another_files_grad_mode_are_told_apart(tmp_path, mon
     (work / "ex03_head.py").unlink()
     assert run(EXERCISES[3 - 1]) == Result("failed", "exercises/ex03_head.py is not there", "put it back as it came, "
                                           "with git checkout exercises/ex03_head.py, and write your answer in it")
-    def switching_off(ids, vocab_size, smoothing=1.0):
-        torch.set_grad_enabled(False)  # as a top line of exercise 1's file does, on import, for the whole process
-        return ANSWERS.bigram_probs(ids, vocab_size, smoothing)
+    (work / "ex01_bigram.py").write_text(  # (in the function itself, it fails: test_..._seventeenth_learner_...)
+        "import torch\n"
+        "torch.set_grad_enabled(False)  # a top line: on import, for the whole process\n"
+        "def bigram_probs(ids, vocab_size, smoothing=1.0):\n"
+        "    counts = torch.zeros(vocab_size, vocab_size).index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1),\n"
+        "                                                            accumulate=True) + smoothing\n"
+        "    return counts / counts.sum(dim=1, keepdim=True)\n")
     try:
-        assert run(EXERCISES[1 - 1], answered(bigram_probs=switching_off)).status == "passed"
+        assert run(EXERCISES[1 - 1]).status == "passed"
         assert torch.is_grad_enabled() and run(EXERCISES[6 - 1], answered()).status == "passed"
         def own_switch(logits, targets):
             torch.set_grad_enabled(False)
             return ANSWERS.cross_entropy(logits, targets)
         own = run(EXERCISES[6 - 1], answered(cross_entropy=own_switch))  # its own switch: its own failure
-        assert own.what == "the loss carries no gradient back to the logits" and torch.is_grad_enabled()
+        assert own.what.startswith("own_switch left autograd switched off when it returned") and \
+            torch.is_grad_enabled()  # (it said "the loss carries no gradient back to the logits", before that check)
     finally:
         torch.set_grad_enabled(True)
 
@@ -2153,3 +2158,86 @@ def test_the_mistakes_of_a_sixteenth_learner_are_named():
         logits[:, ids] = float("-inf")
         return F.softmax(logits, dim=-1)
     assert failed(8, next_char_probs=row_0s).what.endswith("row 0's nucleus was cut from every row")
+
+
+def test_the_mistakes_of_a_seventeenth_learner_are_named():
+    """Found by a learner making mistakes on purpose in 1, 2, 5, 6, 7, 9 and 10: three answers the check passed that
+    break training (autograd left off, the model converted, weights only ever grown), a crash on the check's own
+    line, and errors with no hint."""
+    def switched_off(model):
+        torch.set_grad_enabled(False)
+        return ANSWERS.transition_probs(model)
+    try:
+        assert failed(10, transition_probs=switched_off).what == (
+            "transition_probs left autograd switched off when it returned (torch.set_grad_enabled(False), or a "
+            "no_grad() entered and never left)")
+    finally:
+        torch.set_grad_enabled(True)
+    assert failed(10, transition_probs=lambda model: ANSWERS.transition_probs(model.double()).float()).what == (
+        "transition_probs converted the caller's model to float64")
+
+    def bits_unpadded(model):
+        idx = torch.tensor([[int(b) for b in bin(i)[2:]] for i in range(8)])
+        return model(idx)[0][:, -1].softmax(dim=-1)
+    assert "format(i, '03b') pads to 3 bits" in failed(10, transition_probs=bits_unpadded).hint
+
+    kept = {}
+
+    def grown(x):  # the weights of the longest T so far, never cut to this call's
+        T = x.size(1)
+        if kept.get("T", 0) < T:
+            tril = torch.tril(torch.ones(T, T))
+            kept.update(T=T, weights=tril / tril.sum(dim=1, keepdim=True))
+        return kept["weights"] @ x
+    assert failed(2, causal_average=grown).what.startswith("out (B, T, C) for T = 4, after T = 11")
+    assert failed(2, causal_average=lambda x: x.cumsum(dim=1) / torch.arange(x.size(1))[:, None]).what == (
+        "position 0's output is inf or nan: a division by 0")
+
+    def on_cuda(x):
+        T = x.size(1)
+        tril = torch.tril(torch.ones(T, T, device="cuda"))
+        return tril / tril.sum(dim=1, keepdim=True) @ x
+    if not torch.cuda.is_available():  # (written in, it fails only on a machine without one)
+        assert failed(2, causal_average=on_cuda).hint.startswith("a device written in")
+
+    masks = {}
+
+    def head_grown(x, key, query, value):  # the video's tril buffer, made at the longest T so far and never cut
+        T = x.size(1)
+        masks["tril"] = masks["tril"] if masks.get("tril", torch.ones(0, 0)).size(0) >= T else torch.tril(
+            torch.ones(T, T))
+        q, k, v = x @ query, x @ key, x @ value
+        att = (q @ k.transpose(-2, -1) / math.sqrt(k.size(-1))).masked_fill(masks["tril"] == 0, float("-inf"))
+        return att.softmax(dim=-1) @ v, att.softmax(dim=-1)
+    assert failed(3, attention_head=head_grown).what.startswith("out (B, T, hs) for T = 4, after T = 11")
+
+    class FirstReturnsNothing(ANSWERS.KVCache):  # the return in the else branch alone
+        def append(self, layer, k, v):
+            if self.k[layer] is None:
+                self.k[layer], self.v[layer] = k, v
+            else:
+                return super().append(layer, k, v)
+    assert failed(9, KVCache=FirstReturnsNothing).what == (
+        "append returned None on a layer's first call, not the pair (keys, values)")
+
+    class Sized(ANSWERS.KVCache):
+        def __init__(self, n_layer, block_size):
+            super().__init__(n_layer)
+    assert failed(9, KVCache=Sized).hint.startswith("keep the signature the file gives")
+
+    def gap(it, warmup_iters, max_iters, lr, min_lr):  # < and >: step warmup_iters has no branch
+        if it < warmup_iters or it > warmup_iters:
+            return ANSWERS.learning_rate(it, warmup_iters, max_iters, lr, min_lr)
+    assert failed(7, learning_rate=gap).what == (
+        "learning_rate returned None at step 10 (warmup_iters 10, max_iters 110), not a number")
+
+    assert failed(6, cross_entropy=lambda logits, targets: ANSWERS.cross_entropy(logits, targets) * targets.numel()
+                  / logits.numel()).what.endswith("V = 7 times too little")  # (the sum / B*T*V)
+    assert "divided by len(targets), which is B" in failed(6, cross_entropy=lambda logits, targets: (
+        ANSWERS.cross_entropy(logits, targets) * targets.numel() / len(targets))).hint
+
+    def indexed(logits, targets):  # arange(B) and arange(T) side by side, not crossed
+        m = logits.max(dim=-1, keepdim=True).values
+        lse = m[..., 0] + (logits - m).exp().sum(dim=-1).log()  # (B, T)
+        return (lse - logits[torch.arange(logits.size(0)), torch.arange(logits.size(1)), targets]).mean()
+    assert "torch.arange(B)[:, None] (B, 1)" in failed(6, cross_entropy=indexed).hint
