@@ -1767,6 +1767,9 @@ def watching_T(seen):
         del torch.Tensor.T  # (inherited: the base class's comes back)
 
 
+WHERE_THE_INPUT_IS = ("make new tensors where the input is, device=x.device (or the model's: "
+                      "next(model.parameters()).device)")
+
 ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (RuntimeError, r"view size is not compatible"): "after a transpose, or on a piece that chunk or split cut from "
         "the last axis, the memory is no longer in the view's order: .reshape(...), or .contiguous().view(...); to "
@@ -1812,10 +1815,10 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (IndexError, r"indexing tensors could not be broadcast together"): "index tensors pair up element by element, "
         "after broadcasting against each other: torch.arange(B)[:, None] (B, 1), torch.arange(T) (T,) and targets "
         "(B, T) make (B, T); or logits.gather(-1, targets.unsqueeze(-1))",
-    (AssertionError, r"Torch not compiled with CUDA"): "a device written in: make new tensors where the input is, "
-        "device=x.device (or the model's: next(model.parameters()).device), so that the code runs on any machine",
-    (RuntimeError, r"Expected all tensors to be on the same device"): "tensors on two devices met: make new tensors "
-        "where the input is, device=x.device (or the model's: next(model.parameters()).device)",
+    (AssertionError, r"Torch not compiled with CUDA"): f"a device written in: {WHERE_THE_INPUT_IS}, so that the "
+        "code runs on any machine",
+    (RuntimeError, r"Expected all tensors to be on the same device"): f"tensors on two devices met: "
+        f"{WHERE_THE_INPUT_IS}",
     (AttributeError, r"'tuple' object has no attribute"): "a tuple where a tensor was wanted: split and chunk give "
         "a tuple of tensors (q, k, v = (x @ c_attn.T).split(C, dim=2)), so does a function that returns two values, "
         "and " + TUPLE_HINT}
