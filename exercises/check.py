@@ -111,17 +111,18 @@ def call(fn, *args, **kwargs):
     changed an input in place fails here, by name: the caller's tensor would change under it; so does
     one that returns nothing (every exercise's function returns something)."""
     copies = [a.clone() if torch.is_tensor(a) else a for a in args]
+    called = getattr(fn, "__name__", type(fn).__name__)  # (an object with __call__, or a functools.partial, has none)
     grad = torch.is_grad_enabled()
     result = fn(*copies, **kwargs)
-    autograd_kept(fn.__name__, grad)
+    autograd_kept(called, grad)
     names = list(inspect.signature(fn).parameters)
     for name, given, copy in zip(names, args, copies):
         if torch.is_tensor(given) and not torch.equal(given, copy):
-            raise Failure(f"{fn.__name__} changed its input {name} in place", f"work on a new tensor: `{name} = "
+            raise Failure(f"{called} changed its input {name} in place", f"work on a new tensor: `{name} = "
                           f"{name} + ...` makes one, where `{name} += ...` (or -=, /=, or a method ending in _) writes "
                           f"into the caller's")
     if result is None:
-        raise Failure(f"{fn.__name__} returned None", "does it end without a `return`?")
+        raise Failure(f"{called} returned None", "does it end without a `return`?")
     return result
 
 
@@ -1072,7 +1073,9 @@ def check_schedule(m):
     cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_iters=10, max_iters=110)
     its = list(range(110))
     expected = torch.tensor([train.lr_at(it, cfg) for it in its])
+    grad = torch.is_grad_enabled()
     values = [m.learning_rate(it, 10, 110, 1e-3, 1e-4) for it in its]
+    autograd_kept("learning_rate", grad)
     if not all(one_number(v) for v in values):
         at, wrong = next((it, v) for it, v in zip(its, values) if not one_number(v))
         # at some steps only: a step no branch covers, as `if it < warmup_iters ... elif it > warmup_iters` leaves one
@@ -1387,11 +1390,13 @@ def check_sampling(m):
 
 
 def check_kv_cache(m):
+    grad = torch.is_grad_enabled()
     cache = m.KVCache(2)
     for layer in range(2):  # 5 positions cached, as a forward of 5 characters leaves them (B 2, nh 3, hs 4)
         cache.k[layer], cache.v[layer] = torch.zeros(2, 3, 5, 4), torch.zeros(2, 3, 5, 4)
     cache.length = 5  # (the caller moved length on)
     positions = cache.positions(3)
+    autograd_kept("KVCache.positions", grad)
     if torch.is_tensor(positions) and positions.tolist() == [0, 1, 2]:
         raise Failure("with 5 positions cached, positions(3) gave [0, 1, 2]", "a cache that forgets its "
                       "position: the new characters come after the cached ones, at length, length + 1, ...")
@@ -1412,6 +1417,7 @@ def check_kv_cache(m):
     # (B, nh, T, hs) with B = 3: the keys alone, returned for the pair, do not unpack into two
     k1, v1, k2, v2 = (torch.randn(3, 2, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
     first = cache.append(0, k1, v1)  # (told below, after a None from every call)
+    autograd_kept("KVCache.append", grad)
     if cache.length != 0:
         raise Failure(f"append moved length on, from 0 to {cache.length}", "the caller moves length on, once "
                       "every layer has appended (engine/decode.py's forward_cached): append only keeps k and v")
