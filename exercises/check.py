@@ -99,7 +99,23 @@ def expect(got, expected, what, hint="", dtype=False, **tolerance):
                       "keep the input's dtype (float32): .double(), dtype=torch.float64 or a NumPy array make "
                       "float64, which the GPT's next layer refuses")
     if message := first_mismatch(got, expected, **tolerance):
-        raise Failure(f"{what}: {message}", hint)
+        low = rounded_to_16_bits(got, expected)
+        raise Failure(f"{what}: {message}", f"every value is one {low} can hold, and each is close: a step in {low} "
+                      f"(.half(), torch.autocast, dtype={low}) rounded them to about 3 digits; compute in the "
+                      f"input's dtype" if low else hint)
+
+
+def rounded_to_16_bits(got, expected):
+    """Whether got is expected computed in half precision: every value one float16 (or bfloat16) holds exactly,
+    where expected's are not, and all within 2%. -> the dtype's name, or None"""
+    if not (torch.is_tensor(got) and got.dtype in (torch.float32, torch.float64) and got.shape == expected.shape):
+        return None
+    got, expected = got.detach(), expected.detach().to(got.dtype)
+    if not torch.allclose(got, expected, rtol=2e-2, atol=1e-2):
+        return None
+    held = lambda t, low: torch.equal(t, t.to(low).to(t.dtype))  # (nan never equals itself: a nan is not held)
+    return next((dtype_name(low) for low in (torch.float16, torch.bfloat16)
+                 if held(got, low) and not held(expected, low)), None)
 
 
 def matches(got, expected):

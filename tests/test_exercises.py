@@ -2270,3 +2270,11 @@ def test_a_callable_object_answers_and_autograd_is_checked_in_7_and_9_too():
         assert failed(9, KVCache=AppendOff).what.startswith("KVCache.append left autograd switched off")
     finally:
         torch.set_grad_enabled(True)
+
+
+def test_values_rounded_to_half_precision_are_named():
+    """The learner's float16 MLP and loss got the formula's hint, though the formula was right."""
+    half_mlp = lambda x, c_fc, c_proj: (F.gelu(x.half() @ c_fc.T.half()) @ c_proj.T.half()).float()
+    assert failed(5, mlp=half_mlp).hint.startswith("every value is one float16 can hold, and each is close")
+    half_loss = lambda logits, targets: ANSWERS.cross_entropy(logits.half(), targets).float()
+    assert failed(6, cross_entropy=half_loss).hint.startswith("every value is one float16 can hold")
