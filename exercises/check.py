@@ -66,7 +66,8 @@ def shape_mismatch(got, shape):
         return "expected a tensor, got None: does the function end without a `return`?"
     if not torch.is_tensor(got):
         kind = "tuple" if isinstance(got, LogitsAndLoss) else type(got).__name__  # (LogitsAndLoss: the check's own)
-        return f"expected a tensor, got {'torch.return_types.' if is_values_and_indices(got) else ''}{kind}"
+        numpy = " (torch.from_numpy(a) makes one of a NumPy array)" if kind == "ndarray" else ""
+        return f"expected a tensor, got {'torch.return_types.' if is_values_and_indices(got) else ''}{kind}{numpy}"
     if len(shape) > 1 and shape[0] == 1 and tuple(got.shape) == tuple(shape[1:]):
         return f"expected shape {tuple(shape)}, got {tuple(got.shape)}: the batch's axis of 1 dropped (by a squeeze()?)"
     if tuple(got.shape) != tuple(shape):
@@ -314,9 +315,12 @@ def check_bigram(m):
            "each row is a distribution: divide the counts of row i by their sum")
     expect(got, expected, "probs (V, V)", "row i, column j: (the count of i "
            "followed by j, plus smoothing), divided by its row's sum")
-    half = bigram_counts(ids, 6, 0.5)
-    expect(call(m.bigram_probs, ids, 6, smoothing=0.5), half / half.sum(dim=1, keepdim=True),
-           "probs (V, V) with smoothing 0.5", "add the `smoothing` given, not a fixed 1")
+    got = call(m.bigram_probs, ids, 6, smoothing=0.5)
+    # (rows 0 .. 4: row 5, never seen, is 0 / 0 without smoothing)
+    truncated = torch.is_tensor(got) and got.shape == (6, 6) and matches(got[:5], bigram_reference(ids, 6, 0.0)[:5])
+    expect(got, bigram_reference(ids, 6, 0.5), "probs (V, V) with smoothing 0.5",
+           "the smoothing 0.5 became 0: an integer table (dtype=torch.int32 or long) truncates it; count in floats "
+           "(torch.zeros' default)" if truncated else "add the `smoothing` given, not a fixed 1")
     # 0 then 0 about 33,000 times, 0 then 1 and 1 then 0 about 2,100: tiny-shakespeare's commonest pair occurs 27,643
     # times, and 133 of its pairs over 2,048
     ids = torch.tensor([0] * 33000 + [1, 0] * 2100)
@@ -1830,6 +1834,9 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "outside autograd's graph, so training could not follow your output back to what made it",
     (TypeError, r"tuple of ints,? ?(but got|not) float|found element of type float"): "a size must be an integer, "
         "and / gives a float (24 / 4 is 6.0): C // n_head, or int(...)",
+    (RuntimeError, r"result type Float can't be cast to the desired output type"): "an integer tensor cannot take "
+        "a float in place (counts += 0.5): count in floats (torch.zeros' default), or add out of place, counts + "
+        "smoothing, which makes a float tensor",
     (ValueError, r"expected sequence of length \d+ at dim"): "torch.tensor was given rows of different lengths: "
         "every row needs as many numbers (bin(1) is '0b1', bin(5) '0b101': format(i, '03b') pads to 3 bits)",
     (TypeError, r"__init__\(\) missing \d+ required positional argument"): "keep the signature the file gives "

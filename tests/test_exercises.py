@@ -2278,3 +2278,24 @@ def test_values_rounded_to_half_precision_are_named():
     assert failed(5, mlp=half_mlp).hint.startswith("every value is one float16 can hold, and each is close")
     half_loss = lambda logits, targets: ANSWERS.cross_entropy(logits.half(), targets).float()
     assert failed(6, cross_entropy=half_loss).hint.startswith("every value is one float16 can hold")
+
+
+def test_a_bigram_table_of_integers_or_of_numpy_is_named():
+    """The learner's int32 table took smoothing 1 and truncated 0.5 to 0; a long one refused += 0.5; NumPy's is
+    no tensor."""
+    def counted(dtype, out_of_place=True):
+        def bigram_probs(ids, vocab_size, smoothing=1.0):
+            counts = torch.zeros(vocab_size, vocab_size, dtype=dtype).index_put_(
+                (ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=dtype), accumulate=True)
+            if out_of_place:
+                counts = counts + torch.full_like(counts, smoothing)  # (full_like keeps the integer dtype: 0.5 -> 0)
+            else:
+                counts += smoothing
+            counts = counts.float()
+            return counts / counts.sum(dim=1, keepdim=True)
+        return bigram_probs
+    assert failed(1, bigram_probs=counted(torch.int32)).hint.startswith("the smoothing 0.5 became 0")
+    assert failed(1, bigram_probs=counted(torch.long, out_of_place=False)).hint.startswith(
+        "an integer tensor cannot take a float in place")
+    assert failed(1, bigram_probs=lambda ids, V, smoothing=1.0: ANSWERS.bigram_probs(ids, V, smoothing).numpy()).what \
+        .endswith("got ndarray (torch.from_numpy(a) makes one of a NumPy array)")
