@@ -1436,6 +1436,7 @@ def check_kv_cache(m):
     cache = m.KVCache(2)
     # (B, nh, T, hs) with B = 3: the keys alone, returned for the pair, do not unpack into two
     k1, v1, k2, v2 = (torch.randn(3, 2, n, 4, generator=seeded(i)) for i, n in enumerate((5, 5, 1, 1)))
+    given = [t.clone() for t in (k1, v1, k2, v2)]  # (the caller's k and v go on into attention after append)
     first = cache.append(0, k1, v1)  # (told below, after a None from every call)
     autograd_kept("KVCache.append", grad)
     if cache.length != 0:
@@ -1450,6 +1451,10 @@ def check_kv_cache(m):
     if first is None:
         raise Failure("append returned None on a layer's first call, not the pair (keys, values)", "return in every "
                       f"branch, the first call's (where the layer's slot is empty) too: {pair}")
+    if not all(torch.equal(t, kept) for t, kept in zip((k1, v1, k2, v2), given)):
+        raise Failure("append changed the keys or values it was given, in place", "the caller goes on with them: "
+                      "store them (or a torch.cat of them) and leave them as they came: no k.zero_(), k += ..., or "
+                      "other method ending in _ on them")
     if not isinstance(returned, (tuple, list, torch.Tensor)) or len(returned) != 2:  # (a stack of the two will do)
         shape = f" of shape {tuple(returned.shape)}" if torch.is_tensor(returned) else ""
         raise Failure(f"append returned a {type(returned).__name__}{shape}, not the pair (keys, values)", pair)

@@ -2299,3 +2299,13 @@ def test_a_bigram_table_of_integers_or_of_numpy_is_named():
         "an integer tensor cannot take a float in place")
     assert failed(1, bigram_probs=lambda ids, V, smoothing=1.0: ANSWERS.bigram_probs(ids, V, smoothing).numpy()).what \
         .endswith("got ndarray (torch.from_numpy(a) makes one of a NumPy array)")
+
+
+def test_an_append_that_changes_the_keys_it_was_given_is_named():
+    """The learner's append zeroed k after storing it: the check then compared against the zeroed keys too."""
+    class Zeroing(ANSWERS.KVCache):
+        def append(self, layer, k, v):
+            returned = super().append(layer, k, v)
+            k.zero_()
+            return returned
+    assert failed(9, KVCache=Zeroing).what == "append changed the keys or values it was given, in place"
