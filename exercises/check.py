@@ -851,6 +851,9 @@ def check_residual_block(m, blk, x):
             ended_normed = blk.ln_2(after + feed_forward(blk.ln_2(after)))
             half = x + 0.5 * a
             half = half + 0.5 * feed_forward(blk.ln_2(half))
+            plain = lambda h: F.layer_norm(h, h.shape[-1:])  # a LayerNorm made afresh: gains of 1, not ln_1's
+            fresh = x + attention(plain(x))
+            fresh = fresh + feed_forward(plain(fresh))
             for what, wrong, hint in (("x itself was normalised (x = ln_1(x)): the residual stream carries ln_1(x) "
                                        "on", stream_normed, "normalise a copy that the part reads, and add the "
                                        "result to x as it was: x = x + attention(ln_1(x))"),
@@ -861,7 +864,11 @@ def check_residual_block(m, blk, x):
                                        "itself, after the two sums: each LayerNorm only feeds its part (the GPT "
                                        "has a final one of its own, ln_f, before the head)"),
                                       ("each part's result was scaled by 0.5", half, "add each part's result "
-                                       "whole: x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))")):
+                                       "whole: x = x + attention(ln_1(x)), then x = x + feed_forward(ln_2(x))"),
+                                      ("the LayerNorms were made afresh (F.layer_norm, or a new nn.LayerNorm), "
+                                       "without ln_1's and ln_2's learned gains", fresh, "use the ln_1 and ln_2 "
+                                       "given: they carry the block's gains, which training learns and a new "
+                                       "LayerNorm lacks")):
                 if matches(got, wrong):
                     raise Failure(what, hint)
             mlp_first = x + feed_forward(blk.ln_2(x))

@@ -2309,3 +2309,10 @@ def test_an_append_that_changes_the_keys_it_was_given_is_named():
             k.zero_()
             return returned
     assert failed(9, KVCache=Zeroing).what == "append changed the keys or values it was given, in place"
+
+
+def test_a_block_that_makes_its_own_layer_norms_is_named():
+    def fresh(x, attention, feed_forward, ln_1, ln_2):
+        x = x + attention(F.layer_norm(x, x.shape[-1:]))
+        return x + feed_forward(F.layer_norm(x, x.shape[-1:]))
+    assert failed(5, block=fresh).what.startswith("the LayerNorms were made afresh")
