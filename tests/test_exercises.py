@@ -2316,3 +2316,15 @@ def test_a_block_that_makes_its_own_layer_norms_is_named():
         x = x + attention(F.layer_norm(x, x.shape[-1:]))
         return x + feed_forward(F.layer_norm(x, x.shape[-1:]))
     assert failed(5, block=fresh).what.startswith("the LayerNorms were made afresh")
+
+
+def test_a_bigram_table_kept_from_an_earlier_call_is_named():
+    kept = {}
+
+    def bigram_probs(ids, vocab_size, smoothing=1.0):  # the pairs counted once, on the first call's ids
+        if "counts" not in kept:
+            kept["counts"] = torch.zeros(vocab_size, vocab_size).index_put_((ids[:-1], ids[1:]),
+                                                                          torch.ones(len(ids) - 1), accumulate=True)
+        counts = kept["counts"]
+        return (counts + smoothing) / (counts + smoothing).sum(dim=1, keepdim=True)
+    assert failed(1, bigram_probs=bigram_probs).hint.startswith("a table kept from an earlier call")
