@@ -320,8 +320,8 @@ def check_bigram(m):
     truncated = torch.is_tensor(got) and got.shape == (6, 6) and matches(got[:5], bigram_reference(ids, 6, 0.0)[:5])
     expect(got, bigram_reference(ids, 6, 0.5), "probs (V, V) with smoothing 0.5",
            "the smoothing 0.5 became 0: an integer table (dtype=torch.int32 or long) truncates it; count in floats "
-           "(torch.zeros' default)" if truncated else "add the `smoothing` given, not a fixed 1, to a table counted at this call, not one kept from "
-           "an earlier call")
+           "(torch.zeros' default)" if truncated else "add the `smoothing` given, not a fixed 1, to a table counted "
+           "at this call, not one kept from an earlier call")
     # 0 then 0 about 33,000 times, 0 then 1 and 1 then 0 about 2,100: tiny-shakespeare's commonest pair occurs 27,643
     # times, and 133 of its pairs over 2,048
     ids = torch.tensor([0] * 33000 + [1, 0] * 2100)
