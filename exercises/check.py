@@ -337,6 +337,9 @@ def check_averaging(m):
     x = torch.randn(2, 6, 3, generator=seeded())
     expected = torch.stack([x[:, :t + 1].mean(dim=1) for t in range(6)], dim=1)  # (B, T, C), the slow way
     got = call(m.causal_average, x)
+    if torch.is_tensor(got) and got.shape == (6, 2, 3) and matches(got.transpose(0, 1), expected):
+        raise Failure("out came back (T, B, C), the batch and time axes swapped", "torch.stack(outs) stacks the T "
+                      "outputs on a new first axis: torch.stack(outs, dim=1) puts them on the time axis, (B, T, C)")
     if torch.is_tensor(got) and got.shape == x.shape:
         tril = torch.tril(torch.ones(6, 6))
         if matches(got, (tril / tril.sum(dim=1)) @ x):  # (T, T) / (T,): column s divided by s + 1

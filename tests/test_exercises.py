@@ -2328,3 +2328,8 @@ def test_a_bigram_table_kept_from_an_earlier_call_is_named():
         counts = kept["counts"]
         return (counts + smoothing) / (counts + smoothing).sum(dim=1, keepdim=True)
     assert failed(1, bigram_probs=bigram_probs).hint.startswith("a table kept from an earlier call")
+
+
+def test_averages_stacked_on_the_wrong_axis_are_named():
+    stacked = lambda x: torch.stack([x[:, :t + 1].mean(dim=1) for t in range(x.size(1))])  # (T, B, C)
+    assert failed(2, causal_average=stacked).what == "out came back (T, B, C), the batch and time axes swapped"
