@@ -656,7 +656,8 @@ def expect_gradients(fn, reference, inputs, what, hint):
     for name, g, e in zip(inputs, got, expected):
         if g is None:
             raise Failure(f"{what}: {name} gets no gradient", f"{name} must be used, and stay in the graph: no "
-                          f".detach() or torch.no_grad() on its way")
+                          f".detach() or torch.no_grad() on its way, and no copy of it (its .T, say) kept from an "
+                          f"earlier call")
         expect(g, e, f"{what}: the gradient of its output with respect to {name}", hint)
 
 

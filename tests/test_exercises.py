@@ -2333,3 +2333,12 @@ def test_a_bigram_table_kept_from_an_earlier_call_is_named():
 def test_averages_stacked_on_the_wrong_axis_are_named():
     stacked = lambda x: torch.stack([x[:, :t + 1].mean(dim=1) for t in range(x.size(1))])  # (T, B, C)
     assert failed(2, causal_average=stacked).what == "out came back (T, B, C), the batch and time axes swapped"
+
+
+def test_a_weight_kept_from_an_earlier_call_is_named_when_it_gets_no_gradient():
+    transposed = {}
+
+    def mlp(x, c_fc, c_proj):  # the learner's cache of c_fc.T, made in the check's first, gradient-free call
+        w = transposed.setdefault("c_fc", c_fc.T)
+        return F.gelu(x @ w) @ c_proj.T
+    assert failed(5, mlp=mlp).hint.endswith("and no copy of it (its .T, say) kept from an earlier call")
