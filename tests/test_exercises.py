@@ -2342,3 +2342,15 @@ def test_a_weight_kept_from_an_earlier_call_is_named_when_it_gets_no_gradient():
         w = transposed.setdefault("c_fc", c_fc.T)
         return F.gelu(x @ w) @ c_proj.T
     assert failed(5, mlp=mlp).hint.endswith("and no copy of it (its .T, say) kept from an earlier call")
+
+
+def test_the_baby_gpt_read_under_autocast_is_named():
+    """The learner's bfloat16 autocast gave probabilities right to 3 digits, and a hint about the bits' order."""
+    def autocast(model):  # the logits in bfloat16, the softmax in float32
+        idx = torch.tensor([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)])
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            logits, _ = model(idx)
+        return logits[:, -1].float().softmax(dim=-1)
+    assert failed(10, transition_probs=autocast).hint.startswith("right to about 3 digits: the model ran in lower")
+    bfloat16 = lambda model: torch.autocast("cpu", dtype=torch.bfloat16)(ANSWERS.transition_probs)(model).float()
+    assert failed(10, transition_probs=bfloat16).hint.startswith("every value is one bfloat16 can hold")
