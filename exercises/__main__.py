@@ -85,6 +85,9 @@ def next_step(results):
         if result.status == "not finished":
             return f"next: write the part left in exercises/{exercise.module}.py, {again}"
     trainable = sorted(exercise.number for exercise, _ in results if exercise.number in TRAINABLE)
+    if len(results) == len(EXERCISES):  # all ten pass: each of those that can is worth a run
+        return (f"next: all {len(EXERCISES)} pass; train with yours, each in turn: python -m exercises train N, N "
+                f"one of {', '.join(map(str, TRAINABLE))}")
     if trainable:  # (1 is a table, counted; 8 is the sampler: the repo's GPT writes with it)
         what = {SAMPLER: "write with your sampler", BIGRAM: "score your table and write with it"}.get(
             trainable[0], "train the GPT with yours")

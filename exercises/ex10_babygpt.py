@@ -17,7 +17,8 @@ def transition_probs(model):
        ids [0, 0, 1], the first bit first), and its
        two numbers are the probabilities of the next bit being 0 and 1: the softmax of the
        logits at the last of the 3 positions.
-    Leave the model in the mode (train or eval) it was given: lessons/babygpt.py reads the chain in the middle
-    of training."""
+    Leave the model as it was given, in its mode (train or eval: a model.eval() here is undone with
+    model.train(was_training), not model.train()), its dtype and its weights' requires_grad: lessons/babygpt.py
+    reads the chain in the middle of training."""
     raise NotImplementedError("exercise 10 is yours to write: the 8 states as a (8, 3) batch of ids, one forward, "
                               "the softmax at the last position. The repo's is lessons/babygpt.py's next_bit_probs")

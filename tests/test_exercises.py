@@ -1115,6 +1115,9 @@ def test_the_last_line_of_check_says_what_to_do_next(monkeypatch, capsys):
     assert said(2, 2) == "next: exercise 3, in exercises/ex03_head.py"
     assert said(2, 9) == "next: exercise 3, in exercises/ex03_head.py"  # (not 10: 3 to 8 are unchecked)
     assert said(10) == "next: every exercise at once: python -m exercises check"
+    statuses.clear()  # all ten pass: not exercise 1's table again, which a learner had run already
+    assert said(*range(1, 11)) == ("next: all 10 pass; train with yours, each in turn: python -m exercises train N, N "
+                                   "one of 1, 3, 4, 5, 6, 7, 8")
 
 
 def test_the_mistakes_of_an_eighth_learner_are_named():
