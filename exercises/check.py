@@ -115,7 +115,8 @@ def rounded_to_16_bits(got, expected):
     if not torch.allclose(got, expected, rtol=2e-2, atol=1e-2):
         return None
     held = lambda t, low: torch.equal(t, t.to(low).to(t.dtype))  # (nan never equals itself: a nan is not held)
-    return next((dtype_name(low) for low in (torch.bfloat16, torch.float16)  # (a bfloat16 in float16's range is one too)
+    # bfloat16 first: one in float16's range is a float16 too
+    return next((dtype_name(low) for low in (torch.bfloat16, torch.float16)
                  if held(got, low) and not held(expected, low)), None)
 
 
