@@ -96,9 +96,12 @@ def first_mismatch(got, expected, atol=1e-5, rtol=1e-4, worst=False, where=None)
 def expect(got, expected, what, hint="", dtype=False, **tolerance):
     """got must match expected (and, with dtype, be of its dtype: a model part's output goes on into the GPT)."""
     if dtype and torch.is_tensor(got) and got.dtype != expected.dtype:
+        made = {torch.float64: ".double(), dtype=torch.float64 or a NumPy array make float64",
+                torch.float16: ".half() or dtype=torch.float16 makes float16",
+                torch.bfloat16: ".bfloat16() or dtype=torch.bfloat16 makes bfloat16"}.get(got.dtype, "")
         raise Failure(f"{what}: expected dtype {dtype_name(expected.dtype)}, got {dtype_name(got.dtype)}",
-                      "keep the input's dtype (float32): .double(), dtype=torch.float64 or a NumPy array make "
-                      "float64, which the GPT's next layer refuses")
+                      f"keep the input's dtype (float32){': ' + made if made else ''}, or the GPT's next layer "
+                      f"refuses it")
     if message := first_mismatch(got, expected, **tolerance):
         low = rounded_to_16_bits(got, expected)
         raise Failure(f"{what}: {message}", f"every value is one {low} can hold, and each is close: a step in {low} "

@@ -2357,3 +2357,13 @@ def test_the_baby_gpt_read_under_autocast_is_named():
     assert failed(10, transition_probs=autocast).hint.startswith("right to about 3 digits: the model ran in lower")
     bfloat16 = lambda model: torch.autocast("cpu", dtype=torch.bfloat16)(ANSWERS.transition_probs)(model).float()
     assert failed(10, transition_probs=bfloat16).hint.startswith("every value is one bfloat16 can hold")
+
+
+def test_an_output_in_half_precision_is_told_how_it_got_there():
+    """The learner's float16 weights in exercise 2 were told that .double() makes float64."""
+    def half(x):
+        T = x.size(1)
+        weights = torch.tril(torch.ones(T, T, dtype=torch.float16))
+        return (weights / weights.sum(dim=1, keepdim=True)) @ x.half()
+    result = failed(2, causal_average=half)
+    assert "expected dtype float32, got float16" in result.what and ".half() or dtype=torch.float16" in result.hint
