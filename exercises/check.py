@@ -1446,7 +1446,14 @@ def check_kv_cache(m):
     if positions.is_floating_point():
         raise Failure(f"positions(3) gave {dtype_name(positions.dtype)} numbers", "positions index the position "
                       "embedding, which takes integers: torch.arange(start, end, device=device) makes them")
-    elsewhere = cache.positions(3, device=torch.device("meta"))  # (a device with no data: any machine has it)
+    try:
+        elsewhere = cache.positions(3, device=torch.device("meta"))  # (a device with no data: any machine has it)
+    except Exception as e:  # (torch raises NotImplementedError for a meta tensor's data: not the file's own raise)
+        if "meta" not in str(e):
+            raise
+        raise Failure(f"positions(3, device=meta) {raised(e)}", "the check asks for positions on the meta device, "
+                      "which keeps shapes but no numbers: make the tensor there, and leave its values alone "
+                      "(a print or a .tolist() of it reads them)") from None
     if not (torch.is_tensor(elsewhere) and elsewhere.device.type == "meta"):
         raise Failure("positions(3, device) made its tensor on another device than the one given", "make it "
                       "there, torch.arange(..., device=device): on a GPU, positions on the CPU would not do")

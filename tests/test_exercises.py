@@ -2367,3 +2367,14 @@ def test_an_output_in_half_precision_is_told_how_it_got_there():
         return (weights / weights.sum(dim=1, keepdim=True)) @ x.half()
     result = failed(2, causal_average=half)
     assert "expected dtype float32, got float16" in result.what and ".half() or dtype=torch.float16" in result.hint
+
+
+def test_positions_that_read_their_values_on_the_meta_device_are_told_why():
+    """A learner's print in positions met the check's meta device, and was told about a raise of their own."""
+    class Printing(ANSWERS.KVCache):
+        def positions(self, T, device=None):
+            positions = super().positions(T, device)
+            print("new positions:", positions.tolist())
+            return positions
+    result = failed(9, KVCache=Printing)
+    assert result.what.startswith("positions(3, device=meta) ") and "(a print or a .tolist() of it" in result.hint
