@@ -613,15 +613,15 @@ def check_head(m):
     # T = 11: past the video's block_size of 8, which a learner may write in as its tril buffer's size; hs = 2, where
     # the first size's was C / 2
     x, weights = torch.randn(1, 11, 6, generator=seeded(4)), [torch.randn(6, 2, generator=seeded(i)) for i in (5, 6, 7)]
+    def out_at(what, x):  # out alone, at this size (the first of a pair, where one came back)
+        got = at_another_size(what, m.attention_head, x, *weights, hint=HEAD_SIZE_HINT)
+        return got[0] if isinstance(got, (tuple, list)) else got
     what = "out (B, T, hs) for T = 11, hs = 2"
-    got = at_another_size(what, m.attention_head, x, *weights, hint=HEAD_SIZE_HINT)
-    out = got[0] if isinstance(got, (tuple, list)) else got
+    out = out_at(what, x)
     halved = matches(out, head_reference(x, *weights, scale="pow_paren")[0])  # (hs ** 1/2 bracketed: hs / 2)
     expect(out, head_reference(x, *weights)[0], what, POW_HINT if halved else HEAD_SIZE_HINT)
     what = "out (B, T, hs) for T = 4, after T = 11"  # shorter than any before: a mask kept, and only ever grown
-    got = at_another_size(what, m.attention_head, x[:, :4], *weights, hint=HEAD_SIZE_HINT)
-    expect(got[0] if isinstance(got, (tuple, list)) else got, head_reference(x[:, :4], *weights)[0], what,
-           HEAD_SIZE_HINT)
+    expect(out_at(what, x[:, :4]), head_reference(x[:, :4], *weights)[0], what, HEAD_SIZE_HINT)
 
 
 FINITE_MASK_HINT = ("the future leaks in once the scores are large: a finite mask, -100 added to the future's scores "
