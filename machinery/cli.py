@@ -63,6 +63,9 @@ class ArgumentParser(argparse.ArgumentParser):
         if unknown:
             if unknown[0] in self.words:  # (as typed: argparse hands back the words it could not place)
                 self.refuse_a_flag_before_its_command(self.words.index(unknown[0]))
+            chosen = next((getattr(args, a.dest, None) for a in self._actions
+                           if isinstance(a, argparse._SubParsersAction)), None)
+            self.refuse_another_commands_flag(unknown[0].split("=")[0], chosen)
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
             guess = flag_for_a_path(unknown[0], flags) or guess  # python prepare.py notes.txt
@@ -91,16 +94,31 @@ class ArgumentParser(argparse.ArgumentParser):
         --device cpu train): the fix is the flag, with its value, moved after the command."""
         token = self.words[at]
         flag = token.split("=")[0]
-        commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
+        commands = self.commands()
         # the first command after it that has it (not its value: --prompt loss attention is attention's --prompt)
         action = next((commands[word]._option_string_actions[flag] for word in self.words[at + 1:]
                        if word in commands and flag in commands[word]._option_string_actions), None)
+        if action is None:  # (--data_dir X check 3: argparse took X for the command, and check has no --data_dir)
+            self.refuse_another_commands_flag(flag, next((w for w in self.words[at + 1:] if w in commands), None))
         if action is None or flag in self._option_string_actions:
             return
         moved = self.words[at:at + 1 + ("=" not in token and action.nargs is None)]  # with its value, if it takes one
         fixed = self.words[:at] + self.words[at + len(moved):] + moved
         raise UserError(f"{flag} belongs to the command: give it after the command — e.g. {self.prog} "
                         f"{shlex.join(fixed)}")
+
+    def refuse_another_commands_flag(self, flag, command):
+        """flag, which command lacks and another command has (python -m exercises check 3 --data_dir X): the
+        command it belongs to, where a typo's guess would have offered a flag of command's own."""
+        owners = [name for name, parser in self.commands().items() if flag in parser._option_string_actions]
+        if command in self.commands() and owners and command not in owners and flag not in self._option_string_actions:
+            named = f"{', '.join(owners[:-1])} or {owners[-1]}" if len(owners) > 1 else owners[0]
+            raise UserError(f"{flag} is a flag of {named}, not of {command} — {self.prog} {owners[0]} --help "
+                            f"lists {owners[0]}'s flags")
+
+    def commands(self):
+        """The commands (subparsers) by name, or {} for a parser without them."""
+        return next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
 
     def _print_message(self, message, file=None):
         """--help's text, written without argparse's `except OSError: pass`: a full disk is said (run_cli)."""

@@ -512,6 +512,9 @@ CASES = [
     ("plot-flag-before-its-picture", plot, ["--out_dir", "run", "loss"],
      "--out_dir belongs to the command: give it after the command — e.g. python -m lessons.plot loss --out_dir run",
      None),
+    ("plot-flag-of-another-picture", plot, ["loss", "--prompt", "ROMEO:"],
+     "--prompt is a flag of attention or explore, not of loss — python -m lessons.plot attention --help lists "
+     "attention's flags", None),
     ("plot-save-over-a-checkpoint", plot, ["loss", "--out_dir", "run", "--save", "run/best.pt"],
      "--save run/best.pt must end in .png — e.g. --save run/best.png", None),
     ("plot-save-a-folder", plot, ["loss", "--out_dir", "run", "--save", "texts/loss.png"],

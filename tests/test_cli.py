@@ -465,6 +465,24 @@ def test_a_commands_flag_given_before_the_command_is_moved_after_it():
         parser.parse_args(["--device", "train", "check"])
 
 
+def test_a_flag_of_another_command_names_its_command():
+    """python -m exercises check 3 --data_dir X said "valid flags: --help", and --data_dir X check 3 that X is no
+    command; check --steps 10 offered --help for --steps."""
+    parser = cli.ArgumentParser(prog="python -m tool")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("check").add_argument("numbers", nargs="*")
+    for name in ("train", "time"):
+        commands.add_parser(name).add_argument("--steps", type=int)
+    for argv in (["check", "3", "--steps", "10"], ["check", "--steps=10"], ["--steps", "10", "check", "3"]):
+        with pytest.raises(cli.UserError, match=r"^--steps is a flag of train or time, not of check — "
+                                                r"python -m tool train --help lists train's flags$"):
+            parser.parse_args(argv)
+    for argv in (["check", "--stesp", "10"], ["--steps", "10"]):  # no command has it, or no command was given
+        with pytest.raises(cli.UserError) as refused:
+            parser.parse_args(argv)
+        assert "is a flag of" not in str(refused.value), argv
+
+
 def test_a_seed_leaves_room_for_the_rank_in_64_bits():
     assert cli.parse_seed(str(2 ** 63 - 1)) == 2 ** 63 - 1 and cli.parse_seed(str(-2 ** 63)) == -2 ** 63
     for seed in (2 ** 63, 2 ** 64 - 1):  # torch.manual_seed takes up to 2**64 - 1, but seed + rank would overflow
