@@ -36,7 +36,8 @@ class TrainConfig:
     decay: Annotated[str, "the shape of the fall from lr to min_lr after warmup, a name in config.DECAYS"] = "cosine"
     weight_decay: Annotated[float, "each step multiplies the 2-D weights by 1 - lr x this (AdamW's and Muon's)"] = 0.1
     beta1: Annotated[float, "AdamW beta1: how slowly its running mean of the gradients (momentum) forgets"] = 0.9
-    beta2: Annotated[float, "AdamW beta2 (nanoGPT's 0.99, not Adam's 0.999: the running variance of the "
+    beta2: Annotated[float, "AdamW beta2 (nanoGPT's shakespeare_char value: above its usual 0.95, as few tokens a "
+                            "step make noisy gradients; below Adam's 0.999, so that the running variance of the "
                             "gradients keeps up in a short run)"] = 0.99
     grad_clip: Annotated[float, "clip the gradient norm to this (0: no clipping)"] = 1.0
     optimizer: Annotated[str, "'adamw', or 'muon': Muon (momentum steps made orthogonal; train.py's setup says "
@@ -90,8 +91,9 @@ PRESETS = {
         batch_size=32, grad_accum=1, max_iters=250, lr=8e-3, min_lr=8e-4, warmup_iters=30,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=50, eval_iters=50),
     # the GPU speedrun: the shakespeare preset's model with the levers, 4 times the batch, 6 times the lr and
-    # a tenth of the steps; it passes val 1.47 after a median of 11.5 s of training steps on one H100,
-    # and 15 to 17 s on one H200 (41 to 42 s for the whole process with a warm compile cache; docs/speed.md).
+    # a tenth of the steps; it passes val 1.47 after a median of 11.5 s of training steps on one H100, and
+    # 14.9 and 17.3 s in two runs of three on one H200 (41.7 and 42.4 s for the whole process with a warm compile
+    # cache; the third was stopped by its time limit at 1.4759; docs/speed.md).
     # Its 50 evaluation batches of 256 windows are the very windows of the shakespeare preset's 200 of 64
     "speedrun": dict(
         n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,

@@ -94,7 +94,8 @@ class GraphedStep:
     """
 
     def __init__(self, model, batch_size):
-        # a replay repeats what was recorded: dropout's random mask, or a hook's records, would be frozen
+        # sampling wants eval mode (no dropout); and a replay reruns the recorded kernels, not the Python: a hook
+        # would not run again
         hooked = any(m._forward_hooks for m in model.modules())
         assert not model.training and not hooked, "record the decoding step of a model in eval mode, unhooked"
         weight = next(model.parameters())
