@@ -80,6 +80,34 @@ def test_the_words_page_names_only_what_the_code_has():
     assert not missing, f"docs/words.md names {missing}, which no .py file of the repo has: rename them there"
 
 
+def heading_anchors(markdown):
+    """The #anchors GitHub makes of a page's headings: lower case, punctuation dropped, spaces -> hyphens; a
+    heading met again gets -1, -2, ... ."""
+    anchors = []
+    for heading in re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", markdown, flags=re.S), re.M):
+        anchor = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        anchors.append(anchor + (f"-{anchors.count(anchor)}" if anchor in anchors else ""))
+    return set(anchors)
+
+
+def test_every_link_between_the_pages_leads_somewhere():
+    """A file moved or a heading renamed leaves links behind: each relative link of the README, docs/ and the results
+    pages must name a file that is there and, after a #, one of its headings."""
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "bench" / "results").rglob("*.md")]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```|`[^`\n]*`", "", page.read_text(), flags=re.S)  # (code is not a link)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):  # https:, mailto: (the network is no test's)
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists() or (anchor and linked.suffix == ".md"
+                                       and anchor not in heading_anchors(linked.read_text())):
+                broken.append(f"{page.relative_to(ROOT)}: ({target})")
+    assert not broken, f"links to nothing (a file moved, or a heading renamed): {broken}"
+
+
 @pytest.mark.parametrize("folder, allowed", [
     ("model", set()),  # the model needs only torch
     ("machinery", {"machinery", "model", "config"}),  # never a script
