@@ -84,7 +84,28 @@ def restore_checkpoint(run, ckpt):
     notes += set_rng_states(ckpt["rng"], run.data_generator, run.rank, run.world_size, run.device)
     run.iter, run.best_val, run.elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
     run.last_saved, run.extended_at = ckpt["iter"], ckpt.get("extended_at")
-    return notes
+    return notes + best_on_disk(run)
+
+
+def best_on_disk(run):
+    """A resume's best val loss, where the best.pt beside latest.pt says otherwise. A better best.pt (latest.pt
+    put back from a backup, or a crash between the two saves) stays until an evaluation beats it; a best.pt that
+    is gone is written anew by the first evaluation, so that the run ends with one. -> notes"""
+    best = run.out_dir / "best.pt"
+    if not best.is_file():
+        if run.best_val == float("inf"):  # (stopped before its first save: no best.pt yet, rightly)
+            return []
+        gone, run.best_val = run.best_val, float("inf")
+        return [f"note: {best} is gone (the run's best was val {gone:.4f}): the next evaluation writes it anew"]
+    try:
+        kept = torch.load(best, map_location="cpu", weights_only=True)["best_val_loss"]
+    except Exception:  # not a checkpoint of ours, or a damaged one: the next save replaces it, as before
+        return []
+    if not isinstance(kept, (int, float)) or kept >= run.best_val:
+        return []
+    latest, run.best_val = run.best_val, kept
+    return [f"note: {best} (val {kept:.4f}) is better than latest.pt's best ({latest:.4f}): it stays until an "
+            f"evaluation beats it"]
 
 
 def save_checkpoint(path, state):
@@ -390,8 +411,8 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
         raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
                         f"--checkpoint at a run's folder or a .pt file written by train.py")
     if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
-        print(f"note: {path} has no best.pt yet (the run stopped before its first evaluation after the "
-              f"start); using latest.pt", file=sys.stderr)
+        print(f"note: {path} has no best.pt (the run stopped before its first evaluation after the start, or "
+              f"it was moved away); using latest.pt", file=sys.stderr)
         return path / "latest.pt"
     return path / "best.pt"
 

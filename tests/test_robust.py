@@ -289,6 +289,37 @@ def test_resume_removes_temp_files_of_a_killed_save(data_dir, tmp_path, capsys):
     assert not (out / ".latest.pt.x1y2.tmp").exists() and (out / "notes.tmp").exists()
 
 
+def test_a_resume_from_an_earlier_latest_pt_keeps_the_better_best_pt(data_dir, tmp_path, capsys):
+    """latest.pt put back from a backup: a resume from it must not replace the run's better best.pt with a worse
+    one, as it did when it took the best val loss from latest.pt alone."""
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out), "--lr", "3e-3"]
+    assert train.main(argv + ["--max_iters", "4"]) == 0
+    shutil.copy(out / "latest.pt", tmp_path / "backup.pt")
+    assert train.main(argv + ["--resume", "--max_iters", "40"]) == 0
+    best = torch.load(out / "best.pt", weights_only=True)
+    shutil.copy(tmp_path / "backup.pt", out / "latest.pt")
+    capsys.readouterr()
+    assert train.main(argv + ["--resume", "--max_iters", "8"]) == 0  # (its evaluations, at 8, are worse than 40's)
+    assert (f"note: {out / 'best.pt'} (val {best['best_val_loss']:.4f}) is better than latest.pt's best"
+            in capsys.readouterr().out)
+    kept = torch.load(out / "best.pt", weights_only=True)
+    assert kept["iter"] == best["iter"] and kept["best_val_loss"] == best["best_val_loss"]
+
+
+def test_a_resume_writes_a_best_pt_that_was_deleted_anew(data_dir, tmp_path, capsys):
+    """best.pt deleted, then a resume whose evaluations do not beat the run's best: the run ended naming a best.pt
+    that was not there, and sample.py then sampled latest.pt."""
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    (out / "best.pt").unlink()
+    capsys.readouterr()
+    assert train.main(argv + ["--resume", "--max_iters", "16", "--lr", "1e-9", "--min_lr", "1e-10"]) == 0
+    assert f"note: {out / 'best.pt'} is gone (the run's best was val " in capsys.readouterr().out
+    assert torch.load(out / "best.pt", weights_only=True)["iter"] == 16
+
+
 def test_an_empty_log_is_rebuilt_on_resume(tmp_path):
     log = tmp_path / "log.csv"
     log.write_text("")  # killed between creating the file and writing to it

@@ -347,7 +347,7 @@ def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys)
     assert sample.main(["--out_dir", str(run), "--max_new_tokens", "20", "--device", "cpu"]) == 0
     a, err = capsys.readouterr()
     note, line = err.splitlines()
-    assert note.startswith(f"note: {run} has no best.pt yet") and note.endswith("using latest.pt")
+    assert note.startswith(f"note: {run} has no best.pt (the run stopped") and note.endswith("using latest.pt")
     assert line == f"sampling {run / 'latest.pt'}: iteration 12"
     b = samples(capsys, ["--checkpoint", str(run / "latest.pt"), "--max_new_tokens", "20", "--device", "cpu"])
     assert a == b
