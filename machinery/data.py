@@ -278,6 +278,9 @@ def load_vocab(data_dir):
         raise UserError(f"{data_dir} holds a train.bin but no vocab.json — if prepare.py stopped before its end, "
                         f"{again(data_dir)}; if it is another tool's data (nanoGPT's?), "
                         f"prepare the text into a new folder, with --out_dir")
+    if not path.is_file() and any((Path(data_dir) / name).is_file() for name in ("best.pt", "latest.pt")):
+        raise UserError(f"{data_dir} holds a training run, not prepared data — give --data_dir the folder prepare.py "
+                        f"wrote (data/shakespeare by default); a run's folder is --out_dir's")
     if not path.is_file():
         if inside := folders_inside(data_dir, is_prepared):  # data, given for data/shakespeare
             fix = f"give --data_dir a prepared folder inside it: {inside}"

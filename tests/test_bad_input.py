@@ -286,6 +286,12 @@ CASES = [
      "nano holds a train.bin but no vocab.json — if prepare.py stopped before its end, run `python prepare.py "
      "--input YOUR_TEXT_FILE --out_dir nano` again; if it is another tool's data (nanoGPT's?), prepare the text into "
      "a new folder, with --out_dir", write("nano/train.bin", b"nanoGPT's ids, say")),
+    ("train-data-dir-is-a-run", train, TINY + ["--data_dir", "run", "--out_dir", "new"],
+     "run holds a training run, not prepared data — give --data_dir the folder prepare.py wrote (data/shakespeare by "
+     "default); a run's folder is --out_dir's", None),
+    ("train-out-dir-is-the-data", train, TINY + ["--data_dir", "data", "--out_dir", "data/"],
+     "--out_dir and --data_dir are the same folder, data: the run's files would mix with the data's — give the run a "
+     "folder of its own, e.g. --out_dir out/NAME", None),
     ("train-foreign-vocab", train, T, "data/vocab.json was not written by prepare.py", write("data/vocab.json", b"{}")),
     ("train-vocab-nested-deep", train, T, "data/vocab.json was not written by prepare.py — move it away, then run "
      "`python prepare.py --input YOUR_TEXT_FILE --out_dir data`", write("data/vocab.json", b"[" * 10 ** 5)),
