@@ -18,7 +18,8 @@ val windows (train.py's estimate_loss), so their rows compare like with like; ru
 longer context, and so longer windows, which is part of its "scale". The table prints as it
 goes, then the text each rung generates (a 70-character sample); the rows (losses, sizes,
 seconds) go to <out_dir>/ladder.csv and, with matplotlib installed, a picture, ladder.png
-(out_dir: out/buildup/<sizes>, so a --quick run never overwrites a real one).
+(out_dir: out/buildup/<sizes>, so a --quick run never overwrites a real one; another text's climb goes to
+out/buildup/<its data folder's name>-<sizes>).
 """
 
 import csv
@@ -290,8 +291,9 @@ def climb(rungs, sizes, splits, chars, device, args):
 
 def parse_args(argv):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
-    parser.add_argument("--data_dir", default="data/shakespeare", help="prepared data (python prepare.py)")
-    parser.add_argument("--out_dir", help="where ladder.csv and ladder.png go (default: out/buildup/<sizes>)")
+    parser.add_argument("--data_dir", default=TrainConfig.data_dir, help="prepared data (python prepare.py)")
+    parser.add_argument("--out_dir", help="where ladder.csv and ladder.png go (default: out/buildup/<sizes>, or "
+                        "for other data than data/shakespeare, out/buildup/<its folder's name>-<sizes>)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--sizes", choices=["auto", "cpu", "video"], default="auto",
                         help="the ladder's sizes: cpu (about 5.5 minutes on 2 cores) or video (the video's, "
@@ -336,7 +338,9 @@ def main(argv=None):
     longest = max(rung.config.block_size for rung in rungs)
     if len(splits["val"]) <= longest:
         raise UserError(f"{args.data_dir} has too little val text for block_size {longest} — prepare a longer text")
-    out_dir = Path(args.out_dir or f"out/buildup/{name}")
+    # another text's climb goes beside the default's, named after its folder: neither replaces the other
+    other = Path(args.data_dir).resolve() != Path(TrainConfig.data_dir).resolve()
+    out_dir = Path(args.out_dir or f"out/buildup/{Path(args.data_dir).resolve().name + '-' if other else ''}{name}")
     check_out_dir(out_dir)
 
     print(f"device: {device}, sizes: {name} (rungs 1-10: block {sizes.block_size}, {sizes.steps} steps of batch "

@@ -5,6 +5,7 @@ import dataclasses
 import importlib.util
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -127,7 +128,8 @@ def test_quick_ladder_runs_end_to_end(data_dir, tmp_path, capsys, monkeypatch):
     assert buildup.main(["--quick", "--data_dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "the losses mean nothing yet" in out
-    with open(tmp_path / "out" / "buildup" / "quick" / "ladder.csv", newline="") as f:  # not where a real ladder goes
+    # not where a real ladder goes, nor where the default data's --quick goes (data_dir is another text's, play)
+    with open(tmp_path / "out" / "buildup" / "play-quick" / "ladder.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["rung"]) for r in rows] == list(range(1, 12))
     for r in rows:
@@ -326,9 +328,10 @@ def test_auto_sizes_are_the_videos_on_cuda_and_the_cpus_elsewhere(data_dir, tmp_
     monkeypatch.setattr(buildup, "climb", climb)
     monkeypatch.setattr(buildup, "draw", lambda *args, **kwargs: None)
     monkeypatch.setattr(buildup, "check_fits", lambda *args: None)  # (a pretended GPU has no memory to read)
+    shutil.copytree(data_dir, tmp_path / "data" / "shakespeare")  # the default data, whose climbs go to <sizes>/
     for device, name in (("cpu", "cpu"), ("cuda", "video")):
         monkeypatch.setattr(buildup, "pick_device", lambda _, device=device: torch.device(device))
-        assert buildup.main(["--data_dir", str(data_dir)]) == 0
+        assert buildup.main([]) == 0
         assert climbed[-1] is buildup.SIZES[name]
         assert f"sizes: {name} " in capsys.readouterr().out
         assert (tmp_path / "out" / "buildup" / name / "ladder.csv").is_file()
