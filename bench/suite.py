@@ -338,6 +338,10 @@ def suite_plan(args, run_dir):
     if names == ["score"]:  # (a new command's folder holds no models yet)
         raise UserError("--jobs score alone has nothing to score — name the training jobs before it, or run "
                         "python -m bench.score FOLDER on a finished suite's folder")
+    for name in ("resume", "sample-on-cpu"):  # (ddp's run, in the folder ddp, is theirs: a job before them makes it)
+        if name in names and "ddp" not in names[:names.index(name)]:
+            raise UserError(f"--jobs {name} {'goes on from' if name == 'resume' else 'samples'} the ddp job's run — "
+                            f"name ddp before it: --jobs ddp,{name}")
     plan = [("prepare", "prepare", Job(["prepare.py", "--input", args.input, "--out_dir", args.data_dir], 120))
             ] if args.input else []
     for i, name in enumerate(names):

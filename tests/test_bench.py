@@ -518,6 +518,10 @@ def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_amo
         suite.main(argv + ["--jobs", "cpu-speedrun-train,score,score"])
     with pytest.raises(UserError, match="--jobs score alone has nothing to score — .*python -m bench.score FOLDER"):
         suite.main(argv + ["--jobs", "score"])
+    for jobs, name in (("resume", "resume"), ("sample-on-cpu,ddp", "sample-on-cpu")):  # ddp's run: not made yet
+        with pytest.raises(UserError, match=f"^--jobs {name} .* the ddp job's run — name ddp before it: "
+                                            f"--jobs ddp,{name}$"):
+            suite.main(argv + ["--jobs", jobs])
     assert not any(tmp_path.iterdir())  # refused before anything was made
     jobs = {"anchor": suite.Job(["bash", "nanogpt.sh", "{job_dir}"], 60), "hello": suite.Job(["-c", "print(1)"], 60)}
     monkeypatch.setattr(suite, "suite_jobs", lambda run_dir, target: jobs)
