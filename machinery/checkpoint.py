@@ -38,6 +38,7 @@ import torch.distributed as dist
 from machinery.cli import UserError, folders_inside, unless_a_typo, write_atomically
 from machinery.data import run_dir_for, written_by_prepare
 from machinery.optim import load_state
+from config import TrainConfig
 from model import ACTIVATIONS, POSITIONS, GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"
@@ -196,6 +197,17 @@ def check_ours(ckpt, path):
                         f"{CKPT_VERSION} — use the matching version of this repo")
     if missing := lacks(ckpt, READ):
         raise UserError(f"{path} has no {missing} as train.py saves it (edited by hand?) — {way_around(path)}")
+    for key, config in (("model_config", GPTConfig), ("train_config", TrainConfig)):
+        for name, value, kind in ((f.name, ckpt[key][f.name], type(f.default)) for f in fields(config)
+                                  if f.name in ckpt[key] and f.default is not None):  # (None: compile's auto)
+            if not (type(value) is kind or kind is float and type(value) is int):  # (True is an int, but no count)
+                raise UserError(f"{path} has {name} {value!r} in its {key}, not the {kind.__name__} train.py saves "
+                                f"(edited by hand?) — {way_around(path)}")
+    chars = ckpt["vocab"].get("chars")  # one character a token id: decode reads chars[id] for every id the model has
+    if not (isinstance(chars, list) and all(isinstance(c, str) and len(c) == 1 for c in chars)
+            and len(set(chars)) == len(chars) == ckpt["model_config"].get("vocab_size")):
+        raise UserError(f"{path} has a vocab whose characters do not fit its model's vocab_size, as train.py never "
+                        f"saves them (edited by hand?) — {way_around(path)}")
     return ckpt
 
 
@@ -223,7 +235,11 @@ def read_pt(path, missing_hint):
 def model_from_checkpoint(ckpt, path="the checkpoint"):
     """A loaded checkpoint (read from path) -> the model it holds, weights in place (on the CPU,
     in training mode)."""
-    model = build_model(saved_model_config(ckpt, path))
+    try:
+        model = build_model(saved_model_config(ckpt, path))
+    except (TypeError, ValueError) as e:  # a setting of a kind or size no run has (n_layer "2", dropout 5.0)
+        raise UserError(f"{path} has model settings that model.py cannot build ({e}; edited by hand?) — "
+                        f"{way_around(path)}") from None
     load_weights(model, ckpt["model"], path, added_since(ckpt))
     return model
 

@@ -403,6 +403,10 @@ CASES = [
      "run/latest.pt has no optimizer as train.py saves it, which a resume needs (edited by hand?) — to resume from "
      "the best evaluation instead, copy run/best.pt over it, or use a backup",
      edit_checkpoint("run/latest.pt", "run/latest.pt", lambda ckpt: ckpt.pop("optimizer"))),
+    ("train-resume-setting-of-another-kind", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt has n_layer '2' in its model_config, not the int train.py saves (edited by hand?) — to resume "
+     "from the best evaluation instead, copy run/best.pt over it, or use a backup",
+     edit_checkpoint("run/latest.pt", "run/latest.pt", lambda ckpt: ckpt["model_config"].update(n_layer="2"))),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
     ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
@@ -422,6 +426,10 @@ CASES = [
     ("sample-checkpoint-no-vocab", sample, ["--out_dir", "run"], "run/best.pt has no vocab as train.py saves it "
      "(edited by hand?) — give --checkpoint run/latest.pt instead, or use a backup",
      edit_checkpoint("run/best.pt", "run/best.pt", lambda ckpt: ckpt.update(vocab=None))),
+    ("sample-checkpoint-vocab-cut", sample, ["--out_dir", "run"], "run/best.pt has a vocab whose characters do not "
+     "fit its model's vocab_size, as train.py never saves them (edited by hand?) — give --checkpoint run/latest.pt "
+     "instead, or use a backup", edit_checkpoint("run/best.pt", "run/best.pt",
+                                                 lambda ckpt: ckpt["vocab"].update(chars=ckpt["vocab"]["chars"][:-5]))),
     ("sample-out-dir-typo", sample, ["--out_dir", "rn"], "no checkpoint at rn/best.pt — did you mean --out_dir run? "
      "If not, train a model first with `python train.py --out_dir rn`", None),
     ("sample-out-dir-is-prepared-data", sample, ["--out_dir", "data"], "no checkpoint at data/best.pt — data holds "

@@ -353,6 +353,16 @@ def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys)
     assert a == b
 
 
+def test_a_checkpoint_whose_model_settings_cannot_be_built_says_so(run_dir, tmp_path):
+    """A hand-edited setting of the right kind but out of range (dropout 5.0) was nn.Dropout's traceback."""
+    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+    ckpt["model_config"]["dropout"] = 5.0
+    torch.save(ckpt, tmp_path / "edited.pt")
+    with pytest.raises(UserError, match=r"^.*edited.pt has model settings that model.py cannot build \(.*5.0.*; "
+                                        r"edited by hand\?\) — use a backup, or another checkpoint$"):
+        sample.main(["--checkpoint", str(tmp_path / "edited.pt")])
+
+
 def test_a_run_folder_is_a_checkpoint_too(run_dir, capsys):
     a = samples(capsys, ["--checkpoint", str(run_dir), "--max_new_tokens", "20", "--device", "cpu"])
     b = samples(capsys, ["--checkpoint", str(run_dir / "best.pt"), "--max_new_tokens", "20", "--device", "cpu"])
