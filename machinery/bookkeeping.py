@@ -355,6 +355,11 @@ def open_log(run):
         raise UserError(f"cannot write {e.filename2 or e.filename} ({e.strerror}) — move it away, or choose another "
                         f"--out_dir") from None
     except OSError as e:
+        named = Path(e.filename) if e.filename else run.out_dir
+        if named.parent == run.out_dir and named.name in ("log.csv", "train.lock") and named.exists():
+            # (a resume's log.csv that this user may not read or write: another --out_dir would not resume the run)
+            raise UserError(f"cannot use {named} ({e.strerror}) — fix its permissions (chmod u+rw "
+                            f"{shlex.quote(str(named))}), then run again") from None
         raise UserError(f"cannot write in {run.out_dir} ({e.strerror}) — choose another --out_dir") from None
     if removed := remove_stale_temp_files(run.out_dir):
         run.say(f"removed {removed} half-written temp file(s) in {run.out_dir}, left by a run that was killed "

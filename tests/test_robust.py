@@ -229,6 +229,20 @@ def test_an_out_dir_that_cannot_be_written_is_named_not_a_file_in_it(data_dir, t
             train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")])
 
 
+def test_a_log_a_resume_may_not_read_is_named_not_its_folder(data_dir, run_dir, tmp_path, monkeypatch):
+    """A log.csv this user may not read: "cannot write in the folder — choose another --out_dir", which would not
+    resume the run."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+
+    def refused(path, *args):  # (as root, chmod cannot take the permission away)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    monkeypatch.setattr(bookkeeping, "trim_log", refused)
+    with pytest.raises(UserError, match=rf"^cannot use {run / 'log.csv'} \(Permission denied\) — fix its "
+                                        rf"permissions \(chmod u\+rw {run / 'log.csv'}\), then run again$"):
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "16"])
+
+
 def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
     """RANK left in the environment (from an earlier torchrun session, say) without the rest."""
     monkeypatch.setenv("RANK", "0")
