@@ -354,9 +354,9 @@ def open_log(run):
     except IsADirectoryError as e:  # a log.csv or train.lock that is a folder: named (a rename names its target second)
         raise UserError(f"cannot write {e.filename2 or e.filename} ({e.strerror}) — move it away, or choose another "
                         f"--out_dir") from None
-    except OSError as e:
+    except OSError as e:  # (train.lock's own: claim_out_dir trains on without a lock it may not take)
         named = Path(e.filename) if e.filename else run.out_dir
-        if named.parent == run.out_dir and named.name in ("log.csv", "train.lock") and named.exists():
+        if named.parent == run.out_dir and named.name == "log.csv" and named.exists():
             # (a resume's log.csv that this user may not read or write: another --out_dir would not resume the run)
             raise UserError(f"cannot use {named} ({e.strerror}) — fix its permissions (chmod u+rw "
                             f"{shlex.quote(str(named))}), then run again") from None

@@ -235,11 +235,7 @@ def read_pt(path, missing_hint):
 def model_from_checkpoint(ckpt, path="the checkpoint"):
     """A loaded checkpoint (read from path) -> the model it holds, weights in place (on the CPU,
     in training mode)."""
-    try:
-        model = build_model(saved_model_config(ckpt, path))
-    except (TypeError, ValueError) as e:  # a setting of a kind or size no run has (n_layer "2", dropout 5.0)
-        raise UserError(f"{path} has model settings that model.py cannot build ({e}; edited by hand?) — "
-                        f"{way_around(path)}") from None
+    model = build_model(saved_model_config(ckpt, path))
     load_weights(model, ckpt["model"], path, added_since(ckpt))
     return model
 
@@ -257,7 +253,16 @@ def saved_model_config(ckpt, path):
         raise UserError(f"{path} has model settings that model.py no longer has ({', '.join(gone)}) — "
                         f"they were saved by other model code: bring back the model.py that saved them, or train a "
                         f"new run")
-    return GPTConfig(**ckpt["model_config"])
+    config = GPTConfig(**ckpt["model_config"])
+    sizes = ("block_size", "vocab_size") + (("n_layer", "n_head", "n_embd") if config.model == "gpt" else ())
+    wrong = [f"{name} {getattr(config, name)}" for name in sizes if getattr(config, name) < 1]
+    wrong += [f"dropout {config.dropout}"] if not 0 <= config.dropout < 1 else []
+    wrong += [f"n_head {config.n_head}, which does not divide n_embd {config.n_embd}"] if not (
+        wrong or config.model != "gpt" or config.n_embd % config.n_head == 0) else []
+    if wrong:  # (train.py refuses each: a hand edit, then, checked here and not left to a traceback in model.py)
+        raise UserError(f"{path} has {', '.join(wrong)} in its model_config, which train.py never saves (edited by "
+                        f"hand?) — {way_around(path)}")
+    return config
 
 
 BIGRAM_FIELDS = ("model", "vocab_size", "block_size")  # the model settings a bigram uses (block_size: its batches)

@@ -280,7 +280,7 @@ def load_vocab(data_dir):
                         f"prepare the text into a new folder, with --out_dir")
     if not path.is_file() and any((Path(data_dir) / name).is_file() for name in ("best.pt", "latest.pt")):
         raise UserError(f"{data_dir} holds a training run, not prepared data — give --data_dir the folder prepare.py "
-                        f"wrote (data/shakespeare by default); a run's folder is --out_dir's")
+                        f"wrote (data/shakespeare by default)")
     if not path.is_file():
         if inside := folders_inside(data_dir, is_prepared):  # data, given for data/shakespeare
             fix = f"give --data_dir a prepared folder inside it: {inside}"

@@ -219,7 +219,8 @@ def load_settings(preset, resume, overrides, new_run=True, training=True):
                         f"{shlex.quote(data_dir)}{started}, which holds no prepared data now — resume from that "
                         f"folder, or with --data_dir NEW_PLACE if the data moved, or prepare the run's text "
                         f"({ckpt['vocab'].get('source') or '?'}) again: {how_to_prepare(data_dir, ckpt['vocab'])}")
-    if Path(values.get("out_dir", TrainConfig.out_dir)).resolve() == Path(data_dir).resolve():
+    # (a new run only: --trace_shapes and bench.speed write nothing, and a run begun so before this check resumes)
+    if training and new_run and Path(values.get("out_dir", TrainConfig.out_dir)).resolve() == Path(data_dir).resolve():
         raise UserError(f"--out_dir and --data_dir are the same folder, {data_dir}: the run's files would mix with the "
                         f"data's — give the run a folder of its own, e.g. --out_dir out/NAME")
     vocab, splits = load_data(data_dir)

@@ -288,7 +288,7 @@ CASES = [
      "a new folder, with --out_dir", write("nano/train.bin", b"nanoGPT's ids, say")),
     ("train-data-dir-is-a-run", train, TINY + ["--data_dir", "run", "--out_dir", "new"],
      "run holds a training run, not prepared data — give --data_dir the folder prepare.py wrote (data/shakespeare by "
-     "default); a run's folder is --out_dir's", None),
+     "default)", None),
     ("train-out-dir-is-the-data", train, TINY + ["--data_dir", "data", "--out_dir", "data/"],
      "--out_dir and --data_dir are the same folder, data: the run's files would mix with the data's — give the run a "
      "folder of its own, e.g. --out_dir out/NAME", None),

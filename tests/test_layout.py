@@ -83,11 +83,12 @@ def test_the_words_page_names_only_what_the_code_has():
 def heading_anchors(markdown):
     """The #anchors GitHub makes of a page's headings: lower case, punctuation dropped, spaces -> hyphens; a
     heading met again gets -1, -2, ... ."""
-    anchors = []
+    anchors, met = set(), {}
     for heading in re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", markdown, flags=re.S), re.M):
         anchor = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
-        anchors.append(anchor + (f"-{anchors.count(anchor)}" if anchor in anchors else ""))
-    return set(anchors)
+        anchors.add(anchor + (f"-{met[anchor]}" if anchor in met else ""))
+        met[anchor] = met.get(anchor, 0) + 1
+    return anchors
 
 
 def test_every_link_between_the_pages_leads_somewhere():

@@ -243,6 +243,19 @@ def test_a_log_a_resume_may_not_read_is_named_not_its_folder(data_dir, run_dir, 
         train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(run), "--resume", "--max_iters", "16"])
 
 
+def test_only_a_new_run_is_refused_an_out_dir_that_is_its_data(data_dir, run_dir, tmp_path):
+    """--trace_shapes writes nothing, and a run begun in its data's folder before the refusal resumes there."""
+    mixed = tmp_path / "mixed"
+    shutil.copytree(data_dir, mixed)
+    argv = TINY + ["--data_dir", str(mixed), "--out_dir", str(mixed)]
+    with pytest.raises(UserError, match="^--out_dir and --data_dir are the same folder"):
+        train.main(argv)
+    assert train.main(argv + ["--trace_shapes"]) == 0
+    for name in ("best.pt", "latest.pt", "log.csv"):
+        shutil.copy(run_dir / name, mixed / name)
+    assert train.main(argv + ["--resume", "--max_iters", "16"]) == 0
+
+
 def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
     """RANK left in the environment (from an earlier torchrun session, say) without the rest."""
     monkeypatch.setenv("RANK", "0")
@@ -321,7 +334,7 @@ def test_a_resume_from_an_earlier_latest_pt_keeps_the_better_best_pt(data_dir, t
     assert kept["iter"] == best["iter"] and kept["best_val_loss"] == best["best_val_loss"]
 
 
-def test_a_resume_writes_a_best_pt_that_was_deleted_anew(data_dir, tmp_path, capsys):
+def test_a_resume_writes_a_best_pt_that_was_deleted_anew(data_dir, tmp_path, capsys, monkeypatch):
     """best.pt deleted, then a resume whose evaluations do not beat the run's best: the run ended naming a best.pt
     that was not there, and sample.py then sampled latest.pt."""
     out = tmp_path / "o"
@@ -329,9 +342,11 @@ def test_a_resume_writes_a_best_pt_that_was_deleted_anew(data_dir, tmp_path, cap
     assert train.main(argv) == 0
     (out / "best.pt").unlink()
     capsys.readouterr()
-    assert train.main(argv + ["--resume", "--max_iters", "16", "--lr", "1e-9", "--min_lr", "1e-10"]) == 0
+    monkeypatch.setattr(train, "estimate_loss", lambda *args: {"train": 9.0, "val": 9.0})  # worse than the run's best
+    assert train.main(argv + ["--resume", "--max_iters", "16"]) == 0
     assert f"note: {out / 'best.pt'} is gone (the run's best was val " in capsys.readouterr().out
-    assert torch.load(out / "best.pt", weights_only=True)["iter"] == 16
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["iter"] == 16 and best["best_val_loss"] == 9.0
 
 
 def test_an_empty_log_is_rebuilt_on_resume(tmp_path):

@@ -355,12 +355,14 @@ def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys)
 
 def test_a_checkpoint_whose_model_settings_cannot_be_built_says_so(run_dir, tmp_path):
     """A hand-edited setting of the right kind but out of range (dropout 5.0) was nn.Dropout's traceback."""
-    ckpt = torch.load(run_dir / "best.pt", weights_only=True)
-    ckpt["model_config"]["dropout"] = 5.0
-    torch.save(ckpt, tmp_path / "edited.pt")
-    with pytest.raises(UserError, match=r"^.*edited.pt has model settings that model.py cannot build \(.*5.0.*; "
-                                        r"edited by hand\?\) — use a backup, or another checkpoint$"):
-        sample.main(["--checkpoint", str(tmp_path / "edited.pt")])
+    for edit, said in ((dict(dropout=5.0), "dropout 5.0"), (dict(n_layer=0), "n_layer 0"),
+                       (dict(n_head=3), "n_head 3, which does not divide n_embd 32")):
+        ckpt = torch.load(run_dir / "best.pt", weights_only=True)
+        ckpt["model_config"].update(edit)
+        torch.save(ckpt, tmp_path / "edited.pt")
+        with pytest.raises(UserError, match=rf"^.*edited.pt has {said} in its model_config, which train.py never "
+                                            rf"saves \(edited by hand\?\) — use a backup, or another checkpoint$"):
+            sample.main(["--checkpoint", str(tmp_path / "edited.pt")])
 
 
 def test_a_run_folder_is_a_checkpoint_too(run_dir, capsys):
