@@ -26,6 +26,7 @@ import random
 import shlex
 import sys
 import time
+import typing
 import warnings
 import zipfile
 from dataclasses import asdict, fields
@@ -198,8 +199,9 @@ def check_ours(ckpt, path):
     if missing := lacks(ckpt, READ):
         raise UserError(f"{path} has no {missing} as train.py saves it (edited by hand?) — {way_around(path)}")
     for key, config in (("model_config", GPTConfig), ("train_config", TrainConfig)):
-        for name, value, kind in ((f.name, ckpt[key][f.name], type(f.default)) for f in fields(config)
-                                  if f.name in ckpt[key] and f.default is not None):  # (None: compile's auto)
+        kinds = typing.get_type_hints(config)  # each field's type, as its flag reads it (Annotated's help left off)
+        for name, value, kind in ((name, ckpt[key][name], kind) for name, kind in kinds.items()
+                                  if name in ckpt[key] and kind in (bool, int, float, str)):  # (compile: or None)
             if not (type(value) is kind or kind is float and type(value) is int):  # (True is an int, but no count)
                 raise UserError(f"{path} has {name} {value!r} in its {key}, not the {kind.__name__} train.py saves "
                                 f"(edited by hand?) — {way_around(path)}")
