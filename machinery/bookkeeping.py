@@ -9,6 +9,7 @@ import errno
 import math
 import os
 import shlex
+import shutil
 import signal
 import time
 import weakref
@@ -33,7 +34,9 @@ except ImportError:  # Windows has none
 
 def trim_log(path, last_iter):
     """Drop log rows past the checkpoint we resume from: that work is being redone. A last row
-    cut short goes too (checkpoint.log_rows); any other line that is not a row is refused."""
+    cut short goes too (checkpoint.log_rows); any other line that is not a row is refused. The log as
+    it was, where it had such rows (a latest.pt put back from a backup, or a kill between a row and its
+    save), is kept as log.prev.csv (or .prev2, ...). -> that file's path, or None"""
     header = LOG_HEADER.split(",")
     try:
         rows_header, rows = log_rows(path)
@@ -53,7 +56,20 @@ def trim_log(path, last_iter):
             raise UserError(f"{path} line {number} is not a row train.py wrote ({','.join(row)[:40]!r}) — "
                             f"fix or delete that line, then resume")
     kept = [header] + [row for _, row in rows if int(row[0]) <= last_iter]
+    before = None
+    if len(kept) < len(rows) + 1:
+        before = free_name(Path(path))
+        shutil.copyfile(path, before)
     write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
+    return before
+
+
+def free_name(log_path):
+    """log.prev.csv beside log_path, or log.prev2.csv, ...: the first name not taken."""
+    n = 1
+    while (kept := log_path.with_name("log.prev.csv" if n == 1 else f"log.prev{n}.csv")).exists():
+        n += 1
+    return kept
 
 
 class StopOnCtrlC:
@@ -347,7 +363,9 @@ def open_log(run):
         run.out_dir.mkdir(parents=True, exist_ok=True)
         claim_out_dir(run)
         if run.iter > 0 and log_path.exists():
-            trim_log(log_path, run.iter)
+            if before := trim_log(log_path, run.iter):
+                run.say(f"note: {log_path} had rows past iteration {run.iter}, where this resume goes on from: the "
+                        f"log as it was is kept as {before}")
         else:
             keep_a_log_without_checkpoints(run, log_path)
             write_atomically(log_path, lambda f: f.write(f"{LOG_HEADER}\n".encode()))
@@ -443,9 +461,7 @@ def keep_a_log_without_checkpoints(run, log_path):
         rows = [(0, ["?"])]
     if all(row[0] == "0" for _, row in rows):
         return  # nothing, or only the untrained model's row: nothing to keep
-    n = 1
-    while (kept := log_path.with_name("log.prev.csv" if n == 1 else f"log.prev{n}.csv")).exists():
-        n += 1
+    kept = free_name(log_path)
     log_path.rename(kept)
     run.say(f"kept the log of an earlier run in {run.out_dir}, which has no checkpoint, as {kept}")
 

@@ -328,10 +328,15 @@ def test_a_resume_from_an_earlier_latest_pt_keeps_the_better_best_pt(data_dir, t
     shutil.copy(tmp_path / "backup.pt", out / "latest.pt")
     capsys.readouterr()
     assert train.main(argv + ["--resume", "--max_iters", "8"]) == 0  # (its evaluations, at 8, are worse than 40's)
-    assert (f"note: {out / 'best.pt'} (val {best['best_val_loss']:.4f}) is better than latest.pt's best"
-            in capsys.readouterr().out)
+    said = capsys.readouterr().out
+    assert f"note: {out / 'best.pt'} (val {best['best_val_loss']:.4f}) is better than latest.pt's best" in said
+    assert (f"note: {out / 'log.csv'} had rows past iteration 4, where this resume goes on from: the log as it was is "
+            f"kept as {out / 'log.prev.csv'}") in said
     kept = torch.load(out / "best.pt", weights_only=True)
     assert kept["iter"] == best["iter"] and kept["best_val_loss"] == best["best_val_loss"]
+    # the log's rows past iteration 4, dropped from log.csv (this resume redoes them), were lost without a word
+    assert int((out / "log.prev.csv").read_text().splitlines()[-1].split(",")[0]) == 40
+    assert int((out / "log.csv").read_text().splitlines()[-1].split(",")[0]) == 8
 
 
 def test_a_resume_writes_a_best_pt_that_was_deleted_anew(data_dir, tmp_path, capsys, monkeypatch):
