@@ -24,7 +24,7 @@ from tqdm import tqdm
 from config import PRESETS, TrainConfig
 from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, copy_best_to_latest, log_rows, make_checkpoint,
                                   remove_stale_temp_files, save_checkpoint, written_by_train_py)
-from machinery.cli import UserError, dtype_name, write_atomically
+from machinery.cli import UserError, dtype_name, refuse_a_run_folder_gone, write_atomically
 from model import GPTConfig
 
 try:
@@ -515,6 +515,7 @@ def append_log(run, losses, lr, tokens_per_sec):
             f.write(f"{run.iter},{losses['train']:.6f},{losses['val']:.6f},{lr:.6g},{tokens_per_sec:.1f},"
                     f"{run.elapsed_before + time.perf_counter() - run.t_train:.2f}\n")
     except OSError as e:
+        refuse_a_run_folder_gone(run.out_dir)
         raise UserError(f"cannot write {log_path} ({e.strerror}) — free some disk space or fix the "
                         f"permissions, then resume with --resume") from None
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from machinery.cli import UserError, folders_inside, unless_a_typo, write_atomically
+from machinery.cli import UserError, folders_inside, refuse_a_run_folder_gone, unless_a_typo, write_atomically
 from machinery.data import run_dir_for, written_by_prepare
 from machinery.optim import load_state
 from config import TrainConfig
@@ -121,6 +121,7 @@ def save_checkpoint(path, state):
     try:
         write_atomically(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as e:  # a full disk, a lost permission: the old file is still there (write_atomically)
+        refuse_a_run_folder_gone(Path(path).parent)
         kept = f"{path} still holds the previous checkpoint" if Path(path).exists() else "nothing was written"
         raise UserError(f"cannot save {path} ({e.strerror or e}); {kept} — free some disk space or fix the "
                         f"permissions, then {how_to_go_on(Path(path).parent)}") from None

@@ -509,6 +509,14 @@ def refuse_to_write_over(path, mark, writer, flag):
                         f"move it away")
 
 
+def refuse_a_run_folder_gone(folder):
+    """A run's folder that is no longer there while it trains (moved, renamed or deleted): said as such, where the
+    write's "No such file or directory" read as a full disk's fix. Its checkpoints went with it."""
+    if not Path(folder).is_dir():
+        raise UserError(f"{folder} is gone: moved or deleted while the run trained — if it was moved, go on from its "
+                        f"last checkpoint there: python train.py --resume --out_dir NEW_PLACE")
+
+
 def write_atomically(path, write):
     """Call write(file) on a temp file beside `path`, then rename it into place.
 

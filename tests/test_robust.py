@@ -256,6 +256,17 @@ def test_only_a_new_run_is_refused_an_out_dir_that_is_its_data(data_dir, run_dir
     assert train.main(argv + ["--resume", "--max_iters", "16"]) == 0
 
 
+def test_a_run_folder_moved_while_it_trains_is_said_to_be_gone(tmp_path):
+    """mv out/run out/run2 mid-run: the next write said "No such file or directory — free some disk space"."""
+    gone = tmp_path / "run"
+    run = SimpleNamespace(out_dir=gone, iter=20, elapsed_before=0.0, t_train=0.0)
+    said = rf"^{gone} is gone: moved or deleted while the run trained — if it was moved, go on from its last "
+    with pytest.raises(UserError, match=said + r"checkpoint there: python train.py --resume --out_dir NEW_PLACE$"):
+        bookkeeping.append_log(run, {"train": 2.0, "val": 2.1}, 1e-3, 1000.0)
+    with pytest.raises(UserError, match=said):
+        checkpoint.save_checkpoint(gone / "latest.pt", {"iter": 20})
+
+
 def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
     """RANK left in the environment (from an earlier torchrun session, say) without the rest."""
     monkeypatch.setenv("RANK", "0")
