@@ -425,8 +425,9 @@ def lock(fd, out_dir):
     except OSError as e:
         if e.errno not in (errno.EAGAIN, errno.EACCES):
             return False
-    holder = os.read(fd, 20).decode(errors="replace").strip() or "?"
-    raise UserError(f"another train.py (process {holder}) is training in {out_dir} — wait for it to end, or give "
+    holder = os.read(fd, 20).decode(errors="replace").strip()  # (empty: a run starting at this moment)
+    who = f"process {holder}" if holder else "one starting as this one did"
+    raise UserError(f"another train.py ({who}) is training in {out_dir} — wait for it to end, or give "
                     f"this run another --out_dir")
 
 

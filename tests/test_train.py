@@ -468,12 +468,14 @@ def test_a_moved_run_resumes_where_it_is_now(data_dir, tmp_path, monkeypatch):
 
 
 @contextmanager
-def another_process_holding(lock):
-    """A process that holds lock's file lock, as a train.py training there would, until the block ends. -> its pid"""
+def another_process_holding(lock, says_who=True):
+    """A process that holds lock's file lock, as a train.py training there would, until the block ends. -> its pid.
+    says_who=False: it has not written its pid yet, as a run that took the lock a moment ago."""
     holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time\n"
                                "f = open(sys.argv[1], 'a+'); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-                               "f.truncate(0); f.write(str(os.getpid())); f.flush(); print('held', flush=True)\n"
-                               "time.sleep(60)", str(lock)], stdout=subprocess.PIPE, text=True)
+                               f"f.truncate(0); f.write(str(os.getpid()) if {says_who} else ''); f.flush()\n"
+                               "print('held', flush=True); time.sleep(60)", str(lock)],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
         yield holder.pid
@@ -516,6 +518,9 @@ def test_a_resume_beside_a_run_that_has_not_saved_yet_is_told_so(data_dir, tmp_p
             train.main(argv)
     with pytest.raises(UserError, match="there is nothing to resume"):  # the lock let go: the usual line
         train.main(argv)
+    with another_process_holding(tmp_path / "train.lock", says_who=False):  # it said "(process ?)"
+        with pytest.raises(UserError, match=r"^another train.py \(one starting as this one did\) is training in "):
+            train.main(argv)
 
 
 @pytest.mark.skipif(bookkeeping.fcntl is None, reason="no file locks on Windows")
