@@ -18,6 +18,7 @@ import importlib
 import re
 import shlex
 import sys
+from pathlib import Path
 
 if not __package__:  # run as a file (python exercises/__main__.py): the imports below need python -m
     command = shlex.join(["python", "-m", "exercises", *sys.argv[1:]])
@@ -132,9 +133,11 @@ def train(number, data_dir, steps=2000):
     verdict = ("the same, to float rounding (about 1e-4 or less)" if same else
                "more than float rounding (about 1e-4 or less): yours computes something else")
     print(f"difference: {gap:+.4f}: {verdict}")
-    if number == BIGRAM:
+    if number == BIGRAM:  # (another text's run beside the default's out/bigram, not refused by it)
+        other = Path(data_dir).resolve() != Path(DEFAULT_DATA_DIR).resolve()
+        out_dir = f"out/{Path(data_dir).resolve().name}-bigram" if other else "out/bigram"
         print(f"model.py's Bigram learns such a table by gradient descent instead: python train.py --preset bigram "
-              f"--data_dir {shlex.quote(str(data_dir))} --out_dir out/bigram")
+              f"--data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(out_dir)}")
     return 0
 
 

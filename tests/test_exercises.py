@@ -135,6 +135,7 @@ def test_exercise_1s_table_is_counted_scored_and_written_with_beside_the_repos(d
     out = capsys.readouterr().out
     assert f"     yours: val loss {repo:.4f}, " in out and "s of counting; it writes: " in out
     assert "difference: +0.0000: the same, to float rounding" in out and "python train.py --preset bigram" in out
+    assert out.endswith(f" --out_dir out/{data_dir.name}-bigram\n")  # (another text's: out/bigram is Shakespeare's)
     for broken in (lambda ids, V, smoothing=1.0: torch.zeros(V, V).view(V * V + 1),  # raises
                    lambda ids, V, smoothing=1.0: ANSWERS.bigram_probs(ids % 6, 6)):  # the check's size, 6
         with pytest.raises(UserError, match=r"^exercise 1 passed its check, but on the prepared text it raised "
