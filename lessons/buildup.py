@@ -340,7 +340,8 @@ def main(argv=None):
         raise UserError(f"{args.data_dir} has too little val text for block_size {longest} — prepare a longer text")
     # another text's climb goes beside the default's, named after its folder: neither replaces the other
     other = Path(args.data_dir).resolve() != Path(TrainConfig.data_dir).resolve()
-    out_dir = Path(args.out_dir or f"out/buildup/{Path(args.data_dir).resolve().name + '-' if other else ''}{name}")
+    prefix = f"{Path(args.data_dir).resolve().name}-" if other else ""
+    out_dir = Path(args.out_dir or f"out/buildup/{prefix}{name}")
     check_out_dir(out_dir)
 
     print(f"device: {device}, sizes: {name} (rungs 1-10: block {sizes.block_size}, {sizes.steps} steps of batch "

@@ -372,10 +372,11 @@ def open_log(run):
     except IsADirectoryError as e:  # a log.csv or train.lock that is a folder: named (a rename names its target second)
         raise UserError(f"cannot write {e.filename2 or e.filename} ({e.strerror}) — move it away, or choose another "
                         f"--out_dir") from None
-    except OSError as e:  # (train.lock's own: claim_out_dir trains on without a lock it may not take)
+    except OSError as e:
         named = Path(e.filename) if e.filename else run.out_dir
         if named.parent == run.out_dir and named.name == "log.csv" and named.exists():
-            # (a resume's log.csv that this user may not read or write: another --out_dir would not resume the run)
+            # a resume's log.csv that this user may not read or write: another --out_dir would not resume the run
+            # (a train.lock it may not open is no error: claim_out_dir trains on without the lock)
             raise UserError(f"cannot use {named} ({e.strerror}) — fix its permissions (chmod u+rw "
                             f"{shlex.quote(str(named))}), then run again") from None
         raise UserError(f"cannot write in {run.out_dir} ({e.strerror}) — choose another --out_dir") from None
