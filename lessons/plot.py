@@ -104,9 +104,11 @@ def plot_loss(args, plt):
     ax.legend()
     save_png(fig, args.save or Path(args.out_dir) / "loss.png")
     if iters[-1] == 0:  # stopped before its first evaluation after the start: --eval_interval is not the cause
+        # (a Ctrl-C saves latest.pt, to resume from; a kill saves nothing, and the run starts again)
+        again = (f"python train.py --resume --out_dir {shlex.quote(str(args.out_dir))}"
+                 if (Path(args.out_dir) / "latest.pt").is_file() else "start it again with the command that began it")
         print(f"note: log.csv holds only iteration 0's evaluation, of the untrained model — the curve goes on at the "
-              f"run's next evaluation: let it train on (if it was stopped: python train.py --resume --out_dir "
-              f"{shlex.quote(str(args.out_dir))})", file=sys.stderr)
+              f"run's next evaluation: let it train on (if it was stopped: {again})", file=sys.stderr)
     elif len(iters) < 4:  # a short run, or a long --eval_interval: a straight line says little
         print(f"note: log.csv holds {len(iters)} evaluation(s), so the curve has as many points — for more, train "
               f"with a smaller --eval_interval (e.g. {max(1, iters[-1] // 10)})", file=sys.stderr)

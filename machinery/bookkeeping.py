@@ -32,11 +32,12 @@ try:
 except ImportError:  # Windows has none
     fcntl = None
 
-def trim_log(path, last_iter):
+def trim_log(path, last_iter, redone=None):
     """Drop log rows past the checkpoint we resume from: that work is being redone. A last row
     cut short goes too (checkpoint.log_rows); any other line that is not a row is refused. The log as
-    it was, where it had such rows (a latest.pt put back from a backup, or a kill between a row and its
-    save), is kept as log.prev.csv (or .prev2, ...). -> that file's path, or None"""
+    it was is kept as log.prev.csv (or .prev2, ...) where it had rows past redone, the resume's next
+    evaluation (a latest.pt put back from a backup): a kill between a row and its save drops that one
+    row only, which the resume writes again. -> the kept file's path, or None"""
     header = LOG_HEADER.split(",")
     try:
         rows_header, rows = log_rows(path)
@@ -57,7 +58,7 @@ def trim_log(path, last_iter):
                             f"fix or delete that line, then resume")
     kept = [header] + [row for _, row in rows if int(row[0]) <= last_iter]
     before = None
-    if len(kept) < len(rows) + 1:
+    if any(int(row[0]) > (last_iter if redone is None else redone) for _, row in rows):
         before = free_name(Path(path))
         shutil.copyfile(path, before)
     write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))
@@ -363,7 +364,8 @@ def open_log(run):
         run.out_dir.mkdir(parents=True, exist_ok=True)
         claim_out_dir(run)
         if run.iter > 0 and log_path.exists():
-            if before := trim_log(log_path, run.iter):
+            redone = min(run.iter - run.iter % run.cfg.eval_interval + run.cfg.eval_interval, run.cfg.max_iters)
+            if before := trim_log(log_path, run.iter, redone):
                 run.say(f"note: {log_path} had rows past iteration {run.iter}, where this resume goes on from: the "
                         f"log as it was is kept as {before}")
         else:

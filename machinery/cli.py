@@ -511,10 +511,15 @@ def refuse_to_write_over(path, mark, writer, flag):
 
 def refuse_a_run_folder_gone(folder):
     """A run's folder that is no longer there while it trains (moved, renamed or deleted): said as such, where the
-    write's "No such file or directory" read as a full disk's fix. Its checkpoints went with it."""
-    if not Path(folder).is_dir():
-        raise UserError(f"{folder} is gone: moved or deleted while the run trained — if it was moved, go on from its "
-                        f"last checkpoint there: python train.py --resume --out_dir NEW_PLACE")
+    write's "No such file or directory" read as a full disk's fix. Its checkpoints, if any yet, went with it."""
+    try:
+        os.stat(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"{folder} is gone: moved or deleted while the run trained — if it was moved and holds a "
+                        f"latest.pt, go on from it there: python train.py --resume --out_dir NEW_PLACE; if not, "
+                        f"start the run again") from None
+    except OSError:  # there, but not to be looked into (a parent's permission): the write's own error says so
+        return
 
 
 def write_atomically(path, write):

@@ -4,6 +4,7 @@ command says what to install. The drawing tests are skipped where matplotlib is 
 import math
 import os
 import re
+import shutil
 import sys
 import warnings
 
@@ -72,10 +73,13 @@ def test_a_short_log_gets_a_note(run_dir, tmp_path, capsys):
     assert ("note: log.csv holds 2 evaluation(s), so the curve has as many points — for more, train with a smaller "
             "--eval_interval (e.g. 1)") in capsys.readouterr().err
     (run / "log.csv").write_text("".join(lines[:2]))  # stopped before its first evaluation: it offered "e.g. 1"
+    note = ("note: log.csv holds only iteration 0's evaluation, of the untrained model — the curve goes on at the "
+            "run's next evaluation: let it train on (if it was stopped: ")
+    assert plot.main(["loss", "--out_dir", str(run)]) == 0  # killed: no latest.pt to resume from
+    assert capsys.readouterr().err == note + "start it again with the command that began it)\n"
+    shutil.copy(run_dir / "latest.pt", run / "latest.pt")  # a Ctrl-C saves one
     assert plot.main(["loss", "--out_dir", str(run)]) == 0
-    assert capsys.readouterr().err == (f"note: log.csv holds only iteration 0's evaluation, of the untrained model — "
-                                       f"the curve goes on at the run's next evaluation: let it train on (if it was "
-                                       f"stopped: python train.py --resume --out_dir {run})\n")
+    assert capsys.readouterr().err == note + f"python train.py --resume --out_dir {run})\n"
 
 
 def test_without_matplotlib_it_says_what_to_install(run_dir, monkeypatch, capsys):

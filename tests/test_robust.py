@@ -256,15 +256,21 @@ def test_only_a_new_run_is_refused_an_out_dir_that_is_its_data(data_dir, run_dir
     assert train.main(argv + ["--resume", "--max_iters", "16"]) == 0
 
 
-def test_a_run_folder_moved_while_it_trains_is_said_to_be_gone(tmp_path):
+def test_a_run_folder_moved_while_it_trains_is_said_to_be_gone(tmp_path, monkeypatch):
     """mv out/run out/run2 mid-run: the next write said "No such file or directory — free some disk space"."""
     gone = tmp_path / "run"
     run = SimpleNamespace(out_dir=gone, iter=20, elapsed_before=0.0, t_train=0.0)
-    said = rf"^{gone} is gone: moved or deleted while the run trained — if it was moved, go on from its last "
-    with pytest.raises(UserError, match=said + r"checkpoint there: python train.py --resume --out_dir NEW_PLACE$"):
+    said = rf"^{gone} is gone: moved or deleted while the run trained — if it was moved and holds a latest.pt, go on "
+    with pytest.raises(UserError, match=said + r"from it there: python train.py --resume --out_dir NEW_PLACE; if not, "
+                                               r"start the run again$"):
         bookkeeping.append_log(run, {"train": 2.0, "val": 2.1}, 1e-3, 1000.0)
     with pytest.raises(UserError, match=said):
         checkpoint.save_checkpoint(gone / "latest.pt", {"iter": 20})
+
+    def no_entry(path, *args, **kwargs):  # a parent folder this user may not enter: not gone, and not said so
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    monkeypatch.setattr(cli.os, "stat", no_entry)
+    assert cli.refuse_a_run_folder_gone(gone) is None
 
 
 def test_rank_without_torchrun_is_refused(data_dir, tmp_path, monkeypatch):
@@ -348,6 +354,21 @@ def test_a_resume_from_an_earlier_latest_pt_keeps_the_better_best_pt(data_dir, t
     # the log's rows past iteration 4, dropped from log.csv (this resume redoes them), were lost without a word
     assert int((out / "log.prev.csv").read_text().splitlines()[-1].split(",")[0]) == 40
     assert int((out / "log.csv").read_text().splitlines()[-1].split(",")[0]) == 8
+
+
+def test_a_log_row_the_resume_writes_again_is_not_kept_aside(data_dir, tmp_path, capsys):
+    """Killed between an evaluation's log row and its save, a run's log holds one row past latest.pt: the resume
+    writes it again, so the log as it was is no log.prev.csv of its own (each such kill would add one)."""
+    out = tmp_path / "o"
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(out)]
+    assert train.main(argv) == 0
+    with open(out / "log.csv", "a") as log:
+        log.write("16,2.5,2.6,0.0008,1000.0,1.00\n")  # iteration 16's row, as a run killed before its save leaves
+    capsys.readouterr()
+    assert train.main(argv + ["--resume", "--max_iters", "16"]) == 0
+    assert "log.prev" not in capsys.readouterr().out and not (out / "log.prev.csv").exists()
+    assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()[1:]] == ["0", "4", "8", "12",
+                                                                                                "16"]
 
 
 def test_a_resume_writes_a_best_pt_that_was_deleted_anew(data_dir, tmp_path, capsys, monkeypatch):
