@@ -72,7 +72,7 @@ def main(argv=None):
     prompt_ids = encode(prompt, chars)
     # refuse a --num_samples whose KV caches and activations would not fit in memory, before allocating any
     check_samples_fit(model.config, args, len(prompt_ids) + args.max_new_tokens, dtype, device)
-    note_a_greedy_start(args, prompt, start)  # --temperature 0 from a newline: newline after newline
+    note_a_greedy_start(args, prompt, start, chars)  # --temperature 0 from a newline: newline after newline
 
     model = model.eval().to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples

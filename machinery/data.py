@@ -223,8 +223,8 @@ def not_in_vocabulary(text, unknown):
     typed in a shell's quotes ("ROMEO:\\nBut", as --help shows a default) than a backslash meant."""
     typed = ""
     if "\\" in unknown and "\\n" in text:
-        typed = (" (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash, or use "
-                 "--prompt_file)")
+        typed = (" (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash, or, in "
+                 "sample.py, use --prompt_file)")  # (lessons.plot's --prompt has no file of its own)
     return (f"the prompt has characters not in the model's vocabulary: {' '.join(char_label(c) for c in unknown)} "
             f"— leave them out{typed}")
 

@@ -582,11 +582,13 @@ def check_sample_flags(args):
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
 
 
-def note_a_greedy_start(args, prompt, start):
+def note_a_greedy_start(args, prompt, start, chars):
     """--temperature 0 from the one character a sample starts from when given no prompt (start: a newline): the
     likeliest next one can be the same again and again, as the CPU default's model writes newline after newline,
     a sample that looks empty. --help says so; few read it. Said after every error, as a note, on stderr."""
     if args.temperature == 0 and args.max_new_tokens > 0 and prompt == start:
+        # an example the model can read: another text's vocabulary may lack ROMEO:'s letters
+        example = "ROMEO:" if set("ROMEO:") <= set(chars) else next((c for c in chars if not c.isspace()), start)
         print(f"note: --temperature 0 takes the likeliest character every time, and after {start!r} alone that can "
-              f"be {start!r} again and again, an empty-looking sample — give a --prompt, e.g. --prompt ROMEO:",
-              file=sys.stderr)
+              f"be {start!r} again and again, an empty-looking sample — give a --prompt, e.g. --prompt "
+              f"{shlex.quote(example)}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """sample.py: it needs only the checkpoint, it is repeatable, and it refuses bad input clearly."""
 
+import argparse
 import os
 import pickle
 import re
@@ -12,7 +13,7 @@ import torch
 from engine.kv_cache import KVCache
 from engine.sampling import sample_next
 
-from machinery import checkpoint
+from machinery import checkpoint, settings
 import prepare
 import sample
 import train
@@ -184,6 +185,11 @@ def test_greedy_from_the_default_prompt_says_to_give_one(run_dir, tmp_path, caps
         with pytest.raises(UserError):
             sample.main(args + greedy + wrong)
         assert said not in capsys.readouterr().err, wrong
+    greedy = argparse.Namespace(temperature=0, max_new_tokens=5)  # the example it offers is one the model can read
+    # (it offered ROMEO: to both, and the digits' model cannot read it)
+    for chars, example in ((list("\n:EMORabc"), "ROMEO:"), (list("\n 0123456789"), "0")):
+        settings.note_a_greedy_start(greedy, "\n", "\n", chars)
+        assert capsys.readouterr().err.endswith(f"an empty-looking sample — give a --prompt, e.g. --prompt {example}\n")
 
 
 def test_sampling_turns_dropout_off(run_dir, tmp_path, capsys):
