@@ -287,7 +287,7 @@ def main(argv=None):
     t = commands.add_parser("train", help="training step time, throughput, MFU, memory; or time to a val loss",
                             formatter_class=HelpFormatter)
     t.add_argument("--preset", choices=PRESETS, help="a train.py preset (default: as train.py picks)")
-    t.add_argument("--steps", type=int, default=20, help="timed steps; the median is reported (not with --target, "
+    t.add_argument("--steps", type=int, help="timed steps; the median is reported (default: 20; not with --target, "
                    "which trains up to --max_iters)")
     t.add_argument("--warmup", type=int, default=5,
                    help="untimed steps first (compiling happens here; 0: the first timed step pays for it)")
@@ -303,6 +303,11 @@ def main(argv=None):
     if args.command == "train":
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}
         overrides = {k: v for k, v in vars(args).items() if k not in bench_only}
+        for flag in ("steps", "peak_tflops"):  # (for the step time and its MFU: a run to --target reports neither)
+            if args.target is not None and getattr(args, flag) is not None:
+                raise UserError(f"--{flag} and --target both given — --target trains up to --max_iters and reports "
+                                f"its time, not a step's: drop one of them")
+        args.steps = 20 if args.steps is None else args.steps
         check_count("--steps", args.steps)
         check_count("--warmup", args.warmup, least=0)  # (0: a cold start)
         refuse_an_unreachable_target(args.target)

@@ -156,7 +156,9 @@ def job_argv(cmd, args, checkpoint=None):
                 + (["--max_new_tokens", "5", "--repeats", "1"] if args.smoke else []))
     extra = ["--device", args.device, "--data_dir", args.data_dir]
     if args.smoke:  # a smoke run checks that each job runs, not that it reaches its target
-        extra += SMOKE + (["--steps", "2", "--warmup", "1"] if cmd[1:2] == ["bench.speed"] else [])
+        speed = cmd[1:2] == ["bench.speed"]
+        extra += SMOKE + (["--warmup", "1"] if speed else [])
+        extra += ["--steps", "2"] if speed and "--target" not in cmd else []  # (a run to --target times no steps)
         extra += ["--target", "inf"] if "--target" in cmd else []
         extra += ["--max_iters", "6"] if "--resume" in cmd else []  # on from the smoke run's 4
     return cmd + extra

@@ -263,6 +263,9 @@ def test_bad_benchmark_flags():
             speed.main(["train", "--target", target])
     with pytest.raises(UserError, match="did you mean --target"):
         speed.main(["train", "--targt", "1.5"])
+    for flag, value in (("--steps", "5"), ("--peak_tflops", "5")):  # a run to --target ignored them, without a word
+        with pytest.raises(UserError, match=f"^{flag} and --target both given — --target trains up to --max_iters"):
+            speed.main(["train", "--target", "1.5", flag, value])
     for peak in ("-5", "0", "nan", "inf"):  # MFU: -0.0% of -5 TFLOP/s, after the whole run
         with pytest.raises(UserError, match=f"--peak_tflops {float(peak)} must be a number of TFLOP/s above 0"):
             speed.main(["train", "--peak_tflops", peak])
