@@ -83,6 +83,8 @@ def test_sample_benchmark_of_a_bigram_reports_no_cache(data_dir, tmp_path, capsy
     assert speed.main(["sample", "--checkpoint", str(out), "--max_new_tokens", "5", "--repeats", "1"]) == 0
     printed = capsys.readouterr().out
     assert "KV cache: none, a bigram has no attention" in printed and "layers x" not in printed
+    # the paths' names are said for a table too: it read "speed-up of the cache" after "KV cache: none"
+    assert "speed-up of reading the last character alone: " in printed and "speed-up of the cache" not in printed
     # another dtype: the fast path again, on a copy of the model in it, in turn with the others
     assert speed.main(["sample", "--checkpoint", str(out), "--max_new_tokens", "5", "--repeats", "2",
                        "--dtype", "float32, bfloat16"]) == 0
@@ -263,6 +265,9 @@ def test_bad_benchmark_flags():
             speed.main(["train", "--target", target])
     with pytest.raises(UserError, match="did you mean --target"):
         speed.main(["train", "--targt", "1.5"])
+    for flag in ("--out_dir=x", "--resume"):  # "did you mean --data_dir?", "--preset?"
+        with pytest.raises(UserError, match=f"^{flag.split('=')[0]} is train.py's, not bench.speed train's"):
+            speed.main(["train", flag])
     for flag, value in (("--steps", "5"), ("--peak_tflops", "5")):  # a run to --target ignored them, without a word
         with pytest.raises(UserError, match=f"^{flag} and --target both given — --target trains up to --max_iters"):
             speed.main(["train", "--target", "1.5", flag, value])
