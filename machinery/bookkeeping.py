@@ -35,9 +35,10 @@ except ImportError:  # Windows has none
 def trim_log(path, last_iter, redone=None):
     """Drop log rows past the checkpoint we resume from: that work is being redone. A last row
     cut short goes too (checkpoint.log_rows); any other line that is not a row is refused. The log as
-    it was is kept as log.prev.csv (or .prev2, ...) where it had rows past redone, the resume's next
-    evaluation (a latest.pt put back from a backup): a kill between a row and its save drops that one
-    row only, which the resume writes again. -> the kept file's path, or None"""
+    it was is kept as log.prev.csv (or .prev2, ...), unless the one row it drops is redone, the resume's
+    next evaluation, which it writes again (a kill between a row and its save); a latest.pt put back from
+    a backup, or a resume with other settings, drops rows it may never write again. -> the kept file's path, or
+    None"""
     header = LOG_HEADER.split(",")
     try:
         rows_header, rows = log_rows(path)
@@ -58,7 +59,8 @@ def trim_log(path, last_iter, redone=None):
                             f"fix or delete that line, then resume")
     kept = [header] + [row for _, row in rows if int(row[0]) <= last_iter]
     before = None
-    if any(int(row[0]) > (last_iter if redone is None else redone) for _, row in rows):
+    dropped = [int(row[0]) for _, row in rows if int(row[0]) > last_iter]
+    if dropped and dropped != [redone]:
         before = free_name(Path(path))
         shutil.copyfile(path, before)
     write_atomically(path, lambda f: f.write("".join(",".join(r) + "\n" for r in kept).encode()))

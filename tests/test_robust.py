@@ -369,6 +369,10 @@ def test_a_log_row_the_resume_writes_again_is_not_kept_aside(data_dir, tmp_path,
     assert "log.prev" not in capsys.readouterr().out and not (out / "log.prev.csv").exists()
     assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()[1:]] == ["0", "4", "8", "12",
                                                                                                 "16"]
+    with open(out / "log.csv", "a") as log:  # a row off the grid of evaluations (a run of --max_iters 18, say), which
+        log.write("18,2.5,2.6,0.0008,1000.0,1.00\n")  # a resume to 24 never writes again: kept (it went unsaid)
+    assert train.main(argv + ["--resume", "--max_iters", "24"]) == 0
+    assert "18,2.5,2.6" in (out / "log.prev.csv").read_text()
 
 
 def test_a_resume_writes_a_best_pt_that_was_deleted_anew(data_dir, tmp_path, capsys, monkeypatch):
