@@ -26,7 +26,7 @@ if not __package__:  # run as a file (python exercises/__main__.py): the imports
     sys.exit(2)
 
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, check_count, refuse_an_old_torch, run_cli
-from machinery.data import DEFAULT_DATA_DIR, load_data
+from machinery.data import DEFAULT_DATA_DIR, is_default_data_dir, load_data
 
 
 def exercise_numbers(text):
@@ -134,8 +134,7 @@ def train(number, data_dir, steps=2000):
                "more than float rounding (about 1e-4 or less): yours computes something else")
     print(f"difference: {gap:+.4f}: {verdict}")
     if number == BIGRAM:  # (another text's run beside the default's out/bigram, not refused by it)
-        other = Path(data_dir).resolve() != Path(DEFAULT_DATA_DIR).resolve()
-        out_dir = f"out/{Path(data_dir).resolve().name}-bigram" if other else "out/bigram"
+        out_dir = "out/bigram" if is_default_data_dir(data_dir) else f"out/{Path(data_dir).resolve().name}-bigram"
         print(f"model.py's Bigram learns such a table by gradient descent instead: python train.py --preset bigram "
               f"--data_dir {shlex.quote(str(data_dir))} --out_dir {shlex.quote(out_dir)}")
     return 0

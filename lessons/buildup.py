@@ -44,7 +44,7 @@ from machinery.cli import (ArgumentParser, HelpFormatter, UserError, parse_seed,
 from config import TrainConfig
 from model import GPTConfig, build_model
 from machinery.optim import make_optimizer
-from machinery.data import load_data
+from machinery.data import is_default_data_dir, load_data
 from machinery.settings import check_fits, pick_dtype, precision
 from prepare import decode, encode, start_char
 from lessons.plot import MATPLOTLIB_PNG, pyplot, save, save_png
@@ -339,8 +339,7 @@ def main(argv=None):
     if len(splits["val"]) <= longest:
         raise UserError(f"{args.data_dir} has too little val text for block_size {longest} — prepare a longer text")
     # another text's climb goes beside the default's, named after its folder: neither replaces the other
-    other = Path(args.data_dir).resolve() != Path(TrainConfig.data_dir).resolve()
-    prefix = f"{Path(args.data_dir).resolve().name}-" if other else ""
+    prefix = "" if is_default_data_dir(args.data_dir) else f"{Path(args.data_dir).resolve().name}-"
     out_dir = Path(args.out_dir or f"out/buildup/{prefix}{name}")
     check_out_dir(out_dir)
 
