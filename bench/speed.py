@@ -301,11 +301,8 @@ def main(argv=None):
     # train.py's flags, but --out_dir: a benchmark writes no checkpoints or log
     add_flags(t, TrainConfig, skip={"out_dir"}, preset=preset, preset_values=PRESETS[preset], choices=registries())
     add_flags(t, GPTConfig, skip={"vocab_size"}, preset=preset, preset_values=PRESETS[preset], choices=registries())
-    words = sys.argv[1:] if argv is None else argv
-    for flag in ("--out_dir", "--resume", "--trace_shapes"):  # train.py's own, left out: "did you mean --data_dir?"
-        if words[:1] == ["train"] and any(word.split("=")[0] == flag for word in words):
-            raise UserError(f"{flag} is train.py's, not bench.speed train's, which writes no checkpoints or log and "
-                            f"times a fresh run — leave it out")
+    t.refused = dict.fromkeys(("--out_dir", "--resume", "--trace_shapes"), "is train.py's, not bench.speed train's, "
+                              "which writes no checkpoints or log and times a fresh run — leave it out")
     args = parser.parse_args(argv)
     if args.command == "train":
         bench_only = {"command", "preset", "steps", "warmup", "target", "peak_tflops", "nan_check"}

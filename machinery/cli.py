@@ -37,6 +37,7 @@ class ArgumentParser(argparse.ArgumentParser):
             kwargs["prog"] = f"python -m {run_as.name.removesuffix('.__main__')}"
         super().__init__(allow_abbrev=False, **kwargs)  # --max must not quietly mean --max_iters
         self.words = []  # the command line parse_args was given
+        self.refused = {}  # flags another script has, left out on purpose: {flag: why, and what to do}
         if sys.version_info < (3, 14):  # (3.14's argparse does this itself)
             # argparse took -1e-4 for a flag, so `--min_lr -1e-4` said "expected one argument"; read such
             # a number as a value, and the config's own check says what is wrong with it
@@ -61,11 +62,15 @@ class ArgumentParser(argparse.ArgumentParser):
             if isinstance(value, str) and re.match(r"~(/|$)", value):
                 setattr(args, a.dest, os.path.expanduser(value))
         if unknown:
-            if unknown[0] in self.words:  # (as typed: argparse hands back the words it could not place)
-                self.refuse_a_flag_before_its_command(self.words.index(unknown[0]))
             chosen = next((getattr(args, a.dest, None) for a in self._actions
                            if isinstance(a, argparse._SubParsersAction)), None)
-            self.refuse_another_commands_flag(unknown[0].split("=")[0], chosen)
+            flag = unknown[0].split("=")[0]
+            for parser in (self, self.commands().get(chosen)):  # (bench.speed train's --out_dir: train.py's)
+                if parser is not None and flag in parser.refused:
+                    raise UserError(f"{flag} {parser.refused[flag]}")
+            if unknown[0] in self.words:  # (as typed: argparse hands back the words it could not place)
+                self.refuse_a_flag_before_its_command(self.words.index(unknown[0]))
+            self.refuse_another_commands_flag(flag, chosen)
             flags = sorted({s for a in actions for s in a.option_strings if s.startswith("--")})
             guess = closest_flag(unknown[0].split("=")[0], flags)
             guess = flag_for_a_path(unknown[0], flags) or guess  # python prepare.py notes.txt
