@@ -100,7 +100,8 @@ def best_on_disk(run):
         gone, run.best_val = run.best_val, float("inf")
         return [f"note: {best} is gone (the run's best was val {gone:.4f}): the next evaluation writes it anew"]
     try:
-        kept = torch.load(best, map_location="cpu", weights_only=True)["best_val_loss"]
+        # mmap: the one number is read, not the weights and optimizer state beside it (latest.pt's were, just now)
+        kept = torch.load(best, map_location="cpu", weights_only=True, mmap=True)["best_val_loss"]
     except Exception:  # not a checkpoint of ours, or a damaged one: the next save replaces it, as before
         return []
     if not isinstance(kept, (int, float)) or kept >= run.best_val:
