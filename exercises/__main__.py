@@ -38,14 +38,6 @@ def exercise_numbers(text):
     return [int(match.group(1) or match.group(2)) for match in found]
 
 
-def exercise_number(text):
-    """One exercise's number, as exercise_numbers reads it."""
-    numbers = exercise_numbers(text)
-    if len(numbers) > 1:
-        raise argparse.ArgumentTypeError(f"{text!r} names {len(numbers)} exercises; train with one at a time")
-    return numbers[0]
-
-
 def exercises_asked(numbers):
     """The exercises with these numbers, in that order (none: all of them)."""
     from exercises.check import EXERCISES
@@ -164,17 +156,22 @@ def main(argv=None):
     t = commands.add_parser("train", formatter_class=HelpFormatter, help="train model.py's GPT with your part, "
                             "beside the repo's own (8: the repo's GPT, written with your sampler; 1: your "
                             "bigram table, counted)")
-    t.add_argument("number", type=exercise_number, help="1 (the bigram table: counted, not trained), 3 (a head), "
-                                                       "4 (multi-head attention), 5 (the block), 6 (the loss), 7 "
-                                                       "(the schedule) or 8 (the sampler)")
+    t.usage = "%(prog)s [-h] [--data_dir DATA_DIR] [--steps STEPS] number"  # (one: several are refused, by name)
+    t.add_argument("numbers", type=exercise_numbers, nargs="+", metavar="number", help="1 (the bigram table: "
+                   "counted, not trained), 3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss), 7 "
+                   "(the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     t.add_argument("--steps", type=int, default=2000, help="training steps of each model (fewer: a quicker, rougher "
                                                           "comparison; exercise 1 counts, and takes no steps)")
     args = parser.parse_args(argv)
     if args.command in ("check", None):  # (python -m exercises alone: check them all)
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])
+    numbers = [number for numbers in args.numbers for number in numbers]
+    if len(numbers) > 1:  # (train 3 4, or train 3,4: a run each, one after the other)
+        raise UserError(f"train takes one exercise, not {len(numbers)} — train with each in turn, first: "
+                        f"python -m exercises train {numbers[0]}")
     check_count("--steps", args.steps, fix="give 10 or more (2000 by default)", least=10)
-    return train(args.number, args.data_dir, args.steps)
+    return train(numbers[0], args.data_dir, args.steps)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_args(self, args=None, namespace=None):
         self.words = list(sys.argv[1:] if args is None else args)  # (for a command's flag given before it, below)
-        args, unknown = self.parse_known_args(self.words, namespace)
+        try:
+            args, unknown = self.parse_known_args(self.words, namespace)
+        except UserError:  # (check --data_dir X: X was read as check's number, and said to be no number)
+            self.refuse_a_flag_of_another_command()  # that flag, the likelier mistake, is named instead
+            raise
         actions = list(self._actions)
         for a in self._actions:  # after a subcommand (bench.speed sample ...), its flags are the valid ones
             if isinstance(a, argparse._SubParsersAction) and getattr(args, a.dest, None) in a.choices:
@@ -120,6 +124,13 @@ class ArgumentParser(argparse.ArgumentParser):
             named = f"{', '.join(owners[:-1])} or {owners[-1]}" if len(owners) > 1 else owners[0]
             raise UserError(f"{flag} is a flag of {named}, not of {command} — {self.prog} {owners[0]} --help "
                             f"lists {owners[0]}'s flags")
+
+    def refuse_a_flag_of_another_command(self):
+        """A flag in the command line that its command lacks and another command has: refused, by name."""
+        command = next((word for word in self.words if word in self.commands()), None)
+        for word in self.words:
+            if word.startswith("--"):
+                self.refuse_another_commands_flag(word.split("=")[0], command)
 
     def commands(self):
         """The commands (subparsers) by name, or {} for a parser without them."""

@@ -477,6 +477,15 @@ def test_a_flag_of_another_command_names_its_command():
         with pytest.raises(cli.UserError, match=r"^--steps is a flag of train or time, not of check — "
                                                 r"python -m tool train --help lists train's flags$"):
             parser.parse_args(argv)
+    numbered = cli.ArgumentParser(prog="python -m tool")  # check's number given the flag's value (check --data_dir X)
+    named = numbered.add_subparsers(dest="command")
+    named.add_parser("check").add_argument("numbers", nargs="*", type=int)
+    named.add_parser("train").add_argument("--data_dir")
+    for argv in (["check", "--data_dir", "X"], ["check", "--data_dir=X", "Y"], ["check", "--data_dir", "d", "3"]):
+        with pytest.raises(cli.UserError, match=r"^--data_dir is a flag of train, not of check — "):
+            numbered.parse_args(argv)
+    with pytest.raises(cli.UserError, match=r"^argument numbers: invalid int value: 'X' — "):  # no such flag: as was
+        numbered.parse_args(["check", "X"])
     for argv in (["check", "--stesp", "10"], ["--steps", "10"]):  # no command has it, or no command was given
         with pytest.raises(cli.UserError) as refused:
             parser.parse_args(argv)
