@@ -498,8 +498,14 @@ def what_is_sampled(path, ckpt):
     whose run went on past it (its val loss did not improve after) points to its latest.pt."""
     line = f"sampling {path}: iteration {ckpt['iter']:,}"
     if path.name == "best.pt":
-        line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
-        last = last_evaluation(path.parent / "log.csv")
+        rows = evaluations(path.parent / "log.csv")
+        lowest = min(rows, key=lambda row: row[1], default=None)
+        if lowest and lowest[1] < ckpt["best_val_loss"] - 1e-5:  # (the log rounds to 6 decimals)
+            line += (f", val loss {ckpt['best_val_loss']:.4f}, not the run's best: log.csv has {lowest[1]:.4f} at "
+                     f"iteration {lowest[0]:,} (its best.pt was deleted or replaced)")
+        else:
+            line += f", val loss {ckpt['best_val_loss']:.4f}, the run's best"
+        last = rows[-1] if rows else None
         if last and last[0] > ckpt["iter"] and (path.parent / "latest.pt").is_file():
             line += (f"; the run's last evaluation, at iteration {last[0]:,}, gave {last[1]:.4f} "
                      f"(--checkpoint {shlex.quote(str(path.parent / 'latest.pt'))} samples the run's last state)")
@@ -508,10 +514,10 @@ def what_is_sampled(path, ckpt):
     return line
 
 
-def last_evaluation(log_path):
-    """(iteration, val loss) of the last row of a run's log.csv, or None."""
+def evaluations(log_path):
+    """[(iteration, val loss)] of a run's log.csv, one for each of its rows, or [] without one."""
     try:
         iters, _, val = read_log(log_path)
     except (UserError, OSError):  # no log, an empty one, one not ours, or one we may not read
-        return None
-    return iters[-1], val[-1]
+        return []
+    return list(zip(iters, val))

@@ -404,3 +404,15 @@ def test_sampling_best_pt_points_to_latest_pt_only_where_there_is_one(tmp_path):
     (tmp_path / "latest.pt").write_bytes(b"x")
     assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt).startswith(
         f"{said}; the run's last evaluation, at iteration 16, gave 9.0000")
+
+
+def test_a_best_pt_written_anew_is_not_called_the_runs_best(tmp_path):
+    """best.pt deleted, then written anew by a resume whose evaluations did not reach the run's best: log.csv's
+    better row is named, where sample.py called the new one the run's best."""
+    (tmp_path / "log.csv").write_text(f"{checkpoint.LOG_HEADER}\n8,1.0,1.5,0.001,100,1.0\n16,0.5,2.0,0.001,100,2.0\n")
+    ckpt = {"iter": 16, "best_val_loss": 2.0, "model_config": asdict(GPTConfig())}
+    assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt) == (
+        f"sampling {tmp_path / 'best.pt'}: iteration 16, val loss 2.0000, not the run's best: log.csv has 1.5000 at "
+        f"iteration 8 (its best.pt was deleted or replaced)")
+    ckpt["best_val_loss"] = 1.5000004  # (log.csv's 6 decimals: the same val loss)
+    assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt).endswith("val loss 1.5000, the run's best")
