@@ -1707,7 +1707,7 @@ def run(exercise, module=None):
     grad = torch.is_grad_enabled()  # a file's torch.set_grad_enabled(False) is global: its own check meets it, no other
     try:
         with time_limit(LIMIT):
-            module = module or importlib.import_module(f"exercises.{exercise.module}")
+            module = module or load(exercise)
             with watching_T(seen):
                 exercise.check(module)
     except TookTooLong as e:
@@ -1738,6 +1738,17 @@ def run(exercise, module=None):
     finally:
         torch.set_grad_enabled(grad)
     return Result("passed")
+
+
+def load(exercise):
+    """The learner's file, imported. A NUL byte in it (a file saved as UTF-16, say) is a SyntaxError from Python
+    3.11 on, and a ValueError in 3.10: a SyntaxError here too, so that run says it as one."""
+    try:
+        return importlib.import_module(f"exercises.{exercise.module}")
+    except ValueError as e:
+        if "null bytes" in str(e):
+            raise SyntaxError(str(e)) from None
+        raise
 
 
 LIMIT = 10  # seconds of CPU time: every check takes well under one
@@ -1850,7 +1861,7 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "cache's, before its first append: there, store k as it is, if self.k[layer] is None: self.k[layer] = k)",
     (RuntimeError, r"'indices' to have one of the following scalar types"): "ids index an embedding's rows, so they "
         "must be integers: make them with dtype=torch.long (torch.tensor of Python ints is long already)",
-    (RuntimeError, r"upper bound and lower bound inconsistent"): "torch.arange(start, end) counts up from start to "
+    (RuntimeError, r"upper bound and (lower|larger) bound inconsistent"):  # ("larger": PyTorch 2.4's words) "torch.arange(start, end) counts up from start to "
         "end - 1: the end must not come before the start (T positions from length: torch.arange(length, length + "
         "T))",
     (RuntimeError, r"masked_fill_? only supports boolean masks"): "masked_fill's mask says where to fill, True or "
@@ -1876,7 +1887,8 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
     (IndexError, r"indexing tensors could not be broadcast together"): "index tensors pair up element by element, "
         "after broadcasting against each other: torch.arange(B)[:, None] (B, 1), torch.arange(T) (T,) and targets "
         "(B, T) make (B, T); or logits.gather(-1, targets.unsqueeze(-1))",
-    (AssertionError, r"Torch not compiled with CUDA"): f"a device written in: {WHERE_THE_INPUT_IS}, so that the "
+    # a CPU build says the first; a CUDA build (pip's on Linux) on a machine without an NVIDIA GPU, the second
+    (Exception, r"Torch not compiled with CUDA|Found no NVIDIA driver"): f"a device written in: {WHERE_THE_INPUT_IS}, so that the "
         "code runs on any machine",
     (RuntimeError, r"Expected all tensors to be on the same device"): f"tensors on two devices met: "
         f"{WHERE_THE_INPUT_IS}",
