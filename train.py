@@ -83,8 +83,8 @@ def lr_at(it, cfg, extended_at=None):
     Why not the video's constant lr: the first steps' gradients come from random weights, and AdamW's running
     averages of them are still noisy, so small steps are safer there; at the end, small steps settle into a
     minimum that large ones would bounce around. extended_at (skip it on a first read) is None, except in a run
-    whose max_iters a --resume changed after its warmup: then it is (the step the resume began at, decay_left
-    there), and the decay goes on from there to min_lr at the new max_iters (extend_schedule, below)."""
+    whose max_iters (or warmup_iters) a --resume changed after its warmup: then it is (the step the resume began
+    at, decay_left there), and the decay goes on from there to min_lr at the new max_iters (extend_schedule)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     return cfg.min_lr + decay_left(it, cfg, extended_at) * (cfg.lr - cfg.min_lr)
@@ -231,11 +231,12 @@ def setup(preset, resume, overrides, new_run=True, training=True):
 
 
 def extend_schedule(run, before):
-    """A resume with a new max_iters goes on down the decay from where the run was: run.extended_at
-    becomes (this iteration, decay_left here). Restarting the schedule would throw the learning
-    rate back up and undo what the run had learned, so the decay goes on from where it was, down
+    """A resume with a new max_iters (or warmup_iters) goes on down the decay from where the run was:
+    run.extended_at becomes (this iteration, decay_left here). Restarting the schedule would throw the
+    learning rate back up and undo what the run had learned, so the decay goes on from where it was, down
     to min_lr at the new last step. A finished run was at min_lr already, so its extension trains on at it."""
-    if run.cfg.max_iters != before.max_iters and run.iter > run.cfg.warmup_iters:
+    changed = run.cfg.max_iters != before.max_iters or run.cfg.warmup_iters != before.warmup_iters
+    if changed and run.iter > min(run.cfg.warmup_iters, before.warmup_iters):  # (inside both: the new warmup)
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
         lr, last = (lr_at(it, run.cfg, run.extended_at) for it in (run.iter, run.cfg.max_iters))
         run.say(extension_note(run, lr, last))  # where on the decay it goes on (machinery/bookkeeping.py)
@@ -267,7 +268,9 @@ def evaluate(run, lr, tokens_per_sec):
     if is_best:
         run.best_val, run.losses_at_best = losses["val"], losses
     state = make_checkpoint(run)  # every process: it gathers their random states
-    if run.rank == 0:  # best first: killed between the two, a resume redoes this evaluation and both agree
+    # best first: killed between the two, a resume redoes this evaluation and both agree (or, at the first one,
+    # with no latest.pt yet, copies best.pt to it: machinery/checkpoint.py's latest_from_best)
+    if run.rank == 0:
         if is_best:
             save_checkpoint(run.out_dir / "best.pt", state)
         save_checkpoint(run.out_dir / "latest.pt", state)

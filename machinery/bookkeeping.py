@@ -22,8 +22,8 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, copy_best_to_latest, log_rows, make_checkpoint,
-                                  remove_stale_temp_files, save_checkpoint, written_by_train_py)
+from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, best_is_the_last_state, copy_best_to_latest, log_rows,
+                                  make_checkpoint, remove_stale_temp_files, save_checkpoint, written_by_train_py)
 from machinery.cli import UserError, dtype_name, refuse_a_run_folder_gone, write_atomically
 from model import GPTConfig
 
@@ -165,8 +165,10 @@ def refuse_to_overwrite(out_dir, preset=None):
     preset: the one named on the command line, if any: then the fix is most likely another out_dir."""
     for name in ("latest.pt", "best.pt"):
         if (out_dir / name).is_file():  # (a folder of that name: open_log refuses it)
-            # --resume reads latest.pt: with best.pt alone (latest.pt deleted, say), a copy of it comes first
-            first = "" if name == "latest.pt" else f"copy best.pt to latest.pt ({copy_best_to_latest(out_dir)}), then "
+            # --resume reads latest.pt: with best.pt alone (latest.pt deleted, say), a copy of it comes first, unless
+            # best.pt is the run's last state (then the resume makes the copy)
+            first = "" if name == "latest.pt" or best_is_the_last_state(out_dir) else \
+                f"copy best.pt to latest.pt ({copy_best_to_latest(out_dir)}), then "
             fix = f"{first}add --resume to continue it, or choose a new --out_dir"
             if preset:  # another recipe, usually (the README's classic-cpu after the default), which --resume refuses
                 free = Path(TrainConfig.out_dir) / preset
@@ -308,8 +310,8 @@ def times_the_cpu_default(cfg, mcfg, steps):
 
 
 def extension_note(run, lr, last):
-    """What a resume with a new max_iters does to the learning rate (train.py's extend_schedule, which has set
-    run.extended_at): lr now, last at the new max_iters."""
+    """What a resume with a new max_iters (or warmup_iters) does to the learning rate (train.py's extend_schedule,
+    which has set run.extended_at): lr now, last at the new max_iters."""
     if not run.extended_at[1]:
         return (f"note: the run had finished its decay, so the new steps train at --min_lr, {lr:.2e} (--lr has no "
                 f"effect here)")

@@ -12,6 +12,7 @@ loading one can never run code. It holds:
     iter, best_val_loss  where the run is, and the best val loss so far
     elapsed_s            training time so far
     extended_at          where a resume lengthened the schedule (train.decay_left), or None
+    bad_steps            the nan or inf steps skipped in a row, up to here (--max_nan_skips)
     rng                  the random states (rng_states): data, dropout per process, numpy, Python
 
 Checkpoint writes are atomic (a temp file renamed into place), so a crash never leaves half a
@@ -55,6 +56,7 @@ def make_checkpoint(run):
         "model": run.raw_model.state_dict(),  # the uncompiled module: no "_orig_mod." prefixes
         "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
         "iter": run.iter, "best_val_loss": run.best_val, "extended_at": run.extended_at,
+        "bad_steps": run.bad_steps,  # nan or inf steps skipped in a row, up to here: --max_nan_skips counts on
         "elapsed_s": run.elapsed_before + time.perf_counter() - run.t_train,
         "rng": rng_states(run.data_generator, run.device),
     }
@@ -85,7 +87,7 @@ def restore_checkpoint(run, ckpt):
         run.scaler.load_state_dict(ckpt["scaler"])
     notes += set_rng_states(ckpt["rng"], run.data_generator, run.rank, run.world_size, run.device)
     run.iter, run.best_val, run.elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
-    run.last_saved, run.extended_at = ckpt["iter"], ckpt.get("extended_at")
+    run.last_saved, run.extended_at, run.bad_steps = ckpt["iter"], ckpt.get("extended_at"), ckpt.get("bad_steps", 0)
     return notes + best_on_disk(run)
 
 
@@ -131,11 +133,36 @@ def save_checkpoint(path, state):
 def how_to_go_on(folder):
     """After a save failed: resume from latest.pt; in a first save that wrote best.pt only, copy it over
     first (--resume reads latest.pt); with nothing saved yet, start again."""
-    if (folder / "latest.pt").exists():
+    if (folder / "latest.pt").exists() or best_is_the_last_state(folder):  # (the resume copies best.pt over)
         return "resume with --resume"
     if (folder / "best.pt").exists():
         return f"copy best.pt to latest.pt ({copy_best_to_latest(folder)}) and resume with --resume"
     return "run the same command again"
+
+
+def best_is_the_last_state(folder):
+    """Whether folder's best.pt holds the run's last evaluation, log.csv's last row: what latest.pt holds or would
+    hold (a run killed, or a save that failed, between the first evaluation's two saves, best.pt's first)."""
+    rows = evaluations(Path(folder) / "log.csv")
+    try:  # mmap: the iteration alone is read
+        saved = torch.load(Path(folder) / "best.pt", map_location="cpu", weights_only=True, mmap=True)["iter"]
+    except Exception:  # none, or not a checkpoint of ours: its own reader says what is wrong
+        return False
+    return bool(rows) and rows[-1][0] == saved
+
+
+def latest_from_best(folder):
+    """A resume where latest.pt is missing and best.pt holds the run's last state: best.pt copied to latest.pt,
+    which --resume reads, and a note. -> notes ([] where best.pt is older: resuming from it is the user's choice)"""
+    latest, best = Path(folder) / "latest.pt", Path(folder) / "best.pt"
+    if latest.exists() or not best_is_the_last_state(folder):
+        return []
+    try:
+        write_atomically(latest, lambda f: f.write(best.read_bytes()))
+    except OSError:  # a full disk, say: the refusal that follows gives the copy's command
+        return []
+    return [f"note: {latest} was missing (the run stopped between its first two saves, or it was deleted); "
+            f"best.pt holds the run's last evaluation, so it was copied there to resume from"]
 
 
 def copy_best_to_latest(folder):

@@ -21,7 +21,7 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, copy_best_to_latest, holds_a_run, lacks,
-                                  load_checkpoint, runs_inside, saved_model_config, way_around)
+                                  latest_from_best, load_checkpoint, runs_inside, saved_model_config, way_around)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
@@ -108,6 +108,7 @@ def build_config(preset, resume, overrides):
             fix = f"use --out_dir {shlex.quote(str(out_dir.parent))}" if holds_a_run(out_dir.parent, ["latest.pt"]) \
                 else "give --out_dir the run's folder"
             raise UserError(f"--out_dir {out_dir} is a file, not a run's folder — {fix}")
+        notes += latest_from_best(out_dir)  # (a run killed between its first two saves: latest.pt not yet written)
         nothing = "there is nothing to resume; run without --resume"
         if runs := runs_inside(out_dir, ["latest.pt"]):  # (prepare.py's next command trains into out/NAME)
             nothing = f"give --out_dir a run in it ({runs}), or run without --resume"
@@ -166,9 +167,9 @@ def build_config(preset, resume, overrides):
         source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
                                                                                      if preset else "")
         # training settings may change: the optimizer keeps its state, the schedule follows the new values
-        notes = [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" + (
-                 "; evaluations now score other windows than the run's best val loss did" if k in EVALUATION else "")
-                 for k, v in overrides.items() if k in values and values[k] != v]
+        notes += [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" + (
+                  "; evaluations now score other windows than the run's best val loss did" if k in EVALUATION else "")
+                  for k, v in overrides.items() if k in values and values[k] != v]
         for config in (TrainConfig, GPTConfig):  # a setting gained since: its default may change the run
             if added := added_since(ckpt, overrides, config):
                 notes.append(f"note: {out_dir / 'latest.pt'} was {added} — if the run had other values, give them "

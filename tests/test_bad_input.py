@@ -52,6 +52,14 @@ def remove(path):
     return setup
 
 
+def past_best(work):
+    """latest.pt deleted, after the run had gone on past its best.pt (a best.pt that is the run's last evaluation,
+    the resume copies to latest.pt itself)."""
+    (work / "run" / "latest.pt").unlink()
+    with open(work / "run" / "log.csv", "a") as f:
+        f.write("1000,1.0,9.0,0.0001,100.0,9.0\n")
+
+
 def folder_in_place(path):
     def setup(work):
         (work / path).unlink()
@@ -335,7 +343,7 @@ CASES = [
     ("train-resume-only-best", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "no checkpoint at run/latest.pt — only best.pt is there; to resume from it, copy it: "
      "cp run/best.pt run/latest.pt",
-     remove("run/latest.pt")),
+     past_best),
     ("train-resume-out-dir-is-the-checkpoint", train, TINY + ["--data_dir", "data", "--out_dir", "run/latest.pt",
                                                               "--resume"],
      "--out_dir run/latest.pt is a file, not a run's folder — use --out_dir run", None),

@@ -109,6 +109,24 @@ def test_too_many_nan_steps_stop_and_name_the_last_good_checkpoint(data_dir, tmp
     assert train.main(argv + ["--resume", "--max_iters", "12"] + suggested.split()) == 0
 
 
+def test_a_resume_counts_on_the_nan_steps_skipped_in_a_row_before_it(data_dir, tmp_path, monkeypatch):
+    """Found by a hunt for resume bugs: the count of skipped steps was not saved, so a run stopped inside a run of
+    nan steps and resumed counted from 0, and trained on where the uninterrupted run stopped."""
+    from test_train import ctrl_c_during_step
+    argv = TINY + ["--data_dir", str(data_dir), "--max_nan_skips", "3"]
+    poison(monkeypatch, bad_calls={5, 6, 7, 8})  # (the forward passes of training, from 0: iterations 5 to 8)
+    said = "the loss was nan or inf for 4 steps in a row, up to iteration 8"
+    with pytest.raises(UserError, match=said):
+        train.main(argv + ["--out_dir", str(tmp_path / "whole")])
+    poison(monkeypatch, bad_calls={5, 6, 7, 8})  # (counted afresh)
+    take_ctrl_c_away = ctrl_c_during_step(6, monkeypatch)  # (saved at iteration 7, after 2 nan steps)
+    assert train.main(argv + ["--out_dir", str(tmp_path / "o")]) == 130
+    take_ctrl_c_away()
+    poison(monkeypatch, bad_calls={0, 1})  # (a new process counts its calls from 0: iterations 7 and 8)
+    with pytest.raises(UserError, match=said):
+        train.main(argv + ["--out_dir", str(tmp_path / "o"), "--resume"])
+
+
 def test_a_nan_evaluation_is_never_saved(data_dir, tmp_path, monkeypatch):
     class NanWhenEvaluating(GPT):
         def forward(self, idx, targets=None, cache=None):
@@ -163,6 +181,43 @@ def test_a_failed_save_says_what_to_do_with_what_the_folder_holds(tmp_path, monk
             (tmp_path / name).write_bytes(b"a checkpoint")
         with pytest.raises(UserError, match=re.escape(f"free some disk space or fix the permissions, then {then}")):
             checkpoint.save_checkpoint(tmp_path / "latest.pt", {"iter": 1})
+
+
+def test_a_run_stopped_between_its_first_two_saves_resumes_as_it_says(data_dir, tmp_path, monkeypatch, capsys):
+    """Found by a hunt for resume bugs: killed, or out of disk space, after the first evaluation's best.pt and
+    before its latest.pt, a run that --resume refused (no latest.pt) and a new run refused too (a run is there).
+    best.pt then holds the run's last evaluation: the resume copies it to latest.pt and goes on, exactly."""
+    argv = TINY + ["--data_dir", str(data_dir)]
+    assert train.main(argv + ["--out_dir", str(tmp_path / "whole")]) == 0
+    write = checkpoint.write_atomically
+
+    def no_room_for_latest(path, write_file):
+        if path.name == "latest.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(path, write_file)
+
+    monkeypatch.setattr(checkpoint, "write_atomically", no_room_for_latest)
+    out = tmp_path / "o"
+    with pytest.raises(UserError, match=r"cannot save .*latest.pt \(No space left on device\); nothing was written — "
+                                        r"free some disk space or fix the permissions, then resume with --resume$"):
+        train.main(argv + ["--out_dir", str(out)])
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "log.csv", "train.lock"]
+    with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — add --resume to continue it"):
+        train.main(argv + ["--out_dir", str(out)])
+    capsys.readouterr()
+    assert train.main(argv + ["--out_dir", str(out), "--resume"]) == 0
+    assert (f"note: {out / 'latest.pt'} was missing (the run stopped between its first two saves, or it was "
+            f"deleted); best.pt holds the run's last evaluation, so it was copied there") in capsys.readouterr().out
+    resumed, whole = (checkpoint.load_checkpoint(folder / "latest.pt", "") for folder in (out, tmp_path / "whole"))
+    assert all(torch.equal(resumed["model"][k], whole["model"][k]) for k in whole["model"])
+    rows = lambda folder: [row.split(",")[:3] for row in (folder / "log.csv").read_text().splitlines()]
+    assert rows(out) == rows(tmp_path / "whole")
+    (out / "latest.pt").unlink()  # a run gone on past its best.pt: resuming from best.pt is the user's to choose
+    with open(out / "log.csv", "a") as f:
+        f.write("99,1.0,9.0,0.0001,100.0,9.0\n")
+    with pytest.raises(UserError, match=r"only best.pt is there; to resume from it, copy it: cp "):
+        train.main(argv + ["--out_dir", str(out), "--resume"])
 
 
 def test_a_write_cut_short_inside_a_tensor_says_why(tmp_path):

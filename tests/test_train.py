@@ -965,6 +965,19 @@ def test_a_run_whose_decay_was_removed_since_is_refused_in_a_line(monkeypatch, d
         train.main(finished + ["--resume", "--decay", "cosine", "--max_iters", "8"])
 
 
+@pytest.mark.parametrize("max_iters", [12, 40])
+def test_a_longer_warmup_given_to_a_resume_past_its_warmup_does_not_throw_the_lr_back_up(max_iters):
+    """Found by a hunt for resume bugs: saved at 7 of 12 (warmup 2) and resumed with --warmup_iters 20, and with or
+    without --max_iters 40, the run went back into a warmup and climbed to its peak lr again."""
+    before = config.TrainConfig(lr=8e-3, min_lr=8e-4, warmup_iters=2, max_iters=12)
+    after = dataclasses.replace(before, warmup_iters=20, max_iters=max_iters)
+    run = types.SimpleNamespace(cfg=after, iter=7, extended_at=None, say=lambda note: None)
+    train.extend_schedule(run, before)
+    lrs = [train.lr_at(it, after, run.extended_at) for it in range(7, max_iters + 1)]
+    assert lrs[0] == pytest.approx(train.lr_at(7, before))  # where the run was
+    assert all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(8e-4)  # only down, to min_lr
+
+
 @pytest.mark.parametrize("decay", list(config.DECAYS))
 def test_an_extension_from_inside_the_old_warmup_starts_the_decay_at_its_top(decay):
     """Saved at 60 in a 100-step warmup, resumed with --warmup_iters 10 and a longer run: the old
