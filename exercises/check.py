@@ -1861,9 +1861,10 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "cache's, before its first append: there, store k as it is, if self.k[layer] is None: self.k[layer] = k)",
     (RuntimeError, r"'indices' to have one of the following scalar types"): "ids index an embedding's rows, so they "
         "must be integers: make them with dtype=torch.long (torch.tensor of Python ints is long already)",
-    (RuntimeError, r"upper bound and (lower|larger) bound inconsistent"):  # ("larger": PyTorch 2.4's words) "torch.arange(start, end) counts up from start to "
-        "end - 1: the end must not come before the start (T positions from length: torch.arange(length, length + "
-        "T))",
+    # ("larger": PyTorch 2.4's words)
+    (RuntimeError, r"upper bound and (lower|larger) bound inconsistent"): "torch.arange(start, end) counts up from "
+        "start to end - 1: the end must not come before the start (T positions from length: torch.arange(length, "
+        "length + T))",
     (RuntimeError, r"masked_fill_? only supports boolean masks"): "masked_fill's mask says where to fill, True or "
         "False: a mask of 0s and 1s (torch.tril(torch.ones(T, T))) becomes one by a comparison, == 0 for the future",
     (RuntimeError, r"where expected condition to be a boolean tensor"): "torch.where's condition says which to take, "
@@ -1888,8 +1889,8 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "after broadcasting against each other: torch.arange(B)[:, None] (B, 1), torch.arange(T) (T,) and targets "
         "(B, T) make (B, T); or logits.gather(-1, targets.unsqueeze(-1))",
     # a CPU build says the first; a CUDA build (pip's on Linux) on a machine without an NVIDIA GPU, the second
-    (Exception, r"Torch not compiled with CUDA|Found no NVIDIA driver"): f"a device written in: {WHERE_THE_INPUT_IS}, so that the "
-        "code runs on any machine",
+    (Exception, r"Torch not compiled with CUDA|Found no NVIDIA driver"): f"a device written in: "
+        f"{WHERE_THE_INPUT_IS}, so that the code runs on any machine",
     (RuntimeError, r"Expected all tensors to be on the same device"): f"tensors on two devices met: "
         f"{WHERE_THE_INPUT_IS}",
     (AttributeError, r"'tuple' object has no attribute"): "a tuple where a tensor was wanted: split and chunk give "

@@ -1737,6 +1737,7 @@ def test_the_mistakes_of_a_twelfth_learner_are_named():
         def positions(self, T, device=None):
             return torch.arange(self.length, T, device=device)  # (the end is length + T)
     assert "torch.arange(length, length + T)" in failed(9, KVCache=CountsToT).hint
+    assert failed(9, KVCache=CountsToT).hint.startswith("torch.arange(start, end) counts up from start to end - 1")
 
     ids = torch.tensor([[int(bit) for bit in f"{state:03b}"] for state in range(8)])  # (8, 3)
     no_softmax = failed(10, transition_probs=lambda model: model(ids)[0][:, -1])  # the logits themselves
