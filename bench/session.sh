@@ -8,11 +8,14 @@
 # It reads the text from .gpu/input.txt and a nanoGPT checkout from .gpu/nanogpt (docs/speed.md says how),
 # runs in a new folder under /tmp, writes its summaries into OUT (new or empty) and a tarball of every
 # log, and ends within about SECONDS.
-#   1. Warm-up, thrown away: nanoGPT's recipe and ours for 20 steps each, and one speedrun, fill the
-#      compile cache. Beside them, where nothing is timed, the GPU paths: tests/test_cuda.py, and
-#      torchrun over NCCL, resumed in one process, sampled on the CPU.
-#   2. Measured, one job at a time, in the order of JOBS, until the time is spent.
-# PHASE1=0 skips the first part (a second command on the same, still warm machine).
+#   1. Warm-up, thrown away: 20 steps and one evaluation of the classic recipe and of the speedrun
+#      fill the compile cache. Beside them, where nothing is timed, the GPU paths: tests/test_cuda.py, and torchrun
+#      over NCCL, resumed in one process, sampled on the CPU.
+#   2. Measured, one job at a time, in the order of JOBS, until the time is spent. By default,
+#      runs from an empty compile cache (each its own).
+# PHASE1=0 skips the first part, for a second command on the same, still warm machine; its JOBS are by
+# default runs with the warm cache. Where that cache is empty (a machine started afresh), the warm-ups
+# run first, or those runs would be cold.
 set -uo pipefail
 out=${1:?OUT folder}; budget=${2:?SECONDS}; shift 2
 refuse() { echo "error: $1" >&2; exit 2; }
@@ -25,8 +28,16 @@ work=$(mktemp -d /tmp/session.XXXXXX)  # this command's runs: nothing of an earl
 py=${PYTHON:-python3}
 suite="$py -m bench.suite --anchor .gpu/nanogpt $*"
 # the next measurements, in order (docs/speed.md, "The plan for the next GPU measurements")
-jobs=${JOBS:-speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,\
-speedrun,speedrun-one-thread,classic-target,speedrun,speedrun-one-thread,classic-target}
+phase1=${PHASE1:-1}
+cold=speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold
+warm=speedrun,classic-target,speedrun,classic-target,speedrun,classic-target,speedrun-one-thread
+if [ "$phase1" = 1 ]; then jobs=${JOBS:-$cold}; else jobs=${JOBS:-$warm}; fi
+cache=${TORCHINDUCTOR_CACHE_DIR:-${TMPDIR:-/tmp}/torchinductor_$(id -un)}  # torch.compile's, unless told another
+warmups=$phase1
+if [ "$phase1" = 0 ] && [ -z "$(ls -A "$cache" 2>/dev/null)" ]; then
+  echo "note: the compile cache $cache is empty (a machine started afresh?): the warm-ups run first"
+  warmups=1
+fi
 {
   date -u
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true
@@ -38,17 +49,21 @@ print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', platform
   git status --short 2>/dev/null | head -20
 } > "$out/machine.txt" 2>&1
 
-if [ "${PHASE1:-1}" = 1 ]; then
-  $suite --out_dir "$work/paths" --time_limit 200 --jobs cuda-tests > "$out/1-cuda-tests.txt" 2>&1 &
-  paths=$!
-  $suite --out_dir "$work/ddp" --data_dir "$work/ddp-data" --input .gpu/input.txt --time_limit 200 \
-    --jobs ddp,resume,sample-on-cpu > "$out/1-ddp.txt" 2>&1 &
-  ddp=$!
+if [ "$warmups" = 1 ]; then
+  if [ "$phase1" = 1 ]; then
+    $suite --out_dir "$work/paths" --time_limit 200 --jobs cuda-tests > "$out/1-cuda-tests.txt" 2>&1 &
+    paths=$!
+    $suite --out_dir "$work/ddp" --data_dir "$work/ddp-data" --input .gpu/input.txt --time_limit 200 \
+      --jobs ddp,resume,sample-on-cpu > "$out/1-ddp.txt" 2>&1 &
+    ddp=$!
+  fi
   $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit 200 \
-    --jobs anchor-warmup,classic-warmup,speedrun > "$out/1-warmup.txt" 2>&1
+    --jobs classic-target-warmup,speedrun-warmup > "$out/1-warmup.txt" 2>&1
   codes=$?
-  wait $paths; codes="$codes $?"  # (here, not in a $(...): a subshell cannot wait for this shell's jobs)
-  wait $ddp; codes="$codes $?"
+  if [ "$phase1" = 1 ]; then
+    wait $paths; codes="$codes $?"  # (here, not in a $(...): a subshell cannot wait for this shell's jobs)
+    wait $ddp; codes="$codes $?"
+  fi
   echo "phase 1 done at ${SECONDS} s"
 fi
 
@@ -61,10 +76,12 @@ codes="${codes:-} ${PIPESTATUS[0]}"
 
 tar czf "$out/logs.tar.gz" --exclude='*.pt' --exclude='*.bin' --exclude='*.pkl' -C "$work" . 2>/dev/null
 echo "done at ${SECONDS} s"
-# this command's lines only: the suite prints each job's head indented, its medians not
-grep -hE '^ *== .*(median|passed|failed|exit [^0])' "$out"/1-*.txt "$out/2-measured.txt" 2>/dev/null
+# this command's lines only: the suite prints each job's head indented, its medians not; a job stopped by its
+# limit, or never started, is named too
+grep -hE '^ *== .*(median|passed|failed|exit [^0]|stopped at|not started)' "$out"/1-*.txt "$out/2-measured.txt" \
+  2>/dev/null
 grep -hE 'passed|failed|best val loss|DDP over' "$out"/1-cuda-tests.txt "$out"/1-ddp.txt 2>/dev/null
 # a suite that refused to start (exit 2: its one-line error is in OUT) fails the command; a job that
-# failed, or that the time limit left out (exit 1), is in the lines above
+# failed, or that the time limit stopped or left out (exit 1), is in the lines above
 case " $codes " in *" 2 "*) echo "error: a suite command refused to start — its error is in $out" >&2; exit 2;; esac
 exit 0

@@ -281,7 +281,7 @@ def test_bad_benchmark_flags():
 # mode, where the sizes are the same for all, each process would be 4 s of starting torch
 VARIANTS = ["classic-step-nocheck", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
             "speedrun-fp32", "speedrun-b64", "speedrun-train", "classic-target", "classic-target-cold",
-            "speedrun-one-thread", "classic-warmup", "classic-600", "cpu-speedrun-train"]
+            "speedrun-one-thread", "speedrun-warmup", "classic-target-warmup", "classic-warmup", "classic-600", "cpu-speedrun-train"]
 ANCHOR_VARIANTS = ["anchor", "anchor-warmup", "anchor-600", "anchor-cpu-recipe"]  # nanoGPT's: one runs here
 
 
@@ -318,7 +318,7 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     # each result line says when the process printed it: the whole process's clock
     assert re.search(r"== speedrun-cold \(exit 0, \d+ s, empty compile cache\)", summary)
     assert re.search(r"   warm-up: 1 steps in [\d.]+ s .* @ [\d.]+ s\n", summary)
-    assert re.search(r"== speedrun, compile warm-up: median [\d.]+ s over 2 run\(s\) \([\d.]+, [\d.]+\)", summary)
+    assert re.search(r"== speedrun, compile warm-up: median [\d.]+ s over 2 of 2 run\(s\) \([\d.]+, [\d.]+\)", summary)
     for job, number in (("classic-step", "step time: "), ("classic-train", "best val loss "),
                         ("speedrun", "reached val loss "),
                         ("speedrun-train", "best val loss "), ("sample", "speed-up of the cache: "),
@@ -388,6 +388,32 @@ def test_the_gpu_session_script_waits_for_its_first_part_and_fails_on_a_refusal(
         assert done.returncode == ddp_exit, done.stderr
         assert "5 passed" in done.stdout.split("\ndone at ")[1]  # in the summary at the end: it waited for the tests
     assert done.stderr == f"error: a suite command refused to start — its error is in {tmp_path / 'out2'}\n"
+
+
+def test_the_gpu_session_script_warms_an_empty_compile_cache_before_warm_runs(tmp_path):
+    """PHASE1=0, the second command, runs the jobs that need a warm compile cache: on a machine started afresh
+    between the two commands, its warm-ups run first, and it says so. A stand-in for python prints its arguments."""
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    (repo / "bench" / "session.sh").write_text((Path(__file__).parents[1] / "bench" / "session.sh").read_text())
+    (repo / ".gpu" / "nanogpt").mkdir(parents=True)
+    (repo / ".gpu" / "input.txt").write_text("text")
+    python = tmp_path / "python"
+    python.write_text('#!/usr/bin/env bash\necho "ran: $*"\n')
+    python.chmod(0o755)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = dict(os.environ, PYTHON=str(python), PHASE1="0", TORCHINDUCTOR_CACHE_DIR=str(cache))
+    for warm in (False, True):
+        if warm:
+            (cache / "fxgraph").mkdir()
+        done = subprocess.run(["bash", str(repo / "bench" / "session.sh"), f"out{warm}", "60"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        warmups = (tmp_path / f"out{warm}" / "1-warmup.txt")
+        assert warmups.is_file() != warm and ("the warm-ups run first" in done.stdout) != warm
+        assert not (tmp_path / f"out{warm}" / "1-cuda-tests.txt").exists()  # (the GPU paths: command 1's)
+        assert "--jobs speedrun,classic-target,speedrun," in (tmp_path / f"out{warm}" / "2-measured.txt").read_text()
 
 
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):
@@ -484,8 +510,12 @@ def test_a_job_named_twice_runs_twice_each_with_its_own_log_and_folder(tmp_path)
                ("speedrun", ["reached val loss 1.4650 <= 1.47 at iteration 400: 11.50 s of training @ 34.0 s"]),
                ("speedrun", ["reached val loss 1.4680 <= 1.47 at iteration 350: 10.00 s of training @ 31.0 s"])]
     assert suite.spread_lines(results) == [
-        "== speedrun, training to the target: median 10.00 s over 3 run(s) (9.50, 11.50, 10.00)",
-        "== speedrun, process to the target: median 31.00 s over 3 run(s) (30.00, 34.00, 31.00)"]
+        "== speedrun, training to the target: median 10.00 s over 3 of 3 run(s) (9.50, 11.50, 10.00)",
+        "== speedrun, process to the target: median 31.00 s over 3 of 3 run(s) (30.00, 34.00, 31.00)"]
+    # a run that never reached it (or was stopped) has no time to the target: the median says it left it out
+    results.append(("speedrun", ["did not reach val loss 1.47 in 500 iterations (20.00 s of training)"]))
+    assert suite.spread_lines(results)[0].startswith("== speedrun, training to the target: median 10.00 s over 3 of "
+                                                     "4 run(s)")
 
 
 def test_no_job_starts_once_the_suites_time_limit_is_spent(data_dir, tmp_path, capsys):
