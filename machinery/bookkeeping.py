@@ -485,7 +485,9 @@ def read_steps(run, pending):
     for (i, _, _), loss, ok in zip(pending, losses, finite):
         run.bad_steps = 0 if ok else run.bad_steps + 1
         if run.bad_steps and run.rank == 0:  # skipped already (train_step): the weights never saw it
-            tqdm.write(f"warning: the loss is {loss} at iteration {i}; the step was skipped "
+            # (the loss is this process's: under torchrun, a finite one means another process's was not)
+            what = f"the loss is {loss}" if not math.isfinite(loss) else "another process's loss is nan or inf"
+            tqdm.write(f"warning: {what} at iteration {i}; the step was skipped "
                        f"({run.bad_steps} in a row, --max_nan_skips {run.cfg.max_nan_skips})")
         if run.bad_steps > run.cfg.max_nan_skips:
             raise nan_error(run, f"the loss was nan or inf for {run.bad_steps} steps in a row, up to iteration {i}")

@@ -157,6 +157,8 @@ def latest_from_best(folder):
     latest, best = Path(folder) / "latest.pt", Path(folder) / "best.pt"
     if latest.exists() or not best_is_the_last_state(folder):
         return []
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, process 0 writes the copy (the others read best.pt)
+        return []
     try:
         write_atomically(latest, lambda f: f.write(best.read_bytes()))
     except OSError:  # a full disk, say: the refusal that follows gives the copy's command

@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 from config import DECAYS, PRESETS, TrainConfig
-from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, copy_best_to_latest, holds_a_run, lacks,
-                                  latest_from_best, load_checkpoint, runs_inside, saved_model_config, way_around)
+from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, best_is_the_last_state, copy_best_to_latest,
+                                  holds_a_run, lacks, latest_from_best, load_checkpoint, runs_inside,
+                                  saved_model_config, way_around)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
 from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
@@ -116,7 +117,10 @@ def build_config(preset, resume, overrides):
             nothing = f"only best.pt is there; to resume from it, copy it: {copy_best_to_latest(out_dir)}"
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
 
-        ckpt = load_checkpoint(out_dir / "latest.pt", lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
+        path = out_dir / "latest.pt"
+        if not path.exists() and best_is_the_last_state(out_dir):  # (under torchrun, before process 0's copy)
+            path = out_dir / "best.pt"
+        ckpt = load_checkpoint(path, lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
         if missing := lacks(ckpt, RESUMED):  # (cut out to share the weights, say: sampling needs none of them)
             raise UserError(f"{out_dir / 'latest.pt'} has no {missing} as train.py saves it, which a resume needs "
                             f"(edited by hand?) — {way_around(out_dir / 'latest.pt')}")

@@ -205,6 +205,10 @@ def test_a_run_stopped_between_its_first_two_saves_resumes_as_it_says(data_dir, 
     assert sorted(p.name for p in out.iterdir()) == ["best.pt", "log.csv", "train.lock"]
     with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — add --resume to continue it"):
         train.main(argv + ["--out_dir", str(out)])
+    monkeypatch.setenv("RANK", "1")  # under torchrun, a process other than 0 writes nothing: it reads best.pt
+    _, ckpt, said = settings.build_config(None, True, {"out_dir": str(out)})
+    assert ckpt["iter"] == 4 and not (out / "latest.pt").exists() and "copied" not in said
+    monkeypatch.delenv("RANK")
     capsys.readouterr()
     assert train.main(argv + ["--out_dir", str(out), "--resume"]) == 0
     assert (f"note: {out / 'latest.pt'} was missing (the run stopped between its first two saves, or it was "
@@ -634,6 +638,18 @@ def test_max_nan_skips_counts_skipped_steps_in_a_row_not_in_all(tmp_path):
     assert run.bad_steps == 1 and pending == []
     with pytest.raises(UserError, match="the loss was nan or inf for 2 steps in a row, up to iteration 6"):
         bookkeeping.read_steps(run, [step(6, float("nan"))])
+
+
+def test_a_step_skipped_for_another_process_s_nan_says_so(tmp_path, capsys):
+    """Found by a hunt for DDP bugs: under torchrun, process 0 warned "the loss is 3.378" for a step skipped for
+    process 1's nan (each process reads its own loss; whether all were finite is shared)."""
+    run = SimpleNamespace(cfg=SimpleNamespace(max_nan_skips=3), bad_steps=0, rank=0)
+    bookkeeping.read_steps(run, [(40, torch.tensor(3.378), torch.tensor(False)), (41, torch.tensor(float("inf")),
+                                                                                  torch.tensor(False))])
+    assert capsys.readouterr().out.splitlines() == [
+        "warning: another process's loss is nan or inf at iteration 40; the step was skipped (1 in a row, "
+        "--max_nan_skips 3)",
+        "warning: the loss is inf at iteration 41; the step was skipped (2 in a row, --max_nan_skips 3)"]
 
 
 def test_a_resume_may_change_the_attention_kernel_but_not_the_model(run_dir, tmp_path):
