@@ -93,7 +93,7 @@ def lr_at(it, cfg, extended_at=None):
 def decay_left(it, cfg, extended_at=None):
     """Where the decay is at step it: 1 at its start (lr), 0 at its end (min_lr). Its shape is
     config.DECAYS[cfg.decay]: by default nanoGPT's cosine, 0.5 * (1 + cos(pi * progress)).
-    extended_at: only for a run resumed with a new max_iters (see extend_schedule)."""
+    extended_at: only for a run resumed with a new max_iters or warmup_iters (see extend_schedule)."""
     start, height = extended_at or (cfg.warmup_iters, 1.0)  # as a run starts: from the warmup's end, at full height
     progress = (it - start) / max(1, cfg.max_iters - start)  # 0 -> 1 (below 0 inside the warmup)
     return height * DECAYS[cfg.decay](min(max(progress, 0.0), 1.0))
@@ -236,7 +236,8 @@ def extend_schedule(run, before):
     learning rate back up and undo what the run had learned, so the decay goes on from where it was, down
     to min_lr at the new last step. A finished run was at min_lr already, so its extension trains on at it."""
     changed = run.cfg.max_iters != before.max_iters or run.cfg.warmup_iters != before.warmup_iters
-    if changed and run.iter > min(run.cfg.warmup_iters, before.warmup_iters):  # (inside both: the new warmup)
+    # (at the end of either warmup or past it; inside both, the new warmup goes on)
+    if changed and run.iter > 0 and run.iter >= min(run.cfg.warmup_iters, before.warmup_iters):
         run.extended_at = (run.iter, decay_left(run.iter, before, run.extended_at))
         lr, last = (lr_at(it, run.cfg, run.extended_at) for it in (run.iter, run.cfg.max_iters))
         run.say(extension_note(run, lr, last))  # where on the decay it goes on (machinery/bookkeeping.py)

@@ -31,12 +31,17 @@ suite="$py -m bench.suite --anchor .gpu/nanogpt $*"
 phase1=${PHASE1:-1}
 cold=speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold,speedrun-cold,classic-target-cold
 warm=speedrun,classic-target,speedrun,classic-target,speedrun,classic-target,speedrun-one-thread
+case $phase1 in 0|1) ;; *) refuse "PHASE1=$phase1 — give 1 (the default: warm-ups and GPU paths first) or 0";; esac
 if [ "$phase1" = 1 ]; then jobs=${JOBS:-$cold}; else jobs=${JOBS:-$warm}; fi
-cache=${TORCHINDUCTOR_CACHE_DIR:-${TMPDIR:-/tmp}/torchinductor_$(id -un)}  # torch.compile's, unless told another
 warmups=$phase1
-if [ "$phase1" = 0 ] && [ -z "$(ls -A "$cache" 2>/dev/null)" ]; then
-  echo "note: the compile cache $cache is empty (a machine started afresh?): the warm-ups run first"
-  warmups=1
+codes=""  # each suite command's exit status
+if [ "$phase1" = 0 ]; then  # torch.compile's cache (PyTorch 2.4 has no cache_dir_utils: empty, so warmed)
+  cache=${TORCHINDUCTOR_CACHE_DIR:-$($py -c 'from torch._inductor.runtime.cache_dir_utils import cache_dir
+print(cache_dir())' 2>/dev/null)}
+  if [ -z "$cache" ] || [ -z "$(ls -A "$cache" 2>/dev/null)" ]; then
+    echo "note: the compile cache ${cache:-(not found)} is empty (a machine started afresh?): the warm-ups run first"
+    warmups=1
+  fi
 fi
 {
   date -u
@@ -57,9 +62,9 @@ if [ "$warmups" = 1 ]; then
       --jobs ddp,resume,sample-on-cpu > "$out/1-ddp.txt" 2>&1 &
     ddp=$!
   fi
-  $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit 200 \
+  $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit $((budget / 2 < 200 ? budget / 2 : 200)) \
     --jobs classic-target-warmup,speedrun-warmup > "$out/1-warmup.txt" 2>&1
-  codes=$?
+  codes="$codes $?"
   if [ "$phase1" = 1 ]; then
     wait $paths; codes="$codes $?"  # (here, not in a $(...): a subshell cannot wait for this shell's jobs)
     wait $ddp; codes="$codes $?"
@@ -68,11 +73,15 @@ if [ "$warmups" = 1 ]; then
 fi
 
 left=$((budget - SECONDS - 20))  # 20 s to pack the logs
-echo "phase 2: ${left} s for ${jobs}"
-$suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit "$left" --jobs "$jobs" 2>&1 \
-  | tee "$out/2-measured.txt" \
-  | grep -E '^(==|   (reached|did not|evaluation lines|nanoGPT step time|warm-up|error))'
-codes="${codes:-} ${PIPESTATUS[0]}"
+if [ "$left" -lt 30 ]; then
+  echo "note: ${left} s left, no time for the measured jobs — give a larger SECONDS" | tee "$out/2-measured.txt"
+else
+  echo "phase 2: ${left} s for ${jobs}"
+  $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit "$left" --jobs "$jobs" 2>&1 \
+    | tee "$out/2-measured.txt" \
+    | grep -E '^(==|   (reached|did not|evaluation lines|nanoGPT step time|warm-up|error))'
+  codes="$codes ${PIPESTATUS[0]}"
+fi
 
 tar czf "$out/logs.tar.gz" --exclude='*.pt' --exclude='*.bin' --exclude='*.pkl' -C "$work" . 2>/dev/null
 echo "done at ${SECONDS} s"

@@ -161,8 +161,9 @@ def latest_from_best(folder):
         return []
     try:
         write_atomically(latest, lambda f: f.write(best.read_bytes()))
-    except OSError:  # a full disk, say: the refusal that follows gives the copy's command
-        return []
+    except OSError as e:  # a full disk, say: the resume reads best.pt itself (machinery/settings.py)
+        return [f"note: {latest} is missing, and best.pt, which holds the run's last evaluation, could not be copied "
+                f"there ({e.strerror or e}): resuming from best.pt"]
     return [f"note: {latest} was missing (the run stopped between its first two saves, or it was deleted); "
             f"best.pt holds the run's last evaluation, so it was copied there to resume from"]
 

@@ -118,31 +118,37 @@ def build_config(preset, resume, overrides):
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
 
         path = out_dir / "latest.pt"
-        if not path.exists() and best_is_the_last_state(out_dir):  # (under torchrun, before process 0's copy)
+        # (under torchrun, before process 0's copy; or where the copy could not be written)
+        if not path.exists() and best_is_the_last_state(out_dir):
             path = out_dir / "best.pt"
         ckpt = load_checkpoint(path, lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
         if missing := lacks(ckpt, RESUMED):  # (cut out to share the weights, say: sampling needs none of them)
-            raise UserError(f"{out_dir / 'latest.pt'} has no {missing} as train.py saves it, which a resume needs "
-                            f"(edited by hand?) — {way_around(out_dir / 'latest.pt')}")
+            raise UserError(f"{path} has no {missing} as train.py saves it, which a resume needs "
+                            f"(edited by hand?) — {way_around(path)}")
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
-            raise UserError(f"{out_dir / 'latest.pt'} was written by an earlier version of this repo, before "
+            raise UserError(f"{path} was written by an earlier version of this repo, before "
                             f"the optimizer groups and random states it needs to resume — start a new run "
                             f"(sample.py still reads it)")
-        saved_model_config(ckpt, out_dir / "latest.pt")  # refuses a setting that model.py no longer has
+        saved_model_config(ckpt, path)  # refuses a setting that model.py no longer has
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         # the run goes on in the folder it was read from, even if it was trained in another (then moved)
         values["out_dir"] = out_dir_given
-        # a fork's decay, removed since: a new --max_iters would go on down it from where the run was (extend_schedule)
+        # a fork's decay, removed since: a new --max_iters (or --warmup_iters) would go on down it from where the
+        # run was (extend_schedule)
         decay, max_iters = values.get("decay", TrainConfig.decay), overrides.get("max_iters", values["max_iters"])
-        if decay not in DECAYS and ("decay" not in overrides or max_iters != values["max_iters"]):
+        warmup = overrides.get("warmup_iters", values["warmup_iters"])
+        lengthened = max_iters != values["max_iters"] or warmup != values["warmup_iters"]
+        if decay not in DECAYS and ("decay" not in overrides or lengthened):
             finished = ckpt["iter"] >= values["max_iters"]  # (then only a new --max_iters trains it on)
             other = "" if finished else (f", or resume with another --decay ({', '.join(DECAYS)}) and the run's "
-                                         f"--max_iters, {values['max_iters']}")
-            raise UserError(f"{out_dir / 'latest.pt'} was trained with --decay {decay!r}, which config.DECAYS no "
+                                         f"--max_iters, {values['max_iters']}" + (
+                                             f", and --warmup_iters, {values['warmup_iters']}"
+                                             if warmup != values["warmup_iters"] else ""))
+            raise UserError(f"{path} was trained with --decay {decay!r}, which config.DECAYS no "
                             f"longer has — put it back there{other} (a new --max_iters goes on down it)")
         # extend_schedule reads the run's own decay (edited since, perhaps) to find where it was, whatever --decay says
-        if decay in DECAYS and max_iters != values["max_iters"]:
+        if decay in DECAYS and lengthened:
             check_decay(decay)
         # the command the run was started with, plus --resume, works: its preset is only checked against
         # the run (where no flag of the command overrides it); the run keeps its own training values.
@@ -168,7 +174,7 @@ def build_config(preset, resume, overrides):
             raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
                             f"to that setup — resume with the preset and flags the run was started with, or "
                             f"with --resume and --out_dir alone")
-        source = f"resuming {out_dir / 'latest.pt'} at iteration {ckpt['iter']}" + (f", preset {preset}"
+        source = f"resuming {path} at iteration {ckpt['iter']}" + (f", preset {preset}"
                                                                                      if preset else "")
         # training settings may change: the optimizer keeps its state, the schedule follows the new values
         notes += [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" + (
@@ -176,7 +182,7 @@ def build_config(preset, resume, overrides):
                   for k, v in overrides.items() if k in values and values[k] != v]
         for config in (TrainConfig, GPTConfig):  # a setting gained since: its default may change the run
             if added := added_since(ckpt, overrides, config):
-                notes.append(f"note: {out_dir / 'latest.pt'} was {added} — if the run had other values, give them "
+                notes.append(f"note: {path} was {added} — if the run had other values, give them "
                              f"as flags: the checkpoints this resume saves keep the values it trains with")
     else:
         preset = preset or default_preset(overrides.get("device", "auto"))

@@ -281,7 +281,8 @@ def test_bad_benchmark_flags():
 # mode, where the sizes are the same for all, each process would be 4 s of starting torch
 VARIANTS = ["classic-step-nocheck", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
             "speedrun-fp32", "speedrun-b64", "speedrun-train", "classic-target", "classic-target-cold",
-            "speedrun-one-thread", "speedrun-warmup", "classic-target-warmup", "classic-warmup", "classic-600", "cpu-speedrun-train"]
+            "speedrun-one-thread", "speedrun-warmup", "classic-target-warmup", "classic-warmup", "classic-600",
+            "cpu-speedrun-train"]
 ANCHOR_VARIANTS = ["anchor", "anchor-warmup", "anchor-600", "anchor-cpu-recipe"]  # nanoGPT's: one runs here
 
 
@@ -414,6 +415,10 @@ def test_the_gpu_session_script_warms_an_empty_compile_cache_before_warm_runs(tm
         assert warmups.is_file() != warm and ("the warm-ups run first" in done.stdout) != warm
         assert not (tmp_path / f"out{warm}" / "1-cuda-tests.txt").exists()  # (the GPU paths: command 1's)
         assert "--jobs speedrun,classic-target,speedrun," in (tmp_path / f"out{warm}" / "2-measured.txt").read_text()
+    done = subprocess.run(["bash", str(repo / "bench" / "session.sh"), "short", "45"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)  # 45 s, less 20 to pack the logs: too few to measure
+    assert done.returncode == 0 and "no time for the measured jobs — give a larger SECONDS" in done.stdout
+    assert "ran:" not in (tmp_path / "short" / "2-measured.txt").read_text()
 
 
 def test_a_job_past_its_time_limit_is_stopped_and_its_last_numbers_kept(tmp_path):

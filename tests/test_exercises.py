@@ -2169,6 +2169,25 @@ def test_the_mistakes_of_a_sixteenth_learner_are_named():
     assert failed(8, next_char_probs=row_0s).what.endswith("row 0's nucleus was cut from every row")
 
 
+def test_the_hints_read_the_words_of_python_3_10_pytorch_2_4_and_a_cuda_build_without_a_gpu(monkeypatch):
+    """Found by the suite under PyTorch 2.4.1 (a CUDA build, on a machine without a GPU) and Python 3.10: each of
+    these errors is worded otherwise there, and its hint was missing."""
+    from exercises import check
+    for usual, other in ((AssertionError("Torch not compiled with CUDA enabled"),
+                          RuntimeError("Found no NVIDIA driver on your system. Please check that you have an "
+                                       "NVIDIA GPU")),
+                         (RuntimeError("upper bound and lower bound inconsistent with step sign"),
+                          RuntimeError("upper bound and larger bound inconsistent with step sign"))):
+        assert check.error_hint(other) == check.error_hint(usual) != ""
+
+    def python_3_10(name):  # its import of a file with a NUL byte in it
+        raise ValueError("source code string cannot contain null bytes")
+    monkeypatch.setattr(check.importlib, "import_module", python_3_10)
+    result = check.run(EXERCISES[1])
+    assert result.what == ("it does not load: SyntaxError: source code string cannot contain null bytes "
+                           "(ex02_averaging.py)") and result.hint == "save it again as text, in UTF-8"
+
+
 def test_the_mistakes_of_a_seventeenth_learner_are_named():
     """Found by a learner making mistakes on purpose in 1, 2, 5, 6, 7, 9 and 10: three answers the check passed that
     break training (autograd left off, the model converted, weights only ever grown), a crash on the check's own

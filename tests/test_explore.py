@@ -323,9 +323,9 @@ def test_the_pages_script_shows_the_models_numbers(run_dir, tmp_path):
     assert last["note"] == "The end of the prompt: this is what the model would write next."
 
 
-def tiny_page(tmp_path, chars, prompt, best_val_loss=1.5):
+def tiny_page(tmp_path, chars, prompt, best_val_loss=1.5, block_size=8):
     """explore.html for an untrained one-layer model of chars, saved by a run at iteration 3."""
-    model = one_layer_gpt(chars, 8)
+    model = one_layer_gpt(chars, block_size)
     ckpt = {"vocab": {"chars": chars}, "iter": 3, "best_val_loss": best_val_loss, "train_config": {"out_dir": "out/x"}}
     page = tmp_path / "page.html"
     page.write_text(plot.explore_page(plot.explore_data(model, ckpt, prompt, "out/x/latest.pt")), encoding="utf-8")
@@ -346,3 +346,11 @@ def test_the_page_shows_a_tab_as_backslash_t(tmp_path):
     shown = run_page(tiny_page(tmp_path, chars, "a\tb"), "at=2")
     assert sorted(bar["char"] for bar in shown["bars"]) == sorted(plot.label(c) for c in chars)
     assert shown["barsTitle"] == 'What comes after "a\\tb"'
+
+
+def test_the_page_s_heading_keeps_a_character_beyond_16_bits_whole(tmp_path):
+    """Found by a hunt for the lessons' bugs: the last 12 characters were cut from the joined string, whose
+    JavaScript length counts an emoji as 2, so the heading began with half of one."""
+    chars = list("abcdefghijklm\U0001F600")
+    shown = run_page(tiny_page(tmp_path, chars, "a\U0001F600bcdefghijklm", block_size=16), "at=12")
+    assert shown["barsTitle"] == 'What comes after "\U0001F600bcdefghijkl"'

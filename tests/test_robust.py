@@ -209,6 +209,11 @@ def test_a_run_stopped_between_its_first_two_saves_resumes_as_it_says(data_dir, 
     _, ckpt, said = settings.build_config(None, True, {"out_dir": str(out)})
     assert ckpt["iter"] == 4 and not (out / "latest.pt").exists() and "copied" not in said
     monkeypatch.delenv("RANK")
+    monkeypatch.setattr(checkpoint, "write_atomically", no_room_for_latest)  # still no room: best.pt read, and said
+    _, ckpt, said = settings.build_config(None, True, {"out_dir": str(out)})
+    assert ckpt["iter"] == 4 and not (out / "latest.pt").exists() and f"config: resuming {out / 'best.pt'}" in said
+    assert "could not be copied there (No space left on device): resuming from best.pt" in said
+    monkeypatch.undo()
     capsys.readouterr()
     assert train.main(argv + ["--out_dir", str(out), "--resume"]) == 0
     assert (f"note: {out / 'latest.pt'} was missing (the run stopped between its first two saves, or it was "

@@ -958,6 +958,9 @@ def test_a_run_whose_decay_was_removed_since_is_refused_in_a_line(monkeypatch, d
                 f"it back there, or resume with another --decay ({', '.join(config.DECAYS)}) and the run's "
                 f"--max_iters, 12 (a new --max_iters goes on down it)")):
             train.main(args + ["--resume"] + changes)
+    with pytest.raises(UserError, match=re.escape(  # (a review: a new warmup alone met the old decay in a KeyError)
+            "and the run's --max_iters, 12, and --warmup_iters, 2 (a new --max_iters goes on down it)")):
+        train.main(args + ["--resume", "--decay", "cosine", "--warmup_iters", "3"])
     assert train.main(args + ["--resume", "--decay", "cosine"]) == 0
     with pytest.raises(UserError, match=re.escape(  # finished: only the old decay lets a new --max_iters go on
             f"{tmp_path / 'done' / 'latest.pt'} was trained with --decay 'step', which config.DECAYS no longer has — "
@@ -966,15 +969,17 @@ def test_a_run_whose_decay_was_removed_since_is_refused_in_a_line(monkeypatch, d
 
 
 @pytest.mark.parametrize("max_iters", [12, 40])
-def test_a_longer_warmup_given_to_a_resume_past_its_warmup_does_not_throw_the_lr_back_up(max_iters):
+@pytest.mark.parametrize("saved_at", [2, 7])
+def test_a_longer_warmup_given_to_a_resume_past_its_warmup_does_not_throw_the_lr_back_up(max_iters, saved_at):
     """Found by a hunt for resume bugs: saved at 7 of 12 (warmup 2) and resumed with --warmup_iters 20, and with or
-    without --max_iters 40, the run went back into a warmup and climbed to its peak lr again."""
+    without --max_iters 40, the run went back into a warmup and climbed to its peak lr again; and (a review) so did
+    one saved where its warmup ends, as the speedrun preset's first save is."""
     before = config.TrainConfig(lr=8e-3, min_lr=8e-4, warmup_iters=2, max_iters=12)
     after = dataclasses.replace(before, warmup_iters=20, max_iters=max_iters)
-    run = types.SimpleNamespace(cfg=after, iter=7, extended_at=None, say=lambda note: None)
+    run = types.SimpleNamespace(cfg=after, iter=saved_at, extended_at=None, say=lambda note: None)
     train.extend_schedule(run, before)
-    lrs = [train.lr_at(it, after, run.extended_at) for it in range(7, max_iters + 1)]
-    assert lrs[0] == pytest.approx(train.lr_at(7, before))  # where the run was
+    lrs = [train.lr_at(it, after, run.extended_at) for it in range(saved_at, max_iters + 1)]
+    assert lrs[0] == pytest.approx(train.lr_at(saved_at, before))  # where the run was
     assert all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] == pytest.approx(8e-4)  # only down, to min_lr
 
 
