@@ -368,16 +368,21 @@ def test_the_gpu_session_script_refuses_before_it_runs_anything(tmp_path):
     assert (tmp_path / "full" / "machine.txt").read_text() == "an earlier command's"
 
 
-def test_the_gpu_session_script_waits_for_its_first_part_and_fails_on_a_refusal(tmp_path):
-    """Its first part runs three suites side by side: what follows waits for all three (a `wait` inside a $(...),
-    a subshell, had not), and one that refuses to start (exit 2) fails the command. A stand-in for python
-    plays the suites: the GPU tests take a second; the DDP suite exits with DDP_EXIT."""
+def session_repo(tmp_path):
+    """A copy of the repo as session.sh needs it, with .gpu/ in place: the script alone. -> the copy's folder"""
     repo = tmp_path / "repo"
     (repo / "bench").mkdir(parents=True)
     (repo / "bench" / "session.sh").write_text((Path(__file__).parents[1] / "bench" / "session.sh").read_text())
     (repo / ".gpu" / "nanogpt").mkdir(parents=True)
     (repo / ".gpu" / "input.txt").write_text("text")
-    python = tmp_path / "python"
+    return repo
+
+
+def test_the_gpu_session_script_waits_for_its_first_part_and_fails_on_a_refusal(tmp_path):
+    """Its first part runs three suites side by side: what follows waits for all three (a `wait` inside a $(...),
+    a subshell, had not), and one that refuses to start (exit 2) fails the command. A stand-in for python
+    plays the suites: the GPU tests take a second; the DDP suite exits with DDP_EXIT."""
+    repo, python = session_repo(tmp_path), tmp_path / "python"
     python.write_text('#!/usr/bin/env bash\ncase "$*" in\n'
                       '  *cuda-tests*) sleep 1; echo "   == cuda-tests (exit 0, 1 s): 5 passed";;\n'
                       '  *ddp,resume*) echo "error: refused"; exit "$DDP_EXIT";;\nesac\n')
@@ -394,12 +399,7 @@ def test_the_gpu_session_script_waits_for_its_first_part_and_fails_on_a_refusal(
 def test_the_gpu_session_script_warms_an_empty_compile_cache_before_warm_runs(tmp_path):
     """PHASE1=0, the second command, runs the jobs that need a warm compile cache: on a machine started afresh
     between the two commands, its warm-ups run first, and it says so. A stand-in for python prints its arguments."""
-    repo = tmp_path / "repo"
-    (repo / "bench").mkdir(parents=True)
-    (repo / "bench" / "session.sh").write_text((Path(__file__).parents[1] / "bench" / "session.sh").read_text())
-    (repo / ".gpu" / "nanogpt").mkdir(parents=True)
-    (repo / ".gpu" / "input.txt").write_text("text")
-    python = tmp_path / "python"
+    repo, python = session_repo(tmp_path), tmp_path / "python"
     python.write_text('#!/usr/bin/env bash\necho "ran: $*"\n')
     python.chmod(0o755)
     cache = tmp_path / "cache"
