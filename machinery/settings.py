@@ -123,13 +123,13 @@ def build_config(preset, resume, overrides):
             path = out_dir / "best.pt"
         ckpt = load_checkpoint(path, lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))
         if missing := lacks(ckpt, RESUMED):  # (cut out to share the weights, say: sampling needs none of them)
-            raise UserError(f"{path} has no {missing} as train.py saves it, which a resume needs "
-                            f"(edited by hand?) — {way_around(path)}")
+            raise UserError(f"{path} has no {missing} as train.py saves it, which a resume needs (edited by "
+                            f"hand?) — {way_around(path)}")
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
-            raise UserError(f"{path} was written by an earlier version of this repo, before "
-                            f"the optimizer groups and random states it needs to resume — start a new run "
-                            f"(sample.py still reads it)")
+            raise UserError(f"{path} was written by an earlier version of this repo, before the optimizer "
+                            f"groups and random states it needs to resume — start a new run (sample.py still reads "
+                            f"it)")
         saved_model_config(ckpt, path)  # refuses a setting that model.py no longer has
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         # the run goes on in the folder it was read from, even if it was trained in another (then moved)
@@ -141,12 +141,12 @@ def build_config(preset, resume, overrides):
         lengthened = max_iters != values["max_iters"] or warmup != values["warmup_iters"]
         if decay not in DECAYS and ("decay" not in overrides or lengthened):
             finished = ckpt["iter"] >= values["max_iters"]  # (then only a new --max_iters trains it on)
+            runs_own = f"--max_iters, {values['max_iters']}" + (
+                f", and --warmup_iters, {values['warmup_iters']}" if warmup != values["warmup_iters"] else "")
             other = "" if finished else (f", or resume with another --decay ({', '.join(DECAYS)}) and the run's "
-                                         f"--max_iters, {values['max_iters']}" + (
-                                             f", and --warmup_iters, {values['warmup_iters']}"
-                                             if warmup != values["warmup_iters"] else ""))
-            raise UserError(f"{path} was trained with --decay {decay!r}, which config.DECAYS no "
-                            f"longer has — put it back there{other} (a new --max_iters goes on down it)")
+                                         f"{runs_own}")
+            raise UserError(f"{path} was trained with --decay {decay!r}, which config.DECAYS no longer has — put "
+                            f"it back there{other} (a new --max_iters goes on down it)")
         # extend_schedule reads the run's own decay (edited since, perhaps) to find where it was, whatever --decay says
         if decay in DECAYS and lengthened:
             check_decay(decay)
@@ -174,16 +174,15 @@ def build_config(preset, resume, overrides):
             raise UserError(f"the checkpoint has {', '.join(fixed)}; its weights (and optimizer state) belong "
                             f"to that setup — resume with the preset and flags the run was started with, or "
                             f"with --resume and --out_dir alone")
-        source = f"resuming {path} at iteration {ckpt['iter']}" + (f", preset {preset}"
-                                                                                     if preset else "")
+        source = f"resuming {path} at iteration {ckpt['iter']}" + (f", preset {preset}" if preset else "")
         # training settings may change: the optimizer keeps its state, the schedule follows the new values
         notes += [f"note: --{k} changes from {values[k]} (the checkpoint's) to {v}" + (
                   "; evaluations now score other windows than the run's best val loss did" if k in EVALUATION else "")
                   for k, v in overrides.items() if k in values and values[k] != v]
         for config in (TrainConfig, GPTConfig):  # a setting gained since: its default may change the run
             if added := added_since(ckpt, overrides, config):
-                notes.append(f"note: {path} was {added} — if the run had other values, give them "
-                             f"as flags: the checkpoints this resume saves keep the values it trains with")
+                notes.append(f"note: {path} was {added} — if the run had other values, give them as flags: the "
+                             f"checkpoints this resume saves keep the values it trains with")
     else:
         preset = preset or default_preset(overrides.get("device", "auto"))
         check_preset(preset)
