@@ -28,7 +28,7 @@ import numpy as np
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import (DEFAULT_DATA_DIR, SHAKESPEARE_BYTES, SHAKESPEARE_SHA256, SHAKESPEARE_URL, VOCAB_FORMAT,
                             VOCAB_VERSION, check_out_dir, download, is_whole, make_dir, next_command,
-                            not_in_vocabulary, not_shakespeare_note, read_text, write_prepared)
+                            not_in_vocabulary, not_shakespeare_note, own_data_dir, read_text, write_prepared)
 
 TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 
@@ -40,16 +40,18 @@ TRAIN_FRACTION = 0.9  # the first 90% of the text trains, the last 10% measures
 def vocab_and_ids(text):
     """Return (chars, ids): the sorted distinct characters and the text as their ids.
 
-    In plain Python that is chars = sorted(set(text)); ids = encode(text, chars), with encode
-    below (which sample.py uses too, for a prompt). Here it is vectorized: UTF-32 gives one
-    32-bit code point per character, so numpy can find the vocabulary (np.unique sorts) and each
-    character's rank in it (np.searchsorted) without a Python loop over a million characters.
+    chars = sorted(set(text)) is the vocabulary, as in the video. ids = encode(text, chars), with
+    encode below (which sample.py uses too, for a prompt), would loop in Python over a million
+    characters; numpy does it here instead: UTF-32 gives one 32-bit code point per character, and
+    a table indexed by code point gives each character's id.
     """
-    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    vocab = np.unique(codepoints)  # sorted, like sorted(set(text))
-    dtype = np.uint16 if len(vocab) <= 2**16 else np.uint32  # 2 bytes an id while every id fits in them
-    ids = np.searchsorted(vocab, codepoints).astype(dtype)
-    return [chr(c) for c in vocab], ids
+    chars = sorted(set(text))  # every distinct character, in code-point order
+    dtype = np.uint16 if len(chars) <= 2**16 else np.uint32  # 2 bytes an id while every id fits in them
+    id_of = np.zeros(ord(chars[-1]) + 1, dtype=dtype)  # code point -> id, for every code point up to the largest
+    id_of[[ord(c) for c in chars]] = np.arange(len(chars))
+    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,) one per character
+    ids = id_of[codepoints]  # (N,) each character's id, made in the ids' own dtype
+    return chars, ids
 
 
 def encode(text, chars):
@@ -124,7 +126,7 @@ def main(argv=None):
         text, sha = read_text(path)  # one read gives both the text and its hash
         # tiny-shakespeare given by hand lands where the download would have gone,
         # so `python train.py` finds it without extra flags
-        default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else f"data/{path.stem}"
+        default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else own_data_dir(path)  # data/<its name>
         if note := not_shakespeare_note(path, sha):  # (an input.txt cut short, say)
             print(note)
     else:

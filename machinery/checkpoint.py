@@ -529,7 +529,8 @@ def what_is_sampled(path, ckpt):
     line = f"sampling {path}: iteration {ckpt['iter']:,}"
     if path.name == "best.pt":
         rows = evaluations(path.parent / "log.csv")
-        lowest = min(rows, key=lambda row: row[1], default=None)
+        saved = [row for row in rows if row[0] > 0]  # (iteration 0's evaluation, the untrained model, is never saved)
+        lowest = min(saved, key=lambda row: row[1], default=None)
         if lowest and lowest[1] < ckpt["best_val_loss"] - 1e-5:  # (the log rounds to 6 decimals)
             line += (f", val loss {ckpt['best_val_loss']:.4f}, not the run's best: log.csv has {lowest[1]:.4f} at "
                      f"iteration {lowest[0]:,} (its best.pt was deleted or replaced)")

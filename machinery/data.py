@@ -153,13 +153,16 @@ def read_text(path):
         raise UserError(f"cannot read {path} ({e.strerror}) — check its permissions") from None
     if len(raw) > MAX_BYTES:  # (an endless input, such as /dev/zero, stops here too)
         raise UserError(f"{path} is over {MAX_BYTES >> 20} MiB, more than this repo prepares (it reads the whole "
-                        f"text into memory, at 4 bytes a character) — give a smaller text, or a piece of it")
+                        f"text into memory, about 7 bytes a character of plain text at the peak) — give a smaller "
+                        f"text, or a piece of it")
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):  # UTF-32's byte-order mark (UTF-16's, and more)
+        raise UserError(f"{path} is UTF-32, not UTF-8 — re-save it as UTF-8, for example: {to_utf8(path, 'utf-32')}")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte-order mark of UTF-16 (Notepad's "Unicode")
         raise UserError(f"{path} is UTF-16, not UTF-8 — re-save it as UTF-8, for example: {to_utf8(path, 'utf-16')}")
     if b"\x00" in raw:
-        if without_bom := utf16_order(raw):  # UTF-16 with no byte-order mark: half its bytes are NUL
-            raise UserError(f"{path} looks like UTF-16 ({without_bom}), not UTF-8 — re-save it as UTF-8, for "
-                            f"example: {to_utf8(path, without_bom)}")
+        if without_bom := wide_encoding(raw):  # UTF-16 or 32 with no byte-order mark: many bytes NUL
+            raise UserError(f"{path} looks like {without_bom[:6].upper()} ({without_bom}), not UTF-8 — re-save it "
+                            f"as UTF-8, for example: {to_utf8(path, without_bom)}")
         raise UserError(f"{path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
     try:
         text = raw.decode("utf-8")
@@ -168,12 +171,9 @@ def read_text(path):
         raise UserError(f"{path} is not valid UTF-8 (byte {e.start:,}, line {line}) — re-save it as UTF-8; from "
                         f"Windows-1252 (most older Windows text), for example: {to_utf8(path, 'cp1252')}") from None
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors write first: a marker, not text
-    if "\r\n" in text:  # Windows line ends would make "\r" a character the model must learn to write
-        text = text.replace("\r\n", "\n")
-        print(f"note: {path} has Windows line ends (\\r\\n); each is read as one newline")
-    elif "\r" in text and "\n" not in text:  # old Macintosh line ends: \r alone, and no \n anywhere
-        text = text.replace("\r", "\n")
-        print(f"note: {path} has old Macintosh line ends (\\r); each is read as a newline")
+    text, ends = newlines(text)
+    if ends:
+        print(f"note: {path} has {ends}")
     if len(text) < MIN_CHARS:
         characters = "character" if len(text) == 1 else "characters"
         raise UserError(f"{path} has only {len(text):,} {characters}, too few to split into train and val — "
@@ -191,10 +191,22 @@ def read_at_most(path, limit):
     return b"".join(pieces)
 
 
-def utf16_order(raw):
-    """"utf-16le" or "utf-16be" where raw reads as text in it (mostly ASCII, so every other byte NUL), else None."""
-    for order, nul_at in (("utf-16le", 1), ("utf-16be", 0)):
-        if len(raw) >= 4 and raw[nul_at::2].count(0) > 0.9 * (len(raw) // 2):
+def newlines(text):
+    r"""Line ends as the model reads them -> (text, what was read as newlines, or ""): Windows' \r\n
+    as one \n (else "\r" would be a character the model must learn to write), and old Macintosh \r alone, in a
+    text with no \n anywhere, as \n. A lone \r in a text with \n is a character, kept."""
+    if "\r\n" in text:
+        return text.replace("\r\n", "\n"), "Windows line ends (\\r\\n); each is read as one newline"
+    if "\r" in text and "\n" not in text:
+        return text.replace("\r", "\n"), "old Macintosh line ends (\\r); each is read as a newline"
+    return text, ""
+
+
+def wide_encoding(raw):
+    """"utf-16le" or "utf-16be" (or UTF-32's, "utf-32le" or "utf-32be") where raw reads as text in it (mostly
+    ASCII, so every other byte NUL, or 3 of 4), else None."""
+    for order, nul_at, step in (("utf-32le", 1, 4), ("utf-32be", 0, 4), ("utf-16le", 1, 2), ("utf-16be", 0, 2)):
+        if len(raw) >= 4 and raw[nul_at::step].count(0) > 0.9 * (len(raw) // step):
             try:
                 raw.decode(order)
                 return order
@@ -234,10 +246,20 @@ def is_default_data_dir(path):
     return Path(path).resolve() == Path(DEFAULT_DATA_DIR).resolve()
 
 
+def own_data_dir(path):
+    """Where --input's text goes by default: data/<its file's name, without the extension>. A name that would be
+    tiny-shakespeare's folder (a shakespeare.txt of other text: the complete works, say) gets data/<name>-own:
+    `python train.py` alone reads that folder, and only tiny-shakespeare's exact bytes go to it."""
+    folder = f"data/{Path(path).stem}"
+    return f"{folder}-own" if folder.lower() == DEFAULT_DATA_DIR.lower() else folder
+
+
 def not_shakespeare_note(path, sha):
-    """A note for a text named like tiny-shakespeare's file, input.txt, whose bytes are not it (a copy cut short, or
-    edited): it is prepared as a text of the user's own, and `python train.py` alone would not find it. Else None."""
-    if Path(path).name != "input.txt" or sha == SHAKESPEARE_SHA256:
+    """A note for a text named like tiny-shakespeare's file (input.txt) or folder (shakespeare.txt) whose bytes are
+    not it (a copy cut short, or edited): it is prepared as a text of the user's own, and `python train.py` alone
+    would not find it. Else None."""
+    named_like = Path(path).name == "input.txt" or own_data_dir(path).endswith("-own")
+    if not named_like or sha == SHAKESPEARE_SHA256:
         return None
     return (f"note: {path} is named like tiny-shakespeare's file, but its bytes differ (sha256), so it is prepared as "
             f"a text of your own: train it with the command below, not with `python train.py` alone")
@@ -435,8 +457,9 @@ MAX_PROMPT_CHARS = 10_000_000  # the model reads only a prompt's last block_size
 
 def read_prompt_file(path):
     try:
-        with open(path, encoding="utf-8-sig") as f:  # -sig: without the byte-order mark some editors write
-            text = f.read(MAX_PROMPT_CHARS + 1)
+        # -sig: without the byte-order mark some editors write; newline="": line ends as newlines() reads them
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = newlines(f.read(MAX_PROMPT_CHARS + 1))[0]
     except FileNotFoundError:
         if path == "-":
             raise UserError("no such file: - — to read from a pipe, give --prompt_file /dev/stdin") from None

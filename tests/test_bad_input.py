@@ -224,8 +224,8 @@ CASES = [
     ("prepare-input-without-its-flag", prepare, ["texts/play.txt"],
      "unknown argument texts/play.txt — did you mean --input texts/play.txt? (--help lists every flag)", None),
     ("prepare-endless-input", prepare, ["--input", "/dev/zero"], "/dev/zero is over 256 MiB, more than this repo "
-     "prepares (it reads the whole text into memory, at 4 bytes a character) — give a smaller text, or a piece of it",
-     None),
+     "prepares (it reads the whole text into memory, about 7 bytes a character of plain text at the peak) — give a "
+     "smaller text, or a piece of it", None),
 
     ("prepare-into-a-run", prepare, ["--input", "texts/play.txt", "--out_dir", "run"],
      "run holds a training run (its checkpoints) — prepare the data into a folder of its own: leave --out_dir out, "

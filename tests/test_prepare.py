@@ -602,3 +602,28 @@ def test_an_input_txt_that_is_not_tiny_shakespeare_says_so(corpus, tmp_path, mon
     assert (tmp_path / "data" / "input" / "vocab.json").is_file()
     assert prepare.main(["--input", "notes.txt"]) == 0
     assert "tiny-shakespeare" not in capsys.readouterr().out  # any other name: plainly a text of one's own
+
+
+def test_a_shakespeare_txt_of_other_text_does_not_take_tiny_shakespeare_s_folder(corpus, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """Found by a hunt for data bugs: Shakespeare's complete works saved as shakespeare.txt went to data/shakespeare/,
+    which `python train.py` alone reads, and the download of tiny-shakespeare was then refused there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Shakespeare.txt").write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")
+    assert prepare.main(["--input", "Shakespeare.txt"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("note: Shakespeare.txt is named like tiny-shakespeare's file")
+    assert "-> data/Shakespeare-own/" in said
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["Shakespeare-own"]
+
+
+@pytest.mark.parametrize("encoding, said", [("utf-32", "is UTF-32, not UTF-8"),
+                                            ("utf-32-le", "looks like UTF-32 (utf-32le), not UTF-8"),
+                                            ("utf-32-be", "looks like UTF-32 (utf-32be), not UTF-8")])
+def test_a_utf32_text_is_named_as_such(tmp_path, encoding, said):
+    """Found by a hunt for data bugs: UTF-32's byte-order mark begins with UTF-16's, so a UTF-32 text was called
+    UTF-16, and the iconv command offered made a file of NUL bytes."""
+    text = tmp_path / "wide.txt"
+    text.write_bytes(("To be, or not to be\n" * 60).encode(encoding))
+    with pytest.raises(UserError, match=re.escape(f"{said} — re-save it as UTF-8, for example: iconv -f utf-32")):
+        data.read_text(text)

@@ -249,6 +249,14 @@ def test_prompt_file(run_dir, tmp_path, capsys):
     assert from_windows == samples(capsys, args + ["--prompt_file", str(path)])
 
 
+def test_a_prompt_file_reads_its_line_ends_as_prepare_py_reads_a_text(tmp_path):
+    """Found by a hunt for data bugs: Python's reading turned a lone \r into \n, which prepare.py keeps as a
+    character where the text has \n too; --prompt kept it, --prompt_file did not."""
+    for raw, read in ((b"a\rb\nc", "a\rb\nc"), (b"a\r\nb", "a\nb"), (b"a\rb", "a\nb"), (b"\xef\xbb\xbfa\r\n", "a\n")):
+        (tmp_path / "p.txt").write_bytes(raw)
+        assert data.read_prompt_file(str(tmp_path / "p.txt")) == read, raw
+
+
 def test_a_prompt_file_past_the_limit_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
     """/dev/zero, or a whole dataset: read until the kernel killed the process, before."""
     monkeypatch.setattr(data, "MAX_PROMPT_CHARS", 12)
@@ -415,4 +423,7 @@ def test_a_best_pt_written_anew_is_not_called_the_runs_best(tmp_path):
         f"sampling {tmp_path / 'best.pt'}: iteration 16, val loss 2.0000, not the run's best: log.csv has 1.5000 at "
         f"iteration 8 (its best.pt was deleted or replaced)")
     ckpt["best_val_loss"] = 1.5000004  # (log.csv's 6 decimals: the same val loss)
+    assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt).endswith("val loss 1.5000, the run's best")
+    # (a hunt for data bugs: a huge vocabulary's untrained loss, iteration 0's, can be the lowest; it is never saved)
+    (tmp_path / "log.csv").write_text(f"{checkpoint.LOG_HEADER}\n0,1.0,1.0,0,0,0\n8,1.0,1.5,0.001,100,1.0\n")
     assert checkpoint.what_is_sampled(tmp_path / "best.pt", ckpt).endswith("val loss 1.5000, the run's best")
