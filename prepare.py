@@ -47,7 +47,8 @@ def vocab_and_ids(text):
     """
     chars = sorted(set(text))  # every distinct character, in code-point order
     dtype = np.uint16 if len(chars) <= 2**16 else np.uint32  # 2 bytes an id while every id fits in them
-    id_of = np.zeros(ord(chars[-1]) + 1, dtype=dtype)  # code point -> id, for every code point up to the largest
+    # code point -> id, for every code point up to the largest: at most 1,114,112 of them, a few MiB
+    id_of = np.zeros(ord(chars[-1]) + 1, dtype=dtype)
     id_of[[ord(c) for c in chars]] = np.arange(len(chars))
     codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (N,) one per character
     ids = id_of[codepoints]  # (N,) each character's id, made in the ids' own dtype
@@ -114,7 +115,8 @@ def main(argv=None):
     parser.add_argument("--input", metavar="FILE",
                         help="encode this UTF-8 text file instead of downloading tiny-shakespeare")
     parser.add_argument("--out_dir", help=f"where to write the bins (default: {DEFAULT_DATA_DIR} "
-                        "for tiny-shakespeare, else data/<the input file's name without its extension>)")
+                        "for tiny-shakespeare, else data/<the input file's name without its extension>, -own added to "
+                        "one that would be data/shakespeare)")
     parser.add_argument("--url", default=SHAKESPEARE_URL,
                         help="where to download tiny-shakespeare from (a mirror must serve the same bytes)")
     args = parser.parse_args(argv)

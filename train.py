@@ -83,7 +83,7 @@ def lr_at(it, cfg, extended_at=None):
     Why not the video's constant lr: the first steps' gradients come from random weights, and AdamW's running
     averages of them are still noisy, so small steps are safer there; at the end, small steps settle into a
     minimum that large ones would bounce around. extended_at (skip it on a first read) is None, except in a run
-    whose max_iters (or warmup_iters) a --resume changed after its warmup: then it is (the step the resume began
+    whose max_iters (or warmup_iters) a --resume changed at its warmup's end or later: then it is (the step it began
     at, decay_left there), and the decay goes on from there to min_lr at the new max_iters (extend_schedule)."""
     if it < cfg.warmup_iters and extended_at is None:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)

@@ -55,14 +55,15 @@ print('torch', torch.__version__, 'cuda', torch.version.cuda, 'python', platform
 } > "$out/machine.txt" 2>&1
 
 if [ "$warmups" = 1 ]; then
+  first=$((budget / 2 < 200 ? budget / 2 : 200))  # the first part's seconds: at most half of the command's
   if [ "$phase1" = 1 ]; then
-    $suite --out_dir "$work/paths" --time_limit 200 --jobs cuda-tests > "$out/1-cuda-tests.txt" 2>&1 &
+    $suite --out_dir "$work/paths" --time_limit "$first" --jobs cuda-tests > "$out/1-cuda-tests.txt" 2>&1 &
     paths=$!
-    $suite --out_dir "$work/ddp" --data_dir "$work/ddp-data" --input .gpu/input.txt --time_limit 200 \
+    $suite --out_dir "$work/ddp" --data_dir "$work/ddp-data" --input .gpu/input.txt --time_limit "$first" \
       --jobs ddp,resume,sample-on-cpu > "$out/1-ddp.txt" 2>&1 &
     ddp=$!
   fi
-  $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit $((budget / 2 < 200 ? budget / 2 : 200)) \
+  $suite --out_dir "$work/bench" --input .gpu/input.txt --time_limit "$first" \
     --jobs classic-target-warmup,speedrun-warmup > "$out/1-warmup.txt" 2>&1
   codes="$codes $?"
   if [ "$phase1" = 1 ]; then

@@ -203,10 +203,12 @@ def newlines(text):
 
 
 def wide_encoding(raw):
-    """"utf-16le" or "utf-16be" (or UTF-32's, "utf-32le" or "utf-32be") where raw reads as text in it (mostly
-    ASCII, so every other byte NUL, or 3 of 4), else None."""
-    for order, nul_at, step in (("utf-32le", 1, 4), ("utf-32be", 0, 4), ("utf-16le", 1, 2), ("utf-16be", 0, 2)):
-        if len(raw) >= 4 and raw[nul_at::step].count(0) > 0.9 * (len(raw) // step):
+    """"utf-16le" or "utf-16be" (or UTF-32's, "utf-32le" or "utf-32be") where raw reads as text in it, else None.
+    Mostly ASCII (or Latin), such a text has NUL bytes in set places: UTF-16's every other byte, UTF-32's two
+    highest bytes of four (UTF-16 of ASCII has NUL as every fourth byte too, but not as the third)."""
+    for order, nuls_at, step in (("utf-32le", (3, 2), 4), ("utf-32be", (0, 1), 4), ("utf-16le", (1,), 2),
+                                 ("utf-16be", (0,), 2)):
+        if len(raw) >= 4 and all(raw[at::step].count(0) > 0.9 * (len(raw) // step) for at in nuls_at):
             try:
                 raw.decode(order)
                 return order
@@ -258,11 +260,16 @@ def not_shakespeare_note(path, sha):
     """A note for a text named like tiny-shakespeare's file (input.txt) or folder (shakespeare.txt) whose bytes are
     not it (a copy cut short, or edited): it is prepared as a text of the user's own, and `python train.py` alone
     would not find it. Else None."""
-    named_like = Path(path).name == "input.txt" or own_data_dir(path).endswith("-own")
-    if not named_like or sha == SHAKESPEARE_SHA256:
+    if Path(path).name == "input.txt":
+        like = "file"
+    elif Path(path).stem.lower() == Path(DEFAULT_DATA_DIR).name.lower():
+        like = "folder"
+    else:
         return None
-    return (f"note: {path} is named like tiny-shakespeare's file, but its bytes differ (sha256), so it is prepared as "
-            f"a text of your own: train it with the command below, not with `python train.py` alone")
+    if sha == SHAKESPEARE_SHA256:
+        return None
+    return (f"note: {path} is named like tiny-shakespeare's {like}, but its bytes differ (sha256), so it is prepared "
+            f"as a text of your own: train it with the command below, not with `python train.py` alone")
 
 
 def how_to_prepare(data_dir, vocab=None):
@@ -459,7 +466,7 @@ def read_prompt_file(path):
     try:
         # -sig: without the byte-order mark some editors write; newline="": line ends as newlines() reads them
         with open(path, encoding="utf-8-sig", newline="") as f:
-            text = newlines(f.read(MAX_PROMPT_CHARS + 1))[0]
+            text = f.read(MAX_PROMPT_CHARS + 1)
     except FileNotFoundError:
         if path == "-":
             raise UserError("no such file: - — to read from a pipe, give --prompt_file /dev/stdin") from None
@@ -473,7 +480,7 @@ def read_prompt_file(path):
                         f"block_size: give a shorter one")
     if "\x00" in text:  # (a train.bin of small ids decodes: its bytes are ASCII's control characters and NUL)
         raise UserError(f"prompt file {path} contains NUL bytes, so it looks binary — give a UTF-8 text file")
-    return text
+    return newlines(text)[0]  # (after the length is checked: a long file of \r\n is not cut short unsaid)
 
 
 def run_dir_for(data_dir):

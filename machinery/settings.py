@@ -146,7 +146,7 @@ def build_config(preset, resume, overrides):
             other = "" if finished else (f", or resume with another --decay ({', '.join(DECAYS)}) and the run's "
                                          f"{runs_own}")
             raise UserError(f"{path} was trained with --decay {decay!r}, which config.DECAYS no longer has — put "
-                            f"it back there{other} (a new --max_iters goes on down it)")
+                            f"it back there{other} (a new --max_iters or --warmup_iters goes on down it)")
         # extend_schedule reads the run's own decay (edited since, perhaps) to find where it was, whatever --decay says
         if decay in DECAYS and lengthened:
             check_decay(decay)

@@ -612,7 +612,7 @@ def test_a_shakespeare_txt_of_other_text_does_not_take_tiny_shakespeare_s_folder
     (tmp_path / "Shakespeare.txt").write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")
     assert prepare.main(["--input", "Shakespeare.txt"]) == 0
     said = capsys.readouterr().out
-    assert said.startswith("note: Shakespeare.txt is named like tiny-shakespeare's file")
+    assert said.startswith("note: Shakespeare.txt is named like tiny-shakespeare's folder")
     assert "-> data/Shakespeare-own/" in said
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["Shakespeare-own"]
 
@@ -627,3 +627,15 @@ def test_a_utf32_text_is_named_as_such(tmp_path, encoding, said):
     text.write_bytes(("To be, or not to be\n" * 60).encode(encoding))
     with pytest.raises(UserError, match=re.escape(f"{said} — re-save it as UTF-8, for example: iconv -f utf-32")):
         data.read_text(text)
+    # (a review: UTF-16 of ASCII has NUL as every fourth byte too, and text of control characters decodes as UTF-32)
+    text.write_bytes(("a\nb\nc\nd\n" * 300).encode(encoding.replace("32", "16")))
+    with pytest.raises(UserError, match=" UTF-16"):
+        data.read_text(text)
+
+
+def test_a_text_named_like_no_file_of_tiny_shakespeare_s_gets_no_note(corpus, tmp_path, monkeypatch, capsys):
+    """(A review: the note's check read the folder's name, so notes-own.txt was called tiny-shakespeare's.)"""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes-own.txt").write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")
+    assert prepare.main(["--input", "notes-own.txt"]) == 0
+    assert "tiny-shakespeare" not in capsys.readouterr().out and (tmp_path / "data" / "notes-own").is_dir()

@@ -956,15 +956,16 @@ def test_a_run_whose_decay_was_removed_since_is_refused_in_a_line(monkeypatch, d
         with pytest.raises(UserError, match=re.escape(
                 f"{tmp_path / 'latest.pt'} was trained with --decay 'step', which config.DECAYS no longer has — put "
                 f"it back there, or resume with another --decay ({', '.join(config.DECAYS)}) and the run's "
-                f"--max_iters, 12 (a new --max_iters goes on down it)")):
+                f"--max_iters, 12 (a new --max_iters or --warmup_iters goes on down it)")):
             train.main(args + ["--resume"] + changes)
     with pytest.raises(UserError, match=re.escape(  # (a review: a new warmup alone met the old decay in a KeyError)
-            "and the run's --max_iters, 12, and --warmup_iters, 2 (a new --max_iters goes on down it)")):
+            "and the run's --max_iters, 12, and --warmup_iters, 2 (a new --max_iters or --warmup_iters goes on down "
+            "it)")):
         train.main(args + ["--resume", "--decay", "cosine", "--warmup_iters", "3"])
     assert train.main(args + ["--resume", "--decay", "cosine"]) == 0
     with pytest.raises(UserError, match=re.escape(  # finished: only the old decay lets a new --max_iters go on
             f"{tmp_path / 'done' / 'latest.pt'} was trained with --decay 'step', which config.DECAYS no longer has — "
-            f"put it back there (a new --max_iters goes on down it)")):
+            f"put it back there (a new --max_iters or --warmup_iters goes on down it)")):
         train.main(finished + ["--resume", "--decay", "cosine", "--max_iters", "8"])
 
 
