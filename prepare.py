@@ -128,7 +128,7 @@ def main(argv=None):
         text, sha = read_text(path)  # one read gives both the text and its hash
         # tiny-shakespeare given by hand lands where the download would have gone,
         # so `python train.py` finds it without extra flags
-        default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else own_data_dir(path)  # data/<its name>
+        default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else own_data_dir(path)  # data/<its name>(-own)
         if note := not_shakespeare_note(path, sha):  # (an input.txt cut short, say)
             print(note)
     else:

@@ -270,7 +270,7 @@ def evaluate(run, lr, tokens_per_sec):
         run.best_val, run.losses_at_best = losses["val"], losses
     state = make_checkpoint(run)  # every process: it gathers their random states
     # best first: killed between the two, a resume redoes this evaluation and both agree (or, at the first one,
-    # with no latest.pt yet, copies best.pt to it: machinery/checkpoint.py's latest_from_best)
+    # with no latest.pt yet, resumes from best.pt: machinery/checkpoint.py's latest_from_best)
     if run.rank == 0:
         if is_best:
             save_checkpoint(run.out_dir / "best.pt", state)

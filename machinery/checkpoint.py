@@ -88,7 +88,8 @@ def restore_checkpoint(run, ckpt):
     notes += set_rng_states(ckpt["rng"], run.data_generator, run.rank, run.world_size, run.device)
     run.iter, run.best_val, run.elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
     run.last_saved, run.extended_at, run.bad_steps = ckpt["iter"], ckpt.get("extended_at"), ckpt.get("bad_steps", 0)
-    return notes + best_on_disk(run)
+    copied = latest_from_best(run.out_dir) if run.rank == 0 else []  # (only process 0 writes)
+    return notes + copied + best_on_disk(run)
 
 
 def best_on_disk(run):
@@ -152,16 +153,15 @@ def best_is_the_last_state(folder):
 
 
 def latest_from_best(folder):
-    """A resume where latest.pt is missing and best.pt holds the run's last state: best.pt copied to latest.pt,
-    which --resume reads, and a note. -> notes ([] where best.pt is older: resuming from it is the user's choice)"""
+    """A resume where latest.pt is missing and best.pt holds the run's last state (the resume has read it, and
+    accepted its settings): best.pt copied to latest.pt, which --resume reads, and a note. -> notes ([] where
+    best.pt is older: resuming from it is the user's choice)"""
     latest, best = Path(folder) / "latest.pt", Path(folder) / "best.pt"
     if latest.exists() or not best_is_the_last_state(folder):
         return []
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, process 0 writes the copy (the others read best.pt)
-        return []
     try:
         write_atomically(latest, lambda f: f.write(best.read_bytes()))
-    except OSError as e:  # a full disk, say: the resume reads best.pt itself (machinery/settings.py)
+    except OSError as e:  # a full disk, say: the resume has read best.pt itself (machinery/settings.py)
         return [f"note: {latest} is missing, and best.pt, which holds the run's last evaluation, could not be copied "
                 f"there ({e.strerror or e}): resuming from best.pt"]
     return [f"note: {latest} was missing (the run stopped between its first two saves, or it was deleted); "

@@ -21,7 +21,7 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, best_is_the_last_state, copy_best_to_latest,
-                                  holds_a_run, lacks, latest_from_best, load_checkpoint, runs_inside,
+                                  holds_a_run, lacks, load_checkpoint, runs_inside,
                                   saved_model_config, way_around)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
@@ -109,7 +109,6 @@ def build_config(preset, resume, overrides):
             fix = f"use --out_dir {shlex.quote(str(out_dir.parent))}" if holds_a_run(out_dir.parent, ["latest.pt"]) \
                 else "give --out_dir the run's folder"
             raise UserError(f"--out_dir {out_dir} is a file, not a run's folder — {fix}")
-        notes += latest_from_best(out_dir)  # (a run killed between its first two saves: latest.pt not yet written)
         nothing = "there is nothing to resume; run without --resume"
         if runs := runs_inside(out_dir, ["latest.pt"]):  # (prepare.py's next command trains into out/NAME)
             nothing = f"give --out_dir a run in it ({runs}), or run without --resume"
@@ -118,7 +117,8 @@ def build_config(preset, resume, overrides):
         resumable = lambda folder: holds_a_run(folder, ["latest.pt"])  # what --resume reads
 
         path = out_dir / "latest.pt"
-        # (under torchrun, before process 0's copy; or where the copy could not be written)
+        # a run killed between its first two saves: best.pt holds its last state (copied to latest.pt once the
+        # resume is under way: machinery/checkpoint.py's latest_from_best)
         if not path.exists() and best_is_the_last_state(out_dir):
             path = out_dir / "best.pt"
         ckpt = load_checkpoint(path, lambda: unless_a_typo(out_dir, "--out_dir", resumable, nothing))

@@ -205,14 +205,15 @@ def test_a_run_stopped_between_its_first_two_saves_resumes_as_it_says(data_dir, 
     assert sorted(p.name for p in out.iterdir()) == ["best.pt", "log.csv", "train.lock"]
     with pytest.raises(UserError, match=r"already holds a run \(best.pt\) — add --resume to continue it"):
         train.main(argv + ["--out_dir", str(out)])
-    monkeypatch.setenv("RANK", "1")  # under torchrun, a process other than 0 writes nothing: it reads best.pt
-    _, ckpt, said = settings.build_config(None, True, {"out_dir": str(out)})
-    assert ckpt["iter"] == 4 and not (out / "latest.pt").exists() and "copied" not in said
-    monkeypatch.delenv("RANK")
+    _, ckpt, said = settings.build_config(None, True, {"out_dir": str(out)})  # settings alone: best.pt read
+    assert ckpt["iter"] == 4 and f"config: resuming {out / 'best.pt'}" in said and not (out / "latest.pt").exists()
+    with pytest.raises(UserError, match="the checkpoint has n_layer=2"):  # (a third review: a refusal writes nothing)
+        train.main(argv + ["--out_dir", str(out), "--resume", "--n_layer", "3"])
+    assert not (out / "latest.pt").exists()
     monkeypatch.setattr(checkpoint, "write_atomically", no_room_for_latest)  # still no room: best.pt read, and said
-    _, ckpt, said = settings.build_config(None, True, {"out_dir": str(out)})
-    assert ckpt["iter"] == 4 and not (out / "latest.pt").exists() and f"config: resuming {out / 'best.pt'}" in said
-    assert "could not be copied there (No space left on device): resuming from best.pt" in said
+    assert checkpoint.latest_from_best(out) == [f"note: {out / 'latest.pt'} is missing, and best.pt, which holds the "
+                                                f"run's last evaluation, could not be copied there (No space left on "
+                                                f"device): resuming from best.pt"]
     monkeypatch.undo()
     capsys.readouterr()
     assert train.main(argv + ["--out_dir", str(out), "--resume"]) == 0
