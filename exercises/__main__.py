@@ -168,8 +168,10 @@ def main(argv=None):
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])
     numbers = [number for numbers in args.numbers for number in numbers]
     if len(numbers) > 1:  # (train 3 4, or train 3,4: a run each, one after the other)
+        given = [f"--{name} {shlex.quote(str(getattr(args, name)))}" for name, default in
+                 (("data_dir", DEFAULT_DATA_DIR), ("steps", 2000)) if getattr(args, name) != default]
         raise UserError(f"train takes one exercise, not {len(numbers)} — train with each in turn, first: "
-                        f"python -m exercises train {numbers[0]}")
+                        f"{' '.join(['python -m exercises train', str(numbers[0])] + given)}")
     check_count("--steps", args.steps, fix="give 10 or more (2000 by default)", least=10)
     return train(numbers[0], args.data_dir, args.steps)
 

@@ -989,6 +989,7 @@ def test_the_mistakes_of_a_seventh_learner_are_named():
     for bad, said in (("check foo", "'foo' is not an exercise's number"),
                       ("train 3,4", "train takes one exercise, not 2 — train with each in turn, first: python -m "
                                     "exercises train 3"), ("train 6 1", "train takes one exercise, not 2"),
+                      ("train 6 1 --steps 50", "first: python -m exercises train 6 --steps 50"),
                       ("check --data_dir X", "--data_dir is a flag of train, not of check")):
         p = run_command("exercises", *bad.split(), cwd=ROOT)
         assert p.returncode == 2 and said in p.stderr and "Traceback" not in p.stderr
