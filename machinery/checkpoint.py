@@ -102,16 +102,22 @@ def best_on_disk(run):
             return []
         gone, run.best_val = run.best_val, float("inf")
         return [f"note: {best} is gone (the run's best was val {gone:.4f}): the next evaluation writes it anew"]
-    try:
-        # mmap: the one number is read, not the weights and optimizer state beside it (latest.pt's were, just now)
-        kept = torch.load(best, map_location="cpu", weights_only=True, mmap=True)["best_val_loss"]
-    except Exception:  # not a checkpoint of ours, or a damaged one: the next save replaces it, as before
-        return []
-    if not isinstance(kept, (int, float)) or kept >= run.best_val:
+    kept = saved_number(best, "best_val_loss")  # (None: not a checkpoint of ours; the next save replaces it)
+    if kept is None or kept >= run.best_val:
         return []
     latest, run.best_val = run.best_val, kept
     return [f"note: {best} (val {kept:.4f}) is better than latest.pt's best ({latest:.4f}): it stays until an "
             f"evaluation beats it"]
+
+
+def saved_number(path, key):
+    """One number a checkpoint holds (its iter, its best_val_loss), read through mmap: not the weights and optimizer
+    state beside it. None where path is no checkpoint of ours, or a damaged one (its own reader says what is wrong)."""
+    try:
+        value = torch.load(path, map_location="cpu", weights_only=True, mmap=True)[key]
+    except Exception:
+        return None
+    return value if isinstance(value, (int, float)) else None
 
 
 def save_checkpoint(path, state):
@@ -144,11 +150,8 @@ def how_to_go_on(folder):
 def best_is_the_last_state(folder):
     """Whether folder's best.pt holds the run's last evaluation, log.csv's last row: what latest.pt holds or would
     hold (a run killed, or a save that failed, between the first evaluation's two saves, best.pt's first)."""
-    rows = evaluations(Path(folder) / "log.csv")
-    try:  # mmap: the iteration alone is read
-        saved = torch.load(Path(folder) / "best.pt", map_location="cpu", weights_only=True, mmap=True)["iter"]
-    except Exception:  # none, or not a checkpoint of ours: its own reader says what is wrong
-        return False
+    saved = saved_number(Path(folder) / "best.pt", "iter")
+    rows = evaluations(Path(folder) / "log.csv") if saved is not None else []
     return bool(rows) and rows[-1][0] == saved
 
 
