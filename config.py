@@ -66,8 +66,8 @@ PRESETS = {
         batch_size=64, grad_accum=1, max_iters=5000, lr=1e-3, min_lr=1e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=200),
     # under 3 minutes start to end on a 2-core AMD EPYC VM: nanoGPT's CPU model shape with the levers that
-    # measured best there (docs/speed.md): Muon, rotary positions, QK-norm, a high
-    # learning rate and batch 32 (a CPU does 32 windows more efficiently than nanoGPT's 12)
+    # measured best on a 2-core CPU (docs/speed.md: each one's share, on an Intel Xeon VM): Muon, rotary positions,
+    # QK-norm, a high learning rate and batch 32 (a CPU does 32 windows more efficiently than nanoGPT's 12)
     "shakespeare-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,

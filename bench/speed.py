@@ -296,7 +296,7 @@ def main(argv=None):
     t.add_argument("--target", type=float, help="train until the val loss reaches this, and report the time")
     t.add_argument("--peak_tflops", type=float, help="the device's peak, for MFU (default: from the GPU's name)")
     t.add_argument("--nan_check", type=parse_bool, default=True, nargs="?", const=True, metavar="BOOL",
-                   help="train.py's per-step nan/inf check (false: measure what its wait for the device costs)")
+                   help="train.py's per-step nan/inf check (false: measure what its few device-side operations cost)")
     preset = preset_shown(argv)[0]  # so that --help shows the values a run would get, as train.py's does
     # train.py's flags, but --out_dir: a benchmark writes no checkpoints or log
     add_flags(t, TrainConfig, skip={"out_dir"}, preset=preset, preset_values=PRESETS[preset], choices=registries())
