@@ -446,6 +446,9 @@ def head_reference(x, key, query, value, scale=True, order=False, **weights_mist
 # ** comes before / in Python, so hs ** 1/2 is hs / 2, and a / hs ** 1/2 is a / hs / 2
 POW_HINT = ("hs ** 1/2 is (hs ** 1) / 2, half of hs, not its square root: ** binds before /, so write hs ** 0.5 or "
             "math.sqrt(hs) (and scores / hs ** 1/2 divides by hs, then by 2)")
+# exercise 3's second size, hs = 2, where hs / 2 and the square root rounded down are both 1
+ROUNDED = ("; or the square root was rounded down, as math.isqrt(hs) and int(hs ** 0.5) do: at hs = 4 that is 2, "
+           "right, at hs = 2 it is 1, where sqrt(2) = 1.41")
 
 ATTENTION_HINTS = {
     "mask": "no causal mask: position t must not see positions after it; set the scores of s > t to -inf before "
@@ -586,6 +589,8 @@ def check_head(m):
              "scale_B": {"scale": "B"}, "pow": {"scale": "pow"}}  # (no "pow_paren": hs / 2 = sqrt(hs) at hs 4)
     mistakes = {name: head_reference(x, key, query, value, **flag)[0] for name, flag in flags.items()}
     hint = attention_hint(out, mistakes)
+    if rounded_to_16_bits(weights, expected_weights):  # a softmax in 16 bits: its rows miss 1 by the rounding
+        expect(weights, expected_weights, "weights (B, T, T)")  # (which expect names)
     sums = weights.sum(dim=-1)  # (B, T)
     if not hint and any(matches(sums, torch.full((2, 7), f)) for f in (0.5, 2.0)):  # (hs = 4: 1/sqrt(hs), sqrt(hs))
         hint = ATTENTION_HINTS["late"]
@@ -619,7 +624,7 @@ def check_head(m):
     what = "out (B, T, hs) for T = 11, hs = 2"
     out = out_at(what, x)
     halved = matches(out, head_reference(x, *weights, scale="pow_paren")[0])  # (hs ** 1/2 bracketed: hs / 2)
-    expect(out, head_reference(x, *weights)[0], what, POW_HINT if halved else HEAD_SIZE_HINT)
+    expect(out, head_reference(x, *weights)[0], what, POW_HINT + ROUNDED if halved else HEAD_SIZE_HINT)
     what = "out (B, T, hs) for T = 4, after T = 11"  # shorter than any before: a mask kept, and only ever grown
     expect(out_at(what, x[:, :4]), head_reference(x[:, :4], *weights)[0], what, HEAD_SIZE_HINT)
 
@@ -830,6 +835,15 @@ def check_mlp(m, mlp, x):
     x = x.clone().requires_grad_()
     expect_gradients(lambda: call(m.mlp, x, c_fc, c_proj), lambda: mlp(x), {"x": x, "c_fc": c_fc, "c_proj": c_proj},
                      "mlp", "c_proj(gelu(c_fc(x))), each step a new tensor")
+    at_a_second_size("mlp", lambda x: call(m.mlp, x, c_fc, c_proj), mlp, x)
+
+
+def at_a_second_size(name, fn, reference, x):
+    """Exercise 5's part fn at B = 1, T = 5, after x's size: a B * T or a T written in (a reshape to 16 rows, say)
+    fits the first size only, and would break in training."""
+    x, what = torch.randn(1, 5, x.size(-1), generator=seeded(1)), f"{name} (B, T, C) for B = 1, T = 5"
+    with torch.no_grad():
+        expect(at_another_size(what, fn, x), reference(x), what, SIZE_HINT)
 
 
 def check_residual_block(m, blk, x):
@@ -897,6 +911,7 @@ def check_residual_block(m, blk, x):
     expect_gradients(lambda: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), lambda: blk(x),
                      {"x": x, **dict(blk.named_parameters())}, "block", "x = x + attention(ln_1(x)), then "
                      "x = x + feed_forward(ln_2(x)): each sum a new tensor, every path in the graph")
+    at_a_second_size("block", lambda x: call(m.block, x, attention, feed_forward, blk.ln_1, blk.ln_2), blk, x)
 
 
 # ----------------------------------------------------------------------------
@@ -1010,9 +1025,13 @@ def check_cross_entropy(m):
         raise Failure(f"the loss of very large logits (x 1000): {got_big.item():.6g}", "m must be each row's max, "
                       "logits.max(dim=-1, keepdim=True).values: with one max for the whole tensor, a row far below "
                       "it has every exp(x - m) = 0")
-    expect(got_big, F.cross_entropy(big.view(-1, 7), targets.view(-1)),
-           "the loss of very large logits (x 1000)", "a probability rounded to 0, and log(0) = -inf: never take the "
-           "log of a softmax; the loss is logsumexp(logits) - logits[target], with the max taken out and added back")
+    # nan, not inf: an exp overflowed, in a row above an m that several rows share (their maxes' mean, say)
+    overflowed = torch.is_tensor(got_big) and got_big.isnan().any()
+    expect(got_big, F.cross_entropy(big.view(-1, 7), targets.view(-1)), "the loss of very large logits (x 1000)",
+           "nan: exp(x - m) overflowed where x is far above m, an m shared by several rows (their maxes' mean, say): "
+           "m must be each row's own max, logits.max(dim=-1, keepdim=True).values" if overflowed else
+           "a probability rounded to 0, and log(0) = -inf: never take the log of a softmax; the loss is "
+           "logsumexp(logits) - logits[target], with the max taken out and added back")
     mine, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
     got = call(m.cross_entropy, theirs, targets)  # (training follows the loss back to the logits)
     if not got.requires_grad:
@@ -1028,6 +1047,11 @@ def check_cross_entropy(m):
     fewer, what = targets.clamp(max=5), "the loss for targets that never name the last character"
     expect(at_another_size(what, m.cross_entropy, logits, fewer, hint=FROM_TARGETS),
            F.cross_entropy(logits.view(-1, 7), fewer.view(-1)), what, FROM_TARGETS)
+    # a second size: a B, T or V written in (a view to 10 rows of 7, say) fits the first only
+    logits, targets = torch.randn(3, 4, 9, generator=seeded(2)), torch.randint(9, (3, 4), generator=seeded(3))
+    what = "the loss for B = 3, T = 4, V = 9"
+    expect(at_another_size(what, m.cross_entropy, logits, targets), F.cross_entropy(logits.view(-1, 9),
+           targets.view(-1)), what, SIZE_HINT)
 
 
 def cosine(progress, lr, min_lr):
@@ -1885,6 +1909,10 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "every row needs as many numbers (bin(1) is '0b1', bin(5) '0b101': format(i, '03b') pads to 3 bits)",
     (TypeError, r"__init__\(\) missing \d+ required positional argument"): "keep the signature the file gives "
         "(KVCache(n_layer)): its callers pass what its docstring says, no more",
+    (IndexError, r"shape of the mask \[\d+, \d+\] at index 0 does not match"): "a (T, T) mask used as an index "
+        "lines up with the first two axes of a (B, T, T) tensor, the batch's and the queries': index the last two, "
+        "scores[:, ~mask] = float('-inf'), or scores.masked_fill(~mask, float('-inf')), which broadcasts over the "
+        "batch",
     (IndexError, r"indexing tensors could not be broadcast together"): "index tensors pair up element by element, "
         "after broadcasting against each other: torch.arange(B)[:, None] (B, 1), torch.arange(T) (T,) and targets "
         "(B, T) make (B, T); or logits.gather(-1, targets.unsqueeze(-1))",

@@ -112,7 +112,8 @@ def test_training_with_the_repos_own_part_gives_the_repos_own_loss(number, data_
     assert abs(yours - repo) < 1e-4 and math.isfinite(repo) and repo < 4.0 and text
 
 
-def test_exercise_1s_table_is_counted_scored_and_written_with_beside_the_repos(data_dir, capsys, monkeypatch):
+def test_exercise_1s_table_is_counted_scored_and_written_with_beside_the_repos(data_dir, tmp_path, capsys,
+                                                                             monkeypatch):
     """A table is counted, not trained: `train 1` scores the learner's on every pair of the val split, and writes with
     it as model.py's Bigram's table."""
     import exercises.check
@@ -136,6 +137,13 @@ def test_exercise_1s_table_is_counted_scored_and_written_with_beside_the_repos(d
     assert f"     yours: val loss {repo:.4f}, " in out and "s of counting; it writes: " in out
     assert "difference: +0.0000: the same, to float rounding" in out and "python train.py --preset bigram" in out
     assert out.endswith(f" --out_dir out/{data_dir.name}-bigram\n")  # (another text's: out/bigram is Shakespeare's)
+    monkeypatch.chdir(tmp_path)  # where the README's lesson trained it already: train.py would refuse the folder
+    (tmp_path / "out" / f"{data_dir.name}-bigram").mkdir(parents=True)
+    (tmp_path / "out" / f"{data_dir.name}-bigram" / "best.pt").write_bytes(b"")
+    assert main(["train", "1", "--data_dir", str(data_dir)]) == 0
+    assert capsys.readouterr().out.endswith(f"instead: out/{data_dir.name}-bigram holds one already (the README's "
+                                            f"first lesson trains it): python sample.py --out_dir "
+                                            f"out/{data_dir.name}-bigram\n")
     for broken in (lambda ids, V, smoothing=1.0: torch.zeros(V, V).view(V * V + 1),  # raises
                    lambda ids, V, smoothing=1.0: ANSWERS.bigram_probs(ids % 6, 6)):  # the check's size, 6
         with pytest.raises(UserError, match=r"^exercise 1 passed its check, but on the prepared text it raised "
@@ -1307,7 +1315,7 @@ def test_a_right_answer_runs_once_per_check_of_its_output():
         calls.append(1)
         return ANSWERS.block(*args)
     assert run(EXERCISES[4], answered(block=block)).status == "passed"
-    assert len(calls) == 2  # the values, then the gradients
+    assert len(calls) == 3  # the values, the gradients, then the second size
 
 
 def test_the_docs_notebook_way_checks_a_function_with_no_file(capsys):
@@ -2403,3 +2411,45 @@ def test_positions_that_read_their_values_on_the_meta_device_are_told_why():
             return positions
     result = failed(9, KVCache=Printing)
     assert result.what.startswith("positions(3, device=meta) ") and "(a print or a .tolist() of it" in result.hint
+
+
+def test_the_mistakes_of_an_eighth_learner_in_exercise_3_are_named():
+    """A head in float16 cast back to float32 was told to softmax over dim=-1; sqrt(hs) rounded down, that it wrote
+    hs ** 1/2 alone; a (T, T) bool mask indexing the (B, T, T) scores got no hint."""
+    def head(x, key, query, value, low=False, root=math.sqrt, index=False):
+        if low:
+            x, key, query, value = x.half(), key.half(), query.half(), value.half()
+        q, k, v = x @ query, x @ key, x @ value
+        scores = q @ k.transpose(-2, -1) / root(k.size(-1))
+        mask = torch.ones(x.size(1), x.size(1), dtype=torch.bool).tril()
+        if index:
+            scores[~mask] = float("-inf")
+        weights = F.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        return (weights @ v).float(), weights.float()
+    assert failed(3, attention_head=functools.partial(head, low=True)).hint.startswith("every value is one float16")
+    for rounded in (math.isqrt, lambda hs: int(hs ** 0.5)):
+        assert "rounded down" in failed(3, attention_head=functools.partial(head, root=rounded)).hint
+    result = failed(3, attention_head=functools.partial(head, index=True))
+    assert "IndexError" in result.what and result.hint.startswith("a (T, T) mask used as an index")
+
+
+def test_a_max_shared_by_the_rows_whose_exp_overflows_is_named():
+    """The mean of the rows' maxes as everyone's m: nan, where a hint told the learner not to take a softmax's log."""
+    def cross_entropy(logits, targets):
+        m = logits.max(dim=-1, keepdim=True).values.mean()
+        logsumexp = m + torch.exp(logits - m).sum(dim=-1).log()  # (B, T)
+        return (logsumexp - logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)).mean()
+    assert failed(6, cross_entropy=cross_entropy).hint.startswith("nan: exp(x - m) overflowed")
+
+
+def test_parts_of_5_and_6_right_at_one_size_only_fail_at_a_second():
+    """An MLP that reshaped to the check's 16 rows passed `check 5`, and failed only in `train 5`."""
+    def mlp(x, c_fc, c_proj):
+        return (F.gelu(x.reshape(16, -1) @ c_fc.T) @ c_proj.T).reshape(2, 8, -1)
+    result = failed(5, mlp=mlp)
+    assert result.what.startswith("mlp (B, T, C) for B = 1, T = 5: it raised RuntimeError") and \
+        result.hint.startswith("it is right at one size only")
+    block = lambda x, *parts: ANSWERS.block(x.reshape(2, 8, 16), *parts)
+    assert failed(5, block=block).what.startswith("block (B, T, C) for B = 1, T = 5")
+    loss = lambda logits, targets: ANSWERS.cross_entropy(logits.view(2, 5, 7), targets.view(2, 5))
+    assert failed(6, cross_entropy=loss).what.startswith("the loss for B = 3, T = 4, V = 9")
