@@ -249,12 +249,19 @@ def next_batch(run):
                      run.rank, run.world_size)
 
 
-def evaluate(run, lr, tokens_per_sec):
-    """Measure both splits, log them, and, after iteration 0, save latest.pt (and best.pt when val improved)."""
+def evaluate(run, lr, tokens_per_sec, stop):
+    """Measure both splits, log them, and, after iteration 0, save latest.pt (and best.pt when val improved).
+    A Ctrl-C ends any evaluation but the run's last at once (stop.cutting): it is owed, and --resume does it."""
     t0 = time.perf_counter()
-    losses = estimate_loss(run.model, run.splits, run.cfg, run.mcfg.block_size, run.device, run.autocast,
-                           run.rank, run.world_size)
+    run.owed_evaluation = (lr, tokens_per_sec)  # until it is done: saved with a Ctrl-C's latest.pt
+    losses = None
+    with stop.cutting(allowed=run.iter < run.cfg.max_iters):  # (machinery/bookkeeping.py)
+        losses = estimate_loss(run.model, run.splits, run.cfg, run.mcfg.block_size, run.device, run.autocast,
+                               run.rank, run.world_size)
     run.eval_seconds += time.perf_counter() - t0
+    if losses is None:  # cut short by a Ctrl-C: the loop saves latest.pt, and stops
+        return
+    run.owed_evaluation = None
     bad = [f"{split} loss {loss}" for split, loss in losses.items() if not math.isfinite(loss)]
     if bad:  # the weights have gone bad: never save them
         raise nan_error(run, f"the evaluation at iteration {run.iter} gave {' and '.join(bad)}")
@@ -296,9 +303,10 @@ def main(argv=None):
     pending = []  # (iteration, loss, whether it was finite)
     try:
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
-            if run.iter == 0:
-                evaluate(run, lr=0.0, tokens_per_sec=0.0)  # the untrained model: about ln(vocab_size)
-                bar.reset(total=cfg.max_iters)  # (the bar's clock starts with the first step)
+            if run.owed_evaluation:  # a new run's, of the untrained model (about ln(vocab_size)); or one cut short
+                evaluate(run, *run.owed_evaluation, stop)
+                if run.iter == 0:
+                    bar.reset(total=cfg.max_iters)  # (the bar's clock starts with the first step)
             t_log, iter_log = time.perf_counter(), run.iter
             while run.iter < cfg.max_iters:
                 if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)
@@ -323,7 +331,7 @@ def main(argv=None):
                                     refresh=False)
                     # less often: evaluate, and save the checkpoints
                     if run.iter % cfg.eval_interval == 0 or last:
-                        evaluate(run, lr, tokens_per_sec)
+                        evaluate(run, lr, tokens_per_sec, stop)
                     t_log, iter_log = time.perf_counter(), run.iter
     finally:  # however the loop ends: an error's line must not land on the bar's
         bar.close()

@@ -13,6 +13,7 @@ import shutil
 import signal
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
@@ -75,8 +76,14 @@ def free_name(log_path):
     return kept
 
 
+class EvaluationCut(Exception):
+    """The first Ctrl-C in an evaluation (StopOnCtrlC.cutting)."""
+
+
 class StopOnCtrlC:
     """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
+    In an evaluation (but the run's last) the first stops it at once: it only measures, and the
+    resume measures again (a busy CPU's can take minutes).
 
     Not under torchrun (enabled=False): the processes could stop at different steps
     and wait for each other forever, so there Ctrl-C stops them all at once, and
@@ -86,6 +93,7 @@ class StopOnCtrlC:
     def __init__(self, enabled=True):
         self.enabled = enabled
         self.requested = False
+        self.cuttable = False  # within cutting(): the first Ctrl-C raises EvaluationCut
 
     def __enter__(self):
         if self.enabled:
@@ -95,7 +103,22 @@ class StopOnCtrlC:
     def handle(self, signum, frame):
         self.requested = True
         signal.signal(signal.SIGINT, self.previous)
+        if self.cuttable:
+            self.cuttable = False
+            raise EvaluationCut
         tqdm.write("stopping after this step, or this evaluation (Ctrl-C again to stop at once)...")
+
+    @contextmanager
+    def cutting(self, allowed=True):
+        """A block (an evaluation) that the first Ctrl-C ends at once, where allowed; ended so, the code after the
+        block runs, and self.requested says why."""
+        self.cuttable = allowed and self.enabled
+        try:
+            yield
+        except EvaluationCut:
+            pass
+        finally:
+            self.cuttable = False
 
     def __exit__(self, *exc):
         if self.enabled:
@@ -109,7 +132,8 @@ def save_on_ctrl_c(run, pending, bar):
     save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
     bar.close()
     threads = f"OMP_NUM_THREADS={run.threads_advised} " if run.threads_advised else ""  # (as the note said)
-    print(f"stopped at iteration {run.iter}; saved {run.out_dir / 'latest.pt'} — continue with: "
+    cut = " (in its evaluation, which the resume does first)" if run.owed_evaluation else ""
+    print(f"stopped at iteration {run.iter}{cut}; saved {run.out_dir / 'latest.pt'} — continue with: "
           f"{threads}python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
     return 130
 
@@ -149,6 +173,9 @@ class Run:
     eval_seconds: float = 0.0
     fastest: float = 0.0                 # tokens/s: the fastest window an evaluation saw (note_a_slowdown)
     threads_advised: Optional[int] = None  # OMP_NUM_THREADS, where a busy-CPU note named it (save_on_ctrl_c)
+    # (lr, tokens/s) for the evaluation due before the next step: a new run's, of the untrained model, or one that a
+    # Ctrl-C cut short (saved with the checkpoint, so the resume does it); None once it is done
+    owed_evaluation: Optional[tuple] = (0.0, 0.0)
 
     @property
     def out_dir(self):
@@ -367,7 +394,7 @@ def open_log(run):
     try:
         run.out_dir.mkdir(parents=True, exist_ok=True)
         claim_out_dir(run)
-        if run.iter > 0 and log_path.exists():
+        if run.last_saved is not None and log_path.exists():  # a resume (at iteration 0 too, after its evaluation)
             redone = min(run.iter - run.iter % run.cfg.eval_interval + run.cfg.eval_interval, run.cfg.max_iters)
             if before := trim_log(log_path, run.iter, redone):
                 run.say(f"note: {log_path} had rows past iteration {run.iter}, where this resume goes on from: the "

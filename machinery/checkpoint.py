@@ -57,6 +57,7 @@ def make_checkpoint(run):
         "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
         "iter": run.iter, "best_val_loss": run.best_val, "extended_at": run.extended_at,
         "bad_steps": run.bad_steps,  # nan or inf steps skipped in a row, up to here: --max_nan_skips counts on
+        "owed_evaluation": run.owed_evaluation,  # an evaluation a Ctrl-C cut short: the resume does it first
         "elapsed_s": run.elapsed_before + time.perf_counter() - run.t_train,
         "rng": rng_states(run.data_generator, run.device),
     }
@@ -88,6 +89,7 @@ def restore_checkpoint(run, ckpt):
     notes += set_rng_states(ckpt["rng"], run.data_generator, run.rank, run.world_size, run.device)
     run.iter, run.best_val, run.elapsed_before = ckpt["iter"], ckpt["best_val_loss"], ckpt["elapsed_s"]
     run.last_saved, run.extended_at, run.bad_steps = ckpt["iter"], ckpt.get("extended_at"), ckpt.get("bad_steps", 0)
+    run.owed_evaluation = ckpt.get("owed_evaluation")  # (None: done, and in any checkpoint from before the key)
     copied = latest_from_best(run.out_dir) if run.rank == 0 else []  # (only process 0 writes)
     return notes + copied + best_on_disk(run)
 

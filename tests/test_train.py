@@ -600,25 +600,69 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
             assert torch.equal(a["model"][key], b["model"][key]), key
 
 
-def test_ctrl_c_in_the_first_evaluation_saves_and_the_resume_is_the_whole_run(data_dir, tmp_path, monkeypatch, capsys):
-    """A Ctrl-C before the first step (in the untrained model's evaluation, a minute on a busy CPU) printed
-    "interrupted" and saved nothing; now it ends that evaluation, saves latest.pt, and says how to go on."""
+def ctrl_c_in_evaluation(number, monkeypatch, where="estimate_loss"):
+    """A Ctrl-C as evaluation number (0: the first) begins, or, where="append_log", once it has measured; counts
+    every evaluation begun. -> that count, a list of one number"""
+    called, original = [0], getattr(train, where)
+
+    def with_ctrl_c(*a, **k):
+        called[0] += 1
+        if called[0] == number + 1:
+            signal.raise_signal(signal.SIGINT)
+        return original(*a, **k)
+    monkeypatch.setattr(train, where, with_ctrl_c)
+    return called
+
+
+def rows(out_dir):  # log.csv but its clocks (tokens/s, elapsed), which differ from run to run
+    return [(r["iter"], r["train_loss"], r["val_loss"], r["lr"]) for r in read_log(out_dir)]
+
+
+@pytest.mark.parametrize("number", [0, 1], ids=["first", "second"])
+def test_ctrl_c_in_an_evaluation_stops_it_at_once_and_the_resume_does_it_first(number, data_dir, tmp_path,
+                                                                                monkeypatch, capsys):
+    """A Ctrl-C in the untrained model's evaluation (minutes on a busy CPU, where the start-up's note says to
+    Ctrl-C and --resume) waited for its end; now it stops it at once, saves latest.pt, and the resume does that
+    evaluation first: the same log and weights as the run never stopped."""
     args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1"]
     assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
-    estimate_loss = train.estimate_loss
-
-    def ctrl_c_in_the_first(*a, **k):
-        monkeypatch.setattr(train, "estimate_loss", estimate_loss)  # once
-        signal.raise_signal(signal.SIGINT)
-        return estimate_loss(*a, **k)
-    monkeypatch.setattr(train, "estimate_loss", ctrl_c_in_the_first)
+    counted = ctrl_c_in_evaluation(number, monkeypatch)
     parts = tmp_path / "parts"
     capsys.readouterr()
     assert train.main(args + ["--out_dir", str(parts)]) == 130
-    assert f"stopped at iteration 0; saved {parts / 'latest.pt'} — continue with" in capsys.readouterr().out
+    saved = torch.load(parts / "latest.pt", weights_only=True)
+    lr = float(read_log(tmp_path / "whole")[number]["lr"])  # the evaluation's, as log.csv shows it
+    assert saved["iter"] == 4 * number and saved["owed_evaluation"][0] == pytest.approx(lr, rel=1e-4)
+    assert f"stopped at iteration {4 * number} (in its evaluation, which the resume does first); saved " \
+        f"{parts / 'latest.pt'} — continue with" in capsys.readouterr().out
+    monkeypatch.undo()
     assert train.main(args + ["--out_dir", str(parts), "--resume"]) == 0
-    assert [(r["iter"], r["val_loss"]) for r in read_log(parts)] == \
-        [(r["iter"], r["val_loss"]) for r in read_log(tmp_path / "whole")]
+    assert rows(parts) == rows(tmp_path / "whole") and counted == [number + 1]
+    whole, resumed = (torch.load(d / "latest.pt", weights_only=True)["model"] for d in (tmp_path / "whole", parts))
+    assert all(torch.equal(whole[key], resumed[key]) for key in whole)
+
+
+def test_a_resume_after_the_first_evaluation_does_not_do_it_again(data_dir, tmp_path, monkeypatch, capsys):
+    """A Ctrl-C once the untrained model was measured, before the first step: the resume measured it again (a
+    minute more on a busy CPU); now it goes on with the first step, and the log is the whole run's."""
+    args = TINY + ["--data_dir", str(data_dir)]
+    assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
+    ctrl_c_in_evaluation(0, monkeypatch, where="append_log")  # (after the measuring: it goes on to its end)
+    parts = tmp_path / "parts"
+    assert train.main(args + ["--out_dir", str(parts)]) == 130
+    assert torch.load(parts / "latest.pt", weights_only=True)["owed_evaluation"] is None
+    monkeypatch.undo()
+    counted = ctrl_c_in_evaluation(-1, monkeypatch)  # (no Ctrl-C: counts them)
+    assert train.main(args + ["--out_dir", str(parts), "--resume"]) == 0
+    assert counted == [3] and rows(parts) == rows(tmp_path / "whole")  # iterations 4, 8 and 12
+
+
+def test_a_ctrl_c_in_the_last_evaluation_lets_it_finish(data_dir, tmp_path, monkeypatch):
+    """The last evaluation ends the run: cut, a resume would find nothing left to train."""
+    ctrl_c_in_evaluation(3, monkeypatch)  # iteration 12's, of TINY's 12
+    assert train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)]) == 0
+    assert read_log(tmp_path)[-1]["iter"] == "12"
+    assert torch.load(tmp_path / "latest.pt", weights_only=True)["owed_evaluation"] is None
 
 
 def test_resume_drops_log_rows_past_the_checkpoint(tmp_path):
@@ -1319,7 +1363,7 @@ def test_ctrl_c_reads_the_steps_still_pending(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bookkeeping, "make_checkpoint", lambda run: {"iter": run.iter})
     monkeypatch.setattr(bookkeeping, "save_checkpoint", lambda path, state: saved.append(state))
     run = types.SimpleNamespace(iter=3, bad_steps=0, rank=0, out_dir=tmp_path, threads_advised=None,
-                                cfg=types.SimpleNamespace(max_nan_skips=5))
+                                owed_evaluation=None, cfg=types.SimpleNamespace(max_nan_skips=5))
     pending = [(1, torch.tensor(2.0), torch.tensor(True)), (2, torch.tensor(float("nan")), torch.tensor(False))]
     assert bookkeeping.save_on_ctrl_c(run, pending, types.SimpleNamespace(close=lambda: None)) == 130
     assert saved == [{"iter": 3}] and pending == [] and run.bad_steps == 1
@@ -1332,7 +1376,7 @@ def test_ctrl_c_after_a_busy_cpu_note_continues_with_the_threads_it_named(tmp_pa
     monkeypatch.setattr(bookkeeping, "save_checkpoint", lambda path, state: None)
     for advised, command in ((1, "OMP_NUM_THREADS=1 python train.py --resume"), (None, "python train.py --resume")):
         run = types.SimpleNamespace(iter=3, bad_steps=0, rank=0, out_dir=tmp_path / "run", threads_advised=advised,
-                                    cfg=types.SimpleNamespace(max_nan_skips=5))
+                                    owed_evaluation=None, cfg=types.SimpleNamespace(max_nan_skips=5))
         assert bookkeeping.save_on_ctrl_c(run, [], types.SimpleNamespace(close=lambda: None)) == 130
         assert capsys.readouterr().out.endswith(f" — continue with: {command} --out_dir {tmp_path / 'run'}\n")
 
