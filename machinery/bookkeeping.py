@@ -429,14 +429,23 @@ def claim_out_dir(run):
     closes: so one per file, closed with the last run object (a test, a notebook) that holds it."""
     if fcntl is None:  # (Windows)
         return
-    path = (run.out_dir / "train.lock").resolve()
+    path = lock_path(run.out_dir)
     if path not in LOCKS:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # (O_NOFOLLOW: a link named train.lock would have the PID below written into the file it points to)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except PermissionError:  # another user's lock file in a folder we may write: train without a lock
             return
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise UserError(f"{path} is a link, where train.py keeps its lock — move it away, or choose another "
+                            f"--out_dir") from None
         try:
             locked = lock(fd, run.out_dir)
+            held = os.read(fd, 64).strip()
+            if held and not held.isdigit():  # a file of the user's, not a lock (which holds a process's number)
+                raise UserError(f"{path} is not a lock that train.py wrote, and it would write over it — move it "
+                                f"away, or choose another --out_dir")
         except UserError:
             os.close(fd)
             raise
@@ -468,17 +477,23 @@ def lock(fd, out_dir):
 def refuse_if_training(out_dir):
     """The lock's line where another process trains in out_dir now, before a run reads its settings (open_log's
     lock comes later). This process's own lock is left alone (closing a descriptor of its file would let it go)."""
-    path = (Path(out_dir) / "train.lock").resolve()
+    path = lock_path(out_dir)
     if fcntl is None or path in LOCKS or not path.is_file():
         return
     try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:  # (a link: claim_out_dir refuses it)
         return
     try:
         lock(fd, out_dir)  # free: ours for a moment, let go by the close below
     finally:
         os.close(fd)
+
+
+def lock_path(out_dir):
+    """out_dir/train.lock, its folder's path resolved (the same run's lock, however its --out_dir was written), but
+    not the file's own: a link there is not followed."""
+    return Path(out_dir).resolve() / "train.lock"
 
 
 def let_go(path):

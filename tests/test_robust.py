@@ -282,6 +282,27 @@ def test_a_folder_where_a_run_keeps_a_file_is_named(data_dir, run_dir, tmp_path)
     assert (run / "log.csv").read_text() == log
 
 
+@pytest.mark.skipif(not bookkeeping.fcntl, reason="no lock file without fcntl (Windows)")
+def test_a_train_lock_of_the_users_or_a_link_there_is_not_written_over(data_dir, tmp_path):
+    """A file of the user's named train.lock came out of a run holding a process's number; a link of that name, the
+    file it pointed to did."""
+    argv = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path / "run")]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train.lock").write_text("notes\n")
+    with pytest.raises(UserError, match=r"run/train.lock is not a lock that train.py wrote, and it would write over"):
+        train.main(argv)
+    assert (tmp_path / "run" / "train.lock").read_text() == "notes\n"
+    (tmp_path / "precious.txt").write_text("precious\n")
+    (tmp_path / "run" / "train.lock").unlink()
+    (tmp_path / "run" / "train.lock").symlink_to(tmp_path / "precious.txt")
+    with pytest.raises(UserError, match=r"run/train.lock is a link, where train.py keeps its lock — move it away"):
+        train.main(argv)
+    assert (tmp_path / "precious.txt").read_text() == "precious\n"
+    (tmp_path / "run" / "train.lock").unlink()
+    (tmp_path / "run" / "train.lock").write_text("12345")  # a run's lock, left: taken over
+    assert train.main(argv) == 0
+
+
 def test_an_out_dir_that_cannot_be_written_is_named_not_a_file_in_it(data_dir, tmp_path):
     """The error of a folder we may not write named the temp file that could not be made in it, as one to move
     away (mkstemp puts its name in the error). Only a file of the run's that is a folder is named."""
