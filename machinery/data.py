@@ -88,6 +88,10 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
                     f.write(chunk)
                     h.update(chunk)
                     bar.update(len(chunk))
+                    if f.tell() > size:  # (a server that never stops would fill the disk)
+                        raise UserError(f"{url} sent more than the expected file's {size:,} bytes, so it is another "
+                                        f"file; the download was stopped, and nothing was written — check --url, or "
+                                        f"pass a good copy with --input FILE")
         if f.tell() != size or h.hexdigest() != sha256:
             raise UserError(
                 f"the file from {url} failed verification ({f.tell():,} bytes, sha256 "

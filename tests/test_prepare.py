@@ -298,6 +298,16 @@ def test_download_with_wrong_checksum_writes_nothing(server, tmp_path):
     assert list(tmp_path.iterdir()) == []  # not the file, not a temp file
 
 
+def test_a_download_larger_than_the_file_is_stopped_once_past_its_size(server, tmp_path):
+    """A wrong --url's file of gigabytes was written whole, before its size was checked (one that never ends, till the
+    disk was full)."""
+    server.payload *= 40  # 40 x 1,760 bytes: the expected size, 1,000 bytes, is passed in the first 64 KiB read
+    with pytest.raises(UserError, match=r"sent more than the expected file's 1,000 bytes, so it is another file; the "
+                                        r"download was stopped, and nothing was written — check --url"):
+        prepare.download(server.url, tmp_path / "input.txt", "0" * 64, 1000)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_download_does_not_replace_a_foreign_file(server, tmp_path):
     dest = tmp_path / "input.txt"
     dest.write_text("my own notes")
