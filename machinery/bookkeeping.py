@@ -539,8 +539,10 @@ def read_steps(run, pending):
 
 def nan_error(run, what):
     """The error that stops a run whose loss went nan or inf, naming the checkpoint to go back to,
-    and learning rates to go on with (half: min_lr too, which may not be above lr)."""
-    lower = f"--lr {run.cfg.lr / 2:g} --min_lr {run.cfg.min_lr / 2:g} (or --dtype bfloat16 on a GPU)"
+    and learning rates to go on with (half: min_lr too, which may not be above lr; Muon's, which the blocks take)."""
+    muon = f" --muon_lr {run.cfg.muon_lr / 2:g}" if run.cfg.optimizer == "muon" else ""
+    fp16 = " (or --dtype bfloat16)" if run.dtype == torch.float16 else ""  # (bf16's range is float32's)
+    lower = f"--lr {run.cfg.lr / 2:g} --min_lr {run.cfg.min_lr / 2:g}{muon}{fp16}"
     if run.last_saved is None:
         return UserError(f"{what}; no checkpoint was saved yet — start again with lower learning rates, e.g. {lower}")
     return UserError(f"{what}; the last good checkpoint is {run.out_dir / 'latest.pt'} (iteration "

@@ -103,8 +103,8 @@ def test_too_many_nan_steps_stop_and_name_the_last_good_checkpoint(data_dir, tmp
     # saved at 8 between the skipped steps 6, 7 and 8: with the weights of step 5, untouched by the nans
     ckpt = checkpoint.load_checkpoint(out / "latest.pt", "")
     assert ckpt["iter"] == 8 and all(torch.isfinite(w).all() for w in ckpt["model"].values())
-    suggested = re.search(r"e\.g\. (--lr \S+ --min_lr \S+)", str(e.value))[1]
-    assert suggested == "--lr 0.004 --min_lr 0.0004"  # half the preset's
+    suggested = re.search(r"e\.g\. (--lr \S+ --min_lr \S+ --muon_lr \S+)$", str(e.value))[1]
+    assert suggested == "--lr 0.004 --min_lr 0.0004 --muon_lr 0.02"  # half the preset's (Muon's: it stayed at 40)
     monkeypatch.undo()  # the nans gone: what the message says to do works
     assert train.main(argv + ["--resume", "--max_iters", "12"] + suggested.split()) == 0
 
@@ -654,8 +654,8 @@ def test_a_damaged_latest_pt_is_told_to_copy_best_pt_only_where_there_is_one(tmp
 
 
 def test_max_nan_skips_counts_skipped_steps_in_a_row_not_in_all(tmp_path):
-    run = SimpleNamespace(cfg=SimpleNamespace(max_nan_skips=1, lr=1e-3, min_lr=1e-4), bad_steps=0, rank=0,
-                          last_saved=None, out_dir=tmp_path, iter=4)
+    run = SimpleNamespace(cfg=SimpleNamespace(max_nan_skips=1, lr=1e-3, min_lr=1e-4, optimizer="adamw"), bad_steps=0,
+                          rank=0, last_saved=None, out_dir=tmp_path, iter=4, dtype=torch.float32)
 
     def step(i, loss):  # (iteration, loss, taken), as train_step leaves them: nan != nan, so a nan is not taken
         return i, torch.tensor(loss), torch.tensor(loss == loss)
