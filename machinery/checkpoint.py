@@ -471,8 +471,9 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
         raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
                         f"--checkpoint at a run's folder or a .pt file written by train.py")
     if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
-        print(f"note: {path} has no best.pt (the run stopped before its first evaluation after the start, or "
-              f"it was moved away); using latest.pt", file=sys.stderr)
+        why = ("is a folder, not a checkpoint" if (path / "best.pt").is_dir() else "is not there (the run stopped "
+               "before its first evaluation after the start, or it was moved away)")
+        print(f"note: {path / 'best.pt'} {why}; using latest.pt", file=sys.stderr)
         return path / "latest.pt"
     return path / "best.pt"
 

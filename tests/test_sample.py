@@ -364,10 +364,13 @@ def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys)
     assert sample.main(["--out_dir", str(run), "--max_new_tokens", "20", "--device", "cpu"]) == 0
     a, err = capsys.readouterr()
     note, line = err.splitlines()
-    assert note.startswith(f"note: {run} has no best.pt (the run stopped") and note.endswith("using latest.pt")
+    assert note.startswith(f"note: {run / 'best.pt'} is not there (the run stopped") and note.endswith("latest.pt")
     assert line == f"sampling {run / 'latest.pt'}: iteration 12"
     b = samples(capsys, ["--checkpoint", str(run / "latest.pt"), "--max_new_tokens", "20", "--device", "cpu"])
     assert a == b
+    (run / "best.pt").mkdir()  # it was called missing
+    assert sample.main(["--out_dir", str(run), "--max_new_tokens", "20", "--device", "cpu"]) == 0
+    assert capsys.readouterr().err.startswith(f"note: {run / 'best.pt'} is a folder, not a checkpoint; using latest")
 
 
 def test_a_checkpoint_whose_model_settings_cannot_be_built_says_so(run_dir, tmp_path):
