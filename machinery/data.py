@@ -243,8 +243,9 @@ def not_in_vocabulary(text, unknown):
     if "\\" in unknown and "\\n" in text:
         typed = (" (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash, or, in "
                  "sample.py, use --prompt_file)")  # (lessons.plot's --prompt has no file of its own)
-    return (f"the prompt has characters not in the model's vocabulary: {' '.join(char_label(c) for c in unknown)} "
-            f"— leave them out{typed}")
+    shown = " ".join(char_label(c) for c in unknown[:20])  # (a prompt in another script may have thousands)
+    more = f" and {len(unknown) - 20:,} more" if len(unknown) > 20 else ""
+    return f"the prompt has characters not in the model's vocabulary: {shown}{more} — leave them out{typed}"
 
 
 def is_default_data_dir(path):

@@ -98,6 +98,9 @@ def test_an_unknown_character_is_named_so_that_an_invisible_one_shows():
     assert str(e.value) == ("the prompt has characters not in the model's vocabulary: '~' "
                             "'\u0301' (U+0301 COMBINING ACUTE ACCENT) 'а' (U+0430 CYRILLIC SMALL LETTER A) "
                             "— leave them out")
+    with pytest.raises(UserError) as e:  # a prompt in another script: a line of 126,083 bytes, from 3,000 of them
+        prepare.encode("".join(chr(c) for c in range(0x4E00, 0x4E00 + 3000)), list("Cafe "))
+    assert str(e.value).endswith("(U+4E13 CJK UNIFIED IDEOGRAPH-4E13) and 2,980 more — leave them out")
 
 
 def test_wide_vocabulary_gets_uint32():
