@@ -13,6 +13,7 @@ or beside log.csv).
 
 import json
 import math
+import os
 import re
 import shlex
 import string
@@ -38,6 +39,7 @@ from prepare import decode, encode, start_char
 
 def pyplot():
     """matplotlib.pyplot drawing into files only; a clear error when it is not installed."""
+    os.environ["MPLBACKEND"] = "Agg"  # files only, whatever backend the environment names (a bad name fails the import)
     try:
         import matplotlib
     except ImportError:

@@ -5,8 +5,10 @@ import math
 import os
 import re
 import shutil
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from conftest import TINY
 from machinery.cli import UserError, run_cli
 import train
 
+ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -32,6 +35,15 @@ def test_each_plot_writes_a_png(run_dir, tmp_path, command, capsys):
     data = png.read_bytes()
     assert data.startswith(PNG_MAGIC) and 5_000 < len(data) < 200_000
     assert f"wrote {png}" in capsys.readouterr().out
+
+
+def test_a_backend_the_environment_names_is_not_the_pictures_concern(run_dir, tmp_path):
+    """MPLBACKEND=Agg2 was matplotlib's traceback, after the whole climb in lessons.buildup."""
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "loss.png"
+    done = subprocess.run([sys.executable, "-m", "lessons.plot", "loss", "--out_dir", str(run_dir), "--save", str(png)],
+                          cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg2"}, capture_output=True, text=True)
+    assert done.returncode == 0 and png.read_bytes().startswith(PNG_MAGIC), done.stderr
 
 
 @pytest.mark.parametrize("name", ["run", r"$\frac$ run"])  # the title shows the path: not read as maths
