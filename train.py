@@ -255,11 +255,12 @@ def evaluate(run, lr, tokens_per_sec, stop):
     t0 = time.perf_counter()
     run.owed_evaluation = (lr, tokens_per_sec)  # until it is done: saved with a Ctrl-C's latest.pt
     losses = None
-    with stop.cutting(allowed=run.iter < run.cfg.max_iters):  # (machinery/bookkeeping.py)
-        losses = estimate_loss(run.model, run.splits, run.cfg, run.mcfg.block_size, run.device, run.autocast,
-                               run.rank, run.world_size)
+    with stop.cutting(allowed=run.iter < run.cfg.max_iters) as begin:  # (machinery/bookkeeping.py)
+        if begin:
+            losses = estimate_loss(run.model, run.splits, run.cfg, run.mcfg.block_size, run.device, run.autocast,
+                                   run.rank, run.world_size)
     run.eval_seconds += time.perf_counter() - t0
-    if losses is None:  # cut short by a Ctrl-C: the loop saves latest.pt, and stops
+    if losses is None:  # cut short by a Ctrl-C, or not begun after one: the loop saves latest.pt, and stops
         return
     run.owed_evaluation = None
     bad = [f"{split} loss {loss}" for split, loss in losses.items() if not math.isfinite(loss)]

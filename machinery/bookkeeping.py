@@ -106,15 +106,16 @@ class StopOnCtrlC:
         if self.cuttable:
             self.cuttable = False
             raise EvaluationCut
-        tqdm.write("stopping after this step, or this evaluation (Ctrl-C again to stop at once)...")
+        tqdm.write("stopping after this step (or the run's last evaluation; Ctrl-C again to stop at once)...")
 
     @contextmanager
     def cutting(self, allowed=True):
         """A block (an evaluation) that the first Ctrl-C ends at once, where allowed; ended so, the code after the
-        block runs, and self.requested says why."""
+        block runs, and self.requested says why. -> whether to begin it: not after a Ctrl-C came already (in the
+        step before it)."""
         self.cuttable = allowed and self.enabled
         try:
-            yield
+            yield not (self.cuttable and self.requested)
         except EvaluationCut:
             pass
         finally:

@@ -13,6 +13,7 @@ loading one can never run code. It holds:
     elapsed_s            training time so far
     extended_at          where a resume lengthened the schedule (train.decay_left), or None
     bad_steps            the nan or inf steps skipped in a row, up to here (--max_nan_skips)
+    owed_evaluation      (lr, tokens/s) of an evaluation a Ctrl-C cut short, which the resume does first; or None
     rng                  the random states (rng_states): data, dropout per process, numpy, Python
 
 Checkpoint writes are atomic (a temp file renamed into place), so a crash never leaves half a

@@ -2431,6 +2431,10 @@ def test_the_mistakes_of_an_eighth_learner_in_exercise_3_are_named():
         assert "rounded down" in failed(3, attention_head=functools.partial(head, root=rounded)).hint
     result = failed(3, attention_head=functools.partial(head, index=True))
     assert "IndexError" in result.what and result.hint.startswith("a (T, T) mask used as an index")
+    one_hot = lambda logits, targets: -(F.one_hot(targets, logits.size(-1)) * torch.log(  # 0 * log(0): nan
+        torch.exp(logits - logits.max(-1, keepdim=True).values) /
+        torch.exp(logits - logits.max(-1, keepdim=True).values).sum(-1, keepdim=True))).sum(-1).mean()
+    assert failed(6, cross_entropy=one_hot).hint.startswith("a probability rounded to 0")  # no m shared, but nan
 
 
 def test_a_max_shared_by_the_rows_whose_exp_overflows_is_named():

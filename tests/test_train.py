@@ -642,6 +642,21 @@ def test_ctrl_c_in_an_evaluation_stops_it_at_once_and_the_resume_does_it_first(n
     assert all(torch.equal(whole[key], resumed[key]) for key in whole)
 
 
+def test_a_ctrl_c_in_the_step_before_an_evaluation_does_not_begin_it(data_dir, tmp_path, monkeypatch):
+    """Pressed in the step before iteration 4's evaluation, the Ctrl-C waited for that whole evaluation."""
+    args = TINY + ["--data_dir", str(data_dir), "--dropout", "0.1"]
+    assert train.main(args + ["--out_dir", str(tmp_path / "whole")]) == 0
+    ctrl_c_during_step(3, monkeypatch)
+    counted = ctrl_c_in_evaluation(-1, monkeypatch)  # (no Ctrl-C of its own: counts them)
+    parts = tmp_path / "parts"
+    assert train.main(args + ["--out_dir", str(parts)]) == 130
+    saved = torch.load(parts / "latest.pt", weights_only=True)
+    assert counted == [1] and saved["iter"] == 4 and saved["owed_evaluation"] is not None  # iteration 0's alone
+    monkeypatch.undo()
+    assert train.main(args + ["--out_dir", str(parts), "--resume"]) == 0
+    assert rows(parts) == rows(tmp_path / "whole")
+
+
 def test_a_resume_after_the_first_evaluation_does_not_do_it_again(data_dir, tmp_path, monkeypatch, capsys):
     """A Ctrl-C once the untrained model was measured, before the first step: the resume measured it again (a
     minute more on a busy CPU); now it goes on with the first step, and the log is the whole run's."""
