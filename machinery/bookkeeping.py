@@ -443,7 +443,7 @@ def claim_out_dir(run):
                             f"--out_dir") from None
         try:
             locked = lock(fd, run.out_dir)
-            held = os.read(fd, 64).strip()
+            held = os.pread(fd, 64, 0).strip()  # (at offset 0, where the process number below is written)
             if held and not held.isdigit():  # a file of the user's, not a lock (which holds a process's number)
                 raise UserError(f"{path} is not a lock that train.py wrote, and it would write over it — move it "
                                 f"away, or choose another --out_dir")

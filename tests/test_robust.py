@@ -301,6 +301,8 @@ def test_a_train_lock_of_the_users_or_a_link_there_is_not_written_over(data_dir,
     (tmp_path / "run" / "train.lock").unlink()
     (tmp_path / "run" / "train.lock").write_text("12345")  # a run's lock, left: taken over
     assert train.main(argv) == 0
+    assert train.main(argv + ["--resume", "--max_iters", "16"]) == 0  # and again: its number written at offset 0
+    assert (tmp_path / "run" / "train.lock").read_text() == str(os.getpid())
 
 
 def test_an_out_dir_that_cannot_be_written_is_named_not_a_file_in_it(data_dir, tmp_path):
