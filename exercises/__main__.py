@@ -127,9 +127,9 @@ def train(number, data_dir, steps=2000):
     print(f"difference: {gap:+.4f}: {verdict}")
     if number == BIGRAM:  # (another text's run beside the default's out/bigram, not refused by it)
         out_dir = "out/bigram" if is_default_data_dir(data_dir) else f"out/{Path(data_dir).resolve().name}-bigram"
-        trained = any((Path(out_dir) / name).is_file() for name in ("best.pt", "latest.pt"))  # (train.py refuses it)
+        from machinery.checkpoint import holds_a_run  # (train.py refuses a folder that holds one)
         how = (f"{out_dir} holds one already (the README's first lesson trains it): python sample.py --out_dir "
-               f"{shlex.quote(out_dir)}" if trained else f"python train.py --preset bigram --data_dir "
+               f"{shlex.quote(out_dir)}" if holds_a_run(out_dir) else f"python train.py --preset bigram --data_dir "
                f"{shlex.quote(str(data_dir))} --out_dir {shlex.quote(out_dir)}")
         print(f"model.py's Bigram learns such a table by gradient descent instead: {how}")
     return 0
