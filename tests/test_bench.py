@@ -464,10 +464,12 @@ def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_pa
     code, _, lines = suite.run_job(["-c", script], tmp_path / "job.log", 30)
     assert code == 0
     window = float(re.fullmatch(rf"evaluation lines {first} -> {last}: ([\d.]+) s", lines[-1])[1])
-    assert 1.5 <= window < 15  # (the lines are timed as they are read: a loaded machine may read one late)
+    # The lines are timed as they are read, so a loaded machine may read either one late: the first
+    # one late shortens the 1.5 s (CI once logged 1.49 s, from 0.08 s to 1.57 s), the second lengthens it.
+    assert 1.3 <= window < 15
     log = (tmp_path / "job.log").read_text().splitlines()
     times = [float(re.match(r"\[ *([\d.]+)\] ", line)[1]) for line in log]
-    assert times[1] - times[0] >= 1.5 and log[0].endswith(f"iter {first}: train loss 2.0, val loss 2.1")
+    assert times[1] - times[0] >= 1.3 and log[0].endswith(f"iter {first}: train loss 2.0, val loss 2.1")
     assert suite.window_line([(1.0, f"iter {first}: train loss 2.0, val loss 2.1")]) == []  # one line: no window
 
 
