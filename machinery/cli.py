@@ -304,6 +304,8 @@ def closest_flag(typed, flags):
     or names a word of (--tokens: --max_new_tokens; --size: --batch_size or --block_size), else the
     flag a typo or so from it (--lrr: --lr). Whole-string likeness alone took --temp for --help."""
     name = typed.removeprefix("--")
+    if not name.strip("-"):  # (a bare --, where --lr was the likeliest flag: it is none of them)
+        return None
     if typed.startswith("--") and len(name) >= 3:  # (--n begins a dozen flags; a stray word is no flag)
         for fits in (lambda flag: flag.startswith(name), lambda flag: name in flag.split("_")):
             found = [flag for flag in flags if fits(flag.removeprefix("--"))]
