@@ -75,6 +75,30 @@ def lacks(ckpt, kinds):
     return " or ".join(key for key, kind in kinds.items() if not isinstance(ckpt.get(key), kind))
 
 
+def damaged(ckpt):
+    """The first of a resume's smaller keys that holds no value train.py could have saved there (a hand edit,
+    say), named, or "": named here, before the run is built, not in a traceback once it is."""
+    pair = lambda value: isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(x, (int, float)) for x in value)
+    checks = {"extended_at": lambda value: value is None or pair(value), "bad_steps": lambda n: isinstance(n, int),
+              "owed_evaluation": lambda value: value is None or pair(value), "rng": random_states_fit}
+    return next((key for key, fits in checks.items() if key in ckpt and not fits(ckpt[key])), "")
+
+
+def random_states_fit(states):
+    """Whether each saved random state goes into a generator of its kind: throwaway ones, not the run's."""
+    try:
+        for saved in (states["data"], *states.get("torch_ranks", [states["torch"]])):
+            torch.Generator().set_state(saved)
+        keys, pos, has_gauss, gauss = states["numpy"]
+        np.random.RandomState().set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        version, mt, gauss_next = states["python"]
+        random.Random().setstate((version, tuple(mt), gauss_next))
+    except Exception:  # (whatever a generator raises at a state it cannot take: a probe, not the run's error)
+        return False
+    return True
+
+
 def restore_checkpoint(run, ckpt):
     """Put a checkpoint's state back into a freshly built Run. -> notes on what could not
     be restored as it was."""

@@ -21,7 +21,7 @@ import torch
 
 from config import DECAYS, PRESETS, TrainConfig
 from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, best_is_the_last_state, copy_best_to_latest,
-                                  holds_a_run, lacks, load_checkpoint, runs_inside,
+                                  damaged, holds_a_run, lacks, load_checkpoint, runs_inside,
                                   saved_model_config, way_around)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
@@ -126,6 +126,8 @@ def build_config(preset, resume, overrides):
             raise UserError(f"{path} has no {missing} as train.py saves it, which a resume needs (edited by "
                             f"hand?) — {way_around(path)}")
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
+        if "numpy" in ckpt["rng"] and (key := damaged(ckpt)):
+            raise UserError(f"{path}'s {key} is not as train.py saves it (edited by hand?) — {way_around(path)}")
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{path} was written by an earlier version of this repo, before the optimizer "
                             f"groups and random states it needs to resume — start a new run (sample.py still reads "

@@ -415,6 +415,14 @@ CASES = [
      "run/latest.pt has n_layer '2' in its model_config, not the int train.py saves (edited by hand?) — to resume "
      "from the best evaluation instead, copy run/best.pt over it, or use a backup",
      edit_checkpoint("run/latest.pt", "run/latest.pt", lambda ckpt: ckpt["model_config"].update(n_layer="2"))),
+    ("train-resume-random-state-edited", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt's rng is not as train.py saves it (edited by hand?) — to resume from the best evaluation "
+     "instead, copy run/best.pt over it, or use a backup",
+     edit_checkpoint("run/latest.pt", "run/latest.pt", lambda ckpt: ckpt["rng"].update(python=[3]))),
+    ("train-resume-schedule-edited", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
+     "run/latest.pt's extended_at is not as train.py saves it (edited by hand?) — to resume from the best "
+     "evaluation instead, copy run/best.pt over it, or use a backup",
+     edit_checkpoint("run/latest.pt", "run/latest.pt", lambda ckpt: ckpt.update(extended_at="12"))),
     ("train-resume-foreign-file", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume"],
      "run/latest.pt is not a checkpoint of this project", write("run/latest.pt", b"not a checkpoint")),
     ("train-resume-model-code-changed", train, TINY + ["--data_dir", "data", "--out_dir", "run", "--resume",
