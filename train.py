@@ -306,8 +306,7 @@ def main(argv=None):
         with StopOnCtrlC(enabled=run.world_size == 1) as stop:
             if run.owed_evaluation:  # a new run's, of the untrained model (about ln(vocab_size)); or one cut short
                 evaluate(run, *run.owed_evaluation, stop)
-                if run.iter == 0:
-                    bar.reset(total=cfg.max_iters)  # (the bar's clock starts with the first step)
+                bar.unpause()  # the bar's clock starts with the first step, not the evaluation before it
             t_log, iter_log = time.perf_counter(), run.iter
             while run.iter < cfg.max_iters:
                 if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)

@@ -257,7 +257,7 @@ def describe(run):
         note, run.threads_advised = busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")
         if note:
             run.say(note)
-    if note := evaluation_note(cfg, run.iter):
+    if note := evaluation_note(cfg, run.iter, owed=bool(run.owed_evaluation)):
         run.say(note)
     if cfg.max_iters <= cfg.warmup_iters and run.extended_at is None:  # a short try of a preset, usually
         run.say(f"note: the run's {cfg.max_iters} iterations (max_iters) end inside its {cfg.warmup_iters}-step "
@@ -350,21 +350,23 @@ def extension_note(run, lr, last):
             f"--min_lr up to --lr: {lr:.2e} now, {at_end} at iteration {run.cfg.max_iters}")
 
 
-def evaluation_note(cfg, start):
+def evaluation_note(cfg, start, owed=None):
     """A note where evaluating will be more work than training, from step start on: a preset that keeps the
     dataclass's 200 evaluation batches for a few dozen steps, usually. An evaluation runs eval_iters batches of each
     split forward only, about a third of a training batch's work (which adds the backward pass; with Muon, a
-    little more), so the estimate runs a little high; None below 1.5 times."""
+    little more), so the estimate runs a little high; None below 1.5 times. owed: whether the run begins with an
+    evaluation (a new run's, or one a Ctrl-C cut short: run.owed_evaluation); None: a new run's alone."""
     steps = cfg.max_iters - start
     if steps <= 0:
         return None
-    # step 0's (a new run's), one every eval_interval steps, and the last step's
-    evaluations = ((start == 0) + cfg.max_iters // cfg.eval_interval - start // cfg.eval_interval
+    owed = start == 0 if owed is None else owed
+    # the one the run begins with, one every eval_interval steps, and the last step's
+    evaluations = (owed + cfg.max_iters // cfg.eval_interval - start // cfg.eval_interval
                    + (cfg.max_iters % cfg.eval_interval != 0))
     times = evaluations * 2 * cfg.eval_iters / 3 / (steps * cfg.grad_accum)
     if times < 1.5:
         return None
-    fewest = (start == 0) + 1  # a new run's first and last, a resumed one's last
+    fewest = owed + 1  # the one it begins with, if any, and the last
     fixes = ["a larger --eval_interval evaluates less often"] if evaluations > fewest else []
     if cfg.eval_iters > CPU_DEFAULT["eval_iters"]:
         fixes.append(f"a smaller --eval_iters (the CPU default's is {CPU_DEFAULT['eval_iters']}) gives a rougher val "

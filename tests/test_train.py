@@ -672,6 +672,27 @@ def test_a_resume_after_the_first_evaluation_does_not_do_it_again(data_dir, tmp_
     assert counted == [3] and rows(parts) == rows(tmp_path / "whole")  # iterations 4, 8 and 12
 
 
+@pytest.mark.parametrize("number", [0, 1], ids=["new-run", "resumed"])
+def test_the_bars_clock_starts_after_the_evaluation_a_run_begins_with(number, data_dir, tmp_path, monkeypatch):
+    """Its rate and time left are the steps': the untrained model's evaluation was left out of them, but an owed
+    one (a resume's, number 1) was counted."""
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
+    if number:
+        ctrl_c_in_evaluation(number, monkeypatch)
+        assert train.main(args) == 130
+        monkeypatch.undo()
+    bars, ended, evaluate = [], [], train.evaluate
+
+    class Kept(train.tqdm):  # (a bar as train.py makes it, kept to read its clock)
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            bars.append(self)
+    monkeypatch.setattr(train, "tqdm", Kept)
+    monkeypatch.setattr(train, "evaluate", lambda *a: (evaluate(*a), ended.append(time.time())))
+    assert train.main(args + ["--resume"] * number) == 0
+    assert bars[0].start_t >= ended[0]  # (tqdm's clock is time.time's)
+
+
 def test_a_ctrl_c_in_the_last_evaluation_lets_it_finish(data_dir, tmp_path, monkeypatch):
     """The last evaluation ends the run: cut, a resume would find nothing left to train."""
     ctrl_c_in_evaluation(3, monkeypatch)  # iteration 12's, of TINY's 12
@@ -893,6 +914,9 @@ def test_evaluating_more_than_training_gets_a_note(data_dir, tmp_path, capsys):
     assert bookkeeping.evaluation_note(config.TrainConfig(max_iters=200), 0) is None  # 1.3 times: no note
     resumed = bookkeeping.evaluation_note(config.TrainConfig(max_iters=60, eval_interval=20, eval_iters=200), 20)
     assert "2 evaluations" in resumed and "a larger --eval_interval" in resumed  # (a resumed run's fewest: 1)
+    # resumed after a Ctrl-C in the evaluation at 40, which it does first; at 0, once that one was done (none owed)
+    assert "2 evaluations of 200 batches per split are about 27 times" in bookkeeping.evaluation_note(cfg, 40, True)
+    assert "1 evaluation of 200 batches per split is about 3 times" in bookkeeping.evaluation_note(cfg, 0, False)
     short = bookkeeping.evaluation_note(config.TrainConfig(max_iters=1, eval_iters=20), 0)
     assert short.endswith("its 1 training step — a smaller --eval_iters gives a rougher val loss sooner, a larger "
                           "--max_iters more training")
