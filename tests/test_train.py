@@ -1430,7 +1430,8 @@ def describe_said(monkeypatch, capsys, iters_done, params=(0, 0), **train_fields
     cfg = config.TrainConfig(**{k: cpu[k] for k in ("batch_size", "grad_accum")}, **train_fields)
     run = types.SimpleNamespace(cfg=cfg, mcfg=mcfg, device=torch.device("cpu"), dtype=torch.float32,
                                 use_compile=False, raw_model=types.SimpleNamespace(transformer={}), iter=iters_done,
-                                extended_at=None, world_size=1, threads_advised=None, say=print)
+                                extended_at=None, world_size=1, threads_advised=None, say=print,
+                                owed_evaluation=None if iters_done else (0.0, 0.0))  # (a new run's first)
     bookkeeping.describe(run)
     return capsys.readouterr().out
 
