@@ -23,6 +23,7 @@ out a last row that a crash cut short.
 
 import csv
 import io
+import math
 import os
 import random
 import shlex
@@ -78,16 +79,23 @@ def lacks(ckpt, kinds):
 def damaged(ckpt):
     """The first of a resume's smaller keys that holds no value train.py could have saved there (a hand edit,
     say), named, or "": named here, before the run is built, not in a traceback once it is."""
-    pair = lambda value: isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(x, (int, float)) for x in value)
-    checks = {"extended_at": lambda value: value is None or pair(value), "bad_steps": lambda n: isinstance(n, int),
-              "owed_evaluation": lambda value: value is None or pair(value), "rng": random_states_fit}
+    def pair(value, first=(0, math.inf), second=(0, math.inf)):  # two numbers, each within its [low, high]
+        return isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(x, (int, float)) and low <= x <= high and x < math.inf for x, (low, high) in
+            zip(value, (first, second)))  # (nan fails the comparisons)
+
+    checks = {"extended_at": lambda value: value is None or pair(value, second=(0, 1)),  # (iteration, decay left)
+              "bad_steps": lambda n: isinstance(n, int) and n >= 0,
+              "owed_evaluation": lambda value: value is None or pair(value),  # (lr, tokens/s)
+              "rng": random_states_fit}
     return next((key for key, fits in checks.items() if key in ckpt and not fits(ckpt[key])), "")
 
 
 def random_states_fit(states):
     """Whether each saved random state goes into a generator of its kind: throwaway ones, not the run's."""
     try:
+        if not states.get("torch_ranks", [states["torch"]]):  # (an empty list: no process's state to take)
+            return False
         for saved in (states["data"], *states.get("torch_ranks", [states["torch"]])):
             torch.Generator().set_state(saved)
         keys, pos, has_gauss, gauss = states["numpy"]
@@ -353,11 +361,14 @@ def load_weights(model, weights, path, added=""):
     model.py has changed since the checkpoint at path was saved (a renamed layer, another width).
     added: added_since's words, which name the likely cause."""
     ours = model.state_dict()
-    differences = [f"model.py has {name}, the checkpoint does not" for name in ours if name not in weights]
-    differences += [f"the checkpoint has {name}, model.py does not" for name in weights if name not in ours]
-    differences += [f"{name} is {tuple(weights[name].shape)} in the checkpoint, {tuple(tensor.shape)} in model.py"
-                    for name, tensor in ours.items() if name in weights and weights[name].shape != tensor.shape]
-    if differences:  # (two: a renamed layer shows both its names)
+    kinds = [[f"model.py has {name}, the checkpoint does not" for name in ours if name not in weights],
+             [f"the checkpoint has {name}, model.py does not" for name in weights if name not in ours],
+             [f"{name} is {tuple(weights[name].shape)} in the checkpoint, {tuple(tensor.shape)} in model.py"
+              for name, tensor in ours.items() if name in weights and weights[name].shape != tensor.shape]]
+    differences = [d for kind in kinds for d in kind]
+    if differences:  # two, the first of each kind first: a renamed layer of every block shows both its names
+        shown = [kind[0] for kind in kinds if kind][:2]
+        differences = shown + [d for d in differences if d not in shown]
         more = f" (and {len(differences) - 2} more)" if len(differences) > 2 else ""
         fix = "they were saved by other model code: bring back the model.py that saved them, or train a new run"
         if added:  # a likely cause: a default that is not the run's value

@@ -425,6 +425,8 @@ def check_activation(mcfg):
     # at the first step, in a shape error inside c_proj (an error in the fork's own code still traces back)
     with torch.device("meta"):  # (shapes only: no memory, no initialisation)
         mlp = MLP(mcfg)  # the widths model.py gives it, also where a fork has changed them
+    if not all(isinstance(getattr(mlp, name, None), torch.nn.Linear) for name in ("c_fc", "c_proj")):
+        return  # a fork's MLP of other layers (renamed, say): its first step says whether the widths fit
     inputs, given, hidden = getattr(made, "inputs_per_output", 1), mlp.c_fc.out_features, mlp.c_proj.in_features
     with torch.no_grad():
         width = made(torch.zeros(2, 2, given)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP

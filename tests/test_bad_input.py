@@ -147,8 +147,9 @@ def trained_on(data_dir):
                            lambda ckpt: ckpt["train_config"].update(data_dir=data_dir))
 
 
-def rename_c_fc(ckpt):  # model.py's MLP.c_fc, called fc_in when the run was saved
-    ckpt["model"]["transformer.h.0.mlp.fc_in.weight"] = ckpt["model"].pop("transformer.h.0.mlp.c_fc.weight")
+def rename_c_fc(ckpt):  # model.py's MLP.c_fc, called fc_in when the run was saved: in every block
+    for name in [name for name in ckpt["model"] if ".mlp.c_fc." in name]:
+        ckpt["model"][name.replace(".c_fc.", ".fc_in.")] = ckpt["model"].pop(name)
 
 
 def narrow_c_fc(ckpt):  # saved when the MLP widened 3x, not 4x
@@ -478,8 +479,8 @@ CASES = [
      edit_checkpoint("run/best.pt", "future.pt", newer_version)),
     ("sample-model-code-changed", sample, ["--checkpoint", "renamed.pt"],
      "the weights in renamed.pt do not fit model.py as it is now: model.py has transformer.h.0.mlp.c_fc.weight, "
-     "the checkpoint does not; the checkpoint has transformer.h.0.mlp.fc_in.weight, model.py does not — they were "
-     "saved by other model code", edit_checkpoint("run/best.pt", "renamed.pt", rename_c_fc)),
+     "the checkpoint does not; the checkpoint has transformer.h.0.mlp.fc_in.weight, model.py does not (and 2 "
+     "more) — they were saved by other model code", edit_checkpoint("run/best.pt", "renamed.pt", rename_c_fc)),
     ("sample-model-setting-gone", sample, ["--checkpoint", "gone.pt"],
      "gone.pt has model settings that model.py no longer has (swiglu) — they were saved by other model "
      "code: bring back the model.py that saved them, or train a new run",

@@ -39,7 +39,7 @@ def imports(path, top_level_only=False):
 def test_the_top_level_is_the_lesson():
     extra = {p.name for p in ROOT.glob("*.py")} - {f"{name}.py" for name in [*SCRIPTS, "config"]}
     assert not extra, (f"{', '.join(sorted(extra))} at the top level, which holds the lesson alone: put a script of "
-                       f"your own in a folder (scratch/, say)")
+                       f"your own in a folder (scratch/, say, run as python -m scratch.NAME)")
     assert all((ROOT / f"{name}.py").exists() for name in [*SCRIPTS, "config"])
     for name, budget in SCRIPTS.items():
         lines = len((ROOT / f"{name}.py").read_text().splitlines())

@@ -417,6 +417,18 @@ def test_the_activation_check_reads_the_mlps_widths_from_model_py(monkeypatch):
         settings.check_activation(GPTConfig(n_embd=32, activation="glu"))
     settings.check_activation(GPTConfig(n_embd=32, activation="swiglu"))
 
+
+def test_the_activation_check_passes_an_mlp_whose_layers_were_renamed(monkeypatch):
+    """It reads c_fc's and c_proj's widths: a fork that renamed them got an AttributeError from every train.py
+    command, a new run's too. Such an MLP is left to its first step, which says whether its widths fit."""
+    class Renamed(torch.nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.fc_in, self.fc_out = torch.nn.Linear(config.n_embd, 64), torch.nn.Linear(64, config.n_embd)
+    monkeypatch.setattr(settings, "MLP", Renamed)
+    settings.check_activation(GPTConfig(n_embd=32))
+
+
 def test_classic_shape_is_unchanged_by_the_levers():
     """The `shakespeare` preset's model: the same parameter names and count as nanoGPT's. Each assert
     says first why it is there, for a forker whose change to the MLP lands here."""

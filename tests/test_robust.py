@@ -597,6 +597,29 @@ def test_random_states_round_trip_through_a_checkpoint(tmp_path):
     assert first[2] == again[2] and first[3] == again[3] and torch.equal(first[4], again[4])
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("key, edit", [  # each once passed the check, and failed later in the run or in its log
+    ("rng", lambda c: c["rng"].update(torch_ranks=[])),  # an IndexError in set_rng_states
+    ("extended_at", lambda c: c.update(extended_at=(12, 1e300))),  # AdamW: a value not to fit a float
+    ("extended_at", lambda c: c.update(extended_at=(12, NAN))),  # nan learning rates, and advice to lower --lr
+    ("extended_at", lambda c: c.update(extended_at=(NAN, 0.5))),
+    ("owed_evaluation", lambda c: c.update(owed_evaluation=(NAN, INF))),  # nan and inf in log.csv
+    ("bad_steps", lambda c: c.update(bad_steps=-5)),
+])
+def test_a_value_train_py_could_not_have_saved_is_named(run_dir, key, edit):
+    """A hand edit of latest.pt's smaller keys is refused in one line (test_bad_input: two of them, whole runs)."""
+    ckpt = torch.load(run_dir / "latest.pt", weights_only=True)
+    assert checkpoint.damaged(ckpt) == ""
+    kept = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    assert checkpoint.damaged({**ckpt, "extended_at": (4, 0.25), "owed_evaluation": (1e-3, 5e3)}) == ""
+    assert torch.equal(kept[0], torch.get_rng_state()) and np.array_equal(kept[1], np.random.get_state()[1])
+    assert kept[2] == random.getstate()  # the check tries the states in generators of its own
+    edit(ckpt)
+    assert checkpoint.damaged(ckpt) == key
+
+
 @pytest.mark.parametrize("bad_id", [60000, "vocab_size"])  # the first id past the table, too: ids run 0 .. V-1
 def test_damaged_token_ids_are_caught(data_dir, tmp_path, bad_id):
     broken = shutil.copytree(data_dir, tmp_path / "broken")
