@@ -80,7 +80,8 @@ class ArgumentParser(argparse.ArgumentParser):
             guess = flag_for_a_path(unknown[0], flags) or guess  # python prepare.py notes.txt
             # a likely typo gets its fix alone; the whole list (40 flags for train.py) only without one
             hint = f"did you mean {guess}? (--help lists every flag)" if guess else f"valid flags: {' '.join(flags)}"
-            raise UserError(f"unknown argument {unknown[0]} — {hint}")
+            shown = unknown[0] if unknown[0] == unknown[0].strip() else repr(unknown[0])  # ('--lr ', not --lr)
+            raise UserError(f"unknown argument {shown} — {hint}")
         return args
 
     def _check_value(self, action, value):
@@ -303,6 +304,7 @@ def closest_flag(typed, flags):
     """The flag(s) a mistyped one most likely meant, or None: those it begins (--temp: --temperature)
     or names a word of (--tokens: --max_new_tokens; --size: --batch_size or --block_size), else the
     flag a typo or so from it (--lrr: --lr). Whole-string likeness alone took --temp for --help."""
+    typed = typed.strip()  # ("--lr ", quoted with its space, meant --lr)
     name = typed.removeprefix("--")
     if not name.strip("-"):  # (a bare --, where --lr was the likeliest flag: it is none of them)
         return None
@@ -316,7 +318,9 @@ def closest_flag(typed, flags):
             if len(found) <= 3:  # name them all: --eval_interval or --eval_iters
                 return f"{', '.join(found[:-1])} or {found[-1]}"
             return closest(typed, found, cutoff=0)  # too many to name: the likeliest of them
-    return closest(typed, flags)
+    # the names, without their dashes: "--" alike made half of a short one (sample.py --l: --help)
+    names = {flag.lstrip("-"): flag for flag in flags}
+    return names.get(closest(typed.lstrip("-"), names))
 
 
 def near_miss(path, fits):

@@ -455,9 +455,10 @@ def test_ctrl_c_in_the_suite_is_passed_on_to_its_job_and_stops_it(tmp_path):
     assert (tmp_path / "job.log").read_text().splitlines()[-1].endswith("] saved latest.pt")  # stopped as by Ctrl-C
 
 
-def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_path):
+def test_each_line_of_a_job_is_timed_and_the_side_by_side_window_measured(tmp_path, monkeypatch):
     """The log shows when each line came (seconds since the job started); the time between the
     evaluation lines of WINDOW's iterations is measured the same way for nanoGPT's log and ours."""
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # (set here, it would hide a job run buffered)
     first, last = suite.WINDOW
     script = (f"import time; print('iter {first}: train loss 2.0, val loss 2.1'); time.sleep(1.5); "
               f"print('step {last}: train loss 1.9, val loss 2.0')")
