@@ -60,7 +60,7 @@ def encode(text, chars):
     stoi = {c: i for i, c in enumerate(chars)}
     unknown = sorted(set(text) - stoi.keys())
     if unknown:
-        raise UserError(not_in_vocabulary(text, unknown))  # (machinery/data.py: names each one)
+        raise UserError(not_in_vocabulary(text, unknown, chars))  # (machinery/data.py: names each one)
     return [stoi[c] for c in text]
 
 

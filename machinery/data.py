@@ -236,13 +236,18 @@ def char_label(c):
     return f"{c!r} (U+{ord(c):04X}{' ' + name if name else ''})"
 
 
-def not_in_vocabulary(text, unknown):
+def not_in_vocabulary(text, unknown, chars=()):
     """The line for a prompt with characters the model never saw. A backslash before an n is likelier a new line
-    typed in a shell's quotes ("ROMEO:\\nBut", as --help shows a default) than a backslash meant."""
+    typed in a shell's quotes ("ROMEO:\\nBut", as --help shows a default) than a backslash meant; an accent apart
+    from its letter (e + U+0301), where the text trained on has the two as one character (é), is a way of typing."""
     typed = ""
     if "\\" in unknown and "\\n" in text:
         typed = (" (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash, or, in "
                  "sample.py, use --prompt_file)")  # (lessons.plot's --prompt has no file of its own)
+    for form, how in (("NFC", "as one character each"), ("NFD", "as a letter and its accent")):
+        if unicodedata.normalize(form, text) != text and set(unicodedata.normalize(form, text)) <= set(chars):
+            typed = (f" (or type the prompt's accented letters {how}, as its training text has them; "
+                     f"unicodedata.normalize('{form}', prompt) does that in Python)")
     shown = " ".join(char_label(c) for c in unknown[:20])  # (a prompt in another script may have thousands)
     more = f" and {len(unknown) - 20:,} more" if len(unknown) > 20 else ""
     return f"the prompt has characters not in the model's vocabulary: {shown}{more} — leave them out{typed}"

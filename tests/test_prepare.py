@@ -103,6 +103,21 @@ def test_an_unknown_character_is_named_so_that_an_invisible_one_shows():
     assert str(e.value).endswith("(U+4E13 CJK UNIFIED IDEOGRAPH-4E13) and 2,980 more — leave them out")
 
 
+@pytest.mark.parametrize("prompt, trained_on, how", [
+    ("Cafe\u0301", "Caf\u00e9", "as one character each, as its training text has them; unicodedata.normalize('NFC'"),
+    ("Caf\u00e9", "Cafe\u0301", "as a letter and its accent, as its training text has them; unicodedata.normalize("
+                                "'NFD'")])
+def test_an_accent_typed_apart_from_its_letter_is_told_how_to_type_it(prompt, trained_on, how):
+    """é typed as e + U+0301 (a keyboard, or text pasted from a Mac's file names), where the text trained on has it
+    as one character: told "leave them out" alone, the learner dropped the accent, and the word with it."""
+    with pytest.raises(UserError) as e:
+        prepare.encode(prompt, sorted(set(trained_on)))
+    assert f"— leave them out (or type the prompt's accented letters {how}" in str(e.value)
+    with pytest.raises(UserError) as e:  # a character that fits in neither form: no such hint
+        prepare.encode(prompt + "~", sorted(set(trained_on)))
+    assert str(e.value).endswith("— leave them out")
+
+
 def test_wide_vocabulary_gets_uint32():
     # more than 65,536 distinct characters do not fit uint16 (surrogates are not characters)
     text = "".join(chr(c) for c in range(0x100, 0x100 + 70_000) if not 0xD800 <= c <= 0xDFFF)
