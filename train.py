@@ -307,6 +307,7 @@ def main(argv=None):
             if run.owed_evaluation:  # a new run's, of the untrained model (about ln(vocab_size)); or one cut short
                 evaluate(run, *run.owed_evaluation, stop)
                 bar.unpause()  # the bar's clock starts with the first step, not the evaluation before it
+                bar.refresh()
             t_log, iter_log = time.perf_counter(), run.iter
             while run.iter < cfg.max_iters:
                 if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)

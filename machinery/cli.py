@@ -318,9 +318,13 @@ def closest_flag(typed, flags):
             if len(found) <= 3:  # name them all: --eval_interval or --eval_iters
                 return f"{', '.join(found[:-1])} or {found[-1]}"
             return closest(typed, found, cutoff=0)  # too many to name: the likeliest of them
-    # the names, without their dashes: "--" alike made half of a short one (sample.py --l: --help)
+    short = typed.lstrip("-")
+    if not typed.startswith("-") or len(short) > 3:  # (a stray word fails likeness to the flags: their dashes)
+        return closest(typed, flags)
+    # a short name, without its dashes, which made half of it (sample.py --l was offered --help); a two-letter
+    # flag one letter off (--le: --lr) is as alike as two letters can be
     names = {flag.lstrip("-"): flag for flag in flags}
-    return names.get(closest(typed.lstrip("-"), names))
+    return names.get(closest(short, names) or closest(short, [n for n in names if len(n) == len(short)], 0.5))
 
 
 def near_miss(path, fits):

@@ -82,6 +82,8 @@ def test_prepare_train_sample(corpus, tmp_path):
     (["train.py", "--", "extra"], "unknown argument -- — valid flags: --activation"),  # not "did you mean --lr?"
     (["sample.py", "--l"], "unknown argument --l — valid flags: --checkpoint"),  # not --help: "--" is no likeness
     (["train.py", "--lr ", "1"], "unknown argument '--lr ' — did you mean --lr?"),  # quoted with a space
+    (["train.py", "--le", "1"], "unknown argument --le — did you mean --lr?"),  # one letter off two
+    (["train.py", "bigram"], "unknown argument bigram — valid flags:"),  # a stray word: not --bias
     (["train.py", "--data_dir", "nowhere"], "run `python prepare.py --input YOUR_TEXT_FILE --out_dir nowhere` first"),
     (["train.py"], "no prepared data in data/shakespeare (no vocab.json) — run `python prepare.py` first (offline: "
                    "with --input and your copy of its input.txt), or check the path"),
