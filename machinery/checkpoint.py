@@ -95,9 +95,10 @@ def damaged(ckpt):
 def random_states_fit(states):
     """Whether each saved random state goes into a generator of its kind: throwaway ones, not the run's."""
     try:
-        if not states.get("torch_ranks", [states["torch"]]):  # (an empty list: no process's state to take)
+        dropout = states.get("torch_ranks", [states["torch"]])  # every process's, or this one's
+        if not dropout:  # (an empty list: no process's state to take)
             return False
-        for saved in (states["data"], *states.get("torch_ranks", [states["torch"]])):
+        for saved in (states["data"], *dropout):
             torch.Generator().set_state(saved)
         keys, pos, has_gauss, gauss = states["numpy"]
         np.random.RandomState().set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))

@@ -319,8 +319,8 @@ def closest_flag(typed, flags):
                 return f"{', '.join(found[:-1])} or {found[-1]}"
             return closest(typed, found, cutoff=0)  # too many to name: the likeliest of them
     short = typed.lstrip("-")
-    if not typed.startswith("-") or len(short) > 3:  # (a stray word fails likeness to the flags: their dashes)
-        return closest(typed, flags)
+    if not typed.startswith("-") or len(short) > 3:  # likeness to the whole flag, whose dashes a stray word
+        return closest(typed, flags)                   # lacks (train.py bigram: not --bias)
     # a short name, without its dashes, which made half of it (sample.py --l was offered --help); a two-letter
     # flag one letter off (--le: --lr) is as alike as two letters can be
     names = {flag.lstrip("-"): flag for flag in flags}
