@@ -100,10 +100,9 @@ def random_states_fit(states):
             return False
         for saved in (states["data"], *dropout):
             torch.Generator().set_state(saved)
-        keys, pos, has_gauss, gauss = states["numpy"]
-        np.random.RandomState().set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-        version, mt, gauss_next = states["python"]
-        random.Random().setstate((version, tuple(mt), gauss_next))
+        numpy_state, python_state = numpy_and_python(states)
+        np.random.RandomState().set_state(numpy_state)
+        random.Random().setstate(python_state)
     except Exception:  # (whatever a generator raises at a state it cannot take: a probe, not the run's error)
         return False
     return True
@@ -536,14 +535,20 @@ def rng_states(data_generator, device=torch.device("cpu")):
     return states
 
 
+def numpy_and_python(states):
+    """numpy's and Python's random states as their set_state and setstate take them, from rng_states' lists."""
+    keys, pos, has_gauss, gauss = states["numpy"]
+    version, mt, gauss_next = states["python"]
+    return ("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss), (version, tuple(mt), gauss_next)
+
+
 def set_rng_states(states, data_generator, rank=0, world_size=1, device=torch.device("cpu")):
     """The data generator is the same in every process; the dropout states are per process.
     -> notes on what could not be restored (another number of processes, another device)."""
     data_generator.set_state(states["data"])
-    keys, pos, has_gauss, gauss = states["numpy"]
-    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, mt, gauss_next = states["python"]
-    random.setstate((version, tuple(mt), gauss_next))
+    numpy_state, python_state = numpy_and_python(states)
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
     notes = []
     saved_by = len(states.get("torch_ranks", [None]))  # how many processes saved the run
     if saved_by != world_size:  # process 0 carries on as process 0 did; the others start from their seeds

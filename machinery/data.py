@@ -245,7 +245,7 @@ def not_in_vocabulary(text, unknown, chars=()):
         typed = (" (in quotes, \\n is a backslash and an n: type a new line as $'ROMEO:\\nBut' in bash, or, in "
                  "sample.py, use --prompt_file)")  # (lessons.plot's --prompt has no file of its own)
     for form, how in (("NFC", "as one character each"), ("NFD", "as a letter and its accent")):
-        if unicodedata.normalize(form, text) != text and set(unicodedata.normalize(form, text)) <= set(chars):
+        if (retyped := unicodedata.normalize(form, text)) != text and set(retyped) <= set(chars):
             typed = (f" (or type the prompt's accented letters {how}, as its training text has them; "
                      f"unicodedata.normalize('{form}', prompt) does that in Python)")
     shown = " ".join(char_label(c) for c in unknown[:20])  # (a prompt in another script may have thousands)

@@ -126,12 +126,12 @@ def build_config(preset, resume, overrides):
             raise UserError(f"{path} has no {missing} as train.py saves it, which a resume needs (edited by "
                             f"hand?) — {way_around(path)}")
         saved = ckpt["optimizer"].get("optimizers", [ckpt["optimizer"]])  # one state, or AdamW's and Muon's
-        if "numpy" in ckpt["rng"] and (key := damaged(ckpt)):
-            raise UserError(f"{path}'s {key} is not as train.py saves it (edited by hand?) — {way_around(path)}")
         if "numpy" not in ckpt["rng"] or any("kind" not in g for s in saved for g in s["param_groups"]):
             raise UserError(f"{path} was written by an earlier version of this repo, before the optimizer "
                             f"groups and random states it needs to resume — start a new run (sample.py still reads "
                             f"it)")
+        if key := damaged(ckpt):
+            raise UserError(f"{path}'s {key} is not as train.py saves it (edited by hand?) — {way_around(path)}")
         saved_model_config(ckpt, path)  # refuses a setting that model.py no longer has
         values = {**ckpt["train_config"], **ckpt["model_config"]}
         # the run goes on in the folder it was read from, even if it was trained in another (then moved)
