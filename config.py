@@ -34,7 +34,8 @@ class TrainConfig:
     min_lr: Annotated[float, "the learning rate the decay falls to (at its end, for cosine and linear)"] = 1e-4
     warmup_iters: Annotated[int, "steps of linear warmup up to lr"] = 100
     decay: Annotated[str, "the shape of the fall from lr to min_lr after warmup, a name in config.DECAYS"] = "cosine"
-    weight_decay: Annotated[float, "each step multiplies the 2-D weights by 1 - lr x this (AdamW's and Muon's)"] = 0.1
+    weight_decay: Annotated[float, "each step multiplies the 2-D weights by 1 - (their learning rate then) x this "
+                                   "(AdamW's follow lr, Muon's muon_lr)"] = 0.1
     beta1: Annotated[float, "AdamW beta1: how slowly its running mean of the gradients (momentum) forgets"] = 0.9
     beta2: Annotated[float, "AdamW beta2 (nanoGPT's shakespeare_char value: above its usual 0.95, as few tokens a "
                             "step make noisy gradients; below Adam's 0.999, so that the running variance of the "
@@ -65,9 +66,9 @@ PRESETS = {
         n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
         batch_size=64, grad_accum=1, max_iters=5000, lr=1e-3, min_lr=1e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=200),
-    # under 3 minutes start to end on a 2-core AMD EPYC VM: nanoGPT's CPU model shape with the levers that
-    # measured best on a 2-core CPU (docs/speed.md: each one's share, on an Intel Xeon VM): Muon, rotary positions,
-    # QK-norm, a high learning rate and batch 32 (a CPU does 32 windows more efficiently than nanoGPT's 12)
+    # the CPU default: nanoGPT's CPU model shape with the levers that measured best on a 2-core CPU (docs/speed.md:
+    # each one's share): Muon, rotary positions, QK-norm, a high learning rate and batch 32 (a CPU does 32 windows
+    # more efficiently than nanoGPT's 12)
     "shakespeare-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,
@@ -75,26 +76,23 @@ PRESETS = {
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=50),
     # the video's GPT on a CPU, with GPT-2's and nanoGPT's details (GELU, the tied head, GPT-2's init, the schedule:
     # the README lists them): the shakespeare-cpu shape with none of the speed levers (learned positions, AdamW),
-    # rung 11 of the ladder's model and recipe (lessons/buildup.py): val 1.8222 on 50 val batches (on the ladder's
-    # 200: 1.8209), in 141 to 156 s of train.py's clock on a 2-core AMD EPYC
+    # and dropout 0.1: rung 11 of the ladder's model and recipe (lessons/buildup.py)
     "classic-cpu": dict(
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=50),
-    # the CPU speedrun: shakespeare-cpu's recipe on 2 layers, a schedule 250 steps long (warmup 30), an evaluation
-    # every 50 steps; it passes val 1.886 (where nanoGPT's CPU recipe ends by its own evaluation; 1.8980 on the
-    # windows of bench/score.py) in about 14 s of training steps on a 2-core AMD EPYC VM (docs/speed.md), and ends
-    # near 1.81
+    # the CPU speedrun, to pass val 1.886 (where nanoGPT's CPU recipe ends) soon: shakespeare-cpu's recipe on 2
+    # layers, a schedule 250 steps long (warmup 30), an evaluation every 50 steps (its times, on which clock: the
+    # README's Results, docs/speed.md)
     "cpu-speedrun": dict(
         n_layer=2, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,
         batch_size=32, grad_accum=1, max_iters=250, lr=8e-3, min_lr=8e-4, warmup_iters=30,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=50, eval_iters=50),
-    # the GPU speedrun: the shakespeare preset's model with the levers, 4 times the batch, 6 times the lr and
-    # a tenth of the steps; it passes val 1.47 after a median of 11.5 s of training steps on one H100, and
-    # 14.9 and 17.3 s in two runs of three on one H200 (41.7 and 42.4 s for the whole process with a warm compile
-    # cache; the third was stopped by its time limit at 1.4759; docs/speed.md).
-    # Its 50 evaluation batches of 256 windows are the very windows of the shakespeare preset's 200 of 64
+    # the GPU speedrun, to pass val 1.47 (about nanoGPT's best) soon: the shakespeare preset's model with the
+    # levers, 4 times the batch, 6 times the lr and a tenth of the steps (its times, on which clock: the README's
+    # Results, docs/speed.md). Its 50 evaluation batches of 256 windows are the very windows of the shakespeare
+    # preset's 200 of 64
     "speedrun": dict(
         n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,

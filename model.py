@@ -93,7 +93,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cache=None, rotary=None):
         """x (B, T, C) -> (B, T, C). cache: a KV cache when generating (engine/kv_cache.py: this layer's T new
-        keys and values go in after the cached ones); rotary: the (cos, sin) angles of these T positions, or None."""
+        keys and values go in after the cached ones); rotary: (cos, sin) of these T positions' angles, or None."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C): c_attn(x) is q, k, v side by side
         # split the channels into heads and move the head axis next to batch
@@ -158,7 +158,7 @@ def apply_rotary(x, cos, sin):
     """Turn each channel pair of x (B, nh, T, hs) by the angle for its position (cos, sin: (T, hs/2)).
     Pair i is channel i with channel i + hs/2 (the head split in halves, not neighbours 2i, 2i+1
     as in the RoFormer paper): the same rotation, with channels in another order."""
-    x1, x2 = x.float().chunk(2, dim=-1)  # 2 x (B, nh, T, hs/2)
+    x1, x2 = x.float().chunk(2, dim=-1)  # 2 x (B, nh, T, hs/2), in float32: bf16's 3 digits would blur the turns
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).type_as(x)  # cos, sin broadcast over B, nh
 
 

@@ -127,8 +127,9 @@ def main(argv=None):
         path = Path(args.input)
         text, sha = read_text(path)  # one read gives both the text and its hash
         # tiny-shakespeare given by hand lands where the download would have gone,
-        # so `python train.py` finds it without extra flags
-        default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else own_data_dir(path)  # data/<its name>(-own)
+        # so `python train.py` finds it without extra flags; other text goes to data/<its file's name> (or, where
+        # that is data/shakespeare, to data/shakespeare-own: machinery/data.py's own_data_dir)
+        default_dir = DEFAULT_DATA_DIR if sha == SHAKESPEARE_SHA256 else own_data_dir(path)
         if note := not_shakespeare_note(path, sha):  # (an input.txt cut short, say)
             print(note)
     else:

@@ -212,7 +212,8 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # (docs/speed.md); the rest (the embeddings, the LayerNorms' gains, any biases, an untied head) stays on AdamW.
     # At --muon_lr; the progress bar's lr is AdamW's (machinery/optim.py)
     optimizer = make_optimizer(raw_model, cfg, device)
-    # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved)
+    # Run (machinery/bookkeeping.py): one run's state, these and what the loop counts (iter, best_val, last_saved).
+    # model is what the loop calls: raw_model here, wrapped by DDP and torch.compile below; checkpoints save raw_model
     run = Run(cfg, mcfg, vocab, splits, device, rank, world_size, micro_steps, rows, dtype, autocast, use_compile,
               raw_model=raw_model, model=raw_model, no_sync=nullcontext, optimizer=optimizer, scaler=scaler,
               data_generator=torch.Generator().manual_seed(cfg.seed))  # the same in every process (get_batch)
@@ -311,7 +312,7 @@ def main(argv=None):
             t_log, iter_log = time.perf_counter(), run.iter
             while run.iter < cfg.max_iters:
                 if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)
-                    return save_on_ctrl_c(run, pending, bar)  # -> 130
+                    return save_on_ctrl_c(run, pending, bar)  # -> 130, the exit status of a Ctrl-C
 
                 # one step: the learning rate of the schedule, then forward, backward and update
                 lr = lr_at(run.iter, cfg, run.extended_at)
