@@ -160,16 +160,30 @@ def main(argv=None):
                             "beside the repo's own (8: the repo's GPT, written with your sampler; 1: your "
                             "bigram table, counted)")
     t.usage = "%(prog)s [-h] [--data_dir DATA_DIR] [--steps STEPS] number"  # (one: several are refused, by name)
-    t.add_argument("numbers", type=exercise_numbers, nargs="+", metavar="number", help="1 (the bigram table: "
+    t.add_argument("numbers", type=exercise_numbers, nargs="*", metavar="number", help="1 (the bigram table: "
                    "counted, not trained), 3 (a head), 4 (multi-head attention), 5 (the block), 6 (the loss), 7 "
                    "(the schedule) or 8 (the sampler)")
     t.add_argument("--data_dir", default=DEFAULT_DATA_DIR, help="prepared data (python prepare.py)")
     t.add_argument("--steps", type=int, default=2000, help="training steps of each model (fewer: a quicker, rougher "
                                                           "comparison; exercise 1 counts, and takes no steps)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and not argv[0].startswith("-") and argv[0] not in ("check", "train"):  # a number with no command, say
+        try:
+            exercise_numbers(argv[0])
+        except argparse.ArgumentTypeError:
+            pass
+        else:
+            asked = shlex.quote(argv[0])
+            raise UserError(f"a command comes before the exercise — python -m exercises check {asked} (or train "
+                            f"{asked}, to train with it)")
     args = parser.parse_args(argv)
     if args.command in ("check", None):  # (python -m exercises alone: check them all)
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])
     numbers = [number for numbers in args.numbers for number in numbers]
+    if not numbers:
+        from exercises.plug import TRAINABLE
+        raise UserError(f"train needs the exercise to train with — one of {', '.join(map(str, TRAINABLE))}: "
+                        f"python -m exercises train 4, say")
     if len(numbers) > 1:  # (train 3 4, or train 3,4: a run each, one after the other)
         given = [f"--{name} {shlex.quote(str(getattr(args, name)))}" for name, default in
                  (("data_dir", DEFAULT_DATA_DIR), ("steps", 2000)) if getattr(args, name) != default]

@@ -940,7 +940,9 @@ def forbidden(places, hint):
                 setattr(owner, name, original)
 
 
-LOSS_ITSELF = {"F.cross_entropy": (F, "cross_entropy"), "F.log_softmax": (F, "log_softmax"),
+LOSS_ITSELF = {"nn.CrossEntropyLoss": (torch.nn.CrossEntropyLoss, "forward"),
+               "nn.LogSoftmax": (torch.nn.LogSoftmax, "forward"),
+               "F.cross_entropy": (F, "cross_entropy"), "F.log_softmax": (F, "log_softmax"),
                "torch.log_softmax": (torch, "log_softmax"), ".log_softmax()": (torch.Tensor, "log_softmax"),
                "torch.logsumexp": (torch, "logsumexp"), ".logsumexp()": (torch.Tensor, "logsumexp"),
                "torch.special.logsumexp": (torch.special, "logsumexp"),
@@ -971,7 +973,9 @@ def check_cross_entropy(m):
     low = logits - 1000  # every exp underflows to 0 unless each row's max, below 0 here too, comes out first
     with forbidden(LOSS_ITSELF, "logsumexp of each row (its max m + log(sum(exp(x - m)))), minus the target's logit"):
         with hinting(r"\((2|5)\) must match the size of tensor b \((5|2)\) at non-singleton dimension 1", GATHERED,
-                     on_line="gather"):  # (a max over dim=1 raises the same: its line has no gather)
+                     on_line="gather"), \
+             hinting(r"Index tensor must have the same number of dimensions", "gather's index needs the input's "
+                     "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1)"):
             got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
         got_high, got_low = call(m.cross_entropy, high, targets), call(m.cross_entropy, low, targets)
     if torch.is_tensor(got) and got.dim() == 0:
@@ -1477,9 +1481,10 @@ def check_kv_cache(m):
     except Exception as e:  # (torch raises NotImplementedError for a meta tensor's data: not the file's own raise)
         if "meta" not in str(e):
             raise
-        raise Failure(f"positions(3, device=meta) {raised(e)}", "the check asks for positions on the meta device, "
-                      "which keeps shapes but no numbers: make the tensor there, and leave its values alone "
-                      "(a print or a .tolist() of it reads them)") from None
+        raise Failure(f"positions(3, device=meta): {raised(e)}", "torch's NotImplementedError, not the blank's: the "
+                      "check asks for positions on the meta device, which keeps shapes but no numbers: make the "
+                      "tensor there, and leave its values alone (a .tolist(), an .item() or an `if` on it reads "
+                      "them; a print shows none, and passes)") from None
     if not (torch.is_tensor(elsewhere) and elsewhere.device.type == "meta"):
         raise Failure("positions(3, device) made its tensor on another device than the one given", "make it "
                       "there, torch.arange(..., device=device): on a GPU, positions on the CPU would not do")
@@ -1870,8 +1875,12 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "the last axis, the memory is no longer in the view's order: .reshape(...), or .contiguous().view(...); to "
         "split heads, view to (B, T, nh, hs), then transpose(1, 2) (straight to (B, nh, T, hs) mixes positions "
         "with heads)",
-    (RuntimeError, r"Index tensor must have the same number of dimensions"): "gather's index needs the input's "
-        "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1)",
+    (RuntimeError, r"Index tensor must have the same number of dimensions"): "gather's (and scatter's) index needs "
+        "as many axes as the input: give it a last axis of 1 with .unsqueeze(-1) (and .squeeze(-1) what gather "
+        "returns)",
+    (RuntimeError, r"stack expects each tensor to be equal size"): "torch.stack puts its tensors side by side on a "
+        "new axis, so they must be the same shape: torch.cat joins them along an axis they have (dim=): print their "
+        "shapes; in (B, nh, T, hs), time is dim=2",
     (TypeError, r"torch\.return_types\.(max|min)"): MAX_HINT,
     (RuntimeError, r"selected index k out of range"): "top_k may be as large as the vocabulary, or larger: "
         "then every character stays (if top_k >= V, skip the cut)",
@@ -1939,11 +1948,12 @@ def error_hint(error, transposed_3d=False):
         return ""
     hint = ("the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's; "
             "a size written in as a number (T = 8, say) fits one size only: take it from the input (T = x.size(1))")
+    if transposed_3d:  # the likeliest cause, where the code did it: first
+        hint = ".T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last two; then " + hint
     if "must match the size" in str(error):  # broadcasting: often a reduction that dropped its axis, or the wrong one
         hint += ("; a max, sum or mean over an axis (dim=-1) drops that axis unless keepdim=True, and over the wrong "
                  "axis (dim=1 of a (B, T, ...) tensor is T) it drops the wrong one")
     if "mat1 and mat2" in str(error):  # a 2-D weight on the wrong side, or the wrong way round
         hint += ("; (a, n) @ (n, b): the inner sizes must agree; a weight given as (in, out) is used as x @ w, an "
                  "nn.Linear's, (out, in), as x @ w.T")
-    return hint + ("; .T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last two"
-                   if transposed_3d else "")
+    return hint

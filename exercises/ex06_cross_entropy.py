@@ -17,8 +17,9 @@ import torch
 def cross_entropy(logits, targets):
     """logits (B, T, V), targets (B, T) of ids -> a 0-dim tensor: the mean over the B*T positions
     of logsumexp(logits) - logits[target] (that is, -log softmax(logits)[target]). Without
-    F.cross_entropy, F.log_softmax, torch.logsumexp or torch.logcumsumexp. targets[b, t] is already the character after
-    position t (get_batch shifted it): compare logits[b, t] with it, with no shift of your own. At each
-    position, pick the logit its own target names: torch.gather along the last axis does it."""
+    F.cross_entropy (or nn.CrossEntropyLoss), log_softmax, logsumexp or logcumsumexp. targets[b, t]
+    is already the character after position t (get_batch shifted it): compare logits[b, t] with it,
+    with no shift of your own. At each position, pick the logit its own target names: torch.gather
+    along the last axis does it."""
     raise NotImplementedError("exercise 6 is yours to write: log-sum-exp minus the target's logit, averaged. "
                               "The repo's is model.py's lm_loss (with F.cross_entropy)")

@@ -33,7 +33,8 @@ class KVCache:
                                   "the time axis. The repo's is engine/kv_cache.py")
 
     def positions(self, T, device=None):
-        """(T,): the positions of the T new characters, which come after the cached ones."""
+        """(T,): the positions of the T new characters, which come after the cached ones, made on
+        device (the model's: on a GPU, positions on the CPU would not do)."""
         raise NotImplementedError("exercise 9 is yours to write: the T positions after the cached ones. The "
                                   "repo's is engine/kv_cache.py")
 

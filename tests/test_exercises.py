@@ -290,6 +290,13 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
         main(["train", "9", "--data_dir", "nowhere"])
     with pytest.raises(UserError, match="there is no exercise 11 — train with exercises 1, 3, 4, 5, 6, 7, 8"):
         main(["train", "11"])  # (not "give 1 to 10": 2, 9 and 10 are checked, not trained with)
+    with pytest.raises(UserError, match="^train needs the exercise to train with — one of 1, 3, 4, 5, 6, 7, 8: "
+                                        "python -m exercises train 4, say$"):
+        main(["train", "--steps", "20"])  # (argparse's "arguments are required: number" named no number)
+    for given in ("3", "ex03", "3,4"):  # the command left out
+        with pytest.raises(UserError, match=f"^a command comes before the exercise — python -m exercises check "
+                                            f"{given} \\(or train {given}, to train with it\\)$"):
+            main([given])
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
@@ -728,8 +735,9 @@ def test_a_shape_error_gets_a_hint_and_a_3d_T_gets_a_word():
         return q @ k.T, None  # (B, T, hs) @ (hs, T, B)
     for _ in range(2):  # (torch warns once a process; the check notices every time)
         result = failed(3, attention_head=transposed_3d)
-        assert result.what.startswith("it raised RuntimeError: ")
-        assert result.hint.startswith("the shapes do not line up") and "transpose(-2, -1) swaps" in result.hint
+        assert result.what.startswith("it raised RuntimeError: ")  # (the likeliest cause first: a learner read past it)
+        assert result.hint.startswith(".T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last "
+                                      "two; then the shapes do not line up")
 
     def transposed_2d(x, key, query, value):  # a 2-D .T is fine; the shape error is elsewhere
         q, k = x @ query.T.T, x @ key
@@ -2410,7 +2418,43 @@ def test_positions_that_read_their_values_on_the_meta_device_are_told_why():
             print("new positions:", positions.tolist())
             return positions
     result = failed(9, KVCache=Printing)
-    assert result.what.startswith("positions(3, device=meta) ") and "(a print or a .tolist() of it" in result.hint
+    assert result.what.startswith("positions(3, device=meta): it raised NotImplementedError: ")
+    assert result.hint.startswith("torch's NotImplementedError, not the blank's") and "a print shows none" in result.hint
+
+    class Shown(ANSWERS.KVCache):  # what the hint says passes does
+        def positions(self, T, device=None):
+            positions = super().positions(T, device)
+            print("new positions:", positions)
+            return positions
+    assert run(EXERCISES[8], answered(KVCache=Shown)).status == "passed"
+
+
+def test_the_mistakes_of_a_ninth_learner_are_named():
+    """A scatter in exercise 8 was given exercise 6's gather hint, with its targets; torch.stack in place of torch.cat
+    in exercise 9 got no hint; nn.CrossEntropyLoss in exercise 6 was told it called F.cross_entropy."""
+    def scattered(logits, temperature=1.0, top_k=None, top_p=None):
+        if temperature == 0:  # (B, V) and an index of (B,): one axis short
+            return torch.zeros_like(logits).scatter_(1, logits.argmax(dim=-1), 1.0)
+        return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
+    hint = failed(8, next_char_probs=scattered).hint
+    assert hint.startswith("gather's (and scatter's) index needs as many axes as the input") and "targets" not in hint
+
+    class Stacked(ANSWERS.KVCache):
+        def append(self, layer, k, v):
+            if self.k[layer] is None:
+                self.k[layer], self.v[layer] = k, v
+            else:
+                self.k[layer] = torch.stack([self.k[layer], k], dim=2)
+                self.v[layer] = torch.stack([self.v[layer], v], dim=2)
+            return self.k[layer], self.v[layer]
+    result = failed(9, KVCache=Stacked)
+    assert "stack expects each tensor to be equal size" in result.what
+    assert result.hint.startswith("torch.stack puts its tensors side by side on a new axis")
+
+    def with_the_module(logits, targets):
+        return torch.nn.CrossEntropyLoss()(logits.flatten(0, 1), targets.flatten())
+    assert failed(6, cross_entropy=with_the_module).what.startswith("it calls nn.CrossEntropyLoss, which")
+    assert torch.nn.CrossEntropyLoss()(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long)) > 0  # and it is back
 
 
 def test_the_mistakes_of_an_eighth_learner_in_exercise_3_are_named():
