@@ -2419,7 +2419,8 @@ def test_positions_that_read_their_values_on_the_meta_device_are_told_why():
             return positions
     result = failed(9, KVCache=Printing)
     assert result.what.startswith("positions(3, device=meta): it raised NotImplementedError: ")
-    assert result.hint.startswith("torch's NotImplementedError, not the blank's") and "a print shows none" in result.hint
+    assert result.hint.startswith("torch's NotImplementedError, not the blank's")
+    assert "a print shows none" in result.hint
 
     class Shown(ANSWERS.KVCache):  # what the hint says passes does
         def positions(self, T, device=None):
@@ -2429,7 +2430,7 @@ def test_positions_that_read_their_values_on_the_meta_device_are_told_why():
     assert run(EXERCISES[8], answered(KVCache=Shown)).status == "passed"
 
 
-def test_the_mistakes_of_a_ninth_learner_are_named():
+def test_the_mistakes_of_an_eighteenth_learner_are_named():
     """A scatter in exercise 8 was given exercise 6's gather hint, with its targets; torch.stack in place of torch.cat
     in exercise 9 got no hint; nn.CrossEntropyLoss in exercise 6 was told it called F.cross_entropy."""
     def scattered(logits, temperature=1.0, top_k=None, top_p=None):
