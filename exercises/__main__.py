@@ -149,6 +149,21 @@ def write(module, data, data_dir, steps):
     return 0
 
 
+def no_command(argv):
+    """Exercises' numbers given without check or train (python -m exercises 3) are refused with the command that
+    checks them, and the one that trains with one that can be; anything else is left to argparse."""
+    from exercises.plug import TRAINABLE
+    flags = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))  # (train's: --steps 20, say)
+    named = argv[:flags]
+    try:
+        numbers = [number for arg in named for number in exercise_numbers(arg)]
+    except argparse.ArgumentTypeError:
+        return
+    train = (f" (or, to train with it: python -m exercises train {shlex.join(argv)})"
+             if len(numbers) == 1 and numbers[0] in TRAINABLE else "")
+    raise UserError(f"a command comes before the exercise — python -m exercises check {shlex.join(named)}{train}")
+
+
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="{check,train}")
@@ -168,22 +183,16 @@ def main(argv=None):
                                                           "comparison; exercise 1 counts, and takes no steps)")
     argv = sys.argv[1:] if argv is None else argv
     if argv and not argv[0].startswith("-") and argv[0] not in ("check", "train"):  # a number with no command, say
-        try:
-            exercise_numbers(argv[0])
-        except argparse.ArgumentTypeError:
-            pass
-        else:
-            asked = shlex.quote(argv[0])
-            raise UserError(f"a command comes before the exercise — python -m exercises check {asked} (or train "
-                            f"{asked}, to train with it)")
+        no_command(argv)
     args = parser.parse_args(argv)
     if args.command in ("check", None):  # (python -m exercises alone: check them all)
         return check([number for numbers in getattr(args, "numbers", []) for number in numbers])
     numbers = [number for numbers in args.numbers for number in numbers]
     if not numbers:
         from exercises.plug import TRAINABLE
+        given = shlex.join(argv[argv.index("train") + 1:])  # (its flags, --steps 20 say)
         raise UserError(f"train needs the exercise to train with — one of {', '.join(map(str, TRAINABLE))}: "
-                        f"python -m exercises train 4, say")
+                        f"python -m exercises train 4{' ' + given if given else ''}, say")
     if len(numbers) > 1:  # (train 3 4, or train 3,4: a run each, one after the other)
         given = [f"--{name} {shlex.quote(str(getattr(args, name)))}" for name, default in
                  (("data_dir", DEFAULT_DATA_DIR), ("steps", 2000)) if getattr(args, name) != default]

@@ -975,7 +975,8 @@ def check_cross_entropy(m):
         with hinting(r"\((2|5)\) must match the size of tensor b \((5|2)\) at non-singleton dimension 1", GATHERED,
                      on_line="gather"), \
              hinting(r"Index tensor must have the same number of dimensions", "gather's index needs the input's "
-                     "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1)"):
+                     "number of dimensions: logits.gather(-1, targets.unsqueeze(-1)) is (B, T, 1), then .squeeze(-1) "
+                     "(logits flattened to (B*T, V) take targets.view(-1, 1))", on_line="gather"):
             got, got_big = call(m.cross_entropy, logits, targets), call(m.cross_entropy, big, targets)
         got_high, got_low = call(m.cross_entropy, high, targets), call(m.cross_entropy, low, targets)
     if torch.is_tensor(got) and got.dim() == 0:
@@ -1481,10 +1482,11 @@ def check_kv_cache(m):
     except Exception as e:  # (torch raises NotImplementedError for a meta tensor's data: not the file's own raise)
         if "meta" not in str(e):
             raise
-        raise Failure(f"positions(3, device=meta): {raised(e)}", "torch's NotImplementedError, not the blank's: the "
-                      "check asks for positions on the meta device, which keeps shapes but no numbers: make the "
-                      "tensor there, and leave its values alone (a .tolist(), an .item() or an `if` on it reads "
-                      "them; a print shows none, and passes)") from None
+        torchs = "torch's NotImplementedError, not the blank's: " if isinstance(e, NotImplementedError) else ""
+        raise Failure(f"positions(3, device=meta): {raised(e)}", f"{torchs}the check asks for positions on the meta "
+                      "device, which keeps shapes but no numbers: make the tensor there, and leave its values alone "
+                      "(a .tolist(), an .item(), .numpy() or an `if` on it reads them; a print shows none, and "
+                      "passes)") from None
     if not (torch.is_tensor(elsewhere) and elsewhere.device.type == "meta"):
         raise Failure("positions(3, device) made its tensor on another device than the one given", "make it "
                       "there, torch.arange(..., device=device): on a GPU, positions on the CPU would not do")
@@ -1734,7 +1736,7 @@ def run(exercise, module=None):
     """Check one exercise -> Result. module: the learner's functions, by default their file, imported
     here so that a file that does not load is a failure too. An error in the learner's code is a
     failure, said in one line."""
-    seen = []  # the shapes of the 3-D tensors the learner's code took .T of
+    seen = []  # the shapes of the tensors of 3 axes or more the learner's code took .T of
     grad = torch.is_grad_enabled()  # a file's torch.set_grad_enabled(False) is global: its own check meets it, no other
     try:
         with time_limit(LIMIT):
@@ -1876,8 +1878,8 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
         "split heads, view to (B, T, nh, hs), then transpose(1, 2) (straight to (B, nh, T, hs) mixes positions "
         "with heads)",
     (RuntimeError, r"Index tensor must have the same number of dimensions"): "gather's (and scatter's) index needs "
-        "as many axes as the input: give it a last axis of 1 with .unsqueeze(-1) (and .squeeze(-1) what gather "
-        "returns)",
+        "as many axes as the input: print both shapes; an index one axis short takes a last axis of 1, "
+        ".unsqueeze(-1) (and .squeeze(-1) what gather returns)",
     (RuntimeError, r"stack expects each tensor to be equal size"): "torch.stack puts its tensors side by side on a "
         "new axis, so they must be the same shape: torch.cat joins them along an axis they have (dim=): print their "
         "shapes; in (B, nh, T, hs), time is dim=2",
@@ -1939,7 +1941,7 @@ ERROR_HINTS = {  # (the error's type, a pattern of its message) -> a hint
 
 def error_hint(error, transposed_3d=False):
     """For an error a learner often meets, what to do; for shapes that do not line up, how to find out why;
-    "" for any other error. transposed_3d: the learner's code took .T of a 3-D tensor."""
+    "" for any other error. transposed_3d: the learner's code took .T of a tensor of 3 axes or more."""
     known = (hint for (kind, pattern), hint in ERROR_HINTS.items()
              if isinstance(error, kind) and re.search(pattern, str(error)))
     if hint := next(known, None):
@@ -1949,7 +1951,8 @@ def error_hint(error, transposed_3d=False):
     hint = ("the shapes do not line up: print each tensor's .shape before that line, and compare with the docstring's; "
             "a size written in as a number (T = 8, say) fits one size only: take it from the input (T = x.size(1))")
     if transposed_3d:  # the likeliest cause, where the code did it: first
-        hint = ".T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last two; then " + hint
+        hint = (".T on a tensor of 3 axes or more reverses them all: transpose(-2, -1) swaps the last two; then "
+                + hint)
     if "must match the size" in str(error):  # broadcasting: often a reduction that dropped its axis, or the wrong one
         hint += ("; a max, sum or mean over an axis (dim=-1) drops that axis unless keepdim=True, and over the wrong "
                  "axis (dim=1 of a (B, T, ...) tensor is T) it drops the wrong one")

@@ -291,12 +291,14 @@ def test_train_refuses_what_it_cannot_train(capsys, monkeypatch):
     with pytest.raises(UserError, match="there is no exercise 11 — train with exercises 1, 3, 4, 5, 6, 7, 8"):
         main(["train", "11"])  # (not "give 1 to 10": 2, 9 and 10 are checked, not trained with)
     with pytest.raises(UserError, match="^train needs the exercise to train with — one of 1, 3, 4, 5, 6, 7, 8: "
-                                        "python -m exercises train 4, say$"):
+                                        "python -m exercises train 4 --steps 20, say$"):
         main(["train", "--steps", "20"])  # (argparse's "arguments are required: number" named no number)
-    for given in ("3", "ex03", "3,4"):  # the command left out
-        with pytest.raises(UserError, match=f"^a command comes before the exercise — python -m exercises check "
-                                            f"{given} \\(or train {given}, to train with it\\)$"):
-            main([given])
+    for given, check, train in ((["3"], "3", "3"), (["ex03", "--steps", "20"], "ex03", "ex03 --steps 20"),
+                                (["9"], "9", None), (["3,4"], "3,4", None), (["3", "4"], "3 4", None)):
+        also = f" (or, to train with it: python -m exercises train {train})" if train else ""  # (9: checked only)
+        with pytest.raises(UserError) as refused:  # the command left out
+            main(given)
+        assert str(refused.value) == f"a command comes before the exercise — python -m exercises check {check}{also}"
     assert capsys.readouterr().out == ""  # refused before a line was printed
 
 
@@ -736,8 +738,8 @@ def test_a_shape_error_gets_a_hint_and_a_3d_T_gets_a_word():
     for _ in range(2):  # (torch warns once a process; the check notices every time)
         result = failed(3, attention_head=transposed_3d)
         assert result.what.startswith("it raised RuntimeError: ")  # (the likeliest cause first: a learner read past it)
-        assert result.hint.startswith(".T on a 3-D tensor reverses all three axes: transpose(-2, -1) swaps the last "
-                                      "two; then the shapes do not line up")
+        assert result.hint.startswith(".T on a tensor of 3 axes or more reverses them all: transpose(-2, -1) swaps "
+                                      "the last two; then the shapes do not line up")
 
     def transposed_2d(x, key, query, value):  # a 2-D .T is fine; the shape error is elsewhere
         q, k = x @ query.T.T, x @ key
@@ -2422,6 +2424,16 @@ def test_positions_that_read_their_values_on_the_meta_device_are_told_why():
     assert result.hint.startswith("torch's NotImplementedError, not the blank's")
     assert "a print shows none" in result.hint
 
+    class Asking(ANSWERS.KVCache):  # an `if` on a value: torch's RuntimeError, which no blank raises
+        def positions(self, T, device=None):
+            positions = super().positions(T, device)
+            if positions[0] != self.length:
+                raise ValueError("off")
+            return positions
+    result = failed(9, KVCache=Asking)
+    assert result.what.startswith("positions(3, device=meta): it raised RuntimeError: ")
+    assert result.hint.startswith("the check asks for positions on the meta device")
+
     class Shown(ANSWERS.KVCache):  # what the hint says passes does
         def positions(self, T, device=None):
             positions = super().positions(T, device)
@@ -2439,6 +2451,11 @@ def test_the_mistakes_of_an_eighteenth_learner_are_named():
         return ANSWERS.next_char_probs(logits, temperature, top_k, top_p)
     hint = failed(8, next_char_probs=scattered).hint
     assert hint.startswith("gather's (and scatter's) index needs as many axes as the input") and "targets" not in hint
+
+    def one_hot_by_scatter(logits, targets):  # in exercise 6 as well: its gather hint is for a line with gather
+        picked = (torch.zeros_like(logits).scatter_(-1, targets, 1.0) * logits).sum(-1)
+        return (logits.exp().sum(-1).log() - picked).mean()
+    assert failed(6, cross_entropy=one_hot_by_scatter).hint == hint
 
     class Stacked(ANSWERS.KVCache):
         def append(self, layer, k, v):
