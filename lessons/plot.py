@@ -151,8 +151,8 @@ def prompt_ids(prompt, chars, cfg):
     """The prompt -> its ids (1, T), if the model can read it whole."""
     if not 0 < len(prompt) <= cfg.block_size:
         best = " (about 40 read best)" if cfg.block_size >= 40 else ""  # (a picture of more is hard to read)
-        raise UserError(f"the prompt has {len(prompt)} characters, and the model reads 1 to block_size "
-                        f"{cfg.block_size} at once — give a prompt of that length{best}")
+        raise UserError(f"the prompt has {len(prompt)} characters, and the model reads 1 to {cfg.block_size} "
+                        f"characters at once (its block_size) — give a prompt of that length{best}")
     return torch.tensor([encode(prompt, chars)])
 
 

@@ -310,9 +310,11 @@ def busy_cpu_note(threads, busy=None, cores=None, then="Ctrl-C and start it agai
 
 def note_a_slowdown(run, tokens_per_sec):
     """On a CPU, once a command: the busy-CPU note of the start-up, when a program that began later has slowed
-    the run to under half its speed (the window before this evaluation, against the fastest before it)."""
+    the run to under half its speed (the window before this evaluation, against the fastest before it). Not at the
+    last evaluation: there is nothing left to resume."""
     fastest, run.fastest = run.fastest, max(run.fastest, tokens_per_sec)
-    if run.device.type != "cpu" or run.world_size > 1 or run.threads_advised or tokens_per_sec >= fastest / 2:
+    if (run.device.type != "cpu" or run.world_size > 1 or run.threads_advised or tokens_per_sec >= fastest / 2
+            or run.iter >= run.cfg.max_iters):
         return  # (under torchrun, the other busy processes are the run's own)
     note, run.threads_advised = busy_cpu_note(torch.get_num_threads(), then="Ctrl-C and --resume it")
     if note:  # (None: no other program to blame, or OMP_NUM_THREADS chosen already)

@@ -509,7 +509,7 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
                         f"--checkpoint at a run's folder or a .pt file written by train.py")
     if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():
         why = ("is a folder, not a checkpoint" if (path / "best.pt").is_dir() else "is not there (the run stopped "
-               "before its first evaluation after the start, or it was moved away)")
+               "before its first evaluation after iteration 0's, which saves nothing, or it was moved away)")
         print(f"note: {path / 'best.pt'} {why}; using latest.pt", file=sys.stderr)
         return path / "latest.pt"
     return path / "best.pt"

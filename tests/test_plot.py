@@ -116,9 +116,10 @@ def test_pca_finds_the_spread():
 @pytest.mark.parametrize("argv, message", [
     (["attention", "--layer", "2"], r"--layer 2 does not exist: the model has layers 0 \.\. 1 — give one of them"),
     (["attention", "--layer", "-1"], r"--layer -1 does not exist: the model has layers 0 \.\. 1"),  # not the last
-    (["attention", "--prompt", ""], "the prompt has 0 characters, and the model reads 1 to block_size 16 at once"),
+    (["attention", "--prompt", ""],
+     r"the prompt has 0 characters, and the model reads 1 to 16 characters at once \(its block_size\)"),
     (["attention", "--prompt", "x" * 17],
-     "the prompt has 17 characters, and the model reads 1 to block_size 16 at once"),
+     r"the prompt has 17 characters, and the model reads 1 to 16 characters at once \(its block_size\)"),
     (["attention", "--prompt", "KING ~"], "not in the model's vocabulary: '~'"),
     (["embeddings", "--checkpoint", "missing.pt"], "--checkpoint missing.pt and --out_dir .* both given"),  # (not one)
 ])

@@ -365,6 +365,7 @@ def test_a_run_without_best_pt_samples_from_latest_pt(run_dir, tmp_path, capsys)
     a, err = capsys.readouterr()
     note, line = err.splitlines()
     assert note.startswith(f"note: {run / 'best.pt'} is not there (the run stopped") and note.endswith("latest.pt")
+    assert "after iteration 0's, which saves nothing," in note  # (a newcomer had seen iteration 0's evaluation)
     assert line == f"sampling {run / 'latest.pt'}: iteration 12"
     b = samples(capsys, ["--checkpoint", str(run / "latest.pt"), "--max_new_tokens", "20", "--device", "cpu"])
     assert a == b

@@ -962,7 +962,8 @@ def test_a_run_slowed_by_a_program_started_beside_it_gets_the_note_once(capsys, 
     monkeypatch.setattr(bookkeeping, "cores_busy", lambda: busy[0])
     monkeypatch.setattr(bookkeeping, "usable_cores", lambda: [0, 1])
     monkeypatch.setattr(bookkeeping.torch, "get_num_threads", lambda: 2)
-    run = types.SimpleNamespace(device=torch.device("cpu"), world_size=1, fastest=0.0, threads_advised=None)
+    run = types.SimpleNamespace(device=torch.device("cpu"), world_size=1, fastest=0.0, threads_advised=None,
+                                iter=200, cfg=types.SimpleNamespace(max_iters=800))
 
     def said(tokens_per_sec):
         bookkeeping.note_a_slowdown(run, tokens_per_sec)
@@ -971,12 +972,16 @@ def test_a_run_slowed_by_a_program_started_beside_it_gets_the_note_once(capsys, 
     assert said(0.0) == said(18000.0) == said(9500.0) == ""  # iteration 0's 0 tokens/s, then no halving
     assert said(8000.0) == ""  # half the speed, but no program to blame (a laptop's power saving, say)
     busy[0] = 1.1
+    run.iter = 800  # the last evaluation: too late to Ctrl-C and resume
+    assert said(7000.0) == ""
+    run.iter = 400
     assert said(7000.0) == ("note: this run has slowed from 18,000 to 7,000 tokens/s: other programs keep 1.1 of "
                             "the 2 cores busy, so PyTorch's 2 threads wait on them (beside one busy core of 2, a run "
                             "took 3 to 6 times as long: docs/training.md, A busy CPU) — Ctrl-C and --resume it "
                             "with OMP_NUM_THREADS=1 in front\n")
     assert said(5000.0) == ""  # once is enough
-    gpu = types.SimpleNamespace(device=torch.device("cuda"), world_size=1, fastest=18000.0, threads_advised=None)
+    gpu = types.SimpleNamespace(device=torch.device("cuda"), world_size=1, fastest=18000.0, threads_advised=None,
+                                iter=200, cfg=run.cfg)
     bookkeeping.note_a_slowdown(gpu, 5000.0)
     assert capsys.readouterr().out == "" and not gpu.threads_advised  # a GPU's threads are not the CPU's
 
