@@ -23,3 +23,7 @@ def bigram_probs(ids, vocab_size, smoothing=1.0):
     raise NotImplementedError("exercise 1 is yours to write: count the pairs (ids[:-1], ids[1:]) into a (V, V) "
                               "table. The video's bigram; the repo counts its own in exercises/check.py's "
                               "bigram_counts (model.py's Bigram learns one instead)")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex01_bigram.py), it says how to check it
+    print("to check it: python -m exercises check 1")

@@ -22,3 +22,7 @@ def causal_average(x):
     raise NotImplementedError("exercise 2 is yours to write: a (T, T) lower-triangular matrix of weights, each row "
                               "summing to 1, times x. The video's 'mathematical trick in self-attention'; "
                               "model.py's manual_attention does the same with learned weights")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex02_averaging.py), it says how to check it
+    print("to check it: python -m exercises check 2")

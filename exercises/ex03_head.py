@@ -27,3 +27,7 @@ def attention_head(x, key, query, value):
     raise NotImplementedError("exercise 3 is yours to write: q, k, v, the scaled scores, the causal mask, the "
                               "softmax over the keys, then weights @ v. The video's Head; the repo's is "
                               "model.py's CausalSelfAttention.manual_attention")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex03_head.py), it says how to check it
+    print("to check it: python -m exercises check 3")

@@ -25,3 +25,7 @@ def multi_head_attention(x, c_attn, c_proj, n_head):
     raise NotImplementedError("exercise 4 is yours to write: split c_attn's output into q, k, v, each into n_head "
                               "heads (view, then transpose to (B, nh, T, hs)), attend, join, project. The "
                               "video's MultiHeadAttention; the repo's is model.py's CausalSelfAttention")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex04_multihead.py), it says how to check it
+    print("to check it: python -m exercises check 4")

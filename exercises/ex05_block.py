@@ -30,3 +30,7 @@ def block(x, attention, feed_forward, ln_1, ln_2):
     """
     raise NotImplementedError("exercise 5 is yours to write: two residual steps, x = x + f(ln(x)). The video's "
                               "Block; the repo's is model.py's Block")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex05_block.py), it says how to check it
+    print("to check it: python -m exercises check 5")

@@ -21,3 +21,7 @@ def learning_rate(it, warmup_iters, max_iters, lr, min_lr):
     """
     raise NotImplementedError("exercise 7 is yours to write: a linear warmup, then the cosine. The repo's is "
                               "train.py's lr_at")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex07_schedule.py), it says how to check it
+    print("to check it: python -m exercises check 7")

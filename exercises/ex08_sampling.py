@@ -26,3 +26,7 @@ def next_char_probs(logits, temperature=1.0, top_k=None, top_p=None):
     """
     raise NotImplementedError("exercise 8 is yours to write: temperature, then top-k, then top-p, then "
                               "renormalise. The repo's is engine/sampling.py")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex08_sampling.py), it says how to check it
+    print("to check it: python -m exercises check 8")

@@ -15,8 +15,6 @@ Check it: python -m exercises check 9
 
 import torch
 
-from model import causal_mask
-
 
 class KVCache:
     """The keys and values of every layer for the positions seen so far (a list per layer)."""
@@ -40,4 +38,9 @@ class KVCache:
 
     def mask(self, T):
         """(T, S) bool: which of the S = length + T keys each new query may see (given, not an exercise)."""
+        from model import causal_mask  # (imported here, so that the file runs by itself, as python exercises/...)
         return None if self.length == 0 else causal_mask(T, self.length + T)
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex09_kv_cache.py), it says how to check it
+    print("to check it: python -m exercises check 9")

@@ -22,3 +22,7 @@ def transition_probs(model):
     reads the chain in the middle of training."""
     raise NotImplementedError("exercise 10 is yours to write: the 8 states as a (8, 3) batch of ids, one forward, "
                               "the softmax at the last position. The repo's is lessons/babygpt.py's next_bit_probs")
+
+
+if __name__ == "__main__":  # run by itself (python exercises/ex10_babygpt.py), it says how to check it
+    print("to check it: python -m exercises check 10")

@@ -84,6 +84,18 @@ def test_untouched_every_exercise_is_not_started_and_the_command_says_so_without
         "NotImplementedError(...)` (docs/exercises.md), then: python -m exercises check 1"]
 
 
+def test_an_exercise_file_run_by_itself_says_how_to_check_it():
+    """`python exercises/ex03_head.py` printed nothing, which a learner could take for a pass; ex09's gave a
+    traceback (its `from model import`, outside the package)."""
+    for exercise in EXERCISES:
+        text = (ROOT / "exercises" / f"{exercise.module}.py").read_text(encoding="utf-8")
+        assert f'    print("to check it: python -m exercises check {exercise.number}")\n' in text, exercise.module
+    for module, number in (("ex03_head", 3), ("ex09_kv_cache", 9)):  # (a start of Python and torch each: two)
+        p = subprocess.run([sys.executable, f"exercises/{module}.py"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+        assert (p.returncode, p.stdout, p.stderr) == (0, f"to check it: python -m exercises check {number}\n", "")
+
+
 @pytest.mark.skipif(not os.environ.get("EXERCISES_AS_SHIPPED"), reason="the exercises as the repo ships them, "
                     "blank: CI checks them (.ci/run sets EXERCISES_AS_SHIPPED); a learner's may be solved")
 def test_the_files_as_they_come_are_blanks():
