@@ -1,10 +1,6 @@
 """Fast generation: each new character feeds one position through the model, reading the
 earlier ones' keys and values from a KV cache (stream), and on a GPU each such step can be
-one replay of a recorded CUDA graph (GraphedStep).
-
-A CUDA graph records the GPU work of one call and replays it with one launch from the CPU. A
-replay repeats the recording exactly (the same tensors, shapes and Python numbers), so whatever
-changes from step to step, the character and its position, must sit in a tensor the graph reads.
+one replay of a recorded CUDA graph (engine/cuda_graph.py's GraphedStep: skip it on a first read).
 
 model.py's generate is the simple reference: it reruns the whole context for every new
 character. Tests hold stream to the same tokens within block_size (past it, stream starts
@@ -13,7 +9,8 @@ its cache again from half a window, while generate slides its window one charact
 
 import torch
 
-from engine.kv_cache import KVCache, StaticKVCache
+from engine.cuda_graph import GraphedStep
+from engine.kv_cache import KVCache
 from engine.sampling import sample_next
 
 
@@ -44,8 +41,9 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
     block_size 8, once the prompt is past: the characters sampled read 4, 5, 6, 7, 8, 4, ...
     characters of context; the step that re-prefills the 4 samples one too.)
 
-    cuda_graph=True: each step is a replay of one recorded CUDA graph (GraphedStep), and the
-    prompt (and the half window) goes in one character at a time. The logits agree with the
+    cuda_graph=True: on a CUDA GPU, each step is a replay of one recorded CUDA graph (GraphedStep;
+    elsewhere the same step runs call by call), and the prompt (and the half window) goes in one
+    character at a time. The logits agree with the
     plain path's to float rounding, so the tokens are the same unless a draw falls that close
     to the boundary between two characters.
     """
@@ -73,72 +71,3 @@ def generate_cached(model, idx, max_new_tokens, temperature=1.0, top_k=None, top
     that close to the boundary between two characters could differ); past it, see stream."""
     columns = stream(model, idx, max_new_tokens, temperature, top_k, top_p, generator, cuda_graph)
     return torch.cat([idx] + [column[:, None] for column in columns], dim=1)  # (B, T + new)
-
-
-class GraphedStep:
-    """One decoding step (one new character per row -> the logits of the next) recorded once
-    as a CUDA graph and replayed for every character.
-
-    A batch-1 step of a model this small is about a hundred tiny kernels (on a CPU, the shakespeare
-    preset's step runs 101 operations that compute, beside 160 views: docs/sampling.md), each
-    launched from the CPU; on an H100 the step waited neither for the arithmetic nor for memory
-    (docs/sampling.md), which leaves the launches (an inference: no profile of it was taken). A
-    replay launches them all at once. The graph reads its inputs from, and writes its logits to,
-    the same tensors every time, so a step copies the character in and reads the logits out.
-    The prompt goes through the same step, one character at a time: simple, and at most
-    block_size replays. So does the half window after each reset (stream): past block_size that
-    is about two replays a character, where the plain path re-runs the half window in one pass.
-    Off a GPU nothing is recorded: the step runs call by call (eagerly), which lets a CPU test
-    check its arithmetic (sample.py itself records a graph on a CUDA GPU only, and refuses
-    --cuda_graph true elsewhere).
-    """
-
-    def __init__(self, model, batch_size):
-        # sampling wants eval mode (no dropout); and a replay reruns the recorded kernels, not the Python: a hook
-        # would not run again
-        hooked = any(m._forward_hooks for m in model.modules())
-        assert not model.training and not hooked, "record the decoding step of a model in eval mode, unhooked"
-        weight = next(model.parameters())
-        self.model = model
-        self.cache = StaticKVCache(model.config, batch_size, weight.device, weight.dtype)
-        self.token = torch.zeros(batch_size, 1, dtype=torch.long, device=weight.device)  # (B, 1)
-        self.graph = None
-        if weight.device.type == "cuda":
-            with torch.cuda.device(weight.device):  # the streams and the graph on the model's GPU
-                # run the step a few times first, so that what PyTorch sets up lazily on a first call (kernel
-                # choices, workspaces) is not recorded into the graph; on a side stream, as graph recording wants
-                side = torch.cuda.Stream()
-                side.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(side):
-                    for _ in range(3):
-                        self.run()
-                torch.cuda.current_stream().wait_stream(side)
-                self.graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(self.graph):
-                    self.logits = self.run()  # (B, V): refilled by every replay
-        self.cache.reset()
-
-    def run(self):
-        """The step: self.token at slot cache.pos -> the logits (B, V) of the next character."""
-        # where generation is must not enter as a Python number, which a graph would keep as recorded:
-        # StaticKVCache takes it from cache.pos, a tensor. cache.length is 0 here, as a graph would see it,
-        # so that a change that reads it in the step fails the CPU tests too, not only on a GPU
-        self.cache.length = 0
-        logits, _ = self.model(self.token, cache=self.cache)  # (B, 1, V)
-        return logits[:, -1]  # (B, V)
-
-    def __call__(self, context):
-        """Feed context (B, T) one character at a time, after the cached ones -> the logits (B, V)
-        after its last. On a GPU they are the graph's output tensor, which the next call
-        overwrites: use them (sample) before calling again."""
-        for t in range(context.size(1)):
-            position = self.cache.length
-            self.token.copy_(context[:, t:t + 1])
-            self.cache.pos.fill_(position)
-            if self.graph is None:
-                self.logits = self.run()
-            else:
-                self.graph.replay()  # refills self.logits
-            # length moves on here, as forward_cached moves it on the plain path (without a graph, run had set it to 0)
-            self.cache.length = position + 1
-        return self.logits

@@ -15,7 +15,8 @@ is not a ring buffer, which would overwrite its oldest slot to go on; and a posi
 each key's position (a bias on the scores by distance, say) can read it off the slot.
 
 Shapes as in model.py: B = batch, nh = n_head, hs = head size, T = the new positions of this
-forward, S = the keys' positions attention reads (cached + T; a StaticKVCache's: block_size).
+forward, S = the keys' positions attention reads (cached + T; engine/cuda_graph.py's
+StaticKVCache, for CUDA graphs: all block_size).
 """
 
 import torch
@@ -72,42 +73,3 @@ class KVCache:
     def reset(self):
         """Forget the cached positions (the memory stays allocated for reuse)."""
         self.length = 0
-
-
-class StaticKVCache(KVCache):
-    """A KV cache that a CUDA graph (a recording of one step's GPU work, replayed with one launch:
-    engine/decode.py's GraphedStep) can use:
-    its tensors keep one shape and one address (hence "static"), and where it writes comes from a
-    tensor on the device, not from a Python number, so one recorded step serves every position.
-    length, a Python number, is bookkeeping outside the step only (where GraphedStep sets pos, and
-    when stream resets): the recorded step reads pos.
-
-    It takes one position per step, written at slot pos; attention reads all block_size slots,
-    with a mask that hides the slots after pos (unwritten, or left over from before a reset).
-    Unlike KVCache's, its memory is allocated when it is made, before a graph records a step.
-    """
-
-    def __init__(self, config, batch_size, device, dtype):
-        super().__init__(config, batch_size)
-        c = config
-        shape = (c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
-        # zeros, not new_empty's garbage: a nan left in an unwritten slot would come through the mask (sdpa adds
-        # the mask to the scores, and nan - inf is nan; a masked value is multiplied by weight 0, and 0 x nan is nan)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.pos = torch.zeros(1, dtype=torch.long, device=device)  # (1,): the slot this step writes
-        self.slots = torch.arange(c.block_size, device=device)  # (block_size,)
-
-    def append(self, layer, k, v):
-        """k, v (B, nh, 1, hs) into slot pos -> every slot, 2 x (B, nh, block_size, hs)."""
-        assert k.size(2) == 1, "a StaticKVCache takes one position per step"
-        self.k[layer].index_copy_(2, self.pos, k)  # self.k[layer] (B, nh, block_size, hs): dim 2 is time
-        self.v[layer].index_copy_(2, self.pos, v)
-        return self.k[layer], self.v[layer]
-
-    def positions(self, T, device=None):
-        assert T == 1, "a StaticKVCache takes one position per step"
-        return self.pos
-
-    def mask(self, T):
-        return (self.slots <= self.pos).view(1, -1)  # (T=1, S=block_size): the written slots, this one's too

@@ -16,8 +16,8 @@ from machinery import checkpoint
 import sample
 import train
 from conftest import TINY
+from engine.cuda_graph import StaticKVCache
 from engine.decode import generate_cached
-from engine.kv_cache import StaticKVCache
 from model import GPT, GPTConfig, POSITIONS
 from test_generate import half_window_reference
 from test_gpu_paths import gradients_of_two_steps

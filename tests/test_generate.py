@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import model as model_module
-from engine.decode import GraphedStep, forward_cached, generate_cached, stream
-from engine.kv_cache import KVCache, StaticKVCache
+from engine.cuda_graph import GraphedStep, StaticKVCache
+from engine.decode import forward_cached, generate_cached, stream
+from engine.kv_cache import KVCache
 from engine.sampling import keep_top_k, keep_top_p, sample_next
 from model import GPT, GPTConfig, causal_mask
 
