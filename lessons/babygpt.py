@@ -1,13 +1,14 @@
 """The baby GPT: a GPT is a finite-state Markov chain.
 
     python -m lessons.babygpt                  # the chain before, after 50 steps and after 300; writes out/babygpt.dot
-    python -m lessons.babygpt --steps 1000     # longer: the seen states sharpen (111 stays split), the unseen drift
+    python -m lessons.babygpt --steps 1000 --look_at 300   # longer: the seen states sharpen (111 stays split), the
+                                                           # unseen drift
 
 A Markov chain is a set of states with a probability on each arrow from one state to the
 next, where the next step depends only on the state it is in, not on how it got there.
 With two tokens (0 and 1) and a context of 3, the model can only ever be in one of
 2**3 = 8 states, and all it does is give each state a probability for the next bit.
-Sampling a bit moves the chain to the state shifted by one (101, then 1 -> 011). So
+Sampling a bit moves the chain to the state shifted by one (from 101, a 1 drawn moves it to 011). So
 this GPT *is* a Markov chain with 8 states and 16 arrows, and training moves the
 numbers on the arrows. It trains on the 12 windows of one bit string, 111101111011110,
 and shows the chain before training, after 50 steps and at the end. Look at the states

@@ -62,7 +62,8 @@ PLACES = [
     (r"table", "out", "logits = table[idx]", "B, T, V", None),
     (r"", "loss", "loss", "a number: mean over B*T", None),  # the model's own output: (logits, loss)
 ]
-WEIGHTS = next(label for pattern, _, label, _, _ in PLACES if pattern.endswith("hook_weights"))  # (lessons/plot.py)
+# the attention weights' label, by which lessons/plot.py finds them among the records
+WEIGHTS_LABEL = next(label for pattern, _, label, _, _ in PLACES if pattern.endswith("hook_weights"))
 
 
 @contextmanager
@@ -132,7 +133,7 @@ def attention_weights(model, idx):
     """idx (B, T) -> each layer's attention weights, (B, nh, T, T), in a list."""
     with watch(model) as records:
         model(idx)
-    return recorded(records, WEIGHTS)
+    return recorded(records, WEIGHTS_LABEL)
 
 
 @torch.no_grad()
@@ -142,14 +143,14 @@ def trace_shapes(model, idx, targets=None):
     with watch(model) as records:
         model(idx, targets)
     counts = Counter(label for label, _, _ in records)
-    named = max(len(label) for label, _, _ in records)  # the columns fit the longest label and shape
-    width = max(len(str(tuple(tensor.shape))) for _, _, tensor in records)
+    label_width = max(len(label) for label, _, _ in records)  # the columns fit the longest label and shape
+    shape_width = max(len(str(tuple(tensor.shape))) for _, _, tensor in records)
     lines, shown = [], set()
     for label, axes, tensor in records:
         if label not in shown:
             shown.add(label)
             repeat = f"  x {counts[label]}, once per block" if counts[label] > 1 else ""
-            lines.append(f"{label:<{named}}  {str(tuple(tensor.shape)):<{width}}  ({axes}){repeat}")
+            lines.append(f"{label:<{label_width}}  {str(tuple(tensor.shape)):<{shape_width}}  ({axes}){repeat}")
     return lines
 
 

@@ -29,7 +29,7 @@ if not __package__:  # run as a file (python lessons/plot.py): the imports below
     print(f"error: run it as a module, from the repo's folder — {command}", file=sys.stderr)
     sys.exit(2)
 
-from lessons.inside import WEIGHTS, attention_weights, recorded, watch
+from lessons.inside import WEIGHTS_LABEL, attention_weights, recorded, watch
 from model import Bigram
 from machinery.cli import (ArgumentParser, UserError, check_suffix, refuse_stray_bytes, refuse_to_write_over, run_cli,
                            write_atomically)
@@ -230,7 +230,7 @@ def explore_data(model, ckpt, prompt, source):
         logits, _ = model(idx)  # (1, T, V)
     # per layer, head and query position t: its weights on the keys 0 .. t (the rest is masked: 0)
     attention = [[[row[:t + 1] for t, row in enumerate(head.tolist())] for head in weights[0]]
-                 for weights in recorded(records, WEIGHTS)]  # each (1, nh, T, T)
+                 for weights in recorded(records, WEIGHTS_LABEL)]  # each (1, nh, T, T)
     points, share = pca_2d(model.transformer.wte.weight.detach().float())  # (V, 2)
     best = ckpt["best_val_loss"]  # inf before the first evaluation after the start: the page says so
     return dict(prompt=list(prompt), chars=chars, block_size=cfg.block_size, iter=ckpt["iter"],

@@ -19,7 +19,7 @@ import sample
 import train
 from conftest import TINY, run_command
 from engine.decode import generate_cached
-from lessons.inside import WEIGHTS, attention_weights, print_shapes, recorded, trace_shapes, watch
+from lessons.inside import WEIGHTS_LABEL, attention_weights, print_shapes, recorded, trace_shapes, watch
 from model import GPT, Bigram, GPTConfig, build_model
 from machinery.cli import UserError
 from machinery import settings
@@ -267,7 +267,7 @@ def test_recording_changes_nothing(attention):
     assert not any(m._forward_hooks for m in model.modules())
     assert {m.attention for m in model.modules() if hasattr(m, "attention")} == {attention}
     torch.testing.assert_close(watched, plain)
-    weights = recorded(records, WEIGHTS)
+    weights = recorded(records, WEIGHTS_LABEL)
     assert len(weights) == 2  # one per layer
     for att in weights:  # (B, nh, T, T): rows are distributions, and nothing looks ahead
         torch.testing.assert_close(att.sum(-1), torch.ones(2, 4, 8))
