@@ -8,7 +8,8 @@ and positions (in GPT.forward); the caller moves length on after each forward.
 
 This cache grows a tensor per layer with torch.cat: the simple way. The repo's (engine/kv_cache.py) is
 written differently on purpose: it fills one tensor of all block_size positions, allocated once, instead
-of copying the cache into a longer one at every step (and its StaticKVCache keeps one shape for a CUDA graph).
+of copying the cache into a longer one at every step (and engine/cuda_graph.py's StaticKVCache keeps one
+shape for a CUDA graph).
 
 Check it: python -m exercises check 9
 """

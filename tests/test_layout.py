@@ -150,9 +150,9 @@ def test_no_circles():
 def test_a_folder_module_run_as_a_file_says_how_to_run_it():
     """python lessons/plot.py would fail on its first import of the repo: each runnable module in
     the folders says to use python -m instead (one is run, the others read)."""
-    runnable = {name: path for name, path in MODULES.items()  # (an exercise's file imports none of the repo's:
-                if "." in name and 'if __name__ == "__main__"' in path.read_text()  # it runs as a file, test_exercises)
-                and not re.fullmatch(r"exercises\.ex\d+_\w+", name)}
+    runnable = {name: path for name, path in MODULES.items()  # (an exercise's file imports the repo only inside a
+                if "." in name and 'if __name__ == "__main__"' in path.read_text()  # function: it runs as a file,
+                and not re.fullmatch(r"exercises\.ex\d+_\w+", name)}  # test_exercises.py)
     assert "lessons.plot" in runnable and "bench.suite" in runnable
     for name, path in runnable.items():
         guard = path.read_text().split("\nif not __package__:", 1)

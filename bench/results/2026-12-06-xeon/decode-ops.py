@@ -1,7 +1,7 @@
-"""How many operations one batch-1 decoding step runs (engine/decode.py's GraphedStep.run, the step a CUDA graph
-records), for the default model (6 layers, 384 wide) with and without rotary and QK-norm, counted as PyTorch
+"""How many operations one batch-1 decoding step runs (GraphedStep.run, the step a CUDA graph records: in
+engine/decode.py when this ran, engine/cuda_graph.py since 2026-12-07), for the default model (6 layers, 384 wide) with and without rotary and QK-norm, counted as PyTorch
 dispatches them on a CPU: the views (which move no data and launch no GPU kernel) apart from the rest. For
-engine/decode.py's and docs/sampling.md's "about a hundred tiny kernels". Run from the repo root:
+GraphedStep's and docs/sampling.md's "about a hundred tiny kernels". Run from the repo root:
 python bench/results/2026-12-06-xeon/decode-ops.py"""
 import sys
 from collections import Counter
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo's folde
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from engine.decode import GraphedStep
+from engine.cuda_graph import GraphedStep
 from model import GPT, GPTConfig
 
 VIEWS = {"view", "_unsafe_view", "t", "transpose", "select", "slice", "split", "split_with_sizes", "unsqueeze",
