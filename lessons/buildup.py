@@ -13,9 +13,9 @@ two changes (tie_head, init), and rung 11 adds dropout and scale: the classic GP
 positions, AdamW: what the shakespeare preset trains, at smaller sizes on a CPU). So the
 ladder runs the code you read in model.py, nothing else.
 
-Each rung trains from scratch with the same batches, and rungs 1 to 10 are scored on the same
+Each rung trains from scratch, rungs 1 to 10 on the same batches, and they are scored on the same
 val windows (train.py's estimate_loss), so their rows compare like with like; rung 11 reads a
-longer context, and so longer windows, which is part of its "scale". The table prints as it
+longer context, and so other, longer windows, which is part of its "scale". The table prints as it
 goes, then the text each rung generates (a 70-character sample); the rows (losses, sizes,
 seconds) go to <out_dir>/ladder.csv and, with matplotlib installed, a picture, ladder.png
 (out_dir: out/buildup/<sizes>, so a --quick run never overwrites a real one; another text's climb goes to
@@ -111,7 +111,8 @@ def ladder(sizes, vocab_size):
         ("bigram", "bigram: a table of next-character scores", dict(model="bigram")),
         ("embeddings", "token + position embeddings, and a head",  # the video's head and initialisation
          dict(model="gpt", n_layer=0, mlp=False, residual=False, layer_norm=False, tie_head=False, init="pytorch"),
-         "with no attention yet, each position still reads one character, as the bigram does"),
+         "by its recipe, not its parts: it trains at the GPT rungs' lr, 1/30 of the table's (with the table's, it "
+         "beats the table: docs/lessons.md); with no attention, each position still reads one character"),
         ("1 head", "one self-attention head", dict(n_layer=1, n_head=1)),
         # nh heads of C/nh channels each: together as many weights as the one head before, so the count stays
         ("heads", f"{sizes.n_head} heads, side by side", dict(n_head=sizes.n_head)),
@@ -119,12 +120,12 @@ def ladder(sizes, vocab_size):
         ("blocks", f"{sizes.n_layer} blocks, one on top of the other", dict(n_layer=sizes.n_layer),
          "as in the video: a deep stack without residual connections is hard to train; the next two rungs fix it"),
         ("residual", "residual connections", dict(residual=True)),
-        ("LayerNorm", "LayerNorm before each part (pre-norm)", dict(layer_norm=True)),
+        ("LayerNorm", "LayerNorm before each part and the head", dict(layer_norm=True)),  # pre-norm
         ("tied head", "GPT-2: the head tied to the token embedding", dict(tie_head=True),
-         "not the video's: one matrix now both reads and writes characters, which a model this small seems to pay "
-         "for (GPT-2 ties them to save weights)"),
+         "a GPT-2 change, not in the video: one matrix now both reads and writes characters, which a model this "
+         "small seems to pay for (GPT-2 ties them to save weights)"),
         ("GPT-2 init", "GPT-2: its initialisation, N(0, 0.02)", dict(init="gpt2"),
-         "not the video's: it is made to keep deep stacks stable, and 3 blocks are not deep"),
+         "a GPT-2 change, not in the video: it is made to keep deep stacks stable, and 3 blocks are not deep"),
         ("full GPT", f"dropout {sizes.full['dropout']} and scale: the full GPT", sizes.full),
     ]
     rungs = []
@@ -177,7 +178,7 @@ def train_rung(mcfg, cfg, splits, device, plug=None, desc="train", schedule=lr_a
         return get_batch(splits["train"], cfg.batch_size, mcfg.block_size, generator, device)
 
     t0 = time.perf_counter()
-    # a tensor on the device: reading a count back every step would make a GPU wait for the loop
+    # a tensor on the device: reading a count back every step would make the loop wait for a GPU at every step
     skipped = torch.zeros((), dtype=torch.long, device=device)
     steps = tqdm(range(cfg.max_iters), desc=desc, leave=False, dynamic_ncols=True,  # gone when done: a row follows
                  disable=not sys.stderr.isatty())  # (in a log, a bar that is never cleared clutters each row)
