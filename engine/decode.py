@@ -43,9 +43,8 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
 
     cuda_graph=True: on a CUDA GPU, each step is a replay of one recorded CUDA graph (GraphedStep;
     elsewhere the same step runs call by call), and the prompt (and the half window) goes in one
-    character at a time. The logits agree with the
-    plain path's to float rounding, so the tokens are the same unless a draw falls that close
-    to the boundary between two characters.
+    character at a time. The logits agree with the plain path's to float rounding, so the tokens
+    are the same unless a draw falls that close to the boundary between two characters.
     """
     block_size = model.config.block_size
     keep = max(1, block_size // 2)  # the context kept when the cache is full
