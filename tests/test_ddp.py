@@ -1,8 +1,12 @@
-"""torchrun with 2 CPU processes (gloo): the same run as one process with the same global batch."""
+"""torchrun with 2 CPU processes (gloo): the same run as one process with the same global batch. Two tests run
+torchrun itself; the others fork its two processes (forked_torchrun), which is quicker."""
 
 import csv
+import os
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,7 @@ import torch.distributed as dist
 from machinery import bookkeeping
 from machinery import checkpoint
 import train
-from conftest import TINY
+from conftest import TINY, forkserver, run_as_main
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
@@ -22,6 +26,42 @@ pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_avai
 def torchrun(*args, cwd):
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            str(ROOT / "train.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def forked_torchrun(*args, cwd, timeout=300):
+    """The two processes torchrun starts, each with the variables torchrun sets, but forked from
+    the tests' server of imports (conftest.forkserver) rather than started: torchrun and each of
+    its processes first import torch: 9 s a launch on 2 cores, where the two forks take about 1 s."""
+    with socket.socket() as s:  # a free port for process 0's rendezvous, as torchrun --standalone finds one
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    shared = {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    with tempfile.TemporaryDirectory() as logs:
+        processes, outputs = [], []
+        for rank in range(2):
+            out, err = Path(logs) / f"{rank}.out", Path(logs) / f"{rank}.err"
+            out.touch(), err.touch()
+            env = {**os.environ, **shared, "RANK": str(rank), "LOCAL_RANK": str(rank)}
+            processes.append(forkserver().Process(target=one_thread,
+                                                  args=(["train.py", *args], cwd, env, out, err)))
+            processes[-1].start()
+            outputs.append((out, err))
+        for process in processes:
+            process.join(timeout)
+            if process.exitcode is None:  # (one failed, and the other waits for it)
+                for other in processes:
+                    other.kill()
+                    other.join()
+                raise subprocess.TimeoutExpired(["train.py", *args], timeout)
+        code = next((p.exitcode for p in processes if p.exitcode), 0)
+        return subprocess.CompletedProcess(args, code, "".join(out.read_text() for out, _ in outputs),
+                                           "".join(err.read_text() for _, err in outputs))
+
+
+def one_thread(*args):
+    """run_as_main, on one thread, as torchrun's OMP_NUM_THREADS=1 (which a fork reads too late) sets it."""
+    torch.set_num_threads(1)
+    run_as_main(*args)
 
 
 def losses(out_dir):
@@ -42,7 +82,7 @@ def test_two_processes_are_one_process_also_after_resume(data_dir, tmp_path):
     assert train.main(args + ["--out_dir", str(tmp_path / "one"), "--max_iters", "8"]) == 0
     assert train.main(args + ["--out_dir", str(tmp_path / "one"), "--resume"]) == 0
 
-    first = torchrun(*args, "--out_dir", "two", "--max_iters", "8", cwd=tmp_path)
+    first = forked_torchrun(*args, "--out_dir", "two", "--max_iters", "8", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("config: ") == 1  # only process 0 prints
     assert "DDP over gloo: 2 processes x 2 micro-batch(es) of 8 rows per step" in first.stdout
@@ -51,7 +91,7 @@ def test_two_processes_are_one_process_also_after_resume(data_dir, tmp_path):
     ckpt = checkpoint.load_checkpoint(tmp_path / "two" / "latest.pt", "")
     assert "module." not in next(iter(ckpt["model"])) and len(ckpt["rng"]["torch_ranks"]) == 2
     assert not torch.equal(*ckpt["rng"]["torch_ranks"])  # seeded per process: their dropout masks differ
-    resumed = torchrun(*args, "--out_dir", "two", "--resume", cwd=tmp_path)
+    resumed = forked_torchrun(*args, "--out_dir", "two", "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
 
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
@@ -84,6 +124,6 @@ def test_a_batch_that_cannot_be_shared_is_refused_once_and_first(data_dir, tmp_p
 
 def test_trace_shapes_under_torchrun_prints_one_table_of_one_processs_rows(data_dir, tmp_path):
     """Each process printed the whole table, with B the whole micro-batch rather than its own share."""
-    p = torchrun(*TINY, "--data_dir", str(data_dir), "--batch_size", "8", "--trace_shapes", cwd=tmp_path)
+    p = forked_torchrun(*TINY, "--data_dir", str(data_dir), "--batch_size", "8", "--trace_shapes", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("B=4 batch") == 1 and p.stdout.count("idx  ") == 1, p.stdout
