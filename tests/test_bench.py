@@ -277,21 +277,21 @@ def test_bad_benchmark_flags():
 
 
 # suite jobs run here in this process, from the command lines the suite gives them: each is a
-# speed.speed or train.py command like one the suite runs as a process, with other flags. In smoke
-# mode, where the sizes are the same for all, each process would be 4 s of starting torch
-VARIANTS = ["classic-step-nocheck", "classic-step-graphs", "speedrun-graphs", "speedrun-adamw", "speedrun-learned", "speedrun-no-qknorm",
-            "speedrun-fp32", "speedrun-b64", "speedrun-train", "classic-target", "classic-target-cold",
-            "speedrun-one-thread", "speedrun-warmup", "classic-target-warmup", "classic-warmup", "classic-600",
-            "cpu-speedrun-train", "levers-large"]
+# speed.speed or train.py command like one the suite runs as a process, with other flags (or another
+# environment, a cold compile cache or one thread, which here they do not get). In smoke mode, where
+# the sizes are the same for all, each process would be 4 s of starting torch
+VARIANTS = ["classic-step-nocheck", "classic-step-graphs", "speedrun-graphs", "speedrun-adamw", "speedrun-learned",
+            "speedrun-no-qknorm", "speedrun-fp32", "speedrun-b64", "speedrun-train", "classic-target",
+            "classic-target-cold", "speedrun-one-thread", "speedrun-warmup", "classic-target-warmup", "classic-warmup",
+            "classic-600", "cpu-speedrun-train", "levers-large"]
 ANCHOR_VARIANTS = ["anchor", "anchor-warmup", "anchor-600", "anchor-cpu-recipe"]  # nanoGPT's: one runs here
 
 
 def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     """The GPU measurement set, in smoke mode on the CPU: the data prepared from a local file,
     each job a process with its log kept, summary.txt appended job by job; then a second
-    command into the same out_dir, which meets nothing of the first. The VARIANTS, the same scripts
-    with other flags, run here, in this process, from the command lines the suite gives them: each
-    job process spends about 3 s importing torch."""
+    command into the same out_dir, which meets nothing of the first. The VARIANTS run here, in this
+    process, from the command lines the suite gives them."""
     out, data = tmp_path / "bench", tmp_path / "data"
     argv = ["--device", "cpu", "--smoke", "--data_dir", str(data), "--out_dir", str(out)]
     all_jobs = suite.suite_jobs(tmp_path, 1.47)
@@ -308,6 +308,9 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
         main = speed.main if cmd[:2] == ["-m", "bench.speed"] else train.main
         assert main(cmd[2:] if cmd[0] == "-m" else cmd[1:]) == 0, job
     assert (tmp_path / "speedrun-train" / "best.pt").is_file()  # speedrun-train's run (its folder: its job's)
+    # bench.score on a model of the levers (rotary, qk-norm), as the score job would find it among the runs
+    assert score.main([str(tmp_path / "levers-large"), "--data_dir", str(data), "--device", "cpu", "--batches", "2",
+                       "--batch_size", "4"]) == 0
     first = next(p for p in out.iterdir() if p.is_dir())
     runs = {"classic-train", "ddp"} | ({"anchor"} if "anchor" in jobs else set())
     assert {p.name for p in first.iterdir()} == {f"{job}.log" for job in ["prepare"] + jobs} | runs
@@ -343,8 +346,13 @@ def test_suite_runs_every_job_and_can_run_again(corpus, tmp_path, capsys):
     assert suite.main(argv + ["--jobs", "classic-train,classic-train"]) == 0  # twice: a folder each
     second = max(p for p in out.iterdir() if p.is_dir())
     assert second != first and all((second / run / "best.pt").is_file() for run in ("classic-train", "classic-train-2"))
+    assert {p.name for p in second.iterdir()} == {"classic-train", "classic-train-2", "classic-train.log",
+                                                  "classic-train-2.log"}
     again = (out / "summary.txt").read_text()
     assert again.startswith(summary) and again.count("== suite in ") == 2  # appended, nothing lost
+    # the two runs of one job, summed up together: the spread of their times
+    spread = r"== classic-train, training script: median [\d.]+ s over 2 of 2 run\(s\) \([\d.]+, [\d.]+\)"
+    assert re.search(spread, again)
     capsys.readouterr()
     assert suite.main(argv + ["--list"]) == 0
     listed = capsys.readouterr().out.splitlines()

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -31,35 +32,43 @@ def torchrun(*args, cwd):
 def forked_torchrun(*args, cwd, timeout=300):
     """The two processes torchrun starts, each with the variables torchrun sets, but forked from
     the tests' server of imports (conftest.forkserver) rather than started: torchrun and each of
-    its processes first import torch: 9 s a launch on 2 cores, where the two forks take about 1 s."""
+    its processes first import torch: 9 s a launch on 2 cores, where the two forks take about 1 s.
+    As torchrun does, it stops the other process once one fails (which would wait for it), and
+    gives exit code 1."""
     with socket.socket() as s:  # a free port for process 0's rendezvous, as torchrun --standalone finds one
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    shared = {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    shared = {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+              "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory() as logs:
         processes, outputs = [], []
         for rank in range(2):
             out, err = Path(logs) / f"{rank}.out", Path(logs) / f"{rank}.err"
-            out.touch(), err.touch()
+            out.touch()
+            err.touch()
             env = {**os.environ, **shared, "RANK": str(rank), "LOCAL_RANK": str(rank)}
             processes.append(forkserver().Process(target=one_thread,
                                                   args=(["train.py", *args], cwd, env, out, err)))
             processes[-1].start()
             outputs.append((out, err))
-        for process in processes:
-            process.join(timeout)
-            if process.exitcode is None:  # (one failed, and the other waits for it)
-                for other in processes:
-                    other.kill()
-                    other.join()
-                raise subprocess.TimeoutExpired(["train.py", *args], timeout)
-        code = next((p.exitcode for p in processes if p.exitcode), 0)
-        return subprocess.CompletedProcess(args, code, "".join(out.read_text() for out, _ in outputs),
-                                           "".join(err.read_text() for _, err in outputs))
+        deadline = time.monotonic() + timeout
+        while any(p.exitcode is None for p in processes) and not any(p.exitcode for p in processes):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for process in processes:  # (a failed one's partner, or both past the deadline)
+            if process.exitcode is None:
+                process.kill()
+            process.join()
+        stdout = "".join(out.read_text() for out, _ in outputs)
+        stderr = "".join(err.read_text() for _, err in outputs)
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(["train.py", *args], timeout, stdout, stderr)
+        return subprocess.CompletedProcess(args, int(any(p.exitcode for p in processes)), stdout, stderr)
 
 
 def one_thread(*args):
-    """run_as_main, on one thread, as torchrun's OMP_NUM_THREADS=1 (which a fork reads too late) sets it."""
+    """run_as_main, on one thread: torchrun's OMP_NUM_THREADS=1, which a fork reads too late to act on."""
     torch.set_num_threads(1)
     run_as_main(*args)
 
