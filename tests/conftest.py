@@ -40,7 +40,7 @@ def repo_holds_nothing(monkeypatch):
 def frozen_heap():
     """What exists when the first test starts (torch, the scripts, the tests: about 300,000 objects) is set aside
     from the garbage collector, which then scans only what the tests make. A full collection took 0.2 s, and
-    test_bad_input makes one in each of its 172 cases: 36 s of the suite, before."""
+    test_bad_input makes one in each of its 172 cases (the file took 44.6 s, then 5.7 s)."""
     gc.collect()
     gc.freeze()
     yield

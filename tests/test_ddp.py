@@ -31,10 +31,9 @@ def torchrun(*args, cwd):
 
 def forked_torchrun(*args, cwd, timeout=300):
     """The two processes torchrun starts, each with the variables torchrun sets, but forked from
-    the tests' server of imports (conftest.forkserver) rather than started: torchrun and each of
-    its processes first import torch: 9 s a launch on 2 cores, where the two forks take about 1 s.
-    As torchrun does, it stops the other process once one fails (which would wait for it), and
-    gives exit code 1."""
+    the tests' server of imports (conftest.forkserver) rather than started (torchrun, then each of
+    its processes, begins by importing torch). As torchrun does, it stops the other process once
+    one fails (the other would wait for it), and gives exit code 1."""
     with socket.socket() as s:  # a free port for process 0's rendezvous, as torchrun --standalone finds one
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -52,17 +51,17 @@ def forked_torchrun(*args, cwd, timeout=300):
             processes[-1].start()
             outputs.append((out, err))
         deadline = time.monotonic() + timeout
-        while any(p.exitcode is None for p in processes) and not any(p.exitcode for p in processes):
-            if time.monotonic() > deadline:
-                break
+        running = lambda: any(p.exitcode is None for p in processes) and not any(p.exitcode for p in processes)
+        while running() and time.monotonic() < deadline:  # both done, or one failed, or time is up
             time.sleep(0.05)
-        for process in processes:  # (a failed one's partner, or both past the deadline)
+        timed_out = running()
+        for process in processes:  # (a failed one's partner, or both when time is up)
             if process.exitcode is None:
                 process.kill()
             process.join()
         stdout = "".join(out.read_text() for out, _ in outputs)
         stderr = "".join(err.read_text() for _, err in outputs)
-        if time.monotonic() > deadline:
+        if timed_out:
             raise subprocess.TimeoutExpired(["train.py", *args], timeout, stdout, stderr)
         return subprocess.CompletedProcess(args, int(any(p.exitcode for p in processes)), stdout, stderr)
 
