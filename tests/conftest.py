@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from tqdm import tqdm
 
 import prepare
@@ -128,14 +129,16 @@ def run_as_main(argv, cwd, env, stdout, stderr):
     """In a forked process: what `python SCRIPT.py ...` (SCRIPT in the repo's folder) or `python -m MODULE ...` does
     in the folder cwd (with cli.REPO at NO_REPO), its output appended to the files stdout and stderr (which may be
     one file). What a real process does before and after its script is not the same: what the modules above print as
-    they are imported went to the server's output, env comes too late for what Python and torch read at start-up
-    (PYTHONPATH, the thread count), and there is no interpreter shutdown (test_cli holds a real process's output to
-    a forked one's). Its progress bars get a thread lock rather than tqdm's multiprocessing one, whose semaphore a
+    they are imported went to the server's output, env comes too late for what Python reads at start-up (PYTHONPATH;
+    torch's thread count is set from its OMP_NUM_THREADS here), and there is no interpreter shutdown (test_cli holds
+    a real process's output to a forked one's). Its progress bars get a thread lock rather than tqdm's multiprocessing one, whose semaphore a
     killed process would leave to multiprocessing's resource tracker to warn about."""
     os.chdir(cwd)
     cli.REPO = NO_REPO
     os.environ.clear()
     os.environ.update(env)
+    if "OMP_NUM_THREADS" in env:  # (torch read it as the server started; torchrun sets 1)
+        torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
     for path, fd in ((stdout, 1), (stderr, 2)):
         with open(path, "a") as f:
             os.dup2(f.fileno(), fd)
@@ -147,17 +150,24 @@ def run_as_main(argv, cwd, env, stdout, stderr):
         runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
 
 
+def start_command(argv, cwd, env, logs, name="command"):
+    """Fork argv, as run_as_main runs it, its output in the folder logs: NAME.out and NAME.err.
+    -> (the process, started; the two files)"""
+    stdout, stderr = logs / f"{name}.out", logs / f"{name}.err"
+    stdout.touch()  # (a fork that dies before it opens them gets its exit code, not a missing file)
+    stderr.touch()
+    process = forkserver().Process(target=run_as_main, args=(argv, cwd, env, stdout, stderr))
+    process.start()
+    return process, stdout, stderr
+
+
 def run_command(*argv, cwd, env=None, timeout=300):
     """python SCRIPT.py ..., or python -m FOLDER.NAME ..., in a process of its own (forked, see forkserver)
     -> subprocess.CompletedProcess with its exit code and its output, as subprocess.run gives them. env is added
     to this process's environment (subprocess.run's env= would replace it)."""
     env = {**os.environ, **(env or {})}
     with tempfile.TemporaryDirectory() as logs:
-        stdout, stderr = Path(logs) / "stdout", Path(logs) / "stderr"
-        stdout.touch()  # (a fork that dies before it opens them gets its exit code, not a missing file)
-        stderr.touch()
-        proc = forkserver().Process(target=run_as_main, args=(argv, cwd, env, stdout, stderr))
-        proc.start()
+        proc, stdout, stderr = start_command(argv, cwd, env, Path(logs))
         proc.join(timeout)
         if proc.exitcode is None:
             proc.kill()

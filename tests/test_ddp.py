@@ -17,7 +17,7 @@ import torch.distributed as dist
 from machinery import bookkeeping
 from machinery import checkpoint
 import train
-from conftest import TINY, forkserver, run_as_main
+from conftest import TINY, start_command
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
@@ -42,13 +42,9 @@ def forked_torchrun(*args, cwd, timeout=300):
     with tempfile.TemporaryDirectory() as logs:
         processes, outputs = [], []
         for rank in range(2):
-            out, err = Path(logs) / f"{rank}.out", Path(logs) / f"{rank}.err"
-            out.touch()
-            err.touch()
             env = {**os.environ, **shared, "RANK": str(rank), "LOCAL_RANK": str(rank)}
-            processes.append(forkserver().Process(target=one_thread,
-                                                  args=(["train.py", *args], cwd, env, out, err)))
-            processes[-1].start()
+            process, out, err = start_command(["train.py", *args], cwd, env, Path(logs), name=f"rank{rank}")
+            processes.append(process)
             outputs.append((out, err))
         deadline = time.monotonic() + timeout
         running = lambda: any(p.exitcode is None for p in processes) and not any(p.exitcode for p in processes)
@@ -64,12 +60,6 @@ def forked_torchrun(*args, cwd, timeout=300):
         if timed_out:
             raise subprocess.TimeoutExpired(["train.py", *args], timeout, stdout, stderr)
         return subprocess.CompletedProcess(args, int(any(p.exitcode for p in processes)), stdout, stderr)
-
-
-def one_thread(*args):
-    """run_as_main, on one thread: torchrun's OMP_NUM_THREADS=1, which a fork reads too late to act on."""
-    torch.set_num_threads(1)
-    run_as_main(*args)
 
 
 def losses(out_dir):
