@@ -81,9 +81,9 @@ PRESETS = {
         n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.1, bias=False,
         batch_size=32, grad_accum=1, max_iters=1000, lr=5e-3, min_lr=5e-4, warmup_iters=100,
         weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=50),
-    # the CPU speedrun, to pass val 1.886 (where nanoGPT's CPU recipe ends) soon: shakespeare-cpu's recipe on 2
-    # layers, a schedule 250 steps long (warmup 30), an evaluation every 50 steps (its times, on which clock: the
-    # README's Results, docs/speed.md)
+    # the CPU speedrun, to pass val 1.886 (where nanoGPT's CPU recipe ends, by nanoGPT's own evaluation) soon:
+    # shakespeare-cpu's recipe on 2 layers, a schedule 250 steps long (warmup 30), an evaluation every 50 steps
+    # (its times, on which clock: the README's Results, docs/speed.md)
     "cpu-speedrun": dict(
         n_layer=2, n_head=4, n_embd=128, block_size=64, dropout=0.0, bias=False,
         position="rotary", qk_norm=True, optimizer="muon", muon_lr=0.04,

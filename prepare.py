@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+# a mistake the user can fix raises UserError; run_cli prints it as one line, `error: ...`, and exits with 2
 from machinery.cli import ArgumentParser, HelpFormatter, UserError, run_cli
 from machinery.data import (DEFAULT_DATA_DIR, SHAKESPEARE_BYTES, SHAKESPEARE_SHA256, SHAKESPEARE_URL, VOCAB_FORMAT,
                             VOCAB_VERSION, check_out_dir, download, is_whole, make_dir, next_command,
@@ -77,7 +78,7 @@ def start_char(chars):
 def prepare(text, out_dir, source_sha256, source_name):
     """Encode `text`, split it 90/10 and write train.bin, val.bin and vocab.json. -> the vocab dict"""
     out_dir = Path(out_dir)
-    check_out_dir(out_dir, source_sha256)
+    check_out_dir(out_dir, source_sha256)  # a folder prepared from another text is refused, never overwritten
     make_dir(out_dir)
 
     t0 = time.perf_counter()

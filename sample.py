@@ -63,7 +63,7 @@ def main(argv=None):
     check_sample_flags(args)  # values and pairs of flags that cannot work, refused with what to do
     device = pick_device(args.device)
     prompt = read_prompt_file(args.prompt_file) if args.prompt_file is not None else args.prompt
-    dtype = pick_dtype(args.dtype, device)
+    dtype = pick_dtype(args.dtype, device)  # auto: bf16 on a GPU (fp16 on an older one), float32 on a CPU
     # the checkpoint's GPTConfig builds the model (model.py's build_model), then its weights go in (machinery/)
     model, ckpt, path = load_model(args.checkpoint, args.out_dir)
     chars = ckpt["vocab"]["chars"]
@@ -101,4 +101,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main))  # a UserError: one line, `error: ...`, and exit code 2 (machinery/cli.py)

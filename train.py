@@ -196,7 +196,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
     # rows: this process's sequences per micro-batch; micro_steps: its micro-batches per optimizer step.
     # Worked out before the processes meet, so that a refusal is the first thing a torchrun user sees
     micro_steps, rows = share_batch(cfg.batch_size, cfg.grad_accum, launched_processes())
-    rank, world_size, device = init_distributed(pick_device(cfg.device))
+    rank, world_size, device = init_distributed(pick_device(cfg.device))  # without torchrun: (0, 1, the device)
     if rank == 0:
         print_settings(summary, cfg, mcfg, overrides, resuming=ckpt is not None)
     # autocast: the forward in bf16 or fp16 (a GPU's default: bf16, or fp16 where it lacks bf16), the loss back in
@@ -223,7 +223,7 @@ def setup(preset, resume, overrides, new_run=True, training=True):
         for note in restore_checkpoint(run, ckpt):
             run.say(note)
         extend_schedule(run, split_config(ckpt["train_config"])[0])  # [0]: the TrainConfig it was saved with
-        configure_groups(run.optimizer, cfg)  # these flags may have changed
+        configure_groups(run.optimizer, cfg)  # weight decay, betas, Muon's lr: these flags may have changed
     if dist.is_initialized():  # averages the gradients over the processes during backward
         wrap_ddp(run)
     if use_compile:
@@ -296,7 +296,7 @@ def main(argv=None):
         return print_run_shapes(run, get_batch)
     cfg = run.cfg
     describe(run)  # the start-up lines: the device, the model's size, the batch
-    open_log(run)
+    open_log(run)  # log.csv (on a resume, cut back to the checkpoint's step), and train.lock: one run per folder
     run.t_train = time.perf_counter()
     bar = tqdm(total=cfg.max_iters, initial=run.iter, desc="train", dynamic_ncols=True, disable=run.rank != 0,
                mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file needs no 10 redraws a second
@@ -304,7 +304,7 @@ def main(argv=None):
     # wait for the device at every step, so they wait here, on the device, to be read at each log and evaluation
     pending = []  # (iteration, loss, whether it was finite)
     try:
-        with StopOnCtrlC(enabled=run.world_size == 1) as stop:
+        with StopOnCtrlC(enabled=run.world_size == 1) as stop:  # (under torchrun a Ctrl-C stops every process)
             if run.owed_evaluation:  # a new run's, of the untrained model (about ln(vocab_size)); or one cut short
                 evaluate(run, *run.owed_evaluation, stop)
                 bar.unpause()  # the bar's clock starts with the first step, not the evaluation before it
@@ -343,4 +343,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main))  # a UserError: one line, `error: ...`, and exit code 2 (machinery/cli.py)
