@@ -85,9 +85,11 @@ def main(argv=None):
     if args.num_samples == 1 and not args.no_cache:  # stream: print each character as it comes
         print("---------------- sample 1 of 1 ----------------")
         print(prompt, end="", flush=True)
-        for column in stream(model, idx, args.max_new_tokens, cuda_graph=cuda_graph, **options):  # column: (1,)
-            print(decode(column.tolist(), chars), end="", flush=True)
-        print()
+        try:
+            for column in stream(model, idx, args.max_new_tokens, cuda_graph=cuda_graph, **options):  # column: (1,)
+                print(decode(column.tolist(), chars), end="", flush=True)
+        finally:  # the text's last line ended, at a Ctrl-C too (its "interrupted" then starts a line of its own)
+            print()
         return 0
     if args.no_cache:  # model.py's simple generate: no top-p (--top_p with --no_cache was refused above)
         options.pop("top_p")

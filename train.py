@@ -304,15 +304,15 @@ def main(argv=None):
     # wait for the device at every step, so they wait here, on the device, to be read at each log and evaluation
     pending = []  # (iteration, loss, whether it was finite)
     try:
-        with StopOnCtrlC(enabled=run.world_size == 1) as stop:  # (under torchrun a Ctrl-C stops every process)
+        with StopOnCtrlC(run, enabled=run.world_size == 1) as stop:  # (torchrun's Ctrl-C stops every process)
             if run.owed_evaluation:  # a new run's, of the untrained model (about ln(vocab_size)); or one cut short
                 evaluate(run, *run.owed_evaluation, stop)
                 bar.unpause()  # the bar's clock starts with the first step, not the evaluation before it
                 bar.refresh()
             t_log, iter_log = time.perf_counter(), run.iter
             while run.iter < cfg.max_iters:
-                if stop.requested:  # Ctrl-C: save latest.pt, and say how to go on (machinery/bookkeeping.py)
-                    return save_on_ctrl_c(run, pending, bar)  # -> 130, the exit status of a Ctrl-C
+                if stop.requested:  # Ctrl-C or SIGTERM: save latest.pt, say how to go on (machinery/bookkeeping.py)
+                    return save_on_ctrl_c(run, pending, bar, stop.signum)  # -> 130 (143 after a SIGTERM)
 
                 # one step: the learning rate of the schedule, then forward, backward and update
                 lr = lr_at(run.iter, cfg, run.extended_at)

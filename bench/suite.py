@@ -374,7 +374,8 @@ def run_suite(args):
         return 0
     plan = suite_plan(args, out_dir)  # an unknown job is refused before anything is made
     if args.input and not Path(args.input).is_file():
-        raise UserError(f"--input {args.input}: no such file — give the path of a text file to prepare")
+        what = "a folder, not a file" if Path(args.input).is_dir() else "no such file"
+        raise UserError(f"--input {args.input}: {what} — give the path of a text file to prepare")
     anchors = list(dict.fromkeys(name for _, name, job in plan if job.cmd[0] == "bash"))
     if (args.jobs or args.anchor) and anchors and anchor_missing(args):  # (all the jobs, no --anchor: skipped)
         raise UserError(f"--jobs {', '.join(anchors)}: {'they run' if len(anchors) > 1 else 'it runs'} nanoGPT, "

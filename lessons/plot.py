@@ -113,7 +113,8 @@ def plot_loss(args, plt):
               f"run's next evaluation: let it train on (if it was stopped: {again})", file=sys.stderr)
     elif len(iters) < 4:  # a short run, or a long --eval_interval: a straight line says little
         print(f"note: log.csv holds {len(iters)} evaluation(s), so the curve has as many points — for more, train "
-              f"with a smaller --eval_interval (e.g. {max(1, iters[-1] // 10)})", file=sys.stderr)
+              f"again, into a new --out_dir, with a smaller --eval_interval (e.g. {max(1, iters[-1] // 10)})",
+              file=sys.stderr)
 
 
 def load_gpt(args):

@@ -83,30 +83,38 @@ class EvaluationCut(Exception):
 class StopOnCtrlC:
     """The first Ctrl-C asks the loop to stop after the current step; a second one forces it.
     In an evaluation (but the run's last) the first stops it at once: it only measures, and the
-    resume measures again (a busy CPU's can take minutes).
+    resume measures again (a busy CPU's can take minutes). A SIGTERM (what kill, timeout and job
+    schedulers send first) is a first Ctrl-C too; a second one ends the process, as SIGTERM does.
 
     Not under torchrun (enabled=False): the processes could stop at different steps
     and wait for each other forever, so there Ctrl-C stops them all at once, and
     --resume goes on from the last evaluation.
     """
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, enabled=True):
-        self.enabled = enabled
+    def __init__(self, run=None, enabled=True):
+        self.run, self.enabled = run, enabled  # run: for the command that goes on, after a forced stop
         self.requested = False
+        self.signum = signal.SIGINT  # the signal that asked: save_on_ctrl_c's exit status is 128 + its number
         self.cuttable = False  # within cutting(): the first Ctrl-C raises EvaluationCut
 
     def __enter__(self):
         if self.enabled:
-            self.previous = signal.signal(signal.SIGINT, self.handle)
+            self.previous = {signum: signal.signal(signum, self.handle) for signum in self.SIGNALS}
         return self
 
     def handle(self, signum, frame):
-        self.requested = True
-        signal.signal(signal.SIGINT, self.previous)
+        self.requested, self.signum = True, signum
+        self.restore()  # the second stops at once: Ctrl-C's KeyboardInterrupt, or SIGTERM's own end
         if self.cuttable:
             self.cuttable = False
             raise EvaluationCut
-        tqdm.write("stopping after this step (or the run's last evaluation; Ctrl-C again to stop at once)...")
+        by = "" if signum == signal.SIGINT else f"{signal.Signals(signum).name}: "
+        tqdm.write(f"{by}stopping after this step (or the run's last evaluation; Ctrl-C again to stop at once)...")
+
+    def restore(self):
+        for signum, handler in self.previous.items():  # (None: one set outside Python, which a signal had ended)
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
     @contextmanager
     def cutting(self, allowed=True):
@@ -121,22 +129,37 @@ class StopOnCtrlC:
         finally:
             self.cuttable = False
 
-    def __exit__(self, *exc):
-        if self.enabled:
-            signal.signal(signal.SIGINT, self.previous)
+    def __exit__(self, kind, error, traceback):
+        if not self.enabled:
+            return
+        self.restore()
+        if kind is KeyboardInterrupt and self.requested and self.run is not None:  # the second Ctrl-C: nothing saved
+            raise KeyboardInterrupt(stopped_at_once(self.run)) from None  # (run_cli prints it after "interrupted")
 
 
-def save_on_ctrl_c(run, pending, bar):
-    """The training loop's answer to a Ctrl-C: the steps still on the device read, latest.pt saved,
-    and the command that goes on printed. -> 130, the exit status of a program stopped by Ctrl-C"""
+def stopped_at_once(run):
+    """What a second Ctrl-C leaves, for "interrupted ...": the run goes on from its last checkpoint, if it has one."""
+    if not any((run.out_dir / name).is_file() for name in ("latest.pt", "best.pt")):
+        return f"at iteration {run.iter}, before any checkpoint — start the run again"
+    return f"at iteration {run.iter}, without saving — go on from the last checkpoint with: {resume_command(run)}"
+
+
+def resume_command(run):
+    threads = f"OMP_NUM_THREADS={run.threads_advised} " if run.threads_advised else ""  # (as the note said)
+    return f"{threads}python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}"
+
+
+def save_on_ctrl_c(run, pending, bar, signum=signal.SIGINT):
+    """The training loop's answer to a Ctrl-C (or a SIGTERM): the steps still on the device read, latest.pt
+    saved, and the command that goes on printed. -> 128 + the signal's number, the exit status of a program the
+    signal stopped: 130 for Ctrl-C, 143 for SIGTERM"""
     read_steps(run, pending)
     save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
     bar.close()
-    threads = f"OMP_NUM_THREADS={run.threads_advised} " if run.threads_advised else ""  # (as the note said)
     cut = " (in its evaluation, which the resume does first)" if run.owed_evaluation else ""
     print(f"stopped at iteration {run.iter}{cut}; saved {run.out_dir / 'latest.pt'} — continue with: "
-          f"{threads}python train.py --resume --out_dir {shlex.quote(str(run.out_dir))}")
-    return 130
+          f"{resume_command(run)}")
+    return 128 + signum
 
 
 @dataclass

@@ -22,6 +22,7 @@ out a last row that a crash cut short.
 """
 
 import csv
+import errno
 import io
 import math
 import os
@@ -42,7 +43,7 @@ import torch.distributed as dist
 from machinery.cli import UserError, folders_inside, refuse_a_run_folder_gone, unless_a_typo, write_atomically
 from machinery.data import run_dir_for, written_by_prepare
 from machinery.optim import load_state
-from config import TrainConfig
+from config import PRESETS, TrainConfig
 from model import ACTIVATIONS, POSITIONS, GPTConfig, build_model
 
 CKPT_FORMAT = "char-gpt-checkpoint"
@@ -427,8 +428,11 @@ def no_checkpoint_hint(checkpoint=None, out_dir="out", names=("best.pt", "latest
 
 
 def train_command(out_dir):
-    """The command that trains into out_dir: --out_dir given unless it is the default, out."""
-    return "python train.py" + ("" if Path(out_dir) == Path("out") else f" --out_dir {shlex.quote(str(out_dir))}")
+    """The command that trains into out_dir: --out_dir given unless it is the default, out; and a folder named
+    after a preset, as the lessons' out/bigram, gets that --preset."""
+    preset = f" --preset {Path(out_dir).name}" if Path(out_dir).name in PRESETS else ""
+    where = "" if Path(out_dir) == Path("out") else f" --out_dir {shlex.quote(str(out_dir))}"
+    return "python train.py" + preset + where
 
 
 def runs_inside(out_dir, names=("best.pt", "latest.pt")):
@@ -505,6 +509,8 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
         raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint "
                         f"{shlex.quote(str(path))}, or --out_dir {shlex.quote(str(path.parent))}")
     if checkpoint and not holds_a_run(path):
+        if not os.access(path, os.R_OK | os.X_OK):  # (a checkpoint in it is not a file, to a user who may not look)
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))  # (run_cli's line: what to do)
         raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
                         f"--checkpoint at a run's folder or a .pt file written by train.py")
     if not (path / "best.pt").is_file() and (path / "latest.pt").is_file():

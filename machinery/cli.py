@@ -198,12 +198,12 @@ def run_cli(main, argv=None):
             time.sleep(3)
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # under torchrun with several processes a Ctrl-C stops them all at once (StopOnCtrlC says why):
         # process 0 says so, once
         several = "RANK" in os.environ and os.environ.get("WORLD_SIZE", "1") != "1"
-        if not several:
-            print("interrupted", file=sys.stderr)
+        if not several:  # (a second Ctrl-C in training: what it left, from StopOnCtrlC)
+            print("interrupted" + (f" {e}" if str(e) else ""), file=sys.stderr)
         elif os.environ["RANK"] == "0":
             print("interrupted — every process stopped at once: --resume goes on from the latest.pt of the last "
                   "evaluation, if one was saved (docs/multi-gpu.md)", file=sys.stderr)

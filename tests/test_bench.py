@@ -565,6 +565,8 @@ def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_amo
         suite.main(argv + ["--jobs", "classic-step,anchor-cpu-recipe"])
     with pytest.raises(UserError, match="--input /no/such.txt: no such file"):  # the flag given, named first
         suite.main(argv + ["--jobs", "anchor-cpu-recipe", "--input", "/no/such.txt"])
+    with pytest.raises(UserError, match=f"--input {tmp_path}: a folder, not a file — give the path of a text file"):
+        suite.main(argv + ["--jobs", "anchor-cpu-recipe", "--input", str(tmp_path)])
     with pytest.raises(UserError, match=f"{tmp_path} is not a nanoGPT checkout \\(it has no train.py and no "
                                         f"data/shakespeare_char\\)"):
         suite.main(argv + ["--jobs", "anchor-cpu-recipe", "--anchor", str(tmp_path)])

@@ -171,6 +171,14 @@ def test_a_ctrl_c_under_torchrun_is_said_once_with_how_to_go_on(monkeypatch, cap
     assert cli.run_cli(main, []) == 130 and capsys.readouterr().err == ""
 
 
+def test_an_interruption_that_says_where_it_stopped_is_printed_after_interrupted(capsys):
+    def main(argv):  # (as train.py's StopOnCtrlC raises it after a second Ctrl-C)
+        raise KeyboardInterrupt("at iteration 6, without saving — go on from the last checkpoint with: python ...")
+    assert cli.run_cli(main, []) == 130
+    assert capsys.readouterr().err == ("interrupted at iteration 6, without saving — go on from the last checkpoint "
+                                       "with: python ...\n")
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full, a file that is always full")
 def test_output_to_a_full_disk_is_one_line(corpus, tmp_path):
     """python prepare.py > log on a disk that fills up: the print fails, and says so in one line."""

@@ -82,8 +82,8 @@ def test_a_short_log_gets_a_note(run_dir, tmp_path, capsys):
     assert "note" not in capsys.readouterr().err
     (run / "log.csv").write_text("".join(lines[:2] + lines[-1:]))
     assert plot.main(["loss", "--out_dir", str(run)]) == 0
-    assert ("note: log.csv holds 2 evaluation(s), so the curve has as many points — for more, train with a smaller "
-            "--eval_interval (e.g. 1)") in capsys.readouterr().err
+    assert ("note: log.csv holds 2 evaluation(s), so the curve has as many points — for more, train again, into a "
+            "new --out_dir, with a smaller --eval_interval (e.g. 1)") in capsys.readouterr().err
     (run / "log.csv").write_text("".join(lines[:2]))  # stopped before its first evaluation: it offered "e.g. 1"
     note = ("note: log.csv holds only iteration 0's evaluation, of the untrained model — the curve goes on at the "
             "run's next evaluation: let it train on (if it was stopped: ")

@@ -6,6 +6,7 @@ import pickle
 import re
 import shutil
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,6 +136,27 @@ def test_streaming_flushes_each_character(run_dir, monkeypatch):
     assert sample.main(["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "7"]) == 0
     streamed = [w for w in written if w[1] == ""]
     assert len(streamed) == 1 + 7 and all(flush for _, _, flush in streamed)  # the prompt, then 7 characters
+
+
+def test_a_ctrl_c_while_streaming_ends_the_texts_line(run_dir, monkeypatch, capsys):
+    """"interrupted" was printed on the text's last line: "...ROinterrupted"."""
+    chars = torch.load(run_dir / "best.pt", weights_only=True)["vocab"]["chars"]
+
+    def stream(model, idx, *args, **kwargs):
+        yield torch.tensor([chars.index("M")])
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sample, "stream", stream)
+    with pytest.raises(KeyboardInterrupt):
+        sample.main(["--out_dir", str(run_dir), "--num_samples", "1", "--prompt", "RO"])
+    assert capsys.readouterr().out.endswith("ROM\n")
+
+
+def test_a_run_folder_named_after_a_preset_is_trained_with_it(tmp_path, monkeypatch):
+    """The lessons' out/bigram, sampled before its lesson trained it: the advice trained a GPT there."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=re.escape("train a model first with `python train.py --preset bigram "
+                                                  "--out_dir out/bigram`")):
+        sample.main(["--out_dir", "out/bigram"])
 
 
 def test_a_batch_with_the_cache_equals_one_without(run_dir, capsys):
@@ -384,6 +406,19 @@ def test_a_checkpoint_whose_model_settings_cannot_be_built_says_so(run_dir, tmp_
         with pytest.raises(UserError, match=rf"^.*edited.pt has {said} in its model_config, which train.py never "
                                             rf"saves \(edited by hand\?\) — use a backup, or another checkpoint$"):
             sample.main(["--checkpoint", str(tmp_path / "edited.pt")])
+
+
+def test_a_checkpoint_folder_the_user_may_not_enter_is_said_to_be_so(tmp_path, monkeypatch, capsys):
+    """--checkpoint at a run folder of chmod 000: it was "a folder without a checkpoint", its best.pt unseen.
+    (As root, chmod cannot take the permission away: os.access says it here.)"""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with pytest.raises(UserError, match="is a folder without a checkpoint"):  # one that may be read: empty
+        sample.main(["--checkpoint", str(locked)])
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and access(path, mode))
+    assert sample.run_cli(sample.main, ["--checkpoint", str(locked)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: permission denied: {locked} — check its permissions")
 
 
 def test_a_run_folder_is_a_checkpoint_too(run_dir, capsys):

@@ -347,13 +347,26 @@ def test_a_slow_evaluation_shows_its_progress_in_process_0_only(monkeypatch, cap
     assert "evaluating" not in capsys.readouterr().err
 
 
-def test_ctrl_c_sets_the_stop_flag():
-    before = signal.getsignal(signal.SIGINT)  # Python's default; a shell's background job starts with SIG_IGN
+@pytest.fixture
+def sigterm_raises():
+    """A SIGTERM that nothing else handles fails the test, where SIGTERM's own default would end pytest."""
+    def fail(signum, frame):
+        raise AssertionError("SIGTERM reached the test's own handler: the run did not take it")
+    before = signal.signal(signal.SIGTERM, fail)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_sets_the_stop_flag(signum, sigterm_raises):
+    """SIGTERM too (kill's, timeout's, a job scheduler's first): it ended the run with nothing saved."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}  # (a background job's: SIG_IGN)
     with bookkeeping.StopOnCtrlC() as stop:
         assert not stop.requested
-        signal.raise_signal(signal.SIGINT)
-        assert stop.requested
-    assert signal.getsignal(signal.SIGINT) is before
+        signal.raise_signal(signum)
+        assert stop.requested and stop.signum == signum
+        assert all(signal.getsignal(s) is h for s, h in before.items())  # a second one stops at once
+    assert all(signal.getsignal(s) is h for s, h in before.items())
 
 
 # ----------------------------------------------------------------------------
@@ -598,6 +611,44 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
         assert a["iter"] == b["iter"] and a["scaler"] == b["scaler"]  # ({} but in fp16: its scale and count)
         for key in a["model"]:
             assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_a_sigterm_saves_and_stops_as_a_ctrl_c_does(data_dir, tmp_path, monkeypatch, capsys, sigterm_raises):
+    """`timeout 300 python train.py` or `kill PID`: the run ended silently, and its steps since the last evaluation
+    were lost. Now the step finishes, latest.pt is saved, and the exit status is SIGTERM's, 128 + 15."""
+    args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
+    lr_at = train.lr_at
+    monkeypatch.setattr(train, "lr_at", lambda it, *rest: (it == 6 and signal.raise_signal(signal.SIGTERM),
+                                                           lr_at(it, *rest))[1])
+    before = signal.getsignal(signal.SIGTERM)
+    assert train.main(args) == 143
+    out = capsys.readouterr().out
+    assert "SIGTERM: stopping after this step" in out
+    assert f"stopped at iteration 7; saved {tmp_path / 'latest.pt'}" in out
+    assert torch.load(tmp_path / "latest.pt", weights_only=True)["iter"] == 7
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("step", [1, 6], ids=["before-a-checkpoint", "after-one"])
+def test_a_second_ctrl_c_says_where_the_run_goes_on_from(step, data_dir, tmp_path, monkeypatch):
+    """It stops at once, saving nothing, and said only "interrupted": now it says what the resume has to go on
+    from (iteration 4's checkpoint, after step 6), or that there is none yet."""
+    lr_at = train.lr_at
+
+    def twice(it, *rest):
+        if it == step:
+            signal.raise_signal(signal.SIGINT)  # asks to stop after this step
+            signal.raise_signal(signal.SIGINT)  # stops it at once: KeyboardInterrupt
+        return lr_at(it, *rest)
+    monkeypatch.setattr(train, "lr_at", twice)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        train.main(TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)])
+    if step == 1:
+        assert str(stopped.value) == "at iteration 1, before any checkpoint — start the run again"
+    else:
+        assert str(stopped.value) == (f"at iteration 6, without saving — go on from the last checkpoint with: "
+                                      f"python train.py --resume --out_dir {tmp_path}")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def ctrl_c_in_evaluation(number, monkeypatch, where="estimate_loss"):
@@ -1423,6 +1474,10 @@ def test_ctrl_c_after_a_busy_cpu_note_continues_with_the_threads_it_named(tmp_pa
                                     owed_evaluation=None, cfg=types.SimpleNamespace(max_nan_skips=5))
         assert bookkeeping.save_on_ctrl_c(run, [], types.SimpleNamespace(close=lambda: None)) == 130
         assert capsys.readouterr().out.endswith(f" — continue with: {command} --out_dir {tmp_path / 'run'}\n")
+        run.out_dir.mkdir(exist_ok=True)
+        (run.out_dir / "latest.pt").touch()  # and after a second Ctrl-C, which saves nothing
+        said = bookkeeping.stopped_at_once(run)
+        assert said.endswith(f" — go on from the last checkpoint with: {command} --out_dir {tmp_path / 'run'}")
 
 
 def describe_said(monkeypatch, capsys, iters_done, params=(0, 0), **train_fields):
