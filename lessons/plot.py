@@ -106,7 +106,7 @@ def plot_loss(args, plt):
     ax.legend()
     save_png(fig, args.save or Path(args.out_dir) / "loss.png")
     if iters[-1] == 0:  # stopped before its first evaluation after the start: --eval_interval is not the cause
-        # (a Ctrl-C saves latest.pt, to resume from; a kill saves nothing, and the run starts again)
+        # (a Ctrl-C or a kill's SIGTERM saves latest.pt, to resume from; a kill -9 saves nothing: start again)
         again = (f"python train.py --resume --out_dir {shlex.quote(str(args.out_dir))}"
                  if (Path(args.out_dir) / "latest.pt").is_file() else "start it again with the command that began it")
         print(f"note: log.csv holds only iteration 0's evaluation, of the untrained model — the curve goes on at the "

@@ -87,7 +87,7 @@ class StopOnCtrlC:
     schedulers send first) is a first Ctrl-C too; a second one ends the process, as SIGTERM does.
 
     Not under torchrun (enabled=False): the processes could stop at different steps
-    and wait for each other forever, so there Ctrl-C stops them all at once, and
+    and wait for each other forever, so there Ctrl-C or a SIGTERM stops them all at once, and
     --resume goes on from the last evaluation.
     """
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -157,7 +157,8 @@ def save_on_ctrl_c(run, pending, bar, signum=signal.SIGINT):
     save_checkpoint(run.out_dir / "latest.pt", make_checkpoint(run))
     bar.close()
     cut = " (in its evaluation, which the resume does first)" if run.owed_evaluation else ""
-    print(f"stopped at iteration {run.iter}{cut}; saved {run.out_dir / 'latest.pt'} — continue with: "
+    by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"  # (a job's log then says why)
+    print(f"stopped{by} at iteration {run.iter}{cut}; saved {run.out_dir / 'latest.pt'} — continue with: "
           f"{resume_command(run)}")
     return 128 + signum
 

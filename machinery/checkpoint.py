@@ -509,7 +509,7 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
         raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint "
                         f"{shlex.quote(str(path))}, or --out_dir {shlex.quote(str(path.parent))}")
     if checkpoint and not holds_a_run(path):
-        if not os.access(path, os.R_OK | os.X_OK):  # (a checkpoint in it is not a file, to a user who may not look)
+        if not os.access(path, os.X_OK):  # (a checkpoint in it is no file, to a user who may not enter it)
             raise PermissionError(errno.EACCES, "Permission denied", str(path))  # (run_cli's line: what to do)
         raise UserError(f"{path} is a folder without a checkpoint (no best.pt or latest.pt) — point "
                         f"--checkpoint at a run's folder or a .pt file written by train.py")

@@ -369,6 +369,15 @@ def test_ctrl_c_sets_the_stop_flag(signum, sigterm_raises):
     assert all(signal.getsignal(s) is h for s, h in before.items())
 
 
+def test_a_handler_set_outside_python_is_put_back_as_the_default(sigterm_raises):
+    """signal.signal calls a handler that C code set None, and None passed back to it raised a TypeError, inside
+    the signal's own handler."""
+    stop = bookkeeping.StopOnCtrlC()
+    stop.previous = {signal.SIGTERM: None}
+    stop.restore()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 # ----------------------------------------------------------------------------
 # Whole runs
 
@@ -624,20 +633,22 @@ def test_a_sigterm_saves_and_stops_as_a_ctrl_c_does(data_dir, tmp_path, monkeypa
     assert train.main(args) == 143
     out = capsys.readouterr().out
     assert "SIGTERM: stopping after this step" in out
-    assert f"stopped at iteration 7; saved {tmp_path / 'latest.pt'}" in out
+    assert f"stopped by SIGTERM at iteration 7; saved {tmp_path / 'latest.pt'}" in out
     assert torch.load(tmp_path / "latest.pt", weights_only=True)["iter"] == 7
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-@pytest.mark.parametrize("step", [1, 6], ids=["before-a-checkpoint", "after-one"])
-def test_a_second_ctrl_c_says_where_the_run_goes_on_from(step, data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("first, step", [(signal.SIGINT, 1), (signal.SIGINT, 6), (signal.SIGTERM, 6)],
+                         ids=["before-a-checkpoint", "after-one", "after-a-sigterm"])
+def test_a_second_ctrl_c_says_where_the_run_goes_on_from(first, step, data_dir, tmp_path, monkeypatch,
+                                                         sigterm_raises):
     """It stops at once, saving nothing, and said only "interrupted": now it says what the resume has to go on
     from (iteration 4's checkpoint, after step 6), or that there is none yet."""
     lr_at = train.lr_at
 
     def twice(it, *rest):
         if it == step:
-            signal.raise_signal(signal.SIGINT)  # asks to stop after this step
+            signal.raise_signal(first)  # asks to stop after this step
             signal.raise_signal(signal.SIGINT)  # stops it at once: KeyboardInterrupt
         return lr_at(it, *rest)
     monkeypatch.setattr(train, "lr_at", twice)
