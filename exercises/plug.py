@@ -29,6 +29,7 @@ from config import TrainConfig
 from exercises.check import EXERCISES, bigram_reference, probs_reference, raised
 from lessons.buildup import sample_text, train_rung
 from machinery.cli import UserError
+from machinery.settings import check_fits
 from model import GPTConfig, build_model, lm_loss
 from prepare import decode, encode, start_char
 
@@ -181,6 +182,8 @@ def count_both(module, data):
     softmax gives it back). -> [(who, val loss, seconds of counting, written text)], as train_both's"""
     vocab, splits = data
     V, chars = vocab["vocab_size"], vocab["chars"]
+    # a text of very many distinct characters: a V x V table that cannot fit, refused as train.py refuses it
+    check_fits(GPTConfig(model="bigram", vocab_size=V), torch.device("cpu"))
     train, val = (torch.from_numpy(splits[split].astype(np.int64)) for split in ("train", "val"))  # (N,) each
     rows = []
     for who, count in (("the repo's", bigram_reference), ("yours", module.bigram_probs)):

@@ -526,6 +526,8 @@ def use_compile(cfg, device):
     without it (Windows, most often) would fail at the first step with a long traceback from inside
     the compiler, so here the default trains eagerly with a note, and --compile true is refused."""
     wanted = cfg.compile if cfg.compile is not None else device.type == "cuda"
+    if wanted:
+        check_compile_cache()
     if wanted and device.type == "cpu" and has_cpp_compiler() is False:  # (a Mac without Xcode's tools, say)
         raise UserError("--compile on a CPU needs a C++ compiler, and torch.compile finds none (g++, clang++ on "
                         "a Mac, or the one $CXX names) — install one, or leave out --compile to train without "
@@ -537,6 +539,22 @@ def use_compile(cfg, device):
                         "(triton-windows on Windows), or leave out --compile to train without compiling")
     print("note: no Triton here, so torch.compile is off (pip install triton for it; training works without it)")
     return False
+
+
+def check_compile_cache():
+    """TORCHINDUCTOR_CACHE_DIR, where torch.compile keeps what it built: one it cannot make or write would fail
+    deep inside the compiler (at its first use: on a CPU, its look for a C++ compiler)."""
+    cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if not cache:
+        return
+    try:
+        os.makedirs(cache, exist_ok=True)
+        why = None if os.access(cache, os.W_OK | os.X_OK) else "not writable"
+    except OSError as e:  # a file there, say, or a path in a read-only file system
+        why = e.strerror
+    if why:
+        raise UserError(f"TORCHINDUCTOR_CACHE_DIR={cache} is no folder torch.compile can write its kernels in "
+                        f"({why}) — point it at one you can write, or unset it")
 
 
 def mark_step(cfg):

@@ -163,6 +163,15 @@ def test_exercise_1s_table_is_counted_scored_and_written_with_beside_the_repos(d
             count_both(SimpleNamespace(bigram_probs=broken), data)
 
 
+def test_exercise_1s_table_too_big_for_the_machine_is_refused_before_it_is_counted():
+    """A text of 194,529 distinct characters: `train 1` ran out of memory, and its advice named train.py's flags."""
+    vocab = {"vocab_size": 200_000, "chars": [chr(0x4E00 + i) for i in range(200_000)]}
+    splits = {"train": np.zeros(10, np.uint32), "val": np.zeros(10, np.uint32)}
+    with pytest.raises(UserError, match="a bigram of 200,000 characters is a table of 200,000 x 200,000 weights, "
+                                        "and training them takes about .* — use a text of fewer distinct characters"):
+        count_both(ANSWERS, (vocab, splits))
+
+
 def test_the_exercises_train_on_one_thread_and_give_the_others_back(data_dir, monkeypatch):
     """One thread: as fast for models this small, and far faster when the cores are busy; restored after,
     a Ctrl-C included."""

@@ -225,6 +225,22 @@ def test_without_triton_a_gpu_trains_uncompiled_and_says_so(monkeypatch, capsys)
     assert settings.use_compile(config.TrainConfig(compile=False), cuda) is False  # --compile false is kept on a GPU
 
 
+def test_a_compile_cache_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    """TORCHINDUCTOR_CACHE_DIR at a path that cannot be a folder: a traceback from inside the compiler."""
+    monkeypatch.setattr(settings, "has_cpp_compiler", lambda: True)
+    (tmp_path / "a-file").write_text("")
+    for cache, why in ((tmp_path / "a-file", "File exists"), (tmp_path / "a-file" / "in-it", "Not a directory")):
+        monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(cache))
+        with pytest.raises(settings.UserError, match=f"^TORCHINDUCTOR_CACHE_DIR={cache} is no folder torch.compile "
+                                                     f"can write its kernels in \\({why}\\) — point it at one you "
+                                                     f"can write, or unset it$"):
+            settings.use_compile(config.TrainConfig(compile=True), torch.device("cpu"))
+        assert settings.use_compile(config.TrainConfig(), torch.device("cpu")) is False  # not compiling: not looked at
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "new" / "cache"))  # one it can make: made
+    assert settings.use_compile(config.TrainConfig(compile=True), torch.device("cpu"))
+    assert (tmp_path / "new" / "cache").is_dir()
+
+
 def test_without_a_cpp_compiler_compile_on_a_cpu_is_one_line(monkeypatch):
     """torch.compile builds a CPU's kernels with a C++ compiler: without one (a Mac without Xcode's tools, say),
     the first step failed deep inside the compiler. Here torch looks for one that does not exist."""
