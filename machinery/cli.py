@@ -178,10 +178,20 @@ def refuse_an_old_torch():
                         f"Set-up says)")
 
 
+def read_only(stream):
+    """Whether an output's file is open for reading only, so that every write fails: `2</dev/null`, or `2>&-`
+    through a pyenv shim, a shell script, whose own file then takes the closed descriptor."""
+    try:
+        import fcntl  # (not on Windows)
+        return fcntl.fcntl(stream.fileno(), fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
+    except (ImportError, AttributeError, OSError, ValueError):  # no file under it (pytest's capture, say)
+        return False
+
+
 def run_cli(main, argv=None):
     """Run main(argv); a UserError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
     for name in ("stdout", "stderr"):  # closed (python train.py >&-): None in Python, so its writes go nowhere
-        if getattr(sys, name) is None:
+        if getattr(sys, name) is None or read_only(getattr(sys, name)):
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # (every character: none can fail)
     try:
         refuse_an_old_torch()

@@ -220,13 +220,16 @@ def test_an_output_that_cannot_hold_a_character_is_one_line(monkeypatch, capsys)
 
 
 def test_a_closed_stdout_or_stderr_is_not_a_traceback(corpus, tmp_path):
-    """python prepare.py >&- (or 2>&-): Python's sys.stdout is then None; the work is done all the same."""
+    """python prepare.py >&- (or 2>&-): Python's sys.stdout is then None; the work is done all the same. So it is
+    with an output open for reading only (1</dev/null; 2>&- through a pyenv shim), whose first write failed."""
     for closed, argv in ((">&-", ["prepare.py", "--input", str(corpus), "--out_dir", "d"]),
-                         ("2>&-", ["train.py", "--data_dir", "d", *TINY])):
+                         ("2>&-", ["train.py", "--data_dir", "d", *TINY]),
+                         ("1</dev/null", ["prepare.py", "--input", str(corpus), "--out_dir", "d2"])):
         command = " ".join([sys.executable, str(ROOT / argv[0]), *argv[1:], closed])
         p = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0 and "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr
     assert (tmp_path / "d" / "vocab.json").is_file() and (tmp_path / "out" / "best.pt").is_file()
+    assert (tmp_path / "d2" / "vocab.json").is_file()
 
 
 def test_a_link_to_itself_is_one_line(data_dir, tmp_path, monkeypatch, capsys):
