@@ -14,6 +14,7 @@ network under the same names, so the strict load doubles as a check of that.
 """
 
 import math
+import os
 import re
 import shlex
 import sys
@@ -48,7 +49,7 @@ def checkpoints_in(paths):
                         "gives an empty one)")
     for path in map(Path, paths):
         if path.is_dir():
-            found += [(p, False) for p in sorted(path.rglob("*.pt")) if p.name in ("best.pt", "ckpt.pt")]
+            found += [(p, False) for p in runs_under(path)]
         elif path.is_file():
             found.append((path, True))
         else:
@@ -56,6 +57,17 @@ def checkpoints_in(paths):
     if not found:
         raise UserError(f"no best.pt or ckpt.pt in {', '.join(paths)} — give the folder of a finished run")
     return found
+
+
+def runs_under(folder):
+    """Every best.pt and ckpt.pt under folder, in order. A folder inside it that may not be read is said and
+    skipped, as a file that is no checkpoint is; folder itself, so, is a one-line error (rglob skips both unsaid)."""
+    def unread(e):
+        if Path(e.filename) == folder:
+            raise e
+        print(f"skipped: cannot read {e.filename} ({e.strerror})")
+    return sorted(Path(root) / name for root, _, names in os.walk(folder, onerror=unread)
+                  for name in names if name in ("best.pt", "ckpt.pt"))
 
 
 def load_any(path):

@@ -628,6 +628,25 @@ def test_suite_refuses_what_it_cannot_do_before_it_starts(tmp_path):
         assert not (tmp_path / "bench").exists()
 
 
+def test_score_says_a_folder_it_may_not_read(tmp_path, monkeypatch, capsys):
+    """A run folder of chmod 000 was skipped unsaid under a folder given, and, given itself, was "no best.pt in
+    it". (As root, chmod cannot take the permission away: the folder listing refuses it here.)"""
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "best.pt").write_bytes(b"")
+    scandir = os.scandir
+
+    def refusing(path="."):
+        if Path(path) == tmp_path / "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+    monkeypatch.setattr(os, "scandir", refusing)
+    assert score.checkpoints_in([str(tmp_path)]) == [(tmp_path / "ok" / "best.pt", False)]
+    assert capsys.readouterr().out == f"skipped: cannot read {tmp_path / 'locked'} (Permission denied)\n"
+    assert score.run_cli(score.main, [str(tmp_path / "locked")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: permission denied: {tmp_path / 'locked'} — check its")
+
+
 def test_score_reads_batches_of_batch_size_windows():
     """bench.score's protocol: `batches` batches of `batch_size` windows each (not the other way round, which
     scores as many windows, but two compared models would both be wrong alike)."""
