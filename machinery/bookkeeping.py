@@ -23,8 +23,9 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from config import PRESETS, TrainConfig
-from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, best_is_the_last_state, copy_best_to_latest, log_rows,
-                                  make_checkpoint, remove_stale_temp_files, save_checkpoint, written_by_train_py)
+from machinery.checkpoint import (BIGRAM_FIELDS, LOG_HEADER, best_is_the_last_state, copy_best_to_latest, holds_a_run,
+                                  log_rows, make_checkpoint, remove_stale_temp_files, save_checkpoint,
+                                  written_by_train_py)
 from machinery.cli import UserError, dtype_name, refuse_a_run_folder_gone, write_atomically
 from model import GPTConfig
 
@@ -139,7 +140,7 @@ class StopOnCtrlC:
 
 def stopped_at_once(run):
     """What a second Ctrl-C leaves, for "interrupted ...": the run goes on from its last checkpoint, if it has one."""
-    if not any((run.out_dir / name).is_file() for name in ("latest.pt", "best.pt")):
+    if not holds_a_run(run.out_dir):
         return f"at iteration {run.iter}, before any checkpoint — start the run again"
     return f"at iteration {run.iter}, without saving — go on from the last checkpoint with: {resume_command(run)}"
 

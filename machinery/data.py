@@ -125,15 +125,15 @@ def download(url, dest, sha256, size, tries=3, timeout=30):
         raise
 
 
-def make_dir(path):
-    """mkdir -p, with a one-line error for a path that cannot be a folder.
+def make_dir(path, fix="choose another --out_dir"):
+    """mkdir -p, with a one-line error for a path that cannot be a folder (fix: what to do then).
     -> the folders it created, innermost first (so a failure can remove them again)."""
     path = Path(path)
     made = [p for p in [path, *path.parents] if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a file in the way, a path under a file, a place we may not write
-        raise UserError(f"cannot make the folder {path} ({e.strerror}) — choose another --out_dir") from None
+        raise UserError(f"cannot make the folder {path} ({e.strerror}) — {fix}") from None
     return made
 
 

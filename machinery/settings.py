@@ -25,7 +25,7 @@ from machinery.checkpoint import (BIGRAM_FIELDS, RESUMED, added_since, best_is_t
                                   saved_model_config, way_around)
 from machinery.cli import (SEEDS, ArgumentParser, UserError, add_flags, check_count, closest, flag_type,
                            pick_device, refuse_stray_bytes, unless_a_typo)
-from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab
+from machinery.data import how_to_prepare, is_prepared, load_data, load_vocab, make_dir
 from machinery.bookkeeping import block_work, refuse_if_training, refuse_to_overwrite
 from model import ACTIVATIONS, MLP, POSITIONS, GPTConfig
 
@@ -545,16 +545,11 @@ def check_compile_cache():
     """TORCHINDUCTOR_CACHE_DIR, where torch.compile keeps what it built: one it cannot make or write would fail
     deep inside the compiler (at its first use: on a CPU, its look for a C++ compiler)."""
     cache = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    if not cache:
-        return
-    try:
-        os.makedirs(cache, exist_ok=True)
-        why = None if os.access(cache, os.W_OK | os.X_OK) else "not writable"
-    except OSError as e:  # a file there, say, or a path in a read-only file system
-        why = e.strerror
-    if why:
-        raise UserError(f"TORCHINDUCTOR_CACHE_DIR={cache} is no folder torch.compile can write its kernels in "
-                        f"({why}) — point it at one you can write, or unset it")
+    fix = "point TORCHINDUCTOR_CACHE_DIR at a folder torch.compile can write its kernels in, or unset it"
+    if cache:
+        make_dir(cache, fix)  # (a file in the way, say, or a path in a read-only file system)
+        if not os.access(cache, os.W_OK | os.X_OK):
+            raise UserError(f"cannot write in the folder {cache} — {fix}")
 
 
 def mark_step(cfg):

@@ -131,8 +131,9 @@ def run_as_main(argv, cwd, env, stdout, stderr):
     one file). What a real process does before and after its script is not the same: what the modules above print as
     they are imported went to the server's output, env comes too late for what Python reads at start-up (PYTHONPATH;
     torch's thread count is set from its OMP_NUM_THREADS here), and there is no interpreter shutdown (test_cli holds
-    a real process's output to a forked one's). Its progress bars get a thread lock rather than tqdm's multiprocessing one, whose semaphore a
-    killed process would leave to multiprocessing's resource tracker to warn about."""
+    a real process's output to a forked one's). Its progress bars get a thread lock rather than tqdm's
+    multiprocessing one, whose semaphore a killed process would leave to multiprocessing's resource tracker to
+    warn about."""
     os.chdir(cwd)
     cli.REPO = NO_REPO
     os.environ.clear()

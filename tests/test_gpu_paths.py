@@ -231,9 +231,9 @@ def test_a_compile_cache_folder_that_cannot_be_written_is_one_line(tmp_path, mon
     (tmp_path / "a-file").write_text("")
     for cache, why in ((tmp_path / "a-file", "File exists"), (tmp_path / "a-file" / "in-it", "Not a directory")):
         monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(cache))
-        with pytest.raises(settings.UserError, match=f"^TORCHINDUCTOR_CACHE_DIR={cache} is no folder torch.compile "
-                                                     f"can write its kernels in \\({why}\\) — point it at one you "
-                                                     f"can write, or unset it$"):
+        with pytest.raises(settings.UserError, match=f"^cannot make the folder {cache} \\({why}\\) — point "
+                                                     f"TORCHINDUCTOR_CACHE_DIR at a folder torch.compile can write its "
+                                                     f"kernels in, or unset it$"):
             settings.use_compile(config.TrainConfig(compile=True), torch.device("cpu"))
         assert settings.use_compile(config.TrainConfig(), torch.device("cpu")) is False  # not compiling: not looked at
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "new" / "cache"))  # one it can make: made
