@@ -348,17 +348,21 @@ def test_a_slow_evaluation_shows_its_progress_in_process_0_only(monkeypatch, cap
 
 
 @pytest.fixture
-def sigterm_raises():
-    """A SIGTERM that nothing else handles fails the test, where SIGTERM's own default would end pytest."""
+def foreground_signals():
+    """The signals as a terminal's foreground process has them, whatever started pytest: Ctrl-C raises
+    KeyboardInterrupt (a background job's SIGINT is ignored, and a second Ctrl-C would do nothing), and a SIGTERM
+    that nothing else handles fails the test, where SIGTERM's own default would end pytest."""
     def fail(signum, frame):
         raise AssertionError("SIGTERM reached the test's own handler: the run did not take it")
-    before = signal.signal(signal.SIGTERM, fail)
+    before = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+              signal.SIGTERM: signal.signal(signal.SIGTERM, fail)}
     yield
-    signal.signal(signal.SIGTERM, before)
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_sets_the_stop_flag(signum, sigterm_raises):
+def test_ctrl_c_sets_the_stop_flag(signum, foreground_signals):
     """SIGTERM too (kill's, timeout's, a job scheduler's first): it ended the run with nothing saved."""
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}  # (a background job's: SIG_IGN)
     with bookkeeping.StopOnCtrlC() as stop:
@@ -369,7 +373,7 @@ def test_ctrl_c_sets_the_stop_flag(signum, sigterm_raises):
     assert all(signal.getsignal(s) is h for s, h in before.items())
 
 
-def test_a_handler_set_outside_python_is_put_back_as_the_default(sigterm_raises):
+def test_a_handler_set_outside_python_is_put_back_as_the_default(foreground_signals):
     """signal.signal calls a handler that C code set None, and None passed back to it raised a TypeError, inside
     the signal's own handler."""
     stop = bookkeeping.StopOnCtrlC()
@@ -622,7 +626,7 @@ def test_stop_and_resume_gives_the_same_run(levers, data_dir, tmp_path, monkeypa
             assert torch.equal(a["model"][key], b["model"][key]), key
 
 
-def test_a_sigterm_saves_and_stops_as_a_ctrl_c_does(data_dir, tmp_path, monkeypatch, capsys, sigterm_raises):
+def test_a_sigterm_saves_and_stops_as_a_ctrl_c_does(data_dir, tmp_path, monkeypatch, capsys, foreground_signals):
     """`timeout 300 python train.py` or `kill PID`: the run ended silently, and its steps since the last evaluation
     were lost. Now the step finishes, latest.pt is saved, and the exit status is SIGTERM's, 128 + 15."""
     args = TINY + ["--data_dir", str(data_dir), "--out_dir", str(tmp_path)]
@@ -641,7 +645,7 @@ def test_a_sigterm_saves_and_stops_as_a_ctrl_c_does(data_dir, tmp_path, monkeypa
 @pytest.mark.parametrize("first, step", [(signal.SIGINT, 1), (signal.SIGINT, 6), (signal.SIGTERM, 6)],
                          ids=["before-a-checkpoint", "after-one", "after-a-sigterm"])
 def test_a_second_ctrl_c_says_where_the_run_goes_on_from(first, step, data_dir, tmp_path, monkeypatch,
-                                                         sigterm_raises):
+                                                         foreground_signals):
     """It stops at once, saving nothing, and said only "interrupted": now it says what the resume has to go on
     from (iteration 4's checkpoint, after step 6), or that there is none yet."""
     lr_at = train.lr_at
