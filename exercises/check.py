@@ -1757,8 +1757,12 @@ def run(exercise, module=None):
     except ModuleNotFoundError as e:
         if e.name != f"exercises.{exercise.module}":  # (a module the learner's file imports)
             return Result("failed", raised(e), error_hint(e, bool(seen)))
-        return Result("failed", f"exercises/{exercise.module}.py is not there", "put it back as it came, with git "
-                      f"checkout exercises/{exercise.module}.py, and write your answer in it")
+        name = f"exercises/{exercise.module}.py"
+        if (Path(sys.modules["exercises"].__path__[0]) / f"{exercise.module}.py").is_dir():
+            return Result("failed", f"{name} is a folder, not the exercise's file", f"move the folder away, then put "
+                          f"the file back as it came, with git checkout {name}, and write your answer in it")
+        return Result("failed", f"{name} is not there", f"put it back as it came, with git checkout {name}, and "
+                      "write your answer in it")
     except AttributeError as e:
         renamed = module is not None and getattr(e, "obj", None) is module  # (the check names each function)
         return Result("failed", raised(e), f"keep the name the file gives it, {e.name}: the check calls it by that "
@@ -1777,11 +1781,14 @@ def load(exercise):
     """The learner's file, imported. A NUL byte in it (a file saved as UTF-16, say) is a SyntaxError from Python
     3.11 on, and a ValueError in 3.10: a SyntaxError here too, so that run says it as one."""
     try:
-        return importlib.import_module(f"exercises.{exercise.module}")
+        module = importlib.import_module(f"exercises.{exercise.module}")
     except ValueError as e:
         if "null bytes" in str(e):
             raise SyntaxError(str(e)) from None
         raise
+    if getattr(module, "__file__", None) is None:  # a folder of its name, the file gone: Python imports the folder
+        raise ModuleNotFoundError(f"no exercises/{exercise.module}.py", name=f"exercises.{exercise.module}")
+    return module
 
 
 LIMIT = 10  # seconds of CPU time: every check takes well under one

@@ -1869,6 +1869,14 @@ def test_a_missing_file_and_another_files_grad_mode_are_told_apart(tmp_path, mon
     (work / "ex03_head.py").unlink()
     assert run(EXERCISES[3 - 1]) == Result("failed", "exercises/ex03_head.py is not there", "put it back as it came, "
                                           "with git checkout exercises/ex03_head.py, and write your answer in it")
+    # a folder of its name, where Python imports the folder (and it said "keep the name the file gives it"), and a
+    # folder where the file was (where git checkout fails)
+    (work / "ex03_head").mkdir()
+    assert run(EXERCISES[3 - 1]).what == "exercises/ex03_head.py is not there"
+    (work / "ex03_head.py").mkdir()
+    assert run(EXERCISES[3 - 1]) == Result("failed", "exercises/ex03_head.py is a folder, not the exercise's file",
+                                          "move the folder away, then put the file back as it came, with git "
+                                          "checkout exercises/ex03_head.py, and write your answer in it")
     (work / "ex01_bigram.py").write_text(  # (in the function itself, it fails: test_..._seventeenth_learner_...)
         "import torch\n"
         "torch.set_grad_enabled(False)  # a top line: on import, for the whole process\n"
