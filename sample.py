@@ -19,11 +19,11 @@ import sys
 
 import torch
 
-from engine.decode import generate_cached, stream
+from engine.decode import cache_gap, generate_cached, stream
 from machinery.checkpoint import load_model, what_is_sampled
 from machinery.cli import ArgumentParser, HelpFormatter, dtype_name, parse_bool, parse_seed, pick_device, run_cli
 from machinery.data import read_prompt_file
-from machinery.settings import check_sample_flags, check_samples_fit, note_a_greedy_start, pick_dtype
+from machinery.settings import check_sample_flags, check_samples_fit, check_the_cache, note_a_greedy_start, pick_dtype
 from prepare import decode, encode, start_char
 
 
@@ -74,7 +74,10 @@ def main(argv=None):
     check_samples_fit(model.config, args, len(prompt_ids) + args.max_new_tokens, dtype, device)
     note_a_greedy_start(args, prompt, start, chars)  # --temperature 0 from a newline: newline after newline
 
-    model = model.eval().to(device, dtype)
+    model.eval()  # dropout off
+    if not args.no_cache:  # the cache's logits against a plain forward's: a model.py change it misses is refused
+        check_the_cache(cache_gap(model))
+    model = model.to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    generator=torch.Generator(device).manual_seed(args.seed))

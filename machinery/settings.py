@@ -609,6 +609,16 @@ def check_sample_flags(args):
         raise UserError(f"--cuda_graph needs a CUDA GPU, and this runs on {device.type} — leave the flag out")
 
 
+def check_the_cache(gap):
+    """The KV cache (engine/) computes only each new character's keys, values and MLP; a change to model.py that mixes
+    positions elsewhere (a token shift, say) would then sample other text than the model's own, without a word. gap:
+    engine/decode.py's cache_gap, in float32 (before --dtype), where rounding makes it about 1e-6."""
+    if not gap <= 1e-3:  # (nan too)
+        raise UserError(f"the KV cache's logits differ from the model's own by {gap:.1%} of their size: model.py "
+                        "mixes positions somewhere the cache does not follow (it feeds each new character alone) — "
+                        "sample with --no_cache, or make engine/ follow the change")
+
+
 def note_a_greedy_start(args, prompt, start, chars):
     """--temperature 0 from the one character a sample starts from when given no prompt (start: a newline): the
     likeliest next one can be the same again and again, as the CPU default's model writes newline after newline,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 import model as model_module
 from engine.cuda_graph import GraphedStep, StaticKVCache
-from engine.decode import forward_cached, generate_cached, stream
+from engine.decode import cache_gap, forward_cached, generate_cached, stream
 from engine.kv_cache import KVCache
 from engine.sampling import keep_top_k, keep_top_p, sample_next
 from model import GPT, GPTConfig, causal_mask
@@ -46,6 +46,21 @@ def test_cached_logits_equal_full_forward(attention, B, T, chunks, n_head, n_emb
         start += size
     assert cache.length == T
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+    assert cache_gap(model) < 1e-5  # sample.py's check (machinery/settings.py): rounding's, far below its 1e-3
+
+
+def test_the_cache_gap_of_a_token_shift_is_the_logits_own_size():
+    """Each position given some of the one before it, outside attention: a change the cache misses (it feeds each
+    new character alone), which sample.py then refuses."""
+    model = make_model("sdpa")
+    forward = model_module.Block.forward
+
+    def shifted(self, x, *rest):
+        return forward(self, x + F.pad(x, (0, 0, 1, 0))[:, :-1], *rest)  # x (B, T, C), plus x one position back
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model_module.Block, "forward", shifted)
+        assert cache_gap(model) > 0.01
+    assert cache_gap(model) < 1e-5
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "manual"])

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from engine.kv_cache import KVCache
 from engine.sampling import sample_next
 
@@ -18,7 +19,7 @@ from machinery import checkpoint, settings
 import prepare
 import sample
 import train
-from machinery.cli import UserError
+from machinery.cli import UserError, run_cli
 from model import GPTConfig
 from machinery import bookkeeping, data
 
@@ -159,6 +160,24 @@ def test_a_run_folder_named_after_a_preset_is_trained_with_it(tmp_path, monkeypa
         sample.main(["--out_dir", "out/bigram"])
 
 
+def test_a_change_to_model_py_that_the_cache_misses_is_refused(run_dir, monkeypatch, capsys):
+    """A token shift in Block.forward (each position gets the one before it added, outside attention) trained and
+    resumed well, and the cache, which feeds each new character alone, sampled other text than the model's own
+    ("he t t t t" where --no_cache wrote "I the the the"), without a word."""
+    import model
+    forward = model.Block.forward
+
+    def shifted(self, x, *rest):
+        return forward(self, x + F.pad(x, (0, 0, 1, 0))[:, :-1], *rest)  # x (B, T, C), plus x one position back
+    monkeypatch.setattr(model.Block, "forward", shifted)
+    args = ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "5"]
+    assert run_cli(sample.main, args) == 2
+    assert re.fullmatch(r"error: the KV cache's logits differ from the model's own by \d+\.\d% of their size: model.py "
+                        r"mixes positions somewhere the cache does not follow \(it feeds each new character alone\) — "
+                        r"sample with --no_cache, or make engine/ follow the change\n", capsys.readouterr().err)
+    assert run_cli(sample.main, args + ["--no_cache"]) == 0  # model.py's generate: the whole context every time
+
+
 def test_a_batch_with_the_cache_equals_one_without(run_dir, capsys):
     args = ["--out_dir", str(run_dir), "--prompt", "KING", "--num_samples", "4", "--max_new_tokens", "12"]
     assert samples(capsys, args) == samples(capsys, args + ["--no_cache"])
@@ -177,7 +196,8 @@ def test_bfloat16_weights_sample_with_a_bfloat16_cache(run_dir, capsys, monkeypa
     text = out.split("----------------\n", 1)[1]
     assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 12 + 1
     assert err.rstrip().endswith(", weights in bfloat16")  # said, as the checkpoint is
-    assert stored and set(stored) == {torch.bfloat16}
+    check = stored.index(torch.bfloat16)  # sample.py's check of the cache came first, in float32, before the cast
+    assert check > 0 and set(stored[:check]) == {torch.float32} and set(stored[check:]) == {torch.bfloat16}
     stored.clear()
     samples(capsys, args)
     assert stored and set(stored) == {torch.float32}
