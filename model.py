@@ -269,7 +269,7 @@ class GPT(LanguageModel):
         super().__init__()
         # catches a bad value set in Python; a bad --flag is refused earlier, with advice (machinery/settings.py)
         for name, known in (("position", POSITIONS), ("activation", ACTIVATIONS), ("attention", ("sdpa", "manual")),
-                            ("init", ("gpt2", "pytorch"))):
+                            ("init", ("gpt2", "pytorch")), ("model", ("gpt", "bigram"))):
             assert getattr(config, name) in known, f"{name} must be one of {', '.join(known)}"
         self.config = config
         parts = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))  # token embedding

@@ -324,6 +324,8 @@ def test_an_unknown_lever_is_refused_not_read_as_another(monkeypatch):
         GPT(tiny(position="rope"))
     with pytest.raises(AssertionError, match="init must be one of gpt2, pytorch"):  # not silently PyTorch's
         GPT(tiny(init="GPT-2"))
+    with pytest.raises(AssertionError, match="model must be one of gpt, bigram"):  # build_model's gpt, for a typo
+        model_module.build_model(tiny(model="bigam"))
     import config
     monkeypatch.setitem(model_module.ACTIVATIONS, "relu", torch.nn.ReLU)  # to try one: the comment above ACTIVATIONS
     assert isinstance(GPT(tiny(activation="relu")).transformer.h[0].mlp.act, torch.nn.ReLU)
