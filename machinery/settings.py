@@ -432,7 +432,9 @@ def check_activation(mcfg):
         width = made(torch.zeros(2, 2, given)).shape[-1]  # (B, T, inputs x 4C) -> (B, T, 4C) in the MLP
     if width != hidden:
         gated = width < given and given % width == 0  # (it keeps one output of every few)
-        fix = (f"a gated one (SwiGLU) says so on its class, inputs_per_output = {given // width} (README: "
+        theirs = type(made).__module__.startswith("torch.")  # (PyTorch's nn.GLU: say it on a class of yours)
+        on = f"a class of yours, class {type(made).__name__}(nn.{type(made).__name__}): " if theirs else "its class, "
+        fix = (f"a gated one (SwiGLU) says so on {on}inputs_per_output = {given // width} (README: "
                f"Hack it)" if gated else "it keeps every input: leave inputs_per_output out" if width == given
                else "its output must be as wide as c_proj's input")
         raise UserError(f"model.ACTIVATIONS['{name}'] turns {given} inputs into {width} outputs, where the "

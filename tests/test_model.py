@@ -381,14 +381,23 @@ def test_a_gated_activation_that_does_not_say_so_is_refused_in_a_line(monkeypatc
     args = TINY + ["--activation", "glu", "--data_dir", str(data_dir), "--out_dir", str(tmp_path / "o")]
     with pytest.raises(UserError, match=re.escape(  # (TINY: n_embd 32)
             "model.ACTIVATIONS['glu'] turns 128 inputs into 64 outputs, where the MLP's c_proj takes 128 (its "
-            "inputs_per_output is 1) — a gated one (SwiGLU) says so on its class, inputs_per_output = 2 (README: "
-            "Hack it)")):
+            "inputs_per_output is 1) — a gated one (SwiGLU) says so on a class of yours, class GLU(nn.GLU): "
+            "inputs_per_output = 2 (README: Hack it)")):
         train.main(args)
     assert not (tmp_path / "o").exists()
     with pytest.raises(UserError) as quoted:  # docs/errors.md quotes it for GPTConfig's 384 wide, word for word
         settings.check_activation(GPTConfig(activation="glu"))
     docs = " ".join((Path(__file__).parents[1] / "docs" / "errors.md").read_text(encoding="utf-8").split())
     assert f'"{quoted.value}" (for the 384-wide GPU preset)' in docs
+    class SwiGLU(torch.nn.Module):  # a fork's own gated class, not saying so: told to say it on that class
+
+        def forward(self, x):
+            a, b = x.chunk(2, dim=-1)
+            return F.silu(a) * b
+    monkeypatch.setitem(model_module.ACTIVATIONS, "glu", SwiGLU)
+    with pytest.raises(UserError, match=re.escape("— a gated one (SwiGLU) says so on its class, inputs_per_output = 2 "
+                                                  "(README: Hack it)")):
+        train.main(args)
     monkeypatch.setitem(model_module.ACTIVATIONS, "glu", CReLU)
     with pytest.raises(UserError, match=re.escape("turns 128 inputs into 256 outputs, where the MLP's c_proj takes "
                                                   "128 (its inputs_per_output is 1) — its output must be as wide "
