@@ -11,7 +11,8 @@ rounding) while prompt and text fit in block_size. Past that (the model knows bl
 reads the last block_size characters at every step; stream, each time its cache is full, empties it,
 reads the last block_size/2 characters again, and fills it one character at a time, so each new
 character sees between half a window and a whole one. On a CUDA GPU each of its steps is one replay
-of a recorded CUDA graph (--cuda_graph false: not).
+of a recorded CUDA graph (--cuda_graph false: not). Before it samples, it checks that the cache gives the plain
+forward's logits over one window: a change to model.py that the cache does not follow is refused.
 --no_cache uses generate instead. A single sample (with the cache) is printed as it is generated.
 """
 
@@ -75,7 +76,9 @@ def main(argv=None):
     note_a_greedy_start(args, prompt, start, chars)  # --temperature 0 from a newline: newline after newline
 
     model.eval()  # dropout off
-    if not args.no_cache:  # the cache's logits against a plain forward's: a model.py change it misses is refused
+    # the cache's logits against a plain forward's, on the CPU in float32 (before the cast below, whose rounding would
+    # blur the comparison): a change to model.py that the cache misses is refused (machinery/settings.py)
+    if not args.no_cache:
         check_the_cache(cache_gap(model))
     model = model.to(device, dtype)
     idx = torch.tensor([prompt_ids] * args.num_samples, dtype=torch.long, device=device)  # (B, T), B = num_samples

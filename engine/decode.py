@@ -22,17 +22,18 @@ def forward_cached(model, idx, cache):
 
 
 @torch.inference_mode()
-def cache_gap(model, length=8):
-    """How far the cached path's logits are from one plain forward's over `length` made-up characters: the largest
-    difference, as a share of the largest logit (rounding's: about 1e-6 in float32). The cache feeds each new
-    character alone, so a change to model.py that mixes positions outside attention (a token shift, a convolution
-    over time) is lost in it, and the gap grows to the logits' own size. The model must be in eval mode."""
-    T = min(length, model.config.block_size)
+def cache_gap(model, steps=4):
+    """How far the cached path's logits are from one plain forward's over a whole window of made-up characters (a
+    prefill of all but the last `steps`, then those one at a time): the largest difference, as a share of the largest
+    logit (rounding's: about 1e-6 in float32). A change to model.py that the cache does not follow makes it large:
+    one that mixes positions outside attention (a token shift, a convolution over time: the cache feeds each new
+    character alone), or a mask of attention's own (a sliding window: the cache passes its own mask). Eval mode only."""
+    T = model.config.block_size
     idx = torch.arange(T, device=next(model.parameters()).device)[None] % model.config.vocab_size  # (1, T)
     plain, _ = model(idx)  # (1, T, V)
-    cache, half = KVCache(model.config, 1), max(1, T // 2)
-    cached = [forward_cached(model, idx[:, :half], cache)]  # (1, half, V): a prefill of the first half
-    cached += [forward_cached(model, idx[:, t:t + 1], cache) for t in range(half, T)]  # then one at a time
+    cache, prefill = KVCache(model.config, 1), max(1, T - steps)
+    cached = [forward_cached(model, idx[:, :prefill], cache)]  # (1, prefill, V)
+    cached += [forward_cached(model, idx[:, t:t + 1], cache) for t in range(prefill, T)]  # then (1, 1, V) each
     return ((torch.cat(cached, dim=1) - plain).abs().max() / plain.abs().max().clamp_min(1e-6)).item()
 
 

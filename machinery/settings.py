@@ -612,13 +612,14 @@ def check_sample_flags(args):
 
 
 def check_the_cache(gap):
-    """The KV cache (engine/) computes only each new character's keys, values and MLP; a change to model.py that mixes
-    positions elsewhere (a token shift, say) would then sample other text than the model's own, without a word. gap:
-    engine/decode.py's cache_gap, in float32 (before --dtype), where rounding makes it about 1e-6."""
+    """The KV cache (engine/) computes only each new character's keys, values and MLP, and passes attention a mask of
+    its own; a change to model.py that mixes positions elsewhere (a token shift) or masks them its own way (a sliding
+    window) would then sample other text than the model's, without a word. gap: engine/decode.py's cache_gap, on the
+    CPU in float32 (before --dtype), where rounding makes it about 1e-6."""
     if not gap <= 1e-3:  # (nan too)
         raise UserError(f"the KV cache's logits differ from the model's own by {gap:.1%} of their size: model.py "
-                        "mixes positions somewhere the cache does not follow (it feeds each new character alone) — "
-                        "sample with --no_cache, or make engine/ follow the change")
+                        "computes something the cache does not follow (a token shift outside attention, a mask of "
+                        "attention's own) — sample with --no_cache, or make engine/ follow the change")
 
 
 def note_a_greedy_start(args, prompt, start, chars):

@@ -49,17 +49,25 @@ def test_cached_logits_equal_full_forward(attention, B, T, chunks, n_head, n_emb
     assert cache_gap(model) < 1e-5  # sample.py's check (machinery/settings.py): rounding's, far below its 1e-3
 
 
-def test_the_cache_gap_of_a_token_shift_is_the_logits_own_size():
-    """Each position given some of the one before it, outside attention: a change the cache misses (it feeds each
-    new character alone), which sample.py then refuses."""
-    model = make_model("sdpa")
+def test_the_cache_gap_of_a_change_the_cache_misses_is_the_logits_own_size():
+    """Each position given the one before it, outside attention (the cache feeds each new character alone), and a
+    sliding window of 10 where manual attention makes its own mask (a cached step passes the cache's): changes the
+    cache misses, which sample.py then refuses. The window shows only past position 10: the check covers a whole
+    window, block_size (it covered 8 positions, and passed a window of 16 in a block of 64)."""
+    model = make_model("manual")  # block_size 16
     forward = model_module.Block.forward
 
     def shifted(self, x, *rest):
         return forward(self, x + F.pad(x, (0, 0, 1, 0))[:, :-1], *rest)  # x (B, T, C), plus x one position back
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(model_module.Block, "forward", shifted)
-        assert cache_gap(model) > 0.01
+
+    causal = model_module.causal_mask
+
+    def windowed(T_q, T_k, device=None):  # query i sees keys i - 9 .. i only
+        return causal(T_q, T_k, device).triu(diagonal=T_k - T_q - 9)
+    for where, name, change in ((model_module.Block, "forward", shifted), (model_module, "causal_mask", windowed)):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(where, name, change)
+            assert cache_gap(model) > 0.01, name
     assert cache_gap(model) < 1e-5
 
 

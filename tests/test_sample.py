@@ -172,9 +172,10 @@ def test_a_change_to_model_py_that_the_cache_misses_is_refused(run_dir, monkeypa
     monkeypatch.setattr(model.Block, "forward", shifted)
     args = ["--out_dir", str(run_dir), "--num_samples", "1", "--max_new_tokens", "5"]
     assert run_cli(sample.main, args) == 2
+    err = capsys.readouterr().err
     assert re.fullmatch(r"error: the KV cache's logits differ from the model's own by \d+\.\d% of their size: model.py "
-                        r"mixes positions somewhere the cache does not follow \(it feeds each new character alone\) — "
-                        r"sample with --no_cache, or make engine/ follow the change\n", capsys.readouterr().err)
+                        r"computes something the cache does not follow \(a token shift outside attention, a mask of "
+                        r"attention's own\) — sample with --no_cache, or make engine/ follow the change\n", err)
     assert run_cli(sample.main, args + ["--no_cache"]) == 0  # model.py's generate: the whole context every time
 
 
