@@ -428,12 +428,20 @@ def check_out_dir(out_dir, source_sha256):
                         f"own: leave --out_dir out, and prepare.py picks data/ and the text's name")
 
 
-def check_bins(out_dir, bins):
+def check_bins(out_dir, bins, vocab):
     """Refuse to overwrite bins without a vocab.json beside them, unless they hold what bins
     {name: ids} would write: prepare.py's own, from a run stopped before vocab.json, its last file.
-    Others are another tool's (nanoGPT's, say)."""
+    Others are another tool's (nanoGPT's, say). Ours, from this text (check_out_dir), are refused where
+    they were encoded otherwise: by a prepare.py changed since (a fork's lowercasing, say)."""
     if is_prepared(out_dir):
-        return  # ours: check_out_dir has checked them
+        old = load_vocab(out_dir)
+        keys = ("chars", "train_tokens", "val_tokens")
+        if any(old.get(key) != vocab[key] for key in keys):
+            raise UserError(f"{out_dir} already holds this text encoded another way ({len(old.get('chars', []))} "
+                            f"characters in its vocabulary, {len(vocab['chars'])} now: prepare.py changed since?), "
+                            f"which a run trained on it may still need — choose another --out_dir, or move "
+                            f"{out_dir} away first")
+        return
     def differs(path, ids):  # (the size first: another tool's bin may be many GB, too large to read in)
         return path.stat().st_size != ids.nbytes or path.read_bytes() != ids.tobytes()
     other = [name for name, ids in bins.items()
@@ -449,7 +457,7 @@ def write_prepared(out_dir, bins, vocab):
     written over (check_bins); a full disk, or a folder we may not write in, is one line."""
     # "replace": the bytes of a file name that are not UTF-8 (a Latin-1 café.txt) become "?" in vocab.json's source
     payload = json.dumps(vocab, ensure_ascii=False, indent=1).encode("utf-8", "replace")
-    check_bins(out_dir, bins)
+    check_bins(out_dir, bins, vocab)
     try:
         for name, ids in bins.items():
             write_atomically(Path(out_dir) / name, lambda f: f.write(ids.tobytes()))  # (called at once, here)

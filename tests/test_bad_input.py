@@ -46,6 +46,16 @@ def write(path, content):
     return setup
 
 
+def lowercased(folder):
+    """folder's vocab.json as a fork's prepare.py that lowercases the text would have written it, from the same text."""
+    def setup(work):
+        vocab = json.loads((work / folder / "vocab.json").read_text())
+        vocab["chars"] = sorted(set("".join(vocab["chars"]).lower()))
+        vocab["vocab_size"] = len(vocab["chars"])
+        (work / folder / "vocab.json").write_text(json.dumps(vocab))
+    return setup
+
+
 def remove(path):
     def setup(work):
         (work / path).unlink()
@@ -209,6 +219,10 @@ CASES = [
     ("prepare-out-dir-has-other-bins", prepare, ["--input", "texts/play.txt", "--out_dir", "nano"],
      "nano holds train.bin, with other ids and no vocab.json (another tool's data, such as nanoGPT's?) — choose "
      "another --out_dir, or move them away first", write("nano/train.bin", b"nanoGPT's ids, say")),
+    ("prepare-out-dir-encoded-otherwise", prepare, ["--input", "texts/play.txt", "--out_dir", "data"],
+     "data already holds this text encoded another way (25 characters in its vocabulary, 43 now: prepare.py changed "
+     "since?), which a run trained on it may still need — choose another --out_dir, or move data away first",
+     lowercased("data")),
     ("prepare-download-target-taken", prepare, ["--out_dir", "mine"], "mine/input.txt exists but is not the expected",
      write("mine/input.txt", b"my own notes\n")),
     ("prepare-url-not-an-address", prepare, ["--url", "notaurl", "--out_dir", "dl"], "'notaurl' is not an address to "
