@@ -435,9 +435,8 @@ def check_bins(out_dir, bins, vocab):
     they were encoded otherwise: by a prepare.py changed since (a fork's lowercasing, say)."""
     if is_prepared(out_dir):
         old = load_vocab(out_dir)
-        keys = ("chars", "train_tokens", "val_tokens")
-        if any(old.get(key) != vocab[key] for key in keys):
-            raise UserError(f"{out_dir} already holds this text encoded another way ({len(old.get('chars', []))} "
+        if any(old[key] != vocab[key] for key in ("chars", "train_tokens", "val_tokens")):
+            raise UserError(f"{out_dir} already holds this text encoded another way ({len(old['chars'])} "
                             f"characters in its vocabulary, {len(vocab['chars'])} now: prepare.py changed since?), "
                             f"which a run trained on it may still need — choose another --out_dir, or move "
                             f"{out_dir} away first")
