@@ -59,8 +59,8 @@ class GraphedStep:
     preset's step runs 101 operations that compute, beside 160 views, which move no data:
     docs/sampling.md), each launched from the CPU; on an H100 the step waited neither for the
     arithmetic nor for memory (docs/sampling.md), which leaves the launches (an inference: no
-    profile of it was taken). A replay launches them all at once. The graph reads its inputs from, and writes its logits to,
-    the same tensors every time, so a step copies the character in and reads the logits out.
+    profile of it was taken). A replay launches them all at once. The graph reads its inputs from, and writes its
+    logits to, the same tensors every time, so a step copies the character in and reads the logits out.
     The prompt goes through the same step, one character at a time: simple, and at most
     block_size replays. So does the half window after each reset (stream): past block_size that
     is about two replays a character, where the plain path re-runs the half window in one pass.

@@ -260,7 +260,8 @@ CASES = [
     ("train-zero-size", train, T + ["--n_layer", "0"], "--n_layer 0 must be at least 1", None),
     ("train-negative-size", train, T + ["--batch_size", "-4"], "--batch_size -4 must be at least 1", None),
     ("train-count-too-large", train, T + ["--eval_iters", "9223372036854775808"],
-     "--eval_iters is 9,223,372,036,854,775,808, above 1,000,000,000, the most a count may be — give a smaller number",
+     "--eval_iters is 9,223,372,036,854,775,808, above 1,000,000,000, the most a count may be — give a smaller "
+     "number",
      None),
     ("train-heads-do-not-divide", train, T + ["--n_embd", "30", "--n_head", "4"],
      "n_embd 30 is not divisible by n_head 4 — pick sizes where it is, e.g. --n_head 5 or --n_embd 32", None),
@@ -605,7 +606,8 @@ CASES = [
      lambda work: (write("texts/chain.dot", b"digraph markov_chain {\n}\n")(work),
                    write("texts/chain.png", b"my notes on the chain\n")(work))),
     ("babygpt-dot-where-nothing-can-be-written", babygpt, ["--dot", "/proc/chain.dot"],  # found before it trains
-     "cannot write /proc/chain.dot: /proc takes no new file (No such file or directory) — choose another --dot", None),
+     "cannot write /proc/chain.dot: /proc takes no new file (No such file or directory) — choose another --dot",
+     None),
     ("buildup-no-data", buildup, ["--quick", "--data_dir", "nowhere", "--out_dir", "ladder"],
      "no prepared data in nowhere", None),
     ("buildup-out-dir-not-writable", buildup, ["--quick", "--data_dir", "data", "--out_dir", "texts/play.txt/out"],

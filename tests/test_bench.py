@@ -206,7 +206,8 @@ def test_score_refuses_what_it_cannot_score(classic_run, data_dir, tmp_path, cap
     assert "b/best.pt: it was trained on another vocabulary" in out and [r[1] for r in scored(out)] == ["a"]
     assert re.search(r"skipped: \S+/c/best.pt is neither this repo's checkpoint nor nanoGPT's\n", out)
     (tmp_path / "runs" / "a" / "best.pt").unlink()  # none left to score: an error, not a silent exit 0
-    with pytest.raises(UserError, match="none of the files in .*runs could be scored on .* \\(each says why above\\) — give checkpoints"):
+    none = "none of the files in .*runs could be scored on .* \\(each says why above\\) — give checkpoints"
+    with pytest.raises(UserError, match=none):
         score.main([str(tmp_path / "runs"), "--data_dir", str(data_dir), "--batches", "2"])
     short = tmp_path / "short"  # a val split shorter than one window of 16
     short.mkdir()

@@ -395,8 +395,8 @@ def test_a_gated_activation_that_does_not_say_so_is_refused_in_a_line(monkeypatc
             a, b = x.chunk(2, dim=-1)
             return F.silu(a) * b
     monkeypatch.setitem(model_module.ACTIVATIONS, "glu", SwiGLU)
-    with pytest.raises(UserError, match=re.escape("— a gated one (SwiGLU) says so on its class, inputs_per_output = 2 "
-                                                  "(README: Hack it)")):
+    with pytest.raises(UserError, match=re.escape("— a gated one (SwiGLU) says so on its class, "
+                                                  "inputs_per_output = 2 (README: Hack it)")):
         train.main(args)
     monkeypatch.setitem(model_module.ACTIVATIONS, "glu", CReLU)
     with pytest.raises(UserError, match=re.escape("turns 128 inputs into 256 outputs, where the MLP's c_proj takes "

@@ -232,7 +232,8 @@ def test_greedy_from_the_default_prompt_says_to_give_one(run_dir, tmp_path, caps
     # (it offered ROMEO: to both, and the digits' model cannot read it)
     for chars, example in ((list("\n:EMORabc"), "ROMEO:"), (list("\n 0123456789"), "0")):
         settings.note_a_greedy_start(greedy, "\n", "\n", chars)
-        assert capsys.readouterr().err.endswith(f"an empty-looking sample — give a --prompt, e.g. --prompt {example}\n")
+        printed = capsys.readouterr().err
+        assert printed.endswith(f"an empty-looking sample — give a --prompt, e.g. --prompt {example}\n")
 
 
 def test_sampling_turns_dropout_off(run_dir, tmp_path, capsys):

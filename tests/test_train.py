@@ -1454,7 +1454,8 @@ def test_muon_lr_under_adamw_is_named_as_changing_nothing(capsys):
     """--muon_lr sets only Muon's learning rate: given to an AdamW run, it is said to change nothing."""
     adamw, muon = config.TrainConfig(optimizer="adamw"), config.TrainConfig(optimizer="muon")
     bookkeeping.print_settings("config: new", adamw, GPTConfig(), {"muon_lr": 0.1}, resuming=False)
-    assert "note: --muon_lr is Muon's learning rate: with --optimizer adamw it changes nothing" in capsys.readouterr().out
+    note = "note: --muon_lr is Muon's learning rate: with --optimizer adamw it changes nothing"
+    assert note in capsys.readouterr().out
     for cfg, resuming in ((muon, False), (adamw, True)):  # (a resume says what each flag changes)
         bookkeeping.print_settings("config", cfg, GPTConfig(), {"muon_lr": 0.1}, resuming=resuming)
         assert "nothing" not in capsys.readouterr().out
