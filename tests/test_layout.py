@@ -48,6 +48,15 @@ def test_the_top_level_is_the_lesson():
                                  f"if you must)")
 
 
+def test_no_line_is_packed_past_120_characters():
+    """The budgets count lines, so a line must not grow to hold two: each line of the code and the tests is at most
+    120 characters (bench/results/ keeps the scripts of past measurements as they ran)."""
+    files = [*MODULES.values(), *(ROOT / "tests").glob("*.py")]
+    long = [f"{path.relative_to(ROOT)}:{number}" for path in files
+            for number, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 120]
+    assert not long, f"lines over 120 characters: {', '.join(long)} — break each in two"
+
+
 def test_the_readme_is_an_entry_point_and_its_file_table_is_a_reading_order():
     """At most 150 lines. Every top-level file has a row, with its length as it is, and each
     imports only files in the rows above it."""
