@@ -15,26 +15,11 @@ from engine.sampling import sample_next
 
 
 def forward_cached(model, idx, cache):
-    """model(idx) continuing the text in cache -> the logits (B, T, V); the cache moves on by T."""
+    """model(idx) continuing the text in cache -> the logits (B, T, V); the cache moves on by T (here, not in the
+    cache's append, which every layer calls: engine/kv_cache.py, the cache itself, is the file to read first)."""
     logits, _ = model(idx, cache=cache)
     cache.length += idx.size(1)
     return logits
-
-
-@torch.inference_mode()
-def cache_gap(model, steps=4):
-    """How far the cached path's logits are from one plain forward's over a whole window of made-up characters (a
-    prefill of all but the last `steps`, then those one at a time): the largest difference, as a share of the largest
-    logit (rounding's: about 1e-6 in float32). A change to model.py that the cache does not follow makes it large:
-    one that mixes positions outside attention (a token shift, a convolution over time: the cache feeds each new
-    character alone), or a mask of attention's own (a sliding window: the cache passes its own mask). Eval mode only."""
-    T = model.config.block_size
-    idx = torch.arange(T, device=next(model.parameters()).device)[None] % model.config.vocab_size  # (1, T)
-    plain, _ = model(idx)  # (1, T, V)
-    cache, prefill = KVCache(model.config, 1), max(1, T - steps)
-    cached = [forward_cached(model, idx[:, :prefill], cache)]  # (1, prefill, V)
-    cached += [forward_cached(model, idx[:, t:t + 1], cache) for t in range(prefill, T)]  # then (1, 1, V) each
-    return ((torch.cat(cached, dim=1) - plain).abs().max() / plain.abs().max().clamp_min(1e-6)).item()
 
 
 @torch.inference_mode()
@@ -66,16 +51,16 @@ def stream(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, 
     keep = max(1, block_size // 2)  # the context kept when the cache is full
     graphed = GraphedStep(model, idx.size(0)) if cuda_graph else None
     cache = graphed.cache if graphed else KVCache(model.config, idx.size(0))
-    recent = idx[:, -block_size:]  # (B, <= block_size): all that can ever be re-fed
+    recent = idx[:, -block_size:]  # (B, <= block_size): the last characters, of which a restart re-feeds the half
     context = recent  # what the model reads next: the prompt, then one character per step
     for _ in range(max_new_tokens):
         if cache.length + context.size(1) > block_size:  # full: start again from half a window
             cache.reset()
-            context = recent[:, -keep:]
+            context = recent[:, -keep:]  # (B, keep): the last of them the character just sampled
         logits = graphed(context) if graphed else forward_cached(model, context, cache)[:, -1, :]  # (B, V)
         idx_next = sample_next(logits, temperature, top_k, top_p, generator)  # (B, 1)
-        recent = torch.cat((recent, idx_next), dim=1)[:, -block_size:]
-        context = idx_next
+        recent = torch.cat((recent, idx_next), dim=1)[:, -block_size:]  # (B, <= block_size)
+        context = idx_next  # (B, 1): the next step feeds it alone
         yield idx_next[:, 0]  # (B,)
 
 
@@ -86,3 +71,19 @@ def generate_cached(model, idx, max_new_tokens, temperature=1.0, top_k=None, top
     that close to the boundary between two characters could differ); past it, see stream."""
     columns = stream(model, idx, max_new_tokens, temperature, top_k, top_p, generator, cuda_graph)
     return torch.cat([idx] + [column[:, None] for column in columns], dim=1)  # (B, T + new)
+
+
+@torch.inference_mode()
+def cache_gap(model, steps=4):
+    """How far the cached path's logits are from one plain forward's over a whole window of made-up characters (a
+    prefill of all but the last `steps`, then those one at a time): the largest difference, as a share of the largest
+    logit (rounding's: about 1e-6 in float32). A change to model.py that the cache does not follow makes it large:
+    one that mixes positions outside attention (a token shift, a convolution over time: the cache feeds each new
+    character alone), or a mask of attention's own (a sliding window: the cache passes its own mask). Eval mode only."""
+    T = model.config.block_size
+    idx = torch.arange(T, device=next(model.parameters()).device)[None] % model.config.vocab_size  # (1, T)
+    plain, _ = model(idx)  # (1, T, V)
+    cache, prefill = KVCache(model.config, 1), max(1, T - steps)
+    cached = [forward_cached(model, idx[:, :prefill], cache)]  # (1, prefill, V)
+    cached += [forward_cached(model, idx[:, t:t + 1], cache) for t in range(prefill, T)]  # then (1, 1, V) each
+    return ((torch.cat(cached, dim=1) - plain).abs().max() / plain.abs().max().clamp_min(1e-6)).item()

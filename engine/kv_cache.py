@@ -60,9 +60,10 @@ class KVCache:
         return torch.arange(self.length, self.length + T, device=device)
 
     def mask(self, T):
-        """(T, S) bool: which of the S = cached + T keys each of the T new queries may see. None on
-        the first pass, when S == T and attention's usual triangle does it (model.py's
-        sdpa_attention passes is_causal, and manual_attention makes causal_mask(T, T))."""
+        """(T, S) bool: which of the S = cached + T keys each of the T new queries may see. None while
+        the cache is empty (the first pass, and the first after a reset), when S == T and attention's
+        usual triangle does it (model.py's sdpa_attention passes is_causal, and manual_attention makes
+        causal_mask(T, T))."""
         if self.length == 0:
             return None
         if self.step_mask is None or self.step_mask.shape != (T, self.length + T):
