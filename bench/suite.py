@@ -381,6 +381,7 @@ def run_suite(args):
         raise UserError(f"--jobs {', '.join(anchors)}: {'they run' if len(anchors) > 1 else 'it runs'} nanoGPT, "
                         f"and {anchor_missing(args)}")
     device = pick_device(args.device)
+    refuse_a_summary_not_ours(out_dir / "summary.txt")
     run_dir = out_dir / time.strftime("%Y%m%d-%H%M%S")  # this command's logs and runs: a rerun never
     try:                                                 # meets the last one's checkpoints
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -482,6 +483,19 @@ def spread_lines(results):
 def append(path, lines):
     with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:  # (a name's non-UTF-8 bytes: as they are)
         f.write("".join(f"{line}\n" for line in lines))
+
+
+def refuse_a_summary_not_ours(summary):
+    """summary.txt is appended to, command after command: a file of the user's at that path (their notes, say), or a
+    folder, is refused before a job runs or a folder is made."""
+    if summary.is_dir():
+        raise UserError(f"{summary} is a folder, where the suite appends its numbers to a file — choose another "
+                        f"--out_dir, or move it away")
+    if summary.is_file():
+        with open(summary, "rb") as f:
+            if f.read(12) not in (b"", b"== suite in "):
+                raise UserError(f"{summary} was not written by bench.suite, and this would add its numbers to it — "
+                                f"choose another --out_dir, or move it away")
 
 
 def main(argv=None):

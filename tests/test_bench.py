@@ -559,6 +559,26 @@ def test_no_job_runs_once_the_text_given_could_not_be_prepared(data_dir, tmp_pat
                            "5"])
 
 
+def test_a_summary_txt_the_suite_did_not_write_is_refused_before_anything_runs(data_dir, tmp_path):
+    """A summary.txt of the user's own (their notes) got the suite's lines appended to it; a folder of that name was
+    said as 'cannot write in OUT_DIR', after a folder for the jobs was made."""
+    out = tmp_path / "bench"
+    out.mkdir()
+    argv = ["--device", "cpu", "--smoke", "--data_dir", str(data_dir), "--out_dir", str(out), "--jobs", "classic-step"]
+    (out / "summary.txt").write_text("Notes I keep\n")
+    with pytest.raises(UserError, match=re.escape(f"{out / 'summary.txt'} was not written by bench.suite, and this "
+                                                  f"would add its numbers to it — choose another --out_dir, or move "
+                                                  f"it away")):
+        suite.main(argv)
+    assert (out / "summary.txt").read_text() == "Notes I keep\n" and len(list(out.iterdir())) == 1
+    (out / "summary.txt").unlink()
+    (out / "summary.txt").mkdir()
+    with pytest.raises(UserError, match=re.escape(f"{out / 'summary.txt'} is a folder, where the suite appends its "
+                                                  f"numbers to a file — choose another --out_dir, or move it away")):
+        suite.main(argv)
+    assert [p.name for p in out.iterdir()] == ["summary.txt"]
+
+
 def test_nanogpts_jobs_without_a_checkout_are_refused_when_named_and_skipped_among_all(tmp_path, monkeypatch, capsys):
     argv = ["--device", "cpu", "--out_dir", str(tmp_path)]
     with pytest.raises(UserError, match="--jobs anchor-cpu-recipe: it runs nanoGPT, and no nanoGPT checkout given — "
