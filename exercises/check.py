@@ -1738,6 +1738,7 @@ def run(exercise, module=None):
     failure, said in one line."""
     seen = []  # the shapes of the tensors of 3 axes or more the learner's code took .T of
     grad = torch.is_grad_enabled()  # a file's torch.set_grad_enabled(False) is global: its own check meets it, no other
+    dtype = torch.get_default_dtype()  # so is its torch.set_default_dtype(torch.float64)
     try:
         with time_limit(LIMIT):
             module = module or load(exercise)
@@ -1774,6 +1775,7 @@ def run(exercise, module=None):
                       "and let the function return")
     finally:
         torch.set_grad_enabled(grad)
+        torch.set_default_dtype(dtype)
     return Result("passed")
 
 

@@ -1893,8 +1893,16 @@ def test_a_missing_file_and_another_files_grad_mode_are_told_apart(tmp_path, mon
         own = run(EXERCISES[6 - 1], answered(cross_entropy=own_switch))  # its own switch: its own failure
         assert own.what.startswith("own_switch left autograd switched off when it returned") and \
             torch.is_grad_enabled()  # (it said "the loss carries no gradient back to the logits", before that check)
+        # so with the default dtype: exercise 10's right answer failed after a float64 on another file's top line
+        # ("transition_probs converted the caller's model to float64")
+        (work / "ex01_bigram.py").write_text((work / "ex01_bigram.py").read_text().replace(
+            "torch.set_grad_enabled(False)", "torch.set_default_dtype(torch.float64)"))
+        monkeypatch.delitem(sys.modules, "exercises.ex01_bigram")
+        run(EXERCISES[1 - 1])
+        assert torch.get_default_dtype() == torch.float32 and run(EXERCISES[10 - 1], answered()).status == "passed"
     finally:
         torch.set_grad_enabled(True)
+        torch.set_default_dtype(torch.float32)
 
 
 def test_the_mistakes_of_a_fourteenth_learner_are_named():
