@@ -157,14 +157,19 @@ def write_chain(dot, probs):
     except OSError as e:
         raise UserError(f"cannot write {dot} ({e.strerror}) — choose another --dot path") from None
     print(f"\nwrote the chain to {dot}")
+    png = dot.with_suffix(".png")
     if shutil.which("dot"):  # Graphviz, if installed, draws it
-        png = dot.with_suffix(".png")
-        if subprocess.run(["dot", "-Tpng", str(dot), "-o", str(png)]).returncode != 0:
+        if subprocess.run(["dot", "-Tpng", not_an_option(dot), "-o", not_an_option(png)]).returncode != 0:
             raise UserError(f"Graphviz could not draw {dot} (see its message above) — the .dot file is fine")
         print(f"drew it as {png}")
     else:
-        print(f"to draw it, install Graphviz and run: dot -Tpng {shlex.quote(str(dot))} -o "
-              f"{shlex.quote(str(dot.with_suffix('.png')))}")
+        print(f"to draw it, install Graphviz and run: dot -Tpng {shlex.quote(not_an_option(dot))} -o "
+              f"{shlex.quote(not_an_option(png))}")
+
+
+def not_an_option(path):
+    """A path as a command's argument: one that starts with a dash (--dot=-draft.dot) would be read as an option."""
+    return f"./{path}" if str(path).startswith("-") else str(path)
 
 
 if __name__ == "__main__":

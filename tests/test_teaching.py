@@ -98,6 +98,15 @@ def test_babygpt_draws_a_png_when_graphviz_is_there(tmp_path, monkeypatch, capsy
     assert babygpt.main(["--steps", "1", "--dot", str(tmp_path / "baby.dot")]) == 0
     assert "drew it as" in capsys.readouterr().out
     assert (tmp_path / "baby.png").read_text().startswith("digraph")
+    # a name that starts with a dash: Graphviz read it as an option, and printed its whole usage
+    fake.write_text(f"#!{sys.executable}\nimport shutil, sys\nif sys.argv[2].startswith('-'): sys.exit('dot: no such "
+                    f"option')\nshutil.copy(sys.argv[2], sys.argv[4])\n")
+    monkeypatch.chdir(tmp_path)
+    assert babygpt.main(["--steps", "1", "--dot=-draft.dot"]) == 0
+    assert "drew it as -draft.png" in capsys.readouterr().out and (tmp_path / "-draft.png").is_file()
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no Graphviz: the command to draw it is printed
+    assert babygpt.main(["--steps", "1", "--dot=-sketch.dot"]) == 0
+    assert "install Graphviz and run: dot -Tpng ./-sketch.dot -o ./-sketch.png" in capsys.readouterr().out
 
 
 def test_babygpt_with_no_steps_reports_the_untrained_loss(tmp_path, capsys):
