@@ -505,9 +505,13 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
     path = Path(checkpoint or out_dir)
     if not path.is_dir() and checkpoint:
         return path
-    if path.is_file():  # --out_dir out/run/best.pt: the file, given to the flag for a folder
+    if path.is_file() and is_a_checkpoint_file(path):  # --out_dir out/run/best.pt: the file, given for a folder
         raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint "
                         f"{shlex.quote(str(path))}, or --out_dir {shlex.quote(str(path.parent))}")
+    if path.is_file():  # not a checkpoint (out/run/log.csv, or a file named out): neither would sample
+        run = f" ({shlex.quote(str(path.parent))})" if holds_a_run(path.parent) else ""
+        raise UserError(f"--out_dir {path} is a file, not a run's folder — give --out_dir the folder train.py "
+                        f"wrote{run}")
     if checkpoint and not holds_a_run(path):
         if not os.access(path, os.X_OK):  # (a checkpoint in it is no file, to a user who may not enter it)
             raise PermissionError(errno.EACCES, "Permission denied", str(path))  # (run_cli's line: what to do)

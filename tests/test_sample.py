@@ -443,6 +443,19 @@ def test_a_checkpoint_folder_the_user_may_not_enter_is_said_to_be_so(tmp_path, m
     assert capsys.readouterr().err.startswith(f"error: permission denied: {locked} — check its permissions")
 
 
+def test_a_file_given_for_a_run_that_is_no_checkpoint_is_not_offered_as_one(run_dir, tmp_path, monkeypatch):
+    """A file named out, or a run's log.csv, given for --out_dir: it said "use --checkpoint out, or --out_dir .",
+    neither of which samples."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").write_text("my notes\n")
+    with pytest.raises(UserError, match="^--out_dir out is a file, not a run's folder — give --out_dir the folder "
+                                        "train.py wrote$"):
+        sample.main([])
+    with pytest.raises(UserError, match=re.escape(f"--out_dir {run_dir / 'log.csv'} is a file, not a run's folder — "
+                                                  f"give --out_dir the folder train.py wrote ({run_dir})")):
+        sample.main(["--out_dir", str(run_dir / "log.csv")])
+
+
 def test_a_run_folder_is_a_checkpoint_too(run_dir, capsys):
     a = samples(capsys, ["--checkpoint", str(run_dir), "--max_new_tokens", "20", "--device", "cpu"])
     b = samples(capsys, ["--checkpoint", str(run_dir / "best.pt"), "--max_new_tokens", "20", "--device", "cpu"])
