@@ -505,11 +505,11 @@ def checkpoint_path(checkpoint=None, out_dir="out"):
     path = Path(checkpoint or out_dir)
     if not path.is_dir() and checkpoint:
         return path
-    if path.is_file() and is_a_checkpoint_file(path):  # --out_dir out/run/best.pt: the file, given for a folder
-        raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint "
-                        f"{shlex.quote(str(path))}, or --out_dir {shlex.quote(str(path.parent))}")
-    if path.is_file():  # not a checkpoint (out/run/log.csv, or a file named out): neither would sample
-        run = f" ({shlex.quote(str(path.parent))})" if holds_a_run(path.parent) else ""
+    if path.is_file():  # a file, given to the flag for a folder
+        if is_a_checkpoint_file(path):  # --out_dir out/run/best.pt
+            raise UserError(f"--out_dir {path} is a file, not a run's folder — use --checkpoint "
+                            f"{shlex.quote(str(path))}, or --out_dir {shlex.quote(str(path.parent))}")
+        run = f" ({shlex.quote(str(path.parent))})" if holds_a_run(path.parent) else ""  # (log.csv, or a file out)
         raise UserError(f"--out_dir {path} is a file, not a run's folder — give --out_dir the folder train.py "
                         f"wrote{run}")
     if checkpoint and not holds_a_run(path):
